@@ -1,0 +1,63 @@
+import { readFile } from "node:fs/promises";
+import { isNode, LineCounter, parseDocument } from "yaml";
+import type { z } from "zod";
+import { coreError } from "./errors.js";
+
+export interface LoadedYaml<T> {
+  value: T;
+  path: string;
+}
+
+/**
+ * Parse YAML text and validate it against a zod schema. Errors name the file, the field path, the
+ * line and column of the offending value, and what was expected.
+ */
+export function parseYamlWithSchema<S extends z.ZodType>(text: string, schema: S, path: string): z.output<S> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const pos = syntax.linePos?.[0];
+    throw coreError("CONFIG_SYNTAX", `${path}${pos ? `:${pos.line}:${pos.col}` : ""}: ${syntax.message.split("\n")[0]}`, {
+      details: { file: path, line: pos?.line, column: pos?.col },
+    });
+  }
+  const result = schema.safeParse(doc.toJS() ?? {});
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => {
+    const fieldPath = issue.path.map(String);
+    // the deepest node that exists, so "missing field" points at its parent mapping
+    let node: unknown;
+    for (let n = fieldPath.length; n >= 0 && !isNode(node); n--) node = doc.getIn(fieldPath.slice(0, n), true);
+    const offset = isNode(node) && node.range ? node.range[0] : undefined;
+    const pos = offset === undefined ? undefined : lineCounter.linePos(offset);
+    const where = `${path}${pos ? `:${pos.line}:${pos.col}` : ""}`;
+    const field = fieldPath.length > 0 ? formatFieldPath(issue.path) : "(top level)";
+    return { where, field, message: issue.message, line: pos?.line };
+  });
+  const first = issues[0];
+  const text0 = issues.map((i) => `${i.where}: ${i.field}: ${i.message}`).join("\n");
+  throw coreError("CONFIG_INVALID", text0, {
+    details: { file: path, field: first?.field, line: first?.line, issues },
+  });
+}
+
+export async function loadYamlFile<S extends z.ZodType>(path: string, schema: S): Promise<z.output<S>> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw coreError("CONFIG_NOT_FOUND", `${path}: cannot read: ${(error as Error).message}`, { cause: error });
+  }
+  return parseYamlWithSchema(text, schema, path);
+}
+
+/** `a.b[2].c`: how a field path reads in an error message. */
+export function formatFieldPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}

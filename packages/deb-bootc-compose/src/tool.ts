@@ -1,0 +1,8 @@
+import { packageVersion, type ToolSpec } from "@debian-bootc/core";
+
+export const tool: ToolSpec = {
+  name: "deb-bootc-compose",
+  version: packageVersion(import.meta.url),
+  summary: "Compose Debian bootc images: APT snapshot, OSTree commit, OCI image and disk images (Pungi's role).",
+  commands: [],
+};

@@ -1,0 +1,29 @@
+import { defineConfig } from "vitest/config";
+
+// Two tiers: "fast" (pure logic, fixtures, no root or network) and "system" (real Debian tools,
+// root, the archive mirror, minutes). `npm test` runs both; `npm run test:fast` runs only the first.
+const systemTests = ["packages/*/src/**/*.system.test.ts", "test/**/*.test.ts"];
+
+export default defineConfig({
+  resolve: { conditions: ["source"] },
+  ssr: { resolve: { conditions: ["source"] } },
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: { name: "fast", include: ["packages/*/src/**/*.test.ts"], exclude: [...systemTests, "**/node_modules/**"] },
+      },
+      {
+        extends: true,
+        test: {
+          name: "system",
+          include: systemTests,
+          testTimeout: 20 * 60_000,
+          hookTimeout: 20 * 60_000,
+          // system tests share caches, mounts and the CPU: one file at a time keeps them honest
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
