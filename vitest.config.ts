@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 // Two tiers: "fast" (pure logic, fixtures, no root or network) and "system" (real Debian tools,
 // root, the archive mirror, minutes). `npm test` runs both; `npm run test:fast` runs only the first.
-const systemTests = ["packages/*/src/**/*.system.test.ts", "test/**/*.test.ts"];
+const systemTests = ["packages/*/src/**/*.system.test.ts", "test/**/*.system.test.ts"];
 
 export default defineConfig({
   resolve: { conditions: ["source"] },
@@ -11,7 +11,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "fast", include: ["packages/*/src/**/*.test.ts"], exclude: [...systemTests, "**/node_modules/**"] },
+        test: {
+          name: "fast",
+          include: ["packages/*/src/**/*.test.ts", "test/**/*.test.ts"],
+          exclude: [...systemTests, "**/node_modules/**"],
+        },
       },
       {
         extends: true,

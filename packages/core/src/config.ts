@@ -17,9 +17,9 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, schema: S
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const syntax = doc.errors[0];
   if (syntax) {
-    const pos = syntax.linePos?.[0];
-    throw coreError("CONFIG_SYNTAX", `${path}${pos ? `:${pos.line}:${pos.col}` : ""}: ${syntax.message.split("\n")[0]}`, {
-      details: { file: path, line: pos?.line, column: pos?.col },
+    const pos = syntax.linePos?.[0] ?? lineCounter.linePos(Math.min(syntax.pos[0], text.length));
+    throw coreError("CONFIG_SYNTAX", `${path}:${pos.line}:${pos.col}: ${syntax.message.split("\n")[0]}`, {
+      details: { file: path, line: pos.line, column: pos.col },
     });
   }
   const result = schema.safeParse(doc.toJS() ?? {});

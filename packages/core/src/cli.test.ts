@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { type Output, renderCliDocs, runCli, type ToolSpec } from "./cli.js";
+import { coreError } from "./errors.js";
+
+function capture(): Output & { text: string[]; errors: string[] } {
+  const text: string[] = [];
+  const errors: string[] = [];
+  return {
+    isTTY: false,
+    text,
+    errors,
+    line: (t) => text.push(t),
+    json: (v) => text.push(JSON.stringify(v)),
+    warn: (t) => errors.push(t),
+    error: (t) => errors.push(t),
+  };
+}
+
+const tool: ToolSpec = {
+  name: "demo",
+  version: "1.2.3",
+  summary: "A demo tool.",
+  commands: [
+    {
+      name: "greet",
+      summary: "Say hello.",
+      args: [{ name: "who", description: "whom to greet" }],
+      options: [{ flags: "--repo <line>", description: "an extra repository", repeatable: true }],
+      async run({ args, options, out, json }) {
+        if (json) out.json({ greeted: args[0], repos: options.repo });
+        else out.line(`hello ${args[0]}`);
+        return 0;
+      },
+    },
+    {
+      name: "fail",
+      summary: "Fail with a coded error.",
+      async run() {
+        throw coreError("CONFIG_INVALID", "x.yaml:3: bad", { hint: "fix it" });
+      },
+    },
+  ],
+};
+
+describe("runCli", () => {
+  it("runs a verb with repeatable options and --json", async () => {
+    const out = capture();
+    expect(await runCli(tool, ["greet", "world", "--repo", "a", "--repo", "b", "--json"], out)).toBe(0);
+    expect(JSON.parse(out.text[0]!)).toEqual({ greeted: "world", repos: ["a", "b"] });
+  });
+
+  it("maps a coded error to its category's exit code, message and hint", async () => {
+    const out = capture();
+    expect(await runCli(tool, ["fail"], out)).toBe(2);
+    expect(out.errors).toEqual(["demo: error: x.yaml:3: bad", "hint: fix it"]);
+  });
+
+  it("reports errors as JSON with --json", async () => {
+    const out = capture();
+    expect(await runCli(tool, ["fail", "--json"], out)).toBe(2);
+    expect(JSON.parse(out.text[0]!)).toEqual({ ok: false, error: { code: "CONFIG_INVALID", message: "x.yaml:3: bad", hint: "fix it" } });
+  });
+
+  it("treats unknown verbs and missing arguments as usage errors", async () => {
+    const out = capture();
+    expect(await runCli(tool, ["nope"], out)).toBe(2);
+    expect(out.errors[0]).toMatch(/^demo: error: unknown command 'nope'/);
+    expect(await runCli(tool, ["greet"], capture())).toBe(2);
+  });
+
+  it("renders reference docs from the same data", () => {
+    const doc = renderCliDocs(tool);
+    expect(doc).toContain("demo greet <who>");
+    expect(doc).toContain("`--repo <line>`: an extra repository (repeatable)");
+  });
+});

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { parseYamlWithSchema } from "./config.js";
+import { isCodedError } from "./errors.js";
+
+const schema = z.strictObject({
+  name: z.string(),
+  build: z.strictObject({ jobs: z.number().int().positive(), repos: z.array(z.string()).default([]) }),
+});
+
+describe("parseYamlWithSchema", () => {
+  it("returns the validated value with defaults", () => {
+    expect(parseYamlWithSchema("name: x\nbuild:\n  jobs: 2\n", schema, "a.yaml")).toEqual({ name: "x", build: { jobs: 2, repos: [] } });
+  });
+
+  it("names the file, line, field path and expectation", () => {
+    try {
+      parseYamlWithSchema("name: x\nbuild:\n  jobs: two\n", schema, "conf/a.yaml");
+      expect.unreachable();
+    } catch (error) {
+      expect(isCodedError(error, "CONFIG_INVALID")).toBe(true);
+      expect((error as Error).message).toMatch(/^conf\/a\.yaml:3:9: build\.jobs: .*expected number/i);
+      expect((error as { details: { line: number } }).details.line).toBe(3);
+    }
+  });
+
+  it("points at array elements and unknown keys", () => {
+    expect(() => parseYamlWithSchema("name: x\nbuild:\n  jobs: 1\n  repos: [a, 3]\n", schema, "b.yaml")).toThrow(
+      /b\.yaml:4:\d+: build\.repos\[1\]/,
+    );
+    expect(() => parseYamlWithSchema("name: x\nbuild:\n  jobs: 1\n  jbos: 2\n", schema, "c.yaml")).toThrow(
+      /c\.yaml:\d+:\d+: build: .*jbos/,
+    );
+  });
+
+  it("reports YAML syntax errors with their position", () => {
+    try {
+      parseYamlWithSchema("name: [unclosed\n", schema, "d.yaml");
+      expect.unreachable();
+    } catch (error) {
+      expect(isCodedError(error, "CONFIG_SYNTAX")).toBe(true);
+      expect((error as Error).message).toMatch(/^d\.yaml:\d+:\d+: /);
+    }
+  });
+});

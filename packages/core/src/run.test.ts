@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { isCodedError } from "./errors.js";
+import { quoteForLog, run } from "./run.js";
+
+describe("run", () => {
+  it("returns stdout and streams chunks", async () => {
+    const chunks: string[] = [];
+    const result = await run("sh", ["-c", "echo one; echo two"], { onStdout: (c) => chunks.push(c.toString()) });
+    expect(result.stdout).toBe("one\ntwo\n");
+    expect(chunks.join("")).toBe("one\ntwo\n");
+  });
+
+  it("passes arguments without a shell", async () => {
+    const result = await run("printf", ["%s|", "a b", "$(echo no)", "'q'"]);
+    expect(result.stdout).toBe("a b|$(echo no)|'q'|");
+  });
+
+  it("feeds stdin", async () => {
+    expect((await run("cat", [], { input: "hello" })).stdout).toBe("hello");
+  });
+
+  it("turns a non-zero exit into COMMAND_FAILED with the tail of stderr", async () => {
+    const error = await run("sh", ["-c", "echo bad thing >&2; exit 3"]).catch((e: unknown) => e);
+    expect(isCodedError(error, "COMMAND_FAILED")).toBe(true);
+    expect((error as Error).message).toMatch(/exit code 3[\s\S]*bad thing/);
+  });
+
+  it("accepts listed exit codes", async () => {
+    expect((await run("sh", ["-c", "exit 2"], { okCodes: [2] })).code).toBe(2);
+  });
+
+  it("names the Debian package of a missing program", async () => {
+    const error = await run("no-such-program-xyz", [], { debianPackage: "xyz-tools" }).catch((e: unknown) => e);
+    expect(isCodedError(error, "COMMAND_NOT_FOUND")).toBe(true);
+    expect((error as { hint: string }).hint).toBe("install it with: apt-get install xyz-tools");
+  });
+
+  it("kills the whole process group on timeout", async () => {
+    const error = await run("sh", ["-c", "sleep 30 & sleep 30; echo never"], { timeoutMs: 200 }).catch((e: unknown) => e);
+    expect(isCodedError(error, "COMMAND_TIMEOUT")).toBe(true);
+  });
+
+  it("stops on an abort signal", async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const error = await run("sleep", ["30"], { signal: controller.signal }).catch((e: unknown) => e);
+    expect(isCodedError(error, "INTERRUPTED")).toBe(true);
+  });
+
+  it("quotes log lines so they can be pasted into a shell", () => {
+    expect(quoteForLog("plain-arg=1")).toBe("plain-arg=1");
+    expect(quoteForLog("it's here")).toBe("'it'\\''s here'");
+  });
+});
