@@ -1,0 +1,72 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { z } from "zod";
+
+/** result.json, the machine-readable outcome of a build. docs/deb-mock-result.schema.json is generated from this. */
+export const buildResultSchema = z
+  .object({
+    schemaVersion: z.literal(1),
+    status: z
+      .enum([
+        "success",
+        "build-failed",
+        "dependencies-failed",
+        "environment-failed",
+        "check-failed",
+        "interrupted",
+        "locked",
+        "input-failed",
+      ])
+      .describe("How the build ended."),
+    exitCode: z.number().int().describe("The deb-mock exit code for this outcome (0, 1, 2, 3, 4, 5, 130)."),
+    error: z
+      .object({ code: z.string(), message: z.string(), hint: z.string().optional() })
+      .optional()
+      .describe("Why it failed (absent on success)."),
+    source: z
+      .object({ name: z.string(), version: z.string() })
+      .optional()
+      .describe("The source package (absent if the input could not be read)."),
+    profile: z.object({ name: z.string(), suite: z.string(), architecture: z.string() }),
+    environmentHash: z.string().describe("sha256 over everything that defines the base (suite, mirror, packages, keys, ...)."),
+    baseGeneration: z.string().optional(),
+    indexGeneration: z.string().optional(),
+    snapshot: z.string().optional().describe("The snapshot id; it still exists only with --no-clean."),
+    buildType: z.enum(["binary", "arch", "indep", "full"]),
+    network: z.boolean().describe("Whether dpkg-buildpackage had network access."),
+    sourceDateEpoch: z.number().int().optional(),
+    debBuildOptions: z.string(),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    durationMs: z.number().int(),
+    phases: z.array(
+      z.object({ name: z.string(), startedAt: z.string(), durationMs: z.number().int(), status: z.enum(["ok", "failed", "skipped"]) }),
+    ),
+    artifacts: z.array(z.object({ name: z.string(), size: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+    checks: z
+      .object({
+        lintian: z.object({ ok: z.boolean(), output: z.string() }).optional(),
+        installTest: z.object({ ok: z.boolean(), packages: z.array(z.string()) }).optional(),
+        reproducible: z.object({ ok: z.boolean(), differing: z.array(z.string()) }).optional(),
+      })
+      .optional(),
+  })
+  .describe("deb-mock result.json: the outcome of one build.");
+
+export type BuildResult = z.output<typeof buildResultSchema>;
+export type BuildStatus = BuildResult["status"];
+
+/** The JSON Schema document for result.json (docs/deb-mock-result.schema.json). */
+export function buildResultJsonSchema(): Record<string, unknown> {
+  return {
+    ...(z.toJSONSchema(buildResultSchema, { target: "draft-2020-12" }) as Record<string, unknown>),
+    $id: "https://debian-bootc.invalid/schemas/deb-mock-result.schema.json",
+    title: "deb-mock result.json",
+  };
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
