@@ -1,1 +1,3 @@
+export * from "./errors.js";
+export * from "./oci/index.js";
 export { tool } from "./tool.js";

@@ -1,0 +1,151 @@
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import { type Logger, run } from "@debian-bootc/core";
+import type { TarEntryType } from "./tar-writer.js";
+
+/** One filesystem object of a root tree, as the layer writer needs it. */
+export interface FsEntry {
+  /** Relative to the root, "/"-separated, no leading slash ("usr/bin/ls"). */
+  path: string;
+  type: TarEntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkTarget?: string;
+  /** Device and inode, to find hardlinks (nlink > 1). */
+  inode: string;
+  nlink: number;
+  devMajor?: number;
+  devMinor?: number;
+}
+
+export interface ScanOptions {
+  /** Return false to leave a path (and, for a directory, everything under it) out of the image. */
+  include?: (path: string, type: TarEntryType) => boolean;
+  logger?: Logger;
+}
+
+/** Linux's encoding of a device number: the major and minor of st_rdev. */
+export function splitDeviceNumber(rdev: number): { major: number; minor: number } {
+  const big = BigInt(rdev);
+  const major = Number(((big >> 8n) & 0xfffn) | ((big >> 32n) & ~0xfffn));
+  const minor = Number((big & 0xffn) | ((big >> 12n) & ~0xffn));
+  return { major, minor };
+}
+
+/** Byte order of the UTF-8 names, so the order does not depend on the locale. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/**
+ * Walk a root tree depth-first in byte order of names (parents before children), with lstat: symlinks
+ * are recorded, never followed. Sockets are skipped (they cannot live in an image).
+ */
+export async function scanRootfs(root: string, options: ScanOptions = {}): Promise<FsEntry[]> {
+  const entries: FsEntry[] = [];
+  const walk = async (relDir: string): Promise<void> => {
+    const names = (await readdir(join(root, relDir))).sort(compareNames);
+    for (const name of names) {
+      const rel = relDir === "" ? name : `${relDir}/${name}`;
+      const st = await lstat(join(root, rel));
+      let type: TarEntryType;
+      if (st.isFile()) type = "file";
+      else if (st.isDirectory()) type = "directory";
+      else if (st.isSymbolicLink()) type = "symlink";
+      else if (st.isCharacterDevice()) type = "char";
+      else if (st.isBlockDevice()) type = "block";
+      else if (st.isFIFO()) type = "fifo";
+      else {
+        options.logger?.warn({ path: rel }, "skipping a socket");
+        continue;
+      }
+      if (options.include && !options.include(rel, type)) continue;
+      const entry: FsEntry = {
+        path: rel,
+        type,
+        mode: st.mode & 0o7777,
+        uid: st.uid,
+        gid: st.gid,
+        size: type === "file" ? st.size : 0,
+        inode: `${st.dev}:${st.ino}`,
+        nlink: st.nlink,
+      };
+      if (type === "symlink") entry.linkTarget = await readlink(join(root, rel));
+      if (type === "char" || type === "block") {
+        const { major, minor } = splitDeviceNumber(st.rdev);
+        entry.devMajor = major;
+        entry.devMinor = minor;
+      }
+      entries.push(entry);
+      if (type === "directory") await walk(rel);
+    }
+  };
+  await walk("");
+  return entries;
+}
+
+/** Attributes that never go into an image layer (SELinux labels are applied at deploy time). */
+const SKIPPED_XATTRS = new Set(["security.selinux", "system.nfs4_acl"]);
+
+/** Undo getfattr's octal escapes (`\012`, `\\`) in a file name. */
+function unescapeGetfattr(name: string): string {
+  const bytes: number[] = [];
+  const raw = Buffer.from(name, "utf8");
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c === 0x5c && i + 3 < raw.length && /^[0-7]{3}$/.test(raw.subarray(i + 1, i + 4).toString("latin1"))) {
+      bytes.push(Number.parseInt(raw.subarray(i + 1, i + 4).toString("latin1"), 8));
+      i += 3;
+    } else if (c === 0x5c && raw[i + 1] === 0x5c) {
+      bytes.push(0x5c);
+      i += 1;
+    } else bytes.push(c);
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+/** Parse `getfattr --dump --encoding=base64 --absolute-names` output into path (relative to root) -> xattrs. */
+export function parseGetfattrDump(text: string, root: string): Map<string, Map<string, Buffer>> {
+  const result = new Map<string, Map<string, Buffer>>();
+  const prefix = root.endsWith("/") ? root : `${root}/`;
+  let current: Map<string, Buffer> | undefined;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("# file: ")) {
+      const abs = unescapeGetfattr(line.slice("# file: ".length));
+      const rel = abs.startsWith(prefix) ? abs.slice(prefix.length) : undefined;
+      current = rel === undefined ? undefined : new Map();
+      if (rel !== undefined && current) result.set(rel, current);
+      continue;
+    }
+    const eq = line.indexOf("=");
+    if (current === undefined || eq <= 0) continue;
+    const name = line.slice(0, eq);
+    if (SKIPPED_XATTRS.has(name)) continue;
+    const value = line.slice(eq + 1);
+    if (value.startsWith("0s")) current.set(name, Buffer.from(value.slice(2), "base64"));
+    else if (value.startsWith("0x")) current.set(name, Buffer.from(value.slice(2), "hex"));
+    else current.set(name, Buffer.from(value.replace(/^"|"$/g, ""), "utf8"));
+  }
+  for (const [path, attrs] of result) if (attrs.size === 0) result.delete(path);
+  return result;
+}
+
+/** Read every extended attribute under a root with getfattr (Debian package attr); one process for the tree. */
+export async function readXattrs(
+  root: string,
+  options: { logger?: Logger; signal?: AbortSignal } = {},
+): Promise<Map<string, Map<string, Buffer>>> {
+  const result = await run(
+    "getfattr",
+    ["--recursive", "--physical", "--no-dereference", "--absolute-names", "--dump", "--match=-", "--encoding=base64", root],
+    {
+      logger: options.logger,
+      signal: options.signal,
+      debianPackage: "attr",
+      okCodes: [1],
+    },
+  );
+  return parseGetfattrDump(result.stdout, root);
+}
