@@ -1,0 +1,344 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
+import type { HubClient } from "../client/hub-client.js";
+import type { BuildArchRequest, ResultFile } from "../hub/task-engine.js";
+import type { BuildRunner } from "./build-runner.js";
+
+export interface BuilderOptions {
+  client: HubClient;
+  name: string;
+  arches: string[];
+  capacity: number;
+  runner: BuildRunner;
+  workDir: string;
+  logger?: Logger;
+  /** How long one claim request may wait at the hub. */
+  claimWaitMs?: number;
+  /** On stop: how long running tasks may finish before they are aborted and given back. */
+  graceMs?: number;
+}
+
+interface ClaimedTask {
+  id: number;
+  method: string;
+  arch: string | null;
+  request: unknown;
+  attempts: number;
+}
+
+interface Running {
+  controller: AbortController;
+  promise: Promise<void>;
+  released: boolean;
+}
+
+export type BuilderEvent =
+  | { type: "checked-in"; freed: number[] }
+  | { type: "task-started"; task: number; method: string }
+  | { type: "task-finished"; task: number; outcome: "closed" | "failed" | "released" | "lost" }
+  | { type: "hub-error"; message: string };
+
+/**
+ * The builder daemon: checks in, keeps `capacity` claim requests open at the hub (long-poll), runs what it
+ * gets through the BuildRunner, uploads results and reports. Heartbeats renew its leases; a task the hub
+ * says it no longer holds is aborted. stop() finishes running tasks within the grace time, then gives
+ * the rest back.
+ */
+export class Builder {
+  readonly session = randomBytes(12).toString("base64url");
+  private readonly running = new Map<number, Running>();
+  private readonly stopping = new AbortController();
+  private readonly logger: Logger;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatMs = 1000;
+  private listeners: ((event: BuilderEvent) => void)[] = [];
+  private loops: Promise<void>[] = [];
+
+  constructor(private readonly options: BuilderOptions) {
+    this.logger = (options.logger ?? silentLogger).child({ host: options.name });
+  }
+
+  on(listener: (event: BuilderEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(event: BuilderEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  get activeTasks(): number[] {
+    return [...this.running.keys()];
+  }
+
+  private path(suffix: string): string {
+    return `/api/v1/hosts/${encodeURIComponent(this.options.name)}${suffix}`;
+  }
+
+  async checkin(): Promise<void> {
+    for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        const answer = await this.options.client.post<{ heartbeatMs: number; freed: number[] }>(this.path("/checkin"), {
+          session: this.session,
+          arches: this.options.arches,
+          capacity: this.options.capacity,
+          load: this.running.size,
+        });
+        this.heartbeatMs = answer.heartbeatMs;
+        this.logger.info({ freed: answer.freed, session: this.session }, "checked in");
+        this.emit({ type: "checked-in", freed: answer.freed });
+        return;
+      } catch (error) {
+        if (!isCodedError(error, "HUB_UNREACHABLE") && !isCodedError(error, "HUB_ERROR")) throw error;
+        if (this.stopping.signal.aborted) throw error;
+        this.emit({ type: "hub-error", message: (error as Error).message });
+        await sleep(delay, this.stopping.signal);
+      }
+    }
+  }
+
+  /** Check in and serve until stop(). */
+  async start(): Promise<void> {
+    await this.checkin();
+    this.scheduleHeartbeat();
+    for (let slot = 0; slot < this.options.capacity; slot++) this.loops.push(this.claimLoop());
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = setTimeout(async () => {
+      try {
+        const answer = await this.options.client.post<{ lost: number[] }>(this.path("/heartbeat"), {
+          session: this.session,
+          load: this.running.size,
+          tasks: this.activeTasks,
+        });
+        for (const id of answer.lost) {
+          const running = this.running.get(id);
+          if (running) {
+            this.logger.warn({ task: id }, "hub says the task is no longer ours; aborting it");
+            running.released = true;
+            running.controller.abort(new Error("task lost"));
+          }
+        }
+      } catch (error) {
+        this.emit({ type: "hub-error", message: (error as Error).message });
+        this.logger.warn({ err: (error as Error).message }, "heartbeat failed");
+      }
+      if (!this.stopping.signal.aborted || this.running.size > 0) this.scheduleHeartbeat();
+    }, this.heartbeatMs);
+  }
+
+  private async claimLoop(): Promise<void> {
+    let backoff = 100;
+    while (!this.stopping.signal.aborted) {
+      let task: ClaimedTask | null;
+      try {
+        const waitMs = this.options.claimWaitMs ?? 20_000;
+        const answer = await this.options.client.post<{ task: ClaimedTask | null }>(
+          this.path("/claim"),
+          { session: this.session, waitMs },
+          { timeoutMs: waitMs + 15_000, signal: this.stopping.signal },
+        );
+        task = answer.task;
+        backoff = 100;
+      } catch (error) {
+        if (this.stopping.signal.aborted) return;
+        this.emit({ type: "hub-error", message: (error as Error).message });
+        this.logger.warn({ err: (error as Error).message }, "claim failed");
+        if (isCodedError(error, "NOT_FOUND")) await this.checkin().catch(() => {});
+        await sleep(backoff, this.stopping.signal);
+        backoff = Math.min(backoff * 2, 5000);
+        continue;
+      }
+      if (task) await this.runTask(task);
+    }
+  }
+
+  private async runTask(task: ClaimedTask): Promise<void> {
+    const controller = new AbortController();
+    const entry: Running = { controller, promise: Promise.resolve(), released: false };
+    const work = this.execute(task, controller.signal, entry);
+    entry.promise = work;
+    this.running.set(task.id, entry);
+    try {
+      await work;
+    } finally {
+      this.running.delete(task.id);
+    }
+  }
+
+  private async report(task: ClaimedTask, suffix: string, body: unknown): Promise<void> {
+    // reports must reach the hub: retry through hub restarts, but stop when the hub rejects them
+    for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        await this.options.client.post(this.path(`/tasks/${task.id}${suffix}`), { session: this.session, ...(body as object) });
+        return;
+      } catch (error) {
+        if (!isCodedError(error, "HUB_UNREACHABLE") && !(isCodedError(error) && error.category === "environment")) throw error;
+        this.logger.warn({ task: task.id, err: (error as Error).message }, "report failed, retrying");
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async execute(task: ClaimedTask, signal: AbortSignal, entry: Running): Promise<void> {
+    const log = this.logger.child({ task: task.id });
+    try {
+      await this.report(task, "/start", {});
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, "could not start the task; dropping it");
+      this.emit({ type: "task-finished", task: task.id, outcome: "lost" });
+      return;
+    }
+    this.emit({ type: "task-started", task: task.id, method: task.method });
+    const dir = join(this.options.workDir, `task-${task.id}-${this.session}`);
+    try {
+      if (task.method === "noop") {
+        const sleepMs = (task.request as { sleepMs?: number }).sleepMs ?? 0;
+        if (sleepMs > 0) await sleep(sleepMs, signal);
+        if (signal.aborted) throw signal.reason;
+        await this.report(task, "/complete", { result: {} });
+        this.emit({ type: "task-finished", task: task.id, outcome: "closed" });
+        return;
+      }
+      if (task.method !== "buildArch") {
+        await this.report(task, "/fail", { error: { code: "REQUEST_INVALID", message: `this builder does not run ${task.method} tasks` } });
+        this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
+        return;
+      }
+      const request = task.request as BuildArchRequest;
+      const sourceDir = join(dir, "source");
+      const resultDir = join(dir, "result");
+      await mkdir(sourceDir, { recursive: true });
+      await mkdir(resultDir, { recursive: true });
+      for (const file of request.files) await this.options.client.download(file.sha256, join(sourceDir, basename(file.name)));
+      const logStream = new LiveLog(this.options.client, this.path(`/tasks/${task.id}/logs/build.log?session=${this.session}`));
+      let result: Awaited<ReturnType<BuildRunner["build"]>>;
+      try {
+        result = await this.options.runner.build({
+          dscPath: join(sourceDir, basename(request.dsc)),
+          source: request.source,
+          version: request.version,
+          arch: request.arch,
+          buildTag: request.buildTag,
+          extraRepos: request.extraRepos,
+          resultDir,
+          log: (chunk) => logStream.write(chunk),
+          signal,
+        });
+      } catch (error) {
+        await logStream.close();
+        if (signal.aborted) throw error;
+        result = { ok: false, files: [], installed: [], failure: { code: "BUILD_ENVIRONMENT_FAILED", message: (error as Error).message } };
+      }
+      await logStream.close();
+      if (signal.aborted) throw signal.reason;
+      const files: ResultFile[] = [];
+      for (const file of result.files) {
+        const uploaded = await this.options.client.uploadFile(file.path);
+        files.push({
+          ...uploaded,
+          kind: file.kind,
+          ...(file.package ? { package: file.package, version: file.version, arch: file.arch } : {}),
+        });
+      }
+      if (result.ok) {
+        await this.report(task, "/complete", { result: { files, installed: result.installed } });
+        this.emit({ type: "task-finished", task: task.id, outcome: "closed" });
+      } else {
+        const failure = result.failure ?? { code: "BUILD_STEP_FAILED", message: "the build failed" };
+        await this.report(task, "/fail", { error: { code: failure.code, message: failure.message }, result: { files, failure } });
+        this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
+      }
+    } catch (error) {
+      if (signal.aborted) {
+        if (!entry.released) {
+          await this.report(task, "/release", {}).catch(() => {});
+          this.emit({ type: "task-finished", task: task.id, outcome: "released" });
+        } else this.emit({ type: "task-finished", task: task.id, outcome: "lost" });
+        return;
+      }
+      if (isCodedError(error, "TASK_NOT_OWNED")) {
+        this.emit({ type: "task-finished", task: task.id, outcome: "lost" });
+        return;
+      }
+      log.error({ err: (error as Error).message }, "task failed on the builder");
+      await this.report(task, "/fail", {
+        error: { code: "BUILD_ENVIRONMENT_FAILED", message: (error as Error).message.slice(0, 4000) },
+      }).catch(() => {});
+      this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
+    } finally {
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  /** Stop claiming; let running tasks finish within the grace time, then abort and give them back. */
+  async stop(graceMs = this.options.graceMs ?? 60_000): Promise<void> {
+    this.stopping.abort();
+    await Promise.allSettled(this.loops.length ? [] : []);
+    const pending = [...this.running.values()].map((r) => r.promise);
+    const timer = setTimeout(() => {
+      for (const running of this.running.values()) running.controller.abort(new Error("builder stopping"));
+    }, graceMs);
+    await Promise.allSettled(pending);
+    clearTimeout(timer);
+    await Promise.allSettled(this.loops);
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+  }
+}
+
+/** Buffers log output and appends it to the hub's live log a few times a second. */
+class LiveLog {
+  private buffer: Buffer[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly client: HubClient,
+    private readonly path: string,
+  ) {}
+
+  write(chunk: string | Buffer): void {
+    this.buffer.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, 250);
+  }
+
+  flush(): Promise<void> {
+    const data = Buffer.concat(this.buffer);
+    this.buffer = [];
+    if (data.length === 0) return this.flushing;
+    this.flushing = this.flushing.then(async () => {
+      for (let i = 0; i < data.length; i += 512 * 1024)
+        await this.client
+          .raw("POST", this.path, {
+            body: new Uint8Array(data.subarray(i, i + 512 * 1024)),
+            headers: { "content-type": "text/plain; charset=utf-8" },
+          })
+          .catch(() => {});
+    });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,53 @@
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import { orchestratorError } from "../errors.js";
+import { migrationProvider } from "./migrations.js";
+import type { Database } from "./schema.js";
+
+export type DialectName = "sqlite" | "postgres";
+
+export interface HubDatabase {
+  db: Kysely<Database>;
+  dialect: DialectName;
+  /** Where it lives, with any password removed (for logs). */
+  display: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Open the hub database from a URL: `sqlite:PATH` (or `sqlite::memory:`) opens an embedded SQLite
+ * database in WAL mode; `postgres://...` / `postgresql://...` a PostgreSQL pool. Migrations run on open.
+ */
+export async function openDatabase(url: string, options: { migrate?: boolean } = {}): Promise<HubDatabase> {
+  let handle: HubDatabase;
+  if (url.startsWith("sqlite:")) {
+    const path = url.slice("sqlite:".length);
+    if (path === "") throw orchestratorError("DATABASE_URL_INVALID", "sqlite: needs a path, e.g. sqlite:/var/lib/deb-orchestrator/hub.db");
+    const { default: SqliteDatabase } = await import("better-sqlite3");
+    const sqlite = new SqliteDatabase(path);
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("synchronous = NORMAL");
+    sqlite.pragma("busy_timeout = 10000");
+    sqlite.pragma("foreign_keys = ON");
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    handle = { db, dialect: "sqlite", display: url, close: () => db.destroy() };
+  } else if (/^postgres(ql)?:\/\//.test(url)) {
+    const pg = (await import("pg")).default;
+    const types = {
+      getTypeParser: (oid: number, format?: "text" | "binary") =>
+        oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as "text"),
+    };
+    const pool = new pg.Pool({ connectionString: url, max: 10, types });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    handle = { db, dialect: "postgres", display: url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"), close: () => db.destroy() };
+  } else {
+    throw orchestratorError("DATABASE_URL_INVALID", `unknown database URL '${url}': expected sqlite:PATH or postgres://...`);
+  }
+  if (options.migrate !== false) await migrate(handle);
+  return handle;
+}
+
+export async function migrate(handle: HubDatabase): Promise<void> {
+  const migrator = new Migrator({ db: handle.db, provider: migrationProvider(handle.dialect) });
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw error;
+}

@@ -1,0 +1,198 @@
+import type { ColumnDefinitionBuilder, CreateTableBuilder, Kysely, Migration, MigrationProvider } from "kysely";
+import type { DialectName } from "./database.js";
+
+/* Migrations are written once with Kysely's schema builder and run on both databases; the only
+ * dialect difference is how an auto-increment primary key is spelled. */
+
+type AnyDb = Kysely<unknown>;
+
+function withId<T extends string>(table: CreateTableBuilder<T, never>, dialect: DialectName): CreateTableBuilder<T, "id"> {
+  return dialect === "postgres"
+    ? table.addColumn("id", "serial", (c) => c.primaryKey())
+    : table.addColumn("id", "integer", (c) => c.primaryKey().autoIncrement());
+}
+
+const notNull = (c: ColumnDefinitionBuilder) => c.notNull();
+
+function initial(dialect: DialectName): Migration {
+  return {
+    async up(db: AnyDb) {
+      await withId(db.schema.createTable("users"), dialect)
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("created_at", "bigint", notNull)
+        .addColumn("disabled", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+      await withId(db.schema.createTable("tokens"), dialect)
+        .addColumn("user_id", "integer", (c) => c.notNull().references("users.id"))
+        .addColumn("hash", "text", (c) => c.notNull().unique())
+        .addColumn("label", "text", notNull)
+        .addColumn("created_at", "bigint", notNull)
+        .addColumn("last_used_at", "bigint")
+        .addColumn("revoked", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable("permissions")
+        .addColumn("user_id", "integer", (c) => c.notNull().references("users.id"))
+        .addColumn("perm", "text", notNull)
+        .addPrimaryKeyConstraint("permissions_pk", ["user_id", "perm"])
+        .execute();
+      await withId(db.schema.createTable("hosts"), dialect)
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("user_id", "integer", (c) => c.notNull().references("users.id"))
+        .addColumn("arches", "text", notNull)
+        .addColumn("capacity", "integer", notNull)
+        .addColumn("enabled", "integer", (c) => c.notNull().defaultTo(1))
+        .addColumn("last_checkin", "bigint")
+        .addColumn("load", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("session", "text")
+        .addColumn("created_at", "bigint", notNull)
+        .execute();
+      await withId(db.schema.createTable("packages"), dialect)
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("created_at", "bigint", notNull)
+        .execute();
+      await withId(db.schema.createTable("builds"), dialect)
+        .addColumn("package_id", "integer", (c) => c.notNull().references("packages.id"))
+        .addColumn("name", "text", notNull)
+        .addColumn("version", "text", notNull)
+        .addColumn("state", "text", notNull)
+        .addColumn("task_id", "integer")
+        .addColumn("owner_id", "integer", (c) => c.notNull().references("users.id"))
+        .addColumn("source", "text", notNull)
+        .addColumn("created_at", "bigint", notNull)
+        .addColumn("completed_at", "bigint")
+        .addUniqueConstraint("builds_nv", ["name", "version"])
+        .execute();
+      await withId(db.schema.createTable("binaries"), dialect)
+        .addColumn("build_id", "integer", (c) => c.notNull().references("builds.id"))
+        .addColumn("name", "text", notNull)
+        .addColumn("version", "text", notNull)
+        .addColumn("arch", "text", notNull)
+        .addColumn("filename", "text", notNull)
+        .addColumn("sha256", "text", notNull)
+        .addColumn("size", "bigint", notNull)
+        .addUniqueConstraint("binaries_build_file", ["build_id", "filename"])
+        .execute();
+      await withId(db.schema.createTable("buildroots"), dialect)
+        .addColumn("build_id", "integer")
+        .addColumn("task_id", "integer", (c) => c.notNull().unique())
+        .addColumn("arch", "text", notNull)
+        .addColumn("host_id", "integer")
+        .addColumn("created_at", "bigint", notNull)
+        .execute();
+      await db.schema
+        .createTable("buildroot_packages")
+        .addColumn("buildroot_id", "integer", (c) => c.notNull().references("buildroots.id"))
+        .addColumn("name", "text", notNull)
+        .addColumn("version", "text", notNull)
+        .addColumn("arch", "text", notNull)
+        .execute();
+      await db.schema.createIndex("buildroot_packages_by_name").on("buildroot_packages").columns(["name", "version"]).execute();
+      await withId(db.schema.createTable("tags"), dialect)
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("arches", "text", notNull)
+        .addColumn("created_at", "bigint", notNull)
+        .execute();
+      await db.schema
+        .createTable("tag_inheritance")
+        .addColumn("tag_id", "integer", (c) => c.notNull().references("tags.id"))
+        .addColumn("parent_id", "integer", (c) => c.notNull().references("tags.id"))
+        .addColumn("priority", "integer", notNull)
+        .addPrimaryKeyConstraint("tag_inheritance_pk", ["tag_id", "parent_id"])
+        .execute();
+      await withId(db.schema.createTable("external_repos"), dialect)
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("url", "text", notNull)
+        .addColumn("suite", "text", notNull)
+        .addColumn("components", "text", notNull)
+        .addColumn("created_at", "bigint", notNull)
+        .execute();
+      await db.schema
+        .createTable("tag_external_repos")
+        .addColumn("tag_id", "integer", (c) => c.notNull().references("tags.id"))
+        .addColumn("repo_id", "integer", (c) => c.notNull().references("external_repos.id"))
+        .addColumn("priority", "integer", notNull)
+        .addPrimaryKeyConstraint("tag_external_repos_pk", ["tag_id", "repo_id"])
+        .execute();
+      await withId(db.schema.createTable("targets"), dialect)
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("build_tag_id", "integer", (c) => c.notNull().references("tags.id"))
+        .addColumn("dest_tag_id", "integer", (c) => c.notNull().references("tags.id"))
+        .execute();
+      await db.schema
+        .createTable("tagged_builds")
+        .addColumn("tag_id", "integer", (c) => c.notNull().references("tags.id"))
+        .addColumn("build_id", "integer", (c) => c.notNull().references("builds.id"))
+        .addColumn("package_id", "integer", (c) => c.notNull().references("packages.id"))
+        .addColumn("tagged_at", "bigint", notNull)
+        .addColumn("tagged_by", "integer", notNull)
+        .addPrimaryKeyConstraint("tagged_builds_pk", ["tag_id", "build_id"])
+        .execute();
+      await withId(db.schema.createTable("tasks"), dialect)
+        .addColumn("parent_id", "integer", (c) => c.references("tasks.id"))
+        .addColumn("label", "text")
+        .addColumn("method", "text", notNull)
+        .addColumn("arch", "text")
+        .addColumn("state", "text", notNull)
+        .addColumn("priority", "integer", notNull)
+        .addColumn("weight", "integer", notNull)
+        .addColumn("host_id", "integer")
+        .addColumn("session", "text")
+        .addColumn("lease_expires", "bigint")
+        .addColumn("owner_id", "integer", notNull)
+        .addColumn("request", "text", notNull)
+        .addColumn("result", "text")
+        .addColumn("error_code", "text")
+        .addColumn("error_message", "text")
+        .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("build_id", "integer")
+        .addColumn("tag_id", "integer")
+        .addColumn("created_at", "bigint", notNull)
+        .addColumn("started_at", "bigint")
+        .addColumn("completed_at", "bigint")
+        .addUniqueConstraint("tasks_parent_label", ["parent_id", "label"])
+        .execute();
+      await db.schema.createIndex("tasks_by_state").on("tasks").columns(["state", "arch", "priority", "id"]).execute();
+      await db.schema.createIndex("tasks_by_host").on("tasks").columns(["host_id", "state"]).execute();
+      await db.schema.createIndex("tasks_by_parent").on("tasks").column("parent_id").execute();
+      await db.schema
+        .createTable("task_files")
+        .addColumn("task_id", "integer", (c) => c.notNull().references("tasks.id"))
+        .addColumn("name", "text", notNull)
+        .addColumn("sha256", "text", notNull)
+        .addColumn("size", "bigint", notNull)
+        .addColumn("kind", "text", notNull)
+        .addPrimaryKeyConstraint("task_files_pk", ["task_id", "name"])
+        .execute();
+      await withId(db.schema.createTable("repos"), dialect)
+        .addColumn("tag_id", "integer", (c) => c.notNull().references("tags.id"))
+        .addColumn("number", "integer", notNull)
+        .addColumn("state", "text", notNull)
+        .addColumn("task_id", "integer")
+        .addColumn("created_at", "bigint", notNull)
+        .addUniqueConstraint("repos_tag_number", ["tag_id", "number"])
+        .execute();
+      await withId(db.schema.createTable("events"), dialect)
+        .addColumn("time", "bigint", notNull)
+        .addColumn("user_id", "integer")
+        .addColumn("kind", "text", notNull)
+        .addColumn("object_type", "text", notNull)
+        .addColumn("object_id", "integer")
+        .addColumn("data", "text", notNull)
+        .execute();
+      await db.schema.createIndex("events_by_object").on("events").columns(["object_type", "object_id"]).execute();
+    },
+    async down() {
+      throw new Error("the initial migration cannot be reverted");
+    },
+  };
+}
+
+/** Ordered migrations; names sort in the order they must run. */
+export function migrationProvider(dialect: DialectName): MigrationProvider {
+  return {
+    async getMigrations() {
+      return { "0001_initial": initial(dialect) };
+    },
+  };
+}

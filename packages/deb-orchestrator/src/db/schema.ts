@@ -1,0 +1,186 @@
+import type { Generated } from "kysely";
+
+/**
+ * Table types of the hub database. Times are milliseconds since the epoch (bigint columns read back as
+ * numbers on both databases); flags are 0/1 integers; lists and documents are JSON text. The same types
+ * serve SQLite and PostgreSQL.
+ */
+export interface UsersTable {
+  id: Generated<number>;
+  name: string;
+  created_at: number;
+  disabled: number;
+}
+export interface TokensTable {
+  id: Generated<number>;
+  user_id: number;
+  hash: string;
+  label: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked: number;
+}
+export interface PermissionsTable {
+  user_id: number;
+  perm: string;
+}
+export interface HostsTable {
+  id: Generated<number>;
+  name: string;
+  user_id: number;
+  arches: string;
+  capacity: number;
+  enabled: number;
+  last_checkin: number | null;
+  load: number;
+  session: string | null;
+  created_at: number;
+}
+export interface PackagesTable {
+  id: Generated<number>;
+  name: string;
+  created_at: number;
+}
+export interface BuildsTable {
+  id: Generated<number>;
+  package_id: number;
+  name: string;
+  version: string;
+  state: string;
+  task_id: number | null;
+  owner_id: number;
+  source: string;
+  created_at: number;
+  completed_at: number | null;
+}
+export interface BinariesTable {
+  id: Generated<number>;
+  build_id: number;
+  name: string;
+  version: string;
+  arch: string;
+  filename: string;
+  sha256: string;
+  size: number;
+}
+export interface BuildrootsTable {
+  id: Generated<number>;
+  build_id: number | null;
+  task_id: number;
+  arch: string;
+  host_id: number | null;
+  created_at: number;
+}
+export interface BuildrootPackagesTable {
+  buildroot_id: number;
+  name: string;
+  version: string;
+  arch: string;
+}
+export interface TagsTable {
+  id: Generated<number>;
+  name: string;
+  arches: string;
+  created_at: number;
+}
+export interface TagInheritanceTable {
+  tag_id: number;
+  parent_id: number;
+  priority: number;
+}
+export interface ExternalReposTable {
+  id: Generated<number>;
+  name: string;
+  url: string;
+  suite: string;
+  components: string;
+  created_at: number;
+}
+export interface TagExternalReposTable {
+  tag_id: number;
+  repo_id: number;
+  priority: number;
+}
+export interface TargetsTable {
+  id: Generated<number>;
+  name: string;
+  build_tag_id: number;
+  dest_tag_id: number;
+}
+export interface TaggedBuildsTable {
+  tag_id: number;
+  build_id: number;
+  package_id: number;
+  tagged_at: number;
+  tagged_by: number;
+}
+export interface TasksTable {
+  id: Generated<number>;
+  parent_id: number | null;
+  label: string | null;
+  method: string;
+  arch: string | null;
+  state: string;
+  priority: number;
+  weight: number;
+  host_id: number | null;
+  session: string | null;
+  lease_expires: number | null;
+  owner_id: number;
+  request: string;
+  result: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: number;
+  build_id: number | null;
+  tag_id: number | null;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+}
+export interface TaskFilesTable {
+  task_id: number;
+  name: string;
+  sha256: string;
+  size: number;
+  kind: string;
+}
+export interface ReposTable {
+  id: Generated<number>;
+  tag_id: number;
+  number: number;
+  state: string;
+  task_id: number | null;
+  created_at: number;
+}
+export interface EventsTable {
+  id: Generated<number>;
+  time: number;
+  user_id: number | null;
+  kind: string;
+  object_type: string;
+  object_id: number | null;
+  data: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  tokens: TokensTable;
+  permissions: PermissionsTable;
+  hosts: HostsTable;
+  packages: PackagesTable;
+  builds: BuildsTable;
+  binaries: BinariesTable;
+  buildroots: BuildrootsTable;
+  buildroot_packages: BuildrootPackagesTable;
+  tags: TagsTable;
+  tag_inheritance: TagInheritanceTable;
+  external_repos: ExternalReposTable;
+  tag_external_repos: TagExternalReposTable;
+  targets: TargetsTable;
+  tagged_builds: TaggedBuildsTable;
+  tasks: TasksTable;
+  task_files: TaskFilesTable;
+  repos: ReposTable;
+  events: EventsTable;
+}

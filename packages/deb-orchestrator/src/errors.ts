@@ -1,0 +1,65 @@
+import { type ErrorCatalogue, errorFactory } from "@debian-bootc/core";
+
+/**
+ * Every error code deb-orchestrator raises (hub, builder, client). The HTTP layer maps the category to a
+ * status with core's httpStatusFor and answers `{code, message}`; the CLI maps it to an exit code.
+ */
+export const orchestratorErrorCodes = {
+  // requests
+  REQUEST_INVALID: {
+    category: "input",
+    summary: "A request body, query or parameter does not match the API schema; the message names the field.",
+  },
+  NAME_INVALID: { category: "input", summary: "A tag, target, host, user, repo or package name breaks the naming rules." },
+  VERSION_INVALID: { category: "input", summary: "A Debian version string breaks the policy rules (epoch, upstream version, revision)." },
+  PATH_INVALID: { category: "input", summary: "A file name or path is absolute, contains `..` or characters that are not allowed." },
+  BODY_TOO_LARGE: { category: "input", summary: "A request body or upload exceeds the hub's size limit." },
+  NOT_FOUND: { category: "not-found", summary: "The task, build, tag, target, host, user or file named does not exist." },
+  ROUTE_NOT_FOUND: { category: "not-found", summary: "No API endpoint answers this method and path." },
+  // authentication and permissions
+  AUTH_REQUIRED: {
+    category: "unauthorized",
+    summary: "The endpoint needs an API token (Authorization: Bearer ...) and none or an unknown one was given.",
+  },
+  PERMISSION_DENIED: {
+    category: "forbidden",
+    summary: "The token's user lacks the permission (admin, build, tag, repo, host) this endpoint needs.",
+  },
+  HOST_DISABLED: { category: "forbidden", summary: "The builder host is disabled by an administrator and gets no tasks." },
+  // state
+  ALREADY_EXISTS: { category: "conflict", summary: "A tag, target, user, external repo or host of that name exists already." },
+  BUILD_EXISTS: {
+    category: "conflict",
+    summary: "A build of this source name and version exists and is building or complete (builds are immutable).",
+  },
+  TASK_STATE: { category: "conflict", summary: "The task is in a state that forbids the change (for example cancel of a closed task)." },
+  TASK_NOT_OWNED: {
+    category: "conflict",
+    summary: "A builder reported on a task it no longer holds (its lease lapsed or the task was freed or canceled).",
+  },
+  TAG_LOOP: { category: "conflict", summary: "The inheritance change would make a tag its own ancestor." },
+  // artifacts
+  ARTIFACT_MISMATCH: {
+    category: "input",
+    summary: "An uploaded file's size or sha256 differs from what the client declared; nothing was stored.",
+  },
+  ARTIFACT_MISSING: { category: "not-found", summary: "A file referenced by sha256 has not been uploaded to the hub's artifact store." },
+  SOURCE_INVALID: { category: "input", summary: "The submitted source package (.dsc and its files) is malformed or incomplete." },
+  // builder and client
+  HUB_UNREACHABLE: { category: "environment", summary: "The hub did not answer (connection refused, DNS, timeout)." },
+  HUB_ERROR: { category: "environment", summary: "The hub answered with an unexpected status or body." },
+  CLIENT_CONFIG: { category: "config", summary: "No hub URL or token: give --hub/--token(-file) or write them in the client config file." },
+  BUILD_STEP_FAILED: {
+    category: "build-failed",
+    summary: "The build step on the builder failed; the task result carries the tail of the build log.",
+  },
+  BUILD_ENVIRONMENT_FAILED: {
+    category: "environment",
+    summary: "The builder's build environment failed (not the package): the task may be retried elsewhere.",
+  },
+  PUBLISH_FAILED: { category: "environment", summary: "Writing or signing a tag's APT repository failed." },
+  DATABASE_URL_INVALID: { category: "config", summary: "The --db value is neither sqlite:PATH nor postgres://..." },
+} as const satisfies ErrorCatalogue;
+
+export type OrchestratorErrorCode = keyof typeof orchestratorErrorCodes;
+export const orchestratorError = errorFactory(orchestratorErrorCodes);

@@ -1,0 +1,43 @@
+import type { Logger } from "@debian-bootc/core";
+import type { Kysely } from "kysely";
+import type { DialectName } from "../db/database.js";
+import type { Database } from "../db/schema.js";
+import type { RepoPublisher } from "../repo/publisher.js";
+import type { ArtifactStore } from "./artifact-store.js";
+import type { Dispatcher } from "./dispatcher.js";
+import type { EventBus } from "./events.js";
+
+/** Everything the hub's modules share. One per hub process. */
+export interface HubContext {
+  db: Kysely<Database>;
+  dialect: DialectName;
+  dataDir: string;
+  store: ArtifactStore;
+  bus: EventBus;
+  dispatcher: Dispatcher;
+  publisher: RepoPublisher;
+  logger: Logger;
+  /** How long a claimed task stays with a builder without a heartbeat. */
+  leaseMs: number;
+  /** How often builders are asked to heartbeat (a fraction of the lease). */
+  heartbeatMs: number;
+  /** A task whose build environment failed is retried on another builder up to this many times. */
+  maxAttempts: number;
+  /** URL builders use to reach this hub's repositories (`<publicUrl>/repos/<tag>/latest/`). */
+  publicUrl: string;
+  /** Armored OpenPGP public key the tag repositories are signed with, if any. */
+  repoPublicKey: string | undefined;
+  now(): number;
+  /** Re-examine a hub-side task (build, tagBuild, newRepo) after something changed. Set by the task engine. */
+  advance(taskId: number): void;
+}
+
+/** Tasks builders run; every other method runs inside the hub. */
+export const builderMethods = ["buildArch", "noop"] as const;
+export const hubMethods = ["build", "tagBuild", "newRepo"] as const;
+export const terminalStates = ["closed", "failed", "canceled"] as const;
+export const activeStates = ["assigned", "open"] as const;
+
+export function isTerminal(state: string): boolean {
+  return (terminalStates as readonly string[]).includes(state);
+}

@@ -1,0 +1,59 @@
+interface Waiter {
+  hostId: number;
+  arches: ReadonlySet<string>;
+  wake: () => void;
+}
+
+/**
+ * Wakes builders that are long-polling for work. A claim request that found nothing waits here; when a
+ * task becomes free the hub wakes one waiting builder of that architecture per task, so dispatch takes
+ * one round trip instead of a poll interval. `generation` closes the gap between a claim that found
+ * nothing and the wait that follows it.
+ */
+export class Dispatcher {
+  private waiters: Waiter[] = [];
+  private generation = 0;
+
+  get current(): number {
+    return this.generation;
+  }
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /** Resolve on a wake, after `ms`, or on abort; at once if something woke since `seenGeneration`. */
+  wait(hostId: number, arches: ReadonlySet<string>, seenGeneration: number, ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.generation !== seenGeneration || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve();
+      };
+      const waiter: Waiter = { hostId, arches, wake: done };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** `count` tasks of `arch` became free: wake that many waiting builders that can take them. */
+  wake(arch: string | null, count = 1): void {
+    this.generation++;
+    let left = count;
+    for (const waiter of [...this.waiters]) {
+      if (left <= 0) break;
+      if (arch === null || waiter.arches.has(arch)) {
+        waiter.wake();
+        left--;
+      }
+    }
+  }
+
+  wakeAll(): void {
+    this.generation++;
+    for (const waiter of [...this.waiters]) waiter.wake();
+  }
+}

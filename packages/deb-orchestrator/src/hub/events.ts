@@ -1,0 +1,68 @@
+import { EventEmitter } from "node:events";
+import type { Kysely, Transaction } from "kysely";
+import type { Database } from "../db/schema.js";
+
+export interface EventInput {
+  userId: number | null;
+  kind: string;
+  objectType: string;
+  objectId: number | null;
+  data?: Record<string, unknown>;
+}
+
+export interface HubEvent {
+  id: number;
+  time: number;
+  userId: number | null;
+  kind: string;
+  objectType: string;
+  objectId: number | null;
+  data: Record<string, unknown>;
+}
+
+/** Append one row to the event log (never updated or deleted) inside the caller's transaction. */
+export async function recordEvent(db: Kysely<Database> | Transaction<Database>, event: EventInput, time = Date.now()): Promise<void> {
+  await db
+    .insertInto("events")
+    .values({
+      time,
+      user_id: event.userId,
+      kind: event.kind,
+      object_type: event.objectType,
+      object_id: event.objectId,
+      data: JSON.stringify(event.data ?? {}),
+    })
+    .execute();
+}
+
+export function eventFromRow(row: Database["events"] extends infer T ? { [K in keyof T]: unknown } : never): HubEvent {
+  return {
+    id: Number(row.id),
+    time: Number(row.time),
+    userId: row.user_id === null ? null : Number(row.user_id),
+    kind: String(row.kind),
+    objectType: String(row.object_type),
+    objectId: row.object_id === null ? null : Number(row.object_id),
+    data: JSON.parse(String(row.data)) as Record<string, unknown>,
+  };
+}
+
+/**
+ * In-process notification that the event log grew; listeners (SSE streams, watch-task) read the new rows
+ * from the database, which stays the one source of truth. Coalesced to one ping per tick.
+ */
+export class EventBus extends EventEmitter {
+  private pending = false;
+  constructor() {
+    super();
+    this.setMaxListeners(0);
+  }
+  ping(): void {
+    if (this.pending) return;
+    this.pending = true;
+    setImmediate(() => {
+      this.pending = false;
+      this.emit("changed");
+    });
+  }
+}

@@ -1,0 +1,132 @@
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type Logger, silentLogger } from "@debian-bootc/core";
+import type { FastifyInstance } from "fastify";
+import { type HubDatabase, openDatabase } from "../db/database.js";
+import { ListingPublisher } from "../repo/listing-publisher.js";
+import type { RepoPublisher } from "../repo/publisher.js";
+import { ArtifactStore } from "./artifact-store.js";
+import { createToken, createUser } from "./catalog.js";
+import type { HubContext } from "./context.js";
+import { Dispatcher } from "./dispatcher.js";
+import { EventBus } from "./events.js";
+import { extendLeasesAfterStart, reapExpiredLeases } from "./scheduler.js";
+import { buildServer, type OpenApiRoute, openApiDocument } from "./server.js";
+import { TaskEngine } from "./task-engine.js";
+
+export interface HubOptions {
+  /** `sqlite:PATH` or `postgres://...` */
+  db: string;
+  dataDir: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Base URL builders use to reach this hub (default: from host and port). */
+  publicUrl?: string;
+  leaseMs?: number;
+  maxAttempts?: number;
+  publisher?: RepoPublisher;
+  logger?: Logger;
+  /** pino-compatible logger for Fastify's request logs (off when absent). */
+  httpLogger?: object;
+  publicRead?: boolean;
+  bodyLimit?: number;
+  /** How often the hub re-examines open hub-side tasks (safety net after lost notifications). */
+  sweepMs?: number;
+}
+
+export interface RunningHub {
+  url: string;
+  app: FastifyInstance;
+  ctx: HubContext;
+  engine: TaskEngine;
+  database: HubDatabase;
+  routes: OpenApiRoute[];
+  /** Clear-text token of the bootstrap admin, written to `<dataDir>/admin.token` on first start. */
+  adminTokenFile: string;
+  close(): Promise<void>;
+}
+
+/** Start a hub: open and migrate the database, resume open work, serve the API. */
+export async function startHub(options: HubOptions): Promise<RunningHub> {
+  const logger = options.logger ?? silentLogger;
+  await mkdir(options.dataDir, { recursive: true });
+  const database = await openDatabase(options.db);
+  const store = new ArtifactStore(options.dataDir);
+  await store.init();
+  const publisher = options.publisher ?? new ListingPublisher();
+  const leaseMs = options.leaseMs ?? 60_000;
+  const ctx: HubContext = {
+    db: database.db,
+    dialect: database.dialect,
+    dataDir: options.dataDir,
+    store,
+    bus: new EventBus(),
+    dispatcher: new Dispatcher(),
+    publisher,
+    logger,
+    leaseMs,
+    heartbeatMs: Math.max(50, Math.floor(leaseMs / 4)),
+    maxAttempts: options.maxAttempts ?? 3,
+    publicUrl: "",
+    repoPublicKey: await publisher.publicKey(),
+    now: () => Date.now(),
+    advance: () => {},
+  };
+  const engine = new TaskEngine(ctx);
+  ctx.advance = (id) => engine.advance(id);
+
+  const adminTokenFile = join(options.dataDir, "admin.token");
+  const anyUser = await ctx.db.selectFrom("users").select("id").limit(1).executeTakeFirst();
+  if (!anyUser) {
+    await createUser(ctx, null, "admin", ["admin"]);
+    const { token } = await createToken(ctx, null, "admin", "bootstrap");
+    await writeFile(adminTokenFile, `${token}\n`, { mode: 0o600 });
+    await chmod(adminTokenFile, 0o600);
+    logger.info({ tokenFile: adminTokenFile }, "created the admin user; its token is in the token file");
+  }
+
+  const { app, routes } = await buildServer(ctx, {
+    publicRead: options.publicRead ?? true,
+    bodyLimit: options.bodyLimit ?? 4 * 1024 * 1024,
+    logger: options.httpLogger ?? false,
+  });
+  const address = await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+  const url = address.replace("[::1]", "localhost");
+  ctx.publicUrl = (options.publicUrl ?? url).replace(/\/$/, "");
+
+  await extendLeasesAfterStart(ctx);
+  await engine.resumeAll();
+  const reaper = setInterval(
+    () => void reapExpiredLeases(ctx).catch((err) => logger.error({ err }, "lease reaper failed")),
+    Math.max(50, Math.floor(leaseMs / 4)),
+  );
+  const sweeper = setInterval(
+    () => void engine.resumeAll().catch((err) => logger.error({ err }, "task sweep failed")),
+    options.sweepMs ?? 5000,
+  );
+  logger.info({ url, db: database.display, dataDir: options.dataDir }, "hub listening");
+
+  let closed = false;
+  return {
+    url,
+    app,
+    ctx,
+    engine,
+    database,
+    routes,
+    adminTokenFile,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(reaper);
+      clearInterval(sweeper);
+      ctx.dispatcher.wakeAll();
+      await app.close();
+      await engine.idle();
+      await database.close();
+    },
+  };
+}
+
+export { openApiDocument };

@@ -1,0 +1,226 @@
+import { open, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Kysely } from "kysely";
+import type { Database } from "../db/schema.js";
+import { orchestratorError } from "../errors.js";
+import { findBuild } from "./catalog.js";
+import { builderMethods, type HubContext } from "./context.js";
+import type { TaskRow } from "./scheduler.js";
+import { checkFileName } from "./validate.js";
+
+export function taskView(task: TaskRow, hostName?: string | null) {
+  return {
+    id: task.id,
+    parent: task.parent_id,
+    label: task.label,
+    method: task.method,
+    arch: task.arch,
+    state: task.state,
+    priority: task.priority,
+    host: hostName ?? null,
+    owner: task.owner_id,
+    attempts: task.attempts,
+    build: task.build_id,
+    request: JSON.parse(task.request) as unknown,
+    result: task.result === null ? null : (JSON.parse(task.result) as unknown),
+    error: task.error_code === null ? null : { code: task.error_code, message: task.error_message ?? "" },
+    createdAt: task.created_at,
+    startedAt: task.started_at,
+    completedAt: task.completed_at,
+    leaseExpires: task.lease_expires,
+  };
+}
+export type TaskView = ReturnType<typeof taskView>;
+
+async function hostNames(db: Kysely<Database>): Promise<Map<number, string>> {
+  const hosts = await db.selectFrom("hosts").select(["id", "name"]).execute();
+  return new Map(hosts.map((h) => [h.id, h.name]));
+}
+
+export async function getTask(ctx: HubContext, id: number) {
+  const task = await ctx.db.selectFrom("tasks").selectAll().where("id", "=", id).executeTakeFirst();
+  if (!task) throw orchestratorError("NOT_FOUND", `task ${id} does not exist`);
+  const names = await hostNames(ctx.db);
+  const children = await ctx.db.selectFrom("tasks").selectAll().where("parent_id", "=", id).orderBy("id").execute();
+  const files = await ctx.db
+    .selectFrom("task_files")
+    .select(["name", "sha256", "size", "kind"])
+    .where("task_id", "=", id)
+    .orderBy("name")
+    .execute();
+  const history = await ctx.db
+    .selectFrom("events")
+    .select(["id", "time", "kind", "data"])
+    .where("object_type", "=", "task")
+    .where("object_id", "=", id)
+    .orderBy("id")
+    .execute();
+  return {
+    ...taskView(task, task.host_id === null ? null : names.get(task.host_id)),
+    children: children.map((c) => taskView(c, c.host_id === null ? null : names.get(c.host_id))),
+    files: files.map((f) => ({ ...f, size: Number(f.size) })),
+    logs: await listLogs(ctx, id),
+    history: history.map((h) => ({ id: h.id, time: h.time, kind: h.kind, ...(JSON.parse(h.data) as object) })),
+  };
+}
+
+export async function listTasks(
+  ctx: HubContext,
+  filter: { state?: string[]; method?: string; parent?: number; owner?: number; limit?: number; topLevel?: boolean },
+) {
+  let query = ctx.db.selectFrom("tasks").selectAll();
+  if (filter.state?.length) query = query.where("state", "in", filter.state);
+  if (filter.method) query = query.where("method", "=", filter.method);
+  if (filter.parent !== undefined) query = query.where("parent_id", "=", filter.parent);
+  if (filter.topLevel) query = query.where("parent_id", "is", null);
+  const rows = await query
+    .orderBy("id", "desc")
+    .limit(filter.limit ?? 100)
+    .execute();
+  const names = await hostNames(ctx.db);
+  return rows.map((t) => taskView(t, t.host_id === null ? null : names.get(t.host_id)));
+}
+
+export function logDir(ctx: HubContext, taskId: number): string {
+  return join(ctx.dataDir, "logs", String(taskId));
+}
+
+export async function listLogs(ctx: HubContext, taskId: number): Promise<{ name: string; size: number }[]> {
+  try {
+    const names = await readdir(logDir(ctx, taskId));
+    return Promise.all(names.sort().map(async (name) => ({ name, size: (await stat(join(logDir(ctx, taskId), name))).size })));
+  } catch {
+    return [];
+  }
+}
+
+export async function readLogTail(ctx: HubContext, taskId: number, name: string, bytes = 2000): Promise<string | undefined> {
+  checkFileName(name, "log");
+  try {
+    const handle = await open(join(logDir(ctx, taskId), name), "r");
+    try {
+      const size = (await handle.stat()).size;
+      const start = Math.max(0, size - bytes);
+      const buffer = Buffer.alloc(size - start);
+      await handle.read(buffer, 0, buffer.length, start);
+      return buffer.toString("utf8");
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+export interface WhyAnswer {
+  task: number;
+  state: string;
+  /** One sentence: why it waits, runs or failed. */
+  reason: string;
+  details?: Record<string, unknown>;
+}
+
+/** One answer to "why is this waiting or failing", following a task tree down to the step that matters. */
+export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<WhyAnswer> {
+  const task = await ctx.db.selectFrom("tasks").selectAll().where("id", "=", id).executeTakeFirst();
+  if (!task) throw orchestratorError("NOT_FOUND", `task ${id} does not exist`);
+  const now = ctx.now();
+  const base = { task: task.id, state: task.state };
+  const children = await ctx.db.selectFrom("tasks").selectAll().where("parent_id", "=", id).orderBy("id").execute();
+  const retried =
+    task.attempts > 0 ? ` It was freed ${task.attempts} time(s) before (lease lapsed, builder restarted or environment failure).` : "";
+  if (task.state === "closed") return { ...base, reason: `${task.method} ${task.id} completed.` };
+  if (task.state === "canceled") return { ...base, reason: `${task.method} ${task.id} was canceled.` };
+  if (task.state === "failed") {
+    const failedChild = children.find((c) => c.state === "failed");
+    if (failedChild && depth < 5) return whyTask(ctx, failedChild.id, depth + 1);
+    const result = task.result ? (JSON.parse(task.result) as { failure?: Record<string, unknown> }) : {};
+    const tail = await readLogTail(ctx, task.id, "build.log", 1500);
+    return {
+      ...base,
+      reason: `${task.method} ${task.id}${task.arch ? ` (${task.arch})` : ""} failed: ${task.error_code ?? "?"}: ${task.error_message ?? ""}`,
+      details: {
+        error: { code: task.error_code, message: task.error_message },
+        ...(result.failure ? { failure: result.failure } : {}),
+        ...(tail ? { buildLogTail: tail } : {}),
+      },
+    };
+  }
+  if ((builderMethods as readonly string[]).includes(task.method)) {
+    if (task.state === "assigned" || task.state === "open") {
+      const host =
+        task.host_id === null
+          ? undefined
+          : await ctx.db.selectFrom("hosts").select(["name", "last_checkin"]).where("id", "=", task.host_id).executeTakeFirst();
+      const lease =
+        task.lease_expires === null
+          ? ""
+          : ` Its lease ends in ${Math.max(0, Math.round((task.lease_expires - now) / 1000))} s unless the builder checks in.`;
+      return { ...base, reason: `${task.state === "open" ? "Running" : "Assigned"} on builder '${host?.name ?? "?"}'.${lease}${retried}` };
+    }
+    const arch = task.arch ?? "?";
+    const hosts = await ctx.db.selectFrom("hosts").selectAll().execute();
+    const forArch = hosts.filter((h) => h.arches.split(" ").includes(arch));
+    if (forArch.length === 0)
+      return { ...base, reason: `Waiting: no builder has ever checked in for architecture ${arch}.${retried}`, details: { arch } };
+    const enabled = forArch.filter((h) => h.enabled === 1);
+    if (enabled.length === 0)
+      return { ...base, reason: `Waiting: every builder for ${arch} is disabled (${forArch.map((h) => h.name).join(", ")}).${retried}` };
+    const online = enabled.filter((h) => h.last_checkin !== null && now - h.last_checkin < 2 * ctx.leaseMs);
+    if (online.length === 0)
+      return {
+        ...base,
+        reason: `Waiting: no enabled builder for ${arch} checked in during the last ${Math.round((2 * ctx.leaseMs) / 1000)} s (${enabled.map((h) => h.name).join(", ")}).${retried}`,
+      };
+    const loads = await ctx.db
+      .selectFrom("tasks")
+      .select((eb) => ["host_id", eb.fn.sum<number | string>("weight").as("load")])
+      .where("state", "in", ["assigned", "open"])
+      .where(
+        "host_id",
+        "in",
+        online.map((h) => h.id),
+      )
+      .groupBy("host_id")
+      .execute();
+    const busy = online.map((h) => ({
+      name: h.name,
+      capacity: h.capacity,
+      load: Number(loads.find((l) => l.host_id === h.id)?.load ?? 0),
+    }));
+    const ahead = await ctx.db
+      .selectFrom("tasks")
+      .select((eb) => eb.fn.countAll<number | string>().as("n"))
+      .where("state", "=", "free")
+      .where("arch", "=", arch)
+      .where((eb) => eb.or([eb("priority", "<", task.priority), eb.and([eb("priority", "=", task.priority), eb("id", "<", task.id)])]))
+      .executeTakeFirst();
+    if (busy.every((b) => b.load >= b.capacity))
+      return {
+        ...base,
+        reason: `Waiting: all ${busy.length} builder(s) for ${arch} are busy; ${Number(ahead?.n ?? 0)} task(s) are ahead of it.${retried}`,
+        details: { builders: busy },
+      };
+    return {
+      ...base,
+      reason: `Waiting to be claimed: ${busy.filter((b) => b.load < b.capacity).length} builder(s) for ${arch} have room; ${Number(ahead?.n ?? 0)} task(s) ahead.${retried}`,
+      details: { builders: busy },
+    };
+  }
+  const pending = children.find((c) => c.state !== "closed");
+  if (pending && depth < 5) {
+    const inner = await whyTask(ctx, pending.id, depth + 1);
+    return {
+      ...base,
+      reason: `${task.method} ${task.id} waits for ${pending.method} ${pending.id}: ${inner.reason}`,
+      details: inner.details,
+    };
+  }
+  return { ...base, reason: `${task.method} ${task.id} is being processed by the hub.` };
+}
+
+export async function whyBuild(ctx: HubContext, ref: string): Promise<WhyAnswer & { build: number }> {
+  const build = await findBuild(ctx.db, ref);
+  if (build.task_id === null) return { build: build.id, task: 0, state: build.state, reason: `build ${build.id} has no task` };
+  return { build: build.id, ...(await whyTask(ctx, build.task_id)) };
+}

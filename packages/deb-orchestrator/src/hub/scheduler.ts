@@ -1,0 +1,318 @@
+import type { Selectable, Transaction } from "kysely";
+import type { Database, HostsTable, TasksTable } from "../db/schema.js";
+import { orchestratorError } from "../errors.js";
+import type { Principal } from "./auth.js";
+import { activeStates, builderMethods, type HubContext } from "./context.js";
+import { recordEvent } from "./events.js";
+import { checkArch, checkName } from "./validate.js";
+
+export type HostRow = Selectable<HostsTable>;
+export type TaskRow = Selectable<TasksTable>;
+
+export interface CheckinRequest {
+  session: string;
+  arches: string[];
+  capacity: number;
+  load?: number;
+}
+
+/**
+ * A builder announces itself. The first check-in of a name creates the host (owned by the token's user);
+ * a check-in with a new session means the builder restarted, so every task its previous session held is
+ * freed at once instead of waiting for the lease to lapse.
+ */
+export async function checkin(
+  ctx: HubContext,
+  principal: Principal,
+  name: string,
+  request: CheckinRequest,
+): Promise<{ host: HostRow; freed: number[] }> {
+  checkName(name, "host");
+  for (const arch of request.arches) checkArch(arch);
+  const now = ctx.now();
+  const result = await ctx.db.transaction().execute(async (trx) => {
+    let host = await trx.selectFrom("hosts").selectAll().where("name", "=", name).executeTakeFirst();
+    if (host && host.user_id !== principal.userId && !principal.perms.has("admin"))
+      throw orchestratorError("PERMISSION_DENIED", `host '${name}' belongs to another user than '${principal.name}'`);
+    const values = {
+      arches: request.arches.join(" "),
+      capacity: request.capacity,
+      last_checkin: now,
+      load: request.load ?? 0,
+      session: request.session,
+    };
+    if (!host) {
+      host = await trx
+        .insertInto("hosts")
+        .values({ name, user_id: principal.userId, enabled: 1, created_at: now, ...values })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordEvent(
+        trx,
+        { userId: principal.userId, kind: "host.created", objectType: "host", objectId: host.id, data: { name, arches: request.arches } },
+        now,
+      );
+    } else {
+      const previous = host.session;
+      await trx.updateTable("hosts").set(values).where("id", "=", host.id).execute();
+      host = { ...host, ...values };
+      if (previous !== request.session) {
+        const orphans = await trx
+          .selectFrom("tasks")
+          .select(["id", "arch"])
+          .where("host_id", "=", host.id)
+          .where("state", "in", [...activeStates])
+          .execute();
+        const freed = await freeTasks(trx, ctx, orphans, "host-restarted", principal.userId);
+        return { host, freed };
+      }
+    }
+    return { host, freed: [] as { id: number; arch: string | null }[] };
+  });
+  wakeFor(ctx, result.freed);
+  ctx.bus.ping();
+  return { host: result.host, freed: result.freed.map((t) => t.id) };
+}
+
+async function freeTasks(
+  trx: Transaction<Database>,
+  ctx: HubContext,
+  tasks: readonly { id: number; arch: string | null }[],
+  reason: string,
+  userId: number | null,
+): Promise<{ id: number; arch: string | null }[]> {
+  const freed: { id: number; arch: string | null }[] = [];
+  for (const task of tasks) {
+    const res = await trx
+      .updateTable("tasks")
+      .set((eb) => ({ state: "free", host_id: null, session: null, lease_expires: null, attempts: eb("attempts", "+", 1) }))
+      .where("id", "=", task.id)
+      .where("state", "in", [...activeStates])
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 1) {
+      freed.push(task);
+      await recordEvent(
+        trx,
+        { userId, kind: "task.freed", objectType: "task", objectId: task.id, data: { state: "free", reason } },
+        ctx.now(),
+      );
+    }
+  }
+  return freed;
+}
+
+function wakeFor(ctx: HubContext, tasks: readonly { arch: string | null }[]): void {
+  for (const task of tasks) ctx.dispatcher.wake(task.arch);
+}
+
+export async function hostForPrincipal(ctx: HubContext, principal: Principal, name: string): Promise<HostRow> {
+  const host = await ctx.db.selectFrom("hosts").selectAll().where("name", "=", name).executeTakeFirst();
+  if (!host) throw orchestratorError("NOT_FOUND", `host '${name}' has not checked in`, { hint: "the builder must check in first" });
+  if (host.user_id !== principal.userId && !principal.perms.has("admin"))
+    throw orchestratorError("PERMISSION_DENIED", `host '${name}' belongs to another user than '${principal.name}'`);
+  return host;
+}
+
+/** One attempt: in a transaction, take the best free task this host can run within its spare capacity. */
+export async function claimOnce(ctx: HubContext, hostId: number, session: string): Promise<TaskRow | undefined> {
+  const now = ctx.now();
+  const claimed = await ctx.db.transaction().execute(async (trx) => {
+    let hostQuery = trx.selectFrom("hosts").selectAll().where("id", "=", hostId);
+    if (ctx.dialect === "postgres") hostQuery = hostQuery.forUpdate();
+    const host = await hostQuery.executeTakeFirst();
+    if (!host || !host.enabled || host.session !== session) return undefined;
+    const load = await trx
+      .selectFrom("tasks")
+      .select((eb) => eb.fn.sum<number | string | null>("weight").as("load"))
+      .where("host_id", "=", hostId)
+      .where("state", "in", [...activeStates])
+      .executeTakeFirst();
+    const spare = host.capacity - Number(load?.load ?? 0);
+    if (spare <= 0) return undefined;
+    let candidate = trx
+      .selectFrom("tasks")
+      .selectAll()
+      .where("state", "=", "free")
+      .where("method", "in", [...builderMethods])
+      .where("arch", "in", host.arches.split(" "))
+      .where("weight", "<=", spare)
+      .orderBy("priority")
+      .orderBy("id")
+      .limit(1);
+    if (ctx.dialect === "postgres") candidate = candidate.forUpdate().skipLocked();
+    const task = await candidate.executeTakeFirst();
+    if (!task) return undefined;
+    const lease = now + ctx.leaseMs;
+    const res = await trx
+      .updateTable("tasks")
+      .set({ state: "assigned", host_id: hostId, session, lease_expires: lease })
+      .where("id", "=", task.id)
+      .where("state", "=", "free")
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return undefined;
+    await recordEvent(
+      trx,
+      { userId: host.user_id, kind: "task.state", objectType: "task", objectId: task.id, data: { state: "assigned", host: host.name } },
+      now,
+    );
+    return { ...task, state: "assigned", host_id: hostId, session, lease_expires: lease };
+  });
+  if (claimed) ctx.bus.ping();
+  return claimed;
+}
+
+/** Long-poll claim: answer as soon as a task for this host appears, or with nothing after `waitMs`. */
+export async function claim(
+  ctx: HubContext,
+  host: HostRow,
+  session: string,
+  waitMs: number,
+  signal?: AbortSignal,
+): Promise<TaskRow | undefined> {
+  const deadline = Date.now() + waitMs;
+  const arches = new Set(host.arches.split(" "));
+  for (;;) {
+    const seen = ctx.dispatcher.current;
+    const task = await claimOnce(ctx, host.id, session);
+    if (task) return task;
+    const left = deadline - Date.now();
+    if (left <= 0 || signal?.aborted) return undefined;
+    // the one-second cap is the safety net for wakes that happen in another hub process
+    await ctx.dispatcher.wait(host.id, arches, seen, Math.min(left, 1000), signal);
+  }
+}
+
+/** Renew the leases of the tasks this session holds; report which listed tasks it no longer holds. */
+export async function heartbeat(
+  ctx: HubContext,
+  host: HostRow,
+  request: { session: string; load?: number; tasks?: number[] },
+): Promise<{ lost: number[]; leaseMs: number }> {
+  const now = ctx.now();
+  await ctx.db
+    .updateTable("hosts")
+    .set({ last_checkin: now, load: request.load ?? 0 })
+    .where("id", "=", host.id)
+    .execute();
+  if (host.session !== request.session) return { lost: request.tasks ?? [], leaseMs: ctx.leaseMs };
+  await ctx.db
+    .updateTable("tasks")
+    .set({ lease_expires: now + ctx.leaseMs })
+    .where("host_id", "=", host.id)
+    .where("session", "=", request.session)
+    .where("state", "in", [...activeStates])
+    .execute();
+  const listed = request.tasks ?? [];
+  if (listed.length === 0) return { lost: [], leaseMs: ctx.leaseMs };
+  const held = await ctx.db
+    .selectFrom("tasks")
+    .select("id")
+    .where("id", "in", listed)
+    .where("host_id", "=", host.id)
+    .where("session", "=", request.session)
+    .where("state", "in", [...activeStates])
+    .execute();
+  const heldIds = new Set(held.map((t) => t.id));
+  return { lost: listed.filter((id) => !heldIds.has(id)), leaseMs: ctx.leaseMs };
+}
+
+/** Free every task whose lease lapsed (the builder vanished); each free counts in the task's attempts. */
+export async function reapExpiredLeases(ctx: HubContext): Promise<number[]> {
+  const now = ctx.now();
+  const expired = await ctx.db
+    .selectFrom("tasks")
+    .select(["id", "arch"])
+    .where("state", "in", [...activeStates])
+    .where("method", "in", [...builderMethods])
+    .where("lease_expires", "<", now)
+    .execute();
+  if (expired.length === 0) return [];
+  const freed = await ctx.db.transaction().execute((trx) => freeTasks(trx, ctx, expired, "lease-lapsed", null));
+  wakeFor(ctx, freed);
+  if (freed.length) {
+    ctx.logger.warn({ tasks: freed.map((t) => t.id) }, "leases lapsed, tasks freed");
+    ctx.bus.ping();
+  }
+  return freed.map((t) => t.id);
+}
+
+/** After a hub restart: give running builders one lease to find us again before their tasks are freed. */
+export async function extendLeasesAfterStart(ctx: HubContext): Promise<void> {
+  await ctx.db
+    .updateTable("tasks")
+    .set({ lease_expires: ctx.now() + ctx.leaseMs })
+    .where("state", "in", [...activeStates])
+    .where("method", "in", [...builderMethods])
+    .execute();
+}
+
+/** Load the task and check this host session holds it; the builder's reports go through here. */
+export async function ownedTask(ctx: HubContext, host: HostRow, taskId: number, session: string): Promise<TaskRow> {
+  const task = await ctx.db.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();
+  if (!task) throw orchestratorError("NOT_FOUND", `task ${taskId} does not exist`);
+  if (task.host_id !== host.id || task.session !== session || !(activeStates as readonly string[]).includes(task.state))
+    throw orchestratorError("TASK_NOT_OWNED", `task ${taskId} is not held by this session of host '${host.name}' (state ${task.state})`, {
+      hint: "its lease lapsed or it was canceled; the builder must drop it",
+    });
+  return task;
+}
+
+export async function startTask(ctx: HubContext, host: HostRow, taskId: number, session: string): Promise<TaskRow> {
+  const task = await ownedTask(ctx, host, taskId, session);
+  if (task.state === "open") return task;
+  const now = ctx.now();
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable("tasks")
+      .set({ state: "open", started_at: now, lease_expires: now + ctx.leaseMs })
+      .where("id", "=", taskId)
+      .where("session", "=", session)
+      .execute();
+    await recordEvent(
+      trx,
+      { userId: host.user_id, kind: "task.state", objectType: "task", objectId: taskId, data: { state: "open", host: host.name } },
+      now,
+    );
+  });
+  ctx.bus.ping();
+  return { ...task, state: "open", started_at: now };
+}
+
+/** The builder gives a task back (SIGTERM before it could finish): free at once, not counted as a failure. */
+export async function releaseTask(ctx: HubContext, host: HostRow, taskId: number, session: string): Promise<void> {
+  const task = await ownedTask(ctx, host, taskId, session);
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable("tasks")
+      .set({ state: "free", host_id: null, session: null, lease_expires: null })
+      .where("id", "=", taskId)
+      .where("session", "=", session)
+      .execute();
+    await recordEvent(
+      trx,
+      { userId: host.user_id, kind: "task.freed", objectType: "task", objectId: taskId, data: { state: "free", reason: "released" } },
+      ctx.now(),
+    );
+  });
+  ctx.dispatcher.wake(task.arch);
+  ctx.bus.ping();
+}
+
+export async function setHostEnabled(ctx: HubContext, principal: Principal, name: string, enabled: boolean): Promise<void> {
+  const host = await ctx.db.selectFrom("hosts").select("id").where("name", "=", name).executeTakeFirst();
+  if (!host) throw orchestratorError("NOT_FOUND", `host '${name}' does not exist`);
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable("hosts")
+      .set({ enabled: enabled ? 1 : 0 })
+      .where("id", "=", host.id)
+      .execute();
+    await recordEvent(
+      trx,
+      { userId: principal.userId, kind: enabled ? "host.enabled" : "host.disabled", objectType: "host", objectId: host.id, data: { name } },
+      ctx.now(),
+    );
+  });
+  if (enabled) ctx.dispatcher.wakeAll();
+  ctx.bus.ping();
+}

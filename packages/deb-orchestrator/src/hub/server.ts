@@ -1,0 +1,848 @@
+import { createReadStream } from "node:fs";
+import { appendFile, mkdir, open, readFile, realpath, stat } from "node:fs/promises";
+import { join, sep } from "node:path";
+import { Readable } from "node:stream";
+import { CodedError, httpStatusFor } from "@debian-bootc/core";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { orchestratorError } from "../errors.js";
+import { authenticate, type Permission, type Principal, permissions, requirePermission } from "./auth.js";
+import * as catalog from "./catalog.js";
+import { type HubContext, isTerminal } from "./context.js";
+import { eventFromRow } from "./events.js";
+import { getTask, listLogs, listTasks, logDir, whyBuild, whyTask } from "./queries.js";
+import * as scheduler from "./scheduler.js";
+import * as engine from "./task-engine.js";
+import { checkFileName, checkName, checkSha256 } from "./validate.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+  interface FastifyContextConfig {
+    perm?: Permission | "any";
+    summary?: string;
+  }
+}
+
+export interface ServerOptions {
+  /** Let requests without a token read (GET) the API; mutations always need a token. */
+  publicRead: boolean;
+  /** Largest JSON body accepted. */
+  bodyLimit: number;
+  logger?: object | false;
+}
+
+/* JSON schema shorthands: every body, query and parameter is declared, which both validates requests
+ * (malformed input is a 400 with a stable code before any handler runs) and feeds the OpenAPI document. */
+const str = (maxLength = 200, extra: object = {}) => ({ type: "string", minLength: 1, maxLength, ...extra });
+const int = (minimum = 0, maximum = 2 ** 31 - 1) => ({ type: "integer", minimum, maximum });
+const arr = (items: object, maxItems = 100) => ({ type: "array", items, maxItems });
+const obj = (properties: Record<string, object>, required: string[] = []) => ({
+  type: "object",
+  properties,
+  required,
+  additionalProperties: false,
+});
+const name = str(64);
+const sha = str(64, { pattern: "^[0-9a-f]{64}$" });
+const idParams = obj({ id: int(1) }, ["id"]);
+const nameParams = obj({ name }, ["name"]);
+const fileRef = obj({ name: str(255), sha256: sha, size: int(0, Number.MAX_SAFE_INTEGER) }, ["name", "sha256", "size"]);
+const resultFile = obj(
+  {
+    name: str(255),
+    sha256: sha,
+    size: int(0, Number.MAX_SAFE_INTEGER),
+    kind: str(32),
+    package: str(128),
+    version: str(256),
+    arch: str(32),
+  },
+  ["name", "sha256", "size", "kind"],
+);
+const resultBody = {
+  type: "object",
+  properties: {
+    files: arr(resultFile, 10000),
+    installed: arr(obj({ name: str(128), version: str(256), arch: str(32) }, ["name", "version", "arch"]), 20000),
+  },
+  additionalProperties: true,
+};
+
+export interface OpenApiRoute {
+  method: string;
+  url: string;
+  summary?: string;
+  perm?: string;
+  schema?: Record<string, unknown>;
+}
+
+export async function buildServer(ctx: HubContext, options: ServerOptions): Promise<{ app: FastifyInstance; routes: OpenApiRoute[] }> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+  const routes: OpenApiRoute[] = [];
+  app.addHook("onRoute", (route) => {
+    if (route.method === "HEAD") return;
+    for (const method of [route.method].flat())
+      routes.push({
+        method,
+        url: route.url,
+        summary: route.config?.summary,
+        perm: route.config?.perm,
+        schema: route.schema as Record<string, unknown> | undefined,
+      });
+  });
+  app.decorateRequest("principal", undefined);
+  app.addContentTypeParser("application/octet-stream", (_request, payload, done) => done(null, payload));
+
+  app.addHook("onRequest", async (request) => {
+    request.principal = await authenticate(ctx.db, request.headers.authorization);
+  });
+  app.addHook("preHandler", async (request) => {
+    const perm = request.routeOptions.config.perm;
+    if (perm === "any") {
+      if (!request.principal) throw orchestratorError("AUTH_REQUIRED", "this endpoint needs an API token");
+    } else if (perm) requirePermission(request.principal, perm);
+    else if (!options.publicRead && request.method === "GET" && !request.principal && !request.url.startsWith("/api/v1/health"))
+      throw orchestratorError("AUTH_REQUIRED", "this hub does not allow anonymous reads");
+  });
+
+  app.setErrorHandler(
+    (error: Error & { statusCode?: number; code?: string; validation?: unknown; validationContext?: string }, request, reply) => {
+      if (error instanceof CodedError) return reply.status(httpStatusFor(error.category)).send(error.toJSON());
+      if (error.validation)
+        return reply
+          .status(400)
+          .send({
+            code: "REQUEST_INVALID",
+            message: `${error.validationContext ?? "request"}${error.message.replace(/^(body|querystring|params|headers)/, "")}`,
+          });
+      if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+        const code = error.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? "BODY_TOO_LARGE" : "REQUEST_INVALID";
+        return reply.status(error.statusCode).send({ code, message: error.message });
+      }
+      request.log.error({ err: error }, "unexpected error");
+      ctx.logger.error({ err: error, url: request.url }, "unexpected error");
+      return reply.status(500).send({ code: "INTERNAL", message: "internal error; see the hub's log" });
+    },
+  );
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .send({ code: "ROUTE_NOT_FOUND", message: `no endpoint ${request.method} ${request.url.split("?")[0]?.slice(0, 200)}` }),
+  );
+
+  const me = (request: FastifyRequest) => request.principal!;
+
+  // --- meta
+  app.get("/api/v1/health", { config: { summary: "Liveness and database check" } }, async () => {
+    await ctx.db.selectFrom("users").select("id").limit(1).execute();
+    return { ok: true, dialect: ctx.dialect };
+  });
+  app.get("/api/v1/openapi.json", { config: { summary: "This API's OpenAPI document" } }, async () => openApiDocument(routes));
+  app.get("/api/v1/whoami", { config: { perm: "any", summary: "The token's user and permissions" } }, async (request) => ({
+    name: me(request).name,
+    perms: [...me(request).perms].sort(),
+  }));
+
+  // --- users
+  app.get("/api/v1/users", { config: { perm: "admin", summary: "List users" } }, async () => catalog.listUsers(ctx.db));
+  app.post<{ Body: { name: string; perms?: string[] } }>(
+    "/api/v1/users",
+    {
+      config: { perm: "admin", summary: "Create a user" },
+      schema: { body: obj({ name, perms: arr({ type: "string", enum: [...permissions] }, 5) }, ["name"]) },
+    },
+    async (request, reply) =>
+      reply.status(201).send({ id: await catalog.createUser(ctx, me(request), request.body.name, request.body.perms) }),
+  );
+  app.post<{ Params: { name: string }; Body: { perm: string; revoke?: boolean } }>(
+    "/api/v1/users/:name/permissions",
+    {
+      config: { perm: "admin", summary: "Grant (or revoke) a permission" },
+      schema: {
+        params: nameParams,
+        body: obj({ perm: { type: "string", enum: [...permissions] }, revoke: { type: "boolean" } }, ["perm"]),
+      },
+    },
+    async (request) => {
+      await catalog.grant(ctx, me(request), request.params.name, request.body.perm, request.body.revoke === true);
+      return { ok: true };
+    },
+  );
+  app.post<{ Params: { name: string }; Body: { label?: string } }>(
+    "/api/v1/users/:name/tokens",
+    {
+      config: { perm: "any", summary: "Create an API token (shown once)" },
+      schema: { params: nameParams, body: obj({ label: str(200) }) },
+    },
+    async (request, reply) =>
+      reply.status(201).send(await catalog.createToken(ctx, me(request), request.params.name, request.body?.label ?? "")),
+  );
+
+  // --- tags, external repos, targets
+  const tagBody = { arches: arr(str(32), 32), parents: arr(name, 32), externalRepos: arr(name, 32) };
+  app.get("/api/v1/tags", { config: { summary: "List tags" } }, async () => catalog.listTags(ctx.db));
+  app.get<{ Params: { name: string } }>(
+    "/api/v1/tags/:name",
+    { config: { summary: "One tag with its inheritance" }, schema: { params: nameParams } },
+    async (request) => catalog.describeTag(ctx.db, request.params.name),
+  );
+  app.post<{ Body: { name: string } & catalog.TagSpec }>(
+    "/api/v1/tags",
+    { config: { perm: "tag", summary: "Create a tag" }, schema: { body: obj({ name, ...tagBody }, ["name"]) } },
+    async (request, reply) => {
+      const { name: tagName, ...spec } = request.body;
+      return reply.status(201).send({ id: await catalog.createTag(ctx, me(request), tagName, spec) });
+    },
+  );
+  app.patch<{ Params: { name: string }; Body: catalog.TagSpec }>(
+    "/api/v1/tags/:name",
+    {
+      config: { perm: "tag", summary: "Change a tag's arches, parents or external repos" },
+      schema: { params: nameParams, body: obj(tagBody) },
+    },
+    async (request) => {
+      await catalog.editTag(ctx, me(request), request.params.name, request.body);
+      return catalog.describeTag(ctx.db, request.params.name);
+    },
+  );
+  app.get<{ Params: { name: string }; Querystring: { inherit?: boolean; latest?: boolean } }>(
+    "/api/v1/tags/:name/builds",
+    {
+      config: { summary: "Builds in a tag" },
+      schema: { params: nameParams, querystring: obj({ inherit: { type: "boolean" }, latest: { type: "boolean" } }) },
+    },
+    async (request) => catalog.listTagged(ctx.db, request.params.name, request.query),
+  );
+  app.get<{ Params: { name: string; pkg: string } }>(
+    "/api/v1/tags/:name/latest/:pkg",
+    {
+      config: { summary: "Latest build of a package in a tag (with inheritance)" },
+      schema: { params: obj({ name, pkg: str(128) }, ["name", "pkg"]) },
+    },
+    async (request) => {
+      const [latest] = await catalog.latestTagged(ctx.db, await catalog.tagId(ctx.db, request.params.name), request.params.pkg);
+      if (!latest)
+        throw orchestratorError("NOT_FOUND", `no build of '${request.params.pkg.slice(0, 100)}' in tag '${request.params.name}'`);
+      return latest;
+    },
+  );
+  app.post<{ Params: { name: string }; Body: { build: string; regen?: boolean } }>(
+    "/api/v1/tags/:name/builds",
+    {
+      config: { perm: "tag", summary: "Tag a build (then regenerate the repo)" },
+      schema: { params: nameParams, body: obj({ build: str(300), regen: { type: "boolean" } }, ["build"]) },
+    },
+    async (request) => {
+      await catalog.setTagged(ctx, me(request), request.params.name, request.body.build, true);
+      return { repoTask: request.body.regen === false ? null : await engine.submitNewRepo(ctx, me(request), request.params.name) };
+    },
+  );
+  app.delete<{ Params: { name: string }; Querystring: { build: string; regen?: boolean } }>(
+    "/api/v1/tags/:name/builds",
+    {
+      config: { perm: "tag", summary: "Untag a build (then regenerate the repo)" },
+      schema: { params: nameParams, querystring: obj({ build: str(300), regen: { type: "boolean" } }, ["build"]) },
+    },
+    async (request) => {
+      await catalog.setTagged(ctx, me(request), request.params.name, request.query.build, false);
+      return { repoTask: request.query.regen === false ? null : await engine.submitNewRepo(ctx, me(request), request.params.name) };
+    },
+  );
+  app.post<{ Params: { name: string } }>(
+    "/api/v1/tags/:name/regen",
+    { config: { perm: "repo", summary: "Regenerate a tag's APT repository (newRepo task)" }, schema: { params: nameParams } },
+    async (request, reply) => reply.status(202).send({ task: await engine.submitNewRepo(ctx, me(request), request.params.name) }),
+  );
+  app.get("/api/v1/external-repos", { config: { summary: "List external repositories" } }, async () => catalog.listExternalRepos(ctx.db));
+  app.post<{ Body: { name: string; url: string; suite: string; components?: string[] } }>(
+    "/api/v1/external-repos",
+    {
+      config: { perm: "repo", summary: "Add an external repository (a Debian suite used as build input)" },
+      schema: { body: obj({ name, url: str(500), suite: name, components: arr(name, 16) }, ["name", "url", "suite"]) },
+    },
+    async (request, reply) => reply.status(201).send({ id: await catalog.createExternalRepo(ctx, me(request), request.body) }),
+  );
+  app.get("/api/v1/targets", { config: { summary: "List targets" } }, async () => catalog.listTargets(ctx.db));
+  app.post<{ Body: { name: string; buildTag: string; destTag: string } }>(
+    "/api/v1/targets",
+    {
+      config: { perm: "tag", summary: "Create a target (build tag -> destination tag)" },
+      schema: { body: obj({ name, buildTag: name, destTag: name }, ["name", "buildTag", "destTag"]) },
+    },
+    async (request, reply) => reply.status(201).send({ id: await catalog.createTarget(ctx, me(request), request.body) }),
+  );
+
+  // --- builds
+  app.post<{ Body: engine.BuildRequest }>(
+    "/api/v1/builds",
+    {
+      config: { perm: "build", summary: "Submit a build of an uploaded source package" },
+      schema: {
+        body: obj(
+          {
+            target: name,
+            dsc: str(255),
+            files: arr(fileRef, 64),
+            scratch: { type: "boolean" },
+            arches: arr(str(32), 32),
+            priority: int(0, 1000),
+          },
+          ["target", "dsc", "files"],
+        ),
+      },
+    },
+    async (request, reply) => reply.status(202).send({ task: await engine.submitBuild(ctx, me(request), request.body) }),
+  );
+  app.get<{ Querystring: { name?: string; state?: string; limit?: number } }>(
+    "/api/v1/builds",
+    {
+      config: { summary: "List builds" },
+      schema: {
+        querystring: obj({
+          name: str(128),
+          state: { type: "string", enum: ["building", "complete", "failed", "canceled", "deleted"] },
+          limit: int(1, 1000),
+        }),
+      },
+    },
+    async (request) => catalog.listBuilds(ctx.db, request.query),
+  );
+  const buildRef = obj({ ref: str(300) }, ["ref"]);
+  app.get<{ Params: { ref: string } }>(
+    "/api/v1/builds/:ref",
+    { config: { summary: "One build: id or NAME/VERSION (URL-encoded)" }, schema: { params: buildRef } },
+    async (request) => catalog.describeBuild(ctx.db, request.params.ref),
+  );
+  app.get<{ Params: { ref: string } }>(
+    "/api/v1/builds/:ref/why",
+    { config: { summary: "Why a build waits or failed" }, schema: { params: buildRef } },
+    async (request) => whyBuild(ctx, request.params.ref),
+  );
+
+  // --- tasks
+  app.get<{ Querystring: { state?: string[]; method?: string; parent?: number; top?: boolean; limit?: number } }>(
+    "/api/v1/tasks",
+    {
+      config: { summary: "List tasks" },
+      schema: {
+        querystring: obj({
+          state: arr({ type: "string", enum: ["free", "assigned", "open", "closed", "failed", "canceled"] }, 6),
+          method: str(32),
+          parent: int(1),
+          top: { type: "boolean" },
+          limit: int(1, 1000),
+        }),
+      },
+    },
+    async (request) =>
+      listTasks(ctx, {
+        state: request.query.state,
+        method: request.query.method,
+        parent: request.query.parent,
+        topLevel: request.query.top,
+        limit: request.query.limit,
+      }),
+  );
+  app.post<{ Body: { method: "noop"; arch: string; priority?: number; sleepMs?: number } }>(
+    "/api/v1/tasks",
+    {
+      config: { perm: "build", summary: "Submit a builder task that needs no build (noop)" },
+      schema: {
+        body: obj({ method: { type: "string", enum: ["noop"] }, arch: str(32), priority: int(0, 1000), sleepMs: int(0, 3_600_000) }, [
+          "method",
+          "arch",
+        ]),
+      },
+    },
+    async (request, reply) => reply.status(202).send({ task: await engine.submitNoop(ctx, me(request), request.body) }),
+  );
+  app.get<{ Params: { id: number } }>(
+    "/api/v1/tasks/:id",
+    { config: { summary: "One task with children, files, logs and history" }, schema: { params: idParams } },
+    async (request) => getTask(ctx, request.params.id),
+  );
+  app.get<{ Params: { id: number } }>(
+    "/api/v1/tasks/:id/why",
+    { config: { summary: "Why a task waits or failed" }, schema: { params: idParams } },
+    async (request) => whyTask(ctx, request.params.id),
+  );
+  app.post<{ Params: { id: number } }>(
+    "/api/v1/tasks/:id/cancel",
+    { config: { perm: "build", summary: "Cancel a task and its subtasks" }, schema: { params: idParams } },
+    async (request) => {
+      await engine.cancelTask(ctx, me(request), request.params.id);
+      return { ok: true };
+    },
+  );
+  app.post<{ Params: { id: number } }>(
+    "/api/v1/tasks/:id/resubmit",
+    { config: { perm: "build", summary: "Run a failed or canceled task again" }, schema: { params: idParams } },
+    async (request, reply) => reply.status(202).send({ task: await engine.resubmitTask(ctx, me(request), request.params.id) }),
+  );
+  app.get<{ Params: { id: number } }>(
+    "/api/v1/tasks/:id/logs",
+    { config: { summary: "A task's logs and their sizes" }, schema: { params: idParams } },
+    async (request) => listLogs(ctx, request.params.id),
+  );
+  app.get<{ Params: { id: number; name: string }; Querystring: { offset?: number; follow?: boolean } }>(
+    "/api/v1/tasks/:id/logs/:name",
+    {
+      config: { summary: "Read a log from an offset; follow=true streams until the task ends" },
+      schema: {
+        params: obj({ id: int(1), name: str(100) }, ["id", "name"]),
+        querystring: obj({ offset: int(0, Number.MAX_SAFE_INTEGER), follow: { type: "boolean" } }),
+      },
+    },
+    async (request, reply) => readLog(ctx, request, reply),
+  );
+  app.get<{ Params: { id: number; name: string } }>(
+    "/api/v1/tasks/:id/files/:name",
+    { config: { summary: "Download a task's result file" }, schema: { params: obj({ id: int(1), name: str(255) }, ["id", "name"]) } },
+    async (request, reply) => {
+      checkFileName(request.params.name, "name");
+      const file = await ctx.db
+        .selectFrom("task_files")
+        .selectAll()
+        .where("task_id", "=", request.params.id)
+        .where("name", "=", request.params.name)
+        .executeTakeFirst();
+      if (!file) throw orchestratorError("NOT_FOUND", `task ${request.params.id} has no file '${request.params.name}'`);
+      return reply.header("content-type", "application/octet-stream").header("x-sha256", file.sha256).send(ctx.store.open(file.sha256));
+    },
+  );
+
+  // --- artifacts
+  app.put<{ Params: { sha256: string }; Querystring: { size: number } }>(
+    "/api/v1/artifacts/:sha256",
+    {
+      config: { perm: "any", summary: "Upload a file (application/octet-stream), checked against sha256 and size" },
+      schema: { params: obj({ sha256: sha }, ["sha256"]), querystring: obj({ size: int(0, Number.MAX_SAFE_INTEGER) }, ["size"]) },
+    },
+    async (request, reply) => {
+      if (!me(request).perms.has("build") && !me(request).perms.has("host") && !me(request).perms.has("admin"))
+        throw orchestratorError("PERMISSION_DENIED", "uploads need the build or host permission");
+      const body = request.body as Readable | undefined;
+      if (!body || typeof (body as Readable).pipe !== "function")
+        throw orchestratorError("REQUEST_INVALID", "upload with content-type application/octet-stream");
+      const stored = await ctx.store.put(body, { sha256: request.params.sha256, size: request.query.size });
+      return reply.status(stored.created ? 201 : 200).send(stored);
+    },
+  );
+  app.route<{ Params: { sha256: string } }>({
+    method: ["GET", "HEAD"],
+    url: "/api/v1/artifacts/:sha256",
+    config: { summary: "Download a stored file by sha256" },
+    schema: { params: obj({ sha256: sha }, ["sha256"]) },
+    handler: async (request, reply) => {
+      const size = await ctx.store.size(request.params.sha256);
+      if (size === undefined) throw orchestratorError("ARTIFACT_MISSING", `no artifact ${request.params.sha256}`);
+      reply.header("content-type", "application/octet-stream").header("content-length", size);
+      if (request.method === "HEAD") return reply.send();
+      return reply.send(ctx.store.open(request.params.sha256));
+    },
+  });
+
+  // --- hosts (builders)
+  app.get("/api/v1/hosts", { config: { summary: "List builder hosts" } }, async () => {
+    const hosts = await ctx.db.selectFrom("hosts").selectAll().orderBy("name").execute();
+    const loads = await ctx.db
+      .selectFrom("tasks")
+      .select((eb) => ["host_id", eb.fn.countAll<number | string>().as("n")])
+      .where("state", "in", ["assigned", "open"])
+      .groupBy("host_id")
+      .execute();
+    return hosts.map((h) => ({
+      name: h.name,
+      arches: h.arches.split(" "),
+      capacity: h.capacity,
+      enabled: h.enabled === 1,
+      lastCheckin: h.last_checkin,
+      reportedLoad: h.load,
+      tasks: Number(loads.find((l) => l.host_id === h.id)?.n ?? 0),
+    }));
+  });
+  for (const [verb, enabled] of [
+    ["enable", true],
+    ["disable", false],
+  ] as const)
+    app.post<{ Params: { name: string } }>(
+      `/api/v1/hosts/:name/${verb}`,
+      { config: { perm: "admin", summary: `${verb} a builder host` }, schema: { params: nameParams } },
+      async (request) => {
+        await scheduler.setHostEnabled(ctx, me(request), request.params.name, enabled);
+        return { ok: true };
+      },
+    );
+  const session = str(100, { pattern: "^[A-Za-z0-9_-]+$" });
+  app.post<{ Params: { name: string }; Body: scheduler.CheckinRequest }>(
+    "/api/v1/hosts/:name/checkin",
+    {
+      config: { perm: "host", summary: "A builder starts (a new session frees its orphaned tasks)" },
+      schema: {
+        params: nameParams,
+        body: obj({ session, arches: { ...arr(str(32), 16), minItems: 1 }, capacity: int(1, 1000), load: int(0, 100000) }, [
+          "session",
+          "arches",
+          "capacity",
+        ]),
+      },
+    },
+    async (request) => {
+      const { host, freed } = await scheduler.checkin(ctx, me(request), request.params.name, request.body);
+      return { host: host.name, enabled: host.enabled === 1, freed, leaseMs: ctx.leaseMs, heartbeatMs: ctx.heartbeatMs };
+    },
+  );
+  app.post<{ Params: { name: string }; Body: { session: string; waitMs?: number } }>(
+    "/api/v1/hosts/:name/claim",
+    {
+      config: { perm: "host", summary: "Long-poll for a task (answers as soon as one is free)" },
+      schema: { params: nameParams, body: obj({ session, waitMs: int(0, 60_000) }, ["session"]) },
+    },
+    async (request) => {
+      const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
+      const aborted = new AbortController();
+      request.raw.on("close", () => aborted.abort());
+      const task = await scheduler.claim(ctx, host, request.body.session, request.body.waitMs ?? 20_000, aborted.signal);
+      return {
+        task: task
+          ? { id: task.id, method: task.method, arch: task.arch, request: JSON.parse(task.request) as unknown, attempts: task.attempts }
+          : null,
+      };
+    },
+  );
+  app.post<{ Params: { name: string }; Body: { session: string; load?: number; tasks?: number[] } }>(
+    "/api/v1/hosts/:name/heartbeat",
+    {
+      config: { perm: "host", summary: "Renew the leases of the session's tasks" },
+      schema: { params: nameParams, body: obj({ session, load: int(0, 100000), tasks: arr(int(1), 1000) }, ["session"]) },
+    },
+    async (request) => scheduler.heartbeat(ctx, await scheduler.hostForPrincipal(ctx, me(request), request.params.name), request.body),
+  );
+  const hostTaskParams = obj({ name, id: int(1) }, ["name", "id"]);
+  app.post<{ Params: { name: string; id: number }; Body: { session: string } }>(
+    "/api/v1/hosts/:name/tasks/:id/start",
+    {
+      config: { perm: "host", summary: "The builder starts a claimed task" },
+      schema: { params: hostTaskParams, body: obj({ session }, ["session"]) },
+    },
+    async (request) => {
+      const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
+      const task = await scheduler.startTask(ctx, host, request.params.id, request.body.session);
+      return { id: task.id, state: task.state };
+    },
+  );
+  app.post<{ Params: { name: string; id: number }; Body: { session: string; result?: engine.TaskResult } }>(
+    "/api/v1/hosts/:name/tasks/:id/complete",
+    {
+      config: { perm: "host", summary: "The builder reports success with its result files" },
+      schema: { params: hostTaskParams, body: obj({ session, result: resultBody }, ["session"]) },
+    },
+    async (request) => {
+      const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
+      await engine.completeTask(ctx, host, request.params.id, request.body.session, request.body.result ?? {});
+      return { ok: true };
+    },
+  );
+  app.post<{
+    Params: { name: string; id: number };
+    Body: { session: string; error: { code: string; message: string }; result?: engine.TaskResult };
+  }>(
+    "/api/v1/hosts/:name/tasks/:id/fail",
+    {
+      config: { perm: "host", summary: "The builder reports failure" },
+      schema: {
+        params: hostTaskParams,
+        body: obj(
+          {
+            session,
+            error: obj({ code: str(64), message: { type: "string", maxLength: 20000 } }, ["code", "message"]),
+            result: resultBody,
+          },
+          ["session", "error"],
+        ),
+      },
+    },
+    async (request) => {
+      const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
+      return engine.failTask(ctx, host, request.params.id, request.body.session, request.body.error, request.body.result ?? {});
+    },
+  );
+  app.post<{ Params: { name: string; id: number }; Body: { session: string } }>(
+    "/api/v1/hosts/:name/tasks/:id/release",
+    {
+      config: { perm: "host", summary: "The builder gives a task back unfinished (shutdown)" },
+      schema: { params: hostTaskParams, body: obj({ session }, ["session"]) },
+    },
+    async (request) => {
+      await scheduler.releaseTask(
+        ctx,
+        await scheduler.hostForPrincipal(ctx, me(request), request.params.name),
+        request.params.id,
+        request.body.session,
+      );
+      return { ok: true };
+    },
+  );
+  app.post<{ Params: { name: string; id: number; log: string }; Querystring: { session: string } }>(
+    "/api/v1/hosts/:name/tasks/:id/logs/:log",
+    {
+      config: { perm: "host", summary: "Append to a task's live log (text/plain body)" },
+      schema: { params: obj({ name, id: int(1), log: str(100) }, ["name", "id", "log"]), querystring: obj({ session }, ["session"]) },
+    },
+    async (request) => {
+      checkFileName(request.params.log, "log");
+      const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
+      await scheduler.ownedTask(ctx, host, request.params.id, request.query.session);
+      const body = typeof request.body === "string" ? request.body : Buffer.isBuffer(request.body) ? request.body : undefined;
+      if (body === undefined) throw orchestratorError("REQUEST_INVALID", "log chunks are sent as text/plain");
+      const dir = logDir(ctx, request.params.id);
+      await mkdir(dir, { recursive: true });
+      await appendFile(join(dir, request.params.log), body);
+      return { ok: true };
+    },
+  );
+
+  // --- events
+  app.get<{ Querystring: { after?: number; limit?: number; type?: string; object?: number } }>(
+    "/api/v1/events",
+    {
+      config: { summary: "The event log (append-only), oldest first" },
+      schema: { querystring: obj({ after: int(0), limit: int(1, 10000), type: str(32), object: int(1) }) },
+    },
+    async (request) => {
+      let query = ctx.db
+        .selectFrom("events")
+        .selectAll()
+        .where("id", ">", request.query.after ?? 0);
+      if (request.query.type) query = query.where("object_type", "=", request.query.type);
+      if (request.query.object) query = query.where("object_id", "=", request.query.object);
+      return (
+        await query
+          .orderBy("id")
+          .limit(request.query.limit ?? 1000)
+          .execute()
+      ).map(eventFromRow);
+    },
+  );
+  app.get<{ Querystring: { after?: number; type?: string; object?: number } }>(
+    "/api/v1/events/stream",
+    {
+      config: { summary: "Server-sent events: the event log as it grows" },
+      schema: { querystring: obj({ after: int(0), type: str(32), object: int(1) }) },
+    },
+    async (request, reply) => streamEvents(ctx, request, reply),
+  );
+
+  // --- repositories, served read-only
+  app.get("/repos/key.asc", { config: { summary: "The OpenPGP key tag repositories are signed with" } }, async (_request, reply) => {
+    if (!ctx.repoPublicKey) throw orchestratorError("NOT_FOUND", "this hub does not sign its repositories");
+    return reply.header("content-type", "application/pgp-keys").send(ctx.repoPublicKey);
+  });
+  app.get<{ Params: { "*": string } }>(
+    "/repos/*",
+    { config: { summary: "Tag repositories: /repos/TAG/latest/... and /repos/TAG/N/..." } },
+    async (request, reply) => serveRepoFile(ctx, request.params["*"], reply),
+  );
+  return { app, routes };
+}
+
+async function readLog(
+  ctx: HubContext,
+  request: FastifyRequest<{ Params: { id: number; name: string }; Querystring: { offset?: number; follow?: boolean } }>,
+  reply: FastifyReply,
+) {
+  const logName = checkFileName(request.params.name, "name");
+  const taskId = request.params.id;
+  const task = await ctx.db.selectFrom("tasks").select("state").where("id", "=", taskId).executeTakeFirst();
+  if (!task) throw orchestratorError("NOT_FOUND", `task ${taskId} does not exist`);
+  const path = join(logDir(ctx, taskId), logName);
+  let offset = request.query.offset ?? 0;
+  const readFrom = async (): Promise<Buffer> => {
+    try {
+      const handle = await open(path, "r");
+      try {
+        const size = (await handle.stat()).size;
+        if (size <= offset) return Buffer.alloc(0);
+        const buffer = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+        offset += bytesRead;
+        return buffer.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
+      throw error;
+    }
+  };
+  reply.header("content-type", "text/plain; charset=utf-8");
+  if (!request.query.follow) {
+    const chunk = await readFrom();
+    return reply.header("x-next-offset", offset).send(chunk);
+  }
+  let closed = false;
+  request.raw.on("close", () => {
+    closed = true;
+  });
+  const stream = Readable.from(
+    (async function* () {
+      while (!closed) {
+        const chunk = await readFrom();
+        if (chunk.length) {
+          yield chunk;
+          continue;
+        }
+        const state = await ctx.db.selectFrom("tasks").select("state").where("id", "=", taskId).executeTakeFirst();
+        if (!state || isTerminal(state.state)) {
+          const last = await readFrom();
+          if (last.length) yield last;
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    })(),
+  );
+  return reply.send(stream);
+}
+
+async function streamEvents(
+  ctx: HubContext,
+  request: FastifyRequest<{ Querystring: { after?: number; type?: string; object?: number } }>,
+  reply: FastifyReply,
+) {
+  let last =
+    request.query.after ??
+    Number(
+      (
+        await ctx.db
+          .selectFrom("events")
+          .select((eb) => eb.fn.max("id").as("m"))
+          .executeTakeFirst()
+      )?.m ?? 0,
+    );
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+  raw.write(": deb-orchestrator events\n\n");
+  let busy = false;
+  let again = false;
+  const flush = async () => {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      do {
+        again = false;
+        let query = ctx.db.selectFrom("events").selectAll().where("id", ">", last);
+        if (request.query.type) query = query.where("object_type", "=", request.query.type);
+        if (request.query.object) query = query.where("object_id", "=", request.query.object);
+        const rows = await query.orderBy("id").limit(1000).execute();
+        for (const row of rows) {
+          const event = eventFromRow(row);
+          last = event.id;
+          raw.write(`id: ${event.id}\nevent: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`);
+        }
+        if (rows.length === 1000) again = true;
+      } while (again);
+    } catch {
+      // the next ping retries
+    } finally {
+      busy = false;
+    }
+  };
+  const onChange = () => void flush();
+  ctx.bus.on("changed", onChange);
+  const keepAlive = setInterval(() => {
+    raw.write(": keep-alive\n\n");
+    void flush(); // other hub processes append too
+  }, 5000);
+  request.raw.on("close", () => {
+    ctx.bus.off("changed", onChange);
+    clearInterval(keepAlive);
+  });
+  await flush();
+}
+
+async function serveRepoFile(ctx: HubContext, relative: string, reply: FastifyReply) {
+  const parts = relative.split("/").filter((p) => p !== "");
+  if (parts.length < 2) throw orchestratorError("NOT_FOUND", "repository paths look like /repos/TAG/latest/dists/...");
+  for (const part of parts)
+    if (part === "." || part === ".." || part.length > 255 || !/^[A-Za-z0-9._+~:-]+$/.test(part))
+      throw orchestratorError("PATH_INVALID", "bad repository path");
+  checkName(parts[0]!, "tag");
+  const root = await realpath(join(ctx.dataDir, "repos")).catch(() => undefined);
+  if (!root) throw orchestratorError("NOT_FOUND", "no repository has been published yet");
+  let path: string;
+  try {
+    path = await realpath(join(root, ...parts));
+  } catch {
+    throw orchestratorError("NOT_FOUND", `no file /repos/${parts.join("/")}`);
+  }
+  if (!path.startsWith(root + sep)) throw orchestratorError("PATH_INVALID", "path leaves the repository directory");
+  const info = await stat(path);
+  if (info.isDirectory()) {
+    const { readdir } = await import("node:fs/promises");
+    return reply.header("content-type", "text/plain; charset=utf-8").send(`${(await readdir(path)).sort().join("\n")}\n`);
+  }
+  const type = /(Release|Packages|Sources|\.json)$/.test(path) ? "text/plain; charset=utf-8" : "application/octet-stream";
+  reply.header("content-type", type).header("content-length", info.size);
+  if (info.size < 64 * 1024) return reply.send(await readFile(path));
+  return reply.send(createReadStream(path));
+}
+
+/** OpenAPI 3.1 document built from the routes' own schemas and summaries. */
+export function openApiDocument(routes: readonly OpenApiRoute[]) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const url = route.url.replace(/:([A-Za-z0-9_]+)/g, "{$1}").replace(/\*$/, "{path}");
+    const schema = route.schema ?? {};
+    const parameters: unknown[] = [];
+    for (const [where, key] of [
+      ["path", "params"],
+      ["query", "querystring"],
+    ] as const) {
+      const props = (schema[key] as { properties?: Record<string, object>; required?: string[] } | undefined)?.properties ?? {};
+      const required = (schema[key] as { required?: string[] } | undefined)?.required ?? [];
+      for (const [paramName, paramSchema] of Object.entries(props))
+        parameters.push({ name: paramName, in: where, required: where === "path" || required.includes(paramName), schema: paramSchema });
+    }
+    if (url.includes("{path}") && !parameters.some((p) => (p as { name: string }).name === "path"))
+      parameters.push({ name: "path", in: "path", required: true, schema: { type: "string" } });
+    const operation: Record<string, unknown> = {
+      summary: route.summary ?? "",
+      ...(parameters.length ? { parameters } : {}),
+      ...(schema.body ? { requestBody: { required: true, content: { "application/json": { schema: schema.body } } } } : {}),
+      ...(route.perm ? { security: [{ token: [] }], "x-permission": route.perm } : {}),
+      responses: {
+        "2XX": { description: "success" },
+        "4XX": { description: "error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+      },
+    };
+    paths[url] = { ...(paths[url] ?? {}), [route.method.toLowerCase()]: operation };
+  }
+  const sorted = Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b)));
+  return {
+    openapi: "3.1.0",
+    info: { title: "deb-orchestrator hub", version: "1" },
+    components: {
+      securitySchemes: { token: { type: "http", scheme: "bearer" } },
+      schemas: {
+        Error: {
+          type: "object",
+          required: ["code", "message"],
+          properties: { code: { type: "string" }, message: { type: "string" }, hint: { type: "string" }, details: { type: "object" } },
+        },
+      },
+    },
+    paths: sorted,
+  };
+}

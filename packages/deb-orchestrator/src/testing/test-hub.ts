@@ -1,0 +1,154 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
+import { HubClient } from "../client/hub-client.js";
+import { type HubOptions, type RunningHub, startHub } from "../hub/hub.js";
+import { type PostgresCluster, startPostgres } from "./postgres-cluster.js";
+
+export const databaseKinds = ["sqlite", "postgres"] as const;
+export type DatabaseKind = (typeof databaseKinds)[number];
+
+/**
+ * The database matrix: every hub test file calls this once and runs its tests for both kinds. PostgreSQL
+ * comes from a throwaway cluster started for the file (see postgres-cluster.ts); each hub gets its own
+ * fresh database either way.
+ */
+export function useDatabases(): { url(kind: DatabaseKind, dir: string): Promise<string> } {
+  let cluster: PostgresCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startPostgres();
+  }, 120_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  }, 60_000);
+  return {
+    async url(kind, dir) {
+      if (kind === "sqlite") return `sqlite:${join(dir, "hub.db")}`;
+      if (!cluster) throw new Error("the PostgreSQL cluster did not start");
+      return cluster.createDatabase();
+    },
+  };
+}
+
+export interface TestHub {
+  hub: RunningHub;
+  dir: string;
+  dbUrl: string;
+  admin: HubClient;
+  anonymous: HubClient;
+  adminToken: string;
+  /** A user with the given permissions and a client holding its token. */
+  user(name: string, perms: string[]): Promise<HubClient>;
+  restart(overrides?: Partial<HubOptions>): Promise<RunningHub>;
+  close(): Promise<void>;
+}
+
+export async function startTestHub(
+  databases: ReturnType<typeof useDatabases>,
+  kind: DatabaseKind,
+  options: Partial<HubOptions> = {},
+): Promise<TestHub> {
+  const dir = await mkdtemp(join(tmpdir(), `deb-orchestrator-${kind}-`));
+  const dbUrl = await databases.url(kind, dir);
+  const hubOptions: HubOptions = { db: dbUrl, dataDir: join(dir, "data"), leaseMs: 2000, ...options };
+  let hub = await startHub(hubOptions);
+  const adminToken = (await readFile(hub.adminTokenFile, "utf8")).trim();
+  const test: TestHub = {
+    hub,
+    dir,
+    dbUrl,
+    adminToken,
+    admin: new HubClient({ url: hub.url, token: adminToken }),
+    anonymous: new HubClient({ url: hub.url }),
+    async user(name, perms) {
+      await test.admin.post("/api/v1/users", { name, perms });
+      const { token } = await test.admin.post<{ token: string }>(`/api/v1/users/${name}/tokens`, { label: "test" });
+      return new HubClient({ url: test.hub.url, token });
+    },
+    async restart(overrides = {}) {
+      const port = Number(new URL(hub.url).port);
+      await hub.close();
+      hub = await startHub({ ...hubOptions, port, ...overrides });
+      test.hub = hub;
+      return hub;
+    },
+    async close() {
+      await hub.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return test;
+}
+
+/** Write a small source package (.dsc plus the files it lists) and return the file paths. */
+export async function writeSourcePackage(
+  dir: string,
+  source: string,
+  version: string,
+  architecture = "any",
+): Promise<{ dsc: string; files: string[] }> {
+  const upstream = version.replace(/^[0-9]+:/, "").replace(/-[^-]+$/, "");
+  const plain = version.replace(/^[0-9]+:/, "");
+  const orig = join(dir, `${source}_${upstream}.orig.tar.gz`);
+  const debian = join(dir, `${source}_${plain}.debian.tar.xz`);
+  await writeFile(orig, `orig of ${source} ${version}\n`);
+  await writeFile(debian, `debian of ${source} ${version}\n`);
+  const lines = [];
+  for (const path of [orig, debian]) {
+    const data = await readFile(path);
+    lines.push(` ${createHash("sha256").update(data).digest("hex")} ${data.length} ${path.split("/").pop()}`);
+  }
+  const dsc = join(dir, `${source}_${plain}.dsc`);
+  await writeFile(
+    dsc,
+    [
+      "Format: 3.0 (quilt)",
+      `Source: ${source}`,
+      `Binary: ${source}`,
+      `Architecture: ${architecture}`,
+      `Version: ${version}`,
+      "Maintainer: Test <test@example.org>",
+      "Build-Depends: debhelper-compat (= 13)",
+      "Checksums-Sha256:",
+      ...lines,
+      "",
+    ].join("\n"),
+  );
+  return { dsc, files: [dsc, orig, debian] };
+}
+
+/** Upload a source package and submit a build; returns the build task id. */
+export async function submitBuild(
+  client: HubClient,
+  target: string,
+  pkg: { dsc: string; files: string[] },
+  extra: Record<string, unknown> = {},
+): Promise<number> {
+  const files = [];
+  for (const file of pkg.files) files.push(await client.uploadFile(file));
+  const { task } = await client.post<{ task: number }>("/api/v1/builds", { target, dsc: pkg.dsc.split("/").pop(), files, ...extra });
+  return task;
+}
+
+/** Poll a task until it reaches a terminal state (tests only; the CLI uses the event stream). */
+export async function waitForTask(client: HubClient, id: number, timeoutMs = 30_000): Promise<{ state: string; [key: string]: unknown }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const task = await client.get<{ state: string }>(`/api/v1/tasks/${id}`);
+    if (["closed", "failed", "canceled"].includes(task.state)) return task;
+    if (Date.now() > deadline) throw new Error(`task ${id} still ${task.state} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function until<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 20_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
