@@ -43,6 +43,10 @@ export const debianErrorCodes = {
     summary: "An InRelease or Release.gpg signature does not verify against the given keyring.",
   },
   REPO_INVALID: { category: "input", summary: "An APT repository's Release or index files are inconsistent or malformed." },
+  REPO_POOL_CONFLICT: {
+    category: "conflict",
+    summary: "A file being added to an APT repository's pool is already there (or given twice) with different content.",
+  },
   SIGNING_FAILED: { category: "environment", summary: "Signing with the OpenPGP key failed (gpg error, missing or unusable key)." },
   SOURCES_INVALID: {
     category: "input",
