@@ -72,8 +72,7 @@ async function readDebStructure(path: string, options: ReadDebOptions): Promise<
   try {
     handle = await open(path, "r");
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw debianError(code === "ENOENT" ? "LISTED_FILE_MISSING" : "DEB_INVALID", `${path}: cannot open .deb: ${(error as Error).message}`, {
+    throw debianError("DEB_INVALID", `${path}: cannot open .deb: ${(error as Error).message}`, {
       cause: error,
       details: { path },
     });
