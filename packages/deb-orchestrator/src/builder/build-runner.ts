@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { run } from "@debian-bootc/core";
 import type { ExtraRepo } from "../hub/task-engine.js";
 
 export interface BuildRunRequest {
@@ -58,9 +59,10 @@ export interface NoopRunnerOptions {
 }
 
 /**
- * A runner that builds nothing: it waits, writes a log and one placeholder .deb whose bytes depend only on
- * the source, version and arch (so a rebuild produces the same artifact). For tests and benchmarks of the
- * orchestration, never for real packages.
+ * A runner that compiles nothing: it waits, writes a log and packs one tiny but real binary package with
+ * `dpkg-deb --build` (a file under /usr/share/doc), deterministic for the same source, version and arch.
+ * For tests and benchmarks of the orchestration (the repository, apt-get install), never for real
+ * packages.
  */
 export class NoopBuildRunner implements BuildRunner {
   readonly name = "noop";
@@ -78,23 +80,39 @@ export class NoopBuildRunner implements BuildRunner {
     }
     if (this.options.failSources?.includes(request.source)) {
       request.log("dpkg-buildpackage: error: pretend failure\n");
-      return {
-        ok: false,
-        files: [],
-        installed: [],
-        failure: { code: "BUILD_STEP_FAILED", message: "pretend build failure", step: "build" },
-      };
+      return { ok: false, files: [], installed: [], failure: { code: "BUILD_STEP_FAILED", message: "pretend build failure", step: "build" } };
     }
     const version = request.version.replace(/^[0-9]+:/, "");
     const debName = `${request.source}_${version}_${request.arch}.deb`;
-    const content = createHash("sha256").update(`${request.source} ${request.version} ${request.arch}\n`).update(dsc).digest();
-    await writeFile(join(request.resultDir, debName), content);
+    const root = join(request.resultDir, ".noop-root");
+    const doc = join(root, "usr", "share", "doc", request.source);
+    await mkdir(join(root, "DEBIAN"), { recursive: true });
+    await mkdir(doc, { recursive: true });
+    await writeFile(
+      join(root, "DEBIAN", "control"),
+      [
+        `Package: ${request.source}`,
+        `Version: ${request.version}`,
+        `Architecture: ${request.arch}`,
+        "Maintainer: deb-orchestrator noop runner <noop@localhost>",
+        "Section: misc",
+        "Priority: optional",
+        `Description: placeholder built by the noop runner from ${request.source}`,
+        " Contains one text file; used to test orchestration without compiling.",
+        "",
+      ].join("\n"),
+    );
+    await writeFile(join(doc, "noop-build.txt"), `${request.source} ${request.version} ${request.arch}\nsource sha256 ${createHash("sha256").update(dsc).digest("hex")}\n`);
+    await run("dpkg-deb", ["--root-owner-group", "-Zgzip", "--build", root, join(request.resultDir, debName)], {
+      env: { ...process.env, SOURCE_DATE_EPOCH: "1700000000" },
+      debianPackage: "dpkg",
+      signal: request.signal,
+    });
+    await rm(root, { recursive: true, force: true });
     request.log("done\n");
     return {
       ok: true,
-      files: [
-        { path: join(request.resultDir, debName), kind: "deb", package: request.source, version: request.version, arch: request.arch },
-      ],
+      files: [{ path: join(request.resultDir, debName), kind: "deb", package: request.source, version: request.version, arch: request.arch }],
       installed: [
         { name: "dpkg", version: "1.22.21", arch: request.arch },
         { name: "build-essential", version: "12.12", arch: request.arch },

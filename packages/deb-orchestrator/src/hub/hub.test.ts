@@ -110,8 +110,13 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
     expect(build.buildroots[0]?.installed.map((p) => p.name)).toEqual(["build-essential", "dpkg"]);
     const latest = await test.admin.get<{ version: string }>("/api/v1/tags/trixie-candidate/latest/hello");
     expect(latest.version).toBe("2.10-3");
-    const manifest = await test.anonymous.get<{ packages: { filename: string }[] }>("/repos/trixie-candidate/latest/manifest.json");
-    expect(manifest.packages.map((p) => p.filename)).toEqual(["hello_2.10-3_amd64.deb"]);
+    // the destination tag's repository was written and signed
+    const packages = await (await test.anonymous.raw("GET", "/repos/trixie-candidate/latest/dists/trixie-candidate/main/binary-amd64/Packages")).text();
+    expect(packages).toMatch(/^Package: hello$/m);
+    expect(packages).toMatch(/^Version: 2\.10-3$/m);
+    const inRelease = await (await test.anonymous.raw("GET", "/repos/trixie-candidate/latest/dists/trixie-candidate/InRelease")).text();
+    expect(inRelease).toContain("-----BEGIN PGP SIGNATURE-----");
+    expect(await (await test.anonymous.raw("GET", "/repos/key.asc")).text()).toContain("BEGIN PGP PUBLIC KEY BLOCK");
     const log = await (
       await test.admin.raw(
         "GET",

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { type Logger, silentLogger } from "@debian-bootc/core";
 import type { FastifyInstance } from "fastify";
 import { type HubDatabase, openDatabase } from "../db/database.js";
-import { ListingPublisher } from "../repo/listing-publisher.js";
+import { DebianRepoPublisher } from "../repo/debian-publisher.js";
 import type { RepoPublisher } from "../repo/publisher.js";
 import { ArtifactStore } from "./artifact-store.js";
 import { createToken, createUser } from "./catalog.js";
@@ -54,7 +54,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   const database = await openDatabase(options.db);
   const store = new ArtifactStore(options.dataDir);
   await store.init();
-  const publisher = options.publisher ?? new ListingPublisher();
+  const publisher = options.publisher ?? (await DebianRepoPublisher.forDataDir(options.dataDir));
   const leaseMs = options.leaseMs ?? 60_000;
   const ctx: HubContext = {
     db: database.db,

@@ -120,7 +120,7 @@ export async function claimOnce(ctx: HubContext, hostId: number, session: string
     let hostQuery = trx.selectFrom("hosts").selectAll().where("id", "=", hostId);
     if (ctx.dialect === "postgres") hostQuery = hostQuery.forUpdate();
     const host = await hostQuery.executeTakeFirst();
-    if (!host || !host.enabled || host.session !== session) return undefined;
+    if (!host?.enabled || host.session !== session) return undefined;
     const load = await trx
       .selectFrom("tasks")
       .select((eb) => eb.fn.sum<number | string | null>("weight").as("load"))

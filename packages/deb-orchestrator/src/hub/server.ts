@@ -12,7 +12,7 @@ import { eventFromRow } from "./events.js";
 import { getTask, listLogs, listTasks, logDir, whyBuild, whyTask } from "./queries.js";
 import * as scheduler from "./scheduler.js";
 import * as engine from "./task-engine.js";
-import { checkFileName, checkName, checkSha256 } from "./validate.js";
+import { checkFileName, checkName } from "./validate.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -116,12 +116,10 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     (error: Error & { statusCode?: number; code?: string; validation?: unknown; validationContext?: string }, request, reply) => {
       if (error instanceof CodedError) return reply.status(httpStatusFor(error.category)).send(error.toJSON());
       if (error.validation)
-        return reply
-          .status(400)
-          .send({
-            code: "REQUEST_INVALID",
-            message: `${error.validationContext ?? "request"}${error.message.replace(/^(body|querystring|params|headers)/, "")}`,
-          });
+        return reply.status(400).send({
+          code: "REQUEST_INVALID",
+          message: `${error.validationContext ?? "request"}${error.message.replace(/^(body|querystring|params|headers)/, "")}`,
+        });
       if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
         const code = error.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? "BODY_TOO_LARGE" : "REQUEST_INVALID";
         return reply.status(error.statusCode).send({ code, message: error.message });

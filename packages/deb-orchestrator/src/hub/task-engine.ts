@@ -185,21 +185,19 @@ export async function submitNoop(
 export async function submitNewRepo(ctx: HubContext, principal: Principal, tag: string, parentId: number | null = null): Promise<number> {
   const row = await ctx.db.selectFrom("tags").select("id").where("name", "=", tag).executeTakeFirst();
   if (!row) throw orchestratorError("NOT_FOUND", `tag '${tag}' does not exist`);
-  const id = await ctx.db
-    .transaction()
-    .execute((trx) =>
-      insertTask(trx, ctx, {
-        parentId,
-        label: parentId === null ? null : "newRepo",
-        method: "newRepo",
-        arch: null,
-        state: "open",
-        priority: DEFAULT_PRIORITY,
-        ownerId: principal.userId,
-        request: { tag },
-        tagId: row.id,
-      }),
-    );
+  const id = await ctx.db.transaction().execute((trx) =>
+    insertTask(trx, ctx, {
+      parentId,
+      label: parentId === null ? null : "newRepo",
+      method: "newRepo",
+      arch: null,
+      state: "open",
+      priority: DEFAULT_PRIORITY,
+      ownerId: principal.userId,
+      request: { tag },
+      tagId: row.id,
+    }),
+  );
   if (id === undefined) throw orchestratorError("TASK_STATE", "a newRepo task exists already for this parent");
   ctx.bus.ping();
   ctx.advance(id);
@@ -521,7 +519,7 @@ export class TaskEngine {
 
   private async step(taskId: number): Promise<void> {
     const task = await this.ctx.db.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();
-    if (!task || task.state !== "open") return;
+    if (task?.state !== "open") return;
     if (task.method === "build") await this.stepBuild(task);
     else if (task.method === "tagBuild") await this.stepTagBuild(task);
     else if (task.method === "newRepo") await this.stepNewRepo(task);
@@ -771,22 +769,20 @@ export class TaskEngine {
     const tagTask = byLabel.get("tagBuild");
     if (!tagTask) {
       const destTag = await this.ctx.db.selectFrom("tags").select("id").where("name", "=", progress.destTag).executeTakeFirst();
-      const id = await this.ctx.db
-        .transaction()
-        .execute((trx) =>
-          insertTask(trx, this.ctx, {
-            parentId: task.id,
-            label: "tagBuild",
-            method: "tagBuild",
-            arch: null,
-            state: "open",
-            priority: task.priority,
-            ownerId: task.owner_id,
-            request: { tag: progress.destTag, build: buildId },
-            buildId,
-            tagId: destTag?.id ?? null,
-          }),
-        );
+      const id = await this.ctx.db.transaction().execute((trx) =>
+        insertTask(trx, this.ctx, {
+          parentId: task.id,
+          label: "tagBuild",
+          method: "tagBuild",
+          arch: null,
+          state: "open",
+          priority: task.priority,
+          ownerId: task.owner_id,
+          request: { tag: progress.destTag, build: buildId },
+          buildId,
+          tagId: destTag?.id ?? null,
+        }),
+      );
       this.ctx.bus.ping();
       if (id !== undefined) this.advance(id);
       return;
@@ -805,21 +801,19 @@ export class TaskEngine {
     const repoTask = byLabel.get("newRepo");
     if (!repoTask) {
       const destTag = await this.ctx.db.selectFrom("tags").select("id").where("name", "=", progress.destTag).executeTakeFirst();
-      const id = await this.ctx.db
-        .transaction()
-        .execute((trx) =>
-          insertTask(trx, this.ctx, {
-            parentId: task.id,
-            label: "newRepo",
-            method: "newRepo",
-            arch: null,
-            state: "open",
-            priority: task.priority,
-            ownerId: task.owner_id,
-            request: { tag: progress.destTag },
-            tagId: destTag?.id ?? null,
-          }),
-        );
+      const id = await this.ctx.db.transaction().execute((trx) =>
+        insertTask(trx, this.ctx, {
+          parentId: task.id,
+          label: "newRepo",
+          method: "newRepo",
+          arch: null,
+          state: "open",
+          priority: task.priority,
+          ownerId: task.owner_id,
+          request: { tag: progress.destTag },
+          tagId: destTag?.id ?? null,
+        }),
+      );
       this.ctx.bus.ping();
       if (id !== undefined) this.advance(id);
       return;
