@@ -1,8 +1,9 @@
 import { packageVersion, type ToolSpec } from "@debian-bootc/core";
+import { validateCommand } from "./commands/validate.js";
 
 export const tool: ToolSpec = {
   name: "deb-bootc-compose",
   version: packageVersion(import.meta.url),
   summary: "Compose Debian bootc images: APT snapshot, OSTree commit, OCI image and disk images (Pungi's role).",
-  commands: [],
+  commands: [validateCommand],
 };

@@ -1,0 +1,158 @@
+import { readFile } from "node:fs/promises";
+import { isCodedError, type Output, runCli } from "@debian-bootc/core";
+import { describe, expect, it } from "vitest";
+import { loadDefinition, parseDefinition, resolveVariant } from "./definition.js";
+import { closest } from "./suggest.js";
+import { tool } from "./tool.js";
+
+const example = new URL("../../../examples/minimal.yaml", import.meta.url).pathname;
+const fixture = (name: string) => new URL(`./__fixtures__/definitions/${name}`, import.meta.url).pathname;
+
+function invalid(yaml: string): { message: string; details: Record<string, unknown> } {
+  try {
+    parseDefinition(yaml, "def.yaml");
+  } catch (error) {
+    expect(isCodedError(error, "CONFIG_INVALID") || isCodedError(error, "CONFIG_SYNTAX")).toBe(true);
+    return { message: (error as Error).message, details: (error as { details: Record<string, unknown> }).details };
+  }
+  throw new Error("expected the definition to be rejected");
+}
+
+function captureOutput(): Output & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    isTTY: false,
+    stdout,
+    stderr,
+    line: (t) => stdout.push(t),
+    json: (v) => stdout.push(JSON.stringify(v)),
+    warn: (t) => stderr.push(t),
+    error: (t) => stderr.push(t),
+  };
+}
+
+describe("compose definitions", () => {
+  it("accepts the shipped minimal example and fills defaults", async () => {
+    const { definition } = await loadDefinition(example);
+    expect(definition.name).toBe("debian-bootc-minimal");
+    expect(definition.suite).toBe("trixie");
+    expect(definition.units.mask).toContain("apt-daily.timer");
+    expect(definition.image?.maxLayers).toBe(64);
+    const standard = resolveVariant(definition, "standard");
+    expect(standard.chain).toEqual(["minimal", "standard"]);
+    expect(standard.packages).toContain("openssh-server");
+    expect(standard.packages).toContain("systemd");
+    expect(standard.packages).toContain("linux-image-amd64");
+    expect(standard.packages).not.toContain("initramfs-tools");
+  });
+
+  it("gives defaults for a bare definition: trixie, amd64, the host's Debian mirror, one variant", () => {
+    const def = parseDefinition('name: bare\nversion: "1"\n', "bare.yaml");
+    expect(def.suite).toBe("trixie");
+    expect(def.arches).toEqual(["amd64"]);
+    expect(def.repositories).toEqual([{ type: "debian", name: "debian", components: ["main"] }]);
+    expect(Object.keys(def.variants)).toEqual(["minimal"]);
+    expect(resolveVariant(def, "minimal").packages).toEqual(["linux-image-amd64"]);
+  });
+
+  it("names a misspelt field, its line, and the field meant", () => {
+    const { message, details } = invalid('name: x\nversion: "1"\npacakges: [systemd]\n');
+    expect(message).toMatch(/^def\.yaml:3:\d+: pacakges: unknown field "pacakges" \(did you mean "packages"\?\)/);
+    expect(details.line).toBe(3);
+  });
+
+  it("finds typos in nested fields too", () => {
+    const { message } = invalid('name: x\nversion: "1"\nvariants:\n  minimal:\n    inherit: base\n');
+    expect(message).toMatch(/def\.yaml:5:\d+: variants\.minimal\.inherit: unknown field "inherit" \(did you mean "inherits"\?\)/);
+    const units = invalid('name: x\nversion: "1"\nunits:\n  enabel: [a.service]\n');
+    expect(units.message).toMatch(/units\.enabel: .*did you mean "enable"/);
+  });
+
+  it("rejects an unknown enum value with the choices and the closest one", () => {
+    const { message } = invalid('name: x\nversion: "1"\nbootloader: sytemd-boot\n');
+    expect(message).toMatch(
+      /def\.yaml:3:\d+: bootloader: .*expected one of grub, systemd-boot, none; got "sytemd-boot" \(did you mean "systemd-boot"\?\)/,
+    );
+    expect(invalid('name: x\nversion: "1"\narches: [amd46]\n').message).toMatch(
+      /arches\[0\]: expected one of .* \(did you mean "amd64"\?\)/,
+    );
+    expect(invalid('name: x\nversion: "1"\nrepositories:\n  - type: deb\n').message).toMatch(
+      /def\.yaml:4:\d+: repositories\[0\]\.type: unknown repository type "deb" \(did you mean "debian"\?\)/,
+    );
+  });
+
+  it("asks for quoted versions and valid package names", () => {
+    expect(invalid("name: x\nversion: 13.10\n").message).toMatch(/version: expected a string; quote numeric versions/);
+    expect(invalid('name: x\nversion: "1"\npackages: [Systemd]\n').message).toMatch(
+      /def\.yaml:3:\d+: packages\[0\]: expected a Debian package name/,
+    );
+    expect(invalid('version: "1"\n').message).toMatch(/name: /);
+  });
+
+  it("checks variant inheritance: unknown parents and cycles", () => {
+    expect(invalid('name: x\nversion: "1"\nvariants:\n  minimal: {}\n  std:\n    inherits: minmal\n').message).toMatch(
+      /variants\.std\.inherits: no variant "minmal" \(did you mean "minimal"\?\)/,
+    );
+    expect(invalid('name: x\nversion: "1"\nvariants:\n  a:\n    inherits: b\n  b:\n    inherits: a\n').message).toMatch(
+      /inheritance cycle: a -> b -> a/,
+    );
+  });
+
+  it("checks cross-field rules: exactly one of src/content, outputs that need others, package in packages and exclude", () => {
+    expect(invalid('name: x\nversion: "1"\nfiles:\n  - dest: /etc/x\n').message).toMatch(/files\[0\]: give exactly one of src and content/);
+    expect(invalid('name: x\nversion: "1"\noutputs: [ociarchive]\n').message).toMatch(/outputs: ociarchive needs oci/);
+    expect(invalid('name: x\nversion: "1"\npackages: [vim]\nexclude: [vim]\n').message).toMatch(
+      /packages\[0\]: vim is both in packages and in exclude/,
+    );
+    expect(invalid('name: x\nversion: "1"\nfailable: [boot-tset]\n').message).toMatch(/did you mean "boot-test"/);
+  });
+
+  it("accepts a build section naming an orchestrator target and sources", () => {
+    const def = parseDefinition(
+      'name: x\nversion: "1"\nbuild:\n  target: trixie-bootc\n  sources:\n    - name: hello\n      dsc: hello.dsc\n',
+      "b.yaml",
+    );
+    expect(def.build?.target).toBe("trixie-bootc");
+    expect(invalid('name: x\nversion: "1"\nbuild:\n  target: t\n  sources: []\n').message).toMatch(/build\.sources/);
+  });
+
+  it("suggests only close words", () => {
+    expect(closest("pacakges", ["packages", "exclude"])).toBe("packages");
+    expect(closest("zzz", ["packages", "exclude"])).toBeUndefined();
+  });
+});
+
+describe("deb-bootc-compose validate", () => {
+  it("prints the variants of a valid definition and exits 0", async () => {
+    const out = captureOutput();
+    expect(await runCli(tool, ["validate", example], out)).toBe(0);
+    expect(out.stdout.join("\n")).toMatch(/variant standard \(inherits minimal\): \d+ packages requested/);
+  });
+
+  it("prints JSON with --json", async () => {
+    const out = captureOutput();
+    expect(await runCli(tool, ["validate", "--json", example], out)).toBe(0);
+    const doc = JSON.parse(out.stdout.join(""));
+    expect(doc.ok).toBe(true);
+    expect(doc.definition.name).toBe("debian-bootc-minimal");
+  });
+
+  it("exits 2 with the file, line and suggestion for a typo, also as JSON", async () => {
+    const out = captureOutput();
+    expect(await runCli(tool, ["validate", fixture("typo.yaml")], out)).toBe(2);
+    expect(out.stderr[0]).toMatch(/typo\.yaml:3:\d+: pacakges: unknown field "pacakges" \(did you mean "packages"\?\)/);
+    const json = captureOutput();
+    expect(await runCli(tool, ["validate", "--json", fixture("typo.yaml")], json)).toBe(2);
+    const doc = JSON.parse(json.stdout.join(""));
+    expect(doc.error.code).toBe("CONFIG_INVALID");
+    expect(doc.error.details.line).toBe(3);
+    expect(await readFile(fixture("typo.yaml"), "utf8")).toContain("pacakges");
+  });
+
+  it("reports files the definition refers to that do not exist", async () => {
+    const out = captureOutput();
+    expect(await runCli(tool, ["validate", fixture("missing-file.yaml")], out)).toBe(2);
+    expect(out.stderr[0]).toMatch(/files\[0\]\.src: .*no-such-file\.conf does not exist/);
+  });
+});

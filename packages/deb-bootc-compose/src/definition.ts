@@ -1,0 +1,380 @@
+import { dirname, resolve } from "node:path";
+import { loadYamlFile, parseYamlWithSchema } from "@debian-bootc/core";
+import { z } from "zod";
+import { didYouMean } from "./suggest.js";
+
+/**
+ * Compose definitions: what to compose (name, version, suite, arches, repositories, variants and their
+ * packages, kernel, bootloader, files, units, users, scripts, kernel arguments, image naming, outputs),
+ * as YAML validated here. Unknown fields are errors that name the closest known field.
+ */
+
+type Shape = Record<string, z.ZodType>;
+
+/**
+ * An object schema that rejects unknown keys with a "did you mean" hint. The issue's path ends at the
+ * unknown key, so the error points at that key's line (z.strictObject points at the parent mapping).
+ */
+function record<S extends Shape>(shape: S) {
+  const known = Object.keys(shape);
+  return z
+    .looseObject(shape)
+    .superRefine(
+      (value, ctx) => {
+        if (typeof value !== "object" || value === null || Array.isArray(value)) return;
+        for (const key of Object.keys(value)) {
+          if (!known.includes(key)) {
+            ctx.addIssue({
+              code: "custom",
+              path: [key],
+              message: `unknown field "${key}"${didYouMean(key, known)}; known fields: ${known.join(", ")}`,
+            });
+          }
+        }
+      },
+      { when: () => true },
+    )
+    .transform((value) => {
+      const known = value as Record<string, unknown>;
+      return known as z.output<z.ZodObject<S>>;
+    });
+}
+
+function choiceMessage(values: readonly string[], input: unknown): string {
+  const got = typeof input === "string" ? `"${input}"` : typeof input;
+  const hint = typeof input === "string" ? didYouMean(input, values) : "";
+  return `expected one of ${values.join(", ")}; got ${got}${hint}`;
+}
+
+/** A string enum whose error lists the choices and the closest one. */
+function choice<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: (issue) => choiceMessage(values, issue.input) });
+}
+
+const nameText = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, "expected a name of letters, digits, '.', '_', '+' and '-'");
+const versionText = z
+  .string({ error: (issue) => (issue.input === undefined ? "required" : 'expected a string; quote numeric versions ("13.1", not 13.1)') })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._+~-]*$/, "expected a version of letters, digits and . _ + ~ -");
+export const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$/, "expected a Debian package name such as systemd");
+const suiteName = z.string().regex(/^[a-z][a-z0-9.-]*$/, "expected a suite or codename such as trixie");
+export const DEBIAN_ARCHES = ["amd64", "arm64", "armel", "armhf", "i386", "ppc64el", "riscv64", "s390x", "loong64"] as const;
+const component = z.string().regex(/^[a-z][a-z0-9/-]*$/, "expected a component such as main");
+const uri = z.string().regex(/^(https?|file):\/\/\S+$/, "expected an http(s):// or file:// URI");
+const absolutePath = z.string().regex(/^\/\S*$/, "expected an absolute path such as /usr/lib/motd");
+const unitName = z
+  .string()
+  .regex(
+    /^[\w@.:\\-]+\.(service|socket|target|timer|path|mount|automount|swap|slice|device|scope)$/,
+    "expected a systemd unit name such as sshd.service",
+  );
+const userName = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "expected a user or group name such as admin");
+const octalMode = z.string().regex(/^0?[0-7]{3,4}$/, 'expected an octal mode as a string, such as "0644"');
+const id = z.number().int().min(0).max(4294967294);
+
+export const REPOSITORY_TYPES = ["debian", "apt", "orchestrator"] as const;
+export const BOOTLOADERS = ["grub", "systemd-boot", "none"] as const;
+export const OUTPUTS = ["ostree", "oci", "ociarchive", "raw", "qcow2", "sbom"] as const;
+/** What may fail without failing the compose (FINISHED_INCOMPLETE instead of DOOMED). */
+export const DELIVERABLES = ["ociarchive", "raw", "qcow2", "sbom", "boot-test", "push"] as const;
+export const RELEASE_TYPES = ["ga", "updates", "updates-testing", "snapshot", "nightly"] as const;
+
+const debianRepository = record({
+  type: z.literal("debian"),
+  name: nameText.default("debian"),
+  /** Default: the host's mirror (from its APT sources), read when the compose runs. */
+  mirror: uri.optional(),
+  /** Default: the compose's suite and its -updates suite. */
+  suites: z.array(suiteName).min(1).optional(),
+  components: z.array(component).min(1).default(["main"]),
+});
+const aptRepository = record({
+  type: z.literal("apt"),
+  name: nameText,
+  uri,
+  suites: z.array(suiteName).min(1),
+  components: z.array(component).default(["main"]),
+  /** An OpenPGP public key file (armored or binary), relative to the definition's directory. */
+  key: z.string().min(1, "expected the path of the repository's OpenPGP key"),
+});
+const orchestratorRepository = record({
+  type: z.literal("orchestrator"),
+  name: nameText.optional(),
+  /** A deb-orchestrator tag whose signed repository the compose uses. */
+  tag: nameText,
+  /** The hub; default: the client configuration's. */
+  hub: uri.optional(),
+});
+const repository = z.discriminatedUnion("type", [debianRepository, aptRepository, orchestratorRepository], {
+  error: (issue) => {
+    const input = issue.input as { type?: unknown } | undefined;
+    const type = input && typeof input === "object" ? input.type : undefined;
+    if (typeof type === "string")
+      return `unknown repository type "${type}"${didYouMean(type, REPOSITORY_TYPES)}; expected one of ${REPOSITORY_TYPES.join(", ")}`;
+    return `expected a repository with a type field (${REPOSITORY_TYPES.join(", ")})`;
+  },
+});
+
+const variant = record({
+  description: z.string().optional(),
+  /** Another variant whose packages (and excludes) this one starts from. */
+  inherits: nameText.optional(),
+  packages: z.array(packageName).default([]),
+  exclude: z.array(packageName).default([]),
+});
+
+const fileToAdd = record({
+  dest: absolutePath,
+  /** A file relative to the definition's directory ... */
+  src: z.string().min(1).optional(),
+  /** ... or the content inline. */
+  content: z.string().optional(),
+  mode: octalMode.default("0644"),
+  owner: userName.default("root"),
+  group: userName.default("root"),
+}).refine((f) => (f.src === undefined) !== (f.content === undefined), { message: "give exactly one of src and content" });
+
+const user = record({
+  name: userName,
+  uid: id.optional(),
+  gid: id.optional(),
+  groups: z.array(userName).default([]),
+  home: absolutePath.optional(),
+  shell: absolutePath.default("/bin/bash"),
+  system: z.boolean().default(false),
+  /** A crypt(3) hash (mkpasswd); never a clear-text password. */
+  password: z
+    .string()
+    .regex(/^(\$[a-z0-9]+\$\S+|!|\*)$/, "expected a crypt(3) hash such as $y$..., or ! for a locked account")
+    .optional(),
+  sshKeys: z.array(z.string().regex(/^(ssh|ecdsa|sk)-\S+ \S+/, "expected an OpenSSH public key line")).default([]),
+});
+const group = record({ name: userName, gid: id.optional(), system: z.boolean().default(false) });
+
+const postprocess = record({
+  name: nameText,
+  /** A script file relative to the definition's directory ... */
+  script: z.string().min(1).optional(),
+  /** ... or an inline shell script; run in the image root, logged under logs/. */
+  run: z.string().min(1).optional(),
+}).refine((p) => (p.script === undefined) !== (p.run === undefined), { message: "give exactly one of script and run" });
+
+const failable = z.union(
+  [
+    choice(DELIVERABLES),
+    record({
+      deliverable: choice(DELIVERABLES),
+      variants: z.array(nameText).optional(),
+      arches: z.array(choice(DEBIAN_ARCHES)).optional(),
+    }),
+  ],
+  { error: (issue) => (typeof issue.input === "string" ? choiceMessage(DELIVERABLES, issue.input) : undefined) },
+);
+
+const sourceToBuild = record({
+  /** The source package name. */
+  name: packageName,
+  /** A .dsc (path relative to the definition, or URL) ... */
+  dsc: z.string().min(1).optional(),
+  /** ... or a git repository with a debian/ directory. */
+  git: z.string().min(1).optional(),
+  ref: z.string().min(1).optional(),
+}).refine((s) => (s.dsc === undefined) !== (s.git === undefined), { message: "give exactly one of dsc and git" });
+
+export const definitionSchema = record({
+  name: nameText,
+  version: versionText,
+  release: record({ type: choice(RELEASE_TYPES).default("ga"), short: nameText.optional() }).default({ type: "ga" }),
+  description: z.string().optional(),
+  suite: suiteName.default("trixie"),
+  arches: z.array(choice(DEBIAN_ARCHES)).min(1).default(["amd64"]),
+  repositories: z
+    .array(repository)
+    .min(1)
+    .default([{ type: "debian", name: "debian", components: ["main"] }]),
+  /** Install Recommends of the listed packages (default: no, as images should be minimal). */
+  recommends: z.boolean().default(false),
+  packages: z.array(packageName).default([]),
+  exclude: z.array(packageName).default([]),
+  variants: z.record(nameText, variant).default({ minimal: { packages: [], exclude: [] } }),
+  kernel: record({
+    /** Default: linux-image-<arch>. */
+    package: packageName.optional(),
+    initramfs: choice(["dracut"] as const).default("dracut"),
+  }).default({ initramfs: "dracut" }),
+  bootloader: z
+    .union([choice(BOOTLOADERS), z.array(choice(BOOTLOADERS)).min(1)], {
+      error: (issue) => (Array.isArray(issue.input) ? undefined : choiceMessage(BOOTLOADERS, issue.input)),
+    })
+    .default("grub"),
+  files: z.array(fileToAdd).default([]),
+  units: record({
+    enable: z.array(unitName).default([]),
+    disable: z.array(unitName).default([]),
+    mask: z.array(unitName).default([]),
+  }).default({ enable: [], disable: [], mask: [] }),
+  users: z.array(user).default([]),
+  groups: z.array(group).default([]),
+  postprocess: z.array(postprocess).default([]),
+  kargs: z.array(z.string().regex(/^\S+$/, "expected one kernel argument without spaces")).default([]),
+  image: record({
+    /** Image name, e.g. debian-bootc; the tag defaults to the version. */
+    name: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, "expected an image name such as debian/bootc"),
+    tag: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "expected an image tag")
+      .optional(),
+    labels: z.record(z.string(), z.string()).default({}),
+    annotations: z.record(z.string(), z.string()).default({}),
+    maxLayers: z.number().int().min(1).max(127).default(64),
+    compression: choice(["gzip", "none"] as const).default("gzip"),
+  }).optional(),
+  ostree: record({
+    /** Placeholders {name} {version} {arch} {variant}. */
+    ref: z.string().default("{name}/{version}/{arch}/{variant}"),
+  }).default({ ref: "{name}/{version}/{arch}/{variant}" }),
+  disk: record({
+    size: z
+      .string()
+      .regex(/^\d+[MGT]$/, "expected a size such as 4G")
+      .default("4G"),
+    filesystem: choice(["ext4", "xfs"] as const).default("ext4"),
+    bios: z.boolean().default(false),
+  }).optional(),
+  outputs: z.array(choice(OUTPUTS)).min(1).default(["ostree", "oci", "ociarchive"]),
+  failable: z.array(failable).default([]),
+  build: record({
+    /** deb-orchestrator hub; default: the client configuration's. */
+    hub: uri.optional(),
+    /** The orchestrator target (build tag -> destination tag) to build into. */
+    target: nameText,
+    sources: z.array(sourceToBuild).min(1),
+  }).optional(),
+}).superRefine((def, ctx) => {
+  const variants = def.variants as Record<string, { inherits?: string; packages: string[] }>;
+  const names = Object.keys(variants);
+  for (const [name, v] of Object.entries(variants)) {
+    if (v.inherits === undefined) continue;
+    if (!(v.inherits in variants)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["variants", name, "inherits"],
+        message: `no variant "${v.inherits}"${didYouMean(v.inherits, names)}; variants: ${names.join(", ")}`,
+      });
+      continue;
+    }
+    const seen = [name];
+    for (let at: string | undefined = v.inherits; at !== undefined; at = variants[at]?.inherits) {
+      if (seen.includes(at)) {
+        ctx.addIssue({ code: "custom", path: ["variants", name, "inherits"], message: `inheritance cycle: ${[...seen, at].join(" -> ")}` });
+        break;
+      }
+      seen.push(at);
+    }
+  }
+  def.failable.forEach((f, i) => {
+    if (typeof f === "string") return;
+    for (const v of f.variants ?? []) {
+      if (!(v in variants))
+        ctx.addIssue({ code: "custom", path: ["failable", i, "variants"], message: `no variant "${v}"${didYouMean(v, names)}` });
+    }
+  });
+  const outputs = new Set(def.outputs);
+  if (outputs.has("ociarchive") && !outputs.has("oci"))
+    ctx.addIssue({ code: "custom", path: ["outputs"], message: "ociarchive needs oci in outputs too" });
+  for (const disk of ["raw", "qcow2"] as const) {
+    if (outputs.has(disk) && !outputs.has("ostree"))
+      ctx.addIssue({ code: "custom", path: ["outputs"], message: `${disk} needs ostree in outputs too` });
+  }
+  const excluded = new Set(def.exclude);
+  def.packages.forEach((p, i) => {
+    if (excluded.has(p)) ctx.addIssue({ code: "custom", path: ["packages", i], message: `${p} is both in packages and in exclude` });
+  });
+  const groupNames = new Set([...def.groups.map((g) => g.name)]);
+  def.users.forEach((u, i) => {
+    u.groups.forEach((g, j) => {
+      if (!groupNames.has(g) && !["sudo", "adm", "users", "wheel", "systemd-journal", "video", "audio", "plugdev", "netdev"].includes(g)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["users", i, "groups", j],
+          message: `group "${g}" is neither defined under groups nor a standard Debian group`,
+        });
+      }
+    });
+  });
+});
+
+export type ComposeDefinition = z.output<typeof definitionSchema>;
+export type RepositoryDefinition = ComposeDefinition["repositories"][number];
+
+export interface LoadedDefinition {
+  definition: ComposeDefinition;
+  /** The file it came from, and its directory (relative paths in the definition resolve against it). */
+  path: string;
+  baseDir: string;
+}
+
+export function parseDefinition(text: string, path: string): ComposeDefinition {
+  return parseYamlWithSchema(text, definitionSchema, path);
+}
+
+export async function loadDefinition(path: string): Promise<LoadedDefinition> {
+  const definition = await loadYamlFile(path, definitionSchema);
+  return { definition, path, baseDir: dirname(resolve(path)) };
+}
+
+export interface ResolvedVariant {
+  name: string;
+  /** Inheritance chain, root first, ending with this variant. */
+  chain: string[];
+  packages: string[];
+  exclude: string[];
+}
+
+/**
+ * A variant's package request: the definition's common packages, then each ancestor's, then its own,
+ * minus every exclude along the way; sorted and unique. The kernel package is added.
+ */
+export function resolveVariant(definition: ComposeDefinition, name: string, arch = definition.arches[0] ?? "amd64"): ResolvedVariant {
+  const chain: string[] = [];
+  for (let at: string | undefined = name; at !== undefined; at = definition.variants[at]?.inherits) {
+    if (chain.includes(at) || definition.variants[at] === undefined) break;
+    chain.unshift(at);
+  }
+  const packages = new Set([...definition.packages, kernelPackage(definition, arch)]);
+  const exclude = new Set(definition.exclude);
+  for (const v of chain) {
+    for (const p of definition.variants[v]!.packages) packages.add(p);
+    for (const p of definition.variants[v]!.exclude) exclude.add(p);
+  }
+  for (const p of exclude) packages.delete(p);
+  return { name, chain, packages: [...packages].sort(), exclude: [...exclude].sort() };
+}
+
+export function kernelPackage(definition: ComposeDefinition, arch: string): string {
+  if (definition.kernel.package) return definition.kernel.package;
+  return `linux-image-${arch === "armhf" ? "armmp" : arch === "i386" ? "686-pae" : arch === "ppc64el" ? "powerpc64le" : arch}`;
+}
+
+/** The image tag for a definition (image.tag, else the version). */
+export function imageReference(definition: ComposeDefinition): { name: string; tag: string } {
+  return { name: definition.image?.name ?? definition.name.toLowerCase(), tag: definition.image?.tag ?? definition.version };
+}
+
+/** Files a definition refers to (file sources, scripts, repository keys), resolved against its directory. */
+export function referencedFiles(loaded: LoadedDefinition): Array<{ field: string; path: string }> {
+  const { definition, baseDir } = loaded;
+  const refs: Array<{ field: string; path: string }> = [];
+  definition.files.forEach((f, i) => {
+    if (f.src !== undefined) refs.push({ field: `files[${i}].src`, path: resolve(baseDir, f.src) });
+  });
+  definition.postprocess.forEach((p, i) => {
+    if (p.script !== undefined) refs.push({ field: `postprocess[${i}].script`, path: resolve(baseDir, p.script) });
+  });
+  definition.repositories.forEach((r, i) => {
+    if (r.type === "apt") refs.push({ field: `repositories[${i}].key`, path: resolve(baseDir, r.key) });
+  });
+  definition.build?.sources.forEach((s, i) => {
+    if (s.dsc !== undefined && !/^[a-z+]+:\/\//.test(s.dsc)) refs.push({ field: `build.sources[${i}].dsc`, path: resolve(baseDir, s.dsc) });
+  });
+  return refs;
+}
