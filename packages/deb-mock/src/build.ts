@@ -54,12 +54,12 @@ async function classifyInput(source: string): Promise<Input> {
   if (info?.isFile() && source.endsWith(".dsc")) return { kind: "dsc", path: resolve(source) };
   if (info?.isDirectory()) {
     const control = await stat(join(source, "debian", "control")).catch(() => undefined);
-    if (!control) throw debMockError("SOURCE_INVALID", `${source}: a source directory needs debian/control`);
+    if (!control) throw debMockError("BUILD_INPUT_INVALID", `${source}: a source directory needs debian/control`);
     return { kind: "dir", path: resolve(source) };
   }
-  if (info) throw debMockError("SOURCE_INVALID", `${source}: expected a .dsc file, a source directory or PACKAGE[=VERSION]`);
+  if (info) throw debMockError("BUILD_INPUT_INVALID", `${source}: expected a .dsc file, a source directory or PACKAGE[=VERSION]`);
   const spec = !source.includes("/") ? parsePackageSpec(source) : undefined;
-  if (!spec) throw debMockError("SOURCE_INVALID", `${source}: no such file or directory, and not a PACKAGE[=VERSION]`);
+  if (!spec) throw debMockError("BUILD_INPUT_INVALID", `${source}: no such file or directory, and not a PACKAGE[=VERSION]`);
   return { kind: "package", ...spec };
 }
 
@@ -113,7 +113,7 @@ async function stageSource(env: Environment, input: Input): Promise<Staged> {
       try {
         await copyFile(from, join(build, name));
       } catch (error) {
-        throw debMockError("SOURCE_INVALID", `${input.path} lists ${name}, but ${from} cannot be read: ${(error as Error).message}`);
+        throw debMockError("BUILD_INPUT_INVALID", `${input.path} lists ${name}, but ${from} cannot be read: ${(error as Error).message}`);
       }
       await chown(join(build, name), owner, owner);
     }

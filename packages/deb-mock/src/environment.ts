@@ -198,7 +198,7 @@ export class Environment {
     for (const line of lines) {
       if (!/^deb(-src)?\s+(\[[^\]]*\]\s+)?\S+\s+\S+(\s+\S+)*$/.test(line.trim())) {
         throw debMockError(
-          "SOURCE_INVALID",
+          "BUILD_INPUT_INVALID",
           `--extra-repo '${line}': expected a one-line APT source: deb [options] URI SUITE [COMPONENT...]`,
         );
       }
@@ -238,9 +238,11 @@ export class Environment {
       what: "the shared APT archive",
     };
     const onOutput = (c: Buffer) => this.log(c.toString("utf8").trimEnd());
-    await withLock(this.layout.lock("apt-archives"), lockOptions, () =>
+    const download = await withLock(this.layout.lock("apt-archives"), lockOptions, () =>
       this.run(["apt-get", ...common, "--download-only", ...args], { network, binds, onStdout: onOutput, onStderr: onOutput }),
     );
+    // nothing to install or remove: skip the second apt run (about a second of dependency resolution)
+    if (/^0 upgraded, 0 newly installed, 0 to remove\b/m.test(download.stdout)) return download;
     // packages are all in the archive now; apt's own lock on it is not wanted (other builds may download)
     return this.run(["apt-get", ...common, "-o", "Debug::NoLocking=true", ...args], {
       network: false,

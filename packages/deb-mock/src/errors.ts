@@ -10,7 +10,10 @@ export const debMockErrorCodes = {
   PROFILE_INVALID: { category: "config", summary: "A profile, after layering, does not match the schema; the message names the field." },
   CONFIG_OPT_INVALID: { category: "usage", summary: "A --config-opt KEY=VALUE is malformed or names an unknown field or a wrong value." },
   // inputs
-  SOURCE_INVALID: { category: "input", summary: "The .dsc, source directory or package name given to build is malformed or incomplete." },
+  BUILD_INPUT_INVALID: {
+    category: "input",
+    summary: "The .dsc, source directory or package name given to build is malformed or incomplete.",
+  },
   SOURCE_FETCH_FAILED: {
     category: "environment",
     summary: "apt-get source could not fetch the source package from the profile's deb-src.",

@@ -23,24 +23,26 @@ const oneLine = (value: string | undefined) => (value ?? "").replace(/\s*\n\s*/g
 export function readDscText(text: string, path: string): DscInfo {
   const paragraphs = parseDeb822(stripSignature(text, path), { source: path });
   const p = paragraphs[0];
-  if (!p) throw debMockError("SOURCE_INVALID", `${path}: empty .dsc`);
+  if (!p) throw debMockError("BUILD_INPUT_INVALID", `${path}: empty .dsc`);
   const source = p.get("Source");
   const version = p.get("Version");
   if (!source || !/^[a-z0-9][a-z0-9+.-]+$/.test(source)) {
-    throw debMockError("SOURCE_INVALID", `${path}: Source field missing or not a source package name`);
+    throw debMockError("BUILD_INPUT_INVALID", `${path}: Source field missing or not a source package name`);
   }
-  if (!version || !/^[0-9A-Za-z.+~:-]+$/.test(version)) throw debMockError("SOURCE_INVALID", `${path}: Version field missing or malformed`);
+  if (!version || !/^[0-9A-Za-z.+~:-]+$/.test(version))
+    throw debMockError("BUILD_INPUT_INVALID", `${path}: Version field missing or malformed`);
   const files = new Set<string>();
   for (const field of ["Checksums-Sha256", "Files"]) {
     for (const line of (p.get(field) ?? "").split("\n")) {
       const parts = line.trim().split(/\s+/);
       const name = parts[2];
       if (parts.length !== 3 || !name) continue;
-      if (name.includes("/") || name.startsWith(".")) throw debMockError("SOURCE_INVALID", `${path}: ${field}: unsafe file name '${name}'`);
+      if (name.includes("/") || name.startsWith("."))
+        throw debMockError("BUILD_INPUT_INVALID", `${path}: ${field}: unsafe file name '${name}'`);
       files.add(name);
     }
   }
-  if (files.size === 0) throw debMockError("SOURCE_INVALID", `${path}: lists no files (Files / Checksums-Sha256)`);
+  if (files.size === 0) throw debMockError("BUILD_INPUT_INVALID", `${path}: lists no files (Files / Checksums-Sha256)`);
   return {
     source,
     version,
@@ -86,10 +88,10 @@ export function changelogTimestamp(changelog: string, path = "debian/changelog")
     const match = /^ -- .*?>\s\s?(\S.*)$/.exec(line);
     if (!match) continue;
     const ms = Date.parse(match[1]!.trim());
-    if (Number.isNaN(ms)) throw debMockError("SOURCE_INVALID", `${path}: cannot read the date '${match[1]}' of the first entry`);
+    if (Number.isNaN(ms)) throw debMockError("BUILD_INPUT_INVALID", `${path}: cannot read the date '${match[1]}' of the first entry`);
     return Math.floor(ms / 1000);
   }
-  throw debMockError("SOURCE_INVALID", `${path}: no trailer line (' -- Name <email>  DATE') in the first entry`);
+  throw debMockError("BUILD_INPUT_INVALID", `${path}: no trailer line (' -- Name <email>  DATE') in the first entry`);
 }
 
 /** `name` or `name=version` for `build PACKAGE[=VERSION]`; undefined when it is not that form. */

@@ -1,0 +1,33 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildResultJsonSchema, buildResultSchema } from "./result.js";
+
+const schemaFile = join(import.meta.dirname, "..", "..", "..", "docs", "deb-mock-result.schema.json");
+
+describe("result.json schema", () => {
+  it("docs/deb-mock-result.schema.json is generated from the code (regenerate: npm run -w @debian-bootc/deb-mock docs)", async () => {
+    const committed = JSON.parse(await readFile(schemaFile, "utf8"));
+    expect(committed).toEqual(buildResultJsonSchema());
+  });
+
+  it("accepts a result and rejects a bad checksum", () => {
+    const result = {
+      schemaVersion: 1,
+      status: "success",
+      exitCode: 0,
+      profile: { name: "debian-trixie-amd64", suite: "trixie", architecture: "amd64" },
+      environmentHash: "ab",
+      buildType: "binary",
+      network: false,
+      debBuildOptions: "parallel=2",
+      startedAt: "2025-01-01T00:00:00.000Z",
+      finishedAt: "2025-01-01T00:00:01.000Z",
+      durationMs: 1000,
+      phases: [{ name: "build", startedAt: "2025-01-01T00:00:00.000Z", durationMs: 1000, status: "ok" }],
+      artifacts: [{ name: "x_1_all.deb", size: 10, sha256: "0".repeat(64) }],
+    };
+    expect(buildResultSchema.parse(result)).toEqual(result);
+    expect(buildResultSchema.safeParse({ ...result, artifacts: [{ name: "x", size: 1, sha256: "zz" }] }).success).toBe(false);
+  });
+});

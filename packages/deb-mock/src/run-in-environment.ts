@@ -1,0 +1,107 @@
+import { copyFile, mkdir } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { isCodedError, type RunResult } from "@debian-bootc/core";
+import { type CommonOptions, Environment } from "./environment.js";
+import { debMockError } from "./errors.js";
+import type { BindMount } from "./sandbox.js";
+
+export interface RunInEnvironmentOptions extends CommonOptions {
+  /** Commands run one after another (argv arrays); the first failure stops the run. */
+  commands: ReadonlyArray<readonly string[]>;
+  /**
+   * Packages installed first: archive package names (`ostree`, `foo=1.2-3`) or absolute host paths of
+   * .deb files. Installation always has network; it uses the shared APT archive.
+   */
+  packages?: readonly string[];
+  /** Host directories bind-mounted into the environment (e.g. a compose's work directory). */
+  binds?: readonly BindMount[];
+  /** Network for the commands (default false: an empty network namespace). */
+  network?: boolean;
+  /** Run the commands as the profile's unprivileged build user instead of root. */
+  user?: "root" | "builder";
+  cwd?: string;
+  env?: Readonly<Record<string, string>>;
+  /** Extra APT sources (one-line format) for the package installation. */
+  extraRepos?: readonly string[];
+  /** Keep the snapshot afterwards. */
+  keep?: boolean;
+  /** Run in this kept snapshot instead of a fresh one. */
+  snapshotId?: string;
+  /** Output of the commands as it arrives. */
+  onOutput?: (chunk: Buffer, stream: "stdout" | "stderr") => void;
+  timeoutMs?: number;
+}
+
+export interface RunInEnvironmentResult {
+  snapshot: string;
+  /** One entry per command that ran (stdout captured; stderr's tail). */
+  results: RunResult[];
+  /** What was done to the environment (the root.log lines). */
+  rootLog: string[];
+}
+
+/**
+ * A "runroot": run commands in a fresh snapshot of a profile's base, after installing the given packages,
+ * with the given bind mounts and network policy. The snapshot is discarded afterwards (unless `keep`).
+ * A command that exits non-zero rejects with COMMAND_FAILED_IN_ENV (category build-failed) whose
+ * details carry the exit code and the index of the command.
+ */
+export async function runInEnvironment(options: RunInEnvironmentOptions): Promise<RunInEnvironmentResult> {
+  const env = await Environment.open({ ...options, purpose: "runroot" });
+  try {
+    const packages = options.packages ?? [];
+    if (options.extraRepos?.length) await env.addExtraRepos(options.extraRepos);
+    if (packages.length) {
+      const args: string[] = [];
+      for (const pkg of packages) {
+        if (pkg.startsWith("/")) {
+          if (!pkg.endsWith(".deb")) throw debMockError("BUILD_INPUT_INVALID", `${pkg}: expected a .deb file`);
+          await mkdir(join(env.snapshot.build, ".debs"), { recursive: true });
+          await copyFile(pkg, join(env.snapshot.build, ".debs", basename(pkg)));
+          args.push(`/build/.debs/${basename(pkg)}`);
+        } else args.push(pkg);
+      }
+      try {
+        await env.apt(["install", ...args]);
+      } catch (error) {
+        if (isCodedError(error, "COMMAND_FAILED")) {
+          throw debMockError("DEPENDENCIES_UNSATISFIABLE", `installing ${packages.join(", ")} failed: ${error.message}`, { cause: error });
+        }
+        throw error;
+      }
+    }
+    const results: RunResult[] = [];
+    for (const [i, command] of options.commands.entries()) {
+      try {
+        results.push(
+          await env.run(command, {
+            user: options.user,
+            network: options.network ?? false,
+            binds: options.binds,
+            cwd: options.cwd,
+            env: options.env,
+            timeoutMs: options.timeoutMs,
+            onStdout: (c) => options.onOutput?.(c, "stdout"),
+            onStderr: (c) => options.onOutput?.(c, "stderr"),
+          }),
+        );
+      } catch (error) {
+        if (isCodedError(error, "COMMAND_FAILED")) {
+          const exitCode = error.details?.exitCode;
+          throw debMockError(
+            "COMMAND_FAILED_IN_ENV",
+            `command ${i + 1} (${command.join(" ")}) exited with ${exitCode}: ${error.message.split("\n").slice(1).join("\n")}`,
+            {
+              cause: error,
+              details: { exitCode, command: i },
+            },
+          );
+        }
+        throw error;
+      }
+    }
+    return { snapshot: env.id, results, rootLog: env.rootLogLines };
+  } finally {
+    await env.dispose({ keep: options.keep });
+  }
+}
