@@ -146,10 +146,11 @@ describe("writeAptRepository", () => {
     const byHash = await readdir(join(root, "dists/stable/main/binary-amd64/by-hash/SHA256"));
     expect(byHash).toContain(firstXz);
     expect(byHash).toContain(parseRelease(second.release).files.get("main/binary-amd64/Packages.xz")!.sha256!);
-    // previous generation kept, older ones removed
+    // previous generation kept, older ones removed, and so is what a crashed writer left
+    await mkdir(join(root, "dists/.stable.tmp-deadbeef/main"), { recursive: true });
     const third = await writeAptRepository({ ...base(root), date: new Date(DATE.getTime() + 120_000) });
-    const generations = (await readdir(join(root, "dists"))).filter((n) => n.startsWith(".stable.gen-")).sort();
-    expect(generations).toEqual([second.generationDir, third.generationDir].map((p) => p.split("/").pop()).sort());
+    const hidden = (await readdir(join(root, "dists"))).filter((n) => n.startsWith(".stable.")).sort();
+    expect(hidden).toEqual([second.generationDir, third.generationDir].map((p) => p.split("/").pop()).sort());
     expect(await readdir(join(root, "dists/stable/main/binary-amd64/by-hash/SHA256"))).not.toContain(firstXz);
     // a pre-existing plain directory is replaced by the link too
     const plain = join(scratch, "plain-dir");

@@ -563,8 +563,8 @@ export async function writeAptRepository(options: WriteRepositoryOptions): Promi
     await symlink(generationName, tempLink);
     await rename(tempLink, join(distsDir, suite));
 
-    // 5. keep the new and the previous generation only
-    const pattern = new RegExp(`^\\.${escapeRegExp(suite)}\\.gen-[0-9a-f]+$`);
+    // 5. keep the new and the previous generation only; drop what a crashed writer of this suite left behind
+    const pattern = new RegExp(`^\\.${escapeRegExp(suite)}\\.(gen|tmp|link)-[0-9a-f]+$`);
     for (const name of await readdir(distsDir)) {
       if (pattern.test(name) && name !== generationName && name !== previousName) {
         await rm(join(distsDir, name), { recursive: true, force: true });

@@ -105,6 +105,7 @@ export async function generateGpgKey(options: GpgKeyOptions): Promise<string> {
     throw debianError("SIGNING_FAILED", `gpg could not generate a key for ${userId} in ${home}`, { cause: error });
   }
   const keys = await listSecretKeys(home, `=${userId}`, options.logger);
+  await stopGpgAgent(home, options.logger); // a signer starts its own when it needs one
   const key = keys.at(-1);
   if (!key) throw debianError("SIGNING_FAILED", `gpg generated no key for ${userId} in ${home}`);
   return key.fingerprint;
@@ -135,6 +136,7 @@ export async function importGpgSecretKey(
     throw debianError("SIGNING_FAILED", `gpg could not import the secret key into ${home}`, { cause: error });
   } finally {
     await rm(dir, { recursive: true, force: true });
+    await stopGpgAgent(home, options.logger);
   }
 }
 
@@ -151,6 +153,15 @@ export interface GpgSignerOptions {
 
 /** A signer backed by gpg and a private GNUPGHOME. Call close() to stop the gpg-agent it started. */
 export async function createGpgSigner(options: GpgSignerOptions): Promise<Signer> {
+  try {
+    return await openGpgSigner(options);
+  } catch (error) {
+    await stopGpgAgent(options.home, options.logger);
+    throw error;
+  }
+}
+
+async function openGpgSigner(options: GpgSignerOptions): Promise<Signer> {
   const { home, logger } = options;
   const keys = (await listSecretKeys(home, options.key, logger)).filter((k) => k.canSign);
   if (keys.length === 0) {

@@ -5,6 +5,8 @@ import { debianError } from "./errors.js";
  * The Release file of an APT repository (dists/<suite>/Release): repository metadata and the sizes and
  * checksums of every index below it. Written with the field order and formatting of the Debian archive
  * (dak): metadata first, `Date` in RFC 2822 form in UTC, then one checksum section per hash.
+ * Differences from `apt-ftparchive release`, on purpose: it sorts the fields alphabetically, writes dates
+ * with `+0000` and pads sizes to 16 columns; apt reads both forms alike.
  */
 
 /** Hash sections of a Release file, in the order they are written. */
