@@ -226,6 +226,7 @@ async function main(): Promise<void> {
 }
 
 async function dpkgVersion(): Promise<string> {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
   const { stdout } = await run("dpkg-query", ["-W", "-f=${Version}", "dpkg"]);
   return stdout.trim();
 }

@@ -23,8 +23,10 @@ done
 `;
 
 export function pairIsShellSafe(a: string, b: string): boolean {
-  // tab separates, newline ends a pair; a leading tab would be eaten by read; NUL cannot be an argument
-  return !/[\t\n\r\0]/.test(a + b) && a !== "" && b !== "";
+  // tab separates, newline ends a pair; a leading tab would be eaten by read; NUL cannot be an argument;
+  // dpkg's option parser takes an argument starting with '-' for an option (so "-0:1" never reaches
+  // parseversion), hence such versions cannot be asked about
+  return !/[\t\n\r\0]/.test(a + b) && a !== "" && b !== "" && !a.startsWith("-") && !b.startsWith("-");
 }
 
 export async function dpkgVerdicts(
