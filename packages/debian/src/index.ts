@@ -1,5 +1,6 @@
 export * from "./apt-repository.js";
 export * from "./apt-sources.js";
+export * from "./arch.js";
 export * from "./checksums.js";
 export * from "./deb-file.js";
 export * from "./deb822.js";
@@ -7,8 +8,10 @@ export * from "./decompress.js";
 export * from "./errors.js";
 export * from "./gpg-signing.js";
 export * from "./packages-index.js";
+export * from "./relation.js";
 export * from "./release-file.js";
 export * from "./repository-reader.js";
 export * from "./signed-message.js";
 export * from "./signing.js";
 export * from "./tar-reader.js";
+export * from "./version.js";
