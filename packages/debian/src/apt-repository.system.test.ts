@@ -71,6 +71,7 @@ async function makeAptRoot(
       // APT_CONFIG is read before the configuration parts, so the host's /etc/apt is not used at all
       const result = await run("apt-get", ["-q", "-y", ...args], {
         env: { ...process.env, APT_CONFIG: join(dir, "etc/apt/apt.conf"), DEBIAN_FRONTEND: "noninteractive" },
+        cwd: dir, // where apt-get source downloads to
         okCodes: [100],
         timeoutMs: 10 * 60_000,
         debianPackage: "apt",
@@ -141,10 +142,22 @@ describe("apt accepts the repositories we write", () => {
       await signer.close?.();
     }
     const root = join(scratch, "root-file");
-    const apt = await makeAptRoot(root, `deb [signed-by=${repo}/key.asc] file://${repo} bootc-test main`);
+    const apt = await makeAptRoot(
+      root,
+      [
+        `deb [signed-by=${repo}/key.asc] file://${repo} bootc-test main`,
+        `deb-src [signed-by=${repo}/key.asc] file://${repo} bootc-test main`,
+      ].join("\n"),
+    );
     const update = await apt.aptGet("update");
     expect(update.code, update.output).toBe(0);
     expect(update.output).not.toMatch(/^(W|E):/m);
+    expect(update.output).toMatch(/bootc-test\/main Sources/);
+    // the Sources index is good enough for apt-get source: it finds and verifies the .dsc and its files
+    const source = await apt.aptGet("source", "--download-only", "bootc-demo");
+    expect(source.code, source.output).toBe(0);
+    expect((await readFile(join(root, "bootc-demo_1.0.dsc"))).equals(await readFile(FIXTURE_DSC))).toBe(true);
+    await access(join(root, "bootc-demo_1.0.tar.xz"));
     const install = await apt.aptGet("install", "bootc-demo", "sensible-utils");
     expect(install.code, install.output).toBe(0);
     await expectInstalled(root, ["bootc-demo", "bootc-demo-data", "sensible-utils"]);
