@@ -1,9 +1,11 @@
 import { packageVersion, type ToolSpec } from "@debian-bootc/core";
+import { lintCommand } from "./commands/lint.js";
+import { statusCommand } from "./commands/status.js";
 import { validateCommand } from "./commands/validate.js";
 
 export const tool: ToolSpec = {
   name: "deb-bootc-compose",
   version: packageVersion(import.meta.url),
   summary: "Compose Debian bootc images: APT snapshot, OSTree commit, OCI image and disk images (Pungi's role).",
-  commands: [validateCommand],
+  commands: [validateCommand, lintCommand, statusCommand],
 };

@@ -1,0 +1,178 @@
+import { mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { coreError, isCodedError, type Output, runCli } from "@debian-bootc/core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseDefinition } from "../definition.js";
+import { tool } from "../tool.js";
+import { claimComposeDir, formatComposeId, parseComposeId } from "./compose-id.js";
+import { type Phase, readComposeStatus, runCompose } from "./phase-engine.js";
+
+let out: string;
+let defPath: string;
+const definition = parseDefinition('name: demo\nversion: "13.0"\nfailable: [boot-test]\n', "demo.yaml");
+const now = new Date("2026-11-26T12:00:00Z");
+
+beforeEach(async () => {
+  out = await mkdtemp(join(tmpdir(), "compose-"));
+  defPath = join(out, "demo.yaml");
+  await writeFile(defPath, 'name: demo\nversion: "13.0"\n');
+});
+afterEach(async () => {
+  await rm(out, { recursive: true, force: true });
+});
+
+const ran: string[] = [];
+const ok = (name: Phase["name"]): Phase => ({
+  name,
+  async run(ctx) {
+    ran.push(name);
+    ctx.logger.info({ detail: 1 }, `${name} working`);
+  },
+});
+const failing = (name: Phase["name"], deliverable?: string): Phase => ({
+  name,
+  deliverable,
+  async run() {
+    throw coreError("COMMAND_FAILED", `${name} broke`);
+  },
+});
+
+describe("compose IDs", () => {
+  it("formats and parses <name>-<version>-<YYYYMMDD>.<n>", () => {
+    expect(formatComposeId("debian-bootc", "13.0", "20261126", 2)).toBe("debian-bootc-13.0-20261126.2");
+    expect(parseComposeId("debian-bootc-13.0-20261126.2")).toEqual({ name: "debian-bootc", version: "13.0", date: "20261126", n: 2 });
+  });
+
+  it("counts n up per day", async () => {
+    expect((await claimComposeDir(out, "demo", "1", now)).id).toBe("demo-1-20261126.0");
+    expect((await claimComposeDir(out, "demo", "1", now)).id).toBe("demo-1-20261126.1");
+    expect((await claimComposeDir(out, "demo", "1", new Date("2026-11-27T00:00:01Z"))).id).toBe("demo-1-20261127.0");
+    expect((await claimComposeDir(out, "demo", "2", now)).id).toBe("demo-2-20261126.0");
+  });
+});
+
+describe("runCompose", () => {
+  it("runs the phases in order, logs each, writes FINISHED and the latest link", async () => {
+    ran.length = 0;
+    const result = await runCompose({
+      definition,
+      definitionPath: defPath,
+      outputDir: out,
+      now,
+      phases: [ok("oci"), ok("pkgset"), ok("lint")],
+    });
+    expect(ran).toEqual(["pkgset", "oci", "lint"]);
+    expect(result.composeId).toBe("demo-13.0-20261126.0");
+    expect(result.status).toBe("FINISHED");
+    expect(await readFile(join(result.composeDir, "STATUS"), "utf8")).toBe("FINISHED\n");
+    expect(await readlink(join(out, "latest-demo"))).toBe("demo-13.0-20261126.0");
+    expect(await readFile(join(result.composeDir, "compose/metadata/demo.yaml"), "utf8")).toContain("name: demo");
+    const log = (await readFile(join(result.composeDir, "logs/pkgset.log"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(log.map((l) => l.msg)).toEqual(["phase started", "pkgset working", "phase finished"]);
+    const status = await readComposeStatus(result.composeDir);
+    expect(status.phases.find((p) => p.name === "gather")?.outcome).toBe("skipped");
+    expect(status.phases.find((p) => p.name === "oci")?.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("honours --skip-phase and --just-phase, and rejects unknown phase names with a suggestion", async () => {
+    ran.length = 0;
+    await runCompose({
+      definition,
+      definitionPath: defPath,
+      outputDir: out,
+      now,
+      phases: [ok("pkgset"), ok("oci"), ok("lint")],
+      skipPhases: ["oci"],
+    });
+    expect(ran).toEqual(["pkgset", "lint"]);
+    ran.length = 0;
+    await runCompose({
+      definition,
+      definitionPath: defPath,
+      outputDir: out,
+      now,
+      phases: [ok("pkgset"), ok("oci"), ok("lint")],
+      justPhases: ["oci"],
+    });
+    expect(ran).toEqual(["oci"]);
+    await expect(
+      runCompose({ definition, definitionPath: defPath, outputDir: out, now, phases: [], skipPhases: ["osstree"] }),
+    ).rejects.toThrow(/--skip-phase osstree: no such phase \(did you mean "ostree"\?\)/);
+  });
+
+  it("ends DOOMED with the phase and error in the log when a phase fails, and a rerun gets a new ID", async () => {
+    ran.length = 0;
+    const error = await runCompose({
+      definition,
+      definitionPath: defPath,
+      outputDir: out,
+      now,
+      phases: [failing("gather"), ok("oci")],
+    }).catch((e) => e);
+    expect(isCodedError(error, "COMPOSE_PHASE_FAILED")).toBe(true);
+    expect(error.message).toMatch(/demo-13.0-20261126.0: phase gather failed: gather broke/);
+    const dir = join(out, "demo-13.0-20261126.0");
+    expect(await readFile(join(dir, "STATUS"), "utf8")).toBe("DOOMED\n");
+    expect(await readFile(join(dir, "logs/gather.log"), "utf8")).toMatch(/"COMMAND_FAILED".*phase failed/);
+    expect(ran).toEqual([]); // nothing after the failed phase
+    await expect(readlink(join(out, "latest-demo"))).rejects.toThrow();
+    const rerun = await runCompose({ definition, definitionPath: defPath, outputDir: out, now, phases: [ok("gather")] });
+    expect(rerun.composeId).toBe("demo-13.0-20261126.1");
+    expect(rerun.status).toBe("FINISHED");
+  });
+
+  it("ends FINISHED_INCOMPLETE when only a failable deliverable fails", async () => {
+    ran.length = 0;
+    const result = await runCompose({
+      definition,
+      definitionPath: defPath,
+      outputDir: out,
+      now,
+      phases: [failing("test", "boot-test"), ok("metadata")],
+    });
+    expect(result.status).toBe("FINISHED_INCOMPLETE");
+    expect(ran).toEqual(["metadata"]);
+    expect(result.phases.find((p) => p.name === "test")?.outcome).toBe("failed-failable");
+  });
+
+  it("ends TERMINATED when interrupted", async () => {
+    const controller = new AbortController();
+    const interrupted: Phase = {
+      name: "rootfs",
+      async run() {
+        controller.abort();
+        throw coreError("INTERRUPTED", "interrupted by SIGINT");
+      },
+    };
+    const result = await runCompose({
+      definition,
+      definitionPath: defPath,
+      outputDir: out,
+      now,
+      phases: [interrupted, ok("oci")],
+      signal: controller.signal,
+    });
+    expect(result.status).toBe("TERMINATED");
+    expect(await readFile(join(result.composeDir, "STATUS"), "utf8")).toBe("TERMINATED\n");
+  });
+
+  it("deb-bootc-compose status prints the status and phases", async () => {
+    const result = await runCompose({ definition, definitionPath: defPath, outputDir: out, now, phases: [ok("pkgset")] });
+    const lines: string[] = [];
+    const output: Output = {
+      isTTY: false,
+      line: (t) => lines.push(t),
+      json: (v) => lines.push(JSON.stringify(v)),
+      warn: () => {},
+      error: (t) => lines.push(t),
+    };
+    expect(await runCli(tool, ["status", result.composeDir], output)).toBe(0);
+    expect(lines[0]).toBe("demo-13.0-20261126.0: FINISHED");
+    expect(lines.some((l) => /pkgset\s+done/.test(l))).toBe(true);
+    expect(await runCli(tool, ["status", out], output)).toBe(6);
+  });
+});

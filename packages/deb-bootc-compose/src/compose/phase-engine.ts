@@ -1,0 +1,241 @@
+import { appendFile, copyFile, mkdir, readFile, rename, symlink } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { isCodedError, type Logger, siblingTempPath, writeFileAtomic } from "@debian-bootc/core";
+import type { ComposeDefinition } from "../definition.js";
+import { composeError } from "../errors.js";
+import { didYouMean } from "../suggest.js";
+import { claimComposeDir } from "./compose-id.js";
+
+/** The phases of a compose, in order. init always runs; the others can be skipped or run alone. */
+export const PHASES = [
+  "init",
+  "pkgset",
+  "gather",
+  "snapshot-repo",
+  "rootfs",
+  "ostree",
+  "oci",
+  "lint",
+  "image-build",
+  "test",
+  "metadata",
+] as const;
+export type PhaseName = (typeof PHASES)[number];
+
+export type ComposeStatus = "STARTED" | "FINISHED" | "FINISHED_INCOMPLETE" | "DOOMED" | "TERMINATED";
+
+export interface PhaseContext {
+  composeId: string;
+  composeDir: string;
+  definition: ComposeDefinition;
+  /** Writes JSON lines to logs/<phase>.log. */
+  logger: Logger;
+  signal: AbortSignal;
+  /** Shared between phases of one run (e.g. the rootfs path the rootfs phase made). */
+  state: Map<string, unknown>;
+}
+
+export interface Phase {
+  name: Exclude<PhaseName, "init">;
+  /** When the definition lists this deliverable as failable, a failure makes the compose FINISHED_INCOMPLETE. */
+  deliverable?: string;
+  run(ctx: PhaseContext): Promise<void>;
+}
+
+export type PhaseOutcome = "done" | "skipped" | "failed" | "failed-failable" | "interrupted";
+
+export interface PhaseRecord {
+  name: PhaseName;
+  outcome: PhaseOutcome;
+  startedAt?: string;
+  durationMs?: number;
+  error?: { code: string; message: string };
+}
+
+export interface ComposeResult {
+  composeId: string;
+  composeDir: string;
+  status: ComposeStatus;
+  phases: PhaseRecord[];
+}
+
+export interface ComposeRunOptions {
+  definition: ComposeDefinition;
+  /** The definition file, copied into the compose. */
+  definitionPath: string;
+  outputDir: string;
+  /** Implementations of the phases after init; a phase without one is recorded as skipped. */
+  phases: readonly Phase[];
+  skipPhases?: readonly string[];
+  justPhases?: readonly string[];
+  now?: Date;
+  signal?: AbortSignal;
+  /** Progress: a phase started or ended. */
+  onPhase?: (record: PhaseRecord & { state: "start" | "end" }) => void;
+}
+
+/** Refuse unknown phase names up front, naming the closest one. */
+export function checkPhaseNames(names: readonly string[], option: string): void {
+  for (const name of names) {
+    if (!(PHASES as readonly string[]).includes(name)) {
+      throw composeError("COMPOSE_PHASE_UNKNOWN", `${option} ${name}: no such phase${didYouMean(name, PHASES)}`, {
+        hint: `phases: ${PHASES.join(", ")}`,
+      });
+    }
+  }
+  if (option === "--skip-phase" && names.includes("init")) {
+    throw composeError("COMPOSE_PHASE_UNKNOWN", "--skip-phase init: init cannot be skipped (it creates the compose)");
+  }
+}
+
+/** A Logger that appends JSON lines to a file (phase logs); writes are queued in order. */
+export function fileLogger(path: string, bindings: Record<string, unknown> = {}): Logger & { flush(): Promise<void> } {
+  let queue: Promise<void> = Promise.resolve();
+  const write = (level: string, obj: object, msg?: string) => {
+    const line = `${JSON.stringify({ time: new Date().toISOString(), level, ...bindings, ...obj, ...(msg === undefined ? {} : { msg }) })}\n`;
+    queue = queue.then(() => appendFile(path, line)).catch(() => {});
+  };
+  const logger = {
+    debug: (obj: object, msg?: string) => write("debug", obj, msg),
+    info: (obj: object, msg?: string) => write("info", obj, msg),
+    warn: (obj: object, msg?: string) => write("warn", obj, msg),
+    error: (obj: object, msg?: string) => write("error", obj, msg),
+    child: (more: Record<string, unknown>) => fileLogger(path, { ...bindings, ...more }),
+    flush: () => queue,
+  };
+  return logger;
+}
+
+async function writeStatus(dir: string, status: ComposeStatus): Promise<void> {
+  await writeFileAtomic(join(dir, "STATUS"), `${status}\n`);
+}
+
+function isFailable(definition: ComposeDefinition, deliverable: string | undefined): boolean {
+  if (deliverable === undefined) return false;
+  return definition.failable.some((f) => (typeof f === "string" ? f : f.deliverable) === deliverable);
+}
+
+/**
+ * Run a compose: init (compose ID, directory, STATUS, the definition copied in), then each phase in
+ * order with its own log and timing in logs/, then the final STATUS and the latest-<name> link.
+ * A failing phase makes the compose DOOMED (or FINISHED_INCOMPLETE when its deliverable is failable);
+ * an abort makes it TERMINATED. Rerunning creates a new compose ID.
+ */
+export async function runCompose(options: ComposeRunOptions): Promise<ComposeResult> {
+  const skip = options.skipPhases ?? [];
+  const just = options.justPhases ?? [];
+  checkPhaseNames(skip, "--skip-phase");
+  checkPhaseNames(just, "--just-phase");
+  const signal = options.signal ?? new AbortController().signal;
+  const { definition } = options;
+  const now = options.now ?? new Date();
+  const { id, dir } = await claimComposeDir(options.outputDir, definition.name, definition.version, now);
+  const records: PhaseRecord[] = [];
+  await mkdir(join(dir, "logs"), { recursive: true });
+  await mkdir(join(dir, "compose", "metadata"), { recursive: true });
+  await mkdir(join(dir, "work"), { recursive: true });
+  const initStart = Date.now();
+  await writeStatus(dir, "STARTED");
+  await writeFileAtomic(join(dir, "COMPOSE_ID"), `${id}\n`);
+  await copyFile(options.definitionPath, join(dir, "compose", "metadata", basename(options.definitionPath)));
+  const initLog = fileLogger(join(dir, "logs", "init.log"), { phase: "init" });
+  initLog.info({ composeId: id, definition: options.definitionPath }, "compose started");
+  await initLog.flush();
+  records.push({ name: "init", outcome: "done", startedAt: new Date(initStart).toISOString(), durationMs: Date.now() - initStart });
+
+  const state = new Map<string, unknown>();
+  const implemented = new Map(options.phases.map((p) => [p.name, p]));
+  let status: ComposeStatus = "FINISHED";
+  let fatal: unknown;
+  for (const name of PHASES.slice(1) as Exclude<PhaseName, "init">[]) {
+    const phase = implemented.get(name);
+    const wanted = !skip.includes(name) && (just.length === 0 || just.includes(name));
+    if (!phase || !wanted) {
+      records.push({ name, outcome: "skipped" });
+      continue;
+    }
+    if (signal.aborted) {
+      records.push({ name, outcome: "interrupted" });
+      status = "TERMINATED";
+      break;
+    }
+    const logger = fileLogger(join(dir, "logs", `${name}.log`), { phase: name });
+    const started = Date.now();
+    const record: PhaseRecord = { name, outcome: "done", startedAt: new Date(started).toISOString() };
+    options.onPhase?.({ ...record, state: "start" });
+    logger.info({}, "phase started");
+    try {
+      await phase.run({ composeId: id, composeDir: dir, definition, logger, signal, state });
+      logger.info({ durationMs: Date.now() - started }, "phase finished");
+    } catch (error) {
+      const coded = isCodedError(error)
+        ? { code: error.code, message: error.message }
+        : { code: "INTERNAL", message: String((error as Error)?.stack ?? error) };
+      record.error = coded;
+      logger.error({ error: coded, durationMs: Date.now() - started }, "phase failed");
+      if (signal.aborted || isCodedError(error, "INTERRUPTED")) {
+        record.outcome = "interrupted";
+        status = "TERMINATED";
+      } else if (isFailable(definition, phase.deliverable)) {
+        record.outcome = "failed-failable";
+        status = "FINISHED_INCOMPLETE";
+      } else {
+        record.outcome = "failed";
+        status = "DOOMED";
+        fatal = error;
+      }
+    }
+    record.durationMs = Date.now() - started;
+    await logger.flush();
+    records.push(record);
+    options.onPhase?.({ ...record, state: "end" });
+    if (status === "DOOMED" || status === "TERMINATED") break;
+  }
+  for (const name of PHASES) if (!records.some((r) => r.name === name)) records.push({ name, outcome: "skipped" });
+  await writeFileAtomic(join(dir, "logs", "phases.json"), `${JSON.stringify({ composeId: id, status, phases: records }, null, 2)}\n`);
+  await writeStatus(dir, status);
+  if (status === "FINISHED" || status === "FINISHED_INCOMPLETE") await pointLatest(options.outputDir, definition.name, id);
+  const result = { composeId: id, composeDir: dir, status, phases: records };
+  if (status === "DOOMED") {
+    const failed = records.find((r) => r.outcome === "failed");
+    throw composeError("COMPOSE_PHASE_FAILED", `${id}: phase ${failed?.name} failed: ${failed?.error?.message}`, {
+      cause: fatal,
+      hint: `see ${join(dir, "logs", `${failed?.name}.log`)}`,
+      details: { composeId: id, composeDir: dir, phase: failed?.name },
+    });
+  }
+  return result;
+}
+
+/** Point `latest-<name>` at a compose, replacing the old link atomically. */
+async function pointLatest(outputDir: string, name: string, id: string): Promise<void> {
+  const link = join(outputDir, `latest-${name}`);
+  const temp = siblingTempPath(link);
+  await symlink(id, temp);
+  await rename(temp, link);
+}
+
+export interface ComposeStatusReport {
+  composeId: string;
+  status: ComposeStatus;
+  phases: PhaseRecord[];
+}
+
+/** STATUS, COMPOSE_ID and logs/phases.json of a compose directory. */
+export async function readComposeStatus(dir: string): Promise<ComposeStatusReport> {
+  let status: string;
+  let composeId: string;
+  try {
+    status = (await readFile(join(dir, "STATUS"), "utf8")).trim();
+    composeId = (await readFile(join(dir, "COMPOSE_ID"), "utf8")).trim();
+  } catch (error) {
+    throw composeError("COMPOSE_DIR_INVALID", `${dir}: not a compose directory (no STATUS or COMPOSE_ID)`, { cause: error });
+  }
+  let phases: PhaseRecord[] = [];
+  try {
+    phases = (JSON.parse(await readFile(join(dir, "logs", "phases.json"), "utf8")) as { phases: PhaseRecord[] }).phases;
+  } catch {
+    // a compose still running has no phases.json yet
+  }
+  return { composeId, status: status as ComposeStatus, phases };
+}
