@@ -1,1 +1,20 @@
+export {
+  type BuildRunFile,
+  type BuildRunner,
+  type BuildRunRequest,
+  type BuildRunResult,
+  NoopBuildRunner,
+  type NoopRunnerOptions,
+} from "./builder/build-runner.js";
+export { Builder, type BuilderEvent, type BuilderOptions } from "./builder/builder.js";
+export { DebMockRunner, type DebMockRunnerOptions } from "./builder/deb-mock-runner.js";
+export { HubClient, type HubClientOptions } from "./client/hub-client.js";
+export { type DialectName, type HubDatabase, migrate, openDatabase } from "./db/database.js";
+export { type OrchestratorErrorCode, orchestratorError, orchestratorErrorCodes } from "./errors.js";
+export { type HubOptions, openApiDocument, type RunningHub, startHub } from "./hub/hub.js";
+export type { TaskView, WhyAnswer } from "./hub/queries.js";
+export type { BuildArchRequest, BuildRequest, ExtraRepo, ResultFile, TaskResult } from "./hub/task-engine.js";
+export { DebianRepoPublisher, loadOrCreateSigningKey } from "./repo/debian-publisher.js";
+export { ListingPublisher } from "./repo/listing-publisher.js";
+export type { RepoPackageFile, RepoPublisher, RepoPublishRequest, RepoPublishResult } from "./repo/publisher.js";
 export { tool } from "./tool.js";

@@ -80,7 +80,12 @@ export class NoopBuildRunner implements BuildRunner {
     }
     if (this.options.failSources?.includes(request.source)) {
       request.log("dpkg-buildpackage: error: pretend failure\n");
-      return { ok: false, files: [], installed: [], failure: { code: "BUILD_STEP_FAILED", message: "pretend build failure", step: "build" } };
+      return {
+        ok: false,
+        files: [],
+        installed: [],
+        failure: { code: "BUILD_STEP_FAILED", message: "pretend build failure", step: "build" },
+      };
     }
     const version = request.version.replace(/^[0-9]+:/, "");
     const debName = `${request.source}_${version}_${request.arch}.deb`;
@@ -102,7 +107,10 @@ export class NoopBuildRunner implements BuildRunner {
         "",
       ].join("\n"),
     );
-    await writeFile(join(doc, "noop-build.txt"), `${request.source} ${request.version} ${request.arch}\nsource sha256 ${createHash("sha256").update(dsc).digest("hex")}\n`);
+    await writeFile(
+      join(doc, "noop-build.txt"),
+      `${request.source} ${request.version} ${request.arch}\nsource sha256 ${createHash("sha256").update(dsc).digest("hex")}\n`,
+    );
     await run("dpkg-deb", ["--root-owner-group", "-Zgzip", "--build", root, join(request.resultDir, debName)], {
       env: { ...process.env, SOURCE_DATE_EPOCH: "1700000000" },
       debianPackage: "dpkg",
@@ -112,7 +120,9 @@ export class NoopBuildRunner implements BuildRunner {
     request.log("done\n");
     return {
       ok: true,
-      files: [{ path: join(request.resultDir, debName), kind: "deb", package: request.source, version: request.version, arch: request.arch }],
+      files: [
+        { path: join(request.resultDir, debName), kind: "deb", package: request.source, version: request.version, arch: request.arch },
+      ],
       installed: [
         { name: "dpkg", version: "1.22.21", arch: request.arch },
         { name: "build-essential", version: "12.12", arch: request.arch },

@@ -28,6 +28,10 @@ export interface HubContext {
   /** Armored OpenPGP public key the tag repositories are signed with, if any. */
   repoPublicKey: string | undefined;
   now(): number;
+  /** Aborted when the hub shuts down: long-polls answer at once. */
+  closing: AbortSignal;
+  /** Requests that may still touch the database after their connection closed (claims); awaited on close. */
+  inflight: Set<Promise<unknown>>;
   /** Re-examine a hub-side task (build, tagBuild, newRepo) after something changed. Set by the task engine. */
   advance(taskId: number): void;
 }

@@ -111,7 +111,9 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
     const latest = await test.admin.get<{ version: string }>("/api/v1/tags/trixie-candidate/latest/hello");
     expect(latest.version).toBe("2.10-3");
     // the destination tag's repository was written and signed
-    const packages = await (await test.anonymous.raw("GET", "/repos/trixie-candidate/latest/dists/trixie-candidate/main/binary-amd64/Packages")).text();
+    const packages = await (
+      await test.anonymous.raw("GET", "/repos/trixie-candidate/latest/dists/trixie-candidate/main/binary-amd64/Packages")
+    ).text();
     expect(packages).toMatch(/^Package: hello$/m);
     expect(packages).toMatch(/^Version: 2\.10-3$/m);
     const inRelease = await (await test.anonymous.raw("GET", "/repos/trixie-candidate/latest/dists/trixie-candidate/InRelease")).text();

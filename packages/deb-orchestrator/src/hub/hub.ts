@@ -56,6 +56,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   await store.init();
   const publisher = options.publisher ?? (await DebianRepoPublisher.forDataDir(options.dataDir));
   const leaseMs = options.leaseMs ?? 60_000;
+  const closing = new AbortController();
   const ctx: HubContext = {
     db: database.db,
     dialect: database.dialect,
@@ -71,6 +72,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     publicUrl: "",
     repoPublicKey: await publisher.publicKey(),
     now: () => Date.now(),
+    closing: closing.signal,
+    inflight: new Set(),
     advance: () => {},
   };
   const engine = new TaskEngine(ctx);
@@ -121,8 +124,10 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       closed = true;
       clearInterval(reaper);
       clearInterval(sweeper);
+      closing.abort();
       ctx.dispatcher.wakeAll();
       await app.close();
+      await Promise.allSettled([...ctx.inflight]);
       await engine.idle();
       await database.close();
     },

@@ -172,6 +172,7 @@ export async function claim(
   const deadline = Date.now() + waitMs;
   const arches = new Set(host.arches.split(" "));
   for (;;) {
+    if (signal?.aborted) return undefined;
     const seen = ctx.dispatcher.current;
     const task = await claimOnce(ctx, host.id, session);
     if (task) return task;
@@ -182,7 +183,7 @@ export async function claim(
   }
 }
 
-/** Renew the leases of the tasks this session holds; report which listed tasks it no longer holds. */
+/** Renew the leases of the listed tasks this session holds; report which listed tasks it no longer holds. */
 export async function heartbeat(
   ctx: HubContext,
   host: HostRow,
@@ -194,16 +195,18 @@ export async function heartbeat(
     .set({ last_checkin: now, load: request.load ?? 0 })
     .where("id", "=", host.id)
     .execute();
-  if (host.session !== request.session) return { lost: request.tasks ?? [], leaseMs: ctx.leaseMs };
+  const listed = request.tasks ?? [];
+  if (host.session !== request.session) return { lost: listed, leaseMs: ctx.leaseMs };
+  if (listed.length === 0) return { lost: [], leaseMs: ctx.leaseMs };
+  // only the tasks the builder says it runs: a claim whose answer never reached it lapses and is freed
   await ctx.db
     .updateTable("tasks")
     .set({ lease_expires: now + ctx.leaseMs })
+    .where("id", "in", listed)
     .where("host_id", "=", host.id)
     .where("session", "=", request.session)
     .where("state", "in", [...activeStates])
     .execute();
-  const listed = request.tasks ?? [];
-  if (listed.length === 0) return { lost: [], leaseMs: ctx.leaseMs };
   const held = await ctx.db
     .selectFrom("tasks")
     .select("id")

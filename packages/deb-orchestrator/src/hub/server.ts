@@ -507,7 +507,15 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
       const aborted = new AbortController();
       request.raw.on("close", () => aborted.abort());
-      const task = await scheduler.claim(ctx, host, request.body.session, request.body.waitMs ?? 20_000, aborted.signal);
+      const pending = scheduler.claim(
+        ctx,
+        host,
+        request.body.session,
+        request.body.waitMs ?? 20_000,
+        AbortSignal.any([aborted.signal, ctx.closing]),
+      );
+      ctx.inflight.add(pending);
+      const task = await pending.finally(() => ctx.inflight.delete(pending));
       return {
         task: task
           ? { id: task.id, method: task.method, arch: task.arch, request: JSON.parse(task.request) as unknown, attempts: task.attempts }

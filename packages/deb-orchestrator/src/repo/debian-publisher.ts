@@ -54,7 +54,9 @@ export class DebianRepoPublisher implements RepoPublisher {
       });
       return { signed: this.signer !== undefined, packages: written.packages };
     } catch (error) {
-      throw orchestratorError("PUBLISH_FAILED", `writing the APT repository of ${request.tag}: ${(error as Error).message}`, { cause: error });
+      throw orchestratorError("PUBLISH_FAILED", `writing the APT repository of ${request.tag}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 

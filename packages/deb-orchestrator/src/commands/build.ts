@@ -1,0 +1,66 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { type CommandSpec, coreError, run } from "@debian-bootc/core";
+import { clientFor } from "../cli-support/client-config.js";
+import { emit } from "../cli-support/render.js";
+import { watchTask } from "../cli-support/watch.js";
+import { summarizeDsc } from "../hub/dsc-summary.js";
+
+/** A .dsc and the files it lists, or a source tree packed with dpkg-source -b first. */
+async function sourceFiles(input: string): Promise<{ dsc: string; files: string[] }> {
+  const info = await stat(input).catch(() => undefined);
+  if (!info) throw coreError("USAGE", `${input} does not exist`);
+  let dsc = resolve(input);
+  if (info.isDirectory()) {
+    const parent = dirname(dsc);
+    const before = new Set(await readdir(parent));
+    await run("dpkg-source", ["-b", basename(dsc)], { cwd: parent, debianPackage: "dpkg-dev" });
+    const made = (await readdir(parent)).filter((f) => f.endsWith(".dsc") && !before.has(f));
+    if (made.length !== 1 || !made[0]) throw coreError("USAGE", `dpkg-source -b ${input} did not produce exactly one .dsc`);
+    dsc = join(parent, made[0]);
+  } else if (!dsc.endsWith(".dsc")) throw coreError("USAGE", `${input}: expected a .dsc file or a source directory`);
+  const summary = summarizeDsc(await readFile(dsc, "utf8"));
+  return { dsc, files: [dsc, ...summary.files.map((f) => join(dirname(dsc), f.name))] };
+}
+
+export const buildCommand: CommandSpec = {
+  name: "build",
+  summary: "Upload a source package and build it for a target.",
+  description:
+    "Uploads the .dsc and the files it lists (streamed, checked by sha256 on the hub), then submits a build task: one buildArch per architecture of the target's build tag, then tagging into the destination tag and a regeneration of its signed APT repository. A directory is packed with 'dpkg-source -b' first.",
+  args: [
+    { name: "target", description: "build target (see list-targets)" },
+    { name: "source", description: "a .dsc file or an unpacked source directory" },
+  ],
+  options: [
+    { flags: "--wait", description: "watch the task until it ends; exit 1 if it failed", default: false },
+    { flags: "--scratch", description: "build without creating a build record or tagging", default: false },
+    { flags: "--arch <arch>", description: "build only for this architecture", repeatable: true },
+    { flags: "--priority <n>", description: "lower runs first (default 20)" },
+  ],
+  examples: ["deb-orchestrator build trixie hello_2.10-3.dsc --wait", "deb-orchestrator build trixie ./hello-2.10 --scratch"],
+  async run(ctx) {
+    const [target, input] = ctx.args as [string, string];
+    const o = ctx.options as { wait: boolean; scratch: boolean; arch: string[]; priority?: string };
+    const client = await clientFor(ctx, { needToken: true });
+    const source = await sourceFiles(input);
+    const files = [];
+    for (const file of source.files) files.push(await client.uploadFile(file));
+    const { task } = await client.post<{ task: number }>("/api/v1/builds", {
+      target,
+      dsc: basename(source.dsc),
+      files,
+      ...(o.scratch ? { scratch: true } : {}),
+      ...(o.arch.length ? { arches: o.arch } : {}),
+      ...(o.priority ? { priority: Number(o.priority) } : {}),
+    });
+    emit(ctx, { task }, () => `created task ${task}${o.wait ? "" : `; follow it with: deb-orchestrator watch-task ${task}`}`);
+    if (!o.wait) return 0;
+    const final = await watchTask(client, task, ctx.json ? undefined : ctx.out, ctx.signal);
+    if (final.state !== "closed" && !ctx.json) {
+      const why = await client.get<{ reason: string }>(`/api/v1/tasks/${task}/why`);
+      ctx.out.error(why.reason);
+    }
+    return final.state === "closed" ? 0 : 1;
+  },
+};

@@ -1,0 +1,15 @@
+import type { CommandSpec } from "@debian-bootc/core";
+import { clientFor } from "../cli-support/client-config.js";
+import { emit } from "../cli-support/render.js";
+
+export const disableHostCommand: CommandSpec = {
+  name: "disable-host",
+  summary: "Disable a builder host (it gets no new tasks; running ones finish).",
+  args: [{ name: "host", description: "host name" }],
+  async run(ctx) {
+    const host = ctx.args[0] ?? "";
+    await (await clientFor(ctx, { needToken: true })).post(`/api/v1/hosts/${encodeURIComponent(host)}/disable`);
+    emit(ctx, { host, enabled: false }, () => `host ${host} disabled`);
+    return 0;
+  },
+};

@@ -1,0 +1,36 @@
+import type { CommandSpec } from "@debian-bootc/core";
+import { clientFor } from "../cli-support/client-config.js";
+import { emit, table, when } from "../cli-support/render.js";
+import type { TaskView } from "../hub/queries.js";
+
+export const listTasksCommand: CommandSpec = {
+  name: "list-tasks",
+  summary: "List tasks, newest first.",
+  options: [
+    {
+      flags: "--state <state>",
+      description: "only tasks in this state",
+      repeatable: true,
+      choices: ["free", "assigned", "open", "closed", "failed", "canceled"],
+    },
+    { flags: "--method <method>", description: "only tasks of this method (build, buildArch, tagBuild, newRepo, noop)" },
+    { flags: "--all", description: "include subtasks, not only top-level tasks", default: false },
+    { flags: "--limit <n>", description: "at most this many", default: "50" },
+  ],
+  examples: ["deb-orchestrator list-tasks --state open --state free", "deb-orchestrator list-tasks --all --json"],
+  async run(ctx) {
+    const o = ctx.options as { state: string[]; method?: string; all: boolean; limit: string };
+    const query = new URLSearchParams({ limit: o.limit });
+    for (const state of o.state) query.append("state", state);
+    if (o.method) query.set("method", o.method);
+    if (!o.all) query.set("top", "true");
+    const tasks = await (await clientFor(ctx)).get<TaskView[]>(`/api/v1/tasks?${query}`);
+    emit(ctx, tasks, () =>
+      table(
+        ["id", "method", "arch", "state", "host", "created", "parent"],
+        tasks.map((t) => [t.id, t.method, t.arch, t.state, t.host, when(t.createdAt), t.parent]),
+      ),
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,18 @@
+import type { CommandSpec } from "@debian-bootc/core";
+import { clientFor } from "../cli-support/client-config.js";
+import { emit } from "../cli-support/render.js";
+import { watchTask } from "../cli-support/watch.js";
+
+export const regenRepoCommand: CommandSpec = {
+  name: "regen-repo",
+  summary: "Regenerate a tag's signed APT repository (a newRepo task).",
+  args: [{ name: "tag", description: "tag name" }],
+  options: [{ flags: "--wait", description: "wait until the repository is written", default: false }],
+  async run(ctx) {
+    const client = await clientFor(ctx, { needToken: true });
+    const { task } = await client.post<{ task: number }>(`/api/v1/tags/${encodeURIComponent(ctx.args[0] ?? "")}/regen`);
+    emit(ctx, { task }, () => `newRepo task ${task}`);
+    if (!(ctx.options as { wait: boolean }).wait) return 0;
+    return (await watchTask(client, task, ctx.json ? undefined : ctx.out, ctx.signal)).state === "closed" ? 0 : 1;
+  },
+};
