@@ -234,14 +234,29 @@ export interface GpgvStatus {
 
 export function parseGpgvStatus(statusText: string): GpgvStatus {
   const status: GpgvStatus = { valid: [], bad: [], missing: [], other: [] };
+  // one block per signature, opened by NEWSIG; a signature is good only with GOODSIG *and* VALIDSIG, as for
+  // apt: an expired or revoked key gives EXPKEYSIG/REVKEYSIG instead of GOODSIG, with a VALIDSIG all the same
+  let good = false;
+  let validFpr: string | undefined;
+  const closeBlock = () => {
+    if (good && validFpr) status.valid.push(validFpr);
+    good = false;
+    validFpr = undefined;
+  };
   for (const line of statusText.split("\n")) {
     const m = /^\[GNUPG:\] (\S+)(?: (.*))?$/.exec(line.trim());
     if (!m) continue;
     const args = (m[2] ?? "").split(" ");
     switch (m[1]) {
+      case "NEWSIG":
+        closeBlock();
+        break;
+      case "GOODSIG":
+        good = true;
+        break;
       case "VALIDSIG":
         // VALIDSIG <fpr> <date> <ts> <expire> <version> <reserved> <pk-algo> <hash-algo> <class> <primary-fpr>
-        status.valid.push((args[9] ?? args[0] ?? "").toUpperCase());
+        validFpr = (args[9] ?? args[0] ?? "").toUpperCase();
         break;
       case "BADSIG":
         status.bad.push(args[0] ?? "");
@@ -259,6 +274,7 @@ export function parseGpgvStatus(statusText: string): GpgvStatus {
         break;
     }
   }
+  closeBlock();
   status.valid = [...new Set(status.valid)];
   return status;
 }

@@ -81,6 +81,17 @@ describe("gpg and gpgv interoperate with openpgp.js", () => {
     }
   });
 
+  it("gpgv and openpgp.js both refuse a signature by a key that has expired since", async () => {
+    const created = new Date("2020-01-01T00:00:00Z");
+    const key = await generateOpenPgpKey({ name: "Short", email: "short@example.org", date: created, expiresInSeconds: 86400 });
+    const signer = await createOpenPgpSigner({ privateKey: key.privateKey, date: new Date("2020-01-01T01:00:00Z") });
+    const { inline, detached } = await signer.sign(RELEASE);
+    const gpgv = await createGpgvVerifier(key.publicKey);
+    await expect(gpgv.verifyInline(inline)).rejects.toThrow(/EXPKEYSIG/);
+    await expect(gpgv.verifyDetached(RELEASE, detached)).rejects.toThrow(/EXPKEYSIG/);
+    await expect((await createOpenPgpVerifier(key.publicKey)).verifyInline(inline)).rejects.toThrow(/expired/);
+  });
+
   it("refuses a home without a signing key", async () => {
     await expect(createGpgSigner({ home: join(dir, "empty") })).rejects.toMatchObject({ code: "SIGNING_FAILED" });
   });

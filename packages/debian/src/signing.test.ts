@@ -107,3 +107,17 @@ describe("openpgp.js signer and verifier", () => {
     await expect(loadKeyring("not a key")).rejects.toMatchObject({ code: "REPO_SIGNATURE_INVALID" });
   });
 });
+
+describe("key expiry", () => {
+  it("rejects a signature by an expired key unless verifying as of a time it was valid", async () => {
+    const created = new Date("2020-01-01T00:00:00Z");
+    const key = await generateOpenPgpKey({ name: "Short", email: "short@example.org", date: created, expiresInSeconds: 86400 });
+    const signer = await createOpenPgpSigner({ privateKey: key.privateKey, date: new Date("2020-01-01T01:00:00Z") });
+    const { inline } = await signer.sign(RELEASE);
+    await expect((await createOpenPgpVerifier(key.publicKey)).verifyInline(inline)).rejects.toMatchObject({
+      code: "REPO_SIGNATURE_INVALID",
+    });
+    const then = await createOpenPgpVerifier(key.publicKey, { date: new Date("2020-01-01T02:00:00Z") });
+    expect((await then.verifyInline(inline)).fingerprints).toEqual([key.fingerprint]);
+  });
+});

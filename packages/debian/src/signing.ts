@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { isCodedError } from "@debian-bootc/core";
 import * as openpgp from "openpgp";
 import { debianError } from "./errors.js";
 
@@ -191,7 +192,7 @@ export async function createOpenPgpSigner(options: OpenPgpSignerOptions): Promis
       if (options.passphrase === undefined) throw new Error("the key is protected by a passphrase and none was given");
       key = await openpgp.decryptKey({ privateKey: key, passphrase: options.passphrase });
     }
-    await key.getSigningKey();
+    await key.getSigningKey(undefined, options.date ?? new Date()); // refuses expired and revoked keys
   } catch (error) {
     throw debianError("SIGNING_FAILED", `cannot use the OpenPGP secret key: ${(error as Error).message}`, { cause: error });
   }
@@ -242,7 +243,8 @@ export async function createOpenPgpVerifier(keyring: KeyringSource, options: Ope
     throw debianError("REPO_SIGNATURE_INVALID", `cannot read the keyring: ${(error as Error).message}`, { cause: error });
   }
   const publicKeys = keys.map((k) => (k.isPrivate() ? k.toPublic() : k)) as openpgp.PublicKey[];
-  const date = options.date ?? new Date();
+  // without a fixed date, openpgp.js checks against the time of each verification (verifiers live long in a hub)
+  const at = options.date === undefined ? {} : { date: options.date };
 
   const check = async (signatures: Array<{ keyID: openpgp.KeyID; verified: Promise<true> }>, source: string): Promise<string[]> => {
     const good: string[] = [];
@@ -251,8 +253,22 @@ export async function createOpenPgpVerifier(keyring: KeyringSource, options: Ope
       const owner = publicKeys.find((k) => k.getKeys(signature.keyID).length > 0);
       try {
         await signature.verified;
-        if (owner) good.push(owner.getFingerprint().toUpperCase());
+        if (owner) {
+          // openpgp.js accepts a signature made while the key was valid; apt (gpgv's EXPKEYSIG/REVKEYSIG)
+          // wants the key valid now, or at the verifier's fixed date
+          try {
+            await owner.getSigningKey(signature.keyID, options.date ?? new Date());
+          } catch (error) {
+            throw debianError(
+              "REPO_SIGNATURE_INVALID",
+              `${source}: signed by ${owner.getFingerprint().toUpperCase()}, which is expired or revoked: ${(error as Error).message}`,
+              { cause: error, hint: "renew the key's expiry or re-sign with a valid key" },
+            );
+          }
+          good.push(owner.getFingerprint().toUpperCase());
+        }
       } catch (error) {
+        if (isCodedError(error)) throw error;
         // a signature by a key we do not hold is not an error (the archive signs with several keys);
         // a bad signature by a key we hold is, as for apt
         const keyId = signature.keyID.toHex().toUpperCase();
@@ -289,7 +305,7 @@ export async function createOpenPgpVerifier(keyring: KeyringSource, options: Ope
       }
       let result: openpgp.VerifyMessageResult<string>;
       try {
-        result = await openpgp.verify({ message, verificationKeys: publicKeys, date });
+        result = await openpgp.verify({ message, verificationKeys: publicKeys, ...at });
       } catch (error) {
         throw debianError("REPO_SIGNATURE_INVALID", `${source}: ${(error as Error).message}`, { cause: error });
       }
@@ -316,7 +332,7 @@ export async function createOpenPgpVerifier(keyring: KeyringSource, options: Ope
           signature: parsed,
           verificationKeys: publicKeys,
           format: "binary",
-          date,
+          ...at,
         });
       } catch (error) {
         throw debianError("REPO_SIGNATURE_INVALID", `${source}: ${(error as Error).message}`, { cause: error });
