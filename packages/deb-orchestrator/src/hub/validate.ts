@@ -1,3 +1,4 @@
+import { versionProblem } from "@debian-bootc/debian";
 import { orchestratorError } from "../errors.js";
 
 /* Names, versions and paths coming from requests. Each check throws a coded input error naming the field. */
@@ -48,32 +49,11 @@ export function checkFileName(value: string, field = "name"): string {
   return value;
 }
 
-/**
- * Debian version rules (deb-version(7)): [epoch:]upstream[-revision]; epoch digits; upstream starts with a
- * digit and uses alphanumerics and . + ~ (- only with a revision, : only with an epoch); revision uses
- * alphanumerics and + . ~.
- */
+/** Debian version rules (deb-version(7), Policy 5.6.12), checked by the debian package's parser. */
 export function checkVersion(value: string, field = "version"): string {
-  const fail = (why: string) =>
-    orchestratorError("VERSION_INVALID", `${field} '${clip(value)}' is not a Debian version: ${why}`, { details: { field } });
-  if (value.length === 0 || value.length > 256) throw fail("empty or too long");
-  let rest = value;
-  const colon = rest.indexOf(":");
-  const hasEpoch = colon !== -1;
-  if (hasEpoch) {
-    const epoch = rest.slice(0, colon);
-    if (!/^[0-9]+$/.test(epoch)) throw fail("the epoch must be digits");
-    rest = rest.slice(colon + 1);
-  }
-  const dash = rest.lastIndexOf("-");
-  const hasRevision = dash !== -1;
-  const upstream = hasRevision ? rest.slice(0, dash) : rest;
-  const revision = hasRevision ? rest.slice(dash + 1) : undefined;
-  if (!/^[0-9]/.test(upstream)) throw fail("the upstream version must start with a digit");
-  const allowed = `A-Za-z0-9.+~${hasRevision ? "\\-" : ""}${hasEpoch ? ":" : ""}`;
-  if (!new RegExp(`^[${allowed}]+$`).test(upstream)) throw fail("the upstream version has a character that is not allowed");
-  if (revision !== undefined && !/^[A-Za-z0-9.+~]+$/.test(revision))
-    throw fail("the revision is empty or has a character that is not allowed");
+  const problem = value.length > 256 ? "longer than 256 characters" : versionProblem(value);
+  if (problem !== undefined)
+    throw orchestratorError("VERSION_INVALID", `${field} '${clip(value)}' is not a Debian version: ${problem}`, { details: { field } });
   return value;
 }
 
