@@ -95,7 +95,9 @@ export function archTuple(arch: string): ArchTuple | undefined {
   return t ?? undefined;
 }
 
-function computeTuple(arch: string): ArchTuple | undefined {
+function computeTuple(name: string): ArchTuple | undefined {
+  // dpkg-dev still reads the old long form linux-<arch> (linux-amd64 is amd64); sources use it
+  const arch = name.startsWith("linux-") && !name.slice(6).includes("-") ? name.slice(6) : name;
   const special = SPECIAL[arch];
   if (special) return special;
   if (CPUS.has(arch)) return ["base", "gnu", "linux", arch];
@@ -113,16 +115,21 @@ export function isArchWildcard(pattern: string): boolean {
  * Whether the concrete architecture `arch` is matched by `pattern` (an architecture name or a
  * wildcard): `archMatches("amd64", "linux-any")`, `archMatches("armhf", "any-arm")` are true,
  * `archMatches("hurd-amd64", "linux-any")` is false. `all` matches only `all` (and `any` does not match
- * `all`); unknown names match only themselves.
+ * `all`); unknown names match only themselves; the old long form `linux-amd64` is `amd64`.
  */
 export function archMatches(arch: string, pattern: string): boolean {
   if (arch === pattern) return true;
   if (arch === "all") return false;
   if (pattern === "any") return true;
-  const parts = pattern.split("-");
-  if (!parts.includes("any") || parts.length > 4) return false;
   const real = archTuple(arch);
   if (real === undefined) return false;
+  const parts = pattern.split("-");
+  if (!parts.includes("any")) {
+    // a plain name: equal tuples (so the long form linux-amd64 names amd64)
+    const other = archTuple(pattern);
+    return other?.every((part, i) => part === real[i]) === true;
+  }
+  if (parts.length > 4) return false;
   const offset = 4 - parts.length;
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]!;

@@ -144,6 +144,10 @@ describe("architectures", () => {
     expect(archMatches("riscv64", "any")).toBe(true);
     expect(archMatches("all", "any")).toBe(false);
     expect(archMatches("amd64", "i386")).toBe(false);
+    // the long form dpkg-dev still reads, found in real Build-Depends ([linux-amd64 linux-arm64])
+    expect(archMatches("amd64", "linux-amd64")).toBe(true);
+    expect(archMatches("hurd-amd64", "linux-amd64")).toBe(false);
+    expect(archTuple("linux-armhf")).toEqual(["eabihf", "gnu", "linux", "arm"]);
   });
 
   it("evaluates lists like dpkg-dev: positive entries include, negated exclude", () => {
