@@ -11,7 +11,6 @@ export const orchestratorErrorCodes = {
     summary: "A request body, query or parameter does not match the API schema; the message names the field.",
   },
   NAME_INVALID: { category: "input", summary: "A tag, target, host, user, repo or package name breaks the naming rules." },
-  VERSION_INVALID: { category: "input", summary: "A Debian version string breaks the policy rules (epoch, upstream version, revision)." },
   PATH_INVALID: { category: "input", summary: "A file name or path is absolute, contains `..` or characters that are not allowed." },
   BODY_TOO_LARGE: { category: "input", summary: "A request body or upload exceeds the hub's size limit." },
   NOT_FOUND: { category: "not-found", summary: "The task, build, tag, target, host, user or file named does not exist." },

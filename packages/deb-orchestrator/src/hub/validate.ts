@@ -1,4 +1,4 @@
-import { versionProblem } from "@debian-bootc/debian";
+import { debianError, versionProblem } from "@debian-bootc/debian";
 import { orchestratorError } from "../errors.js";
 
 /* Names, versions and paths coming from requests. Each check throws a coded input error naming the field. */
@@ -49,11 +49,11 @@ export function checkFileName(value: string, field = "name"): string {
   return value;
 }
 
-/** Debian version rules (deb-version(7), Policy 5.6.12), checked by the debian package's parser. */
+/** Debian version rules (deb-version(7), Policy 5.6.12), checked by the debian package's parser (its VERSION_INVALID). */
 export function checkVersion(value: string, field = "version"): string {
   const problem = value.length > 256 ? "longer than 256 characters" : versionProblem(value);
   if (problem !== undefined)
-    throw orchestratorError("VERSION_INVALID", `${field} '${clip(value)}' is not a Debian version: ${problem}`, { details: { field } });
+    throw debianError("VERSION_INVALID", `${field} '${clip(value)}' is not a Debian version: ${problem}`, { details: { field } });
   return value;
 }
 
