@@ -1,7 +1,9 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Output, runCli } from "@debian-bootc/core";
 import { afterEach, describe, expect, it } from "vitest";
+import { tool } from "../tool.js";
 import { type LintReport, lintImage } from "./image-lint.js";
 
 let root: string;
@@ -89,5 +91,33 @@ describe("lintImage", () => {
       "var/cache/apt/pkgcache.bin",
     ]);
     expect(report.results.find((r) => r.check === "sysusers")?.items).toEqual(["admin"]);
+  });
+});
+
+describe("deb-bootc-compose lint", () => {
+  const capture = () => {
+    const lines: string[] = [];
+    const out: Output = {
+      isTTY: false,
+      line: (t) => lines.push(t),
+      json: (v) => lines.push(JSON.stringify(v)),
+      warn: () => {},
+      error: (t) => lines.push(t),
+    };
+    return { lines, out };
+  };
+
+  it("exits 0 on a good tree and 1 with the failed checks named on a bad one", async () => {
+    await goodTree();
+    const good = capture();
+    expect(await runCli(tool, ["lint", root], good.out)).toBe(0);
+    expect(good.lines.at(-1)).toBe("0 error(s), 0 warning(s)");
+    await put("boot/initrd.img", "");
+    const bad = capture();
+    expect(await runCli(tool, ["lint", root], bad.out)).toBe(1);
+    expect(bad.lines).toContain("FAIL boot-empty: /boot must be empty in an image (ostree fills it at deploy time)");
+    const json = capture();
+    expect(await runCli(tool, ["lint", "--json", root], json.out)).toBe(1);
+    expect(JSON.parse(json.lines[0]!).errors).toBe(1);
   });
 });
