@@ -3,7 +3,16 @@ import { fileURLToPath } from "node:url";
 import { run } from "@debian-bootc/core";
 import { describe, expect, it } from "vitest";
 import { defaultMirror } from "./apt-sources.js";
-import { formatRelations, parseRelations, reduceRelations } from "./relation.js";
+import { parseDeb822 } from "./deb822.js";
+import {
+  candidateFromParagraph,
+  formatRelation,
+  formatRelations,
+  PackageUniverse,
+  parseRelations,
+  reduceRelations,
+  satisfyGroup,
+} from "./relation.js";
 
 /**
  * Differential test against dpkg-dev's own parser (Dpkg::Deps from libdpkg-perl): every real
@@ -104,5 +113,76 @@ describe("relations against dpkg-dev's Dpkg::Deps", () => {
       `relations: ${all.length} trixie source fields against Dpkg::Deps (${arch}, <${profiles.join(" ")}>), ${differences.length} differences`,
     );
     expect(differences.slice(0, 5)).toEqual([]);
+  });
+});
+
+/**
+ * Evaluation: which reduced Build-Depends groups the host's installed packages satisfy, ours against
+ * dpkg-dev's Dpkg::Deps::KnownFacts filled from /var/lib/dpkg/status the way dpkg-checkbuilddeps
+ * fills it. The fixture's fields come from trixie and the host runs another release, so the answers
+ * mix satisfied and unsatisfied groups (missing packages, too-old versions, virtual packages).
+ */
+const PERL_EVAL = String.raw`
+use strict; use warnings;
+use Dpkg::Deps; use Dpkg::Deps::KnownFacts;
+my ($status, $arch) = @ARGV;
+my $facts = Dpkg::Deps::KnownFacts->new();
+{
+  local $/ = '';
+  open(my $fh, '<', $status) or die "$status: $!";
+  while (my $p = <$fh>) {
+    next unless $p =~ /^Status: .*ok installed$/m;
+    my ($name) = $p =~ /^Package: (.*)$/m;
+    my ($version) = $p =~ /^Version: (.*)$/m;
+    my ($a) = $p =~ /^Architecture: (.*)$/m;
+    my ($ma) = $p =~ /^Multi-Arch: (.*)$/m;
+    $facts->add_installed_package($name, $version, $a, $ma);
+    if (my ($prov) = $p =~ /^Provides: (.*)$/m) {
+      my $deps = deps_parse($prov, reduce_arch => 1, virtual => 1, union => 1) or next;
+      for my $d (grep { $_->isa('Dpkg::Deps::Simple') } $deps->get_deps()) {
+        $facts->add_provided_package($d->{package}, $d->{relation}, $d->{version}, $name);
+      }
+    }
+  }
+}
+local $SIG{__WARN__} = sub {};
+while (my $line = <STDIN>) {
+  chomp $line;
+  my $dep = deps_parse($line, build_dep => 1, host_arch => $arch, build_arch => $arch);
+  my ($group) = $dep->get_deps();
+  my $r = $group->get_evaluation($facts);
+  print defined $r ? "$r\n" : "undef\n";
+}
+`;
+
+describe("evaluation against the installed packages, compared with dpkg-dev", () => {
+  it("satisfies the same Build-Depends groups as Dpkg::Deps::KnownFacts", async () => {
+    const arch = (await run("dpkg", ["--print-architecture"])).stdout.trim();
+    const installed = parseDeb822(readFileSync("/var/lib/dpkg/status", "utf8"), { source: "/var/lib/dpkg/status" }).filter((p) =>
+      /ok installed$/.test(p.get("Status") ?? ""),
+    );
+    const universe = new PackageUniverse(arch, installed.map(candidateFromParagraph));
+    const groups = new Map<string, boolean>();
+    for (const field of fields) {
+      for (const group of reduceRelations(parseRelations(field), { arch })) {
+        groups.set(group.map(formatRelation).join(" | "), satisfyGroup(group, universe).satisfied);
+      }
+    }
+    const texts = [...groups.keys()];
+    const { stdout } = await run("perl", ["-e", PERL_EVAL, "/var/lib/dpkg/status", arch], {
+      input: `${texts.join("\n")}\n`,
+      debianPackage: "libdpkg-perl",
+    });
+    const theirs = stdout.split("\n").slice(0, -1);
+    expect(theirs).toHaveLength(texts.length);
+    const differences: string[] = [];
+    texts.forEach((t, i) => {
+      if (String(groups.get(t) ? 1 : 0) !== theirs[i]) differences.push(`${t}: ours ${groups.get(t)}, dpkg-dev ${theirs[i]}`);
+    });
+    const satisfied = [...groups.values()].filter(Boolean).length;
+    console.info(`evaluation: ${texts.length} distinct groups (${satisfied} satisfied by this host), ${differences.length} differences`);
+    expect(satisfied).toBeGreaterThan(20);
+    expect(texts.length - satisfied).toBeGreaterThan(20);
+    expect(differences.slice(0, 10)).toEqual([]);
   });
 });
