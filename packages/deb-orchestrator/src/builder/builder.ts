@@ -168,18 +168,25 @@ export class Builder {
     }
   }
 
-  private async report(task: ClaimedTask, suffix: string, body: unknown): Promise<void> {
-    // reports must reach the hub: retry through hub restarts, but stop when the hub rejects them
+  /** Calls that must reach the hub are retried through hub restarts (for up to ten minutes), not through refusals. */
+  private async retrying<T>(call: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + 10 * 60_000;
     for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
       try {
-        await this.options.client.post(this.path(`/tasks/${task.id}${suffix}`), { session: this.session, ...(body as object) });
-        return;
+        return await call();
       } catch (error) {
-        if (!isCodedError(error, "HUB_UNREACHABLE") && !(isCodedError(error) && error.category === "environment")) throw error;
-        this.logger.warn({ task: task.id, err: (error as Error).message }, "report failed, retrying");
+        const transient = isCodedError(error) && (error.category === "environment" || error.category === "timeout");
+        if (!transient || Date.now() > deadline) throw error;
+        this.logger.warn({ err: (error as Error).message }, "hub call failed, retrying");
         await sleep(delay);
       }
     }
+  }
+
+  private report(task: ClaimedTask, suffix: string, body: unknown): Promise<unknown> {
+    return this.retrying(() =>
+      this.options.client.post(this.path(`/tasks/${task.id}${suffix}`), { session: this.session, ...(body as object) }),
+    );
   }
 
   private async execute(task: ClaimedTask, signal: AbortSignal, entry: Running): Promise<void> {
@@ -212,7 +219,8 @@ export class Builder {
       const resultDir = join(dir, "result");
       await mkdir(sourceDir, { recursive: true });
       await mkdir(resultDir, { recursive: true });
-      for (const file of request.files) await this.options.client.download(file.sha256, join(sourceDir, basename(file.name)));
+      for (const file of request.files)
+        await this.retrying(() => this.options.client.download(file.sha256, join(sourceDir, basename(file.name))));
       const logStream = new LiveLog(this.options.client, this.path(`/tasks/${task.id}/logs/build.log?session=${this.session}`));
       let result: Awaited<ReturnType<BuildRunner["build"]>>;
       try {
@@ -236,7 +244,7 @@ export class Builder {
       if (signal.aborted) throw signal.reason;
       const files: ResultFile[] = [];
       for (const file of result.files) {
-        const uploaded = await this.options.client.uploadFile(file.path);
+        const uploaded = await this.retrying(() => this.options.client.uploadFile(file.path));
         files.push({
           ...uploaded,
           kind: file.kind,
