@@ -109,12 +109,14 @@ export class Paragraph {
       .filter((l) => l !== "");
   }
 
-  /** @internal used by the parser to keep the exact text. */
-  addParsed(name: string, value: string, raw: string): void {
-    const field: Field = { name, value, raw };
+  /** @internal used by the parser to keep the exact text; false when the field is a duplicate. */
+  addParsed(name: string, value: string, raw: string): boolean {
     const key = name.toLowerCase();
+    if (this.#index.has(key)) return false;
+    const field: Field = { name, value, raw };
     this.#fields.push(field);
     this.#index.set(key, field);
+    return true;
   }
 
   toString(): string {
@@ -175,8 +177,9 @@ export function* iterateDeb822(text: string, options: ParseOptions = {}): Genera
   let pendingComments = "";
   let lineNo = 0;
   let pos = 0;
+  let fieldLine = 0;
   const flushField = () => {
-    if (name !== "") paragraph!.addParsed(name, value, raw);
+    if (name !== "" && !paragraph!.addParsed(name, value, raw)) fail(fieldLine, `duplicate field ${name}`);
     name = "";
     value = "";
     raw = "";
@@ -188,11 +191,13 @@ export function* iterateDeb822(text: string, options: ParseOptions = {}): Genera
     lineNo++;
     if (end - pos > maxLine) fail(lineNo, `line longer than ${maxLine} characters`);
     let line = text.slice(pos, end);
-    const rawLine = end < length ? `${line}\n` : `${line}\n`;
+    const rawLine = `${line}\n`;
     pos = end + 1;
     if (line.endsWith("\r")) line = line.slice(0, -1);
 
-    if (/^[ \t]*$/.test(line)) {
+    const first = line.charCodeAt(0);
+    const isSpace = first === 32 || first === 9;
+    if (line.length === 0 || (isSpace && line.trim() === "")) {
       // paragraph separator
       if (paragraph) {
         flushField();
@@ -203,7 +208,7 @@ export function* iterateDeb822(text: string, options: ParseOptions = {}): Genera
       }
       continue;
     }
-    if (line.startsWith("#")) {
+    if (first === 35 /* # */) {
       if (!options.comments) fail(lineNo, "comment lines are not allowed in this file");
       if (name !== "") {
         // a comment inside a multi-line value belongs to the field's raw text but not to its value
@@ -211,7 +216,7 @@ export function* iterateDeb822(text: string, options: ParseOptions = {}): Genera
       } else pendingComments += rawLine;
       continue;
     }
-    if (line.startsWith(" ") || line.startsWith("\t")) {
+    if (isSpace) {
       if (name === "") fail(lineNo, "continuation line outside a field (does a field line before it lack its name?)");
       const content = line.slice(1);
       value += `\n${content === "." ? "" : content}`;
@@ -225,8 +230,9 @@ export function* iterateDeb822(text: string, options: ParseOptions = {}): Genera
       paragraph.line = lineNo;
     } else flushField();
     name = line.slice(0, colon);
-    if (/[\s]/.test(name) || name.startsWith("-")) fail(lineNo, `invalid field name ${JSON.stringify(name)}`);
-    if (paragraph.has(name)) fail(lineNo, `duplicate field ${name}`);
+    fieldLine = lineNo;
+    if (name.charCodeAt(0) === 45 /* - */ || name.includes(" ") || name.includes("\t"))
+      fail(lineNo, `invalid field name ${JSON.stringify(name)}`);
     value = line.slice(colon + 1).trim();
     raw = pendingComments + rawLine;
     pendingComments = "";
