@@ -208,7 +208,8 @@ async function compile(env: Environment, staged: Staged, tracker: PhaseTracker, 
       await env.apt([...profileOpt, "satisfy", ...args]);
     } catch (error) {
       if (isCodedError(error, "COMMAND_FAILED")) {
-        const text = error.message;
+        // the first line is the command line (which holds the dependencies); apt's output follows
+        const text = error.message.slice(error.message.indexOf("\n") + 1);
         if (isUnsatisfiableAptOutput(text)) {
           throw debMockError(
             "DEPENDENCIES_UNSATISFIABLE",

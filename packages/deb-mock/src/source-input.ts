@@ -103,7 +103,7 @@ export function parsePackageSpec(spec: string): { name: string; version?: string
 
 /** Does `text` (apt's output) say that dependencies cannot be satisfied (as opposed to a network error)? */
 export function isUnsatisfiableAptOutput(text: string): boolean {
-  return /Unmet dependencies|Unable to correct problems|Unsatisfied dependencies|has no installation candidate|Unable to locate package|Unable to satisfy|but it is not installable|but it is not going to be installed|Conflicts:/.test(
+  return /Unmet dependencies|Unable to correct problems|Unsatisfied dependencies|has no installation candidate|Unable to locate package|Unable to satisfy|but it is not installable|but it is not going to be installed/.test(
     text,
   );
 }
