@@ -24,7 +24,10 @@ export const debianErrorCodes = {
   },
   // source and upload files
   CONTROL_FILE_INVALID: { category: "input", summary: "A .dsc, .changes or .buildinfo lacks a required field or has a malformed one." },
-  CHANGELOG_INVALID: { category: "input", summary: "A debian/changelog entry is malformed; the message names the line and what was expected." },
+  CHANGELOG_INVALID: {
+    category: "input",
+    summary: "A debian/changelog entry is malformed; the message names the line and what was expected.",
+  },
   CHECKSUM_MISMATCH: {
     category: "input",
     summary: "A file's size or checksum differs from what a .dsc, .changes, Release or Packages file declares.",
