@@ -23,7 +23,7 @@ export interface ChangelogEntry {
   header: string;
   /** Body lines as written (leading and trailing empty lines dropped). */
   body: string[];
-  /** The value of dpkg-parsechangelog's Changes field: the header, an empty line, the body. */
+  /** The value of dpkg-parsechangelog's Changes field: the header, an empty line, the body (lines right-trimmed). */
   changes: string;
   /** Bug numbers closed (`Closes: #123, #456`), sorted. */
   closes: number[];
@@ -103,9 +103,8 @@ export function parseChangelogEntry(text: string, source = "debian/changelog"): 
   const timestamp = parseChangelogDate(date);
   if (timestamp === undefined) fail(i + 1, `malformed date ${JSON.stringify(date)} (expected like "Mon, 02 Nov 2026 13:55:59 +0100")`);
   const closes = new Set<number>();
-  for (const line of body) {
-    for (const match of line.matchAll(CLOSES)) for (const n of match[0].matchAll(/\d+/g)) closes.add(Number(n[0]));
-  }
+  // matched over the whole text, as dpkg does: a "Closes:" list may wrap onto the next line
+  for (const match of body.join("\n").matchAll(CLOSES)) for (const n of match[0].matchAll(/\d+/g)) closes.add(Number(n[0]));
   const distributions = dists.trim().split(/\s+/);
   return {
     source: sourceName,
@@ -116,7 +115,8 @@ export function parseChangelogEntry(text: string, source = "debian/changelog"): 
     metadata,
     header: headerLine,
     body,
-    changes: [headerLine, "", ...body].join("\n"),
+    // dpkg drops trailing white space when it writes the field
+    changes: [headerLine, "", ...body].map((l) => l.trimEnd()).join("\n"),
     closes: [...closes].sort((a, b) => a - b),
     maintainer: `${trailer![1]} <${trailer![2]}>`,
     date,
