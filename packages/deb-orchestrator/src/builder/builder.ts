@@ -22,6 +22,7 @@ export interface BuilderOptions {
 
 interface ClaimedTask {
   id: number;
+  state?: string;
   method: string;
   arch: string | null;
   request: unknown;
@@ -137,7 +138,7 @@ export class Builder {
         const waitMs = this.options.claimWaitMs ?? 20_000;
         const answer = await this.options.client.post<{ task: ClaimedTask | null }>(
           this.path("/claim"),
-          { session: this.session, waitMs },
+          { session: this.session, waitMs, start: true },
           { timeoutMs: waitMs + 15_000, signal: this.stopping.signal },
         );
         task = answer.task;
@@ -192,7 +193,7 @@ export class Builder {
   private async execute(task: ClaimedTask, signal: AbortSignal, entry: Running): Promise<void> {
     const log = this.logger.child({ task: task.id });
     try {
-      await this.report(task, "/start", {});
+      if (task.state !== "open") await this.report(task, "/start", {});
     } catch (error) {
       log.warn({ err: (error as Error).message }, "could not start the task; dropping it");
       this.emit({ type: "task-finished", task: task.id, outcome: "lost" });

@@ -17,7 +17,10 @@ export interface HubDatabase {
  * Open the hub database from a URL: `sqlite:PATH` (or `sqlite::memory:`) opens an embedded SQLite
  * database in WAL mode; `postgres://...` / `postgresql://...` a PostgreSQL pool. Migrations run on open.
  */
-export async function openDatabase(url: string, options: { migrate?: boolean } = {}): Promise<HubDatabase> {
+export async function openDatabase(
+  url: string,
+  options: { migrate?: boolean; onPoolError?: (error: Error) => void } = {},
+): Promise<HubDatabase> {
   let handle: HubDatabase;
   if (url.startsWith("sqlite:")) {
     const path = url.slice("sqlite:".length);
@@ -37,6 +40,9 @@ export async function openDatabase(url: string, options: { migrate?: boolean } =
         oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as "text"),
     };
     const pool = new pg.Pool({ connectionString: url, max: 10, types });
+    // an idle connection dropped by the server (restart, failover) must not take the hub down; the next
+    // query opens a new one
+    pool.on("error", (error) => options.onPoolError?.(error));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     handle = { db, dialect: "postgres", display: url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"), close: () => db.destroy() };
   } else {

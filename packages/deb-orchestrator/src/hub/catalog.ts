@@ -66,6 +66,7 @@ export async function grant(ctx: HubContext, actor: Principal, name: string, per
       ctx.now(),
     );
   });
+  ctx.principals.clear();
   ctx.bus.ping();
 }
 

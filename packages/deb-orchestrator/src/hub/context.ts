@@ -4,6 +4,7 @@ import type { DialectName } from "../db/database.js";
 import type { Database } from "../db/schema.js";
 import type { RepoPublisher } from "../repo/publisher.js";
 import type { ArtifactStore } from "./artifact-store.js";
+import type { PrincipalCache } from "./auth.js";
 import type { Dispatcher } from "./dispatcher.js";
 import type { EventBus } from "./events.js";
 
@@ -28,6 +29,8 @@ export interface HubContext {
   /** Armored OpenPGP public key the tag repositories are signed with, if any. */
   repoPublicKey: string | undefined;
   now(): number;
+  /** Checked tokens; cleared on every change to users, tokens or permissions. */
+  principals: PrincipalCache;
   /** Aborted when the hub shuts down: long-polls answer at once. */
   closing: AbortSignal;
   /** Requests that may still touch the database after their connection closed (claims); awaited on close. */

@@ -6,6 +6,7 @@ import { type HubDatabase, openDatabase } from "../db/database.js";
 import { DebianRepoPublisher } from "../repo/debian-publisher.js";
 import type { RepoPublisher } from "../repo/publisher.js";
 import { ArtifactStore } from "./artifact-store.js";
+import { PrincipalCache } from "./auth.js";
 import { createToken, createUser } from "./catalog.js";
 import type { HubContext } from "./context.js";
 import { Dispatcher } from "./dispatcher.js";
@@ -51,7 +52,7 @@ export interface RunningHub {
 export async function startHub(options: HubOptions): Promise<RunningHub> {
   const logger = options.logger ?? silentLogger;
   await mkdir(options.dataDir, { recursive: true });
-  const database = await openDatabase(options.db);
+  const database = await openDatabase(options.db, { onPoolError: (err) => logger.warn({ err: err.message }, "database connection lost") });
   const store = new ArtifactStore(options.dataDir);
   await store.init();
   const publisher = options.publisher ?? (await DebianRepoPublisher.forDataDir(options.dataDir));
@@ -72,6 +73,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     publicUrl: "",
     repoPublicKey: await publisher.publicKey(),
     now: () => Date.now(),
+    principals: new PrincipalCache(),
     closing: closing.signal,
     inflight: new Set(),
     advance: () => {},

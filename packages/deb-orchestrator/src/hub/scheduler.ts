@@ -114,7 +114,7 @@ export async function hostForPrincipal(ctx: HubContext, principal: Principal, na
 }
 
 /** One attempt: in a transaction, take the best free task this host can run within its spare capacity. */
-export async function claimOnce(ctx: HubContext, hostId: number, session: string): Promise<TaskRow | undefined> {
+export async function claimOnce(ctx: HubContext, hostId: number, session: string, start = false): Promise<TaskRow | undefined> {
   const now = ctx.now();
   const claimed = await ctx.db.transaction().execute(async (trx) => {
     let hostQuery = trx.selectFrom("hosts").selectAll().where("id", "=", hostId);
@@ -143,19 +143,22 @@ export async function claimOnce(ctx: HubContext, hostId: number, session: string
     const task = await candidate.executeTakeFirst();
     if (!task) return undefined;
     const lease = now + ctx.leaseMs;
+    // a builder that starts what it claims at once (all of ours) saves the separate start report
+    const state = start ? "open" : "assigned";
     const res = await trx
       .updateTable("tasks")
-      .set({ state: "assigned", host_id: hostId, session, lease_expires: lease })
+      .set({ state, host_id: hostId, session, lease_expires: lease, ...(start ? { started_at: now } : {}) })
       .where("id", "=", task.id)
       .where("state", "=", "free")
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) return undefined;
-    await recordEvent(
-      trx,
-      { userId: host.user_id, kind: "task.state", objectType: "task", objectId: task.id, data: { state: "assigned", host: host.name } },
-      now,
-    );
-    return { ...task, state: "assigned", host_id: hostId, session, lease_expires: lease };
+    for (const recorded of start ? ["assigned", "open"] : ["assigned"])
+      await recordEvent(
+        trx,
+        { userId: host.user_id, kind: "task.state", objectType: "task", objectId: task.id, data: { state: recorded, host: host.name } },
+        now,
+      );
+    return { ...task, state, host_id: hostId, session, lease_expires: lease, started_at: start ? now : task.started_at };
   });
   if (claimed) ctx.bus.ping();
   return claimed;
@@ -168,13 +171,14 @@ export async function claim(
   session: string,
   waitMs: number,
   signal?: AbortSignal,
+  start = false,
 ): Promise<TaskRow | undefined> {
   const deadline = Date.now() + waitMs;
   const arches = new Set(host.arches.split(" "));
   for (;;) {
     if (signal?.aborted) return undefined;
     const seen = ctx.dispatcher.current;
-    const task = await claimOnce(ctx, host.id, session);
+    const task = await claimOnce(ctx, host.id, session, start);
     if (task) return task;
     const left = deadline - Date.now();
     if (left <= 0 || signal?.aborted) return undefined;

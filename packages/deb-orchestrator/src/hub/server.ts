@@ -101,7 +101,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
   app.addContentTypeParser("application/octet-stream", (_request, payload, done) => done(null, payload));
 
   app.addHook("onRequest", async (request) => {
-    request.principal = await authenticate(ctx.db, request.headers.authorization);
+    request.principal = await authenticate(ctx.db, request.headers.authorization, ctx.principals);
   });
   app.addHook("preHandler", async (request) => {
     const perm = request.routeOptions.config.perm;
@@ -497,11 +497,11 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       return { host: host.name, enabled: host.enabled === 1, freed, leaseMs: ctx.leaseMs, heartbeatMs: ctx.heartbeatMs };
     },
   );
-  app.post<{ Params: { name: string }; Body: { session: string; waitMs?: number } }>(
+  app.post<{ Params: { name: string }; Body: { session: string; waitMs?: number; start?: boolean } }>(
     "/api/v1/hosts/:name/claim",
     {
-      config: { perm: "host", summary: "Long-poll for a task (answers as soon as one is free)" },
-      schema: { params: nameParams, body: obj({ session, waitMs: int(0, 60_000) }, ["session"]) },
+      config: { perm: "host", summary: "Long-poll for a task (answers as soon as one is free); start=true also marks it open" },
+      schema: { params: nameParams, body: obj({ session, waitMs: int(0, 60_000), start: { type: "boolean" } }, ["session"]) },
     },
     async (request) => {
       const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
@@ -513,12 +513,20 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
         request.body.session,
         request.body.waitMs ?? 20_000,
         AbortSignal.any([aborted.signal, ctx.closing]),
+        request.body.start === true,
       );
       ctx.inflight.add(pending);
       const task = await pending.finally(() => ctx.inflight.delete(pending));
       return {
         task: task
-          ? { id: task.id, method: task.method, arch: task.arch, request: JSON.parse(task.request) as unknown, attempts: task.attempts }
+          ? {
+              id: task.id,
+              method: task.method,
+              arch: task.arch,
+              state: task.state,
+              request: JSON.parse(task.request) as unknown,
+              attempts: task.attempts,
+            }
           : null,
       };
     },
