@@ -51,7 +51,9 @@ export async function readDeb(path: string, options: ReadDebOptions = {}): Promi
   try {
     const parsed = await readDebStructure(path, options);
     const d = await digests;
-    if (d instanceof Error) throw d;
+    if (d instanceof Error) {
+      throw debianError("DEB_INVALID", `${path}: cannot read: ${d.message}`, { cause: d, details: { path } });
+    }
     return { ...parsed, size: d.size, md5: d.md5, sha1: d.sha1, sha256: d.sha256, sha512: d.sha512 };
   } finally {
     await digests;

@@ -122,6 +122,8 @@ async function* decompressXz(input: AsyncIterable<Uint8Array>, wrap: (e: unknown
     // xz-decompress serialises decoders behind one lock held until a stream ends or is cancelled:
     // a stream abandoned half-way must be cancelled or the next xz reader in this process waits forever.
     if (!finished) await reader.cancel().catch(() => undefined);
+    // the decoder stops at the end of the xz stream: close our input too (its file descriptor) if it had more
+    await counted.return(undefined).catch(() => undefined);
   }
 }
 
