@@ -13,6 +13,7 @@ export { type DialectName, type HubDatabase, migrate, openDatabase } from "./db/
 export { type OrchestratorErrorCode, orchestratorError, orchestratorErrorCodes } from "./errors.js";
 export { type HubOptions, openApiDocument, type RunningHub, startHub } from "./hub/hub.js";
 export type { TaskView, WhyAnswer } from "./hub/queries.js";
+export { hubOpenApiDocument } from "./hub/server.js";
 export type { BuildArchRequest, BuildRequest, ExtraRepo, ResultFile, TaskResult } from "./hub/task-engine.js";
 export { DebianRepoPublisher, loadOrCreateSigningKey } from "./repo/debian-publisher.js";
 export { ListingPublisher } from "./repo/listing-publisher.js";

@@ -130,7 +130,7 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
     const again = await submitBuild(test.admin, "trixie", pkg);
     const second = await waitForTask(test.admin, again);
     expect(second.state).toBe("failed");
-    expect((second as { error: { code: string } }).error.code).toBe("BUILD_EXISTS");
+    expect((second as unknown as { error: { code: string } }).error.code).toBe("BUILD_EXISTS");
     // every change is in the event log
     const events = await test.admin.get<{ kind: string }[]>("/api/v1/events?limit=10000");
     expect(events.map((e) => e.kind)).toEqual(expect.arrayContaining(["build.state", "tag.build-added", "repo.ready", "task.state"]));

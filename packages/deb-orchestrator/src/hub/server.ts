@@ -860,3 +860,10 @@ export function openApiDocument(routes: readonly OpenApiRoute[]) {
     paths: sorted,
   };
 }
+
+/** The hub's OpenAPI document without a database: the routes are registered against a stub and never run. */
+export async function hubOpenApiDocument() {
+  const { app, routes } = await buildServer({} as HubContext, { publicRead: true, bodyLimit: 1024 });
+  await app.close();
+  return openApiDocument(routes);
+}
