@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll } from "vitest";
 import { HubClient } from "../client/hub-client.js";
 import { type HubOptions, type RunningHub, startHub } from "../hub/hub.js";
 import { type PostgresCluster, startPostgres } from "./postgres-cluster.js";
@@ -16,18 +16,16 @@ export type DatabaseKind = (typeof databaseKinds)[number];
  * fresh database either way.
  */
 export function useDatabases(): { url(kind: DatabaseKind, dir: string): Promise<string> } {
-  let cluster: PostgresCluster | undefined;
-  beforeAll(async () => {
-    cluster = await startPostgres();
-  }, 120_000);
+  // started by the first PostgreSQL test of the file, stopped after the last
+  let cluster: Promise<PostgresCluster> | undefined;
   afterAll(async () => {
-    await cluster?.stop();
+    await (await cluster)?.stop();
   }, 60_000);
   return {
     async url(kind, dir) {
       if (kind === "sqlite") return `sqlite:${join(dir, "hub.db")}`;
-      if (!cluster) throw new Error("the PostgreSQL cluster did not start");
-      return cluster.createDatabase();
+      cluster ??= startPostgres();
+      return (await cluster).createDatabase();
     },
   };
 }

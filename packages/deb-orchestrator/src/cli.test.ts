@@ -1,0 +1,114 @@
+import { mkdtemp, readdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Output, runCli } from "@debian-bootc/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NoopBuildRunner } from "./builder/build-runner.js";
+import { Builder } from "./builder/builder.js";
+import { startTestHub, type TestHub, useDatabases, writeSourcePackage } from "./testing/test-hub.js";
+import { tool } from "./tool.js";
+
+const databases = useDatabases();
+
+function capture(): Output & { text: string[]; errors: string[]; values: unknown[] } {
+  const text: string[] = [];
+  const errors: string[] = [];
+  const values: unknown[] = [];
+  return {
+    isTTY: false,
+    text,
+    errors,
+    values,
+    line: (t) => text.push(t),
+    json: (v) => values.push(v),
+    warn: (t) => errors.push(t),
+    error: (t) => errors.push(t),
+  };
+}
+
+describe("the client CLI against a hub (SQLite)", () => {
+  let test: TestHub;
+  let builder: Builder;
+  let tokenFile: string;
+  beforeAll(async () => {
+    test = await startTestHub(databases, "sqlite");
+    tokenFile = join(test.dir, "admin.token");
+    await writeFile(tokenFile, test.adminToken);
+    const client = await test.user("b1", ["host"]);
+    builder = new Builder({
+      client,
+      name: "b1",
+      arches: ["amd64"],
+      capacity: 2,
+      runner: new NoopBuildRunner(),
+      workDir: await mkdtemp(join(tmpdir(), "cli-builder-")),
+      claimWaitMs: 2000,
+    });
+    await builder.start();
+  }, 120_000);
+  afterAll(async () => {
+    await builder?.stop(100);
+    await test?.close();
+  });
+
+  async function cli(...args: string[]) {
+    const out = capture();
+    const code = await runCli(tool, ["--hub", test.hub.url, "--token-file", tokenFile, ...args], out);
+    return { code, out: out.text.join("\n"), err: out.errors.join("\n"), json: out.values[0] };
+  }
+
+  it("sets up tags and a target, builds, and shows the results as tables and JSON", async () => {
+    expect((await cli("add-tag", "trixie-base")).code).toBe(0);
+    expect((await cli("add-tag", "trixie-build", "--parent", "trixie-base", "--arches", "amd64")).code).toBe(0);
+    expect((await cli("add-tag", "trixie-dest", "--parent", "trixie-base")).code).toBe(0);
+    expect((await cli("add-target", "trixie", "trixie-build", "trixie-dest")).out).toBe(
+      "created target trixie: trixie-build -> trixie-dest",
+    );
+    const tags = await cli("list-tags");
+    expect(tags.out.split("\n")[0]).toMatch(/^TAG\s+ARCHES\s+PARENTS/);
+    expect(tags.out).toMatch(/trixie-build\s+amd64\s+trixie-base/);
+
+    const pkg = await writeSourcePackage(test.dir, "cowsay", "3.03+dfsg2-8");
+    const built = await cli("build", "trixie", pkg.dsc, "--wait");
+    expect(built.code).toBe(0);
+    expect(built.out).toMatch(/task \d+ \(build\): closed/);
+    const info = await cli("--json", "build-info", "cowsay/3.03+dfsg2-8");
+    expect(info.json).toMatchObject({ name: "cowsay", state: "complete", tags: ["trixie-dest"] });
+    expect((await cli("latest-build", "trixie-dest", "cowsay")).out).toMatch(/cowsay\s+3\.03\+dfsg2-8\s+trixie-dest/);
+    const downloads = join(test.dir, "downloads");
+    expect((await cli("download-build", "cowsay/3.03+dfsg2-8", "--dir", downloads)).code).toBe(0);
+    expect(await readdir(downloads)).toEqual(["cowsay_3.03+dfsg2-8_amd64.deb"]);
+    expect((await cli("list-hosts")).out).toMatch(/b1\s+amd64\s+yes/);
+    expect((await cli("list-tasks", "--all")).out.split("\n")).toHaveLength(5);
+    expect((await cli("why", "cowsay/3.03+dfsg2-8")).out).toMatch(/completed/);
+    // untag: gone from the tag, the repository regenerated without it
+    expect((await cli("untag-build", "trixie-dest", "cowsay/3.03+dfsg2-8")).code).toBe(0);
+    expect((await cli("--json", "list-tagged", "trixie-dest")).json).toEqual([]);
+  });
+
+  it("reports hub errors with the code's exit status and a hint", async () => {
+    const missing = await cli("build-info", "nosuch/1.0");
+    expect(missing.code).toBe(6);
+    expect(missing.err).toContain("build 'nosuch/1.0' does not exist");
+    const bad = await cli("add-tag", "bad/name");
+    expect(bad.code).toBe(2);
+    const user = await cli("add-user", "carol", "--perm", "build");
+    expect(user.code).toBe(0);
+    const token = await cli("--json", "token", "create", "carol");
+    const carolToken = (token.json as { token: string }).token;
+    const out = capture();
+    const denied = await runCli(tool, ["--hub", test.hub.url, "--token", carolToken, "add-tag", "x"], out);
+    expect(denied).toBe(7);
+    expect(out.errors.join("\n")).toContain("hint: an administrator can run: deb-orchestrator grant carol tag");
+    expect((await cli("grant", "carol", "tag")).code).toBe(0);
+    expect(await runCli(tool, ["--hub", test.hub.url, "--token", carolToken, "add-tag", "x"], capture())).toBe(0);
+  });
+
+  it("cancels a waiting task and explains why one waits", async () => {
+    const { task } = await test.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "s390x" });
+    expect((await cli("why", String(task))).out).toContain("no builder has ever checked in for architecture s390x");
+    expect((await cli("cancel", String(task))).code).toBe(0);
+    expect((await cli("--json", "task-info", String(task))).json).toMatchObject({ state: "canceled" });
+    expect((await cli("cancel", String(task))).code).toBe(5);
+  });
+});
