@@ -150,6 +150,7 @@ describe("end to end", () => {
             "APT::Get::List-Cleanup=0",
           ],
           ["apt-get", "install", "-y", "--no-install-recommends", SOURCE],
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format, not a template
           ["dpkg-query", "--show", "--showformat=${Package} ${Version}\\n", SOURCE],
         ],
       });

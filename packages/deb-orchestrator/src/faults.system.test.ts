@@ -194,7 +194,10 @@ describe.each(databaseKinds)("faults on %s", (kind) => {
       edges.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
       let now = 0;
       let most = 0;
-      for (const [, delta] of edges) most = Math.max(most, (now += delta));
+      for (const [, delta] of edges) {
+        now += delta;
+        most = Math.max(most, now);
+      }
       expect(most).toBeLessThanOrEqual(capacity);
     }
   }, 120_000);
