@@ -3,6 +3,7 @@ import { addExternalRepoCommand } from "./commands/add-external-repo.js";
 import { addTagCommand } from "./commands/add-tag.js";
 import { addTargetCommand } from "./commands/add-target.js";
 import { addUserCommand } from "./commands/add-user.js";
+import { addWebhookCommand } from "./commands/add-webhook.js";
 import { buildCommand } from "./commands/build.js";
 import { buildInfoCommand } from "./commands/build-info.js";
 import { builderCommand } from "./commands/builder.js";
@@ -20,6 +21,7 @@ import { listTaggedCommand } from "./commands/list-tagged.js";
 import { listTagsCommand } from "./commands/list-tags.js";
 import { listTargetsCommand } from "./commands/list-targets.js";
 import { listTasksCommand } from "./commands/list-tasks.js";
+import { listWebhooksCommand } from "./commands/list-webhooks.js";
 import { regenRepoCommand } from "./commands/regen-repo.js";
 import { resubmitCommand } from "./commands/resubmit.js";
 import { tagBuildCommand } from "./commands/tag-build.js";
@@ -73,5 +75,7 @@ export const tool: ToolSpec = {
     addUserCommand,
     grantCommand,
     tokenCommand,
+    addWebhookCommand,
+    listWebhooksCommand,
   ],
 };

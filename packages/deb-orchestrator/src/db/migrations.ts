@@ -188,11 +188,32 @@ function initial(dialect: DialectName): Migration {
   };
 }
 
+function webhooks(dialect: DialectName): Migration {
+  return {
+    async up(db: AnyDb) {
+      await withId(db.schema.createTable("webhooks"), dialect)
+        .addColumn("url", "text", notNull)
+        .addColumn("secret", "text", notNull)
+        .addColumn("kinds", "text", notNull)
+        .addColumn("cursor", "integer", notNull)
+        .addColumn("enabled", "integer", (c) => c.notNull().defaultTo(1))
+        .addColumn("failures", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("last_error", "text")
+        .addColumn("next_attempt", "bigint")
+        .addColumn("created_at", "bigint", notNull)
+        .execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable("webhooks").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
     async getMigrations() {
-      return { "0001_initial": initial(dialect) };
+      return { "0001_initial": initial(dialect), "0002_webhooks": webhooks(dialect) };
     },
   };
 }

@@ -163,7 +163,23 @@ export interface EventsTable {
   data: string;
 }
 
+export interface WebhooksTable {
+  id: Generated<number>;
+  url: string;
+  secret: string;
+  /** Space-separated event kind prefixes ("task. build."); empty: every event. */
+  kinds: string;
+  /** The last event delivered (or skipped as not matching). */
+  cursor: number;
+  enabled: number;
+  failures: number;
+  last_error: string | null;
+  next_attempt: number | null;
+  created_at: number;
+}
+
 export interface Database {
+  webhooks: WebhooksTable;
   users: UsersTable;
   tokens: TokensTable;
   permissions: PermissionsTable;

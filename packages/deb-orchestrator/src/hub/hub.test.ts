@@ -1,4 +1,5 @@
 import { mkdtemp } from "node:fs/promises";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -15,6 +16,7 @@ import {
   waitForTask,
   writeSourcePackage,
 } from "../testing/test-hub.js";
+import { signWebhookBody } from "./webhooks.js";
 
 const databases = useDatabases();
 
@@ -274,6 +276,54 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
     await host.post(`/api/v1/hosts/b1/tasks/${task}/complete`, { session: "s" });
     expect(await follow).toBe("line 2\nline 3\n");
     await expect(append("late\n")).rejects.toMatchObject({ code: "TASK_NOT_OWNED" });
+  });
+
+  it("delivers task and build events to a webhook in order, signed, retrying a failing receiver", async () => {
+    test = await startTestHub(databases, kind, { webhookBackoffMs: 50 });
+    const received: { id: number; kind: string; data: { state?: string } }[] = [];
+    let refusals = 2;
+    let badSignatures = 0;
+    const receiver = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk) => {
+        body += chunk;
+      });
+      request.on("end", () => {
+        if (request.headers["x-deb-orchestrator-signature"] !== signWebhookBody("a-shared-secret-value", body)) badSignatures++;
+        if (refusals > 0) {
+          refusals--;
+          response.writeHead(503).end();
+          return;
+        }
+        received.push(JSON.parse(body));
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (receiver.address() as { port: number }).port;
+      await test.admin.post("/api/v1/webhooks", {
+        url: `http://127.0.0.1:${port}/hook`,
+        secret: "a-shared-secret-value",
+        kinds: ["task.", "build."],
+      });
+      await setupTags(test.admin);
+      await startBuilder("builder-1");
+      const taskId = await submitBuild(test.admin, "trixie", await writeSourcePackage(test.dir, "hooked", "1.0-1"));
+      expect((await waitForTask(test.admin, taskId)).state).toBe("closed");
+      const expected = (await test.admin.get<{ id: number; kind: string }[]>("/api/v1/events?limit=10000")).filter(
+        (e) => e.kind.startsWith("task.") || e.kind.startsWith("build."),
+      );
+      await until(async () => received.length >= expected.length, 20_000, "every event to reach the webhook");
+      expect(received.map((e) => e.id)).toEqual(expected.map((e) => e.id));
+      expect(received.some((e) => e.kind === "build.state" && e.data.state === "complete")).toBe(true);
+      expect(badSignatures).toBe(0);
+      expect(refusals).toBe(0); // the first two deliveries were refused and retried
+      const [hook] = await test.admin.get<{ failures: number; cursor: number }[]>("/api/v1/webhooks");
+      expect(hook?.failures).toBe(0);
+    } finally {
+      receiver.close();
+    }
   });
 
   it("streams events over SSE", async () => {

@@ -14,6 +14,7 @@ import { EventBus } from "./events.js";
 import { extendLeasesAfterStart, reapExpiredLeases } from "./scheduler.js";
 import { buildServer, type OpenApiRoute, openApiDocument } from "./server.js";
 import { TaskEngine } from "./task-engine.js";
+import { WebhookDeliverer } from "./webhooks.js";
 
 export interface HubOptions {
   /** `sqlite:PATH` or `postgres://...` */
@@ -32,6 +33,8 @@ export interface HubOptions {
   httpLogger?: object;
   publicRead?: boolean;
   bodyLimit?: number;
+  /** First retry delay of a failed webhook delivery (doubles per failure, up to 5 minutes). */
+  webhookBackoffMs?: number;
   /** How often the hub re-examines open hub-side tasks (safety net after lost notifications). */
   sweepMs?: number;
 }
@@ -106,6 +109,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     () => void reapExpiredLeases(ctx).catch((err) => logger.error({ err }, "lease reaper failed")),
     Math.max(50, Math.floor(leaseMs / 4)),
   );
+  const webhooks = new WebhookDeliverer(ctx, { baseBackoffMs: options.webhookBackoffMs ?? 1000 });
+  webhooks.start();
   const sweeper = setInterval(
     () => void engine.resumeAll().catch((err) => logger.error({ err }, "task sweep failed")),
     options.sweepMs ?? 5000,
@@ -131,6 +136,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       await app.close();
       await Promise.allSettled([...ctx.inflight]);
       await engine.idle();
+      await webhooks.stop();
       await database.close();
     },
   };

@@ -13,6 +13,7 @@ import { getTask, listLogs, listTasks, logDir, whyBuild, whyTask } from "./queri
 import * as scheduler from "./scheduler.js";
 import * as engine from "./task-engine.js";
 import { checkFileName, checkName } from "./validate.js";
+import { createWebhook, deleteWebhook, listWebhooks } from "./webhooks.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -652,6 +653,30 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       schema: { querystring: obj({ after: int(0), type: str(32), object: int(1) }) },
     },
     async (request, reply) => streamEvents(ctx, request, reply),
+  );
+
+  // --- webhooks
+  app.get("/api/v1/webhooks", { config: { perm: "admin", summary: "List webhooks (without their secrets)" } }, async () =>
+    listWebhooks(ctx),
+  );
+  app.post<{ Body: { url: string; secret: string; kinds?: string[] } }>(
+    "/api/v1/webhooks",
+    {
+      config: {
+        perm: "admin",
+        summary: "Add a webhook: events from now on, in order, signed with HMAC-SHA256 of the secret, retried until a 2xx",
+      },
+      schema: { body: obj({ url: str(500), secret: str(200, { minLength: 16 }), kinds: arr(str(40), 20) }, ["url", "secret"]) },
+    },
+    async (request, reply) => reply.status(201).send({ id: await createWebhook(ctx, me(request), request.body) }),
+  );
+  app.delete<{ Params: { id: number } }>(
+    "/api/v1/webhooks/:id",
+    { config: { perm: "admin", summary: "Remove a webhook" }, schema: { params: idParams } },
+    async (request) => {
+      await deleteWebhook(ctx, me(request), request.params.id);
+      return { ok: true };
+    },
   );
 
   // --- repositories, served read-only
