@@ -813,7 +813,7 @@ async function streamEvents(
 
 async function serveRepoFile(ctx: HubContext, relative: string, reply: FastifyReply) {
   const parts = relative.split("/").filter((p) => p !== "");
-  if (parts.length < 2) throw orchestratorError("NOT_FOUND", "repository paths look like /repos/TAG/latest/dists/...");
+  if (parts.length < 1) throw orchestratorError("NOT_FOUND", "repository paths look like /repos/TAG/latest/dists/...");
   for (const part of parts)
     if (part === "." || part === ".." || part.length > 255 || !/^[A-Za-z0-9._+~:-]+$/.test(part))
       throw orchestratorError("PATH_INVALID", "bad repository path");
