@@ -76,6 +76,7 @@ export const BOOTLOADERS = ["grub", "systemd-boot", "none"] as const;
 export const OUTPUTS = ["ostree", "oci", "ociarchive", "raw", "qcow2", "sbom"] as const;
 /** What may fail without failing the compose (FINISHED_INCOMPLETE instead of DOOMED). */
 export const DELIVERABLES = ["ociarchive", "raw", "qcow2", "sbom", "boot-test", "push"] as const;
+export const BASELINES = ["none", "essential", "apt", "required", "important"] as const;
 export const RELEASE_TYPES = ["ga", "updates", "updates-testing", "snapshot", "nightly"] as const;
 
 const debianRepository = record({
@@ -193,6 +194,12 @@ export const definitionSchema = record({
     .default([{ type: "debian", name: "debian", components: ["main"] }]),
   /** Install Recommends of the listed packages (default: no, as images should be minimal). */
   recommends: z.boolean().default(false),
+  /**
+   * What every image gets besides its packages, as mmdebstrap's variant of the same name installs it:
+   * essential (Essential: yes), apt (+ apt), required (+ Priority: required), important (+ Priority:
+   * important), none.
+   */
+  baseline: choice(BASELINES).default("required"),
   packages: z.array(packageName).default([]),
   exclude: z.array(packageName).default([]),
   variants: z.record(nameText, variant).default({ minimal: { packages: [], exclude: [] } }),

@@ -23,6 +23,34 @@ export const composeErrorCodes = {
     category: "build-failed",
     summary: "A compose phase failed; the compose is DOOMED and the phase's log holds the details.",
   },
+  // pkgset, gather, snapshot-repo, metadata
+  PKGSET_REPOSITORY_FAILED: {
+    category: "environment",
+    summary: "A repository of the definition cannot be read: InRelease missing or not signed by its key, an index missing or corrupt.",
+  },
+  PKGSET_REPOSITORY_UNSUPPORTED: {
+    category: "config",
+    summary: "A repository type the package-set phase cannot read yet (deb-orchestrator tags).",
+  },
+  PKGSET_UNKNOWN_PACKAGE: { category: "dependencies", summary: "A requested package is in none of the repositories for the architecture." },
+  PKGSET_UNSATISFIABLE: {
+    category: "dependencies",
+    summary: "A dependency of the package set cannot be satisfied; the message gives the chain from a requested package to the relation.",
+  },
+  PKGSET_CONFLICT: { category: "dependencies", summary: "Two packages the set must contain conflict with (or break) each other." },
+  LOCKFILE_INVALID: {
+    category: "input",
+    summary: "A --lockfile is not a deb-bootc-compose lockfile (JSON with name, version, arch, sha256 per package).",
+  },
+  GATHER_MISSING: {
+    category: "not-found",
+    summary: "A .deb of the package set is not on the mirror (HTTP 404); the message names the package and URL.",
+  },
+  GATHER_FAILED: { category: "environment", summary: "A .deb could not be downloaded, or its size or SHA256 differs from the index." },
+  PHASE_PREREQUISITE: {
+    category: "usage",
+    summary: "A phase needs the result of an earlier phase that did not run in this compose (e.g. --just-phase gather).",
+  },
   // lint
   LINT_FAILED: { category: "build-failed", summary: "The image content fails one or more lint checks of error severity." },
 } as const satisfies ErrorCatalogue;

@@ -1,4 +1,6 @@
 import { packageVersion, type ToolSpec } from "@debian-bootc/core";
+import { composeCommand } from "./commands/compose.js";
+import { diffCommand } from "./commands/diff.js";
 import { lintCommand } from "./commands/lint.js";
 import { statusCommand } from "./commands/status.js";
 import { validateCommand } from "./commands/validate.js";
@@ -7,5 +9,5 @@ export const tool: ToolSpec = {
   name: "deb-bootc-compose",
   version: packageVersion(import.meta.url),
   summary: "Compose Debian bootc images: APT snapshot, OSTree commit, OCI image and disk images (Pungi's role).",
-  commands: [validateCommand, lintCommand, statusCommand],
+  commands: [composeCommand, validateCommand, diffCommand, lintCommand, statusCommand],
 };

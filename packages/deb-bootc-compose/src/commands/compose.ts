@@ -1,0 +1,125 @@
+import { access } from "node:fs/promises";
+import { resolve } from "node:path";
+import { type CommandSpec, exitCodes } from "@debian-bootc/core";
+import { type PhaseRecord, runCompose } from "../compose/phase-engine.js";
+import { composePhases } from "../compose/registry.js";
+import { loadDefinition, referencedFiles } from "../definition.js";
+import { composeError } from "../errors.js";
+import type { PackageSideEvent } from "../pkgset/pkgset-phase.js";
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+export const composeCommand: CommandSpec = {
+  name: "compose",
+  summary: "Run a compose: package set, gather, APT snapshot, rootfs, OSTree, OCI image, lint, disk images, test, metadata",
+  description:
+    "Run the phases of a compose for a definition into a new compose directory <output>/<name>-<version>-<YYYYMMDD>.<n>, " +
+    "with STATUS, per-phase logs and timings under logs/, and latest-<name> pointing at it when it finishes. " +
+    "Phases not implemented yet are recorded as skipped. Exit 0 when FINISHED or FINISHED_INCOMPLETE, 1 when DOOMED, 130 when interrupted.",
+  args: [{ name: "definition", description: "the compose definition (YAML)" }],
+  options: [
+    { flags: "-o, --output <dir>", description: "directory that holds the composes", default: "composes" },
+    { flags: "--label <label>", description: "compose label recorded in composeinfo.json (e.g. RC-1.0)" },
+    { flags: "--skip-phase <phase>", description: "do not run this phase", repeatable: true },
+    { flags: "--just-phase <phase>", description: "run only this phase (with init)", repeatable: true },
+    {
+      flags: "--lockfile <file>",
+      description: "pin package versions to a lockfile of an earlier compose (compose/metadata/lockfile.json)",
+    },
+    {
+      flags: "--old-composes <dir>",
+      description: "where to find the previous compose for the package diff (default: the output directory)",
+    },
+    { flags: "--cache-dir <dir>", description: "shared cache of indexes and .debs", env: "DEB_BOOTC_COMPOSE_CACHE" },
+    { flags: "--mirror <url>", description: "Debian mirror for `type: debian` repositories without one (default: the host's APT sources)" },
+  ],
+  examples: [
+    "deb-bootc-compose compose examples/minimal.yaml --output /srv/composes",
+    "deb-bootc-compose compose examples/minimal.yaml --just-phase pkgset --just-phase gather --just-phase snapshot-repo --just-phase metadata",
+    "deb-bootc-compose compose examples/minimal.yaml --lockfile /srv/composes/latest-debian-bootc-minimal/compose/metadata/lockfile.json",
+  ],
+  async run(ctx) {
+    const path = ctx.args[0]!;
+    const o = ctx.options as {
+      output: string;
+      label?: string;
+      skipPhase: string[];
+      justPhase: string[];
+      lockfile?: string;
+      oldComposes?: string;
+      cacheDir?: string;
+      mirror?: string;
+    };
+    const loaded = await loadDefinition(path);
+    for (const ref of referencedFiles(loaded)) {
+      try {
+        await access(ref.path);
+      } catch {
+        throw composeError("DEFINITION_INVALID", `${path}: ${ref.field}: ${ref.path} does not exist`, {
+          details: { file: path, field: ref.field },
+        });
+      }
+    }
+    if (o.lockfile)
+      await access(o.lockfile).catch((error) => {
+        throw composeError("LOCKFILE_INVALID", `${o.lockfile}: ${(error as Error).message}`, { cause: error });
+      });
+
+    const tty = ctx.out.isTTY && !ctx.json;
+    const progress = (text: string) => {
+      if (tty) process.stdout.write(`\r\x1b[K${text}`);
+    };
+    const counts: Record<string, Record<string, number>> = {};
+    const onEvent = (e: PackageSideEvent) => {
+      if (e.phase === "pkgset" && e.kind === "resolved") {
+        counts[e.variant] ??= {};
+        counts[e.variant]![e.arch] = e.packages;
+        if (!ctx.json) {
+          if (tty) process.stdout.write("\r\x1b[K");
+          ctx.out.line(`  ${e.variant}/${e.arch}: ${e.packages} packages`);
+        }
+      } else if (e.phase === "pkgset" && e.kind === "index")
+        progress(`  pkgset: ${e.repository} ${e.suite} ${e.component}/${e.arch}: ${e.packages} packages${e.cached ? " (cached)" : ""}`);
+      else if (e.phase === "gather") progress(`  gather: ${e.done}/${e.total} packages, ${mb(e.bytes)} of ${mb(e.totalBytes)}`);
+    };
+    const onPhase = (r: PhaseRecord & { state: "start" | "end" }) => {
+      if (ctx.json) return;
+      if (r.state === "start") {
+        if (tty) progress(`${r.name} ...`);
+        else ctx.out.line(`${r.name}: started`);
+        return;
+      }
+      if (tty) process.stdout.write("\r\x1b[K");
+      const time = r.durationMs === undefined ? "" : ` (${(r.durationMs / 1000).toFixed(1)} s)`;
+      const mark = r.outcome === "done" ? "done" : r.outcome;
+      ctx.out.line(`${r.name}: ${mark}${time}${r.error ? `: ${r.error.message.split("\n")[0]}` : ""}`);
+    };
+
+    const result = await runCompose({
+      definition: loaded.definition,
+      definitionPath: path,
+      outputDir: resolve(o.output),
+      phases: composePhases({
+        baseDir: loaded.baseDir,
+        ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+        ...(o.lockfile ? { lockfile: resolve(o.lockfile) } : {}),
+        ...(o.mirror ? { mirror: o.mirror } : {}),
+        ...(o.oldComposes ? { oldComposes: resolve(o.oldComposes) } : {}),
+        ...(o.label ? { label: o.label } : {}),
+        onEvent,
+      }),
+      skipPhases: o.skipPhase,
+      justPhases: o.justPhase,
+      signal: ctx.signal,
+      onPhase,
+    });
+    if (ctx.json) ctx.out.json({ ok: result.status !== "TERMINATED", ...result, packages: counts });
+    else {
+      ctx.out.line(`${result.composeId}: ${result.status}`);
+      ctx.out.line(`  ${result.composeDir}`);
+    }
+    return result.status === "TERMINATED" ? exitCodes.interrupted : 0;
+  },
+};

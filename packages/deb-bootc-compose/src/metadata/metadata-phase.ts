@@ -1,0 +1,304 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, readdir, readFile, stat } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { packageVersion, writeFileAtomic } from "@debian-bootc/core";
+import { parseComposeId } from "../compose/compose-id.js";
+import type { Phase, PhaseContext } from "../compose/phase-engine.js";
+import {
+  IMAGES_STATE,
+  type ImageRecord,
+  type PerVariantArch,
+  PKGSET_STATE,
+  type PkgsetState,
+  SNAPSHOT_STATE,
+  type SnapshotState,
+} from "../compose/shared-state.js";
+import { imageReference } from "../definition.js";
+import type { PackageSideOptions } from "../pkgset/pkgset-phase.js";
+import {
+  diffPackages,
+  findPreviousCompose,
+  formatPackageDiff,
+  type PackageRecord,
+  type PackagesMetadata,
+  readPackagesMetadata,
+} from "./package-diff.js";
+import { spdxDocument } from "./sbom.js";
+
+/**
+ * The metadata phase: compose/metadata/{composeinfo,packages,images}.json, an SPDX SBOM per image,
+ * the package diff against the previous compose of the same name, and compose/SHA256SUMS over every
+ * file of the compose (OSTree repositories' objects aside).
+ */
+
+export interface MetadataOptions extends Pick<PackageSideOptions, "oldComposes"> {
+  /** Compose label (e.g. RC-1.0), recorded in composeinfo.json. */
+  label?: string;
+}
+
+export interface ImageMetadata extends ImageRecord {
+  size: number;
+  /** SHA256 of the file, for file deliverables. */
+  sha256?: string;
+}
+
+const TOOL_VERSION = packageVersion(new URL("../x", import.meta.url).href);
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(path), hash);
+  return hash.digest("hex");
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** OCI layout: the manifest digest of its first image and the bytes of manifest, config and layers. */
+async function ociLayoutInfo(layout: string): Promise<{ digest: string; size: number } | undefined> {
+  try {
+    const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as { manifests?: Array<{ digest: string; size: number }> };
+    const m = index.manifests?.[0];
+    if (!m) return undefined;
+    const [alg, hex] = m.digest.split(":");
+    const manifest = JSON.parse(await readFile(join(layout, "blobs", alg!, hex!), "utf8")) as {
+      config: { size: number };
+      layers: Array<{ size: number }>;
+    };
+    return { digest: m.digest, size: m.size + manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0) };
+  } catch {
+    return undefined;
+  }
+}
+
+const DISK_TYPES: Record<string, string> = { ".qcow2": "qcow2", ".raw": "raw", ".img": "raw", ".ociarchive": "ociarchive", ".iso": "iso" };
+
+/** Images in compose/<variant>/<arch>/ (OCI layouts, archives, disks), merged with what phases recorded. */
+export async function collectImages(ctx: Pick<PhaseContext, "composeDir" | "definition" | "state">): Promise<ImageMetadata[]> {
+  const found = new Map<string, ImageMetadata>();
+  const base = join(ctx.composeDir, "compose");
+  for (const variant of Object.keys(ctx.definition.variants)) {
+    for (const arch of ctx.definition.arches) {
+      const dir = join(base, variant, arch);
+      let entries: string[];
+      try {
+        entries = (await readdir(dir)).sort();
+      } catch {
+        continue;
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry);
+        const rel = relative(ctx.composeDir, path);
+        const s = await stat(path);
+        if (s.isDirectory() && (await exists(join(path, "oci-layout")))) {
+          const info = await ociLayoutInfo(path);
+          found.set(rel, {
+            variant,
+            arch,
+            type: "oci",
+            format: "oci-layout",
+            path: rel,
+            size: info?.size ?? 0,
+            ...(info ? { digest: info.digest } : {}),
+          });
+        } else if (s.isFile()) {
+          const ext = entry.slice(entry.lastIndexOf("."));
+          const type = DISK_TYPES[ext];
+          if (type)
+            found.set(rel, {
+              variant,
+              arch,
+              type,
+              format: type === "ociarchive" ? "oci-archive" : type,
+              path: rel,
+              size: s.size,
+              sha256: await sha256File(path),
+            });
+        }
+      }
+    }
+  }
+  for (const record of (ctx.state.get(IMAGES_STATE) as ImageRecord[] | undefined) ?? []) {
+    const prior = found.get(record.path);
+    let size = prior?.size ?? 0;
+    if (!prior) {
+      try {
+        size = (await stat(join(ctx.composeDir, record.path))).size;
+      } catch {
+        // recorded but not a file here (an ostree ref, say)
+      }
+    }
+    found.set(record.path, { ...prior, ...record, size });
+  }
+  return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+function packageRecords(state: PkgsetState): PerVariantArch<PackageRecord[]> {
+  const out: PerVariantArch<PackageRecord[]> = {};
+  for (const [variant, byArch] of Object.entries(state.sets)) {
+    out[variant] = {};
+    for (const [arch, list] of Object.entries(byArch)) {
+      out[variant][arch] = list.map((p) => ({
+        name: p.name,
+        version: p.version,
+        arch: p.architecture,
+        source: p.source,
+        sourceVersion: p.sourceVersion,
+        sha256: p.sha256,
+        size: p.size,
+        filename: p.filename,
+        repository: p.origin.repository,
+        suite: p.origin.suite,
+        component: p.origin.component,
+      }));
+    }
+  }
+  return out;
+}
+
+/** Every file under dir except OSTree repositories' object stores, sorted, relative to dir. */
+async function listFiles(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  const entries = (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const names = new Set(entries.map((e) => e.name));
+  const ostreeRepo = names.has("objects") && names.has("config") && names.has("refs");
+  for (const e of entries) {
+    const rel = prefix === "" ? e.name : `${prefix}/${e.name}`;
+    if (e.isDirectory()) {
+      if (ostreeRepo && e.name === "objects") continue;
+      out.push(...(await listFiles(dir, rel)));
+    } else if (e.isFile()) out.push(rel);
+  }
+  return out;
+}
+
+/** compose/SHA256SUMS in sha256sum's format, verifiable with `sha256sum -c` from compose/. */
+export async function writeChecksums(composeSubdir: string): Promise<number> {
+  const files = (await listFiles(composeSubdir)).filter((f) => f !== "SHA256SUMS");
+  const lines: string[] = [];
+  for (const f of files) lines.push(`${await sha256File(join(composeSubdir, f))}  ${f}`);
+  await writeFileAtomic(join(composeSubdir, "SHA256SUMS"), `${lines.join("\n")}\n`);
+  return files.length;
+}
+
+export function createMetadataPhase(options: MetadataOptions = {}): Phase {
+  return {
+    name: "metadata",
+    async run(ctx) {
+      const { definition, composeId } = ctx;
+      const meta = join(ctx.composeDir, "compose", "metadata");
+      await mkdir(meta, { recursive: true });
+      const created = process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000) : new Date();
+      const pkgset = ctx.state.get(PKGSET_STATE) as PkgsetState | undefined;
+      const snapshot = ctx.state.get(SNAPSHOT_STATE) as SnapshotState | undefined;
+      const parsedId = parseComposeId(composeId);
+      const header = (type: string) => ({ type: `deb-bootc-compose.${type}`, version: "1.0" });
+
+      let packages: PackagesMetadata | undefined;
+      if (pkgset) {
+        packages = {
+          header: { type: "deb-bootc-compose.packages", version: "1.0" },
+          payload: { compose: { id: composeId, name: definition.name, version: definition.version }, packages: packageRecords(pkgset) },
+        };
+        await writeFileAtomic(join(meta, "packages.json"), `${JSON.stringify(packages, null, 2)}\n`);
+      } else ctx.logger.warn({}, "the pkgset phase did not run: no packages.json, SBOM or package diff");
+
+      const images = await collectImages(ctx);
+      await writeFileAtomic(
+        join(meta, "images.json"),
+        `${JSON.stringify({ header: header("images"), payload: { compose: { id: composeId }, images } }, null, 2)}\n`,
+      );
+
+      const sboms: string[] = [];
+      if (packages) {
+        const ref = imageReference(definition);
+        await mkdir(join(meta, "sbom"), { recursive: true });
+        for (const [variant, byArch] of Object.entries(packages.payload.packages)) {
+          for (const [arch, list] of Object.entries(byArch)) {
+            const oci = images.find((i) => i.variant === variant && i.arch === arch && i.type === "oci");
+            const doc = spdxDocument({
+              composeId,
+              image: { name: `${ref.name}-${variant}`, version: ref.tag, variant, arch, ...(oci?.digest ? { digest: oci.digest } : {}) },
+              packages: list,
+              distro: `debian-${definition.suite}`,
+              created,
+              toolVersion: TOOL_VERSION,
+            });
+            const file = join("sbom", `${variant}.${arch}.spdx.json`);
+            await writeFileAtomic(join(meta, file), `${JSON.stringify(doc, null, 2)}\n`);
+            sboms.push(`compose/metadata/${file}`);
+          }
+        }
+
+        const oldDir = options.oldComposes ?? dirname(ctx.composeDir);
+        const previous = await findPreviousCompose(oldDir, definition.name, composeId);
+        if (previous) {
+          const diff = diffPackages(await readPackagesMetadata(previous), packages);
+          await writeFileAtomic(join(meta, "package-diff.json"), `${JSON.stringify(diff, null, 2)}\n`);
+          await writeFileAtomic(join(meta, "package-diff.txt"), formatPackageDiff(diff));
+          ctx.logger.info({ previous, ...diff.summary }, "package diff against the previous compose");
+        } else ctx.logger.info({ oldComposes: oldDir }, "no previous compose of this name: no package diff");
+      }
+
+      const composeinfo = {
+        header: header("composeinfo"),
+        payload: {
+          compose: {
+            id: composeId,
+            date: parsedId?.date,
+            respin: parsedId?.n,
+            type: definition.release.type,
+            ...(options.label ? { label: options.label } : {}),
+          },
+          release: {
+            name: definition.name,
+            short: definition.release.short ?? definition.name,
+            version: definition.version,
+            type: definition.release.type,
+          },
+          suite: definition.suite,
+          arches: definition.arches,
+          baseline: definition.baseline,
+          recommends: definition.recommends,
+          tool: { name: "deb-bootc-compose", version: TOOL_VERSION },
+          repositories:
+            pkgset?.repositories.map((r) => ({ name: r.spec.name, url: r.spec.url, suite: r.suite, signers: r.signers, date: r.date })) ??
+            [],
+          ...(snapshot
+            ? {
+                snapshot: {
+                  path: relative(ctx.composeDir, snapshot.path),
+                  suites: snapshot.suites,
+                  components: snapshot.components,
+                  fingerprint: snapshot.fingerprint,
+                },
+              }
+            : {}),
+          variants: Object.fromEntries(
+            Object.entries(definition.variants).map(([name, v]) => [
+              name,
+              {
+                id: name,
+                description: v.description,
+                arches: definition.arches,
+                packages: Object.fromEntries(definition.arches.map((a) => [a, pkgset?.sets[name]?.[a]?.length ?? 0])),
+                images: images.filter((i) => i.variant === name).map((i) => i.path),
+              },
+            ]),
+          ),
+          sboms,
+        },
+      };
+      await writeFileAtomic(join(meta, "composeinfo.json"), `${JSON.stringify(composeinfo, null, 2)}\n`);
+      const count = await writeChecksums(join(ctx.composeDir, "compose"));
+      ctx.logger.info({ images: images.length, sboms: sboms.length, checksummed: count }, "metadata written");
+    },
+  };
+}

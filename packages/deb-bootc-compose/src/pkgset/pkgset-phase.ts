@@ -1,0 +1,107 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "@debian-bootc/core";
+import type { Phase } from "../compose/phase-engine.js";
+import { type PerVariantArch, PKGSET_STATE, type PkgsetState } from "../compose/shared-state.js";
+import { resolveVariant } from "../definition.js";
+import { defaultCacheDir } from "./cache-dir.js";
+import { lockfilePins, readLockfile } from "./lockfile.js";
+import { type IndexLoadEvent, type IndexPackage, loadIndexes, repositorySpecs } from "./repository-index.js";
+import { CandidateView, type Pin, resolvePackageSet, type SelectionReason } from "./resolver.js";
+
+/** Options the package-side phases share (the compose verb passes them). */
+export interface PackageSideOptions {
+  /** The definition's directory (repository keys are relative to it). */
+  baseDir: string;
+  /** Shared cache (default: defaultCacheDir()). */
+  cacheDir?: string;
+  /** Pin versions from this lockfile. */
+  lockfile?: string;
+  /** Mirror for `type: debian` repositories without one (default: the host's). */
+  mirror?: string;
+  /** Where earlier composes of the same name are (package diff); default: the output directory. */
+  oldComposes?: string;
+  /** Parallel downloads (default 4). */
+  downloads?: number;
+  onEvent?: (event: PackageSideEvent) => void;
+}
+
+export type PackageSideEvent =
+  | ({ phase: "pkgset"; kind: "index" } & IndexLoadEvent)
+  | { phase: "pkgset"; kind: "resolved"; variant: string; arch: string; packages: number }
+  | { phase: "gather"; kind: "progress"; name: string; cached: boolean; done: number; total: number; bytes: number; totalBytes: number };
+
+export async function cacheDirOf(options: PackageSideOptions): Promise<string> {
+  return options.cacheDir ?? (await defaultCacheDir());
+}
+
+/** The pkgset phase: read and verify the repositories, resolve every variant for every arch. */
+export function createPkgsetPhase(options: PackageSideOptions): Phase {
+  return {
+    name: "pkgset",
+    async run(ctx) {
+      const { definition } = ctx;
+      const cacheDir = await cacheDirOf(options);
+      const specs = await repositorySpecs(definition, options.baseDir, options.mirror);
+      const started = Date.now();
+      const indexes = await loadIndexes({
+        repositories: specs,
+        arches: definition.arches,
+        cacheDir,
+        logger: ctx.logger,
+        signal: ctx.signal,
+        onIndex: (e) => options.onEvent?.({ phase: "pkgset", kind: "index", ...e }),
+      });
+      const loadedMs = Date.now() - started;
+      let pins: Pin[] = [];
+      if (options.lockfile) {
+        pins = lockfilePins(await readLockfile(options.lockfile));
+        ctx.logger.info({ lockfile: options.lockfile, pins: pins.length }, "versions pinned by the lockfile");
+      }
+      const sets: PerVariantArch<IndexPackage[]> = {};
+      const reasons: PerVariantArch<Map<string, SelectionReason>> = {};
+      await mkdir(join(ctx.composeDir, "work", "pkgset"), { recursive: true });
+      for (const variant of Object.keys(definition.variants)) {
+        sets[variant] = {};
+        reasons[variant] = {};
+        for (const arch of definition.arches) {
+          ctx.signal.throwIfAborted();
+          const t = Date.now();
+          const request = resolveVariant(definition, variant, arch);
+          const view = new CandidateView(indexes.byArch.get(arch) ?? [], arch, { exclude: request.exclude, pins });
+          const set = resolvePackageSet(view, {
+            arch,
+            packages: request.packages,
+            exclude: request.exclude,
+            baseline: definition.baseline,
+            recommends: definition.recommends,
+            pins,
+            label: `${variant}/${arch}`,
+          });
+          sets[variant][arch] = set.packages;
+          reasons[variant][arch] = set.reasons;
+          const bytes = set.packages.reduce((n, p) => n + p.size, 0);
+          ctx.logger.info({ variant, arch, packages: set.packages.length, bytes, resolveMs: Date.now() - t }, "package set resolved");
+          options.onEvent?.({ phase: "pkgset", kind: "resolved", variant, arch, packages: set.packages.length });
+          const why = set.packages.map((p) => ({
+            name: p.name,
+            version: p.version,
+            arch: p.architecture,
+            reason: set.reasons.get(p.name),
+          }));
+          await writeFileAtomic(join(ctx.composeDir, "work", "pkgset", `${variant}.${arch}.json`), `${JSON.stringify(why, null, 2)}\n`);
+        }
+      }
+      ctx.logger.info({ indexLoadMs: loadedMs, totalMs: Date.now() - started }, "pkgset timings");
+      const state: PkgsetState = {
+        baseline: definition.baseline,
+        recommends: definition.recommends,
+        repositories: indexes.repositories,
+        sets,
+        reasons,
+        ...(options.lockfile ? { lockfile: options.lockfile } : {}),
+      };
+      ctx.state.set(PKGSET_STATE, state);
+    },
+  };
+}

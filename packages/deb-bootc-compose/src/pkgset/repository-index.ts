@@ -1,0 +1,265 @@
+import { createHash } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { type Logger, silentLogger, writeFileAtomic } from "@debian-bootc/core";
+import {
+  type AptRepositoryReader,
+  candidateFromParagraph,
+  defaultMirror,
+  type FieldSource,
+  iterateDeb822,
+  type KeyringSource,
+  type PackageCandidate,
+  readRepository,
+} from "@debian-bootc/debian";
+import type { ComposeDefinition } from "../definition.js";
+import { composeError } from "../errors.js";
+
+/** Debian's archive keyring, what `type: debian` repositories are verified against. */
+export const DEBIAN_ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/** One APT source the package set is resolved from: a URL, its suites and components, and its key. */
+export interface RepositorySpec {
+  name: string;
+  url: string;
+  suites: string[];
+  components: string[];
+  keyring: KeyringSource;
+}
+
+/** Where an index entry came from. One object per (repository, suite, component), shared by its packages. */
+export interface PackageOrigin {
+  repository: string;
+  url: string;
+  suite: string;
+  component: string;
+}
+
+/** A package from a Packages index: what resolution, download and metadata need of it. */
+export interface IndexPackage extends PackageCandidate {
+  readonly source: string;
+  readonly sourceVersion: string;
+  readonly essential: boolean;
+  readonly priority: string;
+  readonly preDepends?: string;
+  readonly depends?: string;
+  readonly recommends?: string;
+  readonly conflicts?: string;
+  readonly breaks?: string;
+  readonly filename: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly origin: PackageOrigin;
+}
+
+/** The definition's repositories as concrete sources (the host's mirror and Debian's keyring by default). */
+export async function repositorySpecs(definition: ComposeDefinition, baseDir: string, mirror?: string): Promise<RepositorySpec[]> {
+  const specs: RepositorySpec[] = [];
+  for (const [i, repo] of definition.repositories.entries()) {
+    if (repo.type === "debian") {
+      specs.push({
+        name: repo.name,
+        url: repo.mirror ?? mirror ?? (await defaultMirror()),
+        suites: repo.suites ?? [definition.suite, `${definition.suite}-updates`],
+        components: repo.components,
+        keyring: { path: DEBIAN_ARCHIVE_KEYRING },
+      });
+    } else if (repo.type === "apt") {
+      specs.push({
+        name: repo.name,
+        url: repo.uri,
+        suites: repo.suites,
+        components: repo.components,
+        keyring: { path: resolve(baseDir, repo.key) },
+      });
+    } else {
+      throw composeError(
+        "PKGSET_REPOSITORY_UNSUPPORTED",
+        `repositories[${i}]: deb-orchestrator tag repositories (tag ${repo.tag}) are not read by pkgset yet`,
+        {
+          hint: "list the tag's published repository as a `type: apt` repository with its key instead",
+        },
+      );
+    }
+  }
+  return specs;
+}
+
+/** A Packages stanza as an IndexPackage; undefined for stanzas without a usable Filename/SHA256. */
+export function indexPackageFromParagraph(p: FieldSource, origin: PackageOrigin): IndexPackage | undefined {
+  const filename = p.get("Filename");
+  const sha256 = p.get("SHA256");
+  const size = Number(p.get("Size"));
+  if (!filename || !sha256 || !Number.isFinite(size)) return undefined;
+  const candidate = candidateFromParagraph(p);
+  const sourceField = p.get("Source")?.trim();
+  let source = candidate.name;
+  let sourceVersion = candidate.version;
+  if (sourceField) {
+    const m = /^(\S+)(?:\s*\((\S+)\))?$/.exec(sourceField);
+    if (m) {
+      source = m[1]!;
+      if (m[2]) sourceVersion = m[2];
+    }
+  }
+  const field = (name: string) => {
+    const v = p.get(name);
+    return v === undefined || v.trim() === "" ? undefined : v;
+  };
+  const optional = <K extends string>(key: K, value: string | undefined) =>
+    value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+  return {
+    ...candidate,
+    source,
+    sourceVersion,
+    essential: p.get("Essential") === "yes",
+    priority: p.get("Priority") ?? "optional",
+    ...optional("preDepends", field("Pre-Depends")),
+    ...optional("depends", field("Depends")),
+    ...optional("recommends", field("Recommends")),
+    ...optional("conflicts", field("Conflicts")),
+    ...optional("breaks", field("Breaks")),
+    filename,
+    size,
+    sha256: sha256.toLowerCase(),
+    origin,
+  };
+}
+
+/** Parse a whole Packages index. */
+export function parsePackagesIndex(text: string, origin: PackageOrigin, source = "Packages"): IndexPackage[] {
+  const out: IndexPackage[] = [];
+  for (const p of iterateDeb822(text, { source })) {
+    const pkg = indexPackageFromParagraph(p, origin);
+    if (pkg) out.push(pkg);
+  }
+  return out;
+}
+
+export interface IndexLoadEvent {
+  repository: string;
+  suite: string;
+  component: string;
+  arch: string;
+  cached: boolean;
+  packages: number;
+  bytes: number;
+}
+
+export interface LoadIndexesOptions {
+  repositories: readonly RepositorySpec[];
+  arches: readonly string[];
+  /** Shared cache directory; indexes go to <cacheDir>/indexes/<sha256>. */
+  cacheDir: string;
+  logger?: Logger;
+  signal?: AbortSignal;
+  onIndex?: (event: IndexLoadEvent) => void;
+}
+
+export interface LoadedRepository {
+  spec: RepositorySpec;
+  suite: string;
+  /** Fingerprints of the keys that signed its InRelease. */
+  signers: string[];
+  /** Release Date, when given. */
+  date?: string;
+}
+
+export interface LoadedIndexes {
+  /** Every package per target architecture (arch:all ones in each). */
+  byArch: Map<string, IndexPackage[]>;
+  repositories: LoadedRepository[];
+}
+
+async function cachedIndex(reader: AptRepositoryReader, path: string, cacheDir: string): Promise<{ text: string; cached: boolean }> {
+  const plain = reader.release.files.get(path);
+  const listed = plain ?? reader.release.files.get(`${path}.xz`) ?? reader.release.files.get(`${path}.gz`);
+  const key = listed?.sha256;
+  if (key !== undefined && /^[0-9a-f]{64}$/.test(key)) {
+    const file = join(cacheDir, "indexes", plain?.sha256 === key ? key : `${key}.decompressed`);
+    try {
+      const data = await readFile(file);
+      // keyed by the uncompressed index's SHA256: check it; keyed by the compressed file's: we wrote it after checking
+      if (plain?.sha256 !== key || createHash("sha256").update(data).digest("hex") === key)
+        return { text: data.toString("utf8"), cached: true };
+    } catch {
+      // not cached yet
+    }
+    const data = await reader.fetchIndex(path);
+    await mkdir(join(cacheDir, "indexes"), { recursive: true });
+    await writeFileAtomic(file, data);
+    return { text: data.toString("utf8"), cached: false };
+  }
+  return { text: (await reader.fetchIndex(path)).toString("utf8"), cached: false };
+}
+
+/**
+ * Read every repository's InRelease (verified against its keyring) and its Packages indexes for the
+ * target architectures, through the shared cache. A missing repository, suite, component or
+ * architecture is an error naming it.
+ */
+export async function loadIndexes(options: LoadIndexesOptions): Promise<LoadedIndexes> {
+  const logger = options.logger ?? silentLogger;
+  const byArch = new Map<string, IndexPackage[]>(options.arches.map((a) => [a, []]));
+  const repositories: LoadedRepository[] = [];
+  for (const spec of options.repositories) {
+    for (const suite of spec.suites) {
+      options.signal?.throwIfAborted();
+      let reader: AptRepositoryReader;
+      try {
+        reader = await readRepository(spec.url, { suite, keyring: spec.keyring });
+      } catch (error) {
+        throw composeError("PKGSET_REPOSITORY_FAILED", `repository ${spec.name} (${spec.url} ${suite}): ${(error as Error).message}`, {
+          cause: error,
+          hint: "check the repository's URL, suite and key in the definition",
+          details: { repository: spec.name, url: spec.url, suite },
+        });
+      }
+      repositories.push({
+        spec,
+        suite,
+        signers: reader.signers,
+        ...(reader.release.date === undefined ? {} : { date: reader.release.date.toISOString() }),
+      });
+      logger.info({ repository: spec.name, url: spec.url, suite, signers: reader.signers }, "repository verified");
+      for (const component of spec.components) {
+        const origin: PackageOrigin = { repository: spec.name, url: reader.url, suite, component };
+        for (const arch of options.arches) {
+          const path = `${component}/binary-${arch}/Packages`;
+          if (![path, `${path}.xz`, `${path}.gz`].some((p) => reader.release.files.has(p))) {
+            throw composeError("PKGSET_REPOSITORY_FAILED", `repository ${spec.name} (${spec.url} ${suite}) has no ${path} index`, {
+              hint: `check the component (${component}) and architecture (${arch})`,
+              details: { repository: spec.name, suite, component, arch },
+            });
+          }
+          let loaded: { text: string; cached: boolean };
+          try {
+            loaded = await cachedIndex(reader, path, options.cacheDir);
+          } catch (error) {
+            throw composeError(
+              "PKGSET_REPOSITORY_FAILED",
+              `repository ${spec.name} (${spec.url} ${suite}): ${path}: ${(error as Error).message}`,
+              {
+                cause: error,
+              },
+            );
+          }
+          const packages = parsePackagesIndex(loaded.text, origin, `${reader.url}/dists/${suite}/${path}`);
+          byArch.get(arch)!.push(...packages);
+          const event = {
+            repository: spec.name,
+            suite,
+            component,
+            arch,
+            cached: loaded.cached,
+            packages: packages.length,
+            bytes: loaded.text.length,
+          };
+          logger.info(event, "index loaded");
+          options.onIndex?.(event);
+        }
+      }
+    }
+  }
+  return { byArch, repositories };
+}
