@@ -1,18 +1,17 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run } from "@debian-bootc/core";
 import { runInEnvironment } from "@debian-bootc/deb-mock";
-import { defaultMirror } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { Builder } from "./builder/builder.js";
 import { DebMockRunner } from "./builder/deb-mock-runner.js";
 import { HubClient } from "./client/hub-client.js";
 import { type RunningHub, startHub } from "./hub/hub.js";
+import { fetchSource, rebuildAsNewVersion } from "./testing/real-source.js";
 import { submitBuild, waitForTask } from "./testing/test-hub.js";
 
 /**
- * The whole chain, for real: a hub (SQLite), a builder building with deb-mock, `hello` from trixie's
+ * The whole chain, for real: a hub (SQLite), a builder building with deb-mock, `less` from trixie's
  * sources on the host's mirror, tagging, the destination tag's signed repository, and `apt-get install`
  * of the built package from it in a fresh deb-mock environment that trusts only the hub's key.
  * Needs root, the mirror and a few minutes (less with deb-mock's cache warm).
@@ -20,55 +19,6 @@ import { submitBuild, waitForTask } from "./testing/test-hub.js";
 // less: small, real build-dependencies (debhelper, libncurses-dev); hello's trixie version is not served
 // by every mirror
 const SOURCE = process.env.DEB_ORCHESTRATOR_E2E_SOURCE ?? "less";
-
-async function fetchSource(dir: string, name: string): Promise<string> {
-  const mirror = await defaultMirror();
-  const etc = join(dir, "apt", "etc");
-  const lists = join(dir, "apt", "lists");
-  const cache = join(dir, "apt", "cache");
-  for (const d of [join(etc, "parts"), join(lists, "partial"), join(cache, "archives", "partial")]) await mkdir(d, { recursive: true });
-  await writeFile(join(etc, "sources.list"), `deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} trixie main\n`);
-  const options = [
-    "-o",
-    `Dir::Etc::SourceList=${join(etc, "sources.list")}`,
-    "-o",
-    `Dir::Etc::SourceParts=${join(etc, "parts")}`,
-    "-o",
-    `Dir::State::Lists=${lists}`,
-    "-o",
-    `Dir::Cache=${cache}`,
-  ];
-  await run("apt-get", [...options, "update", "-q"], { debianPackage: "apt" });
-  const sources = join(dir, "sources");
-  await mkdir(sources, { recursive: true });
-  await run("apt-get", [...options, "source", "--download-only", "-q", name], { cwd: sources, debianPackage: "apt" });
-  const dsc = (await readdir(sources)).find((f) => f.endsWith(".dsc"));
-  if (!dsc) throw new Error(`apt-get source ${name} gave no .dsc`);
-  return join(sources, dsc);
-}
-
-/**
- * A new Debian revision of the source (one changelog entry, "+orch1"), so the version installed at the end
- * can only have come from the hub's repository.
- */
-async function rebuildAsNewVersion(dsc: string): Promise<{ dsc: string; version: string }> {
-  const dir = join(dsc, "..");
-  await run("dpkg-source", ["-x", dsc, "unpacked"], { cwd: dir, debianPackage: "dpkg-dev" });
-  const changelog = join(dir, "unpacked", "debian", "changelog");
-  const text = await readFile(changelog, "utf8");
-  const match = /^(\S+) \(([^)]+)\)/.exec(text);
-  if (!match) throw new Error("unreadable debian/changelog");
-  const version = `${match[2]}+orch1`;
-  const date = new Date().toUTCString().replace("GMT", "+0000");
-  await writeFile(
-    changelog,
-    `${match[1]} (${version}) trixie; urgency=medium\n\n  * Rebuilt by deb-orchestrator's end-to-end test.\n\n -- Test <test@localhost>  ${date}\n\n${text}`,
-  );
-  await run("dpkg-source", ["-b", "unpacked"], { cwd: dir, debianPackage: "dpkg-dev" });
-  const built = (await readdir(dir)).find((f) => f.endsWith(`_${version.replace(/^[0-9]+:/, "")}.dsc`));
-  if (!built) throw new Error("dpkg-source -b made no .dsc");
-  return { dsc: join(dir, built), version };
-}
 
 describe("end to end", () => {
   let hub: RunningHub | undefined;
@@ -84,7 +34,7 @@ describe("end to end", () => {
     `builds ${SOURCE} from trixie on a builder, publishes the signed tag repository and installs from it`,
     async () => {
       dir = await mkdtemp(join(tmpdir(), "deb-orchestrator-e2e-"));
-      const { dsc, version } = await rebuildAsNewVersion(await fetchSource(dir, SOURCE));
+      const { dsc, version } = await rebuildAsNewVersion(await fetchSource(dir, SOURCE), "orch1");
       hub = await startHub({ db: `sqlite:${join(dir, "hub.db")}`, dataDir: join(dir, "data") });
       const admin = new HubClient({ url: hub.url, token: (await readFile(hub.adminTokenFile, "utf8")).trim() });
       await admin.post("/api/v1/tags", { name: "trixie-build", arches: ["amd64"] });
