@@ -39,8 +39,12 @@ export class Dispatcher {
     });
   }
 
+  /** Told about every local wake, so other hub processes on the same database can wake their builders. */
+  relay: ((arch: string | null) => void) | undefined;
+
   /** `count` tasks of `arch` became free: wake that many waiting builders that can take them. */
-  wake(arch: string | null, count = 1): void {
+  wake(arch: string | null, count = 1, fromRelay = false): void {
+    if (!fromRelay) this.relay?.(arch);
     this.generation++;
     let left = count;
     for (const waiter of [...this.waiters]) {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { NoopBuildRunner } from "../builder/build-runner.js";
 import { Builder } from "../builder/builder.js";
-import type { HubClient } from "../client/hub-client.js";
+import { HubClient } from "../client/hub-client.js";
 import {
   databaseKinds,
   startTestHub,
@@ -16,6 +16,7 @@ import {
   waitForTask,
   writeSourcePackage,
 } from "../testing/test-hub.js";
+import { startHub } from "./hub.js";
 import { signWebhookBody } from "./webhooks.js";
 
 const databases = useDatabases();
@@ -336,5 +337,31 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
     while (!text.includes("tag.created")) text += new TextDecoder().decode((await reader.read()).value);
     expect(text).toContain('"name":"sse-tag"');
     controller.abort();
+  });
+});
+
+describe("two hubs on one PostgreSQL database", () => {
+  it("a task submitted through one hub wakes a builder waiting on the other at once (LISTEN/NOTIFY)", async () => {
+    const test = await startTestHub(databases, "postgres");
+    const second = await startHub({ db: test.dbUrl, dataDir: join(test.dir, "second") });
+    try {
+      const relayed: (string | null)[] = [];
+      const wake = second.ctx.dispatcher.wake.bind(second.ctx.dispatcher);
+      second.ctx.dispatcher.wake = (arch, count, fromRelay) => {
+        if (fromRelay) relayed.push(arch);
+        wake(arch, count, fromRelay);
+      };
+      const host = await test.user("b1", ["host"]);
+      const viaSecond = new HubClient({ url: second.url, token: (host as unknown as { token: string }).token });
+      await viaSecond.post("/api/v1/hosts/b1/checkin", { session: "s", arches: ["ppc64el"], capacity: 1 });
+      const waiting = viaSecond.post<{ task: { id: number } | null }>("/api/v1/hosts/b1/claim", { session: "s", waitMs: 30_000 });
+      await until(async () => second.ctx.dispatcher.waiting > 0, 5000, "the claim to wait on the second hub");
+      const { task } = await test.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "ppc64el" });
+      expect((await waiting).task?.id).toBe(task);
+      expect(relayed).toContain("ppc64el");
+    } finally {
+      await second.close();
+      await test.close();
+    }
   });
 });

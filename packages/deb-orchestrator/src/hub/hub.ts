@@ -11,6 +11,7 @@ import { createToken, createUser } from "./catalog.js";
 import type { HubContext } from "./context.js";
 import { Dispatcher } from "./dispatcher.js";
 import { EventBus } from "./events.js";
+import { relayWakesThroughPostgres } from "./pg-notify.js";
 import { extendLeasesAfterStart, reapExpiredLeases } from "./scheduler.js";
 import { buildServer, type OpenApiRoute, openApiDocument } from "./server.js";
 import { TaskEngine } from "./task-engine.js";
@@ -81,6 +82,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     inflight: new Set(),
     advance: () => {},
   };
+  const stopRelay = database.dialect === "postgres" ? await relayWakesThroughPostgres(options.db, ctx.dispatcher, logger) : async () => {};
   const engine = new TaskEngine(ctx);
   ctx.advance = (id) => engine.advance(id);
 
@@ -137,6 +139,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       await Promise.allSettled([...ctx.inflight]);
       await engine.idle();
       await webhooks.stop();
+      await stopRelay();
       await database.close();
     },
   };
