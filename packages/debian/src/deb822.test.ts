@@ -82,7 +82,15 @@ describe("parseDeb822", () => {
 
   it("refuses a line over the limit instead of buffering it", () => {
     const long = `A: ${"x".repeat(2000)}\n`;
-    expect(() => parseDeb822(long, { maxLineLength: 1000, source: "Packages" })).toThrow(/Packages:1: line longer than 1000/);
+    const error = (() => {
+      try {
+        parseDeb822(long, { maxLineLength: 1000, source: "Packages" });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isCodedError(error, "DEB822_TOO_LARGE")).toBe(true);
+    expect((error as Error).message).toMatch(/Packages:1: line longer than 1000/);
   });
 
   it("names the missing field and the paragraph's line", () => {

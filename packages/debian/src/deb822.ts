@@ -189,7 +189,11 @@ export function* iterateDeb822(text: string, options: ParseOptions = {}): Genera
     let end = text.indexOf("\n", pos);
     if (end === -1) end = length;
     lineNo++;
-    if (end - pos > maxLine) fail(lineNo, `line longer than ${maxLine} characters`);
+    if (end - pos > maxLine) {
+      throw debianError("DEB822_TOO_LARGE", `${source}:${lineNo}: line longer than ${maxLine} characters`, {
+        details: { source, line: lineNo },
+      });
+    }
     let line = text.slice(pos, end);
     const rawLine = `${line}\n`;
     pos = end + 1;
