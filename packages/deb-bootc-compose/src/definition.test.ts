@@ -53,7 +53,7 @@ describe("compose definitions", () => {
     expect(def.arches).toEqual(["amd64"]);
     expect(def.repositories).toEqual([{ type: "debian", name: "debian", components: ["main"] }]);
     expect(Object.keys(def.variants)).toEqual(["minimal"]);
-    expect(resolveVariant(def, "minimal").packages).toEqual(["linux-image-amd64"]);
+    expect(resolveVariant(def, "minimal").packages).toEqual(["grub-common", "grub-efi-amd64-bin", "linux-image-amd64"]);
   });
 
   it("names a misspelt field, its line, and the field meant", () => {

@@ -339,7 +339,8 @@ export interface ResolvedVariant {
 
 /**
  * A variant's package request: the definition's common packages, then each ancestor's, then its own,
- * minus every exclude along the way; sorted and unique. The kernel package is added.
+ * minus every exclude along the way; sorted and unique. The kernel package and the bootloaders' packages
+ * (bootPackages) are added.
  */
 export function resolveVariant(definition: ComposeDefinition, name: string, arch = definition.arches[0] ?? "amd64"): ResolvedVariant {
   const chain: string[] = [];
@@ -347,7 +348,7 @@ export function resolveVariant(definition: ComposeDefinition, name: string, arch
     if (chain.includes(at) || definition.variants[at] === undefined) break;
     chain.unshift(at);
   }
-  const packages = new Set([...definition.packages, kernelPackage(definition, arch)]);
+  const packages = new Set([...definition.packages, kernelPackage(definition, arch), ...bootPackages(definition, arch)]);
   const exclude = new Set(definition.exclude);
   for (const v of chain) {
     for (const p of definition.variants[v]!.packages) packages.add(p);
@@ -355,6 +356,18 @@ export function resolveVariant(definition: ComposeDefinition, name: string, arch
   }
   for (const p of exclude) packages.delete(p);
   return { name, chain, packages: [...packages].sort(), exclude: [...exclude].sort() };
+}
+
+/**
+ * Packages the chosen bootloaders need inside the image: GRUB's EFI modules and grub-mkconfig (ostree's
+ * grub2 backend calls it), or systemd-boot's EFI binaries.
+ */
+export function bootPackages(definition: ComposeDefinition, arch: string): string[] {
+  const loaders = Array.isArray(definition.bootloader) ? definition.bootloader : [definition.bootloader];
+  const packages: string[] = [];
+  if (loaders.includes("grub") && (arch === "amd64" || arch === "arm64")) packages.push(`grub-efi-${arch}-bin`, "grub-common");
+  if (loaders.includes("systemd-boot")) packages.push("systemd-boot-efi");
+  return packages;
 }
 
 export function kernelPackage(definition: ComposeDefinition, arch: string): string {

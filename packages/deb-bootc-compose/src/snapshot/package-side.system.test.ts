@@ -100,7 +100,17 @@ describe("package side of a compose on the real mirror", () => {
     const minimal = packages.payload.packages.minimal!.amd64!.map((p) => p.name);
     const standard = packages.payload.packages.standard!.amd64!.map((p) => p.name);
     expect(minimal).toEqual(
-      expect.arrayContaining(["systemd", "linux-image-amd64", "dracut", "ostree", "ostree-boot", "apt", "base-files", "dash"]),
+      expect.arrayContaining([
+        "systemd",
+        "linux-image-amd64",
+        "dracut",
+        "ostree",
+        "ostree-boot",
+        "apt",
+        "base-files",
+        "dash",
+        "grub-efi-amd64-bin",
+      ]),
     );
     expect(minimal).not.toContain("initramfs-tools"); // excluded: dracut provides linux-initramfs-tool
     expect(standard).toEqual(expect.arrayContaining([...minimal, "openssh-server", "sudo"]));
