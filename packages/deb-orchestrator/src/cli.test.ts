@@ -1,5 +1,4 @@
-import { mkdtemp, readdir, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Output, runCli } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -41,7 +40,7 @@ describe("the client CLI against a hub (SQLite)", () => {
       arches: ["amd64"],
       capacity: 2,
       runner: new NoopBuildRunner(),
-      workDir: await mkdtemp(join(tmpdir(), "cli-builder-")),
+      workDir: join(test.dir, "work-b1"),
       claimWaitMs: 2000,
     });
     await builder.start();

@@ -167,7 +167,7 @@ describe.each(databaseKinds)("faults on %s", (kind) => {
         arches: ["amd64"],
         capacity,
         runner: new NoopBuildRunner({ delayMs: 400 }),
-        workDir: await mkdtemp(join(tmpdir(), "builder-")),
+        workDir: join(test.dir, `work-${name}`),
         claimWaitMs: 2000,
       });
       await builder.start();

@@ -1,6 +1,4 @@
-import { mkdtemp } from "node:fs/promises";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { NoopBuildRunner } from "../builder/build-runner.js";
@@ -44,7 +42,7 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
       arches: ["amd64"],
       capacity: options.capacity ?? 1,
       runner: new NoopBuildRunner({ failSources: options.failSources, delayMs: options.delayMs }),
-      workDir: await mkdtemp(join(tmpdir(), "builder-")),
+      workDir: join(test.dir, `work-${name}`),
       claimWaitMs: 2000,
     });
     await builder.start();

@@ -1,5 +1,3 @@
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { NoopBuildRunner } from "../builder/build-runner.js";
@@ -33,7 +31,7 @@ describe.each(databaseKinds)("tags, scratch builds and priorities on %s", (kind)
       arches: ["amd64"],
       capacity: 1,
       runner: new NoopBuildRunner(),
-      workDir: await mkdtemp(join(tmpdir(), "b-")),
+      workDir: join(test.dir, "work-b1"),
       claimWaitMs: 2000,
     });
     await builder.start();
