@@ -52,6 +52,7 @@ Options:
   --skip-deb-mock        only sbuild
   --setup-only           set sbuild up and fetch the sources, build nothing
   --json                 print the figures as JSON on stdout (progress still goes to stderr)
+  --render FILE          print the table of a run saved with --json, and nothing else
   -h, --help             this text
 `;
 
@@ -73,6 +74,7 @@ function parseOptions(argv) {
       "skip-deb-mock": { type: "boolean", default: false },
       "setup-only": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      render: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -112,6 +114,10 @@ async function main() {
   }
   if (opts.help) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (opts.render) {
+    process.stdout.write(renderReport(JSON.parse(readFileSync(opts.render, "utf8"))));
     return 0;
   }
   if (process.getuid?.() !== 0) {
@@ -167,6 +173,7 @@ async function main() {
   // 3. deb-mock runs (warm: one untimed init first). Probed only now: it may have been built meanwhile.
   const debMock = opts["skip-deb-mock"] ? { available: false, commands: new Set() } : await probeDebMock();
   const snapshot = { source: null, runs: [], note: null };
+  const chrootTrue = [];
   const debMockInfo = { available: debMock.available, reason: debMock.reason, initSeconds: null, profileArgs: [] };
   if (opts["skip-deb-mock"]) {
     debMockInfo.available = false;
@@ -191,30 +198,37 @@ async function main() {
     for (const pkg of results) {
       for (let i = 1; i <= opts.runs; i++) pkg.debMock.runs.push(await debMockRun(pkg, i, pre, opts, logs));
     }
-    // Snapshot creation: from result.json phases when deb-mock records one, else `chroot -- true`.
-    const fromResults = results.flatMap((p) => p.debMock.runs.map((r) => r.snapshotSeconds)).filter((s) => typeof s === "number");
-    if (fromResults.length > 0) {
-      snapshot.source = "result.json phase whose name contains 'snapshot'";
-      snapshot.runs = fromResults;
-    } else if (debMock.commands.has("chroot")) {
-      snapshot.source = "wall time of 'deb-mock chroot -- true' (snapshot + namespaces + teardown + Node start-up: an upper bound)";
+    // A fresh environment end to end, from the CLI: `deb-mock chroot -- true` (snapshot, namespaces,
+    // teardown and Node start-up). Reported on its own, and the snapshot figure when result.json has none.
+    if (debMock.commands.has("chroot")) {
       for (let i = 1; i <= opts.runs; i++) {
         const r = await runCommand(["node", DEB_MOCK_CLI, ...pre, "chroot", "--", "true"], {
           logFile: join(logs, `deb-mock-chroot-true-${i}.log`),
           timeoutMs: 120_000,
         });
-        if (r.code === 0) snapshot.runs.push(r.seconds);
+        if (r.code === 0) chrootTrue.push(r.seconds);
         say(`deb-mock chroot -- true, run ${i}/${opts.runs}: ${r.code === 0 ? `${fmt(r.seconds, 2)} s` : `exit ${r.code}`}`);
       }
+    }
+    // Snapshot creation: from result.json phases when deb-mock records one, else `chroot -- true`.
+    const fromResults = results.flatMap((p) => p.debMock.runs).filter((r) => typeof r.snapshotSeconds === "number");
+    if (fromResults.length > 0) {
+      const names = [...new Set(fromResults.map((r) => r.snapshotPhase))].join("', '");
+      snapshot.source = `result.json phase '${names}' of ${fromResults.length} build(s)`;
+      snapshot.runs = fromResults.map((r) => r.snapshotSeconds);
+    } else if (chrootTrue.length > 0) {
+      snapshot.source = "wall time of 'deb-mock chroot -- true' (snapshot + namespaces + teardown + Node start-up: an upper bound)";
+      snapshot.runs = chrootTrue;
     } else {
-      snapshot.note = "deb-mock exposes no snapshot timing (no 'snapshot' phase in result.json, no 'chroot' verb): skipped";
+      snapshot.note =
+        "deb-mock exposes no snapshot timing (no snapshot/environment phase in result.json, no working 'chroot' verb): skipped";
       say(snapshot.note);
     }
   }
   if (!debMockInfo.available) snapshot.note = `deb-mock unavailable: ${debMockInfo.reason}`;
 
   // 4. Figures.
-  const report = buildReport({ opts, arch, setup, results, snapshot, debMockInfo });
+  const report = buildReport({ opts, arch, setup, results, snapshot, chrootTrue, debMockInfo });
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(renderReport(report));
   const failed = report.packages.flatMap((p) => [...p.sbuild.runs, ...p.debMock.runs]).filter((r) => !r.ok);
@@ -303,14 +317,19 @@ async function debMockRun(pkg, i, pre, opts, logs) {
     timeoutMs: opts.timeoutMs,
   });
   const result = readJson(join(resultDir, "result.json"));
+  // Snapshot creation: a phase named like "snapshot", else "environment" (Environment.open: the
+  // overlay snapshot of the cached base and its mounts).
+  const snapshotPhase = phaseSeconds(result, /snapshot/i) ?? phaseSeconds(result, /^environment$/i);
   const ok = r.code === 0;
   say(`  ${fmt(r.seconds)} s, ${ok ? "ok" : `FAILED (${r.timedOut ? "timed out" : `exit ${r.code}`}; log ${log})`}`);
   return {
     ok,
     exitCode: r.code,
     seconds: r.seconds,
-    snapshotSeconds: result ? phaseSeconds(result, /snapshot/i) : null,
-    buildSeconds: result ? phaseSeconds(result, /^(build|dpkg-buildpackage)$/i) : null,
+    snapshotSeconds: snapshotPhase?.seconds ?? null,
+    snapshotPhase: snapshotPhase?.name ?? null,
+    buildSeconds: phaseSeconds(result, /^(build|dpkg-buildpackage)$/i)?.seconds ?? null,
+    installSeconds: phaseSeconds(result, /build-deps/i)?.seconds ?? null,
     dir: resultDir,
     log,
     debs: debHashes(resultDir),
@@ -326,12 +345,13 @@ function readJson(file) {
 }
 
 /**
- * Seconds of the first phase in result.json whose name matches `pattern`. Phases may be an array of
+ * { name, seconds } of the first phase in result.json whose name matches `pattern`, or null. Phases may be an array of
  * objects or an object keyed by name; a duration may be given in ms (durationMs, duration_ms, ms,
  * elapsedMs), in seconds (seconds, durationSeconds, duration_s) or as start/end timestamps.
  */
 function phaseSeconds(result, pattern) {
-  const phases = result?.phases;
+  if (!result) return null;
+  const phases = result.phases;
   const list = Array.isArray(phases)
     ? phases
     : phases && typeof phases === "object"
@@ -339,11 +359,13 @@ function phaseSeconds(result, pattern) {
       : [];
   const phase = list.find((p) => p && pattern.test(String(p.name ?? p.phase ?? p.id ?? "")));
   if (!phase) return null;
-  for (const key of ["durationMs", "duration_ms", "ms", "elapsedMs"]) if (typeof phase[key] === "number") return phase[key] / 1000;
-  for (const key of ["seconds", "durationSeconds", "duration_s"]) if (typeof phase[key] === "number") return phase[key];
+  const name = String(phase.name ?? phase.phase ?? phase.id);
+  for (const key of ["durationMs", "duration_ms", "ms", "elapsedMs"])
+    if (typeof phase[key] === "number") return { name, seconds: phase[key] / 1000 };
+  for (const key of ["seconds", "durationSeconds", "duration_s"]) if (typeof phase[key] === "number") return { name, seconds: phase[key] };
   const start = Date.parse(phase.start ?? phase.startedAt ?? phase.started ?? "");
   const end = Date.parse(phase.end ?? phase.endedAt ?? phase.finishedAt ?? phase.ended ?? "");
-  return Number.isFinite(start) && Number.isFinite(end) ? (end - start) / 1000 : null;
+  return Number.isFinite(start) && Number.isFinite(end) ? { name, seconds: (end - start) / 1000 } : null;
 }
 
 function numberOrNull(v) {
@@ -351,25 +373,33 @@ function numberOrNull(v) {
   return v === undefined || Number.isNaN(n) ? null : n;
 }
 
+function medianOf(values) {
+  return summarize(values.filter((v) => typeof v === "number")).median;
+}
+
 function toolFigures(runs) {
   const okRuns = runs.filter((r) => r.ok);
   return {
     ...summarize(okRuns.map((r) => r.seconds)),
     failed: runs.length - okRuns.length,
-    buildStepMedian: summarize(okRuns.map((r) => r.buildSeconds).filter((s) => typeof s === "number")).median,
+    buildStepMedian: medianOf(okRuns.map((r) => r.buildSeconds)),
+    installStepMedian: medianOf(okRuns.map((r) => r.installSeconds)),
+    // Everything but dpkg-buildpackage: the environment's cost, less disturbed by a busy machine.
+    restMedian: medianOf(okRuns.map((r) => (typeof r.buildSeconds === "number" ? r.seconds - r.buildSeconds : null))),
     debsAcrossRuns: compareRuns(okRuns.map((r) => r.debs)),
     runs,
   };
 }
 
-function buildReport({ opts, arch, setup, results, snapshot, debMockInfo }) {
+function buildReport({ opts, arch, setup, results, snapshot, chrootTrue, debMockInfo }) {
   const packages = results.map((p) => {
     const sbuild = toolFigures(p.sbuild.runs);
     const debMock = toolFigures(p.debMock.runs);
     const ratio = sbuild.median && debMock.median ? debMock.median / sbuild.median : null;
+    const restRatio = sbuild.restMedian && debMock.restMedian != null ? debMock.restMedian / sbuild.restMedian : null;
     const firstOk = (runs) => runs.find((r) => r.ok)?.debs ?? {};
     const crossTool = sbuild.n > 0 && debMock.n > 0 ? compareTools(firstOk(p.sbuild.runs), firstOk(p.debMock.runs)) : null;
-    return { name: p.name, version: p.version, dsc: p.dsc, sbuild, debMock, ratio, debsSbuildVsDebMock: crossTool };
+    return { name: p.name, version: p.version, dsc: p.dsc, sbuild, debMock, ratio, restRatio, debsSbuildVsDebMock: crossTool };
   });
   const hello = packages.find((p) => p.name === "hello");
   const snap = summarize(snapshot.runs);
@@ -408,6 +438,7 @@ function buildReport({ opts, arch, setup, results, snapshot, debMockInfo }) {
     debMock: debMockInfo,
     packages,
     snapshot: { ...snap, source: snapshot.source, note: snapshot.note, runs: snapshot.runs },
+    chrootTrue: { ...summarize(chrootTrue), runs: chrootTrue },
     goals,
   };
 }
@@ -438,13 +469,20 @@ function renderReport(r) {
         fmt(f.median),
         fmt(f.min),
         fmt(f.max),
+        fmt(f.installStepMedian, 0),
         fmt(f.buildStepMedian, 0),
+        fmt(f.restMedian),
         tool === "deb-mock" ? fmt(p.ratio, 2) : "",
+        tool === "deb-mock" ? fmt(p.restRatio, 2) : "",
       ]);
     }
   }
-  lines.push(renderTable(["package", "tool", "runs", "median s", "min s", "max s", "build step s", "deb-mock/sbuild"], rows));
-  lines.push("(build step: sbuild's Build-Time, i.e. dpkg-buildpackage; deb-mock's 'build' phase from result.json)");
+  lines.push(
+    renderTable(["package", "tool", "runs", "median s", "min s", "max s", "deps s", "build s", "rest s", "ratio", "rest ratio"], rows),
+  );
+  lines.push("medians; deps: installing build-dependencies (sbuild's Install-Time; deb-mock's build-deps phase);");
+  lines.push("build: dpkg-buildpackage (sbuild's Build-Time; deb-mock's 'build' phase); rest: total - build, the");
+  lines.push("environment's share; ratio: deb-mock/sbuild of the total medians; rest ratio: the same of the rest.");
   lines.push("");
   for (const p of r.packages) {
     for (const [tool, f] of [
@@ -479,6 +517,12 @@ function renderReport(r) {
     );
   } else {
     lines.push(`snapshot creation: not measured (${r.snapshot.note ?? "no data"})`);
+  }
+  if (r.chrootTrue.n > 0) {
+    lines.push(
+      `deb-mock chroot -- true (fresh environment end to end, incl. Node start-up): median ${fmt(r.chrootTrue.median, 2)} s, ` +
+        `min ${fmt(r.chrootTrue.min, 2)}, max ${fmt(r.chrootTrue.max, 2)}`,
+    );
   }
   lines.push("");
   lines.push(
