@@ -24,6 +24,10 @@ export const orchestratorErrorCodes = {
     category: "forbidden",
     summary: "The token's user lacks the permission (admin, build, tag, repo, host) this endpoint needs.",
   },
+  CSRF_INVALID: {
+    category: "forbidden",
+    summary: "A web UI form was posted from another site or without the session's CSRF token; nothing was changed.",
+  },
   HOST_DISABLED: { category: "forbidden", summary: "The builder host is disabled by an administrator and gets no tasks." },
   // state
   ALREADY_EXISTS: { category: "conflict", summary: "A tag, target, user, external repo or host of that name exists already." },

@@ -5,6 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { type HubDatabase, openDatabase } from "../db/database.js";
 import { DebianRepoPublisher } from "../repo/debian-publisher.js";
 import type { RepoPublisher } from "../repo/publisher.js";
+import { registerWebUi } from "../web/web-ui.js";
 import { ArtifactStore } from "./artifact-store.js";
 import { PrincipalCache } from "./auth.js";
 import { createToken, createUser } from "./catalog.js";
@@ -33,6 +34,8 @@ export interface HubOptions {
   /** pino-compatible logger for Fastify's request logs (off when absent). */
   httpLogger?: object;
   publicRead?: boolean;
+  /** Web UI pages readable without logging in (default: as publicRead; never wider than it). */
+  webPublicRead?: boolean;
   bodyLimit?: number;
   /** First retry delay of a failed webhook delivery (doubles per failure, up to 5 minutes). */
   webhookBackoffMs?: number;
@@ -101,6 +104,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     bodyLimit: options.bodyLimit ?? 4 * 1024 * 1024,
     logger: options.httpLogger ?? false,
   });
+  await registerWebUi(app, ctx, { publicRead: (options.webPublicRead ?? true) && (options.publicRead ?? true), routes });
   const address = await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
   const url = address.replace("[::1]", "localhost");
   ctx.publicUrl = (options.publicUrl ?? url).replace(/\/$/, "");

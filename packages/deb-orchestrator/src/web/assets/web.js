@@ -1,0 +1,62 @@
+// deb-orchestrator web UI: the little that needs a script. Pages work without it (the log shows what
+// was written when the page was rendered; actions are plain forms).
+
+function followLog(pre) {
+  const status = document.getElementById("log-status");
+  const setStatus = (text, live) => {
+    if (!status) return;
+    status.textContent = text;
+    status.classList.toggle("live", live);
+  };
+  const url = `${pre.dataset.stream}?offset=${encodeURIComponent(pre.dataset.offset || "0")}`;
+  const source = new EventSource(url);
+  let lines = Number(pre.dataset.lines || "0");
+  source.addEventListener("open", () => setStatus("Following the log as it grows", true));
+  source.addEventListener("chunk", (event) => {
+    const text = JSON.parse(event.data);
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 24;
+    pre.append(document.createTextNode(text));
+    lines += (text.match(/\n/g) || []).length;
+    pre.dataset.lines = String(lines);
+    if (atBottom) pre.scrollTop = pre.scrollHeight;
+  });
+  source.addEventListener("end", (event) => {
+    source.close();
+    const state = JSON.parse(event.data).state;
+    setStatus(`The task is ${state}; the log is complete`, false);
+    pre.dataset.ended = state;
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) setStatus("Disconnected; reload to follow again", false);
+    else setStatus("Connection lost; reconnecting…", false);
+  });
+}
+
+function watchTask(el) {
+  const source = new EventSource(`/api/v1/events/stream?type=task&object=${encodeURIComponent(el.dataset.watchTask)}`);
+  const onEvent = (event) => {
+    let data;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    const state = data?.data?.state;
+    if (!state) return;
+    el.textContent = state;
+    el.className = `state state-${state}`;
+    const note = document.getElementById("task-changed");
+    if (note) note.hidden = false;
+    if (["closed", "failed", "canceled"].includes(state)) source.close();
+  };
+  for (const kind of ["task.state", "task.freed"]) source.addEventListener(kind, onEvent);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const pre of document.querySelectorAll("pre.log[data-stream]")) followLog(pre);
+  for (const el of document.querySelectorAll("[data-watch-task]")) watchTask(el);
+  for (const form of document.querySelectorAll("form[data-confirm]"))
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+});

@@ -1,0 +1,39 @@
+import type { HubContext } from "../../hub/context.js";
+import { html, type SafeHtml } from "../html.js";
+import type { TaskRow } from "../read.js";
+
+/** What the pages read from: the hub's context (database, data directory, lease settings, key). */
+export type WebEnv = HubContext;
+
+/** A builder is online when it checked in within two lease periods (what `why` uses too). */
+export function isOnline(env: WebEnv, lastCheckin: number | null, now: number): boolean {
+  return lastCheckin !== null && now - lastCheckin < 2 * env.leaseMs;
+}
+
+/** A short description of what a task works on, from its request (user-controlled text: escaped by html). */
+export function taskSubject(task: Pick<TaskRow, "method" | "request">): SafeHtml {
+  let request: Record<string, unknown> = {};
+  try {
+    request = JSON.parse(task.request) as Record<string, unknown>;
+  } catch {
+    return html``;
+  }
+  const str = (v: unknown) => (typeof v === "string" ? v : "");
+  if (task.method === "build")
+    return html`${str(request.dsc)}${request.target ? html` <span class="muted">→ ${str(request.target)}</span>` : ""}`;
+  if (task.method === "buildArch") return html`${str(request.source)} ${str(request.version)}`;
+  if (task.method === "newRepo") return html`repo of ${str(request.tag)}`;
+  if (task.method === "tagBuild") return html`tag into destination`;
+  return html``;
+}
+
+export function intParam(value: unknown, fallback: number, max = 100_000): number {
+  const n = typeof value === "string" && /^[0-9]{1,9}$/.test(value) ? Number(value) : fallback;
+  return Math.min(Math.max(n, 1), max);
+}
+
+export function strParam(value: unknown, max = 128): string | undefined {
+  if (typeof value !== "string") return undefined;
+  const v = value.trim();
+  return v && v.length <= max ? v : undefined;
+}

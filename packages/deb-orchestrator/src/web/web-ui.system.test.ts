@@ -1,0 +1,191 @@
+import { mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestHub, type TestHub, until, useDatabases } from "../testing/test-hub.js";
+import { type SeededHub, seedHub, startRunningBuild } from "./__fixtures__/seed-hub.js";
+
+/*
+ * The web UI in a real browser: Debian's chromium (apt-get install chromium), driven headless by
+ * playwright-core (no browser download), against a hub seeded through its API with builds made by a
+ * builder. Screenshots go to artifacts/screenshots/ at the repository root.
+ */
+
+const CHROMIUM = "/usr/bin/chromium";
+const screenshots = fileURLToPath(new URL("../../../../artifacts/screenshots/", import.meta.url));
+const databases = useDatabases();
+
+describe("web UI in chromium", () => {
+  let test: TestHub;
+  let seeded: SeededHub;
+  let running: { top: number; arch: number };
+  let browser: Browser;
+
+  beforeAll(async () => {
+    await mkdir(screenshots, { recursive: true });
+    test = await startTestHub(databases, "sqlite", { leaseMs: 10_000 });
+    seeded = await seedHub(test);
+    running = await startRunningBuild(test, seeded);
+    // playwright gives every launch a fresh temporary profile (its own --user-data-dir)
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    for (const builder of seeded?.builders ?? []) await builder.stop(100);
+    await test?.close();
+  }, 60_000);
+
+  async function newPage(options: { colorScheme?: "light" | "dark"; phone?: boolean } = {}): Promise<Page> {
+    const context = await browser.newContext({
+      baseURL: test.hub.url,
+      colorScheme: options.colorScheme ?? "light",
+      viewport: options.phone ? { width: 390, height: 844 } : { width: 1366, height: 900 },
+      deviceScaleFactor: 1,
+      isMobile: options.phone === true,
+      hasTouch: options.phone === true,
+    });
+    const page = await context.newPage();
+    page.on("dialog", (dialog) => void dialog.accept());
+    return page;
+  }
+
+  async function shot(page: Page, name: string, fullPage = true) {
+    await page.screenshot({ path: `${screenshots}${name}.png`, fullPage });
+  }
+
+  it("shows the overview: running and queued work, builders, recent builds, failures, the load plot", async () => {
+    const page = await newPage();
+    const response = await page.goto("/");
+    expect(response?.status()).toBe(200);
+    await expect(page.locator("h1").textContent()).resolves.toBe("Overview");
+    const runningTable = page.locator("section", { has: page.locator("h2", { hasText: "Running tasks" }) });
+    await expect(runningTable.locator(`a[href="/tasks/${running.arch}"]`).count()).resolves.toBe(1);
+    const builders = page.locator("section", { has: page.locator("h2", { hasText: "Builders" }) });
+    await expect(builders.textContent()).resolves.toContain("builder-2");
+    const failures = page.locator("section", { has: page.locator("h2", { hasText: "Failures of the last 24 hours" }) });
+    await expect(failures.textContent()).resolves.toContain("broken");
+    await expect(page.locator("figure.plot svg path.line").count()).resolves.toBeGreaterThanOrEqual(2);
+    // keyboard: the first Tab reaches the skip link, which moves focus to the content
+    await page.keyboard.press("Tab");
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe("Skip to content");
+    await shot(page, "overview");
+
+    const phone = await newPage({ phone: true, colorScheme: "dark" });
+    await phone.goto("/");
+    // nothing overflows the phone's width but the scrollable tables
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(1);
+    await shot(phone, "overview-phone-dark");
+    await phone.context().close();
+    await page.context().close();
+  });
+
+  it("follows a running task from the overview to its live log and sees new lines arrive", async () => {
+    const page = await newPage();
+    await page.goto("/");
+    await page.locator(`section:has(h2:text("Running tasks")) a[href="/tasks/${running.arch}"]`).click();
+    await page.waitForURL(`**/tasks/${running.arch}`);
+    await expect(page.locator(".why").textContent()).resolves.toContain("Running on builder 'builder-2'");
+    const log = page.locator("pre#log");
+    await page.waitForFunction(() => document.getElementById("log-status")?.textContent?.startsWith("Following"));
+    const before = Number(await log.getAttribute("data-lines"));
+    // the noop runner writes a line about every second: two more must arrive through the event stream
+    await page.waitForFunction((n) => Number(document.getElementById("log")?.dataset.lines) >= n + 2, before, { timeout: 20_000 });
+    const text = await log.textContent();
+    expect(text).toContain("noop build of zstd 1.5.7-1 on amd64");
+    expect(text).toMatch(/step \d+\/\d+\n$/);
+    await shot(page, "task-live-log");
+    await page.context().close();
+  });
+
+  it("refuses an anonymous visitor: no cancel button, and a forged POST is turned away", async () => {
+    const page = await newPage();
+    await page.goto(`/tasks/${running.arch}`);
+    await expect(page.getByRole("button", { name: "Cancel task" }).count()).resolves.toBe(0);
+    await expect(page.getByRole("link", { name: "Log in" }).first().isVisible()).resolves.toBe(true);
+    const status = await page.evaluate(async (id) => {
+      const response = await fetch(`/tasks/${id}/cancel`, { method: "POST", body: new URLSearchParams({ _csrf: "guess" }) });
+      return response.status;
+    }, running.arch);
+    expect(status).toBe(401);
+    await page.goto(`/tasks/${running.arch}`);
+    await expect(page.locator("#task-state").textContent()).resolves.toBe("open");
+    const task = await test.admin.get<{ state: string }>(`/api/v1/tasks/${running.arch}`);
+    expect(task.state).toBe("open");
+    await page.context().close();
+  });
+
+  it("logs in with a token and cancels the running build as its owner's admin", async () => {
+    const page = await newPage();
+    await page.goto(`/tasks/${running.top}`);
+    await page.getByRole("link", { name: "Log in" }).first().click();
+    await page.waitForURL("**/login?next=*");
+    await shot(page, "login", false);
+    await page.getByLabel("API token").fill(test.adminToken);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.waitForURL(`**/tasks/${running.top}?done=login`);
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === "dob_session");
+    expect(session).toMatchObject({ httpOnly: true, sameSite: "Strict", path: "/" });
+    expect(await page.evaluate(() => document.cookie)).not.toContain("dob_session"); // no script can read it
+    await expect(page.locator(".who").textContent()).resolves.toContain("admin");
+    await page.getByRole("button", { name: "Cancel task" }).click();
+    await page.waitForURL(`**/tasks/${running.top}?done=canceled`);
+    await expect(page.locator(".flash.ok").textContent()).resolves.toBe("Task canceled.");
+    await expect(page.locator("dl.facts .state").first().textContent()).resolves.toBe("canceled");
+    await until(
+      async () => (await test.admin.get<{ state: string }>(`/api/v1/tasks/${running.arch}`)).state === "canceled",
+      10_000,
+      "cancel",
+    );
+    await shot(page, "task-canceled");
+    await page.context().close();
+  });
+
+  it("finds a build by search and shows its binaries, checksums, tags and history", async () => {
+    const page = await newPage();
+    await page.goto("/");
+    await page.getByRole("searchbox").fill("hello");
+    await page.keyboard.press("Enter");
+    await page.waitForURL("**/search?q=hello");
+    await shot(page, "search");
+    await page.getByRole("link", { name: "hello 2.10-3" }).click();
+    await expect(page.locator("h1").textContent()).resolves.toContain("hello 2.10-3");
+    const binaries = page.locator("section", { has: page.locator("h2", { hasText: "Binaries" }) });
+    await expect(binaries.getByRole("link", { name: "hello_2.10-3_amd64.deb" }).count()).resolves.toBe(1);
+    await expect(binaries.locator("td.hash").first().textContent()).resolves.toMatch(/^[0-9a-f]{64}$/);
+    await expect(page.locator("dl.facts").textContent()).resolves.toContain("trixie-candidate");
+    // the download link serves the .deb itself
+    const href = await binaries.getByRole("link", { name: "hello_2.10-3_amd64.deb" }).getAttribute("href");
+    const deb = Buffer.from(await (await fetch(`${test.hub.url}${href}`)).arrayBuffer());
+    expect(deb.subarray(0, 8).toString("latin1")).toBe("!<arch>\n");
+    await shot(page, "build");
+
+    await page.getByRole("link", { name: "hello", exact: true }).first().click();
+    await page.waitForURL("**/packages/hello");
+    await expect(page.locator("figure.plot circle.dot").count()).resolves.toBe(3);
+    await shot(page, "package-durations");
+    await page.goto("/tags/trixie-updates");
+    await expect(page.locator("svg.chain text").allTextContents()).resolves.toEqual(
+      expect.arrayContaining(["trixie-updates", "trixie-candidate", "priority 0", "priority 10"]),
+    );
+    await shot(page, "tag-inheritance");
+    await page.goto("/repositories");
+    await expect(page.locator("main").textContent()).resolves.toMatch(/signed with the OpenPGP key [0-9A-F]{4}( [0-9A-F]{4}){9}/);
+    await shot(page, "repositories");
+    await page.context().close();
+  });
+});
