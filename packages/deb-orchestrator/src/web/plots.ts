@@ -25,7 +25,9 @@ export function niceTicks(max: number, count = 4): number[] {
 
 /** Nice duration ticks in ms (seconds, minutes, hours). */
 function durationTicks(max: number): number[] {
-  const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400].map((s) => s * 1000);
+  const steps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400].map(
+    (s) => s * 1000,
+  );
   const step = steps.find((s) => s * 4 >= max) ?? Math.ceil(max / 4 / 86_400_000) * 86_400_000;
   const ticks: number[] = [];
   for (let v = 0; v < max + step * 0.999; v += step) ticks.push(v);
@@ -44,6 +46,10 @@ function timeTicks(start: number, end: number): { at: number; label: string }[] 
   const hour = 3_600_000;
   const day = 24 * hour;
   const steps = [
+    1000,
+    5000,
+    15_000,
+    60_000,
     5 * 60_000,
     15 * 60_000,
     hour,
@@ -61,7 +67,17 @@ function timeTicks(start: number, end: number): { at: number; label: string }[] 
   const step = steps.find((s) => span / s <= 7) ?? Math.ceil(span / 7 / day) * day;
   const ticks = [];
   for (let t = Math.ceil(start / step) * step; t <= end; t += step)
-    ticks.push({ at: t, label: step >= day ? fmtDate(t) : span > day ? `${fmtDate(t).slice(5)} ${fmtClock(t)}` : fmtClock(t) });
+    ticks.push({
+      at: t,
+      label:
+        step >= day
+          ? fmtDate(t)
+          : span > day
+            ? `${fmtDate(t).slice(5)} ${fmtClock(t)}`
+            : step < 60_000
+              ? new Date(t).toISOString().slice(11, 19)
+              : fmtClock(t),
+    });
   return ticks;
 }
 

@@ -27,7 +27,7 @@ export async function overviewPage(env: WebEnv, pc: PageContext): Promise<string
       (t) =>
         html`<tr><td>${taskLink(t)}</td><td>${taskSubject(t)}</td><td>${stateBadge(t.state)}</td>${
           showHost
-            ? html`<td>${t.host_id === null ? "–" : (hostName.get(t.host_id) ?? "?")}</td>`
+            ? html`<td>${t.host_id === null ? html`<span class="muted">hub</span>` : (hostName.get(t.host_id) ?? "?")}</td>`
             : html`<td class="num">${t.priority}</td>`
         }<td class="opt">${timeAgo(showHost ? (t.started_at ?? t.created_at) : t.created_at, now)}</td></tr>`,
     );
@@ -55,15 +55,15 @@ export async function overviewPage(env: WebEnv, pc: PageContext): Promise<string
       html`<tr><td>${taskLink(t)}</td><td>${taskSubject(t)}</td><td><code>${t.error_code ?? ""}</code> ${(t.error_message ?? "").slice(0, 160)}</td><td class="opt">${timeAgo(t.completed_at, now)}</td></tr>`,
   );
 
-  const plot = timelinePlot(
-    "Queue length and builder utilisation, last 24 hours (UTC)",
+  const queuePlot = timelinePlot("Builder tasks waiting in the queue, last 24 hours (UTC)", timeline.start, timeline.step, [
+    { label: "queued tasks", cls: "series-queue", values: timeline.queued },
+  ]);
+  const utilisationPlot = timelinePlot(
+    "Builder utilisation, last 24 hours (UTC)",
     timeline.start,
     timeline.step,
-    [
-      { label: "queued tasks", cls: "series-queue", values: timeline.queued },
-      { label: "utilisation (% of capacity)", cls: "series-util", values: timeline.utilisation },
-    ],
-    {},
+    [{ label: "busy slots, % of capacity", cls: "series-util", values: timeline.utilisation }],
+    { percent: true },
   );
 
   const body = html`<h1>Overview</h1>${cards}
@@ -74,6 +74,6 @@ export async function overviewPage(env: WebEnv, pc: PageContext): Promise<string
 <section><h2>Recent builds</h2>${table(["Build", "State", ["Owner", "opt"], "When", ["Took", "num opt"]], buildRows, "No builds yet.")}<p><a href="/builds">All builds →</a></p></section>
 </div>
 <section><h2>Failures of the last 24 hours</h2>${table(["Task", "What", "Error", ["When", "opt"]], failureRows, "No failures in the last day.")}</section>
-<section><h2>Load</h2>${plot}<p class="muted">Capacity now: ${timeline.capacity} slot(s) on enabled builders.</p></section>`;
+<section><h2>Load</h2><div class="grid2">${queuePlot}${utilisationPlot}</div><p class="muted">Capacity now: ${timeline.capacity} slot(s) on enabled builders.</p></section>`;
   return layout(pc, { title: "Overview", nav: "overview", body });
 }

@@ -40,7 +40,8 @@ export function inheritanceSvg(root: InheritanceNode): SafeHtml {
   const boxH = 28;
   const indent = 34;
   const charW = 7.6;
-  const boxW = (n: InheritanceNode) => Math.max(80, n.name.length * charW + 24);
+  const labelOf = (n: InheritanceNode) => `${n.name}${n.repeated ? " (see above)" : ""}`;
+  const boxW = (n: InheritanceNode) => Math.max(80, labelOf(n).length * charW + 24);
   const width = Math.max(...placed.map((p) => 10 + p.depth * indent + boxW(p.node) + 90));
   const height = placed.length * rowH + 6;
   const parts: SafeHtml[] = [];
@@ -56,7 +57,7 @@ export function inheritanceSvg(root: InheritanceNode): SafeHtml {
         html`<path class="edge" d="M${fx} ${fy} V${ty} H${x - 6}"/><path class="arrow" d="M${x} ${ty} l-7 -4 v8 z"/><text class="prio" x="${x + boxW(p.node) + 8}" y="${ty + 4}">priority ${p.node.priority}</text>`,
       );
     }
-    const label = `${p.node.name}${p.node.repeated ? " (see above)" : ""}`;
+    const label = labelOf(p.node);
     parts.push(
       html`<a href="${path`/tags/${p.node.name}`}"><rect class="box${p.row === 0 ? " self" : ""}" x="${x}" y="${y}" width="${boxW(p.node)}" height="${boxH}" rx="6"/><text x="${x + 12}" y="${y + 18}">${label}</text></a>`,
     );

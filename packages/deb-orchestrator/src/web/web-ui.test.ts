@@ -1,0 +1,378 @@
+import { performance } from "node:perf_hooks";
+import Fastify from "fastify";
+import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from "kysely";
+import { afterEach, describe, expect, it } from "vitest";
+import type { HubClient } from "../client/hub-client.js";
+import { type DatabaseKind, databaseKinds, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
+import { bulkSeed } from "./__fixtures__/bulk-seed.js";
+import { registerWebUi } from "./web-ui.js";
+
+const databases = useDatabases();
+const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`;
+
+/** Log in through the form: GET /login for the form's cookie, POST the token; returns the session cookie. */
+async function login(url: string, token: string): Promise<string> {
+  const form = await fetch(`${url}/login`);
+  const nonce = /dob_login=([^;]+)/.exec(form.headers.getSetCookie().join("\n"))?.[1];
+  expect(nonce).toBeDefined();
+  const response = await fetch(`${url}/login?next=%2Ftasks`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { cookie: `dob_login=${nonce}`, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ dob_login: nonce!, token }),
+  });
+  expect(response.status).toBe(303);
+  expect(response.headers.get("location")).toBe("/tasks?done=login");
+  const session = response.headers.getSetCookie().find((c) => c.startsWith("dob_session="));
+  expect(session).toMatch(/^dob_session=dot_[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+  return session!.split(";")[0]!;
+}
+
+function csrfOf(page: string): string {
+  const token = /name="_csrf" value="([^"]+)"/.exec(page)?.[1];
+  if (!token) throw new Error("no CSRF token in the page");
+  return token;
+}
+
+async function post(url: string, path: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
+  return fetch(`${url}${path}`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields),
+  });
+}
+
+async function noopTask(client: HubClient): Promise<number> {
+  return (await client.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "amd64" })).task;
+}
+
+/** A builder driven by hand through the host API: check in, claim (and start) the next task. */
+async function handBuilder(test: TestHub, name: string) {
+  const client = await test.user(name, ["host"]);
+  const session = "s-1";
+  await client.post(`/api/v1/hosts/${name}/checkin`, { session, arches: ["amd64"], capacity: 4 });
+  return {
+    async claim(): Promise<number> {
+      const { task } = await client.post<{ task: { id: number } | null }>(`/api/v1/hosts/${name}/claim`, {
+        session,
+        waitMs: 0,
+        start: true,
+      });
+      if (!task) throw new Error("nothing to claim");
+      return task.id;
+    },
+    async log(id: number, text: string) {
+      const response = await client.raw("POST", `/api/v1/hosts/${name}/tasks/${id}/logs/build.log?session=${session}`, {
+        body: text,
+        headers: { "content-type": "text/plain" },
+      });
+      expect(response.status).toBe(200);
+    },
+    fail: (id: number, message: string) =>
+      client.post(`/api/v1/hosts/${name}/tasks/${id}/fail`, { session, error: { code: "BUILD_STEP_FAILED", message } }),
+    complete: (id: number) => client.post(`/api/v1/hosts/${name}/tasks/${id}/complete`, { session }),
+  };
+}
+
+describe.each(databaseKinds)("web UI on %s", (kind) => {
+  let test: TestHub | undefined;
+  afterEach(async () => {
+    await test?.close();
+    test = undefined;
+  });
+
+  it("renders every page and escapes the text users and builders control", async () => {
+    test = await startTestHub(databases, kind);
+    const url = test.hub.url;
+    await test.admin.post("/api/v1/external-repos", { name: "debian", url: "http://deb.invalid/debian", suite: "trixie" });
+    await test.admin.post("/api/v1/tags", { name: "base", externalRepos: ["debian"] });
+    await test.admin.post("/api/v1/tags", { name: "child", parents: ["base"] });
+    await test.admin.post("/api/v1/targets", { name: "t", buildTag: "base", destTag: "child" });
+    const builder = await handBuilder(test, "evil-host");
+    await noopTask(test.admin);
+    const id = await builder.claim();
+    await builder.log(id, `${hostile}\nline 2\n`);
+    await builder.fail(id, hostile);
+    const pages = [
+      "/",
+      "/tasks",
+      `/tasks/${id}`,
+      `/tasks/${id}/logs/build.log`,
+      "/tasks?state=failed",
+      `/tasks?owner=${encodeURIComponent(hostile)}`,
+      `/tasks?package=${encodeURIComponent(hostile)}&arch=${encodeURIComponent(hostile)}`,
+      "/builds",
+      `/builds?package=${encodeURIComponent(hostile)}`,
+      "/packages",
+      `/packages?prefix=${encodeURIComponent(hostile)}`,
+      "/tags",
+      "/tags/child",
+      "/targets",
+      "/external-repos",
+      "/repositories",
+      "/hosts",
+      "/search",
+      `/search?q=${encodeURIComponent(hostile)}`,
+      "/login",
+    ];
+    for (const path of pages) {
+      const response = await fetch(`${url}${path}`);
+      const body = await response.text();
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get("content-type"), path).toBe("text/html; charset=utf-8");
+      expect(response.headers.get("content-security-policy"), path).toContain("script-src 'self'");
+      expect(body, path).not.toContain("<script>alert");
+      expect(body, path).not.toContain("<img src=x");
+    }
+    const task = await (await fetch(`${url}/tasks/${id}`)).text();
+    expect(task).toContain("&lt;img src=x onerror=alert(1)&gt;"); // the error message, shown as text
+    expect(task).toContain("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"); // the log, shown as text
+    const search = await (await fetch(`${url}/search?q=${encodeURIComponent(hostile)}`)).text();
+    expect(search).toContain(`value="&lt;script&gt;`);
+    // unknown objects are 404 pages, bad ids 400 pages, never a 500
+    expect((await fetch(`${url}/tasks/999999`)).status).toBe(404);
+    expect((await fetch(`${url}/builds/0`)).status).toBe(400);
+    expect((await fetch(`${url}/tags/${encodeURIComponent(hostile)}`)).status).toBe(404);
+    expect((await fetch(`${url}/tasks/${id}/logs/..%2F..%2Fhub.db`)).status).toBe(400);
+    // the pages are not part of the API's OpenAPI document
+    const openapi = await test.admin.get<{ paths: Record<string, unknown> }>("/api/v1/openapi.json");
+    expect(Object.keys(openapi.paths).filter((p) => !p.startsWith("/api/") && !p.startsWith("/repos"))).toEqual([]);
+  });
+
+  it("logs in with a token and guards every action with the session's CSRF token and the permission", async () => {
+    test = await startTestHub(databases, kind);
+    const url = test.hub.url;
+    const taskId = await noopTask(test.admin);
+    const state = async () => (await test!.admin.get<{ state: string }>(`/api/v1/tasks/${taskId}`)).state;
+
+    // anonymous: no button, and the POST is refused
+    expect(await (await fetch(`${url}/tasks/${taskId}`)).text()).not.toContain("Cancel task");
+    expect((await post(url, `/tasks/${taskId}/cancel`, { _csrf: "x" })).status).toBe(401);
+
+    // a wrong token does not log in
+    const form = await fetch(`${url}/login`);
+    const nonce = /dob_login=([^;]+)/.exec(form.headers.getSetCookie().join("\n"))![1]!;
+    const bad = await post(url, "/login", { dob_login: nonce, token: "dot_notarealtokenatall" }, { cookie: `dob_login=${nonce}` });
+    expect(bad.status).toBe(401);
+    expect(bad.headers.getSetCookie().some((c) => c.startsWith("dob_session="))).toBe(false);
+    // nor does a login form without its double-submitted nonce
+    const forged = await post(url, "/login", { dob_login: nonce, token: test.adminToken });
+    expect(forged.status).toBe(403);
+
+    const cookie = await login(url, test.adminToken);
+    const page = await (await fetch(`${url}/tasks/${taskId}`, { headers: { cookie } })).text();
+    expect(page).toContain("Cancel task");
+    const csrf = csrfOf(page);
+    // no token, a token of another session, a cross-site origin: refused, nothing changed
+    expect((await post(url, `/tasks/${taskId}/cancel`, {}, { cookie })).status).toBe(403);
+    const other = await login(url, (await test.admin.post<{ token: string }>("/api/v1/users/admin/tokens", {})).token);
+    const otherCsrf = csrfOf(await (await fetch(`${url}/tasks/${taskId}`, { headers: { cookie: other } })).text());
+    expect(otherCsrf).not.toBe(csrf);
+    expect((await post(url, `/tasks/${taskId}/cancel`, { _csrf: otherCsrf }, { cookie })).status).toBe(403);
+    expect((await post(url, `/tasks/${taskId}/cancel`, { _csrf: csrf }, { cookie, origin: "http://evil.invalid" })).status).toBe(403);
+    // a Bearer token alone (no browser session) cannot use the form endpoints either
+    expect((await post(url, `/tasks/${taskId}/cancel`, { _csrf: csrf }, { authorization: `Bearer ${test.adminToken}` })).status).toBe(403);
+    expect(await state()).toBe("free");
+
+    // users without the permission, or not the task's owner, are refused with the reason
+    await test.user("viewer", []);
+    const viewer = await login(url, (await test.admin.post<{ token: string }>("/api/v1/users/viewer/tokens", {})).token);
+    const viewerPage = await (await fetch(`${url}/tasks/${taskId}`, { headers: { cookie: viewer } })).text();
+    expect(viewerPage).not.toContain("Cancel task");
+    const denied = await post(url, `/tasks/${taskId}/cancel`, { _csrf: csrfOf(viewerPage) }, { cookie: viewer });
+    expect(denied.status).toBe(403);
+    expect(await denied.text()).toContain("PERMISSION_DENIED");
+    await test.user("alice", ["build"]);
+    const alice = await login(url, (await test.admin.post<{ token: string }>("/api/v1/users/alice/tokens", {})).token);
+    const aliceCsrf = csrfOf(await (await fetch(`${url}/tasks/${taskId}`, { headers: { cookie: alice } })).text());
+    expect((await post(url, `/tasks/${taskId}/cancel`, { _csrf: aliceCsrf }, { cookie: alice })).status).toBe(403);
+    expect(await state()).toBe("free");
+
+    // the owner's admin with the right token: canceled, then resubmitted
+    const done = await post(url, `/tasks/${taskId}/cancel`, { _csrf: csrf }, { cookie, origin: url });
+    expect(done.status).toBe(303);
+    expect(done.headers.get("location")).toBe(`/tasks/${taskId}?done=canceled`);
+    expect(await state()).toBe("canceled");
+    const resubmitted = await post(url, `/tasks/${taskId}/resubmit`, { _csrf: csrf }, { cookie });
+    expect(resubmitted.status).toBe(303);
+    const newId = Number(/^\/tasks\/(\d+)\?done=resubmitted$/.exec(resubmitted.headers.get("location") ?? "")?.[1]);
+    expect((await test.admin.get<{ state: string; method: string }>(`/api/v1/tasks/${newId}`)).method).toBe("noop");
+
+    // tag, untag and regenerate through the forms
+    await test.admin.post("/api/v1/tags", { name: "base" });
+    const regen = await post(url, "/tags/base/regen", { _csrf: csrf }, { cookie });
+    expect(regen.status).toBe(303);
+    expect(regen.headers.get("location")).toMatch(/^\/tasks\/\d+\?done=regen$/);
+
+    // revoking the token ends the browser session at once: the cookie no longer logs in
+    await test.hub.ctx.db.updateTable("tokens").set({ revoked: 1 }).execute();
+    test.hub.ctx.principals.clear();
+    expect(await (await fetch(`${url}/tasks/${taskId}`, { headers: { cookie } })).text()).not.toContain("Log out");
+  });
+
+  it("streams a running task's log as server-sent events and ends when the task does", async () => {
+    test = await startTestHub(databases, kind);
+    const builder = await handBuilder(test, "b1");
+    await noopTask(test.admin);
+    const id = await builder.claim();
+    await builder.log(id, "first line\n");
+    const page = await (await fetch(`${test.hub.url}/tasks/${id}`)).text();
+    expect(page).toMatch(
+      /<pre class="log" id="log" tabindex="0" data-offset="11" data-lines="1" data-stream="\/tasks\/\d+\/logs\/build.log\/events">first line\n<\/pre>/,
+    );
+    const response = await fetch(`${test.hub.url}/tasks/${id}/logs/build.log/events?offset=6`);
+    expect(response.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let received = "";
+    const readUntil = async (needle: string) => {
+      while (!received.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${needle}; got ${received}`);
+        received += value;
+      }
+    };
+    await readUntil(`data: "line\\n"`);
+    expect(received).toContain("id: 11\nevent: chunk\n");
+    await builder.log(id, "second line — ünïcode\n");
+    await readUntil("second line");
+    await builder.complete(id);
+    await readUntil("event: end");
+    expect(received).toContain(`data: {"state":"closed"}`);
+    expect(received).toContain(`data: "second line — ünïcode\\n"`);
+    // a reconnecting browser resumes after the last event it saw
+    const again = await fetch(`${test.hub.url}/tasks/${id}/logs/build.log/events`, { headers: { "last-event-id": "11" } });
+    const text = await again.text();
+    expect(text).not.toContain("first line");
+    expect(text).toContain("second line");
+    expect(text).toContain("event: end");
+  });
+
+  it("keeps the pages private when reads are not public, but lets anyone log in", async () => {
+    test = await startTestHub(databases, kind, { publicRead: false });
+    const url = test.hub.url;
+    const overview = await fetch(`${url}/tasks?state=free`);
+    expect(overview.status).toBe(401);
+    const body = await overview.text();
+    expect(body).toContain('action="/login?next=%2Ftasks%3Fstate%3Dfree"'); // the login form, coming back here
+    expect(body).toMatch(/<style nonce="[^"]+">/);
+    expect(body).not.toContain("No task matches");
+    // nothing but the login form (whose stylesheet is inline) is served to a browser without a session
+    expect((await fetch(`${url}/static/web.css`)).status).toBe(401);
+    const cookie = await login(url, test.adminToken);
+    expect((await fetch(`${url}/static/web.css`, { headers: { cookie } })).status).toBe(200);
+    const after = await fetch(`${url}/tasks?state=free`, { headers: { cookie } });
+    expect(after.status).toBe(200);
+    expect(await after.text()).toContain("No task matches");
+    const logout = await post(
+      url,
+      "/logout",
+      { _csrf: csrfOf(await (await fetch(`${url}/`, { headers: { cookie } })).text()) },
+      { cookie },
+    );
+    expect(logout.status).toBe(303);
+    expect(logout.headers.getSetCookie()[0]).toMatch(/^dob_session=; .*Max-Age=0/);
+  });
+
+  it("can keep the pages private while the JSON API stays public", async () => {
+    test = await startTestHub(databases, kind, { webPublicRead: false });
+    expect((await fetch(`${test.hub.url}/`)).status).toBe(401);
+    expect((await fetch(`${test.hub.url}/api/v1/tasks`)).status).toBe(200);
+  });
+});
+
+class QueryCounter implements KyselyPlugin {
+  count = 0;
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    this.count++;
+    return args.node;
+  }
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
+}
+
+/** The web UI on its own Fastify instance over the hub's context, with every query counted. */
+async function countingWebUi(test: TestHub) {
+  const counter = new QueryCounter();
+  const app = Fastify();
+  app.decorateRequest("principal", undefined);
+  await registerWebUi(app, { ...test.hub.ctx, db: test.hub.ctx.db.withPlugin(counter) }, { publicRead: true });
+  await app.ready();
+  return {
+    counter,
+    app,
+    async load(url: string): Promise<{ queries: number; ms: number; bytes: number }> {
+      counter.count = 0;
+      const start = performance.now();
+      const response = await app.inject({ method: "GET", url });
+      const ms = performance.now() - start;
+      expect(response.statusCode, url).toBe(200);
+      return { queries: counter.count, ms, bytes: response.body.length };
+    },
+  };
+}
+
+async function pageCosts(test: TestHub, kind: DatabaseKind, count: number, extra: Record<string, string> = {}) {
+  const seed = await bulkSeed(test.hub.ctx, count);
+  const web = await countingWebUi(test);
+  const pages = {
+    overview: "/",
+    builds: "/builds",
+    "builds page 3": "/builds?page=3",
+    "failed builds": "/builds?state=failed",
+    tasks: "/tasks",
+    "tasks of a package": `/tasks?package=${seed.samplePackage}`,
+    "failed tasks": "/tasks?state=failed",
+    packages: "/packages",
+    package: `/packages/${seed.samplePackage}`,
+    build: `/builds/${seed.sampleBuild}`,
+    task: `/tasks/${seed.sampleTask}`,
+    tag: `/tags/${seed.tag}`,
+    hosts: "/hosts",
+    search: "/search?q=pkg-00",
+    ...extra,
+  };
+  const costs: Record<string, { queries: number; ms: number; bytes: number }> = {};
+  for (const [name, url] of Object.entries(pages)) {
+    await web.load(url); // warm
+    const runs = [];
+    for (let i = 0; i < 5; i++) runs.push(await web.load(url));
+    runs.sort((a, b) => a.ms - b.ms);
+    costs[name] = { ...runs[2]!, ms: Math.round(runs[2]!.ms * 10) / 10 };
+  }
+  await web.app.close();
+  console.info(
+    `web pages on ${kind} with ${count} builds (${seed.tasks} tasks): median of 5 renders\n${Object.entries(costs)
+      .map(([name, c]) => `  ${name.padEnd(20)} ${String(c.queries).padStart(3)} queries ${String(c.ms).padStart(7)} ms ${c.bytes} bytes`)
+      .join("\n")}`,
+  );
+  return costs;
+}
+
+describe.each(databaseKinds)("web pages with 10,000 builds on %s", (kind) => {
+  let test: TestHub | undefined;
+  afterEach(async () => {
+    await test?.close();
+    test = undefined;
+  });
+
+  it("render with a number of queries that does not grow with the history", async () => {
+    test = await startTestHub(databases, kind);
+    const small = await pageCosts(test, kind, 200);
+    await test.close();
+    test = await startTestHub(databases, kind);
+    const large = await pageCosts(test, kind, 10_000, { "builds page 150": "/builds?page=150", "tasks page 400": "/tasks?page=400" });
+    expect(large["builds page 150"]!.queries).toBe(large["builds page 3"]!.queries);
+    for (const [name, cost] of Object.entries(large)) {
+      if (!small[name]) continue;
+      // the overview's search for the first task of the last two days is a binary search: log2(tasks) lookups
+      const allowance = name === "overview" ? 10 : 0;
+      expect(cost.queries, name).toBeLessThanOrEqual(small[name]!.queries + allowance);
+      expect(cost.queries, name).toBeLessThanOrEqual(40);
+    }
+    // the pages are paginated: a list page does not grow with the data either
+    expect(large.builds!.bytes).toBeLessThan(60_000);
+    expect(large.tasks!.bytes).toBeLessThan(60_000);
+  }, 300_000);
+});
