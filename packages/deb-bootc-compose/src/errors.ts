@@ -51,6 +51,33 @@ export const composeErrorCodes = {
     category: "usage",
     summary: "A phase needs the result of an earlier phase that did not run in this compose (e.g. --just-phase gather).",
   },
+  // rootfs, ostree, image-build, test (image side)
+  ROOTFS_LAYOUT_FAILED: {
+    category: "build-failed",
+    summary: "The installed tree cannot be laid out for ostree (a non-empty /media, a special file in /var, ...).",
+  },
+  ROOTFS_CUSTOMIZE_FAILED: {
+    category: "build-failed",
+    summary: "A customisation of the image tree failed: a postprocess script, a file's owner, a user or unit step.",
+  },
+  KERNEL_COUNT: {
+    category: "build-failed",
+    summary: "The image tree has no kernel or more than one; an ostree image needs exactly one in /usr/lib/modules.",
+  },
+  OSTREE_FAILED: {
+    category: "build-failed",
+    summary: "An ostree command (init, commit, pull-local, admin deploy, fsck) failed; the message carries its output.",
+  },
+  DISK_IMAGE_FAILED: {
+    category: "build-failed",
+    summary: "A disk image could not be built (partitioning, a filesystem, the bootloader); the message names the step.",
+  },
+  FIRMWARE_NOT_FOUND: { category: "environment", summary: "UEFI firmware for the boot test is missing (install Debian's ovmf package)." },
+  BOOT_TEST_FAILED: {
+    category: "build-failed",
+    summary:
+      "A disk image did not boot to the compose's marker (or an update/rollback step failed) within the time limit; logs/ holds the serial console.",
+  },
   // lint
   LINT_FAILED: { category: "build-failed", summary: "The image content fails one or more lint checks of error severity." },
 } as const satisfies ErrorCatalogue;

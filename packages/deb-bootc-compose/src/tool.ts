@@ -1,4 +1,5 @@
 import { packageVersion, type ToolSpec } from "@debian-bootc/core";
+import { bootTestCommand } from "./commands/boot-test.js";
 import { composeCommand } from "./commands/compose.js";
 import { diffCommand } from "./commands/diff.js";
 import { lintCommand } from "./commands/lint.js";
@@ -9,5 +10,5 @@ export const tool: ToolSpec = {
   name: "deb-bootc-compose",
   version: packageVersion(import.meta.url),
   summary: "Compose Debian bootc images: APT snapshot, OSTree commit, OCI image and disk images (Pungi's role).",
-  commands: [composeCommand, validateCommand, diffCommand, lintCommand, statusCommand],
+  commands: [composeCommand, validateCommand, diffCommand, lintCommand, statusCommand, bootTestCommand],
 };

@@ -1,11 +1,15 @@
+import { createTestPhase, type TestPhaseOptions } from "../boot/test-phase.js";
+import { createImageBuildPhase, type ImageBuildPhaseOptions } from "../disk/image-build-phase.js";
 import { createGatherPhase } from "../gather/gather-phase.js";
 import { createMetadataPhase, type MetadataOptions } from "../metadata/metadata-phase.js";
+import { ostreePhase } from "../ostree/ostree-phase.js";
 import { createPkgsetPhase, type PackageSideOptions } from "../pkgset/pkgset-phase.js";
+import { createRootfsPhase } from "../rootfs/rootfs-phase.js";
 import { createSnapshotPhase } from "../snapshot/snapshot-phase.js";
 import type { Phase } from "./phase-engine.js";
 import { lintPhase, ociPhase } from "./phases.js";
 
-export interface ComposePhaseOptions extends PackageSideOptions, MetadataOptions {}
+export interface ComposePhaseOptions extends PackageSideOptions, MetadataOptions, ImageBuildPhaseOptions, TestPhaseOptions {}
 
 /**
  * The implemented phases of a compose, for runCompose(); the engine orders them by PHASES and records
@@ -13,5 +17,16 @@ export interface ComposePhaseOptions extends PackageSideOptions, MetadataOptions
  * to this list as they land.
  */
 export function composePhases(options: ComposePhaseOptions): Phase[] {
-  return [createPkgsetPhase(options), createGatherPhase(options), createSnapshotPhase(), ociPhase, lintPhase, createMetadataPhase(options)];
+  return [
+    createPkgsetPhase(options),
+    createGatherPhase(options),
+    createSnapshotPhase(),
+    createRootfsPhase(options),
+    ostreePhase,
+    ociPhase,
+    lintPhase,
+    createImageBuildPhase(options),
+    createTestPhase(options),
+    createMetadataPhase(options),
+  ];
 }

@@ -1,0 +1,271 @@
+import { mkdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { type Logger, run } from "@debian-bootc/core";
+import { composeError } from "../errors.js";
+import { MARKER_PREFIX, MARKER_UNIT } from "../rootfs/customize.js";
+import { openTextLog } from "../rootfs/text-log.js";
+import { type Accelerator, type BootRun, bootOnce, detectAccelerator, findFirmware } from "./qemu.js";
+
+/**
+ * Boot tests of a disk image: boot to the compose's marker (the unit every image ships prints the
+ * booted commit's compose ID and `ostree admin status`), and the A/B story: upgrade from a second
+ * commit served on an extra disk, reboot into it, roll back, boot the old one again. The image itself is
+ * never written: each test boots a qcow2 overlay in its work directory. Steps inside the guest arrive as
+ * systemd credentials over SMBIOS: a drop-in for the marker unit whose ExecStartPost runs a script.
+ */
+
+export interface MarkerSighting {
+  composeId: string;
+  version: string;
+  commit: string;
+  /** The `* <os> <checksum>.<serial>` line of `ostree admin status`: the booted deployment. */
+  bootedDeployment?: { os: string; commit: string };
+  /** Deployments listed by `ostree admin status` (commit checksums, in order). */
+  deployments: string[];
+}
+
+const MARKER_RE = new RegExp(`${MARKER_PREFIX} compose=(\\S+) version=(\\S+) commit=(\\S+)`);
+const STATUS_LINE_RE = /deb-bootc-compose: status: (\*| ) (\S+) ([0-9a-f]{64})\.\d+/g;
+const DONE_RE = /deb-bootc-test: step (\S+) done/;
+
+/** The marker and the status lines printed after it, from a console capture. */
+export function parseMarker(console: string): MarkerSighting | undefined {
+  const text = console.replace(/\r/g, "");
+  const m = MARKER_RE.exec(text);
+  if (!m) return undefined;
+  const after = text.slice(m.index);
+  const deployments: string[] = [];
+  let booted: MarkerSighting["bootedDeployment"];
+  for (const s of after.matchAll(STATUS_LINE_RE)) {
+    if (deployments.includes(s[3]!)) break;
+    deployments.push(s[3]!);
+    if (s[1] === "*") booted = { os: s[2]!, commit: s[3]! };
+  }
+  return { composeId: m[1]!, version: m[2]!, commit: m[3]!, bootedDeployment: booted, deployments };
+}
+
+export interface BootTestOptions {
+  image: string;
+  format: "raw" | "qcow2";
+  workDir: string;
+  /** Serial console capture (appended). */
+  consoleLog: string;
+  accel?: Accelerator;
+  timeoutMs?: number;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+export interface BootStepResult {
+  name: string;
+  marker?: MarkerSighting;
+  timeToMarkerMs?: number;
+  durationMs: number;
+  ended: BootRun["ended"];
+}
+
+export interface BootTestResult {
+  passed: boolean;
+  accel: Accelerator;
+  accelReason: string;
+  steps: BootStepResult[];
+  consoleLog: string;
+  message: string;
+}
+
+const SCRIPT_CREDENTIAL = "deb-bootc-compose.boot-test-script";
+
+function stepCredentials(script: string): Record<string, string> {
+  return {
+    [SCRIPT_CREDENTIAL]: script,
+    [`systemd.unit-dropin.${MARKER_UNIT}`]: [
+      "[Service]",
+      `LoadCredential=${SCRIPT_CREDENTIAL}`,
+      `ExecStartPost=/bin/sh -eu \${CREDENTIALS_DIRECTORY}/${SCRIPT_CREDENTIAL}`,
+      "TimeoutStartSec=15min",
+      "",
+    ].join("\n"),
+  };
+}
+
+/** Runs a command in the guest with its output on the console, prefixed; a failure ends the step script. */
+const GUEST_RUN = `step() {
+  out=/run/deb-bootc-compose/step.out
+  mkdir -p /run/deb-bootc-compose
+  if "$@" >"$out" 2>&1; then rc=0; else rc=$?; fi
+  sed 's/^/deb-bootc-test: /' "$out"
+  [ "$rc" -eq 0 ] || { echo "deb-bootc-test: step failed: $* (exit $rc)"; exit "$rc"; }
+}
+`;
+
+/** The update step: mount the disk labelled dbc-updates, point the origin's remote at it, upgrade, reboot. */
+export const UPGRADE_SCRIPT = `${GUEST_RUN}echo "deb-bootc-test: step upgrade started"
+mkdir -p /run/deb-bootc-compose/updates
+step mount -o ro LABEL=dbc-updates /run/deb-bootc-compose/updates
+remote=$(ostree remote list | head -n 1)
+step ostree remote delete "$remote"
+step ostree remote add --no-gpg-verify "$remote" file:///run/deb-bootc-compose/updates
+step ostree admin upgrade
+step ostree admin status
+echo "deb-bootc-test: step upgrade done"
+systemctl reboot --no-block
+`;
+
+/** Roll back: the previous deployment (index 1) becomes the default again, then reboot. */
+export const ROLLBACK_SCRIPT = `${GUEST_RUN}echo "deb-bootc-test: step rollback started"
+step ostree admin set-default 1
+step ostree admin status
+echo "deb-bootc-test: step rollback done"
+systemctl reboot --no-block
+`;
+
+async function overlay(image: string, format: "raw" | "qcow2", path: string, logger?: Logger): Promise<void> {
+  await rm(path, { force: true });
+  await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", image, "-F", format, path], { logger, debianPackage: "qemu-utils" });
+}
+
+interface Session {
+  accel: Accelerator;
+  accelReason: string;
+  boot(
+    name: string,
+    credentials?: Record<string, string>,
+    extraDisks?: Array<{ path: string; format: "raw" | "qcow2"; readOnly?: boolean }>,
+  ): Promise<BootStepResult>;
+  close(): Promise<void>;
+}
+
+async function openSession(options: BootTestOptions): Promise<Session> {
+  await mkdir(options.workDir, { recursive: true });
+  const detected = options.accel ? { accel: options.accel, reason: "chosen by the caller" } : await detectAccelerator();
+  const firmware = await findFirmware();
+  const disk = join(options.workDir, "boot-overlay.qcow2");
+  await overlay(options.image, options.format, disk, options.logger);
+  const log = await openTextLog(options.consoleLog);
+  const timeoutMs = options.timeoutMs ?? (detected.accel === "kvm" ? 120_000 : 300_000);
+  options.logger?.info({ accel: detected.accel, reason: detected.reason, image: options.image }, "boot test");
+  return {
+    accel: detected.accel,
+    accelReason: detected.reason,
+    async boot(name, credentials, extraDisks) {
+      log.line(`boot ${name} (${detected.accel})`);
+      const script = credentials !== undefined;
+      const result = await bootOnce({
+        disk,
+        format: "qcow2",
+        firmware,
+        varsCopy: join(options.workDir, "OVMF_VARS.fd"),
+        accel: detected.accel,
+        extraDisks,
+        credentials,
+        // a plain boot ends at the status listing; a scripted one when the guest reboots (QEMU exits)
+        until: script ? undefined : (text) => (parseMarker(text)?.bootedDeployment ?? undefined) !== undefined,
+        watch: { marker: MARKER_RE },
+        timeoutMs,
+        onConsole: (c) => log.write(c),
+        logger: options.logger,
+        signal: options.signal,
+      });
+      const marker = parseMarker(result.console);
+      const step: BootStepResult = { name, marker, timeToMarkerMs: result.seen.marker, durationMs: result.durationMs, ended: result.ended };
+      options.logger?.info({ ...step }, `boot ${name}`);
+      if (script) {
+        const done = DONE_RE.exec(result.console.replace(/\r/g, ""));
+        if (!done)
+          throw composeError("BOOT_TEST_FAILED", `boot ${name}: the guest's step script did not finish (see ${options.consoleLog})`);
+      }
+      return step;
+    },
+    close: () => log.close(),
+  };
+}
+
+function expectMarker(step: BootStepResult, want: { composeId?: string; commit?: string }, consoleLog: string): void {
+  const m = step.marker;
+  if (!m)
+    throw composeError("BOOT_TEST_FAILED", `boot ${step.name}: no marker line on the console (see ${consoleLog})`, {
+      hint: "the image's kernel arguments need console=ttyS0,115200 for the serial console",
+    });
+  if (!m.bootedDeployment) throw composeError("BOOT_TEST_FAILED", `boot ${step.name}: ostree admin status showed no booted deployment`);
+  if (want.composeId && m.composeId !== want.composeId)
+    throw composeError("BOOT_TEST_FAILED", `boot ${step.name}: booted compose ${m.composeId}, expected ${want.composeId}`);
+  if (want.commit && m.commit !== want.commit)
+    throw composeError("BOOT_TEST_FAILED", `boot ${step.name}: booted commit ${m.commit}, expected ${want.commit}`);
+  if (m.bootedDeployment.commit !== m.commit)
+    throw composeError(
+      "BOOT_TEST_FAILED",
+      `boot ${step.name}: the marker's commit ${m.commit} is not the booted deployment ${m.bootedDeployment.commit}`,
+    );
+}
+
+/** Boot an image and check the marker names the expected compose/commit and a booted deployment. */
+export async function bootToMarker(
+  options: BootTestOptions & { expect?: { composeId?: string; commit?: string } },
+): Promise<BootTestResult> {
+  const session = await openSession(options);
+  const steps: BootStepResult[] = [];
+  try {
+    const step = await session.boot("marker");
+    steps.push(step);
+    expectMarker(step, options.expect ?? {}, options.consoleLog);
+    return {
+      passed: true,
+      accel: session.accel,
+      accelReason: session.accelReason,
+      steps,
+      consoleLog: options.consoleLog,
+      message: `booted ${step.marker!.composeId} (${step.marker!.commit.slice(0, 12)}) in ${Math.round((step.timeToMarkerMs ?? 0) / 1000)} s`,
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+export interface AbUpdateOptions extends BootTestOptions {
+  /** The archive repository holding the update (the second compose's compose/ostree/repo). */
+  updateRepo: string;
+  from: { composeId?: string; commit: string };
+  to: { composeId?: string; commit: string };
+}
+
+/** Make an ext4 image labelled dbc-updates whose root is the update repository. */
+async function updateDisk(repo: string, path: string, logger?: Logger): Promise<void> {
+  const du = await run("du", ["-sb", repo], { logger });
+  const bytes = Number(du.stdout.split(/\s+/)[0]);
+  const size = Math.ceil((bytes * 1.3 + 64 * 1024 * 1024) / 1024 / 1024);
+  await rm(path, { force: true });
+  await run("mkfs.ext4", ["-q", "-F", "-L", "dbc-updates", "-d", repo, path, `${size}M`], { logger, debianPackage: "e2fsprogs" });
+}
+
+/** Boot the old commit, upgrade to the new one from an attached disk, boot it, roll back, boot the old one. */
+export async function abUpdateTest(options: AbUpdateOptions): Promise<BootTestResult> {
+  const updates = join(options.workDir, "updates.img");
+  await updateDisk(options.updateRepo, updates, options.logger);
+  const session = await openSession(options);
+  const steps: BootStepResult[] = [];
+  try {
+    const upgrade = await session.boot("upgrade", stepCredentials(UPGRADE_SCRIPT), [{ path: updates, format: "raw", readOnly: true }]);
+    steps.push(upgrade);
+    expectMarker(upgrade, options.from, options.consoleLog);
+    const updated = await session.boot("updated", stepCredentials(ROLLBACK_SCRIPT));
+    steps.push(updated);
+    expectMarker(updated, options.to, options.consoleLog);
+    if (!updated.marker!.deployments.includes(options.from.commit))
+      throw composeError("BOOT_TEST_FAILED", "after the upgrade, the old deployment is not listed for rollback");
+    const back = await session.boot("rolled-back");
+    steps.push(back);
+    expectMarker(back, options.from, options.consoleLog);
+    return {
+      passed: true,
+      accel: session.accel,
+      accelReason: session.accelReason,
+      steps,
+      consoleLog: options.consoleLog,
+      message: `upgraded ${options.from.commit.slice(0, 12)} -> ${options.to.commit.slice(0, 12)}, rolled back`,
+    };
+  } finally {
+    await session.close();
+    await rm(updates, { force: true });
+    await stat(options.workDir).catch(() => undefined);
+  }
+}

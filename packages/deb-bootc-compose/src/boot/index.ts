@@ -1,0 +1,3 @@
+export * from "./boot-test.js";
+export * from "./qemu.js";
+export * from "./test-phase.js";

@@ -1,0 +1,144 @@
+import { copyFile, lstat, readFile } from "node:fs/promises";
+import { isCodedError, type Logger, run } from "@debian-bootc/core";
+import { composeError } from "../errors.js";
+
+/**
+ * Booting disk images under QEMU with UEFI (Debian's ovmf). KVM only where it really runs guests: a
+ * /dev/kvm backed by kvm_pvm (no vmx/svm) fails on MSRs and emulation, so KVM needs kvm_intel or
+ * kvm_amd loaded and the CPU flag; everything else runs under TCG.
+ */
+
+export type Accelerator = "kvm" | "tcg";
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function detectAccelerator(): Promise<{ accel: Accelerator; reason: string }> {
+  if (!(await exists("/dev/kvm"))) return { accel: "tcg", reason: "no /dev/kvm" };
+  const module = (await exists("/sys/module/kvm_intel")) ? "kvm_intel" : (await exists("/sys/module/kvm_amd")) ? "kvm_amd" : undefined;
+  if (!module)
+    return { accel: "tcg", reason: "/dev/kvm exists but neither kvm_intel nor kvm_amd is loaded (a paravirtual kvm cannot run the guest)" };
+  const cpuinfo = await readFile("/proc/cpuinfo", "utf8").catch(() => "");
+  if (!/\b(vmx|svm)\b/.test(cpuinfo)) return { accel: "tcg", reason: `${module} is loaded but the CPU shows no vmx/svm` };
+  return { accel: "kvm", reason: `${module} with hardware virtualisation` };
+}
+
+export interface Firmware {
+  code: string;
+  vars: string;
+}
+
+export const OVMF_CANDIDATES: readonly Firmware[] = [
+  { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.fd" },
+  { code: "/usr/share/OVMF/OVMF_CODE.fd", vars: "/usr/share/OVMF/OVMF_VARS.fd" },
+];
+
+export async function findFirmware(): Promise<Firmware> {
+  for (const f of OVMF_CANDIDATES) if ((await exists(f.code)) && (await exists(f.vars))) return f;
+  throw composeError("FIRMWARE_NOT_FOUND", `no UEFI firmware found (looked for ${OVMF_CANDIDATES.map((f) => f.code).join(", ")})`, {
+    hint: "apt-get install ovmf",
+  });
+}
+
+export interface QemuSpec {
+  disk: string;
+  format: "raw" | "qcow2";
+  firmware: Firmware;
+  /** A writable copy of the firmware's variable store. */
+  varsCopy: string;
+  accel: Accelerator;
+  memoryMiB?: number;
+  cpus?: number;
+  /** Further disks (virtio, after the system disk), e.g. an update repository. */
+  extraDisks?: ReadonlyArray<{ path: string; format: "raw" | "qcow2"; readOnly?: boolean }>;
+  /** systemd credentials passed through SMBIOS type 11 (name -> content). */
+  credentials?: Readonly<Record<string, string>>;
+}
+
+/** The qemu-system-x86_64 argv: q35, UEFI from pflash, virtio disks, serial console on stdout, no network, exit on reboot. */
+export function qemuArgs(spec: QemuSpec): string[] {
+  const args = ["-machine", "q35"];
+  if (spec.accel === "kvm") args.push("-accel", "kvm", "-cpu", "host");
+  else args.push("-accel", "tcg,thread=multi", "-cpu", "max");
+  args.push("-smp", String(spec.cpus ?? 2), "-m", String(spec.memoryMiB ?? 1536));
+  args.push("-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nic", "none");
+  args.push("-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${spec.firmware.code}`);
+  args.push("-drive", `if=pflash,format=raw,unit=1,file=${spec.varsCopy}`);
+  args.push("-drive", `file=${spec.disk},if=virtio,format=${spec.format},cache=unsafe`);
+  for (const d of spec.extraDisks ?? []) {
+    args.push("-drive", `file=${d.path},if=virtio,format=${d.format}${d.readOnly ? ",readonly=on" : ""}`);
+  }
+  for (const [name, content] of Object.entries(spec.credentials ?? {})) {
+    args.push("-smbios", `type=11,value=io.systemd.credential.binary:${name}=${Buffer.from(content).toString("base64")}`);
+  }
+  return args;
+}
+
+export interface BootRun {
+  /** Everything the serial console printed. */
+  console: string;
+  /** "matched": `until` said stop (QEMU was then killed); "exited": the guest rebooted or powered off. */
+  ended: "matched" | "exited";
+  durationMs: number;
+  /** Milliseconds from QEMU's start until each watched pattern first appeared. */
+  seen: Record<string, number>;
+}
+
+export interface BootOptions extends QemuSpec {
+  /** Stop (kill QEMU) once this returns true for the console so far. */
+  until?: (console: string) => boolean;
+  /** Patterns whose first appearance is timed. */
+  watch?: Readonly<Record<string, RegExp>>;
+  timeoutMs: number;
+  onConsole?: (chunk: Buffer) => void;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+/** Boot once: until `until` matches, the guest reboots or powers off (QEMU exits), or the time limit. */
+export async function bootOnce(options: BootOptions): Promise<BootRun> {
+  await copyFile(options.firmware.vars, options.varsCopy);
+  const controller = new AbortController();
+  const onOuterAbort = () => controller.abort();
+  options.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  const started = Date.now();
+  let text = "";
+  let matched = false;
+  const seen: Record<string, number> = {};
+  const timer = setTimeout(() => controller.abort(), options.timeoutMs);
+  try {
+    await run("qemu-system-x86_64", qemuArgs(options), {
+      signal: controller.signal,
+      logger: options.logger,
+      captureStdout: false,
+      debianPackage: "qemu-system-x86",
+      onStdout: (chunk) => {
+        options.onConsole?.(chunk);
+        text += chunk.toString("utf8");
+        for (const [name, re] of Object.entries(options.watch ?? {}))
+          if (seen[name] === undefined && re.test(text)) seen[name] = Date.now() - started;
+        if (!matched && options.until?.(text)) {
+          matched = true;
+          controller.abort();
+        }
+      },
+    });
+    return { console: text, ended: "exited", durationMs: Date.now() - started, seen };
+  } catch (error) {
+    if (matched && isCodedError(error, "INTERRUPTED")) return { console: text, ended: "matched", durationMs: Date.now() - started, seen };
+    if (options.signal?.aborted) throw error;
+    if (isCodedError(error, "INTERRUPTED")) {
+      throw composeError("BOOT_TEST_FAILED", `${options.disk}: no result within ${Math.round(options.timeoutMs / 1000)} s`, {
+        details: { consoleTail: text.slice(-2000) },
+      });
+    }
+    throw composeError("BOOT_TEST_FAILED", `${options.disk}: QEMU failed: ${(error as Error).message}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onOuterAbort);
+  }
+}

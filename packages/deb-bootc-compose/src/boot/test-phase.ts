@@ -1,0 +1,164 @@
+import { lstat, readdir, readFile, realpath } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { writeFileAtomic } from "@debian-bootc/core";
+import type { Phase } from "../compose/phase-engine.js";
+import { DISK_STATE, type DiskImageRecord } from "../disk/image-build-phase.js";
+import { composeError } from "../errors.js";
+import { OSTREE_STATE, type OstreeCommitRecord } from "../ostree/ostree-phase.js";
+import { abUpdateTest, type BootTestResult, bootToMarker } from "./boot-test.js";
+import type { Accelerator } from "./qemu.js";
+
+/** Boot-test results per image, for the compose metadata. */
+export const TEST_STATE = "boot-tests";
+export interface BootTestRecord {
+  variant: string;
+  arch: string;
+  kind: "marker" | "ab-update";
+  image: string;
+  passed: boolean;
+  accel: Accelerator;
+  message: string;
+  steps: BootTestResult["steps"];
+  durationMs: number;
+}
+
+export interface TestPhaseOptions {
+  accel?: Accelerator;
+  /** Skip the A/B update test even when a previous compose has a disk image. */
+  noUpdateTest?: boolean;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The previous compose's disk image and commit for a variant/arch (latest-<name>), if it has one. */
+async function previousImage(
+  composeDir: string,
+  name: string,
+  variant: string,
+  arch: string,
+): Promise<{ image: string; format: "raw" | "qcow2"; commit: string; composeId?: string } | undefined> {
+  const link = join(dirname(composeDir), `latest-${name}`);
+  if (!(await exists(link))) return undefined;
+  const prev = await realpath(link);
+  if (prev === (await realpath(composeDir))) return undefined;
+  const dir = join(prev, "compose", variant, arch);
+  const files = await readdir(join(dir, "images")).catch(() => [] as string[]);
+  const image = files.find((f) => f.endsWith(".qcow2")) ?? files.find((f) => f.endsWith(".raw"));
+  const commitFile = await readFile(join(dir, "ostree-commit.json"), "utf8").catch(() => undefined);
+  if (!image || !commitFile) return undefined;
+  const commit = (JSON.parse(commitFile) as { commit: string }).commit;
+  const composeId = (await readFile(join(prev, "COMPOSE_ID"), "utf8").catch(() => "")).trim() || undefined;
+  return { image: join(dir, "images", image), format: image.endsWith(".qcow2") ? "qcow2" : "raw", commit, composeId };
+}
+
+/**
+ * The test phase: boot every disk image of the compose to its marker; and when the previous compose of
+ * the same name has a disk image, boot that, upgrade it to this compose's commit, reboot, roll back and
+ * boot the old one (A/B). Consoles go to logs/boot-<variant>-<arch>*.log, results to compose/<variant>/<arch>/boot-tests.json.
+ */
+export function createTestPhase(options: TestPhaseOptions = {}): Phase {
+  return {
+    name: "test",
+    deliverable: "boot-test",
+    async run(ctx) {
+      const disks = (ctx.state.get(DISK_STATE) as DiskImageRecord[] | undefined) ?? [];
+      const commits = (ctx.state.get(OSTREE_STATE) as OstreeCommitRecord[] | undefined) ?? [];
+      const records: BootTestRecord[] = [];
+      const failures: string[] = [];
+      const record = (r: BootTestRecord) => {
+        records.push(r);
+        if (!r.passed) failures.push(`${r.variant}/${r.arch} ${r.kind}: ${r.message}`);
+        ctx.logger[r.passed ? "info" : "error"]({ ...r }, `boot test ${r.kind} ${r.passed ? "passed" : "failed"}`);
+      };
+      for (const disk of disks) {
+        const file = disk.files.find((f) => f.format === "qcow2") ?? disk.files[0];
+        if (!file) continue;
+        const commit = commits.find((c) => c.variant === disk.variant && c.arch === disk.arch);
+        const started = Date.now();
+        try {
+          const result = await bootToMarker({
+            image: file.path,
+            format: file.format,
+            workDir: join(ctx.composeDir, "work", disk.arch, disk.variant, "boot-test"),
+            consoleLog: join(ctx.composeDir, "logs", `boot-${disk.variant}-${disk.arch}.log`),
+            accel: options.accel,
+            expect: { commit: disk.commit, ...(commit?.changed ? { composeId: ctx.composeId } : {}) },
+            logger: ctx.logger,
+            signal: ctx.signal,
+          });
+          record({ variant: disk.variant, arch: disk.arch, kind: "marker", image: file.path, ...result, durationMs: Date.now() - started });
+        } catch (error) {
+          if (ctx.signal.aborted) throw error;
+          record({
+            variant: disk.variant,
+            arch: disk.arch,
+            kind: "marker",
+            image: file.path,
+            passed: false,
+            accel: options.accel ?? "tcg",
+            message: (error as Error).message,
+            steps: [],
+            durationMs: Date.now() - started,
+          });
+        }
+      }
+      for (const commit of options.noUpdateTest ? [] : commits.filter((c) => c.changed && c.arch === "amd64")) {
+        const prev = await previousImage(ctx.composeDir, ctx.definition.name, commit.variant, commit.arch);
+        if (!prev) continue;
+        const started = Date.now();
+        try {
+          const result = await abUpdateTest({
+            image: prev.image,
+            format: prev.format,
+            workDir: join(ctx.composeDir, "work", commit.arch, commit.variant, "ab-test"),
+            consoleLog: join(ctx.composeDir, "logs", `boot-${commit.variant}-${commit.arch}-ab-update.log`),
+            accel: options.accel,
+            updateRepo: commit.repo,
+            from: { commit: prev.commit },
+            to: { commit: commit.commit, composeId: ctx.composeId },
+            logger: ctx.logger,
+            signal: ctx.signal,
+          });
+          record({
+            variant: commit.variant,
+            arch: commit.arch,
+            kind: "ab-update",
+            image: prev.image,
+            ...result,
+            durationMs: Date.now() - started,
+          });
+        } catch (error) {
+          if (ctx.signal.aborted) throw error;
+          record({
+            variant: commit.variant,
+            arch: commit.arch,
+            kind: "ab-update",
+            image: prev.image,
+            passed: false,
+            accel: options.accel ?? "tcg",
+            message: (error as Error).message,
+            steps: [],
+            durationMs: Date.now() - started,
+          });
+        }
+      }
+      ctx.state.set(TEST_STATE, records);
+      for (const key of new Set(records.map((r) => `${r.variant}/${r.arch}`))) {
+        await writeFileAtomic(
+          join(ctx.composeDir, "compose", key, "boot-tests.json"),
+          `${JSON.stringify(
+            records.filter((r) => `${r.variant}/${r.arch}` === key),
+            null,
+            2,
+          )}\n`,
+        );
+      }
+      if (failures.length > 0) throw composeError("BOOT_TEST_FAILED", `boot tests failed: ${failures.join("; ")}`);
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { CommandSpec } from "@debian-bootc/core";
+import { abUpdateTest, type BootTestResult, bootToMarker } from "../boot/boot-test.js";
+import type { Accelerator } from "../boot/qemu.js";
+import { composeError } from "../errors.js";
+
+export const bootTestCommand: CommandSpec = {
+  name: "boot-test",
+  summary: "Boot a disk image under QEMU/UEFI and check the compose's marker (optionally the A/B update)",
+  description:
+    "Boots a qcow2 overlay of IMAGE (the image itself is not written) with OVMF, the serial console captured to --console, " +
+    "under KVM when a usable one exists (kvm_intel/kvm_amd with vmx/svm), otherwise TCG. Passes when the image's marker unit " +
+    "prints the booted compose and `ostree admin status` shows a booted deployment. With --update-repo, runs the A/B test instead: " +
+    "upgrade from that repository (attached as a disk), reboot into --to-commit, roll back, boot --from-commit again.",
+  args: [{ name: "image", description: "a disk image (.qcow2 or .raw) made by the image-build phase" }],
+  options: [
+    { flags: "--console <file>", description: "serial console capture (default: a temporary file, kept on failure)" },
+    { flags: "--accel <accel>", description: "force an accelerator", choices: ["kvm", "tcg"] },
+    { flags: "--timeout <seconds>", description: "time limit per boot (default 300 under TCG, 120 under KVM)" },
+    { flags: "--expect-compose <id>", description: "fail unless the booted commit carries this compose ID" },
+    { flags: "--expect-commit <checksum>", description: "fail unless this commit is booted" },
+    { flags: "--update-repo <dir>", description: "A/B test: the OSTree repository holding the update" },
+    { flags: "--from-commit <checksum>", description: "A/B test: the commit the image boots first" },
+    { flags: "--to-commit <checksum>", description: "A/B test: the commit the upgrade must boot" },
+  ],
+  examples: [
+    "deb-bootc-compose boot-test /srv/composes/latest-debian-bootc-minimal/compose/minimal/amd64/images/debian-bootc-minimal-minimal-amd64-13.0.qcow2",
+    "deb-bootc-compose boot-test old.qcow2 --update-repo new-compose/compose/ostree/repo --from-commit 80f9... --to-commit 4b3d...",
+  ],
+  async run(ctx) {
+    const image = resolve(ctx.args[0]!);
+    const o = ctx.options as Record<string, string | undefined>;
+    const format = image.endsWith(".raw") || image.endsWith(".img") ? "raw" : "qcow2";
+    const work = await mkdtemp(join(tmpdir(), "boot-test-"));
+    const consoleLog = o.console ? resolve(o.console) : join(tmpdir(), `boot-test-${process.pid}.console.log`);
+    const common = {
+      image,
+      format: format as "raw" | "qcow2",
+      workDir: work,
+      consoleLog,
+      accel: o.accel as Accelerator | undefined,
+      timeoutMs: o.timeout ? Number(o.timeout) * 1000 : undefined,
+      signal: ctx.signal,
+    };
+    try {
+      let result: BootTestResult;
+      if (o.updateRepo) {
+        if (!o.fromCommit || !o.toCommit) throw composeError("BOOT_TEST_FAILED", "--update-repo needs --from-commit and --to-commit");
+        result = await abUpdateTest({
+          ...common,
+          updateRepo: resolve(o.updateRepo),
+          from: { commit: o.fromCommit },
+          to: { commit: o.toCommit, composeId: o.expectCompose },
+        });
+      } else {
+        result = await bootToMarker({ ...common, expect: { composeId: o.expectCompose, commit: o.expectCommit } });
+      }
+      if (ctx.json) ctx.out.json(result);
+      else {
+        ctx.out.line(`accelerator: ${result.accel} (${result.accelReason})`);
+        for (const s of result.steps) {
+          const m = s.marker;
+          ctx.out.line(
+            `boot ${s.name}: ${m ? `compose ${m.composeId}, commit ${m.commit.slice(0, 12)}` : "no marker"}; marker after ${Math.round((s.timeToMarkerMs ?? 0) / 1000)} s`,
+          );
+        }
+        ctx.out.line(`passed: ${result.message}; console: ${consoleLog}`);
+      }
+      return 0;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  },
+};

@@ -1,0 +1,268 @@
+import { createHash, randomUUID } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { lstat, mkdir, open, readdir, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { isCodedError, type Logger, run } from "@debian-bootc/core";
+import { composeError } from "../errors.js";
+import { runrootCommands } from "../ostree/runroot.js";
+import { GRUB_EFI_MODULES, grubConfig, grubEarlyConfig, parseBootEntry } from "./boot-entries.js";
+import { layoutPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layout.js";
+
+/**
+ * A bootable disk image from an OSTree commit, doing what `bootc install to-disk` does with Debian's
+ * tools and no loop devices or mounts: the root filesystem's content is assembled in a directory by the
+ * suite's own ostree in a runroot (admin init-fs, os-init, a remote, pull-local, deploy with the kernel
+ * arguments and root=UUID), the deployment gets /etc/fstab, GRUB gets a configuration made from
+ * ostree's boot entries, then mkfs.ext4 -d writes that directory straight into the root partition of
+ * the image file, and the EFI system partition (FAT, filled with mtools) receives a standalone GRUB.
+ */
+
+// $1 source repo, $2 sysroot, $3 os name, $4 remote name, $5 remote URL, $6 ref, then --karg=... options.
+const DEPLOY_SCRIPT = `
+repo=$1; sysroot=$2; osname=$3; remote=$4; url=$5; ref=$6; shift 6
+ostree admin init-fs --modern "$sysroot"
+ostree admin os-init --sysroot="$sysroot" "$osname"
+ostree remote add --repo="$sysroot/ostree/repo" --no-gpg-verify "$remote" "$url" "$ref"
+ostree pull-local --repo="$sysroot/ostree/repo" --remote="$remote" "$repo" "$ref" >&2
+ostree config --repo="$sysroot/ostree/repo" set sysroot.bootloader none
+ostree config --repo="$sysroot/ostree/repo" set sysroot.bootprefix true
+ostree admin deploy --sysroot="$sysroot" --os="$osname" "$@" "$remote:$ref" >&2
+ostree config --repo="$sysroot/ostree/repo" set sysroot.bootloader grub2
+ostree admin status --sysroot="$sysroot"
+`;
+
+export const ESP_SIZE = 128 * 1024 * 1024;
+
+export interface DiskImageOptions {
+  /** The compose's archive repository and the ref to deploy. */
+  repo: string;
+  ref: string;
+  /** The stateroot (os) name. */
+  osName: string;
+  /** The remote the deployment's origin names, so `ostree admin upgrade` knows where updates come from. */
+  remote: { name: string; url: string };
+  kargs: readonly string[];
+  /** Bytes. */
+  size: number;
+  /** Working directory (the sysroot is assembled here and removed afterwards). */
+  workDir: string;
+  /** Output files: a raw image and/or a qcow2 image. */
+  raw?: string;
+  qcow2?: string;
+  profile?: string;
+  logger?: Logger;
+  signal?: AbortSignal;
+  onOutput?: (chunk: Buffer) => void;
+}
+
+export interface DiskImageFile {
+  path: string;
+  format: "raw" | "qcow2";
+  size: number;
+  sha256: string;
+}
+
+export interface DiskImageResult {
+  files: DiskImageFile[];
+  rootUuid: string;
+  partitions: Partition[];
+  deployment: string;
+  durations: Record<string, number>;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Deployment directories are immutable (chattr +i): clear the flag so the sysroot can be removed. */
+async function removeSysroot(sysroot: string, logger?: Logger): Promise<void> {
+  const deployRoot = join(sysroot, "ostree", "deploy");
+  for (const os of await readdir(deployRoot).catch(() => [] as string[])) {
+    for (const d of await readdir(join(deployRoot, os, "deploy")).catch(() => [] as string[])) {
+      const path = join(deployRoot, os, "deploy", d);
+      if ((await lstat(path)).isDirectory()) await run("chattr", ["-i", path], { logger, debianPackage: "e2fsprogs" }).catch(() => {});
+    }
+  }
+  await rm(sysroot, { recursive: true, force: true });
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** Copy a file into another at a byte offset, skipping all-zero blocks (the target is sparse already). */
+async function copyInto(source: string, target: string, offset: number): Promise<void> {
+  const out = await open(target, "r+");
+  try {
+    let position = offset;
+    const zero = Buffer.alloc(1024 * 1024);
+    for await (const chunk of createReadStream(source, { highWaterMark: 1024 * 1024 })) {
+      const buf = chunk as Buffer;
+      if (!(buf.length === zero.length && buf.equals(zero))) await out.write(buf, 0, buf.length, position);
+      position += buf.length;
+    }
+  } finally {
+    await out.close();
+  }
+}
+
+export async function buildDiskImage(options: DiskImageOptions): Promise<DiskImageResult> {
+  const { logger, signal } = options;
+  const durations: Record<string, number> = {};
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    try {
+      return await fn();
+    } catch (error) {
+      if (isCodedError(error, "INTERRUPTED") || isCodedError(error, "DISK_IMAGE_FAILED")) throw error;
+      throw composeError("DISK_IMAGE_FAILED", `disk image step ${name} failed: ${(error as Error).message}`, { cause: error });
+    } finally {
+      durations[name] = Date.now() - started;
+      logger?.info({ step: name, durationMs: durations[name] }, `disk step ${name}`);
+    }
+  };
+  if (!options.raw && !options.qcow2) throw composeError("DISK_IMAGE_FAILED", "no output asked for (raw or qcow2)");
+  const sysroot = join(options.workDir, "sysroot");
+  const efiDir = join(options.workDir, "efi");
+  const rawPath = options.raw ?? join(options.workDir, "disk.raw");
+  const rootUuid = randomUUID();
+  const partitions = layoutPartitions(options.size, [
+    { name: "ESP", type: "ef00", size: ESP_SIZE },
+    { name: "root", type: "8304" },
+  ]);
+  const [esp, root] = partitions as [Partition, Partition];
+  await removeSysroot(sysroot, logger);
+  await rm(efiDir, { recursive: true, force: true });
+  await mkdir(sysroot, { recursive: true, mode: 0o755 });
+  await mkdir(efiDir, { recursive: true });
+  try {
+    await writeFile(join(efiDir, "early.cfg"), grubEarlyConfig(rootUuid));
+    const status = await step("deploy", async () => {
+      const kargs = [`root=UUID=${rootUuid}`, ...options.kargs].map((k) => `--karg=${k}`);
+      const outputs = await runrootCommands(
+        [
+          [
+            "/bin/sh",
+            "-euc",
+            DEPLOY_SCRIPT,
+            "deploy",
+            "/repo",
+            "/sysroot",
+            options.osName,
+            options.remote.name,
+            options.remote.url,
+            options.ref,
+            ...kargs,
+          ],
+          ["grub-mkimage", "-O", "x86_64-efi", "-o", "/efi/BOOTX64.EFI", "-p", "/boot/grub", "-c", "/efi/early.cfg", ...GRUB_EFI_MODULES],
+        ],
+        {
+          profile: options.profile,
+          packages: ["ostree", "grub-efi-amd64-bin"],
+          binds: [
+            { source: options.repo, target: "/repo", readOnly: true },
+            { source: sysroot, target: "/sysroot" },
+            { source: efiDir, target: "/efi" },
+          ],
+          logger,
+          signal,
+          onOutput: options.onOutput,
+        },
+      );
+      return outputs[0] ?? "";
+    });
+    logger?.info({ status }, "deployed");
+    const deployment = await step("configure", async () => {
+      const deployDir = join(sysroot, "ostree", "deploy", options.osName, "deploy");
+      const deployments = (await readdir(deployDir)).filter((d) => /^[0-9a-f]{64}\.\d+$/.test(d));
+      if (deployments.length !== 1)
+        throw composeError("DISK_IMAGE_FAILED", `expected one deployment in ${deployDir}, found ${deployments.length}`);
+      const deployment = join(deployDir, deployments[0]!);
+      await writeFile(
+        join(deployment, "etc", "fstab"),
+        `# Written by deb-bootc-compose at install time.\nUUID=${rootUuid} / ext4 defaults 0 1\n`,
+        { mode: 0o644 },
+      );
+      const entriesDir = join(sysroot, "boot", "loader", "entries");
+      const entries = [];
+      for (const file of (await readdir(entriesDir)).filter((f) => f.endsWith(".conf")).sort()) {
+        entries.push(parseBootEntry(file, await readFile(join(entriesDir, file), "utf8")));
+      }
+      if (entries.length === 0) throw composeError("DISK_IMAGE_FAILED", `ostree wrote no boot entries in ${entriesDir}`);
+      // /boot/loader is ostree's symlink to loader.N: the configuration lives beside the entries it was made from
+      await writeFile(join(sysroot, "boot", "loader", "grub.cfg"), grubConfig(entries));
+      await mkdir(join(sysroot, "boot", "grub"), { recursive: true });
+      await symlink("../loader/grub.cfg", join(sysroot, "boot", "grub", "grub.cfg"));
+      return deployment;
+    });
+    await step("esp", async () => {
+      const img = join(options.workDir, "esp.img");
+      await rm(img, { force: true });
+      await run("mkfs.vfat", ["-C", "-n", "ESP", img, String(esp.size / 1024)], { logger, signal, debianPackage: "dosfstools" });
+      const env = { ...process.env, MTOOLS_SKIP_CHECK: "1" };
+      await run("mmd", ["-i", img, "::/EFI", "::/EFI/BOOT"], { env, logger, signal, debianPackage: "mtools" });
+      await run("mcopy", ["-i", img, join(efiDir, "BOOTX64.EFI"), "::/EFI/BOOT/BOOTX64.EFI"], {
+        env,
+        logger,
+        signal,
+        debianPackage: "mtools",
+      });
+    });
+    await step("partition", async () => {
+      await rm(rawPath, { force: true });
+      await writeFile(rawPath, "");
+      await truncate(rawPath, options.size);
+      await run("sgdisk", sgdiskArgs(partitions, rawPath), { logger, signal, debianPackage: "gdisk" });
+    });
+    await step("root-filesystem", async () => {
+      await run(
+        "mkfs.ext4",
+        [
+          "-q",
+          "-F",
+          "-L",
+          "root",
+          "-U",
+          rootUuid,
+          "-O",
+          "^orphan_file,^metadata_csum_seed",
+          "-E",
+          `offset=${root.offset}`,
+          "-d",
+          sysroot,
+          rawPath,
+          `${root.size / 1024}k`,
+        ],
+        { logger, signal, onStderr: options.onOutput, debianPackage: "e2fsprogs" },
+      );
+      await copyInto(join(options.workDir, "esp.img"), rawPath, esp.offset);
+    });
+    const files: DiskImageFile[] = [];
+    if (options.qcow2) {
+      await step("qcow2", () =>
+        run("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", rawPath, options.qcow2!], { logger, signal, debianPackage: "qemu-utils" }),
+      );
+    }
+    await step("checksums", async () => {
+      for (const [path, format] of [
+        [options.raw, "raw"],
+        [options.qcow2, "qcow2"],
+      ] as const) {
+        if (path) files.push({ path, format, size: (await stat(path)).size, sha256: await sha256File(path) });
+      }
+    });
+    return { files, rootUuid, partitions, deployment, durations };
+  } finally {
+    await removeSysroot(sysroot, logger);
+    await rm(join(options.workDir, "esp.img"), { force: true });
+    if (!options.raw && (await exists(rawPath))) await rm(rawPath, { force: true });
+  }
+}
+
+/** Sector of a byte offset, for logs. */
+export const sectorOf = (offset: number) => offset / SECTOR;

@@ -1,0 +1,113 @@
+import { mkdir } from "node:fs/promises";
+import { join, relative } from "node:path";
+import type { Phase } from "../compose/phase-engine.js";
+import { IMAGES_STATE, type ImageRecord } from "../compose/shared-state.js";
+import { composeError } from "../errors.js";
+import { OSTREE_STATE, type OstreeCommitRecord } from "../ostree/ostree-phase.js";
+import { runrootProfile } from "../ostree/runroot.js";
+import { openTextLog } from "../rootfs/text-log.js";
+import { buildDiskImage, type DiskImageFile } from "./disk-image.js";
+import { parseSize } from "./gpt-layout.js";
+
+export const DEFAULT_DISK_SIZE = "4G";
+/** Where a deployment's origin looks for updates unless the phase is told otherwise. */
+export const DEFAULT_REMOTE_URL = "file:///var/lib/deb-bootc-compose/repo";
+
+/** What the image-build phase leaves in the run's state (the test phase boots these). */
+export const DISK_STATE = "disk-images";
+export interface DiskImageRecord {
+  variant: string;
+  arch: string;
+  files: DiskImageFile[];
+  rootUuid: string;
+  osName: string;
+  remote: string;
+  ref: string;
+  commit: string;
+  durationMs: number;
+}
+
+export interface ImageBuildPhaseOptions {
+  /** The URL the deployments' remote points at (where the published repository will be). */
+  remoteUrl?: string;
+}
+
+/**
+ * The image-build phase: for every ostree commit of the compose, disk images in the formats the
+ * definition's outputs ask for (raw, qcow2) under compose/<variant>/<arch>/images/, recorded with size,
+ * format and SHA256 for images.json and SHA256SUMS.
+ */
+export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Phase {
+  return {
+    name: "image-build",
+    deliverable: "qcow2",
+    async run(ctx) {
+      const { definition } = ctx;
+      const wantRaw = definition.outputs.includes("raw");
+      const wantQcow2 = definition.outputs.includes("qcow2");
+      if (!wantRaw && !wantQcow2) return;
+      if (!definition.arches.every((a) => a === "amd64"))
+        ctx.logger.warn({ arches: definition.arches }, "disk images are made for amd64 only");
+      const commits = ctx.state.get(OSTREE_STATE) as OstreeCommitRecord[] | undefined;
+      if (!commits?.length)
+        throw composeError("PHASE_PREREQUISITE", "the image-build phase needs the ostree phase's commits in the same compose");
+      const size = parseSize(definition.disk?.size ?? DEFAULT_DISK_SIZE);
+      if (definition.disk?.filesystem === "xfs")
+        throw composeError("DISK_IMAGE_FAILED", "disk.filesystem xfs is not supported yet; use ext4");
+      const records: DiskImageRecord[] = [];
+      const images = (ctx.state.get(IMAGES_STATE) as ImageRecord[] | undefined) ?? [];
+      for (const c of commits.filter((r) => r.arch === "amd64")) {
+        const dir = join(ctx.composeDir, "compose", c.variant, c.arch, "images");
+        const base = `${definition.name}-${c.variant}-${c.arch}-${definition.version}`;
+        const log = await openTextLog(join(ctx.composeDir, "logs", `image-build-${c.variant}-${c.arch}.log`));
+        const started = Date.now();
+        await mkdir(dir, { recursive: true });
+        try {
+          const result = await buildDiskImage({
+            repo: c.repo,
+            ref: c.ref,
+            osName: definition.name,
+            remote: { name: definition.name, url: options.remoteUrl ?? DEFAULT_REMOTE_URL },
+            kargs: definition.kargs,
+            size,
+            workDir: join(ctx.composeDir, "work", c.arch, c.variant, "disk"),
+            raw: wantRaw ? join(dir, `${base}.raw`) : undefined,
+            qcow2: wantQcow2 ? join(dir, `${base}.qcow2`) : undefined,
+            profile: runrootProfile(definition.suite, c.arch),
+            logger: ctx.logger.child({ variant: c.variant, arch: c.arch }),
+            signal: ctx.signal,
+            onOutput: (chunk) => log.write(chunk),
+          });
+          const record: DiskImageRecord = {
+            variant: c.variant,
+            arch: c.arch,
+            files: result.files,
+            rootUuid: result.rootUuid,
+            osName: definition.name,
+            remote: definition.name,
+            ref: c.ref,
+            commit: c.commit,
+            durationMs: Date.now() - started,
+          };
+          records.push(record);
+          ctx.logger.info({ ...record, durations: result.durations }, "disk images written");
+          for (const f of result.files) {
+            images.push({
+              variant: c.variant,
+              arch: c.arch,
+              type: f.format,
+              path: relative(ctx.composeDir, f.path),
+              format: f.format,
+              digest: `sha256:${f.sha256}`,
+              ...({ size: f.size, sha256: f.sha256 } as object),
+            });
+          }
+        } finally {
+          await log.close();
+        }
+      }
+      ctx.state.set(DISK_STATE, records);
+      ctx.state.set(IMAGES_STATE, images);
+    },
+  };
+}

@@ -1,0 +1,121 @@
+import { lstat, mkdir, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { isCodedError, type Logger } from "@debian-bootc/core";
+import { composeError } from "../errors.js";
+import { parseKeyValues, runrootScript } from "./runroot.js";
+
+// $1 repo, $2 ref, $3 tree, $4 previous repo or "", then ostree commit options.
+const COMMIT_SCRIPT = `
+repo=$1; ref=$2; tree=$3; prev=$4; shift 4
+[ -f "$repo/config" ] || ostree init --repo="$repo" --mode=archive
+if [ -n "$prev" ] && ostree rev-parse --repo="$prev" "$ref" >/dev/null 2>&1; then
+  ostree pull-local --repo="$repo" "$prev" "$ref"
+fi
+before=$(ostree rev-parse --repo="$repo" "$ref" 2>/dev/null || true)
+ostree commit --repo="$repo" --branch="$ref" --tree=dir="$tree" --skip-if-unchanged "$@" >&2
+after=$(ostree rev-parse --repo="$repo" "$ref")
+ostree summary --repo="$repo" --update >&2
+echo "before=$before"
+echo "after=$after"
+`;
+
+const FSCK_SCRIPT = `ostree fsck --repo="$1" >&2 && echo fsck=ok`;
+
+export interface CommitOptions {
+  /** The root tree (with /etc; it is moved to /usr/etc for the commit and back afterwards). */
+  tree: string;
+  /** An archive-mode repository (created when missing). */
+  repo: string;
+  ref: string;
+  /** Another repository holding the previous commit of the ref (the last compose's), pulled first. */
+  previousRepo?: string;
+  subject: string;
+  /** String metadata (version, compose ID, ...). */
+  metadata: Record<string, string>;
+  /** GVariant-text metadata (ostree.bootable=true). */
+  variantMetadata?: Record<string, string>;
+  profile?: string;
+  logger?: Logger;
+  signal?: AbortSignal;
+  onOutput?: (chunk: Buffer) => void;
+}
+
+export interface CommitResult {
+  commit: string;
+  /** The commit the ref pointed to before (the previous compose's), if any. */
+  parent?: string;
+  /** false: the tree's content equals the previous commit's, which is reused ("no changes"). */
+  changed: boolean;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return lstat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+}
+
+/**
+ * Commit a tree with the runroot's ostree. /etc becomes /usr/etc for the commit only (renamed in place
+ * and renamed back, also on failure). `--skip-if-unchanged` compares the tree's content checksum with
+ * the ref's current commit: equal content keeps the old commit and reports changed: false.
+ */
+export async function commitTree(options: CommitOptions): Promise<CommitResult> {
+  const { tree } = options;
+  if (await isDirectory(join(tree, "usr/etc"))) {
+    throw composeError("OSTREE_FAILED", `${tree}: has both etc and usr/etc; expected a tree with /etc only`);
+  }
+  if (!(await isDirectory(join(tree, "etc")))) throw composeError("OSTREE_FAILED", `${tree}: no /etc in the tree`);
+  await mkdir(options.repo, { recursive: true });
+  const args = [
+    "/repo",
+    options.ref,
+    "/tree",
+    options.previousRepo ? "/previous" : "",
+    `--subject=${options.subject}`,
+    ...Object.entries(options.metadata).map(([k, v]) => `--add-metadata-string=${k}=${v}`),
+    ...Object.entries(options.variantMetadata ?? {}).map(([k, v]) => `--add-metadata=${k}=${v}`),
+  ];
+  await rename(join(tree, "etc"), join(tree, "usr/etc"));
+  let out: string;
+  try {
+    out = await runrootScript(COMMIT_SCRIPT, args, {
+      profile: options.profile,
+      binds: [
+        { source: tree, target: "/tree", readOnly: true },
+        { source: options.repo, target: "/repo" },
+        ...(options.previousRepo ? [{ source: options.previousRepo, target: "/previous", readOnly: true }] : []),
+      ],
+      logger: options.logger,
+      signal: options.signal,
+      onOutput: options.onOutput,
+    });
+  } catch (error) {
+    if (isCodedError(error, "INTERRUPTED")) throw error;
+    throw composeError(
+      "OSTREE_FAILED",
+      `ostree commit of ${tree} to ${options.repo} (${options.ref}) failed: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  } finally {
+    await rename(join(tree, "usr/etc"), join(tree, "etc"));
+  }
+  const kv = parseKeyValues(out);
+  const commit = kv.after;
+  if (!commit || !/^[0-9a-f]{64}$/.test(commit))
+    throw composeError("OSTREE_FAILED", `ostree commit printed no checksum: ${out.slice(0, 500)}`);
+  const parent = kv.before || undefined;
+  return { commit, parent, changed: parent !== commit };
+}
+
+/** `ostree fsck` of a repository with the runroot's ostree; throws OSTREE_FAILED on corruption. */
+export async function fsckRepo(repo: string, options: { profile?: string; logger?: Logger; signal?: AbortSignal } = {}): Promise<void> {
+  try {
+    const out = await runrootScript(FSCK_SCRIPT, ["/repo"], { ...options, binds: [{ source: repo, target: "/repo", readOnly: true }] });
+    if (parseKeyValues(out).fsck !== "ok") throw new Error(out);
+  } catch (error) {
+    throw composeError("OSTREE_FAILED", `ostree fsck ${repo} failed: ${(error as Error).message}`, { cause: error });
+  }
+}

@@ -1,0 +1,3 @@
+export * from "./commit.js";
+export * from "./ostree-phase.js";
+export * from "./runroot.js";

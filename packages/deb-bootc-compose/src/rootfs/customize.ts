@@ -1,0 +1,179 @@
+import { chmod, chown, lstat, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import type { Logger } from "@debian-bootc/core";
+import type { ComposeDefinition } from "../definition.js";
+import { composeError } from "../errors.js";
+import { runInRoot } from "./chroot.js";
+
+/**
+ * The definition's customisations applied to an installed tree, in this order: groups, users (with SSH
+ * keys), files, units (enable, disable, mask), the compose's own boot marker and bootloader defaults,
+ * then postprocess scripts. Tools run inside the tree (its own useradd and systemctl) through
+ * bubblewrap; every step is logged.
+ */
+
+export const MARKER_UNIT = "deb-bootc-compose-marker.service";
+export const MARKER_SCRIPT = "usr/lib/deb-bootc-compose/boot-marker";
+/** The line the marker prints: `deb-bootc-compose: booted compose=<ID> version=<V> commit=<CHECKSUM>`. */
+export const MARKER_PREFIX = "deb-bootc-compose: booted";
+
+const MARKER_SCRIPT_TEXT = `#!/bin/sh
+# Installed by deb-bootc-compose: print which compose this system booted (from the booted ostree
+# commit's metadata) and the deployments, on the console and in the journal.
+status=$(ostree admin status 2>&1)
+commit=$(printf '%s\\n' "$status" | sed -n 's/^\\* [^ ]* \\([0-9a-f]\\{64\\}\\)\\.[0-9]*.*/\\1/p')
+meta() {
+  [ -n "$commit" ] || { echo unknown; return; }
+  ostree show --repo=/ostree/repo --print-metadata-key="$1" "$commit" 2>/dev/null | tr -d "'" || echo unknown
+}
+echo "${MARKER_PREFIX} compose=$(meta deb-bootc-compose.compose-id) version=$(meta version) commit=\${commit:-none}"
+printf '%s\\n' "$status" | sed 's/^/deb-bootc-compose: status: /'
+`;
+
+const MARKER_UNIT_TEXT = `[Unit]
+Description=Print the booted compose (deb-bootc-compose)
+ConditionPathExists=/run/ostree-booted
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/${MARKER_SCRIPT}
+StandardOutput=journal+console
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+/** /etc/default/grub for ostree's grub2 backend: 15_ostree does nothing without it. */
+export const GRUB_DEFAULTS = `# Written by deb-bootc-compose. ostree's grub2 backend runs grub-mkconfig after each deployment
+# change; /etc/grub.d/15_ostree turns the ostree deployments into menu entries.
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=1
+GRUB_DISTRIBUTOR=Debian
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX=""
+GRUB_DISABLE_OS_PROBER=true
+GRUB_DISABLE_RECOVERY=true
+`;
+
+export interface CustomizeOptions {
+  root: string;
+  definition: ComposeDefinition;
+  /** Relative paths in the definition (files' src, scripts) resolve against it. */
+  baseDir: string;
+  logger: Logger;
+  signal?: AbortSignal;
+  onOutput?: (chunk: Buffer) => void;
+  env?: Record<string, string>;
+}
+
+async function ids(root: string, file: "passwd" | "group"): Promise<Map<string, { id: number; gid: number; home: string }>> {
+  const map = new Map<string, { id: number; gid: number; home: string }>();
+  const text = await readFile(join(root, "etc", file), "utf8").catch(() => "");
+  for (const line of text.split("\n")) {
+    const f = line.split(":");
+    if (f.length >= 3 && /^\d+$/.test(f[2]!)) map.set(f[0]!, { id: Number(f[2]), gid: Number(f[3] ?? f[2]), home: f[5] ?? "" });
+  }
+  return map;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function customizeTree(options: CustomizeOptions): Promise<void> {
+  const { root, definition, logger } = options;
+  const inRoot = (command: string[], input?: string) =>
+    runInRoot(root, command, { signal: options.signal, logger, onOutput: options.onOutput, input, env: options.env });
+
+  for (const group of definition.groups) {
+    if ((await ids(root, "group")).has(group.name)) continue;
+    await inRoot([
+      "groupadd",
+      ...(group.gid !== undefined ? ["--gid", String(group.gid)] : []),
+      ...(group.system ? ["--system"] : []),
+      group.name,
+    ]);
+    logger.info({ group: group.name }, "group added");
+  }
+  for (const user of definition.users) {
+    const args = ["useradd", "--create-home", "--shell", user.shell];
+    if (user.uid !== undefined) args.push("--uid", String(user.uid));
+    if (user.gid !== undefined) args.push("--gid", String(user.gid));
+    // a group named like the user (defined under groups) becomes its primary group instead of a clash
+    else if ((await ids(root, "group")).has(user.name)) args.push("--gid", user.name);
+    if (user.groups.length > 0) args.push("--groups", user.groups.join(","));
+    if (user.home) args.push("--home-dir", user.home);
+    if (user.system) args.push("--system");
+    if (user.password) args.push("--password", user.password);
+    await inRoot([...args, user.name]);
+    const entry = (await ids(root, "passwd")).get(user.name);
+    if (user.sshKeys.length > 0 && entry) {
+      const dir = join(root, entry.home, ".ssh");
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(join(dir, "authorized_keys"), `${user.sshKeys.join("\n")}\n`, { mode: 0o600 });
+      await chown(dir, entry.id, entry.gid);
+      await chown(join(dir, "authorized_keys"), entry.id, entry.gid);
+    }
+    logger.info({ user: user.name, groups: user.groups, sshKeys: user.sshKeys.length }, "user added");
+  }
+
+  const users = await ids(root, "passwd");
+  const groups = await ids(root, "group");
+  for (const [i, file] of definition.files.entries()) {
+    const content = file.content !== undefined ? Buffer.from(file.content) : await readFile(resolve(options.baseDir, file.src!));
+    const uid = users.get(file.owner)?.id;
+    const gid = groups.get(file.group)?.id;
+    if (uid === undefined || gid === undefined) {
+      throw composeError(
+        "ROOTFS_CUSTOMIZE_FAILED",
+        `files[${i}] (${file.dest}): ${uid === undefined ? `no user ${file.owner}` : `no group ${file.group}`} in the image`,
+      );
+    }
+    const dest = join(root, file.dest);
+    await mkdir(dirname(dest), { recursive: true });
+    await writeFile(dest, content);
+    await chown(dest, uid, gid);
+    await chmod(dest, Number.parseInt(file.mode, 8));
+    logger.info({ dest: file.dest, bytes: content.length, mode: file.mode, owner: `${file.owner}:${file.group}` }, "file added");
+  }
+
+  await mkdir(join(root, dirname(MARKER_SCRIPT)), { recursive: true });
+  await writeFile(join(root, MARKER_SCRIPT), MARKER_SCRIPT_TEXT, { mode: 0o755 });
+  await chmod(join(root, MARKER_SCRIPT), 0o755);
+  await writeFile(join(root, "usr/lib/systemd/system", MARKER_UNIT), MARKER_UNIT_TEXT, { mode: 0o644 });
+  const wants = join(root, "usr/lib/systemd/system/multi-user.target.wants");
+  await mkdir(wants, { recursive: true });
+  if (!(await exists(join(wants, MARKER_UNIT)))) await symlink(`../${MARKER_UNIT}`, join(wants, MARKER_UNIT));
+  logger.info({ unit: MARKER_UNIT }, "boot marker unit installed");
+  const loaders = Array.isArray(definition.bootloader) ? definition.bootloader : [definition.bootloader];
+  if (loaders.includes("grub") && !(await exists(join(root, "etc/default/grub")))) {
+    await mkdir(join(root, "etc/default"), { recursive: true });
+    await writeFile(join(root, "etc/default/grub"), GRUB_DEFAULTS, { mode: 0o644 });
+    logger.info({ file: "/etc/default/grub" }, "GRUB defaults for ostree's grub2 backend written");
+  }
+
+  for (const [verb, units] of [
+    ["enable", definition.units.enable],
+    ["disable", definition.units.disable],
+    ["mask", definition.units.mask],
+  ] as const) {
+    if (units.length === 0) continue;
+    await inRoot(["systemctl", verb, ...units]);
+    logger.info({ units }, `units: ${verb}`);
+  }
+
+  for (const step of definition.postprocess) {
+    const script = step.run ?? (await readFile(resolve(options.baseDir, step.script!), "utf8"));
+    const started = Date.now();
+    try {
+      await inRoot(["/bin/sh", "-e", "-s"], script);
+    } catch (error) {
+      throw composeError("ROOTFS_CUSTOMIZE_FAILED", `postprocess ${step.name} failed: ${(error as Error).message}`, { cause: error });
+    }
+    logger.info({ postprocess: step.name, durationMs: Date.now() - started }, "postprocess script ran");
+  }
+}

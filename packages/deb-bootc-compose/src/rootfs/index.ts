@@ -1,0 +1,6 @@
+export * from "./apt-sources.js";
+export * from "./chroot.js";
+export * from "./customize.js";
+export * from "./ostree-layout.js";
+export * from "./rootfs.js";
+export * from "./rootfs-phase.js";

@@ -1,0 +1,126 @@
+import { mkdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { type Logger, run } from "@debian-bootc/core";
+import type { ComposeDefinition } from "../definition.js";
+import type { InstallPlan } from "./apt-sources.js";
+import { runInRoot } from "./chroot.js";
+import { customizeTree } from "./customize.js";
+import { applyOstreeLayout, installKernel, type OstreeLayoutResult } from "./ostree-layout.js";
+
+/** Package content an image does not need (dpkg path filters; copyright files stay). */
+export const DPKG_PATH_FILTERS = [
+  "path-exclude=/usr/share/man/*",
+  "path-exclude=/usr/share/doc/*",
+  "path-include=/usr/share/doc/*/copyright",
+  "path-exclude=/usr/share/info/*",
+  "path-exclude=/usr/share/locale/*",
+  "path-include=/usr/share/locale/locale.alias",
+  "path-exclude=/usr/share/lintian/*",
+];
+
+export interface BuildRootfsOptions {
+  definition: ComposeDefinition;
+  baseDir: string;
+  variant: string;
+  arch: string;
+  plan: InstallPlan;
+  /** The tree to create (must not exist or be empty). */
+  path: string;
+  logger: Logger;
+  signal?: AbortSignal;
+  /** Raw output of mmdebstrap, dracut and the scripts. */
+  onOutput?: (chunk: Buffer) => void;
+  sourceDateEpoch?: number;
+}
+
+export interface RootfsResult {
+  path: string;
+  kver: string;
+  layout: OstreeLayoutResult;
+  /** Milliseconds per step. */
+  durations: Record<string, number>;
+}
+
+/**
+ * Build one image root: mmdebstrap the package set (the kernel's own initramfs hook is switched off
+ * with INITRD=No), apply the definition's customisations, move the kernel to /usr/lib/modules/$KVER,
+ * build a generic (not host-only) initramfs with dracut, which picks up ostree's dracut module from
+ * ostree-boot, then lay the tree out for ostree.
+ */
+export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsResult> {
+  const { plan, logger, signal } = options;
+  const durations: Record<string, number> = {};
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    const value = await fn();
+    durations[name] = Date.now() - started;
+    logger.info({ step: name, durationMs: durations[name] }, `rootfs step ${name} done`);
+    return value;
+  };
+  const epoch = String(options.sourceDateEpoch ?? (Number(process.env.SOURCE_DATE_EPOCH) || Math.floor(Date.now() / 1000)));
+  const env = { ...process.env, INITRD: "No", SOURCE_DATE_EPOCH: epoch, DEBIAN_FRONTEND: "noninteractive" };
+  await step("mmdebstrap", async () => {
+    await rm(options.path, { recursive: true, force: true });
+    await mkdir(dirname(options.path), { recursive: true });
+    const args = [
+      `--variant=${plan.variant}`,
+      "--mode=root",
+      "--format=directory",
+      `--architectures=${options.arch}`,
+      ...plan.keyrings.map((k) => `--keyring=${k}`),
+      ...DPKG_PATH_FILTERS.map((f) => `--dpkgopt=${f}`),
+      ...(options.definition.recommends ? ['--aptopt=APT::Install-Recommends "true"'] : []),
+      `--include=${plan.packages.join(",")}`,
+      options.definition.suite,
+      options.path,
+      ...plan.sources,
+    ];
+    logger.info({ from: plan.from, mmdebstrapVariant: plan.variant, packages: plan.packages.length, sources: plan.sources }, "mmdebstrap");
+    await run("mmdebstrap", args, {
+      env,
+      signal,
+      logger,
+      onStdout: options.onOutput,
+      onStderr: options.onOutput,
+      captureStdout: false,
+      debianPackage: "mmdebstrap",
+    });
+  });
+  await step("customize", () =>
+    customizeTree({
+      root: options.path,
+      definition: options.definition,
+      baseDir: options.baseDir,
+      logger,
+      signal,
+      onOutput: options.onOutput,
+      env: { SOURCE_DATE_EPOCH: epoch },
+    }),
+  );
+  const kernel = await step("kernel", () => installKernel(options.path));
+  await step("initramfs", async () => {
+    if (options.definition.kernel.initramfs !== "dracut") return;
+    await runInRoot(
+      options.path,
+      ["dracut", "--force", "--no-hostonly", "--reproducible", "--kver", kernel.kver, `/usr/lib/modules/${kernel.kver}/initramfs.img`],
+      { signal, logger, onOutput: options.onOutput, env: { SOURCE_DATE_EPOCH: epoch } },
+    );
+  });
+  const layout = await step("ostree-layout", () => applyOstreeLayout(options.path));
+  logger.info(
+    {
+      kver: kernel.kver,
+      varLines: layout.var.lines.length,
+      factoryFiles: layout.var.factoryFiles,
+      dropped: layout.var.dropped.length,
+      linked: layout.linked,
+    },
+    "tree laid out for ostree",
+  );
+  return { path: options.path, kver: kernel.kver, layout, durations };
+}
+
+/** The tree of a variant and arch inside a compose. */
+export function rootfsPath(composeDir: string, variant: string, arch: string): string {
+  return join(composeDir, "work", arch, variant, "rootfs");
+}
