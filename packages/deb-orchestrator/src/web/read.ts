@@ -525,14 +525,15 @@ export async function readTimeline(db: Db, now: number, spanMs = 24 * 3_600_000,
   const capacity = hosts.filter((h) => h.enabled === 1).reduce((sum, h) => sum + h.capacity, 0);
   const queued = new Array<number>(buckets + 1).fill(0);
   const running = new Array<number>(buckets + 1).fill(0);
+  // bucket i samples time start + i*step; a task adds to the buckets whose time falls in its interval
+  const first = (t: number) => Math.max(0, Math.ceil((t - start) / step));
+  const last = (t: number) => Math.min(buckets, Math.ceil((t - start) / step) - 1);
   for (const task of [...recent, ...active]) {
     const end = task.completed_at ?? Number.POSITIVE_INFINITY;
     const started = task.started_at ?? (task.state === "free" ? Number.POSITIVE_INFINITY : end);
-    for (let i = 0; i <= buckets; i++) {
-      const t = start + i * step;
-      if (task.created_at <= t && t < Math.min(started, end)) queued[i]! += 1;
-      else if (started <= t && t < end) running[i]! += task.weight;
-    }
+    const queuedUntil = Math.min(started, end);
+    for (let i = first(task.created_at); i <= last(queuedUntil); i++) queued[i]! += 1;
+    if (started < end) for (let i = first(started); i <= last(end); i++) running[i]! += task.weight;
   }
   const utilisation = running.map((r) => (capacity > 0 ? Math.min(100, (100 * r) / capacity) : 0));
   return { start, step, queued, running, utilisation, capacity };

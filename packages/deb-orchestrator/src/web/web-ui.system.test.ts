@@ -78,10 +78,16 @@ describe("web UI in chromium", () => {
     const failures = page.locator("section", { has: page.locator("h2", { hasText: "Failures of the last 24 hours" }) });
     await expect(failures.textContent()).resolves.toContain("broken");
     await expect(page.locator("figure.plot svg path.line").count()).resolves.toBeGreaterThanOrEqual(2);
-    // keyboard: the first Tab reaches the skip link, which moves focus to the content
+    await shot(page, "overview");
+    // keyboard: the first Tab reaches the skip link, the next ones the navigation
     await page.keyboard.press("Tab");
     await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe("Skip to content");
-    await shot(page, "overview");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Tab");
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe("Overview");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Enter");
+    await page.waitForURL("**/tasks");
 
     const phone = await newPage({ phone: true, colorScheme: "dark" });
     await phone.goto("/");

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { HubClient } from "../client/hub-client.js";
 import { type DatabaseKind, databaseKinds, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
 import { bulkSeed } from "./__fixtures__/bulk-seed.js";
+import { firstTaskSince, readTimeline } from "./read.js";
 import { registerWebUi } from "./web-ui.js";
 
 const databases = useDatabases();
@@ -272,6 +273,60 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     );
     expect(logout.status).toBe(303);
     expect(logout.headers.getSetCookie()[0]).toMatch(/^dob_session=; .*Max-Age=0/);
+  });
+
+  it("samples queue length and utilisation over the window from the tasks' times", async () => {
+    test = await startTestHub(databases, kind);
+    const db = test.hub.ctx.db;
+    const hour = 3_600_000;
+    const now = Date.UTC(2025, 0, 2);
+    const user = await db.selectFrom("users").select("id").executeTakeFirstOrThrow();
+    await db
+      .insertInto("hosts")
+      .values({
+        name: "h",
+        user_id: user.id,
+        arches: "amd64",
+        capacity: 2,
+        enabled: 1,
+        last_checkin: now,
+        load: 0,
+        session: null,
+        created_at: now,
+      })
+      .execute();
+    const task = (state: string, created: number, started: number | null, completed: number | null) => ({
+      parent_id: null,
+      label: null,
+      method: "noop",
+      arch: "amd64",
+      state,
+      priority: 20,
+      weight: 1,
+      owner_id: user.id,
+      request: "{}",
+      attempts: 0,
+      created_at: now + created * hour,
+      started_at: started === null ? null : now + started * hour,
+      completed_at: completed === null ? null : now + completed * hour,
+    });
+    await db
+      .insertInto("tasks")
+      .values(task("open", -11, -10, null))
+      .execute(); // running since long before the window
+    await db
+      .insertInto("tasks")
+      .values(task("closed", -3.5, -2.5, -0.5))
+      .execute();
+    await db
+      .insertInto("tasks")
+      .values(task("free", -1.5, null, null))
+      .execute();
+    const timeline = await readTimeline(db, now, 4 * hour, 4);
+    expect(timeline.queued).toEqual([0, 1, 0, 1, 1]);
+    expect(timeline.running).toEqual([1, 1, 2, 2, 1]);
+    expect(timeline.utilisation).toEqual([50, 50, 100, 100, 50]);
+    expect(await firstTaskSince(db, now - 4 * hour)).toBe(2);
   });
 
   it("can keep the pages private while the JSON API stays public", async () => {

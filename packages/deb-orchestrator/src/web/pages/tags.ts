@@ -89,7 +89,7 @@ export async function tagPage(env: WebEnv, pc: PageContext, name: string): Promi
     ? html`<div class="actions">${actionForm(pc, path`/tags/${name}/regen`, "Regenerate repository")}</div>`
     : "";
   const buildRows = latest
-    .slice(0, 500)
+    .slice(0, 200)
     .map(
       (b) =>
         html`<tr><td><a href="${path`/packages/${b.name}`}">${b.name}</a></td><td><a href="${path`/builds/${b.buildId}`}">${b.version}</a></td><td>${
@@ -129,7 +129,7 @@ export async function tagPage(env: WebEnv, pc: PageContext, name: string): Promi
   }</dd></dl>
 <h3>Recent snapshots</h3>${table(["Snapshot", "State", "Created"], repoRows, "None yet.")}<p><a href="${`/repositories?tag=${encodeURIComponent(name)}`}">All snapshots →</a></p></section></div>
 <section><h2>Latest builds (with inheritance)</h2>${table(["Package", "Version", "From tag", ["Tagged", "opt"]], buildRows, "No builds in this tag.")}${
-    latest.length > 500 ? html`<p class="muted">Showing 500 of ${latest.length}.</p>` : ""
+    latest.length > 200 ? html`<p class="muted">Showing 200 of ${latest.length}.</p>` : ""
   }</section>`;
   return layout(pc, { title: `Tag ${name}`, nav: "tags", body });
 }
