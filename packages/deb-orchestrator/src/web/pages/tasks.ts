@@ -104,7 +104,9 @@ function eventSummary(data: string): string {
 export function eventRows(events: Awaited<ReturnType<typeof readEvents>>, users: Map<number, string>, now: number): SafeHtml[] {
   return events.map(
     (e) =>
-      html`<tr><td>${timeAgo(e.time, now)}</td><td><code>${e.kind}</code></td><td>${e.user_id === null ? "hub" : (users.get(e.user_id) ?? "?")}</td><td class="opt">${eventSummary(e.data)}</td></tr>`,
+      html`<tr><td>${timeAgo(e.time, now)}</td><td><code>${e.kind}</code>${
+        e.object_type === "task" && e.object_id !== null ? html` <a href="${path`/tasks/${e.object_id}`}">#${e.object_id}</a>` : ""
+      }</td><td>${e.user_id === null ? "hub" : (users.get(e.user_id) ?? "?")}</td><td class="opt">${eventSummary(e.data)}</td></tr>`,
   );
 }
 
