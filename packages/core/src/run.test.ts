@@ -25,6 +25,12 @@ describe("run", () => {
     expect((error as Error).message).toMatch(/exit code 3[\s\S]*bad thing/);
   });
 
+  it("shortens a very long command line in the error message", async () => {
+    const error = await run("sh", ["-c", "exit 1", "x".repeat(5000)]).catch((e: unknown) => e);
+    expect((error as Error).message.length).toBeLessThan(600);
+    expect((error as Error).message).toMatch(/^sh -c 'exit 1' x+ … failed \(exit code 1\)/);
+  });
+
   it("accepts listed exit codes", async () => {
     expect((await run("sh", ["-c", "exit 2"], { okCodes: [2] })).code).toBe(2);
   });

@@ -37,8 +37,10 @@ const STDERR_TAIL_BYTES = 4000;
  * the whole process group so no grandchild outlives us.
  */
 export function run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const commandLine = [program, ...args].map(quoteForLog).join(" ");
-  options.logger?.debug({ cmd: commandLine, cwd: options.cwd }, "run");
+  const fullCommandLine = [program, ...args].map(quoteForLog).join(" ");
+  options.logger?.debug({ cmd: fullCommandLine, cwd: options.cwd }, "run");
+  // error messages carry a readable prefix; the log has the whole line
+  const commandLine = fullCommandLine.length > 400 ? `${fullCommandLine.slice(0, 400)} …` : fullCommandLine;
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
       reject(coreError("INTERRUPTED", `not started: ${commandLine}`));
