@@ -102,8 +102,10 @@ const orchestratorRepository = record({
   name: nameText.optional(),
   /** A deb-orchestrator tag whose signed repository the compose uses. */
   tag: nameText,
-  /** The hub; default: the client configuration's. */
+  /** The hub; default: the build section's hub, else the compose's orchestrator (flags, client configuration, embedded). */
   hub: uri.optional(),
+  /** The hub's repository key (relative to the definition); default: the key the hub publishes at /repos/key.asc. */
+  key: z.string().min(1).optional(),
 });
 const repository = z.discriminatedUnion("type", [debianRepository, aptRepository, orchestratorRepository], {
   error: (issue) => {
@@ -172,14 +174,32 @@ const failable = z.union(
 );
 
 const sourceToBuild = record({
-  /** The source package name. */
-  name: packageName,
-  /** A .dsc (path relative to the definition, or URL) ... */
+  /** A source tree with a debian/ folder, relative to the definition's directory (packed with dpkg-source -b) ... */
+  path: z.string().min(1).optional(),
+  /** ... or a .dsc: a path relative to the definition, or an http(s):// URL (its files beside it) ... */
   dsc: z.string().min(1).optional(),
-  /** ... or a git repository with a debian/ directory. */
-  git: z.string().min(1).optional(),
-  ref: z.string().min(1).optional(),
-}).refine((s) => (s.dsc === undefined) !== (s.git === undefined), { message: "give exactly one of dsc and git" });
+  /**
+   * ... or, alone, a source package from the archive's deb-src (the compose's suite on the definition's
+   * Debian mirror). With path or dsc: the source name they must have.
+   */
+  name: packageName.optional(),
+  /** With name alone: this version instead of the suite's highest. */
+  version: versionText.optional(),
+})
+  .refine(
+    (s) =>
+      [s.path, s.dsc].filter((x) => x !== undefined).length +
+        (s.path === undefined && s.dsc === undefined && s.name !== undefined ? 1 : 0) ===
+      1,
+    {
+      message: "give exactly one of path (a source tree), dsc (a .dsc path or URL) or name (a source package of the archive)",
+    },
+  )
+  .refine((s) => s.version === undefined || (s.path === undefined && s.dsc === undefined), {
+    message: "version goes with name alone (a source package of the archive); a tree's or .dsc's version is its own",
+  });
+
+export const ON_INTERRUPT = ["cancel", "leave"] as const;
 
 export const definitionSchema = record({
   name: nameText,
@@ -250,10 +270,17 @@ export const definitionSchema = record({
   outputs: z.array(choice(OUTPUTS)).min(1).default(["ostree", "oci", "ociarchive"]),
   failable: z.array(failable).default([]),
   build: record({
-    /** deb-orchestrator hub; default: the client configuration's. */
+    /** deb-orchestrator hub; default: --hub, DEB_ORCHESTRATOR_HUB, the client configuration, else an embedded hub. */
     hub: uri.optional(),
-    /** The orchestrator target (build tag -> destination tag) to build into. */
+    /** File holding the API token (relative to the definition); default: --token-file, DEB_ORCHESTRATOR_TOKEN, the client configuration. */
+    tokenFile: z.string().min(1).optional(),
+    /** The orchestrator target (build tag -> destination tag) to build into; created when missing. */
     target: nameText,
+    /** When the target is created: its build tag (default <target>-build) and destination tag (default <target>). */
+    buildTag: nameText.optional(),
+    destTag: nameText.optional(),
+    /** On Ctrl-C: cancel the builds still running (default) or leave them running on the hub. */
+    onInterrupt: choice(ON_INTERRUPT).default("cancel"),
     sources: z.array(sourceToBuild).min(1),
   }).optional(),
 }).superRefine((def, ctx) => {
@@ -392,9 +419,13 @@ export function referencedFiles(loaded: LoadedDefinition): Array<{ field: string
   });
   definition.repositories.forEach((r, i) => {
     if (r.type === "apt") refs.push({ field: `repositories[${i}].key`, path: resolve(baseDir, r.key) });
+    if (r.type === "orchestrator" && r.key !== undefined) refs.push({ field: `repositories[${i}].key`, path: resolve(baseDir, r.key) });
   });
   definition.build?.sources.forEach((s, i) => {
     if (s.dsc !== undefined && !/^[a-z+]+:\/\//.test(s.dsc)) refs.push({ field: `build.sources[${i}].dsc`, path: resolve(baseDir, s.dsc) });
+    if (s.path !== undefined) refs.push({ field: `build.sources[${i}].path`, path: resolve(baseDir, s.path) });
   });
+  if (definition.build?.tokenFile !== undefined)
+    refs.push({ field: "build.tokenFile", path: resolve(baseDir, definition.build.tokenFile) });
   return refs;
 }

@@ -78,6 +78,24 @@ export const composeErrorCodes = {
     summary:
       "A disk image did not boot to the compose's marker (or an update/rollback step failed) within the time limit; logs/ holds the serial console.",
   },
+  // build (deb-orchestrator)
+  ORCHESTRATOR_CONFIG: {
+    category: "config",
+    summary: "The deb-orchestrator hub or token cannot be read from the flags, the definition, the environment or client.yaml.",
+  },
+  ORCHESTRATOR_FAILED: {
+    category: "environment",
+    summary: "The compose cannot use deb-orchestrator: the embedded hub does not start, or the target cannot be created on the hub.",
+  },
+  BUILD_SOURCE_FAILED: {
+    category: "input",
+    summary:
+      "A source of the build section cannot be read or fetched (no debian/changelog, not in the archive's Sources, a file missing or corrupt).",
+  },
+  BUILD_FAILED: {
+    category: "build-failed",
+    summary: "A deb-orchestrator build of the build section failed; the message has the hub's `why` answer and the end of the build log.",
+  },
   // lint
   LINT_FAILED: { category: "build-failed", summary: "The image content fails one or more lint checks of error severity." },
 } as const satisfies ErrorCatalogue;

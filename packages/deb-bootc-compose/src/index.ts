@@ -1,4 +1,5 @@
 export * from "./boot/index.js";
+export * from "./build/index.js";
 export * from "./compose/compose-id.js";
 export * from "./compose/phase-engine.js";
 export * from "./compose/phases.js";

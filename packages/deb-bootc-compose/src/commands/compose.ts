@@ -1,6 +1,8 @@
 import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type CommandSpec, exitCodes } from "@debian-bootc/core";
+import type { BuildEvent } from "../build/build-phase.js";
+import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { type PhaseRecord, runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { loadDefinition, referencedFiles } from "../definition.js";
@@ -13,7 +15,8 @@ function mb(bytes: number): string {
 
 export const composeCommand: CommandSpec = {
   name: "compose",
-  summary: "Run a compose: package set, gather, APT snapshot, rootfs, OSTree, OCI image, lint, disk images, test, metadata",
+  summary:
+    "Run a compose: builds (deb-orchestrator), package set, gather, APT snapshot, rootfs, OSTree, OCI image, lint, disk images, test, metadata",
   description:
     "Run the phases of a compose for a definition into a new compose directory <output>/<name>-<version>-<YYYYMMDD>.<n>, " +
     "with STATUS, per-phase logs and timings under logs/, and latest-<name> pointing at it when it finishes. " +
@@ -34,6 +37,21 @@ export const composeCommand: CommandSpec = {
     },
     { flags: "--cache-dir <dir>", description: "shared cache of indexes and .debs", env: "DEB_BOOTC_COMPOSE_CACHE" },
     { flags: "--mirror <url>", description: "Debian mirror for `type: debian` repositories without one (default: the host's APT sources)" },
+    {
+      flags: "--hub <url>",
+      description:
+        "deb-orchestrator hub for the build section and orchestrator repositories (default: build.hub, DEB_ORCHESTRATOR_HUB, the client's client.yaml, a running `deb-orchestrator up`, else an embedded hub and builder)",
+    },
+    { flags: "--token-file <file>", description: "the hub's API token (default: build.tokenFile, DEB_ORCHESTRATOR_TOKEN, client.yaml)" },
+    {
+      flags: "--orchestrator-data <dir>",
+      description: "state of the embedded hub (default: deb-orchestrator up's, ~/.local/share/deb-orchestrator)",
+    },
+    {
+      flags: "--on-interrupt <what>",
+      description: "on Ctrl-C, builds still running are canceled or left running on the hub (default: build.onInterrupt, else cancel)",
+      choices: ["cancel", "leave"],
+    },
   ],
   examples: [
     "deb-bootc-compose compose examples/minimal.yaml --output /srv/composes",
@@ -51,6 +69,10 @@ export const composeCommand: CommandSpec = {
       oldComposes?: string;
       cacheDir?: string;
       mirror?: string;
+      hub?: string;
+      tokenFile?: string;
+      orchestratorData?: string;
+      onInterrupt?: "cancel" | "leave";
     };
     const loaded = await loadDefinition(path);
     for (const ref of referencedFiles(loaded)) {
@@ -97,6 +119,28 @@ export const composeCommand: CommandSpec = {
       ctx.out.line(`${r.name}: ${mark}${time}${r.error ? `: ${r.error.message.split("\n")[0]}` : ""}`);
     };
 
+    const onBuildEvent = (e: BuildEvent) => {
+      if (ctx.json) return;
+      const say = (text: string) => {
+        if (tty) process.stdout.write("\r\x1b[K");
+        ctx.out.line(text);
+      };
+      if (e.kind === "hub")
+        say(
+          `  orchestrator: ${e.url} (${e.mode === "embedded" ? "embedded hub and builder" : e.mode === "up" ? "deb-orchestrator up" : "hub"})`,
+        );
+      else if (e.kind === "source")
+        say(`  ${e.name} ${e.version}: ${e.action === "reused" ? "built already, reused" : e.action}${e.task ? ` (task ${e.task})` : ""}`);
+      else if (e.kind === "task" && (e.method === "buildArch" || e.state === "failed"))
+        say(`  ${e.source}: task ${e.task} ${e.method}${e.arch ? ` ${e.arch}` : ""} ${e.state}${e.host ? ` on ${e.host}` : ""}`);
+      else if (e.kind === "log") progress(`  ${e.source}: ${e.line}`.slice(0, (process.stdout.columns || 120) - 1));
+      else if (e.kind === "built") say(`  ${e.name} ${e.version}: build ${e.buildId}${e.reused ? " (reused)" : ""}`);
+    };
+    const orchestrator = new OrchestratorConnection({
+      ...(o.hub ? { hub: o.hub } : {}),
+      ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}),
+      ...(o.orchestratorData ? { dataDir: o.orchestratorData } : {}),
+    });
     const result = await runCompose({
       definition: loaded.definition,
       definitionPath: path,
@@ -108,13 +152,16 @@ export const composeCommand: CommandSpec = {
         ...(o.mirror ? { mirror: o.mirror } : {}),
         ...(o.oldComposes ? { oldComposes: resolve(o.oldComposes) } : {}),
         ...(o.label ? { label: o.label } : {}),
+        ...(o.onInterrupt ? { onInterrupt: o.onInterrupt } : {}),
+        orchestrator,
         onEvent,
+        onBuildEvent,
       }),
       skipPhases: o.skipPhase,
       justPhases: o.justPhase,
       signal: ctx.signal,
       onPhase,
-    });
+    }).finally(() => orchestrator.close());
     if (ctx.json) ctx.out.json({ ok: result.status !== "TERMINATED", ...result, packages: counts });
     else {
       ctx.out.line(`${result.composeId}: ${result.status}`);

@@ -9,6 +9,7 @@ import { claimComposeDir } from "./compose-id.js";
 /** The phases of a compose, in order. init always runs; the others can be skipped or run alone. */
 export const PHASES = [
   "init",
+  "build",
   "pkgset",
   "gather",
   "snapshot-repo",

@@ -1,4 +1,5 @@
 import { createTestPhase, type TestPhaseOptions } from "../boot/test-phase.js";
+import { type BuildPhaseOptions, createBuildPhase } from "../build/build-phase.js";
 import { createImageBuildPhase, type ImageBuildPhaseOptions } from "../disk/image-build-phase.js";
 import { createGatherPhase } from "../gather/gather-phase.js";
 import { createMetadataPhase, type MetadataOptions } from "../metadata/metadata-phase.js";
@@ -9,7 +10,12 @@ import { createSnapshotPhase } from "../snapshot/snapshot-phase.js";
 import type { Phase } from "./phase-engine.js";
 import { lintPhase, ociPhase } from "./phases.js";
 
-export interface ComposePhaseOptions extends PackageSideOptions, MetadataOptions, ImageBuildPhaseOptions, TestPhaseOptions {}
+export interface ComposePhaseOptions
+  extends PackageSideOptions,
+    MetadataOptions,
+    ImageBuildPhaseOptions,
+    TestPhaseOptions,
+    Omit<BuildPhaseOptions, "baseDir" | "orchestrator" | "mirror"> {}
 
 /**
  * The implemented phases of a compose, for runCompose(); the engine orders them by PHASES and records
@@ -18,6 +24,7 @@ export interface ComposePhaseOptions extends PackageSideOptions, MetadataOptions
  */
 export function composePhases(options: ComposePhaseOptions): Phase[] {
   return [
+    createBuildPhase(options),
     createPkgsetPhase(options),
     createGatherPhase(options),
     createSnapshotPhase(),

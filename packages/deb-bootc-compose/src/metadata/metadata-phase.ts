@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { packageVersion, writeFileAtomic } from "@debian-bootc/core";
+import { BUILD_STATE, type BuildState, buildOrigins } from "../build/build-phase.js";
 import { parseComposeId } from "../compose/compose-id.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import {
@@ -140,7 +141,8 @@ export async function collectImages(ctx: Pick<PhaseContext, "composeDir" | "defi
   return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-function packageRecords(state: PkgsetState): PerVariantArch<PackageRecord[]> {
+function packageRecords(state: PkgsetState, built?: BuildState): PerVariantArch<PackageRecord[]> {
+  const origins = buildOrigins(built);
   const out: PerVariantArch<PackageRecord[]> = {};
   for (const [variant, byArch] of Object.entries(state.sets)) {
     out[variant] = {};
@@ -157,10 +159,29 @@ function packageRecords(state: PkgsetState): PerVariantArch<PackageRecord[]> {
         repository: p.origin.repository,
         suite: p.origin.suite,
         component: p.origin.component,
+        ...orchestratorOrigin(origins, p.sha256, p.architecture),
       }));
     }
   }
   return out;
+}
+
+/** Where a package the orchestrator built for this compose came from: hub, build, task, buildroot. */
+function orchestratorOrigin(origins: ReturnType<typeof buildOrigins>, sha256: string, arch: string): Pick<PackageRecord, "orchestrator"> {
+  const origin = origins.get(sha256);
+  if (!origin) return {};
+  const perArch = origin.build.arches.find((a) => a.arch === arch) ?? origin.build.arches[0];
+  return {
+    orchestrator: {
+      hub: origin.hub,
+      tag: origin.tag,
+      build: origin.build.buildId,
+      task: origin.build.task,
+      buildArchTask: perArch?.task ?? null,
+      buildroot: perArch?.buildroot ?? null,
+      host: perArch?.host ?? null,
+    },
+  };
 }
 
 /** Every file under dir except OSTree repositories' object stores, sorted, relative to dir. */
@@ -205,7 +226,10 @@ export function createMetadataPhase(options: MetadataOptions = {}): Phase {
       if (pkgset) {
         packages = {
           header: { type: "deb-bootc-compose.packages", version: "1.0" },
-          payload: { compose: { id: composeId, name: definition.name, version: definition.version }, packages: packageRecords(pkgset) },
+          payload: {
+            compose: { id: composeId, name: definition.name, version: definition.version },
+            packages: packageRecords(pkgset, ctx.state.get(BUILD_STATE) as BuildState | undefined),
+          },
         };
         await writeFileAtomic(join(meta, "packages.json"), `${JSON.stringify(packages, null, 2)}\n`);
       } else ctx.logger.warn({}, "the pkgset phase did not run: no packages.json, SBOM or package diff");

@@ -18,6 +18,16 @@ export interface PackageRecord {
   repository: string;
   suite: string;
   component: string;
+  /** For a package deb-orchestrator built in this compose's build phase: where and how. */
+  orchestrator?: {
+    hub: string;
+    tag: string;
+    build: number;
+    task: number | null;
+    buildArchTask: number | null;
+    buildroot: number | null;
+    host: string | null;
+  };
 }
 
 export interface PackagesMetadata {

@@ -1,12 +1,22 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
+import { BUILD_STATE, type BuildState } from "../build/build-phase.js";
+import type { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import type { Phase } from "../compose/phase-engine.js";
 import { type PerVariantArch, PKGSET_STATE, type PkgsetState } from "../compose/shared-state.js";
 import { resolveVariant } from "../definition.js";
+import { composeError } from "../errors.js";
 import { defaultCacheDir } from "./cache-dir.js";
 import { lockfilePins, readLockfile } from "./lockfile.js";
-import { type IndexLoadEvent, type IndexPackage, loadIndexes, repositorySpecs } from "./repository-index.js";
+import {
+  type IndexLoadEvent,
+  type IndexPackage,
+  loadIndexes,
+  type OrchestratorRepositoryResolver,
+  orchestratorRepositorySpec,
+  repositorySpecs,
+} from "./repository-index.js";
 import { CandidateView, type Pin, resolvePackageSet, type SelectionReason } from "./resolver.js";
 
 /** Options the package-side phases share (the compose verb passes them). */
@@ -24,6 +34,8 @@ export interface PackageSideOptions {
   /** Parallel downloads (default 4). */
   downloads?: number;
   onEvent?: (event: PackageSideEvent) => void;
+  /** The compose's deb-orchestrator (for `type: orchestrator` repositories without a hub). */
+  orchestrator?: OrchestratorConnection;
 }
 
 export type PackageSideEvent =
@@ -42,7 +54,32 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
     async run(ctx) {
       const { definition } = ctx;
       const cacheDir = await cacheDirOf(options);
-      const specs = await repositorySpecs(definition, options.baseDir, options.mirror);
+      const built = ctx.state.get(BUILD_STATE) as BuildState | undefined;
+      const orchestrator: OrchestratorRepositoryResolver = async (repo, field) => {
+        let hub = repo.hub ?? definition.build?.hub;
+        if (hub === undefined && built) hub = built.hub.url;
+        if (hub === undefined && options.orchestrator) hub = (await options.orchestrator.open(definition, options.baseDir, ctx.logger)).url;
+        if (hub === undefined)
+          throw composeError("PKGSET_REPOSITORY_UNSUPPORTED", `${field}: deb-orchestrator tag ${repo.tag}: no hub to read it from`, {
+            hint: "give the repository a hub: URL (or --hub)",
+          });
+        return orchestratorRepositorySpec(hub, repo, options.baseDir, field);
+      };
+      const specs = await repositorySpecs(definition, options.baseDir, options.mirror, orchestrator);
+      if (built) {
+        // the build phase's destination tag: its numbered repository, with the key the hub published
+        const listed = specs.findIndex((s) => s.suites.includes(built.destTag) && s.url.startsWith(`${built.hub.url}/repos/`));
+        const spec = {
+          name: listed >= 0 ? specs[listed]!.name : built.repository.name,
+          url: built.repository.url,
+          suites: [built.repository.suite],
+          components: built.repository.components,
+          keyring: built.repository.key,
+        };
+        if (listed >= 0) specs[listed] = spec;
+        else specs.push(spec);
+        ctx.logger.info({ repository: spec.url, builds: built.builds.length }, "the build phase's destination tag is an input repository");
+      }
       const started = Date.now();
       const indexes = await loadIndexes({
         repositories: specs,
@@ -57,6 +94,22 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
       if (options.lockfile) {
         pins = lockfilePins(await readLockfile(options.lockfile));
         ctx.logger.info({ lockfile: options.lockfile, pins: pins.length }, "versions pinned by the lockfile");
+      }
+      if (built) {
+        // what the orchestrator built for this compose wins over the same names elsewhere (and over the lockfile)
+        const buildPins: Pin[] = built.builds.flatMap((b) =>
+          b.binaries.map((bin) => ({
+            name: bin.name,
+            version: bin.version,
+            arch: bin.arch,
+            sha256: bin.sha256,
+            by: `deb-orchestrator build ${b.buildId} (${b.source} ${b.version})`,
+          })),
+        );
+        const key = (p: Pin) => `${p.name}/${p.arch}`;
+        const overridden = new Set(buildPins.map(key));
+        pins = [...pins.filter((p) => !overridden.has(key(p))), ...buildPins];
+        ctx.logger.info({ pins: buildPins.length }, "binaries of the build phase pinned");
       }
       const sets: PerVariantArch<IndexPackage[]> = {};
       const reasons: PerVariantArch<Map<string, SelectionReason>> = {};

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type Logger, silentLogger, writeFileAtomic } from "@debian-bootc/core";
+import { isCodedError, type Logger, silentLogger, writeFileAtomic } from "@debian-bootc/core";
 import {
   type AptRepositoryReader,
   candidateFromParagraph,
@@ -12,7 +12,7 @@ import {
   type PackageCandidate,
   readRepository,
 } from "@debian-bootc/debian";
-import type { ComposeDefinition } from "../definition.js";
+import type { ComposeDefinition, RepositoryDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
 
 /** Debian's archive keyring, what `type: debian` repositories are verified against. */
@@ -52,8 +52,22 @@ export interface IndexPackage extends PackageCandidate {
   readonly origin: PackageOrigin;
 }
 
+/**
+ * A deb-orchestrator tag's repository as a concrete source: the tag's newest numbered (immutable)
+ * regeneration, verified with the key the hub publishes (or the definition's key file).
+ */
+export type OrchestratorRepositoryResolver = (
+  repo: Extract<RepositoryDefinition, { type: "orchestrator" }>,
+  field: string,
+) => Promise<RepositorySpec>;
+
 /** The definition's repositories as concrete sources (the host's mirror and Debian's keyring by default). */
-export async function repositorySpecs(definition: ComposeDefinition, baseDir: string, mirror?: string): Promise<RepositorySpec[]> {
+export async function repositorySpecs(
+  definition: ComposeDefinition,
+  baseDir: string,
+  mirror?: string,
+  orchestrator?: OrchestratorRepositoryResolver,
+): Promise<RepositorySpec[]> {
   const specs: RepositorySpec[] = [];
   for (const [i, repo] of definition.repositories.entries()) {
     if (repo.type === "debian") {
@@ -72,17 +86,58 @@ export async function repositorySpecs(definition: ComposeDefinition, baseDir: st
         components: repo.components,
         keyring: { path: resolve(baseDir, repo.key) },
       });
+    } else if (orchestrator) {
+      specs.push(await orchestrator(repo, `repositories[${i}]`));
     } else {
-      throw composeError(
-        "PKGSET_REPOSITORY_UNSUPPORTED",
-        `repositories[${i}]: deb-orchestrator tag repositories (tag ${repo.tag}) are not read by pkgset yet`,
-        {
-          hint: "list the tag's published repository as a `type: apt` repository with its key instead",
-        },
-      );
+      throw composeError("PKGSET_REPOSITORY_UNSUPPORTED", `repositories[${i}]: deb-orchestrator tag ${repo.tag}: no hub to read it from`, {
+        hint: "give the repository a hub: URL, or run the compose with the build phase's orchestrator connection",
+      });
     }
   }
   return specs;
+}
+
+/** Read a tag's repository description from a hub: the newest numbered regeneration and the hub's key. */
+export async function orchestratorRepositorySpec(
+  hubUrl: string,
+  repo: { tag: string; name?: string; key?: string },
+  baseDir: string,
+  field: string,
+): Promise<RepositorySpec> {
+  const hub = hubUrl.replace(/\/+$/, "");
+  const fail = (message: string, cause?: unknown) =>
+    composeError("PKGSET_REPOSITORY_FAILED", `${field}: deb-orchestrator tag ${repo.tag} at ${hub}: ${message}`, {
+      ...(cause === undefined ? {} : { cause }),
+      hint: "check the hub URL and the tag (deb-orchestrator list-tags)",
+      details: { hub, tag: repo.tag },
+    });
+  let tag: { repo: { number: number } | null };
+  try {
+    const response = await fetch(`${hub}/api/v1/tags/${encodeURIComponent(repo.tag)}`, { signal: AbortSignal.timeout(30_000) });
+    if (response.status === 404) throw fail("no such tag");
+    if (!response.ok) throw fail(`the hub answered HTTP ${response.status}`);
+    tag = (await response.json()) as typeof tag;
+  } catch (error) {
+    if (isCodedError(error, "PKGSET_REPOSITORY_FAILED")) throw error;
+    throw fail((error as Error).message, error);
+  }
+  if (!tag.repo) throw fail("the tag has no repository yet (nothing built or tagged, or its newRepo has not run)");
+  let key: string;
+  if (repo.key !== undefined) key = await readFile(resolve(baseDir, repo.key), "utf8");
+  else {
+    const response = await fetch(`${hub}/repos/key.asc`, { signal: AbortSignal.timeout(30_000) }).catch((error) => {
+      throw fail(`cannot fetch the hub's key: ${(error as Error).message}`, error);
+    });
+    if (!response.ok) throw fail(`the hub publishes no repository key (HTTP ${response.status} for /repos/key.asc)`);
+    key = await response.text();
+  }
+  return {
+    name: repo.name ?? `orchestrator-${repo.tag}`,
+    url: `${hub}/repos/${repo.tag}/${tag.repo.number}`,
+    suites: [repo.tag],
+    components: ["main"],
+    keyring: key,
+  };
 }
 
 /** A Packages stanza as an IndexPackage; undefined for stanzas without a usable Filename/SHA256. */

@@ -45,6 +45,8 @@ export interface Pin {
   /** The package's architecture (`all` for arch:all packages). */
   arch: string;
   sha256?: string;
+  /** Who pinned it, for messages (default "the lockfile"). */
+  by?: string;
 }
 
 export interface ResolveOptions {
@@ -108,18 +110,20 @@ export class CandidateView {
       if (this.excluded.has(name)) continue;
       const pin = pins.get(name);
       if (pin) {
-        const match = versions.find((v) => v.version === pin.version && v.architecture === pin.arch);
+        const same = versions.filter((v) => v.version === pin.version && v.architecture === pin.arch);
+        // the same version can come from two repositories (a rebuild in deb-orchestrator): the pin's SHA256 picks
+        const match = same.find((v) => pin.sha256 === undefined || v.sha256 === pin.sha256) ?? same[0];
         if (!match) {
           this.notes.set(
             name,
-            `pinned to ${pin.version} (${pin.arch}) by the lockfile, but the repositories have ${versions.map((v) => `${v.version} (${v.architecture})`).join(", ")}`,
+            `pinned to ${pin.version} (${pin.arch}) by ${pin.by ?? "the lockfile"}, but the repositories have ${versions.map((v) => `${v.version} (${v.architecture})`).join(", ")}`,
           );
           continue;
         }
         if (pin.sha256 !== undefined && match.sha256 !== pin.sha256) {
           this.notes.set(
             name,
-            `pinned to ${pin.version} with SHA256 ${pin.sha256} by the lockfile, but the repositories' ${pin.version} has ${match.sha256}`,
+            `pinned to ${pin.version} with SHA256 ${pin.sha256} by ${pin.by ?? "the lockfile"}, but the repositories' ${pin.version} has ${match.sha256}`,
           );
           continue;
         }

@@ -1,0 +1,152 @@
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { isCodedError } from "@debian-bootc/core";
+import { NoopBuildRunner } from "@debian-bootc/deb-orchestrator";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCompose } from "../compose/phase-engine.js";
+import { composePhases } from "../compose/registry.js";
+import { loadDefinition } from "../definition.js";
+import type { PackageRecord } from "../metadata/package-diff.js";
+import type { BuildEvent } from "./build-phase.js";
+import { OrchestratorConnection } from "./orchestrator-connection.js";
+
+/**
+ * The build phase against an embedded hub whose builder uses deb-orchestrator's no-op runner (a real but
+ * tiny .deb per source, no deb-mock): the local source tree is packed and built into the target's
+ * destination tag, the tag's signed repository is the pkgset phase's only input (verified with the hub's
+ * key), the metadata points at the build, a second compose reuses the build (no new task), and a failing
+ * build stops the compose with the hub's `why` and the build log's tail. No root, no network.
+ */
+
+const branding = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "examples", "branding");
+
+let dir = "";
+let defPath = "";
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "compose-build-"));
+  await cp(branding, join(dir, "def", "branding"), { recursive: true });
+  defPath = join(dir, "def", "built.yaml");
+  await writeFile(
+    defPath,
+    [
+      "name: built",
+      'version: "1"',
+      "repositories:",
+      "  - type: orchestrator",
+      "    tag: demo-dest",
+      "baseline: none",
+      "bootloader: none",
+      "kernel: { package: debian-bootc-branding }",
+      "packages: [debian-bootc-branding]",
+      "outputs: [oci]",
+      "build:",
+      "  target: demo",
+      "  destTag: demo-dest",
+      "  sources:",
+      "    - path: branding",
+      "",
+    ].join("\n"),
+  );
+});
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function compose(connection: OrchestratorConnection, events: BuildEvent[] = []) {
+  const loaded = await loadDefinition(defPath);
+  try {
+    return await runCompose({
+      definition: loaded.definition,
+      definitionPath: defPath,
+      outputDir: join(dir, "out"),
+      justPhases: ["build", "pkgset", "gather", "snapshot-repo", "metadata"],
+      phases: composePhases({
+        baseDir: loaded.baseDir,
+        cacheDir: join(dir, "cache"),
+        orchestrator: connection,
+        onBuildEvent: (e) => events.push(e),
+      }),
+    });
+  } finally {
+    await connection.close();
+  }
+}
+
+const embedded = (runner = new NoopBuildRunner()) =>
+  new OrchestratorConnection({ dataDir: join(dir, "orchestrator"), upUrl: "none", runner, capacity: 1, env: {} });
+
+describe("build phase (embedded hub, no-op builds)", () => {
+  it("builds the local source, reads the tag's signed repository, records the build; a rerun reuses it", async () => {
+    const events: BuildEvent[] = [];
+    const first = await compose(embedded(), events);
+    expect(first.status).toBe("FINISHED");
+    expect(events.find((e) => e.kind === "hub")).toMatchObject({ mode: "embedded" });
+    expect(events.some((e) => e.kind === "source" && e.action === "submitted")).toBe(true);
+    expect(events.some((e) => e.kind === "task" && e.method === "buildArch" && e.state === "closed")).toBe(true);
+
+    const builds = JSON.parse(await readFile(join(first.composeDir, "compose", "metadata", "builds.json"), "utf8")).payload;
+    expect(builds.destTag).toBe("demo-dest");
+    expect(builds.builds).toHaveLength(1);
+    const build = builds.builds[0];
+    expect(build).toMatchObject({ source: "debian-bootc-branding", version: "1.0", kind: "path", reused: false });
+    expect(build.arches[0].buildroot).toBeGreaterThan(0);
+    expect(build.arches[0].host).toBeTruthy();
+
+    // the package set came from the tag's repository, with the orchestrator's .deb
+    const packages = JSON.parse(await readFile(join(first.composeDir, "compose", "metadata", "packages.json"), "utf8")).payload
+      .packages as Record<string, Record<string, PackageRecord[]>>;
+    const pkg = packages.minimal!.amd64!.find((p) => p.name === "debian-bootc-branding")!;
+    expect(pkg.version).toBe("1.0");
+    expect(pkg.sha256).toBe(build.binaries.find((b: { name: string }) => b.name === "debian-bootc-branding").sha256);
+    expect(pkg.repository).toBe("orchestrator-demo-dest");
+    expect(pkg.orchestrator).toMatchObject({
+      build: build.buildId,
+      task: build.task,
+      buildroot: build.arches[0].buildroot,
+      tag: "demo-dest",
+    });
+    const lock = await readFile(join(first.composeDir, "compose", "metadata", "lockfile.json"), "utf8");
+    expect(lock).toContain(pkg.sha256);
+
+    // second compose: same source and version, so nothing is submitted
+    const again: BuildEvent[] = [];
+    const second = await compose(embedded(), again);
+    expect(second.status).toBe("FINISHED");
+    expect(again.some((e) => e.kind === "source" && e.action === "reused")).toBe(true);
+    expect(again.some((e) => e.kind === "source" && e.action === "submitted")).toBe(false);
+    const rebuilt = JSON.parse(await readFile(join(second.composeDir, "compose", "metadata", "builds.json"), "utf8")).payload.builds[0];
+    expect(rebuilt).toMatchObject({ buildId: build.buildId, task: build.task, reused: true });
+    const look = embedded();
+    try {
+      const hub = await look.open((await loadDefinition(defPath)).definition, dir);
+      const tasks = await hub.client.get<{ method: string }[]>("/api/v1/tasks?method=build");
+      expect(tasks).toHaveLength(1);
+    } finally {
+      await look.close();
+    }
+  }, 120_000);
+
+  it("stops the compose with the hub's why and the tail of the build log when a build fails", async () => {
+    // a new version, so that the hub has no complete build of it
+    const changelog = join(dir, "def", "branding", "debian", "changelog");
+    const text = await readFile(changelog, "utf8");
+    await writeFile(
+      changelog,
+      `debian-bootc-branding (1.1) trixie; urgency=medium\n\n  * Test.\n\n -- T <t@localhost>  Thu, 26 Nov 2026 13:00:00 +0000\n\n${text}`,
+    );
+    await mkdir(join(dir, "out"), { recursive: true });
+    let error: unknown;
+    try {
+      await compose(embedded(new NoopBuildRunner({ failSources: ["debian-bootc-branding"] })));
+    } catch (e) {
+      error = e;
+    }
+    expect(isCodedError(error, "COMPOSE_PHASE_FAILED")).toBe(true);
+    const message = (error as Error).message;
+    expect(message).toMatch(/phase build failed: build\.sources\[0\] debian-bootc-branding 1\.1: buildArch \d+ \(amd64\) failed/);
+    expect(message).toContain("--- end of build.log ---");
+    expect(message).toContain("pretend failure");
+  }, 120_000);
+});

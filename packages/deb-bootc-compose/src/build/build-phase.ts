@@ -1,0 +1,400 @@
+import { mkdir } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { type Logger, writeFileAtomic } from "@debian-bootc/core";
+import type { HubClient } from "@debian-bootc/deb-orchestrator";
+import { defaultMirror } from "@debian-bootc/debian";
+import type { Phase, PhaseContext } from "../compose/phase-engine.js";
+import type { ON_INTERRUPT } from "../definition.js";
+import { composeError } from "../errors.js";
+import {
+  type BuildInfo,
+  ensureTarget,
+  findBuild,
+  findTag,
+  getTask,
+  HubEvents,
+  readLog,
+  type TaskDetail,
+  TERMINAL,
+  whyTask,
+} from "./hub-api.js";
+import type { HubMode, OrchestratorConnection } from "./orchestrator-connection.js";
+import { type IdentifiedSource, identifySources, materializeSource } from "./source-prep.js";
+
+/**
+ * The build phase (before pkgset): every source of the definition's build section is built by
+ * deb-orchestrator into the target's destination tag, unless the hub has that source and version built
+ * already (then it is reused: tagged into the destination tag if it is not there yet). Tasks are followed
+ * live; a failed build stops the compose with the hub's `why` and the tail of the build log. The
+ * destination tag's signed repository (a numbered, immutable regeneration) becomes an input repository of
+ * the pkgset phase, the built binaries are pinned there, and compose/metadata/builds.json records where
+ * each package came from (build, task, buildroot).
+ */
+
+export const BUILD_STATE = "build";
+
+export interface BuiltBinary {
+  name: string;
+  version: string;
+  arch: string;
+  filename: string;
+  sha256: string;
+  size: number;
+}
+
+export interface BuildRecord {
+  /** Index in build.sources. */
+  index: number;
+  kind: IdentifiedSource["kind"];
+  ref: string;
+  source: string;
+  version: string;
+  /** The hub's build ID and its top task. */
+  buildId: number;
+  task: number | null;
+  /** True when the hub had the build already (nothing was built for this compose). */
+  reused: boolean;
+  /** Per architecture: the buildArch task, the builder that ran it, and the buildroot (environment) ID. */
+  arches: { arch: string; task: number | null; host: string | null; buildroot: number | null }[];
+  binaries: BuiltBinary[];
+}
+
+export interface BuildState {
+  hub: { url: string; mode: HubMode; dataDir?: string };
+  target: string;
+  buildTag: string;
+  destTag: string;
+  /** The destination tag's repository as the pkgset phase reads it. */
+  repository: { name: string; url: string; suite: string; components: string[]; number: number; key: string };
+  builds: BuildRecord[];
+}
+
+export type BuildEvent =
+  | { phase: "build"; kind: "hub"; url: string; mode: HubMode }
+  | {
+      phase: "build";
+      kind: "source";
+      name: string;
+      version: string;
+      action: "reused" | "submitted" | "following" | "tagging";
+      task?: number;
+    }
+  | { phase: "build"; kind: "task"; source: string; task: number; method: string; arch: string | null; state: string; host: string | null }
+  | { phase: "build"; kind: "log"; source: string; task: number; line: string }
+  | { phase: "build"; kind: "built"; name: string; version: string; buildId: number; reused: boolean };
+
+export interface BuildPhaseOptions {
+  baseDir: string;
+  /** How to reach the orchestrator (the compose verb makes one and closes it at the end). */
+  orchestrator?: OrchestratorConnection;
+  /** Mirror of the archive sources (default: the definition's Debian repository's, else the host's). */
+  mirror?: string;
+  /** Overrides build.onInterrupt. */
+  onInterrupt?: (typeof ON_INTERRUPT)[number];
+  onBuildEvent?: (event: BuildEvent) => void;
+}
+
+/** One source being brought to a complete, tagged build. */
+interface Pending {
+  source: IdentifiedSource;
+  /** The task to follow (a build, or a newRepo after tagging a reused build). */
+  task?: number;
+  /** This compose submitted the task (so it may cancel it). */
+  ours: boolean;
+  reused: boolean;
+  seen: Map<number, string>;
+  logTask?: number;
+  logOffset: number;
+  logLine: string;
+  final?: TaskDetail;
+}
+
+function lastLine(text: string): string | undefined {
+  const lines = text.split(/\r?\n|\r/).filter((l) => l.trim() !== "");
+  return lines.at(-1)?.slice(0, 200);
+}
+
+async function buildFailure(client: HubClient, pending: Pending): Promise<Error> {
+  const { source } = pending;
+  const task = pending.task!;
+  const why = await whyTask(client, task).catch(() => undefined);
+  const details = (why?.details ?? {}) as { buildLogTail?: string; failure?: { relation?: string; step?: string } };
+  const tail = (details.buildLogTail ?? "").split("\n").slice(-25).join("\n").trimEnd();
+  const reason = why?.reason ?? `task ${task} ${pending.final?.state ?? "failed"}`;
+  return composeError(
+    "BUILD_FAILED",
+    `build.sources[${source.index}] ${source.name} ${source.version}: ${reason}${tail ? `\n--- end of build.log ---\n${tail}` : ""}`,
+    {
+      hint: `deb-orchestrator why ${task} (or the web UI: /tasks/${task})`,
+      details: { source: source.name, version: source.version, task, ...(details.failure ? { failure: details.failure } : {}) },
+    },
+  );
+}
+
+export function createBuildPhase(options: BuildPhaseOptions): Phase {
+  return {
+    name: "build",
+    async run(ctx) {
+      const build = ctx.definition.build;
+      if (!build) {
+        ctx.logger.info({}, "the definition has no build section: nothing to build");
+        return;
+      }
+      if (!options.orchestrator)
+        throw composeError("ORCHESTRATOR_FAILED", "the build phase was given no orchestrator connection", {
+          hint: "pass an OrchestratorConnection in the compose phase options (the compose verb does)",
+        });
+      const emit = (event: BuildEvent) => options.onBuildEvent?.(event);
+      const hub = await options.orchestrator.open(ctx.definition, options.baseDir, ctx.logger);
+      emit({ phase: "build", kind: "hub", url: hub.url, mode: hub.mode });
+      const { client } = hub;
+      const log = (msg: string, data: object) => ctx.logger.info(data, msg);
+      const target = await ensureTarget(client, { ...build, arches: ctx.definition.arches }, log);
+
+      const debian = ctx.definition.repositories.find((r) => r.type === "debian");
+      const mirror = (debian?.type === "debian" ? debian.mirror : undefined) ?? options.mirror ?? (await defaultMirror());
+      const workDir = join(ctx.composeDir, "work", "build");
+      await mkdir(workDir, { recursive: true });
+      const sourceCtx = { definition: ctx.definition, baseDir: options.baseDir, mirror, workDir, logger: ctx.logger, signal: ctx.signal };
+      const identified = await identifySources(sourceCtx, build.sources);
+      const pendings: Pending[] = [];
+      for (const source of identified) {
+        ctx.signal.throwIfAborted();
+        pendings.push(await startOne(ctx, client, source, target.destTag, build.target, sourceCtx, emit));
+      }
+
+      const onInterrupt = options.onInterrupt ?? build.onInterrupt;
+      const events = new HubEvents(client);
+      try {
+        await follow(ctx, client, pendings, events, emit, ctx.logger);
+      } finally {
+        await events.close();
+        if (ctx.signal.aborted) {
+          const running = pendings.filter((p) => p.ours && p.task !== undefined && !TERMINAL.has(p.final?.state ?? ""));
+          if (onInterrupt === "cancel") {
+            for (const p of running)
+              await client.post(`/api/v1/tasks/${p.task}/cancel`).then(
+                () => ctx.logger.warn({ task: p.task, source: p.source.name }, "interrupted: build canceled"),
+                (error) => ctx.logger.warn({ task: p.task, err: (error as Error).message }, "interrupted: cancel failed"),
+              );
+          } else
+            for (const p of running)
+              ctx.logger.warn(
+                { task: p.task, source: p.source.name, hub: hub.url, mode: hub.mode },
+                hub.mode === "embedded"
+                  ? "interrupted: build left to the hub; the embedded builder gives it back and the next compose resumes it"
+                  : "interrupted: build left running on the hub",
+              );
+        }
+      }
+      ctx.signal.throwIfAborted();
+      const failed = pendings.find((p) => p.final && p.final.state !== "closed");
+      if (failed) throw await buildFailure(client, failed);
+
+      const records: BuildRecord[] = [];
+      for (const p of pendings) {
+        const info = await findBuild(client, p.source.name, p.source.version);
+        if (info?.state !== "complete")
+          throw composeError("BUILD_FAILED", `${p.source.name} ${p.source.version}: the hub says the build is ${info?.state ?? "missing"}`);
+        if (!info.tags.includes(target.destTag))
+          throw composeError("BUILD_FAILED", `${p.source.name} ${p.source.version}: build ${info.id} is not in tag ${target.destTag}`);
+        records.push(await recordOf(client, p, info));
+        emit({ phase: "build", kind: "built", name: info.name, version: info.version, buildId: info.id, reused: p.reused });
+      }
+      const tag = await findTag(client, target.destTag);
+      if (!tag?.repo) throw composeError("BUILD_FAILED", `tag ${target.destTag} has no repository yet`);
+      const key = await (await client.raw("GET", "/repos/key.asc")).text();
+      const state: BuildState = {
+        hub: { url: hub.url, mode: hub.mode, ...(hub.dataDir ? { dataDir: hub.dataDir } : {}) },
+        target: build.target,
+        buildTag: target.buildTag,
+        destTag: target.destTag,
+        repository: {
+          name: `orchestrator-${target.destTag}`,
+          url: `${hub.url}/repos/${target.destTag}/${tag.repo.number}`,
+          suite: target.destTag,
+          components: ["main"],
+          number: tag.repo.number,
+          key,
+        },
+        builds: records,
+      };
+      ctx.state.set(BUILD_STATE, state);
+      await writeBuildsMetadata(ctx, state);
+      ctx.logger.info(
+        { builds: records.length, reused: records.filter((r) => r.reused).length, repository: state.repository.url },
+        "builds ready",
+      );
+    },
+  };
+}
+
+async function startOne(
+  ctx: PhaseContext,
+  client: HubClient,
+  source: IdentifiedSource,
+  destTag: string,
+  target: string,
+  sourceCtx: Parameters<typeof materializeSource>[0],
+  emit: (event: BuildEvent) => void,
+): Promise<Pending> {
+  const pending: Pending = { source, ours: false, reused: false, seen: new Map(), logOffset: 0, logLine: "" };
+  const existing = await findBuild(client, source.name, source.version);
+  const base = { phase: "build" as const, kind: "source" as const, name: source.name, version: source.version };
+  if (existing?.state === "complete") {
+    pending.reused = true;
+    if (existing.tags.includes(destTag)) {
+      ctx.logger.info({ source: source.name, version: source.version, build: existing.id }, "reusing the hub's build");
+      emit({ ...base, action: "reused" });
+      pending.final = { state: "closed" } as TaskDetail;
+      return pending;
+    }
+    const { repoTask } = await client.post<{ repoTask: number | null }>(`/api/v1/tags/${encodeURIComponent(destTag)}/builds`, {
+      build: `${source.name}/${source.version}`,
+    });
+    ctx.logger.info({ source: source.name, build: existing.id, tag: destTag, repoTask }, "reusing the hub's build: tagged it");
+    emit({ ...base, action: "tagging", ...(repoTask ? { task: repoTask } : {}) });
+    if (repoTask) {
+      pending.task = repoTask;
+      pending.ours = true;
+    } else pending.final = { state: "closed" } as TaskDetail;
+    return pending;
+  }
+  if (existing?.state === "building" && existing.task !== null) {
+    ctx.logger.info({ source: source.name, version: source.version, task: existing.task }, "the hub is building it already: following");
+    emit({ ...base, action: "following", task: existing.task });
+    pending.task = existing.task;
+    return pending;
+  }
+  const materialized = await materializeSource(sourceCtx, source);
+  const files = [];
+  for (const file of materialized.files) {
+    ctx.signal.throwIfAborted();
+    files.push(await client.uploadFile(file));
+  }
+  const { task } = await client.post<{ task: number }>("/api/v1/builds", { target, dsc: basename(materialized.dsc), files });
+  ctx.logger.info({ source: source.name, version: source.version, task, files: files.length }, "build submitted");
+  emit({ ...base, action: "submitted", task });
+  pending.task = task;
+  pending.ours = true;
+  return pending;
+}
+
+/** Follow every pending task tree until it ends: state changes of each task, the build log's last line. */
+async function follow(
+  ctx: PhaseContext,
+  client: HubClient,
+  pendings: Pending[],
+  events: HubEvents,
+  emit: (event: BuildEvent) => void,
+  logger: Logger,
+): Promise<void> {
+  for (;;) {
+    let open = 0;
+    for (const p of pendings) {
+      if (p.final || p.task === undefined) continue;
+      const detail = await getTask(client, p.task);
+      for (const t of [detail, ...detail.children]) {
+        if (p.seen.get(t.id) === t.state) continue;
+        p.seen.set(t.id, t.state);
+        logger.info({ source: p.source.name, task: t.id, method: t.method, arch: t.arch, state: t.state, host: t.host }, "task state");
+        emit({
+          phase: "build",
+          kind: "task",
+          source: p.source.name,
+          task: t.id,
+          method: t.method,
+          arch: t.arch,
+          state: t.state,
+          host: t.host,
+        });
+        if (t.method === "buildArch" && t.state === "open" && p.logTask !== t.id) {
+          p.logTask = t.id;
+          p.logOffset = 0;
+        }
+      }
+      if (p.logTask !== undefined) {
+        const chunk = await readLog(client, p.logTask, "build.log", p.logOffset).catch(() => undefined);
+        if (chunk && chunk.next > p.logOffset) {
+          p.logOffset = chunk.next;
+          const line = lastLine(chunk.text);
+          if (line && line !== p.logLine) {
+            p.logLine = line;
+            emit({ phase: "build", kind: "log", source: p.source.name, task: p.logTask, line });
+          }
+        }
+      }
+      if (TERMINAL.has(detail.state)) {
+        // a second compose submitted the same source and version at the same moment: follow that build
+        if (detail.state === "failed" && detail.error?.code === "BUILD_EXISTS") {
+          const other = await findBuild(client, p.source.name, p.source.version);
+          if (other?.task && other.task !== p.task) {
+            logger.info({ source: p.source.name, task: other.task }, "another submission builds it: following that one");
+            p.task = other.task;
+            p.ours = false;
+            open++;
+            continue;
+          }
+        }
+        p.final = detail;
+        continue;
+      }
+      open++;
+    }
+    if (open === 0 || ctx.signal.aborted) return;
+    if (pendings.some((p) => p.final && p.final.state !== "closed")) return; // stop at the first failure
+    await events.next(2000, ctx.signal);
+  }
+}
+
+async function recordOf(client: HubClient, p: Pending, info: BuildInfo): Promise<BuildRecord> {
+  const arches: BuildRecord["arches"] = [];
+  if (info.task !== null) {
+    const detail = await getTask(client, info.task).catch(() => undefined);
+    for (const child of detail?.children.filter((c) => c.method === "buildArch" && c.state === "closed") ?? []) {
+      const root = info.buildroots.find((r) => r.task === child.id);
+      arches.push({ arch: child.arch ?? "?", task: child.id, host: child.host, buildroot: root?.id ?? null });
+    }
+  }
+  for (const root of info.buildroots)
+    if (!arches.some((a) => a.buildroot === root.id)) arches.push({ arch: root.arch, task: root.task, host: null, buildroot: root.id });
+  return {
+    index: p.source.index,
+    kind: p.source.kind,
+    ref: p.source.ref,
+    source: info.name,
+    version: info.version,
+    buildId: info.id,
+    task: info.task,
+    reused: p.reused,
+    arches,
+    binaries: info.binaries.map((b) => ({ ...b })),
+  };
+}
+
+async function writeBuildsMetadata(ctx: PhaseContext, state: BuildState): Promise<void> {
+  const { key: _key, ...repository } = state.repository;
+  const doc = {
+    header: { type: "deb-bootc-compose.builds", version: "1.0" },
+    payload: {
+      compose: { id: ctx.composeId },
+      hub: state.hub.url,
+      target: state.target,
+      buildTag: state.buildTag,
+      destTag: state.destTag,
+      repository,
+      builds: state.builds,
+    },
+  };
+  const meta = join(ctx.composeDir, "compose", "metadata");
+  await mkdir(meta, { recursive: true });
+  await writeFileAtomic(join(meta, "builds.json"), `${JSON.stringify(doc, null, 2)}\n`);
+}
+
+/** The orchestrator build a package of the set came from, by the .deb's SHA256. */
+export function buildOrigins(state: BuildState | undefined): Map<string, { build: BuildRecord; hub: string; tag: string }> {
+  const out = new Map<string, { build: BuildRecord; hub: string; tag: string }>();
+  for (const build of state?.builds ?? [])
+    for (const b of build.binaries) out.set(b.sha256, { build, hub: state!.hub.url, tag: state!.destTag });
+  return out;
+}
