@@ -56,6 +56,7 @@ export class Builder {
   private heartbeatMs = 1000;
   private listeners: ((event: BuilderEvent) => void)[] = [];
   private loops: Promise<void>[] = [];
+  private checkedIn = false;
 
   constructor(private readonly options: BuilderOptions) {
     this.logger = (options.logger ?? silentLogger).child({ host: options.name });
@@ -87,6 +88,7 @@ export class Builder {
           load: this.running.size,
         });
         this.heartbeatMs = answer.heartbeatMs;
+        this.checkedIn = true;
         this.logger.info({ freed: answer.freed, session: this.session }, "checked in");
         this.emit({ type: "checked-in", freed: answer.freed });
         return;
@@ -132,38 +134,74 @@ export class Builder {
 
   private async claimLoop(): Promise<void> {
     let backoff = 100;
-    while (!this.stopping.signal.aborted) {
-      let task: ClaimedTask | null;
-      try {
-        const waitMs = this.options.claimWaitMs ?? 20_000;
-        const answer = await this.options.client.post<{ task: ClaimedTask | null }>(
-          this.path("/claim"),
-          { session: this.session, waitMs, start: true },
-          { timeoutMs: waitMs + 15_000, signal: this.stopping.signal },
-        );
-        task = answer.task;
-        backoff = 100;
-      } catch (error) {
+    // the next task, claimed together with the completion of the previous one
+    let next: ClaimedTask | null = null;
+    for (;;) {
+      let task = next;
+      next = null;
+      if (!task) {
         if (this.stopping.signal.aborted) return;
-        this.emit({ type: "hub-error", message: (error as Error).message });
-        this.logger.warn({ err: (error as Error).message }, "claim failed");
-        if (isCodedError(error, "NOT_FOUND")) await this.checkin().catch(() => {});
-        await sleep(backoff, this.stopping.signal);
-        backoff = Math.min(backoff * 2, 5000);
-        continue;
+        try {
+          const waitMs = this.options.claimWaitMs ?? 20_000;
+          const answer = await this.options.client.post<{ task: ClaimedTask | null }>(
+            this.path("/claim"),
+            { session: this.session, waitMs, start: true },
+            { timeoutMs: waitMs + 15_000, signal: this.stopping.signal },
+          );
+          task = answer.task;
+          backoff = 100;
+        } catch (error) {
+          if (this.stopping.signal.aborted) return;
+          this.emit({ type: "hub-error", message: (error as Error).message });
+          this.logger.warn({ err: (error as Error).message }, "claim failed");
+          if (isCodedError(error, "NOT_FOUND")) await this.checkin().catch(() => {});
+          await sleep(backoff, this.stopping.signal);
+          backoff = Math.min(backoff * 2, 5000);
+          continue;
+        }
       }
-      if (task) await this.runTask(task);
+      if (!task) continue;
+      // an answer that arrives after stop() goes straight back: it must not wait for its lease
+      if (this.stopping.signal.aborted) await this.handBack(task);
+      else next = await this.runTask(task);
     }
   }
 
-  private async runTask(task: ClaimedTask): Promise<void> {
+  /** Give a claimed task back without running it (the builder is stopping). */
+  private async handBack(task: ClaimedTask): Promise<void> {
+    try {
+      await this.options.client.post(this.path(`/tasks/${task.id}/release`), { session: this.session }, { timeoutMs: 10_000 });
+      this.logger.info({ task: task.id }, "claimed while stopping; given back");
+    } catch (error) {
+      // checkout frees it as well; failing both, its lease lapses
+      this.logger.warn({ task: task.id, err: (error as Error).message }, "could not give back a task claimed while stopping");
+    }
+    this.emit({ type: "task-finished", task: task.id, outcome: "released" });
+  }
+
+  /** Tell the hub which tasks this session still runs; it frees every other task the session holds. */
+  private async checkout(keep: number[]): Promise<void> {
+    if (!this.checkedIn) return;
+    try {
+      const answer = await this.options.client.post<{ freed: number[] }>(
+        this.path("/checkout"),
+        { session: this.session, tasks: keep },
+        { timeoutMs: 10_000 },
+      );
+      if (answer.freed.length) this.logger.info({ tasks: answer.freed }, "checked out; the hub freed tasks this builder does not run");
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, "checkout failed; unfinished tasks wait for their leases");
+    }
+  }
+
+  private async runTask(task: ClaimedTask): Promise<ClaimedTask | null> {
     const controller = new AbortController();
     const entry: Running = { controller, promise: Promise.resolve(), released: false };
     const work = this.execute(task, controller.signal, entry);
-    entry.promise = work;
+    entry.promise = work.then(() => {});
     this.running.set(task.id, entry);
     try {
-      await work;
+      return await work;
     } finally {
       this.running.delete(task.id);
     }
@@ -190,34 +228,40 @@ export class Builder {
     );
   }
 
-  private async execute(task: ClaimedTask, signal: AbortSignal, entry: Running): Promise<void> {
+  private async complete(task: ClaimedTask, result: object): Promise<ClaimedTask | null> {
+    await this.report(task, "/complete", { result });
+    this.emit({ type: "task-finished", task: task.id, outcome: "closed" });
+    return null;
+  }
+
+  private async execute(task: ClaimedTask, signal: AbortSignal, entry: Running): Promise<ClaimedTask | null> {
     const log = this.logger.child({ task: task.id });
     try {
       if (task.state !== "open") await this.report(task, "/start", {});
     } catch (error) {
       log.warn({ err: (error as Error).message }, "could not start the task; dropping it");
       this.emit({ type: "task-finished", task: task.id, outcome: "lost" });
-      return;
+      return null;
     }
     this.emit({ type: "task-started", task: task.id, method: task.method });
     const dir = join(this.options.workDir, `task-${task.id}-${this.session}`);
+    let madeDir = false;
     try {
       if (task.method === "noop") {
         const sleepMs = (task.request as { sleepMs?: number }).sleepMs ?? 0;
         if (sleepMs > 0) await sleep(sleepMs, signal);
         if (signal.aborted) throw signal.reason;
-        await this.report(task, "/complete", { result: {} });
-        this.emit({ type: "task-finished", task: task.id, outcome: "closed" });
-        return;
+        return await this.complete(task, {});
       }
       if (task.method !== "buildArch") {
         await this.report(task, "/fail", { error: { code: "REQUEST_INVALID", message: `this builder does not run ${task.method} tasks` } });
         this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
-        return;
+        return null;
       }
       const request = task.request as BuildArchRequest;
       const sourceDir = join(dir, "source");
       const resultDir = join(dir, "result");
+      madeDir = true;
       await mkdir(sourceDir, { recursive: true });
       await mkdir(resultDir, { recursive: true });
       for (const file of request.files)
@@ -252,40 +296,42 @@ export class Builder {
           ...(file.package ? { package: file.package, version: file.version, arch: file.arch } : {}),
         });
       }
-      if (result.ok) {
-        await this.report(task, "/complete", { result: { files, installed: result.installed } });
-        this.emit({ type: "task-finished", task: task.id, outcome: "closed" });
-      } else {
-        const failure = result.failure ?? { code: "BUILD_STEP_FAILED", message: "the build failed" };
-        await this.report(task, "/fail", { error: { code: failure.code, message: failure.message }, result: { files, failure } });
-        this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
-      }
+      if (result.ok) return await this.complete(task, { files, installed: result.installed });
+      const failure = result.failure ?? { code: "BUILD_STEP_FAILED", message: "the build failed" };
+      await this.report(task, "/fail", { error: { code: failure.code, message: failure.message }, result: { files, failure } });
+      this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
+      return null;
     } catch (error) {
       if (signal.aborted) {
         if (!entry.released) {
           await this.report(task, "/release", {}).catch(() => {});
           this.emit({ type: "task-finished", task: task.id, outcome: "released" });
         } else this.emit({ type: "task-finished", task: task.id, outcome: "lost" });
-        return;
+        return null;
       }
       if (isCodedError(error, "TASK_NOT_OWNED")) {
         this.emit({ type: "task-finished", task: task.id, outcome: "lost" });
-        return;
+        return null;
       }
       log.error({ err: (error as Error).message }, "task failed on the builder");
       await this.report(task, "/fail", {
         error: { code: "BUILD_ENVIRONMENT_FAILED", message: (error as Error).message.slice(0, 4000) },
       }).catch(() => {});
       this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
+      return null;
     } finally {
-      await rm(dir, { recursive: true, force: true }).catch(() => {});
+      if (madeDir) await rm(dir, { recursive: true, force: true }).catch(() => {});
     }
   }
 
-  /** Stop claiming; let running tasks finish within the grace time, then abort and give them back. */
+  /**
+   * Stop claiming (the open long-poll claims are aborted, and any claim answer that still arrives is
+   * given back at once); check out, so the hub frees at once whatever this session holds beyond the
+   * running tasks; let those finish within the grace time, then abort them and give them back.
+   */
   async stop(graceMs = this.options.graceMs ?? 60_000): Promise<void> {
     this.stopping.abort();
-    await Promise.allSettled(this.loops.length ? [] : []);
+    await this.checkout(this.activeTasks);
     const pending = [...this.running.values()].map((r) => r.promise);
     const timer = setTimeout(() => {
       for (const running of this.running.values()) running.controller.abort(new Error("builder stopping"));
@@ -294,6 +340,8 @@ export class Builder {
     clearTimeout(timer);
     await Promise.allSettled(this.loops);
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    // whatever a completion claimed while the tasks were finishing went back already; this catches the rest
+    await this.checkout([]);
   }
 }
 

@@ -285,8 +285,17 @@ export async function startTask(ctx: HubContext, host: HostRow, taskId: number, 
   return { ...task, state: "open", started_at: now };
 }
 
-/** The builder gives a task back (SIGTERM before it could finish): free at once, not counted as a failure. */
-export async function releaseTask(ctx: HubContext, host: HostRow, taskId: number, session: string): Promise<void> {
+/**
+ * The builder gives a task back (SIGTERM before it could finish), or the hub takes back a task whose
+ * claim answer could not be delivered: free at once, not counted as a failure.
+ */
+export async function releaseTask(
+  ctx: HubContext,
+  host: HostRow,
+  taskId: number,
+  session: string,
+  reason: "released" | "undelivered" = "released",
+): Promise<void> {
   const task = await ownedTask(ctx, host, taskId, session);
   await ctx.db.transaction().execute(async (trx) => {
     await trx
@@ -297,12 +306,61 @@ export async function releaseTask(ctx: HubContext, host: HostRow, taskId: number
       .execute();
     await recordEvent(
       trx,
-      { userId: host.user_id, kind: "task.freed", objectType: "task", objectId: taskId, data: { state: "free", reason: "released" } },
+      { userId: host.user_id, kind: "task.freed", objectType: "task", objectId: taskId, data: { state: "free", reason } },
       ctx.now(),
     );
   });
   ctx.dispatcher.wake(task.arch);
   ctx.bus.ping();
+}
+
+/**
+ * A builder that stops checks out: every task its session holds that it does not name in `keep` (the
+ * tasks still running through its grace time) is freed at once, so a claim answered while the builder
+ * was stopping never waits for its lease. Not counted in the tasks' attempts. A session that is not the
+ * host's current one changes nothing (a newer builder process owns the host now).
+ */
+export async function checkout(ctx: HubContext, host: HostRow, session: string, keep: readonly number[] = []): Promise<number[]> {
+  if (host.session !== session) return [];
+  const now = ctx.now();
+  const freed = await ctx.db.transaction().execute(async (trx) => {
+    let query = trx
+      .selectFrom("tasks")
+      .select(["id", "arch"])
+      .where("host_id", "=", host.id)
+      .where("session", "=", session)
+      .where("state", "in", [...activeStates]);
+    if (keep.length) query = query.where("id", "not in", [...keep]);
+    const held = await query.execute();
+    const done: { id: number; arch: string | null }[] = [];
+    for (const task of held) {
+      const res = await trx
+        .updateTable("tasks")
+        .set({ state: "free", host_id: null, session: null, lease_expires: null })
+        .where("id", "=", task.id)
+        .where("session", "=", session)
+        .where("state", "in", [...activeStates])
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) continue;
+      done.push(task);
+      await recordEvent(
+        trx,
+        {
+          userId: host.user_id,
+          kind: "task.freed",
+          objectType: "task",
+          objectId: task.id,
+          data: { state: "free", reason: "builder-stopped" },
+        },
+        now,
+      );
+    }
+    await trx.updateTable("hosts").set({ last_checkin: now, load: keep.length }).where("id", "=", host.id).execute();
+    return done;
+  });
+  wakeFor(ctx, freed);
+  ctx.bus.ping();
+  return freed.map((t) => t.id);
 }
 
 export async function setHostEnabled(ctx: HubContext, principal: Principal, name: string, enabled: boolean): Promise<void> {

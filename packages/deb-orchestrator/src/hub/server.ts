@@ -504,33 +504,39 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       config: { perm: "host", summary: "Long-poll for a task (answers as soon as one is free); start=true also marks it open" },
       schema: { params: nameParams, body: obj({ session, waitMs: int(0, 60_000), start: { type: "boolean" } }, ["session"]) },
     },
-    async (request) => {
+    async (request, reply) => {
       const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
-      const aborted = new AbortController();
-      request.raw.on("close", () => aborted.abort());
+      const delivery = guardDelivery(ctx, reply, host, request.body.session);
       const pending = scheduler.claim(
         ctx,
         host,
         request.body.session,
         request.body.waitMs ?? 20_000,
-        AbortSignal.any([aborted.signal, ctx.closing]),
+        AbortSignal.any([delivery.gone, ctx.closing]),
         request.body.start === true,
       );
       ctx.inflight.add(pending);
       const task = await pending.finally(() => ctx.inflight.delete(pending));
-      return {
-        task: task
-          ? {
-              id: task.id,
-              method: task.method,
-              arch: task.arch,
-              state: task.state,
-              request: JSON.parse(task.request) as unknown,
-              attempts: task.attempts,
-            }
-          : null,
-      };
+      return { task: delivery.hand(task) };
     },
+  );
+  app.post<{ Params: { name: string }; Body: { session: string; tasks?: number[] } }>(
+    "/api/v1/hosts/:name/checkout",
+    {
+      config: {
+        perm: "host",
+        summary: "A stopping builder gives back every task of its session it does not list (freed at once, not counted)",
+      },
+      schema: { params: nameParams, body: obj({ session, tasks: arr(int(1), 1000) }, ["session"]) },
+    },
+    async (request) => ({
+      freed: await scheduler.checkout(
+        ctx,
+        await scheduler.hostForPrincipal(ctx, me(request), request.params.name),
+        request.body.session,
+        request.body.tasks ?? [],
+      ),
+    }),
   );
   app.post<{ Params: { name: string }; Body: { session: string; load?: number; tasks?: number[] } }>(
     "/api/v1/hosts/:name/heartbeat",
@@ -690,6 +696,65 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     async (request, reply) => serveRepoFile(ctx, request.params["*"], reply),
   );
   return { app, routes };
+}
+
+export interface ClaimedTaskView {
+  id: number;
+  method: string;
+  arch: string | null;
+  state: string;
+  request: unknown;
+  attempts: number;
+}
+
+/**
+ * Claim answers must reach the builder or go back to the queue. `gone` aborts when the connection closes
+ * before the answer was written (the builder stopped or gave up: a long-poll stops waiting). `hand`
+ * turns a claimed task into the answer, unless the connection is gone already, and if the answer then
+ * cannot be written to the connection the task is freed at once (reason `undelivered`) instead of
+ * waiting for its lease to lapse.
+ */
+export function guardDelivery(
+  ctx: HubContext,
+  reply: { raw: Pick<FastifyReply["raw"], "on" | "writableFinished"> },
+  host: scheduler.HostRow,
+  session: string,
+): { gone: AbortSignal; hand(task: scheduler.TaskRow | undefined): ClaimedTaskView | null } {
+  const gone = new AbortController();
+  let handed: scheduler.TaskRow | undefined;
+  const giveBack = (task: scheduler.TaskRow) => {
+    const pending = scheduler
+      .releaseTask(ctx, host, task.id, session, "undelivered")
+      .then(() => ctx.logger.warn({ task: task.id, host: host.name }, "claim answer not delivered; task freed"))
+      .catch((error: Error) => ctx.logger.warn({ task: task.id, err: error.message }, "could not free an undelivered task"))
+      .finally(() => ctx.inflight.delete(pending));
+    ctx.inflight.add(pending);
+  };
+  reply.raw.on("close", () => {
+    if (reply.raw.writableFinished) return;
+    gone.abort();
+    if (handed) giveBack(handed);
+    handed = undefined;
+  });
+  return {
+    gone: gone.signal,
+    hand(task) {
+      if (!task) return null;
+      if (gone.signal.aborted) {
+        giveBack(task);
+        return null;
+      }
+      handed = task;
+      return {
+        id: task.id,
+        method: task.method,
+        arch: task.arch,
+        state: task.state,
+        request: JSON.parse(task.request) as unknown,
+        attempts: task.attempts,
+      };
+    },
+  };
 }
 
 async function readLog(
