@@ -54,10 +54,15 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function compose(connection: OrchestratorConnection, events: BuildEvent[] = []) {
+async function compose(
+  connection: OrchestratorConnection,
+  events: BuildEvent[] = [],
+  more: { signal?: AbortSignal; onInterrupt?: "cancel" | "leave" } = {},
+) {
   const loaded = await loadDefinition(defPath);
   try {
     return await runCompose({
+      ...(more.signal ? { signal: more.signal } : {}),
       definition: loaded.definition,
       definitionPath: defPath,
       outputDir: join(dir, "out"),
@@ -67,6 +72,7 @@ async function compose(connection: OrchestratorConnection, events: BuildEvent[] 
         cacheDir: join(dir, "cache"),
         orchestrator: connection,
         onBuildEvent: (e) => events.push(e),
+        ...(more.onInterrupt ? { onInterrupt: more.onInterrupt } : {}),
       }),
     });
   } finally {
@@ -149,4 +155,48 @@ describe("build phase (embedded hub, no-op builds)", () => {
     expect(message).toContain("--- end of build.log ---");
     expect(message).toContain("pretend failure");
   }, 120_000);
+
+  it.each(["cancel", "leave"] as const)(
+    "on Ctrl-C: %s the build still running",
+    async (onInterrupt) => {
+      const changelog = join(dir, "def", "branding", "debian", "changelog");
+      const text = await readFile(changelog, "utf8");
+      const version = `2.${onInterrupt.length}`;
+      await writeFile(
+        changelog,
+        `debian-bootc-branding (${version}) trixie; urgency=medium\n\n  * Test.\n\n -- T <t@localhost>  Thu, 26 Nov 2026 14:00:00 +0000\n\n${text}`,
+      );
+      const controller = new AbortController();
+      const events: BuildEvent[] = [];
+      const result = await compose(
+        embedded(new NoopBuildRunner({ delayMs: 60_000 })),
+        new Proxy(events, {
+          get(target, key) {
+            if (key === "push")
+              return (e: BuildEvent) => {
+                if (e.kind === "task" && e.method === "buildArch" && e.state === "open") controller.abort(new Error("Ctrl-C"));
+                return target.push(e);
+              };
+            return Reflect.get(target, key);
+          },
+        }),
+        { signal: controller.signal, onInterrupt },
+      );
+      expect(result.status).toBe("TERMINATED");
+      const submitted = events.find((e) => e.kind === "source" && e.action === "submitted");
+      expect(submitted?.kind === "source" && submitted.task).toBeGreaterThan(0);
+      const look = embedded(new NoopBuildRunner({ delayMs: 60_000 }));
+      try {
+        const hub = await look.open((await loadDefinition(defPath)).definition, dir);
+        const task = await hub.client.get<{ state: string }>(`/api/v1/tasks/${(submitted as { task: number }).task}`);
+        if (onInterrupt === "cancel") expect(task.state).toBe("canceled");
+        else expect(["free", "assigned", "open"]).toContain(task.state); // given back by the stopped builder, or claimed again
+        const build = await hub.client.get<{ state: string }>(`/api/v1/builds/${encodeURIComponent(`debian-bootc-branding/${version}`)}`);
+        expect(build.state).toBe(onInterrupt === "cancel" ? "canceled" : "building");
+      } finally {
+        await look.close(0);
+      }
+    },
+    120_000,
+  );
 });

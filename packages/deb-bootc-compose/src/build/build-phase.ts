@@ -378,7 +378,7 @@ async function writeBuildsMetadata(ctx: PhaseContext, state: BuildState): Promis
     header: { type: "deb-bootc-compose.builds", version: "1.0" },
     payload: {
       compose: { id: ctx.composeId },
-      hub: state.hub.url,
+      hub: state.hub,
       target: state.target,
       buildTag: state.buildTag,
       destTag: state.destTag,

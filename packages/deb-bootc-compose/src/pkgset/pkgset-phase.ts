@@ -66,6 +66,7 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
         return orchestratorRepositorySpec(hub, repo, options.baseDir, field);
       };
       const specs = await repositorySpecs(definition, options.baseDir, options.mirror, orchestrator);
+      let builtRepository = "";
       if (built) {
         // the build phase's destination tag: its numbered repository, with the key the hub published
         const listed = specs.findIndex((s) => s.suites.includes(built.destTag) && s.url.startsWith(`${built.hub.url}/repos/`));
@@ -76,6 +77,7 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
           components: built.repository.components,
           keyring: built.repository.key,
         };
+        builtRepository = spec.name;
         if (listed >= 0) specs[listed] = spec;
         else specs.push(spec);
         ctx.logger.info({ repository: spec.url, builds: built.builds.length }, "the build phase's destination tag is an input repository");
@@ -104,6 +106,7 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
             arch: bin.arch,
             sha256: bin.sha256,
             by: `deb-orchestrator build ${b.buildId} (${b.source} ${b.version})`,
+            repository: builtRepository,
           })),
         );
         const key = (p: Pin) => `${p.name}/${p.arch}`;

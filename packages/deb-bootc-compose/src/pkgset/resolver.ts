@@ -47,6 +47,8 @@ export interface Pin {
   sha256?: string;
   /** Who pinned it, for messages (default "the lockfile"). */
   by?: string;
+  /** Prefer this repository's entry when several repositories have the same file. */
+  repository?: string;
 }
 
 export interface ResolveOptions {
@@ -112,7 +114,9 @@ export class CandidateView {
       if (pin) {
         const same = versions.filter((v) => v.version === pin.version && v.architecture === pin.arch);
         // the same version can come from two repositories (a rebuild in deb-orchestrator): the pin's SHA256 picks
-        const match = same.find((v) => pin.sha256 === undefined || v.sha256 === pin.sha256) ?? same[0];
+        const matching = same.filter((v) => pin.sha256 === undefined || v.sha256 === pin.sha256);
+        // a reproducible rebuild is byte-identical to the archive's: then the pinning repository's entry is taken
+        const match = matching.find((v) => v.origin.repository === pin.repository) ?? matching[0] ?? same[0];
         if (!match) {
           this.notes.set(
             name,

@@ -1,0 +1,155 @@
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Output, run, runCli } from "@debian-bootc/core";
+import { type BuildState, loadDefinition, OrchestratorConnection, type PackageRecord, tool } from "@debian-bootc/deb-bootc-compose";
+import { afterAll, describe, expect, it } from "vitest";
+
+/**
+ * The end-to-end workflow on one machine, through the compose verb: examples/debian-bootc.yaml builds
+ * its branding source tree and trixie's `less` with an embedded deb-orchestrator hub (SQLite) and a
+ * local builder running deb-mock, then composes from the destination tag's signed repository plus
+ * Debian. Checked: the built packages are in the package set, the lockfile and the snapshot repository
+ * with the versions and SHA256s the orchestrator recorded; the metadata points at those builds (build,
+ * task, buildroot); a second compose reuses the builds (no new task on the hub).
+ * Needs root, the mirror and a few minutes. The image phases (rootfs and after) run only with
+ * WORKFLOW_IMAGE_PHASES=1 (they are long and have their own tests).
+ */
+
+const examples = new URL("../examples/", import.meta.url).pathname;
+const imagePhases = process.env.WORKFLOW_IMAGE_PHASES === "1";
+const skipped = imagePhases ? [] : ["rootfs", "ostree", "oci", "lint", "image-build", "test"];
+
+function capture(): Output & { text: () => string } {
+  const lines: string[] = [];
+  return {
+    isTTY: false,
+    line: (t) => lines.push(t),
+    json: (v) => lines.push(JSON.stringify(v)),
+    warn: (t) => lines.push(t),
+    error: (t) => lines.push(t),
+    text: () => lines.join("\n"),
+  };
+}
+
+let dir = "";
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function compose(): Promise<{ code: number; output: string; composeDir: string }> {
+  const out = capture();
+  const code = await runCli(
+    tool,
+    [
+      "compose",
+      join(dir, "def", "debian-bootc.yaml"),
+      "--output",
+      join(dir, "composes"),
+      "--orchestrator-data",
+      join(dir, "orchestrator"),
+      "--cache-dir",
+      join(dir, "cache"),
+      ...skipped.flatMap((p) => ["--skip-phase", p]),
+    ],
+    out,
+  );
+  const match = /^\s+(\/\S+)$/m.exec(out.text());
+  return { code, output: out.text(), composeDir: match?.[1] ?? "" };
+}
+
+async function json<T>(path: string): Promise<T> {
+  return JSON.parse(await readFile(path, "utf8")) as T;
+}
+
+/** The embedded hub of the test's data directory, opened just to look (no runner work: nothing is queued). */
+async function withHub<T>(look: (client: Awaited<ReturnType<OrchestratorConnection["open"]>>["client"]) => Promise<T>): Promise<T> {
+  const connection = new OrchestratorConnection({ dataDir: join(dir, "orchestrator"), upUrl: "none", env: {} });
+  try {
+    const loaded = await loadDefinition(join(dir, "def", "debian-bootc.yaml"));
+    return await look((await connection.open(loaded.definition, loaded.baseDir)).client);
+  } finally {
+    await connection.close();
+  }
+}
+
+describe("workflow: compose asks, deb-orchestrator builds with deb-mock, compose ships", () => {
+  it("builds the example's sources, composes from the tag's repository, records the builds, and reuses them", async () => {
+    dir = await mkdtemp(join(tmpdir(), "workflow-"));
+    await cp(join(examples, "debian-bootc.yaml"), join(dir, "def", "debian-bootc.yaml"));
+    await cp(join(examples, "branding"), join(dir, "def", "branding"), { recursive: true });
+
+    const first = await compose();
+    expect(first.code, first.output).toBe(0);
+    expect(first.output).toMatch(/embedded hub and builder/);
+    expect(first.output).toMatch(/debian-bootc-branding 1\.0: submitted/);
+    expect(first.output).toMatch(/less \S+: submitted/);
+    expect((await readFile(join(first.composeDir, "STATUS"), "utf8")).trim()).toBe("FINISHED");
+
+    const meta = join(first.composeDir, "compose", "metadata");
+    const builds = (await json<{ payload: Omit<BuildState, "repository"> & { repository: { url: string } } }>(join(meta, "builds.json")))
+      .payload;
+    expect(builds.builds.map((b) => b.source).sort()).toEqual(["debian-bootc-branding", "less"]);
+    expect(builds.builds.every((b) => !b.reused)).toBe(true);
+    const packages = (await json<{ payload: { packages: Record<string, Record<string, PackageRecord[]>> } }>(join(meta, "packages.json")))
+      .payload.packages.minimal!.amd64!;
+    const lockfile = await readFile(join(meta, "lockfile.json"), "utf8");
+    const snapshotPackages = (await run("sh", ["-c", 'cat "$1"/compose/repo/dists/*/main/binary-amd64/Packages', "sh", first.composeDir]))
+      .stdout;
+
+    for (const name of ["debian-bootc-branding", "less"]) {
+      const build = builds.builds.find((b) => b.binaries.some((bin) => bin.name === name))!;
+      const binary = build.binaries.find((b) => b.name === name)!;
+      const pkg = packages.find((p) => p.name === name)!;
+      // the version and the very file the orchestrator recorded, from the tag's repository
+      expect(pkg.version).toBe(binary.version);
+      expect(pkg.sha256).toBe(binary.sha256);
+      expect(pkg.repository).toBe(`orchestrator-${builds.destTag}`);
+      expect(lockfile).toContain(binary.sha256);
+      expect(snapshotPackages).toContain(`SHA256: ${binary.sha256}`);
+      // and the metadata points at the build that made it
+      expect(pkg.orchestrator).toMatchObject({
+        build: build.buildId,
+        task: build.task,
+        buildArchTask: build.arches[0]!.task,
+        buildroot: build.arches[0]!.buildroot,
+        tag: builds.destTag,
+      });
+    }
+    // the hub agrees: complete builds in the destination tag with those files and buildroots
+    await withHub(async (client) => {
+      for (const build of builds.builds) {
+        const info = await client.get<{
+          state: string;
+          tags: string[];
+          binaries: { sha256: string }[];
+          buildroots: { id: number; installed: { name: string }[] }[];
+        }>(`/api/v1/builds/${build.buildId}`);
+        expect(info.state).toBe("complete");
+        expect(info.tags).toContain(builds.destTag);
+        expect(info.binaries.map((b) => b.sha256).sort()).toEqual(build.binaries.map((b) => b.sha256).sort());
+        expect(info.buildroots.map((r) => r.id)).toContain(build.arches[0]!.buildroot);
+        expect(info.buildroots[0]!.installed.map((p) => p.name)).toContain("dpkg-dev");
+      }
+    });
+    // the branding package carries the image's os-release
+    const brandingDeb = packages.find((p) => p.name === "debian-bootc-branding")!;
+    const listing = (await run("dpkg-deb", ["-c", join(first.composeDir, "compose", "repo", brandingDeb.filename)])).stdout;
+    expect(listing).toMatch(/\.\/usr\/lib\/os-release$/m);
+
+    const tasksBefore = await withHub((client) => client.get<unknown[]>("/api/v1/tasks?limit=1000"));
+    const second = await compose();
+    expect(second.code, second.output).toBe(0);
+    expect(second.output).not.toMatch(/submitted/);
+    expect(second.output).toMatch(/debian-bootc-branding 1\.0: built already, reused/);
+    const again = (
+      await json<{ payload: { builds: { buildId: number; reused: boolean }[] } }>(
+        join(second.composeDir, "compose", "metadata", "builds.json"),
+      )
+    ).payload.builds;
+    expect(again.map((b) => b.buildId).sort()).toEqual(builds.builds.map((b) => b.buildId).sort());
+    expect(again.every((b) => b.reused)).toBe(true);
+    const tasksAfter = await withHub((client) => client.get<unknown[]>("/api/v1/tasks?limit=1000"));
+    expect(tasksAfter).toHaveLength(tasksBefore.length);
+  });
+});
