@@ -240,6 +240,7 @@ async function updateDisk(repo: string, path: string, logger?: Logger): Promise<
 /** Boot the old commit, upgrade to the new one from an attached disk, boot it, roll back, boot the old one. */
 export async function abUpdateTest(options: AbUpdateOptions): Promise<BootTestResult> {
   const updates = join(options.workDir, "updates.img");
+  await mkdir(options.workDir, { recursive: true });
   await updateDisk(options.updateRepo, updates, options.logger);
   const session = await openSession(options);
   const steps: BootStepResult[] = [];

@@ -61,11 +61,12 @@ export interface QemuSpec {
 
 /** The qemu-system-x86_64 argv: q35, UEFI from pflash, virtio disks, serial console on stdout, no network, exit on reboot. */
 export function qemuArgs(spec: QemuSpec): string[] {
-  const args = ["-machine", "q35"];
+  // -nodefaults: no VGA, CD-ROM or default NIC to probe; the console is the serial port only
+  const args = ["-nodefaults", "-machine", "q35"];
   if (spec.accel === "kvm") args.push("-accel", "kvm", "-cpu", "host");
   else args.push("-accel", "tcg,thread=multi", "-cpu", "max");
   args.push("-smp", String(spec.cpus ?? 2), "-m", String(spec.memoryMiB ?? 1536));
-  args.push("-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nic", "none");
+  args.push("-display", "none", "-vga", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nic", "none");
   args.push("-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${spec.firmware.code}`);
   args.push("-drive", `if=pflash,format=raw,unit=1,file=${spec.varsCopy}`);
   args.push("-drive", `file=${spec.disk},if=virtio,format=${spec.format},cache=unsafe`);

@@ -1,6 +1,7 @@
-import { lstat, readdir, readFile, realpath } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, readdir, readFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
+import { parseComposeId } from "../compose/compose-id.js";
 import type { Phase } from "../compose/phase-engine.js";
 import { DISK_STATE, type DiskImageRecord } from "../disk/image-build-phase.js";
 import { composeError } from "../errors.js";
@@ -28,32 +29,35 @@ export interface TestPhaseOptions {
   noUpdateTest?: boolean;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** The previous compose's disk image and commit for a variant/arch (latest-<name>), if it has one. */
-async function previousImage(
+/**
+ * The newest earlier compose of the same name (in the same output directory, FINISHED or
+ * FINISHED_INCOMPLETE) with a disk image of the variant/arch: its image and commit.
+ */
+export async function previousImage(
   composeDir: string,
   name: string,
   variant: string,
   arch: string,
-): Promise<{ image: string; format: "raw" | "qcow2"; commit: string; composeId?: string } | undefined> {
-  const link = join(dirname(composeDir), `latest-${name}`);
-  if (!(await exists(link))) return undefined;
-  const prev = await realpath(link);
-  if (prev === (await realpath(composeDir))) return undefined;
-  const dir = join(prev, "compose", variant, arch);
-  const files = await readdir(join(dir, "images")).catch(() => [] as string[]);
-  const image = files.find((f) => f.endsWith(".qcow2")) ?? files.find((f) => f.endsWith(".raw"));
-  const commitFile = await readFile(join(dir, "ostree-commit.json"), "utf8").catch(() => undefined);
-  if (!image || !commitFile) return undefined;
-  const commit = (JSON.parse(commitFile) as { commit: string }).commit;
-  const composeId = (await readFile(join(prev, "COMPOSE_ID"), "utf8").catch(() => "")).trim() || undefined;
-  return { image: join(dir, "images", image), format: image.endsWith(".qcow2") ? "qcow2" : "raw", commit, composeId };
+): Promise<{ image: string; format: "raw" | "qcow2"; commit: string; composeId: string } | undefined> {
+  const outputDir = dirname(composeDir);
+  const self = basename(composeDir);
+  const candidates = (await readdir(outputDir))
+    .map((entry) => ({ entry, id: parseComposeId(entry) }))
+    .filter((c) => c.id !== undefined && c.id.name === name && c.entry !== self)
+    .sort((a, b) => b.id!.date.localeCompare(a.id!.date) || b.id!.n - a.id!.n);
+  for (const { entry } of candidates) {
+    const prev = join(outputDir, entry);
+    const status = (await readFile(join(prev, "STATUS"), "utf8").catch(() => "")).trim();
+    if (status !== "FINISHED" && status !== "FINISHED_INCOMPLETE") continue;
+    const dir = join(prev, "compose", variant, arch);
+    const files = await readdir(join(dir, "images")).catch(() => [] as string[]);
+    const image = files.find((f) => f.endsWith(".qcow2")) ?? files.find((f) => f.endsWith(".raw"));
+    const commitFile = await readFile(join(dir, "ostree-commit.json"), "utf8").catch(() => undefined);
+    if (!image || !commitFile) continue;
+    const commit = (JSON.parse(commitFile) as { commit: string }).commit;
+    return { image: join(dir, "images", image), format: image.endsWith(".qcow2") ? "qcow2" : "raw", commit, composeId: entry };
+  }
+  return undefined;
 }
 
 /**
@@ -149,6 +153,7 @@ export function createTestPhase(options: TestPhaseOptions = {}): Phase {
       }
       ctx.state.set(TEST_STATE, records);
       for (const key of new Set(records.map((r) => `${r.variant}/${r.arch}`))) {
+        await mkdir(join(ctx.composeDir, "compose", key), { recursive: true });
         await writeFileAtomic(
           join(ctx.composeDir, "compose", key, "boot-tests.json"),
           `${JSON.stringify(

@@ -54,6 +54,14 @@ export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Pha
       const size = parseSize(definition.disk?.size ?? DEFAULT_DISK_SIZE);
       if (definition.disk?.filesystem === "xfs")
         throw composeError("DISK_IMAGE_FAILED", "disk.filesystem xfs is not supported yet; use ext4");
+      const loaders = Array.isArray(definition.bootloader) ? definition.bootloader : [definition.bootloader];
+      if (!loaders.includes("grub")) {
+        throw composeError("DISK_IMAGE_FAILED", `bootloader ${loaders.join(", ")}: disk images are made with GRUB only so far`, {
+          hint: "set bootloader: grub (or a list that includes grub)",
+        });
+      }
+      if (loaders.length > 1) ctx.logger.warn({ bootloader: loaders }, "disk images get GRUB; systemd-boot is not installed yet");
+      if (definition.disk?.bios) ctx.logger.warn({}, "disk.bios: no BIOS boot partition yet; the images boot with UEFI only");
       const records: DiskImageRecord[] = [];
       const images = (ctx.state.get(IMAGES_STATE) as ImageRecord[] | undefined) ?? [];
       for (const c of commits.filter((r) => r.arch === "amd64")) {

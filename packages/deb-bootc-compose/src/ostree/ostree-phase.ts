@@ -1,4 +1,4 @@
-import { lstat, realpath } from "node:fs/promises";
+import { lstat, mkdir, realpath } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
 import type { Phase } from "../compose/phase-engine.js";
@@ -112,6 +112,7 @@ export const ostreePhase: Phase = {
           { ...record, durationMs: Date.now() - started, previousRepo: previous },
           result.changed ? "committed" : "no changes: the previous commit is reused",
         );
+        await mkdir(join(ctx.composeDir, "compose", tree.variant, tree.arch), { recursive: true });
         await writeFileAtomic(
           join(ctx.composeDir, "compose", tree.variant, tree.arch, "ostree-commit.json"),
           `${JSON.stringify({ ...record, repo: "compose/ostree/repo" }, null, 2)}\n`,

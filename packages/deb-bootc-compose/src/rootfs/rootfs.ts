@@ -64,7 +64,8 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
     await mkdir(dirname(options.path), { recursive: true });
     const args = [
       `--variant=${plan.variant}`,
-      "--mode=root",
+      // unshare as root: its own mount namespace, so a killed run leaves no /proc or /dev mounted on the host
+      "--mode=unshare",
       "--format=directory",
       `--architectures=${options.arch}`,
       ...plan.keyrings.map((k) => `--keyring=${k}`),
