@@ -9,7 +9,8 @@ import { execFileSync } from "node:child_process";
 // throwaway PostgreSQL cluster started for the run: initdb + pg_ctl on a free loopback port, as the
 // `postgres` user when run as root; or DEB_ORCHESTRATOR_BENCH_PG=postgres://... to use a running
 // server), and N builders (capacity 1 each, long-polling the hub over HTTP in this process) that run
-// `noop` tasks (claim, start, complete: three requests per task, no build).
+// `noop` tasks (no build). While work is queued a builder needs one request per task: the completion of
+// a task claims and starts its next one in the same transaction (claimNext); an idle builder long-polls.
 //   - dispatch latency: one task at a time with every builder idle and waiting; from just before the
 //     client sends the submit request to the moment a builder begins running the task (its task-started
 //     event), both on this process's monotonic clock: the submit's round trip is included.

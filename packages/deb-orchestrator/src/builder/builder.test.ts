@@ -200,4 +200,46 @@ describe.each(databaseKinds)("builder on %s", (kind) => {
     expect(await taskRow(task)).toEqual({ state: "open", host_id: host.id, attempts: 0 });
     expect(await freedReasons(task)).toEqual(["undelivered", "undelivered"]);
   });
+
+  it("claims the next task with each completion: one claim request for a queue of tasks", async () => {
+    test = await startTestHub(databases, kind, { leaseMs });
+    const ids: number[] = [];
+    for (let i = 0; i < 10; i++)
+      ids.push((await test.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "amd64" })).task);
+    const client = await hostClient("b1");
+    const events: BuilderEvent[] = [];
+    await builderFor(client, "b1", events).start();
+    for (const id of ids) expect((await waitForTask(test.admin, id, 20_000)).state).toBe("closed");
+    expect(client.claimsWithTask).toBe(1);
+    expect(client.completions).toBe(10);
+    expect(client.chained).toBe(9);
+    // every task still went through assigned and open with its own events, in claim order
+    const started = events.filter((e) => e.type === "task-started").map((e) => (e as { task: number }).task);
+    expect(started).toEqual(ids);
+    for (const id of ids) {
+      const kinds = await test.admin.get<{ kind: string; data: { state?: string } }[]>(`/api/v1/events?type=task&object=${id}`);
+      expect(kinds.map((e) => e.data.state)).toEqual(["free", "assigned", "open", "closed"]);
+    }
+  });
+
+  it("answers a completion's claimNext with the next task, or null when none is free", async () => {
+    test = await startTestHub(databases, kind, { leaseMs });
+    const client = await hostClient("b1");
+    await client.post("/api/v1/hosts/b1/checkin", { session: "s1", arches: ["amd64"], capacity: 1 });
+    const first = (await test.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "amd64" })).task;
+    const claimed = await client.post<{ task: TaskAnswer }>("/api/v1/hosts/b1/claim", { session: "s1", waitMs: 0, start: true });
+    expect(claimed.task.id).toBe(first);
+    // nothing queued: completion answers next = null
+    expect(await client.post(`/api/v1/hosts/b1/tasks/${first}/complete`, { session: "s1", claimNext: true })).toEqual({
+      ok: true,
+      next: null,
+    });
+    const second = (await test.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "amd64" })).task;
+    const third = (await test.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "amd64" })).task;
+    await client.post("/api/v1/hosts/b1/claim", { session: "s1", waitMs: 0, start: true });
+    const answer = await client.post<{ next: TaskAnswer }>(`/api/v1/hosts/b1/tasks/${second}/complete`, { session: "s1", claimNext: true });
+    expect(answer.next).toMatchObject({ id: third, state: "open", method: "noop" });
+    // without claimNext the answer is as before
+    expect(await client.post(`/api/v1/hosts/b1/tasks/${third}/complete`, { session: "s1" })).toEqual({ ok: true });
+  });
 });

@@ -228,10 +228,14 @@ export class Builder {
     );
   }
 
+  /** Complete a task; unless stopping, the same request claims the next one (returned, already started). */
   private async complete(task: ClaimedTask, result: object): Promise<ClaimedTask | null> {
-    await this.report(task, "/complete", { result });
+    const claimNext = !this.stopping.signal.aborted;
+    const answer = (await this.report(task, "/complete", { result, ...(claimNext ? { claimNext } : {}) })) as {
+      next?: ClaimedTask | null;
+    };
     this.emit({ type: "task-finished", task: task.id, outcome: "closed" });
-    return null;
+    return answer?.next ?? null;
   }
 
   private async execute(task: ClaimedTask, signal: AbortSignal, entry: Running): Promise<ClaimedTask | null> {

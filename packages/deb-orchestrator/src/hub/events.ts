@@ -35,6 +35,28 @@ export async function recordEvent(db: Kysely<Database> | Transaction<Database>, 
     .execute();
 }
 
+/** Append several rows in one statement (one round trip), in order. */
+export async function recordEvents(
+  db: Kysely<Database> | Transaction<Database>,
+  events: readonly EventInput[],
+  time = Date.now(),
+): Promise<void> {
+  if (events.length === 0) return;
+  await db
+    .insertInto("events")
+    .values(
+      events.map((event) => ({
+        time,
+        user_id: event.userId,
+        kind: event.kind,
+        object_type: event.objectType,
+        object_id: event.objectId,
+        data: JSON.stringify(event.data ?? {}),
+      })),
+    )
+    .execute();
+}
+
 export function eventFromRow(row: Database["events"] extends infer T ? { [K in keyof T]: unknown } : never): HubEvent {
   return {
     id: Number(row.id),

@@ -3,7 +3,7 @@ import type { Database, HostsTable, TasksTable } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import type { Principal } from "./auth.js";
 import { activeStates, builderMethods, type HubContext } from "./context.js";
-import { recordEvent } from "./events.js";
+import { recordEvent, recordEvents } from "./events.js";
 import { checkArch, checkName } from "./validate.js";
 
 export type HostRow = Selectable<HostsTable>;
@@ -115,53 +115,72 @@ export async function hostForPrincipal(ctx: HubContext, principal: Principal, na
 
 /** One attempt: in a transaction, take the best free task this host can run within its spare capacity. */
 export async function claimOnce(ctx: HubContext, hostId: number, session: string, start = false): Promise<TaskRow | undefined> {
-  const now = ctx.now();
-  const claimed = await ctx.db.transaction().execute(async (trx) => {
-    let hostQuery = trx.selectFrom("hosts").selectAll().where("id", "=", hostId);
-    if (ctx.dialect === "postgres") hostQuery = hostQuery.forUpdate();
-    const host = await hostQuery.executeTakeFirst();
-    if (!host?.enabled || host.session !== session) return undefined;
-    const load = await trx
-      .selectFrom("tasks")
-      .select((eb) => eb.fn.sum<number | string | null>("weight").as("load"))
-      .where("host_id", "=", hostId)
-      .where("state", "in", [...activeStates])
-      .executeTakeFirst();
-    const spare = host.capacity - Number(load?.load ?? 0);
-    if (spare <= 0) return undefined;
-    let candidate = trx
-      .selectFrom("tasks")
-      .selectAll()
-      .where("state", "=", "free")
-      .where("method", "in", [...builderMethods])
-      .where("arch", "in", host.arches.split(" "))
-      .where("weight", "<=", spare)
-      .orderBy("priority")
-      .orderBy("id")
-      .limit(1);
-    if (ctx.dialect === "postgres") candidate = candidate.forUpdate().skipLocked();
-    const task = await candidate.executeTakeFirst();
-    if (!task) return undefined;
-    const lease = now + ctx.leaseMs;
-    // a builder that starts what it claims at once (all of ours) saves the separate start report
-    const state = start ? "open" : "assigned";
-    const res = await trx
-      .updateTable("tasks")
-      .set({ state, host_id: hostId, session, lease_expires: lease, ...(start ? { started_at: now } : {}) })
-      .where("id", "=", task.id)
-      .where("state", "=", "free")
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) return undefined;
-    for (const recorded of start ? ["assigned", "open"] : ["assigned"])
-      await recordEvent(
-        trx,
-        { userId: host.user_id, kind: "task.state", objectType: "task", objectId: task.id, data: { state: recorded, host: host.name } },
-        now,
-      );
-    return { ...task, state, host_id: hostId, session, lease_expires: lease, started_at: start ? now : task.started_at };
-  });
+  const claimed = await ctx.db.transaction().execute((trx) => claimWithin(trx, ctx, hostId, session, start));
   if (claimed) ctx.bus.ping();
   return claimed;
+}
+
+/**
+ * The claim itself, inside the caller's transaction (a claim of its own, or the completion of the
+ * previous task: "complete and claim next" commits both at once). The host row is locked, its load
+ * compared with its capacity, the best free task of a matching arch picked and moved with a
+ * compare-and-set. The caller pings the event bus after the commit.
+ */
+export async function claimWithin(
+  trx: Transaction<Database>,
+  ctx: HubContext,
+  hostId: number,
+  session: string,
+  start = false,
+): Promise<TaskRow | undefined> {
+  const now = ctx.now();
+  let hostQuery = trx.selectFrom("hosts").selectAll().where("id", "=", hostId);
+  if (ctx.dialect === "postgres") hostQuery = hostQuery.forUpdate();
+  const host = await hostQuery.executeTakeFirst();
+  if (!host?.enabled || host.session !== session) return undefined;
+  const load = await trx
+    .selectFrom("tasks")
+    .select((eb) => eb.fn.sum<number | string | null>("weight").as("load"))
+    .where("host_id", "=", hostId)
+    .where("state", "in", [...activeStates])
+    .executeTakeFirst();
+  const spare = host.capacity - Number(load?.load ?? 0);
+  if (spare <= 0) return undefined;
+  // the best free task, picked and taken in one statement (compare-and-set on its state)
+  let pick = trx
+    .selectFrom("tasks")
+    .select("id")
+    .where("state", "=", "free")
+    .where("method", "in", [...builderMethods])
+    .where("arch", "in", host.arches.split(" "))
+    .where("weight", "<=", spare)
+    .orderBy("priority")
+    .orderBy("id")
+    .limit(1);
+  if (ctx.dialect === "postgres") pick = pick.forUpdate().skipLocked();
+  const lease = now + ctx.leaseMs;
+  // a builder that starts what it claims at once (all of ours) saves the separate start report
+  const state = start ? "open" : "assigned";
+  const task = await trx
+    .updateTable("tasks")
+    .set({ state, host_id: hostId, session, lease_expires: lease, ...(start ? { started_at: now } : {}) })
+    .where("id", "=", pick)
+    .where("state", "=", "free")
+    .returningAll()
+    .executeTakeFirst();
+  if (!task) return undefined;
+  await recordEvents(
+    trx,
+    (start ? ["assigned", "open"] : ["assigned"]).map((recorded) => ({
+      userId: host.user_id,
+      kind: "task.state",
+      objectType: "task",
+      objectId: task.id,
+      data: { state: recorded, host: host.name },
+    })),
+    now,
+  );
+  return task;
 }
 
 /** Long-poll claim: answer as soon as a task for this host appears, or with nothing after `waitMs`. */
@@ -254,8 +273,9 @@ export async function extendLeasesAfterStart(ctx: HubContext): Promise<void> {
 }
 
 /** Load the task and check this host session holds it; the builder's reports go through here. */
-export async function ownedTask(ctx: HubContext, host: HostRow, taskId: number, session: string): Promise<TaskRow> {
-  const task = await ctx.db.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();
+export async function ownedTask(ctx: HubContext | Transaction<Database>, host: HostRow, taskId: number, session: string): Promise<TaskRow> {
+  const db = "db" in ctx ? ctx.db : ctx;
+  const task = await db.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();
   if (!task) throw orchestratorError("NOT_FOUND", `task ${taskId} does not exist`);
   if (task.host_id !== host.id || task.session !== session || !(activeStates as readonly string[]).includes(task.state))
     throw orchestratorError("TASK_NOT_OWNED", `task ${taskId} is not held by this session of host '${host.name}' (state ${task.state})`, {

@@ -559,16 +559,23 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       return { id: task.id, state: task.state };
     },
   );
-  app.post<{ Params: { name: string; id: number }; Body: { session: string; result?: engine.TaskResult } }>(
+  app.post<{ Params: { name: string; id: number }; Body: { session: string; result?: engine.TaskResult; claimNext?: boolean } }>(
     "/api/v1/hosts/:name/tasks/:id/complete",
     {
-      config: { perm: "host", summary: "The builder reports success with its result files" },
-      schema: { params: hostTaskParams, body: obj({ session, result: resultBody }, ["session"]) },
+      config: {
+        perm: "host",
+        summary:
+          "The builder reports success with its result files; claimNext=true also claims and starts its next task in the same transaction (answered as `next`)",
+      },
+      schema: { params: hostTaskParams, body: obj({ session, result: resultBody, claimNext: { type: "boolean" } }, ["session"]) },
     },
-    async (request) => {
+    async (request, reply) => {
       const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
-      await engine.completeTask(ctx, host, request.params.id, request.body.session, request.body.result ?? {});
-      return { ok: true };
+      const delivery = guardDelivery(ctx, reply, host, request.body.session);
+      const next = await engine.completeTask(ctx, host, request.params.id, request.body.session, request.body.result ?? {}, {
+        claimNext: request.body.claimNext === true,
+      });
+      return request.body.claimNext === true ? { ok: true, next: delivery.hand(next) } : { ok: true };
     },
   );
   app.post<{

@@ -8,7 +8,7 @@ import { latestTagged, tagChain, tagExternalRepos } from "./catalog.js";
 import { activeStates, type HubContext, hubMethods, isTerminal } from "./context.js";
 import { summarizeDsc } from "./dsc-summary.js";
 import { recordEvent } from "./events.js";
-import { type HostRow, ownedTask, type TaskRow } from "./scheduler.js";
+import { claimWithin, type HostRow, ownedTask, type TaskRow } from "./scheduler.js";
 import { checkArch, checkFileName, checkName, checkPackageName, checkSha256, checkVersion } from "./validate.js";
 
 export interface SourceFileRef {
@@ -211,10 +211,22 @@ function debFields(file: ResultFile): { name: string; version: string; arch: str
   return { name: match[1], version: match[2].replace("%3a", ":"), arch: match[3] };
 }
 
-/** A builder finished a task: record its files (and, for buildArch, the binaries and buildroot). */
-export async function completeTask(ctx: HubContext, host: HostRow, taskId: number, session: string, result: TaskResult): Promise<void> {
-  const task = await ownedTask(ctx, host, taskId, session);
+/**
+ * A builder finished a task: record its files (and, for buildArch, the binaries and buildroot). With
+ * `claimNext` the same transaction also claims (and starts) the next task for this host session, so a
+ * busy builder needs one round trip per task instead of two; the claimed task, if any, is returned.
+ */
+export async function completeTask(
+  ctx: HubContext,
+  host: HostRow,
+  taskId: number,
+  session: string,
+  result: TaskResult,
+  options: { claimNext?: boolean } = {},
+): Promise<TaskRow | undefined> {
   const files = result.files ?? [];
+  // with nothing to check first (a noop), the compare-and-set below is the ownership check: one query less
+  if (files.length || result.installed?.length) await ownedTask(ctx, host, taskId, session);
   for (const file of files) {
     checkFileName(file.name, "files[].name");
     checkSha256(file.sha256, "files[].sha256");
@@ -230,15 +242,20 @@ export async function completeTask(ctx: HubContext, host: HostRow, taskId: numbe
     checkArch(pkg.arch, "installed[].arch");
   }
   const now = ctx.now();
-  await ctx.db.transaction().execute(async (trx) => {
-    const res = await trx
+  const { task, next } = await ctx.db.transaction().execute(async (trx) => {
+    const task = await trx
       .updateTable("tasks")
       .set({ state: "closed", completed_at: now, lease_expires: null, result: JSON.stringify({ ...result, installed: undefined }) })
       .where("id", "=", taskId)
+      .where("host_id", "=", host.id)
       .where("session", "=", session)
       .where("state", "in", [...activeStates])
+      .returningAll()
       .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) throw orchestratorError("TASK_NOT_OWNED", `task ${taskId} changed state while completing`);
+    if (!task) {
+      await ownedTask(trx, host, taskId, session); // throws the precise NOT_FOUND or TASK_NOT_OWNED
+      throw orchestratorError("TASK_NOT_OWNED", `task ${taskId} changed state while completing`);
+    }
     for (const file of files)
       await trx
         .insertInto("task_files")
@@ -287,9 +304,11 @@ export async function completeTask(ctx: HubContext, host: HostRow, taskId: numbe
       { userId: host.user_id, kind: "task.state", objectType: "task", objectId: taskId, data: { state: "closed", host: host.name } },
       now,
     );
+    return { task, next: options.claimNext ? await claimWithin(trx, ctx, host.id, session, true) : undefined };
   });
   ctx.bus.ping();
   if (task.parent_id !== null) ctx.advance(task.parent_id);
+  return next;
 }
 
 /** A builder reports failure. An environment failure is retried elsewhere up to maxAttempts. */
