@@ -92,7 +92,7 @@ export const composeErrorCodes = {
     summary:
       "A source of the build section cannot be read or fetched (no debian/changelog, not in the archive's Sources, a file missing or corrupt).",
   },
-  BUILD_FAILED: {
+  ORCHESTRATOR_BUILD_FAILED: {
     category: "build-failed",
     summary: "A deb-orchestrator build of the build section failed; the message has the hub's `why` answer and the end of the build log.",
   },

@@ -122,7 +122,7 @@ async function buildFailure(client: HubClient, pending: Pending): Promise<Error>
   const tail = (details.buildLogTail ?? "").split("\n").slice(-25).join("\n").trimEnd();
   const reason = why?.reason ?? `task ${task} ${pending.final?.state ?? "failed"}`;
   return composeError(
-    "BUILD_FAILED",
+    "ORCHESTRATOR_BUILD_FAILED",
     `build.sources[${source.index}] ${source.name} ${source.version}: ${reason}${tail ? `\n--- end of build.log ---\n${tail}` : ""}`,
     {
       hint: `deb-orchestrator why ${task} (or the web UI: /tasks/${task})`,
@@ -195,14 +195,14 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
       for (const p of pendings) {
         const info = await findBuild(client, p.source.name, p.source.version);
         if (info?.state !== "complete")
-          throw composeError("BUILD_FAILED", `${p.source.name} ${p.source.version}: the hub says the build is ${info?.state ?? "missing"}`);
+          throw composeError("ORCHESTRATOR_BUILD_FAILED", `${p.source.name} ${p.source.version}: the hub says the build is ${info?.state ?? "missing"}`);
         if (!info.tags.includes(target.destTag))
-          throw composeError("BUILD_FAILED", `${p.source.name} ${p.source.version}: build ${info.id} is not in tag ${target.destTag}`);
+          throw composeError("ORCHESTRATOR_BUILD_FAILED", `${p.source.name} ${p.source.version}: build ${info.id} is not in tag ${target.destTag}`);
         records.push(await recordOf(client, p, info));
         emit({ phase: "build", kind: "built", name: info.name, version: info.version, buildId: info.id, reused: p.reused });
       }
       const tag = await findTag(client, target.destTag);
-      if (!tag?.repo) throw composeError("BUILD_FAILED", `tag ${target.destTag} has no repository yet`);
+      if (!tag?.repo) throw composeError("ORCHESTRATOR_BUILD_FAILED", `tag ${target.destTag} has no repository yet`);
       const key = await (await client.raw("GET", "/repos/key.asc")).text();
       const state: BuildState = {
         hub: { url: hub.url, mode: hub.mode, ...(hub.dataDir ? { dataDir: hub.dataDir } : {}) },
