@@ -73,6 +73,7 @@ export class ArtifactStore {
     const hash = createHash("sha256");
     let size = 0;
     const limit = declared.size;
+    const out = createWriteStream(tmpPath, { flags: "wx" });
     try {
       await pipeline(
         body,
@@ -84,7 +85,7 @@ export class ArtifactStore {
             yield chunk;
           }
         },
-        createWriteStream(tmpPath, { flags: "wx" }),
+        out,
       );
       if (size !== declared.size)
         throw orchestratorError("ARTIFACT_MISMATCH", `upload has ${size} bytes, ${declared.size} were declared`, {
@@ -105,6 +106,9 @@ export class ArtifactStore {
         throw error;
       }
     } finally {
+      // a failed upload may end before the temporary file was even opened: wait for the stream to close,
+      // or the open would create the file after it was removed
+      if (!out.closed) await new Promise<void>((resolve) => out.destroy().once("close", () => resolve()));
       await rm(tmpPath, { force: true });
     }
   }
