@@ -6,7 +6,8 @@ import { activeStates, builderMethods } from "../hub/context.js";
  * Read-only queries behind the web pages. Each page issues a fixed, small number of queries whatever the
  * size of the database: lists are paginated (LIMIT n+1 to know whether a next page exists, no COUNT over
  * big tables), and every filter goes through an index the hub's migrations create (tasks by state, tasks
- * by parent, builds by name, events by object) or through a primary key.
+ * by parent, by owner, by build, failures by state and completion time, builds by name, state and owner,
+ * events by object; see db/indexes.test.ts) or through a primary key.
  */
 
 export type Db = Kysely<Database>;
@@ -85,7 +86,8 @@ export async function readOverview(db: Db, now: number, limit = 20): Promise<Ove
       .selectAll()
       .where("state", "=", "failed")
       .where("completed_at", ">=", since)
-      .orderBy("id", "desc")
+      // in the order of tasks_by_state_completed: no sort
+      .orderBy("completed_at", "desc")
       .limit(limit)
       .execute(),
     db
