@@ -22,7 +22,12 @@ export const hubCommand: CommandSpec = {
     { flags: "--public-url <url>", description: "the URL builders and clients use to reach this hub" },
     { flags: "--lease <seconds>", description: "a builder's hold on a task without heartbeat", default: "60" },
     { flags: "--no-sign", description: "write unsigned repositories (no OpenPGP key)" },
-    { flags: "--private-read", description: "require a token for reading the API too", default: false },
+    { flags: "--private-read", description: "require a token for reading the API and the web UI too", default: false },
+    {
+      flags: "--web-private",
+      description: "require a login for the web UI's pages (the JSON API's reads stay as --private-read says)",
+      default: false,
+    },
   ],
   examples: ["deb-orchestrator hub --db postgres://orch@db/orch --data /srv/orchestrator --listen 0.0.0.0:8470"],
   async run(ctx) {
@@ -34,6 +39,7 @@ export const hubCommand: CommandSpec = {
       lease: string;
       sign?: boolean;
       privateRead: boolean;
+      webPrivate: boolean;
     };
     const { host, port } = parseListen(o.listen);
     const logger = daemonLogger("deb-orchestrator-hub", ctx.verbose);
@@ -47,6 +53,7 @@ export const hubCommand: CommandSpec = {
       publisher: await DebianRepoPublisher.forDataDir(o.data, { sign: o.sign !== false }),
       logger,
       publicRead: !o.privateRead,
+      webPublicRead: !o.webPrivate,
     });
     if (!ctx.json) ctx.out.warn(`hub listening on ${hub.url} (admin token: ${hub.adminTokenFile})`);
     await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));

@@ -5,6 +5,7 @@ import { Readable } from "node:stream";
 import { CodedError, httpStatusFor } from "@debian-bootc/core";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { orchestratorError } from "../errors.js";
+import { parseCookies, SESSION_COOKIE } from "../web/session.js";
 import { authenticate, type Permission, type Principal, permissions, requirePermission } from "./auth.js";
 import * as catalog from "./catalog.js";
 import { type HubContext, isTerminal } from "./context.js";
@@ -103,6 +104,13 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
 
   app.addHook("onRequest", async (request) => {
     request.principal = await authenticate(ctx.db, request.headers.authorization, ctx.principals);
+    // the web UI's session cookie lets a logged-in browser read the API (its live event stream, download
+    // links) on a hub whose reads are private; only reads: a mutation always needs the Authorization header
+    if (!request.principal && request.headers.authorization === undefined && request.url.startsWith("/api/"))
+      if (request.method === "GET" || request.method === "HEAD") {
+        const token = parseCookies(request.headers.cookie).get(SESSION_COOKIE);
+        if (token) request.principal = await authenticate(ctx.db, `Bearer ${token}`, ctx.principals).catch(() => undefined);
+      }
   });
   app.addHook("preHandler", async (request) => {
     const perm = request.routeOptions.config.perm;

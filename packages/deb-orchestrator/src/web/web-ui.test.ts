@@ -329,6 +329,45 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     expect(await firstTaskSince(db, now - 4 * hour)).toBe(2);
   });
 
+  it("lets a logged-in browser follow a private hub's event stream and read its API, never change it", async () => {
+    test = await startTestHub(databases, kind, { publicRead: false });
+    const url = test.hub.url;
+    const id = await noopTask(test.admin);
+    const stream = `${url}/api/v1/events/stream?type=task&object=${id}&after=0`;
+    expect((await fetch(stream)).status).toBe(401);
+    const cookie = await login(url, test.adminToken);
+    const controller = new AbortController();
+    const response = await fetch(stream, { headers: { cookie }, signal: controller.signal });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toContain("text/event-stream");
+    const reader = response.body!.getReader();
+    let text = "";
+    const readUntil = async (marker: string) => {
+      const deadline = Date.now() + 10_000;
+      while (!text.includes(marker)) {
+        if (Date.now() > deadline) throw new Error(`no ${marker} in ${text}`);
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended without ${marker}`);
+        text += Buffer.from(value).toString("utf8");
+      }
+    };
+    await readUntil("event: task.created");
+    // what the task page's script waits for: the state change, live
+    await test.admin.post(`/api/v1/tasks/${id}/cancel`);
+    await readUntil('"state":"canceled"');
+    controller.abort();
+    expect((await fetch(`${url}/api/v1/tasks/${id}`, { headers: { cookie } })).status).toBe(200);
+    // the cookie never authorises a change: mutations need the Authorization header
+    const mutation = await fetch(`${url}/api/v1/tasks`, {
+      method: "POST",
+      headers: { cookie, "content-type": "application/json" },
+      body: JSON.stringify({ method: "noop", arch: "amd64" }),
+    });
+    expect(mutation.status).toBe(401);
+    // a cookie that is not a valid session reads nothing
+    expect((await fetch(stream, { headers: { cookie: "dob_session=dot_not-a-real-token-at-all" } })).status).toBe(401);
+  });
+
   it("can keep the pages private while the JSON API stays public", async () => {
     test = await startTestHub(databases, kind, { webPublicRead: false });
     expect((await fetch(`${test.hub.url}/`)).status).toBe(401);
