@@ -103,6 +103,35 @@ describe("the client CLI against a hub (SQLite)", () => {
     expect(await runCli(tool, ["--hub", test.hub.url, "--token", carolToken, "add-tag", "x"], capture())).toBe(0);
   });
 
+  it("lists and revokes tokens, disables and enables users, deletes builds", async () => {
+    expect((await cli("add-user", "dave", "--perm", "build")).code).toBe(0);
+    const created = (await cli("--json", "token", "create", "dave", "--label", "laptop")).json as { id: number; token: string };
+    const listed = await cli("token", "list", "dave");
+    expect(listed.out.split("\n")[0]).toMatch(/^ID\s+CREATED\s+REVOKED\s+LABEL$/);
+    expect(listed.out).toMatch(new RegExp(`^${created.id}\\s+\\S+ \\S+\\s+no\\s+laptop$`, "m"));
+    const dave = () => runCli(tool, ["--hub", test.hub.url, "--token", created.token, "list-tags"], capture());
+    expect(await dave()).toBe(0);
+    expect((await cli("token", "revoke", String(created.id))).out).toBe(`token ${created.id} of dave revoked`);
+    expect(await dave()).toBe(7); // the unauthorized category's exit status
+    expect((await cli("token", "revoke", "dave")).code).toBe(2);
+
+    const again = (await cli("--json", "token", "create", "dave")).json as { token: string };
+    const daveAgain = () => runCli(tool, ["--hub", test.hub.url, "--token", again.token, "list-tags"], capture());
+    expect((await cli("disable-user", "dave")).out).toBe("user dave disabled");
+    expect(await daveAgain()).not.toBe(0);
+    expect((await cli("enable-user", "dave")).out).toBe("user dave enabled");
+    expect(await daveAgain()).toBe(0);
+
+    const pkg = await writeSourcePackage(test.dir, "sl", "5.02-1");
+    expect((await cli("build", "trixie", pkg.dsc, "--wait")).code).toBe(0);
+    const deleted = await cli("delete-build", "sl/5.02-1", "--remove-artifacts");
+    expect(deleted.code).toBe(0);
+    expect(deleted.out).toMatch(
+      /^deleted sl\/5\.02-1; untagged from trixie-dest; newRepo tasks \d+; \d+ file\(s\) removed, 0 shared file\(s\) kept$/,
+    );
+    expect((await cli("--json", "build-info", "sl/5.02-1")).json).toMatchObject({ state: "deleted", tags: [] });
+  });
+
   it("cancels a waiting task and explains why one waits", async () => {
     const { task } = await test.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "s390x" });
     expect((await cli("why", String(task))).out).toContain("no builder has ever checked in for architecture s390x");

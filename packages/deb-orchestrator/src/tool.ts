@@ -8,7 +8,9 @@ import { buildCommand } from "./commands/build.js";
 import { buildInfoCommand } from "./commands/build-info.js";
 import { builderCommand } from "./commands/builder.js";
 import { cancelCommand } from "./commands/cancel.js";
+import { deleteBuildCommand } from "./commands/delete-build.js";
 import { disableHostCommand } from "./commands/disable-host.js";
+import { disableUserCommand, enableUserCommand } from "./commands/disable-user.js";
 import { downloadBuildCommand } from "./commands/download-build.js";
 import { editTagCommand } from "./commands/edit-tag.js";
 import { enableHostCommand } from "./commands/enable-host.js";
@@ -59,6 +61,7 @@ export const tool: ToolSpec = {
     buildInfoCommand,
     latestBuildCommand,
     downloadBuildCommand,
+    deleteBuildCommand,
     addTagCommand,
     editTagCommand,
     listTagsCommand,
@@ -74,6 +77,8 @@ export const tool: ToolSpec = {
     disableHostCommand,
     addUserCommand,
     grantCommand,
+    disableUserCommand,
+    enableUserCommand,
     tokenCommand,
     addWebhookCommand,
     listWebhooksCommand,

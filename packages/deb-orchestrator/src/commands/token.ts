@@ -1,31 +1,56 @@
 import { type CommandSpec, coreError, writeFileAtomic } from "@debian-bootc/core";
 import { clientFor } from "../cli-support/client-config.js";
-import { emit } from "../cli-support/render.js";
+import { emit, table, when } from "../cli-support/render.js";
 
 export const tokenCommand: CommandSpec = {
   name: "token",
-  summary: "'token create USER': make an API token (shown once; only its hash is stored).",
+  summary:
+    "'token create USER': make an API token (shown once; only its hash is stored); 'token list USER'; 'token revoke ID': refuse it from now on.",
   args: [
-    { name: "action", description: "create" },
-    { name: "user", description: "user name" },
+    { name: "action", description: "create, list or revoke" },
+    { name: "target", description: "user name (create, list) or token id (revoke)" },
   ],
   options: [
-    { flags: "--label <text>", description: "what the token is for" },
-    { flags: "--output <file>", description: "write the token to this file (mode 0600) instead of printing it" },
+    { flags: "--label <text>", description: "what the token is for (create)" },
+    { flags: "--output <file>", description: "write the token to this file (mode 0600) instead of printing it (create)" },
   ],
-  examples: ["deb-orchestrator token create builder-1 --output /etc/deb-orchestrator/builder.token"],
+  examples: [
+    "deb-orchestrator token create builder-1 --output /etc/deb-orchestrator/builder.token",
+    "deb-orchestrator token list builder-1",
+    "deb-orchestrator token revoke 7",
+  ],
   async run(ctx) {
-    const [action, user] = ctx.args as [string, string];
-    if (action !== "create") throw coreError("USAGE", `unknown token action '${action}'; expected 'create'`);
+    const [action, target] = ctx.args as [string, string];
     const o = ctx.options as { label?: string; output?: string };
-    const { token, id } = await (await clientFor(ctx, { needToken: true })).post<{ token: string; id: number }>(
-      `/api/v1/users/${encodeURIComponent(user)}/tokens`,
-      { ...(o.label ? { label: o.label } : {}) },
-    );
-    if (o.output) {
-      await writeFileAtomic(o.output, `${token}\n`, 0o600);
-      emit(ctx, { id, file: o.output }, () => `token ${id} for ${user} written to ${o.output}`);
-    } else emit(ctx, { id, token }, () => token);
+    if (!["create", "list", "revoke"].includes(action))
+      throw coreError("USAGE", `unknown token action '${action}'; expected create, list or revoke`);
+    const client = await clientFor(ctx, { needToken: true });
+    if (action === "create") {
+      const { token, id } = await client.post<{ token: string; id: number }>(`/api/v1/users/${encodeURIComponent(target)}/tokens`, {
+        ...(o.label ? { label: o.label } : {}),
+      });
+      if (o.output) {
+        await writeFileAtomic(o.output, `${token}\n`, 0o600);
+        emit(ctx, { id, file: o.output }, () => `token ${id} for ${target} written to ${o.output}`);
+      } else emit(ctx, { id, token }, () => token);
+      return 0;
+    }
+    if (action === "list") {
+      const tokens = await client.get<{ id: number; label: string; createdAt: number; lastUsedAt: number | null; revoked: boolean }[]>(
+        `/api/v1/users/${encodeURIComponent(target)}/tokens`,
+      );
+      emit(ctx, tokens, () =>
+        table(
+          ["id", "created", "revoked", "label"],
+          tokens.map((t) => [t.id, when(t.createdAt), t.revoked ? "yes" : "no", t.label]),
+        ),
+      );
+      return 0;
+    }
+    if (!/^[0-9]{1,10}$/.test(target ?? ""))
+      throw coreError("USAGE", `token revoke takes a token id (see 'token list USER'), not '${target}'`);
+    const answer = await client.post<{ id: number; user: string }>(`/api/v1/tokens/${target}/revoke`);
+    emit(ctx, answer, () => `token ${answer.id} of ${answer.user} revoked`);
     return 0;
   },
 };

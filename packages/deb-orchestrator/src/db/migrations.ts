@@ -234,11 +234,48 @@ function listIndexes(): Migration {
   };
 }
 
+/**
+ * Events that concern a build without being about the build object itself (a tag gained or lost it) name
+ * it in `build_id`, so a build's history is one indexed read; filled in for the tag events written before.
+ * Stored files are found by sha256 (deleting a build removes only files nothing else refers to).
+ */
+function buildEventsAndFileHashes(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable("events").addColumn("build_id", "integer").execute();
+      const kysely = db as Kysely<{ events: { id: number; kind: string; data: string; build_id: number | null } }>;
+      const tagEvents = await kysely
+        .selectFrom("events")
+        .select(["id", "data"])
+        .where("kind", "in", ["tag.build-added", "tag.build-removed"])
+        .execute();
+      for (const event of tagEvents) {
+        const build = (JSON.parse(event.data) as { build?: unknown }).build;
+        if (typeof build === "number") await kysely.updateTable("events").set({ build_id: build }).where("id", "=", event.id).execute();
+      }
+      await db.schema.createIndex("events_by_build").on("events").columns(["build_id", "id"]).execute();
+      await db.schema.createIndex("binaries_by_sha256").on("binaries").column("sha256").execute();
+      await db.schema.createIndex("task_files_by_sha256").on("task_files").column("sha256").execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropIndex("task_files_by_sha256").execute();
+      await db.schema.dropIndex("binaries_by_sha256").execute();
+      await db.schema.dropIndex("events_by_build").execute();
+      await db.schema.alterTable("events").dropColumn("build_id").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
     async getMigrations() {
-      return { "0001_initial": initial(dialect), "0002_webhooks": webhooks(dialect), "0003_list_indexes": listIndexes() };
+      return {
+        "0001_initial": initial(dialect),
+        "0002_webhooks": webhooks(dialect),
+        "0003_list_indexes": listIndexes(),
+        "0004_build_events": buildEventsAndFileHashes(),
+      };
     },
   };
 }

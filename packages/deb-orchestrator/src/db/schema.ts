@@ -1,4 +1,4 @@
-import type { Generated } from "kysely";
+import type { ColumnType, Generated } from "kysely";
 
 /**
  * Table types of the hub database. Times are milliseconds since the epoch (bigint columns read back as
@@ -161,6 +161,8 @@ export interface EventsTable {
   object_type: string;
   object_id: number | null;
   data: string;
+  /** The build an event concerns when its object is something else (a tag gaining or losing the build). */
+  build_id: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface WebhooksTable {

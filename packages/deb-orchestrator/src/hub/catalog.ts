@@ -98,6 +98,128 @@ export async function createToken(
   return { token, id: row.id };
 }
 
+/** A user's tokens (never their hashes): the user itself or an admin may list them. */
+export async function listTokens(ctx: HubContext, actor: Principal, name: string) {
+  const id = await userId(ctx.db, name);
+  if (actor.userId !== id && !actor.perms.has("admin"))
+    throw orchestratorError("PERMISSION_DENIED", "only an admin can list another user's tokens");
+  const rows = await ctx.db
+    .selectFrom("tokens")
+    .select(["id", "label", "created_at", "last_used_at", "revoked"])
+    .where("user_id", "=", id)
+    .orderBy("id")
+    .execute();
+  return rows.map((t) => ({ id: t.id, label: t.label, createdAt: t.created_at, lastUsedAt: t.last_used_at, revoked: t.revoked === 1 }));
+}
+
+/**
+ * Revoke a token at once: the token's owner or an admin. This hub forgets its cached tokens; other hubs on
+ * the same database stop accepting it within their cache's lifetime (5 s). Web sessions using it end.
+ */
+export async function revokeToken(ctx: HubContext, actor: Principal, tokenId: number): Promise<{ id: number; user: string }> {
+  const token = await ctx.db
+    .selectFrom("tokens")
+    .innerJoin("users", "users.id", "tokens.user_id")
+    .select(["tokens.id", "tokens.user_id", "tokens.revoked", "users.name"])
+    .where("tokens.id", "=", tokenId)
+    .executeTakeFirst();
+  if (!token) throw orchestratorError("NOT_FOUND", `token ${tokenId} does not exist`);
+  if (token.user_id !== actor.userId && !actor.perms.has("admin"))
+    throw orchestratorError("PERMISSION_DENIED", "only an admin can revoke another user's token");
+  if (token.revoked === 0)
+    await ctx.db.transaction().execute(async (trx) => {
+      await trx.updateTable("tokens").set({ revoked: 1 }).where("id", "=", tokenId).execute();
+      await recordEvent(
+        trx,
+        {
+          userId: actor.userId,
+          kind: "token.revoked",
+          objectType: "user",
+          objectId: token.user_id,
+          data: { name: token.name, token: tokenId },
+        },
+        ctx.now(),
+      );
+    });
+  ctx.principals.clear();
+  ctx.bus.ping();
+  return { id: tokenId, user: token.name };
+}
+
+/**
+ * Disable (or enable again) a user: none of its tokens is accepted while it is disabled, and the tasks its
+ * builder hosts hold are freed at once (their builders can no longer report). The last enabled admin
+ * cannot be disabled.
+ */
+export async function setUserDisabled(
+  ctx: HubContext,
+  actor: Principal,
+  name: string,
+  disabled: boolean,
+): Promise<{ user: string; disabled: boolean; freed: number[] }> {
+  const id = await userId(ctx.db, name);
+  const now = ctx.now();
+  const freed = await ctx.db.transaction().execute(async (trx) => {
+    if (disabled) {
+      const admins = await trx
+        .selectFrom("permissions")
+        .innerJoin("users", "users.id", "permissions.user_id")
+        .select("users.id")
+        .where("permissions.perm", "=", "admin")
+        .where("users.disabled", "=", 0)
+        .execute();
+      if (admins.length === 1 && admins[0]?.id === id)
+        throw orchestratorError("PERMISSION_DENIED", `user '${name}' is the last enabled admin; disabling it would lock everyone out`, {
+          hint: "grant admin to another user first",
+        });
+    }
+    await trx
+      .updateTable("users")
+      .set({ disabled: disabled ? 1 : 0 })
+      .where("id", "=", id)
+      .execute();
+    const tasks: { id: number; arch: string | null }[] = [];
+    if (disabled) {
+      const held = await trx
+        .selectFrom("tasks")
+        .innerJoin("hosts", "hosts.id", "tasks.host_id")
+        .select(["tasks.id", "tasks.arch"])
+        .where("hosts.user_id", "=", id)
+        .where("tasks.state", "in", ["assigned", "open"])
+        .execute();
+      for (const task of held) {
+        await trx
+          .updateTable("tasks")
+          .set({ state: "free", host_id: null, session: null, lease_expires: null })
+          .where("id", "=", task.id)
+          .execute();
+        await recordEvent(
+          trx,
+          {
+            userId: actor.userId,
+            kind: "task.freed",
+            objectType: "task",
+            objectId: task.id,
+            data: { state: "free", reason: "user-disabled" },
+          },
+          now,
+        );
+        tasks.push(task);
+      }
+    }
+    await recordEvent(
+      trx,
+      { userId: actor.userId, kind: disabled ? "user.disabled" : "user.enabled", objectType: "user", objectId: id, data: { name } },
+      now,
+    );
+    return tasks;
+  });
+  ctx.principals.clear();
+  for (const task of freed) ctx.dispatcher.wake(task.arch);
+  ctx.bus.ping();
+  return { user: name, disabled, freed: freed.map((t) => t.id) };
+}
+
 export async function listUsers(db: Kysely<Database>) {
   const users = await db.selectFrom("users").selectAll().orderBy("name").execute();
   const perms = await db.selectFrom("permissions").selectAll().execute();
@@ -482,6 +604,7 @@ export async function setTagged(ctx: HubContext, actor: Principal, tag: string, 
         objectType: "tag",
         objectId: id,
         data: { tag, build: build.id },
+        buildId: build.id,
       },
       ctx.now(),
     );

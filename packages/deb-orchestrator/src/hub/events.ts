@@ -8,6 +8,8 @@ export interface EventInput {
   objectType: string;
   objectId: number | null;
   data?: Record<string, unknown>;
+  /** The build the event concerns when its object is not the build (tagging): the build's history shows it. */
+  buildId?: number;
 }
 
 export interface HubEvent {
@@ -31,6 +33,7 @@ export async function recordEvent(db: Kysely<Database> | Transaction<Database>, 
       object_type: event.objectType,
       object_id: event.objectId,
       data: JSON.stringify(event.data ?? {}),
+      ...(event.buildId === undefined ? {} : { build_id: event.buildId }),
     })
     .execute();
 }
@@ -52,6 +55,7 @@ export async function recordEvents(
         object_type: event.objectType,
         object_id: event.objectId,
         data: JSON.stringify(event.data ?? {}),
+        build_id: event.buildId ?? null,
       })),
     )
     .execute();

@@ -134,10 +134,16 @@ export async function claimWithin(
   start = false,
 ): Promise<TaskRow | undefined> {
   const now = ctx.now();
-  let hostQuery = trx.selectFrom("hosts").selectAll().where("id", "=", hostId);
-  if (ctx.dialect === "postgres") hostQuery = hostQuery.forUpdate();
+  // the host row is locked (not its user's: one user often owns many builders), the user must be enabled
+  let hostQuery = trx
+    .selectFrom("hosts")
+    .innerJoin("users", "users.id", "hosts.user_id")
+    .selectAll("hosts")
+    .select("users.disabled as user_disabled")
+    .where("hosts.id", "=", hostId);
+  if (ctx.dialect === "postgres") hostQuery = hostQuery.forUpdate("hosts");
   const host = await hostQuery.executeTakeFirst();
-  if (!host?.enabled || host.session !== session) return undefined;
+  if (!host?.enabled || host.user_disabled || host.session !== session) return undefined;
   const load = await trx
     .selectFrom("tasks")
     .select((eb) => eb.fn.sum<number | string | null>("weight").as("load"))

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { orchestratorError } from "../errors.js";
 import { parseCookies, SESSION_COOKIE } from "../web/session.js";
 import { authenticate, type Permission, type Principal, permissions, requirePermission } from "./auth.js";
+import { deleteBuild } from "./build-delete.js";
 import * as catalog from "./catalog.js";
 import { type HubContext, isTerminal } from "./context.js";
 import { eventFromRow } from "./events.js";
@@ -192,6 +193,37 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       reply.status(201).send(await catalog.createToken(ctx, me(request), request.params.name, request.body?.label ?? "")),
   );
 
+  app.get<{ Params: { name: string } }>(
+    "/api/v1/users/:name/tokens",
+    {
+      config: { perm: "any", summary: "A user's API tokens (id, label, times, revoked; never the token)" },
+      schema: { params: nameParams },
+    },
+    async (request) => catalog.listTokens(ctx, me(request), request.params.name),
+  );
+  app.post<{ Params: { id: number } }>(
+    "/api/v1/tokens/:id/revoke",
+    { config: { perm: "any", summary: "Revoke an API token (its owner or an admin); refused from now on" }, schema: { params: idParams } },
+    async (request) => ({ ok: true, ...(await catalog.revokeToken(ctx, me(request), request.params.id)) }),
+  );
+  for (const [verb, disabled] of [
+    ["disable", true],
+    ["enable", false],
+  ] as const)
+    app.post<{ Params: { name: string } }>(
+      `/api/v1/users/:name/${verb}`,
+      {
+        config: {
+          perm: "admin",
+          summary: disabled
+            ? "Disable a user: its tokens are refused and its builders' tasks freed (not the last admin)"
+            : "Enable a disabled user again",
+        },
+        schema: { params: nameParams },
+      },
+      async (request) => catalog.setUserDisabled(ctx, me(request), request.params.name, disabled),
+    );
+
   // --- tags, external repos, targets
   const tagBody = { arches: arr(str(32), 32), parents: arr(name, 32), externalRepos: arr(name, 32) };
   app.get("/api/v1/tags", { config: { summary: "List tags" } }, async () => catalog.listTags(ctx.db));
@@ -326,6 +358,18 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     "/api/v1/builds/:ref",
     { config: { summary: "One build: id or NAME/VERSION (URL-encoded)" }, schema: { params: buildRef } },
     async (request) => catalog.describeBuild(ctx.db, request.params.ref),
+  );
+  app.delete<{ Params: { ref: string }; Querystring: { artifacts?: "keep" | "remove" } }>(
+    "/api/v1/builds/:ref",
+    {
+      config: {
+        perm: "admin",
+        summary:
+          "Delete a build: state deleted, untagged everywhere, repositories regenerated; artifacts=remove also removes the files only it refers to",
+      },
+      schema: { params: buildRef, querystring: obj({ artifacts: { type: "string", enum: ["keep", "remove"] } }) },
+    },
+    async (request) => deleteBuild(ctx, me(request), request.params.ref, { removeArtifacts: request.query.artifacts === "remove" }),
   );
   app.get<{ Params: { ref: string } }>(
     "/api/v1/builds/:ref/why",

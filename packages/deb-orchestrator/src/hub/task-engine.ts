@@ -871,6 +871,7 @@ export class TaskEngine {
             objectType: "tag",
             objectId: tag.id,
             data: { tag: request.tag, build: build.id },
+            buildId: build.id,
           },
           now,
         );

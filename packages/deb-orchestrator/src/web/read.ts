@@ -213,6 +213,11 @@ export async function readEvents(db: Db, objectType: string, ids: number[], limi
     .execute();
 }
 
+/** Events about a build that belong to other objects: a tag gaining or losing it (index on build_id), newest first. */
+export async function readBuildEvents(db: Db, buildId: number, limit = 100): Promise<EventRow[]> {
+  return db.selectFrom("events").selectAll().where("build_id", "=", buildId).orderBy("id", "desc").limit(limit).execute();
+}
+
 // ---- builds and packages
 
 const buildListColumns = ["id", "name", "version", "state", "task_id", "owner_id", "created_at", "completed_at"] as const;

@@ -18,6 +18,7 @@ import { durationPlot } from "../plots.js";
 import {
   type BuildFilter,
   buildStates,
+  readBuildEvents,
   readBuilds,
   readBuildTasks,
   readEvents,
@@ -79,8 +80,9 @@ export async function buildPage(env: WebEnv, pc: PageContext, id: number): Promi
   if (!exists) return undefined;
   const build = await describeBuild(env.db, String(id));
   const tasks = await readBuildTasks(env.db, build.task);
-  const [buildEvents, taskEvents, allTags, logs] = await Promise.all([
+  const [buildEvents, tagEvents, taskEvents, allTags, logs] = await Promise.all([
     readEvents(env.db, "build", [id], 100),
+    readBuildEvents(env.db, id, 100),
     readEvents(
       env.db,
       "task",
@@ -90,7 +92,7 @@ export async function buildPage(env: WebEnv, pc: PageContext, id: number): Promi
     env.db.selectFrom("tags").select("name").orderBy("name").execute(),
     Promise.all(tasks.map(async (t) => ({ task: t, logs: await listLogs(env, t.id) }))),
   ]);
-  const events = [...buildEvents, ...taskEvents].sort((a, b) => b.id - a.id).slice(0, 200);
+  const events = [...buildEvents, ...tagEvents, ...taskEvents].sort((a, b) => b.id - a.id).slice(0, 200);
   const users = await userNames(env.db, [exists.owner_id, ...events.map((e) => e.user_id)]);
   const source = (build.source ?? {}) as SourceInfo;
 

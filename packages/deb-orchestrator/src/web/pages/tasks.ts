@@ -101,11 +101,25 @@ function eventSummary(data: string): string {
   }
 }
 
+/** A tag event (a build added to or removed from a tag) links its tag. */
+function tagOf(data: string): SafeHtml | string {
+  try {
+    const tag = (JSON.parse(data) as { tag?: unknown }).tag;
+    return typeof tag === "string" ? html` ${tagLink(tag)}` : "";
+  } catch {
+    return "";
+  }
+}
+
 export function eventRows(events: Awaited<ReturnType<typeof readEvents>>, users: Map<number, string>, now: number): SafeHtml[] {
   return events.map(
     (e) =>
       html`<tr><td>${timeAgo(e.time, now)}</td><td><code>${e.kind}</code>${
-        e.object_type === "task" && e.object_id !== null ? html` <a href="${path`/tasks/${e.object_id}`}">#${e.object_id}</a>` : ""
+        e.object_type === "task" && e.object_id !== null
+          ? html` <a href="${path`/tasks/${e.object_id}`}">#${e.object_id}</a>`
+          : e.object_type === "tag"
+            ? tagOf(e.data)
+            : ""
       }</td><td>${e.user_id === null ? "hub" : (users.get(e.user_id) ?? "?")}</td><td class="opt">${eventSummary(e.data)}</td></tr>`,
   );
 }
