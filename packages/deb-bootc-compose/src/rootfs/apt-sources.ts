@@ -62,7 +62,9 @@ export async function installPlan(
       );
     }
     return {
-      sources: [snapshotSourceLine(snapshot, variant)],
+      // copy:// rather than file://: mmdebstrap in unshare mode cannot reach host paths from inside the
+      // chroot, so apt copies each .deb into the chroot's archive cache instead
+      sources: [snapshotSourceLine(snapshot, variant).replace(/ file:\/\//, " copy://")],
       keyrings: [snapshot.keyring],
       variant: snapshot.mmdebstrapVariant,
       packages: set.map((p) => `${p.name}=${p.version}`),
