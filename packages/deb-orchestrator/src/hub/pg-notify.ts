@@ -18,14 +18,31 @@ export async function relayWakesThroughPostgres(url: string, dispatcher: Dispatc
   await listener.connect();
   await listener.query(`LISTEN ${CHANNEL}`);
   listener.on("notification", (message) => {
-    const [sender, arch] = (message.payload ?? "").split(" ", 2);
-    if (sender !== me) dispatcher.wake(arch === "-" || arch === undefined ? null : arch, 1, true);
+    const [sender, arch, count] = (message.payload ?? "").split(" ", 3);
+    if (sender !== me) dispatcher.wake(arch === "-" || arch === undefined ? null : arch, Math.max(1, Number(count) || 1), true);
   });
+  // wakes are counted per architecture and sent once per event-loop turn, one statement at a time: a
+  // burst of submissions costs one NOTIFY, not one each
+  const pending = new Map<string, number>();
+  let sending: Promise<unknown> = Promise.resolve();
+  let scheduled = false;
   dispatcher.relay = (arch) => {
-    listener.query("SELECT pg_notify($1, $2)", [CHANNEL, `${me} ${arch ?? "-"}`]).catch(() => {});
+    const key = arch ?? "-";
+    pending.set(key, (pending.get(key) ?? 0) + 1);
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      const payloads = [...pending].map(([a, n]) => `${me} ${a} ${n}`);
+      pending.clear();
+      sending = sending
+        .then(() => listener.query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload", [CHANNEL, payloads]))
+        .catch(() => {});
+    });
   };
   return async () => {
     dispatcher.relay = undefined;
+    await sending;
     await listener.end().catch(() => {});
   };
 }

@@ -3,7 +3,7 @@ import type { Database, HostsTable, TasksTable } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import type { Principal } from "./auth.js";
 import { activeStates, builderMethods, type HubContext } from "./context.js";
-import { recordEvent, recordEvents } from "./events.js";
+import { type EventInput, recordEvent, recordEvents } from "./events.js";
 import { checkArch, checkName } from "./validate.js";
 
 export type HostRow = Selectable<HostsTable>;
@@ -105,6 +105,31 @@ function wakeFor(ctx: HubContext, tasks: readonly { arch: string | null }[]): vo
   for (const task of tasks) ctx.dispatcher.wake(task.arch);
 }
 
+/** What never changes about a host once it exists: enough for the builder's task reports. */
+export type HostIdentity = Pick<HostRow, "id" | "name" | "user_id">;
+
+const identities = new WeakMap<HubContext, Map<string, HostIdentity>>();
+
+/**
+ * The host's identity for a report about one of its tasks (start, complete, fail, release, logs), checked
+ * against the token's user like hostForPrincipal but read once per hub process: hosts are never renamed,
+ * deleted or given to another user, and every report checks the task's session itself.
+ */
+export async function hostIdentity(ctx: HubContext, principal: Principal, name: string): Promise<HostIdentity> {
+  let known = identities.get(ctx);
+  if (!known) identities.set(ctx, (known = new Map()));
+  let host = known.get(name);
+  if (!host) {
+    const row = await hostForPrincipal(ctx, principal, name);
+    host = { id: row.id, name: row.name, user_id: row.user_id };
+    if (known.size > 10_000) known.clear();
+    known.set(name, host);
+  }
+  if (host.user_id !== principal.userId && !principal.perms.has("admin"))
+    throw orchestratorError("PERMISSION_DENIED", `host '${name}' belongs to another user than '${principal.name}'`);
+  return host;
+}
+
 export async function hostForPrincipal(ctx: HubContext, principal: Principal, name: string): Promise<HostRow> {
   const host = await ctx.db.selectFrom("hosts").selectAll().where("name", "=", name).executeTakeFirst();
   if (!host) throw orchestratorError("NOT_FOUND", `host '${name}' has not checked in`, { hint: "the builder must check in first" });
@@ -132,6 +157,8 @@ export async function claimWithin(
   hostId: number,
   session: string,
   start = false,
+  /** Given: the claim's events are added here for the caller to write with its own (one insert). */
+  events?: EventInput[],
 ): Promise<TaskRow | undefined> {
   const now = ctx.now();
   // the host row is locked (not its user's: one user often owns many builders), the user must be enabled
@@ -144,22 +171,22 @@ export async function claimWithin(
   if (ctx.dialect === "postgres") hostQuery = hostQuery.forUpdate("hosts");
   const host = await hostQuery.executeTakeFirst();
   if (!host?.enabled || host.user_disabled || host.session !== session) return undefined;
-  const load = await trx
-    .selectFrom("tasks")
-    .select((eb) => eb.fn.sum<number | string | null>("weight").as("load"))
-    .where("host_id", "=", hostId)
-    .where("state", "in", [...activeStates])
-    .executeTakeFirst();
-  const spare = host.capacity - Number(load?.load ?? 0);
-  if (spare <= 0) return undefined;
-  // the best free task, picked and taken in one statement (compare-and-set on its state)
+  // the best free task that fits the host's spare capacity, picked and taken in one statement
+  // (compare-and-set on its state). The load is read inside it: on PostgreSQL each statement sees what was
+  // committed before it began, which is after the host row's lock was granted, so concurrent claims of one
+  // host never both count the capacity as free.
+  const load = trx
+    .selectFrom("tasks as held")
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>("held.weight"), eb.lit(0)).as("load"))
+    .where("held.host_id", "=", hostId)
+    .where("held.state", "in", [...activeStates]);
   let pick = trx
     .selectFrom("tasks")
     .select("id")
     .where("state", "=", "free")
     .where("method", "in", [...builderMethods])
     .where("arch", "in", host.arches.split(" "))
-    .where("weight", "<=", spare)
+    .where((eb) => eb("weight", "<=", eb(eb.val(host.capacity), "-", load)))
     .orderBy("priority")
     .orderBy("id")
     .limit(1);
@@ -175,17 +202,15 @@ export async function claimWithin(
     .returningAll()
     .executeTakeFirst();
   if (!task) return undefined;
-  await recordEvents(
-    trx,
-    (start ? ["assigned", "open"] : ["assigned"]).map((recorded) => ({
-      userId: host.user_id,
-      kind: "task.state",
-      objectType: "task",
-      objectId: task.id,
-      data: { state: recorded, host: host.name },
-    })),
-    now,
-  );
+  const claimed = (start ? ["assigned", "open"] : ["assigned"]).map((recorded) => ({
+    userId: host.user_id,
+    kind: "task.state",
+    objectType: "task",
+    objectId: task.id,
+    data: { state: recorded, host: host.name },
+  }));
+  if (events) events.push(...claimed);
+  else await recordEvents(trx, claimed, now);
   return task;
 }
 
@@ -279,7 +304,12 @@ export async function extendLeasesAfterStart(ctx: HubContext): Promise<void> {
 }
 
 /** Load the task and check this host session holds it; the builder's reports go through here. */
-export async function ownedTask(ctx: HubContext | Transaction<Database>, host: HostRow, taskId: number, session: string): Promise<TaskRow> {
+export async function ownedTask(
+  ctx: HubContext | Transaction<Database>,
+  host: HostIdentity,
+  taskId: number,
+  session: string,
+): Promise<TaskRow> {
   const db = "db" in ctx ? ctx.db : ctx;
   const task = await db.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();
   if (!task) throw orchestratorError("NOT_FOUND", `task ${taskId} does not exist`);
@@ -290,7 +320,7 @@ export async function ownedTask(ctx: HubContext | Transaction<Database>, host: H
   return task;
 }
 
-export async function startTask(ctx: HubContext, host: HostRow, taskId: number, session: string): Promise<TaskRow> {
+export async function startTask(ctx: HubContext, host: HostIdentity, taskId: number, session: string): Promise<TaskRow> {
   const task = await ownedTask(ctx, host, taskId, session);
   if (task.state === "open") return task;
   const now = ctx.now();
@@ -317,7 +347,7 @@ export async function startTask(ctx: HubContext, host: HostRow, taskId: number, 
  */
 export async function releaseTask(
   ctx: HubContext,
-  host: HostRow,
+  host: HostIdentity,
   taskId: number,
   session: string,
   reason: "released" | "undelivered" = "released",

@@ -606,7 +606,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       schema: { params: hostTaskParams, body: obj({ session }, ["session"]) },
     },
     async (request) => {
-      const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
+      const host = await scheduler.hostIdentity(ctx, me(request), request.params.name);
       const task = await scheduler.startTask(ctx, host, request.params.id, request.body.session);
       return { id: task.id, state: task.state };
     },
@@ -622,7 +622,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       schema: { params: hostTaskParams, body: obj({ session, result: resultBody, claimNext: { type: "boolean" } }, ["session"]) },
     },
     async (request, reply) => {
-      const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
+      const host = await scheduler.hostIdentity(ctx, me(request), request.params.name);
       const delivery = guardDelivery(ctx, reply, host, request.body.session);
       const next = await engine.completeTask(ctx, host, request.params.id, request.body.session, request.body.result ?? {}, {
         claimNext: request.body.claimNext === true,
@@ -650,7 +650,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       },
     },
     async (request) => {
-      const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
+      const host = await scheduler.hostIdentity(ctx, me(request), request.params.name);
       return engine.failTask(ctx, host, request.params.id, request.body.session, request.body.error, request.body.result ?? {});
     },
   );
@@ -663,7 +663,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     async (request) => {
       await scheduler.releaseTask(
         ctx,
-        await scheduler.hostForPrincipal(ctx, me(request), request.params.name),
+        await scheduler.hostIdentity(ctx, me(request), request.params.name),
         request.params.id,
         request.body.session,
       );
@@ -678,7 +678,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     },
     async (request) => {
       checkFileName(request.params.log, "log");
-      const host = await scheduler.hostForPrincipal(ctx, me(request), request.params.name);
+      const host = await scheduler.hostIdentity(ctx, me(request), request.params.name);
       await scheduler.ownedTask(ctx, host, request.params.id, request.query.session);
       const body = typeof request.body === "string" ? request.body : Buffer.isBuffer(request.body) ? request.body : undefined;
       if (body === undefined) throw orchestratorError("REQUEST_INVALID", "log chunks are sent as text/plain");
@@ -776,7 +776,7 @@ export interface ClaimedTaskView {
 export function guardDelivery(
   ctx: HubContext,
   reply: { raw: Pick<FastifyReply["raw"], "on" | "writableFinished"> },
-  host: scheduler.HostRow,
+  host: scheduler.HostIdentity,
   session: string,
 ): { gone: AbortSignal; hand(task: scheduler.TaskRow | undefined): ClaimedTaskView | null } {
   const gone = new AbortController();

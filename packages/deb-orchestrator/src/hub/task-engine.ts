@@ -7,8 +7,8 @@ import type { Principal } from "./auth.js";
 import { latestTagged, tagChain, tagExternalRepos } from "./catalog.js";
 import { activeStates, type HubContext, hubMethods, isTerminal } from "./context.js";
 import { summarizeDsc } from "./dsc-summary.js";
-import { recordEvent } from "./events.js";
-import { claimWithin, type HostRow, ownedTask, type TaskRow } from "./scheduler.js";
+import { type EventInput, recordEvent, recordEvents } from "./events.js";
+import { claimWithin, type HostIdentity, ownedTask, type TaskRow } from "./scheduler.js";
 import { checkArch, checkFileName, checkName, checkPackageName, checkSha256, checkVersion } from "./validate.js";
 
 export interface SourceFileRef {
@@ -218,7 +218,7 @@ function debFields(file: ResultFile): { name: string; version: string; arch: str
  */
 export async function completeTask(
   ctx: HubContext,
-  host: HostRow,
+  host: HostIdentity,
   taskId: number,
   session: string,
   result: TaskResult,
@@ -299,12 +299,13 @@ export async function completeTask(
             )
             .execute();
     }
-    await recordEvent(
-      trx,
+    // the closed event and the next task's claim events in one insert
+    const events: EventInput[] = [
       { userId: host.user_id, kind: "task.state", objectType: "task", objectId: taskId, data: { state: "closed", host: host.name } },
-      now,
-    );
-    return { task, next: options.claimNext ? await claimWithin(trx, ctx, host.id, session, true) : undefined };
+    ];
+    const next = options.claimNext ? await claimWithin(trx, ctx, host.id, session, true, events) : undefined;
+    await recordEvents(trx, events, now);
+    return { task, next };
   });
   ctx.bus.ping();
   if (task.parent_id !== null) ctx.advance(task.parent_id);
@@ -314,7 +315,7 @@ export async function completeTask(
 /** A builder reports failure. An environment failure is retried elsewhere up to maxAttempts. */
 export async function failTask(
   ctx: HubContext,
-  host: HostRow,
+  host: HostIdentity,
   taskId: number,
   session: string,
   error: { code: string; message: string },
