@@ -3,6 +3,21 @@ import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestHub, type TestHub, until, useDatabases } from "../testing/test-hub.js";
+
+/** The little of the DOM that page.evaluate callbacks touch (they run in the browser; this program has no DOM lib). */
+interface BrowserElement {
+  textContent: string | null;
+  scrollWidth: number;
+  clientWidth: number;
+  dataset: Record<string, string | undefined>;
+}
+declare const document: {
+  activeElement: BrowserElement | null;
+  documentElement: BrowserElement;
+  getElementById(id: string): BrowserElement | null;
+  cookie: string;
+};
+
 import { type SeededHub, seedHub, startRunningBuild } from "./__fixtures__/seed-hub.js";
 
 /*
