@@ -195,9 +195,15 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
       for (const p of pendings) {
         const info = await findBuild(client, p.source.name, p.source.version);
         if (info?.state !== "complete")
-          throw composeError("ORCHESTRATOR_BUILD_FAILED", `${p.source.name} ${p.source.version}: the hub says the build is ${info?.state ?? "missing"}`);
+          throw composeError(
+            "ORCHESTRATOR_BUILD_FAILED",
+            `${p.source.name} ${p.source.version}: the hub says the build is ${info?.state ?? "missing"}`,
+          );
         if (!info.tags.includes(target.destTag))
-          throw composeError("ORCHESTRATOR_BUILD_FAILED", `${p.source.name} ${p.source.version}: build ${info.id} is not in tag ${target.destTag}`);
+          throw composeError(
+            "ORCHESTRATOR_BUILD_FAILED",
+            `${p.source.name} ${p.source.version}: build ${info.id} is not in tag ${target.destTag}`,
+          );
         records.push(await recordOf(client, p, info));
         emit({ phase: "build", kind: "built", name: info.name, version: info.version, buildId: info.id, reused: p.reused });
       }
