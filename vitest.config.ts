@@ -15,6 +15,9 @@ export default defineConfig({
           name: "fast",
           include: ["packages/*/src/**/*.test.ts", "test/**/*.test.ts"],
           exclude: [...systemTests, "**/node_modules/**"],
+          // hub tests start real servers on two databases; limits a loaded two-core machine can meet
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
         },
       },
       {
