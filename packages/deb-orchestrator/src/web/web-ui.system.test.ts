@@ -176,6 +176,29 @@ describe("web UI in chromium", () => {
     await page.context().close();
   });
 
+  it("on a private hub, a logged-in task page follows the task's state live through the API's event stream", async () => {
+    const hidden = await startTestHub(databases, "sqlite", { publicRead: false });
+    const context = await browser.newContext({ baseURL: hidden.hub.url, viewport: { width: 1366, height: 900 } });
+    try {
+      const { task } = await hidden.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "s390x" });
+      const page = await context.newPage();
+      expect((await page.goto(`/tasks/${task}`))?.status()).toBe(401);
+      await page.getByLabel("API token").fill(hidden.adminToken);
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.waitForURL(`**/tasks/${task}?done=login`);
+      await expect(page.locator("#task-state").textContent()).resolves.toBe("free");
+      // the page's EventSource sends only the session cookie; the state must change without a reload
+      await until(async () => hidden.hub.ctx.bus.listenerCount("changed") > 0, 10_000, "the page's event stream to connect");
+      await hidden.admin.post(`/api/v1/tasks/${task}/cancel`);
+      await page.waitForFunction(() => document.getElementById("task-state")?.textContent === "canceled", undefined, { timeout: 10_000 });
+      await expect(page.locator("#task-changed").isVisible()).resolves.toBe(true);
+      await shot(page, "task-private-live-state", false);
+    } finally {
+      await context.close();
+      await hidden.close();
+    }
+  });
+
   it("finds a build by search and shows its binaries, checksums, tags and history", async () => {
     const page = await newPage();
     await page.goto("/");
