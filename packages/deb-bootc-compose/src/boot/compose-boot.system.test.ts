@@ -1,27 +1,35 @@
 /**
- * System tier, the image side end to end on the shipped minimal definition (its minimal variant):
- * rootfs (mmdebstrap from the host's mirror) -> ostree commit (trixie's ostree in a deb-mock runroot)
- * -> qcow2 disk image -> boot to the marker under QEMU/OVMF; a recompose of the same tree gives "no
- * changes"; a second compose with one package more is upgraded to from the first image, booted, rolled
- * back. Needs root, mmdebstrap, bubblewrap, qemu-system-x86, qemu-utils, ovmf, gdisk, mtools,
- * dosfstools, e2fsprogs; about 12 minutes under TCG on 2 cores. Step durations go to the test output.
+ * System tier, the whole compose end to end on the shipped minimal definition (its minimal variant,
+ * outputs ostree, oci and qcow2) through every phase of the registry: pkgset, gather, signed APT
+ * snapshot, rootfs installed from that snapshot (mmdebstrap), ostree commit (trixie's ostree in a
+ * deb-mock runroot), OCI image, lint, qcow2, boot to the marker under QEMU/OVMF, metadata. Then
+ * issue 6's checks: STATUS FINISHED, packages.json against the image's dpkg database, images.json
+ * and SHA256SUMS against the files, `ostree fsck`, `skopeo inspect` and `umoci unpack` of the
+ * layout, lint. A recompose of the same tree gives "no changes" and the same OCI manifest digest; a
+ * second compose with one package more is upgraded to from the first image, booted, rolled back.
+ * Needs root, mmdebstrap, bubblewrap, qemu-system-x86, qemu-utils, ovmf, gdisk, mtools, dosfstools,
+ * e2fsprogs, skopeo, umoci; about 13 minutes under TCG on 2 cores (7 of them the A/B boots). Step durations go to the test output.
  */
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { run } from "@debian-bootc/core";
+import { parseDeb822 } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
+import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { type Phase, readComposeStatus, runCompose } from "../compose/phase-engine.js";
-import { ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
+import { ociPhase, ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
+import { composePhases } from "../compose/registry.js";
 import { parseDefinition } from "../definition.js";
 import { sha256File } from "../disk/disk-image.js";
-import { createImageBuildPhase, type DiskImageRecord } from "../disk/image-build-phase.js";
+import type { DiskImageRecord } from "../disk/image-build-phase.js";
 import { lintImage } from "../lint/image-lint.js";
 import { fsckRepo } from "../ostree/commit.js";
 import { type OstreeCommitRecord, ostreePhase } from "../ostree/ostree-phase.js";
-import { createRootfsPhase } from "../rootfs/rootfs-phase.js";
-import type { BootTestRecord } from "./test-phase.js";
-import { createTestPhase } from "./test-phase.js";
+import { DPKG_SYSIMAGE_DIR } from "../rootfs/ostree-layout.js";
+import { createRootfsPhase, ROOTFS_DETAILS_STATE, type RootfsDetails } from "../rootfs/rootfs-phase.js";
+import { type BootTestRecord, createTestPhase } from "./test-phase.js";
 
 const tools = [
   "/usr/bin/mmdebstrap",
@@ -30,6 +38,8 @@ const tools = [
   "/usr/sbin/sgdisk",
   "/usr/bin/mcopy",
   "/usr/bin/bwrap",
+  "/usr/bin/skopeo",
+  "/usr/bin/umoci",
 ];
 // a developer without root or QEMU skips; CI never does, so a missing tool fails there loudly
 const ready = Boolean(process.env.CI) || (process.getuid?.() === 0 && tools.every((t) => existsSync(t)) && existsSync("/usr/share/OVMF"));
@@ -44,7 +54,7 @@ async function definitionFile(dir: string, extra: string[] = []): Promise<{ path
   expect(text).toMatch(variants);
   text = text.replace(variants, "\n");
   expect(text).toMatch(/^outputs: .*$/m);
-  text = text.replace(/^outputs: .*$/m, "outputs: [ostree, qcow2]\ndisk:\n  size: 2G");
+  text = text.replace(/^outputs: .*$/m, "outputs: [ostree, oci, qcow2]\ndisk:\n  size: 2G");
   if (extra.length) text = text.replace(/^packages:\n/m, `packages:\n${extra.map((p) => `  - ${p}\n`).join("")}`);
   const path = join(dir, `def-${extra.length}.yaml`);
   await writeFile(path, text);
@@ -55,45 +65,65 @@ function phaseTimes(phases: Array<{ name: string; durationMs?: number }>, prefix
   for (const p of phases) if (p.durationMs !== undefined && p.name !== "init") timings[`${prefix} ${p.name}`] = p.durationMs;
 }
 
-describe.skipIf(!ready)("image side: rootfs, ostree, disk image, boot, A/B update", () => {
+describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recompose, A/B update", () => {
   afterAll(async () => {
     console.log(`step durations (ms): ${JSON.stringify(timings, null, 1)}`);
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  let first: { dir: string; id: string; commit: OstreeCommitRecord; disk: DiskImageRecord; tree: string } | undefined;
+  let first:
+    | { dir: string; id: string; commit: OstreeCommitRecord; disk: DiskImageRecord; tree: string; manifestDigest: string }
+    | undefined;
 
-  it("composes the minimal variant, commits it, builds a qcow2 and boots it to the marker", { timeout: 900_000 }, async () => {
+  it("composes the minimal variant through every phase, boots it, and its metadata, repo and image check out", {
+    timeout: 1_200_000,
+  }, async () => {
     work = await mkdtemp(join(tmpdir(), "compose-boot-"));
     const out = join(work, "out");
     const def = await definitionFile(work);
     const definition = parseDefinition(def.text, def.path);
-    let captured: { commits?: OstreeCommitRecord[]; disks?: DiskImageRecord[]; tests?: BootTestRecord[]; trees?: RootfsTree[] } = {};
-    const capture: Phase = {
-      name: "metadata",
-      async run(ctx) {
-        captured = {
-          commits: ctx.state.get("ostree") as OstreeCommitRecord[],
-          disks: ctx.state.get("disk-images") as DiskImageRecord[],
-          tests: ctx.state.get("boot-tests") as BootTestRecord[],
-          trees: ctx.state.get(ROOTFS_STATE) as RootfsTree[],
-        };
-      },
-    };
-    const result = await runCompose({
-      definition,
-      definitionPath: def.path,
-      outputDir: out,
-      phases: [createRootfsPhase({ baseDir: work }), ostreePhase, createImageBuildPhase(), createTestPhase(), capture],
+    let captured: {
+      commits?: OstreeCommitRecord[];
+      disks?: DiskImageRecord[];
+      tests?: BootTestRecord[];
+      trees?: RootfsTree[];
+      details?: RootfsDetails[];
+    } = {};
+    // the compose verb's phases, with what the run left in its state read after metadata
+    const orchestrator = new OrchestratorConnection();
+    const phases = composePhases({ baseDir: work, orchestrator }).map((phase): Phase => {
+      if (phase.name !== "metadata") return phase;
+      return {
+        ...phase,
+        async run(ctx) {
+          await phase.run(ctx);
+          captured = {
+            commits: ctx.state.get("ostree") as OstreeCommitRecord[],
+            disks: ctx.state.get("disk-images") as DiskImageRecord[],
+            tests: ctx.state.get("boot-tests") as BootTestRecord[],
+            trees: ctx.state.get(ROOTFS_STATE) as RootfsTree[],
+            details: ctx.state.get(ROOTFS_DETAILS_STATE) as RootfsDetails[],
+          };
+        },
+      };
     });
+    const result = await runCompose({ definition, definitionPath: def.path, outputDir: out, phases }).finally(() => orchestrator.close());
     phaseTimes(result.phases, "compose-1");
-    expect(result.status).toBe("FINISHED");
+    const outcomes = Object.fromEntries(result.phases.map((p) => [p.name, p.outcome]));
+    expect(result.status, JSON.stringify(result.phases.filter((p) => p.outcome !== "done"))).toBe("FINISHED");
+    for (const name of ["pkgset", "gather", "snapshot-repo", "rootfs", "ostree", "oci", "lint", "image-build", "test", "metadata"])
+      expect(outcomes[name], name).toBe("done");
+    expect((await readComposeStatus(result.composeDir)).status).toBe("FINISHED");
+    expect((await readFile(join(result.composeDir, "STATUS"), "utf8")).trim()).toBe("FINISHED");
+    // the rootfs was installed from the compose's own signed snapshot
+    expect(captured.details![0]).toMatchObject({ variant: "minimal", arch: "amd64", from: "snapshot" });
     const tree = captured.trees![0]!.path;
     const lint = await lintImage(tree);
     expect(lint.results.filter((r) => !r.ok && r.severity === "error")).toEqual([]);
+    expect(lint.errors).toBe(0);
     const commit = captured.commits![0]!;
     expect(commit).toMatchObject({ variant: "minimal", arch: "amd64", ref: "debian-bootc-minimal/13.0/amd64/minimal", changed: true });
-    const started = Date.now();
+    let started = Date.now();
     await fsckRepo(commit.repo);
     timings["ostree fsck"] = Date.now() - started;
     const disk = captured.disks![0]!;
@@ -112,13 +142,68 @@ describe.skipIf(!ready)("image side: rootfs, ostree, disk image, boot, A/B updat
     expect(await readFile(join(result.composeDir, "logs", "boot-minimal-amd64.log"), "utf8")).toContain(
       `deb-bootc-compose: booted compose=${result.composeId}`,
     );
-    first = { dir: result.composeDir, id: result.composeId, commit, disk, tree };
+
+    // packages.json lists exactly what the image's dpkg database has installed, with the same versions
+    const composeSub = join(result.composeDir, "compose");
+    const packagesJson = JSON.parse(await readFile(join(composeSub, "metadata", "packages.json"), "utf8")) as {
+      payload: { packages: Record<string, Record<string, Array<{ name: string; version: string; arch: string }>>> };
+    };
+    const listed = packagesJson.payload.packages.minimal!.amd64!.map((p) => `${p.name} ${p.version} ${p.arch}`).sort();
+    const installed = parseDeb822(await readFile(join(tree, DPKG_SYSIMAGE_DIR, "status"), "utf8"))
+      .filter((p) => p.get("Status") === "install ok installed")
+      .map((p) => `${p.get("Package")} ${p.get("Version")} ${p.get("Architecture")}`)
+      .sort();
+    expect(installed.length).toBeGreaterThan(50);
+    expect(listed).toEqual(installed);
+
+    // images.json: the OCI layout with its manifest digest, the qcow2 with its sha256 and size
+    const layout = join(composeSub, "minimal", "amd64", "oci");
+    const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as { manifests: Array<{ digest: string }> };
+    const manifestDigest = index.manifests[0]!.digest;
+    expect(manifestDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const images = (
+      JSON.parse(await readFile(join(composeSub, "metadata", "images.json"), "utf8")) as {
+        payload: { images: Array<{ type: string; format: string; path: string; size: number; sha256?: string; digest?: string }> };
+      }
+    ).payload.images;
+    const ociImage = images.find((i) => i.format === "oci-layout");
+    expect(ociImage, JSON.stringify(images)).toMatchObject({ type: "oci", path: "compose/minimal/amd64/oci", digest: manifestDigest });
+    expect(ociImage!.size).toBeGreaterThan(50_000_000);
+    const qcow2Image = images.find((i) => i.format === "qcow2");
+    expect(qcow2Image, JSON.stringify(images)).toMatchObject({ sha256: qcow2.sha256, size: qcow2.size });
+    expect(join(result.composeDir, qcow2Image!.path)).toBe(qcow2.path);
+    // SHA256SUMS verifies every file it lists, the qcow2 and the OCI blobs among them
+    const sums = await readFile(join(composeSub, "SHA256SUMS"), "utf8");
+    expect(sums).toContain(`${qcow2.sha256}  minimal/amd64/`);
+    expect(sums).toContain(`  minimal/amd64/oci/blobs/sha256/${manifestDigest.slice("sha256:".length)}\n`);
+    expect(sums).toContain("  metadata/packages.json\n");
+    started = Date.now();
+    await run("sha256sum", ["-c", "--quiet", "--strict", "SHA256SUMS"], { cwd: composeSub });
+    timings["sha256sum -c"] = Date.now() - started;
+
+    // skopeo reads the layout with the bootc labels; umoci unpacks it to a tree with os-release
+    const inspected = JSON.parse((await run("skopeo", ["inspect", `oci:${layout}:13.0`], { debianPackage: "skopeo" })).stdout) as {
+      Digest: string;
+      Labels: Record<string, string>;
+    };
+    expect(inspected.Digest).toBe(manifestDigest);
+    expect(inspected.Labels).toMatchObject({ "containers.bootc": "1", "ostree.bootable": "1", "org.opencontainers.image.version": "13.0" });
+    started = Date.now();
+    const bundle = join(work, "umoci-bundle");
+    await run("umoci", ["unpack", "--image", `${layout}:13.0`, bundle], { debianPackage: "umoci" });
+    timings["umoci unpack"] = Date.now() - started;
+    expect(await readFile(join(bundle, "rootfs", "usr", "lib", "os-release"), "utf8")).toMatch(/^ID=debian$/m);
+    expect(await readFile(join(bundle, "rootfs", DPKG_SYSIMAGE_DIR, "status"), "utf8")).toBe(
+      await readFile(join(tree, DPKG_SYSIMAGE_DIR, "status"), "utf8"),
+    );
+    await rm(bundle, { recursive: true, force: true });
+    first = { dir: result.composeDir, id: result.composeId, commit, disk, tree, manifestDigest };
   });
 
-  it("recommitting the same tree gives no changes and reuses the commit", { timeout: 300_000 }, async () => {
+  it("recomposing the same tree gives no OSTree changes and the same OCI manifest digest", { timeout: 300_000 }, async () => {
     expect(first).toBeDefined();
     const def = await definitionFile(work!);
-    const definition = parseDefinition(def.text.replace("outputs: [ostree, qcow2]", "outputs: [ostree]"), def.path);
+    const definition = parseDefinition(def.text.replace("outputs: [ostree, oci, qcow2]", "outputs: [ostree, oci]"), def.path);
     const sameTree: Phase = {
       name: "rootfs",
       async run(ctx) {
@@ -129,18 +214,23 @@ describe.skipIf(!ready)("image side: rootfs, ostree, disk image, boot, A/B updat
       definition,
       definitionPath: def.path,
       outputDir: join(work!, "out"),
-      phases: [sameTree, ostreePhase],
+      phases: [sameTree, ostreePhase, ociPhase],
     });
     phaseTimes(result.phases, "recompose");
+    expect(result.status).toBe("FINISHED");
     const record = JSON.parse(await readFile(join(result.composeDir, "compose", "minimal", "amd64", "ostree-commit.json"), "utf8"));
     expect(record).toMatchObject({ commit: first!.commit.commit, changed: false });
     expect(await readFile(join(result.composeDir, "logs", "ostree.log"), "utf8")).toContain("no changes: the previous commit is reused");
+    const index = JSON.parse(await readFile(join(result.composeDir, "compose", "minimal", "amd64", "oci", "index.json"), "utf8")) as {
+      manifests: Array<{ digest: string }>;
+    };
+    expect(index.manifests[0]!.digest).toBe(first!.manifestDigest);
   });
 
   it("a second compose with one package more: the first image upgrades to it, boots it, rolls back", { timeout: 1_200_000 }, async () => {
     expect(first).toBeDefined();
     const def = await definitionFile(work!, ["hello"]);
-    const definition = parseDefinition(def.text.replace("outputs: [ostree, qcow2]", "outputs: [ostree]"), def.path);
+    const definition = parseDefinition(def.text.replace("outputs: [ostree, oci, qcow2]", "outputs: [ostree]"), def.path);
     let tests: BootTestRecord[] = [];
     let commit: OstreeCommitRecord | undefined;
     const capture: Phase = {
