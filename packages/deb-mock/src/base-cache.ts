@@ -11,7 +11,13 @@ import { runSandboxed } from "./sandbox.js";
 import { createSnapshot, destroySnapshot, liveSnapshotLowers } from "./snapshot.js";
 
 /** Bump when the way a base is made changes, so old bases are not reused. */
-const BASE_FORMAT = 2;
+const BASE_FORMAT = 3;
+
+/**
+ * Packages deb-mock itself puts into every base, beside the profile's basePackages: eatmydata makes the
+ * build-dependency installation skip fsync (a snapshot is thrown away, so durability is wasted work).
+ */
+export const INTERNAL_BASE_PACKAGES = ["eatmydata"] as const;
 
 export interface BaseIdentity {
   /** `PROFILE-HASH16`: the cache key of the base. */
@@ -127,7 +133,7 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
     ctx.onEvent?.({ type: "root-log", text: line });
   };
   try {
-    const include = profile.basePackages.length ? [`--include=${profile.basePackages.join(",")}`] : [];
+    const include = [`--include=${[...new Set([...INTERNAL_BASE_PACKAGES, ...profile.basePackages])].join(",")}`];
     const keyrings = profile.extraKeys.map((k) => `--keyring=${k}`);
     const args = [
       "--mode=root",
@@ -193,7 +199,8 @@ async function configureBase(ctx: EnvContext, rootfs: string): Promise<void> {
     ].join("\n"),
   );
   await writeFile(join(rootfs, "etc/dpkg/dpkg.cfg.d/90deb-mock"), "force-unsafe-io\n");
-  // man-db's trigger rebuilds its index after every install of build dependencies: seconds for nothing
+  // man-db builds its database when installed and again from its trigger after every install of build
+  // dependencies: seconds for nothing. Its postinst reads this debconf answer (the file is its cache).
   await rm(join(rootfs, "var/lib/man-db/auto-update"), { force: true });
   await writeFile(join(rootfs, "usr/sbin/policy-rc.d"), "#!/bin/sh\n# deb-mock: no daemons start in build environments\nexit 101\n", {
     mode: 0o755,
@@ -202,6 +209,11 @@ async function configureBase(ctx: EnvContext, rootfs: string): Promise<void> {
     await mkdir(join(rootfs, "etc/apt/trusted.gpg.d"), { recursive: true });
     await copyFile(key, join(rootfs, "etc/apt/trusted.gpg.d", basename(key)));
   }
+  ctx.rootLog?.("base set-up: debconf-set-selections (man-db/auto-update false)");
+  await runSandboxed(
+    { root: { kind: "directory", path: rootfs }, command: ["debconf-set-selections"], network: false },
+    { signal: ctx.signal, logger: ctx.logger, input: "man-db man-db/auto-update boolean false\n" },
+  );
   const uid = String(profile.buildUid);
   for (const command of [
     ["groupadd", "--gid", uid, profile.buildUser],
@@ -347,9 +359,42 @@ export async function pruneGenerations(ctx: Pick<EnvContext, "layout" | "identit
       await rm(dir, { recursive: true, force: true });
       removed.push(dir);
     }
+    for (const gen of keep) removed.push(...(await pruneDepsLayers(join(gen, "deps"), ctx.profile.cache.buildDepsLayers, inUse)));
   };
   // snapshot creation holds this lock shared while it resolves and records its layers
   await withLock(layout.lock(`prune-${identity.key}`), lockOptions, prune);
+  return removed;
+}
+
+/**
+ * Keep the `max` most recently used build-dependency layers of a base generation (and any a live snapshot
+ * stands on); remove the others, and temporary directories that a killed run left an hour ago or more.
+ */
+export async function pruneDepsLayers(depsDir: string, max: number, inUse: ReadonlySet<string>): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(depsDir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  const layers: Array<{ dir: string; usedAt: number }> = [];
+  for (const entry of entries) {
+    const dir = join(depsDir, entry);
+    const info = await stat(join(dir, entry.startsWith(".") ? "" : "meta.json")).catch(() => undefined);
+    if (entry.startsWith(".")) {
+      if (info && Date.now() - info.mtimeMs > 3_600_000) {
+        await rm(dir, { recursive: true, force: true });
+        removed.push(dir);
+      }
+    } else layers.push({ dir, usedAt: info?.mtimeMs ?? 0 });
+  }
+  layers.sort((a, b) => b.usedAt - a.usedAt);
+  for (const [i, layer] of layers.entries()) {
+    if (i < max || inUse.has(join(layer.dir, "layer"))) continue;
+    await rm(layer.dir, { recursive: true, force: true });
+    removed.push(layer.dir);
+  }
   return removed;
 }
 

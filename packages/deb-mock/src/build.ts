@@ -26,8 +26,13 @@ export interface BuildOptions extends CommonOptions {
   source: string;
   /** Where the results go (written atomically). Default: ./deb-mock-results/SOURCE_VERSION. */
   resultDir?: string;
-  /** Extra APT sources for this build, one-line format. */
+  /**
+   * Extra APT sources for this build, one-line format. A `signed-by=` naming key files on the host is
+   * rewritten to copies of them inside the environment.
+   */
   extraRepos?: readonly string[];
+  /** Key files (host paths) for the extra sources that name no `signed-by` (nor `trusted`). */
+  extraRepoKeys?: readonly string[];
   /** binary (default: arch + indep), arch (--arch-only), indep (--indep-only), full (--source-and-binary). */
   buildType?: BuildType;
   nocheck?: boolean;
@@ -162,10 +167,12 @@ interface CompileOptions {
   /** Unpack into /build/<dir>; differs between the two builds of --reproducible. */
   unpackDir: string;
   extraRepos: readonly string[];
+  extraRepoKeys: readonly string[];
 }
 
 interface Compiled {
   sourceDateEpoch: number;
+  buildDepsLayer?: { key: string; reused: boolean };
   installed: string;
   artifacts: string[];
 }
@@ -199,13 +206,15 @@ async function compile(env: Environment, staged: Staged, tracker: PhaseTracker, 
     await readFile(changelogPath, "utf8").catch(() => ""),
     `${staged.dsc.source}: debian/changelog`,
   );
-  if (opts.extraRepos.length) await tracker.phase("extra-repos", () => env.addExtraRepos(opts.extraRepos));
+  if (opts.extraRepos.length) await tracker.phase("extra-repos", () => env.addExtraRepos(opts.extraRepos, opts.extraRepoKeys));
+  let buildDepsLayer: Compiled["buildDepsLayer"];
   await tracker.phase("install-build-deps", async () => {
     const args = satisfyArgs(staged.dsc, opts.buildType);
     if (args.length === 0) return;
     const profileOpt = opts.profiles ? ["-o", `APT::Build-Profiles=${opts.profiles}`] : [];
     try {
-      await env.apt([...profileOpt, "satisfy", ...args]);
+      const outcome = await env.apt([...profileOpt, "satisfy", ...args], { layer: true });
+      if (outcome.key) buildDepsLayer = { key: outcome.key, reused: outcome.layer === "reused" };
     } catch (error) {
       if (isCodedError(error, "COMMAND_FAILED")) {
         // the first line is the command line (which holds the dependencies); apt's output follows
@@ -267,7 +276,7 @@ async function compile(env: Environment, staged: Staged, tracker: PhaseTracker, 
   const artifacts = (await readdir(build)).filter(
     (f) => !before.has(f) && /\.(deb|udeb|ddeb|buildinfo|changes|dsc|tar\.(gz|xz|bz2|lzma|zst)|diff\.gz|asc)$/.test(f),
   );
-  return { sourceDateEpoch, installed, artifacts };
+  return { sourceDateEpoch, installed, artifacts, ...(buildDepsLayer ? { buildDepsLayer } : {}) };
 }
 
 async function writeResultDir(target: string, files: Array<{ from?: string; name: string; text?: string }>): Promise<void> {
@@ -330,6 +339,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
         buildLog,
         unpackDir: `${stagedNow.dsc.source}-${upstreamVersion(stagedNow.dsc.version)}`,
         extraRepos: options.extraRepos ?? [],
+        extraRepoKeys: options.extraRepoKeys ?? [],
       };
       compiled = await compile(theEnv, stagedNow, tracker, compileOpts);
       const first = compiled;
@@ -436,6 +446,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
     network,
     ...(compiled ? { sourceDateEpoch: compiled.sourceDateEpoch } : {}),
     debBuildOptions: dbo,
+    ...(compiled?.buildDepsLayer ? { buildDepsLayer: compiled.buildDepsLayer } : {}),
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(),

@@ -15,6 +15,8 @@ export interface CacheStatus {
     createdAt?: string;
     ageSeconds?: number;
     indexAgeSeconds?: number;
+    /** Build-dependency layers of the current generation. */
+    buildDepsLayers: number;
     sizeBytes: number;
   }>;
   aptArchive: { packages: number; sizeBytes: number };
@@ -48,6 +50,7 @@ export async function cacheStatus(selection: ProfileSelection = {}): Promise<Cac
       profile: profileName,
       ...(base ? { createdAt: base.createdAt.toISOString(), ageSeconds: Math.round(base.ageMs / 1000) } : {}),
       ...(index ? { indexAgeSeconds: Math.round(index.ageMs / 1000) } : {}),
+      buildDepsLayers: base ? (await entries(join(base.dir, "deps"))).filter((e) => !e.startsWith(".")).length : 0,
       sizeBytes: await treeSize(layout.baseDir(key)),
     });
   }

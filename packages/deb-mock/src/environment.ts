@@ -1,15 +1,44 @@
-import { appendFile, mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { appendFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isCodedError, type Logger, quoteForLog, type RunResult } from "@debian-bootc/core";
 import { baseIdentity, type EnvContext, ensureBase, ensureIndex, type GenerationInfo, pruneGenerations } from "./base-cache.js";
 import { CacheLayout } from "./cache-layout.js";
+import {
+  type AptPlan,
+  depsLayerKey,
+  listNonDirectories,
+  missingDownloads,
+  parseAptPrintUris,
+  splitUpper,
+  touchLayer,
+  writeLayerMeta,
+} from "./deps-layer.js";
 import { debMockError } from "./errors.js";
 import type { ProgressListener } from "./events.js";
+import { EXTRA_KEY_DIR, planExtraRepos } from "./extra-repos.js";
 import { withLock } from "./lock.js";
 import { type Profile, parseDuration } from "./profile-schema.js";
 import { DEFAULT_PROFILE, loadProfile, resolveMirror } from "./profiles.js";
 import { type BindMount, runSandboxed, runSandboxedInteractive, type SandboxSpec } from "./sandbox.js";
-import { cleanStaleSnapshots, createSnapshot, destroySnapshot, openSnapshot, type Snapshot, setSnapshotKeep } from "./snapshot.js";
+import {
+  cleanStaleSnapshots,
+  createSnapshot,
+  destroySnapshot,
+  openSnapshot,
+  pushSnapshotLower,
+  type Snapshot,
+  setSnapshotKeep,
+} from "./snapshot.js";
+
+/** What `Environment.apt` did: the planned transaction, and whether a build-dependency layer was used. */
+export interface AptOutcome {
+  /** Absent when apt's plan could not be read (the transaction then ran as planned by apt alone). */
+  plan?: AptPlan;
+  /** none: installed in the snapshot (or nothing to do); created: installed and saved as a layer; reused. */
+  layer: "none" | "created" | "reused";
+  key?: string;
+}
 
 /** How deb-mock finds its profile and cache; shared by every library entry point. */
 export interface ProfileSelection {
@@ -69,6 +98,8 @@ export interface OpenOptions extends CommonOptions {
 export class Environment {
   readonly rootLogLines: string[] = [];
   private disposed = false;
+  /** The base has eatmydata (bases made before deb-mock added it do not). */
+  private readonly eatmydata: boolean;
 
   private constructor(
     readonly profile: Profile,
@@ -77,7 +108,9 @@ export class Environment {
     readonly base: GenerationInfo,
     readonly index: GenerationInfo,
     readonly snapshot: Snapshot,
-  ) {}
+  ) {
+    this.eatmydata = existsSync(join(base.dir, "rootfs/usr/bin/eatmydata"));
+  }
 
   static async prepare(options: CommonOptions & { noCreate?: boolean; forceBase?: boolean; forceIndex?: boolean }) {
     const profile = await resolveProfile(options);
@@ -192,64 +225,179 @@ export class Environment {
     return runSandboxedInteractive(this.spec(command, options), this.ctx.signal);
   }
 
-  /** Write extra APT sources into the snapshot and update only their indexes (the cached index stays). */
-  async addExtraRepos(lines: readonly string[]): Promise<void> {
+  /**
+   * Write extra APT sources into the snapshot and update only their indexes (the cached index stays).
+   * Host key files named by `signed-by=` (and `extraKeys`, for lines naming no key) are copied into
+   * /etc/apt/deb-mock-keys/ and the lines rewritten to point there.
+   */
+  async addExtraRepos(lines: readonly string[], extraKeys: readonly string[] = []): Promise<void> {
     if (lines.length === 0) return;
-    for (const line of lines) {
-      if (!/^deb(-src)?\s+(\[[^\]]*\]\s+)?\S+\s+\S+(\s+\S+)*$/.test(line.trim())) {
-        throw debMockError(
-          "BUILD_INPUT_INVALID",
-          `--extra-repo '${line}': expected a one-line APT source: deb [options] URI SUITE [COMPONENT...]`,
-        );
+    const plan = await planExtraRepos(lines, extraKeys);
+    const upper = this.snapshot.root.upper;
+    if (plan.keys.length) {
+      await mkdir(join(upper, EXTRA_KEY_DIR.slice(1)), { recursive: true, mode: 0o755 });
+      for (const key of plan.keys) {
+        await writeFile(join(upper, key.target.slice(1)), key.data, { mode: 0o644 });
+        this.log(`extra repository key ${key.host} copied to ${key.target}`);
       }
     }
-    const dir = join(this.snapshot.root.upper, "etc/apt/sources.list.d");
+    const dir = join(upper, "etc/apt/sources.list.d");
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, "deb-mock-extra.list"), `${lines.map((l) => l.trim()).join("\n")}\n`);
-    await this.run(
-      [
-        "apt-get",
-        "update",
-        "-q",
-        "-o",
-        "Dir::Etc::SourceList=/etc/apt/sources.list.d/deb-mock-extra.list",
-        "-o",
-        "Dir::Etc::SourceParts=/nonexistent",
-        "-o",
-        "APT::Get::List-Cleanup=0",
-      ],
-      { network: true, onStdout: (c) => this.log(c.toString("utf8").trimEnd()) },
-    );
+    await writeFile(join(dir, "deb-mock-extra.list"), `${plan.lines.join("\n")}\n`);
+    for (const line of plan.lines) this.log(`extra repository: ${line}`);
+    const update = () =>
+      this.run(
+        [
+          "apt-get",
+          "update",
+          "-q",
+          "-o",
+          "Dir::Etc::SourceList=/etc/apt/sources.list.d/deb-mock-extra.list",
+          "-o",
+          "Dir::Etc::SourceParts=/nonexistent",
+          "-o",
+          "APT::Get::List-Cleanup=0",
+        ],
+        { network: true, onStdout: (c) => this.log(c.toString("utf8").trimEnd()) },
+      );
+    try {
+      await update();
+    } catch (error) {
+      if (!isCodedError(error, "COMMAND_FAILED")) throw error;
+      // the first line is the command; apt's warnings and errors follow
+      const apt = error.message.slice(error.message.indexOf("\n") + 1).trim();
+      throw debMockError("INDEX_UPDATE_FAILED", `apt-get update of the extra repositories failed: ${apt}`, {
+        hint: "check each --extra-repo's URI and suite, and its key: signed-by=/host/key.asc or --extra-repo-key",
+        cause: error,
+      });
+    }
   }
 
   /**
-   * Run an apt-get transaction (install, satisfy) with the shared APT archive: the download happens under
-   * the archive lock, the installation after it is released, so parallel builds wait only for downloads.
+   * Run an apt-get transaction (install, satisfy) with the shared APT archive. First apt plans it without
+   * network against an empty archive directory (`--print-uris`: every .deb with its SHA256); then, with
+   * `layer`, a build-dependency layer holding exactly that transaction over this base generation is
+   * stacked under the snapshot instead of installing. Otherwise the .debs the shared archive lacks are
+   * downloaded under the archive lock, and the installation runs after the lock is released (so parallel
+   * builds wait only for each other's downloads), without network, under eatmydata; with `layer` its
+   * result becomes a new layer for later builds.
    */
-  async apt(args: readonly string[], options: { network?: boolean } = {}): Promise<RunResult> {
+  async apt(args: readonly string[], options: { network?: boolean; layer?: boolean } = {}): Promise<AptOutcome> {
     const archives = this.layout.aptArchives;
     await mkdir(join(archives, "partial"), { recursive: true });
     const binds: BindMount[] = [{ source: archives, target: "/var/cache/apt/archives" }];
     const common = ["-y", "-q", "-o", "Debug::pkgProblemResolver=yes"];
+    const env = { DEBIAN_FRONTEND: "noninteractive" };
     const network = options.network ?? true;
-    const lockOptions = {
-      timeoutMs: parseDuration(this.profile.cache.lockTimeout),
-      signal: this.ctx.signal,
-      what: "the shared APT archive",
-    };
     const onOutput = (c: Buffer) => this.log(c.toString("utf8").trimEnd());
-    const download = await withLock(this.layout.lock("apt-archives"), lockOptions, () =>
-      this.run(["apt-get", ...common, "--download-only", ...args], { network, binds, onStdout: onOutput, onStderr: onOutput }),
-    );
-    // nothing to install or remove: skip the second apt run (about a second of dependency resolution)
-    if (/^0 upgraded, 0 newly installed, 0 to remove\b/m.test(download.stdout)) return download;
-    // packages are all in the archive now; apt's own lock on it is not wanted (other builds may download)
-    return this.run(["apt-get", ...common, "-o", "Debug::NoLocking=true", ...args], {
+    const planArchive = join(this.snapshot.dir, "plan-archives");
+    await mkdir(join(planArchive, "partial"), { recursive: true });
+    const planned = await this.run(["apt-get", ...common, "-o", "Acquire::ForceHash=SHA256", "--print-uris", ...args], {
       network: false,
-      binds,
+      binds: [{ source: planArchive, target: "/var/cache/apt/archives" }],
+      env,
       onStdout: onOutput,
       onStderr: onOutput,
     });
+    let plan: AptPlan | undefined;
+    try {
+      plan = parseAptPrintUris(planned.stdout);
+    } catch (error) {
+      this.log(`apt's plan is unreadable (${(error as Error).message}): installing without it`);
+    }
+    if (plan?.nothingToDo) return { plan, layer: "none" };
+    const key = plan && options.layer && this.profile.cache.buildDepsLayers > 0 && this.pristine() ? depsLayerKey(plan) : undefined;
+    if (key && (await this.useDepsLayer(key))) return { plan, layer: "reused", key };
+
+    const missing = plan ? await missingDownloads(archives, plan.downloads) : undefined;
+    if (missing === undefined || missing.length > 0) {
+      const lockOptions = {
+        timeoutMs: parseDuration(this.profile.cache.lockTimeout),
+        signal: this.ctx.signal,
+        what: "the shared APT archive",
+      };
+      await withLock(this.layout.lock("apt-archives"), lockOptions, () =>
+        this.run(["apt-get", ...common, "--download-only", ...args], { network, binds, env, onStdout: onOutput, onStderr: onOutput }),
+      );
+    } else this.log(`all ${plan?.downloads.length} .debs are in the shared APT archive`);
+    const beforeInstall = key ? await listNonDirectories(this.snapshot.root.upper) : [];
+    // the packages are all in the archive now; apt's own lock on it is not wanted (other builds may download)
+    await this.run([...(this.eatmydata ? ["eatmydata"] : []), "apt-get", ...common, "-o", "Debug::NoLocking=true", ...args], {
+      network: false,
+      binds,
+      env,
+      onStdout: onOutput,
+      onStderr: onOutput,
+    });
+    if (!key || !plan) return { plan, layer: "none" };
+    await this.saveDepsLayer(key, plan, beforeInstall);
+    return { plan, layer: "created", key };
+  }
+
+  /** No package was installed in this snapshot yet (a layer describes a transaction over the bare base). */
+  private pristine(): boolean {
+    return this.snapshot.root.lower.length === 2 && !existsSync(join(this.snapshot.root.upper, "var/lib/dpkg/status"));
+  }
+
+  private depsDir(): string {
+    return join(this.base.dir, "deps");
+  }
+
+  /** Stack the layer `key` under the snapshot when it exists (under the shared prune lock). */
+  private async useDepsLayer(key: string): Promise<boolean> {
+    const dir = join(this.depsDir(), key);
+    return withLock(this.layout.lock(`prune-${this.ctx.identity.key}`), this.pruneLockOptions(), async () => {
+      if (!existsSync(join(dir, "meta.json"))) return false;
+      await pushSnapshotLower(this.snapshot, join(dir, "layer"));
+      await touchLayer(dir);
+      this.log(`build-dependency layer ${key.slice(0, 16)} reused (${dir}): nothing to install`);
+      return true;
+    });
+  }
+
+  /**
+   * Turn what the installation added to the snapshot into the layer `key`: the upper directory becomes
+   * the layer (a rename), the files that were there before the installation move to a new upper.
+   */
+  private async saveDepsLayer(key: string, plan: AptPlan, beforeInstall: readonly string[]): Promise<void> {
+    const { upper, work } = this.snapshot.root;
+    const privateLayer = join(this.snapshot.dir, "deps-layer");
+    await splitUpper(upper, work, privateLayer, beforeInstall);
+    await writeLayerMeta(this.snapshot.dir, key, plan);
+    const final = join(this.depsDir(), key);
+    // under the prune lock until owner.json names the layer, so that pruning cannot take it meanwhile
+    const used = await withLock(this.layout.lock(`prune-${this.ctx.identity.key}`), this.pruneLockOptions(), async () => {
+      const publish = async (): Promise<string> => {
+        if (existsSync(final)) return privateLayer; // another build made the same layer meanwhile: keep ours private
+        const temp = join(this.depsDir(), `.${key}.tmp-${process.pid}`);
+        await rm(temp, { recursive: true, force: true });
+        await mkdir(temp, { recursive: true });
+        await rename(privateLayer, join(temp, "layer"));
+        await rename(join(this.snapshot.dir, "meta.json"), join(temp, "meta.json"));
+        try {
+          await rename(temp, final);
+        } catch (error) {
+          await rename(join(temp, "layer"), privateLayer);
+          await rm(temp, { recursive: true, force: true });
+          if (!["EEXIST", "ENOTEMPTY"].includes((error as NodeJS.ErrnoException).code ?? "")) throw error;
+          return privateLayer;
+        }
+        return join(final, "layer");
+      };
+      const layer = await publish();
+      await pushSnapshotLower(this.snapshot, layer);
+      return layer;
+    });
+    this.log(`build-dependency layer ${key.slice(0, 16)} saved: ${used}`);
+  }
+
+  private pruneLockOptions() {
+    return {
+      shared: true,
+      timeoutMs: parseDuration(this.profile.cache.lockTimeout),
+      signal: this.ctx.signal,
+      what: "generation pruning",
+    };
   }
 
   /** `name version architecture` of every installed package, one per line (installed-packages.log). */

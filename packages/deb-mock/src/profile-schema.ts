@@ -35,6 +35,7 @@ const cacheShape = {
   baseMaxAge: duration,
   indexMaxAge: duration,
   lockTimeout: duration,
+  buildDepsLayers: z.number().int().min(0, "expected a count: 0 turns build-dependency layers off").max(1000, "expected at most 1000"),
 };
 
 const profileShape = {

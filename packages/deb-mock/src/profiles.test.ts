@@ -48,7 +48,13 @@ describe("layering", () => {
       configOpts: ["network=true", "cache.lockTimeout=30s"],
     });
     expect(profile.mirror).toBe("http://mirror.invalid/debian");
-    expect(profile.cache).toEqual({ root: "/var/cache/deb-mock", baseMaxAge: "7d", indexMaxAge: "1h", lockTimeout: "30s" });
+    expect(profile.cache).toEqual({
+      root: "/var/cache/deb-mock",
+      baseMaxAge: "7d",
+      indexMaxAge: "1h",
+      lockTimeout: "30s",
+      buildDepsLayers: 8,
+    });
     expect(profile.basePackages).toEqual(["fakeroot", "eatmydata"]);
     expect(profile.network).toBe(true);
     expect(profile.suite).toBe("sid");

@@ -39,6 +39,12 @@ export const buildResultSchema = z
     startedAt: z.string(),
     finishedAt: z.string(),
     durationMs: z.number().int(),
+    buildDepsLayer: z
+      .object({ key: z.string().regex(/^[0-9a-f]{64}$/), reused: z.boolean() })
+      .optional()
+      .describe(
+        "The build-dependency layer: reused (nothing was installed) or created by this build; absent when the dependencies were installed in the snapshot only.",
+      ),
     phases: z.array(
       z.object({ name: z.string(), startedAt: z.string(), durationMs: z.number().int(), status: z.enum(["ok", "failed", "skipped"]) }),
     ),

@@ -23,6 +23,8 @@ export interface RunInEnvironmentOptions extends CommonOptions {
   env?: Readonly<Record<string, string>>;
   /** Extra APT sources (one-line format) for the package installation. */
   extraRepos?: readonly string[];
+  /** Key files (host paths) for the extra sources that name no `signed-by`; see BuildOptions. */
+  extraRepoKeys?: readonly string[];
   /** Keep the snapshot afterwards. */
   keep?: boolean;
   /** Run in this kept snapshot instead of a fresh one. */
@@ -50,7 +52,7 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
   const env = await Environment.open({ ...options, purpose: "runroot" });
   try {
     const packages = options.packages ?? [];
-    if (options.extraRepos?.length) await env.addExtraRepos(options.extraRepos);
+    if (options.extraRepos?.length) await env.addExtraRepos(options.extraRepos, options.extraRepoKeys);
     if (packages.length) {
       const args: string[] = [];
       for (const pkg of packages) {
@@ -62,7 +64,8 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
         } else args.push(pkg);
       }
       try {
-        await env.apt(["install", ...args]);
+        // archive packages only: a local .deb is not identified by the layer key
+        await env.apt(["install", ...args], { layer: packages.every((p) => !p.startsWith("/")) });
       } catch (error) {
         if (isCodedError(error, "COMMAND_FAILED")) {
           throw debMockError("DEPENDENCIES_UNSATISFIABLE", `installing ${packages.join(", ")} failed: ${error.message}`, { cause: error });

@@ -27,6 +27,8 @@ describe("sandboxArgv", () => {
     }
     const bwrap = argv.slice(argv.indexOf("bwrap"));
     expect(bwrap.join(" ")).toContain("--proc /proc --dev /dev --perms 1777 --tmpfs /tmp");
+    expect(bwrap.join(" ")).toContain("--ro-bind /sys /sys");
+    expect(bwrap.join(" ")).not.toMatch(/--bind \/sys /);
     expect(bwrap.slice(bwrap.indexOf("--") + 1)).toEqual([
       "setpriv",
       "--reuid=2000",

@@ -40,13 +40,16 @@ const MOUNT_THEN_EXEC = 'mount -t overlay -o "$1" deb-mock "$2" || exit 125; shi
  * The argv that runs a command in an isolated environment: `unshare --mount` (a private mount namespace,
  * so the overlay mount vanishes with its last process, even after SIGKILL), the overlay mount, then
  * bubblewrap for the rest: own PID, IPC, UTS and (unless `network`) network namespaces, /proc, a minimal
- * /dev with /dev/pts, tmpfs /tmp, bind mounts, and the drop to an unprivileged user via setpriv.
+ * /dev with /dev/pts, tmpfs /tmp, a read-only /sys, bind mounts, and the drop to an unprivileged user via
+ * setpriv.
  */
 export function sandboxArgv(spec: SandboxSpec): string[] {
   const bwrap: string[] = ["bwrap"];
   const rootPath = spec.root.kind === "overlay" ? spec.root.mountpoint : spec.root.path;
   bwrap.push("--bind", rootPath, "/");
   bwrap.push("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm");
+  // sysfs read-only, as sbuild binds it: builds and test suites read CPU topology and limits from it
+  bwrap.push("--ro-bind", "/sys", "/sys");
   bwrap.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", spec.hostname ?? "deb-mock");
   if (!spec.network) bwrap.push("--unshare-net");
   else bwrap.push("--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf");

@@ -137,6 +137,17 @@ export async function setSnapshotKeep(snapshot: Snapshot, keep: boolean): Promis
   await writeFile(join(snapshot.dir, "owner.json"), `${JSON.stringify(snapshot.owner, null, 2)}\n`);
 }
 
+/**
+ * Put another lower layer on top of a snapshot's lowers (a build-dependency layer). Every command mounts
+ * the overlay afresh, so the next command sees it; owner.json records it so that pruning keeps it.
+ */
+export async function pushSnapshotLower(snapshot: Snapshot, layer: string): Promise<void> {
+  const lower = [layer, ...snapshot.root.lower];
+  snapshot.root = { ...snapshot.root, lower };
+  snapshot.owner.lower = lower;
+  await writeFile(join(snapshot.dir, "owner.json"), `${JSON.stringify(snapshot.owner, null, 2)}\n`);
+}
+
 /** Remove a snapshot's files (nothing is mounted on the host, so this is all there is to undo). */
 export async function destroySnapshot(layout: CacheLayout, id: string): Promise<void> {
   await rm(layout.snapshotDir(id), { recursive: true, force: true, maxRetries: 3 });

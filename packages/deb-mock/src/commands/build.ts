@@ -13,7 +13,13 @@ export const buildCommand: CommandSpec = {
     { flags: "--resultdir <dir>", description: "where to write the results (default ./deb-mock-results/SOURCE_VERSION)" },
     {
       flags: "--extra-repo <line>",
-      description: "an extra APT source for this build: 'deb [options] URI SUITE COMPONENT...'",
+      description:
+        "an extra APT source for this build: 'deb [options] URI SUITE COMPONENT...'; a signed-by=/host/key.asc is copied into the environment",
+      repeatable: true,
+    },
+    {
+      flags: "--extra-repo-key <file>",
+      description: "a key file (host path) for the --extra-repo lines that name no signed-by or trusted",
       repeatable: true,
     },
     { flags: "--arch-only", description: "build only architecture-dependent packages (dpkg-buildpackage --build=any)", default: false },
@@ -31,6 +37,7 @@ export const buildCommand: CommandSpec = {
     "deb-mock build hello_2.10-5.dsc",
     "deb-mock -r debian-sid-amd64 build hello --resultdir out/",
     "deb-mock build . --nocheck --install-test",
+    "deb-mock build foo.dsc --extra-repo 'deb [signed-by=/srv/hub/key.asc] http://hub.example/repos/trixie-build ./'",
   ],
   async run(ctx) {
     const o = ctx.options;
@@ -47,6 +54,7 @@ export const buildCommand: CommandSpec = {
       source: ctx.args[0]!,
       resultDir: o.resultdir as string | undefined,
       extraRepos: (o.extraRepo as string[] | undefined) ?? [],
+      extraRepoKeys: (o.extraRepoKey as string[] | undefined) ?? [],
       buildType: types[0] ?? "binary",
       nocheck: o.nocheck === true,
       noClean: o.clean === false,

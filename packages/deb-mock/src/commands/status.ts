@@ -15,7 +15,9 @@ export const statusCommand: CommandSpec = {
     ctx.out.line("bases:");
     if (status.bases.length === 0) ctx.out.line("  (none; run 'deb-mock init')");
     for (const b of status.bases) {
-      ctx.out.line(`  ${b.key}  age ${formatAge(b.ageSeconds)}  index age ${formatAge(b.indexAgeSeconds)}  ${formatBytes(b.sizeBytes)}`);
+      ctx.out.line(
+        `  ${b.key}  age ${formatAge(b.ageSeconds)}  index age ${formatAge(b.indexAgeSeconds)}  ${b.buildDepsLayers} build-dependency layers  ${formatBytes(b.sizeBytes)}`,
+      );
     }
     ctx.out.line(`apt archive: ${status.aptArchive.packages} packages, ${formatBytes(status.aptArchive.sizeBytes)}`);
     ctx.out.line("snapshots:");

@@ -1,0 +1,118 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { depsLayerKey, listNonDirectories, missingDownloads, parseAptPrintUris, splitUpper } from "./deps-layer.js";
+
+const fixture = (name: string) => readFile(join(import.meta.dirname, "__fixtures__", "apt", name), "utf8");
+
+describe("parseAptPrintUris", () => {
+  it("reads every .deb with its SHA256, the removals and the summary (trixie apt, hello's Build-Depends)", async () => {
+    const plan = parseAptPrintUris(await fixture("print-uris-hello-conflicts.txt"));
+    expect(plan.newlyInstalled).toBe(45);
+    expect(plan.downloads).toHaveLength(45);
+    expect(plan.removed).toEqual(["fakeroot"]);
+    expect(plan.toRemove).toBe(1);
+    expect(plan.nothingToDo).toBe(false);
+    expect(plan.downloads[2]).toEqual({
+      uri: "http://mirror.invalid/debian/pool/main/p/procps/libproc2-0_4.0.4-9_amd64.deb",
+      file: "libproc2-0_2%3a4.0.4-9_amd64.deb",
+      size: 65596,
+      sha256: "c9d61caab1b2ddfc3f17edb95be31b9809fcb2daf27d853dff615bc4ebd08b4b",
+    });
+    expect(plan.downloads.every((d) => /^[0-9a-f]{64}$/.test(d.sha256 ?? ""))).toBe(true);
+  });
+
+  it("sees a transaction with nothing to do", async () => {
+    const plan = parseAptPrintUris(await fixture("print-uris-nothing.txt"));
+    expect(plan).toMatchObject({ downloads: [], removed: [], nothingToDo: true });
+    expect(depsLayerKey(plan)).toBeUndefined();
+  });
+
+  it("counts reinstalled and downgraded packages", () => {
+    const plan = parseAptPrintUris(
+      "0 upgraded, 1 newly installed, 1 reinstalled, 2 downgraded, 0 to remove and 3 not upgraded.\n" +
+        "'http://x.invalid/a.deb' a_1_all.deb 10 SHA256:" +
+        "a".repeat(64),
+    );
+    expect(plan.otherChanged).toBe(3);
+    expect(depsLayerKey(plan)).toBeUndefined(); // 4 packages change but only one .deb is listed
+  });
+
+  it("rejects output without apt's summary line", () => {
+    expect(() => parseAptPrintUris("E: Unable to locate package foo\n")).toThrow(/summary/);
+  });
+});
+
+describe("depsLayerKey", () => {
+  it("depends on the exact .debs and removals, not on their order", async () => {
+    const text = await fixture("print-uris-hello-conflicts.txt");
+    const plan = parseAptPrintUris(text);
+    const key = depsLayerKey(plan);
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(depsLayerKey({ ...plan, downloads: [...plan.downloads].reverse() })).toBe(key);
+    const otherHash = plan.downloads.map((d, i) => (i === 0 ? { ...d, sha256: "0".repeat(64) } : d));
+    expect(depsLayerKey({ ...plan, downloads: otherHash })).not.toBe(key);
+    expect(depsLayerKey({ ...plan, removed: [], toRemove: 0 })).not.toBe(key);
+  });
+
+  it("declines a .deb without a SHA256 (it could not be identified)", async () => {
+    const plan = parseAptPrintUris(await fixture("print-uris-hello-conflicts.txt"));
+    const [first, ...rest] = plan.downloads;
+    expect(depsLayerKey({ ...plan, downloads: [{ ...first!, sha256: undefined }, ...rest] })).toBeUndefined();
+  });
+});
+
+describe("files", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "deb-mock-deps-layer-"));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("missingDownloads checks name, size and SHA256 in the shared archive", async () => {
+    const archives = join(dir, "archives");
+    await mkdir(archives);
+    const good = Buffer.from("good deb");
+    await writeFile(join(archives, "a_1_all.deb"), good);
+    await writeFile(join(archives, "b_1_all.deb"), "same size, other bytes");
+    const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
+    const downloads = [
+      { uri: "u", file: "a_1_all.deb", size: good.length, sha256: sha(good) },
+      { uri: "u", file: "b_1_all.deb", size: 22, sha256: sha("the expected contents!") },
+      { uri: "u", file: "c_1_all.deb", size: 1, sha256: sha("c") },
+    ];
+    expect((await missingDownloads(archives, downloads)).map((d) => d.file)).toEqual(["b_1_all.deb", "c_1_all.deb"]);
+  });
+
+  it("splitUpper keeps what was there before on top and turns the rest into a layer", async () => {
+    const upper = join(dir, "upper");
+    const work = join(dir, "work");
+    const layer = join(dir, "layer");
+    await mkdir(join(upper, "etc/apt/sources.list.d"), { recursive: true });
+    await mkdir(join(upper, "root"), { recursive: true, mode: 0o700 });
+    await mkdir(join(upper, "usr/bin"), { recursive: true });
+    await mkdir(join(upper, "var/cache/apt"), { recursive: true });
+    await mkdir(join(work, "work"), { recursive: true });
+    await writeFile(join(upper, "etc/apt/sources.list.d/deb-mock-extra.list"), "deb [trusted=yes] file:/r ./\n");
+    await writeFile(join(upper, "root/.history"), "x");
+    const before = await listNonDirectories(upper);
+    expect(before.sort()).toEqual(["etc/apt/sources.list.d/deb-mock-extra.list", "root/.history"]);
+    // what the installation adds
+    await writeFile(join(upper, "usr/bin/tool"), "#!/bin/sh\n");
+    await symlink("tool", join(upper, "usr/bin/tool-alias"));
+    await writeFile(join(upper, "var/cache/apt/pkgcache.bin"), "stale");
+
+    await splitUpper(upper, work, layer, before);
+    expect((await listNonDirectories(upper)).sort()).toEqual(before.sort());
+    expect((await stat(join(upper, "root"))).mode & 0o777).toBe(0o700);
+    expect((await listNonDirectories(layer)).sort()).toEqual(["usr/bin/tool", "usr/bin/tool-alias"]);
+    expect((await lstat(join(layer, "usr/bin/tool-alias"))).isSymbolicLink()).toBe(true);
+    expect(existsSync(join(layer, "var/cache/apt/pkgcache.bin"))).toBe(false);
+    expect(await readdir(work)).toEqual([]);
+  });
+});

@@ -1,0 +1,205 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { chmod, chown, lstat, mkdir, readdir, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+
+/**
+ * Build-dependency layers: the files an apt transaction added to a snapshot, kept as a read-only overlay
+ * layer so that a later build needing exactly the same packages skips the installation.
+ *
+ *   bases/KEY/gen-TIME/deps/HASH/layer/      the former upper directory of the snapshot that installed them
+ *   bases/KEY/gen-TIME/deps/HASH/meta.json   what it holds; its mtime is the last use (for pruning)
+ *
+ * HASH is a sha256 over the exact .debs apt chose (file name, size and SHA256 from the signed index) and
+ * the packages it removes. The layer lives inside the base generation it was installed over, so it goes
+ * when that generation goes, and is never used over another one.
+ */
+
+/** Bump when the way a layer is made changes, so old layers are not reused. */
+const LAYER_FORMAT = 1;
+
+export interface PlannedDownload {
+  uri: string;
+  /** Its name in /var/cache/apt/archives (epoch colon as %3a). */
+  file: string;
+  size: number;
+  /** Hex SHA256 from the package index, when apt printed one. */
+  sha256?: string;
+}
+
+export interface AptPlan {
+  downloads: PlannedDownload[];
+  removed: string[];
+  upgraded: number;
+  newlyInstalled: number;
+  /** Reinstalled and downgraded packages (each has a .deb too). */
+  otherChanged: number;
+  toRemove: number;
+  /** Nothing would be installed, upgraded or removed. */
+  nothingToDo: boolean;
+}
+
+const URI_LINE = /^'([^']+)' (\S+) (\d+) ?(\S*)$/;
+const SUMMARY = /^(\d+) upgraded, (\d+) newly installed, ((?:\d+ [a-z]+, )*)(\d+) to remove\b/m;
+
+/**
+ * Parse `apt-get --print-uris -o Acquire::ForceHash=SHA256 TRANSACTION` run against an empty archive
+ * directory: one `'URI' FILE SIZE SHA256:HEX` line per .deb of the transaction, the list of packages to
+ * remove, and the summary line. Throws when the summary is missing (apt's output format changed).
+ */
+export function parseAptPrintUris(stdout: string): AptPlan {
+  const downloads: PlannedDownload[] = [];
+  const removed: string[] = [];
+  let inRemoved = false;
+  for (const line of stdout.split("\n")) {
+    const uri = URI_LINE.exec(line);
+    if (uri) {
+      const hash = /^SHA256:([0-9a-f]{64})$/i.exec(uri[4] ?? "");
+      downloads.push({ uri: uri[1]!, file: uri[2]!, size: Number(uri[3]), ...(hash ? { sha256: hash[1]!.toLowerCase() } : {}) });
+      continue;
+    }
+    if (/^The following packages? will be REMOVED:/.test(line)) {
+      inRemoved = true;
+      continue;
+    }
+    if (inRemoved && /^\s+\S/.test(line)) {
+      removed.push(
+        ...line
+          .trim()
+          .split(/\s+/)
+          .map((n) => n.replace(/\*$/, "")),
+      );
+      continue;
+    }
+    inRemoved = false;
+  }
+  const summary = SUMMARY.exec(stdout);
+  if (!summary) throw new Error("apt-get --print-uris printed no 'N upgraded, N newly installed' summary");
+  const upgraded = Number(summary[1]);
+  const newlyInstalled = Number(summary[2]);
+  // "N reinstalled, " and "N downgraded, " appear only when there are such packages
+  const otherChanged = [...(summary[3] ?? "").matchAll(/(\d+) [a-z]+, /g)].reduce((n, m) => n + Number(m[1]), 0);
+  const toRemove = Number(summary[4]);
+  return {
+    downloads,
+    removed: removed.sort(),
+    upgraded,
+    newlyInstalled,
+    otherChanged,
+    toRemove,
+    nothingToDo: upgraded + newlyInstalled + otherChanged + toRemove === 0,
+  };
+}
+
+/**
+ * The layer key of a planned transaction, or undefined when it cannot be identified exactly (a .deb
+ * without a SHA256, or a transaction whose package count and .debs disagree, such as local files).
+ */
+export function depsLayerKey(plan: AptPlan): string | undefined {
+  if (plan.nothingToDo) return undefined;
+  if (plan.downloads.some((d) => !d.sha256)) return undefined;
+  if (plan.downloads.length !== plan.upgraded + plan.newlyInstalled + plan.otherChanged) return undefined;
+  if (plan.removed.length !== plan.toRemove) return undefined;
+  const debs = plan.downloads.map((d) => `${d.file} ${d.size} ${d.sha256}`).sort();
+  return createHash("sha256")
+    .update(JSON.stringify({ format: LAYER_FORMAT, debs, removed: plan.removed }))
+    .digest("hex");
+}
+
+async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** The planned .debs that the shared archive does not hold with the right size and SHA256. */
+export async function missingDownloads(archives: string, downloads: readonly PlannedDownload[]): Promise<PlannedDownload[]> {
+  const missing: PlannedDownload[] = [];
+  for (const d of downloads) {
+    const path = join(archives, d.file);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile() || info.size !== d.size || !d.sha256 || (await sha256OfFile(path)) !== d.sha256) missing.push(d);
+  }
+  return missing;
+}
+
+/** Every entry below `dir` that is not a directory (files, symlinks, overlay whiteouts), as relative paths. */
+export async function listNonDirectories(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = await readdir(join(dir, prefix), { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return out;
+    throw error;
+  }
+  for (const entry of entries) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await listNonDirectories(dir, rel)));
+    else out.push(rel);
+  }
+  return out;
+}
+
+/** Create `to/rel`'s parent directories with the owner, mode and times of the same directories in `from`. */
+async function mirrorParents(from: string, to: string, rel: string): Promise<void> {
+  const parts = dirname(rel)
+    .split("/")
+    .filter((p) => p && p !== ".");
+  let path = "";
+  for (const part of parts) {
+    path = path ? `${path}/${part}` : part;
+    const target = join(to, path);
+    if (await lstat(target).catch(() => undefined)) continue;
+    const source = await lstat(join(from, path));
+    await mkdir(target);
+    await chown(target, source.uid, source.gid);
+    await chmod(target, source.mode & 0o7777);
+    await utimes(target, source.atime, source.mtime);
+  }
+}
+
+/**
+ * Split a snapshot's upper directory after an apt transaction: the entries listed in `keepOnTop` (what
+ * the upper held before the transaction: extra APT sources, their indexes and keys) move to a new empty
+ * upper; everything else stays in `layer`, which becomes a lower layer. apt's binary caches are dropped
+ * from the layer (they describe this snapshot's package lists, and apt rebuilds stale ones).
+ */
+export async function splitUpper(upper: string, work: string, layer: string, keepOnTop: readonly string[]): Promise<void> {
+  await rename(upper, layer);
+  await rm(work, { recursive: true, force: true });
+  await mkdir(upper);
+  await mkdir(work);
+  const top = await lstat(layer);
+  await chown(upper, top.uid, top.gid);
+  await chmod(upper, top.mode & 0o7777);
+  for (const rel of keepOnTop) {
+    if (!(await lstat(join(layer, rel)).catch(() => undefined))) continue;
+    await mirrorParents(layer, upper, rel);
+    await rename(join(layer, rel), join(upper, rel));
+  }
+  for (const name of ["pkgcache.bin", "srcpkgcache.bin"]) await rm(join(layer, "var/cache/apt", name), { force: true });
+}
+
+export interface LayerMeta {
+  createdAt: string;
+  key: string;
+  debs: string[];
+  removed: string[];
+}
+
+export async function writeLayerMeta(dir: string, key: string, plan: AptPlan): Promise<void> {
+  const meta: LayerMeta = {
+    createdAt: new Date().toISOString(),
+    key,
+    debs: plan.downloads.map((d) => d.file).sort(),
+    removed: plan.removed,
+  };
+  await writeFile(join(dir, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/** Mark a layer as used now (pruning removes the least recently used first). */
+export async function touchLayer(dir: string): Promise<void> {
+  const now = new Date();
+  await utimes(join(dir, "meta.json"), now, now).catch(() => undefined);
+}
