@@ -18,7 +18,9 @@ import { execFileSync } from "node:child_process";
 //     submit to the last completion.
 // Koji, the reference, is not installed here; its builders poll every several seconds (sleeptime,
 // default 15 s), which bounds its dispatch latency from below. Goals (issue 4): dispatch latency
-// under 100 ms, at least 200 no-op tasks per second. Figures go to stdout, progress to stderr.
+// under 100 ms, at least 200 no-op tasks per second. Also printed: CPU milliseconds per task of this
+// process (hub, builders and submitters together) and of the PostgreSQL server (when the run started it),
+// which a busy shared machine disturbs far less than the wall clock. Figures go to stdout, progress to stderr.
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -87,6 +89,7 @@ async function startPostgres() {
   ]);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    postmasterPid: Number(readFileSync(join(dir, "data", "postmaster.pid"), "utf8").split("\n")[0]),
     stop() {
       try {
         as(join(bin, "pg_ctl"), ["-D", join(dir, "data"), "-m", "fast", "-w", "stop"]);
@@ -95,6 +98,33 @@ async function startPostgres() {
       }
     },
   };
+}
+
+/**
+ * CPU seconds used so far by this process and, when the benchmark runs its own cluster, by the
+ * PostgreSQL server (the postmaster and its children, from /proc). On a shared, busy machine the wall
+ * clock says more about the neighbours than about the hub; CPU time per task says what a task costs.
+ */
+function cpuSeconds(pg) {
+  const usage = process.cpuUsage();
+  const node = (usage.user + usage.system) / 1e6;
+  if (!pg?.postmasterPid) return { node, db: null };
+  let ticks = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid ... utime(14) stime(15): fields after the closing parenthesis
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const pid = Number(entry);
+    const ppid = Number(fields[1]);
+    if (pid === pg.postmasterPid || ppid === pg.postmasterPid) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return { node, db: ticks / 100 };
 }
 
 let dbCounter = 0;
@@ -158,6 +188,7 @@ async function runOne(kind, builders, pg) {
             .executeTakeFirst()
         ).m,
       ) + 1;
+    const cpuBefore = cpuSeconds(kind === "postgres" ? pg : undefined);
     const started = Date.now();
     let next = 0;
     await Promise.all(
@@ -176,6 +207,11 @@ async function runOne(kind, builders, pg) {
       .where("id", ">=", firstId)
       .executeTakeFirst();
     const seconds = (Number(last.last) - Number(last.first)) / 1000;
+    const cpuAfter = cpuSeconds(kind === "postgres" ? pg : undefined);
+    const cpuMsPerTask = {
+      node: ((cpuAfter.node - cpuBefore.node) * 1000) / taskCount,
+      db: cpuAfter.db === null ? null : ((cpuAfter.db - cpuBefore.db) * 1000) / taskCount,
+    };
     const perHost = await hub.ctx.db
       .selectFrom("tasks")
       .select((eb) => ["host_id", eb.fn.countAll().as("n")])
@@ -191,6 +227,7 @@ async function runOne(kind, builders, pg) {
       seconds,
       submitSeconds: (submitted - started) / 1000,
       tasksPerSecond: taskCount / seconds,
+      cpuMsPerTask,
       buildersUsed: perHost.length,
     };
   } finally {
@@ -238,7 +275,20 @@ else {
   );
   process.stdout.write(
     `${renderTable(
-      ["db", "builders", "latency median ms", "p95 ms", "min", "max", "tasks", "seconds", "tasks/s", "builders used"],
+      [
+        "db",
+        "builders",
+        "latency median ms",
+        "p95 ms",
+        "min",
+        "max",
+        "tasks",
+        "seconds",
+        "tasks/s",
+        "builders used",
+        "cpu ms/task node",
+        "cpu ms/task postgres",
+      ],
       results.map((r) => [
         r.db,
         r.builders,
@@ -250,6 +300,8 @@ else {
         fmt(r.seconds, 2),
         fmt(r.tasksPerSecond, 0),
         r.buildersUsed,
+        fmt(r.cpuMsPerTask.node, 2),
+        fmt(r.cpuMsPerTask.db, 2),
       ]),
     )}\n\n`,
   );
