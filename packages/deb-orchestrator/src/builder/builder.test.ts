@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import type { ServerResponse } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { HubClient } from "../client/hub-client.js";
@@ -167,7 +168,9 @@ describe.each(databaseKinds)("builder on %s", (kind) => {
     const admin = { userId: 1, name: "admin", perms: new Set(["admin"]) };
     const task = await submitNoop(test.hub.ctx, admin, { arch: "amd64" });
     // a stand-in for the HTTP response: `close` with writableFinished false is a connection that went away
-    const connection = () => Object.assign(new EventEmitter(), { writableFinished: false });
+    // a stand-in for the long-poll's HTTP response: only its close event and writableFinished matter
+    const connection = () => Object.assign(new EventEmitter(), { writableFinished: false }) as EventEmitter & { writableFinished: boolean };
+    const raw = (c: ReturnType<typeof connection>) => c as unknown as ServerResponse;
     const claimed = async () => {
       const row = await claimOnce(test.hub.ctx, host.id, "s1", true);
       expect(row?.id).toBe(task);
@@ -177,7 +180,7 @@ describe.each(databaseKinds)("builder on %s", (kind) => {
 
     // gone before the claim returned: the answer is empty and the task goes back at once
     const early = connection();
-    const first = guardDelivery(test.hub.ctx, { raw: early }, host, "s1");
+    const first = guardDelivery(test.hub.ctx, { raw: raw(early) }, host, "s1");
     early.emit("close");
     expect(first.gone.aborted).toBe(true);
     expect(first.hand(await claimed())).toBeNull();
@@ -185,14 +188,14 @@ describe.each(databaseKinds)("builder on %s", (kind) => {
     expect(await taskRow(task)).toEqual({ state: "free", host_id: null, attempts: 0 });
     // gone while the answer was being written
     const late = connection();
-    const second = guardDelivery(test.hub.ctx, { raw: late }, host, "s1");
+    const second = guardDelivery(test.hub.ctx, { raw: raw(late) }, host, "s1");
     expect(second.hand(await claimed())).toMatchObject({ id: task, state: "open", method: "noop" });
     late.emit("close");
     await settled();
     expect(await taskRow(task)).toEqual({ state: "free", host_id: null, attempts: 0 });
     // delivered: the task stays with the builder
     const fine = connection();
-    const third = guardDelivery(test.hub.ctx, { raw: fine }, host, "s1");
+    const third = guardDelivery(test.hub.ctx, { raw: raw(fine) }, host, "s1");
     expect(third.hand(await claimed())).toMatchObject({ id: task });
     fine.writableFinished = true;
     fine.emit("close");
