@@ -117,7 +117,10 @@ const identities = new WeakMap<HubContext, Map<string, HostIdentity>>();
  */
 export async function hostIdentity(ctx: HubContext, principal: Principal, name: string): Promise<HostIdentity> {
   let known = identities.get(ctx);
-  if (!known) identities.set(ctx, (known = new Map()));
+  if (!known) {
+    known = new Map();
+    identities.set(ctx, known);
+  }
   let host = known.get(name);
   if (!host) {
     const row = await hostForPrincipal(ctx, principal, name);
