@@ -16,6 +16,10 @@ export const composeErrorCodes = {
     summary: "A file in the root tree changed size while its layer was written; the tree must not change during the write.",
   },
   OCI_LAYOUT_INVALID: { category: "input", summary: "An OCI image layout (index.json, manifest or config) is missing or malformed." },
+  PUSH_DESTINATION_INVALID: {
+    category: "usage",
+    summary: "--push names one destination for several images; it needs {variant} and/or {arch} placeholders to tell them apart.",
+  },
   // phase engine
   COMPOSE_PHASE_UNKNOWN: { category: "usage", summary: "--skip-phase or --just-phase names a phase that does not exist." },
   COMPOSE_DIR_INVALID: { category: "not-found", summary: "A directory given as a compose has no STATUS or compose metadata." },

@@ -7,6 +7,7 @@ import { type PhaseRecord, runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { loadDefinition, referencedFiles } from "../definition.js";
 import { composeError } from "../errors.js";
+import { pushImages } from "../oci/push.js";
 import type { PackageSideEvent } from "../pkgset/pkgset-phase.js";
 
 function mb(bytes: number): string {
@@ -48,6 +49,11 @@ export const composeCommand: CommandSpec = {
       description: "state of the embedded hub (default: deb-orchestrator up's, ~/.local/share/deb-orchestrator)",
     },
     {
+      flags: "--push <destination>",
+      description:
+        "after a finished compose, copy each OCI image with skopeo to this destination (docker://REF, oci-archive:PATH, dir:PATH; {variant} and {arch} are replaced per image)",
+    },
+    {
       flags: "--on-interrupt <what>",
       description: "on Ctrl-C, builds still running are canceled or left running on the hub (default: build.onInterrupt, else cancel)",
       choices: ["cancel", "leave"],
@@ -55,6 +61,7 @@ export const composeCommand: CommandSpec = {
   ],
   examples: [
     "deb-bootc-compose compose examples/minimal.yaml --output /srv/composes",
+    "deb-bootc-compose compose examples/minimal.yaml --push docker://registry.example/debian-bootc-{variant}:13.0",
     "deb-bootc-compose compose examples/minimal.yaml --just-phase pkgset --just-phase gather --just-phase snapshot-repo --just-phase metadata",
     "deb-bootc-compose compose examples/minimal.yaml --lockfile /srv/composes/latest-debian-bootc-minimal/compose/metadata/lockfile.json",
   ],
@@ -73,6 +80,7 @@ export const composeCommand: CommandSpec = {
       tokenFile?: string;
       orchestratorData?: string;
       onInterrupt?: "cancel" | "leave";
+      push?: string;
     };
     const loaded = await loadDefinition(path);
     for (const ref of referencedFiles(loaded)) {
@@ -162,10 +170,12 @@ export const composeCommand: CommandSpec = {
       signal: ctx.signal,
       onPhase,
     }).finally(() => orchestrator.close());
-    if (ctx.json) ctx.out.json({ ok: result.status !== "TERMINATED", ...result, packages: counts });
+    const pushed = o.push && result.status !== "TERMINATED" ? await pushImages(result.composeDir, o.push, { signal: ctx.signal }) : [];
+    if (ctx.json) ctx.out.json({ ok: result.status !== "TERMINATED", ...result, packages: counts, pushed });
     else {
       ctx.out.line(`${result.composeId}: ${result.status}`);
       ctx.out.line(`  ${result.composeDir}`);
+      for (const p of pushed) ctx.out.line(`  pushed ${p.variant}/${p.arch} to ${p.destination}`);
     }
     return result.status === "TERMINATED" ? exitCodes.interrupted : 0;
   },

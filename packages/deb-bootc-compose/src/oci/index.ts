@@ -4,5 +4,6 @@ export * from "./image-writer.js";
 export * from "./layer-plan.js";
 export * from "./layout-reader.js";
 export * from "./oci-archive.js";
+export * from "./push.js";
 export * from "./rootfs-scan.js";
 export * from "./tar-writer.js";
