@@ -2,9 +2,8 @@ import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Output, runCli } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NoopBuildRunner } from "./builder/build-runner.js";
-import { Builder } from "./builder/builder.js";
-import { startTestHub, type TestHub, useDatabases, writeSourcePackage } from "./testing/test-hub.js";
+import type { Builder } from "./builder/builder.js";
+import { startNoopBuilder, startTestHub, type TestHub, useDatabases, writeSourcePackage } from "./testing/test-hub.js";
 import { tool } from "./tool.js";
 
 const databases = useDatabases();
@@ -33,17 +32,7 @@ describe("the client CLI against a hub (SQLite)", () => {
     test = await startTestHub(databases, "sqlite");
     tokenFile = join(test.dir, "admin.token");
     await writeFile(tokenFile, test.adminToken);
-    const client = await test.user("b1", ["host"]);
-    builder = new Builder({
-      client,
-      name: "b1",
-      arches: ["amd64"],
-      capacity: 2,
-      runner: new NoopBuildRunner(),
-      workDir: join(test.dir, "work-b1"),
-      claimWaitMs: 2000,
-    });
-    await builder.start();
+    builder = await startNoopBuilder(test, "b1", { capacity: 2 });
   }, 120_000);
   afterAll(async () => {
     await builder?.stop(100);

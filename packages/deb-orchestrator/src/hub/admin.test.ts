@@ -1,11 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { NoopBuildRunner } from "../builder/build-runner.js";
-import { Builder } from "../builder/builder.js";
+import type { Builder } from "../builder/builder.js";
 import { HubClient } from "../client/hub-client.js";
 import {
   databaseKinds,
+  startNoopBuilder,
   startTestHub,
   submitBuild,
   type TestHub,
@@ -27,17 +27,7 @@ describe.each(databaseKinds)("administration on %s", (kind) => {
   });
 
   async function startBuilder(name: string) {
-    const client = await test.user(name, ["host"]);
-    const builder = new Builder({
-      client,
-      name,
-      arches: ["amd64"],
-      capacity: 2,
-      runner: new NoopBuildRunner(),
-      workDir: join(test.dir, `work-${name}`),
-      claimWaitMs: 2000,
-    });
-    await builder.start();
+    const builder = await startNoopBuilder(test, name, { capacity: 2 });
     builders.push(builder);
     return builder;
   }

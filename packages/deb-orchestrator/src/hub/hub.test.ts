@@ -1,11 +1,11 @@
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { NoopBuildRunner } from "../builder/build-runner.js";
-import { Builder } from "../builder/builder.js";
+import type { Builder } from "../builder/builder.js";
 import { HubClient } from "../client/hub-client.js";
 import {
   databaseKinds,
+  startNoopBuilder,
   startTestHub,
   submitBuild,
   type TestHub,
@@ -35,17 +35,7 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
   }
 
   async function startBuilder(name: string, options: { capacity?: number; failSources?: string[]; delayMs?: number } = {}) {
-    const client = await test.user(name, ["host"]);
-    const builder = new Builder({
-      client,
-      name,
-      arches: ["amd64"],
-      capacity: options.capacity ?? 1,
-      runner: new NoopBuildRunner({ failSources: options.failSources, delayMs: options.delayMs }),
-      workDir: join(test.dir, `work-${name}`),
-      claimWaitMs: 2000,
-    });
-    await builder.start();
+    const builder = await startNoopBuilder(test, name, options);
     builders.push(builder);
     return builder;
   }

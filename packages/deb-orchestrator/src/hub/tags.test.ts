@@ -1,9 +1,8 @@
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { NoopBuildRunner } from "../builder/build-runner.js";
-import { Builder } from "../builder/builder.js";
+import type { Builder } from "../builder/builder.js";
 import {
   databaseKinds,
+  startNoopBuilder,
   startTestHub,
   submitBuild,
   type TestHub,
@@ -24,17 +23,7 @@ describe.each(databaseKinds)("tags, scratch builds and priorities on %s", (kind)
   });
 
   async function withBuilder() {
-    const client = await test.user("b1", ["host"]);
-    builder = new Builder({
-      client,
-      name: "b1",
-      arches: ["amd64"],
-      capacity: 1,
-      runner: new NoopBuildRunner(),
-      workDir: join(test.dir, "work-b1"),
-      claimWaitMs: 2000,
-    });
-    await builder.start();
+    builder = await startNoopBuilder(test, "b1");
   }
 
   it("follows inheritance for the latest build and the repository, the tag's own build winning", async () => {

@@ -3,6 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
+import { NoopBuildRunner } from "../builder/build-runner.js";
+import { Builder } from "../builder/builder.js";
 import { HubClient } from "../client/hub-client.js";
 import { type HubOptions, type RunningHub, startHub } from "../hub/hub.js";
 import { type PostgresCluster, startPostgres } from "./postgres-cluster.js";
@@ -78,6 +80,26 @@ export async function startTestHub(
     },
   };
   return test;
+}
+
+/** A started amd64 builder for the test hub, running the no-op runner, with a host user of its own. */
+export async function startNoopBuilder(
+  test: TestHub,
+  name: string,
+  options: { capacity?: number; failSources?: string[]; delayMs?: number } = {},
+): Promise<Builder> {
+  const client = await test.user(name, ["host"]);
+  const builder = new Builder({
+    client,
+    name,
+    arches: ["amd64"],
+    capacity: options.capacity ?? 1,
+    runner: new NoopBuildRunner({ failSources: options.failSources, delayMs: options.delayMs }),
+    workDir: join(test.dir, `work-${name}`),
+    claimWaitMs: 2000,
+  });
+  await builder.start();
+  return builder;
 }
 
 /** Write a small source package (.dsc plus the files it lists) and return the file paths. */
