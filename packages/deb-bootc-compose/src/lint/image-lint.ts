@@ -1,5 +1,6 @@
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { listSorted, pathKind } from "../tree-entries.js";
 
 /**
  * Checks over a bootc image's root tree, the Debian equivalents of `bootc container lint`: they run
@@ -26,23 +27,6 @@ export interface LintReport {
 }
 
 const MAX_ITEMS = 20;
-
-async function kind(path: string): Promise<"file" | "directory" | "symlink" | "other" | undefined> {
-  try {
-    const st = await lstat(path);
-    return st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other";
-  } catch {
-    return undefined;
-  }
-}
-
-async function list(path: string): Promise<string[]> {
-  try {
-    return (await readdir(path)).sort();
-  } catch {
-    return [];
-  }
-}
 
 /** Every path under `dir` (relative to root), depth first; names as raw bytes so non-UTF-8 ones survive. */
 async function walkBytes(root: string, visit: (rel: Buffer[], isDir: boolean) => void): Promise<void> {
@@ -79,10 +63,10 @@ async function checkKernel(root: string): Promise<LintResult[]> {
   const modules = join(root, "usr/lib/modules");
   const kernels: string[] = [];
   const withoutInitramfs: string[] = [];
-  for (const kver of await list(modules)) {
-    if ((await kind(join(modules, kver, "vmlinuz"))) === "file") {
+  for (const kver of await listSorted(modules)) {
+    if ((await pathKind(join(modules, kver, "vmlinuz"))) === "file") {
       kernels.push(kver);
-      if ((await kind(join(modules, kver, "initramfs.img"))) !== "file") withoutInitramfs.push(kver);
+      if ((await pathKind(join(modules, kver, "initramfs.img"))) !== "file") withoutInitramfs.push(kver);
     }
   }
   const one: LintResult =
@@ -109,7 +93,7 @@ async function checkKernel(root: string): Promise<LintResult[]> {
 }
 
 async function checkBootEmpty(root: string): Promise<LintResult> {
-  const entries = await list(join(root, "boot"));
+  const entries = await listSorted(join(root, "boot"));
   return result(
     "boot-empty",
     "error",
@@ -120,8 +104,8 @@ async function checkBootEmpty(root: string): Promise<LintResult> {
 }
 
 async function checkEtc(root: string): Promise<LintResult> {
-  const etc = await kind(join(root, "etc"));
-  const usrEtc = await kind(join(root, "usr/etc"));
+  const etc = await pathKind(join(root, "etc"));
+  const usrEtc = await pathKind(join(root, "usr/etc"));
   const problems = etc === "directory" && usrEtc === "directory" ? ["etc", "usr/etc"] : [];
   return result(
     "etc-usretc",
@@ -135,8 +119,8 @@ async function checkEtc(root: string): Promise<LintResult> {
 async function checkApiDirectories(root: string): Promise<LintResult> {
   const problems: string[] = [];
   for (const dir of ["dev", "proc", "sys", "run", "tmp", "var", "usr", "etc"]) {
-    const k = await kind(join(root, dir));
-    const ok = k === "directory" || (dir === "etc" && (await kind(join(root, "usr/etc"))) === "directory");
+    const k = await pathKind(join(root, dir));
+    const ok = k === "directory" || (dir === "etc" && (await pathKind(join(root, "usr/etc"))) === "directory");
     if (!ok) problems.push(`${dir} (${k ?? "missing"})`);
   }
   return result(
@@ -149,8 +133,8 @@ async function checkApiDirectories(root: string): Promise<LintResult> {
 }
 
 async function checkRunEmpty(root: string): Promise<LintResult[]> {
-  const run = (await list(join(root, "run"))).map((e) => `run/${e}`);
-  const tmp = (await list(join(root, "tmp"))).map((e) => `tmp/${e}`);
+  const run = (await listSorted(join(root, "run"))).map((e) => `run/${e}`);
+  const tmp = (await listSorted(join(root, "tmp"))).map((e) => `tmp/${e}`);
   return [
     result("run-empty", "error", run, "/run is empty", "/run must be empty: it is a tmpfs at boot and content there is hidden"),
     result("tmp-empty", "warning", tmp, "/tmp is empty", "/tmp has content that will be hidden or lost at boot"),
@@ -159,8 +143,8 @@ async function checkRunEmpty(root: string): Promise<LintResult[]> {
 
 async function checkBaseimageRoot(root: string): Promise<LintResult> {
   const problems: string[] = [];
-  if ((await kind(join(root, "sysroot"))) !== "directory") problems.push("sysroot (missing)");
-  const link = await kind(join(root, "ostree"));
+  if ((await pathKind(join(root, "sysroot"))) !== "directory") problems.push("sysroot (missing)");
+  const link = await pathKind(join(root, "ostree"));
   if (link !== "symlink") problems.push(`ostree (${link ?? "missing"}, expected a symlink to sysroot/ostree)`);
   return result("baseimage-root", "error", problems, "/sysroot and the /ostree link are present", "the ostree base layout is incomplete");
 }
@@ -184,7 +168,7 @@ async function checkUtf8(root: string): Promise<LintResult> {
 async function tmpfilesPaths(root: string): Promise<Set<string>> {
   const paths = new Set<string>();
   for (const dir of ["usr/lib/tmpfiles.d", "etc/tmpfiles.d", "usr/etc/tmpfiles.d"]) {
-    for (const file of await list(join(root, dir))) {
+    for (const file of await listSorted(join(root, dir))) {
       if (!file.endsWith(".conf")) continue;
       const text = await readFile(join(root, dir, file), "utf8").catch(() => "");
       for (const line of text.split("\n")) {
@@ -219,11 +203,11 @@ async function checkVar(root: string): Promise<LintResult> {
 }
 
 async function checkSysusers(root: string): Promise<LintResult> {
-  const passwdPath = (await kind(join(root, "usr/etc/passwd"))) === "file" ? "usr/etc/passwd" : "etc/passwd";
+  const passwdPath = (await pathKind(join(root, "usr/etc/passwd"))) === "file" ? "usr/etc/passwd" : "etc/passwd";
   const passwd = await readFile(join(root, passwdPath), "utf8").catch(() => "");
   const declared = new Set<string>();
   for (const dir of ["usr/lib/sysusers.d", "etc/sysusers.d", "usr/etc/sysusers.d"]) {
-    for (const file of await list(join(root, dir))) {
+    for (const file of await listSorted(join(root, dir))) {
       if (!file.endsWith(".conf")) continue;
       const text = await readFile(join(root, dir, file), "utf8").catch(() => "");
       for (const line of text.split("\n")) {

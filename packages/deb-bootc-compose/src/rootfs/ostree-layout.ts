@@ -1,6 +1,7 @@
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, rmdir, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, readlink, rename, rm, rmdir, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { composeError } from "../errors.js";
+import { listSorted, pathKind } from "../tree-entries.js";
 
 /**
  * The Debian-for-ostree fixes applied to an installed root tree, as plain file operations (no chroot):
@@ -40,33 +41,16 @@ const DROPPED = [
   /^var\/backups\/.+/,
 ];
 
-async function kind(path: string): Promise<"file" | "directory" | "symlink" | "other" | undefined> {
-  try {
-    const st = await lstat(path);
-    return st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other";
-  } catch {
-    return undefined;
-  }
-}
-
-async function list(path: string): Promise<string[]> {
-  try {
-    return (await readdir(path)).sort();
-  } catch {
-    return [];
-  }
-}
-
 /** Move `from` to `to`; when `to` is an existing directory, merge `from`'s entries into it recursively. */
 async function moveMerge(from: string, to: string): Promise<void> {
-  const target = await kind(to);
+  const target = await pathKind(to);
   if (target === undefined) {
     await mkdir(dirname(to), { recursive: true });
     await rename(from, to);
     return;
   }
-  if (target === "directory" && (await kind(from)) === "directory") {
-    for (const entry of await list(from)) await moveMerge(join(from, entry), join(to, entry));
+  if (target === "directory" && (await pathKind(from)) === "directory") {
+    for (const entry of await listSorted(from)) await moveMerge(join(from, entry), join(to, entry));
     await rmdir(from);
     return;
   }
@@ -83,10 +67,10 @@ export interface KernelInstall {
  * the rest of /boot and the /vmlinuz and /initrd.img links removed. Fails unless exactly one kernel.
  */
 export async function installKernel(root: string): Promise<KernelInstall> {
-  const inBoot = (await list(join(root, "boot"))).filter((e) => e.startsWith("vmlinuz-")).map((e) => e.slice("vmlinuz-".length));
+  const inBoot = (await listSorted(join(root, "boot"))).filter((e) => e.startsWith("vmlinuz-")).map((e) => e.slice("vmlinuz-".length));
   const inModules: string[] = [];
-  for (const kver of await list(join(root, "usr/lib/modules"))) {
-    if ((await kind(join(root, "usr/lib/modules", kver, "vmlinuz"))) === "file") inModules.push(kver);
+  for (const kver of await listSorted(join(root, "usr/lib/modules"))) {
+    if ((await pathKind(join(root, "usr/lib/modules", kver, "vmlinuz"))) === "file") inModules.push(kver);
   }
   const kvers = [...new Set([...inBoot, ...inModules])].sort();
   if (kvers.length !== 1) {
@@ -100,28 +84,28 @@ export async function installKernel(root: string): Promise<KernelInstall> {
   }
   const kver = kvers[0]!;
   const modules = join(root, "usr/lib/modules", kver);
-  if ((await kind(join(modules, "modules.dep"))) === undefined && (await kind(join(modules, "kernel"))) === undefined) {
+  if ((await pathKind(join(modules, "modules.dep"))) === undefined && (await pathKind(join(modules, "kernel"))) === undefined) {
     throw composeError("KERNEL_COUNT", `${root}: kernel ${kver} has no modules in usr/lib/modules/${kver}`);
   }
   if (inBoot.includes(kver)) await rename(join(root, "boot", `vmlinuz-${kver}`), join(modules, "vmlinuz"));
-  if ((await kind(join(root, "boot", `config-${kver}`))) === "file")
+  if ((await pathKind(join(root, "boot", `config-${kver}`))) === "file")
     await rename(join(root, "boot", `config-${kver}`), join(modules, "config"));
   await emptyDirectory(join(root, "boot"));
-  for (const entry of await list(root)) {
-    if (/^(vmlinuz|initrd\.img)(\.old)?$/.test(entry) && (await kind(join(root, entry))) === "symlink") await rm(join(root, entry));
+  for (const entry of await listSorted(root)) {
+    if (/^(vmlinuz|initrd\.img)(\.old)?$/.test(entry) && (await pathKind(join(root, entry))) === "symlink") await rm(join(root, entry));
   }
   return { kver, vmlinuz: `usr/lib/modules/${kver}/vmlinuz` };
 }
 
 async function emptyDirectory(path: string): Promise<void> {
-  for (const entry of await list(path)) await rm(join(path, entry), { recursive: true, force: true });
+  for (const entry of await listSorted(path)) await rm(join(path, entry), { recursive: true, force: true });
 }
 
 /** Paths tmpfiles.d already declares in the tree (second field of every line), without the leading slash. */
 export async function declaredTmpfilesPaths(root: string): Promise<Set<string>> {
   const paths = new Set<string>();
   for (const dir of ["usr/lib/tmpfiles.d", "etc/tmpfiles.d"]) {
-    for (const file of await list(join(root, dir))) {
+    for (const file of await listSorted(join(root, dir))) {
       if (!file.endsWith(".conf") || `${dir}/${file}` === VAR_TMPFILES) continue;
       const text = await readFile(join(root, dir, file), "utf8").catch(() => "");
       for (const line of text.split("\n")) {
@@ -174,7 +158,7 @@ export async function convertVar(root: string): Promise<VarConversion> {
   const dropped: string[] = [];
   let factoryFiles = 0;
   const walk = async (rel: string): Promise<void> => {
-    for (const name of await list(join(root, rel))) {
+    for (const name of await listSorted(join(root, rel))) {
       const child = `${rel}/${name}`;
       const path = join(root, child);
       const st = await lstat(path);
@@ -227,8 +211,8 @@ export interface OstreeLayoutResult {
  * /tmp /boot.
  */
 export async function applyOstreeLayout(root: string): Promise<OstreeLayoutResult> {
-  if ((await kind(join(root, "var/lib/dpkg"))) === "directory") {
-    for (const old of await list(join(root, "var/lib/dpkg"))) {
+  if ((await pathKind(join(root, "var/lib/dpkg"))) === "directory") {
+    for (const old of await listSorted(join(root, "var/lib/dpkg"))) {
       if (old.endsWith("-old")) await rm(join(root, "var/lib/dpkg", old));
     }
     await moveMerge(join(root, "var/lib/dpkg"), join(root, DPKG_SYSIMAGE_DIR));
@@ -236,19 +220,19 @@ export async function applyOstreeLayout(root: string): Promise<OstreeLayoutResul
   const linked: string[] = [];
   for (const dir of VAR_HOMED_DIRS) {
     const path = join(root, dir.path);
-    const k = await kind(path);
+    const k = await pathKind(path);
     if (k === "symlink") continue;
     if (k === "directory") await moveMerge(path, join(root, dir.varPath));
     else await mkdir(join(root, dir.varPath), { recursive: true, mode: Number.parseInt(dir.mode, 8) });
     await symlink(dir.link, path);
     linked.push(dir.path);
   }
-  if ((await kind(join(root, "media"))) === "directory") {
-    if ((await list(join(root, "media"))).length > 0)
+  if ((await pathKind(join(root, "media"))) === "directory") {
+    if ((await listSorted(join(root, "media"))).length > 0)
       throw composeError("ROOTFS_LAYOUT_FAILED", `${root}/media is not empty; on an ostree system it is a link to /run/media`);
     await rmdir(join(root, "media"));
   }
-  if ((await kind(join(root, "media"))) === undefined) await symlink("run/media", join(root, "media"));
+  if ((await pathKind(join(root, "media"))) === undefined) await symlink("run/media", join(root, "media"));
   const varResult = await convertVar(root);
   // the dpkg link is appended after the conversion so that /var/lib/dpkg itself is never declared as a directory
   const dpkgLink = "L /var/lib/dpkg - - - - ../../usr/lib/sysimage/dpkg";
@@ -259,6 +243,6 @@ export async function applyOstreeLayout(root: string): Promise<OstreeLayoutResul
     await emptyDirectory(join(root, dir));
   }
   await mkdir(join(root, "sysroot"), { recursive: true });
-  if ((await kind(join(root, "ostree"))) === undefined) await symlink("sysroot/ostree", join(root, "ostree"));
+  if ((await pathKind(join(root, "ostree"))) === undefined) await symlink("sysroot/ostree", join(root, "ostree"));
   return { var: varResult, linked };
 }
