@@ -7,13 +7,15 @@ import type { BuildState, PackageRecord } from "@debian-bootc/deb-bootc-compose"
 import { afterAll, describe, expect, it } from "vitest";
 
 /**
- * The workflow across several hosts, made of network namespaces on one bridge (veth pairs, no other
- * route): the hub on PostgreSQL in one, a builder in each of two others, the compose in a fourth, all
- * talking over those addresses only. Four sources are built; both builders take builds; the first
+ * The workflow across several hosts, made of network namespaces on one bridge (veth pairs): the hub on
+ * PostgreSQL in one, a builder in each of two others, the compose in a fourth, all talking to each other
+ * over those addresses only. The builders run real deb-mock builds; like real hosts they reach the Debian
+ * mirror through a router, here the test machine itself (IP forwarding and a masquerade rule for the
+ * test's subnet, both undone afterwards). Four sources are built; both builders take builds; the first
  * builder is SIGKILLed in the middle of its second build, its lease lapses, the other builder builds it
- * again, and the compose finishes. The builders use deb-orchestrator's no-op runner (a real .deb per
- * source, no deb-mock), so no host needs the Debian mirror: the compose reads only the orchestrator's
- * tag repository. Needs root, iproute2 and Debian's postgresql.
+ * again, and the compose finishes. The builders share the machine's deb-mock cache (bases and
+ * build-dependency layers), as builders on one NFS-mounted cache would. Needs root, iproute2, nftables,
+ * Debian's postgresql and the mirror.
  */
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -25,6 +27,7 @@ const HOSTS = { hub: 1, b1: 2, b2: 3, compose: 4 } as const;
 type Host = keyof typeof HOSTS;
 const ns = (h: Host) => `wf${id}-${h}`;
 const bridge = `wfbr${id}`;
+const ROUTER = `${NET}.254`; // the test machine's own address on the bridge
 const hubUrl = `http://${NET}.${HOSTS.hub}:8470`;
 const SOURCES = ["wf-alpha", "wf-bravo", "wf-charlie", "wf-delta"];
 
@@ -33,12 +36,16 @@ const daemons: AbortController[] = [];
 const created: Host[] = [];
 let pgStop: (() => Promise<unknown>) | undefined;
 let pgDir = "";
+let restoreForwarding: string | undefined;
+const natTable = `wf${id}`;
 
 afterAll(async () => {
   for (const d of daemons) d.abort();
   await pgStop?.().catch(() => {});
   for (const h of created) await run("ip", ["netns", "del", ns(h)]).catch(() => {});
   await run("ip", ["link", "del", bridge]).catch(() => {});
+  await run("nft", ["delete", "table", "ip", natTable]).catch(() => {});
+  if (restoreForwarding !== undefined) await writeFile("/proc/sys/net/ipv4/ip_forward", restoreForwarding);
   if (dir) await rm(dir, { recursive: true, force: true });
   if (pgDir) await rm(pgDir, { recursive: true, force: true });
 });
@@ -82,6 +89,7 @@ async function network(): Promise<void> {
   await run("ip", ["link", "add", bridge, "type", "bridge"]);
   // bridged frames skip the host's iptables (br_netfilter), whatever its FORWARD policy
   await run("ip", ["link", "set", bridge, "type", "bridge", "nf_call_iptables", "0"]).catch(() => {});
+  await run("ip", ["addr", "add", `${ROUTER}/24`, "dev", bridge]);
   await run("ip", ["link", "set", bridge, "up"]);
   for (const [h, n] of Object.entries(HOSTS) as [Host, number][]) {
     await run("ip", ["netns", "add", ns(h)]);
@@ -94,7 +102,14 @@ async function network(): Promise<void> {
     await run("ip", ["-n", ns(h), "addr", "add", `${NET}.${n}/24`, "dev", inside]);
     await run("ip", ["-n", ns(h), "link", "set", inside, "up"]);
     await run("ip", ["-n", ns(h), "link", "set", "lo", "up"]);
+    await run("ip", ["-n", ns(h), "route", "add", "default", "via", ROUTER]);
   }
+  // the route out: forward the subnet's packets and masquerade them behind the machine's address
+  restoreForwarding = (await readFile("/proc/sys/net/ipv4/ip_forward", "utf8")).trim();
+  await writeFile("/proc/sys/net/ipv4/ip_forward", "1");
+  await run("nft", ["add", "table", "ip", natTable]);
+  await run("nft", ["add", "chain", "ip", natTable, "out", "{ type nat hook postrouting priority 100 ; }"]);
+  await run("nft", ["add", "rule", "ip", natTable, "out", "ip", "saddr", `${NET}.0/24`, "oifname", "!=", bridge, "masquerade"]);
 }
 
 /** PostgreSQL inside the hub's namespace, on its loopback. */
@@ -146,7 +161,7 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
     await network();
     const db = await postgres();
     const hubData = join(dir, "hub");
-    daemon("hub", "hub", orchestratorCli, ["hub", "--db", db, "--data", hubData, "--listen", `${NET}.${HOSTS.hub}:8470`, "--lease", "4"]);
+    daemon("hub", "hub", orchestratorCli, ["hub", "--db", db, "--data", hubData, "--listen", `${NET}.${HOSTS.hub}:8470`, "--lease", "10"]);
     await waitFor("the hub", async () => (await hubGet<{ ok?: boolean }>("/api/v1/health")) !== undefined);
     const adminToken = join(hubData, "admin.token");
     const [program, pre] = node(orchestratorCli);
@@ -177,10 +192,6 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
           "amd64",
           "--capacity",
           "1",
-          "--runner",
-          "noop",
-          "--noop-delay-ms",
-          "5000",
           "--work-dir",
           join(dir, `${b}-work`),
         ],
@@ -257,6 +268,10 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
       const pkg = packages.find((p) => p.name === s)!;
       expect(pkg.sha256).toBe(build.binaries.find((b) => b.name === s)!.sha256);
       expect(pkg.orchestrator).toMatchObject({ hub: hubUrl, build: build.buildId, host: build.arches[0]!.host });
+      // built for real: deb-mock installed the build dependencies from the mirror into the buildroot
+      const info = await hubGet<{ buildroots: { id: number; installed: { name: string }[] }[] }>(`/api/v1/builds/${build.buildId}`);
+      const buildroot = info.buildroots.find((r) => r.id === build.arches[0]!.buildroot)!;
+      expect(buildroot.installed.map((p) => p.name)).toEqual(expect.arrayContaining(["debhelper", "dpkg-dev"]));
     }
   });
 });
