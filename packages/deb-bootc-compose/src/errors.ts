@@ -96,6 +96,11 @@ export const composeErrorCodes = {
     summary:
       "A source of the build section cannot be read or fetched (no debian/changelog, not in the archive's Sources, a file missing or corrupt).",
   },
+  BUILD_SOURCE_CHANGED: {
+    category: "conflict",
+    summary:
+      "The hub has a build of the source's name and version made from different files (a tree changed without a new changelog version); bump the version (dch -i) or delete the hub's build.",
+  },
   ORCHESTRATOR_BUILD_FAILED: {
     category: "build-failed",
     summary: "A deb-orchestrator build of the build section failed; the message has the hub's `why` answer and the end of the build log.",

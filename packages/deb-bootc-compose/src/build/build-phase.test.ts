@@ -1,4 +1,4 @@
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -132,6 +132,36 @@ describe("build phase (embedded hub, no-op builds)", () => {
     } finally {
       await look.close();
     }
+  }, 120_000);
+
+  it("refuses a changed tree under a version the hub built (BUILD_SOURCE_CHANGED); an untouched one, checked out anew, is reused", async () => {
+    const motd = join(dir, "def", "branding", "motd", "10-debian-bootc");
+    const original = await readFile(motd, "utf8");
+    await writeFile(motd, `${original}changed without a new version\n`);
+    const error = await compose(embedded()).catch((e: unknown) => e);
+    expect(isCodedError(error, "COMPOSE_PHASE_FAILED")).toBe(true);
+    const changed = (error as Error).cause as Error & { hint?: string; details?: Record<string, unknown> };
+    expect(isCodedError(changed, "BUILD_SOURCE_CHANGED")).toBe(true);
+    expect(changed.message).toMatch(
+      /^build\.sources\[0\] \(path branding\): debian-bootc-branding 1\.0 is not the source the hub built as build \d+ \(complete\) for that version, .*:\n {2}motd\/10-debian-bootc: content changed\nadd a debian\/changelog entry with a new version in branding \(dch -i\), or delete the hub's build first \(deb-orchestrator delete-build debian-bootc-branding\/1\.0\)$/,
+    );
+    expect(changed.hint).toBe(changed.message.split("\n").at(-1));
+    expect((error as Error).message).toContain("deb-orchestrator delete-build debian-bootc-branding/1.0");
+    expect(changed.details).toMatchObject({
+      source: "debian-bootc-branding",
+      version: "1.0",
+      changes: ["motd/10-debian-bootc: content changed"],
+    });
+
+    // the same content with other times and permissions (a fresh checkout, another umask): reused
+    await writeFile(motd, original);
+    await chmod(motd, 0o664);
+    await utimes(motd, new Date(), new Date());
+    const events: BuildEvent[] = [];
+    const again = await compose(embedded(), events);
+    expect(again.status).toBe("FINISHED");
+    expect(events.some((e) => e.kind === "source" && e.action === "reused")).toBe(true);
+    expect(events.some((e) => e.kind === "source" && e.action === "submitted")).toBe(false);
   }, 120_000);
 
   it("stops the compose with the hub's why and the tail of the build log when a build fails", async () => {

@@ -1,30 +1,23 @@
+import { createReadStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { type Logger, writeFileAtomic } from "@debian-bootc/core";
-import type { HubClient } from "@debian-bootc/deb-orchestrator";
+import { type HubClient, HubEvents, readTaskLog, TERMINAL_TASK_STATES, watchTask } from "@debian-bootc/deb-orchestrator";
 import { defaultMirror } from "@debian-bootc/debian";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import type { ON_INTERRUPT } from "../definition.js";
 import { composeError } from "../errors.js";
-import {
-  type BuildInfo,
-  ensureTarget,
-  findBuild,
-  findTag,
-  getTask,
-  HubEvents,
-  readLog,
-  type TaskDetail,
-  TERMINAL,
-  whyTask,
-} from "./hub-api.js";
+import { type BuildInfo, ensureTarget, findBuild, findTag, getTask, type TaskDetail, whyTask } from "./hub-api.js";
 import type { HubMode, OrchestratorConnection } from "./orchestrator-connection.js";
-import { type IdentifiedSource, identifySources, materializeSource } from "./source-prep.js";
+import { compareSource, type PreparedFile } from "./source-check.js";
+import { type IdentifiedSource, identifySources, type MaterializedSource, materializeSource, preparedSourceFiles } from "./source-prep.js";
 
 /**
  * The build phase (before pkgset): every source of the definition's build section is built by
  * deb-orchestrator into the target's destination tag, unless the hub has that source and version built
- * already (then it is reused: tagged into the destination tag if it is not there yet). Tasks are followed
+ * already (then it is reused: tagged into the destination tag if it is not there yet). As Koji keeps one
+ * build per NVR, the hub keeps one per source and version: a tree or .dsc whose files differ from those
+ * the hub recorded for that build is refused (BUILD_SOURCE_CHANGED), never reused. Tasks are followed
  * live; a failed build stops the compose with the hub's `why` and the tail of the build log. The
  * destination tag's signed repository (a numbered, immutable regeneration) becomes an input repository of
  * the pkgset phase, the built binaries are pinned there, and compose/metadata/builds.json records where
@@ -102,7 +95,8 @@ interface Pending {
   /** This compose submitted the task (so it may cancel it). */
   ours: boolean;
   reused: boolean;
-  seen: Map<number, string>;
+  /** The source's files as prepared for the comparison with the hub's build, or as submitted. */
+  prepared?: PreparedFile[];
   logTask?: number;
   logOffset: number;
   logLine: string;
@@ -170,7 +164,7 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
       } finally {
         await events.close();
         if (ctx.signal.aborted) {
-          const running = pendings.filter((p) => p.ours && p.task !== undefined && !TERMINAL.has(p.final?.state ?? ""));
+          const running = pendings.filter((p) => p.ours && p.task !== undefined && !TERMINAL_TASK_STATES.has(p.final?.state ?? ""));
           if (onInterrupt === "cancel") {
             for (const p of running)
               await client.post(`/api/v1/tasks/${p.task}/cancel`).then(
@@ -244,9 +238,19 @@ async function startOne(
   sourceCtx: Parameters<typeof materializeSource>[0],
   emit: (event: BuildEvent) => void,
 ): Promise<Pending> {
-  const pending: Pending = { source, ours: false, reused: false, seen: new Map(), logOffset: 0, logLine: "" };
+  const pending: Pending = { source, ours: false, reused: false, logOffset: 0, logLine: "" };
   const existing = await findBuild(client, source.name, source.version);
   const base = { phase: "build" as const, kind: "source" as const, name: source.name, version: source.version };
+  let materialized: MaterializedSource | undefined;
+  if (existing?.state === "complete" || existing?.state === "building") {
+    // the hub keeps one build per source and version: a different source under that version is refused
+    const prepared = await preparedSourceFiles(sourceCtx, source);
+    if (prepared) {
+      await checkSameSource(ctx.logger, client, source, prepared.files, existing);
+      pending.prepared = prepared.files;
+      materialized = prepared.materialized;
+    }
+  }
   if (existing?.state === "complete") {
     pending.reused = true;
     if (existing.tags.includes(destTag)) {
@@ -272,12 +276,13 @@ async function startOne(
     pending.task = existing.task;
     return pending;
   }
-  const materialized = await materializeSource(sourceCtx, source);
+  materialized ??= await materializeSource(sourceCtx, source);
   const files = [];
   for (const file of materialized.files) {
     ctx.signal.throwIfAborted();
     files.push(await client.uploadFile(file));
   }
+  pending.prepared ??= files.map((f, i) => ({ ...f, read: () => createReadStream(materialized.files[i]!) }));
   const { task } = await client.post<{ task: number }>("/api/v1/builds", { target, dsc: basename(materialized.dsc), files });
   ctx.logger.info({ source: source.name, version: source.version, task, files: files.length }, "build submitted");
   emit({ ...base, action: "submitted", task });
@@ -286,7 +291,10 @@ async function startOne(
   return pending;
 }
 
-/** Follow every pending task tree until it ends: state changes of each task, the build log's last line. */
+/**
+ * Follow every pending task tree until it ends (the first failure stops the others' following): state
+ * changes of each task, the build log's last line.
+ */
 async function follow(
   ctx: PhaseContext,
   client: HubClient,
@@ -295,62 +303,129 @@ async function follow(
   emit: (event: BuildEvent) => void,
   logger: Logger,
 ): Promise<void> {
-  for (;;) {
-    let open = 0;
-    for (const p of pendings) {
-      if (p.final || p.task === undefined) continue;
-      const detail = await getTask(client, p.task);
-      for (const t of [detail, ...detail.children]) {
-        if (p.seen.get(t.id) === t.state) continue;
-        p.seen.set(t.id, t.state);
-        logger.info({ source: p.source.name, task: t.id, method: t.method, arch: t.arch, state: t.state, host: t.host }, "task state");
-        emit({
-          phase: "build",
-          kind: "task",
-          source: p.source.name,
-          task: t.id,
-          method: t.method,
-          arch: t.arch,
-          state: t.state,
-          host: t.host,
-        });
-        if (t.method === "buildArch" && t.state === "open" && p.logTask !== t.id) {
-          p.logTask = t.id;
-          p.logOffset = 0;
-        }
-      }
-      if (p.logTask !== undefined) {
-        const chunk = await readLog(client, p.logTask, "build.log", p.logOffset).catch(() => undefined);
-        if (chunk && chunk.next > p.logOffset) {
-          p.logOffset = chunk.next;
-          const line = lastLine(chunk.text);
-          if (line && line !== p.logLine) {
-            p.logLine = line;
-            emit({ phase: "build", kind: "log", source: p.source.name, task: p.logTask, line });
+  const failed = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, failed.signal]);
+  const one = async (p: Pending) => {
+    while (!p.final && p.task !== undefined && !signal.aborted) {
+      const detail = await watchTask(client, p.task, {
+        events,
+        signal,
+        capMs: 2000,
+        onChange: (t) => {
+          logger.info({ source: p.source.name, task: t.id, method: t.method, arch: t.arch, state: t.state, host: t.host }, "task state");
+          emit({
+            phase: "build",
+            kind: "task",
+            source: p.source.name,
+            task: t.id,
+            method: t.method,
+            arch: t.arch,
+            state: t.state,
+            host: t.host,
+          });
+          if (t.method === "buildArch" && t.state === "open" && p.logTask !== t.id) {
+            p.logTask = t.id;
+            p.logOffset = 0;
           }
+        },
+        onRead: () => tailLog(client, p, emit),
+      });
+      if (!TERMINAL_TASK_STATES.has(detail.state)) return; // interrupted, or another source failed
+      // a second compose submitted the same source and version at the same moment: follow that build
+      if (detail.state === "failed" && detail.error?.code === "BUILD_EXISTS") {
+        const other = await findBuild(client, p.source.name, p.source.version);
+        if (other?.task && other.task !== p.task) {
+          if (p.prepared) await checkSameSource(logger, client, p.source, p.prepared, other);
+          logger.info({ source: p.source.name, task: other.task }, "another submission builds it: following that one");
+          p.task = other.task;
+          p.ours = false;
+          continue;
         }
       }
-      if (TERMINAL.has(detail.state)) {
-        // a second compose submitted the same source and version at the same moment: follow that build
-        if (detail.state === "failed" && detail.error?.code === "BUILD_EXISTS") {
-          const other = await findBuild(client, p.source.name, p.source.version);
-          if (other?.task && other.task !== p.task) {
-            logger.info({ source: p.source.name, task: other.task }, "another submission builds it: following that one");
-            p.task = other.task;
-            p.ours = false;
-            open++;
-            continue;
-          }
-        }
-        p.final = detail;
-        continue;
-      }
-      open++;
+      p.final = detail;
+      if (detail.state !== "closed") failed.abort();
     }
-    if (open === 0 || ctx.signal.aborted) return;
-    if (pendings.some((p) => p.final && p.final.state !== "closed")) return; // stop at the first failure
-    await events.next(2000, ctx.signal);
+  };
+  const outcomes = await Promise.allSettled(
+    pendings.map((p) =>
+      one(p).catch((error: unknown) => {
+        failed.abort();
+        throw error;
+      }),
+    ),
+  );
+  const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+  if (rejected) throw rejected.reason;
+}
+
+/** The build log's new bytes since the last read: its last line, when it changed, as an event. */
+async function tailLog(client: HubClient, p: Pending, emit: (event: BuildEvent) => void): Promise<void> {
+  if (p.logTask === undefined) return;
+  const chunk = await readTaskLog(client, p.logTask, "build.log", p.logOffset).catch(() => undefined);
+  if (!chunk || chunk.next <= p.logOffset) return;
+  p.logOffset = chunk.next;
+  const line = lastLine(chunk.text);
+  if (line && line !== p.logLine) {
+    p.logLine = line;
+    emit({ phase: "build", kind: "log", source: p.source.name, task: p.logTask, line });
   }
+}
+
+/**
+ * Refuse a source whose files differ from those the hub recorded for its build of the same name and
+ * version (BUILD_SOURCE_CHANGED), as Koji refuses a second build of an NVR.
+ */
+async function checkSameSource(
+  logger: Logger,
+  client: HubClient,
+  source: IdentifiedSource,
+  prepared: readonly PreparedFile[],
+  build: BuildInfo,
+): Promise<void> {
+  const verdict = await compareSource(prepared, build.source?.files ?? [], {
+    byContent: source.kind === "path",
+    readRecorded: (file) => readArtifact(client, file.sha256),
+  });
+  if (verdict.same) {
+    logger.info(
+      { source: source.name, version: source.version, build: build.id, by: verdict.by },
+      verdict.by === "checksums"
+        ? "the source is the one the hub built"
+        : "the source is the one the hub built (same contents, packed differently)",
+    );
+    return;
+  }
+  throw sourceChangedError(source, build, verdict.changes);
+}
+
+async function* readArtifact(client: HubClient, sha256: string): AsyncIterable<Uint8Array> {
+  const response = await client.raw("GET", `/api/v1/artifacts/${sha256}`, { timeoutMs: 10 * 60_000 });
+  if (!response.body) return;
+  yield* response.body as unknown as AsyncIterable<Uint8Array>;
+}
+
+export function sourceChangedError(source: IdentifiedSource, build: BuildInfo, changes: readonly string[]): Error {
+  const shown = changes.slice(0, 15);
+  if (changes.length > shown.length) shown.push(`... and ${changes.length - shown.length} more`);
+  const what = source.kind === "path" ? `path ${source.ref}` : `dsc ${source.ref}`;
+  const bump =
+    source.kind === "path"
+      ? `add a debian/changelog entry with a new version in ${source.ref} (dch -i)`
+      : "give a source package with a new version";
+  const remove =
+    build.state === "building" && build.task !== null
+      ? `deb-orchestrator cancel ${build.task}, then deb-orchestrator delete-build ${build.id}`
+      : `deb-orchestrator delete-build ${source.name}/${source.version}`;
+  // the remedy is in the message too: the compose's error (COMPOSE_PHASE_FAILED) shows this message, not this hint
+  const remedy = `${bump}, or delete the hub's build first (${remove})`;
+  return composeError(
+    "BUILD_SOURCE_CHANGED",
+    `build.sources[${source.index}] (${what}): ${source.name} ${source.version} is not the source the hub built as build ${build.id} (${build.state}) for that version, and the hub keeps one build per source and version (reusing it would ship the old binaries):\n  ${shown.join("\n  ")}\n${remedy}`,
+    {
+      hint: remedy,
+      details: { source: source.name, version: source.version, build: build.id, changes: [...changes] },
+    },
+  );
 }
 
 async function recordOf(client: HubClient, p: Pending, info: BuildInfo): Promise<BuildRecord> {

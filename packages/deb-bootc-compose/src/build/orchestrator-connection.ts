@@ -1,17 +1,16 @@
-import { readFile, writeFile } from "node:fs/promises";
-import { availableParallelism, homedir, hostname } from "node:os";
+import { readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
-import { isCodedError, type Logger, loadYamlFile, silentLogger } from "@debian-bootc/core";
+import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
 import {
-  Builder,
   type BuildRunner,
-  DebianRepoPublisher,
   DebMockRunner,
+  defaultLocalDataDir,
   HubClient,
-  type RunningHub,
-  startHub,
+  type LocalOrchestrator,
+  resolveHubSettings,
+  startLocalOrchestrator,
 } from "@debian-bootc/deb-orchestrator";
-import { z } from "zod";
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
 
@@ -51,41 +50,10 @@ export interface OpenHub {
   dataDir?: string;
 }
 
-/** The part of deb-orchestrator's client.yaml a compose reads. */
-const clientConfigSchema = z.looseObject({
-  hub: z
-    .string()
-    .regex(/^https?:\/\/\S+$/, "expected the hub's http(s):// URL")
-    .optional(),
-  token: z.string().min(10).optional(),
-  "token-file": z.string().min(1).optional(),
-});
-type ClientConfig = z.output<typeof clientConfigSchema>;
-
-export function defaultOrchestratorDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "deb-orchestrator");
-}
-
-/** The orchestrator client's configuration (~/.config/deb-orchestrator/client.yaml, then /etc/...). */
-async function readClientConfig(env: NodeJS.ProcessEnv): Promise<{ path: string; config: ClientConfig } | undefined> {
-  const xdg = env.XDG_CONFIG_HOME || join(homedir(), ".config");
-  for (const path of [join(xdg, "deb-orchestrator", "client.yaml"), "/etc/deb-orchestrator/client.yaml"]) {
-    try {
-      await readFile(path);
-    } catch {
-      continue;
-    }
-    return { path, config: await loadYamlFile(path, clientConfigSchema) };
-  }
-  return undefined;
-}
-
-async function readToken(path: string, what: string): Promise<string> {
-  try {
-    return (await readFile(path, "utf8")).trim();
-  } catch (error) {
-    throw composeError("ORCHESTRATOR_CONFIG", `cannot read the token file ${path} (${what}): ${(error as Error).message}`);
-  }
+/** deb-orchestrator's client errors (a token file that cannot be read) as this package's. */
+function asConfigError(error: unknown): unknown {
+  if (isCodedError(error, "CLIENT_CONFIG")) return composeError("ORCHESTRATOR_CONFIG", error.message, { cause: error });
+  return error;
 }
 
 async function answers(url: string): Promise<boolean> {
@@ -101,8 +69,7 @@ async function answers(url: string): Promise<boolean> {
 /** One connection per compose: opened on first use (build or pkgset phase), closed by the caller at the end. */
 export class OrchestratorConnection {
   private opening: Promise<OpenHub> | undefined;
-  private hub: RunningHub | undefined;
-  private builder: Builder | undefined;
+  private local: LocalOrchestrator | undefined;
   private readonly env: NodeJS.ProcessEnv;
 
   constructor(private readonly options: OrchestratorOptions = {}) {
@@ -122,21 +89,25 @@ export class OrchestratorConnection {
 
   private async connect(definition: ComposeDefinition, baseDir: string, logger: Logger): Promise<OpenHub> {
     const env = this.env;
-    const configured = await readClientConfig(env);
-    const url = this.options.hub ?? definition.build?.hub ?? env.DEB_ORCHESTRATOR_HUB ?? configured?.config.hub;
-    if (url) {
-      let token = this.options.token ?? (this.options.tokenFile ? await readToken(this.options.tokenFile, "--token-file") : undefined);
-      if (token === undefined && definition.build?.tokenFile)
-        token = await readToken(resolve(baseDir, definition.build.tokenFile), "build.tokenFile");
-      token ??= env.DEB_ORCHESTRATOR_TOKEN;
-      if (token === undefined && configured?.config.token) token = configured.config.token;
-      if (token === undefined && configured?.config["token-file"])
-        token = await readToken(configured.config["token-file"], `token-file in ${configured.path}`);
+    // the compose's own choices first (flags, then the definition), then deb-orchestrator's client rules
+    const tokenFile = this.options.tokenFile ?? (definition.build?.tokenFile ? resolve(baseDir, definition.build.tokenFile) : undefined);
+    const tokenFileOrigin = this.options.tokenFile ? "--token-file" : "build.tokenFile";
+    const hub = this.options.hub ?? definition.build?.hub;
+    const settings = await resolveHubSettings({
+      ...(hub ? { hub } : {}),
+      ...(this.options.token ? { token: this.options.token } : {}),
+      ...(tokenFile ? { tokenFile, tokenFileOrigin } : {}),
+      env,
+    }).catch((error) => {
+      throw asConfigError(error);
+    });
+    if (settings.url) {
+      const { url, token } = settings;
       const client = new HubClient({ url, ...(token ? { token } : {}) });
       logger.info({ hub: client.url, token: token !== undefined }, "using a deb-orchestrator hub");
       return { url: client.url, mode: "remote", client };
     }
-    const dataDir = this.options.dataDir ?? defaultOrchestratorDataDir(env);
+    const dataDir = this.options.dataDir ?? defaultLocalDataDir(env);
     const upUrl = this.options.upUrl ?? "http://127.0.0.1:8470";
     if (upUrl !== "none" && (await answers(upUrl))) {
       const token = await readFile(join(dataDir, "admin.token"), "utf8").then(
@@ -157,15 +128,23 @@ export class OrchestratorConnection {
   }
 
   private async startEmbedded(definition: ComposeDefinition, dataDir: string, logger: Logger): Promise<OpenHub> {
-    let hub: RunningHub;
+    const arches = definition.arches;
+    const runner =
+      this.options.runner ??
+      new DebMockRunner({
+        profileMap: Object.fromEntries(arches.map((a) => [a, `debian-${definition.suite}-${a}`])),
+        logger: logger.child({ component: "deb-mock" }),
+      });
+    let local: LocalOrchestrator;
     try {
-      hub = await startHub({
-        db: `sqlite:${join(dataDir, "hub.db")}`,
+      local = await startLocalOrchestrator({
         dataDir,
-        host: "127.0.0.1",
-        port: 0,
-        publisher: await DebianRepoPublisher.forDataDir(dataDir),
-        logger: logger.child({ component: "hub" }),
+        arches,
+        capacity: this.options.capacity ?? Math.max(1, Math.min(2, availableParallelism())),
+        runner,
+        workDir: this.options.workDir ?? join(dataDir, "builder-work"),
+        tokenLabel: "deb-bootc-compose",
+        logger,
       });
     } catch (error) {
       throw composeError(
@@ -177,48 +156,16 @@ export class OrchestratorConnection {
         },
       );
     }
-    this.hub = hub;
-    const admin = new HubClient({ url: hub.url, token: (await readFile(hub.adminTokenFile, "utf8")).trim() });
-    // the same builder user and token file as `deb-orchestrator up`
-    const name = hostname().split(".")[0] || "local";
-    const tokenFile = join(dataDir, "builder.token");
-    let token = await readFile(tokenFile, "utf8").then(
-      (t) => t.trim(),
-      () => "",
-    );
-    if (!token) {
-      await admin.post("/api/v1/users", { name: `builder-${name}`, perms: ["host"] }).catch((error) => {
-        if (!isCodedError(error)) throw error;
-      });
-      token = (await admin.post<{ token: string }>(`/api/v1/users/builder-${name}/tokens`, { label: "deb-bootc-compose" })).token;
-      await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-    }
-    const arches = definition.arches;
-    const runner =
-      this.options.runner ??
-      new DebMockRunner({
-        profileMap: Object.fromEntries(arches.map((a) => [a, `debian-${definition.suite}-${a}`])),
-        logger: logger.child({ component: "deb-mock" }),
-      });
-    this.builder = new Builder({
-      client: new HubClient({ url: hub.url, token }),
-      name,
-      arches,
-      capacity: this.options.capacity ?? Math.max(1, Math.min(2, availableParallelism())),
-      runner,
-      workDir: this.options.workDir ?? join(dataDir, "builder-work"),
-      logger: logger.child({ component: "builder" }),
-    });
-    await this.builder.start();
-    logger.info({ hub: hub.url, dataDir, builder: name }, "started an embedded deb-orchestrator hub and builder");
-    return { url: hub.url, mode: "embedded", client: admin, dataDir };
+    this.local = local;
+    const { hub, builderName } = local;
+    logger.info({ hub: hub.url, dataDir, builder: builderName }, "started an embedded deb-orchestrator hub and builder");
+    return { url: hub.url, mode: "embedded", client: local.admin, dataDir };
   }
 
   /** Stop the embedded hub and builder (running builds are given back; a later compose resumes them). */
   async close(graceMs = 2000): Promise<void> {
-    await this.builder?.stop(graceMs);
-    this.builder = undefined;
-    await this.hub?.close();
-    this.hub = undefined;
+    const local = this.local;
+    this.local = undefined;
+    await local?.close(graceMs);
   }
 }

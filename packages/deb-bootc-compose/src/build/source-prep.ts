@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { copyFile, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { chmod, copyFile, lstat, lutimes, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { type Logger, run, silentLogger } from "@debian-bootc/core";
 import {
@@ -7,6 +8,7 @@ import {
   dscFileName,
   dscFilePaths,
   fetchRepositoryFile,
+  hashFileWith,
   type Paragraph,
   parseDsc,
   readChangelogEntry,
@@ -17,6 +19,7 @@ import {
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
 import { DEBIAN_ARCHIVE_KEYRING } from "../pkgset/repository-index.js";
+import type { PreparedFile } from "./source-check.js";
 
 /**
  * The sources of a definition's build section, in two steps: identify (name and version, cheaply: a
@@ -196,6 +199,30 @@ async function download(url: string, expected: { size: number; sha256: string },
   await writeFile(path, data);
 }
 
+/**
+ * Make a copied tree pack the same wherever and whenever it was checked out: every modification time
+ * set to the changelog entry's date, files 0644 or 0755 (executable when any execute bit was set, as git
+ * keeps them), folders 0755. dpkg-source adds the rest (members sorted by name, owner and group 0), so an
+ * unchanged tree gives the same source package byte for byte, and a changed one a different one.
+ */
+async function normalizeTree(root: string, timestamp: number): Promise<void> {
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile()) {
+        const { mode } = await lstat(path);
+        await chmod(path, mode & 0o111 ? 0o755 : 0o644);
+      }
+      if (entry.isDirectory()) await chmod(path, 0o755);
+      await lutimes(path, timestamp, timestamp);
+    }
+  };
+  await walk(root);
+  await chmod(root, 0o755);
+  await lutimes(root, timestamp, timestamp);
+}
+
 /** Put the source package on disk (a fresh directory under the work dir) and return its files. */
 export async function materializeSource(ctx: SourceContext, source: IdentifiedSource): Promise<MaterializedSource> {
   const logger = ctx.logger ?? silentLogger;
@@ -208,10 +235,11 @@ export async function materializeSource(ctx: SourceContext, source: IdentifiedSo
     const upstream = source.version.replace(/^[0-9]+:/, "").replace(/-[^-]*$/, "");
     const unpacked = join(dir, `${source.name}-${upstream}`);
     await run("cp", ["-a", "--", tree, unpacked], { signal: ctx.signal, logger });
+    const entry = await readChangelogEntry(join(tree, "debian", "changelog"));
+    await normalizeTree(unpacked, entry.timestamp);
     // a non-native format needs its orig tarball(s) from beside the tree
     for (const f of await readdir(dirname(tree)))
       if (f.startsWith(`${source.name}_${upstream}.orig`)) await copyFile(join(dirname(tree), f), join(dir, f));
-    const entry = await readChangelogEntry(join(tree, "debian", "changelog"));
     await run("dpkg-source", ["-b", basename(unpacked)], {
       cwd: dir,
       env: { ...process.env, SOURCE_DATE_EPOCH: String(entry.timestamp) },
@@ -252,4 +280,26 @@ export async function materializeSource(ctx: SourceContext, source: IdentifiedSo
   await verifyDscFiles(dsc);
   logger.info({ source: source.name, version: source.version, files: files.length }, "source fetched from the archive");
   return { dsc, files: await dscFilePaths(dsc) };
+}
+
+/**
+ * The files of a source package as the hub would record them (name, size, SHA256), without uploading:
+ * a tree is packed (the result is kept for the submission), a local .dsc's files are read, a remote
+ * .dsc's are taken from its Checksums-Sha256 list. undefined for an archive source (the archive gives
+ * one content per name and version).
+ */
+export async function preparedSourceFiles(
+  ctx: SourceContext,
+  source: IdentifiedSource,
+): Promise<{ files: PreparedFile[]; materialized?: MaterializedSource } | undefined> {
+  if (source.kind === "archive") return undefined;
+  if (source.kind === "dsc" && source.detail.dscText !== undefined)
+    return { files: listedSha256(parseDsc(source.detail.dscText, source.ref).paragraph, source.ref) };
+  const materialized = await materializeSource(ctx, source);
+  const files: PreparedFile[] = [];
+  for (const path of materialized.files) {
+    const { sha256, size } = await hashFileWith(path, ["sha256"]);
+    files.push({ name: basename(path), sha256, size, read: () => createReadStream(path) });
+  }
+  return { files, materialized };
 }

@@ -1,6 +1,7 @@
 import type { CommandSpec } from "@debian-bootc/core";
-import { clientFor, readTokenFile } from "../cli-support/client-config.js";
+import { clientFor } from "../cli-support/client-config.js";
 import { emit } from "../cli-support/render.js";
+import { readTokenFile } from "../client/client-config.js";
 
 export const addWebhookCommand: CommandSpec = {
   name: "add-webhook",

@@ -3,7 +3,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { type CommandSpec, coreError, run } from "@debian-bootc/core";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit } from "../cli-support/render.js";
-import { watchTask } from "../cli-support/watch.js";
+import { printTaskProgress } from "../cli-support/watch.js";
 import { summarizeDsc } from "../hub/dsc-summary.js";
 
 /** A .dsc and the files it lists, or a source tree packed with dpkg-source -b first. */
@@ -56,7 +56,7 @@ export const buildCommand: CommandSpec = {
     });
     emit(ctx, { task }, () => `created task ${task}${o.wait ? "" : `; follow it with: deb-orchestrator watch-task ${task}`}`);
     if (!o.wait) return 0;
-    const final = await watchTask(client, task, ctx.json ? undefined : ctx.out, ctx.signal);
+    const final = await printTaskProgress(client, task, ctx.json ? undefined : ctx.out, ctx.signal);
     if (final.state !== "closed" && !ctx.json) {
       const why = await client.get<{ reason: string }>(`/api/v1/tasks/${task}/why`);
       ctx.out.error(why.reason);

@@ -1,7 +1,7 @@
 import type { CommandSpec } from "@debian-bootc/core";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit } from "../cli-support/render.js";
-import { watchTask } from "../cli-support/watch.js";
+import { printTaskProgress } from "../cli-support/watch.js";
 
 export const regenRepoCommand: CommandSpec = {
   name: "regen-repo",
@@ -13,6 +13,6 @@ export const regenRepoCommand: CommandSpec = {
     const { task } = await client.post<{ task: number }>(`/api/v1/tags/${encodeURIComponent(ctx.args[0] ?? "")}/regen`);
     emit(ctx, { task }, () => `newRepo task ${task}`);
     if (!(ctx.options as { wait: boolean }).wait) return 0;
-    return (await watchTask(client, task, ctx.json ? undefined : ctx.out, ctx.signal)).state === "closed" ? 0 : 1;
+    return (await printTaskProgress(client, task, ctx.json ? undefined : ctx.out, ctx.signal)).state === "closed" ? 0 : 1;
   },
 };

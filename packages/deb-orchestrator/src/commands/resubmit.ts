@@ -1,7 +1,7 @@
 import type { CommandSpec } from "@debian-bootc/core";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit } from "../cli-support/render.js";
-import { watchTask } from "../cli-support/watch.js";
+import { printTaskProgress } from "../cli-support/watch.js";
 import { taskIdArg } from "./task-info.js";
 
 export const resubmitCommand: CommandSpec = {
@@ -14,6 +14,6 @@ export const resubmitCommand: CommandSpec = {
     const { task } = await client.post<{ task: number }>(`/api/v1/tasks/${taskIdArg(ctx.args[0])}/resubmit`);
     emit(ctx, { task }, () => `created task ${task}`);
     if (!(ctx.options as { wait: boolean }).wait) return 0;
-    return (await watchTask(client, task, ctx.json ? undefined : ctx.out, ctx.signal)).state === "closed" ? 0 : 1;
+    return (await printTaskProgress(client, task, ctx.json ? undefined : ctx.out, ctx.signal)).state === "closed" ? 0 : 1;
   },
 };

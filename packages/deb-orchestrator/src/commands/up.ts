@@ -1,12 +1,6 @@
-import { readFile, writeFile } from "node:fs/promises";
-import { homedir, hostname } from "node:os";
-import { join } from "node:path";
 import type { CommandSpec } from "@debian-bootc/core";
-import { Builder } from "../builder/builder.js";
 import { daemonLogger } from "../cli-support/daemon-logger.js";
-import { HubClient } from "../client/hub-client.js";
-import { startHub } from "../hub/hub.js";
-import { DebianRepoPublisher } from "../repo/debian-publisher.js";
+import { defaultLocalDataDir, startLocalOrchestrator } from "../local-orchestrator.js";
 import { builderOptions, runnerFrom } from "./builder.js";
 import { parseListen } from "./hub.js";
 
@@ -16,11 +10,7 @@ export const upCommand: CommandSpec = {
   description:
     "Starts the hub with an embedded SQLite database under DATA, creates a builder user and token on first start, and runs a builder against it. The admin token is in DATA/admin.token; use it with --token-file for the client verbs.",
   options: [
-    {
-      flags: "--data <dir>",
-      description: "state directory",
-      default: join(process.env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "deb-orchestrator"),
-    },
+    { flags: "--data <dir>", description: "state directory", default: defaultLocalDataDir() },
     { flags: "--listen <host:port>", description: "where the hub listens", default: "127.0.0.1:8470" },
     ...builderOptions.filter((b) => !b.flags.startsWith("--name")),
   ],
@@ -39,39 +29,20 @@ export const upCommand: CommandSpec = {
     };
     const logger = daemonLogger("deb-orchestrator", ctx.verbose);
     const { host, port } = parseListen(o.listen);
-    const hub = await startHub({
-      db: `sqlite:${join(o.data, "hub.db")}`,
+    const local = await startLocalOrchestrator({
       dataDir: o.data,
       host,
       port,
-      publisher: await DebianRepoPublisher.forDataDir(o.data),
-      logger,
-    });
-    const admin = new HubClient({ url: hub.url, token: (await readFile(hub.adminTokenFile, "utf8")).trim() });
-    const tokenFile = join(o.data, "builder.token");
-    const name = hostname().split(".")[0] || "local";
-    let token: string;
-    try {
-      token = (await readFile(tokenFile, "utf8")).trim();
-    } catch {
-      await admin.post("/api/v1/users", { name: `builder-${name}`, perms: ["host"] }).catch(() => {});
-      token = (await admin.post<{ token: string }>(`/api/v1/users/builder-${name}/tokens`, { label: "up" })).token;
-      await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-    }
-    const builder = new Builder({
-      client: new HubClient({ url: hub.url, token }),
-      name,
       arches: o.arch.length ? o.arch : ["amd64"],
       capacity: Number(o.capacity),
       runner: runnerFrom(o, logger),
       workDir: o.workDir,
+      tokenLabel: "up",
       logger,
     });
-    await builder.start();
-    if (!ctx.json) ctx.out.warn(`hub ${hub.url}, builder '${name}'; admin token in ${hub.adminTokenFile}`);
+    if (!ctx.json) ctx.out.warn(`hub ${local.hub.url}, builder '${local.builderName}'; admin token in ${local.hub.adminTokenFile}`);
     await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
-    await builder.stop(Number(o.grace) * 1000);
-    await hub.close();
+    await local.close(Number(o.grace) * 1000);
     return 0;
   },
 };

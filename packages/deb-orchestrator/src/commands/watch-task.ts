@@ -1,6 +1,6 @@
 import type { CommandSpec } from "@debian-bootc/core";
 import { clientFor } from "../cli-support/client-config.js";
-import { watchTask } from "../cli-support/watch.js";
+import { printTaskProgress } from "../cli-support/watch.js";
 import { taskIdArg } from "./task-info.js";
 
 export const watchTaskCommand: CommandSpec = {
@@ -23,21 +23,9 @@ export const watchTaskCommand: CommandSpec = {
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
     };
     const followers: Promise<void>[] = [];
-    const task = await watchTask(
-      client,
-      id,
-      ctx.json
-        ? undefined
-        : {
-            ...ctx.out,
-            line: (text: string) => {
-              ctx.out.line(text);
-              const match = /^task (\d+) \(buildArch [^)]*\): open/.exec(text);
-              if (match) followers.push(follow(Number(match[1])).catch(() => {}));
-            },
-          },
-      ctx.signal,
-    );
+    const task = await printTaskProgress(client, id, ctx.json ? undefined : ctx.out, ctx.signal, (t) => {
+      if (t.method === "buildArch" && t.state === "open") followers.push(follow(t.id).catch(() => {}));
+    });
     await Promise.allSettled(followers);
     if (ctx.json) ctx.out.json(task);
     return task.state === "closed" ? 0 : 1;

@@ -4,6 +4,7 @@ import { orchestratorError } from "../errors.js";
 import { hashToken, newToken, type Permission, type Principal, permissions } from "./auth.js";
 import type { HubContext } from "./context.js";
 import { recordEvent } from "./events.js";
+import type { SourceFileRef } from "./task-engine.js";
 import { checkArch, checkName, checkPackageName, checkVersion } from "./validate.js";
 
 /* Users, tokens, permissions, tags, targets, external repos and tagging: the hub's catalogue. Every
@@ -381,6 +382,9 @@ export async function describeTag(db: Kysely<Database>, name: string) {
   };
 }
 
+/** A tag as GET /api/v1/tags/:name answers. */
+export type TagView = Awaited<ReturnType<typeof describeTag>>;
+
 export async function listTags(db: Kysely<Database>) {
   const tags = await db.selectFrom("tags").select("name").orderBy("name").execute();
   return Promise.all(tags.map((t) => describeTag(db, t.name)));
@@ -480,6 +484,12 @@ export async function findBuild(db: Kysely<Database>, ref: string) {
   return build;
 }
 
+/** What a build was made from: the .dsc's name and every file of the source package, as submitted. */
+export interface BuildSource {
+  dsc: string;
+  files: SourceFileRef[];
+}
+
 export async function describeBuild(db: Kysely<Database>, ref: string) {
   const build = await findBuild(db, ref);
   const binaries = await db
@@ -512,7 +522,7 @@ export async function describeBuild(db: Kysely<Database>, ref: string) {
     version: build.version,
     state: build.state,
     task: build.task_id,
-    source: JSON.parse(build.source) as unknown,
+    source: JSON.parse(build.source) as BuildSource,
     createdAt: build.created_at,
     completedAt: build.completed_at,
     binaries: binaries.map((b) => ({ ...b, size: Number(b.size) })),
@@ -520,6 +530,9 @@ export async function describeBuild(db: Kysely<Database>, ref: string) {
     buildroots: buildrootViews,
   };
 }
+
+/** A build as GET /api/v1/builds/:ref answers. */
+export type BuildView = Awaited<ReturnType<typeof describeBuild>>;
 
 export async function listBuilds(db: Kysely<Database>, filter: { name?: string; state?: string; limit?: number }) {
   let query = db

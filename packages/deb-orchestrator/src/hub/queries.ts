@@ -64,6 +64,9 @@ export async function getTask(ctx: HubContext, id: number) {
   };
 }
 
+/** A task as GET /api/v1/tasks/:id answers: the task, its children, files, logs and history. */
+export type TaskDetail = Awaited<ReturnType<typeof getTask>>;
+
 export async function listTasks(
   ctx: HubContext,
   filter: { state?: string[]; method?: string; parent?: number; owner?: number; limit?: number; topLevel?: boolean },

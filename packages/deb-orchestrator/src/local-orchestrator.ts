@@ -1,0 +1,105 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { homedir, hostname } from "node:os";
+import { join } from "node:path";
+import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
+import type { BuildRunner } from "./builder/build-runner.js";
+import { Builder } from "./builder/builder.js";
+import { HubClient } from "./client/hub-client.js";
+import { type RunningHub, startHub } from "./hub/hub.js";
+import { DebianRepoPublisher } from "./repo/debian-publisher.js";
+
+/**
+ * The single-machine setup (`deb-orchestrator up`, and deb-bootc-compose when no hub is configured): a
+ * hub on SQLite under a data directory and one builder in the same process, with the builder's user and
+ * token made on first start and kept in DATA/builder.token, so later starts reuse them.
+ */
+
+/** `deb-orchestrator up`'s data directory: $XDG_DATA_HOME/deb-orchestrator (~/.local/share/deb-orchestrator). */
+export function defaultLocalDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "deb-orchestrator");
+}
+
+export interface LocalOrchestratorOptions {
+  dataDir: string;
+  /** Where the hub listens (default 127.0.0.1, port 0: a free one). */
+  host?: string;
+  port?: number;
+  arches: readonly string[];
+  capacity: number;
+  runner: BuildRunner;
+  /** The builder's scratch directory. */
+  workDir: string;
+  /** The builder's host name at the hub (default: this machine's short host name). */
+  builderName?: string;
+  /** Label of the builder token made on first start (default "up"). */
+  tokenLabel?: string;
+  logger?: Logger;
+}
+
+export interface LocalOrchestrator {
+  hub: RunningHub;
+  builder: Builder;
+  builderName: string;
+  /** A client with the hub's admin token (DATA/admin.token). */
+  admin: HubClient;
+  /** Stop the builder (running tasks may finish within graceMs, the rest are given back), then the hub. */
+  close(graceMs: number): Promise<void>;
+}
+
+/** The builder's token from DATA/builder.token, or a new user and token for it (written there). */
+async function builderToken(admin: HubClient, dataDir: string, name: string, label: string): Promise<string> {
+  const tokenFile = join(dataDir, "builder.token");
+  const existing = await readFile(tokenFile, "utf8").then(
+    (t) => t.trim(),
+    () => "",
+  );
+  if (existing) return existing;
+  await admin.post("/api/v1/users", { name: `builder-${name}`, perms: ["host"] }).catch((error) => {
+    if (!isCodedError(error)) throw error; // exists already: a new token for it
+  });
+  const { token } = await admin.post<{ token: string }>(`/api/v1/users/builder-${name}/tokens`, { label });
+  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+/** Start the hub (SQLite in DATA/hub.db, repositories signed with DATA's key) and a builder against it. */
+export async function startLocalOrchestrator(options: LocalOrchestratorOptions): Promise<LocalOrchestrator> {
+  const logger = options.logger ?? silentLogger;
+  const { dataDir } = options;
+  const hub = await startHub({
+    db: `sqlite:${join(dataDir, "hub.db")}`,
+    dataDir,
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 0,
+    publisher: await DebianRepoPublisher.forDataDir(dataDir),
+    logger: logger.child({ component: "hub" }),
+  });
+  try {
+    const admin = new HubClient({ url: hub.url, token: (await readFile(hub.adminTokenFile, "utf8")).trim() });
+    const builderName = options.builderName ?? (hostname().split(".")[0] || "local");
+    const token = await builderToken(admin, dataDir, builderName, options.tokenLabel ?? "up");
+    const builder = new Builder({
+      client: new HubClient({ url: hub.url, token }),
+      name: builderName,
+      arches: [...options.arches],
+      capacity: options.capacity,
+      runner: options.runner,
+      workDir: options.workDir,
+      logger: logger.child({ component: "builder" }),
+    });
+    await builder.start();
+    return {
+      hub,
+      builder,
+      builderName,
+      admin,
+      async close(graceMs) {
+        await builder.stop(graceMs);
+        await hub.close();
+      },
+    };
+  } catch (error) {
+    await hub.close().catch(() => {});
+    throw error;
+  }
+}
