@@ -199,9 +199,12 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
   const result = { composeId: id, composeDir: dir, status, phases: records };
   if (status === "DOOMED") {
     const failed = records.find((r) => r.outcome === "failed");
+    const log = join(dir, "logs", `${failed?.name}.log`);
+    // the failing step's own remedy (e.g. `deb-orchestrator why N`) comes first, then the phase's log
+    const causeHint = isCodedError(fatal) ? fatal.hint : undefined;
     throw composeError("COMPOSE_PHASE_FAILED", `${id}: phase ${failed?.name} failed: ${failed?.error?.message}`, {
       cause: fatal,
-      hint: `see ${join(dir, "logs", `${failed?.name}.log`)}`,
+      hint: causeHint ? `${causeHint}; the phase's log: ${log}` : `see ${log}`,
       details: { composeId: id, composeDir: dir, phase: failed?.name },
     });
   }
