@@ -416,11 +416,10 @@ export function sourceChangedError(source: IdentifiedSource, build: BuildInfo, c
     build.state === "building" && build.task !== null
       ? `deb-orchestrator cancel ${build.task}, then deb-orchestrator delete-build ${build.id}`
       : `deb-orchestrator delete-build ${source.name}/${source.version}`;
-  // the remedy is in the message too: the compose's error (COMPOSE_PHASE_FAILED) shows this message, not this hint
   const remedy = `${bump}, or delete the hub's build first (${remove})`;
   return composeError(
     "BUILD_SOURCE_CHANGED",
-    `build.sources[${source.index}] (${what}): ${source.name} ${source.version} is not the source the hub built as build ${build.id} (${build.state}) for that version, and the hub keeps one build per source and version (reusing it would ship the old binaries):\n  ${shown.join("\n  ")}\n${remedy}`,
+    `build.sources[${source.index}] (${what}): ${source.name} ${source.version} is not the source the hub built as build ${build.id} (${build.state}) for that version, and the hub keeps one build per source and version (reusing it would ship the old binaries):\n  ${shown.join("\n  ")}`,
     {
       hint: remedy,
       details: { source: source.name, version: source.version, build: build.id, changes: [...changes] },
