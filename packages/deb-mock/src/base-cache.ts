@@ -148,7 +148,9 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
     ];
     log(`mmdebstrap ${args.join(" ")}`);
     try {
-      await run("mmdebstrap", args, {
+      // --mode=root mounts /proc, /sys and /dev inside the new tree; a private mount namespace makes
+      // those mounts vanish with the process, so an interrupted or killed creation leaves none behind
+      await run("unshare", ["--mount", "--propagation", "private", "--", "mmdebstrap", ...args], {
         signal: ctx.signal,
         logger: ctx.logger,
         debianPackage: "mmdebstrap",
