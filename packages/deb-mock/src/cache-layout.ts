@@ -6,7 +6,9 @@ import { join } from "node:path";
  *   bases/KEY/current -> gen-TIME       the base in use (a symlink, swapped atomically on refresh)
  *   bases/KEY/gen-TIME/rootfs           one immutable base generation made by mmdebstrap
  *   bases/KEY/gen-TIME/meta.json        what defined it, when it was made
- *   bases/KEY/gen-TIME/deps/HASH/       a build-dependency layer over that generation (layer/, meta.json)
+ *   bases/KEY/gen-TIME/deps/HASH/       a package layer over that generation (layer/, meta.json): build
+ *                                       dependencies or runroot packages, keyed by the exact .debs
+ *   bases/KEY/gen-TIME/plans/INDEX/     apt's remembered plans over that generation and index INDEX
  *   bases/KEY/index -> index-TIME       the cached package index layer (apt lists + pkgcache)
  *   bases/KEY/index-TIME/               var/lib/apt/lists/..., var/cache/apt/*.bin, meta.json
  *   apt-archives/                       the shared APT archive (.debs), bind-mounted while apt runs

@@ -4,9 +4,29 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { depsLayerKey, listNonDirectories, missingDownloads, parseAptPrintUris, splitUpper } from "./deps-layer.js";
+import {
+  aptInputsUntouched,
+  depsLayerKey,
+  listNonDirectories,
+  missingDownloads,
+  parseAptPrintUris,
+  parsePlanMemo,
+  planMemoPath,
+  readPlanMemo,
+  splitUpper,
+  writePlanMemo,
+} from "./deps-layer.js";
 
 const fixture = (name: string) => readFile(join(import.meta.dirname, "__fixtures__", "apt", name), "utf8");
+
+/** A temporary directory for each test (the file-system tests use it). */
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "deb-mock-deps-layer-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 describe("parseAptPrintUris", () => {
   it("reads every .deb with its SHA256, the removals and the summary (trixie apt, hello's Build-Depends)", async () => {
@@ -66,14 +86,6 @@ describe("depsLayerKey", () => {
 });
 
 describe("files", () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), "deb-mock-deps-layer-"));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
   it("missingDownloads checks name, size and SHA256 in the shared archive", async () => {
     const archives = join(dir, "archives");
     await mkdir(archives);
@@ -114,5 +126,63 @@ describe("files", () => {
     expect((await lstat(join(layer, "usr/bin/tool-alias"))).isSymbolicLink()).toBe(true);
     expect(existsSync(join(layer, "var/cache/apt/pkgcache.bin"))).toBe(false);
     expect(await readdir(work)).toEqual([]);
+  });
+});
+
+describe("plan memos", () => {
+  const gen = "/cache/bases/k/gen-20261126T205822Z-1962";
+  const index = "/cache/bases/k/index-20261126T205903Z-1962";
+  const args = ["install", "ostree"];
+
+  it("are named by the base generation, the index generation and the exact command line", () => {
+    const path = planMemoPath(gen, index, args);
+    expect(path).toMatch(/^\/cache\/bases\/k\/gen-20261126T205822Z-1962\/plans\/index-20261126T205903Z-1962\/[0-9a-f]{64}\.json$/);
+    expect(planMemoPath(gen, index, ["install", "ostree"])).toBe(path);
+    expect(planMemoPath(gen, "/cache/bases/k/index-20261127T090000Z-7", args)).not.toBe(path);
+    expect(planMemoPath(gen, index, ["install", "ostree", "grub-common"])).not.toBe(path);
+    expect(planMemoPath(gen, index, ["install", "grub-common", "ostree"])).not.toBe(path); // apt's order, not ours to judge
+    expect(planMemoPath(gen, index, ["install", "ostree=2025.2-1"])).not.toBe(path);
+  });
+
+  it("round-trip a real plan, and are ignored for other arguments or when damaged", async () => {
+    const plan = parseAptPrintUris(await fixture("print-uris-hello-conflicts.txt"));
+    const path = planMemoPath(join(dir, "gen-1"), join(dir, "index-1"), args);
+    await writePlanMemo(path, args, plan);
+    const read = await readPlanMemo(path, args);
+    expect(read).toEqual(plan);
+    expect(depsLayerKey(read!)).toBe(depsLayerKey(plan));
+    const text = await readFile(path, "utf8");
+    expect(parsePlanMemo(text, ["install", "ostree-boot"])).toBeUndefined();
+    expect(parsePlanMemo(text.slice(0, text.length / 2), args)).toBeUndefined();
+    expect(parsePlanMemo(text.replace('"format":1', '"format":0'), args)).toBeUndefined();
+    expect(parsePlanMemo(text.replace(/"size":\d+/, '"size":"65596"'), args)).toBeUndefined();
+    expect(parsePlanMemo(text.replace(/"sha256":"[0-9a-f]{64}"/, '"sha256":"SHA256"'), args)).toBeUndefined();
+    expect(await readPlanMemo(join(dir, "absent.json"), args)).toBeUndefined();
+  });
+
+  it("of an older index generation go when a newer one's memo is written", async () => {
+    const plan = parseAptPrintUris(await fixture("print-uris-nothing.txt"));
+    const old = planMemoPath(join(dir, "gen-1"), join(dir, "index-1"), args);
+    const other = planMemoPath(join(dir, "gen-1"), join(dir, "index-1"), ["install", "pv"]);
+    await writePlanMemo(old, args, plan);
+    await writePlanMemo(other, ["install", "pv"], plan);
+    expect(await readdir(join(dir, "gen-1", "plans", "index-1"))).toHaveLength(2);
+    const now = planMemoPath(join(dir, "gen-1"), join(dir, "index-2"), args);
+    await writePlanMemo(now, args, plan);
+    expect(await readdir(join(dir, "gen-1", "plans"))).toEqual(["index-2"]);
+    expect(await readPlanMemo(now, args)).toEqual(plan);
+  });
+
+  it("apply only while the snapshot leaves apt's configuration, lists and dpkg database alone", async () => {
+    const upper = join(dir, "upper");
+    await mkdir(join(upper, "build-output"), { recursive: true });
+    await mkdir(join(upper, "var/cache/apt"), { recursive: true });
+    expect(await aptInputsUntouched(upper)).toBe(true);
+    for (const rel of ["etc/apt/sources.list.d", "var/lib/apt/lists", "var/lib/dpkg"]) {
+      await mkdir(join(upper, rel), { recursive: true });
+      expect(await aptInputsUntouched(upper)).toBe(false);
+      await rm(join(upper, rel.split("/").slice(0, 2).join("/")), { recursive: true });
+    }
+    expect(await aptInputsUntouched(upper)).toBe(true);
   });
 });

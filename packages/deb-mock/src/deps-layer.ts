@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { chmod, chown, lstat, mkdir, readdir, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { chmod, chown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { writeFileAtomic } from "@debian-bootc/core";
 
 /**
  * Build-dependency layers: the files an apt transaction added to a snapshot, kept as a read-only overlay
@@ -12,7 +13,11 @@ import { dirname, join } from "node:path";
  *
  * HASH is a sha256 over the exact .debs apt chose (file name, size and SHA256 from the signed index) and
  * the packages it removes. The layer lives inside the base generation it was installed over, so it goes
- * when that generation goes, and is never used over another one.
+ * when that generation goes, and is never used over another one. Build dependencies and runroot packages
+ * (runInEnvironment) share these layers.
+ *
+ *   bases/KEY/gen-TIME/plans/INDEX/ARGS.json   apt's plan for one transaction over this generation and
+ *                                              the index generation INDEX (see readPlanMemo)
  */
 
 /** Bump when the way a layer is made changes, so old layers are not reused. */
@@ -202,4 +207,82 @@ export async function writeLayerMeta(dir: string, key: string, plan: AptPlan): P
 export async function touchLayer(dir: string): Promise<void> {
   const now = new Date();
   await utimes(join(dir, "meta.json"), now, now).catch(() => undefined);
+}
+
+/** Bump when what a plan memo holds changes, so old memos are not read. */
+const PLAN_MEMO_FORMAT = 1;
+
+/**
+ * Where apt's plan for `args` over a base generation and an index generation is remembered. apt plans
+ * deterministically from its inputs: the base generation (immutable: the installed packages and apt's
+ * configuration), the index generation (immutable: the package lists) and the command line. So while
+ * neither generation changes, the plan of an earlier run of the same transaction is the plan, and the
+ * planning run (a sandbox and apt resolving, most of a warm runroot's time) can be skipped.
+ */
+export function planMemoPath(generationDir: string, indexDir: string, args: readonly string[]): string {
+  const name = createHash("sha256")
+    .update(JSON.stringify({ format: PLAN_MEMO_FORMAT, layer: LAYER_FORMAT, args }))
+    .digest("hex");
+  return join(generationDir, "plans", basename(indexDir), `${name}.json`);
+}
+
+interface PlanMemo {
+  format: number;
+  args: string[];
+  plan: AptPlan;
+}
+
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+
+/** The plan in a memo's text, or undefined when it is not a memo of this format for exactly `args`. */
+export function parsePlanMemo(text: string, args: readonly string[]): AptPlan | undefined {
+  let memo: Partial<PlanMemo>;
+  try {
+    memo = JSON.parse(text) as Partial<PlanMemo>;
+  } catch {
+    return undefined;
+  }
+  if (memo?.format !== PLAN_MEMO_FORMAT || JSON.stringify(memo.args) !== JSON.stringify(args)) return undefined;
+  const plan = memo.plan;
+  if (!plan || !Array.isArray(plan.downloads) || !Array.isArray(plan.removed)) return undefined;
+  if (![plan.upgraded, plan.newlyInstalled, plan.otherChanged, plan.toRemove].every(isCount)) return undefined;
+  if (typeof plan.nothingToDo !== "boolean" || !plan.removed.every((r) => typeof r === "string")) return undefined;
+  const downloadOk = (d: PlannedDownload) =>
+    typeof d?.uri === "string" &&
+    typeof d.file === "string" &&
+    isCount(d.size) &&
+    (d.sha256 === undefined || /^[0-9a-f]{64}$/.test(d.sha256));
+  if (!plan.downloads.every(downloadOk)) return undefined;
+  return plan;
+}
+
+export async function readPlanMemo(path: string, args: readonly string[]): Promise<AptPlan | undefined> {
+  const text = await readFile(path, "utf8").catch(() => undefined);
+  return text === undefined ? undefined : parsePlanMemo(text, args);
+}
+
+/**
+ * Remember a plan (atomically: readers see the whole memo or none). Memos of other index generations of
+ * this base generation are removed: a refreshed index makes them useless.
+ */
+export async function writePlanMemo(path: string, args: readonly string[], plan: AptPlan): Promise<void> {
+  const indexDir = dirname(path);
+  await mkdir(indexDir, { recursive: true });
+  const memo: PlanMemo = { format: PLAN_MEMO_FORMAT, args: [...args], plan };
+  await writeFileAtomic(path, `${JSON.stringify(memo)}\n`);
+  const plans = dirname(indexDir);
+  for (const entry of await readdir(plans).catch(() => [])) {
+    if (entry !== basename(indexDir)) await rm(join(plans, entry), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Whether a snapshot's upper directory leaves apt's inputs as the base and index layers have them: no
+ * APT configuration or sources (extra repositories), package lists or dpkg database of its own.
+ */
+export async function aptInputsUntouched(upper: string): Promise<boolean> {
+  for (const rel of ["etc/apt", "var/lib/apt", "var/lib/dpkg"]) {
+    if (await lstat(join(upper, rel)).catch(() => undefined)) return false;
+  }
+  return true;
 }

@@ -6,13 +6,17 @@ import { baseIdentity, type EnvContext, ensureBase, ensureIndex, type Generation
 import { CacheLayout } from "./cache-layout.js";
 import {
   type AptPlan,
+  aptInputsUntouched,
   depsLayerKey,
   listNonDirectories,
   missingDownloads,
   parseAptPrintUris,
+  planMemoPath,
+  readPlanMemo,
   splitUpper,
   touchLayer,
   writeLayerMeta,
+  writePlanMemo,
 } from "./deps-layer.js";
 import { debMockError } from "./errors.js";
 import type { ProgressListener } from "./events.js";
@@ -38,6 +42,10 @@ export interface AptOutcome {
   /** none: installed in the snapshot (or nothing to do); created: installed and saved as a layer; reused. */
   layer: "none" | "created" | "reused";
   key?: string;
+  /** The layer directory stacked under the snapshot (created or reused). */
+  layerDir?: string;
+  /** The plan was remembered from an earlier run over the same base and index generations (apt did not run). */
+  planFromMemo?: boolean;
 }
 
 /** How deb-mock finds its profile and cache; shared by every library entry point. */
@@ -280,9 +288,25 @@ export class Environment {
    * stacked under the snapshot instead of installing. Otherwise the .debs the shared archive lacks are
    * downloaded under the archive lock, and the installation runs after the lock is released (so parallel
    * builds wait only for each other's downloads), without network, under eatmydata; with `layer` its
-   * result becomes a new layer for later builds.
+   * result becomes a new layer for later builds. With `layer`, over an untouched snapshot, the plan is
+   * remembered per base and index generation, and a later identical transaction whose layer exists
+   * skips apt altogether (see planMemoPath).
    */
   async apt(args: readonly string[], options: { network?: boolean; layer?: boolean } = {}): Promise<AptOutcome> {
+    const layers = Boolean(options.layer) && this.profile.cache.buildDepsLayers > 0 && this.pristine();
+    const memoPath =
+      layers && (await aptInputsUntouched(this.snapshot.root.upper)) ? planMemoPath(this.base.dir, this.index.dir, args) : undefined;
+    if (memoPath) {
+      const remembered = await readPlanMemo(memoPath, args);
+      const key = remembered && depsLayerKey(remembered);
+      const layerDir = key && (await this.useDepsLayer(key));
+      if (key && layerDir) {
+        this.log(
+          `apt's plan for ${args.map(quoteForLog).join(" ")} remembered from an earlier run over the same base and index (${memoPath})`,
+        );
+        return { plan: remembered, layer: "reused", key, layerDir, planFromMemo: true };
+      }
+    }
     const archives = this.layout.aptArchives;
     await mkdir(join(archives, "partial"), { recursive: true });
     const binds: BindMount[] = [{ source: archives, target: "/var/cache/apt/archives" }];
@@ -306,8 +330,10 @@ export class Environment {
       this.log(`apt's plan is unreadable (${(error as Error).message}): installing without it`);
     }
     if (plan?.nothingToDo) return { plan, layer: "none" };
-    const key = plan && options.layer && this.profile.cache.buildDepsLayers > 0 && this.pristine() ? depsLayerKey(plan) : undefined;
-    if (key && (await this.useDepsLayer(key))) return { plan, layer: "reused", key };
+    const key = plan && layers ? depsLayerKey(plan) : undefined;
+    if (key && plan && memoPath) await this.rememberPlan(memoPath, args, plan);
+    const reused = key && (await this.useDepsLayer(key));
+    if (key && reused) return { plan, layer: "reused", key, layerDir: reused };
 
     const missing = plan ? await missingDownloads(archives, plan.downloads) : undefined;
     if (missing === undefined || missing.length > 0) {
@@ -330,8 +356,17 @@ export class Environment {
       onStderr: onOutput,
     });
     if (!key || !plan) return { plan, layer: "none" };
-    await this.saveDepsLayer(key, plan, beforeInstall);
-    return { plan, layer: "created", key };
+    const layerDir = await this.saveDepsLayer(key, plan, beforeInstall);
+    return { plan, layer: "created", key, layerDir };
+  }
+
+  /** Keep a plan for later identical transactions; failing to is no reason to fail this one. */
+  private async rememberPlan(path: string, args: readonly string[], plan: AptPlan): Promise<void> {
+    try {
+      await writePlanMemo(path, args, plan);
+    } catch (error) {
+      this.log(`apt's plan not remembered (${(error as Error).message})`);
+    }
   }
 
   /** No package was installed in this snapshot yet (a layer describes a transaction over the bare base). */
@@ -343,15 +378,19 @@ export class Environment {
     return join(this.base.dir, "deps");
   }
 
-  /** Stack the layer `key` under the snapshot when it exists (under the shared prune lock). */
-  private async useDepsLayer(key: string): Promise<boolean> {
+  /** Stack the layer `key` under the snapshot when it exists (under the shared prune lock); its directory. */
+  private async useDepsLayer(key: string): Promise<string | undefined> {
     const dir = join(this.depsDir(), key);
+    if (!existsSync(join(dir, "meta.json"))) return undefined;
     return withLock(this.layout.lock(`prune-${this.ctx.identity.key}`), this.pruneLockOptions(), async () => {
-      if (!existsSync(join(dir, "meta.json"))) return false;
-      await pushSnapshotLower(this.snapshot, join(dir, "layer"));
+      // again under the lock: pruning may have removed it meanwhile
+      if (!existsSync(join(dir, "meta.json"))) return undefined;
+      const layer = join(dir, "layer");
+      await pushSnapshotLower(this.snapshot, layer);
       await touchLayer(dir);
       this.log(`build-dependency layer ${key.slice(0, 16)} reused (${dir}): nothing to install`);
-      return true;
+      this.ctx.onEvent?.({ type: "deps-layer", key, dir: layer, action: "reused" });
+      return layer;
     });
   }
 
@@ -359,7 +398,7 @@ export class Environment {
    * Turn what the installation added to the snapshot into the layer `key`: the upper directory becomes
    * the layer (a rename), the files that were there before the installation move to a new upper.
    */
-  private async saveDepsLayer(key: string, plan: AptPlan, beforeInstall: readonly string[]): Promise<void> {
+  private async saveDepsLayer(key: string, plan: AptPlan, beforeInstall: readonly string[]): Promise<string> {
     const { upper, work } = this.snapshot.root;
     const privateLayer = join(this.snapshot.dir, "deps-layer");
     await splitUpper(upper, work, privateLayer, beforeInstall);
@@ -389,6 +428,8 @@ export class Environment {
       return layer;
     });
     this.log(`build-dependency layer ${key.slice(0, 16)} saved: ${used}`);
+    this.ctx.onEvent?.({ type: "deps-layer", key, dir: used, action: "created" });
+    return used;
   }
 
   private pruneLockOptions() {

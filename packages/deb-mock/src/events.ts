@@ -6,6 +6,11 @@ export type ProgressEvent =
   | { type: "root-log"; text: string }
   /** Output of the build itself (dpkg-buildpackage), as it arrives: what build.log records. */
   | { type: "build-output"; chunk: string }
+  /**
+   * A package layer (build dependencies, runroot packages) was stacked under the snapshot: reused (nothing
+   * installed) or created by this installation. `dir` is the overlay lower directory.
+   */
+  | { type: "deps-layer"; key: string; dir: string; action: "reused" | "created" }
   | { type: "info"; message: string };
 
 export type ProgressListener = (event: ProgressEvent) => void;

@@ -40,11 +40,18 @@ export interface RunInEnvironmentResult {
   results: RunResult[];
   /** What was done to the environment (the root.log lines). */
   rootLog: string[];
+  /**
+   * The layer that holds `packages` (archive packages only): reused, or created by this call for the
+   * next ones. Absent when nothing was installed or the installation cannot be identified exactly.
+   */
+  packagesLayer?: { key: string; dir: string; reused: boolean; planFromMemo: boolean };
 }
 
 /**
  * A "runroot": run commands in a fresh snapshot of a profile's base, after installing the given packages,
  * with the given bind mounts and network policy. The snapshot is discarded afterwards (unless `keep`).
+ * Archive packages are installed once per exact set of .debs into a cached layer (the build-dependency
+ * layers' mechanism, Environment.apt); later calls stack that layer under their snapshot instead.
  * A command that exits non-zero rejects with COMMAND_FAILED_IN_ENV (category build-failed) whose
  * details carry the exit code and the index of the command.
  */
@@ -52,6 +59,7 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
   const env = await Environment.open({ ...options, purpose: "runroot" });
   try {
     const packages = options.packages ?? [];
+    let packagesLayer: RunInEnvironmentResult["packagesLayer"];
     if (options.extraRepos?.length) await env.addExtraRepos(options.extraRepos, options.extraRepoKeys);
     if (packages.length) {
       const args: string[] = [];
@@ -65,7 +73,15 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
       }
       try {
         // archive packages only: a local .deb is not identified by the layer key
-        await env.apt(["install", ...args], { layer: packages.every((p) => !p.startsWith("/")) });
+        const outcome = await env.apt(["install", ...args], { layer: packages.every((p) => !p.startsWith("/")) });
+        if (outcome.key && outcome.layerDir) {
+          packagesLayer = {
+            key: outcome.key,
+            dir: outcome.layerDir,
+            reused: outcome.layer === "reused",
+            planFromMemo: outcome.planFromMemo ?? false,
+          };
+        }
       } catch (error) {
         if (isCodedError(error, "COMMAND_FAILED")) {
           throw debMockError("DEPENDENCIES_UNSATISFIABLE", `installing ${packages.join(", ")} failed: ${error.message}`, { cause: error });
@@ -103,7 +119,7 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
         throw error;
       }
     }
-    return { snapshot: env.id, results, rootLog: env.rootLogLines };
+    return { snapshot: env.id, results, rootLog: env.rootLogLines, ...(packagesLayer ? { packagesLayer } : {}) };
   } finally {
     await env.dispose({ keep: options.keep });
   }
