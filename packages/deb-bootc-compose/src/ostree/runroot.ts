@@ -1,5 +1,5 @@
 import type { Logger } from "@debian-bootc/core";
-import { type BindMount, runInEnvironment } from "@debian-bootc/deb-mock";
+import { type BindMount, type RunInEnvironmentResult, runInEnvironment } from "@debian-bootc/deb-mock";
 
 /**
  * Commands with the target suite's own ostree (and friends) inside a deb-mock runroot, so the host's
@@ -17,25 +17,15 @@ export interface RunrootOptions {
   timeoutMs?: number;
 }
 
-export async function runrootScript(script: string, args: readonly string[], options: RunrootOptions): Promise<string> {
+/**
+ * One runroot. Its packages come from a deb-mock layer cached per exact set of .debs: the first call with a
+ * set installs it, later ones (until the suite's index changes) stack the layer and install nothing.
+ */
+async function runroot(commands: ReadonlyArray<readonly string[]>, options: RunrootOptions): Promise<RunInEnvironmentResult> {
+  const packages = options.packages ?? ["ostree"];
   const result = await runInEnvironment({
     profile: options.profile,
-    packages: options.packages ?? ["ostree"],
-    binds: options.binds,
-    commands: [["/bin/sh", "-euc", script, "deb-bootc-compose", ...args]],
-    logger: options.logger,
-    signal: options.signal,
-    onOutput: (chunk) => options.onOutput?.(chunk),
-    timeoutMs: options.timeoutMs,
-  });
-  return result.results[0]?.stdout ?? "";
-}
-
-/** Several argv commands in one runroot (one package installation); the stdout of each. */
-export async function runrootCommands(commands: ReadonlyArray<readonly string[]>, options: RunrootOptions): Promise<string[]> {
-  const result = await runInEnvironment({
-    profile: options.profile,
-    packages: options.packages ?? ["ostree"],
+    packages,
     binds: options.binds,
     commands,
     logger: options.logger,
@@ -43,6 +33,24 @@ export async function runrootCommands(commands: ReadonlyArray<readonly string[]>
     onOutput: (chunk) => options.onOutput?.(chunk),
     timeoutMs: options.timeoutMs,
   });
+  const layer = result.packagesLayer;
+  if (layer) {
+    options.logger?.debug(
+      { packages, layer: layer.dir, reused: layer.reused },
+      layer.reused ? "runroot packages: cached layer reused" : "runroot packages: installed into a new cached layer",
+    );
+  }
+  return result;
+}
+
+export async function runrootScript(script: string, args: readonly string[], options: RunrootOptions): Promise<string> {
+  const result = await runroot([["/bin/sh", "-euc", script, "deb-bootc-compose", ...args]], options);
+  return result.results[0]?.stdout ?? "";
+}
+
+/** Several argv commands in one runroot (one package installation); the stdout of each. */
+export async function runrootCommands(commands: ReadonlyArray<readonly string[]>, options: RunrootOptions): Promise<string[]> {
+  const result = await runroot(commands, options);
   return result.results.map((r) => r.stdout);
 }
 
