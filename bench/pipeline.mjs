@@ -184,6 +184,11 @@ async function main() {
   const arch = (await runCommand(["dpkg", "--print-architecture"])).stdout.trim() || "amd64";
   const logs = join(opts.workdir, "logs");
   mkdirSync(logs, { recursive: true });
+  const holder = takeWorkdirLock(opts.workdir);
+  if (holder) {
+    process.stderr.write(`pipeline: another pipeline bench (pid ${holder}) is using ${opts.workdir}; wait for it or pass --workdir\n`);
+    return 1;
+  }
   const load = { before: await uptime(), after: null };
   say(`work directory ${opts.workdir}; ${opts.runs} run(s); load before: ${load.before.text}`);
 
@@ -227,6 +232,28 @@ async function main() {
     return 1;
   }
   return 0;
+}
+
+/**
+ * One bench per work directory: WORKDIR/.lock holds the pid; returns the pid of a live holder, else
+ * takes the lock (removed when this process exits) and returns null.
+ */
+function takeWorkdirLock(workdir) {
+  const file = join(workdir, ".lock");
+  const pid = Number(readText(file));
+  if (pid > 0 && pid !== process.pid) {
+    try {
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      // a stale lock: its process is gone
+    }
+  }
+  writeFileSync(file, `${process.pid}\n`);
+  process.on("exit", () => {
+    if (Number(readText(file)) === process.pid) rmSync(file, { force: true });
+  });
+  return null;
 }
 
 /** One cold + warm pair, then the reference tools. */
@@ -287,7 +314,8 @@ async function oneRun(i, opts, { suite, arch, setup, logs }) {
   }
   if (!opts["skip-mmdebstrap"]) {
     run.mmdebstrap = await mmdebstrapReference(run.cold, runDir, suite, arch, opts, logs, i);
-    if (!run.mmdebstrap.ok) problems.push(`run ${i}: mmdebstrap reference failed (${run.mmdebstrap.why}); log ${run.mmdebstrap.log}`);
+    for (const m of [run.mmdebstrap, run.mmdebstrap.filtered].filter(Boolean))
+      if (!m.ok) problems.push(`run ${i}: mmdebstrap reference failed (${m.why}); log ${m.log}`);
   }
   return run;
 }
@@ -313,8 +341,9 @@ async function composeRun(kind, i, opts, dirs, env, logs) {
   say(`run ${i} ${kind}: deb-bootc-compose compose ${argv.slice(3).join(" ")} (log ${log}) ...`);
   const r = await runCommand(argv, { cwd: REPO, env, logFile: log, timeoutMs: opts.timeoutMs });
   const loadAfter = os.loadavg()[0];
+  // the new compose directory (not latest-NAME, not the hidden .deb-bootc-compose state)
   const made = readdirSync(dirs.output).filter(
-    (n) => !before.has(n) && !n.startsWith("latest-") && statSync(join(dirs.output, n)).isDirectory(),
+    (n) => !before.has(n) && !n.startsWith(".") && !n.startsWith("latest-") && statSync(join(dirs.output, n)).isDirectory(),
   );
   const composeDir = made.length === 1 ? join(dirs.output, made[0]) : null;
   const result = {
@@ -357,6 +386,7 @@ async function composeRun(kind, i, opts, dirs, env, logs) {
     arches: b.arches,
   }));
   result.buildTimeline = buildTimeline(join(composeDir, "logs", "build.log"));
+  result.ostreeChanged = ostreeChanged(join(composeDir, "logs", "ostree.log"));
   say(
     `  ${fmt(r.seconds)} s, exit ${result.exitCode}, ${result.status}; ` +
       result.phases
@@ -404,11 +434,34 @@ function jsonLines(file) {
   return out;
 }
 
-/** The `step` + `durationMs` lines a phase log records (rootfs: "rootfs step X done"; image-build: "disk step X"). */
+/**
+ * The steps a phase log records: `step` + `durationMs` lines (rootfs: "rootfs step X done"; image-build:
+ * "disk step X"), and the test phase's "boot test KIND passed|failed" lines (marker, ab-update).
+ */
 function phaseSteps(file) {
-  return jsonLines(file)
-    .filter((l) => typeof l.step === "string" && typeof l.durationMs === "number")
-    .map((l) => ({ name: l.step, seconds: l.durationMs / 1000, ...(l.variant ? { variant: l.variant, arch: l.arch } : {}) }));
+  const seen = new Set();
+  const out = [];
+  for (const l of jsonLines(file)) {
+    if (typeof l.durationMs !== "number") continue;
+    const name =
+      typeof l.step === "string"
+        ? l.step
+        : typeof l.kind === "string" && /^boot test /.test(l.msg ?? "")
+          ? `boot test: ${l.kind}${l.passed === false ? " (failed)" : ""}`
+          : null;
+    if (!name) continue;
+    const id = `${name} ${l.variant} ${l.arch} ${l.durationMs} ${l.time}`;
+    if (seen.has(id)) continue; // the same record logged twice
+    seen.add(id);
+    out.push({ name, seconds: l.durationMs / 1000, ...(l.variant ? { variant: l.variant, arch: l.arch } : {}) });
+  }
+  return out;
+}
+
+/** Whether the ostree phase made a new commit (`changed` in logs/ostree.log): then the test phase also runs the A/B update test. */
+function ostreeChanged(file) {
+  const lines = jsonLines(file).filter((l) => typeof l.changed === "boolean");
+  return lines.length ? lines.some((l) => l.changed) : null;
 }
 
 /** Moments of the build phase from logs/build.log (ms since the epoch). */
@@ -611,12 +664,17 @@ function numberOrNull(v) {
   return v === undefined || Number.isNaN(n) ? null : n;
 }
 
-/** A plain mmdebstrap of the cold compose's package set, from its own APT snapshot, into a directory. */
+/**
+ * mmdebstrap of the cold compose's package set, from its own APT snapshot, into a directory: plain,
+ * then with the rootfs phase's dpkg path filters (read from its command line in logs/rootfs.log), which
+ * tells the cost of the filters from the rest of the phase's mmdebstrap step.
+ */
 async function mmdebstrapReference(cold, runDir, suite, arch, opts, logs, i) {
   const log = join(logs, `run-${i}-mmdebstrap.log`);
-  const out = { ok: false, why: null, seconds: null, packages: 0, variant: null, log };
+  const out = { ok: false, why: null, seconds: null, packages: 0, variant: null, log, filtered: null };
   const dir = cold?.composeDir;
-  const rootfsLog = dir ? jsonLines(join(dir, "logs", "rootfs.log")).find((l) => l.msg === "mmdebstrap" && Array.isArray(l.sources)) : null;
+  const lines = dir ? jsonLines(join(dir, "logs", "rootfs.log")) : [];
+  const rootfsLog = lines.find((l) => l.msg === "mmdebstrap" && Array.isArray(l.sources));
   const packages = dir ? readJson(join(dir, "compose", "metadata", "packages.json"))?.payload?.packages : null;
   const variant = rootfsLog?.variant ?? Object.keys(packages ?? {})[0];
   const set = packages?.[variant]?.[rootfsLog?.arch ?? arch];
@@ -629,34 +687,50 @@ async function mmdebstrapReference(cold, runDir, suite, arch, opts, logs, i) {
   if (rootfsLog.packages !== undefined && rootfsLog.packages !== set.length)
     say(`note: the rootfs phase installed ${rootfsLog.packages} packages, packages.json lists ${set.length}`);
   const keyrings = [...new Set(rootfsLog.sources.flatMap((s) => [...s.matchAll(/signed-by=([^\s\]]+)/g)].map((m) => m[1])))];
+  const command = lines.find((l) => typeof l.cmd === "string" && l.cmd.startsWith("mmdebstrap "))?.cmd ?? "";
+  const dpkgOpts = [...command.matchAll(/'?--dpkgopt=([^'\s]+)'?/g)].map((m) => m[1]);
   const target = join(runDir, "mmdebstrap-rootfs");
-  rmSync(target, { recursive: true, force: true });
-  rmSync(log, { force: true });
-  const argv = [
-    "mmdebstrap",
-    `--variant=${rootfsLog.mmdebstrapVariant}`,
-    "--mode=unshare",
-    "--format=directory",
-    `--architectures=${arch}`,
-    ...keyrings.map((k) => `--keyring=${k}`),
-    `--include=${set.map((p) => `${p.name}=${p.version}`).join(",")}`,
-    suite,
-    target,
-    ...rootfsLog.sources,
-  ];
-  say(
-    `run ${i} reference: mmdebstrap --variant=${out.variant} of the same ${set.length} packages from the compose's snapshot (log ${log}) ...`,
-  );
-  const r = await runCommand(argv, {
-    env: { ...process.env, INITRD: "No", DEBIAN_FRONTEND: "noninteractive" },
-    logFile: log,
-    timeoutMs: opts.timeoutMs,
-  });
-  out.seconds = r.seconds;
-  out.ok = r.code === 0;
-  out.why = out.ok ? null : r.timedOut ? "timed out" : `exit ${r.code}`;
-  say(`  mmdebstrap: ${fmt(r.seconds)} s, ${out.ok ? "ok" : `FAILED (${out.why})`}`);
-  rmSync(target, { recursive: true, force: true });
+  const once = async (extra, logFile, what) => {
+    rmSync(target, { recursive: true, force: true });
+    rmSync(logFile, { force: true });
+    const argv = [
+      "mmdebstrap",
+      `--variant=${rootfsLog.mmdebstrapVariant}`,
+      "--mode=unshare",
+      "--format=directory",
+      `--architectures=${arch}`,
+      ...keyrings.map((k) => `--keyring=${k}`),
+      ...extra,
+      `--include=${set.map((p) => `${p.name}=${p.version}`).join(",")}`,
+      suite,
+      target,
+      ...rootfsLog.sources,
+    ];
+    say(
+      `run ${i} reference: mmdebstrap --variant=${out.variant}${what} of the same ${set.length} packages from the compose's snapshot (log ${logFile}) ...`,
+    );
+    const r = await runCommand(argv, {
+      env: { ...process.env, INITRD: "No", DEBIAN_FRONTEND: "noninteractive" },
+      logFile,
+      timeoutMs: opts.timeoutMs,
+    });
+    rmSync(target, { recursive: true, force: true });
+    const ok = r.code === 0;
+    const why = ok ? null : r.timedOut ? "timed out" : `exit ${r.code}`;
+    say(`  mmdebstrap${what}: ${fmt(r.seconds)} s, ${ok ? "ok" : `FAILED (${why})`}`);
+    return { ok, why, seconds: r.seconds, log: logFile };
+  };
+  Object.assign(out, await once([], log, ""));
+  if (dpkgOpts.length > 0) {
+    out.filtered = {
+      dpkgOpts,
+      ...(await once(
+        dpkgOpts.map((o) => `--dpkgopt=${o}`),
+        join(logs, `run-${i}-mmdebstrap-filtered.log`),
+        ` + the rootfs phase's ${dpkgOpts.length} dpkg path filters`,
+      )),
+    };
+  } else say("note: no --dpkgopt found in the rootfs phase's mmdebstrap command line (logs/rootfs.log); the filtered reference is skipped");
   return out;
 }
 
@@ -754,6 +828,16 @@ function stepRows(run) {
       };
       const ref = isRootfs && step === "mmdebstrap" && md?.ok;
       add(`step:${name}:${step}`, step, 2, sum(cold), sum(warm), ref ? "mmdebstrap, same packages" : null, ref ? md.seconds : null);
+      if (isRootfs && step === "mmdebstrap" && md?.filtered)
+        add(
+          `step:${name}:${step}:filtered`,
+          `${step} (again)`,
+          2,
+          sum(cold),
+          sum(warm),
+          "the same + dpkg path filters",
+          md.filtered.ok ? md.filtered.seconds : null,
+        );
     }
   }
   return rows;
@@ -876,6 +960,8 @@ function renderReport(r) {
     lines.push("");
     const status = (c) => (c ? `${c.status ?? `exit ${c.exitCode}`}, load ${c.load1.before}->${c.load1.after}` : "not run");
     lines.push(`run ${run.index}: cold ${status(run.cold)}; warm ${status(run.warm)}`);
+    if (run.warm?.ostreeChanged)
+      lines.push("  the warm compose made a new OSTree commit, so its test phase also ran the A/B update test from the cold image");
     if (run.sbuild?.debBuildOptions) lines.push(`  sbuild with DEB_BUILD_OPTIONS="${run.sbuild.debBuildOptions}" (deb-mock's)`);
     lines.push(table(run.rows));
     for (const p of run.problems) lines.push(`  PROBLEM: ${p}`);
