@@ -64,6 +64,10 @@ export const composeErrorCodes = {
     category: "build-failed",
     summary: "A customisation of the image tree failed: a postprocess script, a file's owner, a user or unit step.",
   },
+  ROOTFS_CACHE_FAILED: {
+    category: "environment",
+    summary: "The rootfs cache (<cache-dir>/rootfs) could not be used: its lock stayed taken, or a tree could not be copied in or out.",
+  },
   KERNEL_COUNT: {
     category: "build-failed",
     summary: "The image tree has no kernel or more than one; an ostree image needs exactly one in /usr/lib/modules.",

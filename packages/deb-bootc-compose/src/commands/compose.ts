@@ -36,7 +36,12 @@ export const composeCommand: CommandSpec = {
       flags: "--old-composes <dir>",
       description: "where to find the previous compose for the package diff (default: the output directory)",
     },
-    { flags: "--cache-dir <dir>", description: "shared cache of indexes and .debs", env: "DEB_BOOTC_COMPOSE_CACHE" },
+    { flags: "--cache-dir <dir>", description: "shared cache of indexes, .debs and finished root trees", env: "DEB_BOOTC_COMPOSE_CACHE" },
+    {
+      flags: "--no-rootfs-cache",
+      description:
+        "build every root tree afresh instead of reusing the cached tree of identical inputs (the same .debs and tree-shaping definition fields); the new tree replaces the cached one",
+    },
     { flags: "--mirror <url>", description: "Debian mirror for `type: debian` repositories without one (default: the host's APT sources)" },
     {
       flags: "--hub <url>",
@@ -75,6 +80,7 @@ export const composeCommand: CommandSpec = {
       lockfile?: string;
       oldComposes?: string;
       cacheDir?: string;
+      rootfsCache: boolean;
       mirror?: string;
       hub?: string;
       tokenFile?: string;
@@ -125,6 +131,7 @@ export const composeCommand: CommandSpec = {
       const time = r.durationMs === undefined ? "" : ` (${(r.durationMs / 1000).toFixed(1)} s)`;
       const mark = r.outcome === "done" ? "done" : r.outcome;
       ctx.out.line(`${r.name}: ${mark}${time}${r.error ? `: ${r.error.message.split("\n")[0]}` : ""}`);
+      for (const note of r.notes ?? []) ctx.out.line(`  ${note}`);
     };
 
     const onBuildEvent = (e: BuildEvent) => {
@@ -156,6 +163,7 @@ export const composeCommand: CommandSpec = {
       phases: composePhases({
         baseDir: loaded.baseDir,
         ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+        rootfsCache: o.rootfsCache !== false,
         ...(o.lockfile ? { lockfile: resolve(o.lockfile) } : {}),
         ...(o.mirror ? { mirror: o.mirror } : {}),
         ...(o.oldComposes ? { oldComposes: resolve(o.oldComposes) } : {}),

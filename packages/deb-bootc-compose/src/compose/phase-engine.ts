@@ -34,6 +34,8 @@ export interface PhaseContext {
   signal: AbortSignal;
   /** Shared between phases of one run (e.g. the rootfs path the rootfs phase made). */
   state: Map<string, unknown>;
+  /** A one-line remark recorded in logs/phases.json and shown by the CLI (e.g. "tree reused from the cache"). */
+  note?: (text: string) => void;
 }
 
 export interface Phase {
@@ -51,6 +53,8 @@ export interface PhaseRecord {
   startedAt?: string;
   durationMs?: number;
   error?: { code: string; message: string };
+  /** What the phase remarked (ctx.note): why it took the time it took. */
+  notes?: string[];
 }
 
 export interface ComposeResult {
@@ -166,7 +170,10 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
     options.onPhase?.({ ...record, state: "start" });
     logger.info({}, "phase started");
     try {
-      await phase.run({ composeId: id, composeDir: dir, definition, logger, signal, state });
+      const note = (text: string) => {
+        record.notes = [...(record.notes ?? []), text];
+      };
+      await phase.run({ composeId: id, composeDir: dir, definition, logger, signal, state, note });
       logger.info({ durationMs: Date.now() - started }, "phase finished");
     } catch (error) {
       const coded = isCodedError(error)

@@ -5,7 +5,7 @@ import { createGatherPhase } from "../gather/gather-phase.js";
 import { createMetadataPhase, type MetadataOptions } from "../metadata/metadata-phase.js";
 import { ostreePhase } from "../ostree/ostree-phase.js";
 import { createPkgsetPhase, type PackageSideOptions } from "../pkgset/pkgset-phase.js";
-import { createRootfsPhase } from "../rootfs/rootfs-phase.js";
+import { createRootfsPhase, type RootfsPhaseOptions } from "../rootfs/rootfs-phase.js";
 import { createSnapshotPhase } from "../snapshot/snapshot-phase.js";
 import type { Phase } from "./phase-engine.js";
 import { lintPhase, ociPhase } from "./phases.js";
@@ -15,6 +15,7 @@ export interface ComposePhaseOptions
     MetadataOptions,
     ImageBuildPhaseOptions,
     TestPhaseOptions,
+    Pick<RootfsPhaseOptions, "rootfsCache" | "rootfsCacheKeep">,
     Omit<BuildPhaseOptions, "baseDir" | "orchestrator" | "mirror"> {}
 
 /**

@@ -19,6 +19,19 @@ echo "before=$before"
 echo "after=$after"
 `;
 
+// $1 repo, $2 ref, $3 previous repo, $4 the commit expected there.
+const REUSE_SCRIPT = `
+repo=$1; ref=$2; prev=$3; expected=$4
+[ -f "$repo/config" ] || ostree init --repo="$repo" --mode=archive
+have=$(ostree rev-parse --repo="$prev" "$ref" 2>/dev/null || true)
+if [ "$have" = "$expected" ]; then
+  ostree pull-local --repo="$repo" "$prev" "$ref" >&2
+  ostree summary --repo="$repo" --update >&2
+fi
+echo "previous=$have"
+echo "after=$(ostree rev-parse --repo="$repo" "$ref" 2>/dev/null || true)"
+`;
+
 const FSCK_SCRIPT = `ostree fsck --repo="$1" >&2 && echo fsck=ok`;
 
 export interface CommitOptions {
@@ -108,6 +121,50 @@ export async function commitTree(options: CommitOptions): Promise<CommitResult> 
     throw composeError("OSTREE_FAILED", `ostree commit printed no checksum: ${out.slice(0, 500)}`);
   const parent = kv.before || undefined;
   return { commit, parent, changed: parent !== commit };
+}
+
+export interface ReuseCommitOptions {
+  repo: string;
+  ref: string;
+  /** The previous compose's repository, where `commit` must be the ref's head. */
+  previousRepo: string;
+  commit: string;
+  profile?: string;
+  logger?: Logger;
+  signal?: AbortSignal;
+  onOutput?: (chunk: Buffer) => void;
+}
+
+/**
+ * Take the previous compose's commit of a ref into the repository without committing anything (the
+ * tree is the very one that commit was made from): `ostree pull-local` of the ref, when its head there
+ * is still `commit`. Returns false when it is not (the ref moved or is gone): the caller commits.
+ */
+export async function reuseCommit(options: ReuseCommitOptions): Promise<boolean> {
+  await mkdir(options.repo, { recursive: true });
+  let out: string;
+  try {
+    out = await runrootScript(REUSE_SCRIPT, ["/repo", options.ref, "/previous", options.commit], {
+      profile: options.profile,
+      binds: [
+        { source: options.repo, target: "/repo" },
+        { source: options.previousRepo, target: "/previous", readOnly: true },
+      ],
+      logger: options.logger,
+      signal: options.signal,
+      onOutput: options.onOutput,
+    });
+  } catch (error) {
+    if (isCodedError(error, "INTERRUPTED")) throw error;
+    throw composeError(
+      "OSTREE_FAILED",
+      `ostree pull-local of ${options.ref} from ${options.previousRepo} failed: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return parseKeyValues(out).after === options.commit;
 }
 
 /** `ostree fsck` of a repository with the runroot's ostree; throws OSTREE_FAILED on corruption. */

@@ -1,5 +1,6 @@
-import { lstat, mkdir, realpath } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { createHash } from "node:crypto";
+import { lstat, mkdir, readFile, realpath } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
 import type { Phase } from "../compose/phase-engine.js";
 import { ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
@@ -8,7 +9,8 @@ import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
 import { ROOTFS_DETAILS_STATE, type RootfsDetails } from "../rootfs/rootfs-phase.js";
 import { openTextLog } from "../rootfs/text-log.js";
-import { commitTree } from "./commit.js";
+import { canonicalJson } from "../rootfs/tree-key.js";
+import { commitTree, reuseCommit } from "./commit.js";
 import { runrootProfile } from "./runroot.js";
 
 /** What the ostree phase leaves in the run's state: one commit per variant and arch. */
@@ -24,6 +26,13 @@ export interface OstreeCommitRecord {
   changed: boolean;
   version: string;
   kver?: string;
+  /** The rootfs tree key and tree ID the commit was made from (absent for an unkeyed tree). */
+  treeKey?: string;
+  treeId?: string;
+  /** Hash of what the commit holds: the tree ID, the ref and the metadata except the compose ID. */
+  commitKey?: string;
+  /** The compose whose commit was taken over without committing (same tree, same metadata). */
+  reusedFrom?: string;
 }
 
 /** The ref of a variant/arch: the definition's ostree.ref with {name} {version} {arch} {variant} filled in. */
@@ -37,6 +46,8 @@ export function ostreeRef(definition: ComposeDefinition, variant: string, arch: 
 
 /** Metadata keys the commits carry (read back by the boot marker and the boot test). */
 export const COMMIT_COMPOSE_ID_KEY = "deb-bootc-compose.compose-id";
+export const COMMIT_TREE_KEY = "deb-bootc-compose.tree-key";
+export const COMMIT_TREE_ID_KEY = "deb-bootc-compose.tree-id";
 
 async function exists(path: string): Promise<boolean> {
   return lstat(path).then(
@@ -45,21 +56,45 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** compose/ostree/repo of the last finished compose of the same name (the latest-<name> link), if any. */
-async function previousRepo(composeDir: string, name: string): Promise<string | undefined> {
+/** The last finished compose of the same name (the latest-<name> link) and its repository, if any. */
+async function previousCompose(composeDir: string, name: string): Promise<{ dir: string; repo: string } | undefined> {
   const link = join(dirname(composeDir), `latest-${name}`);
   if (!(await exists(link))) return undefined;
   const target = await realpath(link);
   if (target === (await realpath(composeDir))) return undefined;
   const repo = join(target, "compose", "ostree", "repo");
-  return (await exists(join(repo, "config"))) ? repo : undefined;
+  return (await exists(join(repo, "config"))) ? { dir: target, repo } : undefined;
+}
+
+/** The previous compose's ostree-commit.json of a variant/arch, if it has one. */
+async function previousRecord(dir: string, variant: string, arch: string): Promise<OstreeCommitRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, "compose", variant, arch, "ostree-commit.json"), "utf8")) as OstreeCommitRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a commit holds besides its compose ID: the tree it was made from, its ref and its metadata. */
+export function commitKeyOf(
+  treeId: string,
+  ref: string,
+  metadata: Record<string, string>,
+  variantMetadata: Record<string, string>,
+): string {
+  const { [COMMIT_COMPOSE_ID_KEY]: _composeId, ...rest } = metadata;
+  return createHash("sha256")
+    .update(canonicalJson({ treeId, ref, metadata: rest, variantMetadata }))
+    .digest("hex");
 }
 
 /**
  * The ostree phase: every tree committed to the compose's archive repository (compose/ostree/repo) on
  * its ref, with version and compose metadata, by the suite's own ostree in a deb-mock runroot. The
  * previous compose's commit is pulled first, so an unchanged tree reuses it ("no changes") and a
- * changed one gets it as parent.
+ * changed one gets it as parent. When the tree is the very one the previous compose committed (the
+ * rootfs phase reused it from its cache: same tree ID) with the same ref and metadata, nothing is
+ * committed: the previous commit is pulled into the repository as it is.
  */
 export const ostreePhase: Phase = {
   name: "ostree",
@@ -70,48 +105,99 @@ export const ostreePhase: Phase = {
     if (!trees?.length) throw composeError("PHASE_PREREQUISITE", "the ostree phase needs the rootfs phase's trees in the same compose");
     const details = (ctx.state.get(ROOTFS_DETAILS_STATE) as RootfsDetails[] | undefined) ?? [];
     const repo = join(ctx.composeDir, "compose", "ostree", "repo");
-    const previous = await previousRepo(ctx.composeDir, definition.name);
+    const previous = await previousCompose(ctx.composeDir, definition.name);
     const records: OstreeCommitRecord[] = [];
     const log = await openTextLog(join(ctx.composeDir, "logs", "ostree-commands.log"));
     try {
       for (const tree of trees) {
         const ref = ostreeRef(definition, tree.variant, tree.arch);
-        const kver = details.find((d) => d.variant === tree.variant && d.arch === tree.arch)?.kver;
+        const detail = details.find((d) => d.variant === tree.variant && d.arch === tree.arch);
+        const kver = detail?.kver;
         const started = Date.now();
-        log.line(`commit ${tree.path} -> ${ref}`);
-        const result = await commitTree({
-          tree: tree.path,
-          repo,
-          ref,
-          previousRepo: previous,
-          subject: `${definition.name} ${definition.version} ${tree.variant} ${tree.arch} (${ctx.composeId})`,
-          metadata: {
-            version: definition.version,
-            [COMMIT_COMPOSE_ID_KEY]: ctx.composeId,
-            "deb-bootc-compose.name": definition.name,
-            "deb-bootc-compose.variant": tree.variant,
-            ...(kver ? { "ostree.linux": kver } : {}),
-          },
-          variantMetadata: { "ostree.bootable": "true" },
-          profile: runrootProfile(definition.suite, tree.arch),
-          logger: ctx.logger,
-          signal: ctx.signal,
-          onOutput: (c) => log.write(c),
-        });
-        const record: OstreeCommitRecord = {
-          variant: tree.variant,
-          arch: tree.arch,
-          repo,
-          ref,
-          ...result,
+        const profile = runrootProfile(definition.suite, tree.arch);
+        const metadata: Record<string, string> = {
           version: definition.version,
-          kver,
+          [COMMIT_COMPOSE_ID_KEY]: ctx.composeId,
+          "deb-bootc-compose.name": definition.name,
+          "deb-bootc-compose.variant": tree.variant,
+          ...(kver ? { "ostree.linux": kver } : {}),
+          ...(detail?.key ? { [COMMIT_TREE_KEY]: detail.key } : {}),
+          ...(detail?.treeId ? { [COMMIT_TREE_ID_KEY]: detail.treeId } : {}),
         };
+        const variantMetadata = { "ostree.bootable": "true" };
+        const commitKey = detail?.treeId ? commitKeyOf(detail.treeId, ref, metadata, variantMetadata) : undefined;
+        const tracking = { treeKey: detail?.key, treeId: detail?.treeId, commitKey };
+        let record: OstreeCommitRecord | undefined;
+
+        const last = previous && commitKey ? await previousRecord(previous.dir, tree.variant, tree.arch) : undefined;
+        if (previous && last && detail?.origin === "reused" && last.commitKey === commitKey && last.ref === ref) {
+          log.line(`reuse ${last.commit} (${ref}) from ${previous.repo}: same tree ${detail.treeId}`);
+          const taken = await reuseCommit({
+            repo,
+            ref,
+            previousRepo: previous.repo,
+            commit: last.commit,
+            profile,
+            logger: ctx.logger,
+            signal: ctx.signal,
+            onOutput: (c) => log.write(c),
+          });
+          if (taken) {
+            record = {
+              variant: tree.variant,
+              arch: tree.arch,
+              repo,
+              ref,
+              commit: last.commit,
+              parent: last.commit,
+              changed: false,
+              version: definition.version,
+              kver,
+              ...tracking,
+              reusedFrom: basename(previous.dir),
+            };
+            ctx.logger.info(
+              { ...record, durationMs: Date.now() - started, previousRepo: previous.repo },
+              `same tree as the previous compose's commit (tree ${detail.treeId}): ${last.commit.slice(0, 12)} reused without committing`,
+            );
+            ctx.note?.(`${tree.variant}/${tree.arch}: commit ${last.commit.slice(0, 12)} of ${basename(previous.dir)} reused (same tree)`);
+          } else {
+            ctx.logger.info({ ref, expected: last.commit, previousRepo: previous.repo }, "the previous compose's ref moved: committing");
+          }
+        }
+
+        if (!record) {
+          log.line(`commit ${tree.path} -> ${ref}`);
+          const result = await commitTree({
+            tree: tree.path,
+            repo,
+            ref,
+            previousRepo: previous?.repo,
+            subject: `${definition.name} ${definition.version} ${tree.variant} ${tree.arch} (${ctx.composeId})`,
+            metadata,
+            variantMetadata,
+            profile,
+            logger: ctx.logger,
+            signal: ctx.signal,
+            onOutput: (c) => log.write(c),
+          });
+          record = {
+            variant: tree.variant,
+            arch: tree.arch,
+            repo,
+            ref,
+            ...result,
+            version: definition.version,
+            kver,
+            ...tracking,
+          };
+          ctx.logger.info(
+            { ...record, durationMs: Date.now() - started, previousRepo: previous?.repo },
+            result.changed ? "committed" : "no changes: the previous commit is reused",
+          );
+          ctx.note?.(`${tree.variant}/${tree.arch}: ${result.changed ? "committed" : "no changes"} ${result.commit.slice(0, 12)}`);
+        }
         records.push(record);
-        ctx.logger.info(
-          { ...record, durationMs: Date.now() - started, previousRepo: previous },
-          result.changed ? "committed" : "no changes: the previous commit is reused",
-        );
         await mkdir(join(ctx.composeDir, "compose", tree.variant, tree.arch), { recursive: true });
         await writeFileAtomic(
           join(ctx.composeDir, "compose", tree.variant, tree.arch, "ostree-commit.json"),

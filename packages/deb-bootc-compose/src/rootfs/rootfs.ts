@@ -1,4 +1,4 @@
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type Logger, run } from "@debian-bootc/core";
 import type { ComposeDefinition } from "../definition.js";
@@ -17,6 +17,11 @@ export const DPKG_PATH_FILTERS = [
   "path-include=/usr/share/locale/locale.alias",
   "path-exclude=/usr/share/lintian/*",
 ];
+
+/** /etc/apt/sources.list of an image installed from the compose's snapshot. */
+export const SNAPSHOT_SOURCES_LIST = `# Written by deb-bootc-compose: this image's packages came from its compose's APT snapshot.
+# Updates come as whole images (bootc/ostree); add APT sources here only for a mutable system.
+`;
 
 export interface BuildRootfsOptions {
   definition: ComposeDefinition;
@@ -86,6 +91,11 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
       captureStdout: false,
       debianPackage: "mmdebstrap",
     });
+    if (plan.from === "snapshot") {
+      // mmdebstrap leaves its sources in the tree: the snapshot's path on this host, which the image
+      // cannot reach and which differs per compose (a cached tree must not carry one compose's path)
+      await writeFile(join(options.path, "etc/apt/sources.list"), SNAPSHOT_SOURCES_LIST, { mode: 0o644 });
+    }
   });
   await step("customize", () =>
     customizeTree({
