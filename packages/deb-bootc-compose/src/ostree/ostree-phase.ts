@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { lstat, mkdir, readFile, realpath } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { lstat, mkdir, readFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
 import type { Phase } from "../compose/phase-engine.js";
 import { ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
+import { previousComposeDir } from "../compose/previous-compose.js";
 import { IMAGES_STATE, type ImageRecord } from "../compose/shared-state.js";
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
@@ -58,12 +59,10 @@ async function exists(path: string): Promise<boolean> {
 
 /** The last finished compose of the same name (the latest-<name> link) and its repository, if any. */
 async function previousCompose(composeDir: string, name: string): Promise<{ dir: string; repo: string } | undefined> {
-  const link = join(dirname(composeDir), `latest-${name}`);
-  if (!(await exists(link))) return undefined;
-  const target = await realpath(link);
-  if (target === (await realpath(composeDir))) return undefined;
-  const repo = join(target, "compose", "ostree", "repo");
-  return (await exists(join(repo, "config"))) ? { dir: target, repo } : undefined;
+  const dir = await previousComposeDir(composeDir, name);
+  if (!dir) return undefined;
+  const repo = join(dir, "compose", "ostree", "repo");
+  return (await exists(join(repo, "config"))) ? { dir, repo } : undefined;
 }
 
 /** The previous compose's ostree-commit.json of a variant/arch, if it has one. */

@@ -3,8 +3,8 @@
  * minimal definition (its minimal variant, outputs ostree and oci) composed through build, pkgset,
  * gather, snapshot-repo, rootfs, ostree, oci, lint and metadata, three times into one output directory:
  * the first builds the tree and publishes it to the rootfs cache, the second (nothing changed) copies
- * it from there, takes over the first compose's commit without committing and writes the same OCI
- * manifest, the third (one package more) builds a new tree and commits it. The rootfs cache is the
+ * it from there, takes over the first compose's commit without committing and its OCI layout (same
+ * manifest digest), the third (one package more) builds a new tree and commits it. The rootfs cache is the
  * test's own (the .deb and index caches are the machine's shared ones, linked in).
  * Needs root, mmdebstrap, bubblewrap, skopeo; about 6 minutes on 2 cores.
  */
@@ -121,6 +121,7 @@ describe.skipIf(!ready)("rootfs and ostree reuse on a recompose", () => {
     const notes = Object.fromEntries(second.phasesJson.phases.map((p) => [p.name, (p.notes ?? []).join("; ")]));
     expect(notes.rootfs).toMatch(new RegExp(`reused from the cache \\(key ${first.details.key!.slice(0, 12)}`));
     expect(notes.ostree).toMatch(new RegExp(`commit ${first.commit.commit.slice(0, 12)} of ${first.result.composeId} reused`));
+    expect(notes.oci).toMatch(new RegExp(`image sha256:[0-9a-f]{12} of ${first.result.composeId} reused`));
     const commitJson = JSON.parse(
       await readFile(join(second.result.composeDir, "compose", "minimal", "amd64", "ostree-commit.json"), "utf8"),
     );
