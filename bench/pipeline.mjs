@@ -960,8 +960,12 @@ function renderReport(r) {
     lines.push("");
     const status = (c) => (c ? `${c.status ?? `exit ${c.exitCode}`}, load ${c.load1.before}->${c.load1.after}` : "not run");
     lines.push(`run ${run.index}: cold ${status(run.cold)}; warm ${status(run.warm)}`);
-    if (run.warm?.ostreeChanged)
-      lines.push("  the warm compose made a new OSTree commit, so its test phase also ran the A/B update test from the cold image");
+    if (run.warm?.ostreeChanged) {
+      const tested = run.warm.phases.some((p) => p.name === "test" && p.outcome !== "skipped");
+      lines.push(
+        `  the warm compose made a new OSTree commit${tested ? ", so its test phase also ran the A/B update test from the cold image" : " (its test phase, when run, adds the A/B update test)"}`,
+      );
+    }
     if (run.sbuild?.debBuildOptions) lines.push(`  sbuild with DEB_BUILD_OPTIONS="${run.sbuild.debBuildOptions}" (deb-mock's)`);
     lines.push(table(run.rows));
     for (const p of run.problems) lines.push(`  PROBLEM: ${p}`);
