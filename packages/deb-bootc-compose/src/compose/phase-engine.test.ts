@@ -53,6 +53,24 @@ describe("compose IDs", () => {
 });
 
 describe("runCompose", () => {
+  it("records a phase's notes in its record and in logs/phases.json", async () => {
+    const noting: Phase = {
+      name: "rootfs",
+      async run(ctx) {
+        ctx.note?.("minimal/amd64: tree reused from the cache (key 0123456789ab)");
+        ctx.note?.("second note");
+      },
+    };
+    const result = await runCompose({ definition, definitionPath: defPath, outputDir: out, phases: [noting, ok("oci")], now });
+    expect(result.phases.find((p) => p.name === "rootfs")?.notes).toEqual([
+      "minimal/amd64: tree reused from the cache (key 0123456789ab)",
+      "second note",
+    ]);
+    expect(result.phases.find((p) => p.name === "oci")?.notes).toBeUndefined();
+    const written = JSON.parse(await readFile(join(result.composeDir, "logs", "phases.json"), "utf8"));
+    expect(written.phases.find((p: { name: string }) => p.name === "rootfs").notes).toHaveLength(2);
+  });
+
   it("runs the phases in order, logs each, writes FINISHED and the latest link", async () => {
     ran.length = 0;
     const result = await runCompose({
