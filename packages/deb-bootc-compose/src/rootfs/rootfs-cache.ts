@@ -141,7 +141,8 @@ export class RootfsCache {
         await this.copyTree(tree, join(temp, "tree"));
         await writeFile(join(temp, USED_FILE), "");
         // entry.json last: a directory without it is never trusted
-        await writeFile(join(temp, ENTRY_FILE), `${JSON.stringify(entry, null, 2)}\n`);
+        // 0600: the inputs hold the definition's users (password hashes, SSH keys)
+        await writeFile(join(temp, ENTRY_FILE), `${JSON.stringify(entry, null, 2)}\n`, { mode: 0o600 });
         const final = join(this.dir, entry.key);
         const old = join(this.dir, `.old-${process.pid}-${randomBytes(4).toString("hex")}`);
         const replacing = await stat(final).then(
