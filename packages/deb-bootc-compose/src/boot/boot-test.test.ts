@@ -30,6 +30,11 @@ describe("parseMarker", () => {
     expect(parseMarker(text)).toMatchObject({ composeId: "c-2", commit: C2, bootedDeployment: { commit: C2 }, deployments: [C2, C1] });
   });
 
+  it("reads the commit when a kernel message lands on the marker's line right after it", () => {
+    const text = `[ 41.0] boot-marker[1]: deb-bootc-compose: booted compose=c-1 version=13.0 commit=${C1}[   41.2] random: crng init done\n`;
+    expect(parseMarker(text)).toMatchObject({ composeId: "c-1", version: "13.0", commit: C1 });
+  });
+
   it("finds nothing on a console without the marker", () => {
     expect(parseMarker("Welcome to Debian GNU/Linux 13 (trixie)!\nlogin: ")).toBeUndefined();
   });

@@ -24,7 +24,8 @@ export interface MarkerSighting {
   deployments: string[];
 }
 
-const MARKER_RE = new RegExp(`${MARKER_PREFIX} compose=(\\S+) version=(\\S+) commit=(\\S+)`);
+// the commit is read as exactly 64 hex digits: the kernel may print onto the same console line right after it
+const MARKER_RE = new RegExp(`${MARKER_PREFIX} compose=(\\S+) version=(\\S+) commit=([0-9a-f]{64})`);
 const STATUS_LINE_RE = /deb-bootc-compose: status: (\*| ) (\S+) ([0-9a-f]{64})\.\d+/g;
 const DONE_RE = /deb-bootc-test: step (\S+) done/;
 
