@@ -107,6 +107,8 @@ export const coreErrorCodes = {
   COMMAND_NOT_FOUND: { category: "environment", summary: "A required program is not installed (the hint names the Debian package)." },
   COMMAND_TIMEOUT: { category: "timeout", summary: "A subprocess ran longer than its time limit and was killed." },
   INTERRUPTED: { category: "interrupted", summary: "Work was interrupted by SIGINT, SIGTERM or an abort signal." },
+  LOCKED: { category: "locked", summary: "A cache lock is held by another process (deb-mock, a compose) and was not released in time." },
+  LOCK_FAILED: { category: "environment", summary: "flock(1) could not take a cache lock (not a locking conflict)." },
   CONFIG_INVALID: {
     category: "config",
     summary: "A YAML configuration file does not match its schema; the message names the file and field path.",

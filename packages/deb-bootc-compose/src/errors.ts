@@ -66,7 +66,7 @@ export const composeErrorCodes = {
   },
   ROOTFS_CACHE_FAILED: {
     category: "environment",
-    summary: "The rootfs cache (<cache-dir>/rootfs) could not be used: its lock stayed taken, or a tree could not be copied in or out.",
+    summary: "The rootfs cache (<cache-dir>/rootfs) could not be used: a tree could not be copied in or out (a lock that stays taken is LOCKED).",
   },
   KERNEL_COUNT: {
     category: "build-failed",

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { isCodedError, type Logger, run } from "@debian-bootc/core";
+import { isCodedError, type Logger, run, withLock } from "@debian-bootc/core";
 import type { CacheLayout } from "./cache-layout.js";
+import { LOCK_HINT } from "./cache-layout.js";
 import { debMockError } from "./errors.js";
 import type { ProgressListener } from "./events.js";
-import { withLock } from "./lock.js";
 import { type Profile, parseDuration } from "./profile-schema.js";
 import { runSandboxed } from "./sandbox.js";
 import { createSnapshot, destroySnapshot, liveSnapshotLowers } from "./snapshot.js";
@@ -246,7 +246,7 @@ export async function ensureBase(ctx: EnvContext, options: EnsureOptions = {}): 
   if (options.noCreate && !before) {
     throw debMockError("BASE_MISSING", `profile ${profile.name} has no base yet`, { hint: `run 'deb-mock -r ${profile.name} init'` });
   }
-  const lockOptions = { timeoutMs: lockTimeout(profile), signal: ctx.signal, what: `the ${profile.name} base` };
+  const lockOptions = { timeoutMs: lockTimeout(profile), hint: LOCK_HINT, signal: ctx.signal, what: `the ${profile.name} base` };
   return withLock(layout.lock(`base-${identity.key}`), lockOptions, async () => {
     const now = await currentBase(layout, identity.key);
     // someone else refreshed it while we waited; a forced refresh counts as done if it happened meanwhile
@@ -320,7 +320,7 @@ export async function ensureIndex(ctx: EnvContext, base: GenerationInfo, options
   const ok = (info: GenerationInfo | undefined) => info !== undefined && !options.force && info.ageMs < maxAge;
   const before = await currentIndex(layout, identity.key);
   if (ok(before)) return before!;
-  const lockOptions = { timeoutMs: lockTimeout(profile), signal: ctx.signal, what: `the ${profile.name} package index` };
+  const lockOptions = { timeoutMs: lockTimeout(profile), hint: LOCK_HINT, signal: ctx.signal, what: `the ${profile.name} package index` };
   return withLock(layout.lock(`index-${identity.key}`), lockOptions, async () => {
     const now = await currentIndex(layout, identity.key);
     if (now && now.dir !== before?.dir && now.ageMs < maxAge) return now;
@@ -337,7 +337,13 @@ export async function pruneGenerations(ctx: Pick<EnvContext, "layout" | "identit
   const { layout, identity } = ctx;
   const removed: string[] = [];
   const baseDir = layout.baseDir(identity.key);
-  const lockOptions = { timeoutMs: lockTimeout(ctx.profile), signal: ctx.signal, shared: false, what: `the ${ctx.profile.name} base` };
+  const lockOptions = {
+    timeoutMs: lockTimeout(ctx.profile),
+    hint: LOCK_HINT,
+    signal: ctx.signal,
+    shared: false,
+    what: `the ${ctx.profile.name} base`,
+  };
   const prune = async () => {
     const inUse = await liveSnapshotLowers(layout);
     const keep = new Set<string>();

@@ -1,11 +1,10 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isCodedError } from "@debian-bootc/core";
+import { acquireLock, isCodedError } from "@debian-bootc/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { CacheLayout } from "./cache-layout.js";
 import { init } from "./init.js";
-import { acquireLock } from "./lock.js";
 
 // System tier: a base creation (real mmdebstrap, as root, with the mirror) interrupted once mmdebstrap
 // has mounted /proc, /sys and /dev inside the new tree. A cache of its own, so the machine's bases are

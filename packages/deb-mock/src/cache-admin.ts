@@ -1,9 +1,9 @@
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { withLock } from "@debian-bootc/core";
 import { currentBase, currentIndex, treeSize } from "./base-cache.js";
-import { CacheLayout } from "./cache-layout.js";
+import { CacheLayout, LOCK_HINT } from "./cache-layout.js";
 import { type ProfileSelection, resolveProfile } from "./environment.js";
-import { withLock } from "./lock.js";
 import { parseDuration } from "./profile-schema.js";
 import { destroySnapshot, listSnapshots } from "./snapshot.js";
 
@@ -97,7 +97,7 @@ export type ScrubTarget = "all" | "bases" | "apt-cache" | "snapshots";
 export async function scrub(target: ScrubTarget, selection: ProfileSelection = {}): Promise<string[]> {
   const profile = await resolveProfile(selection);
   const layout = new CacheLayout(profile.cache.root);
-  const lockOptions = { timeoutMs: parseDuration(profile.cache.lockTimeout) };
+  const lockOptions = { timeoutMs: parseDuration(profile.cache.lockTimeout), hint: LOCK_HINT };
   const removed: string[] = [];
   if (target === "snapshots" || target === "all") {
     for (const snap of await listSnapshots(layout)) {

@@ -47,3 +47,6 @@ export class CacheLayout {
     return join(this.root, "locks", `${name}.lock`);
   }
 }
+
+/** The remedy in a LOCKED error from deb-mock's cache locks. */
+export const LOCK_HINT = "wait for the other deb-mock process to finish, or raise cache.lockTimeout";

@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { appendFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { isCodedError, type Logger, quoteForLog, type RunResult } from "@debian-bootc/core";
+import { isCodedError, type Logger, quoteForLog, type RunResult, withLock } from "@debian-bootc/core";
 import { baseIdentity, type EnvContext, ensureBase, ensureIndex, type GenerationInfo, pruneGenerations } from "./base-cache.js";
-import { CacheLayout } from "./cache-layout.js";
+import { CacheLayout, LOCK_HINT } from "./cache-layout.js";
 import {
   type AptPlan,
   aptInputsUntouched,
@@ -21,7 +21,6 @@ import {
 import { debMockError } from "./errors.js";
 import type { ProgressListener } from "./events.js";
 import { EXTRA_KEY_DIR, planExtraRepos } from "./extra-repos.js";
-import { withLock } from "./lock.js";
 import { type Profile, parseDuration } from "./profile-schema.js";
 import { DEFAULT_PROFILE, loadProfile, resolveMirror } from "./profiles.js";
 import { type BindMount, runSandboxed, runSandboxedInteractive, type SandboxSpec } from "./sandbox.js";
@@ -155,6 +154,7 @@ export class Environment {
       const lockOptions = {
         shared: true,
         timeoutMs: parseDuration(profile.cache.lockTimeout),
+        hint: LOCK_HINT,
         signal: options.signal,
         what: "generation pruning",
       };
@@ -339,6 +339,7 @@ export class Environment {
     if (missing === undefined || missing.length > 0) {
       const lockOptions = {
         timeoutMs: parseDuration(this.profile.cache.lockTimeout),
+        hint: LOCK_HINT,
         signal: this.ctx.signal,
         what: "the shared APT archive",
       };
@@ -436,6 +437,7 @@ export class Environment {
     return {
       shared: true,
       timeoutMs: parseDuration(this.profile.cache.lockTimeout),
+      hint: LOCK_HINT,
       signal: this.ctx.signal,
       what: "generation pruning",
     };

@@ -24,7 +24,6 @@ export const debMockErrorCodes = {
   BASE_MISSING: { category: "environment", summary: "The profile has no cached base and creating one was not allowed." },
   INDEX_UPDATE_FAILED: { category: "environment", summary: "apt-get update failed while refreshing the cached package index." },
   SANDBOX_FAILED: { category: "environment", summary: "The isolated environment could not be set up (namespaces, overlayfs, bubblewrap)." },
-  LOCKED: { category: "locked", summary: "A cache lock is held by another deb-mock process and was not released in time." },
   // builds
   DEPENDENCIES_UNSATISFIABLE: {
     category: "dependencies",

@@ -1,9 +1,9 @@
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { isCodedError } from "@debian-bootc/core";
+import { isCodedError, withLock } from "@debian-bootc/core";
+import { LOCK_HINT } from "./cache-layout.js";
 import type { Environment } from "./environment.js";
 import { debMockError } from "./errors.js";
-import { withLock } from "./lock.js";
 import { parseDuration } from "./profile-schema.js";
 
 const INSIDE = "/var/lib/deb-mock/src-lists";
@@ -42,7 +42,12 @@ export async function fetchSourcePackage(env: Environment, name: string, version
   const wanted = `${sources.join("\n")}\n`;
   const sameSources = async () => (await readFile(join(dir, "sources.list"), "utf8").catch(() => "")) === wanted;
   if (!(await isFresh()) || !(await sameSources())) {
-    const lockOptions = { timeoutMs: parseDuration(env.profile.cache.lockTimeout), signal: env.ctx.signal, what: "the deb-src index" };
+    const lockOptions = {
+      timeoutMs: parseDuration(env.profile.cache.lockTimeout),
+      hint: LOCK_HINT,
+      signal: env.ctx.signal,
+      what: "the deb-src index",
+    };
     await withLock(env.layout.lock(`src-lists-${key}`), lockOptions, async () => {
       if ((await isFresh()) && (await sameSources())) return;
       await mkdir(join(dir, "lists", "partial"), { recursive: true });

@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { isCodedError, type Logger, run } from "@debian-bootc/core";
+import { isCodedError, type Logger, run, withLock } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
-import { withCacheLock } from "./cache-lock.js";
 import type { TreeKeyInputs } from "./tree-key.js";
 
 /**
@@ -76,9 +75,15 @@ export class RootfsCache {
   }
 
   private lock<T>(shared: boolean, fn: () => Promise<T>): Promise<T> {
-    return withCacheLock(
+    return withLock(
       join(this.dir, ".lock"),
-      { shared, timeoutMs: LOCK_TIMEOUT_MS, signal: this.signal, what: `the rootfs cache ${this.dir}` },
+      {
+        shared,
+        timeoutMs: LOCK_TIMEOUT_MS,
+        signal: this.signal,
+        what: `the rootfs cache ${this.dir}`,
+        hint: "wait for the other compose to finish, or run with --no-rootfs-cache",
+      },
       fn,
     );
   }

@@ -1,8 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
-import { coreError } from "@debian-bootc/core";
-import { debMockError } from "./errors.js";
+import { coreError } from "./errors.js";
 
 export interface HeldLock {
   readonly path: string;
@@ -16,14 +15,16 @@ export interface LockOptions {
   signal?: AbortSignal;
   /** What the lock protects, for the error message. */
   what?: string;
+  /** The remedy when it stays locked (default: wait for the other process). */
+  hint?: string;
 }
 
 /**
  * A kernel flock(2) lock on `path`. Node has no flock, so util-linux `flock` takes it on a file
  * descriptor we open and pass down: the lock belongs to that open file description, stays held after
  * `flock` exits and is released when we close it, or by the kernel when this process dies. So a killed
- * deb-mock never leaves a stale lock behind. (This is the one subprocess not started by core's `run()`:
- * it needs an inherited file descriptor, which `run()` does not offer.)
+ * process (deb-mock, a compose) never leaves a stale lock behind. (This is the one subprocess not started
+ * by `run()`: it needs an inherited file descriptor, which `run()` does not offer.)
  */
 export async function acquireLock(path: string, options: LockOptions): Promise<HeldLock> {
   await mkdir(dirname(path), { recursive: true });
@@ -56,12 +57,12 @@ export async function acquireLock(path: string, options: LockOptions): Promise<H
         else if (options.signal?.aborted) reject(coreError("INTERRUPTED", `interrupted while waiting for ${path}`));
         else if (code === 75) {
           reject(
-            debMockError("LOCKED", `${options.what ?? path} is locked by another deb-mock process (waited ${seconds} s on ${path})`, {
-              hint: "wait for it to finish, or raise cache.lockTimeout",
+            coreError("LOCKED", `${options.what ?? path} is locked by another process (waited ${seconds} s on ${path})`, {
+              hint: options.hint ?? "wait for the other process to finish",
               details: { lock: path },
             }),
           );
-        } else reject(debMockError("SANDBOX_FAILED", `flock ${path} failed (exit ${code}): ${stderr.trim()}`));
+        } else reject(coreError("LOCK_FAILED", `flock ${path} failed (exit ${code}): ${stderr.trim()}`));
       });
     });
   } catch (error) {
