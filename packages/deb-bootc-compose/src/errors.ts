@@ -66,7 +66,8 @@ export const composeErrorCodes = {
   },
   ROOTFS_CACHE_FAILED: {
     category: "environment",
-    summary: "The rootfs cache (<cache-dir>/rootfs) could not be used: a tree could not be copied in or out (a lock that stays taken is LOCKED).",
+    summary:
+      "The rootfs cache (<cache-dir>/rootfs) could not be used: a tree could not be copied in or out (a lock that stays taken is LOCKED).",
   },
   KERNEL_COUNT: {
     category: "build-failed",

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run, writeFileAtomic } from "@debian-bootc/core";
+import { moduleDirHash } from "../code-hash.js";
 import { imageReference } from "../definition.js";
 import { composeError } from "../errors.js";
 import { lintImage } from "../lint/image-lint.js";
@@ -30,20 +31,9 @@ function trees(ctx: PhaseContext): RootfsTree[] {
   return value;
 }
 
-let ociCodeHash: Promise<string> | undefined;
-
-/** SHA256 over the OCI writer's own modules: any change to how images are written stops layout reuse. */
+/** The OCI writer's own modules: any change to how images are written stops layout reuse. */
 function ociWriterHash(): Promise<string> {
-  ociCodeHash ??= (async () => {
-    const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "oci");
-    const hash = createHash("sha256");
-    for (const name of (await readdir(dir)).sort()) {
-      if (!/\.(js|ts)$/.test(name) || /\.(d|test|system\.test)\.ts$/.test(name) || name.endsWith(".test.js")) continue;
-      hash.update(name).update(await readFile(join(dir, name)));
-    }
-    return hash.digest("hex");
-  })();
-  return ociCodeHash;
+  return moduleDirHash(join(dirname(fileURLToPath(import.meta.url)), "..", "oci"));
 }
 
 /** work/<arch>/<variant>/oci-key.json: what the layout (and archive) of a variant/arch were written from. */

@@ -33,7 +33,7 @@ function entry(k: string, composeId = "c-13.0-20260101.0"): CachedTreeEntry {
     composeId,
     kver: "6.12.0-1-amd64",
     durations: { mmdebstrap: 1 },
-    inputs: { codeVersion: 1 } as TreeKeyInputs,
+    inputs: { code: "test" } as TreeKeyInputs,
   };
 }
 

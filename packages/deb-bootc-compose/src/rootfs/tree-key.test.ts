@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDefinition } from "../definition.js";
 import type { InstallPlan } from "./apt-sources.js";
-import { canonicalJson, type KeyedPackage, ROOTFS_CODE_VERSION, treeKeyInputs, treeKeyOf } from "./tree-key.js";
+import { canonicalJson, type KeyedPackage, rootfsCodeHash, treeKeyInputs, treeKeyOf } from "./tree-key.js";
 
 const BASE = `name: keyed
 version: "13.0"
@@ -96,8 +96,9 @@ describe("the rootfs tree key", () => {
       mmdebstrap: "mmdebstrap 1.5.7",
       env: {},
     });
-    expect(inputs.codeVersion).toBe(ROOTFS_CODE_VERSION);
-    expect(treeKeyOf({ ...inputs, codeVersion: ROOTFS_CODE_VERSION + 1 }).key).not.toBe(a);
+    expect(inputs.code).toBe(await rootfsCodeHash());
+    expect(inputs.code).toMatch(/^[0-9a-f]{64}$/);
+    expect(treeKeyOf({ ...inputs, code: "0".repeat(64) }).key).not.toBe(a);
   });
 
   it("does not change with fields that do not shape the tree", async () => {

@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { run } from "@debian-bootc/core";
+import { moduleDirHash } from "../code-hash.js";
 import type { PhaseContext } from "../compose/phase-engine.js";
 import { PKGSET_STATE, type PkgsetState } from "../compose/shared-state.js";
 import { type ComposeDefinition, resolveVariant } from "../definition.js";
@@ -9,11 +11,13 @@ import type { InstallPlan } from "./apt-sources.js";
 import { DPKG_PATH_FILTERS } from "./rootfs.js";
 
 /**
- * The version of the code that makes a root tree (mmdebstrap's arguments, customize, the kernel and
- * initramfs steps, the ostree layout, the sources.list the image keeps). Bump it whenever that code
- * changes what a tree contains: every cached tree made by older code then stops matching.
+ * The code that makes a root tree (mmdebstrap's arguments, customize, the kernel and initramfs steps,
+ * the ostree layout, the sources.list the image keeps) is this folder: its hash is part of the key, so a
+ * tree cached by other code never matches.
  */
-export const ROOTFS_CODE_VERSION = 1;
+export function rootfsCodeHash(): Promise<string> {
+  return moduleDirHash(dirname(fileURLToPath(import.meta.url)));
+}
 
 /** One .deb of the set, exactly as the gather phase verified it. */
 export interface KeyedPackage {
@@ -29,7 +33,8 @@ export interface KeyedPackage {
  * change the tree (the package set is pinned by SHA256 instead of by where it came from).
  */
 export interface TreeKeyInputs {
-  codeVersion: number;
+  /** rootfsCodeHash() */
+  code: string;
   /** `mmdebstrap --version` of the host, which installs the set. */
   mmdebstrap: string;
   suite: string;
@@ -114,7 +119,7 @@ export async function treeKeyInputs(s: TreeKeySources): Promise<TreeKeyInputs> {
     .sort((a, b) => (a.name === b.name ? (a.architecture < b.architecture ? -1 : 1) : a.name < b.name ? -1 : 1));
   const epoch = (s.env ?? process.env).SOURCE_DATE_EPOCH;
   return {
-    codeVersion: ROOTFS_CODE_VERSION,
+    code: await rootfsCodeHash(),
     mmdebstrap: s.mmdebstrap,
     suite: definition.suite,
     arch: s.arch,
