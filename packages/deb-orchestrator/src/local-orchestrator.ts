@@ -55,7 +55,7 @@ async function builderToken(admin: HubClient, dataDir: string, name: string, lab
   );
   if (existing) return existing;
   await admin.post("/api/v1/users", { name: `builder-${name}`, perms: ["host"] }).catch((error) => {
-    if (!isCodedError(error)) throw error; // exists already: a new token for it
+    if (!isCodedError(error, "ALREADY_EXISTS")) throw error; // exists already: a new token for it
   });
   const { token } = await admin.post<{ token: string }>(`/api/v1/users/builder-${name}/tokens`, { label });
   await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
