@@ -13,16 +13,7 @@ import { fetchSourcePackages } from "./lib/apt-sources.mjs";
 import { compareRuns, compareTools, debHashes } from "./lib/deb-hashes.mjs";
 import { hostMirror } from "./lib/host-mirror.mjs";
 import { runCommand } from "./lib/proc.mjs";
-import {
-  asUser,
-  ensureBaseTarball,
-  ensureBuildUser,
-  ensureDebianPackages,
-  ensureSbuildrc,
-  mkdirForUser,
-  SBUILD_PACKAGES,
-  sbuildVersion,
-} from "./lib/sbuild-setup.mjs";
+import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES } from "./lib/sbuild-setup.mjs";
 import { fmt, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -133,22 +124,17 @@ async function main() {
   say(`work directory ${opts.workdir}; suite ${opts.suite}/${arch}; ${opts.runs} run(s) per package and tool`);
 
   // 1. sbuild set-up (idempotent) and the sources.
-  const setup = {};
-  if (!opts["skip-sbuild"]) {
-    await ensureDebianPackages(SBUILD_PACKAGES, say);
-    setup.entry = await ensureBuildUser(opts.user, say);
-    ensureSbuildrc(setup.entry, say);
-    setup.tarball = await ensureBaseTarball({
-      entry: setup.entry,
-      suite: opts.suite,
-      arch,
-      mirror,
-      refresh: opts["refresh-tarball"],
-      logFile: join(logs, `mmdebstrap-${opts.suite}.log`),
-      say,
-    });
-    setup.sbuildVersion = await sbuildVersion();
-  }
+  const setup = opts["skip-sbuild"]
+    ? {}
+    : await prepareSbuild({
+        user: opts.user,
+        suite: opts.suite,
+        arch,
+        mirror,
+        refresh: opts["refresh-tarball"],
+        logFile: join(logs, `mmdebstrap-${opts.suite}.log`),
+        say,
+      });
   const sources = await fetchSourcePackages({
     packages: opts.packages,
     suites: opts.sourceSuites,

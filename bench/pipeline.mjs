@@ -23,16 +23,7 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { hostMirror } from "./lib/host-mirror.mjs";
 import { runCommand } from "./lib/proc.mjs";
-import {
-  asUser,
-  ensureBaseTarball,
-  ensureBuildUser,
-  ensureDebianPackages,
-  ensureSbuildrc,
-  mkdirForUser,
-  SBUILD_PACKAGES,
-  sbuildVersion,
-} from "./lib/sbuild-setup.mjs";
+import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES } from "./lib/sbuild-setup.mjs";
 import { fmt, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -192,22 +183,17 @@ async function main() {
   const load = { before: await uptime(), after: null };
   say(`work directory ${opts.workdir}; ${opts.runs} run(s); load before: ${load.before.text}`);
 
-  const setup = {};
-  if (!opts["skip-sbuild"]) {
-    await ensureDebianPackages(SBUILD_PACKAGES, say);
-    setup.entry = await ensureBuildUser(opts.user, say);
-    ensureSbuildrc(setup.entry, say);
-    setup.tarball = await ensureBaseTarball({
-      entry: setup.entry,
-      suite,
-      arch,
-      mirror: opts.mirror ?? hostMirror(),
-      refresh: false,
-      logFile: join(logs, `mmdebstrap-sbuild-${suite}.log`),
-      say,
-    });
-    setup.sbuildVersion = await sbuildVersion();
-  }
+  const setup = opts["skip-sbuild"]
+    ? {}
+    : await prepareSbuild({
+        user: opts.user,
+        suite,
+        arch,
+        mirror: opts.mirror ?? hostMirror(),
+        refresh: false,
+        logFile: join(logs, `mmdebstrap-sbuild-${suite}.log`),
+        say,
+      });
   const mmdebstrapVersion = (await runCommand(["mmdebstrap", "--version"]).catch(() => undefined))?.stdout.trim() ?? null;
 
   const runs = [];

@@ -142,3 +142,15 @@ export async function sbuildVersion() {
   if (r?.code !== 0) return null;
   return r.stdout.split("\n")[0].trim() || null;
 }
+
+/**
+ * Everything sbuild needs here, idempotently: its Debian packages, the unprivileged build user, its
+ * ~/.sbuildrc and the suite's base tarball. Returns { entry, tarball, sbuildVersion }.
+ */
+export async function prepareSbuild({ user, suite, arch, mirror, refresh, logFile, say }) {
+  await ensureDebianPackages(SBUILD_PACKAGES, say);
+  const entry = await ensureBuildUser(user, say);
+  ensureSbuildrc(entry, say);
+  const tarball = await ensureBaseTarball({ entry, suite, arch, mirror, refresh, logFile, say });
+  return { entry, tarball, sbuildVersion: await sbuildVersion() };
+}
