@@ -94,23 +94,22 @@ export const ociPhase: Phase = {
       const archiveName = `${definition.name}-${tree.variant}.ociarchive`;
       const wantArchive = definition.outputs.includes("ociarchive");
       const treeId = details.find((d) => d.variant === tree.variant && d.arch === tree.arch)?.treeId;
+      // what the image is written with; with the tree and the writer's code it is the key of a reusable layout
+      const imageOptions = {
+        tag: ref.tag,
+        arch: tree.arch,
+        sourceDateEpoch: epoch,
+        version: definition.version,
+        title: ref.name,
+        labels: definition.image?.labels,
+        annotations: definition.image?.annotations,
+        maxLayers: definition.image?.maxLayers,
+        compression: definition.image?.compression,
+      };
       const key = treeId
         ? createHash("sha256")
             .update(
-              canonicalJson({
-                treeId,
-                writer: await ociWriterHash(),
-                tag: ref.tag,
-                arch: tree.arch,
-                epoch,
-                version: definition.version,
-                title: ref.name,
-                labels: definition.image?.labels,
-                annotations: definition.image?.annotations,
-                maxLayers: definition.image?.maxLayers,
-                compression: definition.image?.compression,
-                archive: wantArchive ? archiveName : undefined,
-              }),
+              canonicalJson({ treeId, writer: await ociWriterHash(), ...imageOptions, archive: wantArchive ? archiveName : undefined }),
             )
             .digest("hex")
         : undefined;
@@ -145,15 +144,7 @@ export const ociPhase: Phase = {
       const result = await writeOciImage({
         rootfs: tree.path,
         layout,
-        tag: ref.tag,
-        arch: tree.arch,
-        sourceDateEpoch: epoch,
-        version: definition.version,
-        title: ref.name,
-        labels: definition.image?.labels,
-        annotations: definition.image?.annotations,
-        maxLayers: definition.image?.maxLayers,
-        compression: definition.image?.compression,
+        ...imageOptions,
         xattrs: await readXattrs(tree.path, { logger: ctx.logger, signal: ctx.signal }),
         logger: ctx.logger,
         signal: ctx.signal,
