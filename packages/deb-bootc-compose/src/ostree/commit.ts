@@ -2,7 +2,7 @@ import { lstat, mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { isCodedError, type Logger } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
-import { parseKeyValues, runrootScript } from "./runroot.js";
+import { parseKeyValues, type RunrootOptions, runrootScript } from "./runroot.js";
 
 // $1 repo, $2 ref, $3 tree, $4 previous repo or "", then ostree commit options.
 const COMMIT_SCRIPT = `
@@ -92,7 +92,7 @@ export async function commitTree(options: CommitOptions): Promise<CommitResult> 
   await rename(join(tree, "etc"), join(tree, "usr/etc"));
   let out: string;
   try {
-    out = await runrootScript(COMMIT_SCRIPT, args, {
+    out = await ostreeScript(COMMIT_SCRIPT, args, `ostree commit of ${tree} to ${options.repo} (${options.ref})`, {
       profile: options.profile,
       binds: [
         { source: tree, target: "/tree", readOnly: true },
@@ -103,15 +103,6 @@ export async function commitTree(options: CommitOptions): Promise<CommitResult> 
       signal: options.signal,
       onOutput: options.onOutput,
     });
-  } catch (error) {
-    if (isCodedError(error, "INTERRUPTED")) throw error;
-    throw composeError(
-      "OSTREE_FAILED",
-      `ostree commit of ${tree} to ${options.repo} (${options.ref}) failed: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
   } finally {
     await rename(join(tree, "usr/etc"), join(tree, "etc"));
   }
@@ -142,9 +133,11 @@ export interface ReuseCommitOptions {
  */
 export async function reuseCommit(options: ReuseCommitOptions): Promise<boolean> {
   await mkdir(options.repo, { recursive: true });
-  let out: string;
-  try {
-    out = await runrootScript(REUSE_SCRIPT, ["/repo", options.ref, "/previous", options.commit], {
+  const out = await ostreeScript(
+    REUSE_SCRIPT,
+    ["/repo", options.ref, "/previous", options.commit],
+    `ostree pull-local of ${options.ref} from ${options.previousRepo}`,
+    {
       profile: options.profile,
       binds: [
         { source: options.repo, target: "/repo" },
@@ -153,18 +146,19 @@ export async function reuseCommit(options: ReuseCommitOptions): Promise<boolean>
       logger: options.logger,
       signal: options.signal,
       onOutput: options.onOutput,
-    });
+    },
+  );
+  return parseKeyValues(out).after === options.commit;
+}
+
+/** An ostree script in a runroot; a failure becomes OSTREE_FAILED naming `what` (an interruption stays one). */
+async function ostreeScript(script: string, args: readonly string[], what: string, options: RunrootOptions): Promise<string> {
+  try {
+    return await runrootScript(script, args, options);
   } catch (error) {
     if (isCodedError(error, "INTERRUPTED")) throw error;
-    throw composeError(
-      "OSTREE_FAILED",
-      `ostree pull-local of ${options.ref} from ${options.previousRepo} failed: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
+    throw composeError("OSTREE_FAILED", `${what} failed: ${(error as Error).message}`, { cause: error });
   }
-  return parseKeyValues(out).after === options.commit;
 }
 
 /** `ostree fsck` of a repository with the runroot's ostree; throws OSTREE_FAILED on corruption. */
