@@ -26,14 +26,8 @@ import { type IdentifiedSource, identifySources, type MaterializedSource, materi
 
 export const BUILD_STATE = "build";
 
-export interface BuiltBinary {
-  name: string;
-  version: string;
-  arch: string;
-  filename: string;
-  sha256: string;
-  size: number;
-}
+/** A binary of a build, as the hub lists it. */
+export type BuiltBinary = BuildInfo["binaries"][number];
 
 export interface BuildRecord {
   /** Index in build.sources. */
