@@ -24,18 +24,7 @@ export interface HubEvent {
 
 /** Append one row to the event log (never updated or deleted) inside the caller's transaction. */
 export async function recordEvent(db: Kysely<Database> | Transaction<Database>, event: EventInput, time = Date.now()): Promise<void> {
-  await db
-    .insertInto("events")
-    .values({
-      time,
-      user_id: event.userId,
-      kind: event.kind,
-      object_type: event.objectType,
-      object_id: event.objectId,
-      data: JSON.stringify(event.data ?? {}),
-      ...(event.buildId === undefined ? {} : { build_id: event.buildId }),
-    })
-    .execute();
+  await recordEvents(db, [event], time);
 }
 
 /** Append several rows in one statement (one round trip), in order. */
