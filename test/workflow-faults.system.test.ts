@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "@debian-bootc/core";
-import { loadDefinition, OrchestratorConnection } from "@debian-bootc/deb-bootc-compose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type EmbeddedHubClient, lookAtEmbeddedHub } from "./embedded-hub.js";
 
 /**
  * The workflow's failure paths with real deb-mock builds, through the compose command as a user runs it
@@ -90,20 +90,11 @@ function composeArgs(def: string): string[] {
   ];
 }
 
-type HubClient = Awaited<ReturnType<OrchestratorConnection["open"]>>["client"];
-
 /** The test's embedded hub, opened only to look. */
-async function withHub<T>(def: string, look: (client: HubClient) => Promise<T>): Promise<T> {
-  const connection = new OrchestratorConnection({ dataDir: join(dir, "orchestrator"), upUrl: "none", env: {} });
-  try {
-    const loaded = await loadDefinition(def);
-    return await look((await connection.open(loaded.definition, loaded.baseDir)).client);
-  } finally {
-    await connection.close();
-  }
-}
+const withHub = <T>(def: string, look: (client: EmbeddedHubClient) => Promise<T>) =>
+  lookAtEmbeddedHub(join(dir, "orchestrator"), def, look);
 
-const buildOf = (client: HubClient, name: string) =>
+const buildOf = (client: EmbeddedHubClient, name: string) =>
   client.get<{ state: string; task: number }>(`/api/v1/builds/${encodeURIComponent(`${name}/1.0`)}`);
 
 /** Processes whose command line mentions the test's directory (the compose, its builder's deb-mock). */

@@ -2,16 +2,10 @@ import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Output, run, runCli } from "@debian-bootc/core";
-import {
-  type BuildState,
-  DPKG_SYSIMAGE_DIR,
-  loadDefinition,
-  OrchestratorConnection,
-  type PackageRecord,
-  tool,
-} from "@debian-bootc/deb-bootc-compose";
+import { type BuildState, DPKG_SYSIMAGE_DIR, type PackageRecord, tool } from "@debian-bootc/deb-bootc-compose";
 import { parseDeb822 } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
+import { type EmbeddedHubClient, lookAtEmbeddedHub } from "./embedded-hub.js";
 
 /**
  * The end-to-end workflow on one machine, through the compose verb, as the README's main job runs it:
@@ -72,16 +66,9 @@ async function json<T>(path: string): Promise<T> {
   return JSON.parse(await readFile(path, "utf8")) as T;
 }
 
-/** The embedded hub of the test's data directory, opened just to look (no runner work: nothing is queued). */
-async function withHub<T>(look: (client: Awaited<ReturnType<OrchestratorConnection["open"]>>["client"]) => Promise<T>): Promise<T> {
-  const connection = new OrchestratorConnection({ dataDir: join(dir, "orchestrator"), upUrl: "none", env: {} });
-  try {
-    const loaded = await loadDefinition(join(dir, "def", "debian-bootc.yaml"));
-    return await look((await connection.open(loaded.definition, loaded.baseDir)).client);
-  } finally {
-    await connection.close();
-  }
-}
+/** The embedded hub of the test's data directory, opened just to look. */
+const withHub = <T>(look: (client: EmbeddedHubClient) => Promise<T>) =>
+  lookAtEmbeddedHub(join(dir, "orchestrator"), join(dir, "def", "debian-bootc.yaml"), look);
 
 describe("workflow: compose asks, deb-orchestrator builds with deb-mock, compose ships", () => {
   it("builds the example's sources, composes from the tag's repository, records the builds, and reuses them", async () => {
