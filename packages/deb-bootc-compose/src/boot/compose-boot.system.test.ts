@@ -21,6 +21,7 @@ import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { type Phase, readComposeStatus, runCompose } from "../compose/phase-engine.js";
 import { ociPhase, ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
 import { composePhases } from "../compose/registry.js";
+import { capturingState } from "../compose/state-capture.js";
 import { parseDefinition } from "../definition.js";
 import { sha256File } from "../disk/disk-image.js";
 import type { DiskImageRecord } from "../disk/image-build-phase.js";
@@ -82,32 +83,20 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     const out = join(work, "out");
     const def = await definitionFile(work);
     const definition = parseDefinition(def.text, def.path);
-    let captured: {
-      commits?: OstreeCommitRecord[];
-      disks?: DiskImageRecord[];
-      tests?: BootTestRecord[];
-      trees?: RootfsTree[];
-      details?: RootfsDetails[];
-    } = {};
-    // the compose verb's phases, with what the run left in its state read after metadata
+    // the compose verb's phases; what the run left in its state is read afterwards
     const orchestrator = new OrchestratorConnection();
-    const phases = composePhases({ baseDir: work, orchestrator }).map((phase): Phase => {
-      if (phase.name !== "metadata") return phase;
-      return {
-        ...phase,
-        async run(ctx) {
-          await phase.run(ctx);
-          captured = {
-            commits: ctx.state.get("ostree") as OstreeCommitRecord[],
-            disks: ctx.state.get("disk-images") as DiskImageRecord[],
-            tests: ctx.state.get("boot-tests") as BootTestRecord[],
-            trees: ctx.state.get(ROOTFS_STATE) as RootfsTree[],
-            details: ctx.state.get(ROOTFS_DETAILS_STATE) as RootfsDetails[],
-          };
-        },
-      };
-    });
-    const result = await runCompose({ definition, definitionPath: def.path, outputDir: out, phases }).finally(() => orchestrator.close());
+    const composed = capturingState(composePhases({ baseDir: work, orchestrator }));
+    const result = await runCompose({ definition, definitionPath: def.path, outputDir: out, phases: composed.phases }).finally(() =>
+      orchestrator.close(),
+    );
+    const state = composed.state();
+    const captured = {
+      commits: state.get("ostree") as OstreeCommitRecord[],
+      disks: state.get("disk-images") as DiskImageRecord[],
+      tests: state.get("boot-tests") as BootTestRecord[],
+      trees: state.get(ROOTFS_STATE) as RootfsTree[],
+      details: state.get(ROOTFS_DETAILS_STATE) as RootfsDetails[],
+    };
     phaseTimes(result.phases, "compose-1");
     const outcomes = Object.fromEntries(result.phases.map((p) => [p.name, p.outcome]));
     expect(result.status, JSON.stringify(result.phases.filter((p) => p.outcome !== "done"))).toBe("FINISHED");

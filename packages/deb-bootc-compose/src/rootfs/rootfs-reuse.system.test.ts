@@ -14,8 +14,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
-import { type ComposeResult, type Phase, runCompose } from "../compose/phase-engine.js";
+import { type ComposeResult, runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
+import { capturingState } from "../compose/state-capture.js";
 import { parseDefinition } from "../definition.js";
 import { OSTREE_STATE, type OstreeCommitRecord } from "../ostree/ostree-phase.js";
 import { defaultCacheDir } from "../pkgset/cache-dir.js";
@@ -45,26 +46,13 @@ async function compose(out: string, cacheDir: string, extra: string[] = []): Pro
   const path = join(work!, `def-${extra.length}.yaml`);
   await writeFile(path, text);
   const definition = parseDefinition(text, path);
-  let captured: { details?: RootfsDetails[]; commits?: OstreeCommitRecord[] } = {};
   const orchestrator = new OrchestratorConnection();
-  const phases = composePhases({ baseDir: work!, cacheDir, orchestrator }).map((phase): Phase => {
-    if (phase.name !== "metadata") return phase;
-    return {
-      ...phase,
-      async run(ctx) {
-        await phase.run(ctx);
-        captured = {
-          details: ctx.state.get(ROOTFS_DETAILS_STATE) as RootfsDetails[],
-          commits: ctx.state.get(OSTREE_STATE) as OstreeCommitRecord[],
-        };
-      },
-    };
-  });
+  const composed = capturingState(composePhases({ baseDir: work!, cacheDir, orchestrator }));
   const result = await runCompose({
     definition,
     definitionPath: path,
     outputDir: out,
-    phases,
+    phases: composed.phases,
     skipPhases: ["image-build", "test"],
   }).finally(() => orchestrator.close());
   expect(result.status, JSON.stringify(result.phases.filter((p) => p.outcome !== "done" && p.outcome !== "skipped"))).toBe("FINISHED");
@@ -77,7 +65,10 @@ async function compose(out: string, cacheDir: string, extra: string[] = []): Pro
       .map((p) => `${p.name} ${((p.durationMs ?? 0) / 1000).toFixed(1)} s`)
       .join(", ")}`,
   );
-  return { result, details: captured.details![0]!, commit: captured.commits![0]!, manifestDigest: index.manifests[0]!.digest, phasesJson };
+  const state = composed.state();
+  const details = (state.get(ROOTFS_DETAILS_STATE) as RootfsDetails[])[0]!;
+  const commit = (state.get(OSTREE_STATE) as OstreeCommitRecord[])[0]!;
+  return { result, details, commit, manifestDigest: index.manifests[0]!.digest, phasesJson };
 }
 
 describe.skipIf(!ready)("rootfs and ostree reuse on a recompose", () => {
