@@ -48,6 +48,11 @@ export const orchestratorErrorCodes = {
   },
   ARTIFACT_MISSING: { category: "not-found", summary: "A file referenced by sha256 has not been uploaded to the hub's artifact store." },
   SOURCE_INVALID: { category: "input", summary: "The submitted source package (.dsc and its files) is malformed or incomplete." },
+  BUILD_RESULT_INVALID: {
+    category: "input",
+    summary:
+      "A builder's result does not belong to the task's .dsc (a file that is not a .deb, a package, version or architecture the .dsc does not name, an inconsistent .changes/.buildinfo); the task fails and no tag changes.",
+  },
   // builder and client
   HUB_UNREACHABLE: { category: "environment", summary: "The hub did not answer (connection refused, DNS, timeout)." },
   HUB_ERROR: { category: "environment", summary: "The hub answered with an unexpected status or body." },

@@ -11,6 +11,7 @@ import { deleteBuild } from "./build-delete.js";
 import * as catalog from "./catalog.js";
 import { type HubContext, isTerminal } from "./context.js";
 import { eventFromRow } from "./events.js";
+import { publicErrorJson } from "./host-paths.js";
 import { getTask, listLogs, listTasks, logDir, whyBuild, whyTask } from "./queries.js";
 import * as scheduler from "./scheduler.js";
 import * as engine from "./task-engine.js";
@@ -124,7 +125,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
 
   app.setErrorHandler(
     (error: Error & { statusCode?: number; code?: string; validation?: unknown; validationContext?: string }, request, reply) => {
-      if (error instanceof CodedError) return reply.status(httpStatusFor(error.category)).send(error.toJSON());
+      if (error instanceof CodedError) return reply.status(httpStatusFor(error.category)).send(publicErrorJson(error, ctx.dataDir));
       if (error.validation)
         return reply.status(400).send({
           code: "REQUEST_INVALID",
