@@ -4,6 +4,7 @@ import { run } from "@debian-bootc/core";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   databaseKinds,
+  startNoopBuilder,
   startTestHub,
   submitBuild,
   type TestHub,
@@ -360,5 +361,31 @@ describe.each(databaseKinds)("hostile builder results on %s", (kind) => {
     expect((await readdir(test.dir)).filter((n) => n.includes("escaped"))).toEqual([]);
     const events = await test.anonymous.raw("GET", "/api/v1/events?after=0").then((r) => r.text());
     expect(events).not.toContain(test.dir);
+  }, 120_000);
+
+  it("shows no host path when a tag's repository cannot be written", async () => {
+    test = await startTestHub(databases, kind);
+    await test.admin.post("/api/v1/tags", { name: "base", arches: ["amd64"] });
+    await test.admin.post("/api/v1/targets", { name: "t", buildTag: "base", destTag: "base" });
+    const builder = await startNoopBuilder(test, "b1");
+    try {
+      const top = await submitBuild(test.admin, "t", await writeSourcePackage(test.dir, "demo", "1.0-1"));
+      expect((await waitForTask(test.admin, top)).state).toBe("closed");
+    } finally {
+      await builder.stop(100);
+    }
+    // the build's .deb vanishes from the artifact store: the next repository fails, naming the file
+    const [binary] = await test.hub.ctx.db.selectFrom("binaries").select("sha256").execute();
+    expect(await test.hub.ctx.store.remove(binary!.sha256)).toBe(true);
+    const { task } = await test.admin.post<{ task: number }>("/api/v1/tags/base/regen", {});
+    const failed = await waitForTask(test.anonymous, task);
+    expect(failed).toMatchObject({ state: "failed", error: { code: "PUBLISH_FAILED" } });
+    expect(JSON.stringify(failed)).toContain(`artifact ${binary!.sha256}`);
+    const seen = [
+      JSON.stringify(failed),
+      await test.anonymous.raw("GET", "/api/v1/events?after=0").then((r) => r.text()),
+      await test.anonymous.raw("GET", `/tasks/${task}`).then((r) => r.text()),
+    ];
+    for (const text of seen) expect(text).not.toContain(test.hub.ctx.dataDir);
   }, 120_000);
 });
