@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
 import { afterEach, describe, expect, it } from "vitest";
+import { seededRandom } from "../../../../test/fuzz.js";
 import {
   databaseKinds,
   startNoopBuilder,
@@ -15,17 +16,6 @@ import {
 } from "../testing/test-hub.js";
 
 const databases = useDatabases();
-
-/** Deterministic pseudo-random numbers, so a failure can be replayed. */
-function prng(seed: number) {
-  let x = seed >>> 0;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 const tables = [
   "users",
@@ -72,7 +62,7 @@ describe.each(databaseKinds)("hostile requests on %s", (kind) => {
     const builderClient = await test.user("reader", ["build"]);
     const readerToken = (builderClient as unknown as { token: string }).token;
     const before = await snapshot(test);
-    const random = prng(4242);
+    const random = seededRandom(4242);
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
     const junk = [
       "",
