@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest";
 import { parseDeb822 } from "./deb822.js";
 import { checkArchitecture, checkBinaryIdentity, checkPackageName, checkSourceName, checkVersion } from "./package-fields.js";
 import { parseRelations } from "./relation.js";
+import { dscFileName } from "./source-package.js";
+import { changesFileName } from "./upload-files.js";
 
 const fixtures = new URL("./__fixtures__/", import.meta.url).pathname;
 const text = (name: string) => readFileSync(join(fixtures, name), "utf8");
@@ -111,6 +113,14 @@ describe("hostile package field values", () => {
         codeOf(() => checkArchitecture(arch)),
         arch,
       ).toBe("ARCHITECTURE_INVALID");
+  });
+
+  it("the file names made of fields (.dsc, .changes) check them first", () => {
+    expect(dscFileName("hello", "1:2.10-5")).toBe("hello_2.10-5.dsc");
+    expect(changesFileName("hello", "2.10-5", "source")).toBe("hello_2.10-5_source.changes");
+    expect(codeOf(() => dscFileName("hello", "1/../../../x"))).toBe("VERSION_INVALID");
+    expect(codeOf(() => changesFileName("../hello", "1.0", "amd64"))).toBe("PACKAGE_NAME_INVALID");
+    expect(codeOf(() => changesFileName("hello", "1.0", "../amd64"))).toBe("ARCHITECTURE_INVALID");
   });
 
   it("checks a binary's identity as one, the source defaulting to the package", () => {
