@@ -108,7 +108,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     // the web UI's session cookie lets a logged-in browser read the API (its live event stream, download
     // links) on a hub whose reads are private; only reads: a mutation always needs the Authorization header
     if (!request.principal && request.headers.authorization === undefined && request.url.startsWith("/api/"))
-      if (request.method === "GET" || request.method === "HEAD") {
+      if (isRead(request.method)) {
         const token = parseCookies(request.headers.cookie).get(SESSION_COOKIE);
         if (token) request.principal = await authenticate(ctx.db, `Bearer ${token}`, ctx.principals).catch(() => undefined);
       }
@@ -118,8 +118,14 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     if (perm === "any") {
       if (!request.principal) throw orchestratorError("AUTH_REQUIRED", "this endpoint needs an API token");
     } else if (perm) requirePermission(request.principal, perm);
-    else if (!options.publicRead && request.method === "GET" && !request.principal && !request.url.startsWith("/api/v1/health"))
+    // HEAD is a GET without the body: it answers sizes and checksums, so it follows GET's rule
+    else if (!options.publicRead && isRead(request.method) && !request.principal && !request.url.startsWith("/api/v1/health"))
       throw orchestratorError("AUTH_REQUIRED", "this hub does not allow anonymous reads");
+  });
+  // no response of the API is ever sniffed into something a browser would run
+  app.addHook("onSend", async (_request, reply, payload) => {
+    reply.header("x-content-type-options", "nosniff");
+    return payload;
   });
 
   app.setErrorHandler(
@@ -465,6 +471,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
         .where("name", "=", request.params.name)
         .executeTakeFirst();
       if (!file) throw orchestratorError("NOT_FOUND", `task ${request.params.id} has no file '${request.params.name}'`);
+      asDownload(reply, "attachment", file.name);
       return reply.header("content-type", "application/octet-stream").header("x-sha256", file.sha256).send(ctx.store.open(file.sha256));
     },
   );
@@ -494,6 +501,8 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     handler: async (request, reply) => {
       const size = await ctx.store.size(request.params.sha256);
       if (size === undefined) throw orchestratorError("ARTIFACT_MISSING", `no artifact ${request.params.sha256}`);
+      // no file name: the web UI's links name the file with their download attribute
+      asDownload(reply, "attachment");
       reply.header("content-type", "application/octet-stream").header("content-length", size);
       if (request.method === "HEAD") return reply.send();
       return reply.send(ctx.store.open(request.params.sha256));
@@ -757,6 +766,19 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
   return { app, routes };
 }
 
+function isRead(method: string): boolean {
+  return method === "GET" || method === "HEAD";
+}
+
+/**
+ * Files served from the web UI's origin are inert: a sandbox policy gives a rendered document an opaque
+ * origin of its own (no cookies, no scripts), and files a browser would render are attachments.
+ */
+function asDownload(reply: FastifyReply, disposition: "inline" | "attachment", fileName?: string): void {
+  reply.header("content-security-policy", "sandbox; default-src 'none'");
+  reply.header("content-disposition", fileName ? `${disposition}; filename="${fileName}"` : disposition);
+}
+
 export interface ClaimedTaskView {
   id: number;
   method: string;
@@ -845,6 +867,8 @@ async function readLog(
       throw error;
     }
   };
+  // shown as text in the browser (the web UI's "raw" link); nosniff and the sandbox keep it inert
+  asDownload(reply, "inline", logName);
   reply.header("content-type", "text/plain; charset=utf-8");
   if (!request.query.follow) {
     const chunk = await readFrom();
@@ -957,6 +981,7 @@ async function serveRepoFile(ctx: HubContext, relative: string, reply: FastifyRe
     return reply.header("content-type", "text/plain; charset=utf-8").send(`${(await readdir(path)).sort().join("\n")}\n`);
   }
   const type = /(Release|Packages|Sources|\.json)$/.test(path) ? "text/plain; charset=utf-8" : "application/octet-stream";
+  asDownload(reply, type.startsWith("text/") ? "inline" : "attachment", parts[parts.length - 1]);
   reply.header("content-type", type).header("content-length", info.size);
   if (info.size < 64 * 1024) return reply.send(await readFile(path));
   return reply.send(createReadStream(path));
