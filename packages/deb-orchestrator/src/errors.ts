@@ -61,6 +61,11 @@ export const orchestratorErrorCodes = {
     summary: "The builder's build environment failed (not the package): the task may be retried elsewhere.",
   },
   PUBLISH_FAILED: { category: "environment", summary: "Writing or signing a tag's APT repository failed." },
+  WEBHOOK_TARGET_REFUSED: {
+    category: "input",
+    summary:
+      "A webhook URL's host is (or resolves to) a loopback, link-local, unspecified or multicast address or one of the hub's own, and local targets were not allowed for it.",
+  },
   DATABASE_URL_INVALID: { category: "config", summary: "The --db value is neither sqlite:PATH nor postgres://..." },
 } as const satisfies ErrorCatalogue;
 

@@ -266,6 +266,46 @@ function buildEventsAndFileHashes(): Migration {
   };
 }
 
+/**
+ * Webhook URLs can carry a token in their query string; the event log is readable by anyone a hub lets
+ * read, so its webhook events keep only scheme, host and path (as new ones are written).
+ */
+function redactWebhookEvents(): Migration {
+  return {
+    async up(db: AnyDb) {
+      const kysely = db as Kysely<{ events: { id: number; kind: string; data: string } }>;
+      const events = await kysely.selectFrom("events").select(["id", "data"]).where("kind", "=", "webhook.created").execute();
+      for (const event of events) {
+        const data = JSON.parse(event.data) as { url?: unknown };
+        if (typeof data.url !== "string" || !URL.canParse(data.url)) continue;
+        const url = new URL(data.url);
+        data.url = `${url.protocol}//${url.host}${url.pathname}`;
+        await kysely
+          .updateTable("events")
+          .set({ data: JSON.stringify(data) })
+          .where("id", "=", event.id)
+          .execute();
+      }
+    },
+    async down() {},
+  };
+}
+
+/** Webhooks to loopback, link-local or the hub's own addresses need an admin's explicit permission. */
+function webhookLocalTargets(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .alterTable("webhooks")
+        .addColumn("allow_local", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable("webhooks").dropColumn("allow_local").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
@@ -275,6 +315,8 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         "0002_webhooks": webhooks(dialect),
         "0003_list_indexes": listIndexes(),
         "0004_build_events": buildEventsAndFileHashes(),
+        "0005_redact_webhook_events": redactWebhookEvents(),
+        "0006_webhook_local_targets": webhookLocalTargets(),
       };
     },
   };

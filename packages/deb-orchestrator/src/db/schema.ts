@@ -178,6 +178,8 @@ export interface WebhooksTable {
   last_error: string | null;
   next_attempt: number | null;
   created_at: number;
+  /** 1: an admin allowed loopback, link-local and the hub's own addresses for this webhook. */
+  allow_local: ColumnType<number, number | undefined, number>;
 }
 
 export interface Database {

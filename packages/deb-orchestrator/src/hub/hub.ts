@@ -58,7 +58,9 @@ export interface RunningHub {
 /** Start a hub: open and migrate the database, resume open work, serve the API. */
 export async function startHub(options: HubOptions): Promise<RunningHub> {
   const logger = options.logger ?? silentLogger;
-  await mkdir(options.dataDir, { recursive: true });
+  // tokens, keys, logs and (with SQLite) the database: the hub's user alone reads the data directory
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(options.dataDir, 0o700);
   const database = await openDatabase(options.db, { onPoolError: (err) => logger.warn({ err: err.message }, "database connection lost") });
   const store = new ArtifactStore(options.dataDir);
   await store.init();

@@ -733,14 +733,20 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
   app.get("/api/v1/webhooks", { config: { perm: "admin", summary: "List webhooks (without their secrets)" } }, async () =>
     listWebhooks(ctx),
   );
-  app.post<{ Body: { url: string; secret: string; kinds?: string[] } }>(
+  app.post<{ Body: { url: string; secret: string; kinds?: string[]; allowLocal?: boolean } }>(
     "/api/v1/webhooks",
     {
       config: {
         perm: "admin",
-        summary: "Add a webhook: events from now on, in order, signed with HMAC-SHA256 of the secret, retried until a 2xx",
+        summary:
+          "Add a webhook: events from now on, in order, signed with HMAC-SHA256 of the secret, retried until a 2xx; allowLocal admits loopback, link-local and the hub's own addresses",
       },
-      schema: { body: obj({ url: str(500), secret: str(200, { minLength: 16 }), kinds: arr(str(40), 20) }, ["url", "secret"]) },
+      schema: {
+        body: obj({ url: str(500), secret: str(200, { minLength: 16 }), kinds: arr(str(40), 20), allowLocal: { type: "boolean" } }, [
+          "url",
+          "secret",
+        ]),
+      },
     },
     async (request, reply) => reply.status(201).send({ id: await createWebhook(ctx, me(request), request.body) }),
   );
