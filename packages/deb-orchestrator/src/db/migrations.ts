@@ -306,6 +306,30 @@ function webhookLocalTargets(): Migration {
   };
 }
 
+/**
+ * API tokens may expire; web sessions are records of their own (short-lived, closed at logout) instead of
+ * a cookie holding the API token.
+ */
+function sessionsAndTokenExpiry(dialect: DialectName): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable("tokens").addColumn("expires_at", "bigint").execute();
+      await withId(db.schema.createTable("web_sessions"), dialect)
+        .addColumn("hash", "text", (c) => c.notNull().unique())
+        .addColumn("user_id", "integer", (c) => c.notNull().references("users.id"))
+        .addColumn("token_id", "integer", (c) => c.notNull().references("tokens.id"))
+        .addColumn("created_at", "bigint", notNull)
+        .addColumn("expires_at", "bigint", notNull)
+        .execute();
+      await db.schema.createIndex("web_sessions_by_expiry").on("web_sessions").column("expires_at").execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable("web_sessions").execute();
+      await db.schema.alterTable("tokens").dropColumn("expires_at").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
@@ -317,6 +341,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         "0004_build_events": buildEventsAndFileHashes(),
         "0005_redact_webhook_events": redactWebhookEvents(),
         "0006_webhook_local_targets": webhookLocalTargets(),
+        "0007_sessions_and_token_expiry": sessionsAndTokenExpiry(dialect),
       };
     },
   };

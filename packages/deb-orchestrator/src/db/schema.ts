@@ -19,6 +19,17 @@ export interface TokensTable {
   created_at: number;
   last_used_at: number | null;
   revoked: number;
+  /** Refused from this time on; null: until revoked. */
+  expires_at: ColumnType<number | null, number | null | undefined, number | null>;
+}
+/** A browser's login: a random id (only its sha256 is kept), tied to the token its user logged in with. */
+export interface WebSessionsTable {
+  id: Generated<number>;
+  hash: string;
+  user_id: number;
+  token_id: number;
+  created_at: number;
+  expires_at: number;
 }
 export interface PermissionsTable {
   user_id: number;
@@ -186,6 +197,7 @@ export interface Database {
   webhooks: WebhooksTable;
   users: UsersTable;
   tokens: TokensTable;
+  web_sessions: WebSessionsTable;
   permissions: PermissionsTable;
   hosts: HostsTable;
   packages: PackagesTable;

@@ -15,6 +15,7 @@ import { getTask, listLogs, listTasks, logDir, whyBuild, whyTask } from "./queri
 import * as scheduler from "./scheduler.js";
 import * as engine from "./task-engine.js";
 import { checkFileName, checkName } from "./validate.js";
+import { sessionPrincipal } from "./web-sessions.js";
 import { createWebhook, deleteWebhook, listWebhooks } from "./webhooks.js";
 
 declare module "fastify" {
@@ -107,11 +108,8 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     request.principal = await authenticate(ctx.db, request.headers.authorization, ctx.principals);
     // the web UI's session cookie lets a logged-in browser read the API (its live event stream, download
     // links) on a hub whose reads are private; only reads: a mutation always needs the Authorization header
-    if (!request.principal && request.headers.authorization === undefined && request.url.startsWith("/api/"))
-      if (isRead(request.method)) {
-        const token = parseCookies(request.headers.cookie).get(SESSION_COOKIE);
-        if (token) request.principal = await authenticate(ctx.db, `Bearer ${token}`, ctx.principals).catch(() => undefined);
-      }
+    if (!request.principal && request.headers.authorization === undefined && request.url.startsWith("/api/") && isRead(request.method))
+      request.principal = await sessionPrincipal(ctx.db, parseCookies(request.headers.cookie).get(SESSION_COOKIE), ctx.principals);
   });
   app.addHook("preHandler", async (request) => {
     const perm = request.routeOptions.config.perm;
@@ -189,14 +187,16 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       return { ok: true };
     },
   );
-  app.post<{ Params: { name: string }; Body: { label?: string } }>(
+  app.post<{ Params: { name: string }; Body: { label?: string; expiresAt?: number } }>(
     "/api/v1/users/:name/tokens",
     {
-      config: { perm: "any", summary: "Create an API token (shown once)" },
-      schema: { params: nameParams, body: obj({ label: str(200) }) },
+      config: { perm: "any", summary: "Create an API token (shown once); expiresAt (ms since the epoch) ends it" },
+      schema: { params: nameParams, body: obj({ label: str(200), expiresAt: int(1, Number.MAX_SAFE_INTEGER) }) },
     },
     async (request, reply) =>
-      reply.status(201).send(await catalog.createToken(ctx, me(request), request.params.name, request.body?.label ?? "")),
+      reply
+        .status(201)
+        .send(await catalog.createToken(ctx, me(request), request.params.name, request.body?.label ?? "", request.body?.expiresAt ?? null)),
   );
 
   app.get<{ Params: { name: string } }>(
