@@ -330,6 +330,26 @@ function sessionsAndTokenExpiry(dialect: DialectName): Migration {
   };
 }
 
+/** Uploads per user until something refers to them: the upload quota and the removal of unused uploads. */
+function uploads(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable("uploads")
+        .addColumn("sha256", "text", notNull)
+        .addColumn("user_id", "integer", (c) => c.notNull().references("users.id"))
+        .addColumn("size", "bigint", notNull)
+        .addColumn("created_at", "bigint", notNull)
+        .addPrimaryKeyConstraint("uploads_pk", ["sha256", "user_id"])
+        .execute();
+      await db.schema.createIndex("uploads_by_user").on("uploads").columns(["user_id", "created_at"]).execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable("uploads").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
@@ -342,6 +362,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         "0005_redact_webhook_events": redactWebhookEvents(),
         "0006_webhook_local_targets": webhookLocalTargets(),
         "0007_sessions_and_token_expiry": sessionsAndTokenExpiry(dialect),
+        "0008_uploads": uploads(),
       };
     },
   };

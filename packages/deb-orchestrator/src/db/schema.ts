@@ -193,7 +193,16 @@ export interface WebhooksTable {
   allow_local: ColumnType<number, number | undefined, number>;
 }
 
+/** An upload nothing refers to yet, counted against its user's quota until something does. */
+export interface UploadsTable {
+  sha256: string;
+  user_id: number;
+  size: number;
+  created_at: number;
+}
+
 export interface Database {
+  uploads: UploadsTable;
   webhooks: WebhooksTable;
   users: UsersTable;
   tokens: TokensTable;

@@ -11,9 +11,11 @@ import { deleteBuild } from "./build-delete.js";
 import * as catalog from "./catalog.js";
 import { type HubContext, isTerminal } from "./context.js";
 import { eventFromRow } from "./events.js";
+import { streamClient } from "./limits.js";
 import { getTask, listLogs, listTasks, logDir, whyBuild, whyTask } from "./queries.js";
 import * as scheduler from "./scheduler.js";
 import * as engine from "./task-engine.js";
+import { checkUploadQuota, recordUpload } from "./uploads.js";
 import { checkFileName, checkName } from "./validate.js";
 import { sessionPrincipal } from "./web-sessions.js";
 import { createWebhook, deleteWebhook, listWebhooks } from "./webhooks.js";
@@ -489,7 +491,9 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       const body = request.body as Readable | undefined;
       if (!body || typeof (body as Readable).pipe !== "function")
         throw orchestratorError("REQUEST_INVALID", "upload with content-type application/octet-stream");
+      await checkUploadQuota(ctx, me(request), request.query.size);
       const stored = await ctx.store.put(body, { sha256: request.params.sha256, size: request.query.size });
+      await recordUpload(ctx, me(request), stored.sha256, stored.size);
       return reply.status(stored.created ? 201 : 200).send(stored);
     },
   );
@@ -693,6 +697,12 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       if (body === undefined) throw orchestratorError("REQUEST_INVALID", "log chunks are sent as text/plain");
       const dir = logDir(ctx, request.params.id);
       await mkdir(dir, { recursive: true });
+      const logged = (await listLogs(ctx, request.params.id)).reduce((sum, log) => sum + log.size, 0);
+      if (logged + body.length > ctx.limits.maxTaskLogBytes)
+        throw orchestratorError(
+          "LOG_TOO_LARGE",
+          `task ${request.params.id} has ${logged} bytes of logs; ${body.length} more would exceed the limit of ${ctx.limits.maxTaskLogBytes}`,
+        );
       await appendFile(join(dir, request.params.log), body);
       return { ok: true };
     },
@@ -880,12 +890,16 @@ async function readLog(
     const chunk = await readFrom();
     return reply.header("x-next-offset", offset).send(chunk);
   }
+  const release = ctx.streams.acquire(streamClient(request));
   let closed = false;
   request.raw.on("close", () => {
     closed = true;
+    release();
   });
   const stream = Readable.from(
     (async function* () {
+      // the first read, even an empty one, sends the headers: a client following an empty log knows it is
+      yield await readFrom();
       while (!closed) {
         const chunk = await readFrom();
         if (chunk.length) {
@@ -901,7 +915,7 @@ async function readLog(
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     })(),
-  );
+  ).once("close", release);
   return reply.send(stream);
 }
 
@@ -920,6 +934,7 @@ async function streamEvents(
           .executeTakeFirst()
       )?.m ?? 0,
     );
+  const release = ctx.streams.acquire(streamClient(request));
   reply.hijack();
   const raw = reply.raw;
   raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
@@ -961,6 +976,7 @@ async function streamEvents(
   request.raw.on("close", () => {
     ctx.bus.off("changed", onChange);
     clearInterval(keepAlive);
+    release();
   });
   await flush();
 }

@@ -7,6 +7,7 @@ import { orchestratorError } from "../errors.js";
 import { authenticate, type Permission, requirePermission } from "../hub/auth.js";
 import { setTagged } from "../hub/catalog.js";
 import { type HubContext, isTerminal } from "../hub/context.js";
+import { streamClient } from "../hub/limits.js";
 import { logDir } from "../hub/queries.js";
 import { cancelTask, resubmitTask, submitNewRepo } from "../hub/task-engine.js";
 import { checkFileName } from "../hub/validate.js";
@@ -345,6 +346,7 @@ async function streamLog(
   const lastEventId = request.headers["last-event-id"];
   let offset = typeof lastEventId === "string" && /^[0-9]{1,15}$/.test(lastEventId) ? Number(lastEventId) : (request.query.offset ?? 0);
   const dir = logDir(ctx, id);
+  const release = ctx.streams.acquire(streamClient(request));
 
   securityHeaders(reply, nonce);
   reply.hijack();
@@ -396,6 +398,7 @@ async function streamLog(
   } catch (error) {
     ctx.logger.warn({ err: error, task: id }, "log stream failed");
   } finally {
+    release();
     ctx.bus.off("changed", onChange);
     ctx.closing.removeEventListener("abort", stop);
     raw.end();
