@@ -180,11 +180,14 @@ function parseFlags(name: DaemonName, options: Record<string, unknown>): Record<
   throw coreError("USAGE", `--${formatFieldPath(issue.path)}: ${issue.message}`);
 }
 
-/** What --check-config prints: the file read and the effective settings. */
-export function printCheckedConfig(out: Output, json: boolean, path: string | undefined, settings: object): void {
-  if (json) return out.json({ ok: true, file: path ?? null, settings });
-  out.line(`${path ?? "no configuration file"}: valid`);
-  for (const [key, value] of Object.entries(settings)) out.line(`${key}: ${JSON.stringify(value)}`);
+/** What --check-config prints: the file read and the effective settings; returns the exit code. */
+export function printCheckedConfig(out: Output, json: boolean, path: string | undefined, settings: object): number {
+  if (json) out.json({ ok: true, file: path ?? null, settings });
+  else {
+    out.line(`${path ?? "no configuration file"}: valid`);
+    for (const [key, value] of Object.entries(settings)) out.line(`${key}: ${JSON.stringify(value)}`);
+  }
+  return 0;
 }
 
 /** HOST:PORT as the hub listens. */
