@@ -38,7 +38,7 @@ describe("the shipped configuration files", () => {
     ["builder", builderDefaults],
   ] as const)("etc/%s.yaml is valid, and its commented-out values are the defaults", async (name, defaults) => {
     const text = readFileSync(shipped(name), "utf8");
-    expect((await loadDaemonConfig(name, { configFile: shipped(name) }, env)).settings).toEqual(defaults);
+    expect((await loadDaemonConfig(name, { configFile: shipped(name) }, env)).settings).toMatchObject(defaults);
     // uncomment `#key: value` lines (not the prose): the shown values must be what the code uses
     const uncommented = file(`${name}-uncommented.yaml`, text.replace(/^#(?=[a-z-]+: )/gm, ""));
     const { settings } = await loadDaemonConfig(name, { configFile: uncommented }, env);
