@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { type Output, runCli } from "@debian-bootc/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { builderDefaults, hubDefaults, hubOptionsFrom, loadDaemonConfig } from "./daemon-config.js";
+import { defaultLimits } from "./hub/limits.js";
 import { tool } from "./tool.js";
 
 const dir = mkdtempSync(join(tmpdir(), "daemon-config-"));
@@ -89,7 +90,14 @@ describe("loadDaemonConfig", () => {
   });
 
   it("maps the hub's settings onto startHub's options", () => {
-    expect(hubOptionsFrom({ ...hubDefaults, listen: "[::1]:8471", "private-read": true, "public-url": "http://hub.test:8471" })).toEqual({
+    const settings = {
+      ...hubDefaults,
+      listen: "[::1]:8471",
+      "private-read": true,
+      "public-url": "http://hub.test:8471",
+      "max-task-log": 2,
+    };
+    expect(hubOptionsFrom(settings)).toEqual({
       db: `sqlite:${hubDefaults.data}/hub.db`,
       dataDir: hubDefaults.data,
       host: "::1",
@@ -98,6 +106,7 @@ describe("loadDaemonConfig", () => {
       leaseMs: 60_000,
       publicRead: false,
       webPublicRead: true,
+      limits: { ...defaultLimits, maxTaskLogBytes: 2 * 1024 ** 2 },
     });
   });
 });
