@@ -25,14 +25,14 @@ afterAll(async () => {
 
 describe(`compose definition loader on mutated examples (seed ${fuzzSeed})`, () => {
   it("parses or refuses with a coded error", () => {
-    const outcome = fuzzSync(mutator, "definition", definitions, 1500, (_, text) => parseDefinition(text, "def.yaml"));
+    const outcome = fuzzSync(mutator, "definition", definitions, 1000, (_, text) => parseDefinition(text, "def.yaml"));
     expect(outcome.ok).toBeGreaterThan(0);
     expect([...outcome.coded.keys()].sort()).toEqual(["CONFIG_INVALID", "CONFIG_SYNTAX"]);
   });
 
   it("loads from a file the same way", async () => {
     const path = join(dir, "def.yaml");
-    const outcome = await fuzzAsync(mutator, "definition file", definitions, 100, async (input) => {
+    const outcome = await fuzzAsync(mutator, "definition file", definitions, 50, async (input) => {
       await writeFile(path, input);
       return loadDefinition(path);
     });

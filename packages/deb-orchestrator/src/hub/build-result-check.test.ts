@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { isCodedError } from "@debian-bootc/core";
+import { isCodedError, run } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ArtifactStore } from "./artifact-store.js";
 import { checkBuildResult } from "./build-result-check.js";
@@ -68,6 +68,25 @@ describe("checkBuildResult", () => {
       { name: "demo-tool", version: "1.0", arch: "amd64", source: "demo-upload", filename: "demo-tool_1.0_amd64.deb" },
       { name: "demo-doc", version: "1.0", arch: "all", source: "demo-upload", filename: "demo-doc_1.0_all.deb" },
     ]);
+  });
+
+  it("accepts debhelper's automatic -dbgsym package of a listed binary, and no other unlisted package", async () => {
+    const dbgsym = async (name: string, extra: string) => {
+      const root = await mkdtemp(join(dataDir, "dbgsym-"));
+      await mkdir(join(root, "DEBIAN"));
+      await writeFile(
+        join(root, "DEBIAN", "control"),
+        `Package: ${name}\nSource: demo-upload\nVersion: 1.0\nArchitecture: amd64\nMaintainer: x <x@example.org>\n${extra}Description: debug symbols\n`,
+      );
+      await run("dpkg-deb", ["--root-owner-group", "-Zgzip", "--build", root, join(dataDir, `${name}.deb`)], { debianPackage: "dpkg" });
+      return result(`${name}_1.0_amd64.deb`, "deb", readFileSync(join(dataDir, `${name}.deb`)));
+    };
+    const auto = await dbgsym("demo-tool-dbgsym", "Auto-Built-Package: debug-symbols\n");
+    expect((await checkBuildResult(store, request, [...debs, auto])).map((b) => b.name)).toContain("demo-tool-dbgsym");
+    expect((await codeOf([...debs, await dbgsym("demo-tool-dbgsym", "")]))?.message).toMatch(/control field Package is "demo-tool-dbgsym"/);
+    expect((await codeOf([...debs, await dbgsym("other-dbgsym", "Auto-Built-Package: debug-symbols\n")]))?.message).toMatch(
+      /control field Package is "other-dbgsym"/,
+    );
   });
 
   it("refuses an amd64 package from a task that builds arm64, and a .deb under another name", async () => {

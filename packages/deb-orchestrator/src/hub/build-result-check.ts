@@ -21,7 +21,7 @@ import type { BuildArchRequest, ResultFile } from "./task-engine.js";
  *
  * - each .deb is a readable .deb whose control fields are valid Debian values (package-fields), whose
  *   Source and Version are the .dsc's (a binNMU names the .dsc's version as `Source: name (version)`),
- *   whose Package is in the .dsc's Binary list and whose Architecture is the task's (or `all`, when the
+ *   whose Package is in the .dsc's Binary list (or is debhelper's automatic `-dbgsym` package of one) and whose Architecture is the task's (or `all`, when the
  *   .dsc builds arch:all packages); its file name is `package_version_arch.deb` and whatever the builder
  *   said about it matches the control file;
  * - a .changes or .buildinfo names the same source and version, only the .dsc's binaries and the task's
@@ -84,6 +84,15 @@ function sourceVersionOf(info: DebInfo): string {
   return m?.[1] ?? info.control.require("Version");
 }
 
+/** debhelper's automatic debug package of one of the .dsc's binaries (`hello-dbgsym`, not in Binary). */
+function isDebugPackageOf(info: DebInfo, name: string, dsc: SourceControl): boolean {
+  return (
+    name.endsWith("-dbgsym") &&
+    dsc.binaries.includes(name.slice(0, -"-dbgsym".length)) &&
+    info.control.get("Auto-Built-Package")?.trim() === "debug-symbols"
+  );
+}
+
 /** The architectures a build on `arch` may produce for this .dsc. */
 function allowedArchitectures(dsc: SourceControl, arch: string): Set<string> {
   const allowed = new Set<string>();
@@ -128,7 +137,8 @@ async function checkDeb(
     invalid(`${file.name}: control field ${field} is ${JSON.stringify(found)}, the .dsc ${expected}`, { ...where, field });
   if (source !== dsc.source) mismatch("Source", source, `is ${dsc.source}`);
   if (sourceVersionOf(info) !== dsc.version) mismatch("Version", version, `is ${dsc.source} ${dsc.version}`);
-  if (!dsc.binaries.includes(name)) mismatch("Package", name, `lists only ${dsc.binaries.join(", ")} in Binary`);
+  if (!dsc.binaries.includes(name) && !isDebugPackageOf(info, name, dsc))
+    mismatch("Package", name, `lists only ${dsc.binaries.join(", ")} in Binary`);
   if (!allowed.has(arch)) mismatch("Architecture", arch, `says ${dsc.architectures.join(" ")} and this task builds ${request.arch}`);
   const expectedName = `${name}_${version.replace(/^[0-9]+:/, "")}_${arch}.deb`;
   if (file.name !== expectedName) invalid(`${file.name}: a .deb of ${name} ${version} ${arch} is named ${expectedName}`, where);
