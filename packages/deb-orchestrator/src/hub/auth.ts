@@ -64,22 +64,25 @@ export async function authenticate(
   const row = await db
     .selectFrom("tokens")
     .innerJoin("users", "users.id", "tokens.user_id")
-    .select([
-      "tokens.id as tokenId",
-      "users.id as userId",
-      "users.name as name",
-      "users.disabled as disabled",
-      "tokens.revoked as revoked",
-      "tokens.expires_at as expiresAt",
-    ])
+    .select(tokenAndUser)
     .where("tokens.hash", "=", hash)
     .executeTakeFirst();
-  if (!row || row.revoked || row.disabled || isPast(row.expiresAt))
+  if (!row || row.revoked || row.disabled || isPast(row.tokenExpiresAt))
     throw orchestratorError("AUTH_REQUIRED", "unknown, revoked, expired or disabled API token");
   const principal = await principalOf(db, row);
-  cache?.set(hash, principal, row.expiresAt ?? undefined);
+  cache?.set(hash, principal, row.tokenExpiresAt ?? undefined);
   return principal;
 }
+
+/** What deciding on a token needs, from `tokens` joined with `users` (API tokens and web sessions). */
+export const tokenAndUser = [
+  "tokens.id as tokenId",
+  "users.id as userId",
+  "users.name as name",
+  "users.disabled as disabled",
+  "tokens.revoked as revoked",
+  "tokens.expires_at as tokenExpiresAt",
+] as const;
 
 export function isPast(expiresAt: number | null): boolean {
   return expiresAt !== null && expiresAt <= Date.now();

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
-import { hashToken, isPast, type Principal, type PrincipalCache, principalOf } from "./auth.js";
+import { hashToken, isPast, type Principal, type PrincipalCache, principalOf, tokenAndUser } from "./auth.js";
 import type { HubContext } from "./context.js";
 
 /*
@@ -50,15 +50,7 @@ export async function sessionPrincipal(
     .selectFrom("web_sessions")
     .innerJoin("tokens", "tokens.id", "web_sessions.token_id")
     .innerJoin("users", "users.id", "web_sessions.user_id")
-    .select([
-      "tokens.id as tokenId",
-      "users.id as userId",
-      "users.name as name",
-      "users.disabled as disabled",
-      "tokens.revoked as revoked",
-      "tokens.expires_at as tokenExpiresAt",
-      "web_sessions.expires_at as expiresAt",
-    ])
+    .select([...tokenAndUser, "web_sessions.expires_at as expiresAt"])
     .where("web_sessions.hash", "=", hash)
     .executeTakeFirst();
   if (!row || row.revoked || row.disabled || isPast(row.tokenExpiresAt) || isPast(row.expiresAt)) return undefined;
