@@ -183,7 +183,8 @@ async function openSession(options: BootTestOptions): Promise<Session> {
   const disk = join(options.workDir, "boot-overlay.qcow2");
   await overlay(options.image, options.format, disk, options.diskSize, options.logger);
   const log = await openTextLog(options.consoleLog);
-  const timeoutMs = options.timeoutMs ?? (detected.accel === "kvm" ? 120_000 : 300_000);
+  // TCG with Secure Boot firmware (SMM) on a busy machine has taken over 5 minutes to the marker
+  const timeoutMs = options.timeoutMs ?? (detected.accel === "kvm" ? 120_000 : 600_000);
   options.logger?.info(
     { accel: detected.accel, reason: detected.reason, image: options.image, firmware: kind, bus: options.bus },
     "boot test",

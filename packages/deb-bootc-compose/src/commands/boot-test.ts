@@ -25,7 +25,7 @@ export const bootTestCommand: CommandSpec = {
       choices: ["uefi-secure", "uefi", "bios"],
     },
     { flags: "--bus <bus>", description: "the system disk's bus (default virtio)", choices: ["virtio", "nvme", "sata"] },
-    { flags: "--timeout <seconds>", description: "time limit per boot (default 300 under TCG, 120 under KVM)" },
+    { flags: "--timeout <seconds>", description: "time limit per boot (default 600 under TCG, 120 under KVM)" },
     { flags: "--expect-compose <id>", description: "fail unless the booted commit carries this compose ID" },
     { flags: "--expect-commit <checksum>", description: "fail unless this commit is booted" },
     { flags: "--update-repo <dir>", description: "A/B test: the OSTree repository holding the update" },
