@@ -420,7 +420,7 @@ function bootloaderIssues(
       path: ["disk", "filesystem"],
       message:
         "xfs is not supported for disk images: the root filesystem is written from a directory without mounting it (mkfs.ext4 -d), " +
-        "which trixie's mkfs.xfs cannot do; use ext4",
+        "while trixie's mkfs.xfs fills a filesystem only from a protofile, which has no hard links (ostree's deployments are hard links into its repository); use ext4",
     });
   }
   return issues;
