@@ -63,6 +63,7 @@ describe("compose definitions", () => {
       "grub2-common",
       "linux-image-amd64",
       "shim-signed",
+      "systemd-repart",
     ]);
   });
 
@@ -76,9 +77,10 @@ describe("compose definitions", () => {
       "grub-efi-amd64-bin",
       "grub2-common",
       "linux-image-amd64",
+      "systemd-repart",
     ]);
     const bios = def("{firmware: bios}", "[ostree, qcow2]");
-    // no UEFI, so nothing to sign; disk images get systemd-repart to grow the root on first boot
+    // no UEFI, so nothing to sign
     expect(bios.bootloader).toEqual({ loaders: ["grub"], secureBoot: false, firmware: "bios" });
     expect(resolveVariant(bios, "minimal").packages).toEqual([
       "grub-common",
@@ -89,7 +91,9 @@ describe("compose definitions", () => {
     ]);
     // the short forms still work and mean the defaults
     expect(def("[grub, systemd-boot]").bootloader).toEqual({ loaders: ["grub", "systemd-boot"], secureBoot: true, firmware: "hybrid" });
-    expect(def("{loader: none}").bootloader.loaders).toEqual(["none"]);
+    const none = def("{loader: none}");
+    expect(none.bootloader.loaders).toEqual(["none"]);
+    expect(resolveVariant(none, "minimal").packages).toEqual(["linux-image-amd64"]);
   });
 
   it("refuses what disk images cannot do, with the reason, when the definition is read", () => {

@@ -490,8 +490,9 @@ export function bootPackages(definition: ComposeDefinition, arch: string): strin
     if (firmware !== "uefi" && (arch === "amd64" || arch === "i386")) packages.push("grub-pc-bin", "grub-common", "grub2-common");
   }
   if (loaders.includes("systemd-boot")) packages.push("systemd-boot-efi");
-  // the root partition and filesystem grow to the disk they were written to on first boot
-  if (definition.outputs.includes("raw") || definition.outputs.includes("qcow2")) packages.push("systemd-repart");
+  // a disk image's root partition grows to the disk it was written to on first boot; every bootable image
+  // has it, so that a commit from a compose without disk outputs keeps it for machines installed earlier
+  if (loaders.some((l) => l !== "none")) packages.push("systemd-repart");
   return [...new Set(packages)];
 }
 
