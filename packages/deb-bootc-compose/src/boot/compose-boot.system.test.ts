@@ -82,7 +82,7 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     | undefined;
 
   it("composes the minimal variant through every phase, boots it, and its metadata, repo and image check out", {
-    timeout: 1_200_000,
+    timeout: 1_800_000,
   }, async () => {
     work = await mkdtemp(join(tmpdir(), "compose-boot-"));
     const out = join(work, "out");
@@ -198,7 +198,7 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
   });
 
   it("the same image boots from NVMe on a disk twice its size (which it fills), from SATA under SeaBIOS, and not with an altered GRUB", {
-    timeout: 900_000,
+    timeout: 1_800_000,
   }, async () => {
     expect(first).toBeDefined();
     const image = first!.disk.files[0]!;
