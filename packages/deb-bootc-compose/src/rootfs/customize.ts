@@ -149,8 +149,7 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
   await mkdir(wants, { recursive: true });
   if (!(await exists(join(wants, MARKER_UNIT)))) await symlink(`../${MARKER_UNIT}`, join(wants, MARKER_UNIT));
   logger.info({ unit: MARKER_UNIT }, "boot marker unit installed");
-  const loaders = Array.isArray(definition.bootloader) ? definition.bootloader : [definition.bootloader];
-  if (loaders.includes("grub") && !(await exists(join(root, "etc/default/grub")))) {
+  if (definition.bootloader.loaders.includes("grub") && !(await exists(join(root, "etc/default/grub")))) {
     await mkdir(join(root, "etc/default"), { recursive: true });
     await writeFile(join(root, "etc/default/grub"), GRUB_DEFAULTS, { mode: 0o644 });
     logger.info({ file: "/etc/default/grub" }, "GRUB defaults for ostree's grub2 backend written");
