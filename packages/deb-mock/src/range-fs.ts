@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
-import { lchown, mkdir, rm } from "node:fs/promises";
+import { chmod, lchown, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
-import { type IdRange, idRange } from "./id-range.js";
+import { type IdRange, idRange, RANGE_SIZE } from "./id-range.js";
 import { userNamespacePrefix } from "./sandbox.js";
 
 /**
@@ -66,4 +66,36 @@ export async function removeRangeTree(path: string): Promise<void> {
   const range = await idRange();
   if (range.caller.uid === 0) await rm(path, { recursive: true, force: true, maxRetries: 3 });
   else await asRangeRoot(range, ["rm", "-rf", "--one-file-system", "--", path]);
+}
+
+/**
+ * Shift the owners of a host tree into the range (`in`: host id N below RANGE_SIZE becomes the range's
+ * N, so the environment sees the tree's real owners: root is 0 inside) or back out of it (`out`), so
+ * that a tree a runroot works on keeps its own owners on the host (an image's files: root is 0).
+ * Idempotent for each direction; set-id bits, which chown clears, are put back. File capabilities
+ * (security.capability) do not survive a chown and are not restored. Root only: an ordinary user's
+ * trees are its own files, which the environment cannot own.
+ */
+export async function shiftTree(path: string, direction: "in" | "out"): Promise<void> {
+  const range = await idRange();
+  if (range.caller.uid !== 0) throw new Error("shifting a tree's owners into the id range needs root");
+  const shift = (id: number, start: number) => {
+    if (direction === "in") return id < RANGE_SIZE ? id + start : id;
+    return id >= start && id < start + RANGE_SIZE ? id - start : id;
+  };
+  const visit = async (entry: string): Promise<void> => {
+    const info = await lstat(entry);
+    const uid = shift(info.uid, range.uid.start);
+    const gid = shift(info.gid, range.gid.start);
+    if (uid !== info.uid || gid !== info.gid) {
+      await lchown(entry, uid, gid);
+      if (!info.isSymbolicLink() && info.mode & 0o6000) await chmod(entry, info.mode & 0o7777);
+    }
+    if (info.isDirectory()) {
+      const names = await readdir(entry);
+      // a few at a time: enough to hide latency, few enough for file descriptors
+      for (let i = 0; i < names.length; i += 32) await Promise.all(names.slice(i, i + 32).map((n) => visit(join(entry, n))));
+    }
+  };
+  await visit(path);
 }
