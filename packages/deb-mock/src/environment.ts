@@ -23,7 +23,7 @@ import type { ProgressListener } from "./events.js";
 import { planExtraRepos } from "./extra-repos.js";
 import { type Profile, parseDuration } from "./profile-schema.js";
 import { DEFAULT_PROFILE, loadProfile, resolveMirror } from "./profiles.js";
-import { makeRangeDirs } from "./range-fs.js";
+import { makeRangeDirs, makeReachable } from "./range-fs.js";
 import { type BindMount, runSandboxed, runSandboxedInteractive, type SandboxSpec } from "./sandbox.js";
 import {
   cleanStaleSnapshots,
@@ -144,6 +144,7 @@ export class Environment {
       },
     };
     await mkdir(layout.snapshotsDir, { recursive: true });
+    await makeReachable(layout.root);
     await cleanStaleSnapshots(layout);
     const base = await ensureBase(ctx, { noCreate: options.noCreate, force: options.forceBase });
     const index = await ensureIndex(ctx, base, { force: options.forceIndex });

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
-import { chmod, lchown, lstat, mkdir, readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, lchown, lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { run } from "@debian-bootc/core";
+import { debMockError } from "./errors.js";
 import { type IdRange, idRange, RANGE_SIZE } from "./id-range.js";
 import { userNamespacePrefix } from "./sandbox.js";
 
@@ -98,4 +99,25 @@ export async function shiftTree(path: string, direction: "in" | "out"): Promise<
     }
   };
   await visit(path);
+}
+
+/**
+ * The environment's root (an ordinary uid of the host) must reach the cache: search permission for
+ * others on the cache root (added when the caller owns it, e.g. a private temporary directory) and on
+ * every directory above it (SANDBOX_FAILED naming the first that lacks it).
+ */
+export async function makeReachable(dir: string): Promise<void> {
+  const info = await stat(dir);
+  if (!(info.mode & 0o001) && info.uid === process.getuid?.()) await chmod(dir, (info.mode & 0o7777) | 0o011);
+  for (let parent = dirname(dir); parent !== dirname(parent); parent = dirname(parent)) {
+    if (!((await stat(parent)).mode & 0o001)) {
+      throw debMockError(
+        "SANDBOX_FAILED",
+        `the environments' root (a subordinate uid) cannot reach ${dir}: ${parent} is not searchable by others`,
+        {
+          hint: `chmod o+x ${parent}, or choose another cache.root`,
+        },
+      );
+    }
+  }
 }
