@@ -357,10 +357,18 @@ export class Environment {
       );
     } else this.log(`all ${plan?.downloads.length} .debs are in the shared APT archive`);
     const beforeInstall = key ? await listNonDirectories(this.snapshot.root.upper) : [];
+    // A layer is shared by every later build with the same .debs: its maintainer scripts must see nothing
+    // of this build (an empty, read-only /build instead of the build's sources), so that what they leave
+    // in the layer depends on the .debs alone.
+    const layerBinds: BindMount[] = [];
+    if (key) {
+      await makeRangeDirs(this.snapshot.dir, ["empty"]);
+      layerBinds.push({ source: join(this.snapshot.dir, "empty"), target: "/build", readOnly: true });
+    }
     // the packages are all in the archive now; apt's own lock on it is not wanted (other builds may download)
     await this.run([...(this.eatmydata ? ["eatmydata"] : []), "apt-get", ...common, "-o", "Debug::NoLocking=true", ...args], {
       network: false,
-      binds,
+      binds: [...binds, ...layerBinds],
       env,
       onStdout: onOutput,
       onStderr: onOutput,

@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
@@ -108,5 +108,61 @@ describe("inside an environment, its root", () => {
     const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(status)![1]}`);
     expect(capEff & (1n << 21n)).toBe(0n);
     expect(capEff & (1n << 27n)).toBe(0n);
+  });
+});
+
+describe("an ordinary user with a subordinate range", () => {
+  // useradd gives a new user /etc/subuid and /etc/subgid ranges (SUB_UID_COUNT in login.defs)
+  const user = "deb-mock-tester";
+
+  it("builds, with a cache and bases of its own, and the results belong to it", async () => {
+    const known = await run("id", ["-u", user], { okCodes: [1] });
+    if (known.code !== 0) await run("useradd", ["--create-home", "--shell", "/bin/sh", user]);
+    const uid = Number((await run("id", ["-u", user])).stdout.trim());
+    const gid = Number((await run("id", ["-g", user])).stdout.trim());
+    expect((await readFile("/etc/subuid", "utf8")).split("\n").some((l) => l.startsWith(`${user}:`))).toBe(true);
+    const dir = await mkdtemp(join(tmpdir(), "deb-mock-user-"));
+    await cp(join(fixtures, "tiny-ok"), join(dir, "tiny-ok"), { recursive: true });
+    await run("chown", ["-R", `${uid}:${gid}`, dir]);
+    const cli = join(import.meta.dirname, "cli.ts");
+    const home = (await run("sh", ["-c", 'getent passwd "$1" | cut -d: -f6', "sh", user])).stdout.trim();
+    const built = await run(
+      "runuser",
+      [
+        "-u",
+        user,
+        "--",
+        "env",
+        `HOME=${home}`,
+        process.execPath,
+        "--conditions=source",
+        "--import",
+        "tsx",
+        cli,
+        "build",
+        join(dir, "tiny-ok"),
+        "--resultdir",
+        join(dir, "result"),
+      ],
+      { cwd: join(import.meta.dirname, "..", "..", ".."), okCodes: [1, 2, 3, 4, 5, 70] },
+    );
+    expect(built.code, built.stdout + built.stderr).toBe(0);
+    const result = JSON.parse(await readFile(join(dir, "result", "result.json"), "utf8")) as {
+      status: string;
+      artifacts: Array<{ name: string }>;
+    };
+    expect(result.status).toBe("success");
+    const deb = result.artifacts.find((a) => a.name.endsWith(".deb"))!.name;
+    for (const name of [deb, "result.json", "build.log"]) {
+      const info = await stat(join(dir, "result", name));
+      expect([info.uid, info.gid]).toEqual([uid, gid]);
+    }
+    // its bases are in its own cache, owned by its own range (not root's)
+    const bases = join(home, ".cache", "deb-mock", "bases");
+    const [key] = await readdir(bases);
+    const rootfs = await stat(join(bases, key!, "current", "rootfs"));
+    const { stdout: subuid } = await run("sh", ["-c", 'grep "^$1:" /etc/subuid | cut -d: -f2', "sh", user]);
+    expect(rootfs.uid).toBe(Number(subuid.trim()));
+    await rm(dir, { recursive: true, force: true });
   });
 });

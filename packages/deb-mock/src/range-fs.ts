@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chmod, lchown, lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
+import { chmod, cp, lchown, lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { run } from "@debian-bootc/core";
 import { debMockError } from "./errors.js";
@@ -119,5 +119,28 @@ export async function makeReachable(dir: string): Promise<void> {
         },
       );
     }
+  }
+}
+
+/**
+ * Copy host files or trees (`from`, readable by the caller) to `to` inside a range-owned directory,
+ * owned by `owner` there. Root copies and hands over; an ordinary user, who cannot write there, copies
+ * as the range's root (which reads the caller's files through the caller's mapping).
+ */
+export async function copyIntoRange(pairs: ReadonlyArray<{ from: string; to: string }>, owner: RangeOwner): Promise<void> {
+  if (pairs.length === 0) return;
+  const range = await idRange();
+  if (range.caller.uid === 0) {
+    for (const { from, to } of pairs) await cp(from, to, { recursive: true });
+    await giveToRange(
+      pairs.map((p) => p.to),
+      owner,
+      { recursive: true },
+    );
+    return;
+  }
+  for (const { from, to } of pairs) {
+    await asRangeRoot(range, ["cp", "-R", "--no-preserve=ownership", "--", from, to]);
+    await asRangeRoot(range, ["chown", "-R", "--no-dereference", `${owner.uid}:${owner.gid}`, "--", to]);
   }
 }
