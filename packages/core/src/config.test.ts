@@ -54,6 +54,25 @@ describe("parseYamlWithSchema", () => {
     }
   });
 
+  it("refuses an alias to an anchor set later, and an alias bomb, with CONFIG_SYNTAX", () => {
+    const laughs = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 8; i++)
+      laughs.push(
+        `${"abcdefgh"[i]}: &${"abcdefgh"[i]} [${Array(10)
+          .fill(`*${"abcdefgh"[i - 1]}`)
+          .join(", ")}]`,
+      );
+    for (const text of ["name: *later\nbuild: &later {jobs: 1}\n", `name: x\n${laughs.join("\n")}\n`]) {
+      let error: unknown;
+      try {
+        parseYamlWithSchema(text, schema.passthrough(), "alias.yaml");
+      } catch (e) {
+        error = e;
+      }
+      expect(isCodedError(error, "CONFIG_SYNTAX") && error.message).toMatch(/^alias\.yaml: /);
+    }
+  });
+
   it("reports YAML syntax errors with their position", () => {
     try {
       parseYamlWithSchema("name: [unclosed\n", schema, "d.yaml");

@@ -29,7 +29,15 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, schema: S
       details: { file: path, line: pos.line, column: pos.col },
     });
   }
-  const result = schema.safeParse(doc.toJS() ?? {});
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // the yaml library resolves aliases only here, and says what is wrong with a plain Error
+    // (an alias to an anchor not set yet, too many aliases: a "billion laughs" document)
+    throw coreError("CONFIG_SYNTAX", `${path}: ${(error as Error).message.split("\n")[0]}`, { details: { file: path } });
+  }
+  const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
     const fieldPath = issue.path.map(String);
