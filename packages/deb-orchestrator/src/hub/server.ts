@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { appendFile, mkdir, open, readFile, realpath, stat } from "node:fs/promises";
+import { appendFile, mkdir, open, readdir, readFile, realpath, stat } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { Readable } from "node:stream";
 import { CodedError, httpStatusFor } from "@debian-bootc/core";
@@ -1000,7 +1000,6 @@ async function serveRepoFile(ctx: HubContext, relative: string, reply: FastifyRe
   if (!path.startsWith(root + sep)) throw orchestratorError("PATH_INVALID", "path leaves the repository directory");
   const info = await stat(path);
   if (info.isDirectory()) {
-    const { readdir } = await import("node:fs/promises");
     return reply.header("content-type", "text/plain; charset=utf-8").send(`${(await readdir(path)).sort().join("\n")}\n`);
   }
   const type = /(Release|Packages|Sources|\.json)$/.test(path) ? "text/plain; charset=utf-8" : "application/octet-stream";
