@@ -60,13 +60,11 @@ export async function readLogTail(path: string, bytes: number, options: { wholeL
 }
 
 async function withLog<T>(path: string, read: (handle: FileHandle) => Promise<T>): Promise<T | undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, "r");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+  const handle = await open(path, "r").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return undefined;
     throw error;
-  }
+  });
+  if (!handle) return undefined;
   try {
     return await read(handle);
   } finally {
