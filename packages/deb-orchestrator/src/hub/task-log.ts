@@ -59,6 +59,7 @@ export async function readLogTail(path: string, bytes: number, options: { wholeL
   });
 }
 
+/** `read` over the open log, or undefined when the log does not exist. */
 async function withLog<T>(path: string, read: (handle: FileHandle) => Promise<T>): Promise<T | undefined> {
   const handle = await open(path, "r").catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT") return undefined;
