@@ -21,7 +21,7 @@ export const composeCommand: CommandSpec = {
   description:
     "Run the phases of a compose for a definition into a new compose directory <output>/<name>-<version>-<YYYYMMDD>.<n>, " +
     "with STATUS, per-phase logs and timings under logs/, and latest-<name> pointing at it when it finishes. " +
-    "Phases not implemented yet are recorded as skipped. Exit 0 when FINISHED or FINISHED_INCOMPLETE, 1 when DOOMED, 130 when interrupted.",
+    "Phases left out by --skip-phase or --just-phase are recorded as skipped. Exit 0 when FINISHED or FINISHED_INCOMPLETE, 1 when DOOMED, 130 when interrupted.",
   args: [{ name: "definition", description: "the compose definition (YAML)" }],
   options: [
     { flags: "-o, --output <dir>", description: "directory that holds the composes", default: "composes" },

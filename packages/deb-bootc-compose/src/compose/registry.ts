@@ -19,9 +19,8 @@ export interface ComposePhaseOptions
     Omit<BuildPhaseOptions, "baseDir" | "orchestrator" | "mirror"> {}
 
 /**
- * The implemented phases of a compose, for runCompose(); the engine orders them by PHASES and records
- * a phase missing here as skipped. The image side (rootfs, ostree, image-build, test) adds its phases
- * to this list as they land.
+ * The phases of a compose after init, for runCompose(); the engine orders them by PHASES and records
+ * a phase missing here as skipped.
  */
 export function composePhases(options: ComposePhaseOptions): Phase[] {
   return [

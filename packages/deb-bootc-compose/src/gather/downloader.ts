@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
+import { hashFileWith } from "@debian-bootc/debian";
 import { composeError } from "../errors.js";
 
 /**
@@ -53,17 +54,11 @@ export function cachePath(cacheDir: string, sha256: string): string {
   return join(cacheDir, "debs", sha256.slice(0, 2), `${sha256}.deb`);
 }
 
-async function hashOf(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  await pipeline(createReadStream(path), hash);
-  return hash.digest("hex");
-}
-
 /** A cached file is used when its size and SHA256 match; anything else is removed and fetched again. */
 async function fromCache(path: string, item: DownloadItem): Promise<boolean> {
   try {
     const s = await stat(path);
-    if (s.size === item.size && (await hashOf(path)) === item.sha256) return true;
+    if (s.size === item.size && (await hashFileWith(path, ["sha256"])).sha256 === item.sha256) return true;
     await rm(path, { force: true });
   } catch {
     // not cached

@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { packageVersion, writeFileAtomic } from "@debian-bootc/core";
+import { hashFileWith } from "@debian-bootc/debian";
 import { BUILD_STATE, type BuildState, buildOrigins } from "../build/build-phase.js";
 import { parseComposeId } from "../compose/compose-id.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
@@ -46,12 +44,6 @@ export interface ImageMetadata extends ImageRecord {
 }
 
 const TOOL_VERSION = packageVersion(new URL("../x", import.meta.url).href);
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  await pipeline(createReadStream(path), hash);
-  return hash.digest("hex");
-}
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -120,7 +112,7 @@ export async function collectImages(ctx: Pick<PhaseContext, "composeDir" | "defi
               format: type === "ociarchive" ? "oci-archive" : type,
               path: rel,
               size: s.size,
-              sha256: await sha256File(path),
+              sha256: (await hashFileWith(path, ["sha256"])).sha256,
             });
         }
       }
@@ -204,7 +196,7 @@ async function listFiles(dir: string, prefix = ""): Promise<string[]> {
 export async function writeChecksums(composeSubdir: string): Promise<number> {
   const files = (await listFiles(composeSubdir)).filter((f) => f !== "SHA256SUMS");
   const lines: string[] = [];
-  for (const f of files) lines.push(`${await sha256File(join(composeSubdir, f))}  ${f}`);
+  for (const f of files) lines.push(`${(await hashFileWith(join(composeSubdir, f), ["sha256"])).sha256}  ${f}`);
   await writeFileAtomic(join(composeSubdir, "SHA256SUMS"), `${lines.join("\n")}\n`);
   return files.length;
 }

@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { rename, rm, stat } from "node:fs/promises";
+import { rename, rm } from "node:fs/promises";
 import { basename } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CodedError, type ErrorCategory } from "@debian-bootc/core";
+import { hashFileWith } from "@debian-bootc/debian";
 import { orchestratorError } from "../errors.js";
 
 export interface HubClientOptions {
@@ -108,10 +109,7 @@ export class HubClient {
 
   /** Upload a file, streamed, declaring its sha256 and size (computed first). */
   async uploadFile(path: string): Promise<{ name: string; sha256: string; size: number }> {
-    const hash = createHash("sha256");
-    await pipeline(createReadStream(path), hash);
-    const sha256 = hash.digest("hex");
-    const { size } = await stat(path);
+    const { sha256, size } = await hashFileWith(path, ["sha256"]);
     await this.raw("PUT", `/api/v1/artifacts/${sha256}?size=${size}`, {
       body: Readable.toWeb(createReadStream(path)) as unknown as RequestBody,
       headers: { "content-type": "application/octet-stream" },

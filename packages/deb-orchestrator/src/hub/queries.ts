@@ -1,4 +1,4 @@
-import { open, readdir, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
@@ -6,6 +6,7 @@ import { orchestratorError } from "../errors.js";
 import { findBuild } from "./catalog.js";
 import { builderMethods, type HubContext } from "./context.js";
 import type { TaskRow } from "./scheduler.js";
+import { readLogTail as readTaskLogTail } from "./task-log.js";
 import { checkFileName } from "./validate.js";
 
 export function taskView(task: TaskRow, hostName?: string | null) {
@@ -97,22 +98,10 @@ export async function listLogs(ctx: HubContext, taskId: number): Promise<{ name:
   }
 }
 
+/** The end of a task's log as text (the last `bytes` at most), or undefined when there is none. */
 export async function readLogTail(ctx: HubContext, taskId: number, name: string, bytes = 2000): Promise<string | undefined> {
   checkFileName(name, "log");
-  try {
-    const handle = await open(join(logDir(ctx, taskId), name), "r");
-    try {
-      const size = (await handle.stat()).size;
-      const start = Math.max(0, size - bytes);
-      const buffer = Buffer.alloc(size - start);
-      await handle.read(buffer, 0, buffer.length, start);
-      return buffer.toString("utf8");
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return undefined;
-  }
+  return (await readTaskLogTail(join(logDir(ctx, taskId), name), bytes))?.text;
 }
 
 export interface WhyAnswer {

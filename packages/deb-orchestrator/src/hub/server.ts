@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { appendFile, mkdir, open, readFile, realpath, stat } from "node:fs/promises";
+import { appendFile, mkdir, readdir, readFile, realpath, stat } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { Readable } from "node:stream";
 import { CodedError, httpStatusFor } from "@debian-bootc/core";
@@ -16,6 +16,7 @@ import { streamClient } from "./limits.js";
 import { getTask, listLogs, listTasks, logDir, whyBuild, whyTask } from "./queries.js";
 import * as scheduler from "./scheduler.js";
 import * as engine from "./task-engine.js";
+import { readLogFrom } from "./task-log.js";
 import { checkUploadQuota, recordUpload } from "./uploads.js";
 import { checkFileName, checkName } from "./validate.js";
 import { sessionPrincipal } from "./web-sessions.js";
@@ -866,29 +867,16 @@ async function readLog(
   if (!task) throw orchestratorError("NOT_FOUND", `task ${taskId} does not exist`);
   const path = join(logDir(ctx, taskId), logName);
   let offset = request.query.offset ?? 0;
-  const readFrom = async (): Promise<Buffer> => {
-    try {
-      const handle = await open(path, "r");
-      try {
-        const size = (await handle.stat()).size;
-        if (size <= offset) return Buffer.alloc(0);
-        const buffer = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-        offset += bytesRead;
-        return buffer.subarray(0, bytesRead);
-      } finally {
-        await handle.close();
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
-      throw error;
-    }
+  const readFrom = async (complete = false): Promise<Buffer> => {
+    const { chunk, next } = await readLogFrom(path, offset, { max: 1024 * 1024, complete });
+    offset = next;
+    return chunk;
   };
   // shown as text in the browser (the web UI's "raw" link); nosniff and the sandbox keep it inert
   asDownload(reply, "inline", logName);
   reply.header("content-type", "text/plain; charset=utf-8");
   if (!request.query.follow) {
-    const chunk = await readFrom();
+    const chunk = await readFrom(isTerminal(task.state));
     return reply.header("x-next-offset", offset).send(chunk);
   }
   const release = ctx.streams.acquire(streamClient(request));
@@ -909,7 +897,7 @@ async function readLog(
         }
         const state = await ctx.db.selectFrom("tasks").select("state").where("id", "=", taskId).executeTakeFirst();
         if (!state || isTerminal(state.state)) {
-          const last = await readFrom();
+          const last = await readFrom(true);
           if (last.length) yield last;
           return;
         }
@@ -1000,7 +988,6 @@ async function serveRepoFile(ctx: HubContext, relative: string, reply: FastifyRe
   if (!path.startsWith(root + sep)) throw orchestratorError("PATH_INVALID", "path leaves the repository directory");
   const info = await stat(path);
   if (info.isDirectory()) {
-    const { readdir } = await import("node:fs/promises");
     return reply.header("content-type", "text/plain; charset=utf-8").send(`${(await readdir(path)).sort().join("\n")}\n`);
   }
   const type = /(Release|Packages|Sources|\.json)$/.test(path) ? "text/plain; charset=utf-8" : "application/octet-stream";

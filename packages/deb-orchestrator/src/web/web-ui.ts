@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CodedError, httpStatusFor } from "@debian-bootc/core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -10,10 +11,10 @@ import { type HubContext, isTerminal } from "../hub/context.js";
 import { streamClient } from "../hub/limits.js";
 import { logDir } from "../hub/queries.js";
 import { cancelTask, resubmitTask, submitNewRepo } from "../hub/task-engine.js";
+import { readLogFrom } from "../hub/task-log.js";
 import { checkFileName } from "../hub/validate.js";
 import { closeSession, openSession, SESSION_TTL_MS, sessionPrincipal } from "../hub/web-sessions.js";
 import type { PageContext } from "./layout.js";
-import { readLogFrom } from "./logs.js";
 import { buildPage, buildsPage, packagePage, packagesPage } from "./pages/builds.js";
 import { hostsPage } from "./pages/hosts.js";
 import { errorPage, loginPage } from "./pages/login.js";
@@ -345,7 +346,7 @@ async function streamLog(
   if ((await stateOf()) === undefined) throw orchestratorError("NOT_FOUND", `task ${id} does not exist`);
   const lastEventId = request.headers["last-event-id"];
   let offset = typeof lastEventId === "string" && /^[0-9]{1,15}$/.test(lastEventId) ? Number(lastEventId) : (request.query.offset ?? 0);
-  const dir = logDir(ctx, id);
+  const logPath = join(logDir(ctx, id), name);
   const release = ctx.streams.acquire(streamClient(request));
 
   securityHeaders(reply, nonce);
@@ -368,7 +369,7 @@ async function streamLog(
   let lastStateCheck = 0;
   try {
     while (!closed) {
-      const { chunk, next } = await readLogFrom(dir, name, offset);
+      const { chunk, next } = await readLogFrom(logPath, offset);
       if (chunk.length) {
         offset = next;
         raw.write(`id: ${offset}\nevent: chunk\ndata: ${JSON.stringify(chunk.toString("utf8"))}\n\n`);
@@ -379,7 +380,7 @@ async function streamLog(
         lastStateCheck = now;
         const state = await stateOf();
         if (state === undefined || isTerminal(state)) {
-          const last = await readLogFrom(dir, name, offset, 16 * 1024 * 1024);
+          const last = await readLogFrom(logPath, offset, { max: 16 * 1024 * 1024, complete: true });
           if (last.chunk.length) raw.write(`id: ${last.next}\nevent: chunk\ndata: ${JSON.stringify(last.chunk.toString("utf8"))}\n\n`);
           raw.write(`event: end\ndata: ${JSON.stringify({ state: state ?? "gone" })}\n\n`);
           break;

@@ -1,8 +1,9 @@
+import { join } from "node:path";
 import { builderMethods, isTerminal } from "../../hub/context.js";
 import { listLogs, logDir, whyTask } from "../../hub/queries.js";
+import { readLogTail } from "../../hub/task-log.js";
 import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
 import { actionForm, buildLink, can, layout, type PageContext, pager, stateBadge, table, tagLink, taskLink } from "../layout.js";
-import { logTail } from "../logs.js";
 import {
   allHosts,
   readEvents,
@@ -219,7 +220,7 @@ ${live}
 }
 
 async function liveLog(env: WebEnv, id: number, name: string, state: string): Promise<SafeHtml> {
-  const tail = await logTail(logDir(env, id), name);
+  const tail = (await readLogTail(join(logDir(env, id), name), 64 * 1024, { wholeLines: true })) ?? { text: "", start: 0, end: 0 };
   const lines = (tail.text.match(/\n/g) ?? []).length;
   const status = isTerminal(state) ? `The task is ${state}; the log is complete.` : "Waiting for the log…";
   const follow = isTerminal(state) ? "" : html` data-stream="${path`/tasks/${id}/logs/${name}/events`}"`;
