@@ -11,7 +11,8 @@ const out = mkdtempSync("/var/tmp/debian-packages-test-");
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 const run = (command: string, args: string[]) => spawnSync(command, args, { encoding: "utf8", maxBuffer: 64 << 20 });
-const debs = () => readdirSync(out).filter((f) => f.endsWith(".deb"));
+// the packages proper (the addon's -dbgsym package aside)
+const debs = () => readdirSync(out).filter((f) => f.endsWith(".deb") && !f.includes("-dbgsym_"));
 const contents = (deb: string) => run("dpkg-deb", ["--contents", join(out, deb)]).stdout;
 const field = (deb: string, name: string) => run("dpkg-deb", ["--field", join(out, deb), name]).stdout.trim();
 
