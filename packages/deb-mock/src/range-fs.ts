@@ -133,14 +133,17 @@ async function shiftCallerTree(range: IdRange, path: string, direction: "in" | "
 export async function makeReachable(dir: string): Promise<void> {
   const info = await stat(dir);
   if (!(info.mode & 0o001) && info.uid === process.getuid?.()) await chmod(dir, (info.mode & 0o7777) | 0o011);
+  await assertReachableAbove(dir, (parent) => `chmod o+x ${parent}, or choose another cache.root`);
+}
+
+/** SANDBOX_FAILED naming the first directory above `dir` that others (the environments' root) cannot search. */
+export async function assertReachableAbove(dir: string, hint: (parent: string) => string): Promise<void> {
   for (let parent = dirname(dir); parent !== dirname(parent); parent = dirname(parent)) {
     if (!((await stat(parent)).mode & 0o001)) {
       throw debMockError(
         "SANDBOX_FAILED",
         `the environments' root (a subordinate uid) cannot reach ${dir}: ${parent} is not searchable by others`,
-        {
-          hint: `chmod o+x ${parent}, or choose another cache.root`,
-        },
+        { hint: hint(parent) },
       );
     }
   }

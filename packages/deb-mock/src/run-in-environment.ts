@@ -1,8 +1,8 @@
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { isCodedError, type RunResult } from "@debian-bootc/core";
 import { type CommonOptions, Environment } from "./environment.js";
 import { debMockError } from "./errors.js";
-import { copyIntoRange, makeRangeDirs, shiftTree } from "./range-fs.js";
+import { assertReachableAbove, copyIntoRange, makeRangeDirs, shiftTree } from "./range-fs.js";
 import type { BindMount } from "./sandbox.js";
 
 export interface RunInEnvironmentOptions extends CommonOptions {
@@ -94,6 +94,12 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
     }
     const results: RunResult[] = [];
     const shifted = (options.binds ?? []).map((b) => b.source);
+    // root stages the sources where the environment reaches them (sandbox.ts); an ordinary user cannot
+    if (process.getuid?.() !== 0) {
+      for (const source of shifted) {
+        await assertReachableAbove(resolve(source), (parent) => `chmod o+x ${parent}, or bind a directory below one others can search`);
+      }
+    }
     try {
       for (const source of shifted) await shiftTree(source, "in");
       await runCommands(env, options, results);
