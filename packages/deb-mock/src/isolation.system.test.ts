@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { debMockAsUser, ordinaryUser } from "./__fixtures__/ordinary-user.js";
 import { build } from "./build.js";
 import { idRange } from "./id-range.js";
 import { init } from "./init.js";
@@ -112,40 +113,13 @@ describe("inside an environment, its root", () => {
 });
 
 describe("an ordinary user with a subordinate range", () => {
-  // useradd gives a new user /etc/subuid and /etc/subgid ranges (SUB_UID_COUNT in login.defs)
-  const user = "deb-mock-tester";
-
+  // its other verbs and the runroot call: nonroot.system.test.ts
   it("builds, with a cache and bases of its own, and the results belong to it", async () => {
-    const known = await run("id", ["-u", user], { okCodes: [1] });
-    if (known.code !== 0) await run("useradd", ["--create-home", "--shell", "/bin/sh", user]);
-    const uid = Number((await run("id", ["-u", user])).stdout.trim());
-    const gid = Number((await run("id", ["-g", user])).stdout.trim());
-    expect((await readFile("/etc/subuid", "utf8")).split("\n").some((l) => l.startsWith(`${user}:`))).toBe(true);
+    const user = await ordinaryUser();
     const dir = await mkdtemp(join(tmpdir(), "deb-mock-user-"));
     await cp(join(fixtures, "tiny-ok"), join(dir, "tiny-ok"), { recursive: true });
-    await run("chown", ["-R", `${uid}:${gid}`, dir]);
-    const cli = join(import.meta.dirname, "cli.ts");
-    const home = (await run("sh", ["-c", 'getent passwd "$1" | cut -d: -f6', "sh", user])).stdout.trim();
-    const built = await run(
-      "runuser",
-      [
-        "-u",
-        user,
-        "--",
-        "env",
-        `HOME=${home}`,
-        process.execPath,
-        "--conditions=source",
-        "--import",
-        "tsx",
-        cli,
-        "build",
-        join(dir, "tiny-ok"),
-        "--resultdir",
-        join(dir, "result"),
-      ],
-      { cwd: join(import.meta.dirname, "..", "..", ".."), okCodes: [1, 2, 3, 4, 5, 70] },
-    );
+    await run("chown", ["-R", `${user.uid}:${user.gid}`, dir]);
+    const built = await debMockAsUser(user, ["build", join(dir, "tiny-ok"), "--resultdir", join(dir, "result")]);
     expect(built.code, built.stdout + built.stderr).toBe(0);
     const result = JSON.parse(await readFile(join(dir, "result", "result.json"), "utf8")) as {
       status: string;
@@ -155,14 +129,13 @@ describe("an ordinary user with a subordinate range", () => {
     const deb = result.artifacts.find((a) => a.name.endsWith(".deb"))!.name;
     for (const name of [deb, "result.json", "build.log"]) {
       const info = await stat(join(dir, "result", name));
-      expect([info.uid, info.gid]).toEqual([uid, gid]);
+      expect([info.uid, info.gid]).toEqual([user.uid, user.gid]);
     }
     // its bases are in its own cache, owned by its own range (not root's)
-    const bases = join(home, ".cache", "deb-mock", "bases");
+    const bases = join(user.home, ".cache", "deb-mock", "bases");
     const [key] = await readdir(bases);
     const rootfs = await stat(join(bases, key!, "current", "rootfs"));
-    const { stdout: subuid } = await run("sh", ["-c", 'grep "^$1:" /etc/subuid | cut -d: -f2', "sh", user]);
-    expect(rootfs.uid).toBe(Number(subuid.trim()));
+    expect(rootfs.uid).toBe(user.subuidStart);
     await rm(dir, { recursive: true, force: true });
   });
 });

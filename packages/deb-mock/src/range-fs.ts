@@ -1,6 +1,7 @@
+import type { Stats } from "node:fs";
 import { existsSync } from "node:fs";
 import { chmod, cp, lchown, lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { run } from "@debian-bootc/core";
 import { debMockError } from "./errors.js";
 import { type IdRange, idRange, RANGE_SIZE } from "./id-range.js";
@@ -21,9 +22,9 @@ export interface RangeOwner {
 
 const RANGE_ROOT: RangeOwner = { uid: 0, gid: 0 };
 
-async function asRangeRoot(range: IdRange, command: readonly string[]): Promise<void> {
+async function asRangeRoot(range: IdRange, command: readonly string[], input?: string): Promise<void> {
   const [program, ...args] = [...userNamespacePrefix(range, { mapCaller: true }), ...command];
-  await run(program!, args, { debianPackage: "uidmap" });
+  await run(program!, args, { debianPackage: "uidmap", ...(input === undefined ? {} : { input }) });
 }
 
 /** Hand files the caller made (modes unchanged) to `owner` inside the range; `recursive`: whole trees. */
@@ -49,12 +50,15 @@ export async function giveToRange(
 export async function makeRangeDirs(under: string, rels: readonly string[], owner: RangeOwner = RANGE_ROOT): Promise<void> {
   const parents: string[] = [];
   const leaves: string[] = [];
+  const range = await idRange();
   for (const rel of rels) {
     const parts = rel.split("/").filter(Boolean);
     for (let i = 1; i <= parts.length; i++) {
       const dir = join(under, ...parts.slice(0, i));
       if (existsSync(dir)) continue;
-      await mkdir(dir);
+      // an ordinary user cannot write into a directory of its range (a snapshot's /build): its root can
+      if (range.caller.uid !== 0 && (await stat(dirname(dir))).uid !== range.caller.uid) await asRangeRoot(range, ["mkdir", "--", dir]);
+      else await mkdir(dir);
       (i === parts.length ? leaves : parents).push(dir);
     }
   }
@@ -69,36 +73,56 @@ export async function removeRangeTree(path: string): Promise<void> {
   else await asRangeRoot(range, ["rm", "-rf", "--one-file-system", "--", path]);
 }
 
+/** Every entry of a host tree (not following symbolic links), a few at a time. */
+async function walkTree(path: string, visit: (entry: string, info: Stats) => Promise<void>): Promise<void> {
+  const info = await lstat(path);
+  await visit(path, info);
+  if (!info.isDirectory()) return;
+  const names = await readdir(path);
+  // a few at a time: enough to hide latency, few enough for file descriptors
+  for (let i = 0; i < names.length; i += 32) await Promise.all(names.slice(i, i + 32).map((n) => walkTree(join(path, n), visit)));
+}
+
 /**
  * Shift the owners of a host tree into the range (`in`: host id N below RANGE_SIZE becomes the range's
  * N, so the environment sees the tree's real owners: root is 0 inside) or back out of it (`out`), so
  * that a tree a runroot works on keeps its own owners on the host (an image's files: root is 0).
  * Idempotent for each direction; set-id bits, which chown clears, are put back. File capabilities
- * (security.capability) do not survive a chown and are not restored. Root only: an ordinary user's
- * trees are its own files, which the environment cannot own.
+ * (security.capability) do not survive a chown and are not restored.
+ *
+ * For an ordinary user, whose trees hold only its own files: `in` hands the caller's files to the
+ * range's root (the environment sees them as root's, as in `unshare -r`), `out` hands every file of the
+ * range back to the caller (one uid cannot keep the environment's other owners); set-id bits are not
+ * kept. Both run as the range's root, which reaches the directories the environment made.
  */
 export async function shiftTree(path: string, direction: "in" | "out"): Promise<void> {
   const range = await idRange();
-  if (range.caller.uid !== 0) throw new Error("shifting a tree's owners into the id range needs root");
+  if (range.caller.uid !== 0) return shiftCallerTree(range, path, direction);
   const shift = (id: number, start: number) => {
     if (direction === "in") return id < RANGE_SIZE ? id + start : id;
     return id >= start && id < start + RANGE_SIZE ? id - start : id;
   };
-  const visit = async (entry: string): Promise<void> => {
-    const info = await lstat(entry);
+  await walkTree(path, async (entry, info) => {
     const uid = shift(info.uid, range.uid.start);
     const gid = shift(info.gid, range.gid.start);
     if (uid !== info.uid || gid !== info.gid) {
       await lchown(entry, uid, gid);
       if (!info.isSymbolicLink() && info.mode & 0o6000) await chmod(entry, info.mode & 0o7777);
     }
-    if (info.isDirectory()) {
-      const names = await readdir(entry);
-      // a few at a time: enough to hide latency, few enough for file descriptors
-      for (let i = 0; i < names.length; i += 32) await Promise.all(names.slice(i, i + 32).map((n) => visit(join(entry, n))));
-    }
-  };
-  await visit(path);
+  });
+}
+
+// Runs as the range's root of a helper namespace (range 0..65535, the caller RANGE_SIZE): changes the
+// owner of every entry of the tree $1 that the find tests after $2 select to $2. Constant text.
+const CHOWN_SELECTED_SCRIPT = `dir=$1 owner=$2; shift 2; exec find "$dir" "$@" -exec chown --no-dereference "$owner" -- {} +`;
+
+async function shiftCallerTree(range: IdRange, path: string, direction: "in" | "out"): Promise<void> {
+  const caller = String(RANGE_SIZE);
+  // the range's ids but 65534, which also stands for the host's ids the namespace does not map
+  const rangeIds = (test: string) => ["(", test, "-65534", "-o", test, "65535", ")"];
+  const select = direction === "in" ? ["-uid", caller, "-gid", caller] : ["(", ...rangeIds("-uid"), "-o", ...rangeIds("-gid"), ")"];
+  const owner = direction === "in" ? "0:0" : `${caller}:${caller}`;
+  await asRangeRoot(range, ["sh", "-c", CHOWN_SELECTED_SCRIPT, "deb-mock-shift", resolve(path), owner, ...select]);
 }
 
 /**
@@ -109,14 +133,17 @@ export async function shiftTree(path: string, direction: "in" | "out"): Promise<
 export async function makeReachable(dir: string): Promise<void> {
   const info = await stat(dir);
   if (!(info.mode & 0o001) && info.uid === process.getuid?.()) await chmod(dir, (info.mode & 0o7777) | 0o011);
+  await assertReachableAbove(dir, (parent) => `chmod o+x ${parent}, or choose another cache.root`);
+}
+
+/** SANDBOX_FAILED naming the first directory above `dir` that others (the environments' root) cannot search. */
+export async function assertReachableAbove(dir: string, hint: (parent: string) => string): Promise<void> {
   for (let parent = dirname(dir); parent !== dirname(parent); parent = dirname(parent)) {
     if (!((await stat(parent)).mode & 0o001)) {
       throw debMockError(
         "SANDBOX_FAILED",
         `the environments' root (a subordinate uid) cannot reach ${dir}: ${parent} is not searchable by others`,
-        {
-          hint: `chmod o+x ${parent}, or choose another cache.root`,
-        },
+        { hint: hint(parent) },
       );
     }
   }

@@ -1,9 +1,8 @@
-import { copyFile } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { isCodedError, type RunResult } from "@debian-bootc/core";
 import { type CommonOptions, Environment } from "./environment.js";
 import { debMockError } from "./errors.js";
-import { giveToRange, makeRangeDirs, shiftTree } from "./range-fs.js";
+import { assertReachableAbove, copyIntoRange, makeRangeDirs, shiftTree } from "./range-fs.js";
 import type { BindMount } from "./sandbox.js";
 
 export interface RunInEnvironmentOptions extends CommonOptions {
@@ -15,10 +14,10 @@ export interface RunInEnvironmentOptions extends CommonOptions {
    */
   packages?: readonly string[];
   /**
-   * Host directories bind-mounted into the environment (e.g. a compose's work directory). When
-   * deb-mock runs as root, their owners are shifted into the id range while the commands run and back
-   * afterwards (shiftTree), so the commands see and write the trees' own owners (root is 0) without
-   * any of them holding a capability on the host.
+   * Host directories bind-mounted into the environment (e.g. a compose's work directory). Their owners
+   * are shifted into the id range while the commands run and back afterwards (shiftTree), so the
+   * commands see and write the trees' own owners (root is 0; an ordinary caller's files are root's)
+   * without any of them holding a capability on the host; what they write belongs to the caller.
    */
   binds?: readonly BindMount[];
   /** Network for the commands (default false: an empty network namespace). */
@@ -72,10 +71,7 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
       for (const pkg of packages) {
         if (pkg.startsWith("/")) {
           if (!pkg.endsWith(".deb")) throw debMockError("BUILD_INPUT_INVALID", `${pkg}: expected a .deb file`);
-          await makeRangeDirs(env.snapshot.build, [".debs"]);
-          await copyFile(pkg, join(env.snapshot.build, ".debs", basename(pkg)));
-          await giveToRange([join(env.snapshot.build, ".debs", basename(pkg))]);
-          args.push(`/build/.debs/${basename(pkg)}`);
+          args.push(await stageLocalDeb(env, pkg));
         } else args.push(pkg);
       }
       try {
@@ -97,7 +93,13 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
       }
     }
     const results: RunResult[] = [];
-    const shifted = process.getuid?.() === 0 ? (options.binds ?? []).map((b) => b.source) : [];
+    const shifted = (options.binds ?? []).map((b) => b.source);
+    // root stages the sources where the environment reaches them (sandbox.ts); an ordinary user cannot
+    if (process.getuid?.() !== 0) {
+      for (const source of shifted) {
+        await assertReachableAbove(resolve(source), (parent) => `chmod o+x ${parent}, or bind a directory below one others can search`);
+      }
+    }
     try {
       for (const source of shifted) await shiftTree(source, "in");
       await runCommands(env, options, results);
@@ -108,6 +110,13 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
   } finally {
     await env.dispose({ keep: options.keep });
   }
+}
+
+/** Copy a host .deb into the snapshot's /build/.debs (owned by the environment's root); its path inside. */
+export async function stageLocalDeb(env: Environment, path: string): Promise<string> {
+  await makeRangeDirs(env.snapshot.build, [".debs"]);
+  await copyIntoRange([{ from: path, to: join(env.snapshot.build, ".debs", basename(path)) }], { uid: 0, gid: 0 });
+  return `/build/.debs/${basename(path)}`;
 }
 
 async function runCommands(env: Environment, options: RunInEnvironmentOptions, results: RunResult[]): Promise<void> {

@@ -1,8 +1,7 @@
-import { copyFile } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { CommandSpec } from "@debian-bootc/core";
 import { Environment } from "../environment.js";
-import { giveToRange, makeRangeDirs } from "../range-fs.js";
+import { stageLocalDeb } from "../run-in-environment.js";
 import { commonOptions } from "./common.js";
 
 export const installCommand: CommandSpec = {
@@ -22,10 +21,7 @@ export const installCommand: CommandSpec = {
       const args: string[] = [];
       for (const pkg of ctx.args) {
         if (pkg.endsWith(".deb")) {
-          await makeRangeDirs(env.snapshot.build, [".debs"]);
-          await copyFile(resolve(pkg), join(env.snapshot.build, ".debs", basename(pkg)));
-          await giveToRange([join(env.snapshot.build, ".debs", basename(pkg))]);
-          args.push(`/build/.debs/${basename(pkg)}`);
+          args.push(await stageLocalDeb(env, resolve(pkg)));
         } else args.push(pkg);
       }
       await env.apt(["install", ...args]);
