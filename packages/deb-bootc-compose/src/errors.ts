@@ -64,6 +64,11 @@ export const composeErrorCodes = {
     category: "build-failed",
     summary: "A customisation of the image tree failed: a postprocess script, a file's owner, a user or unit step.",
   },
+  IMAGE_PATH_UNRESOLVABLE: {
+    category: "build-failed",
+    summary:
+      "A path the compose writes in an image tree cannot be resolved inside it (a symlink loop, a file where a directory is needed, an owner outside the image's id range).",
+  },
   ROOTFS_CACHE_FAILED: {
     category: "environment",
     summary:

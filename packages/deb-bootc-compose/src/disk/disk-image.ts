@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
 import { runrootCommands } from "../ostree/runroot.js";
+import { ImageRoot } from "../rootfs/image-root.js";
 import { GRUB_EFI_MODULES, grubConfig, grubEarlyConfig, parseBootEntry } from "./boot-entries.js";
 import { layoutPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layout.js";
 
@@ -183,10 +184,13 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
       if (deployments.length !== 1)
         throw composeError("DISK_IMAGE_FAILED", `expected one deployment in ${deployDir}, found ${deployments.length}`);
       const deployment = join(deployDir, deployments[0]!);
-      await writeFile(
-        join(deployment, "etc", "fstab"),
+      // the deployment is the image's tree: its etc/fstab (or etc) may be a symlink the image ships
+      await new ImageRoot(deployment).writeFile(
+        "etc/fstab",
         `# Written by deb-bootc-compose at install time.\nUUID=${rootUuid} / ext4 defaults 0 1\n`,
-        { mode: 0o644 },
+        {
+          mode: 0o644,
+        },
       );
       const entriesDir = join(sysroot, "boot", "loader", "entries");
       const entries = [];

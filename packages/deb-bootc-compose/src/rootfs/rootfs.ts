@@ -1,10 +1,11 @@
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type Logger, run } from "@debian-bootc/core";
 import type { ComposeDefinition } from "../definition.js";
 import type { InstallPlan } from "./apt-sources.js";
 import { runInRoot } from "./chroot.js";
 import { customizeTree } from "./customize.js";
+import { ImageRoot } from "./image-root.js";
 import { applyOstreeLayout, installKernel, type OstreeLayoutResult } from "./ostree-layout.js";
 
 /** Package content an image does not need (dpkg path filters; copyright files stay). */
@@ -64,6 +65,7 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
   };
   const epoch = String(options.sourceDateEpoch ?? (Number(process.env.SOURCE_DATE_EPOCH) || Math.floor(Date.now() / 1000)));
   const env = { ...process.env, INITRD: "No", SOURCE_DATE_EPOCH: epoch, DEBIAN_FRONTEND: "noninteractive" };
+  const tree = new ImageRoot(options.path);
   await step("mmdebstrap", async () => {
     await rm(options.path, { recursive: true, force: true });
     await mkdir(dirname(options.path), { recursive: true });
@@ -94,12 +96,12 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
     if (plan.from === "snapshot") {
       // mmdebstrap leaves its sources in the tree: the snapshot's path on this host, which the image
       // cannot reach and which differs per compose (a cached tree must not carry one compose's path)
-      await writeFile(join(options.path, "etc/apt/sources.list"), SNAPSHOT_SOURCES_LIST, { mode: 0o644 });
+      await tree.writeFile("etc/apt/sources.list", SNAPSHOT_SOURCES_LIST, { mode: 0o644 });
     }
   });
   await step("customize", () =>
     customizeTree({
-      root: options.path,
+      root: tree,
       definition: options.definition,
       baseDir: options.baseDir,
       logger,
@@ -108,7 +110,7 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
       env: { SOURCE_DATE_EPOCH: epoch },
     }),
   );
-  const kernel = await step("kernel", () => installKernel(options.path));
+  const kernel = await step("kernel", () => installKernel(tree));
   await step("initramfs", async () => {
     if (options.definition.kernel.initramfs !== "dracut") return;
     await runInRoot(
@@ -117,7 +119,7 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
       { signal, logger, onOutput: options.onOutput, env: { SOURCE_DATE_EPOCH: epoch } },
     );
   });
-  const layout = await step("ostree-layout", () => applyOstreeLayout(options.path));
+  const layout = await step("ostree-layout", () => applyOstreeLayout(tree));
   logger.info(
     {
       kver: kernel.kver,
