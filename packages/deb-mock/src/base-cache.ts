@@ -1,17 +1,19 @@
 import { createHash } from "node:crypto";
-import { copyFile, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { isCodedError, type Logger, run, withLock } from "@debian-bootc/core";
 import type { CacheLayout } from "./cache-layout.js";
 import { LOCK_HINT } from "./cache-layout.js";
 import { debMockError } from "./errors.js";
 import type { ProgressListener } from "./events.js";
+import { idRange } from "./id-range.js";
 import { type Profile, parseDuration } from "./profile-schema.js";
-import { runSandboxed } from "./sandbox.js";
+import { makeRangeDirs, removeRangeTree } from "./range-fs.js";
+import { runSandboxed, userNamespacePrefix } from "./sandbox.js";
 import { createSnapshot, destroySnapshot, liveSnapshotLowers } from "./snapshot.js";
 
 /** Bump when the way a base is made changes, so old bases are not reused. */
-const BASE_FORMAT = 3;
+const BASE_FORMAT = 4;
 
 /**
  * Packages deb-mock itself puts into every base, beside the profile's basePackages: eatmydata makes the
@@ -29,6 +31,7 @@ export interface BaseIdentity {
 }
 
 export async function baseIdentity(profile: Profile, mirror: string): Promise<BaseIdentity> {
+  const range = await idRange();
   const keys: Array<{ path: string; sha256: string }> = [];
   for (const path of profile.extraKeys) {
     let data: Buffer;
@@ -51,6 +54,9 @@ export async function baseIdentity(profile: Profile, mirror: string): Promise<Ba
     basePackages: [...profile.basePackages].sort(),
     buildUser: profile.buildUser,
     buildUid: profile.buildUid,
+    // format 4: owned on disk by a subordinate id range (format 3 and older: by the host's root); a
+    // base belongs to one range
+    idRange: { uid: range.uid.start, gid: range.gid.start },
   };
   const hash = createHash("sha256").update(JSON.stringify(inputs)).digest("hex");
   return { key: `${profile.name}-${hash.slice(0, 16)}`, hash, mirror, inputs };
@@ -126,8 +132,9 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
   const name = generationName("gen");
   const temp = join(baseDir, `.${name}.tmp`);
   const rootfs = join(temp, "rootfs");
-  await rm(temp, { recursive: true, force: true });
+  await removeRangeTree(temp);
   await mkdir(temp, { recursive: true });
+  await makeRangeDirs(temp, ["rootfs"]);
   const log = (line: string) => {
     ctx.rootLog?.(line);
     ctx.onEvent?.({ type: "root-log", text: line });
@@ -136,7 +143,9 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
     const include = [`--include=${[...new Set([...INTERNAL_BASE_PACKAGES, ...profile.basePackages])].join(",")}`];
     const keyrings = profile.extraKeys.map((k) => `--keyring=${k}`);
     const args = [
-      "--mode=root",
+      // run as the root of a user namespace mapped to the id range (below), mmdebstrap's unshare mode
+      // only unshares the mount namespace for its /proc, /sys and /dev: the tree is owned by the range
+      "--mode=unshare",
       `--variant=${profile.variant}`,
       `--architectures=${profile.architecture}`,
       ...include,
@@ -148,9 +157,10 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
     ];
     log(`mmdebstrap ${args.join(" ")}`);
     try {
-      // --mode=root mounts /proc, /sys and /dev inside the new tree; a private mount namespace makes
-      // those mounts vanish with the process, so an interrupted or killed creation leaves none behind
-      await run("unshare", ["--mount", "--propagation", "private", "--", "mmdebstrap", ...args], {
+      // the private mount namespace makes mmdebstrap's mounts vanish with the process, so an interrupted
+      // or killed creation leaves none behind
+      const [program, ...prefix] = userNamespacePrefix(await idRange());
+      await run(program!, [...prefix, "mmdebstrap", ...args], {
         signal: ctx.signal,
         logger: ctx.logger,
         debianPackage: "mmdebstrap",
@@ -176,7 +186,7 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
     await swapSymlink(layout.baseCurrent(identity.key), name);
     log(`base ${identity.key} generation ${name} is current`);
   } catch (error) {
-    await rm(temp, { recursive: true, force: true });
+    await removeRangeTree(temp);
     throw error;
   }
   const info = await currentBase(layout, identity.key);
@@ -184,46 +194,42 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
   return info;
 }
 
+// What deb-mock adds to a fresh mmdebstrap tree, run in it as its root: $1 build user, $2 its uid; then
+// the names of extra key files, bound at /tmp/deb-mock-keys/NAME. Constant text; values are arguments.
+const CONFIGURE_BASE_SCRIPT = `set -eu
+user=$1 uid=$2
+shift 2
+mkdir -p /build
+printf '%s\\n' 'APT::Install-Recommends "false";' 'APT::Install-Suggests "false";' \\
+  'APT::Keep-Downloaded-Packages "true";' 'Acquire::Languages "none";' 'Acquire::Retries "3";' \\
+  'Dpkg::Use-Pty "false";' >/etc/apt/apt.conf.d/90deb-mock
+echo force-unsafe-io >/etc/dpkg/dpkg.cfg.d/90deb-mock
+# man-db builds its database when installed and again from its trigger after every install of build
+# dependencies: seconds for nothing. Its postinst reads this debconf answer (the file is its cache).
+rm -f /var/lib/man-db/auto-update
+echo 'man-db man-db/auto-update boolean false' | debconf-set-selections
+printf '%s\\n' '#!/bin/sh' '# deb-mock: no daemons start in build environments' 'exit 101' >/usr/sbin/policy-rc.d
+chmod 0755 /usr/sbin/policy-rc.d
+for key in "$@"; do install -D -m 0644 "/tmp/deb-mock-keys/$key" "/etc/apt/trusted.gpg.d/$key"; done
+groupadd --gid "$uid" "$user"
+useradd --uid "$uid" --gid "$uid" --home-dir /build --no-create-home --shell /bin/sh "$user"
+`;
+
 /** What deb-mock adds to a fresh mmdebstrap tree: build user, /build, apt and dpkg settings, keys. */
 async function configureBase(ctx: EnvContext, rootfs: string): Promise<void> {
   const { profile } = ctx;
-  await mkdir(join(rootfs, "build"), { recursive: true });
-  await writeFile(
-    join(rootfs, "etc/apt/apt.conf.d/90deb-mock"),
-    [
-      'APT::Install-Recommends "false";',
-      'APT::Install-Suggests "false";',
-      'APT::Keep-Downloaded-Packages "true";',
-      'Acquire::Languages "none";',
-      'Acquire::Retries "3";',
-      'Dpkg::Use-Pty "false";',
-      "",
-    ].join("\n"),
-  );
-  await writeFile(join(rootfs, "etc/dpkg/dpkg.cfg.d/90deb-mock"), "force-unsafe-io\n");
-  // man-db builds its database when installed and again from its trigger after every install of build
-  // dependencies: seconds for nothing. Its postinst reads this debconf answer (the file is its cache).
-  await rm(join(rootfs, "var/lib/man-db/auto-update"), { force: true });
-  await writeFile(join(rootfs, "usr/sbin/policy-rc.d"), "#!/bin/sh\n# deb-mock: no daemons start in build environments\nexit 101\n", {
-    mode: 0o755,
-  });
-  for (const key of profile.extraKeys) {
-    await mkdir(join(rootfs, "etc/apt/trusted.gpg.d"), { recursive: true });
-    await copyFile(key, join(rootfs, "etc/apt/trusted.gpg.d", basename(key)));
-  }
-  ctx.rootLog?.("base set-up: debconf-set-selections (man-db/auto-update false)");
+  const keys = profile.extraKeys.map((path) => ({ source: path, target: `/tmp/deb-mock-keys/${basename(path)}`, readOnly: true }));
+  ctx.rootLog?.(`base set-up: apt and dpkg settings, policy-rc.d, extra keys, build user ${profile.buildUser} (${profile.buildUid})`);
+  const args = [profile.buildUser, String(profile.buildUid), ...keys.map((k) => basename(k.source))];
   await runSandboxed(
-    { root: { kind: "directory", path: rootfs }, command: ["debconf-set-selections"], network: false },
-    { signal: ctx.signal, logger: ctx.logger, input: "man-db man-db/auto-update boolean false\n" },
+    {
+      root: { kind: "directory", path: rootfs },
+      command: ["sh", "-c", CONFIGURE_BASE_SCRIPT, "deb-mock-configure", ...args],
+      binds: keys,
+      network: false,
+    },
+    { signal: ctx.signal, logger: ctx.logger },
   );
-  const uid = String(profile.buildUid);
-  for (const command of [
-    ["groupadd", "--gid", uid, profile.buildUser],
-    ["useradd", "--uid", uid, "--gid", uid, "--home-dir", "/build", "--no-create-home", "--shell", "/bin/sh", profile.buildUser],
-  ]) {
-    ctx.rootLog?.(`base set-up: ${command.join(" ")}`);
-    await runSandboxed({ root: { kind: "directory", path: rootfs }, command, network: false }, { signal: ctx.signal, logger: ctx.logger });
-  }
 }
 
 export interface EnsureOptions {
@@ -265,11 +271,12 @@ async function refreshIndex(ctx: EnvContext, base: GenerationInfo): Promise<Gene
   const baseDir = layout.baseDir(identity.key);
   const name = generationName("index");
   const temp = join(baseDir, `.${name}.tmp`);
-  await rm(temp, { recursive: true, force: true });
+  await removeRangeTree(temp);
   const lists = join(temp, "var/lib/apt/lists");
   const aptCache = join(temp, "var/cache/apt");
-  await mkdir(join(lists, "partial"), { recursive: true });
-  await mkdir(aptCache, { recursive: true });
+  await mkdir(temp, { recursive: true });
+  // a lower layer: its directories show in the environment, so they belong to the environment's root
+  await makeRangeDirs(temp, ["var/lib/apt/lists/partial", "var/cache/apt"]);
   const snapshot = await createSnapshot(layout, {
     key: identity.key,
     profile: profile.name,
@@ -282,7 +289,8 @@ async function refreshIndex(ctx: EnvContext, base: GenerationInfo): Promise<Gene
       await runSandboxed(
         {
           root: snapshot.root,
-          command: ["sh", "-c", "apt-get update -q && apt-cache gencaches -q"],
+          // apt's lock and archive directory are not part of the layer
+          command: ["sh", "-c", "apt-get update -q && apt-cache gencaches -q && rm -rf /var/lib/apt/lists/lock /var/cache/apt/archives"],
           network: true,
           binds: [
             { source: lists, target: "/var/lib/apt/lists" },
@@ -297,13 +305,11 @@ async function refreshIndex(ctx: EnvContext, base: GenerationInfo): Promise<Gene
       }
       throw error;
     }
-    await rm(join(lists, "lock"), { force: true });
-    await rm(join(aptCache, "archives"), { recursive: true, force: true });
     await writeFile(join(temp, "meta.json"), `${JSON.stringify({ createdAt: new Date().toISOString(), base: base.dir }, null, 2)}\n`);
     await rename(temp, join(baseDir, name));
     await swapSymlink(layout.indexCurrent(identity.key), name);
   } catch (error) {
-    await rm(temp, { recursive: true, force: true });
+    await removeRangeTree(temp);
     throw error;
   } finally {
     await destroySnapshot(layout, snapshot.id);
@@ -364,7 +370,7 @@ export async function pruneGenerations(ctx: Pick<EnvContext, "layout" | "identit
       const dir = join(baseDir, entry);
       if (!/^(gen|index)-/.test(entry) || keep.has(dir)) continue;
       if ([...inUse].some((lower) => lower === dir || lower.startsWith(`${dir}/`))) continue;
-      await rm(dir, { recursive: true, force: true });
+      await removeRangeTree(dir);
       removed.push(dir);
     }
     for (const gen of keep) removed.push(...(await pruneDepsLayers(join(gen, "deps"), ctx.profile.cache.buildDepsLayers, inUse)));
@@ -392,7 +398,7 @@ export async function pruneDepsLayers(depsDir: string, max: number, inUse: Reado
     const info = await stat(join(dir, entry.startsWith(".") ? "" : "meta.json")).catch(() => undefined);
     if (entry.startsWith(".")) {
       if (info && Date.now() - info.mtimeMs > 3_600_000) {
-        await rm(dir, { recursive: true, force: true });
+        await removeRangeTree(dir);
         removed.push(dir);
       }
     } else layers.push({ dir, usedAt: info?.mtimeMs ?? 0 });
@@ -400,7 +406,7 @@ export async function pruneDepsLayers(depsDir: string, max: number, inUse: Reado
   layers.sort((a, b) => b.usedAt - a.usedAt);
   for (const [i, layer] of layers.entries()) {
     if (i < max || inUse.has(join(layer.dir, "layer"))) continue;
-    await rm(layer.dir, { recursive: true, force: true });
+    await removeRangeTree(layer.dir);
     removed.push(layer.dir);
   }
   return removed;

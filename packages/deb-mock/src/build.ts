@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from "node:fs";
-import { chown, copyFile, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { CodedError, coreError, exitCodes, isCodedError, siblingTempPath } from "@debian-bootc/core";
@@ -7,6 +7,7 @@ import { type CommonOptions, Environment, resolveProfile } from "./environment.j
 import { debMockError } from "./errors.js";
 import { PhaseTracker } from "./events.js";
 import type { Profile } from "./profile-schema.js";
+import { giveToRange } from "./range-fs.js";
 import { type BuildResult, type BuildStatus, sha256File } from "./result.js";
 import { fetchSourcePackage } from "./source-fetch.js";
 import {
@@ -120,8 +121,11 @@ async function stageSource(env: Environment, input: Input): Promise<Staged> {
       } catch (error) {
         throw debMockError("BUILD_INPUT_INVALID", `${input.path} lists ${name}, but ${from} cannot be read: ${(error as Error).message}`);
       }
-      await chown(join(build, name), owner, owner);
     }
+    await giveToRange(
+      [basename(input.path), ...dsc.files].map((name) => join(build, name)),
+      { uid: owner, gid: owner },
+    );
     env.log(`staged ${basename(input.path)} and ${dsc.files.join(", ")} in /build`);
     return { dscName: basename(input.path), dsc, sourceFiles: [basename(input.path), ...dsc.files], builtSource: false };
   }
@@ -137,10 +141,10 @@ async function stageSource(env: Environment, input: Input): Promise<Staged> {
     if (/\.orig(-[A-Za-z0-9-]+)?\.tar\.(gz|xz|bz2|lzma|zst)(\.asc)?$/.test(entry))
       await copyFile(join(dirname(input.path), entry), join(build, entry));
   }
-  await env.run(["chown", "-R", `${owner}:${owner}`, "/build"]);
+  await giveToRange([build], { uid: owner, gid: owner }, { recursive: true });
   const before = new Set(await readdir(build));
   try {
-    await env.run(["dpkg-source", "--build", treeName], {
+    await env.run(["dpkg-source", "--build", `./${treeName}`], {
       user: "builder",
       cwd: "/build",
       onStdout: (c) => env.log(c.toString("utf8").trimEnd()),
@@ -150,7 +154,7 @@ async function stageSource(env: Environment, input: Input): Promise<Staged> {
       throw debMockError("BUILD_FAILED", `dpkg-source --build ${input.path} failed: ${error.message}`, { cause: error });
     throw error;
   }
-  await env.run(["rm", "-rf", `/build/${treeName}`]);
+  await env.run(["rm", "-rf", "--", `/build/${treeName}`]);
   const created = (await readdir(build)).filter((f) => !before.has(f));
   const dscName = created.find((f) => f.endsWith(".dsc"));
   if (!dscName) throw debMockError("BUILD_FAILED", `dpkg-source --build ${input.path} made no .dsc`);
@@ -189,7 +193,8 @@ async function compile(env: Environment, staged: Staged, tracker: PhaseTracker, 
   await tracker.phase("unpack", async () => {
     write(`deb-mock: dpkg-source --extract ${staged.dscName} ${srcDir}\n`);
     try {
-      await env.run(["dpkg-source", "--extract", staged.dscName, srcDir], {
+      // ./NAME: a file name is never read as an option
+      await env.run(["dpkg-source", "--extract", `./${staged.dscName}`, srcDir], {
         user: "builder",
         cwd: "/build",
         onStdout: write,
@@ -213,7 +218,7 @@ async function compile(env: Environment, staged: Staged, tracker: PhaseTracker, 
     if (args.length === 0) return;
     const profileOpt = opts.profiles ? ["-o", `APT::Build-Profiles=${opts.profiles}`] : [];
     try {
-      const outcome = await env.apt([...profileOpt, "satisfy", ...args], { layer: true });
+      const outcome = await env.apt([...profileOpt, "satisfy", "--", ...args], { layer: true });
       if (outcome.key) buildDepsLayer = { key: outcome.key, reused: outcome.layer === "reused" };
     } catch (error) {
       if (isCodedError(error, "COMMAND_FAILED")) {
@@ -273,9 +278,13 @@ async function compile(env: Environment, staged: Staged, tracker: PhaseTracker, 
       throw error;
     }
   });
-  const artifacts = (await readdir(build)).filter(
+  const named = (await readdir(build)).filter(
     (f) => !before.has(f) && /\.(deb|udeb|ddeb|buildinfo|changes|dsc|tar\.(gz|xz|bz2|lzma|zst)|diff\.gz|asc)$/.test(f),
   );
+  // regular files only: deb-mock reads them on the host, where a symbolic link the build made would
+  // lead to a host file
+  const artifacts: string[] = [];
+  for (const name of named) if ((await lstat(join(build, name)).catch(() => undefined))?.isFile()) artifacts.push(name);
   return { sourceDateEpoch, installed, artifacts, ...(buildDepsLayer ? { buildDepsLayer } : {}) };
 }
 
@@ -346,7 +355,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
       if (options.lintian) {
         await tracker.phase("lintian", async () => {
           await theEnv.apt(["install", "lintian"]);
-          const changes = first.artifacts.filter((a) => a.endsWith(".changes"));
+          const changes = first.artifacts.filter((a) => a.endsWith(".changes")).map((a) => `/build/${a}`);
           const res = await theEnv.run(["lintian", "--no-tag-display-limit", ...changes], {
             user: "builder",
             cwd: "/build",
@@ -362,6 +371,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
           extraEnvs.push(testEnv);
           await mkdir(join(testEnv.snapshot.build, "debs"));
           for (const deb of debs) await copyFile(join(theEnv.snapshot.build, deb), join(testEnv.snapshot.build, "debs", deb));
+          await giveToRange([join(testEnv.snapshot.build, "debs")], undefined, { recursive: true });
           try {
             await testEnv.apt(["install", ...debs.map((d) => `/build/debs/${d}`)]);
             checks.installTest = { ok: true, packages: debs };
@@ -379,10 +389,11 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
         await tracker.phase("reproducible", async () => {
           const second = await Environment.open({ ...options, profile, purpose: "reproducible" });
           extraEnvs.push(second);
-          for (const name of stagedNow.sourceFiles) {
-            await copyFile(join(theEnv.snapshot.build, name), join(second.snapshot.build, name));
-            await chown(join(second.snapshot.build, name), profile.buildUid, profile.buildUid);
-          }
+          for (const name of stagedNow.sourceFiles) await copyFile(join(theEnv.snapshot.build, name), join(second.snapshot.build, name));
+          await giveToRange(
+            stagedNow.sourceFiles.map((name) => join(second.snapshot.build, name)),
+            { uid: profile.buildUid, gid: profile.buildUid },
+          );
           buildLog.write("\ndeb-mock: --reproducible: second build in a fresh snapshot and another build path\n");
           const again = await compile(second, stagedNow, new PhaseTracker(), {
             ...compileOpts,
@@ -421,8 +432,8 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
     const names = [...compiled.artifacts, ...(staged?.builtSource && buildType !== "full" ? staged.sourceFiles : [])];
     for (const name of [...new Set(names)].sort()) {
       const from = join(env.snapshot.build, name);
-      const info = await stat(from).catch(() => undefined);
-      if (!info) continue;
+      const info = await lstat(from).catch(() => undefined);
+      if (!info?.isFile()) continue;
       artifacts.push({ name, size: info.size, sha256: await sha256File(from) });
       files.push({ from, name });
     }

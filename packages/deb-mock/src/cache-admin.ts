@@ -1,10 +1,11 @@
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { withLock } from "@debian-bootc/core";
 import { currentBase, currentIndex, treeSize } from "./base-cache.js";
 import { CacheLayout, LOCK_HINT } from "./cache-layout.js";
 import { type ProfileSelection, resolveProfile } from "./environment.js";
 import { parseDuration } from "./profile-schema.js";
+import { removeRangeTree } from "./range-fs.js";
 import { destroySnapshot, listSnapshots } from "./snapshot.js";
 
 export interface CacheStatus {
@@ -113,7 +114,7 @@ export async function scrub(target: ScrubTarget, selection: ProfileSelection = {
       await withLock(layout.lock(`base-${key}`), { ...lockOptions, what: `base ${key}` }, () =>
         withLock(layout.lock(`prune-${key}`), { ...lockOptions, what: `base ${key}` }, async () => {
           if (live.some((s) => s.alive && s.owner?.lower.some((l) => l.startsWith(`${dir}/`)))) return;
-          await rm(dir, { recursive: true, force: true });
+          await removeRangeTree(dir);
           removed.push(dir);
         }),
       );
@@ -121,11 +122,11 @@ export async function scrub(target: ScrubTarget, selection: ProfileSelection = {
   }
   if (target === "apt-cache" || target === "all") {
     await withLock(layout.lock("apt-archives"), { ...lockOptions, what: "the shared APT archive" }, async () => {
-      await rm(layout.aptArchives, { recursive: true, force: true });
+      await removeRangeTree(layout.aptArchives);
       removed.push(layout.aptArchives);
     });
     const srcLists = join(layout.root, "src-lists");
-    await rm(srcLists, { recursive: true, force: true });
+    await removeRangeTree(srcLists);
     removed.push(srcLists);
   }
   return removed;

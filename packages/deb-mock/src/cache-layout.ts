@@ -11,7 +11,8 @@ import { join } from "node:path";
  *   bases/KEY/gen-TIME/plans/INDEX/     apt's remembered plans over that generation and index INDEX
  *   bases/KEY/index -> index-TIME       the cached package index layer (apt lists + pkgcache)
  *   bases/KEY/index-TIME/               var/lib/apt/lists/..., var/cache/apt/*.bin, meta.json
- *   apt-archives/                       the shared APT archive (.debs), bind-mounted while apt runs
+ *   range-apt-archives/                 the shared APT archive (.debs), bind-mounted while apt runs; owned
+ *                                       by the id range (apt-archives/ was the host root's, before 2026-12)
  *   src-lists/KEY/                      deb-src package index for `build PACKAGE`
  *   snapshots/ID/{upper,work,build,logs,owner.json}   one build's overlay and files
  *   locks/*.lock                        flock(2) locks
@@ -32,7 +33,7 @@ export class CacheLayout {
     return join(this.baseDir(key), "index");
   }
   get aptArchives(): string {
-    return join(this.root, "apt-archives");
+    return join(this.root, "range-apt-archives");
   }
   srcLists(key: string): string {
     return join(this.root, "src-lists", key);

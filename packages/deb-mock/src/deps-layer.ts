@@ -178,6 +178,8 @@ export async function splitUpper(upper: string, work: string, layer: string, kee
   const top = await lstat(layer);
   await chown(upper, top.uid, top.gid);
   await chmod(upper, top.mode & 0o7777);
+  // the overlay's work directory belongs to the same owner (the environment's root)
+  await chown(work, top.uid, top.gid);
   for (const rel of keepOnTop) {
     if (!(await lstat(join(layer, rel)).catch(() => undefined))) continue;
     await mirrorParents(layer, upper, rel);

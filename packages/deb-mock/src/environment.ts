@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { appendFile, mkdir, rename, rm } from "node:fs/promises";
+import { join, relative } from "node:path";
 import { isCodedError, type Logger, quoteForLog, type RunResult, withLock } from "@debian-bootc/core";
 import { baseIdentity, type EnvContext, ensureBase, ensureIndex, type GenerationInfo, pruneGenerations } from "./base-cache.js";
 import { CacheLayout, LOCK_HINT } from "./cache-layout.js";
@@ -20,9 +20,10 @@ import {
 } from "./deps-layer.js";
 import { debMockError } from "./errors.js";
 import type { ProgressListener } from "./events.js";
-import { EXTRA_KEY_DIR, planExtraRepos } from "./extra-repos.js";
+import { planExtraRepos } from "./extra-repos.js";
 import { type Profile, parseDuration } from "./profile-schema.js";
 import { DEFAULT_PROFILE, loadProfile, resolveMirror } from "./profiles.js";
+import { makeRangeDirs } from "./range-fs.js";
 import { type BindMount, runSandboxed, runSandboxedInteractive, type SandboxSpec } from "./sandbox.js";
 import {
   cleanStaleSnapshots,
@@ -33,6 +34,11 @@ import {
   type Snapshot,
   setSnapshotKeep,
 } from "./snapshot.js";
+
+// stdin to /etc/apt/sources.list.d/deb-mock-extra.list; then pairs of arguments: a key file, its place
+const INSTALL_EXTRA_SOURCES_SCRIPT = `set -eu
+cat >/etc/apt/sources.list.d/deb-mock-extra.list
+while [ $# -gt 1 ]; do install -D -m 0644 "$1" "$2"; shift 2; done`;
 
 /** What `Environment.apt` did: the planned transaction, and whether a build-dependency layer was used. */
 export interface AptOutcome {
@@ -241,17 +247,19 @@ export class Environment {
   async addExtraRepos(lines: readonly string[], extraKeys: readonly string[] = []): Promise<void> {
     if (lines.length === 0) return;
     const plan = await planExtraRepos(lines, extraKeys);
-    const upper = this.snapshot.root.upper;
-    if (plan.keys.length) {
-      await mkdir(join(upper, EXTRA_KEY_DIR.slice(1)), { recursive: true, mode: 0o755 });
-      for (const key of plan.keys) {
-        await writeFile(join(upper, key.target.slice(1)), key.data, { mode: 0o644 });
-        this.log(`extra repository key ${key.host} copied to ${key.target}`);
-      }
-    }
-    const dir = join(upper, "etc/apt/sources.list.d");
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, "deb-mock-extra.list"), `${plan.lines.join("\n")}\n`);
+    // written by the environment's root, so that they are its files (the key files bound read-only)
+    const keyBinds = plan.keys.map((key, i) => ({ source: key.host, target: `/tmp/deb-mock-keys/${i}`, readOnly: true }));
+    await this.run(
+      [
+        "sh",
+        "-c",
+        INSTALL_EXTRA_SOURCES_SCRIPT,
+        "deb-mock-extra-repos",
+        ...plan.keys.flatMap((key, i) => [keyBinds[i]!.target, key.target]),
+      ],
+      { binds: keyBinds, input: `${plan.lines.join("\n")}\n` },
+    );
+    for (const key of plan.keys) this.log(`extra repository key ${key.host} copied to ${key.target}`);
     for (const line of plan.lines) this.log(`extra repository: ${line}`);
     const update = () =>
       this.run(
@@ -308,14 +316,14 @@ export class Environment {
       }
     }
     const archives = this.layout.aptArchives;
-    await mkdir(join(archives, "partial"), { recursive: true });
+    await makeRangeDirs(this.layout.root, [relative(this.layout.root, join(archives, "partial"))]);
     const binds: BindMount[] = [{ source: archives, target: "/var/cache/apt/archives" }];
     const common = ["-y", "-q", "-o", "Debug::pkgProblemResolver=yes"];
     const env = { DEBIAN_FRONTEND: "noninteractive" };
     const network = options.network ?? true;
     const onOutput = (c: Buffer) => this.log(c.toString("utf8").trimEnd());
     const planArchive = join(this.snapshot.dir, "plan-archives");
-    await mkdir(join(planArchive, "partial"), { recursive: true });
+    await makeRangeDirs(this.snapshot.dir, ["plan-archives/partial"]);
     const planned = await this.run(["apt-get", ...common, "-o", "Acquire::ForceHash=SHA256", "--print-uris", ...args], {
       network: false,
       binds: [{ source: planArchive, target: "/var/cache/apt/archives" }],
@@ -343,7 +351,7 @@ export class Environment {
         signal: this.ctx.signal,
         what: "the shared APT archive",
       };
-      await withLock(this.layout.lock("apt-archives"), lockOptions, () =>
+      await withLock(this.layout.lock("range-apt-archives"), lockOptions, () =>
         this.run(["apt-get", ...common, "--download-only", ...args], { network, binds, env, onStdout: onOutput, onStderr: onOutput }),
       );
     } else this.log(`all ${plan?.downloads.length} .debs are in the shared APT archive`);

@@ -10,6 +10,10 @@ export const debMockErrorCodes = {
   PROFILE_INVALID: { category: "config", summary: "A profile, after layering, does not match the schema; the message names the field." },
   CONFIG_OPT_INVALID: { category: "usage", summary: "A --config-opt KEY=VALUE is malformed or names an unknown field or a wrong value." },
   // inputs
+  DSC_FIELD_INVALID: {
+    category: "input",
+    summary: "A field of the source package (Build-Depends, Build-Conflicts, ...) is not what Debian policy allows; the message names it.",
+  },
   BUILD_INPUT_INVALID: {
     category: "input",
     summary: "The .dsc, source directory or package name given to build is malformed or incomplete.",
@@ -23,6 +27,10 @@ export const debMockErrorCodes = {
   BASE_CREATE_FAILED: { category: "environment", summary: "mmdebstrap (or the set-up after it) failed while creating a base." },
   BASE_MISSING: { category: "environment", summary: "The profile has no cached base and creating one was not allowed." },
   INDEX_UPDATE_FAILED: { category: "environment", summary: "apt-get update failed while refreshing the cached package index." },
+  ID_RANGE_MISSING: {
+    category: "config",
+    summary: "The calling user has no subordinate uid/gid range (/etc/subuid, /etc/subgid) for the environments' user namespaces.",
+  },
   SANDBOX_FAILED: { category: "environment", summary: "The isolated environment could not be set up (namespaces, overlayfs, bubblewrap)." },
   // builds
   DEPENDENCIES_UNSATISFIABLE: {

@@ -1,8 +1,9 @@
-import { copyFile, mkdir } from "node:fs/promises";
+import { copyFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { isCodedError, type RunResult } from "@debian-bootc/core";
 import { type CommonOptions, Environment } from "./environment.js";
 import { debMockError } from "./errors.js";
+import { giveToRange, makeRangeDirs } from "./range-fs.js";
 import type { BindMount } from "./sandbox.js";
 
 export interface RunInEnvironmentOptions extends CommonOptions {
@@ -66,8 +67,9 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
       for (const pkg of packages) {
         if (pkg.startsWith("/")) {
           if (!pkg.endsWith(".deb")) throw debMockError("BUILD_INPUT_INVALID", `${pkg}: expected a .deb file`);
-          await mkdir(join(env.snapshot.build, ".debs"), { recursive: true });
+          await makeRangeDirs(env.snapshot.build, [".debs"]);
           await copyFile(pkg, join(env.snapshot.build, ".debs", basename(pkg)));
+          await giveToRange([join(env.snapshot.build, ".debs", basename(pkg))]);
           args.push(`/build/.debs/${basename(pkg)}`);
         } else args.push(pkg);
       }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { sandboxArgv } from "./sandbox.js";
+import type { IdRange } from "./id-range.js";
+import { ROOT_CAPABILITIES, sandboxArgv, userNamespacePrefix } from "./sandbox.js";
+
+const range: IdRange = {
+  uid: { start: 200000, count: 65536 },
+  gid: { start: 300000, count: 65536 },
+  caller: { uid: 0, gid: 0, name: "root" },
+};
+const argvOf = (spec: Parameters<typeof sandboxArgv>[0]) => sandboxArgv(spec, range, "/run/filter.bpf");
 
 describe("sandboxArgv", () => {
   const overlay = {
@@ -10,10 +18,20 @@ describe("sandboxArgv", () => {
     mountpoint: "/c/s/root",
   };
 
-  it("mounts the overlay in a private mount namespace, then isolates with bubblewrap", () => {
-    const argv = sandboxArgv({ root: overlay, command: ["dpkg-buildpackage"], network: false, user: { uid: 2000, gid: 2000 } });
-    expect(argv.slice(0, 5)).toEqual(["unshare", "--mount", "--propagation", "private", "--"]);
-    expect(argv).toContain("lowerdir=/c/index:/c/base,upperdir=/c/s/upper,workdir=/c/s/work");
+  it("enters a user namespace mapped to the id range, mounts the overlay as its root, then isolates with bubblewrap", () => {
+    const argv = argvOf({ root: overlay, command: ["dpkg-buildpackage"], network: false, user: { uid: 2000, gid: 2000 } });
+    expect(argv.slice(0, argv.indexOf("--") + 1)).toEqual([
+      "unshare",
+      "--map-users=200000,0,65536",
+      "--map-groups=300000,0,65536",
+      "--setuid=0",
+      "--setgid=0",
+      "--mount",
+      "--propagation=private",
+      "--",
+    ]);
+    expect(argv).toContain("lowerdir=/c/index:/c/base,upperdir=/c/s/upper,workdir=/c/s/work,userxattr");
+    expect(argv).toContain("/run/filter.bpf");
     for (const flag of [
       "--unshare-pid",
       "--unshare-ipc",
@@ -29,6 +47,8 @@ describe("sandboxArgv", () => {
     expect(bwrap.join(" ")).toContain("--proc /proc --dev /dev --perms 1777 --tmpfs /tmp");
     expect(bwrap.join(" ")).toContain("--ro-bind /sys /sys");
     expect(bwrap.join(" ")).not.toMatch(/--bind \/sys /);
+    expect(bwrap.join(" ")).toContain("--cap-drop ALL --cap-add CAP_SETUID --cap-add CAP_SETGID --seccomp 9");
+
     expect(bwrap.slice(bwrap.indexOf("--") + 1)).toEqual([
       "setpriv",
       "--reuid=2000",
@@ -39,17 +59,34 @@ describe("sandboxArgv", () => {
     ]);
   });
 
+  it("gives the environment's root a small capability set, without CAP_SYS_ADMIN or CAP_MKNOD", () => {
+    const argv = argvOf({ root: overlay, command: ["apt-get", "install"], network: false });
+    const added = argv.flatMap((a, i) => (a === "--cap-add" ? [argv[i + 1]] : []));
+    expect(added).toEqual([...ROOT_CAPABILITIES]);
+    expect(added).not.toContain("CAP_SYS_ADMIN");
+    expect(added).not.toContain("CAP_MKNOD");
+    expect(argv.indexOf("--cap-drop")).toBeLessThan(argv.indexOf("--cap-add"));
+  });
+
   it("keeps the host network only when asked, with its resolv.conf", () => {
-    const argv = sandboxArgv({ root: overlay, command: ["apt-get", "update"], network: true });
+    const argv = argvOf({ root: overlay, command: ["apt-get", "update"], network: true });
     expect(argv).not.toContain("--unshare-net");
     expect(argv.join(" ")).toContain("--ro-bind /etc/resolv.conf /etc/resolv.conf");
     expect(argv).not.toContain("setpriv");
   });
 
   it("passes values as arguments, never inside the shell script", () => {
-    const argv = sandboxArgv({ root: overlay, command: ["echo", "$(rm -rf /)"], network: false, env: { X: "a b;c" } });
+    const argv = argvOf({ root: overlay, command: ["echo", "$(rm -rf /)"], network: false, env: { X: "a b;c" } });
     const script = argv[argv.indexOf("-c") + 1]!;
     expect(script).not.toContain("/c/");
+    expect(script).not.toContain("filter.bpf");
     expect(argv.at(-1)).toBe("$(rm -rf /)");
+  });
+
+  it("maps the caller as well only for the helper namespaces of an ordinary user, never for root", () => {
+    expect(userNamespacePrefix(range, { mapCaller: true })).not.toContain("--map-user=65536");
+    const user = { ...range, caller: { uid: 1000, gid: 1000, name: "u" } };
+    expect(userNamespacePrefix(user, { mapCaller: true })).toEqual(expect.arrayContaining(["--map-user=65536", "--map-group=65536"]));
+    expect(userNamespacePrefix(user)).not.toContain("--map-user=65536");
   });
 });

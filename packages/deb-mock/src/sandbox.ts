@@ -1,5 +1,10 @@
 import { spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type Logger, type RunResult, run } from "@debian-bootc/core";
+import { type IdRange, idRange, RANGE_SIZE } from "./id-range.js";
+import { seccompProgram } from "./seccomp-filter.js";
 
 /** A bind mount into the environment. */
 export interface BindMount {
@@ -10,9 +15,12 @@ export interface BindMount {
 }
 
 export type SandboxRoot =
-  /** An overlayfs of the lower directories (first = top) with a writable upper directory. */
+  /**
+   * An overlayfs of the lower directories (first = top) with a writable upper directory. Every directory
+   * here must be owned by the id range (the upper, work and mountpoint directories by its root).
+   */
   | { kind: "overlay"; lower: readonly string[]; upper: string; work: string; mountpoint: string }
-  /** A plain directory, used read-write (only while a base is being made). */
+  /** A plain directory tree owned by the id range on disk (its root directory by the range's root), used read-write. */
   | { kind: "directory"; path: string };
 
 export interface SandboxSpec {
@@ -21,7 +29,7 @@ export interface SandboxSpec {
   binds?: readonly BindMount[];
   /** false: an empty network namespace (only lo). true: the host's network and its resolv.conf. */
   network: boolean;
-  /** Run as this uid/gid (with no supplementary groups); root when absent. */
+  /** Run as this uid/gid of the environment (with no supplementary groups); its root when absent. */
   user?: { uid: number; gid: number };
   cwd?: string;
   env?: Readonly<Record<string, string>>;
@@ -32,18 +40,76 @@ export interface SandboxSpec {
 
 export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-// Mounts the overlay inside the private mount namespace `unshare` made, then becomes bubblewrap.
-// A constant script: every value reaches it as a positional argument, never as shell text.
-const MOUNT_THEN_EXEC = 'mount -t overlay -o "$1" deb-mock "$2" || exit 125; shift 2; exec "$@"';
+/**
+ * What the environment's root keeps (of the capabilities it holds in its own user namespace, which count
+ * for nothing on the host): enough for apt, dpkg and maintainer scripts (owners, modes, dropping to
+ * _apt or a package's user, chroot, file capabilities). Not CAP_SYS_ADMIN (mounts), CAP_MKNOD,
+ * CAP_NET_ADMIN/RAW, CAP_SYS_PTRACE, CAP_SYS_MODULE, CAP_SYS_RAWIO, nor the others.
+ */
+export const ROOT_CAPABILITIES = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_DAC_READ_SEARCH",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETPCAP",
+  "CAP_SETFCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_AUDIT_WRITE",
+] as const;
+
+/** The fd on which bubblewrap reads the seccomp program (opened by SANDBOX_SCRIPT). */
+const SECCOMP_FD = "9";
+
+// Runs as the root of the new user namespace, in its new private mount namespace: mounts the overlay
+// (when $1 is not empty), opens the seccomp program, then becomes bubblewrap. A constant script: every
+// value reaches it as a positional argument, never as shell text.
+const SANDBOX_SCRIPT = `[ -z "$1" ] || mount -t overlay -o "$1" deb-mock "$2" || exit 125; exec ${SECCOMP_FD}<"$3" || exit 125; shift 3; exec "$@"`;
 
 /**
- * The argv that runs a command in an isolated environment: `unshare --mount` (a private mount namespace,
- * so the overlay mount vanishes with its last process, even after SIGKILL), the overlay mount, then
- * bubblewrap for the rest: own PID, IPC, UTS and (unless `network`) network namespaces, /proc, a minimal
- * /dev with /dev/pts, tmpfs /tmp, a read-only /sys, bind mounts, and the drop to an unprivileged user via
- * setpriv.
+ * The `unshare` prefix that enters a new user namespace mapping ids 0..65535 to the range (through
+ * newuidmap/newgidmap, which check /etc/subuid and /etc/subgid) and becomes its root, with a private
+ * mount namespace. With `mapCaller`, the caller's own uid and gid are mapped too, as id 65536 (never
+ * for root: the host's root stays outside every environment).
  */
-export function sandboxArgv(spec: SandboxSpec): string[] {
+export function userNamespacePrefix(range: IdRange, options: { mapCaller?: boolean } = {}): string[] {
+  const maps = [`--map-users=${range.uid.start},0,${RANGE_SIZE}`, `--map-groups=${range.gid.start},0,${RANGE_SIZE}`];
+  if (options.mapCaller && range.caller.uid !== 0) maps.push(`--map-user=${RANGE_SIZE}`, `--map-group=${RANGE_SIZE}`);
+  return ["unshare", ...maps, "--setuid=0", "--setgid=0", "--mount", "--propagation=private", "--"];
+}
+
+let seccompFile: string | undefined;
+
+/** The compiled seccomp program in a file of this process (a fresh private directory, removed at exit). */
+function seccompProgramFile(): string {
+  if (seccompFile) return seccompFile;
+  const dir = mkdtempSync(join(tmpdir(), "deb-mock-seccomp-"));
+  // the environment's root (an unprivileged host uid) opens it before becoming bubblewrap
+  chmodSync(dir, 0o755);
+  const file = join(dir, "filter.bpf");
+  writeFileSync(file, seccompProgram(), { mode: 0o644 });
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  seccompFile = file;
+  return file;
+}
+
+/**
+ * The argv that runs a command in an isolated environment:
+ * 1. `unshare` (userNamespacePrefix): a user namespace whose root is the first id of the caller's
+ *    subordinate range, so nothing inside holds a capability on the host, and a private mount namespace
+ *    (the overlay mount vanishes with its last process, even after SIGKILL);
+ * 2. the overlay mount, as that root;
+ * 3. bubblewrap: own PID, IPC, UTS and (unless `network`) network namespaces, /proc, a minimal /dev
+ *    (null, zero, full, random, urandom, tty, pts, shm), tmpfs /tmp, /sys read-only, the bind mounts,
+ *    the capability set ROOT_CAPABILITIES (none for the build user, dropped to with setpriv: a change
+ *    from uid 0 to another clears them all), and the
+ *    seccomp filter (seccomp-filter.ts).
+ */
+export function sandboxArgv(spec: SandboxSpec, range: IdRange, seccompPath: string): string[] {
   const bwrap: string[] = ["bwrap"];
   const rootPath = spec.root.kind === "overlay" ? spec.root.mountpoint : spec.root.path;
   bwrap.push("--bind", rootPath, "/");
@@ -56,6 +122,10 @@ export function sandboxArgv(spec: SandboxSpec): string[] {
   for (const bind of spec.binds ?? []) bwrap.push(bind.readOnly ? "--ro-bind" : "--bind", bind.source, bind.target);
   bwrap.push("--die-with-parent");
   if (!spec.interactive) bwrap.push("--new-session");
+  bwrap.push("--cap-drop", "ALL");
+  // setpriv needs CAP_SETUID and CAP_SETGID for the drop to the build user, which clears every capability
+  for (const cap of spec.user ? ["CAP_SETUID", "CAP_SETGID"] : ROOT_CAPABILITIES) bwrap.push("--cap-add", cap);
+  bwrap.push("--seccomp", SECCOMP_FD);
   bwrap.push("--clearenv");
   const env: Record<string, string> = { PATH: SANDBOX_PATH, LC_ALL: "C.UTF-8", ...spec.env };
   for (const [k, v] of Object.entries(env)) bwrap.push("--setenv", k, v);
@@ -63,22 +133,11 @@ export function sandboxArgv(spec: SandboxSpec): string[] {
   bwrap.push("--");
   if (spec.user) bwrap.push("setpriv", `--reuid=${spec.user.uid}`, `--regid=${spec.user.gid}`, "--clear-groups", "--");
   bwrap.push(...spec.command);
-  if (spec.root.kind === "directory") return bwrap;
-  const options = `lowerdir=${spec.root.lower.join(":")},upperdir=${spec.root.upper},workdir=${spec.root.work}`;
-  return [
-    "unshare",
-    "--mount",
-    "--propagation",
-    "private",
-    "--",
-    "sh",
-    "-c",
-    MOUNT_THEN_EXEC,
-    "deb-mock-mount",
-    options,
-    rootPath,
-    ...bwrap,
-  ];
+  const overlay =
+    spec.root.kind === "overlay"
+      ? `lowerdir=${spec.root.lower.join(":")},upperdir=${spec.root.upper},workdir=${spec.root.work},userxattr`
+      : "";
+  return [...userNamespacePrefix(range), "sh", "-c", SANDBOX_SCRIPT, "deb-mock-sandbox", overlay, rootPath, seccompPath, ...bwrap];
 }
 
 export interface SandboxRunOptions {
@@ -92,18 +151,23 @@ export interface SandboxRunOptions {
   input?: string;
 }
 
-/** Run a command in the environment; a non-zero exit is core's COMMAND_FAILED carrying the exit code. */
-export function runSandboxed(spec: SandboxSpec, options: SandboxRunOptions = {}): Promise<RunResult> {
-  const [program, ...args] = sandboxArgv(spec);
+/**
+ * Run a command in a rootless sandbox (see sandboxArgv) over an overlay or a directory tree owned by the
+ * caller's subordinate id range (`idRange()`); a non-zero exit is core's COMMAND_FAILED carrying the exit
+ * code. This is the primitive every deb-mock environment and runroot uses; other tools (the compose's
+ * chroot steps) use it for trees they keep owned by the range (see `shiftTreeIntoRange`).
+ */
+export async function runSandboxed(spec: SandboxSpec, options: SandboxRunOptions = {}): Promise<RunResult> {
+  const [program, ...args] = sandboxArgv(spec, await idRange(), seccompProgramFile());
   return run(program!, args, { ...options, debianPackage: "bubblewrap" });
 }
 
 /**
- * Run a command in the environment on the caller's terminal (the `shell` verb). core's `run()` pipes
+ * Run a command in the sandbox on the caller's terminal (the `shell` verb). core's `run()` pipes
  * stdio, which an interactive shell cannot use, so this spawns with inherited stdio; returns the exit code.
  */
-export function runSandboxedInteractive(spec: SandboxSpec, signal?: AbortSignal): Promise<number> {
-  const [program, ...args] = sandboxArgv({ ...spec, interactive: true });
+export async function runSandboxedInteractive(spec: SandboxSpec, signal?: AbortSignal): Promise<number> {
+  const [program, ...args] = sandboxArgv({ ...spec, interactive: true }, await idRange(), seccompProgramFile());
   return new Promise((resolve, reject) => {
     const child = spawn(program!, args, { stdio: "inherit", signal });
     child.on("error", reject);

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { CacheLayout } from "./cache-layout.js";
 import { debMockError } from "./errors.js";
+import { makeRangeDirs, type RangeOwner, removeRangeTree } from "./range-fs.js";
 import type { SandboxRoot } from "./sandbox.js";
 
 /** Recorded in snapshots/ID/owner.json: who owns the snapshot and which layers it stands on. */
@@ -66,8 +67,8 @@ export interface CreateSnapshotOptions {
   lower: string[];
   purpose: string;
   keep?: boolean;
-  /** Owner of /build inside (the build user). */
-  buildOwner?: { uid: number; gid: number };
+  /** Owner of /build inside (the build user; an id of the environment). */
+  buildOwner?: RangeOwner;
 }
 
 /**
@@ -82,10 +83,11 @@ export async function createSnapshot(layout: CacheLayout, options: CreateSnapsho
     .replace(/\.\d+Z$/, "Z");
   const id = `${options.profile}-${stamp}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const paths = snapshotPaths(layout, id);
-  for (const dir of [paths.upper, paths.work, paths.mountpoint, paths.build, paths.logs]) await mkdir(dir, { recursive: true });
-  if (options.buildOwner) {
-    await chown(paths.build, options.buildOwner.uid, options.buildOwner.gid);
-  }
+  // the environment's root mounts the overlay and writes its upper; /build belongs to the build user;
+  // logs are the caller's (deb-mock writes them)
+  await mkdir(paths.logs, { recursive: true });
+  await makeRangeDirs(paths.dir, ["upper", "work", "root"]);
+  await makeRangeDirs(paths.dir, ["build"], options.buildOwner);
   const owner: SnapshotOwner = {
     id,
     pid: process.pid,
@@ -150,7 +152,7 @@ export async function pushSnapshotLower(snapshot: Snapshot, layer: string): Prom
 
 /** Remove a snapshot's files (nothing is mounted on the host, so this is all there is to undo). */
 export async function destroySnapshot(layout: CacheLayout, id: string): Promise<void> {
-  await rm(layout.snapshotDir(id), { recursive: true, force: true, maxRetries: 3 });
+  await removeRangeTree(layout.snapshotDir(id));
 }
 
 export interface SnapshotStatus {

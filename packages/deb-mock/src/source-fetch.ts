@@ -5,6 +5,7 @@ import { LOCK_HINT } from "./cache-layout.js";
 import type { Environment } from "./environment.js";
 import { debMockError } from "./errors.js";
 import { parseDuration } from "./profile-schema.js";
+import { makeRangeDirs } from "./range-fs.js";
 
 const INSIDE = "/var/lib/deb-mock/src-lists";
 const aptOptions = [
@@ -50,7 +51,8 @@ export async function fetchSourcePackage(env: Environment, name: string, version
     };
     await withLock(env.layout.lock(`src-lists-${key}`), lockOptions, async () => {
       if ((await isFresh()) && (await sameSources())) return;
-      await mkdir(join(dir, "lists", "partial"), { recursive: true });
+      await mkdir(dir, { recursive: true });
+      await makeRangeDirs(dir, ["lists/partial"]);
       await writeFile(join(dir, "sources.list"), wanted);
       try {
         await env.run(["apt-get", "update", "-q", ...aptOptions], {

@@ -1,4 +1,4 @@
-import { parseDeb822, stripSignature } from "@debian-bootc/debian";
+import { formatRelations, parseDeb822, parseRelations, stripSignature } from "@debian-bootc/debian";
 import { debMockError } from "./errors.js";
 
 /**
@@ -18,7 +18,23 @@ export interface DscInfo {
   buildConflictsIndep: string;
 }
 
-const oneLine = (value: string | undefined) => (value ?? "").replace(/\s*\n\s*/g, " ").trim();
+/**
+ * A relation field of the .dsc as data: parsed by the debian package's relation parser and written
+ * back in dpkg-dev's canonical spelling (so every element starts with a package name, never with `-`:
+ * apt cannot read it as an option). Anything else is DSC_FIELD_INVALID naming the field.
+ */
+function relationField(value: string | undefined, field: string, path: string): string {
+  if (!value?.trim()) return "";
+  try {
+    return formatRelations(parseRelations(value));
+  } catch (error) {
+    throw debMockError("DSC_FIELD_INVALID", `${path}: ${field} is not a list of Debian package relations: ${(error as Error).message}`, {
+      cause: error,
+      details: { field },
+      hint: "a relation is NAME[:ARCH] [(OP VERSION)] [ARCHES] [<PROFILES>], separated by ',' and '|'",
+    });
+  }
+}
 
 export function readDscText(text: string, path: string): DscInfo {
   const paragraphs = parseDeb822(stripSignature(text, path), { source: path });
@@ -47,18 +63,21 @@ export function readDscText(text: string, path: string): DscInfo {
     source,
     version,
     files: [...files],
-    buildDepends: oneLine(p.get("Build-Depends")),
-    buildDependsArch: oneLine(p.get("Build-Depends-Arch")),
-    buildDependsIndep: oneLine(p.get("Build-Depends-Indep")),
-    buildConflicts: oneLine(p.get("Build-Conflicts")),
-    buildConflictsArch: oneLine(p.get("Build-Conflicts-Arch")),
-    buildConflictsIndep: oneLine(p.get("Build-Conflicts-Indep")),
+    buildDepends: relationField(p.get("Build-Depends"), "Build-Depends", path),
+    buildDependsArch: relationField(p.get("Build-Depends-Arch"), "Build-Depends-Arch", path),
+    buildDependsIndep: relationField(p.get("Build-Depends-Indep"), "Build-Depends-Indep", path),
+    buildConflicts: relationField(p.get("Build-Conflicts"), "Build-Conflicts", path),
+    buildConflictsArch: relationField(p.get("Build-Conflicts-Arch"), "Build-Conflicts-Arch", path),
+    buildConflictsIndep: relationField(p.get("Build-Conflicts-Indep"), "Build-Conflicts-Indep", path),
   };
 }
 
 export type BuildType = "binary" | "arch" | "indep" | "full";
 
-/** The `apt-get satisfy` arguments for a build type: dependency strings, then `Conflicts:` strings. */
+/**
+ * The `apt-get satisfy` arguments for a build type: dependency strings, then `Conflicts:` strings, all
+ * re-rendered by the relation parser (readDscText); the caller still puts them after `--`.
+ */
 export function satisfyArgs(dsc: DscInfo, type: BuildType): string[] {
   const arch = type !== "indep";
   const indep = type !== "arch";

@@ -1,7 +1,8 @@
-import { copyFile, mkdir } from "node:fs/promises";
+import { copyFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { CommandSpec } from "@debian-bootc/core";
 import { Environment } from "../environment.js";
+import { giveToRange, makeRangeDirs } from "../range-fs.js";
 import { commonOptions } from "./common.js";
 
 export const installCommand: CommandSpec = {
@@ -21,8 +22,9 @@ export const installCommand: CommandSpec = {
       const args: string[] = [];
       for (const pkg of ctx.args) {
         if (pkg.endsWith(".deb")) {
-          await mkdir(join(env.snapshot.build, ".debs"), { recursive: true });
+          await makeRangeDirs(env.snapshot.build, [".debs"]);
           await copyFile(resolve(pkg), join(env.snapshot.build, ".debs", basename(pkg)));
+          await giveToRange([join(env.snapshot.build, ".debs", basename(pkg))]);
           args.push(`/build/.debs/${basename(pkg)}`);
         } else args.push(pkg);
       }
