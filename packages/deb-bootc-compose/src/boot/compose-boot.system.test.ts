@@ -11,7 +11,7 @@
  * e2fsprogs, skopeo, umoci; about 13 minutes under TCG on 2 cores (7 of them the A/B boots). Step durations go to the test output.
  */
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
@@ -80,6 +80,8 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     timeout: 1_200_000,
   }, async () => {
     work = await mkdtemp(join(tmpdir(), "compose-boot-"));
+    // the compose\'s sandbox root (an unprivileged id of the range) must be able to enter it
+    await chmod(work, 0o755);
     const out = join(work, "out");
     const def = await definitionFile(work);
     const definition = parseDefinition(def.text, def.path);

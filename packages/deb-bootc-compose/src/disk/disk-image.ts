@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, mkdir, open, readdir, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
+import { lstat, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
 import { runrootCommands } from "../ostree/runroot.js";
+import { imageIds, rangeWritableDirectory } from "../rootfs/chroot.js";
 import { ImageRoot } from "../rootfs/image-root.js";
 import { GRUB_EFI_MODULES, grubConfig, grubEarlyConfig, parseBootEntry } from "./boot-entries.js";
 import { layoutPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layout.js";
@@ -14,8 +15,11 @@ import { layoutPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layo
  * tools and no loop devices or mounts: the root filesystem's content is assembled in a directory by the
  * suite's own ostree in a runroot (admin init-fs, os-init, a remote, pull-local, deploy with the kernel
  * arguments and root=UUID), the deployment gets /etc/fstab, GRUB gets a configuration made from
- * ostree's boot entries, then mkfs.ext4 -d writes that directory straight into the root partition of
- * the image file, and the EFI system partition (FAT, filled with mtools) receives a standalone GRUB.
+ * ostree's boot entries, then mkfs.ext4 -d makes the root filesystem from that directory and it is
+ * copied into the root partition of the image file, and the EFI system partition (FAT, filled with
+ * mtools) receives a standalone GRUB. The runroot is deb-mock's rootless sandbox: the sysroot is owned
+ * by the caller's subordinate range on disk, so the host writes into it through ImageRoot with that
+ * shift and mkfs.ext4 runs in a runroot too, where the files show their in-image owners.
  */
 
 // $1 source repo, $2 sysroot, $3 os name, $4 remote name, $5 remote URL, $6 ref, then --karg=... options.
@@ -130,6 +134,7 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
   if (!options.raw && !options.qcow2) throw composeError("DISK_IMAGE_FAILED", "no output asked for (raw or qcow2)");
   const sysroot = join(options.workDir, "sysroot");
   const efiDir = join(options.workDir, "efi");
+  const fsDir = join(options.workDir, "rootfs-image");
   const rawPath = options.raw ?? join(options.workDir, "disk.raw");
   const rootUuid = randomUUID();
   const partitions = layoutPartitions(options.size, [
@@ -139,8 +144,9 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
   const [esp, root] = partitions as [Partition, Partition];
   await removeSysroot(sysroot, logger);
   await rm(efiDir, { recursive: true, force: true });
-  await mkdir(sysroot, { recursive: true, mode: 0o755 });
-  await mkdir(efiDir, { recursive: true });
+  const ids = await imageIds();
+  await rangeWritableDirectory(sysroot);
+  await rangeWritableDirectory(efiDir);
   try {
     await writeFile(join(efiDir, "early.cfg"), grubEarlyConfig(rootUuid));
     const status = await step("deploy", async () => {
@@ -185,7 +191,7 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
         throw composeError("DISK_IMAGE_FAILED", `expected one deployment in ${deployDir}, found ${deployments.length}`);
       const deployment = join(deployDir, deployments[0]!);
       // the deployment is the image's tree: its etc/fstab (or etc) may be a symlink the image ships
-      await new ImageRoot(deployment).writeFile(
+      await new ImageRoot(deployment, { ids }).writeFile(
         "etc/fstab",
         `# Written by deb-bootc-compose at install time.\nUUID=${rootUuid} / ext4 defaults 0 1\n`,
         {
@@ -199,9 +205,9 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
       }
       if (entries.length === 0) throw composeError("DISK_IMAGE_FAILED", `ostree wrote no boot entries in ${entriesDir}`);
       // /boot/loader is ostree's symlink to loader.N: the configuration lives beside the entries it was made from
-      await writeFile(join(sysroot, "boot", "loader", "grub.cfg"), grubConfig(entries));
-      await mkdir(join(sysroot, "boot", "grub"), { recursive: true });
-      await symlink("../loader/grub.cfg", join(sysroot, "boot", "grub", "grub.cfg"));
+      const sysrootTree = new ImageRoot(sysroot, { ids });
+      await sysrootTree.writeFile("boot/loader/grub.cfg", grubConfig(entries));
+      await sysrootTree.symlink("../loader/grub.cfg", "boot/grub/grub.cfg");
       return deployment;
     });
     await step("esp", async () => {
@@ -224,26 +230,22 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
       await run("sgdisk", sgdiskArgs(partitions, rawPath), { logger, signal, debianPackage: "gdisk" });
     });
     await step("root-filesystem", async () => {
-      await run(
-        "mkfs.ext4",
-        [
-          "-q",
-          "-F",
-          "-L",
-          "root",
-          "-U",
-          rootUuid,
-          "-O",
-          "^orphan_file,^metadata_csum_seed",
-          "-E",
-          `offset=${root.offset}`,
-          "-d",
-          sysroot,
-          rawPath,
-          `${root.size / 1024}k`,
+      // in a runroot, where the range-owned sysroot shows the image's owners (root is 0)
+      await rm(fsDir, { recursive: true, force: true });
+      await rangeWritableDirectory(fsDir);
+      const fsOptions = ["-q", "-F", "-L", "root", "-U", rootUuid, "-O", "^orphan_file,^metadata_csum_seed"];
+      await runrootCommands([["mkfs.ext4", ...fsOptions, "-d", "/sysroot", "/out/root.img", `${root.size / 1024}k`]], {
+        profile: options.profile,
+        packages: ["e2fsprogs"],
+        binds: [
+          { source: sysroot, target: "/sysroot", readOnly: true },
+          { source: fsDir, target: "/out" },
         ],
-        { logger, signal, onStderr: options.onOutput, debianPackage: "e2fsprogs" },
-      );
+        logger,
+        signal,
+        onOutput: options.onOutput,
+      });
+      await copyInto(join(fsDir, "root.img"), rawPath, root.offset);
       await copyInto(join(options.workDir, "esp.img"), rawPath, esp.offset);
     });
     const files: DiskImageFile[] = [];
@@ -264,6 +266,7 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
   } finally {
     await removeSysroot(sysroot, logger);
     await rm(join(options.workDir, "esp.img"), { force: true });
+    await rm(fsDir, { recursive: true, force: true });
     if (!options.raw && (await exists(rawPath))) await rm(rawPath, { force: true });
   }
 }

@@ -1,6 +1,6 @@
-import { mkdir } from "node:fs/promises";
 import { isCodedError, type Logger } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
+import { imageIds, rangeWritableDirectory } from "../rootfs/chroot.js";
 import { ImageRoot } from "../rootfs/image-root.js";
 import { parseKeyValues, type RunrootOptions, runrootScript } from "./runroot.js";
 
@@ -68,12 +68,12 @@ export interface CommitResult {
  */
 export async function commitTree(options: CommitOptions): Promise<CommitResult> {
   const { tree } = options;
-  const root = new ImageRoot(tree);
+  const root = new ImageRoot(tree, { ids: await imageIds() });
   if ((await root.kind("usr/etc")) === "directory") {
     throw composeError("OSTREE_FAILED", `${tree}: has both etc and usr/etc; expected a tree with /etc only`);
   }
   if ((await root.kind("etc")) !== "directory") throw composeError("OSTREE_FAILED", `${tree}: no /etc in the tree`);
-  await mkdir(options.repo, { recursive: true });
+  await rangeWritableDirectory(options.repo);
   const args = [
     "/repo",
     options.ref,
@@ -126,7 +126,7 @@ export interface ReuseCommitOptions {
  * is still `commit`. Returns false when it is not (the ref moved or is gone): the caller commits.
  */
 export async function reuseCommit(options: ReuseCommitOptions): Promise<boolean> {
-  await mkdir(options.repo, { recursive: true });
+  await rangeWritableDirectory(options.repo);
   const out = await ostreeScript(
     REUSE_SCRIPT,
     ["/repo", options.ref, "/previous", options.commit],

@@ -8,6 +8,7 @@ import type { PhaseContext } from "../compose/phase-engine.js";
 import { PKGSET_STATE, type PkgsetState } from "../compose/shared-state.js";
 import { type ComposeDefinition, hostInputPath, resolveVariant } from "../definition.js";
 import type { InstallPlan } from "./apt-sources.js";
+import type { IdShift } from "./image-root.js";
 import { DPKG_PATH_FILTERS } from "./rootfs.js";
 
 /**
@@ -60,6 +61,8 @@ export interface TreeKeyInputs {
   postprocess: Array<{ name: string; sha256: string }>;
   /** An explicit SOURCE_DATE_EPOCH (timestamps in the tree); absent when the build uses the current time. */
   sourceDateEpoch?: string;
+  /** The subordinate range the tree's owners are shifted by on disk (a tree of another range has other owners). */
+  ids?: IdShift;
 }
 
 export interface TreeKey {
@@ -97,6 +100,7 @@ export interface TreeKeySources {
   /** The exact set (with SHA256s) the pkgset and gather phases resolved and verified. */
   packages: readonly KeyedPackage[];
   mmdebstrap: string;
+  ids?: IdShift;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -139,6 +143,7 @@ export async function treeKeyInputs(s: TreeKeySources): Promise<TreeKeyInputs> {
     units: definition.units,
     postprocess,
     ...(epoch ? { sourceDateEpoch: epoch } : {}),
+    ...(s.ids ? { ids: s.ids } : {}),
   };
 }
 
