@@ -32,13 +32,19 @@ export async function imageIds(): Promise<IdShift> {
 
 /**
  * Make `dir` (created when missing) a directory the sandbox's root may write to, for a read-write bind
- * into a runroot (an ostree repository, a sysroot): owned by the range's root. What the runroot writes
- * there is owned by the range too.
+ * into a runroot (an ostree repository, a sysroot): it and everything in it owned by the range's root.
+ * What the runroot writes there is owned by the range too, until handBackToCaller.
  */
 export async function rangeWritableDirectory(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await assertRangeCanEnter(dirname(resolve(dir)));
-  await giveToRange([dir]);
+  await giveToRange([dir], { uid: 0, gid: 0 }, { recursive: true });
+}
+
+/** Give a directory runroots wrote (an ostree repository, a result) back to the caller, as deb-mock does with results. */
+export async function handBackToCaller(dir: string, options: { logger?: Logger; signal?: AbortSignal } = {}): Promise<void> {
+  const { caller } = await idRange();
+  await run("chown", ["-R", "--no-dereference", `${caller.uid}:${caller.gid}`, "--", dir], { ...options, debianPackage: "coreutils" });
 }
 
 /**
