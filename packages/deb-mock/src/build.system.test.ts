@@ -197,7 +197,7 @@ describe("interruption and crashes", () => {
     expect(sleeping).toEqual([]);
     // no stale lock: the locks a build takes are free at once
     const layout = new CacheLayout(cacheRoot);
-    const lock = await acquireLock(layout.lock("apt-archives"), { timeoutMs: 2000 });
+    const lock = await acquireLock(layout.lock("range-apt-archives"), { timeoutMs: 2000 });
     await lock.release();
     // and the snapshot it left is removed by the next run's clean-up: ours, or that of another deb-mock
     // sharing the cache (another test file building meanwhile) which got there first

@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from "node:fs";
-import { copyFile, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { CodedError, coreError, exitCodes, isCodedError, siblingTempPath } from "@debian-bootc/core";
@@ -7,7 +7,7 @@ import { type CommonOptions, Environment, resolveProfile } from "./environment.j
 import { debMockError } from "./errors.js";
 import { PhaseTracker } from "./events.js";
 import type { Profile } from "./profile-schema.js";
-import { giveToRange } from "./range-fs.js";
+import { copyIntoRange, giveToRange } from "./range-fs.js";
 import { type BuildResult, type BuildStatus, sha256File } from "./result.js";
 import { fetchSourcePackage } from "./source-fetch.js";
 import {
@@ -116,14 +116,11 @@ async function stageSource(env: Environment, input: Input): Promise<Staged> {
     const dir = dirname(input.path);
     for (const name of [basename(input.path), ...dsc.files]) {
       const from = join(dir, name);
-      try {
-        await copyFile(from, join(build, name));
-      } catch (error) {
-        throw debMockError("BUILD_INPUT_INVALID", `${input.path} lists ${name}, but ${from} cannot be read: ${(error as Error).message}`);
-      }
+      if (!(await lstat(from).catch(() => undefined))?.isFile())
+        throw debMockError("BUILD_INPUT_INVALID", `${input.path} lists ${name}, but ${from} is not a readable file`);
     }
-    await giveToRange(
-      [basename(input.path), ...dsc.files].map((name) => join(build, name)),
+    await copyIntoRange(
+      [basename(input.path), ...dsc.files].map((name) => ({ from: join(dir, name), to: join(build, name) })),
       { uid: owner, gid: owner },
     );
     env.log(`staged ${basename(input.path)} and ${dsc.files.join(", ")} in /build`);
@@ -136,12 +133,12 @@ async function stageSource(env: Environment, input: Input): Promise<Staged> {
   }
   // an unpacked tree: copy it (and any orig tarballs beside it) in, then dpkg-source -b as the build user
   const treeName = `${basename(input.path)}.deb-mock-src`;
-  await cp(input.path, join(build, treeName), { recursive: true, filter: (src) => !src.split("/").includes(".git") });
-  for (const entry of await readdir(dirname(input.path))) {
-    if (/\.orig(-[A-Za-z0-9-]+)?\.tar\.(gz|xz|bz2|lzma|zst)(\.asc)?$/.test(entry))
-      await copyFile(join(dirname(input.path), entry), join(build, entry));
-  }
-  await giveToRange([build], { uid: owner, gid: owner }, { recursive: true });
+  const origs = (await readdir(dirname(input.path))).filter((e) => /\.orig(-[A-Za-z0-9-]+)?\.tar\.(gz|xz|bz2|lzma|zst)(\.asc)?$/.test(e));
+  await copyIntoRange(
+    [{ from: input.path, to: join(build, treeName) }, ...origs.map((e) => ({ from: join(dirname(input.path), e), to: join(build, e) }))],
+    { uid: owner, gid: owner },
+  );
+  await env.run(["rm", "-rf", "--", `/build/${treeName}/.git`]);
   const before = new Set(await readdir(build));
   try {
     await env.run(["dpkg-source", "--build", `./${treeName}`], {

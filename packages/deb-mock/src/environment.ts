@@ -23,7 +23,7 @@ import type { ProgressListener } from "./events.js";
 import { planExtraRepos } from "./extra-repos.js";
 import { type Profile, parseDuration } from "./profile-schema.js";
 import { DEFAULT_PROFILE, loadProfile, resolveMirror } from "./profiles.js";
-import { makeRangeDirs } from "./range-fs.js";
+import { makeRangeDirs, makeReachable } from "./range-fs.js";
 import { type BindMount, runSandboxed, runSandboxedInteractive, type SandboxSpec } from "./sandbox.js";
 import {
   cleanStaleSnapshots,
@@ -144,6 +144,7 @@ export class Environment {
       },
     };
     await mkdir(layout.snapshotsDir, { recursive: true });
+    await makeReachable(layout.root);
     await cleanStaleSnapshots(layout);
     const base = await ensureBase(ctx, { noCreate: options.noCreate, force: options.forceBase });
     const index = await ensureIndex(ctx, base, { force: options.forceIndex });
@@ -356,10 +357,18 @@ export class Environment {
       );
     } else this.log(`all ${plan?.downloads.length} .debs are in the shared APT archive`);
     const beforeInstall = key ? await listNonDirectories(this.snapshot.root.upper) : [];
+    // A layer is shared by every later build with the same .debs: its maintainer scripts must see nothing
+    // of this build (an empty, read-only /build instead of the build's sources), so that what they leave
+    // in the layer depends on the .debs alone.
+    const layerBinds: BindMount[] = [];
+    if (key) {
+      await makeRangeDirs(this.snapshot.dir, ["empty"]);
+      layerBinds.push({ source: join(this.snapshot.dir, "empty"), target: "/build", readOnly: true });
+    }
     // the packages are all in the archive now; apt's own lock on it is not wanted (other builds may download)
     await this.run([...(this.eatmydata ? ["eatmydata"] : []), "apt-get", ...common, "-o", "Debug::NoLocking=true", ...args], {
       network: false,
-      binds,
+      binds: [...binds, ...layerBinds],
       env,
       onStdout: onOutput,
       onStderr: onOutput,

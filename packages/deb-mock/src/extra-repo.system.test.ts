@@ -39,6 +39,13 @@ async function makeDeb(dir: string, nonce: string): Promise<string> {
     ].join("\n"),
   );
   await writeFile(join(root, "usr/share/deb-mock-signed-dep/marker"), `${nonce}\n`);
+  // what a hostile build dependency's maintainer script could carry from one build into the shared
+  // layer, for every later build to see: the names of the build's files
+  await writeFile(
+    join(root, "DEBIAN/postinst"),
+    "#!/bin/sh\nls -A /build >/usr/share/deb-mock-signed-dep/build-seen-at-install 2>/dev/null || true\n",
+    { mode: 0o755 },
+  );
   await chmod(join(root, "DEBIAN"), 0o755);
   const deb = join(dir, "deb-mock-signed-dep_1.0_all.deb");
   await run("dpkg-deb", ["--root-owner-group", "--build", root, deb], { debianPackage: "dpkg" });
@@ -102,6 +109,10 @@ describe("--extra-repo with signed-by", () => {
     const inLayer = await listNonDirectories(layerDir!);
     expect(inLayer).toContain("usr/share/deb-mock-signed-dep/marker");
     expect(inLayer.filter((p) => p.includes("deb-mock-extra") || p.includes("deb-mock-keys"))).toEqual([]);
+    // the layer was made without this build's /build: its maintainer script saw nothing of the build, so
+    // what it left there depends on the .debs alone (the next build sees exactly that)
+    expect(inLayer).toContain("usr/share/deb-mock-signed-dep/build-seen-at-install");
+    expect(await readFile(join(layerDir!, "usr/share/deb-mock-signed-dep/build-seen-at-install"), "utf8")).toBe("");
 
     const second = await build({ source: join(fixtures, "needs-signed-dep"), resultDir: join(work, "second"), extraRepos });
     expect(second.result.status, JSON.stringify(second.result.error)).toBe("success");

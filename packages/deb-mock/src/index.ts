@@ -16,7 +16,8 @@
  * - `idRange()`: the caller's range (for root, added to /etc/subuid and /etc/subgid when missing);
  * - `userNamespacePrefix(range)`: the `unshare` argv that runs a trusted program (mmdebstrap, for one)
  *   as the range's root, without the rest of the sandbox;
- * - `giveToRange`, `makeRangeDirs`, `removeRangeTree`: host-side file operations on range-owned trees.
+ * - `giveToRange`, `makeRangeDirs`, `copyIntoRange`, `removeRangeTree`, `shiftTree`, `makeReachable`:
+ *   host-side file operations on range-owned trees.
  */
 export { type BuildOptions, type BuildOutcome, build } from "./build.js";
 export { type CacheStatus, cacheStatus, cleanSnapshots, type ScrubTarget, scrub } from "./cache-admin.js";
@@ -38,7 +39,15 @@ export {
   resolveMirror,
   shippedProfileDir,
 } from "./profiles.js";
-export { giveToRange, makeRangeDirs, type RangeOwner, removeRangeTree } from "./range-fs.js";
+export {
+  copyIntoRange,
+  giveToRange,
+  makeRangeDirs,
+  makeReachable,
+  type RangeOwner,
+  removeRangeTree,
+  shiftTree,
+} from "./range-fs.js";
 export { type BuildResult, type BuildStatus, buildResultJsonSchema, buildResultSchema } from "./result.js";
 export { type RunInEnvironmentOptions, type RunInEnvironmentResult, runInEnvironment } from "./run-in-environment.js";
 export {

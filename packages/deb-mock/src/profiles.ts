@@ -101,6 +101,20 @@ export interface LoadedProfile {
   sources: string[];
 }
 
+/** The shipped cache root: root's. */
+const SYSTEM_CACHE_ROOT = "/var/cache/deb-mock";
+
+/**
+ * An ordinary user's cache lives in $XDG_CACHE_HOME/deb-mock (default ~/.cache/deb-mock) unless a layer
+ * names another root than the shipped one: its bases belong to its own id range.
+ */
+function userCacheRoot(merged: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  const cache = merged.cache as Record<string, unknown> | undefined;
+  if (process.getuid?.() === 0 || cache?.root !== SYSTEM_CACHE_ROOT) return merged;
+  const xdg = env.XDG_CACHE_HOME?.startsWith("/") ? env.XDG_CACHE_HOME : join(env.HOME ?? homedir(), ".cache");
+  return { ...merged, cache: { ...cache, root: join(xdg, "deb-mock") } };
+}
+
 /** Load a profile: each configuration directory's site-defaults.yaml then NAME.yaml, then --config-opt. */
 export async function loadProfile(name: string = DEFAULT_PROFILE, options: ProfileOptions = {}): Promise<LoadedProfile> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name === SITE_DEFAULTS) {
@@ -126,7 +140,7 @@ export async function loadProfile(name: string = DEFAULT_PROFILE, options: Profi
     merged = mergeLayers(merged, parseConfigOpts(options.configOpts) as Record<string, unknown>);
     sources.push("--config-opt");
   }
-  const result = profileSchema.safeParse({ ...merged, name });
+  const result = profileSchema.safeParse({ ...userCacheRoot(merged), name });
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const field = formatFieldPath(issue.path);

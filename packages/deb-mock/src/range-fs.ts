@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
-import { lchown, mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, cp, lchown, lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { run } from "@debian-bootc/core";
-import { type IdRange, idRange } from "./id-range.js";
+import { debMockError } from "./errors.js";
+import { type IdRange, idRange, RANGE_SIZE } from "./id-range.js";
 import { userNamespacePrefix } from "./sandbox.js";
 
 /**
@@ -66,4 +67,80 @@ export async function removeRangeTree(path: string): Promise<void> {
   const range = await idRange();
   if (range.caller.uid === 0) await rm(path, { recursive: true, force: true, maxRetries: 3 });
   else await asRangeRoot(range, ["rm", "-rf", "--one-file-system", "--", path]);
+}
+
+/**
+ * Shift the owners of a host tree into the range (`in`: host id N below RANGE_SIZE becomes the range's
+ * N, so the environment sees the tree's real owners: root is 0 inside) or back out of it (`out`), so
+ * that a tree a runroot works on keeps its own owners on the host (an image's files: root is 0).
+ * Idempotent for each direction; set-id bits, which chown clears, are put back. File capabilities
+ * (security.capability) do not survive a chown and are not restored. Root only: an ordinary user's
+ * trees are its own files, which the environment cannot own.
+ */
+export async function shiftTree(path: string, direction: "in" | "out"): Promise<void> {
+  const range = await idRange();
+  if (range.caller.uid !== 0) throw new Error("shifting a tree's owners into the id range needs root");
+  const shift = (id: number, start: number) => {
+    if (direction === "in") return id < RANGE_SIZE ? id + start : id;
+    return id >= start && id < start + RANGE_SIZE ? id - start : id;
+  };
+  const visit = async (entry: string): Promise<void> => {
+    const info = await lstat(entry);
+    const uid = shift(info.uid, range.uid.start);
+    const gid = shift(info.gid, range.gid.start);
+    if (uid !== info.uid || gid !== info.gid) {
+      await lchown(entry, uid, gid);
+      if (!info.isSymbolicLink() && info.mode & 0o6000) await chmod(entry, info.mode & 0o7777);
+    }
+    if (info.isDirectory()) {
+      const names = await readdir(entry);
+      // a few at a time: enough to hide latency, few enough for file descriptors
+      for (let i = 0; i < names.length; i += 32) await Promise.all(names.slice(i, i + 32).map((n) => visit(join(entry, n))));
+    }
+  };
+  await visit(path);
+}
+
+/**
+ * The environment's root (an ordinary uid of the host) must reach the cache: search permission for
+ * others on the cache root (added when the caller owns it, e.g. a private temporary directory) and on
+ * every directory above it (SANDBOX_FAILED naming the first that lacks it).
+ */
+export async function makeReachable(dir: string): Promise<void> {
+  const info = await stat(dir);
+  if (!(info.mode & 0o001) && info.uid === process.getuid?.()) await chmod(dir, (info.mode & 0o7777) | 0o011);
+  for (let parent = dirname(dir); parent !== dirname(parent); parent = dirname(parent)) {
+    if (!((await stat(parent)).mode & 0o001)) {
+      throw debMockError(
+        "SANDBOX_FAILED",
+        `the environments' root (a subordinate uid) cannot reach ${dir}: ${parent} is not searchable by others`,
+        {
+          hint: `chmod o+x ${parent}, or choose another cache.root`,
+        },
+      );
+    }
+  }
+}
+
+/**
+ * Copy host files or trees (`from`, readable by the caller) to `to` inside a range-owned directory,
+ * owned by `owner` there. Root copies and hands over; an ordinary user, who cannot write there, copies
+ * as the range's root (which reads the caller's files through the caller's mapping).
+ */
+export async function copyIntoRange(pairs: ReadonlyArray<{ from: string; to: string }>, owner: RangeOwner): Promise<void> {
+  if (pairs.length === 0) return;
+  const range = await idRange();
+  if (range.caller.uid === 0) {
+    for (const { from, to } of pairs) await cp(from, to, { recursive: true });
+    await giveToRange(
+      pairs.map((p) => p.to),
+      owner,
+      { recursive: true },
+    );
+    return;
+  }
+  for (const { from, to } of pairs) {
+    await asRangeRoot(range, ["cp", "-R", "--no-preserve=ownership", "--", from, to]);
+    await asRangeRoot(range, ["chown", "-R", "--no-dereference", `${owner.uid}:${owner.gid}`, "--", to]);
+  }
 }

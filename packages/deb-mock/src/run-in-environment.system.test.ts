@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
-import { readdir, rm, stat } from "node:fs/promises";
-import { basename, dirname } from "node:path";
+import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { listNonDirectories } from "./deps-layer.js";
 import type { ProgressEvent } from "./events.js";
@@ -89,5 +90,40 @@ describe("runInEnvironment's package layers", () => {
     const next = await call(set, ["pv", "--version"]);
     expect(next.result.packagesLayer).toMatchObject({ key, dir: published[0], reused: true });
     expect(basename(dirname(next.result.packagesLayer!.dir))).toBe(key);
+  });
+});
+
+describe("runInEnvironment's bind mounts", () => {
+  it("reach a tree below a private directory; the commands see its real owners and it keeps them on the host", async () => {
+    const work = await mkdtemp(join(tmpdir(), "deb-mock-binds-")); // 0700, root's
+    const tree = join(work, "tree");
+    const repo = join(work, "repo");
+    await mkdir(join(tree, "etc"), { recursive: true });
+    await mkdir(repo);
+    await writeFile(join(tree, "etc/shadow"), "secret\n", { mode: 0o600 });
+    await chown(join(tree, "etc/shadow"), 0, 42);
+    await copyFile("/bin/true", join(tree, "su"));
+    await chmod(join(tree, "su"), 0o4755);
+    const { results } = await runInEnvironment({
+      packages: ["ostree"],
+      binds: [
+        { source: tree, target: "/tree", readOnly: true },
+        { source: repo, target: "/repo" },
+      ],
+      commands: [
+        ["ostree", "init", "--repo=/repo", "--mode=archive"],
+        ["ostree", "commit", "--repo=/repo", "--branch=t", "--tree=dir=/tree"],
+        ["ostree", "ls", "--repo=/repo", "t", "/etc/shadow", "/su"],
+      ],
+    });
+    // the commit holds the tree's own owners and modes (root 0, group 42, set-uid kept)
+    expect(results[2]!.stdout).toMatch(/^-00600 0 42 +7 \/etc\/shadow$/m);
+    expect(results[2]!.stdout).toMatch(/^-04755 0 0 +\d+ \/su$/m);
+    // and on the host the tree has them again; what the commands wrote belongs to root, not to the range
+    const shadow = await stat(join(tree, "etc/shadow"));
+    expect([shadow.uid, shadow.gid, shadow.mode & 0o7777]).toEqual([0, 42, 0o600]);
+    expect((await stat(join(tree, "su"))).mode & 0o7777).toBe(0o4755);
+    expect((await stat(join(repo, "config"))).uid).toBe(0);
+    await rm(work, { recursive: true, force: true });
   });
 });

@@ -3,7 +3,7 @@ import { basename, join } from "node:path";
 import { isCodedError, type RunResult } from "@debian-bootc/core";
 import { type CommonOptions, Environment } from "./environment.js";
 import { debMockError } from "./errors.js";
-import { giveToRange, makeRangeDirs } from "./range-fs.js";
+import { giveToRange, makeRangeDirs, shiftTree } from "./range-fs.js";
 import type { BindMount } from "./sandbox.js";
 
 export interface RunInEnvironmentOptions extends CommonOptions {
@@ -14,7 +14,12 @@ export interface RunInEnvironmentOptions extends CommonOptions {
    * .deb files. Installation always has network; it uses the shared APT archive.
    */
   packages?: readonly string[];
-  /** Host directories bind-mounted into the environment (e.g. a compose's work directory). */
+  /**
+   * Host directories bind-mounted into the environment (e.g. a compose's work directory). When
+   * deb-mock runs as root, their owners are shifted into the id range while the commands run and back
+   * afterwards (shiftTree), so the commands see and write the trees' own owners (root is 0) without
+   * any of them holding a capability on the host.
+   */
   binds?: readonly BindMount[];
   /** Network for the commands (default false: an empty network namespace). */
   network?: boolean;
@@ -92,37 +97,47 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
       }
     }
     const results: RunResult[] = [];
-    for (const [i, command] of options.commands.entries()) {
-      try {
-        results.push(
-          await env.run(command, {
-            user: options.user,
-            network: options.network ?? false,
-            binds: options.binds,
-            cwd: options.cwd,
-            env: options.env,
-            timeoutMs: options.timeoutMs,
-            onStdout: (c) => options.onOutput?.(c, "stdout"),
-            onStderr: (c) => options.onOutput?.(c, "stderr"),
-          }),
-        );
-      } catch (error) {
-        if (isCodedError(error, "COMMAND_FAILED")) {
-          const exitCode = error.details?.exitCode;
-          throw debMockError(
-            "COMMAND_FAILED_IN_ENV",
-            `command ${i + 1} (${command.join(" ")}) exited with ${exitCode}: ${error.message.split("\n").slice(1).join("\n")}`,
-            {
-              cause: error,
-              details: { exitCode, command: i },
-            },
-          );
-        }
-        throw error;
-      }
+    const shifted = process.getuid?.() === 0 ? (options.binds ?? []).map((b) => b.source) : [];
+    try {
+      for (const source of shifted) await shiftTree(source, "in");
+      await runCommands(env, options, results);
+    } finally {
+      for (const source of shifted) await shiftTree(source, "out");
     }
     return { snapshot: env.id, results, rootLog: env.rootLogLines, ...(packagesLayer ? { packagesLayer } : {}) };
   } finally {
     await env.dispose({ keep: options.keep });
+  }
+}
+
+async function runCommands(env: Environment, options: RunInEnvironmentOptions, results: RunResult[]): Promise<void> {
+  for (const [i, command] of options.commands.entries()) {
+    try {
+      results.push(
+        await env.run(command, {
+          user: options.user,
+          network: options.network ?? false,
+          binds: options.binds,
+          cwd: options.cwd,
+          env: options.env,
+          timeoutMs: options.timeoutMs,
+          onStdout: (c) => options.onOutput?.(c, "stdout"),
+          onStderr: (c) => options.onOutput?.(c, "stderr"),
+        }),
+      );
+    } catch (error) {
+      if (isCodedError(error, "COMMAND_FAILED")) {
+        const exitCode = error.details?.exitCode;
+        throw debMockError(
+          "COMMAND_FAILED_IN_ENV",
+          `command ${i + 1} (${command.join(" ")}) exited with ${exitCode}: ${error.message.split("\n").slice(1).join("\n")}`,
+          {
+            cause: error,
+            details: { exitCode, command: i },
+          },
+        );
+      }
+      throw error;
+    }
   }
 }

@@ -7,7 +7,7 @@ const range: IdRange = {
   gid: { start: 300000, count: 65536 },
   caller: { uid: 0, gid: 0, name: "root" },
 };
-const argvOf = (spec: Parameters<typeof sandboxArgv>[0]) => sandboxArgv(spec, range, "/run/filter.bpf");
+const argvOf = (spec: Parameters<typeof sandboxArgv>[0]) => sandboxArgv(spec, range, { seccomp: "/run/filter.bpf", stage: "/run/binds" });
 
 describe("sandboxArgv", () => {
   const overlay = {
@@ -20,7 +20,8 @@ describe("sandboxArgv", () => {
 
   it("enters a user namespace mapped to the id range, mounts the overlay as its root, then isolates with bubblewrap", () => {
     const argv = argvOf({ root: overlay, command: ["dpkg-buildpackage"], network: false, user: { uid: 2000, gid: 2000 } });
-    expect(argv.slice(0, argv.indexOf("--") + 1)).toEqual([
+    const userns = argv.slice(argv.indexOf("unshare"));
+    expect(userns.slice(0, userns.indexOf("--") + 1)).toEqual([
       "unshare",
       "--map-users=200000,0,65536",
       "--map-groups=300000,0,65536",
@@ -66,6 +67,23 @@ describe("sandboxArgv", () => {
     expect(added).not.toContain("CAP_SYS_ADMIN");
     expect(added).not.toContain("CAP_MKNOD");
     expect(argv.indexOf("--cap-drop")).toBeLessThan(argv.indexOf("--cap-add"));
+  });
+
+  it("stages root's bind sources in a private mount namespace first; an ordinary user's are bound by path", () => {
+    const binds = [{ source: "/tmp/private/repo", target: "/repo" }];
+    const argv = argvOf({ root: overlay, command: ["true"], network: false, binds });
+    expect(argv.slice(0, 4)).toEqual(["unshare", "--mount", "--propagation=private", "--"]);
+    expect(argv.slice(argv.indexOf("deb-mock-stage") + 1, argv.indexOf("deb-mock-stage") + 5)).toEqual([
+      "/run/filter.bpf",
+      "/run/binds",
+      "1",
+      "/tmp/private/repo",
+    ]);
+    expect(argv.join(" ")).toContain("--bind /run/binds/0 /repo");
+    const user = { ...range, caller: { uid: 1000, gid: 1000, name: "u" } };
+    const asUser = sandboxArgv({ root: overlay, command: ["true"], network: false, binds }, user, { seccomp: "/s", stage: "/st" });
+    expect(asUser[0]).toBe("sh");
+    expect(asUser.join(" ")).toContain("--bind /tmp/private/repo /repo");
   });
 
   it("keeps the host network only when asked, with its resolv.conf", () => {

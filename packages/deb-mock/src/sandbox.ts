@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Logger, type RunResult, run } from "@debian-bootc/core";
@@ -62,13 +62,30 @@ export const ROOT_CAPABILITIES = [
   "CAP_AUDIT_WRITE",
 ] as const;
 
-/** The fd on which bubblewrap reads the seccomp program (opened by SANDBOX_SCRIPT). */
+/** The fd on which bubblewrap reads the seccomp program (opened by STAGE_SCRIPT). */
 const SECCOMP_FD = "9";
 
+// Runs as the caller on the host (for root, in a private mount namespace of its own): opens the
+// seccomp program ($1) on fd 9; then, when there are bind sources, mounts a tmpfs on the staging
+// directory ($2) and bind-mounts the $3 sources that follow on STAGING/0, STAGING/1, ... and becomes
+// the next command (`unshare` into the user namespace). The environment's root then finds every bind
+// source at a path it can reach, whatever the permissions of the directories above the source (a
+// compose's private work directory, for one). Constant text: paths are arguments.
+const STAGE_SCRIPT = `exec ${SECCOMP_FD}<"$1" || exit 125
+stage=$2 n=$3 i=0
+shift 3
+[ "$n" -eq 0 ] || mount -t tmpfs -o mode=0755 deb-mock-binds "$stage" || exit 125
+while [ "$i" -lt "$n" ]; do
+  if [ -d "$1" ]; then mkdir "$stage/$i"; else : >"$stage/$i"; fi || exit 125
+  mount --rbind -- "$1" "$stage/$i" || exit 125
+  i=$((i + 1))
+  shift
+done
+exec "$@"`;
+
 // Runs as the root of the new user namespace, in its new private mount namespace: mounts the overlay
-// (when $1 is not empty), opens the seccomp program, then becomes bubblewrap. A constant script: every
-// value reaches it as a positional argument, never as shell text.
-const SANDBOX_SCRIPT = `[ -z "$1" ] || mount -t overlay -o "$1" deb-mock "$2" || exit 125; exec ${SECCOMP_FD}<"$3" || exit 125; shift 3; exec "$@"`;
+// (when $1 is not empty), then becomes bubblewrap. Constant text: values are positional arguments.
+const SANDBOX_SCRIPT = `[ -z "$1" ] || mount -t overlay -o "$1" deb-mock "$2" || exit 125; shift 2; exec "$@"`;
 
 /**
  * The `unshare` prefix that enters a new user namespace mapping ids 0..65535 to the range (through
@@ -82,19 +99,27 @@ export function userNamespacePrefix(range: IdRange, options: { mapCaller?: boole
   return ["unshare", ...maps, "--setuid=0", "--setgid=0", "--mount", "--propagation=private", "--"];
 }
 
-let seccompFile: string | undefined;
+/** This process's sandbox files: the compiled seccomp program and the (empty) staging directory. */
+export interface SandboxFiles {
+  seccomp: string;
+  stage: string;
+}
 
-/** The compiled seccomp program in a file of this process (a fresh private directory, removed at exit). */
-function seccompProgramFile(): string {
-  if (seccompFile) return seccompFile;
-  const dir = mkdtempSync(join(tmpdir(), "deb-mock-seccomp-"));
-  // the environment's root (an unprivileged host uid) opens it before becoming bubblewrap
+let sandboxFiles: SandboxFiles | undefined;
+
+/** Made once per process in a fresh private directory (removed at exit). */
+function processSandboxFiles(): SandboxFiles {
+  if (sandboxFiles) return sandboxFiles;
+  const dir = mkdtempSync(join(tmpdir(), "deb-mock-sandbox-"));
+  // the environment's root (an unprivileged host uid) opens the program and reaches the staging directory
   chmodSync(dir, 0o755);
-  const file = join(dir, "filter.bpf");
-  writeFileSync(file, seccompProgram(), { mode: 0o644 });
+  const seccomp = join(dir, "filter.bpf");
+  writeFileSync(seccomp, seccompProgram(), { mode: 0o644 });
+  const stage = join(dir, "binds");
+  mkdirSync(stage, { mode: 0o755 });
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  seccompFile = file;
-  return file;
+  sandboxFiles = { seccomp, stage };
+  return sandboxFiles;
 }
 
 /**
@@ -109,7 +134,7 @@ function seccompProgramFile(): string {
  *    from uid 0 to another clears them all), and the
  *    seccomp filter (seccomp-filter.ts).
  */
-export function sandboxArgv(spec: SandboxSpec, range: IdRange, seccompPath: string): string[] {
+export function sandboxArgv(spec: SandboxSpec, range: IdRange, files: SandboxFiles): string[] {
   const bwrap: string[] = ["bwrap"];
   const rootPath = spec.root.kind === "overlay" ? spec.root.mountpoint : spec.root.path;
   bwrap.push("--bind", rootPath, "/");
@@ -119,7 +144,12 @@ export function sandboxArgv(spec: SandboxSpec, range: IdRange, seccompPath: stri
   bwrap.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", spec.hostname ?? "deb-mock");
   if (!spec.network) bwrap.push("--unshare-net");
   else bwrap.push("--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf");
-  for (const bind of spec.binds ?? []) bwrap.push(bind.readOnly ? "--ro-bind" : "--bind", bind.source, bind.target);
+  // root stages the bind sources (STAGE_SCRIPT); an ordinary user's own directories are bound by path
+  const staged = range.caller.uid === 0 ? (spec.binds ?? []) : [];
+  for (const [i, bind] of (spec.binds ?? []).entries()) {
+    const source = staged.length ? join(files.stage, String(i)) : bind.source;
+    bwrap.push(bind.readOnly ? "--ro-bind" : "--bind", source, bind.target);
+  }
   bwrap.push("--die-with-parent");
   if (!spec.interactive) bwrap.push("--new-session");
   bwrap.push("--cap-drop", "ALL");
@@ -137,7 +167,22 @@ export function sandboxArgv(spec: SandboxSpec, range: IdRange, seccompPath: stri
     spec.root.kind === "overlay"
       ? `lowerdir=${spec.root.lower.join(":")},upperdir=${spec.root.upper},workdir=${spec.root.work},userxattr`
       : "";
-  return [...userNamespacePrefix(range), "sh", "-c", SANDBOX_SCRIPT, "deb-mock-sandbox", overlay, rootPath, seccompPath, ...bwrap];
+  const stage = [
+    "sh",
+    "-c",
+    STAGE_SCRIPT,
+    "deb-mock-stage",
+    files.seccomp,
+    files.stage,
+    String(staged.length),
+    ...staged.map((b) => b.source),
+  ];
+  return [
+    ...(staged.length ? ["unshare", "--mount", "--propagation=private", "--"] : []),
+    ...stage,
+    ...[...userNamespacePrefix(range), "sh", "-c", SANDBOX_SCRIPT, "deb-mock-sandbox", overlay, rootPath],
+    ...bwrap,
+  ];
 }
 
 export interface SandboxRunOptions {
@@ -158,7 +203,7 @@ export interface SandboxRunOptions {
  * chroot steps) use it for trees they keep owned by the range (see `shiftTreeIntoRange`).
  */
 export async function runSandboxed(spec: SandboxSpec, options: SandboxRunOptions = {}): Promise<RunResult> {
-  const [program, ...args] = sandboxArgv(spec, await idRange(), seccompProgramFile());
+  const [program, ...args] = sandboxArgv(spec, await idRange(), processSandboxFiles());
   return run(program!, args, { ...options, debianPackage: "bubblewrap" });
 }
 
@@ -167,7 +212,7 @@ export async function runSandboxed(spec: SandboxSpec, options: SandboxRunOptions
  * stdio, which an interactive shell cannot use, so this spawns with inherited stdio; returns the exit code.
  */
 export async function runSandboxedInteractive(spec: SandboxSpec, signal?: AbortSignal): Promise<number> {
-  const [program, ...args] = sandboxArgv({ ...spec, interactive: true }, await idRange(), seccompProgramFile());
+  const [program, ...args] = sandboxArgv({ ...spec, interactive: true }, await idRange(), processSandboxFiles());
   return new Promise((resolve, reject) => {
     const child = spawn(program!, args, { stdio: "inherit", signal });
     child.on("error", reject);

@@ -24,6 +24,25 @@ describe("readDscText", () => {
     expect(dsc.buildDepends).not.toContain("\n");
   });
 
+  const dscWith = (field: string, value: string) => `Source: xy\nVersion: 1\n${field}: ${value}\nFiles:\n 00 1 xy_1.tar.xz\n`;
+
+  it("refuses relation fields that are not Debian relations (an apt option, for one), naming the field", () => {
+    for (const [field, value] of [
+      ["Build-Depends", "-oDPkg::Pre-Invoke::=id >/build/owned"],
+      ["Build-Depends-Indep", "foo, --allow-unauthenticated"],
+      ["Build-Conflicts", "bar (>= 1) ; rm -rf /"],
+      ["Build-Depends-Arch", "baz [amd64"],
+    ]) {
+      expect(() => readDscText(dscWith(field!, value!), "x.dsc")).toThrow(expect.objectContaining({ code: "DSC_FIELD_INVALID" }));
+      expect(() => readDscText(dscWith(field!, value!), "x.dsc")).toThrow(new RegExp(`x.dsc: ${field} is not`));
+    }
+  });
+
+  it("re-renders relation fields in dpkg-dev's spelling: every element starts with a package name", () => {
+    const dsc = readDscText(dscWith("Build-Depends", "debhelper-compat(=13),\n  libfoo-dev [ amd64 ] <!nocheck> |libbar-dev,"), "x.dsc");
+    expect(dsc.buildDepends).toBe("debhelper-compat (= 13), libfoo-dev [amd64] <!nocheck> | libbar-dev");
+  });
+
   it("rejects file names that leave the directory", () => {
     const text = "Source: xy\nVersion: 1\nFiles:\n 00 1 ../etc/passwd\n";
     expect(() => readDscText(text, "x.dsc")).toThrow(/unsafe file name/);

@@ -19,6 +19,10 @@ export const initCommand: CommandSpec = {
       ctx.out.line(`profile ${result.profile}: base ${result.key}`);
       ctx.out.line(`  base  ${result.base.dir} (age ${formatAge(result.base.ageSeconds)})`);
       ctx.out.line(`  index ${result.index.dir} (age ${formatAge(result.index.ageSeconds)})`);
+      const { uid, gid, count, added } = result.idRange;
+      ctx.out.line(
+        `  ids   environments run as uids ${uid}-${uid + count - 1} and gids ${gid}-${gid + count - 1} of this host${added ? " (range added to /etc/subuid and /etc/subgid for root just now)" : ""}`,
+      );
     }
     return 0;
   },

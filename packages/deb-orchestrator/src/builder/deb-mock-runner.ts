@@ -1,7 +1,8 @@
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@debian-bootc/core";
 import { build } from "@debian-bootc/deb-mock";
+import type { ExtraRepo } from "../hub/task-engine.js";
 import type { BuildRunFile, BuildRunner, BuildRunRequest, BuildRunResult } from "./build-runner.js";
 
 export interface DebMockRunnerOptions {
@@ -21,6 +22,36 @@ function kindOf(name: string): string {
   return "file";
 }
 
+const REPO_WORD = /^[A-Za-z0-9][A-Za-z0-9._~/+-]*$/;
+
+/**
+ * deb-mock's `--extra-repo` lines for the hub's repositories. A repository with a key is verified with
+ * it: the armoured key goes to a file in `keyDir` named by `signed-by=` (deb-mock copies it into the
+ * environment); one without a key is verified with the environment's own keyring. Never `trusted=yes`
+ * (only a user who writes it into a profile gets that). URL, suite and components come from the hub's
+ * answer: anything that could change the line's meaning (spaces, brackets) is refused.
+ */
+export async function extraRepoLines(repos: readonly ExtraRepo[], keyDir: string): Promise<string[]> {
+  const lines: string[] = [];
+  for (const [i, repo] of repos.entries()) {
+    const words = [repo.suite, ...repo.components];
+    if (!/^(https?|file):\/\/\S+$/.test(repo.url) || /[[\]]/.test(repo.url) || !words.every((w) => REPO_WORD.test(w))) {
+      throw new Error(
+        `the hub sent a malformed repository: ${JSON.stringify({ url: repo.url, suite: repo.suite, components: repo.components })}`,
+      );
+    }
+    let options = "";
+    if (repo.key) {
+      await mkdir(keyDir, { recursive: true });
+      const path = join(keyDir, `repo-${i + 1}.asc`);
+      await writeFile(path, repo.key, { mode: 0o644 });
+      options = `[signed-by=${path}] `;
+    }
+    lines.push(`deb ${options}${repo.url} ${words.join(" ")}`);
+  }
+  return lines;
+}
+
 /** Builds with deb-mock's library: the real BuildRunner. */
 export class DebMockRunner implements BuildRunner {
   readonly name = "deb-mock";
@@ -32,9 +63,7 @@ export class DebMockRunner implements BuildRunner {
   }
 
   async build(request: BuildRunRequest): Promise<BuildRunResult> {
-    // deb-mock cannot take a key file into the build environment yet, so the hub's own repository is
-    // trusted by its transport (the builder fetched it from the hub it authenticates to).
-    const extraRepos = request.extraRepos.map((r) => `deb ${r.key ? "[trusted=yes] " : ""}${r.url} ${r.suite} ${r.components.join(" ")}`);
+    const extraRepos = await extraRepoLines(request.extraRepos, join(request.resultDir, "extra-repo-keys"));
     const resultDir = join(request.resultDir, "deb-mock");
     const outcome = await build({
       source: request.dscPath,
