@@ -84,6 +84,9 @@ export function renderCliDoc(): string {
   for (const [category, code] of Object.entries(core.exitCodes)) byCode.set(code, [...(byCode.get(code) ?? []), category]);
   for (const [code, categories] of [...byCode].sort((a, b) => a[0] - b[0]))
     lines.push(`| ${code} | ${meaning[code] ?? ""} | ${categories.join(", ")} |`);
+  lines.push(
+    `| ${core.stdoutClosedExitCode} | standard output's reader went away (\`| head -1\`): stopped quietly and cleaned up, as a Unix tool ended by SIGPIPE | |`,
+  );
   lines.push("");
   for (const mod of [mock, orchestrator, composeTool]) lines.push(core.renderCliDocs(mod.tool));
   return `${lines.join("\n").trimEnd()}\n`;

@@ -1,5 +1,6 @@
+import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { type Output, renderCliDocs, runCli, type ToolSpec } from "./cli.js";
+import { consoleOutput, type Output, renderCliDocs, runCli, stdoutClosedExitCode, type ToolSpec } from "./cli.js";
 import { coreError } from "./errors.js";
 
 function capture(): Output & { text: string[]; errors: string[] } {
@@ -66,6 +67,35 @@ describe("runCli", () => {
     expect(await runCli(tool, ["nope"], out)).toBe(2);
     expect(out.errors[0]).toMatch(/^demo: error: unknown command 'nope'/);
     expect(await runCli(tool, ["greet"], capture())).toBe(2);
+  });
+
+  it("stops a running command as Ctrl-C does when standard output's reader goes, and says nothing", async () => {
+    const closedPipe = new Writable({
+      write: (_chunk, _encoding, done) => done(Object.assign(new Error("write EPIPE"), { code: "EPIPE" })),
+    }) as unknown as NodeJS.WriteStream;
+    const errors: string[] = [];
+    const stderr = new Writable({
+      write: (chunk, _encoding, done) => done(void errors.push(String(chunk))),
+    }) as unknown as NodeJS.WriteStream;
+    let sawAbort = false;
+    const waiting: ToolSpec = {
+      ...tool,
+      commands: [
+        {
+          name: "stream",
+          summary: "Print until stopped.",
+          async run({ out, signal }) {
+            out.line("first");
+            await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+            sawAbort = true;
+            throw signal.reason;
+          },
+        },
+      ],
+    };
+    expect(await runCli(waiting, ["stream"], consoleOutput(closedPipe, stderr))).toBe(stdoutClosedExitCode);
+    expect(sawAbort).toBe(true);
+    expect(errors).toEqual([]);
   });
 
   it("renders reference docs from the same data", () => {

@@ -9,17 +9,25 @@ export const exitCodes: Readonly<Record<ErrorCategory | "ok", number>> = {
   usage: 2,
   input: 2,
   config: 2,
+  "too-large": 2,
   dependencies: 3,
   environment: 4,
   timeout: 4,
   locked: 5,
   conflict: 5,
+  "too-many": 5,
   "not-found": 6,
   unauthorized: 7,
   forbidden: 7,
   internal: 70,
   interrupted: 130,
 };
+
+/**
+ * Exit status when the reader of standard output went away (`... | head -1`): 128 + SIGPIPE, what a shell
+ * reports for a Unix tool that SIGPIPE ended, so `set -o pipefail` scripts see the output was cut short.
+ */
+export const stdoutClosedExitCode = 141;
 
 export interface OptionSpec {
   /** Commander flags, e.g. `-r, --root <profile>` or `--nocheck`. */
@@ -76,16 +84,43 @@ export interface Output {
   json(value: unknown): void;
   warn(text: string): void;
   error(text: string): void;
+  /** Aborted when standard output's reader has gone (EPIPE): the CLI then stops quietly. */
+  readonly closed?: AbortSignal;
+}
+
+const closedStreams = new WeakMap<NodeJS.WritableStream, AbortController>();
+
+/**
+ * The signal that a stream's reader has gone. Node reports a write to a closed pipe as an 'error' event
+ * (EPIPE), which crashes the process with a stack trace when nobody listens: listen once per stream, and
+ * after that drop what is still written to it.
+ */
+function readerGone(stream: NodeJS.WritableStream): AbortController {
+  const known = closedStreams.get(stream);
+  if (known) return known;
+  const controller = new AbortController();
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE" || controller.signal.aborted) controller.abort();
+    else throw error;
+  });
+  closedStreams.set(stream, controller);
+  return controller;
 }
 
 export function consoleOutput(stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): Output {
   const isTTY = stdout.isTTY === true;
+  const stdoutGone = readerGone(stdout).signal;
+  const stderrGone = readerGone(stderr).signal;
+  const write = (stream: NodeJS.WriteStream, gone: AbortSignal, text: string) => {
+    if (!gone.aborted) stream.write(text);
+  };
   return {
     isTTY,
-    line: (text) => stdout.write(`${text}\n`),
-    json: (value) => stdout.write(`${JSON.stringify(value, null, 2)}\n`),
-    warn: (text) => stderr.write(`${text}\n`),
-    error: (text) => stderr.write(`${text}\n`),
+    closed: stdoutGone,
+    line: (text) => write(stdout, stdoutGone, `${text}\n`),
+    json: (value) => write(stdout, stdoutGone, `${JSON.stringify(value, null, 2)}\n`),
+    warn: (text) => write(stderr, stderrGone, `${text}\n`),
+    error: (text) => write(stderr, stderrGone, `${text}\n`),
   };
 }
 
@@ -144,6 +179,9 @@ export function buildProgram(
 export async function runCli(tool: ToolSpec, argv: readonly string[], out: Output = consoleOutput()): Promise<number> {
   const controller = new AbortController();
   let exitCode = 0;
+  // a closed standard output stops the command as Ctrl-C does (it cleans up), without a word
+  const onStdoutClosed = () => controller.abort(coreError("INTERRUPTED", "standard output was closed"));
+  out.closed?.addEventListener("abort", onStdoutClosed, { once: true });
   let json = argv.includes("--json");
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(exitCodes.interrupted); // a second Ctrl-C means now
@@ -157,13 +195,17 @@ export async function runCli(tool: ToolSpec, argv: readonly string[], out: Outpu
     const code = await spec.run({ ...ctx, out, signal: controller.signal });
     exitCode = code ?? 0;
   });
-  program.configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s), outputError: () => {} });
+  // help and version text end in a newline, which line() adds back
+  const chomp = (s: string) => s.replace(/\n$/, "");
+  program.configureOutput({ writeOut: (s) => out.line(chomp(s)), writeErr: (s) => out.warn(chomp(s)), outputError: () => {} });
   try {
     await program.parseAsync(argv as string[], { from: "user" });
-    return exitCode;
+    return out.closed?.aborted ? stdoutClosedExitCode : exitCode;
   } catch (error) {
+    if (out.closed?.aborted) return stdoutClosedExitCode;
     return reportError(tool.name, error, json, out);
   } finally {
+    out.closed?.removeEventListener("abort", onStdoutClosed);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
@@ -218,9 +260,14 @@ export function packageVersion(moduleUrl: string): string {
 
 /** Entry-point helper: run the tool and exit with its code once output is flushed. */
 export function main(tool: ToolSpec): void {
-  runCli(tool, process.argv.slice(2)).then(
+  const out = consoleOutput();
+  runCli(tool, process.argv.slice(2), out).then(
     (code) => {
       process.exitCode = code;
+      // a write that found the pipe closed reports it a moment later, after the command has returned
+      setImmediate(() => {
+        if (out.closed?.aborted) process.exitCode = stdoutClosedExitCode;
+      });
     },
     (error: unknown) => {
       process.stderr.write(`${tool.name}: internal error: ${String(error)}\n`);

@@ -33,6 +33,46 @@ describe("parseYamlWithSchema", () => {
     );
   });
 
+  it("refuses a document nested deeper than the parser can take with CONFIG_SYNTAX and the line", () => {
+    // nested block sequences overflow the yaml parser's stack; at the top level they made V8 run out of
+    // memory (a crash no try/catch can stop); nested flow collections are slow to convert
+    for (const [text, line] of [
+      [`name: x\nitems:\n${"- ".repeat(5000)}x\n`, 3],
+      [`${"- ".repeat(4000)}x\n`, 1],
+      [`name: x\na: ${"{".repeat(1000)}\n`, 2],
+      [`name: x\na:\n${" ".repeat(300)}b: 1\n`, 3],
+    ] as const) {
+      let error: unknown;
+      try {
+        parseYamlWithSchema(text, z.object({ name: z.string() }).passthrough(), "deep.yaml");
+      } catch (e) {
+        error = e;
+      }
+      expect(isCodedError(error, "CONFIG_SYNTAX") && error.message).toBe(
+        `deep.yaml:${line}:1: the document nests more than 256 levels deep`,
+      );
+    }
+  });
+
+  it("refuses an alias to an anchor set later, and an alias bomb, with CONFIG_SYNTAX", () => {
+    const laughs = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 8; i++)
+      laughs.push(
+        `${"abcdefgh"[i]}: &${"abcdefgh"[i]} [${Array(10)
+          .fill(`*${"abcdefgh"[i - 1]}`)
+          .join(", ")}]`,
+      );
+    for (const text of ["name: *later\nbuild: &later {jobs: 1}\n", `name: x\n${laughs.join("\n")}\n`]) {
+      let error: unknown;
+      try {
+        parseYamlWithSchema(text, schema.passthrough(), "alias.yaml");
+      } catch (e) {
+        error = e;
+      }
+      expect(isCodedError(error, "CONFIG_SYNTAX") && error.message).toMatch(/^alias\.yaml: /);
+    }
+  });
+
   it("reports YAML syntax errors with their position", () => {
     try {
       parseYamlWithSchema("name: [unclosed\n", schema, "d.yaml");

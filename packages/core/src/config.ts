@@ -14,6 +14,13 @@ export interface LoadedYaml<T> {
  */
 export function parseYamlWithSchema<S extends z.ZodType>(text: string, schema: S, path: string): z.output<S> {
   const lineCounter = new LineCounter();
+  // the yaml parser recurses once per nesting level: a hostile file nested thousands deep overflows the
+  // stack (or worse, makes V8 run out of memory compiling a regular expression), so it is refused first
+  const deep = tooDeepLine(text);
+  if (deep !== undefined)
+    throw coreError("CONFIG_SYNTAX", `${path}:${deep}:1: the document nests more than ${MAX_NESTING} levels deep`, {
+      details: { file: path, line: deep, column: 1 },
+    });
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const syntax = doc.errors[0];
   if (syntax) {
@@ -22,7 +29,15 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, schema: S
       details: { file: path, line: pos.line, column: pos.col },
     });
   }
-  const result = schema.safeParse(doc.toJS() ?? {});
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // the yaml library resolves aliases only here, and says what is wrong with a plain Error
+    // (an alias to an anchor not set yet, too many aliases: a "billion laughs" document)
+    throw coreError("CONFIG_SYNTAX", `${path}: ${(error as Error).message.split("\n")[0]}`, { details: { file: path } });
+  }
+  const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
     const fieldPath = issue.path.map(String);
@@ -50,6 +65,36 @@ export async function loadYamlFile<S extends z.ZodType>(path: string, schema: S)
     throw coreError("CONFIG_NOT_FOUND", `${path}: cannot read: ${(error as Error).message}`, { cause: error });
   }
   return parseYamlWithSchema(text, schema, path);
+}
+
+const MAX_NESTING = 256;
+
+/**
+ * The first (1-based) line nested more than MAX_NESTING levels deep, or undefined. An upper bound of the
+ * depth: every block level takes at least one column of indentation or a `- `/`? ` indicator, every flow
+ * level a bracket (brackets in quoted strings count too: no real configuration comes near the limit).
+ */
+function tooDeepLine(text: string): number | undefined {
+  let flow = 0;
+  let line = 1;
+  let lineStart = true;
+  let block = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) {
+      line++;
+      lineStart = true;
+      block = 0;
+      continue;
+    }
+    // space, tab, '-', '?' at the start of a line
+    if (lineStart && (c === 32 || c === 9 || c === 45 || c === 63)) block++;
+    else lineStart = false;
+    if (c === 91 || c === 123) flow++;
+    else if (c === 93 || c === 125) flow--;
+    if (block + flow > MAX_NESTING) return line;
+  }
+  return undefined;
 }
 
 /** `a.b[2].c`: how a field path reads in an error message. */

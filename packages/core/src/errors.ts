@@ -16,6 +16,8 @@ export type ErrorCategory =
   | "locked" // a lock is held by another process
   | "interrupted" // SIGINT/SIGTERM or an AbortSignal
   | "timeout"
+  | "too-large" // a body, upload, log or quota exceeds its configured size
+  | "too-many" // too many concurrent requests of a kind (streams) from a client or in total
   | "internal";
 
 export interface ErrorSpec {
@@ -91,6 +93,10 @@ export function httpStatusFor(category: ErrorCategory): number {
     case "conflict":
     case "locked":
       return 409;
+    case "too-large":
+      return 413;
+    case "too-many":
+      return 429;
     case "timeout":
       return 504;
     case "interrupted":

@@ -53,7 +53,67 @@ describe("compose definitions", () => {
     expect(def.arches).toEqual(["amd64"]);
     expect(def.repositories).toEqual([{ type: "debian", name: "debian", components: ["main"] }]);
     expect(Object.keys(def.variants)).toEqual(["minimal"]);
-    expect(resolveVariant(def, "minimal").packages).toEqual(["grub-common", "grub-efi-amd64-bin", "linux-image-amd64"]);
+    // Secure Boot and hybrid UEFI/BIOS by default: Debian's signed shim and GRUB, and GRUB for i386-pc
+    expect(def.bootloader).toEqual({ loaders: ["grub"], secureBoot: true, firmware: "hybrid" });
+    expect(resolveVariant(def, "minimal").packages).toEqual([
+      "grub-common",
+      "grub-efi-amd64-bin",
+      "grub-efi-amd64-signed",
+      "grub-pc-bin",
+      "grub2-common",
+      "linux-image-amd64",
+      "shim-signed",
+      "systemd-repart",
+    ]);
+  });
+
+  it("reads the bootloader's long form and chooses the boot packages from it", () => {
+    const def = (bootloader: string, outputs = "[ostree]") =>
+      parseDefinition(`name: x\nversion: "1"\noutputs: ${outputs}\nbootloader: ${bootloader}\n`, "def.yaml");
+    const unsigned = def("{secureBoot: false, firmware: uefi}");
+    expect(unsigned.bootloader).toEqual({ loaders: ["grub"], secureBoot: false, firmware: "uefi" });
+    expect(resolveVariant(unsigned, "minimal").packages).toEqual([
+      "grub-common",
+      "grub-efi-amd64-bin",
+      "grub2-common",
+      "linux-image-amd64",
+      "systemd-repart",
+    ]);
+    const bios = def("{firmware: bios}", "[ostree, qcow2]");
+    // no UEFI, so nothing to sign
+    expect(bios.bootloader).toEqual({ loaders: ["grub"], secureBoot: false, firmware: "bios" });
+    expect(resolveVariant(bios, "minimal").packages).toEqual([
+      "grub-common",
+      "grub-pc-bin",
+      "grub2-common",
+      "linux-image-amd64",
+      "systemd-repart",
+    ]);
+    // the short forms still work and mean the defaults
+    expect(def("[grub, systemd-boot]").bootloader).toEqual({ loaders: ["grub", "systemd-boot"], secureBoot: true, firmware: "hybrid" });
+    const none = def("{loader: none}");
+    expect(none.bootloader.loaders).toEqual(["none"]);
+    expect(resolveVariant(none, "minimal").packages).toEqual(["linux-image-amd64"]);
+  });
+
+  it("refuses what disk images cannot do, with the reason, when the definition is read", () => {
+    const text = (rest: string) => `name: x\nversion: "1"\noutputs: [ostree, qcow2]\n${rest}`;
+    expect(invalid(text("bootloader: {firmware: bios, secureBoot: true}\n")).message).toMatch(
+      /bootloader\.secureBoot: Secure Boot is a UEFI feature/,
+    );
+    expect(invalid(text("bootloader: {firmware: efi}\n")).message).toMatch(
+      /bootloader\.firmware: expected one of uefi, bios, hybrid; got "efi" \(did you mean "uefi"\?\)/,
+    );
+    expect(invalid(text("bootloader: {secureboot: false}\n")).message).toMatch(
+      /unknown field "secureboot" \(did you mean "secureBoot"\?\)/,
+    );
+    expect(invalid(text("bootloader: systemd-boot\n")).message).toMatch(
+      /bootloader: disk images \(raw, qcow2\) need grub: systemd-boot reads only the FAT EFI partition/,
+    );
+    expect(invalid(text("disk:\n  filesystem: xfs\n")).message).toMatch(/disk\.filesystem: xfs is not supported for disk images/);
+    expect(invalid(text("disk:\n  bios: true\n")).message).toMatch(/unknown field "bios"/);
+    // without disk outputs, systemd-boot in the image is fine (an OCI image a later installer boots)
+    expect(parseDefinition('name: x\nversion: "1"\nbootloader: systemd-boot\n', "def.yaml").bootloader.loaders).toEqual(["systemd-boot"]);
   });
 
   it("names a misspelt field, its line, and the field meant", () => {

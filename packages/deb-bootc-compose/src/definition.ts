@@ -85,6 +85,66 @@ export const DELIVERABLES = ["ociarchive", "raw", "qcow2", "sbom", "boot-test", 
 export const BASELINES = ["none", "essential", "apt", "required", "important"] as const;
 export const RELEASE_TYPES = ["ga", "updates", "updates-testing", "snapshot", "nightly"] as const;
 
+export const FIRMWARES = ["uefi", "bios", "hybrid"] as const;
+export type Bootloader = (typeof BOOTLOADERS)[number];
+
+const loaderList = z.union([choice(BOOTLOADERS), z.array(choice(BOOTLOADERS)).min(1)], {
+  error: (issue) => (Array.isArray(issue.input) ? undefined : choiceMessage(BOOTLOADERS, issue.input)),
+});
+/** The long form: `bootloader: {loader: grub, secureBoot: true, firmware: hybrid}`. */
+const bootloaderSettings = record({
+  loader: loaderList.default("grub"),
+  /**
+   * UEFI boots through Debian's signed chain (shim, GRUB, kernel), so Secure Boot can stay on; false: a
+   * GRUB made by grub-mkimage at compose time (unsigned: refused by firmware with Secure Boot on).
+   */
+  secureBoot: z.boolean().optional(),
+  /** What the disk images boot on: UEFI, legacy BIOS, or both from one GPT disk. */
+  firmware: choice(FIRMWARES).default("hybrid"),
+}).refine((b) => !(b.firmware === "bios" && b.secureBoot === true), {
+  path: ["secureBoot"],
+  message: "Secure Boot is a UEFI feature: with firmware bios there is nothing to sign; choose firmware uefi or hybrid",
+});
+
+/** The bootloader settings every consumer reads, whichever form the definition used. */
+export interface BootloaderSettings {
+  loaders: Bootloader[];
+  /** Signed shim + GRUB for UEFI; never true with firmware bios. */
+  secureBoot: boolean;
+  firmware: (typeof FIRMWARES)[number];
+}
+
+/**
+ * `bootloader: grub`, a list, or the long form; read as BootloaderSettings. Not a z.union: a union's
+ * error would hide which field of the long form is wrong.
+ */
+const bootloaderField = z
+  .unknown()
+  .default("grub")
+  .transform((value, ctx): BootloaderSettings => {
+    const long = typeof value === "object" && value !== null && !Array.isArray(value);
+    const parsed = long ? bootloaderSettings.safeParse(value) : loaderList.safeParse(value ?? "grub");
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
+      return z.NEVER;
+    }
+    return normalizeBootloader(parsed.data);
+  });
+
+function normalizeBootloader(
+  value: Bootloader | Bootloader[] | { loader: Bootloader | Bootloader[]; secureBoot?: boolean; firmware: BootloaderSettings["firmware"] },
+): BootloaderSettings {
+  const long = typeof value === "object" && !Array.isArray(value) ? value : undefined;
+  const loader = long ? long.loader : (value as Bootloader | Bootloader[]);
+  const firmware = long?.firmware ?? "hybrid";
+  const uefi = firmware !== "bios";
+  return {
+    loaders: Array.isArray(loader) ? [...loader] : [loader],
+    secureBoot: uefi && (long?.secureBoot ?? true),
+    firmware,
+  };
+}
+
 const debianRepository = record({
   type: z.literal("debian"),
   name: nameText.default("debian"),
@@ -234,11 +294,7 @@ export const definitionSchema = record({
     package: packageName.optional(),
     initramfs: choice(["dracut"] as const).default("dracut"),
   }).default({ initramfs: "dracut" }),
-  bootloader: z
-    .union([choice(BOOTLOADERS), z.array(choice(BOOTLOADERS)).min(1)], {
-      error: (issue) => (Array.isArray(issue.input) ? undefined : choiceMessage(BOOTLOADERS, issue.input)),
-    })
-    .default("grub"),
+  bootloader: bootloaderField,
   files: z.array(fileToAdd).default([]),
   units: record({
     enable: z.array(unitName).default([]),
@@ -271,7 +327,6 @@ export const definitionSchema = record({
       .regex(/^\d+[MGT]$/, "expected a size such as 4G")
       .default("4G"),
     filesystem: choice(["ext4", "xfs"] as const).default("ext4"),
-    bios: z.boolean().default(false),
   }).optional(),
   outputs: z.array(choice(OUTPUTS)).min(1).default(["ostree", "oci", "ociarchive"]),
   /**
@@ -331,6 +386,9 @@ export const definitionSchema = record({
     if (outputs.has(disk) && !outputs.has("ostree"))
       ctx.addIssue({ code: "custom", path: ["outputs"], message: `${disk} needs ostree in outputs too` });
   }
+  bootloaderIssues(def.bootloader, def.disk, [...outputs]).forEach(({ path, message }) => {
+    ctx.addIssue({ code: "custom", path, message });
+  });
   if (!def.allowAbsolutePaths) {
     for (const field of hostPathFields(def)) {
       const problem = hostPathProblem(field.value);
@@ -354,6 +412,37 @@ export const definitionSchema = record({
     });
   });
 });
+
+/**
+ * What the disk images cannot do (yet), refused when the definition is read rather than half-way through a
+ * compose, each with its reason.
+ */
+function bootloaderIssues(
+  boot: BootloaderSettings,
+  disk: { filesystem: string } | undefined,
+  outputs: string[],
+): Array<{ path: string[]; message: string }> {
+  const issues: Array<{ path: string[]; message: string }> = [];
+  if (!outputs.includes("raw") && !outputs.includes("qcow2")) return issues;
+  if (!boot.loaders.includes("grub")) {
+    issues.push({
+      path: ["bootloader"],
+      message:
+        "disk images (raw, qcow2) need grub: systemd-boot reads only the FAT EFI partition, while ostree writes its boot entries and kernels " +
+        "to /boot on the root filesystem (with symlinks FAT cannot hold) and has no hook to copy them after a deployment; " +
+        "list grub (bootloader: [grub, systemd-boot] installs both packages)",
+    });
+  }
+  if (disk?.filesystem === "xfs") {
+    issues.push({
+      path: ["disk", "filesystem"],
+      message:
+        "xfs is not supported for disk images: the root filesystem is written from a directory without mounting it (mkfs.ext4 -d), " +
+        "while trixie's mkfs.xfs fills a filesystem only from a protofile, which has no hard links (ostree's deployments are hard links into its repository); use ext4",
+    });
+  }
+  return issues;
+}
 
 export type ComposeDefinition = z.output<typeof definitionSchema>;
 export type RepositoryDefinition = ComposeDefinition["repositories"][number];
@@ -408,11 +497,21 @@ export function resolveVariant(definition: ComposeDefinition, name: string, arch
  * grub2 backend calls it), or systemd-boot's EFI binaries.
  */
 export function bootPackages(definition: ComposeDefinition, arch: string): string[] {
-  const loaders = Array.isArray(definition.bootloader) ? definition.bootloader : [definition.bootloader];
+  const { loaders, secureBoot, firmware } = definition.bootloader;
   const packages: string[] = [];
-  if (loaders.includes("grub") && (arch === "amd64" || arch === "arm64")) packages.push(`grub-efi-${arch}-bin`, "grub-common");
+  if (loaders.includes("grub")) {
+    if (firmware !== "bios" && (arch === "amd64" || arch === "arm64")) {
+      packages.push(`grub-efi-${arch}-bin`, "grub-common", "grub2-common");
+      // Microsoft-signed shim, Debian-signed GRUB (the kernel of linux-image-<arch> is signed already); mokutil comes with shim
+      if (secureBoot) packages.push("shim-signed", `grub-efi-${arch}-signed`);
+    }
+    if (firmware !== "uefi" && (arch === "amd64" || arch === "i386")) packages.push("grub-pc-bin", "grub-common", "grub2-common");
+  }
   if (loaders.includes("systemd-boot")) packages.push("systemd-boot-efi");
-  return packages;
+  // a disk image's root partition grows to the disk it was written to on first boot; every bootable image
+  // has it, so that a commit from a compose without disk outputs keeps it for machines installed earlier
+  if (loaders.some((l) => l !== "none")) packages.push("systemd-repart");
+  return [...new Set(packages)];
 }
 
 export function kernelPackage(definition: ComposeDefinition, arch: string): string {

@@ -96,8 +96,14 @@ describe("the client CLI against a hub (SQLite)", () => {
     expect((await cli("add-user", "dave", "--perm", "build")).code).toBe(0);
     const created = (await cli("--json", "token", "create", "dave", "--label", "laptop")).json as { id: number; token: string };
     const listed = await cli("token", "list", "dave");
-    expect(listed.out.split("\n")[0]).toMatch(/^ID\s+CREATED\s+REVOKED\s+LABEL$/);
-    expect(listed.out).toMatch(new RegExp(`^${created.id}\\s+\\S+ \\S+\\s+no\\s+laptop$`, "m"));
+    expect(listed.out.split("\n")[0]).toMatch(/^ID\s+CREATED\s+EXPIRES\s+REVOKED\s+LABEL$/);
+    expect(listed.out).toMatch(new RegExp(`^${created.id}\\s+\\S+ \\S+\\s+never\\s+no\\s+laptop$`, "m"));
+    // a token with an expiry shows it
+    const expiring = (await cli("--json", "token", "create", "dave", "--label", "month", "--expires", "30d")).json as { id: number };
+    expect((await cli("token", "list", "dave")).out).toMatch(
+      new RegExp(`^${expiring.id}\\s+\\S+ \\S+\\s+\\d{4}-\\d\\d-\\d\\d \\S+\\s+no\\s+month$`, "m"),
+    );
+    expect((await cli("token", "create", "dave", "--expires", "yesterday")).code).toBe(2);
     const dave = () => runCli(tool, ["--hub", test.hub.url, "--token", created.token, "list-tags"], capture());
     expect(await dave()).toBe(0);
     expect((await cli("token", "revoke", String(created.id))).out).toBe(`token ${created.id} of dave revoked`);

@@ -12,7 +12,17 @@ export const orchestratorErrorCodes = {
   },
   NAME_INVALID: { category: "input", summary: "A tag, target, host, user, repo or package name breaks the naming rules." },
   PATH_INVALID: { category: "input", summary: "A file name or path is absolute, contains `..` or characters that are not allowed." },
-  BODY_TOO_LARGE: { category: "input", summary: "A request body or upload exceeds the hub's size limit." },
+  BODY_TOO_LARGE: { category: "too-large", summary: "A request body or upload exceeds the hub's size limit." },
+  // limits (each configurable: deb-orchestrator hub --help)
+  TOO_MANY_STREAMS: {
+    category: "too-many",
+    summary: "A client (user, or address when anonymous) or the hub as a whole has as many event and log streams open as allowed.",
+  },
+  UPLOAD_QUOTA_EXCEEDED: {
+    category: "too-large",
+    summary: "The user's uploads that no build or task refers to yet would exceed the hub's upload quota.",
+  },
+  LOG_TOO_LARGE: { category: "too-large", summary: "A task's logs together would exceed the hub's limit; the chunk was not written." },
   NOT_FOUND: { category: "not-found", summary: "The task, build, tag, target, host, user or file named does not exist." },
   ROUTE_NOT_FOUND: { category: "not-found", summary: "No API endpoint answers this method and path." },
   // authentication and permissions
@@ -48,6 +58,11 @@ export const orchestratorErrorCodes = {
   },
   ARTIFACT_MISSING: { category: "not-found", summary: "A file referenced by sha256 has not been uploaded to the hub's artifact store." },
   SOURCE_INVALID: { category: "input", summary: "The submitted source package (.dsc and its files) is malformed or incomplete." },
+  BUILD_RESULT_INVALID: {
+    category: "input",
+    summary:
+      "A builder's result does not belong to the task's .dsc (a file that is not a .deb, a package, version or architecture the .dsc does not name, an inconsistent .changes/.buildinfo); the task fails and no tag changes.",
+  },
   // builder and client
   HUB_UNREACHABLE: { category: "environment", summary: "The hub did not answer (connection refused, DNS, timeout)." },
   HUB_ERROR: { category: "environment", summary: "The hub answered with an unexpected status or body." },
@@ -61,6 +76,11 @@ export const orchestratorErrorCodes = {
     summary: "The builder's build environment failed (not the package): the task may be retried elsewhere.",
   },
   PUBLISH_FAILED: { category: "environment", summary: "Writing or signing a tag's APT repository failed." },
+  WEBHOOK_TARGET_REFUSED: {
+    category: "input",
+    summary:
+      "A webhook URL's host is (or resolves to) a loopback, link-local, unspecified or multicast address or one of the hub's own, and local targets were not allowed for it.",
+  },
   DATABASE_URL_INVALID: { category: "config", summary: "The --db value is neither sqlite:PATH nor postgres://..." },
 } as const satisfies ErrorCatalogue;
 

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeDeb } from "./__fixtures__/deb-builder.js";
 import { poolPrefix, type WriteRepositoryOptions, writeAptRepository } from "./apt-repository.js";
 import { parseRelease } from "./release-file.js";
 import { readRepository } from "./repository-reader.js";
@@ -223,6 +224,26 @@ describe("writeAptRepository", () => {
     expect(sources).toContain("Package: bootc-demo\nFormat: 3.0 (native)\n");
     expect(sources).toContain("Directory: pool/main/b/bootc-demo\n");
     expect(sources).toContain(`\nChecksums-Sha256:\n ${sha256(dsc)} ${dsc.length} bootc-demo_1.0.dsc\n`);
+  });
+
+  it("refuses .debs whose control fields would lead a pool path outside the repository", async () => {
+    const cases: Array<[string, string]> = [
+      ["Package: demo\nVersion: 1/../../../../../../../../../hub-escaped\nArchitecture: amd64\n", "VERSION_INVALID"],
+      ["Package: demo\nVersion: 1.0\nArchitecture: ../../../../escaped\n", "ARCHITECTURE_INVALID"],
+      ["Package: ../../../../escaped\nVersion: 1.0\nArchitecture: amd64\n", "PACKAGE_NAME_INVALID"],
+      ["Package: demo\nSource: ../../../escaped\nVersion: 1.0\nArchitecture: amd64\n", "PACKAGE_NAME_INVALID"],
+      ["Package: <script>alert(4)</script>\nVersion: 1.0\nArchitecture: amd64\n", "PACKAGE_NAME_INVALID"],
+    ];
+    for (const [i, [control, code]] of cases.entries()) {
+      const dir = join(scratch, `hostile-${i}`);
+      const root = join(dir, "a", "b", "c", "repo");
+      await mkdir(root, { recursive: true });
+      const deb = join(dir, "hostile.deb");
+      await writeFile(deb, makeDeb([{ name: "./usr/", type: "5" }], `${control}Maintainer: x <x@example.org>\nDescription: x\n`));
+      await expect(writeAptRepository({ ...base(root), debs: [deb], sources: [] }), control).rejects.toMatchObject({ code });
+      // nothing written anywhere: not inside the repository, not beside or above it
+      expect(await listTree(dir)).toEqual(["hostile.deb"]);
+    }
   });
 
   it("uses the archive's pool prefixes", () => {

@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { copyFile, link, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, sep } from "node:path";
 import { gzipSync } from "node:zlib";
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import { hashBuffer, hashFile } from "./checksums.js";
 import { readDeb } from "./deb-file.js";
 import { Paragraph, parseDeb822Single } from "./deb822.js";
 import { debianError } from "./errors.js";
+import { checkBinaryIdentity, checkSourceName, checkVersion } from "./package-fields.js";
 import { packagesStanza, type SourceFileInfo, sourcesStanza } from "./packages-index.js";
 import { formatRelease, parseRelease, type ReleaseFileEntry, type ReleaseHash, type ReleaseInfo } from "./release-file.js";
 import { stripSignature } from "./signed-message.js";
@@ -143,6 +144,10 @@ interface SourceEntry {
 /** Copy a file into the pool unless it is there already; a different file under the same name is refused. */
 async function addToPool(root: string, poolPath: string, from: string, sha256: string, logger?: Logger): Promise<void> {
   const target = join(root, poolPath);
+  // the last line of defence: whatever the fields were, nothing is written outside the pool
+  const inPool = relative(join(root, "pool"), target);
+  if (inPool === "" || inPool.split(sep)[0] === ".." || isAbsolute(inPool))
+    throw debianError("REPO_INVALID", `refusing pool path ${JSON.stringify(poolPath)}: it leads outside the repository's pool`);
   try {
     const existing = await hashFile(target);
     if (existing.sha256 !== sha256) {
@@ -181,9 +186,22 @@ async function readBinaries(options: WriteRepositoryOptions, components: string[
     }
     const info = await readDeb(deb);
     const control = info.control;
-    const name = control.require("Package", deb);
-    const version = control.require("Version", deb);
-    const arch = control.require("Architecture", deb);
+    // the pool path is made of these fields: checked before any path is built (a Version of
+    // `1/../../x` would otherwise write outside the repository)
+    const {
+      package: name,
+      version,
+      architecture: arch,
+      source,
+    } = checkBinaryIdentity(
+      {
+        package: control.require("Package", deb),
+        version: control.require("Version", deb),
+        architecture: control.require("Architecture", deb),
+        source: sourceOfBinary(control),
+      },
+      deb,
+    );
     if (control.get("Package-Type") === "udeb") throw debianError("REPO_INVALID", `${deb}: udebs are not supported`);
     if (arch !== "all" && !options.architectures.includes(arch)) {
       throw debianError(
@@ -194,9 +212,6 @@ async function readBinaries(options: WriteRepositoryOptions, components: string[
         },
       );
     }
-    const source = sourceOfBinary(control);
-    checkName("package name", name);
-    checkName("source name", source);
     const poolPath = `pool/${component}/${poolPrefix(source)}/${source}/${name}_${withoutEpoch(version)}_${arch}.deb`;
     entries.push({
       component,
@@ -238,9 +253,8 @@ async function readSources(options: WriteRepositoryOptions, components: string[]
     }
     const text = await readFile(dsc, "utf8");
     const fields = parseDeb822Single(stripSignature(text, dsc), { source: dsc });
-    const source = fields.require("Source", dsc);
-    fields.require("Version", dsc);
-    checkName("source name", source);
+    const source = checkSourceName(fields.require("Source", dsc), "Source", dsc);
+    checkVersion(fields.require("Version", dsc), "Version", dsc);
     const directory = `pool/${component}/${poolPrefix(source)}/${source}`;
     const dscDigests = hashBuffer(await readFile(dsc));
     const files: SourceEntry["files"] = [];

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seededRandom } from "../../../test/fuzz.js";
 import { entryToListing, parseListing } from "./__fixtures__/dpkg-listing.js";
 import { defaultMirror } from "./apt-sources.js";
 import { readDeb } from "./deb-file.js";
@@ -22,16 +23,6 @@ const env = { ...process.env, TZ: "UTC", LC_ALL: "C.UTF-8" };
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const FIXED = ["hello", "dash", "bash", "tzdata", "python3-six", "base-files", "ca-certificates", "fonts-dejavu-core", "busybox", "libc6"];
-
-function seededRandom(s: number): () => number {
-  let state = s >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
 
 async function download(url: string, path: string): Promise<string> {
   try {

@@ -22,6 +22,15 @@ export const debianErrorCodes = {
     category: "input",
     summary: "A dependency relation field (Depends, Build-Depends, ...) cannot be parsed; the message shows where.",
   },
+  // package field values (package-fields.ts)
+  PACKAGE_NAME_INVALID: {
+    category: "input",
+    summary: "A Package, Source or Binary value is not a Debian package name (Policy 5.6.1, 5.6.7); the message names the field.",
+  },
+  ARCHITECTURE_INVALID: {
+    category: "input",
+    summary: "An Architecture value is not a Debian architecture name (or is a wildcard where one concrete name is needed).",
+  },
   // source and upload files
   CONTROL_FILE_INVALID: { category: "input", summary: "A .dsc, .changes or .buildinfo lacks a required field or has a malformed one." },
   CHANGELOG_INVALID: {

@@ -9,6 +9,7 @@ export * from "./decompress.js";
 export * from "./errors.js";
 export * from "./gpg-signing.js";
 export * from "./listed-files.js";
+export * from "./package-fields.js";
 export * from "./packages-index.js";
 export * from "./relation.js";
 export * from "./release-file.js";

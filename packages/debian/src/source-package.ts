@@ -4,6 +4,7 @@ import { isCodedError } from "@debian-bootc/core";
 import { type Paragraph, parseDeb822Single } from "./deb822.js";
 import { debianError } from "./errors.js";
 import { type ListedFile, parseListedFiles, verifyListedFiles } from "./listed-files.js";
+import { checkPackageName, checkSourceName, checkVersion } from "./package-fields.js";
 import { parseRelations, type Relation } from "./relation.js";
 import { isSignedMessage, parseSignedMessage } from "./signed-message.js";
 import { parseVersion } from "./version.js";
@@ -120,8 +121,11 @@ export function fieldReader(paragraph: Paragraph, source: string) {
     return value;
   };
   const packageName = (field: string, value: string): string => {
-    if (!/^[a-z0-9][a-z0-9+.-]+$/.test(value)) invalid(field, `${JSON.stringify(value)} is not a valid package name`);
-    return value;
+    try {
+      return checkPackageName(value, field);
+    } catch {
+      return invalid(field, `${JSON.stringify(value)} is not a valid package name`);
+    }
   };
   return { invalid, required, words, relations, version, packageName };
 }
@@ -189,5 +193,7 @@ export async function dscFilePaths(path: string, dsc?: SourceControl): Promise<s
 
 /** The file name a .dsc is expected to have: `source_version-without-epoch.dsc`. */
 export function dscFileName(source: string, version: string): string {
+  checkSourceName(source);
+  checkVersion(version);
   return `${source}_${version.replace(/^[0-9]+:/, "")}.dsc`;
 }

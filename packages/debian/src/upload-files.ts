@@ -5,6 +5,7 @@ import { hashFile } from "./checksums.js";
 import { readDeb } from "./deb-file.js";
 import { Paragraph } from "./deb822.js";
 import { type ListedFile, parseListedFiles, verifyListedFiles } from "./listed-files.js";
+import { checkArchitecture, checkSourceName, checkVersion } from "./package-fields.js";
 import { fieldReader, parseControlFile, readControlText, readDsc } from "./source-package.js";
 
 /**
@@ -278,6 +279,9 @@ export async function writeChanges(path: string, input: ChangesInput): Promise<s
 
 /** The usual .changes name: `source_version-without-epoch_arch.changes`. */
 export function changesFileName(source: string, version: string, arch: string): string {
+  checkSourceName(source);
+  checkVersion(version);
+  if (arch !== "source") checkArchitecture(arch, "Architecture", undefined, { allowAll: true });
   return `${source}_${version.replace(/^[0-9]+:/, "")}_${arch}.changes`;
 }
 

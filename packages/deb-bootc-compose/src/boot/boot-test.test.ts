@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseMarker } from "./boot-test.js";
+import { parseInspection, parseMarker, REFUSAL_RE } from "./boot-test.js";
 import { qemuArgs } from "./qemu.js";
 
 const fixture = join(import.meta.dirname, "__fixtures__", "console-marker.txt");
@@ -40,6 +40,29 @@ describe("parseMarker", () => {
   });
 });
 
+describe("parseInspection and REFUSAL_RE", () => {
+  it("reads Secure Boot's state and the disk's and root filesystem's sizes", () => {
+    const text = [
+      "[  60.1] sh[9]: deb-bootc-test: sb-state: SecureBoot enabled\r",
+      "[  60.2] sh[9]: deb-bootc-test: disk nvme0n1 4294967296\r",
+      "[  60.3] sh[9]: deb-bootc-test: root-filesystem 4077912064\r",
+    ].join("\n");
+    expect(parseInspection(text)).toEqual({
+      sbState: "SecureBoot enabled",
+      disk: { name: "nvme0n1", size: 4294967296 },
+      rootFilesystem: 4077912064,
+    });
+    expect(parseInspection("nothing")).toEqual({});
+  });
+
+  it("recognises shim's and the firmware's refusals", () => {
+    expect(REFUSAL_RE.exec("Verification failed: (0x1A) Security Violation\r\nFailed to load image")?.[0]).toBe("Verification failed");
+    expect(REFUSAL_RE.test('BdsDxe: failed to load Boot0001 "UEFI Misc Device": Access Denied')).toBe(true);
+    expect(REFUSAL_RE.test("error: bad shim signature.")).toBe(true);
+    expect(REFUSAL_RE.test("Welcome to GRUB!")).toBe(false);
+  });
+});
+
 describe("qemuArgs", () => {
   const base = {
     disk: "/d.qcow2",
@@ -55,6 +78,25 @@ describe("qemuArgs", () => {
     expect(args).toContain("-no-reboot");
     expect(args).toContain("if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd");
     expect(args).toContain("if=pflash,format=raw,unit=1,file=/w/VARS.fd");
+  });
+
+  it("gives Secure Boot firmware SMM and a secure flash, and plain OVMF neither", () => {
+    const secure = qemuArgs({ ...base, firmware: { ...base.firmware, secureBoot: true }, accel: "tcg" }).join(" ");
+    expect(secure).toContain("-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on");
+    const plain = qemuArgs({ ...base, accel: "tcg" }).join(" ");
+    expect(plain).toContain("-machine q35 ");
+    expect(plain).not.toContain("smm=on");
+    expect(plain).not.toContain("secure");
+  });
+
+  it("boots SeaBIOS without pflash, and puts the system disk on NVMe or SATA when asked", () => {
+    const bios = qemuArgs({ disk: "/d.qcow2", format: "qcow2", accel: "tcg" });
+    expect(bios.join(" ")).not.toContain("pflash");
+    const nvme = qemuArgs({ disk: "/d.qcow2", format: "qcow2", accel: "tcg", bus: "nvme" }).join(" ");
+    expect(nvme).toContain("-drive file=/d.qcow2,if=none,id=system,format=qcow2,cache=unsafe -device nvme,drive=system,serial=dbc-system");
+    const sata = qemuArgs({ disk: "/d.qcow2", format: "qcow2", accel: "tcg", bus: "sata" }).join(" ");
+    expect(sata).toContain("-device ahci,id=sata -device ide-hd,drive=system,bus=sata.0");
+    expect(sata).not.toContain("if=virtio");
   });
 
   it("passes credentials base64-encoded through SMBIOS type 11 and extra disks after the system disk", () => {

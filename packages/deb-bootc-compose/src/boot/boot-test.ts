@@ -1,10 +1,10 @@
 import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { type Logger, run } from "@debian-bootc/core";
+import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
 import { MARKER_PREFIX, MARKER_UNIT } from "../rootfs/customize.js";
 import { openTextLog } from "../rootfs/text-log.js";
-import { type Accelerator, type BootRun, bootOnce, detectAccelerator, findFirmware } from "./qemu.js";
+import { type Accelerator, type BootFirmware, type BootRun, bootOnce, type DiskBus, detectAccelerator, findFirmware } from "./qemu.js";
 
 /**
  * Boot tests of a disk image: boot to the compose's marker (the unit every image ships prints the
@@ -52,6 +52,12 @@ export interface BootTestOptions {
   /** Serial console capture (appended). */
   consoleLog: string;
   accel?: Accelerator;
+  /** Default uefi-secure (OVMF with Microsoft's keys, Secure Boot enforced). */
+  firmware?: BootFirmware;
+  /** The system disk's bus; default virtio. */
+  bus?: DiskBus;
+  /** Bytes: the guest sees a disk this large (the image followed by unwritten space), as after dd to a bigger disk. */
+  diskSize?: number;
   timeoutMs?: number;
   logger?: Logger;
   signal?: AbortSignal;
@@ -120,14 +126,47 @@ echo "deb-bootc-test: step rollback done"
 systemctl reboot --no-block
 `;
 
-async function overlay(image: string, format: "raw" | "qcow2", path: string, logger?: Logger): Promise<void> {
+/** Marks the end of a guest script that powers the guest off (INSPECT_SCRIPT). */
+export const INSPECT_DONE = "deb-bootc-test: step inspect done";
+
+/**
+ * What a booted image says about itself, on the console: Secure Boot's state (mokutil, from shim-signed),
+ * the disk and the root filesystem's size in bytes (after systemd-repart and systemd-growfs), then power off.
+ */
+export const INSPECT_SCRIPT = `${GUEST_RUN}echo "deb-bootc-test: step inspect started"
+if command -v mokutil >/dev/null; then mokutil --sb-state 2>&1 | sed 's/^/deb-bootc-test: sb-state: /' || true; fi
+disk=$(lsblk -ndo PKNAME "$(findmnt -nvo SOURCE /sysroot)")
+echo "deb-bootc-test: disk $disk $(lsblk -bndo SIZE "/dev/$disk")"
+echo "deb-bootc-test: root-filesystem $(df -B1 --output=size /sysroot | tail -n 1 | tr -d ' ')"
+echo "deb-bootc-test: units $(systemctl show -P ActiveState systemd-repart.service systemd-growfs-root.service | tr '\n' ' ')"
+echo "${INSPECT_DONE}"
+systemctl poweroff --no-block
+`;
+
+/** The root filesystem's and the disk's size as INSPECT_SCRIPT printed them. */
+export function parseInspection(console: string): { sbState?: string; disk?: { name: string; size: number }; rootFilesystem?: number } {
+  const text = console.replace(/\r/g, "");
+  const sb = /deb-bootc-test: sb-state: (.*)/.exec(text)?.[1]?.trim();
+  const disk = /deb-bootc-test: disk (\S+) (\d+)/.exec(text);
+  const root = /deb-bootc-test: root-filesystem (\d+)/.exec(text);
+  return {
+    ...(sb ? { sbState: sb } : {}),
+    ...(disk ? { disk: { name: disk[1]!, size: Number(disk[2]) } } : {}),
+    ...(root ? { rootFilesystem: Number(root[1]) } : {}),
+  };
+}
+
+async function overlay(image: string, format: "raw" | "qcow2", path: string, size?: number, logger?: Logger): Promise<void> {
   await rm(path, { force: true });
-  await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", image, "-F", format, path], { logger, debianPackage: "qemu-utils" });
+  const args = ["create", "-q", "-f", "qcow2", "-b", image, "-F", format, path];
+  if (size !== undefined) args.push(String(size));
+  await run("qemu-img", args, { logger, debianPackage: "qemu-utils" });
 }
 
 interface Session {
   accel: Accelerator;
   accelReason: string;
+  firmware: BootFirmware;
   boot(
     name: string,
     credentials?: Record<string, string>,
@@ -139,23 +178,30 @@ interface Session {
 async function openSession(options: BootTestOptions): Promise<Session> {
   await mkdir(options.workDir, { recursive: true });
   const detected = options.accel ? { accel: options.accel, reason: "chosen by the caller" } : await detectAccelerator();
-  const firmware = await findFirmware();
+  const kind = options.firmware ?? "uefi-secure";
+  const firmware = await findFirmware(kind);
   const disk = join(options.workDir, "boot-overlay.qcow2");
-  await overlay(options.image, options.format, disk, options.logger);
+  await overlay(options.image, options.format, disk, options.diskSize, options.logger);
   const log = await openTextLog(options.consoleLog);
-  const timeoutMs = options.timeoutMs ?? (detected.accel === "kvm" ? 120_000 : 300_000);
-  options.logger?.info({ accel: detected.accel, reason: detected.reason, image: options.image }, "boot test");
+  // TCG with Secure Boot firmware (SMM) on a busy machine has taken over 5 minutes to the marker
+  const timeoutMs = options.timeoutMs ?? (detected.accel === "kvm" ? 120_000 : 600_000);
+  options.logger?.info(
+    { accel: detected.accel, reason: detected.reason, image: options.image, firmware: kind, bus: options.bus },
+    "boot test",
+  );
   return {
     accel: detected.accel,
     accelReason: detected.reason,
+    firmware: kind,
     async boot(name, credentials, extraDisks) {
-      log.line(`boot ${name} (${detected.accel})`);
+      log.line(`boot ${name} (${detected.accel}, ${kind}, ${options.bus ?? "virtio"})`);
       const script = credentials !== undefined;
       const result = await bootOnce({
         disk,
         format: "qcow2",
         firmware,
         varsCopy: join(options.workDir, "OVMF_VARS.fd"),
+        bus: options.bus,
         accel: detected.accel,
         extraDisks,
         credentials,
@@ -199,14 +245,17 @@ function expectMarker(step: BootStepResult, want: { composeId?: string; commit?:
     );
 }
 
-/** Boot an image and check the marker names the expected compose/commit and a booted deployment. */
+/**
+ * Boot an image and check the marker names the expected compose/commit and a booted deployment. With
+ * `script`, the guest runs it after the marker (its output on the console) and must end the boot itself.
+ */
 export async function bootToMarker(
-  options: BootTestOptions & { expect?: { composeId?: string; commit?: string } },
+  options: BootTestOptions & { expect?: { composeId?: string; commit?: string }; script?: string },
 ): Promise<BootTestResult> {
   const session = await openSession(options);
   const steps: BootStepResult[] = [];
   try {
-    const step = await session.boot("marker");
+    const step = await session.boot("marker", options.script === undefined ? undefined : stepCredentials(options.script));
     steps.push(step);
     expectMarker(step, options.expect ?? {}, options.consoleLog);
     return {
@@ -236,6 +285,54 @@ async function updateDisk(repo: string, path: string, logger?: Logger): Promise<
   const size = Math.ceil((bytes * 1.3 + 64 * 1024 * 1024) / 1024 / 1024);
   await rm(path, { force: true });
   await run("mkfs.ext4", ["-q", "-F", "-L", "dbc-updates", "-d", repo, path, `${size}M`], { logger, debianPackage: "e2fsprogs" });
+}
+
+/** What firmware or shim print when they refuse an image that Secure Boot does not trust. */
+export const REFUSAL_RE = /Security Violation|Access Denied|bad shim signature|verification failed/i;
+
+/**
+ * Boot an image that Secure Boot must refuse (an altered GRUB or kernel): passes when the console shows
+ * the refusal and the marker never comes. The wait is bounded: QEMU is stopped at the refusal, at the
+ * marker, or after `timeoutMs`.
+ */
+export async function bootRefused(
+  options: BootTestOptions,
+): Promise<{ refused: boolean; refusal?: string; marker: boolean; console: string }> {
+  await mkdir(options.workDir, { recursive: true });
+  const detected = options.accel ? { accel: options.accel } : await detectAccelerator();
+  const kind = options.firmware ?? "uefi-secure";
+  const disk = join(options.workDir, "refused-overlay.qcow2");
+  await overlay(options.image, options.format, disk, undefined, options.logger);
+  const log = await openTextLog(options.consoleLog);
+  let text = "";
+  try {
+    log.line(`boot refused (${detected.accel}, ${kind})`);
+    const result = await bootOnce({
+      disk,
+      format: "qcow2",
+      firmware: await findFirmware(kind),
+      varsCopy: join(options.workDir, "OVMF_VARS.fd"),
+      bus: options.bus,
+      accel: detected.accel,
+      // a refusal is followed by the firmware's next boot option: stop at the first sign either way
+      until: (console) => REFUSAL_RE.test(console) || MARKER_RE.test(console),
+      timeoutMs: options.timeoutMs ?? 240_000,
+      onConsole: (c) => log.write(c),
+      logger: options.logger,
+      signal: options.signal,
+    }).catch((error) => {
+      if (options.signal?.aborted || !isCodedError(error, "BOOT_TEST_FAILED")) throw error;
+      // the time limit without a refusal or a marker: what the console printed is in the error
+      return { console: String((error.details as { consoleTail?: string } | undefined)?.consoleTail ?? "") };
+    });
+    text = result.console;
+  } finally {
+    await log.close();
+    await rm(disk, { force: true });
+  }
+  const refusal = REFUSAL_RE.exec(text)?.[0];
+  const marker = MARKER_RE.test(text);
+  return { refused: refusal !== undefined && !marker, ...(refusal ? { refusal } : {}), marker, console: text };
 }
 
 /** Boot the old commit, upgrade to the new one from an attached disk, boot it, roll back, boot the old one. */

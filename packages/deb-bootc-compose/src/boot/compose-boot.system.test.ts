@@ -2,13 +2,16 @@
  * System tier, the whole compose end to end on the shipped minimal definition (its minimal variant,
  * outputs ostree, oci and qcow2) through every phase of the registry: pkgset, gather, signed APT
  * snapshot, rootfs installed from that snapshot (mmdebstrap), ostree commit (trixie's ostree in a
- * deb-mock runroot), OCI image, lint, qcow2, boot to the marker under QEMU/OVMF, metadata. Then
+ * deb-mock runroot), OCI image, lint, qcow2, boot to the marker under QEMU/OVMF with Secure Boot
+ * enforced, metadata. The same image then boots from NVMe on a disk twice its size (which it grows to
+ * fill), from SATA under SeaBIOS, and is refused with one byte of its signed GRUB changed. Then
  * issue 6's checks: STATUS FINISHED, packages.json against the image's dpkg database, images.json
  * and SHA256SUMS against the files, `ostree fsck`, `skopeo inspect` and `umoci unpack` of the
  * layout, lint. A recompose of the same tree gives "no changes" and the same OCI manifest digest; a
  * second compose with one package more is upgraded to from the first image, booted, rolled back.
  * Needs root, mmdebstrap, bubblewrap, qemu-system-x86, qemu-utils, ovmf, gdisk, mtools, dosfstools,
- * e2fsprogs, skopeo, umoci; about 13 minutes under TCG on 2 cores (7 of them the A/B boots). Step durations go to the test output.
+ * e2fsprogs, skopeo, umoci, seabios; about 20 minutes under TCG on 2 cores (7 of them the A/B boots, 4 the
+ * firmware and disk variations). Step durations go to the test output.
  */
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -24,12 +27,14 @@ import { composePhases } from "../compose/registry.js";
 import { capturingState } from "../compose/state-capture.js";
 import { parseDefinition } from "../definition.js";
 import { sha256File } from "../disk/disk-image.js";
+import { diskPartitions } from "../disk/gpt-layout.js";
 import type { DiskImageRecord } from "../disk/image-build-phase.js";
 import { lintImage } from "../lint/image-lint.js";
 import { fsckRepo } from "../ostree/commit.js";
 import { type OstreeCommitRecord, ostreePhase } from "../ostree/ostree-phase.js";
 import { DPKG_SYSIMAGE_DIR } from "../rootfs/ostree-layout.js";
 import { createRootfsPhase, ROOTFS_DETAILS_STATE, type RootfsDetails } from "../rootfs/rootfs-phase.js";
+import { bootRefused, bootToMarker, INSPECT_DONE, INSPECT_SCRIPT, parseInspection } from "./boot-test.js";
 import { type BootTestRecord, createTestPhase } from "./test-phase.js";
 
 const tools = [
@@ -77,7 +82,7 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     | undefined;
 
   it("composes the minimal variant through every phase, boots it, and its metadata, repo and image check out", {
-    timeout: 1_200_000,
+    timeout: 1_800_000,
   }, async () => {
     work = await mkdtemp(join(tmpdir(), "compose-boot-"));
     // the compose\'s sandbox root (an unprivileged id of the range) must be able to enter it
@@ -130,9 +135,12 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
       bootedDeployment: { commit: commit.commit },
     });
     timings["boot to marker"] = boot.steps[0]!.timeToMarkerMs!;
-    expect(await readFile(join(result.composeDir, "logs", "boot-minimal-amd64.log"), "utf8")).toContain(
-      `deb-bootc-compose: booted compose=${result.composeId}`,
-    );
+    // the test phase booted it with Secure Boot enforced: Microsoft's shim, Debian's GRUB and kernel
+    expect(disk).toMatchObject({ secureBoot: true, firmware: "hybrid" });
+    const bootLog = await readFile(join(result.composeDir, "logs", "boot-minimal-amd64.log"), "utf8");
+    expect(bootLog).toContain(`deb-bootc-compose: booted compose=${result.composeId}`);
+    expect(bootLog).toContain("(tcg, uefi-secure, virtio)");
+    expect(bootLog).toContain("secureboot: Secure boot enabled");
 
     // packages.json lists exactly what the image's dpkg database has installed, with the same versions
     const composeSub = join(result.composeDir, "compose");
@@ -191,6 +199,74 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     first = { dir: result.composeDir, id: result.composeId, commit, disk, tree, manifestDigest };
   });
 
+  it("the same image boots from NVMe on a disk twice its size (which it fills), from SATA under SeaBIOS, and not with an altered GRUB", {
+    timeout: 1_800_000,
+  }, async () => {
+    expect(first).toBeDefined();
+    const image = first!.disk.files[0]!;
+    const imageSize = 2 * 1024 ** 3;
+    const dir = join(work!, "variations");
+    const consoleLog = join(dir, "console.log");
+    // 1. Secure Boot on, NVMe, written to a disk twice its size: systemd-repart and growfs fill it
+    let started = Date.now();
+    const nvme = await bootToMarker({
+      image: image.path,
+      format: "qcow2",
+      workDir: join(dir, "nvme"),
+      consoleLog,
+      firmware: "uefi-secure",
+      bus: "nvme",
+      diskSize: 2 * imageSize,
+      script: INSPECT_SCRIPT,
+      expect: { commit: first!.commit.commit },
+    });
+    timings["boot nvme, secure boot, 2x disk"] = Date.now() - started;
+    expect(nvme.steps[0]!.marker?.bootedDeployment?.commit).toBe(first!.commit.commit);
+    let text = await readFile(consoleLog, "utf8");
+    expect(text).toContain("secureboot: Secure boot enabled");
+    expect(text).toContain(INSPECT_DONE);
+    const seen = parseInspection(text);
+    expect(seen.sbState).toBe("SecureBoot enabled");
+    expect(seen.disk).toEqual({ name: "nvme0n1", size: 2 * imageSize });
+    // the root filesystem grew from under 2 GiB to nearly the whole 4 GiB disk
+    expect(seen.rootFilesystem).toBeGreaterThan(0.9 * 2 * imageSize - 130 * 1024 ** 2);
+
+    // 2. legacy BIOS (SeaBIOS, no UEFI at all) from a SATA disk: GRUB i386-pc from the BIOS boot partition
+    started = Date.now();
+    const bios = await bootToMarker({
+      image: image.path,
+      format: "qcow2",
+      workDir: join(dir, "bios"),
+      consoleLog,
+      firmware: "bios",
+      bus: "sata",
+      expect: { commit: first!.commit.commit },
+    });
+    timings["boot sata, seabios"] = Date.now() - started;
+    expect(bios.steps[0]!.marker?.bootedDeployment?.commit).toBe(first!.commit.commit);
+    text = await readFile(consoleLog, "utf8");
+    expect(text.slice(text.lastIndexOf("(tcg, bios, sata)"))).not.toContain("secureboot: Secure boot enabled");
+
+    // 3. one byte of the signed GRUB changed on the ESP: shim refuses it, the marker never comes
+    const raw = join(dir, "altered.raw");
+    await run("qemu-img", ["convert", "-f", "qcow2", "-O", "raw", image.path, raw]);
+    const esp = diskPartitions(imageSize, "hybrid").find((p) => p.name === "ESP")!;
+    const grub = join(dir, "grubx64.efi");
+    const env = { ...process.env, MTOOLS_SKIP_CHECK: "1" };
+    await run("mcopy", ["-i", `${raw}@@${esp.offset}`, "::/EFI/BOOT/grubx64.efi", grub], { env });
+    const bytes = await readFile(grub);
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+    await writeFile(grub, bytes);
+    await run("mcopy", ["-o", "-i", `${raw}@@${esp.offset}`, grub, "::/EFI/BOOT/grubx64.efi"], { env });
+    started = Date.now();
+    const refused = await bootRefused({ image: raw, format: "raw", workDir: join(dir, "refused"), consoleLog, firmware: "uefi-secure" });
+    timings["boot altered grub, refused"] = Date.now() - started;
+    expect(refused.marker).toBe(false);
+    expect(refused.refusal, refused.console.slice(-2000)).toBeDefined();
+    expect(refused.refused).toBe(true);
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it("recomposing the same tree gives no OSTree changes and the same OCI manifest digest", { timeout: 300_000 }, async () => {
     expect(first).toBeDefined();
     const def = await definitionFile(work!);
@@ -218,7 +294,7 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     expect(index.manifests[0]!.digest).toBe(first!.manifestDigest);
   });
 
-  it("a second compose with one package more: the first image upgrades to it, boots it, rolls back", { timeout: 1_200_000 }, async () => {
+  it("a second compose with one package more: the first image upgrades to it, boots it, rolls back", { timeout: 1_800_000 }, async () => {
     expect(first).toBeDefined();
     const def = await definitionFile(work!, ["hello"]);
     const definition = parseDefinition(def.text.replace("outputs: [ostree, oci, qcow2]", "outputs: [ostree]"), def.path);

@@ -27,29 +27,52 @@ export async function detectAccelerator(): Promise<{ accel: Accelerator; reason:
   return { accel: "kvm", reason: `${module} with hardware virtualisation` };
 }
 
+/**
+ * What the guest boots with: OVMF (UEFI), OVMF with Microsoft's keys enrolled and Secure Boot enforced
+ * (the factory state of most PCs), or QEMU's default SeaBIOS (legacy BIOS, no pflash).
+ */
+export type BootFirmware = "uefi" | "uefi-secure" | "bios";
+/** How the system disk is attached: virtio-blk, NVMe, or SATA on an AHCI controller. */
+export type DiskBus = "virtio" | "nvme" | "sata";
+
 export interface Firmware {
   code: string;
   vars: string;
+  /** Secure Boot code: QEMU must give it SMM and a secure pflash. */
+  secureBoot?: boolean;
 }
 
 export const OVMF_CANDIDATES: readonly Firmware[] = [
   { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.fd" },
   { code: "/usr/share/OVMF/OVMF_CODE.fd", vars: "/usr/share/OVMF/OVMF_VARS.fd" },
 ];
+/** Debian's ovmf: Secure Boot capable code with a variable store holding Microsoft's keys, Secure Boot on. */
+export const OVMF_SECURE_CANDIDATES: readonly Firmware[] = [
+  { code: "/usr/share/OVMF/OVMF_CODE_4M.ms.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd", secureBoot: true },
+  { code: "/usr/share/OVMF/OVMF_CODE.ms.fd", vars: "/usr/share/OVMF/OVMF_VARS.ms.fd", secureBoot: true },
+];
 
-export async function findFirmware(): Promise<Firmware> {
-  for (const f of OVMF_CANDIDATES) if ((await exists(f.code)) && (await exists(f.vars))) return f;
-  throw composeError("FIRMWARE_NOT_FOUND", `no UEFI firmware found (looked for ${OVMF_CANDIDATES.map((f) => f.code).join(", ")})`, {
-    hint: "apt-get install ovmf",
-  });
+/** The UEFI firmware files for `kind`; undefined for bios (SeaBIOS is built into QEMU). */
+export async function findFirmware(kind: BootFirmware = "uefi"): Promise<Firmware | undefined> {
+  if (kind === "bios") return undefined;
+  const candidates = kind === "uefi-secure" ? OVMF_SECURE_CANDIDATES : OVMF_CANDIDATES;
+  for (const f of candidates) if ((await exists(f.code)) && (await exists(f.vars))) return f;
+  throw composeError(
+    "FIRMWARE_NOT_FOUND",
+    `no ${kind === "uefi-secure" ? "Secure Boot " : ""}UEFI firmware found (looked for ${candidates.map((f) => f.code).join(", ")})`,
+    { hint: "apt-get install ovmf" },
+  );
 }
 
 export interface QemuSpec {
   disk: string;
   format: "raw" | "qcow2";
-  firmware: Firmware;
-  /** A writable copy of the firmware's variable store. */
-  varsCopy: string;
+  /** UEFI firmware on pflash; undefined: QEMU's SeaBIOS. */
+  firmware?: Firmware;
+  /** A writable copy of the firmware's variable store (with firmware). */
+  varsCopy?: string;
+  /** The system disk's bus; default virtio. */
+  bus?: DiskBus;
   accel: Accelerator;
   memoryMiB?: number;
   cpus?: number;
@@ -59,17 +82,32 @@ export interface QemuSpec {
   credentials?: Readonly<Record<string, string>>;
 }
 
-/** The qemu-system-x86_64 argv: q35, UEFI from pflash, virtio disks, serial console on stdout, no network, exit on reboot. */
+/**
+ * The qemu-system-x86_64 argv: q35, UEFI from pflash (with SMM and a secure flash for Secure Boot) or
+ * SeaBIOS, the system disk on virtio, NVMe or SATA, further disks on virtio, serial console on stdout,
+ * no network, exit on reboot.
+ */
 export function qemuArgs(spec: QemuSpec): string[] {
   // -nodefaults: no VGA, CD-ROM or default NIC to probe; the console is the serial port only
-  const args = ["-nodefaults", "-machine", "q35"];
+  const args = ["-nodefaults", "-machine", spec.firmware?.secureBoot ? "q35,smm=on" : "q35"];
+  // Secure Boot's variables are protected by SMM: only SMM code may write the secure flash
+  if (spec.firmware?.secureBoot) args.push("-global", "driver=cfi.pflash01,property=secure,value=on");
   if (spec.accel === "kvm") args.push("-accel", "kvm", "-cpu", "host");
   else args.push("-accel", "tcg,thread=multi", "-cpu", "max");
   args.push("-smp", String(spec.cpus ?? 2), "-m", String(spec.memoryMiB ?? 1536));
   args.push("-display", "none", "-vga", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nic", "none");
-  args.push("-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${spec.firmware.code}`);
-  args.push("-drive", `if=pflash,format=raw,unit=1,file=${spec.varsCopy}`);
-  args.push("-drive", `file=${spec.disk},if=virtio,format=${spec.format},cache=unsafe`);
+  if (spec.firmware) {
+    if (!spec.varsCopy) throw composeError("BOOT_TEST_FAILED", "UEFI firmware needs a writable copy of its variable store");
+    args.push("-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${spec.firmware.code}`);
+    args.push("-drive", `if=pflash,format=raw,unit=1,file=${spec.varsCopy}`);
+  }
+  const bus = spec.bus ?? "virtio";
+  if (bus === "virtio") args.push("-drive", `file=${spec.disk},if=virtio,format=${spec.format},cache=unsafe`);
+  else {
+    args.push("-drive", `file=${spec.disk},if=none,id=system,format=${spec.format},cache=unsafe`);
+    if (bus === "nvme") args.push("-device", "nvme,drive=system,serial=dbc-system,bootindex=0");
+    else args.push("-device", "ahci,id=sata", "-device", "ide-hd,drive=system,bus=sata.0,bootindex=0");
+  }
   for (const d of spec.extraDisks ?? []) {
     args.push("-drive", `file=${d.path},if=virtio,format=${d.format}${d.readOnly ? ",readonly=on" : ""}`);
   }
@@ -102,7 +140,7 @@ export interface BootOptions extends QemuSpec {
 
 /** Boot once: until `until` matches, the guest reboots or powers off (QEMU exits), or the time limit. */
 export async function bootOnce(options: BootOptions): Promise<BootRun> {
-  await copyFile(options.firmware.vars, options.varsCopy);
+  if (options.firmware && options.varsCopy) await copyFile(options.firmware.vars, options.varsCopy);
   const controller = new AbortController();
   const onOuterAbort = () => controller.abort();
   options.signal?.addEventListener("abort", onOuterAbort, { once: true });

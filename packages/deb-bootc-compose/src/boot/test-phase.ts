@@ -7,7 +7,7 @@ import { DISK_STATE, type DiskImageRecord } from "../disk/image-build-phase.js";
 import { composeError } from "../errors.js";
 import { OSTREE_STATE, type OstreeCommitRecord } from "../ostree/ostree-phase.js";
 import { abUpdateTest, type BootTestResult, bootToMarker } from "./boot-test.js";
-import type { Accelerator } from "./qemu.js";
+import type { Accelerator, BootFirmware } from "./qemu.js";
 
 /** Boot-test results per image, for the compose metadata. */
 export const TEST_STATE = "boot-tests";
@@ -27,6 +27,12 @@ export interface TestPhaseOptions {
   accel?: Accelerator;
   /** Skip the A/B update test even when a previous compose has a disk image. */
   noUpdateTest?: boolean;
+}
+
+/** The firmware that shows an image at its strictest: Secure Boot enforced when it has the signed chain, SeaBIOS for BIOS-only. */
+export function testFirmware(boot: { secureBoot: boolean; firmware: "uefi" | "bios" | "hybrid" }): BootFirmware {
+  if (boot.firmware === "bios") return "bios";
+  return boot.secureBoot ? "uefi-secure" : "uefi";
 }
 
 /**
@@ -91,6 +97,7 @@ export function createTestPhase(options: TestPhaseOptions = {}): Phase {
             workDir: join(ctx.composeDir, "work", disk.arch, disk.variant, "boot-test"),
             consoleLog: join(ctx.composeDir, "logs", `boot-${disk.variant}-${disk.arch}.log`),
             accel: options.accel,
+            firmware: testFirmware(disk),
             expect: { commit: disk.commit, ...(commit?.changed ? { composeId: ctx.composeId } : {}) },
             logger: ctx.logger,
             signal: ctx.signal,
@@ -122,6 +129,8 @@ export function createTestPhase(options: TestPhaseOptions = {}): Phase {
             workDir: join(ctx.composeDir, "work", commit.arch, commit.variant, "ab-test"),
             consoleLog: join(ctx.composeDir, "logs", `boot-${commit.variant}-${commit.arch}-ab-update.log`),
             accel: options.accel,
+            // the previous image comes from the same definition name: boot it as this definition says
+            firmware: testFirmware(ctx.definition.bootloader),
             updateRepo: commit.repo,
             from: { commit: prev.commit },
             to: { commit: commit.commit, composeId: ctx.composeId },

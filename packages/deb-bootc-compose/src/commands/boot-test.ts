@@ -3,14 +3,15 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { CommandSpec } from "@debian-bootc/core";
 import { abUpdateTest, type BootTestResult, bootToMarker } from "../boot/boot-test.js";
-import type { Accelerator } from "../boot/qemu.js";
+import type { Accelerator, BootFirmware, DiskBus } from "../boot/qemu.js";
 import { composeError } from "../errors.js";
 
 export const bootTestCommand: CommandSpec = {
   name: "boot-test",
   summary: "Boot a disk image under QEMU/UEFI and check the compose's marker (optionally the A/B update)",
   description:
-    "Boots a qcow2 overlay of IMAGE (the image itself is not written) with OVMF, the serial console captured to --console, " +
+    "Boots a qcow2 overlay of IMAGE (the image itself is not written) with OVMF and Secure Boot enforced (Microsoft's keys), " +
+    "plain OVMF or SeaBIOS (--firmware), from a virtio, NVMe or SATA disk (--bus), the serial console captured to --console, " +
     "under KVM when a usable one exists (kvm_intel/kvm_amd with vmx/svm), otherwise TCG. Passes when the image's marker unit " +
     "prints the booted compose and `ostree admin status` shows a booted deployment. With --update-repo, runs the A/B test instead: " +
     "upgrade from that repository (attached as a disk), reboot into --to-commit, roll back, boot --from-commit again.",
@@ -18,7 +19,13 @@ export const bootTestCommand: CommandSpec = {
   options: [
     { flags: "--console <file>", description: "serial console capture (default: a temporary file, kept on failure)" },
     { flags: "--accel <accel>", description: "force an accelerator", choices: ["kvm", "tcg"] },
-    { flags: "--timeout <seconds>", description: "time limit per boot (default 300 under TCG, 120 under KVM)" },
+    {
+      flags: "--firmware <firmware>",
+      description: "uefi-secure: OVMF with Microsoft's keys, Secure Boot on (default); uefi: OVMF; bios: SeaBIOS",
+      choices: ["uefi-secure", "uefi", "bios"],
+    },
+    { flags: "--bus <bus>", description: "the system disk's bus (default virtio)", choices: ["virtio", "nvme", "sata"] },
+    { flags: "--timeout <seconds>", description: "time limit per boot (default 600 under TCG, 120 under KVM)" },
     { flags: "--expect-compose <id>", description: "fail unless the booted commit carries this compose ID" },
     { flags: "--expect-commit <checksum>", description: "fail unless this commit is booted" },
     { flags: "--update-repo <dir>", description: "A/B test: the OSTree repository holding the update" },
@@ -41,6 +48,8 @@ export const bootTestCommand: CommandSpec = {
       workDir: work,
       consoleLog,
       accel: o.accel as Accelerator | undefined,
+      firmware: o.firmware as BootFirmware | undefined,
+      bus: o.bus as DiskBus | undefined,
       timeoutMs: o.timeout ? Number(o.timeout) * 1000 : undefined,
       signal: ctx.signal,
     };

@@ -54,7 +54,7 @@ export function grubConfig(entries: readonly BootEntry[], options: { timeout?: n
   return lines.join("\n");
 }
 
-/** The modules built into the standalone GRUB EFI image (what grub-mkconfig's output and ours use). */
+/** The modules built into the unsigned GRUB EFI image (what grub-mkconfig's output and ours use). */
 export const GRUB_EFI_MODULES = [
   "normal",
   "configfile",
@@ -87,9 +87,20 @@ export const GRUB_EFI_MODULES = [
   "terminal",
 ];
 
-/** The configuration embedded in the EFI image: find the root filesystem by UUID and read /boot/grub/grub.cfg. */
-export function grubEarlyConfig(rootUuid: string): string {
+/** The modules built into GRUB's core.img for legacy BIOS (it reads no module from disk). */
+export const GRUB_PC_MODULES = [
+  "biosdisk",
+  ...GRUB_EFI_MODULES.filter((m) => !["bli", "efifwsetup", "efi_gop", "all_video", "font", "gfxterm"].includes(m)),
+];
+
+/**
+ * The first configuration GRUB reads: embedded in a GRUB made by grub-mkimage, or EFI/debian/grub.cfg
+ * on the ESP for Debian's signed GRUB. It finds the root filesystem by UUID and reads /boot/grub/grub.cfg
+ * there. `serial` also puts GRUB's menu on the first serial port (a BIOS has no other console to share).
+ */
+export function grubEarlyConfig(rootUuid: string, options: { serial?: boolean } = {}): string {
   return [
+    ...(options.serial ? ["serial --unit=0 --speed=115200", "terminal_input serial console", "terminal_output serial console"] : []),
     `search --no-floppy --fs-uuid --set=root ${rootUuid}`,
     "set prefix=($root)/boot/grub",
     "configfile ($root)/boot/grub/grub.cfg",

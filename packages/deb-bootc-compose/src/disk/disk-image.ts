@@ -3,12 +3,14 @@ import { createReadStream } from "node:fs";
 import { lstat, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
+import type { BootloaderSettings } from "../definition.js";
 import { composeError } from "../errors.js";
 import { runrootCommands } from "../ostree/runroot.js";
 import { imageIds, rangeWritableDirectory } from "../rootfs/chroot.js";
 import { ImageRoot } from "../rootfs/image-root.js";
-import { GRUB_EFI_MODULES, grubConfig, grubEarlyConfig, parseBootEntry } from "./boot-entries.js";
-import { layoutPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layout.js";
+import { biosBootCode } from "./bios-boot.js";
+import { GRUB_EFI_MODULES, GRUB_PC_MODULES, grubConfig, grubEarlyConfig, parseBootEntry } from "./boot-entries.js";
+import { diskPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layout.js";
 
 /**
  * A bootable disk image from an OSTree commit, doing what `bootc install to-disk` does with Debian's
@@ -16,10 +18,14 @@ import { layoutPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layo
  * suite's own ostree in a runroot (admin init-fs, os-init, a remote, pull-local, deploy with the kernel
  * arguments and root=UUID), the deployment gets /etc/fstab, GRUB gets a configuration made from
  * ostree's boot entries, then mkfs.ext4 -d makes the root filesystem from that directory and it is
- * copied into the root partition of the image file, and the EFI system partition (FAT, filled with
- * mtools) receives a standalone GRUB. The runroot is deb-mock's rootless sandbox: the sysroot is owned
- * by the caller's subordinate range on disk, so the host writes into it through ImageRoot with that
- * shift and mkfs.ext4 runs in a runroot too, where the files show their in-image owners.
+ * copied into the root partition of the image file. UEFI boots through the EFI system partition (FAT,
+ * filled with mtools): with Secure Boot (the default) it holds the image's own Microsoft-signed shim and
+ * Debian-signed GRUB with the small configuration that GRUB reads from EFI/debian/grub.cfg; otherwise a
+ * GRUB made here by grub-mkimage. Legacy BIOS boots GRUB for i386-pc from the MBR and a BIOS boot
+ * partition. On first boot systemd-repart grows the root partition to the end of the disk and
+ * systemd-growfs the filesystem. The runroot is deb-mock's rootless sandbox: the sysroot is owned by the
+ * caller's subordinate range on disk, so the host writes into it through ImageRoot with that shift and
+ * mkfs.ext4 runs in a runroot too, where the files show their in-image owners.
  */
 
 // $1 source repo, $2 sysroot, $3 os name, $4 remote name, $5 remote URL, $6 ref, then --karg=... options.
@@ -36,7 +42,32 @@ ostree config --repo="$sysroot/ostree/repo" set sysroot.bootloader grub2
 ostree admin status --sysroot="$sysroot"
 `;
 
-export const ESP_SIZE = 128 * 1024 * 1024;
+// A GRUB image from the deployed image's own modules. $1 sysroot, $2 os name, $3 platform, $4 output, then modules.
+const MKIMAGE_SCRIPT = `
+sysroot=$1; osname=$2; platform=$3; output=$4; shift 4
+for deployment in "$sysroot/ostree/deploy/$osname/deploy/"*.0; do :; done
+modules="$deployment/usr/lib/grub/$platform"
+[ -d "$modules" ] || { echo "the image has no GRUB modules for $platform ($modules)" >&2; exit 1; }
+grub-mkimage -O "$platform" -d "$modules" -o "$output" -p /boot/grub -c "$(dirname "$output")/early-$platform.cfg" "$@"
+if [ -f "$modules/boot.img" ]; then cp "$modules/boot.img" "$(dirname "$output")/boot.img"; fi
+`;
+
+/** Where the deployment keeps the signed boot chain (shim-signed, shim-helpers-*-signed, grub-efi-*-signed). */
+export const SIGNED_EFI_FILES = [
+  { from: "usr/lib/shim/shimx64.efi.signed", to: "EFI/BOOT/BOOTX64.EFI", package: "shim-signed" },
+  { from: "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", to: "EFI/BOOT/grubx64.efi", package: "grub-efi-amd64-signed" },
+  // MokManager: shim starts it when a MOK change is pending (mokutil --import)
+  { from: "usr/lib/shim/mmx64.efi.signed", to: "EFI/BOOT/mmx64.efi", package: "shim-helpers-amd64-signed" },
+] as const;
+/** Debian's signed GRUB is built with prefix /EFI/debian: its configuration lives there on the ESP. */
+export const SIGNED_GRUB_CONFIG = "EFI/debian/grub.cfg";
+
+/** systemd-repart's definition: the root partition (matched by its type) takes the free space after it. */
+export const REPART_ROOT = `# Written by deb-bootc-compose: on first boot the root partition grows to the end of the disk the
+# image was written to; x-systemd.growfs in /etc/fstab then grows the filesystem.
+[Partition]
+Type=root
+`;
 
 export interface DiskImageOptions {
   /** The compose's archive repository and the ref to deploy. */
@@ -47,6 +78,8 @@ export interface DiskImageOptions {
   /** The remote the deployment's origin names, so `ostree admin upgrade` knows where updates come from. */
   remote: { name: string; url: string };
   kargs: readonly string[];
+  /** How the image boots; default: Secure Boot, UEFI and BIOS (the definition's defaults). */
+  boot?: Pick<BootloaderSettings, "secureBoot" | "firmware">;
   /** Bytes. */
   size: number;
   /** Working directory (the sysroot is assembled here and removed afterwards). */
@@ -116,6 +149,27 @@ async function copyInto(source: string, target: string, offset: number): Promise
   }
 }
 
+/** A FAT image of `size` bytes holding `files` (ESP paths, directories made as needed), filled with mtools. */
+async function fatImage(
+  img: string,
+  size: number,
+  files: ReadonlyArray<{ source: string; to: string }>,
+  options: { logger?: Logger; signal?: AbortSignal },
+): Promise<void> {
+  const { logger, signal } = options;
+  await rm(img, { force: true });
+  await run("mkfs.vfat", ["-C", "-n", "ESP", img, String(size / 1024)], { logger, signal, debianPackage: "dosfstools" });
+  const env = { ...process.env, MTOOLS_SKIP_CHECK: "1" };
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.to.split("/").slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join("/"));
+  }
+  const sorted = [...dirs].sort((a, b) => a.split("/").length - b.split("/").length || a.localeCompare(b));
+  if (sorted.length > 0) await run("mmd", ["-i", img, ...sorted.map((d) => `::/${d}`)], { env, logger, signal, debianPackage: "mtools" });
+  for (const f of files) await run("mcopy", ["-i", img, f.source, `::/${f.to}`], { env, logger, signal, debianPackage: "mtools" });
+}
+
 export async function buildDiskImage(options: DiskImageOptions): Promise<DiskImageResult> {
   const { logger, signal } = options;
   const durations: Record<string, number> = {};
@@ -137,18 +191,28 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
   const fsDir = join(options.workDir, "rootfs-image");
   const rawPath = options.raw ?? join(options.workDir, "disk.raw");
   const rootUuid = randomUUID();
-  const partitions = layoutPartitions(options.size, [
-    { name: "ESP", type: "ef00", size: ESP_SIZE },
-    { name: "root", type: "8304" },
-  ]);
-  const [esp, root] = partitions as [Partition, Partition];
+  const boot = options.boot ?? { secureBoot: true, firmware: "hybrid" };
+  const partitions = diskPartitions(options.size, boot.firmware);
+  const esp = partitions.find((p) => p.name === "ESP");
+  const biosBoot = partitions.find((p) => p.name === "BIOS");
+  const root = partitions.find((p) => p.name === "root")!;
   await removeSysroot(sysroot, logger);
   await rm(efiDir, { recursive: true, force: true });
   const ids = await imageIds();
   await rangeWritableDirectory(sysroot);
   await rangeWritableDirectory(efiDir);
   try {
-    await writeFile(join(efiDir, "early.cfg"), grubEarlyConfig(rootUuid));
+    const grubImages: string[][] = [];
+    const mkimage = (platform: string, output: string, modules: readonly string[]) =>
+      grubImages.push(["/bin/sh", "-euc", MKIMAGE_SCRIPT, "mkimage", "/sysroot", options.osName, platform, output, ...modules]);
+    if (esp && !boot.secureBoot) {
+      await writeFile(join(efiDir, "early-x86_64-efi.cfg"), grubEarlyConfig(rootUuid));
+      mkimage("x86_64-efi", "/efi/BOOTX64.EFI", GRUB_EFI_MODULES);
+    }
+    if (biosBoot) {
+      await writeFile(join(efiDir, "early-i386-pc.cfg"), grubEarlyConfig(rootUuid, { serial: true }));
+      mkimage("i386-pc", "/efi/core.img", GRUB_PC_MODULES);
+    }
     const status = await step("deploy", async () => {
       const kargs = [`root=UUID=${rootUuid}`, ...options.kargs].map((k) => `--karg=${k}`);
       const outputs = await runrootCommands(
@@ -166,11 +230,11 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
             options.ref,
             ...kargs,
           ],
-          ["grub-mkimage", "-O", "x86_64-efi", "-o", "/efi/BOOTX64.EFI", "-p", "/boot/grub", "-c", "/efi/early.cfg", ...GRUB_EFI_MODULES],
+          ...grubImages,
         ],
         {
           profile: options.profile,
-          packages: ["ostree", "grub-efi-amd64-bin"],
+          packages: grubImages.length > 0 ? ["ostree", "grub-common"] : ["ostree"],
           binds: [
             { source: options.repo, target: "/repo", readOnly: true },
             { source: sysroot, target: "/sysroot" },
@@ -191,13 +255,13 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
         throw composeError("DISK_IMAGE_FAILED", `expected one deployment in ${deployDir}, found ${deployments.length}`);
       const deployment = join(deployDir, deployments[0]!);
       // the deployment is the image's tree: its etc/fstab (or etc) may be a symlink the image ships
-      await new ImageRoot(deployment, { ids }).writeFile(
+      const deploymentTree = new ImageRoot(deployment, { ids });
+      await deploymentTree.writeFile(
         "etc/fstab",
-        `# Written by deb-bootc-compose at install time.\nUUID=${rootUuid} / ext4 defaults 0 1\n`,
-        {
-          mode: 0o644,
-        },
+        `# Written by deb-bootc-compose at install time.\nUUID=${rootUuid} / ext4 defaults,x-systemd.growfs 0 1\n`,
+        { mode: 0o644 },
       );
+      await deploymentTree.writeFile("etc/repart.d/50-root.conf", REPART_ROOT, { mode: 0o644 });
       const entriesDir = join(sysroot, "boot", "loader", "entries");
       const entries = [];
       for (const file of (await readdir(entriesDir)).filter((f) => f.endsWith(".conf")).sort()) {
@@ -210,19 +274,32 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
       await sysrootTree.symlink("../loader/grub.cfg", "boot/grub/grub.cfg");
       return deployment;
     });
-    await step("esp", async () => {
-      const img = join(options.workDir, "esp.img");
-      await rm(img, { force: true });
-      await run("mkfs.vfat", ["-C", "-n", "ESP", img, String(esp.size / 1024)], { logger, signal, debianPackage: "dosfstools" });
-      const env = { ...process.env, MTOOLS_SKIP_CHECK: "1" };
-      await run("mmd", ["-i", img, "::/EFI", "::/EFI/BOOT"], { env, logger, signal, debianPackage: "mtools" });
-      await run("mcopy", ["-i", img, join(efiDir, "BOOTX64.EFI"), "::/EFI/BOOT/BOOTX64.EFI"], {
-        env,
-        logger,
-        signal,
-        debianPackage: "mtools",
+    if (esp) {
+      await step("esp", async () => {
+        const files: Array<{ source: string; to: string }> = [];
+        if (boot.secureBoot) {
+          // the files come from the image: a symlink there must not make the compose copy a host file
+          const deploymentTree = new ImageRoot(deployment, { ids });
+          for (const f of SIGNED_EFI_FILES) {
+            const source = await deploymentTree.hostPath(f.from);
+            if (!(await exists(source)))
+              throw composeError(
+                "DISK_IMAGE_FAILED",
+                `the image has no /${f.from}: Secure Boot needs ${f.package} in the image's packages`,
+                {
+                  hint: "the image's package set comes from bootPackages(); or set bootloader.secureBoot: false for an unsigned GRUB",
+                },
+              );
+            files.push({ source, to: f.to });
+          }
+          await writeFile(join(efiDir, "grub.cfg"), grubEarlyConfig(rootUuid));
+          files.push({ source: join(efiDir, "grub.cfg"), to: SIGNED_GRUB_CONFIG });
+        } else {
+          files.push({ source: join(efiDir, "BOOTX64.EFI"), to: "EFI/BOOT/BOOTX64.EFI" });
+        }
+        await fatImage(join(options.workDir, "esp.img"), esp.size, files, { logger, signal });
       });
-    });
+    }
     await step("partition", async () => {
       await rm(rawPath, { force: true });
       await writeFile(rawPath, "");
@@ -246,8 +323,20 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
         onOutput: options.onOutput,
       });
       await copyInto(join(fsDir, "root.img"), rawPath, root.offset);
-      await copyInto(join(options.workDir, "esp.img"), rawPath, esp.offset);
+      if (esp) await copyInto(join(options.workDir, "esp.img"), rawPath, esp.offset);
     });
+    if (biosBoot) {
+      await step("bios-boot", async () => {
+        const code = biosBootCode(await readFile(join(efiDir, "boot.img")), await readFile(join(efiDir, "core.img")), biosBoot);
+        const out = await open(rawPath, "r+");
+        try {
+          await out.write(code.mbrCode, 0, code.mbrCode.length, 0);
+          await out.write(code.core, 0, code.core.length, biosBoot.offset);
+        } finally {
+          await out.close();
+        }
+      });
+    }
     const files: DiskImageFile[] = [];
     if (options.qcow2) {
       await step("qcow2", () =>

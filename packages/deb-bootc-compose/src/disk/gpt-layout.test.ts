@@ -1,5 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { layoutPartitions, parseSize, sgdiskArgs } from "./gpt-layout.js";
+import { diskPartitions, layoutPartitions, parseSize, sgdiskArgs } from "./gpt-layout.js";
+
+describe("diskPartitions", () => {
+  it("gives hybrid images a BIOS boot partition, an ESP and the root last, so the root can grow", () => {
+    const gib = 1024 ** 3;
+    const parts = diskPartitions(2 * gib, "hybrid");
+    expect(parts.map((p) => [p.number, p.name, p.type, p.firstSector])).toEqual([
+      [1, "BIOS", "ef02", 2048],
+      [2, "ESP", "ef00", 4096],
+      [3, "root", "8304", 266240],
+    ]);
+    // the root takes the rest up to the last whole MiB before the backup GPT
+    expect(parts[2]!.size).toBe(2 * gib - 130 * 1024 ** 2 - 1024 ** 2);
+    expect(diskPartitions(2 * gib, "uefi").map((p) => p.name)).toEqual(["ESP", "root"]);
+    expect(diskPartitions(2 * gib, "bios").map((p) => p.name)).toEqual(["BIOS", "root"]);
+  });
+});
 
 describe("layoutPartitions", () => {
   it("aligns to 1 MiB and leaves the backup GPT free at the end", () => {

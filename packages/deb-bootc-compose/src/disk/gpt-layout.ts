@@ -56,6 +56,23 @@ export function layoutPartitions(diskSize: number, specs: readonly PartitionSpec
   return parts;
 }
 
+export const ESP_SIZE = 128 * 1024 * 1024;
+/** GRUB's core.img for i386-pc (about 100 KiB with the modules it embeds) lives in this partition. */
+export const BIOS_BOOT_SIZE = 1024 * 1024;
+
+/**
+ * The partitions of a disk image: a BIOS boot partition for legacy BIOS (GRUB's core.img; first, so it
+ * sits within reach of any BIOS), an EFI system partition for UEFI, and the root filesystem last, so
+ * that it can grow into the rest of whatever disk the image is written to.
+ */
+export function diskPartitions(diskSize: number, firmware: "uefi" | "bios" | "hybrid"): Partition[] {
+  const specs: PartitionSpec[] = [];
+  if (firmware !== "uefi") specs.push({ name: "BIOS", type: "ef02", size: BIOS_BOOT_SIZE });
+  if (firmware !== "bios") specs.push({ name: "ESP", type: "ef00", size: ESP_SIZE });
+  specs.push({ name: "root", type: "8304" });
+  return layoutPartitions(diskSize, specs);
+}
+
 /** sgdisk arguments that create exactly this table on an empty image. */
 export function sgdiskArgs(parts: readonly Partition[], image: string, diskGuid?: string): string[] {
   const args = ["--clear"];

@@ -24,6 +24,9 @@ export interface DiskImageRecord {
   remote: string;
   ref: string;
   commit: string;
+  /** How it boots (the test phase picks the firmware to boot it with from this). */
+  secureBoot: boolean;
+  firmware: "uefi" | "bios" | "hybrid";
   durationMs: number;
 }
 
@@ -52,16 +55,16 @@ export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Pha
       if (!commits?.length)
         throw composeError("PHASE_PREREQUISITE", "the image-build phase needs the ostree phase's commits in the same compose");
       const size = parseSize(definition.disk?.size ?? DEFAULT_DISK_SIZE);
+      // the definition's validation refuses what disk images cannot do (xfs, no grub); this guards other callers
       if (definition.disk?.filesystem === "xfs")
         throw composeError("DISK_IMAGE_FAILED", "disk.filesystem xfs is not supported yet; use ext4");
-      const loaders = Array.isArray(definition.bootloader) ? definition.bootloader : [definition.bootloader];
+      const { loaders, secureBoot, firmware } = definition.bootloader;
       if (!loaders.includes("grub")) {
         throw composeError("DISK_IMAGE_FAILED", `bootloader ${loaders.join(", ")}: disk images are made with GRUB only so far`, {
           hint: "set bootloader: grub (or a list that includes grub)",
         });
       }
       if (loaders.length > 1) ctx.logger.warn({ bootloader: loaders }, "disk images get GRUB; systemd-boot is not installed yet");
-      if (definition.disk?.bios) ctx.logger.warn({}, "disk.bios: no BIOS boot partition yet; the images boot with UEFI only");
       const records: DiskImageRecord[] = [];
       const images = (ctx.state.get(IMAGES_STATE) as ImageRecord[] | undefined) ?? [];
       for (const c of commits.filter((r) => r.arch === "amd64")) {
@@ -77,6 +80,7 @@ export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Pha
             osName: definition.name,
             remote: { name: definition.name, url: options.remoteUrl ?? DEFAULT_REMOTE_URL },
             kargs: definition.kargs,
+            boot: { secureBoot, firmware },
             size,
             workDir: join(ctx.composeDir, "work", c.arch, c.variant, "disk"),
             raw: wantRaw ? join(dir, `${base}.raw`) : undefined,
@@ -95,6 +99,8 @@ export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Pha
             remote: definition.name,
             ref: c.ref,
             commit: c.commit,
+            secureBoot,
+            firmware,
             durationMs: Date.now() - started,
           };
           records.push(record);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -86,5 +86,21 @@ describe("downloadAll", () => {
     await expect(readFile(cachePath(cacheDir, wrong.sha256))).rejects.toThrow();
     const short = await codeOf(downloadAll([{ ...items[2]!, size: 10 }], { cacheDir }));
     expect(short.message).toContain("is larger than the 10 bytes the index gives");
+  });
+
+  it("refuses an index SHA256 or size that is not one, before any path is made of it", async () => {
+    const cacheDir = join(dir, "deep", "cache5");
+    for (const bad of [
+      { ...items[0]!, sha256: "../../escaped" },
+      { ...items[0]!, sha256: "A".repeat(64) },
+      { ...items[0]!, size: -1 },
+      { ...items[0]!, size: 1.5 },
+    ]) {
+      const error = await codeOf(downloadAll([bad], { cacheDir }));
+      expect(error.code).toBe("GATHER_FAILED");
+      expect(error.message).toContain("not 64 hex digits and a byte count");
+    }
+    // refused before the cache directory was even made
+    await expect(readdir(join(dir, "deep"))).rejects.toThrow(/ENOENT/);
   });
 });

@@ -150,7 +150,16 @@ function missing(item: DownloadItem, why: string) {
 /** Fetch every item into the cache (those already there are verified and reused), a few at a time. */
 export async function downloadAll(items: readonly DownloadItem[], options: DownloadOptions): Promise<DownloadResult> {
   const unique = new Map<string, DownloadItem>();
-  for (const item of items) if (!unique.has(item.sha256)) unique.set(item.sha256, item);
+  for (const item of items) {
+    // the cache path is made of the index's SHA256: a hostile index must not lead it outside the cache
+    if (!/^[0-9a-f]{64}$/.test(item.sha256) || !Number.isSafeInteger(item.size) || item.size < 0)
+      throw composeError(
+        "GATHER_FAILED",
+        `${item.name} ${item.version}: the index gives SHA256 ${JSON.stringify(item.sha256.slice(0, 80))} and size ${item.size}, not 64 hex digits and a byte count`,
+        { details: { url: item.url } },
+      );
+    if (!unique.has(item.sha256)) unique.set(item.sha256, item);
+  }
   const list = [...unique.values()];
   const totalBytes = list.reduce((n, i) => n + i.size, 0);
   const result: DownloadResult = { files: new Map(), downloaded: 0, downloadedBytes: 0, cached: 0, totalBytes };

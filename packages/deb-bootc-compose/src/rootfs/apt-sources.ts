@@ -1,7 +1,7 @@
 import { defaultMirror } from "@debian-bootc/debian";
 import type { PhaseContext } from "../compose/phase-engine.js";
 import { type PerVariantArch, SNAPSHOT_STATE, type SnapshotState, snapshotSourceLine } from "../compose/shared-state.js";
-import { type ComposeDefinition, hostInputPath, kernelPackage, resolveVariant } from "../definition.js";
+import { bootPackages, type ComposeDefinition, hostInputPath, kernelPackage, resolveVariant } from "../definition.js";
 import { composeError } from "../errors.js";
 
 /**
@@ -21,16 +21,6 @@ export interface InstallPlan {
   from: "snapshot" | "repositories";
 }
 
-/** Packages the chosen bootloaders need inside the image (grub-mkconfig for ostree's grub2 backend, EFI modules). */
-export function bootloaderPackages(definition: ComposeDefinition, arch: string): string[] {
-  const loaders = Array.isArray(definition.bootloader) ? definition.bootloader : [definition.bootloader];
-  const efiArch = arch === "arm64" ? "arm64" : arch === "amd64" ? "amd64" : undefined;
-  const packages: string[] = [];
-  if (loaders.includes("grub") && efiArch) packages.push(`grub-efi-${efiArch}-bin`, "grub-common");
-  if (loaders.includes("systemd-boot")) packages.push("systemd-boot-efi");
-  return packages;
-}
-
 function baselineVariant(definition: ComposeDefinition): string {
   const baseline = (definition as { baseline?: string }).baseline;
   return baseline === undefined || baseline === "none" ? (baseline === "none" ? "custom" : "apt") : baseline;
@@ -45,7 +35,7 @@ export async function installPlan(
 ): Promise<InstallPlan> {
   const { definition } = ctx;
   const snapshot = ctx.state.get(SNAPSHOT_STATE) as SnapshotState | undefined;
-  const extra = bootloaderPackages(definition, arch);
+  const extra = bootPackages(definition, arch);
   if (snapshot) {
     const set = (snapshot.packages as PerVariantArch<SnapshotState["packages"][string][string]>)[variant]?.[arch];
     if (!set) throw composeError("PHASE_PREREQUISITE", `the APT snapshot has no package set for ${variant}/${arch}`);
@@ -56,7 +46,7 @@ export async function installPlan(
         "PHASE_PREREQUISITE",
         `the package set of ${variant}/${arch} lacks the bootloader's packages: ${missing.join(", ")}`,
         {
-          hint: "the package set must include bootloaderPackages(definition, arch) from the rootfs module",
+          hint: "the package set must include bootPackages(definition, arch) from the definition module",
         },
       );
     }

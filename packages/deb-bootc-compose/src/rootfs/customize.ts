@@ -139,8 +139,7 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
   await root.writeFile(`usr/lib/systemd/system/${MARKER_UNIT}`, MARKER_UNIT_TEXT, { mode: 0o644 });
   await root.symlink(`../${MARKER_UNIT}`, `usr/lib/systemd/system/multi-user.target.wants/${MARKER_UNIT}`, { replace: true });
   logger.info({ unit: MARKER_UNIT }, "boot marker unit installed");
-  const loaders = Array.isArray(definition.bootloader) ? definition.bootloader : [definition.bootloader];
-  if (loaders.includes("grub") && (await root.kind("etc/default/grub")) === undefined) {
+  if (definition.bootloader.loaders.includes("grub") && (await root.kind("etc/default/grub")) === undefined) {
     await root.writeFile("etc/default/grub", GRUB_DEFAULTS, { mode: 0o644 });
     logger.info({ file: "/etc/default/grub" }, "GRUB defaults for ostree's grub2 backend written");
   }

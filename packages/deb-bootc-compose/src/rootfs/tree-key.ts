@@ -136,7 +136,7 @@ export async function treeKeyInputs(s: TreeKeySources): Promise<TreeKeyInputs> {
     recommends: definition.recommends,
     dpkgFilters: [...DPKG_PATH_FILTERS],
     kernel: definition.kernel,
-    bootloader: Array.isArray(definition.bootloader) ? [...definition.bootloader] : [definition.bootloader],
+    bootloader: [...definition.bootloader.loaders],
     groups: definition.groups,
     users: definition.users,
     files,

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
+import { archMatches, parseDsc } from "@debian-bootc/debian";
 import type { ExtraRepo } from "../hub/task-engine.js";
 
 export interface BuildRunRequest {
@@ -60,7 +61,8 @@ export interface NoopRunnerOptions {
 
 /**
  * A runner that compiles nothing: it waits, writes a log and packs one tiny but real binary package with
- * `dpkg-deb --build` (a file under /usr/share/doc), deterministic for the same source, version and arch.
+ * `dpkg-deb --build` (a file under /usr/share/doc), deterministic for the same source, version and arch:
+ * the source's own binary (or the first the .dsc lists), for the task's arch or `all` as the .dsc says.
  * For tests and benchmarks of the orchestration (the repository, apt-get install), never for real
  * packages.
  */
@@ -87,8 +89,12 @@ export class NoopBuildRunner implements BuildRunner {
         failure: { code: "BUILD_STEP_FAILED", message: "pretend build failure", step: "build" },
       };
     }
+    // what the hub checks a result against: a package the .dsc names, for this arch or all
+    const control = parseDsc(dsc.toString("utf8"), request.dscPath);
+    const name = control.binaries.includes(request.source) ? request.source : (control.binaries[0] ?? request.source);
+    const arch = control.architectures.some((a) => a !== "all" && archMatches(request.arch, a)) ? request.arch : "all";
     const version = request.version.replace(/^[0-9]+:/, "");
-    const debName = `${request.source}_${version}_${request.arch}.deb`;
+    const debName = `${name}_${version}_${arch}.deb`;
     const root = join(request.resultDir, ".noop-root");
     const doc = join(root, "usr", "share", "doc", request.source);
     await mkdir(join(root, "DEBIAN"), { recursive: true });
@@ -96,9 +102,10 @@ export class NoopBuildRunner implements BuildRunner {
     await writeFile(
       join(root, "DEBIAN", "control"),
       [
-        `Package: ${request.source}`,
+        `Package: ${name}`,
+        ...(name === request.source ? [] : [`Source: ${request.source}`]),
         `Version: ${request.version}`,
-        `Architecture: ${request.arch}`,
+        `Architecture: ${arch}`,
         "Maintainer: deb-orchestrator noop runner <noop@localhost>",
         "Section: misc",
         "Priority: optional",
@@ -120,9 +127,7 @@ export class NoopBuildRunner implements BuildRunner {
     request.log("done\n");
     return {
       ok: true,
-      files: [
-        { path: join(request.resultDir, debName), kind: "deb", package: request.source, version: request.version, arch: request.arch },
-      ],
+      files: [{ path: join(request.resultDir, debName), kind: "deb", package: name, version: request.version, arch }],
       installed: [
         { name: "dpkg", version: "1.22.21", arch: request.arch },
         { name: "build-essential", version: "12.12", arch: request.arch },

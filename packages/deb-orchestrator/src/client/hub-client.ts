@@ -21,6 +21,8 @@ function categoryForStatus(status: number): ErrorCategory {
   if (status === 403) return "forbidden";
   if (status === 404) return "not-found";
   if (status === 409) return "conflict";
+  if (status === 413) return "too-large";
+  if (status === 429) return "too-many";
   if (status === 503) return "environment";
   if (status === 504) return "timeout";
   if (status >= 400 && status < 500) return "input";

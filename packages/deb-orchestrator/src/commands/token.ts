@@ -13,21 +13,27 @@ export const tokenCommand: CommandSpec = {
   options: [
     { flags: "--label <text>", description: "what the token is for (create)" },
     { flags: "--output <file>", description: "write the token to this file (mode 0600) instead of printing it (create)" },
+    {
+      flags: "--expires <when>",
+      description: "refuse the token from then on: a duration (90m, 12h, 30d) or a date (2027-01-31) (create; default: never)",
+    },
   ],
   examples: [
     "deb-orchestrator token create builder-1 --output /etc/deb-orchestrator/builder.token",
+    "deb-orchestrator token create alice --label laptop --expires 30d",
     "deb-orchestrator token list builder-1",
     "deb-orchestrator token revoke 7",
   ],
   async run(ctx) {
     const [action, target] = ctx.args as [string, string];
-    const o = ctx.options as { label?: string; output?: string };
+    const o = ctx.options as { label?: string; output?: string; expires?: string };
     if (!["create", "list", "revoke"].includes(action))
       throw coreError("USAGE", `unknown token action '${action}'; expected create, list or revoke`);
     const client = await clientFor(ctx, { needToken: true });
     if (action === "create") {
       const { token, id } = await client.post<{ token: string; id: number }>(`/api/v1/users/${encodeURIComponent(target)}/tokens`, {
         ...(o.label ? { label: o.label } : {}),
+        ...(o.expires ? { expiresAt: expiryTime(o.expires, Date.now()) } : {}),
       });
       if (o.output) {
         await writeFileAtomic(o.output, `${token}\n`, 0o600);
@@ -36,13 +42,19 @@ export const tokenCommand: CommandSpec = {
       return 0;
     }
     if (action === "list") {
-      const tokens = await client.get<{ id: number; label: string; createdAt: number; lastUsedAt: number | null; revoked: boolean }[]>(
-        `/api/v1/users/${encodeURIComponent(target)}/tokens`,
-      );
+      const tokens = await client.get<
+        { id: number; label: string; createdAt: number; lastUsedAt: number | null; revoked: boolean; expiresAt: number | null }[]
+      >(`/api/v1/users/${encodeURIComponent(target)}/tokens`);
       emit(ctx, tokens, () =>
         table(
-          ["id", "created", "revoked", "label"],
-          tokens.map((t) => [t.id, when(t.createdAt), t.revoked ? "yes" : "no", t.label]),
+          ["id", "created", "expires", "revoked", "label"],
+          tokens.map((t) => [
+            t.id,
+            when(t.createdAt),
+            t.expiresAt === null ? "never" : when(t.expiresAt),
+            t.revoked ? "yes" : "no",
+            t.label,
+          ]),
         ),
       );
       return 0;
@@ -54,3 +66,14 @@ export const tokenCommand: CommandSpec = {
     return 0;
   },
 };
+
+/** `--expires`: a duration from now (90m, 12h, 30d) or a date or time (2027-01-31, 2027-01-31T12:00Z), as ms since the epoch. */
+export function expiryTime(value: string, now: number): number {
+  const duration = /^([1-9][0-9]{0,5})([mhd])$/.exec(value);
+  if (duration?.[1] && duration[2])
+    return now + Number(duration[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[duration[2] as "m" | "h" | "d"];
+  const time = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(time) || time <= now)
+    throw coreError("USAGE", `--expires '${value.slice(0, 40)}': expected a duration (90m, 12h, 30d) or a future date (2027-01-31)`);
+  return time;
+}

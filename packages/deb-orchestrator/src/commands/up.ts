@@ -1,8 +1,8 @@
 import type { CommandSpec } from "@debian-bootc/core";
 import { daemonLogger } from "../cli-support/daemon-logger.js";
+import { parseListen, settingsFromFlags } from "../daemon-config.js";
 import { defaultLocalDataDir, startLocalOrchestrator } from "../local-orchestrator.js";
 import { builderOptions, runnerFrom } from "./builder.js";
-import { parseListen } from "./hub.js";
 
 export const upCommand: CommandSpec = {
   name: "up",
@@ -19,30 +19,24 @@ export const upCommand: CommandSpec = {
     "deb-orchestrator --hub http://127.0.0.1:8470 --token-file ~/.local/share/deb-orchestrator/admin.token list-hosts",
   ],
   async run(ctx) {
-    const o = ctx.options as Record<string, unknown> & {
-      data: string;
-      listen: string;
-      arch: string[];
-      capacity: string;
-      workDir: string;
-      grace: string;
-    };
+    const o = ctx.options as { data: string; listen: string };
+    const builder = settingsFromFlags("builder", ctx.options);
     const logger = daemonLogger("deb-orchestrator", ctx.verbose);
     const { host, port } = parseListen(o.listen);
     const local = await startLocalOrchestrator({
       dataDir: o.data,
       host,
       port,
-      arches: o.arch.length ? o.arch : ["amd64"],
-      capacity: Number(o.capacity),
-      runner: runnerFrom(o, logger),
-      workDir: o.workDir,
+      arches: builder.arch,
+      capacity: builder.capacity,
+      runner: runnerFrom(builder, logger),
+      workDir: builder["work-dir"],
       tokenLabel: "up",
       logger,
     });
     if (!ctx.json) ctx.out.warn(`hub ${local.hub.url}, builder '${local.builderName}'; admin token in ${local.hub.adminTokenFile}`);
     await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
-    await local.close(Number(o.grace) * 1000);
+    await local.close(builder.grace * 1000);
     return 0;
   },
 };

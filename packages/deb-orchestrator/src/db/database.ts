@@ -1,3 +1,4 @@
+import { chmod, open } from "node:fs/promises";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
 import { orchestratorError } from "../errors.js";
 import { migrationProvider } from "./migrations.js";
@@ -26,8 +27,12 @@ export async function openDatabase(
     const path = url.slice("sqlite:".length);
     if (path === "") throw orchestratorError("DATABASE_URL_INVALID", "sqlite: needs a path, e.g. sqlite:/var/lib/deb-orchestrator/hub.db");
     const { default: SqliteDatabase } = await import("better-sqlite3");
+    // the database holds webhook secrets: only the hub's user may read it (SQLite gives its -wal and -shm
+    // files the database file's mode; older ones are tightened too)
+    if (path !== ":memory:") await (await open(path, "a", 0o600)).close();
     const sqlite = new SqliteDatabase(path);
     sqlite.pragma("journal_mode = WAL");
+    if (path !== ":memory:") for (const file of [path, `${path}-wal`, `${path}-shm`]) await chmod(file, 0o600).catch(() => {});
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("busy_timeout = 10000");
     sqlite.pragma("foreign_keys = ON");

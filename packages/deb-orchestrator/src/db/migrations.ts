@@ -266,6 +266,90 @@ function buildEventsAndFileHashes(): Migration {
   };
 }
 
+/**
+ * Webhook URLs can carry a token in their query string; the event log is readable by anyone a hub lets
+ * read, so its webhook events keep only scheme, host and path (as new ones are written).
+ */
+function redactWebhookEvents(): Migration {
+  return {
+    async up(db: AnyDb) {
+      const kysely = db as Kysely<{ events: { id: number; kind: string; data: string } }>;
+      const events = await kysely.selectFrom("events").select(["id", "data"]).where("kind", "=", "webhook.created").execute();
+      for (const event of events) {
+        const data = JSON.parse(event.data) as { url?: unknown };
+        if (typeof data.url !== "string" || !URL.canParse(data.url)) continue;
+        const url = new URL(data.url);
+        data.url = `${url.protocol}//${url.host}${url.pathname}`;
+        await kysely
+          .updateTable("events")
+          .set({ data: JSON.stringify(data) })
+          .where("id", "=", event.id)
+          .execute();
+      }
+    },
+    async down() {},
+  };
+}
+
+/** Webhooks to loopback, link-local or the hub's own addresses need an admin's explicit permission. */
+function webhookLocalTargets(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .alterTable("webhooks")
+        .addColumn("allow_local", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable("webhooks").dropColumn("allow_local").execute();
+    },
+  };
+}
+
+/**
+ * API tokens may expire; web sessions are records of their own (short-lived, closed at logout) instead of
+ * a cookie holding the API token.
+ */
+function sessionsAndTokenExpiry(dialect: DialectName): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable("tokens").addColumn("expires_at", "bigint").execute();
+      await withId(db.schema.createTable("web_sessions"), dialect)
+        .addColumn("hash", "text", (c) => c.notNull().unique())
+        .addColumn("user_id", "integer", (c) => c.notNull().references("users.id"))
+        .addColumn("token_id", "integer", (c) => c.notNull().references("tokens.id"))
+        .addColumn("created_at", "bigint", notNull)
+        .addColumn("expires_at", "bigint", notNull)
+        .execute();
+      await db.schema.createIndex("web_sessions_by_expiry").on("web_sessions").column("expires_at").execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable("web_sessions").execute();
+      await db.schema.alterTable("tokens").dropColumn("expires_at").execute();
+    },
+  };
+}
+
+/** Uploads per user until something refers to them: the upload quota and the removal of unused uploads. */
+function uploads(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable("uploads")
+        .addColumn("sha256", "text", notNull)
+        .addColumn("user_id", "integer", (c) => c.notNull().references("users.id"))
+        .addColumn("size", "bigint", notNull)
+        .addColumn("created_at", "bigint", notNull)
+        .addPrimaryKeyConstraint("uploads_pk", ["sha256", "user_id"])
+        .execute();
+      await db.schema.createIndex("uploads_by_user").on("uploads").columns(["user_id", "created_at"]).execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable("uploads").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
@@ -275,6 +359,10 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         "0002_webhooks": webhooks(dialect),
         "0003_list_indexes": listIndexes(),
         "0004_build_events": buildEventsAndFileHashes(),
+        "0005_redact_webhook_events": redactWebhookEvents(),
+        "0006_webhook_local_targets": webhookLocalTargets(),
+        "0007_sessions_and_token_expiry": sessionsAndTokenExpiry(dialect),
+        "0008_uploads": uploads(),
       };
     },
   };

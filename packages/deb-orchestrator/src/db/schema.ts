@@ -19,6 +19,17 @@ export interface TokensTable {
   created_at: number;
   last_used_at: number | null;
   revoked: number;
+  /** Refused from this time on; null: until revoked. */
+  expires_at: ColumnType<number | null, number | null | undefined, number | null>;
+}
+/** A browser's login: a random id (only its sha256 is kept), tied to the token its user logged in with. */
+export interface WebSessionsTable {
+  id: Generated<number>;
+  hash: string;
+  user_id: number;
+  token_id: number;
+  created_at: number;
+  expires_at: number;
 }
 export interface PermissionsTable {
   user_id: number;
@@ -178,12 +189,24 @@ export interface WebhooksTable {
   last_error: string | null;
   next_attempt: number | null;
   created_at: number;
+  /** 1: an admin allowed loopback, link-local and the hub's own addresses for this webhook. */
+  allow_local: ColumnType<number, number | undefined, number>;
+}
+
+/** An upload nothing refers to yet, counted against its user's quota until something does. */
+export interface UploadsTable {
+  sha256: string;
+  user_id: number;
+  size: number;
+  created_at: number;
 }
 
 export interface Database {
+  uploads: UploadsTable;
   webhooks: WebhooksTable;
   users: UsersTable;
   tokens: TokensTable;
+  web_sessions: WebSessionsTable;
   permissions: PermissionsTable;
   hosts: HostsTable;
   packages: PackagesTable;

@@ -10,6 +10,8 @@ export interface Principal {
   userId: number;
   name: string;
   perms: ReadonlySet<string>;
+  /** The API token it authenticated with (a web session names the token its user logged in with). */
+  tokenId?: number;
 }
 
 /** Tokens are 32 random bytes; only their sha256 is stored, so a database leak reveals no usable token. */
@@ -38,9 +40,10 @@ export class PrincipalCache {
     }
     return entry.principal;
   }
-  set(hash: string, principal: Principal): void {
+  /** Keep a principal until the TTL or `until` (a token's or session's own expiry), whichever comes first. */
+  set(hash: string, principal: Principal, until = Number.POSITIVE_INFINITY): void {
     if (this.entries.size > 10_000) this.entries.clear();
-    this.entries.set(hash, { principal, expires: Date.now() + this.ttlMs });
+    this.entries.set(hash, { principal, expires: Math.min(Date.now() + this.ttlMs, until) });
   }
   clear(): void {
     this.entries.clear();
@@ -61,14 +64,33 @@ export async function authenticate(
   const row = await db
     .selectFrom("tokens")
     .innerJoin("users", "users.id", "tokens.user_id")
-    .select(["users.id as userId", "users.name as name", "users.disabled as disabled", "tokens.revoked as revoked"])
+    .select(tokenAndUser)
     .where("tokens.hash", "=", hash)
     .executeTakeFirst();
-  if (!row || row.revoked || row.disabled) throw orchestratorError("AUTH_REQUIRED", "unknown, revoked or disabled API token");
-  const perms = await db.selectFrom("permissions").select("perm").where("user_id", "=", row.userId).execute();
-  const principal = { userId: row.userId, name: row.name, perms: new Set(perms.map((p) => p.perm)) };
-  cache?.set(hash, principal);
+  if (!row || row.revoked || row.disabled || isPast(row.tokenExpiresAt))
+    throw orchestratorError("AUTH_REQUIRED", "unknown, revoked, expired or disabled API token");
+  const principal = await principalOf(db, row);
+  cache?.set(hash, principal, row.tokenExpiresAt ?? undefined);
   return principal;
+}
+
+/** What deciding on a token needs, from `tokens` joined with `users` (API tokens and web sessions). */
+export const tokenAndUser = [
+  "tokens.id as tokenId",
+  "users.id as userId",
+  "users.name as name",
+  "users.disabled as disabled",
+  "tokens.revoked as revoked",
+  "tokens.expires_at as tokenExpiresAt",
+] as const;
+
+export function isPast(expiresAt: number | null): boolean {
+  return expiresAt !== null && expiresAt <= Date.now();
+}
+
+export async function principalOf(db: Kysely<Database>, row: { userId: number; name: string; tokenId: number }): Promise<Principal> {
+  const perms = await db.selectFrom("permissions").select("perm").where("user_id", "=", row.userId).execute();
+  return { userId: row.userId, name: row.name, perms: new Set(perms.map((p) => p.perm)), tokenId: row.tokenId };
 }
 
 export function requirePermission(principal: Principal | undefined, perm: Permission): Principal {

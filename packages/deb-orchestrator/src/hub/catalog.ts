@@ -77,15 +77,26 @@ export async function createToken(
   actor: Principal | null,
   name: string,
   label = "",
-): Promise<{ token: string; id: number }> {
+  expiresAt: number | null = null,
+): Promise<{ token: string; id: number; expiresAt: number | null }> {
   const id = await userId(ctx.db, name);
+  if (expiresAt !== null && expiresAt <= ctx.now())
+    throw orchestratorError("REQUEST_INVALID", "expiresAt lies in the past", { details: { field: "expiresAt" } });
   if (actor && actor.userId !== id && !actor.perms.has("admin"))
     throw orchestratorError("PERMISSION_DENIED", "only an admin can create tokens for another user");
   const token = newToken();
   const row = await ctx.db.transaction().execute(async (trx) => {
     const inserted = await trx
       .insertInto("tokens")
-      .values({ user_id: id, hash: hashToken(token), label: label.slice(0, 200), created_at: ctx.now(), last_used_at: null, revoked: 0 })
+      .values({
+        user_id: id,
+        hash: hashToken(token),
+        label: label.slice(0, 200),
+        created_at: ctx.now(),
+        last_used_at: null,
+        revoked: 0,
+        expires_at: expiresAt,
+      })
       .returning("id")
       .executeTakeFirstOrThrow();
     await recordEvent(
@@ -96,7 +107,7 @@ export async function createToken(
     return inserted;
   });
   ctx.bus.ping();
-  return { token, id: row.id };
+  return { token, id: row.id, expiresAt };
 }
 
 /** A user's tokens (never their hashes): the user itself or an admin may list them. */
@@ -106,11 +117,18 @@ export async function listTokens(ctx: HubContext, actor: Principal, name: string
     throw orchestratorError("PERMISSION_DENIED", "only an admin can list another user's tokens");
   const rows = await ctx.db
     .selectFrom("tokens")
-    .select(["id", "label", "created_at", "last_used_at", "revoked"])
+    .select(["id", "label", "created_at", "last_used_at", "revoked", "expires_at"])
     .where("user_id", "=", id)
     .orderBy("id")
     .execute();
-  return rows.map((t) => ({ id: t.id, label: t.label, createdAt: t.created_at, lastUsedAt: t.last_used_at, revoked: t.revoked === 1 }));
+  return rows.map((t) => ({
+    id: t.id,
+    label: t.label,
+    createdAt: t.created_at,
+    lastUsedAt: t.last_used_at,
+    revoked: t.revoked === 1,
+    expiresAt: t.expires_at,
+  }));
 }
 
 /**

@@ -7,6 +7,7 @@ import type { ArtifactStore } from "./artifact-store.js";
 import type { PrincipalCache } from "./auth.js";
 import type { Dispatcher } from "./dispatcher.js";
 import type { EventBus } from "./events.js";
+import type { HubLimits, StreamGate } from "./limits.js";
 
 /** Everything the hub's modules share. One per hub process. */
 export interface HubContext {
@@ -35,6 +36,10 @@ export interface HubContext {
   closing: AbortSignal;
   /** Requests that may still touch the database after their connection closed (claims); awaited on close. */
   inflight: Set<Promise<unknown>>;
+  /** Streams, uploads and logs: what a client or the hub may hold. */
+  limits: HubLimits;
+  /** The open event and log streams of this process, per client and in total. */
+  streams: StreamGate;
   /** Re-examine a hub-side task (build, tagBuild, newRepo) after something changed. Set by the task engine. */
   advance(taskId: number): void;
 }

@@ -295,6 +295,7 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
         url: `http://127.0.0.1:${port}/hook`,
         secret: "a-shared-secret-value",
         kinds: ["task.", "build."],
+        allowLocal: true,
       });
       await setupTags(test.admin);
       await startBuilder("builder-1");

@@ -12,10 +12,12 @@ import { createToken, createUser } from "./catalog.js";
 import type { HubContext } from "./context.js";
 import { Dispatcher } from "./dispatcher.js";
 import { EventBus } from "./events.js";
+import { defaultLimits, type HubLimits, StreamGate } from "./limits.js";
 import { relayWakesThroughPostgres } from "./pg-notify.js";
 import { extendLeasesAfterStart, reapExpiredLeases } from "./scheduler.js";
 import { buildServer, type OpenApiRoute, openApiDocument } from "./server.js";
 import { TaskEngine } from "./task-engine.js";
+import { sweepUploads } from "./uploads.js";
 import { WebhookDeliverer } from "./webhooks.js";
 
 export interface HubOptions {
@@ -41,6 +43,8 @@ export interface HubOptions {
   webhookBackoffMs?: number;
   /** How often the hub re-examines open hub-side tasks (safety net after lost notifications). */
   sweepMs?: number;
+  /** Streams, upload quota and grace, log size (defaults in limits.ts). */
+  limits?: Partial<HubLimits>;
 }
 
 export interface RunningHub {
@@ -58,12 +62,15 @@ export interface RunningHub {
 /** Start a hub: open and migrate the database, resume open work, serve the API. */
 export async function startHub(options: HubOptions): Promise<RunningHub> {
   const logger = options.logger ?? silentLogger;
-  await mkdir(options.dataDir, { recursive: true });
+  // tokens, keys, logs and (with SQLite) the database: the hub's user alone reads the data directory
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(options.dataDir, 0o700);
   const database = await openDatabase(options.db, { onPoolError: (err) => logger.warn({ err: err.message }, "database connection lost") });
   const store = new ArtifactStore(options.dataDir);
   await store.init();
   const publisher = options.publisher ?? (await DebianRepoPublisher.forDataDir(options.dataDir));
   const leaseMs = options.leaseMs ?? 60_000;
+  const limits: HubLimits = { ...defaultLimits, ...options.limits };
   const closing = new AbortController();
   const ctx: HubContext = {
     db: database.db,
@@ -83,6 +90,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     principals: new PrincipalCache(),
     closing: closing.signal,
     inflight: new Set(),
+    limits,
+    streams: new StreamGate(limits),
     advance: () => {},
   };
   const stopRelay = database.dialect === "postgres" ? await relayWakesThroughPostgres(options.db, ctx.dispatcher, logger) : async () => {};
@@ -121,6 +130,21 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     () => void engine.resumeAll().catch((err) => logger.error({ err }, "task sweep failed")),
     options.sweepMs ?? 5000,
   );
+  let sweepingUploads = false;
+  const uploadSweeper = setInterval(
+    () => {
+      if (sweepingUploads) return;
+      sweepingUploads = true;
+      const pending = sweepUploads(ctx)
+        .catch((err) => logger.error({ err }, "upload sweep failed"))
+        .finally(() => {
+          sweepingUploads = false;
+          ctx.inflight.delete(pending);
+        });
+      ctx.inflight.add(pending);
+    },
+    Math.min(Math.max(50, Math.floor(limits.uploadGraceMs / 2)), 15 * 60_000),
+  );
   logger.info({ url, db: database.display, dataDir: options.dataDir }, "hub listening");
 
   let closed = false;
@@ -137,6 +161,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       closed = true;
       clearInterval(reaper);
       clearInterval(sweeper);
+      clearInterval(uploadSweeper);
       closing.abort();
       ctx.dispatcher.wakeAll();
       await app.close();

@@ -11,10 +11,14 @@ import { deleteBuild } from "./build-delete.js";
 import * as catalog from "./catalog.js";
 import { type HubContext, isTerminal } from "./context.js";
 import { eventFromRow } from "./events.js";
+import { publicErrorJson } from "./host-paths.js";
+import { streamClient } from "./limits.js";
 import { getTask, listLogs, listTasks, logDir, whyBuild, whyTask } from "./queries.js";
 import * as scheduler from "./scheduler.js";
 import * as engine from "./task-engine.js";
+import { checkUploadQuota, recordUpload } from "./uploads.js";
 import { checkFileName, checkName } from "./validate.js";
+import { sessionPrincipal } from "./web-sessions.js";
 import { createWebhook, deleteWebhook, listWebhooks } from "./webhooks.js";
 
 declare module "fastify" {
@@ -107,24 +111,27 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     request.principal = await authenticate(ctx.db, request.headers.authorization, ctx.principals);
     // the web UI's session cookie lets a logged-in browser read the API (its live event stream, download
     // links) on a hub whose reads are private; only reads: a mutation always needs the Authorization header
-    if (!request.principal && request.headers.authorization === undefined && request.url.startsWith("/api/"))
-      if (request.method === "GET" || request.method === "HEAD") {
-        const token = parseCookies(request.headers.cookie).get(SESSION_COOKIE);
-        if (token) request.principal = await authenticate(ctx.db, `Bearer ${token}`, ctx.principals).catch(() => undefined);
-      }
+    if (!request.principal && request.headers.authorization === undefined && request.url.startsWith("/api/") && isRead(request.method))
+      request.principal = await sessionPrincipal(ctx.db, parseCookies(request.headers.cookie).get(SESSION_COOKIE), ctx.principals);
   });
   app.addHook("preHandler", async (request) => {
     const perm = request.routeOptions.config.perm;
     if (perm === "any") {
       if (!request.principal) throw orchestratorError("AUTH_REQUIRED", "this endpoint needs an API token");
     } else if (perm) requirePermission(request.principal, perm);
-    else if (!options.publicRead && request.method === "GET" && !request.principal && !request.url.startsWith("/api/v1/health"))
+    // HEAD is a GET without the body: it answers sizes and checksums, so it follows GET's rule
+    else if (!options.publicRead && isRead(request.method) && !request.principal && !request.url.startsWith("/api/v1/health"))
       throw orchestratorError("AUTH_REQUIRED", "this hub does not allow anonymous reads");
+  });
+  // no response of the API is ever sniffed into something a browser would run
+  app.addHook("onSend", async (_request, reply, payload) => {
+    reply.header("x-content-type-options", "nosniff");
+    return payload;
   });
 
   app.setErrorHandler(
     (error: Error & { statusCode?: number; code?: string; validation?: unknown; validationContext?: string }, request, reply) => {
-      if (error instanceof CodedError) return reply.status(httpStatusFor(error.category)).send(error.toJSON());
+      if (error instanceof CodedError) return reply.status(httpStatusFor(error.category)).send(publicErrorJson(error, ctx.dataDir));
       if (error.validation)
         return reply.status(400).send({
           code: "REQUEST_INVALID",
@@ -183,14 +190,16 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       return { ok: true };
     },
   );
-  app.post<{ Params: { name: string }; Body: { label?: string } }>(
+  app.post<{ Params: { name: string }; Body: { label?: string; expiresAt?: number } }>(
     "/api/v1/users/:name/tokens",
     {
-      config: { perm: "any", summary: "Create an API token (shown once)" },
-      schema: { params: nameParams, body: obj({ label: str(200) }) },
+      config: { perm: "any", summary: "Create an API token (shown once); expiresAt (ms since the epoch) ends it" },
+      schema: { params: nameParams, body: obj({ label: str(200), expiresAt: int(1, Number.MAX_SAFE_INTEGER) }) },
     },
     async (request, reply) =>
-      reply.status(201).send(await catalog.createToken(ctx, me(request), request.params.name, request.body?.label ?? "")),
+      reply
+        .status(201)
+        .send(await catalog.createToken(ctx, me(request), request.params.name, request.body?.label ?? "", request.body?.expiresAt ?? null)),
   );
 
   app.get<{ Params: { name: string } }>(
@@ -465,6 +474,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
         .where("name", "=", request.params.name)
         .executeTakeFirst();
       if (!file) throw orchestratorError("NOT_FOUND", `task ${request.params.id} has no file '${request.params.name}'`);
+      asDownload(reply, "attachment", file.name);
       return reply.header("content-type", "application/octet-stream").header("x-sha256", file.sha256).send(ctx.store.open(file.sha256));
     },
   );
@@ -482,7 +492,9 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       const body = request.body as Readable | undefined;
       if (!body || typeof (body as Readable).pipe !== "function")
         throw orchestratorError("REQUEST_INVALID", "upload with content-type application/octet-stream");
+      await checkUploadQuota(ctx, me(request), request.query.size);
       const stored = await ctx.store.put(body, { sha256: request.params.sha256, size: request.query.size });
+      await recordUpload(ctx, me(request), stored.sha256, stored.size);
       return reply.status(stored.created ? 201 : 200).send(stored);
     },
   );
@@ -494,6 +506,8 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     handler: async (request, reply) => {
       const size = await ctx.store.size(request.params.sha256);
       if (size === undefined) throw orchestratorError("ARTIFACT_MISSING", `no artifact ${request.params.sha256}`);
+      // no file name: the web UI's links name the file with their download attribute
+      asDownload(reply, "attachment");
       reply.header("content-type", "application/octet-stream").header("content-length", size);
       if (request.method === "HEAD") return reply.send();
       return reply.send(ctx.store.open(request.params.sha256));
@@ -684,6 +698,12 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       if (body === undefined) throw orchestratorError("REQUEST_INVALID", "log chunks are sent as text/plain");
       const dir = logDir(ctx, request.params.id);
       await mkdir(dir, { recursive: true });
+      const logged = (await listLogs(ctx, request.params.id)).reduce((sum, log) => sum + log.size, 0);
+      if (logged + body.length > ctx.limits.maxTaskLogBytes)
+        throw orchestratorError(
+          "LOG_TOO_LARGE",
+          `task ${request.params.id} has ${logged} bytes of logs; ${body.length} more would exceed the limit of ${ctx.limits.maxTaskLogBytes}`,
+        );
       await appendFile(join(dir, request.params.log), body);
       return { ok: true };
     },
@@ -724,14 +744,20 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
   app.get("/api/v1/webhooks", { config: { perm: "admin", summary: "List webhooks (without their secrets)" } }, async () =>
     listWebhooks(ctx),
   );
-  app.post<{ Body: { url: string; secret: string; kinds?: string[] } }>(
+  app.post<{ Body: { url: string; secret: string; kinds?: string[]; allowLocal?: boolean } }>(
     "/api/v1/webhooks",
     {
       config: {
         perm: "admin",
-        summary: "Add a webhook: events from now on, in order, signed with HMAC-SHA256 of the secret, retried until a 2xx",
+        summary:
+          "Add a webhook: events from now on, in order, signed with HMAC-SHA256 of the secret, retried until a 2xx; allowLocal admits loopback, link-local and the hub's own addresses",
       },
-      schema: { body: obj({ url: str(500), secret: str(200, { minLength: 16 }), kinds: arr(str(40), 20) }, ["url", "secret"]) },
+      schema: {
+        body: obj({ url: str(500), secret: str(200, { minLength: 16 }), kinds: arr(str(40), 20), allowLocal: { type: "boolean" } }, [
+          "url",
+          "secret",
+        ]),
+      },
     },
     async (request, reply) => reply.status(201).send({ id: await createWebhook(ctx, me(request), request.body) }),
   );
@@ -755,6 +781,19 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     async (request, reply) => serveRepoFile(ctx, request.params["*"], reply),
   );
   return { app, routes };
+}
+
+function isRead(method: string): boolean {
+  return method === "GET" || method === "HEAD";
+}
+
+/**
+ * Files served from the web UI's origin are inert: a sandbox policy gives a rendered document an opaque
+ * origin of its own (no cookies, no scripts), and files a browser would render are attachments.
+ */
+function asDownload(reply: FastifyReply, disposition: "inline" | "attachment", fileName?: string): void {
+  reply.header("content-security-policy", "sandbox; default-src 'none'");
+  reply.header("content-disposition", fileName ? `${disposition}; filename="${fileName}"` : disposition);
 }
 
 export interface ClaimedTaskView {
@@ -845,17 +884,23 @@ async function readLog(
       throw error;
     }
   };
+  // shown as text in the browser (the web UI's "raw" link); nosniff and the sandbox keep it inert
+  asDownload(reply, "inline", logName);
   reply.header("content-type", "text/plain; charset=utf-8");
   if (!request.query.follow) {
     const chunk = await readFrom();
     return reply.header("x-next-offset", offset).send(chunk);
   }
+  const release = ctx.streams.acquire(streamClient(request));
   let closed = false;
   request.raw.on("close", () => {
     closed = true;
+    release();
   });
   const stream = Readable.from(
     (async function* () {
+      // the first read, even an empty one, sends the headers: a client following an empty log knows it is
+      yield await readFrom();
       while (!closed) {
         const chunk = await readFrom();
         if (chunk.length) {
@@ -871,7 +916,7 @@ async function readLog(
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     })(),
-  );
+  ).once("close", release);
   return reply.send(stream);
 }
 
@@ -890,6 +935,7 @@ async function streamEvents(
           .executeTakeFirst()
       )?.m ?? 0,
     );
+  const release = ctx.streams.acquire(streamClient(request));
   reply.hijack();
   const raw = reply.raw;
   raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
@@ -931,6 +977,7 @@ async function streamEvents(
   request.raw.on("close", () => {
     ctx.bus.off("changed", onChange);
     clearInterval(keepAlive);
+    release();
   });
   await flush();
 }
@@ -957,6 +1004,7 @@ async function serveRepoFile(ctx: HubContext, relative: string, reply: FastifyRe
     return reply.header("content-type", "text/plain; charset=utf-8").send(`${(await readdir(path)).sort().join("\n")}\n`);
   }
   const type = /(Release|Packages|Sources|\.json)$/.test(path) ? "text/plain; charset=utf-8" : "application/octet-stream";
+  asDownload(reply, type.startsWith("text/") ? "inline" : "attachment", parts[parts.length - 1]);
   reply.header("content-type", type).header("content-length", info.size);
   if (info.size < 64 * 1024) return reply.send(await readFile(path));
   return reply.send(createReadStream(path));

@@ -1,13 +1,16 @@
 import { readFile, rename, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
+import { type CodedError, isCodedError } from "@debian-bootc/core";
 import type { Transaction } from "kysely";
 import type { Database } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import type { Principal } from "./auth.js";
+import { checkBuildResult, readTaskDsc } from "./build-result-check.js";
 import { latestTagged, tagChain, tagExternalRepos } from "./catalog.js";
 import { activeStates, type HubContext, hubMethods, isTerminal } from "./context.js";
 import { summarizeDsc } from "./dsc-summary.js";
 import { type EventInput, recordEvent, recordEvents } from "./events.js";
+import { publicTaskError } from "./host-paths.js";
 import { claimWithin, type HostIdentity, ownedTask, type TaskRow } from "./scheduler.js";
 import { checkArch, checkFileName, checkName, checkPackageName, checkSha256, checkVersion } from "./validate.js";
 
@@ -51,7 +54,7 @@ export interface ResultFile {
   size: number;
   /** deb, dsc, buildinfo, changes, log, result ... */
   kind: string;
-  /** For .debs: binary package name, version and architecture (parsed from the file name when absent). */
+  /** For .debs: what the builder says the control file holds (checked against it; the control file is what is recorded). */
   package?: string;
   version?: string;
   arch?: string;
@@ -204,13 +207,6 @@ export async function submitNewRepo(ctx: HubContext, principal: Principal, tag: 
   return id;
 }
 
-function debFields(file: ResultFile): { name: string; version: string; arch: string } | undefined {
-  if (file.package && file.version && file.arch) return { name: file.package, version: file.version, arch: file.arch };
-  const match = /^([a-z0-9][a-z0-9.+-]+)_([^_]+)_([a-z0-9-]+)\.u?deb$/.exec(file.name);
-  if (!match?.[1] || !match[2] || !match[3]) return undefined;
-  return { name: match[1], version: match[2].replace("%3a", ":"), arch: match[3] };
-}
-
 /**
  * A builder finished a task: record its files (and, for buildArch, the binaries and buildroot). With
  * `claimNext` the same transaction also claims (and starts) the next task for this host session, so a
@@ -224,9 +220,27 @@ export async function completeTask(
   result: TaskResult,
   options: { claimNext?: boolean } = {},
 ): Promise<TaskRow | undefined> {
+  try {
+    return await completeChecked(ctx, host, taskId, session, result, options);
+  } catch (error) {
+    // a result that does not belong to the source fails the task (and so the build): nothing is recorded or tagged
+    if (isCodedError(error, "BUILD_RESULT_INVALID"))
+      await failTask(ctx, host, taskId, session, { code: error.code, message: error.message });
+    throw error;
+  }
+}
+
+async function completeChecked(
+  ctx: HubContext,
+  host: HostIdentity,
+  taskId: number,
+  session: string,
+  result: TaskResult,
+  options: { claimNext?: boolean },
+): Promise<TaskRow | undefined> {
   const files = result.files ?? [];
   // with nothing to check first (a noop), the compare-and-set below is the ownership check: one query less
-  if (files.length || result.installed?.length) await ownedTask(ctx, host, taskId, session);
+  const owned = files.length || result.installed?.length ? await ownedTask(ctx, host, taskId, session) : undefined;
   for (const file of files) {
     checkFileName(file.name, "files[].name");
     checkSha256(file.sha256, "files[].sha256");
@@ -241,6 +255,8 @@ export async function completeTask(
     checkVersion(pkg.version, "installed[].version");
     checkArch(pkg.arch, "installed[].arch");
   }
+  const binaries =
+    owned?.method === "buildArch" ? await checkBuildResult(ctx.store, JSON.parse(owned.request) as BuildArchRequest, files) : [];
   const now = ctx.now();
   const { task, next } = await ctx.db.transaction().execute(async (trx) => {
     const task = await trx
@@ -263,11 +279,11 @@ export async function completeTask(
         .onConflict((oc) => oc.columns(["task_id", "name"]).doNothing())
         .execute();
     if (task.method === "buildArch") {
+      if (owned === undefined)
+        throw orchestratorError("BUILD_RESULT_INVALID", `task ${taskId} builds a package, but its result lists no files (no .deb)`);
       const request = JSON.parse(task.request) as BuildArchRequest;
       if (task.build_id !== null) {
-        for (const file of files.filter((f) => f.kind === "deb")) {
-          const deb = debFields(file);
-          if (!deb) continue;
+        for (const deb of binaries) {
           await trx
             .insertInto("binaries")
             .values({
@@ -275,9 +291,9 @@ export async function completeTask(
               name: deb.name,
               version: deb.version,
               arch: deb.arch,
-              filename: file.name,
-              sha256: file.sha256,
-              size: file.size,
+              filename: deb.filename,
+              sha256: deb.sha256,
+              size: deb.size,
             })
             .onConflict((oc) => oc.columns(["build_id", "filename"]).doNothing())
             .execute();
@@ -318,11 +334,12 @@ export async function failTask(
   host: HostIdentity,
   taskId: number,
   session: string,
-  error: { code: string; message: string },
+  reported: { code: string; message: string },
   result: TaskResult = {},
 ): Promise<{ retried: boolean }> {
   const task = await ownedTask(ctx, host, taskId, session);
   const now = ctx.now();
+  const error = publicTaskError(reported, ctx.dataDir);
   const retry = error.code === "BUILD_ENVIRONMENT_FAILED" && task.attempts + 1 < ctx.maxAttempts;
   await ctx.db.transaction().execute(async (trx) => {
     if (retry)
@@ -381,9 +398,10 @@ async function setTaskFinal(
   task: TaskRow,
   state: "closed" | "failed" | "canceled",
   userId: number | null,
-  extra: { error?: { code: string; message: string }; result?: unknown } = {},
+  given: { error?: { code: string; message: string }; result?: unknown } = {},
 ): Promise<boolean> {
   const now = ctx.now();
+  const extra = given.error ? { ...given, error: publicTaskError(given.error, ctx.dataDir) } : given;
   const res = await trx
     .updateTable("tasks")
     .set({
@@ -584,6 +602,10 @@ export class TaskEngine {
       if (!dscRef) throw orchestratorError("SOURCE_INVALID", `the .dsc '${request.dsc}' is not among the uploaded files`);
       if (dscRef.size > 1024 * 1024) throw orchestratorError("SOURCE_INVALID", `the .dsc is ${dscRef.size} bytes; the limit is 1 MiB`);
       summary = summarizeDsc(await readFile(this.ctx.store.pathOf(dscRef.sha256), "utf8"));
+      // the builder's result is checked against the full .dsc (Binary, Architecture): it must parse now
+      await readTaskDsc(this.ctx.store, request).catch((error: CodedError) => {
+        throw orchestratorError("SOURCE_INVALID", error.message.replace(/^the task's \.dsc cannot be read: /, ""));
+      });
       for (const listed of summary.files) {
         const uploaded = request.files.find((f) => f.name === listed.name);
         if (!uploaded) throw orchestratorError("SOURCE_INVALID", `the .dsc lists '${listed.name}', which was not uploaded`);

@@ -1,12 +1,20 @@
 import { createHmac } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { Selectable } from "kysely";
 import type { WebhooksTable } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import type { Principal } from "./auth.js";
 import type { HubContext } from "./context.js";
 import { eventFromRow, type HubEvent, recordEvent } from "./events.js";
+import { checkWebhookTarget, guardedLookup, refusedLiteral } from "./webhook-target.js";
 
 export const SIGNATURE_HEADER = "x-deb-orchestrator-signature";
+
+/** What events and logs show of a webhook URL: scheme, host and path; never credentials or a query token. */
+export function displayUrl(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
 
 /** `sha256=<hex HMAC-SHA256 of the body with the webhook's secret>`, what receivers check. */
 export function signWebhookBody(secret: string, body: string): string {
@@ -16,7 +24,7 @@ export function signWebhookBody(secret: string, body: string): string {
 export async function createWebhook(
   ctx: HubContext,
   actor: Principal,
-  spec: { url: string; secret: string; kinds?: string[] },
+  spec: { url: string; secret: string; kinds?: string[]; allowLocal?: boolean },
 ): Promise<number> {
   let url: URL;
   try {
@@ -29,6 +37,8 @@ export async function createWebhook(
   for (const kind of spec.kinds ?? [])
     if (!/^[a-z-]+\.?[a-z-]*$/.test(kind))
       throw orchestratorError("REQUEST_INVALID", `kind '${kind.slice(0, 40)}' is not an event kind or prefix`);
+  const allowLocal = spec.allowLocal === true;
+  await checkWebhookTarget(url, allowLocal);
   const last = await ctx.db
     .selectFrom("events")
     .select((eb) => eb.fn.max("id").as("m"))
@@ -44,6 +54,7 @@ export async function createWebhook(
         enabled: 1,
         failures: 0,
         created_at: ctx.now(),
+        allow_local: allowLocal ? 1 : 0,
       })
       .returning("id")
       .executeTakeFirstOrThrow();
@@ -54,7 +65,7 @@ export async function createWebhook(
         kind: "webhook.created",
         objectType: "webhook",
         objectId: row.id,
-        data: { url: url.toString(), kinds: spec.kinds ?? [] },
+        data: { url: displayUrl(url), kinds: spec.kinds ?? [], ...(allowLocal ? { allowLocal } : {}) },
       },
       ctx.now(),
     );
@@ -82,6 +93,7 @@ export async function listWebhooks(ctx: HubContext) {
     failures: w.failures,
     lastError: w.last_error,
     enabled: w.enabled === 1,
+    allowLocal: w.allow_local === 1,
   }));
 }
 
@@ -159,21 +171,20 @@ export class WebhookDeliverer {
           const body = JSON.stringify(event);
           let problem: string | undefined;
           try {
-            const response = await fetch(hook.url, {
-              method: "POST",
-              body,
+            const status = await postOnce(new URL(hook.url), body, {
               headers: {
                 "content-type": "application/json",
                 "x-deb-orchestrator-event": event.kind,
                 "x-deb-orchestrator-delivery": `${hook.id}-${event.id}`,
                 [SIGNATURE_HEADER]: signWebhookBody(hook.secret, body),
               },
-              signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+              timeoutMs: this.options.timeoutMs ?? 10_000,
+              allowLocal: hook.allow_local === 1,
             });
-            await response.arrayBuffer().catch(() => {});
-            if (!response.ok) problem = `receiver answered ${response.status}`;
+            if (status >= 300 && status < 400) problem = `receiver answered ${status}; webhooks never follow redirects`;
+            else if (status < 200 || status >= 300) problem = `receiver answered ${status}`;
           } catch (error) {
-            problem = `${(error as Error).message}${(error as Error).cause ? `: ${String((error as Error).cause)}` : ""}`;
+            problem = (error as Error).message;
           }
           if (problem) {
             const failures = hook.failures + 1;
@@ -199,4 +210,33 @@ export class WebhookDeliverer {
       await this.ctx.db.updateTable("webhooks").set({ cursor }).where("id", "=", hook.id).execute();
     }
   }
+}
+
+/**
+ * One POST and its status. No redirect is followed (the signed body goes to the URL the admin gave and
+ * nowhere else), and the connection's DNS lookup refuses the addresses webhooks may not reach.
+ */
+function postOnce(
+  url: URL,
+  body: string,
+  options: { headers: Record<string, string>; timeoutMs: number; allowLocal: boolean },
+): Promise<number> {
+  const literal = refusedLiteral(url, options.allowLocal);
+  if (literal) return Promise.reject(new Error(`refused: ${literal}`));
+  return new Promise((resolve, reject) => {
+    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
+      method: "POST",
+      headers: { ...options.headers, "content-length": Buffer.byteLength(body) },
+      lookup: guardedLookup(options.allowLocal),
+      timeout: options.timeoutMs,
+    });
+    request.on("timeout", () => request.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
+    request.on("error", reject);
+    request.on("response", (response) => {
+      response.resume();
+      response.on("end", () => resolve(response.statusCode ?? 0));
+      response.on("error", reject);
+    });
+    request.end(body);
+  });
 }

@@ -1,5 +1,7 @@
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { checkBinaryIdentity, isPlainFileName, poolPrefix } from "@debian-bootc/debian";
+import { orchestratorError } from "../errors.js";
 import type { RepoPublisher, RepoPublishRequest, RepoPublishResult } from "./publisher.js";
 
 /**
@@ -9,6 +11,10 @@ import type { RepoPublisher, RepoPublishRequest, RepoPublishResult } from "./pub
 export class ListingPublisher implements RepoPublisher {
   async publish(request: RepoPublishRequest): Promise<RepoPublishResult> {
     for (const file of request.files) {
+      // the pool path is made of these: checked again here, whatever the hub checked before
+      checkBinaryIdentity({ package: file.name, version: file.version, architecture: file.arch, source: file.source });
+      if (!isPlainFileName(file.filename) || !file.filename.endsWith(".deb"))
+        throw orchestratorError("PATH_INVALID", `${JSON.stringify(file.filename.slice(0, 80))} is not a plain .deb file name`);
       const poolDir = join(request.dir, "pool", "main", poolPrefix(file.source), file.source);
       await mkdir(poolDir, { recursive: true });
       await copyFile(file.path, join(poolDir, file.filename));
@@ -26,8 +32,4 @@ export class ListingPublisher implements RepoPublisher {
   async publicKey(): Promise<string | undefined> {
     return undefined;
   }
-}
-
-export function poolPrefix(source: string): string {
-  return source.startsWith("lib") && source.length > 3 ? source.slice(0, 4) : source.slice(0, 1);
 }

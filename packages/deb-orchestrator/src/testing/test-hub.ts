@@ -116,9 +116,11 @@ export async function writeSourcePackage(
   await writeFile(orig, `orig of ${source} ${version}\n`);
   await writeFile(debian, `debian of ${source} ${version}\n`);
   const lines = [];
+  const md5 = [];
   for (const path of [orig, debian]) {
     const data = await readFile(path);
     lines.push(` ${createHash("sha256").update(data).digest("hex")} ${data.length} ${path.split("/").pop()}`);
+    md5.push(` ${createHash("md5").update(data).digest("hex")} ${data.length} ${path.split("/").pop()}`);
   }
   const dsc = join(dir, `${source}_${plain}.dsc`);
   await writeFile(
@@ -133,6 +135,8 @@ export async function writeSourcePackage(
       "Build-Depends: debhelper-compat (= 13)",
       "Checksums-Sha256:",
       ...lines,
+      "Files:",
+      ...md5,
       "",
     ].join("\n"),
   );

@@ -71,5 +71,14 @@ describe("CSRF tokens", () => {
     expect(safeNext("/\\evil.invalid")).toBe("/");
     expect(safeNext("/a\r\nSet-Cookie: x")).toBe("/");
     expect(safeNext(undefined)).toBe("/");
+    // what browsers read as another site: tabs and newlines are dropped, a backslash is a slash
+    expect(safeNext("/\t/evil.invalid")).toBe("/");
+    expect(safeNext("/\n/evil.invalid")).toBe("/");
+    expect(safeNext("/.//evil.invalid")).toBe("/");
+    expect(safeNext("/a\\b")).toBe("/");
+    expect(safeNext("/\x0b")).toBe("/");
+    // every control character anywhere
+    for (let code = 0; code < 0x20; code++) expect(safeNext(`/tasks${String.fromCharCode(code)}x`)).toBe("/");
+    expect(safeNext("/tasks/../builds?x=%2F%2Fevil")).toBe("/builds?x=%2F%2Fevil");
   });
 });

@@ -3,13 +3,13 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 /*
  * The web UI's login and CSRF logic, kept free of Fastify so it can be tested alone.
  *
- * Login: the user pastes an API token once; the hub checks it and keeps it in a cookie that is HttpOnly
- * (no script can read it), SameSite=Strict (no other site's page can make the browser send it) and
- * Secure when the hub is reached over HTTPS. Each request authenticates the token exactly as the API
- * does, so revoking the token logs the browser out.
+ * Login: the user pastes an API token once; the hub checks it and opens a web session (hub/web-sessions.ts):
+ * the cookie holds the session's random id, never the token, and is HttpOnly (no script can read it),
+ * SameSite=Strict (no other site's page can make the browser send it) and Secure when the hub is reached
+ * over HTTPS. The session ends at logout, after SESSION_TTL_MS, or when the token is revoked or expires.
  *
  * CSRF: every state-changing form carries a synchronizer token derived from the session, an HMAC of a
- * fixed label keyed with the API token. Only someone holding the token can compute it, it changes with
+ * fixed label keyed with the session id. Only someone holding the token can compute it, it changes with
  * the session, and showing it in a page reveals nothing about the token. The login form itself (before
  * a session exists) uses a double-submit token: a random value in a SameSite=Strict cookie that the form
  * must repeat. Requests whose Origin (or Referer) names another site are refused before either check.
@@ -19,8 +19,6 @@ export const SESSION_COOKIE = "dob_session";
 export const LOGIN_COOKIE = "dob_login";
 export const CSRF_FIELD = "_csrf";
 const CSRF_LABEL = "deb-orchestrator web csrf v1";
-/** How long a browser stays logged in without logging in again. */
-export const SESSION_MAX_AGE_S = 30 * 24 * 3600;
 
 export function parseCookies(header: string | undefined): Map<string, string> {
   const cookies = new Map<string, string>();
@@ -58,7 +56,7 @@ export function serializeCookie(name: string, value: string, options: CookieOpti
   return parts.join("; ");
 }
 
-/** The synchronizer token of a session (its API token). */
+/** The synchronizer token of a session (keyed with its id). */
 export function csrfTokenFor(sessionToken: string): string {
   return createHmac("sha256", sessionToken).update(CSRF_LABEL).digest("base64url");
 }
@@ -102,8 +100,21 @@ export function sameOrigin(headers: { origin?: string; referer?: string; host?: 
   }
 }
 
-/** Where to go after login: only a local absolute path, never another site (`//evil`, `https://...`). */
+/**
+ * Where to go after login: only a path of this site, never another one (`//evil`, `https://...`). Browsers
+ * drop tabs and newlines from URLs and read `\\` as `/`, so `/\t/evil` is `//evil` to them: a path with any
+ * control character, space or backslash is refused, and what remains must resolve to this origin.
+ */
 export function safeNext(next: string | undefined): string {
-  if (!next?.startsWith("/") || next.startsWith("//") || next.startsWith("/\\") || /[\r\n]/.test(next)) return "/";
-  return next.slice(0, 500);
+  if (!next?.startsWith("/") || next.length > 500 || /[\x00-\x20\x7f-\x9f\\]/.test(next)) return "/";
+  const base = "http://same-origin.invalid";
+  let resolved: URL;
+  try {
+    resolved = new URL(next, base);
+  } catch {
+    return "/";
+  }
+  // `/.//evil` resolves to the path `//evil`, which a Location header would send to another site
+  if (resolved.origin !== base || resolved.pathname.startsWith("//")) return "/";
+  return `${resolved.pathname}${resolved.search}`;
 }

@@ -25,7 +25,10 @@ async function login(url: string, token: string): Promise<string> {
   expect(response.status).toBe(303);
   expect(response.headers.get("location")).toBe("/tasks?done=login");
   const session = response.headers.getSetCookie().find((c) => c.startsWith("dob_session="));
-  expect(session).toMatch(/^dob_session=dot_[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+  // the cookie names a session of its own, never the API token, and lasts hours, not weeks
+  expect(session).toMatch(/^dob_session=dos_[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+  expect(session).not.toContain(token);
+  expect(Number(/Max-Age=(\d+)/.exec(session!)?.[1])).toBeLessThanOrEqual(12 * 3600);
   return session!.split(";")[0]!;
 }
 
@@ -365,7 +368,96 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     });
     expect(mutation.status).toBe(401);
     // a cookie that is not a valid session reads nothing
-    expect((await fetch(stream, { headers: { cookie: "dob_session=dot_not-a-real-token-at-all" } })).status).toBe(401);
+    expect((await fetch(stream, { headers: { cookie: "dob_session=dos_not-a-real-session-at-all" } })).status).toBe(401);
+    // nor does the API token itself as a cookie
+    expect((await fetch(stream, { headers: { cookie: `dob_session=${test.adminToken}` } })).status).toBe(401);
+  });
+
+  it("keeps web sessions apart from API tokens: logout, token revocation and expiry end them", async () => {
+    test = await startTestHub(databases, kind, { publicRead: false });
+    const url = test.hub.url;
+    const id = await noopTask(test.admin);
+    const reads = async (cookie: string) => (await fetch(`${url}/api/v1/tasks/${id}`, { headers: { cookie } })).status;
+    // the session cookie is no API token: it authenticates nothing as a Bearer token
+    const cookie = await login(url, test.adminToken);
+    expect(await reads(cookie)).toBe(200);
+    expect((await fetch(`${url}/api/v1/whoami`, { headers: { authorization: `Bearer ${cookie.split("=")[1]}` } })).status).toBe(401);
+    // logging out closes the session: the same cookie, replayed, reads nothing and shows no page
+    const page = await (await fetch(`${url}/tasks/${id}`, { headers: { cookie } })).text();
+    expect((await post(url, "/logout", { _csrf: csrfOf(page) }, { cookie })).status).toBe(303);
+    expect(await reads(cookie)).toBe(401);
+    expect(await (await fetch(`${url}/tasks/${id}`, { headers: { cookie } })).text()).not.toContain("Log out");
+    // the API token itself still works: logging out of a browser does not revoke it
+    expect((await test.admin.get<{ name: string }>("/api/v1/whoami")).name).toBe("admin");
+
+    // a session ends with the token it was opened with
+    const { token, id: tokenId } = await test.admin.post<{ token: string; id: number }>("/api/v1/users/admin/tokens", { label: "web" });
+    const second = await login(url, token);
+    expect(await reads(second)).toBe(200);
+    await test.admin.post(`/api/v1/tokens/${tokenId}/revoke`);
+    expect(await reads(second)).toBe(401);
+
+    // tokens can expire; `token list` shows when, and an expired token (and its sessions) is refused
+    const soon = Date.now() + 3_600_000;
+    const expiring = await test.admin.post<{ token: string; id: number; expiresAt: number }>("/api/v1/users/admin/tokens", {
+      expiresAt: soon,
+    });
+    expect(expiring.expiresAt).toBe(soon);
+    const listed = await test.admin.get<{ id: number; expiresAt: number | null }[]>("/api/v1/users/admin/tokens");
+    expect(listed.find((t) => t.id === expiring.id)?.expiresAt).toBe(soon);
+    expect(listed.find((t) => t.id === tokenId)?.expiresAt).toBeNull();
+    const third = await login(url, expiring.token);
+    expect(await reads(third)).toBe(200);
+    await test.hub.ctx.db
+      .updateTable("tokens")
+      .set({ expires_at: Date.now() - 1 })
+      .where("id", "=", expiring.id)
+      .execute();
+    test.hub.ctx.principals.clear();
+    expect(await reads(third)).toBe(401);
+    const bearer = await fetch(`${url}/api/v1/whoami`, { headers: { authorization: `Bearer ${expiring.token}` } });
+    expect(bearer.status).toBe(401);
+    await expect(test.admin.post("/api/v1/users/admin/tokens", { expiresAt: Date.now() - 1000 })).rejects.toMatchObject({
+      code: "REQUEST_INVALID",
+    });
+    // a session that ran out is refused although its cookie may still be sent
+    const fourth = await login(url, test.adminToken);
+    await test.hub.ctx.db
+      .updateTable("web_sessions")
+      .set({ expires_at: Date.now() - 1 })
+      .execute();
+    test.hub.ctx.principals.clear();
+    expect(await reads(fourth)).toBe(401);
+  });
+
+  it("sends the browser only to paths of this site after login, and answers odd ones without a 500", async () => {
+    test = await startTestHub(databases, kind);
+    const url = test.hub.url;
+    const form = await fetch(`${url}/login`);
+    const nonce = /dob_login=([^;]+)/.exec(form.headers.getSetCookie().join("\n"))![1]!;
+    const nexts = [
+      "/\t/evil.example",
+      "/\x0b",
+      "/\n/evil.example",
+      "/\\evil.example",
+      "//evil.example",
+      "/.//evil.example",
+      "https://evil.example/",
+    ];
+    for (const ch of [0, 9, 10, 11, 12, 13, 32, 127])
+      nexts.push(`/${String.fromCharCode(ch)}/evil.example`, `/a${String.fromCharCode(ch)}b`);
+    for (const next of nexts) {
+      const response = await post(
+        url,
+        `/login?next=${encodeURIComponent(next)}`,
+        { dob_login: nonce, token: test.adminToken },
+        { cookie: `dob_login=${nonce}` },
+      );
+      expect(`${JSON.stringify(next)} ${response.status}`).toBe(`${JSON.stringify(next)} 303`);
+      const target = new URL(response.headers.get("location")!, url);
+      expect(`${JSON.stringify(next)} ${target.origin}`).toBe(`${JSON.stringify(next)} ${new URL(url).origin}`);
+      expect(response.headers.get("location")).toMatch(/^\/(?!\/)/);
+    }
   });
 
   it("can keep the pages private while the JSON API stays public", async () => {

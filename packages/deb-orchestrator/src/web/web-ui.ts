@@ -7,9 +7,11 @@ import { orchestratorError } from "../errors.js";
 import { authenticate, type Permission, requirePermission } from "../hub/auth.js";
 import { setTagged } from "../hub/catalog.js";
 import { type HubContext, isTerminal } from "../hub/context.js";
+import { streamClient } from "../hub/limits.js";
 import { logDir } from "../hub/queries.js";
 import { cancelTask, resubmitTask, submitNewRepo } from "../hub/task-engine.js";
 import { checkFileName } from "../hub/validate.js";
+import { closeSession, openSession, SESSION_TTL_MS, sessionPrincipal } from "../hub/web-sessions.js";
 import type { PageContext } from "./layout.js";
 import { readLogFrom } from "./logs.js";
 import { buildPage, buildsPage, packagePage, packagesPage } from "./pages/builds.js";
@@ -28,7 +30,6 @@ import {
   newLoginNonce,
   parseCookies,
   SESSION_COOKIE,
-  SESSION_MAX_AGE_S,
   safeNext,
   sameOrigin,
   serializeCookie,
@@ -40,7 +41,7 @@ declare module "fastify" {
     webAnonymous?: boolean;
   }
   interface FastifyRequest {
-    /** The API token of the browser session (from the session cookie), when it is valid. */
+    /** The web session id (from the session cookie) when it names an open session; keys its CSRF token. */
     webToken: string | undefined;
   }
 }
@@ -104,17 +105,12 @@ export async function registerWebUi(app: FastifyInstance, ctx: HubContext, optio
       done(null, fields);
     });
 
-    // the session cookie authenticates exactly like a Bearer token (same cache, revocation applies at once)
+    // the session cookie names a web session (an unknown, expired or closed one is anonymous)
     web.addHook("onRequest", async (request) => {
       if (request.principal) return;
-      const token = parseCookies(request.headers.cookie).get(SESSION_COOKIE);
-      if (!token) return;
-      try {
-        request.principal = await authenticate(ctx.db, `Bearer ${token}`, ctx.principals);
-        request.webToken = token;
-      } catch {
-        // an unknown or revoked token: treated as anonymous
-      }
+      const session = parseCookies(request.headers.cookie).get(SESSION_COOKIE);
+      request.principal = await sessionPrincipal(ctx.db, session, ctx.principals);
+      if (request.principal) request.webToken = session;
     });
     web.addHook("preHandler", async (request) => {
       if (!options.publicRead && !request.principal && !request.routeOptions.config.webAnonymous)
@@ -260,14 +256,16 @@ export async function registerWebUi(app: FastifyInstance, ctx: HubContext, optio
       }
       if (!principal) return renderLogin(request, reply, 401, "Unknown, revoked or disabled API token.");
       const next = safeNext((request.query as Query).next as string | undefined);
+      const session = await openSession(ctx, principal);
       reply.header("set-cookie", [
-        serializeCookie(SESSION_COOKIE, token, { secure: secure(request), maxAgeS: SESSION_MAX_AGE_S }),
+        serializeCookie(SESSION_COOKIE, session.value, { secure: secure(request), maxAgeS: SESSION_TTL_MS / 1000 }),
         serializeCookie(LOGIN_COOKIE, "", { secure: secure(request), clear: true }),
       ]);
       return reply.redirect(`${next}${next.includes("?") ? "&" : "?"}done=login`, 303);
     });
     web.post("/logout", async (request, reply) => {
       checkAction(request, undefined);
+      if (request.webToken) await closeSession(ctx, request.webToken);
       reply.header("set-cookie", serializeCookie(SESSION_COOKIE, "", { secure: secure(request), clear: true }));
       return reply.redirect("/?done=logout", 303);
     });
@@ -348,6 +346,7 @@ async function streamLog(
   const lastEventId = request.headers["last-event-id"];
   let offset = typeof lastEventId === "string" && /^[0-9]{1,15}$/.test(lastEventId) ? Number(lastEventId) : (request.query.offset ?? 0);
   const dir = logDir(ctx, id);
+  const release = ctx.streams.acquire(streamClient(request));
 
   securityHeaders(reply, nonce);
   reply.hijack();
@@ -399,6 +398,7 @@ async function streamLog(
   } catch (error) {
     ctx.logger.warn({ err: error, task: id }, "log stream failed");
   } finally {
+    release();
     ctx.bus.off("changed", onChange);
     ctx.closing.removeEventListener("abort", stop);
     raw.end();

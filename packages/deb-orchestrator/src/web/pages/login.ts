@@ -11,7 +11,7 @@ export function loginPage(
   options: { next: string; nonce: string; loginNonce: string; css: string; message?: string },
 ): string {
   const body = html`<div class="login"><h1>Log in</h1>${options.message ? html`<p class="flash error" role="alert">${options.message}</p>` : ""}
-<p>Paste an API token of your user (<code>deb-orchestrator token create NAME</code>). The hub keeps it in a cookie that scripts cannot read and other sites cannot send; log out to forget it.</p>
+<p>Paste an API token of your user (<code>deb-orchestrator token create NAME</code>). The hub checks it once and opens a session of 12 hours in a cookie that scripts cannot read and other sites cannot send (the cookie is not the token); log out to end it.</p>
 <form method="post" action="${`/login${query({ next: options.next })}`}"><input type="hidden" name="${LOGIN_COOKIE}" value="${options.loginNonce}">
 <label for="token">API token</label><input type="password" id="token" name="token" autocomplete="current-password" required spellcheck="false">
 <button type="submit" class="primary">Log in</button></form></div>`;

@@ -1,0 +1,132 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Output, runCli } from "@debian-bootc/core";
+import { afterAll, describe, expect, it } from "vitest";
+import { builderDefaults, hubDefaults, hubOptionsFrom, loadDaemonConfig } from "./daemon-config.js";
+import { defaultLimits } from "./hub/limits.js";
+import { tool } from "./tool.js";
+
+const dir = mkdtempSync(join(tmpdir(), "daemon-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const shipped = (name: string) => new URL(`../etc/${name}.yaml`, import.meta.url).pathname;
+// an empty XDG config and no /etc file may be read by accident: every test names its file
+const env = { XDG_CONFIG_HOME: join(dir, "xdg") };
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+function capture(): Output & { text: string[]; errors: string[] } {
+  const text: string[] = [];
+  const errors: string[] = [];
+  return {
+    isTTY: false,
+    text,
+    errors,
+    line: (t) => text.push(t),
+    json: (v) => text.push(JSON.stringify(v)),
+    warn: (t) => errors.push(t),
+    error: (t) => errors.push(t),
+  };
+}
+
+describe("the shipped configuration files", () => {
+  it.each([
+    ["hub", hubDefaults],
+    ["builder", builderDefaults],
+  ] as const)("etc/%s.yaml is valid, and its commented-out values are the defaults", async (name, defaults) => {
+    const text = readFileSync(shipped(name), "utf8");
+    expect((await loadDaemonConfig(name, { configFile: shipped(name) }, env)).settings).toMatchObject(defaults);
+    // uncomment `#key: value` lines (not the prose): the shown values must be what the code uses
+    const uncommented = file(`${name}-uncommented.yaml`, text.replace(/^#(?=[a-z-]+: )/gm, ""));
+    const { settings } = await loadDaemonConfig(name, { configFile: uncommented }, env);
+    for (const [key, value] of Object.entries(defaults)) expect([key, settings[key as keyof typeof settings]]).toEqual([key, value]);
+  });
+});
+
+describe("loadDaemonConfig", () => {
+  it("names the file, line, field and what was expected", async () => {
+    const path = file("bad.yaml", "listen: 127.0.0.1:8470\nlease: soon\n");
+    await expect(loadDaemonConfig("hub", { configFile: path }, env)).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+      message: expect.stringMatching(new RegExp(`^${path}:2:8: lease: .*expected number`)),
+    });
+    const nested = file("bad-builder.yaml", "arch: [amd64, 'AMD 64']\n");
+    await expect(loadDaemonConfig("builder", { configFile: nested }, env)).rejects.toMatchObject({
+      message: expect.stringContaining(`${nested}:1:15: arch[1]: expected a Debian architecture`),
+    });
+  });
+
+  it("refuses unknown keys (a misspelt setting is not silently ignored)", async () => {
+    const path = file("typo.yaml", "leese: 90\n");
+    await expect(loadDaemonConfig("hub", { configFile: path }, env)).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+      message: expect.stringContaining("leese"),
+    });
+  });
+
+  it("lets flags win over the file, and the file over the defaults", async () => {
+    const path = file("hub.yaml", "lease: 90\nsign: false\nlisten: 0.0.0.0:9000\n");
+    const fromFile = (await loadDaemonConfig("hub", { configFile: path }, env)).settings;
+    expect(fromFile).toMatchObject({ lease: 90, sign: false, listen: "0.0.0.0:9000", data: hubDefaults.data });
+    const flagged = (await loadDaemonConfig("hub", { configFile: path, lease: "30", sign: true }, env)).settings;
+    expect(flagged).toMatchObject({ lease: 30, sign: true, listen: "0.0.0.0:9000" });
+    await expect(loadDaemonConfig("hub", { configFile: path, lease: "0" }, env)).rejects.toMatchObject({
+      code: "USAGE",
+      message: expect.stringMatching(/^--lease: /),
+    });
+  });
+
+  it("reads the first of the XDG and /etc files when none is named", async () => {
+    const xdg = join(dir, "xdg-found");
+    mkdirSync(join(xdg, "deb-orchestrator"), { recursive: true });
+    writeFileSync(join(xdg, "deb-orchestrator", "builder.yaml"), "capacity: 3\nprofile-map: {trixie-build: debian-trixie-amd64}\n");
+    const loaded = await loadDaemonConfig("builder", { profileMap: ["sid-build=debian-sid-amd64"] }, { XDG_CONFIG_HOME: xdg });
+    expect(loaded.path).toBe(join(xdg, "deb-orchestrator", "builder.yaml"));
+    expect(loaded.settings).toMatchObject({ capacity: 3, "profile-map": { "sid-build": "debian-sid-amd64" } });
+  });
+
+  it("maps the hub's settings onto startHub's options", () => {
+    const settings = {
+      ...hubDefaults,
+      listen: "[::1]:8471",
+      "private-read": true,
+      "public-url": "http://hub.test:8471",
+      "max-task-log": 2,
+    };
+    expect(hubOptionsFrom(settings)).toEqual({
+      db: `sqlite:${hubDefaults.data}/hub.db`,
+      dataDir: hubDefaults.data,
+      host: "::1",
+      port: 8471,
+      publicUrl: "http://hub.test:8471",
+      leaseMs: 60_000,
+      publicRead: false,
+      webPublicRead: true,
+      limits: { ...defaultLimits, maxTaskLogBytes: 2 * 1024 ** 2 },
+    });
+  });
+});
+
+describe("deb-orchestrator hub|builder --check-config", () => {
+  it("prints the settings in effect and exits 0", async () => {
+    const path = file("check.yaml", "lease: 120\n");
+    const out = capture();
+    expect(await runCli(tool, ["hub", "--config-file", path, "--check-config", "--listen", "127.0.0.1:9999", "--json"], out)).toBe(0);
+    expect(JSON.parse(out.text[0]!)).toMatchObject({
+      ok: true,
+      file: path,
+      settings: { lease: 120, listen: "127.0.0.1:9999", sign: true },
+    });
+  });
+
+  it("exits 2 naming the file and the field when the file is invalid", async () => {
+    const path = file("check-bad.yaml", "capacity: many\n");
+    const out = capture();
+    expect(await runCli(tool, ["builder", "--config-file", path, "--check-config"], out)).toBe(2);
+    expect(out.errors[0]).toContain(`${path}:1:11: capacity:`);
+  });
+});
