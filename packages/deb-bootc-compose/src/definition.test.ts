@@ -177,6 +177,43 @@ describe("compose definitions", () => {
     expect(invalid('name: x\nversion: "1"\nbuild:\n  target: t\n  sources: []\n').message).toMatch(/build\.sources/);
   });
 
+  it("keeps host paths in the definition's folder unless allowAbsolutePaths, naming the field, line and what was expected", () => {
+    const head = 'name: x\nversion: "1"\n';
+    const src = invalid(`${head}files:\n  - dest: /etc/motd\n    src: /etc/shadow\n`);
+    expect(src.message).toMatch(
+      /^def\.yaml:5:\d+: files\[0\]\.src: expected a path relative to the definition's folder, got the absolute path \/etc\/shadow \(set allowAbsolutePaths: true/,
+    );
+    expect(invalid(`${head}postprocess:\n  - name: p\n    script: ../../root/x.sh\n`).message).toMatch(
+      /postprocess\[0\]\.script: expected a path inside the definition's folder, got \.\.\/\.\.\/root\/x\.sh, which leads out of it/,
+    );
+    expect(invalid(`${head}build:\n  tokenFile: /root/.config/token\n  target: t\n  sources: [{ path: x }]\n`).message).toMatch(
+      /def\.yaml:4:\d+: build\.tokenFile: expected a path relative to the definition's folder/,
+    );
+    expect(
+      invalid(`${head}repositories:\n  - type: apt\n    name: r\n    uri: http://x.invalid/\n    suites: [s]\n    key: keys/../../k.asc\n`)
+        .message,
+    ).toMatch(/repositories\[0\]\.key: expected a path inside the definition's folder/);
+    expect(invalid(`${head}build:\n  target: t\n  sources: [{ dsc: /srv/x.dsc }]\n`).message).toMatch(
+      /build\.sources\[0\]\.dsc: expected a path relative/,
+    );
+    // inside the folder, URLs, and anything once the definition says so
+    expect(() => parseDefinition(`${head}files:\n  - dest: /etc/motd\n    src: files/./motd\n`, "def.yaml")).not.toThrow();
+    expect(() =>
+      parseDefinition(`${head}build:\n  target: t\n  sources: [{ dsc: "https://x.invalid/a.dsc" }]\n`, "def.yaml"),
+    ).not.toThrow();
+    const allowed = parseDefinition(`${head}allowAbsolutePaths: true\nfiles:\n  - dest: /etc/motd\n    src: /etc/motd\n`, "def.yaml");
+    expect(allowed.allowAbsolutePaths).toBe(true);
+  });
+
+  it("refuses image paths with . or .. components (files[].dest, users[].home)", () => {
+    expect(invalid('name: x\nversion: "1"\nfiles:\n  - dest: /../outside/x\n    content: ""\n').message).toMatch(
+      /files\[0\]\.dest: expected an absolute path without \. or \.\. components/,
+    );
+    expect(invalid('name: x\nversion: "1"\nusers:\n  - name: u\n    home: /home/../../tmp\n').message).toMatch(
+      /users\[0\]\.home: expected an absolute path without/,
+    );
+  });
+
   it("suggests only close words", () => {
     expect(closest("pacakges", ["packages", "exclude"])).toBe("packages");
     expect(closest("zzz", ["packages", "exclude"])).toBeUndefined();

@@ -1,6 +1,8 @@
-import { dirname, resolve } from "node:path";
-import { loadYamlFile, parseYamlWithSchema } from "@debian-bootc/core";
+import { realpath } from "node:fs/promises";
+import { dirname, isAbsolute, normalize, relative, resolve, sep } from "node:path";
+import { formatFieldPath, loadYamlFile, parseYamlWithSchema } from "@debian-bootc/core";
 import { z } from "zod";
+import { composeError } from "./errors.js";
 import { didYouMean } from "./suggest.js";
 
 /**
@@ -61,6 +63,10 @@ export const DEBIAN_ARCHES = ["amd64", "arm64", "armel", "armhf", "i386", "ppc64
 const component = z.string().regex(/^[a-z][a-z0-9/-]*$/, "expected a component such as main");
 const uri = z.string().regex(/^(https?|file):\/\/\S+$/, "expected an http(s):// or file:// URI");
 const absolutePath = z.string().regex(/^\/\S*$/, "expected an absolute path such as /usr/lib/motd");
+/** A path inside the image: absolute, and no . or .. component that could climb out of where it says. */
+const imagePath = absolutePath.refine((p) => !p.split("/").some((c) => c === "." || c === ".."), {
+  message: "expected an absolute path without . or .. components, such as /usr/lib/motd",
+});
 const unitName = z
   .string()
   .regex(
@@ -186,7 +192,7 @@ const variant = record({
 });
 
 const fileToAdd = record({
-  dest: absolutePath,
+  dest: imagePath,
   /** A file relative to the definition's directory ... */
   src: z.string().min(1).optional(),
   /** ... or the content inline. */
@@ -201,7 +207,7 @@ const user = record({
   uid: id.optional(),
   gid: id.optional(),
   groups: z.array(userName).default([]),
-  home: absolutePath.optional(),
+  home: imagePath.optional(),
   shell: absolutePath.default("/bin/bash"),
   system: z.boolean().default(false),
   /** A crypt(3) hash (mkpasswd); never a clear-text password. */
@@ -323,6 +329,12 @@ export const definitionSchema = record({
     filesystem: choice(["ext4", "xfs"] as const).default("ext4"),
   }).optional(),
   outputs: z.array(choice(OUTPUTS)).min(1).default(["ostree", "oci", "ociarchive"]),
+  /**
+   * Files on the compose host the definition names (files[].src, postprocess[].script, repository keys,
+   * build sources, build.tokenFile) are relative to the definition's folder and stay inside it; true lets
+   * them be absolute or lead out of it.
+   */
+  allowAbsolutePaths: z.boolean().default(false),
   failable: z.array(failable).default([]),
   build: record({
     /** deb-orchestrator hub; default: --hub, DEB_ORCHESTRATOR_HUB, the client configuration, else an embedded hub. */
@@ -377,6 +389,12 @@ export const definitionSchema = record({
   bootloaderIssues(def.bootloader, def.disk, [...outputs]).forEach(({ path, message }) => {
     ctx.addIssue({ code: "custom", path, message });
   });
+  if (!def.allowAbsolutePaths) {
+    for (const field of hostPathFields(def)) {
+      const problem = hostPathProblem(field.value);
+      if (problem) ctx.addIssue({ code: "custom", path: field.path, message: problem });
+    }
+  }
   const excluded = new Set(def.exclude);
   def.packages.forEach((p, i) => {
     if (excluded.has(p)) ctx.addIssue({ code: "custom", path: ["packages", i], message: `${p} is both in packages and in exclude` });
@@ -506,25 +524,77 @@ export function imageReference(definition: ComposeDefinition): { name: string; t
   return { name: definition.image?.name ?? definition.name.toLowerCase(), tag: definition.image?.tag ?? definition.version };
 }
 
-/** Files a definition refers to (file sources, scripts, repository keys), resolved against its directory. */
-export function referencedFiles(loaded: LoadedDefinition): Array<{ field: string; path: string }> {
-  const { definition, baseDir } = loaded;
-  const refs: Array<{ field: string; path: string }> = [];
+type HostPathShape = Pick<ComposeDefinition, "files" | "postprocess" | "repositories" | "build">;
+
+/** The fields naming files on the compose host, with their field paths (URLs of .dscs left out). */
+function hostPathFields(definition: HostPathShape): Array<{ path: Array<string | number>; value: string }> {
+  const fields: Array<{ path: Array<string | number>; value: string }> = [];
   definition.files.forEach((f, i) => {
-    if (f.src !== undefined) refs.push({ field: `files[${i}].src`, path: resolve(baseDir, f.src) });
+    if (f.src !== undefined) fields.push({ path: ["files", i, "src"], value: f.src });
   });
   definition.postprocess.forEach((p, i) => {
-    if (p.script !== undefined) refs.push({ field: `postprocess[${i}].script`, path: resolve(baseDir, p.script) });
+    if (p.script !== undefined) fields.push({ path: ["postprocess", i, "script"], value: p.script });
   });
   definition.repositories.forEach((r, i) => {
-    if (r.type === "apt") refs.push({ field: `repositories[${i}].key`, path: resolve(baseDir, r.key) });
-    if (r.type === "orchestrator" && r.key !== undefined) refs.push({ field: `repositories[${i}].key`, path: resolve(baseDir, r.key) });
+    if ((r.type === "apt" || r.type === "orchestrator") && r.key !== undefined)
+      fields.push({ path: ["repositories", i, "key"], value: r.key });
   });
   definition.build?.sources.forEach((s, i) => {
-    if (s.dsc !== undefined && !/^[a-z+]+:\/\//.test(s.dsc)) refs.push({ field: `build.sources[${i}].dsc`, path: resolve(baseDir, s.dsc) });
-    if (s.path !== undefined) refs.push({ field: `build.sources[${i}].path`, path: resolve(baseDir, s.path) });
+    if (s.dsc !== undefined && !/^[a-z+]+:\/\//.test(s.dsc)) fields.push({ path: ["build", "sources", i, "dsc"], value: s.dsc });
+    if (s.path !== undefined) fields.push({ path: ["build", "sources", i, "path"], value: s.path });
   });
-  if (definition.build?.tokenFile !== undefined)
-    refs.push({ field: "build.tokenFile", path: resolve(baseDir, definition.build.tokenFile) });
-  return refs;
+  if (definition.build?.tokenFile !== undefined) fields.push({ path: ["build", "tokenFile"], value: definition.build.tokenFile });
+  return fields;
+}
+
+const ALLOW_HINT = "set allowAbsolutePaths: true in the definition to name files elsewhere on this host";
+
+/** Why a host path is not one of the definition's folder (undefined: it is). */
+function hostPathProblem(value: string): string | undefined {
+  if (isAbsolute(value)) return `expected a path relative to the definition's folder, got the absolute path ${value} (${ALLOW_HINT})`;
+  if (normalize(value).split("/")[0] === "..")
+    return `expected a path inside the definition's folder, got ${value}, which leads out of it (${ALLOW_HINT})`;
+  return undefined;
+}
+
+function isInside(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel === "" || (!isAbsolute(rel) && rel !== ".." && !rel.startsWith(`..${sep}`));
+}
+
+/**
+ * The host file a definition's field names, for reading: resolved against the definition's folder and,
+ * unless allowAbsolutePaths, checked to stay inside it also after symlinks (a link in the folder that
+ * points elsewhere is refused). A file that does not exist is returned as it is (reading it fails).
+ */
+export async function hostInputPath(
+  definition: Pick<ComposeDefinition, "allowAbsolutePaths">,
+  baseDir: string,
+  field: string,
+  value: string,
+): Promise<string> {
+  const path = resolve(baseDir, value);
+  if (definition.allowAbsolutePaths) return path;
+  const problem = hostPathProblem(value);
+  if (problem) throw composeError("DEFINITION_INVALID", `${field}: ${problem}`, { details: { field } });
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch {
+    return path;
+  }
+  const folder = await realpath(baseDir);
+  if (!isInside(folder, real)) {
+    throw composeError(
+      "DEFINITION_INVALID",
+      `${field}: ${value} is a symlink to ${real}, outside the definition's folder ${folder}; expected a file inside it`,
+      { details: { field }, hint: ALLOW_HINT },
+    );
+  }
+  return real;
+}
+
+/** Files a definition refers to (file sources, scripts, repository keys, sources, the token file), resolved against its directory. */
+export function referencedFiles(loaded: LoadedDefinition): Array<{ field: string; path: string }> {
+  return hostPathFields(loaded.definition).map((f) => ({ field: formatFieldPath(f.path), path: resolve(loaded.baseDir, f.value) }));
 }

@@ -64,6 +64,16 @@ export const composeErrorCodes = {
     category: "build-failed",
     summary: "A customisation of the image tree failed: a postprocess script, a file's owner, a user or unit step.",
   },
+  IMAGE_PATH_UNRESOLVABLE: {
+    category: "build-failed",
+    summary:
+      "A path the compose writes in an image tree cannot be resolved inside it (a symlink loop, a file where a directory is needed, an owner outside the image's id range).",
+  },
+  SANDBOX_PATH_UNREACHABLE: {
+    category: "environment",
+    summary:
+      "A directory the compose's rootless sandbox must use (the compose output, a tree, a repository) lies under a directory other users cannot enter; its root is an unprivileged id of the host.",
+  },
   ROOTFS_CACHE_FAILED: {
     category: "environment",
     summary:

@@ -14,7 +14,7 @@
  * firmware and disk variations). Step durations go to the test output.
  */
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
@@ -85,6 +85,8 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     timeout: 1_800_000,
   }, async () => {
     work = await mkdtemp(join(tmpdir(), "compose-boot-"));
+    // the compose\'s sandbox root (an unprivileged id of the range) must be able to enter it
+    await chmod(work, 0o755);
     const out = join(work, "out");
     const def = await definitionFile(work);
     const definition = parseDefinition(def.text, def.path);

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
 import {
   type BuildRunner,
@@ -11,7 +11,7 @@ import {
   resolveHubSettings,
   startLocalOrchestrator,
 } from "@debian-bootc/deb-orchestrator";
-import type { ComposeDefinition } from "../definition.js";
+import { type ComposeDefinition, hostInputPath } from "../definition.js";
 import { composeError } from "../errors.js";
 
 /**
@@ -90,7 +90,9 @@ export class OrchestratorConnection {
   private async connect(definition: ComposeDefinition, baseDir: string, logger: Logger): Promise<OpenHub> {
     const env = this.env;
     // the compose's own choices first (flags, then the definition), then deb-orchestrator's client rules
-    const tokenFile = this.options.tokenFile ?? (definition.build?.tokenFile ? resolve(baseDir, definition.build.tokenFile) : undefined);
+    const tokenFile =
+      this.options.tokenFile ??
+      (definition.build?.tokenFile ? await hostInputPath(definition, baseDir, "build.tokenFile", definition.build.tokenFile) : undefined);
     const tokenFileOrigin = this.options.tokenFile ? "--token-file" : "build.tokenFile";
     const hub = this.options.hub ?? definition.build?.hub;
     const settings = await resolveHubSettings({

@@ -10,6 +10,7 @@ import { lintImage } from "../lint/image-lint.js";
 import { writeOciImage } from "../oci/image-writer.js";
 import { writeOciArchive } from "../oci/oci-archive.js";
 import { readXattrs } from "../oci/rootfs-scan.js";
+import { imageIds } from "../rootfs/chroot.js";
 import { ROOTFS_DETAILS_STATE, type RootfsDetails } from "../rootfs/rootfs-phase.js";
 import { canonicalJson } from "../rootfs/tree-key.js";
 import type { Phase, PhaseContext } from "./phase-engine.js";
@@ -141,11 +142,14 @@ export const ociPhase: Phase = {
           continue;
         }
       }
+      const ids = await imageIds();
       const result = await writeOciImage({
         rootfs: tree.path,
         layout,
         ...imageOptions,
-        xattrs: await readXattrs(tree.path, { logger: ctx.logger, signal: ctx.signal }),
+        // the tree is owned by the sandbox's subordinate range on disk; layers carry the image's own owners
+        ids,
+        xattrs: await readXattrs(tree.path, { ids, logger: ctx.logger, signal: ctx.signal }),
         logger: ctx.logger,
         signal: ctx.signal,
       });

@@ -1,11 +1,13 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, mkdir, open, readdir, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
+import { lstat, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import type { BootloaderSettings } from "../definition.js";
 import { composeError } from "../errors.js";
 import { runrootCommands } from "../ostree/runroot.js";
+import { imageIds, rangeWritableDirectory } from "../rootfs/chroot.js";
+import { ImageRoot } from "../rootfs/image-root.js";
 import { biosBootCode } from "./bios-boot.js";
 import { GRUB_EFI_MODULES, GRUB_PC_MODULES, grubConfig, grubEarlyConfig, parseBootEntry } from "./boot-entries.js";
 import { diskPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layout.js";
@@ -15,12 +17,15 @@ import { diskPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layout
  * tools and no loop devices or mounts: the root filesystem's content is assembled in a directory by the
  * suite's own ostree in a runroot (admin init-fs, os-init, a remote, pull-local, deploy with the kernel
  * arguments and root=UUID), the deployment gets /etc/fstab, GRUB gets a configuration made from
- * ostree's boot entries, then mkfs.ext4 -d writes that directory straight into the root partition of
- * the image file. UEFI boots through the EFI system partition (FAT, filled with mtools): with Secure Boot
- * (the default) it holds the image's own Microsoft-signed shim and Debian-signed GRUB with the small
- * configuration that GRUB reads from EFI/debian/grub.cfg; otherwise a GRUB made here by grub-mkimage.
- * Legacy BIOS boots GRUB for i386-pc from the MBR and a BIOS boot partition. On first boot
- * systemd-repart grows the root partition to the end of the disk and systemd-growfs the filesystem.
+ * ostree's boot entries, then mkfs.ext4 -d makes the root filesystem from that directory and it is
+ * copied into the root partition of the image file. UEFI boots through the EFI system partition (FAT,
+ * filled with mtools): with Secure Boot (the default) it holds the image's own Microsoft-signed shim and
+ * Debian-signed GRUB with the small configuration that GRUB reads from EFI/debian/grub.cfg; otherwise a
+ * GRUB made here by grub-mkimage. Legacy BIOS boots GRUB for i386-pc from the MBR and a BIOS boot
+ * partition. On first boot systemd-repart grows the root partition to the end of the disk and
+ * systemd-growfs the filesystem. The runroot is deb-mock's rootless sandbox: the sysroot is owned by the
+ * caller's subordinate range on disk, so the host writes into it through ImageRoot with that shift and
+ * mkfs.ext4 runs in a runroot too, where the files show their in-image owners.
  */
 
 // $1 source repo, $2 sysroot, $3 os name, $4 remote name, $5 remote URL, $6 ref, then --karg=... options.
@@ -183,6 +188,7 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
   if (!options.raw && !options.qcow2) throw composeError("DISK_IMAGE_FAILED", "no output asked for (raw or qcow2)");
   const sysroot = join(options.workDir, "sysroot");
   const efiDir = join(options.workDir, "efi");
+  const fsDir = join(options.workDir, "rootfs-image");
   const rawPath = options.raw ?? join(options.workDir, "disk.raw");
   const rootUuid = randomUUID();
   const boot = options.boot ?? { secureBoot: true, firmware: "hybrid" };
@@ -192,8 +198,9 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
   const root = partitions.find((p) => p.name === "root")!;
   await removeSysroot(sysroot, logger);
   await rm(efiDir, { recursive: true, force: true });
-  await mkdir(sysroot, { recursive: true, mode: 0o755 });
-  await mkdir(efiDir, { recursive: true });
+  const ids = await imageIds();
+  await rangeWritableDirectory(sysroot);
+  await rangeWritableDirectory(efiDir);
   try {
     const grubImages: string[][] = [];
     const mkimage = (platform: string, output: string, modules: readonly string[]) =>
@@ -247,13 +254,14 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
       if (deployments.length !== 1)
         throw composeError("DISK_IMAGE_FAILED", `expected one deployment in ${deployDir}, found ${deployments.length}`);
       const deployment = join(deployDir, deployments[0]!);
-      await writeFile(
-        join(deployment, "etc", "fstab"),
+      // the deployment is the image's tree: its etc/fstab (or etc) may be a symlink the image ships
+      const deploymentTree = new ImageRoot(deployment, { ids });
+      await deploymentTree.writeFile(
+        "etc/fstab",
         `# Written by deb-bootc-compose at install time.\nUUID=${rootUuid} / ext4 defaults,x-systemd.growfs 0 1\n`,
         { mode: 0o644 },
       );
-      await mkdir(join(deployment, "etc", "repart.d"), { recursive: true });
-      await writeFile(join(deployment, "etc", "repart.d", "50-root.conf"), REPART_ROOT, { mode: 0o644 });
+      await deploymentTree.writeFile("etc/repart.d/50-root.conf", REPART_ROOT, { mode: 0o644 });
       const entriesDir = join(sysroot, "boot", "loader", "entries");
       const entries = [];
       for (const file of (await readdir(entriesDir)).filter((f) => f.endsWith(".conf")).sort()) {
@@ -261,17 +269,19 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
       }
       if (entries.length === 0) throw composeError("DISK_IMAGE_FAILED", `ostree wrote no boot entries in ${entriesDir}`);
       // /boot/loader is ostree's symlink to loader.N: the configuration lives beside the entries it was made from
-      await writeFile(join(sysroot, "boot", "loader", "grub.cfg"), grubConfig(entries));
-      await mkdir(join(sysroot, "boot", "grub"), { recursive: true });
-      await symlink("../loader/grub.cfg", join(sysroot, "boot", "grub", "grub.cfg"));
+      const sysrootTree = new ImageRoot(sysroot, { ids });
+      await sysrootTree.writeFile("boot/loader/grub.cfg", grubConfig(entries));
+      await sysrootTree.symlink("../loader/grub.cfg", "boot/grub/grub.cfg");
       return deployment;
     });
     if (esp) {
       await step("esp", async () => {
         const files: Array<{ source: string; to: string }> = [];
         if (boot.secureBoot) {
+          // the files come from the image: a symlink there must not make the compose copy a host file
+          const deploymentTree = new ImageRoot(deployment, { ids });
           for (const f of SIGNED_EFI_FILES) {
-            const source = join(deployment, f.from);
+            const source = await deploymentTree.hostPath(f.from);
             if (!(await exists(source)))
               throw composeError(
                 "DISK_IMAGE_FAILED",
@@ -297,26 +307,22 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
       await run("sgdisk", sgdiskArgs(partitions, rawPath), { logger, signal, debianPackage: "gdisk" });
     });
     await step("root-filesystem", async () => {
-      await run(
-        "mkfs.ext4",
-        [
-          "-q",
-          "-F",
-          "-L",
-          "root",
-          "-U",
-          rootUuid,
-          "-O",
-          "^orphan_file,^metadata_csum_seed",
-          "-E",
-          `offset=${root.offset}`,
-          "-d",
-          sysroot,
-          rawPath,
-          `${root.size / 1024}k`,
+      // in a runroot, where the range-owned sysroot shows the image's owners (root is 0)
+      await rm(fsDir, { recursive: true, force: true });
+      await rangeWritableDirectory(fsDir);
+      const fsOptions = ["-q", "-F", "-L", "root", "-U", rootUuid, "-O", "^orphan_file,^metadata_csum_seed"];
+      await runrootCommands([["mkfs.ext4", ...fsOptions, "-d", "/sysroot", "/out/root.img", `${root.size / 1024}k`]], {
+        profile: options.profile,
+        packages: ["e2fsprogs"],
+        binds: [
+          { source: sysroot, target: "/sysroot", readOnly: true },
+          { source: fsDir, target: "/out" },
         ],
-        { logger, signal, onStderr: options.onOutput, debianPackage: "e2fsprogs" },
-      );
+        logger,
+        signal,
+        onOutput: options.onOutput,
+      });
+      await copyInto(join(fsDir, "root.img"), rawPath, root.offset);
       if (esp) await copyInto(join(options.workDir, "esp.img"), rawPath, esp.offset);
     });
     if (biosBoot) {
@@ -349,6 +355,7 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
   } finally {
     await removeSysroot(sysroot, logger);
     await rm(join(options.workDir, "esp.img"), { force: true });
+    await rm(fsDir, { recursive: true, force: true });
     if (!options.raw && (await exists(rawPath))) await rm(rawPath, { force: true });
   }
 }

@@ -1,5 +1,6 @@
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { lstat, readlink } from "node:fs/promises";
 import { join, posix } from "node:path";
+import { ImageRoot } from "../rootfs/image-root.js";
 
 /** Where dpkg keeps its database in a root: the classic place, or the one an ostree image moves it to. */
 export const DPKG_DATABASE_DIRS = ["var/lib/dpkg", "usr/lib/sysimage/dpkg"] as const;
@@ -63,21 +64,18 @@ export async function canonicalPath(root: string, path: string, cache: Map<strin
  */
 export async function readDpkgOwnership(root: string): Promise<DpkgOwnership> {
   const owner = new Map<string, string>();
+  // read through ImageRoot: a database directory that is a link leads to the image's files, never the host's
+  const tree = new ImageRoot(root);
   let databaseDir: string | undefined;
   for (const dir of DPKG_DATABASE_DIRS) {
-    try {
-      const st = await lstat(join(root, dir, "info"));
-      if (st.isDirectory()) {
-        databaseDir = dir;
-        break;
-      }
-    } catch {
-      // not this one
+    if ((await tree.kind(`${dir}/info`)) === "directory") {
+      databaseDir = dir;
+      break;
     }
   }
   if (databaseDir === undefined) return { owner, packages: [], databaseDir };
-  const infoDir = join(root, databaseDir, "info");
-  const infoFiles = (await readdir(infoDir)).sort();
+  const infoDir = `${databaseDir}/info`;
+  const infoFiles = await tree.list(infoDir);
   const packages = new Set<string>();
   const cache = new Map<string, string>();
   for (const file of infoFiles) {
@@ -85,7 +83,7 @@ export async function readDpkgOwnership(root: string): Promise<DpkgOwnership> {
     if (!match) continue;
     const pkg = match[1]!;
     packages.add(pkg);
-    const text = await readFile(join(infoDir, file), "utf8");
+    const text = (await tree.readText(`${infoDir}/${file}`)) ?? "";
     for (const line of text.split("\n")) {
       if (line === "" || line === "/.") continue;
       const path = await canonicalPath(root, line, cache);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { type Logger, silentLogger, writeFileAtomic } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
+import type { IdShift } from "../rootfs/image-root.js";
 import { type Descriptor, type LayerBlob, type LayerCompression, MEDIA_TYPES, writeJsonBlob, writeLayerBlob } from "./blob-store.js";
 import { readDpkgOwnership } from "./dpkg-ownership.js";
 import { DEFAULT_MAX_LAYERS, type PlannedLayer, planLayers } from "./layer-plan.js";
@@ -41,6 +42,8 @@ export interface OciImageOptions {
   compression?: LayerCompression;
   /** "tree": uid/gid as in the root tree (default); "root": everything 0:0. */
   ownership?: "tree" | "root";
+  /** The subordinate range the tree's owners are shifted by on disk: layers carry the in-image owners. */
+  ids?: IdShift;
   /** Extended attributes by relative path (readXattrs gives them for a real tree). */
   xattrs?: ReadonlyMap<string, ReadonlyMap<string, Buffer>>;
   /** Leave paths out of the image (the scan's filter). */
@@ -255,7 +258,7 @@ export async function writeOciImage(options: OciImageOptions): Promise<OciImageR
   const created = new Date(epoch * 1000).toISOString().replace(/\.000Z$/, "Z");
   const arch = options.arch ?? "amd64";
 
-  const entries = await scanRootfs(options.rootfs, { include: options.include, logger });
+  const entries = await scanRootfs(options.rootfs, { include: options.include, ids: options.ids, logger });
   const { owner, packages } = await readDpkgOwnership(options.rootfs);
   const alone = options.alone ?? packages.filter((p) => /^linux-image-\d/.test(p));
   const layers = assignEntries(entries, owner, { maxLayers: options.maxLayers ?? DEFAULT_MAX_LAYERS, alone, prior: options.prior });

@@ -1,6 +1,7 @@
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { type Logger, run } from "@debian-bootc/core";
+import { type IdShift, imageOwner } from "../rootfs/image-root.js";
 import type { TarEntryType } from "./tar-writer.js";
 
 /** One filesystem object of a root tree, as the layer writer needs it. */
@@ -23,6 +24,8 @@ export interface FsEntry {
 export interface ScanOptions {
   /** Return false to leave a path (and, for a directory, everything under it) out of the image. */
   include?: (path: string, type: TarEntryType) => boolean;
+  /** The subordinate range the tree's owners are shifted by on disk (a tree made in a user namespace): entries get the in-image owners. */
+  ids?: IdShift;
   logger?: Logger;
 }
 
@@ -41,7 +44,8 @@ export function compareNames(a: string, b: string): number {
 
 /**
  * Walk a root tree depth-first in byte order of names (parents before children), with lstat: symlinks
- * are recorded, never followed. Sockets are skipped (they cannot live in an image).
+ * are recorded, never followed. Sockets are skipped (they cannot live in an image). Owners are the
+ * image's own: shifted back through `ids` when the tree is owned by a subordinate range.
  */
 export async function scanRootfs(root: string, options: ScanOptions = {}): Promise<FsEntry[]> {
   const entries: FsEntry[] = [];
@@ -62,12 +66,13 @@ export async function scanRootfs(root: string, options: ScanOptions = {}): Promi
         continue;
       }
       if (options.include && !options.include(rel, type)) continue;
+      const { uid, gid } = imageOwner(options.ids, st);
       const entry: FsEntry = {
         path: rel,
         type,
         mode: st.mode & 0o7777,
-        uid: st.uid,
-        gid: st.gid,
+        uid,
+        gid,
         size: type === "file" ? st.size : 0,
         inode: `${st.dev}:${st.ino}`,
         nlink: st.nlink,
@@ -132,10 +137,32 @@ export function parseGetfattrDump(text: string, root: string): Map<string, Map<s
   return result;
 }
 
-/** Read every extended attribute under a root with getfattr (Debian package attr); one process for the tree. */
+const VFS_CAP_REVISION_2 = 0x02000000;
+const VFS_CAP_REVISION_3 = 0x03000000;
+const VFS_CAP_REVISION_MASK = 0xff000000;
+
+/**
+ * A file capability as the image must carry it. Set inside a user namespace (setcap in a maintainer
+ * script), the kernel stores a revision 3 `security.capability` naming the namespace's root as a host
+ * uid (`rootid`); read from the host, that would only work in a namespace with the same range. One
+ * whose rootid is the range's root becomes the revision 2 form a booted system applies; others stay.
+ */
+export function imageFileCapability(value: Buffer, ids: IdShift | undefined): Buffer {
+  if (!ids || value.length !== 24) return value;
+  const magic = value.readUInt32LE(0);
+  if ((magic & VFS_CAP_REVISION_MASK) >>> 0 !== VFS_CAP_REVISION_3 || value.readUInt32LE(20) !== ids.uid) return value;
+  const v2 = Buffer.from(value.subarray(0, 20));
+  v2.writeUInt32LE((VFS_CAP_REVISION_2 | (magic & ~VFS_CAP_REVISION_MASK)) >>> 0, 0);
+  return v2;
+}
+
+/**
+ * Read every extended attribute under a root with getfattr (Debian package attr); one process for the
+ * tree. File capabilities of a tree owned by a subordinate range (`ids`) are given their image form.
+ */
 export async function readXattrs(
   root: string,
-  options: { logger?: Logger; signal?: AbortSignal } = {},
+  options: { ids?: IdShift; logger?: Logger; signal?: AbortSignal } = {},
 ): Promise<Map<string, Map<string, Buffer>>> {
   const result = await run(
     "getfattr",
@@ -147,5 +174,10 @@ export async function readXattrs(
       okCodes: [1],
     },
   );
-  return parseGetfattrDump(result.stdout, root);
+  const xattrs = parseGetfattrDump(result.stdout, root);
+  for (const attrs of xattrs.values()) {
+    const cap = attrs.get("security.capability");
+    if (cap) attrs.set("security.capability", imageFileCapability(cap, options.ids));
+  }
+  return xattrs;
 }

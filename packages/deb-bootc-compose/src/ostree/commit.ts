@@ -1,7 +1,7 @@
-import { lstat, mkdir, rename } from "node:fs/promises";
-import { join } from "node:path";
 import { isCodedError, type Logger } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
+import { imageIds, rangeWritableDirectory } from "../rootfs/chroot.js";
+import { ImageRoot } from "../rootfs/image-root.js";
 import { parseKeyValues, type RunrootOptions, runrootScript } from "./runroot.js";
 
 // $1 repo, $2 ref, $3 tree, $4 previous repo or "", then ostree commit options.
@@ -61,13 +61,6 @@ export interface CommitResult {
   changed: boolean;
 }
 
-async function isDirectory(path: string): Promise<boolean> {
-  return lstat(path).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-}
-
 /**
  * Commit a tree with the runroot's ostree. /etc becomes /usr/etc for the commit only (renamed in place
  * and renamed back, also on failure). `--skip-if-unchanged` compares the tree's content checksum with
@@ -75,11 +68,12 @@ async function isDirectory(path: string): Promise<boolean> {
  */
 export async function commitTree(options: CommitOptions): Promise<CommitResult> {
   const { tree } = options;
-  if (await isDirectory(join(tree, "usr/etc"))) {
+  const root = new ImageRoot(tree, { ids: await imageIds() });
+  if ((await root.kind("usr/etc")) === "directory") {
     throw composeError("OSTREE_FAILED", `${tree}: has both etc and usr/etc; expected a tree with /etc only`);
   }
-  if (!(await isDirectory(join(tree, "etc")))) throw composeError("OSTREE_FAILED", `${tree}: no /etc in the tree`);
-  await mkdir(options.repo, { recursive: true });
+  if ((await root.kind("etc")) !== "directory") throw composeError("OSTREE_FAILED", `${tree}: no /etc in the tree`);
+  await rangeWritableDirectory(options.repo);
   const args = [
     "/repo",
     options.ref,
@@ -89,7 +83,7 @@ export async function commitTree(options: CommitOptions): Promise<CommitResult> 
     ...Object.entries(options.metadata).map(([k, v]) => `--add-metadata-string=${k}=${v}`),
     ...Object.entries(options.variantMetadata ?? {}).map(([k, v]) => `--add-metadata=${k}=${v}`),
   ];
-  await rename(join(tree, "etc"), join(tree, "usr/etc"));
+  await root.rename("etc", "usr/etc");
   let out: string;
   try {
     out = await ostreeScript(COMMIT_SCRIPT, args, `ostree commit of ${tree} to ${options.repo} (${options.ref})`, {
@@ -104,7 +98,7 @@ export async function commitTree(options: CommitOptions): Promise<CommitResult> 
       onOutput: options.onOutput,
     });
   } finally {
-    await rename(join(tree, "usr/etc"), join(tree, "etc"));
+    await root.rename("usr/etc", "etc");
   }
   const kv = parseKeyValues(out);
   const commit = kv.after;
@@ -132,7 +126,7 @@ export interface ReuseCommitOptions {
  * is still `commit`. Returns false when it is not (the ref moved or is gone): the caller commits.
  */
 export async function reuseCommit(options: ReuseCommitOptions): Promise<boolean> {
-  await mkdir(options.repo, { recursive: true });
+  await rangeWritableDirectory(options.repo);
   const out = await ostreeScript(
     REUSE_SCRIPT,
     ["/repo", options.ref, "/previous", options.commit],

@@ -8,6 +8,7 @@ import { previousComposeDir } from "../compose/previous-compose.js";
 import { IMAGES_STATE, type ImageRecord } from "../compose/shared-state.js";
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
+import { handBackToCaller } from "../rootfs/chroot.js";
 import { ROOTFS_DETAILS_STATE, type RootfsDetails } from "../rootfs/rootfs-phase.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { canonicalJson } from "../rootfs/tree-key.js";
@@ -203,6 +204,8 @@ export const ostreePhase: Phase = {
           `${JSON.stringify({ ...record, repo: "compose/ostree/repo" }, null, 2)}\n`,
         );
       }
+      // written by the runroots as the range's root: the compose's output belongs to its caller
+      await handBackToCaller(repo, { logger: ctx.logger, signal: ctx.signal });
     } finally {
       await log.close();
     }

@@ -12,7 +12,7 @@ import {
   type PackageCandidate,
   readRepository,
 } from "@debian-bootc/debian";
-import type { ComposeDefinition, RepositoryDefinition } from "../definition.js";
+import { type ComposeDefinition, hostInputPath, type RepositoryDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
 
 /** Debian's archive keyring, what `type: debian` repositories are verified against. */
@@ -84,7 +84,7 @@ export async function repositorySpecs(
         url: repo.uri,
         suites: repo.suites,
         components: repo.components,
-        keyring: { path: resolve(baseDir, repo.key) },
+        keyring: { path: await hostInputPath(definition, baseDir, `repositories[${i}].key`, repo.key) },
       });
     } else if (orchestrator) {
       specs.push(await orchestrator(repo, `repositories[${i}]`));

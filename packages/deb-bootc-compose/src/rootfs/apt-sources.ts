@@ -1,8 +1,7 @@
-import { resolve } from "node:path";
 import { defaultMirror } from "@debian-bootc/debian";
 import type { PhaseContext } from "../compose/phase-engine.js";
 import { type PerVariantArch, SNAPSHOT_STATE, type SnapshotState, snapshotSourceLine } from "../compose/shared-state.js";
-import { bootPackages, type ComposeDefinition, kernelPackage, resolveVariant } from "../definition.js";
+import { bootPackages, type ComposeDefinition, hostInputPath, kernelPackage, resolveVariant } from "../definition.js";
 import { composeError } from "../errors.js";
 
 /**
@@ -63,14 +62,14 @@ export async function installPlan(
   }
   const sources: string[] = [];
   const keyrings: string[] = [];
-  for (const repo of definition.repositories) {
+  for (const [i, repo] of definition.repositories.entries()) {
     if (repo.type === "debian") {
       const base = repo.mirror ?? mirror ?? (await defaultMirror());
       for (const suite of repo.suites ?? [definition.suite, `${definition.suite}-updates`]) {
         sources.push(`deb ${base} ${suite} ${repo.components.join(" ")}`);
       }
     } else if (repo.type === "apt") {
-      const key = resolve(baseDir, repo.key);
+      const key = await hostInputPath(definition, baseDir, `repositories[${i}].key`, repo.key);
       keyrings.push(key);
       for (const suite of repo.suites) sources.push(`deb [signed-by=${key}] ${repo.uri} ${suite} ${repo.components.join(" ")}`);
     } else {

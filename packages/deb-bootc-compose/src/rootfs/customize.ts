@@ -1,15 +1,16 @@
-import { chmod, chown, lstat, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { readFile } from "node:fs/promises";
 import type { Logger } from "@debian-bootc/core";
-import type { ComposeDefinition } from "../definition.js";
+import { type ComposeDefinition, hostInputPath } from "../definition.js";
 import { composeError } from "../errors.js";
 import { runInRoot } from "./chroot.js";
+import type { ImageRoot } from "./image-root.js";
 
 /**
  * The definition's customisations applied to an installed tree, in this order: groups, users (with SSH
  * keys), files, units (enable, disable, mask), the compose's own boot marker and bootloader defaults,
  * then postprocess scripts. Tools run inside the tree (its own useradd and systemctl) through
- * bubblewrap; every step is logged.
+ * bubblewrap; every step is logged. Files are written through ImageRoot, so a path or a symlink in the
+ * image never leads a write out of the tree.
  */
 
 export const MARKER_UNIT = "deb-bootc-compose-marker.service";
@@ -57,7 +58,7 @@ GRUB_DISABLE_RECOVERY=true
 `;
 
 export interface CustomizeOptions {
-  root: string;
+  root: ImageRoot;
   definition: ComposeDefinition;
   /** Relative paths in the definition (files' src, scripts) resolve against it. */
   baseDir: string;
@@ -67,9 +68,9 @@ export interface CustomizeOptions {
   env?: Record<string, string>;
 }
 
-async function ids(root: string, file: "passwd" | "group"): Promise<Map<string, { id: number; gid: number; home: string }>> {
+async function ids(root: ImageRoot, file: "passwd" | "group"): Promise<Map<string, { id: number; gid: number; home: string }>> {
   const map = new Map<string, { id: number; gid: number; home: string }>();
-  const text = await readFile(join(root, "etc", file), "utf8").catch(() => "");
+  const text = (await root.readText(`etc/${file}`)) ?? "";
   for (const line of text.split("\n")) {
     const f = line.split(":");
     if (f.length >= 3 && /^\d+$/.test(f[2]!)) map.set(f[0]!, { id: Number(f[2]), gid: Number(f[3] ?? f[2]), home: f[5] ?? "" });
@@ -77,17 +78,10 @@ async function ids(root: string, file: "passwd" | "group"): Promise<Map<string, 
   return map;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 export async function customizeTree(options: CustomizeOptions): Promise<void> {
   const { root, definition, logger } = options;
   const inRoot = (command: string[], input?: string) =>
-    runInRoot(root, command, { signal: options.signal, logger, onOutput: options.onOutput, input, env: options.env });
+    runInRoot(root.root, command, { signal: options.signal, logger, onOutput: options.onOutput, input, env: options.env });
 
   for (const group of definition.groups) {
     if ((await ids(root, "group")).has(group.name)) continue;
@@ -112,11 +106,12 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
     await inRoot([...args, user.name]);
     const entry = (await ids(root, "passwd")).get(user.name);
     if (user.sshKeys.length > 0 && entry) {
-      const dir = join(root, entry.home, ".ssh");
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFile(join(dir, "authorized_keys"), `${user.sshKeys.join("\n")}\n`, { mode: 0o600 });
-      await chown(dir, entry.id, entry.gid);
-      await chown(join(dir, "authorized_keys"), entry.id, entry.gid);
+      const owner = { uid: entry.id, gid: entry.gid };
+      const dir = `${entry.home}/.ssh`;
+      await root.mkdirs(dir, { mode: 0o700, owner });
+      await root.chown(dir, owner);
+      await root.chmod(dir, 0o700);
+      await root.writeFile(`${dir}/authorized_keys`, `${user.sshKeys.join("\n")}\n`, { mode: 0o600, owner });
     }
     logger.info({ user: user.name, groups: user.groups, sshKeys: user.sshKeys.length }, "user added");
   }
@@ -124,7 +119,10 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
   const users = await ids(root, "passwd");
   const groups = await ids(root, "group");
   for (const [i, file] of definition.files.entries()) {
-    const content = file.content !== undefined ? Buffer.from(file.content) : await readFile(resolve(options.baseDir, file.src!));
+    const content =
+      file.content !== undefined
+        ? Buffer.from(file.content)
+        : await readFile(await hostInputPath(definition, options.baseDir, `files[${i}].src`, file.src!));
     const uid = users.get(file.owner)?.id;
     const gid = groups.get(file.group)?.id;
     if (uid === undefined || gid === undefined) {
@@ -133,25 +131,16 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
         `files[${i}] (${file.dest}): ${uid === undefined ? `no user ${file.owner}` : `no group ${file.group}`} in the image`,
       );
     }
-    const dest = join(root, file.dest);
-    await mkdir(dirname(dest), { recursive: true });
-    await writeFile(dest, content);
-    await chown(dest, uid, gid);
-    await chmod(dest, Number.parseInt(file.mode, 8));
+    await root.writeFile(file.dest, content, { mode: Number.parseInt(file.mode, 8), owner: { uid, gid } });
     logger.info({ dest: file.dest, bytes: content.length, mode: file.mode, owner: `${file.owner}:${file.group}` }, "file added");
   }
 
-  await mkdir(join(root, dirname(MARKER_SCRIPT)), { recursive: true });
-  await writeFile(join(root, MARKER_SCRIPT), MARKER_SCRIPT_TEXT, { mode: 0o755 });
-  await chmod(join(root, MARKER_SCRIPT), 0o755);
-  await writeFile(join(root, "usr/lib/systemd/system", MARKER_UNIT), MARKER_UNIT_TEXT, { mode: 0o644 });
-  const wants = join(root, "usr/lib/systemd/system/multi-user.target.wants");
-  await mkdir(wants, { recursive: true });
-  if (!(await exists(join(wants, MARKER_UNIT)))) await symlink(`../${MARKER_UNIT}`, join(wants, MARKER_UNIT));
+  await root.writeFile(MARKER_SCRIPT, MARKER_SCRIPT_TEXT, { mode: 0o755 });
+  await root.writeFile(`usr/lib/systemd/system/${MARKER_UNIT}`, MARKER_UNIT_TEXT, { mode: 0o644 });
+  await root.symlink(`../${MARKER_UNIT}`, `usr/lib/systemd/system/multi-user.target.wants/${MARKER_UNIT}`, { replace: true });
   logger.info({ unit: MARKER_UNIT }, "boot marker unit installed");
-  if (definition.bootloader.loaders.includes("grub") && !(await exists(join(root, "etc/default/grub")))) {
-    await mkdir(join(root, "etc/default"), { recursive: true });
-    await writeFile(join(root, "etc/default/grub"), GRUB_DEFAULTS, { mode: 0o644 });
+  if (definition.bootloader.loaders.includes("grub") && (await root.kind("etc/default/grub")) === undefined) {
+    await root.writeFile("etc/default/grub", GRUB_DEFAULTS, { mode: 0o644 });
     logger.info({ file: "/etc/default/grub" }, "GRUB defaults for ostree's grub2 backend written");
   }
 
@@ -165,8 +154,9 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
     logger.info({ units }, `units: ${verb}`);
   }
 
-  for (const step of definition.postprocess) {
-    const script = step.run ?? (await readFile(resolve(options.baseDir, step.script!), "utf8"));
+  for (const [index, step] of definition.postprocess.entries()) {
+    const script =
+      step.run ?? (await readFile(await hostInputPath(definition, options.baseDir, `postprocess[${index}].script`, step.script!), "utf8"));
     const started = Date.now();
     try {
       await inRoot(["/bin/sh", "-e", "-s"], script);

@@ -1,6 +1,7 @@
 export * from "./apt-sources.js";
 export * from "./chroot.js";
 export * from "./customize.js";
+export * from "./image-root.js";
 export * from "./ostree-layout.js";
 export * from "./rootfs.js";
 export * from "./rootfs-cache.js";

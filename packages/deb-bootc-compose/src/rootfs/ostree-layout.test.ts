@@ -3,12 +3,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { lintImage } from "../lint/image-lint.js";
+import { ImageRoot } from "./image-root.js";
 import { applyOstreeLayout, installKernel, VAR_TMPFILES } from "./ostree-layout.js";
 
 let root: string;
+/** A host directory outside the tree, which a symlink planted by a package points at. */
+let host: string | undefined;
 afterEach(async () => {
   if (root) await rm(root, { recursive: true, force: true });
+  if (host) await rm(host, { recursive: true, force: true });
+  host = undefined;
 });
+
+async function hostDirectory(): Promise<string> {
+  host = await mkdtemp(join(tmpdir(), "layout-host-"));
+  await writeFile(join(host, "precious"), "host data\n");
+  return host;
+}
 
 const uid = process.getuid?.() ?? 0;
 const gid = process.getgid?.() ?? 0;
@@ -66,7 +77,7 @@ async function debianTree(kernels = ["6.12.0-1-amd64"]): Promise<string> {
 describe("installKernel", () => {
   it("moves the one kernel to /usr/lib/modules/KVER/vmlinuz and empties /boot", async () => {
     await debianTree();
-    expect(await installKernel(root)).toEqual({ kver: "6.12.0-1-amd64", vmlinuz: "usr/lib/modules/6.12.0-1-amd64/vmlinuz" });
+    expect(await installKernel(new ImageRoot(root))).toEqual({ kver: "6.12.0-1-amd64", vmlinuz: "usr/lib/modules/6.12.0-1-amd64/vmlinuz" });
     expect(await readFile(join(root, "usr/lib/modules/6.12.0-1-amd64/vmlinuz"), "utf8")).toBe("kernel");
     expect(await readdir(join(root, "boot"))).toEqual([]);
     await expect(lstat(join(root, "vmlinuz"))).rejects.toThrow();
@@ -74,7 +85,7 @@ describe("installKernel", () => {
 
   it("refuses two kernels, naming them", async () => {
     await debianTree(["6.12.0-1-amd64", "6.12.0-2-amd64"]);
-    await expect(installKernel(root)).rejects.toMatchObject({
+    await expect(installKernel(new ImageRoot(root))).rejects.toMatchObject({
       code: "KERNEL_COUNT",
       message: expect.stringMatching(/2 kernels installed \(6\.12\.0-1-amd64, 6\.12\.0-2-amd64\)/),
     });
@@ -84,8 +95,8 @@ describe("installKernel", () => {
 describe("applyOstreeLayout", () => {
   it("moves dpkg under /usr, links the /var-homed directories, empties /var and declares it in tmpfiles.d", async () => {
     await debianTree();
-    await installKernel(root);
-    const result = await applyOstreeLayout(root);
+    await installKernel(new ImageRoot(root));
+    const result = await applyOstreeLayout(new ImageRoot(root));
     expect(await readFile(join(root, "usr/lib/sysimage/dpkg/status"), "utf8")).toBe("Package: base-files\n");
     await expect(lstat(join(root, "usr/lib/sysimage/dpkg/status-old"))).rejects.toThrow();
     expect(await readdir(join(root, "var"))).toEqual([]);
@@ -119,6 +130,37 @@ describe("applyOstreeLayout", () => {
   it("refuses a /media with content", async () => {
     await debianTree();
     await writeFile(join(root, "media/usb"), "");
-    await expect(applyOstreeLayout(root)).rejects.toMatchObject({ code: "ROOTFS_LAYOUT_FAILED" });
+    await expect(applyOstreeLayout(new ImageRoot(root))).rejects.toMatchObject({ code: "ROOTFS_LAYOUT_FAILED" });
+  });
+
+  it("keeps to the tree when a package planted /boot, /var and /media as links to host directories", async () => {
+    await debianTree();
+    const outside = await hostDirectory();
+    await rm(join(root, "media"), { recursive: true });
+    await symlink(outside, join(root, "media"));
+    const tree = new ImageRoot(root);
+    await installKernel(tree);
+    await rm(join(root, "boot"), { recursive: true });
+    await symlink(outside, join(root, "boot"));
+    await rm(join(root, "var"), { recursive: true });
+    await symlink(outside, join(root, "var"));
+    await applyOstreeLayout(tree);
+    expect(await readdir(outside)).toEqual(["precious"]);
+    expect(await readFile(join(outside, "precious"), "utf8")).toBe("host data\n");
+    expect((await lstat(join(root, "boot"))).isDirectory()).toBe(true);
+    expect(await readdir(join(root, "var"))).toEqual([]);
+    await expect(lstat(join(root, "usr/share/factory/var/precious"))).rejects.toThrow();
+  });
+
+  it("keeps to the tree when /usr/lib/sysimage is a link to a host directory", async () => {
+    await debianTree();
+    const outside = await hostDirectory();
+    await symlink(outside, join(root, "usr/lib/sysimage"));
+    const tree = new ImageRoot(root);
+    await installKernel(tree);
+    await applyOstreeLayout(tree);
+    // the database went to the tree's own path of that name (under its /tmp, emptied afterwards), not to the host's
+    expect(await readdir(outside)).toEqual(["precious"]);
+    expect(await readdir(join(root, "tmp"))).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import type { Phase } from "../compose/phase-engine.js";
 import { ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
 import { cacheDirOf } from "../pkgset/pkgset-phase.js";
 import { installPlan } from "./apt-sources.js";
+import { imageIds } from "./chroot.js";
 import { buildRootfs, rootfsPath } from "./rootfs.js";
 import { newTreeId, RootfsCache } from "./rootfs-cache.js";
 import { openTextLog } from "./text-log.js";
@@ -71,7 +72,16 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
           if (packages) {
             mmdebstrap ??= await mmdebstrapVersion(ctx.signal);
             key = treeKeyOf(
-              await treeKeyInputs({ definition: ctx.definition, baseDir: options.baseDir, variant, arch, plan, packages, mmdebstrap }),
+              await treeKeyInputs({
+                definition: ctx.definition,
+                baseDir: options.baseDir,
+                variant,
+                arch,
+                plan,
+                packages,
+                mmdebstrap,
+                ids: await imageIds(),
+              }),
             );
             cache ??= new RootfsCache(await cacheDirOf(options), {
               keep: options.rootfsCacheKeep,

@@ -9,7 +9,7 @@
  * Needs root, mmdebstrap, bubblewrap, skopeo; about 6 minutes on 2 cores.
  */
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -80,6 +80,8 @@ describe.skipIf(!ready)("rootfs and ostree reuse on a recompose", () => {
     timeout: 1_500_000,
   }, async () => {
     work = await mkdtemp(join(tmpdir(), "rootfs-reuse-"));
+    // the compose\'s sandbox root (an unprivileged id of the range) must be able to enter it
+    await chmod(work, 0o755);
     const out = join(work, "out");
     // a private rootfs cache, the machine's .debs and indexes
     const shared = await defaultCacheDir();

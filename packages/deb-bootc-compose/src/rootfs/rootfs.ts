@@ -1,10 +1,11 @@
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { type Logger, run } from "@debian-bootc/core";
+import type { Logger } from "@debian-bootc/core";
 import type { ComposeDefinition } from "../definition.js";
 import type { InstallPlan } from "./apt-sources.js";
-import { runInRoot } from "./chroot.js";
+import { imageIds, rangeWritableDirectory, runAsRangeRoot, runInRoot } from "./chroot.js";
 import { customizeTree } from "./customize.js";
+import { ImageRoot } from "./image-root.js";
 import { applyOstreeLayout, installKernel, type OstreeLayoutResult } from "./ostree-layout.js";
 
 /** Package content an image does not need (dpkg path filters; copyright files stay). */
@@ -50,7 +51,9 @@ export interface RootfsResult {
  * Build one image root: mmdebstrap the package set (the kernel's own initramfs hook is switched off
  * with INITRD=No), apply the definition's customisations, move the kernel to /usr/lib/modules/$KVER,
  * build a generic (not host-only) initramfs with dracut, which picks up ostree's dracut module from
- * ostree-boot, then lay the tree out for ostree.
+ * ostree-boot, then lay the tree out for ostree. mmdebstrap runs as the root of a user namespace mapped
+ * to the caller's subordinate range and every later step in deb-mock's rootless sandbox (chroot.ts), so
+ * the tree is owned by that range on disk and the host-side steps write through ImageRoot with its shift.
  */
 export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsResult> {
   const { plan, logger, signal } = options;
@@ -64,12 +67,16 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
   };
   const epoch = String(options.sourceDateEpoch ?? (Number(process.env.SOURCE_DATE_EPOCH) || Math.floor(Date.now() / 1000)));
   const env = { ...process.env, INITRD: "No", SOURCE_DATE_EPOCH: epoch, DEBIAN_FRONTEND: "noninteractive" };
+  const ids = await imageIds();
+  const tree = new ImageRoot(options.path, { ids });
   await step("mmdebstrap", async () => {
     await rm(options.path, { recursive: true, force: true });
     await mkdir(dirname(options.path), { recursive: true });
+    // the range's root makes the tree: its top directory must be its own
+    await rangeWritableDirectory(options.path);
     const args = [
       `--variant=${plan.variant}`,
-      // unshare as root: its own mount namespace, so a killed run leaves no /proc or /dev mounted on the host
+      // as the namespace's root mmdebstrap unshares mount, PID and the rest itself: a killed run leaves no mounts on the host
       "--mode=unshare",
       "--format=directory",
       `--architectures=${options.arch}`,
@@ -82,24 +89,23 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
       ...plan.sources,
     ];
     logger.info({ from: plan.from, mmdebstrapVariant: plan.variant, packages: plan.packages.length, sources: plan.sources }, "mmdebstrap");
-    await run("mmdebstrap", args, {
-      env,
+    // HOME: the host's /root is not the namespace root's to read
+    await runAsRangeRoot("mmdebstrap", args, {
+      env: { ...env, HOME: "/" },
       signal,
       logger,
-      onStdout: options.onOutput,
-      onStderr: options.onOutput,
-      captureStdout: false,
+      onOutput: options.onOutput,
       debianPackage: "mmdebstrap",
     });
     if (plan.from === "snapshot") {
       // mmdebstrap leaves its sources in the tree: the snapshot's path on this host, which the image
       // cannot reach and which differs per compose (a cached tree must not carry one compose's path)
-      await writeFile(join(options.path, "etc/apt/sources.list"), SNAPSHOT_SOURCES_LIST, { mode: 0o644 });
+      await tree.writeFile("etc/apt/sources.list", SNAPSHOT_SOURCES_LIST, { mode: 0o644 });
     }
   });
   await step("customize", () =>
     customizeTree({
-      root: options.path,
+      root: tree,
       definition: options.definition,
       baseDir: options.baseDir,
       logger,
@@ -108,7 +114,7 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
       env: { SOURCE_DATE_EPOCH: epoch },
     }),
   );
-  const kernel = await step("kernel", () => installKernel(options.path));
+  const kernel = await step("kernel", () => installKernel(tree));
   await step("initramfs", async () => {
     if (options.definition.kernel.initramfs !== "dracut") return;
     await runInRoot(
@@ -117,7 +123,7 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
       { signal, logger, onOutput: options.onOutput, env: { SOURCE_DATE_EPOCH: epoch } },
     );
   });
-  const layout = await step("ostree-layout", () => applyOstreeLayout(options.path));
+  const layout = await step("ostree-layout", () => applyOstreeLayout(tree));
   logger.info(
     {
       kver: kernel.kver,

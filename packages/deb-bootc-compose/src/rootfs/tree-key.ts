@@ -1,13 +1,14 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "@debian-bootc/core";
 import { moduleDirHash } from "../code-hash.js";
 import type { PhaseContext } from "../compose/phase-engine.js";
 import { PKGSET_STATE, type PkgsetState } from "../compose/shared-state.js";
-import { type ComposeDefinition, resolveVariant } from "../definition.js";
+import { type ComposeDefinition, hostInputPath, resolveVariant } from "../definition.js";
 import type { InstallPlan } from "./apt-sources.js";
+import type { IdShift } from "./image-root.js";
 import { DPKG_PATH_FILTERS } from "./rootfs.js";
 
 /**
@@ -60,6 +61,8 @@ export interface TreeKeyInputs {
   postprocess: Array<{ name: string; sha256: string }>;
   /** An explicit SOURCE_DATE_EPOCH (timestamps in the tree); absent when the build uses the current time. */
   sourceDateEpoch?: string;
+  /** The subordinate range the tree's owners are shifted by on disk (a tree of another range has other owners). */
+  ids?: IdShift;
 }
 
 export interface TreeKey {
@@ -97,6 +100,7 @@ export interface TreeKeySources {
   /** The exact set (with SHA256s) the pkgset and gather phases resolved and verified. */
   packages: readonly KeyedPackage[];
   mmdebstrap: string;
+  ids?: IdShift;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -105,13 +109,15 @@ export async function treeKeyInputs(s: TreeKeySources): Promise<TreeKeyInputs> {
   const { definition } = s;
   const request = resolveVariant(definition, s.variant, s.arch as ComposeDefinition["arches"][number]);
   const files = [];
-  for (const { content, src, ...rest } of definition.files) {
-    const data = content !== undefined ? Buffer.from(content) : await readFile(resolve(s.baseDir, src!));
+  for (const [i, { content, src, ...rest }] of definition.files.entries()) {
+    const data =
+      content !== undefined ? Buffer.from(content) : await readFile(await hostInputPath(definition, s.baseDir, `files[${i}].src`, src!));
     files.push({ ...rest, sha256: sha256(data) });
   }
   const postprocess = [];
-  for (const step of definition.postprocess) {
-    const script = step.run ?? (await readFile(resolve(s.baseDir, step.script!), "utf8"));
+  for (const [i, step] of definition.postprocess.entries()) {
+    const script =
+      step.run ?? (await readFile(await hostInputPath(definition, s.baseDir, `postprocess[${i}].script`, step.script!), "utf8"));
     postprocess.push({ name: step.name, sha256: sha256(script) });
   }
   const packages = [...s.packages]
@@ -137,6 +143,7 @@ export async function treeKeyInputs(s: TreeKeySources): Promise<TreeKeyInputs> {
     units: definition.units,
     postprocess,
     ...(epoch ? { sourceDateEpoch: epoch } : {}),
+    ...(s.ids ? { ids: s.ids } : {}),
   };
 }
 

@@ -1,0 +1,112 @@
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { silentLogger } from "@debian-bootc/core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type ComposeDefinition, parseDefinition } from "../definition.js";
+import { customizeTree, MARKER_SCRIPT, MARKER_UNIT } from "./customize.js";
+import { ImageRoot } from "./image-root.js";
+
+/**
+ * The customisation steps that need no chroot (files, the boot marker, GRUB defaults), against trees
+ * and definition folders shaped the way an attacker would shape them.
+ */
+
+let dir: string;
+let root: string;
+let baseDir: string;
+let host: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "customize-"));
+  root = join(dir, "tree");
+  baseDir = join(dir, "definition");
+  host = join(dir, "host");
+  for (const d of [join(root, "etc"), join(root, "usr/lib/systemd/system"), baseDir, host]) await mkdir(d, { recursive: true });
+  await writeFile(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n");
+  await writeFile(join(root, "etc/group"), "root:x:0:\n");
+  await writeFile(join(host, "secret"), "host secret\n");
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function definition(extra = ""): ComposeDefinition {
+  return parseDefinition(`name: x\nversion: "1"\nbootloader: none\n${extra}`, "def.yaml");
+}
+
+function customize(def: ComposeDefinition): Promise<void> {
+  return customizeTree({ root: new ImageRoot(root), definition: def, baseDir, logger: silentLogger });
+}
+
+describe("customizeTree keeps every write inside the image", () => {
+  it("writes files[].dest /../outside/x inside the tree (a definition that skipped validation)", async () => {
+    const def = definition('files:\n  - dest: /etc/motd\n    content: "hi\\n"\n');
+    def.files[0]!.dest = "/../outside/x";
+    await customize(def);
+    expect(await readFile(join(root, "outside/x"), "utf8")).toBe("hi\n");
+    expect((await readdir(dir)).sort()).toEqual(["definition", "host", "tree"]);
+  });
+
+  it("installs the boot marker inside the tree when a package made usr/lib/deb-bootc-compose a link to a host directory", async () => {
+    await mkdir(join(root, "usr/lib"), { recursive: true });
+    await symlink(host, join(root, "usr/lib/deb-bootc-compose"));
+    await symlink(host, join(root, "usr/lib/systemd/system/multi-user.target.wants"));
+    await customize(definition());
+    expect(await readdir(host)).toEqual(["secret"]);
+    expect(await readFile(join(root, host, "boot-marker"), "utf8")).toContain("deb-bootc-compose: booted");
+    expect(await readFile(join(root, "usr/lib/systemd/system", MARKER_UNIT), "utf8")).toContain(`ExecStart=/${MARKER_SCRIPT}`);
+    expect(await readlink(join(root, host, MARKER_UNIT))).toBe(`../${MARKER_UNIT}`);
+  });
+
+  it("replaces a file's symlink instead of writing, chowning or chmodding through it", async () => {
+    await symlink(join(host, "secret"), join(root, "etc/motd"));
+    await customize(definition('files:\n  - dest: /etc/motd\n    content: "welcome\\n"\n    mode: "0666"\n'));
+    expect(await readFile(join(host, "secret"), "utf8")).toBe("host secret\n");
+    expect(((await lstat(join(host, "secret"))).mode & 0o777).toString(8)).not.toBe("666");
+    expect((await lstat(join(root, "etc/motd"))).isFile()).toBe(true);
+    expect(await readFile(join(root, "etc/motd"), "utf8")).toBe("welcome\n");
+  });
+
+  it("writes GRUB's defaults inside the tree when /etc/default is a link to a host directory", async () => {
+    await symlink(host, join(root, "etc/default"));
+    await customize(parseDefinition('name: x\nversion: "1"\nbootloader: grub\n', "def.yaml"));
+    expect(await readdir(host)).toEqual(["secret"]);
+    expect(await readFile(join(root, host, "grub"), "utf8")).toContain("GRUB_DISTRIBUTOR=Debian");
+  });
+});
+
+describe("customizeTree reads host inputs from the definition's folder only", () => {
+  it("refuses a files[].src that is a symlink out of the definition's folder, naming the field", async () => {
+    await symlink(join(host, "secret"), join(baseDir, "motd"));
+    const error = await customize(definition("files:\n  - dest: /etc/motd\n    src: motd\n")).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: "DEFINITION_INVALID",
+      message: expect.stringMatching(/^files\[0\]\.src: motd is a symlink to .*host\/secret, outside the definition's folder/),
+    });
+    await expect(lstat(join(root, "etc/motd"))).rejects.toThrow();
+  });
+
+  it("refuses an absolute files[].src and postprocess[].script that skipped validation", async () => {
+    const def = definition("files:\n  - dest: /etc/motd\n    src: motd\n");
+    def.files[0]!.src = join(host, "secret");
+    await expect(customize(def)).rejects.toMatchObject({
+      code: "DEFINITION_INVALID",
+      message: expect.stringContaining("files[0].src: expected a path relative to the definition's folder"),
+    });
+    const script = definition("postprocess:\n  - name: tune\n    script: tune.sh\n");
+    script.postprocess[0]!.script = "../host/secret";
+    await expect(customize(script)).rejects.toMatchObject({
+      code: "DEFINITION_INVALID",
+      message: expect.stringContaining("postprocess[0].script: expected a path inside the definition's folder"),
+    });
+  });
+
+  it("reads files inside the folder, and anywhere with allowAbsolutePaths", async () => {
+    await mkdir(join(baseDir, "files"));
+    await writeFile(join(baseDir, "files/motd"), "from the folder\n");
+    await customize(definition("files:\n  - dest: /etc/motd\n    src: files/motd\n"));
+    expect(await readFile(join(root, "etc/motd"), "utf8")).toBe("from the folder\n");
+    await customize(definition(`allowAbsolutePaths: true\nfiles:\n  - dest: /etc/issue\n    src: ${join(host, "secret")}\n`));
+    expect(await readFile(join(root, "etc/issue"), "utf8")).toBe("host secret\n");
+  });
+});
