@@ -1,7 +1,9 @@
+import { lstat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { isCodedError, type RunResult } from "@debian-bootc/core";
 import { type CommonOptions, Environment } from "./environment.js";
 import { debMockError } from "./errors.js";
+import { idRange, RANGE_SIZE } from "./id-range.js";
 import { assertReachableAbove, copyIntoRange, makeRangeDirs, shiftTree } from "./range-fs.js";
 import type { BindMount } from "./sandbox.js";
 
@@ -15,7 +17,8 @@ export interface RunInEnvironmentOptions extends CommonOptions {
   packages?: readonly string[];
   /**
    * Host directories bind-mounted into the environment (e.g. a compose's work directory). Their owners
-   * are shifted into the id range while the commands run and back afterwards (shiftTree), so the
+   * are shifted into the id range while the commands run and back afterwards (shiftTree; a tree the
+   * range already owns is left as it is), so the
    * commands see and write the trees' own owners (root is 0; an ordinary caller's files are root's)
    * without any of them holding a capability on the host; what they write belongs to the caller.
    */
@@ -93,7 +96,7 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
       }
     }
     const results: RunResult[] = [];
-    const shifted = (options.binds ?? []).map((b) => b.source);
+    const shifted = await bindsToShift(options.binds ?? []);
     // root stages the sources where the environment reaches them (sandbox.ts); an ordinary user cannot
     if (process.getuid?.() !== 0) {
       for (const source of shifted) {
@@ -110,6 +113,19 @@ export async function runInEnvironment(options: RunInEnvironmentOptions): Promis
   } finally {
     await env.dispose({ keep: options.keep });
   }
+}
+
+/**
+ * The bind sources whose owners are shifted while the commands run: not a tree the range already owns
+ * (an image root made in a sandbox), which shows its in-image owners inside as it is. Shifting it "back"
+ * afterwards would re-own it to the host's ids, and with it every hard-linked copy (a cached tree).
+ */
+async function bindsToShift(binds: readonly BindMount[]): Promise<string[]> {
+  const range = await idRange();
+  const owned = (uid: number) => uid >= range.uid.start && uid < range.uid.start + RANGE_SIZE;
+  const sources: string[] = [];
+  for (const bind of binds) if (!owned((await lstat(bind.source)).uid)) sources.push(bind.source);
+  return sources;
 }
 
 /** Copy a host .deb into the snapshot's /build/.debs (owned by the environment's root); its path inside. */
