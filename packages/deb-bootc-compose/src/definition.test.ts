@@ -150,6 +150,17 @@ describe("compose definitions", () => {
     expect(invalid('version: "1"\n').message).toMatch(/name: /);
   });
 
+  it("takes an ostree ref only in ostree's syntax, so it never reaches ostree as an option", () => {
+    for (const ref of ["--repo=/etc", "-x", "a b", "a//b", "{name}/../x", "{nam}/x"]) {
+      expect(invalid(`name: x\nversion: "1"\nostree:\n  ref: "${ref}"\n`).message).toMatch(
+        /def\.yaml:4:\d+: ostree\.ref: expected an ostree ref/,
+      );
+    }
+    expect(parseDefinition('name: x\nversion: "1"\nostree:\n  ref: debian/{version}/{arch}/x_{variant}-1.0\n', "def.yaml").ostree.ref).toBe(
+      "debian/{version}/{arch}/x_{variant}-1.0",
+    );
+  });
+
   it("checks variant inheritance: unknown parents and cycles", () => {
     expect(invalid('name: x\nversion: "1"\nvariants:\n  minimal: {}\n  std:\n    inherits: minmal\n').message).toMatch(
       /variants\.std\.inherits: no variant "minmal" \(did you mean "minimal"\?\)/,

@@ -319,7 +319,15 @@ export const definitionSchema = record({
   }).optional(),
   ostree: record({
     /** Placeholders {name} {version} {arch} {variant}. */
-    ref: z.string().default("{name}/{version}/{arch}/{variant}"),
+    // ostree's own ref syntax with the placeholders: the ref reaches ostree's command line, so it may not
+    // start with "-" or hold spaces (the placeholders' values are validated names, versions and arches)
+    ref: z
+      .string()
+      .regex(
+        /^([A-Za-z0-9_]|\{(name|version|arch|variant)\})([A-Za-z0-9_.-]|\{(name|version|arch|variant)\})*(\/([A-Za-z0-9_]|\{(name|version|arch|variant)\})([A-Za-z0-9_.-]|\{(name|version|arch|variant)\})*)*$/,
+        "expected an ostree ref such as {name}/{version}/{arch}/{variant}: components of letters, digits, '_', '.' and '-' (not first), and the placeholders",
+      )
+      .default("{name}/{version}/{arch}/{variant}"),
   }).default({ ref: "{name}/{version}/{arch}/{variant}" }),
   disk: record({
     size: z
