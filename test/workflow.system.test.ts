@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Output, run, runCli } from "@debian-bootc/core";
@@ -73,6 +73,8 @@ const withHub = <T>(look: (client: EmbeddedHubClient) => Promise<T>) =>
 describe("workflow: compose asks, deb-orchestrator builds with deb-mock, compose ships", () => {
   it("builds the example's sources, composes from the tag's repository, records the builds, and reuses them", async () => {
     dir = await mkdtemp(join(tmpdir(), "workflow-"));
+    // the compose's sandbox root (an unprivileged id of the range) must be able to enter it
+    await chmod(dir, 0o755);
     await cp(join(examples, "debian-bootc.yaml"), join(dir, "def", "debian-bootc.yaml"));
     await cp(join(examples, "branding"), join(dir, "def", "branding"), { recursive: true });
 
