@@ -1,3 +1,4 @@
+export type { BuildArchRequest, BuildRequest, ExtraRepo, ResultFile, TaskResult } from "./api/tasks.js";
 export {
   type BuildRunFile,
   type BuildRunner,
@@ -33,7 +34,6 @@ export type { BuildSource, BuildView, TagView } from "./hub/catalog.js";
 export { type HubOptions, openApiDocument, type RunningHub, startHub } from "./hub/hub.js";
 export type { TaskDetail, TaskView, WhyAnswer } from "./hub/queries.js";
 export { hubOpenApiDocument } from "./hub/server.js";
-export type { BuildArchRequest, BuildRequest, ExtraRepo, ResultFile, TaskResult } from "./hub/task-engine.js";
 export {
   defaultLocalDataDir,
   type LocalOrchestrator,

@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
 import { archMatches, parseDsc } from "@debian-bootc/debian";
-import type { ExtraRepo } from "../hub/task-engine.js";
+import type { ExtraRepo } from "../api/tasks.js";
 
 export interface BuildRunRequest {
   /** The downloaded .dsc; the files it lists are beside it. */

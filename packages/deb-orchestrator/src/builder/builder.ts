@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
+import type { BuildArchRequest, ResultFile } from "../api/tasks.js";
 import type { HubClient } from "../client/hub-client.js";
-import type { BuildArchRequest, ResultFile } from "../hub/task-engine.js";
 import type { BuildRunner } from "./build-runner.js";
 
 export interface BuilderOptions {

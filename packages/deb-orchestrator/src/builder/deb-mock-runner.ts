@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@debian-bootc/core";
 import { build } from "@debian-bootc/deb-mock";
-import type { ExtraRepo } from "../hub/task-engine.js";
+import type { ExtraRepo } from "../api/tasks.js";
 import type { BuildRunFile, BuildRunner, BuildRunRequest, BuildRunResult } from "./build-runner.js";
 
 export interface DebMockRunnerOptions {

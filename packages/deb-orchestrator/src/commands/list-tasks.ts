@@ -1,4 +1,5 @@
 import type { CommandSpec } from "@debian-bootc/core";
+import { taskMethods, taskStates } from "../api/tasks.js";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit, table, when } from "../cli-support/render.js";
 import type { TaskView } from "../hub/queries.js";
@@ -11,9 +12,9 @@ export const listTasksCommand: CommandSpec = {
       flags: "--state <state>",
       description: "only tasks in this state",
       repeatable: true,
-      choices: ["free", "assigned", "open", "closed", "failed", "canceled"],
+      choices: [...taskStates],
     },
-    { flags: "--method <method>", description: "only tasks of this method (build, buildArch, tagBuild, newRepo, noop)" },
+    { flags: "--method <method>", description: `only tasks of this method (${taskMethods.join(", ")})` },
     { flags: "--all", description: "include subtasks, not only top-level tasks", default: false },
     { flags: "--limit <n>", description: "at most this many", default: "50" },
   ],

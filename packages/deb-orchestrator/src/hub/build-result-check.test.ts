@@ -6,10 +6,10 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { isCodedError, run } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ResultFile } from "../api/tasks.js";
 import { ArtifactStore } from "./artifact-store.js";
 import { checkBuildResult } from "./build-result-check.js";
 import { withoutHostPaths } from "./host-paths.js";
-import type { ResultFile } from "./task-engine.js";
 
 // a real upload made by dpkg-buildpackage (the debian package's fixture): a .dsc building demo-tool (any)
 // and demo-doc (all), its two .debs, .changes and .buildinfo

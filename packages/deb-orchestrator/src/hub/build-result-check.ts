@@ -11,9 +11,9 @@ import {
   type SourceControl,
   sourceOfBinary,
 } from "@debian-bootc/debian";
+import type { BuildArchRequest, ResultFile } from "../api/tasks.js";
 import { orchestratorError } from "../errors.js";
 import type { ArtifactStore } from "./artifact-store.js";
-import type { BuildArchRequest, ResultFile } from "./task-engine.js";
 
 /**
  * A builder's results are hostile input until checked: before a buildArch task may complete, every file

@@ -1,10 +1,10 @@
 import type { Kysely } from "kysely";
+import type { SourceFileRef } from "../api/tasks.js";
 import type { Database } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import { hashToken, newToken, type Permission, type Principal, permissions } from "./auth.js";
 import type { HubContext } from "./context.js";
 import { recordEvent } from "./events.js";
-import type { SourceFileRef } from "./task-engine.js";
 import { checkArch, checkName, checkPackageName, checkVersion } from "./validate.js";
 
 /* Users, tokens, permissions, tags, targets, external repos and tagging: the hub's catalogue. Every

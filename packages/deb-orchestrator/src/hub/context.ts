@@ -43,13 +43,3 @@ export interface HubContext {
   /** Re-examine a hub-side task (build, tagBuild, newRepo) after something changed. Set by the task engine. */
   advance(taskId: number): void;
 }
-
-/** Tasks builders run; every other method runs inside the hub. */
-export const builderMethods = ["buildArch", "noop"] as const;
-export const hubMethods = ["build", "tagBuild", "newRepo"] as const;
-export const terminalStates = ["closed", "failed", "canceled"] as const;
-export const activeStates = ["assigned", "open"] as const;
-
-export function isTerminal(state: string): boolean {
-  return (terminalStates as readonly string[]).includes(state);
-}

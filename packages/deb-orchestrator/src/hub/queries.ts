@@ -1,10 +1,11 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Kysely } from "kysely";
+import { builderMethods } from "../api/tasks.js";
 import type { Database } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import { findBuild } from "./catalog.js";
-import { builderMethods, type HubContext } from "./context.js";
+import type { HubContext } from "./context.js";
 import type { TaskRow } from "./scheduler.js";
 import { readLogTail as readTaskLogTail } from "./task-log.js";
 import { checkFileName } from "./validate.js";

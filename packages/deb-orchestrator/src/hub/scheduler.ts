@@ -1,8 +1,9 @@
 import type { Selectable, Transaction } from "kysely";
+import { activeStates, builderMethods } from "../api/tasks.js";
 import type { Database, HostsTable, TasksTable } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import type { Principal } from "./auth.js";
-import { activeStates, builderMethods, type HubContext } from "./context.js";
+import type { HubContext } from "./context.js";
 import { type EventInput, recordEvent, recordEvents } from "./events.js";
 import { checkArch, checkName } from "./validate.js";
 

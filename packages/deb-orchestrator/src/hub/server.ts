@@ -4,12 +4,13 @@ import { join, sep } from "node:path";
 import { Readable } from "node:stream";
 import { CodedError, httpStatusFor } from "@debian-bootc/core";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { type BuildRequest, isTerminal, type TaskResult, taskStates } from "../api/tasks.js";
 import { orchestratorError } from "../errors.js";
 import { parseCookies, SESSION_COOKIE } from "../web/session.js";
 import { authenticate, type Permission, type Principal, permissions, requirePermission } from "./auth.js";
 import { deleteBuild } from "./build-delete.js";
 import * as catalog from "./catalog.js";
-import { type HubContext, isTerminal } from "./context.js";
+import type { HubContext } from "./context.js";
 import { eventFromRow } from "./events.js";
 import { publicErrorJson } from "./host-paths.js";
 import { streamClient } from "./limits.js";
@@ -329,7 +330,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
   );
 
   // --- builds
-  app.post<{ Body: engine.BuildRequest }>(
+  app.post<{ Body: BuildRequest }>(
     "/api/v1/builds",
     {
       config: { perm: "build", summary: "Submit a build of an uploaded source package" },
@@ -394,7 +395,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       config: { summary: "List tasks" },
       schema: {
         querystring: obj({
-          state: arr({ type: "string", enum: ["free", "assigned", "open", "closed", "failed", "canceled"] }, 6),
+          state: arr({ type: "string", enum: [...taskStates] }, 6),
           method: str(32),
           parent: int(1),
           top: { type: "boolean" },
@@ -626,7 +627,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       return { id: task.id, state: task.state };
     },
   );
-  app.post<{ Params: { name: string; id: number }; Body: { session: string; result?: engine.TaskResult; claimNext?: boolean } }>(
+  app.post<{ Params: { name: string; id: number }; Body: { session: string; result?: TaskResult; claimNext?: boolean } }>(
     "/api/v1/hosts/:name/tasks/:id/complete",
     {
       config: {
@@ -647,7 +648,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
   );
   app.post<{
     Params: { name: string; id: number };
-    Body: { session: string; error: { code: string; message: string }; result?: engine.TaskResult };
+    Body: { session: string; error: { code: string; message: string }; result?: TaskResult };
   }>(
     "/api/v1/hosts/:name/tasks/:id/fail",
     {

@@ -2,69 +2,26 @@ import { readFile, rename, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { type CodedError, isCodedError } from "@debian-bootc/core";
 import type { Transaction } from "kysely";
+import {
+  activeStates,
+  type BuildArchRequest,
+  type BuildRequest,
+  type ExtraRepo,
+  hubMethods,
+  isTerminal,
+  type TaskResult,
+} from "../api/tasks.js";
 import type { Database } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import type { Principal } from "./auth.js";
 import { checkBuildResult, readTaskDsc } from "./build-result-check.js";
 import { latestTagged, tagChain, tagExternalRepos } from "./catalog.js";
-import { activeStates, type HubContext, hubMethods, isTerminal } from "./context.js";
+import type { HubContext } from "./context.js";
 import { summarizeDsc } from "./dsc-summary.js";
 import { type EventInput, recordEvent, recordEvents } from "./events.js";
 import { publicTaskError } from "./host-paths.js";
 import { claimWithin, type HostIdentity, ownedTask, type TaskRow } from "./scheduler.js";
 import { checkArch, checkFileName, checkName, checkPackageName, checkSha256, checkVersion } from "./validate.js";
-
-export interface SourceFileRef {
-  name: string;
-  sha256: string;
-  size: number;
-}
-
-export interface BuildRequest {
-  target: string;
-  /** The .dsc (one of `files`) and every file it lists, uploaded to the artifact store beforehand. */
-  dsc: string;
-  files: SourceFileRef[];
-  scratch?: boolean;
-  arches?: string[];
-  priority?: number;
-}
-
-export interface ExtraRepo {
-  url: string;
-  suite: string;
-  components: string[];
-  /** Armored public key the repository is signed with (absent: the builder trusts it as configured). */
-  key?: string;
-}
-
-export interface BuildArchRequest {
-  source: string;
-  version: string;
-  arch: string;
-  dsc: string;
-  files: SourceFileRef[];
-  buildTag: string;
-  extraRepos: ExtraRepo[];
-}
-
-export interface ResultFile {
-  name: string;
-  sha256: string;
-  size: number;
-  /** deb, dsc, buildinfo, changes, log, result ... */
-  kind: string;
-  /** For .debs: what the builder says the control file holds (checked against it; the control file is what is recorded). */
-  package?: string;
-  version?: string;
-  arch?: string;
-}
-
-export interface TaskResult {
-  files?: ResultFile[];
-  installed?: { name: string; version: string; arch: string }[];
-  [key: string]: unknown;
-}
 
 const DEFAULT_PRIORITY = 20;
 

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from "kysely";
+import { activeStates, builderMethods } from "../api/tasks.js";
 import type { Database, HostsTable, TasksTable } from "../db/schema.js";
-import { activeStates, builderMethods } from "../hub/context.js";
 
 /*
  * Read-only queries behind the web pages. Each page issues a fixed, small number of queries whatever the
@@ -15,7 +15,7 @@ export type TaskRow = Selectable<TasksTable>;
 export type HostRow = Selectable<HostsTable>;
 
 export const PAGE_SIZE = 50;
-export const taskStates = ["free", "assigned", "open", "closed", "failed", "canceled"] as const;
+
 export const buildStates = ["building", "complete", "failed", "canceled", "deleted"] as const;
 
 export interface Page<T> {

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { builderMethods, isTerminal } from "../../hub/context.js";
+import { builderMethods, isTerminal, taskMethods, taskStates } from "../../api/tasks.js";
 import { listLogs, logDir, whyTask } from "../../hub/queries.js";
 import { readLogTail } from "../../hub/task-log.js";
 import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
@@ -14,19 +14,16 @@ import {
   type TaskFilter,
   type TaskNode,
   type TaskRow,
-  taskStates,
   userNames,
 } from "../read.js";
 import { intParam, strParam, taskSubject, type WebEnv } from "./common.js";
-
-const methods = ["build", "buildArch", "tagBuild", "newRepo", "noop"];
 
 export function taskFilterFrom(q: Record<string, unknown>): TaskFilter {
   const state = strParam(q.state, 20);
   const method = strParam(q.method, 32);
   return {
     state: state && (taskStates as readonly string[]).includes(state) ? state : undefined,
-    method: method && methods.includes(method) ? method : undefined,
+    method: method && (taskMethods as readonly string[]).includes(method) ? method : undefined,
     owner: strParam(q.owner, 64),
     arch: strParam(q.arch, 32),
     package: strParam(q.package, 128),
@@ -47,7 +44,7 @@ export async function tasksPage(env: WebEnv, pc: PageContext, q: Record<string, 
     html`<option value="${value}"${value === (selected ?? "") ? raw(" selected") : ""}>${value || "any"}</option>`;
   const form = html`<form class="filters" method="get" action="/tasks">
 <label>State<select name="state">${["", ...taskStates].map((s) => option(s, filter.state))}</select></label>
-<label>Method<select name="method">${["", ...methods].map((m) => option(m, filter.method))}</select></label>
+<label>Method<select name="method">${["", ...taskMethods].map((m) => option(m, filter.method))}</select></label>
 <label>Owner<input type="text" name="owner" value="${filter.owner ?? ""}" size="10"></label>
 <label>Arch<input type="text" name="arch" value="${filter.arch ?? ""}" size="8"></label>
 <label>Package<input type="text" name="package" value="${filter.package ?? ""}" size="14"></label>
