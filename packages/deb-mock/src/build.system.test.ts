@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { acquireLock } from "@debian-bootc/core";
@@ -79,6 +79,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
   expect(await ourMounts()).toEqual(mountsBefore);
 });
 

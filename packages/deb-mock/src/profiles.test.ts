@@ -1,13 +1,19 @@
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isCodedError } from "@debian-bootc/core";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parseDuration } from "./profile-schema.js";
 import { DEFAULT_PROFILE, listProfiles, loadProfile, mergeLayers, parseConfigOpts, shippedProfileDir } from "./profiles.js";
 
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
 async function configDir(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "deb-mock-profiles-"));
+  dirs.push(dir);
   await mkdir(dir, { recursive: true });
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
   return dir;

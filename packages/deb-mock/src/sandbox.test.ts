@@ -1,6 +1,10 @@
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { IdRange } from "./id-range.js";
-import { ROOT_CAPABILITIES, sandboxArgv, userNamespacePrefix } from "./sandbox.js";
+import { ROOT_CAPABILITIES, removeStaleSandboxDirs, sandboxArgv, userNamespacePrefix } from "./sandbox.js";
 
 const range: IdRange = {
   uid: { start: 200000, count: 65536 },
@@ -106,5 +110,25 @@ describe("sandboxArgv", () => {
     const user = { ...range, caller: { uid: 1000, gid: 1000, name: "u" } };
     expect(userNamespacePrefix(user, { mapCaller: true })).toEqual(expect.arrayContaining(["--map-user=65536", "--map-group=65536"]));
     expect(userNamespacePrefix(user)).not.toContain("--map-user=65536");
+  });
+});
+
+describe("removeStaleSandboxDirs", () => {
+  it("removes the directories of dead processes and keeps those of live ones", () => {
+    const parent = mkdtempSync(join(tmpdir(), "sandbox-dirs-"));
+    try {
+      const dead = spawnSync("true").pid; // a process that has exited
+      const names = [
+        `deb-mock-sandbox-${dead}-aaaaaa`,
+        `deb-mock-sandbox-${process.pid}-bbbbbb`,
+        "deb-mock-sandbox-1-cccccc",
+        "unrelated-1",
+      ];
+      for (const name of names) mkdirSync(join(parent, name, "binds"), { recursive: true });
+      removeStaleSandboxDirs(parent);
+      expect(readdirSync(parent).sort()).toEqual(names.slice(1).sort());
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
   });
 });

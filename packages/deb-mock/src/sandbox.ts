@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Logger, type RunResult, run } from "@debian-bootc/core";
@@ -107,10 +107,35 @@ export interface SandboxFiles {
 
 let sandboxFiles: SandboxFiles | undefined;
 
-/** Made once per process in a fresh private directory (removed at exit). */
+/** True while a process with this id exists (EPERM: it exists but is not ours). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Removes the sandbox directories of processes that died without their exit handler (SIGKILL, test workers). */
+export function removeStaleSandboxDirs(parent = tmpdir()): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^deb-mock-sandbox-(\d+)-/.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !processAlive(pid)) rmSync(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+/** Made once per process in a fresh private directory named by the process id (removed at exit, or by the next process). */
 function processSandboxFiles(): SandboxFiles {
   if (sandboxFiles) return sandboxFiles;
-  const dir = mkdtempSync(join(tmpdir(), "deb-mock-sandbox-"));
+  removeStaleSandboxDirs();
+  const dir = mkdtempSync(join(tmpdir(), `deb-mock-sandbox-${process.pid}-`));
   // the environment's root (an unprivileged host uid) opens the program and reaches the staging directory
   chmodSync(dir, 0o755);
   const seccomp = join(dir, "filter.bpf");
