@@ -23,7 +23,8 @@ export const composeErrorCodes = {
   },
   PUSH_SIGNING_KEY_INVALID: {
     category: "config",
-    summary: "The sigstore signing key for pushes cannot be read: not an encrypted sigstore private key, or its passphrase does not open it.",
+    summary:
+      "The sigstore signing key for pushes cannot be read: not an encrypted sigstore private key, or its passphrase does not open it.",
   },
   // phase engine
   COMPOSE_PHASE_UNKNOWN: { category: "usage", summary: "--skip-phase or --just-phase names a phase that does not exist." },

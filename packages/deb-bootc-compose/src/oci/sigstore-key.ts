@@ -100,7 +100,11 @@ export interface SigstoreKeyFiles {
  */
 export async function defaultSigstoreKey(outputDir: string): Promise<SigstoreKeyFiles> {
   const dir = join(outputDir, ".deb-bootc-compose");
-  const files = { privateKey: join(dir, "sigstore.key"), passphraseFile: join(dir, "sigstore.passphrase"), publicKey: join(dir, "sigstore.pub") };
+  const files = {
+    privateKey: join(dir, "sigstore.key"),
+    passphraseFile: join(dir, "sigstore.passphrase"),
+    publicKey: join(dir, "sigstore.pub"),
+  };
   const existing = async () => ({ ...files, publicKey: await readFile(files.publicKey, "utf8") });
   try {
     return await existing();
