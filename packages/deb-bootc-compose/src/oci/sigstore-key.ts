@@ -44,6 +44,11 @@ function publicKeyPem(key: KeyObject): string {
 
 /** The public half of an encrypted sigstore private key (so a definition names one file, not two that could disagree). */
 export function sigstorePublicKey(privateKeyPem: string, passphrase: Buffer, source: string): string {
+  return publicKeyPem(createPublicKey(openSigstoreKey(privateKeyPem, passphrase, source)));
+}
+
+/** The private key inside an encrypted sigstore key file; `source` names it in errors. */
+export function openSigstoreKey(privateKeyPem: string, passphrase: Buffer, source: string): KeyObject {
   const invalid = (why: string, cause?: unknown): never => {
     throw composeError("PUSH_SIGNING_KEY_INVALID", `${source}: ${why}`, {
       hint: "give an encrypted sigstore private key (skopeo generate-sigstore-key, cosign generate-key-pair) and its passphrase file",
@@ -80,7 +85,7 @@ export function sigstorePublicKey(privateKeyPem: string, passphrase: Buffer, sou
     return invalid("cannot decrypt it with the passphrase (wrong passphrase or damaged key)", error);
   }
   try {
-    return publicKeyPem(createPublicKey(createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" })));
+    return createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" });
   } catch (error) {
     return invalid("the decrypted key is not a PKCS#8 private key", error);
   }
