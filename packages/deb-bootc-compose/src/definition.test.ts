@@ -216,6 +216,27 @@ describe("compose definitions", () => {
     expect(allowed.allowAbsolutePaths).toBe(true);
   });
 
+  it("reads push: a registry scope (never an option or a reference with a tag) and a signing key kept in the definition's folder", () => {
+    const head = 'name: x\nversion: "1"\n';
+    const def = parseDefinition(
+      `${head}push:\n  registry: registry.example:5000/debian\n  signing: { key: keys/sigstore.key, passphraseFile: keys/pass }\n`,
+      "def.yaml",
+    );
+    expect(def.push).toEqual({
+      registry: "registry.example:5000/debian",
+      signing: { key: "keys/sigstore.key", passphraseFile: "keys/pass" },
+    });
+    for (const registry of ["--policy=/tmp/x", "docker://r.example", "r.example/debian:13"]) {
+      expect(invalid(`${head}push:\n  registry: "${registry}"\n`).message).toMatch(/push\.registry: expected a registry scope/);
+    }
+    expect(invalid(`${head}push:\n  signing: { key: /root/sigstore.key, passphraseFile: p }\n`).message).toMatch(
+      /push\.signing\.key: expected a path relative to the definition's folder/,
+    );
+    expect(invalid(`${head}push:\n  signing: { key: k, passphraseFile: ../../p }\n`).message).toMatch(
+      /push\.signing\.passphraseFile: expected a path inside the definition's folder/,
+    );
+  });
+
   it("refuses image paths with . or .. components (files[].dest, users[].home)", () => {
     expect(invalid('name: x\nversion: "1"\nfiles:\n  - dest: /../outside/x\n    content: ""\n').message).toMatch(
       /files\[0\]\.dest: expected an absolute path without \. or \.\. components/,

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, normalize, relative, resolve, sep } from "node:pat
 import { formatFieldPath, loadYamlFile, parseYamlWithSchema } from "@debian-bootc/core";
 import { z } from "zod";
 import { composeError } from "./errors.js";
+import { REGISTRY_SCOPE } from "./rootfs/containers-policy.js";
 import { didYouMean } from "./suggest.js";
 
 /**
@@ -337,6 +338,19 @@ export const definitionSchema = record({
     filesystem: choice(["ext4", "xfs"] as const).default("ext4"),
   }).optional(),
   outputs: z.array(choice(OUTPUTS)).min(1).default(["ostree", "oci", "ociarchive"]),
+  /** Pushes to registries (--push docker://...) are signed with a sigstore key; see "Signed images" in the docs. */
+  push: record({
+    /**
+     * The registry scope the images come from, host[:port][/namespace]: the images' containers policy
+     * requires the signing key for everything under it.
+     */
+    registry: z
+      .string()
+      .regex(REGISTRY_SCOPE, "expected a registry scope host[:port][/namespace], such as registry.example/debian")
+      .optional(),
+    /** An encrypted sigstore private key and its passphrase file (relative to the definition); default: one made on first use beside the composes. */
+    signing: record({ key: z.string().min(1), passphraseFile: z.string().min(1) }).optional(),
+  }).optional(),
   /**
    * Files on the compose host the definition names (files[].src, postprocess[].script, repository keys,
    * build sources, build.tokenFile) are relative to the definition's folder and stay inside it; true lets
@@ -532,7 +546,7 @@ export function imageReference(definition: ComposeDefinition): { name: string; t
   return { name: definition.image?.name ?? definition.name.toLowerCase(), tag: definition.image?.tag ?? definition.version };
 }
 
-type HostPathShape = Pick<ComposeDefinition, "files" | "postprocess" | "repositories" | "build">;
+type HostPathShape = Pick<ComposeDefinition, "files" | "postprocess" | "repositories" | "build" | "push">;
 
 /** The fields naming files on the compose host, with their field paths (URLs of .dscs left out). */
 function hostPathFields(definition: HostPathShape): Array<{ path: Array<string | number>; value: string }> {
@@ -552,6 +566,10 @@ function hostPathFields(definition: HostPathShape): Array<{ path: Array<string |
     if (s.path !== undefined) fields.push({ path: ["build", "sources", i, "path"], value: s.path });
   });
   if (definition.build?.tokenFile !== undefined) fields.push({ path: ["build", "tokenFile"], value: definition.build.tokenFile });
+  if (definition.push?.signing) {
+    fields.push({ path: ["push", "signing", "key"], value: definition.push.signing.key });
+    fields.push({ path: ["push", "signing", "passphraseFile"], value: definition.push.signing.passphraseFile });
+  }
   return fields;
 }
 

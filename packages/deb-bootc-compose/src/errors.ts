@@ -18,7 +18,13 @@ export const composeErrorCodes = {
   OCI_LAYOUT_INVALID: { category: "input", summary: "An OCI image layout (index.json, manifest or config) is missing or malformed." },
   PUSH_DESTINATION_INVALID: {
     category: "usage",
-    summary: "--push names one destination for several images; it needs {variant} and/or {arch} placeholders to tell them apart.",
+    summary:
+      "--push names one destination for several images (it needs {variant} and/or {arch} placeholders to tell them apart), or one that is not a transport:reference skopeo takes.",
+  },
+  PUSH_SIGNING_KEY_INVALID: {
+    category: "config",
+    summary:
+      "The sigstore signing key for pushes cannot be read: not an encrypted sigstore private key, or its passphrase does not open it.",
   },
   // phase engine
   COMPOSE_PHASE_UNKNOWN: { category: "usage", summary: "--skip-phase or --just-phase names a phase that does not exist." },

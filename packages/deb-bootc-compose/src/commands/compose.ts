@@ -1,5 +1,5 @@
 import { access } from "node:fs/promises";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { type CommandSpec, exitCodes } from "@debian-bootc/core";
 import type { BuildEvent } from "../build/build-phase.js";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
@@ -8,6 +8,7 @@ import { composePhases } from "../compose/registry.js";
 import { loadDefinition, referencedFiles } from "../definition.js";
 import { composeError } from "../errors.js";
 import { pushImages } from "../oci/push.js";
+import { pushSigningKey } from "../oci/sign.js";
 import type { PackageSideEvent } from "../pkgset/pkgset-phase.js";
 
 function mb(bytes: number): string {
@@ -56,7 +57,7 @@ export const composeCommand: CommandSpec = {
     {
       flags: "--push <destination>",
       description:
-        "after a finished compose, copy each OCI image with skopeo to this destination (docker://REF, oci-archive:PATH, dir:PATH; {variant} and {arch} are replaced per image)",
+        "after a finished compose, copy each OCI image with skopeo to this destination (docker://REF, oci-archive:PATH, dir:PATH; {variant} and {arch} are replaced per image); docker:// pushes are sigstore-signed (push.signing, else a key made on first use)",
     },
     {
       flags: "--on-interrupt <what>",
@@ -178,12 +179,21 @@ export const composeCommand: CommandSpec = {
       signal: ctx.signal,
       onPhase,
     }).finally(() => orchestrator.close());
-    const pushed = o.push && result.status !== "TERMINATED" ? await pushImages(result.composeDir, o.push, { signal: ctx.signal }) : [];
+    const pushed =
+      o.push && result.status !== "TERMINATED"
+        ? await pushImages(result.composeDir, o.push, {
+            signal: ctx.signal,
+            // registry pushes are signed: the definition's key, else the output directory's default
+            ...(o.push.startsWith("docker://")
+              ? { signing: await pushSigningKey(loaded.definition, loaded.baseDir, dirname(resolve(result.composeDir))) }
+              : {}),
+          })
+        : [];
     if (ctx.json) ctx.out.json({ ok: result.status !== "TERMINATED", ...result, packages: counts, pushed });
     else {
       ctx.out.line(`${result.composeId}: ${result.status}`);
       ctx.out.line(`  ${result.composeDir}`);
-      for (const p of pushed) ctx.out.line(`  pushed ${p.variant}/${p.arch} to ${p.destination}`);
+      for (const p of pushed) ctx.out.line(`  pushed ${p.variant}/${p.arch} to ${p.destination}${p.signed ? " (signed)" : ""}`);
     }
     return result.status === "TERMINATED" ? exitCodes.interrupted : 0;
   },

@@ -6,4 +6,6 @@ export * from "./layout-reader.js";
 export * from "./oci-archive.js";
 export * from "./push.js";
 export * from "./rootfs-scan.js";
+export * from "./sign.js";
+export * from "./sigstore-key.js";
 export * from "./tar-writer.js";

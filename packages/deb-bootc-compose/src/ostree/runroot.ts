@@ -11,6 +11,8 @@ export interface RunrootOptions {
   profile?: string;
   packages?: readonly string[];
   binds: readonly BindMount[];
+  /** The host's network for the commands (a registry to push to); default none. */
+  network?: boolean;
   logger?: Logger;
   signal?: AbortSignal;
   onOutput?: (chunk: Buffer) => void;
@@ -27,6 +29,7 @@ async function runroot(commands: ReadonlyArray<readonly string[]>, options: Runr
     profile: options.profile,
     packages,
     binds: options.binds,
+    network: options.network,
     commands,
     logger: options.logger,
     signal: options.signal,

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { silentLogger } from "@debian-bootc/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type ComposeDefinition, parseDefinition } from "../definition.js";
+import { IMAGE_POLICY, IMAGE_REGISTRIES_D, IMAGE_SIGSTORE_KEY } from "./containers-policy.js";
 import { customizeTree, MARKER_SCRIPT, MARKER_UNIT } from "./customize.js";
 import { ImageRoot } from "./image-root.js";
 
@@ -37,6 +38,23 @@ function definition(extra = ""): ComposeDefinition {
 function customize(def: ComposeDefinition): Promise<void> {
   return customizeTree({ root: new ImageRoot(root), definition: def, baseDir, logger: silentLogger });
 }
+
+describe("customizeTree installs the containers trust", () => {
+  it("with push.registry's trust: key, registries.d and a policy requiring the key; none without", async () => {
+    await customize(definition());
+    expect(await readdir(join(root, "etc"))).not.toContain("containers");
+    const trust = { scope: "registry.example/debian", publicKey: "-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----\n" };
+    await customizeTree({ root: new ImageRoot(root), definition: definition(), baseDir, logger: silentLogger, containersTrust: trust });
+    expect(await readFile(join(root, IMAGE_SIGSTORE_KEY), "utf8")).toBe(trust.publicKey);
+    expect(await readFile(join(root, IMAGE_REGISTRIES_D), "utf8")).toContain(
+      '"registry.example/debian":\n    use-sigstore-attachments: true',
+    );
+    const policy = JSON.parse(await readFile(join(root, IMAGE_POLICY), "utf8"));
+    expect(policy.transports.docker["registry.example/debian"]).toEqual([
+      { type: "sigstoreSigned", keyPath: IMAGE_SIGSTORE_KEY, signedIdentity: { type: "matchRepoDigestOrExact" } },
+    ]);
+  });
+});
 
 describe("customizeTree keeps every write inside the image", () => {
   it("writes files[].dest /../outside/x inside the tree (a definition that skipped validation)", async () => {

@@ -3,6 +3,7 @@ import type { Logger } from "@debian-bootc/core";
 import { type ComposeDefinition, hostInputPath } from "../definition.js";
 import { composeError } from "../errors.js";
 import { runInRoot } from "./chroot.js";
+import { type ContainersTrust, installContainersTrust } from "./containers-policy.js";
 import type { ImageRoot } from "./image-root.js";
 
 /**
@@ -66,6 +67,8 @@ export interface CustomizeOptions {
   signal?: AbortSignal;
   onOutput?: (chunk: Buffer) => void;
   env?: Record<string, string>;
+  /** The registry scope and key the image's containers policy requires (push.registry). */
+  containersTrust?: ContainersTrust;
 }
 
 async function ids(root: ImageRoot, file: "passwd" | "group"): Promise<Map<string, { id: number; gid: number; home: string }>> {
@@ -133,6 +136,14 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
     }
     await root.writeFile(file.dest, content, { mode: Number.parseInt(file.mode, 8), owner: { uid, gid } });
     logger.info({ dest: file.dest, bytes: content.length, mode: file.mode, owner: `${file.owner}:${file.group}` }, "file added");
+  }
+
+  if (options.containersTrust) {
+    await installContainersTrust(root, options.containersTrust);
+    logger.info(
+      { registry: options.containersTrust.scope },
+      "containers policy: images of the registry must be signed by the compose's key",
+    );
   }
 
   await root.writeFile(MARKER_SCRIPT, MARKER_SCRIPT_TEXT, { mode: 0o755 });

@@ -1,5 +1,6 @@
 export * from "./apt-sources.js";
 export * from "./chroot.js";
+export * from "./containers-policy.js";
 export * from "./customize.js";
 export * from "./image-root.js";
 export * from "./ostree-layout.js";

@@ -1,7 +1,8 @@
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { isCodedError } from "@debian-bootc/core";
 import type { Phase } from "../compose/phase-engine.js";
 import { ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
+import { imageContainersTrust } from "../oci/sign.js";
 import { cacheDirOf } from "../pkgset/pkgset-phase.js";
 import { installPlan } from "./apt-sources.js";
 import { imageIds } from "./chroot.js";
@@ -62,6 +63,8 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
       const useCache = options.rootfsCache !== false;
       let cache: RootfsCache | undefined;
       let mmdebstrap: string | undefined;
+      // the signing key is made (or read) before any tree: the images trust it
+      const containersTrust = await imageContainersTrust(ctx.definition, options.baseDir, dirname(resolve(ctx.composeDir)));
       for (const arch of ctx.definition.arches) {
         for (const variant of Object.keys(ctx.definition.variants)) {
           const plan = await installPlan(ctx, variant, arch, options.baseDir, options.mirror);
@@ -81,6 +84,7 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
                 packages,
                 mmdebstrap,
                 ids: await imageIds(),
+                containersTrust,
               }),
             );
             cache ??= new RootfsCache(await cacheDirOf(options), {
@@ -141,6 +145,7 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
               logger,
               signal: ctx.signal,
               onOutput: (chunk) => log.write(chunk),
+              containersTrust,
             });
             const treeId = key ? newTreeId(key.key) : undefined;
             if (key && cache) {

@@ -4,6 +4,7 @@ import type { Logger } from "@debian-bootc/core";
 import type { ComposeDefinition } from "../definition.js";
 import type { InstallPlan } from "./apt-sources.js";
 import { imageIds, rangeWritableDirectory, runAsRangeRoot, runInRoot } from "./chroot.js";
+import type { ContainersTrust } from "./containers-policy.js";
 import { customizeTree } from "./customize.js";
 import { ImageRoot } from "./image-root.js";
 import { applyOstreeLayout, installKernel, type OstreeLayoutResult } from "./ostree-layout.js";
@@ -37,6 +38,7 @@ export interface BuildRootfsOptions {
   /** Raw output of mmdebstrap, dracut and the scripts. */
   onOutput?: (chunk: Buffer) => void;
   sourceDateEpoch?: number;
+  containersTrust?: ContainersTrust;
 }
 
 export interface RootfsResult {
@@ -112,6 +114,7 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
       signal,
       onOutput: options.onOutput,
       env: { SOURCE_DATE_EPOCH: epoch },
+      containersTrust: options.containersTrust,
     }),
   );
   const kernel = await step("kernel", () => installKernel(tree));

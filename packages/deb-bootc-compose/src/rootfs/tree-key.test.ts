@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDefinition } from "../definition.js";
 import type { InstallPlan } from "./apt-sources.js";
+import type { ContainersTrust } from "./containers-policy.js";
 import { canonicalJson, type KeyedPackage, rootfsCodeHash, treeKeyInputs, treeKeyOf } from "./tree-key.js";
 
 const BASE = `name: keyed
@@ -63,6 +64,7 @@ interface Variation {
   packages?: KeyedPackage[];
   mmdebstrap?: string;
   env?: NodeJS.ProcessEnv;
+  containersTrust?: ContainersTrust;
 }
 
 async function keyOf(v: Variation = {}): Promise<string> {
@@ -77,6 +79,7 @@ async function keyOf(v: Variation = {}): Promise<string> {
       packages: v.packages ?? PACKAGES,
       mmdebstrap: v.mmdebstrap ?? "mmdebstrap 1.5.7",
       env: v.env ?? {},
+      ...(v.containersTrust ? { containersTrust: v.containersTrust } : {}),
     }),
   ).key;
 }
@@ -150,7 +153,12 @@ describe("the rootfs tree key", () => {
       ["an inline file's content", { text: BASE.replace('content: "hello\\n"', 'content: "hello!\\n"') }],
       ["a file's mode", { text: BASE.replace("    src: files/extra.conf", '    src: files/extra.conf\n    mode: "0600"') }],
       ["an inline script", { text: BASE.replace('run: ": > /etc/machine-id"', 'run: "rm -f /etc/machine-id"') }],
+      ["the image's containers trust", { containersTrust: { scope: "r.example/debian", publicKey: "A" } }],
     ];
+    // another key or registry is another tree too
+    const trusted = await keyOf({ containersTrust: { scope: "r.example/debian", publicKey: "A" } });
+    expect(await keyOf({ containersTrust: { scope: "r.example/debian", publicKey: "B" } })).not.toBe(trusted);
+    expect(await keyOf({ containersTrust: { scope: "r.example/other", publicKey: "A" } })).not.toBe(trusted);
     const seen = new Set([a]);
     for (const [what, v] of variations) {
       const k = await keyOf(v);

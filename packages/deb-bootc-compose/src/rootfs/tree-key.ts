@@ -8,6 +8,7 @@ import type { PhaseContext } from "../compose/phase-engine.js";
 import { PKGSET_STATE, type PkgsetState } from "../compose/shared-state.js";
 import { type ComposeDefinition, hostInputPath, resolveVariant } from "../definition.js";
 import type { InstallPlan } from "./apt-sources.js";
+import type { ContainersTrust } from "./containers-policy.js";
 import type { IdShift } from "./image-root.js";
 import { DPKG_PATH_FILTERS } from "./rootfs.js";
 
@@ -63,6 +64,8 @@ export interface TreeKeyInputs {
   sourceDateEpoch?: string;
   /** The subordinate range the tree's owners are shifted by on disk (a tree of another range has other owners). */
   ids?: IdShift;
+  /** The registry scope and public key of the image's containers policy (push.registry). */
+  containersTrust?: ContainersTrust;
 }
 
 export interface TreeKey {
@@ -102,6 +105,8 @@ export interface TreeKeySources {
   mmdebstrap: string;
   ids?: IdShift;
   env?: NodeJS.ProcessEnv;
+  /** The registry and key the image's containers policy names. */
+  containersTrust?: ContainersTrust;
 }
 
 /** The key inputs of a tree: referenced files (files' src, postprocess scripts) are read and hashed. */
@@ -144,6 +149,7 @@ export async function treeKeyInputs(s: TreeKeySources): Promise<TreeKeyInputs> {
     postprocess,
     ...(epoch ? { sourceDateEpoch: epoch } : {}),
     ...(s.ids ? { ids: s.ids } : {}),
+    ...(s.containersTrust ? { containersTrust: s.containersTrust } : {}),
   };
 }
 
