@@ -135,8 +135,14 @@ interface RootGroup {
 function fieldsFor(parts: BuildParts): { depends: BuildDepField[]; conflicts: BuildDepField[] } {
   const depends: BuildDepField[] = ["Build-Depends"];
   const conflicts: BuildDepField[] = ["Build-Conflicts"];
-  if (parts !== "indep") depends.push("Build-Depends-Arch"), conflicts.push("Build-Conflicts-Arch");
-  if (parts !== "arch") depends.push("Build-Depends-Indep"), conflicts.push("Build-Conflicts-Indep");
+  if (parts !== "indep") {
+    depends.push("Build-Depends-Arch");
+    conflicts.push("Build-Conflicts-Arch");
+  }
+  if (parts !== "arch") {
+    depends.push("Build-Depends-Indep");
+    conflicts.push("Build-Conflicts-Indep");
+  }
   return { depends, conflicts };
 }
 

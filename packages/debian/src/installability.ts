@@ -107,8 +107,11 @@ export class InstallabilityChecker {
     const candidates: BinaryPackage[] = [];
     for (const rel of group) {
       const m = matchRelation(rel, this.#index, { arch: dependerArch });
-      for (const p of m.packages) if (!seen.has(p)) seen.add(p), candidates.push(p);
-      for (const { package: p } of m.providers) if (!seen.has(p)) seen.add(p), candidates.push(p);
+      for (const p of [...m.packages, ...m.providers.map((prov) => prov.package)]) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        candidates.push(p);
+      }
     }
     return { text, group, dependerArch, candidates };
   }
