@@ -10,6 +10,7 @@ export * from "./deb822.js";
 export * from "./decompress.js";
 export * from "./errors.js";
 export * from "./gpg-signing.js";
+export * from "./index-cache.js";
 export * from "./installability.js";
 export * from "./listed-files.js";
 export * from "./package-fields.js";
