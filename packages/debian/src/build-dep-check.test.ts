@@ -286,8 +286,9 @@ describe("checkBuildDependencies", () => {
     expect(r).toMatchObject({ status: "undecided", satisfiable: false, unsatisfied: [{ kind: "undecided" }] });
   });
 
-  it("rejects a malformed Build-Depends with the coded relation error", () => {
+  it("rejects a malformed Build-Depends with the coded relation error, and a cross build", () => {
     expect(() => check("make (>= )")).toThrow(expect.objectContaining({ code: "RELATION_SYNTAX" }));
+    expect(() => check("make", { arch: "arm64" })).toThrow(expect.objectContaining({ code: "ARCHITECTURE_INVALID" }));
   });
 
   it("makes a package with a malformed Depends in an index unusable, not the whole check", () => {

@@ -1,4 +1,5 @@
 import type { BinaryPackage, BinaryPackageIndex } from "./binary-package-index.js";
+import { debianError } from "./errors.js";
 import { type DependencyClause, InstallabilityChecker, type InstallabilityFailure } from "./installability.js";
 import { type FieldSource, formatRelation, matchRelation, parseRelations, type Relation, reduceRelations } from "./relation.js";
 
@@ -158,6 +159,15 @@ export function checkBuildDependencies(
   const checker = index instanceof InstallabilityChecker ? index : new InstallabilityChecker(index);
   const universe = checker.index;
   const arch = options.arch;
+  if (arch !== universe.nativeArch) {
+    throw debianError(
+      "ARCHITECTURE_INVALID",
+      `build architecture ${arch} is not the index's (${universe.nativeArch}): cross builds are not checked`,
+      {
+        details: { arch, indexArch: universe.nativeArch },
+      },
+    );
+  }
   const reduce = { arch, profiles: options.profiles ?? [] };
   const name = source.get("Source") ?? source.get("Package") ?? "source";
   const { depends, conflicts } = fieldsFor(options.parts ?? "both");
