@@ -135,6 +135,18 @@ describe("deb-mock builds (trixie)", () => {
     expect(result.status).toBe("dependencies-failed");
     expect(result.exitCode).toBe(3);
     expect(result.error?.message).toContain("deb-mock-no-such-package-for-tests");
+    // apt's verdict parsed, not its raw output
+    expect(result.unsatisfied).toEqual([
+      {
+        package: "satisfy:command-line",
+        type: "Depends",
+        relation: "deb-mock-no-such-package-for-tests (>= 1.0)",
+        reasons: ["it is not installable"],
+      },
+    ]);
+    expect(result.error?.message).toBe(
+      "build dependencies of unsatisfiable cannot be satisfied: deb-mock-no-such-package-for-tests (>= 1.0) (it is not installable)",
+    );
     expect(await readFile(join(resultDir, "state.log"), "utf8")).toContain("FAILED install-build-deps");
   });
 

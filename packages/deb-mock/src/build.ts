@@ -3,6 +3,7 @@ import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile 
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { CodedError, coreError, exitCodes, isCodedError, siblingTempPath } from "@debian-bootc/core";
+import { type AptUnmetRelation, describeAptUnmet, parseAptUnmet } from "./apt-unmet.js";
 import { type CommonOptions, Environment, resolveProfile } from "./environment.js";
 import { debMockError } from "./errors.js";
 import { PhaseTracker } from "./events.js";
@@ -221,15 +222,14 @@ async function compile(env: Environment, staged: Staged, tracker: PhaseTracker, 
       if (isCodedError(error, "COMMAND_FAILED")) {
         // the first line is the command line (which holds the dependencies); apt's output follows
         const text = error.message.slice(error.message.indexOf("\n") + 1);
-        if (isUnsatisfiableAptOutput(text)) {
-          throw debMockError(
-            "DEPENDENCIES_UNSATISFIABLE",
-            `build dependencies of ${staged.dsc.source} cannot be satisfied: ${text.split("\n").slice(-12).join("\n")}`,
-            {
-              cause: error,
-              details: { dependencies: args },
-            },
-          );
+        const stdout = typeof error.details?.stdout === "string" ? error.details.stdout : "";
+        if (isUnsatisfiableAptOutput(`${stdout}\n${text}`)) {
+          const unsatisfied = parseAptUnmet(`${stdout}\n${text}`);
+          const why = unsatisfied.length > 0 ? unsatisfied.map(describeAptUnmet).join("; ") : text.split("\n").slice(-12).join("\n");
+          throw debMockError("DEPENDENCIES_UNSATISFIABLE", `build dependencies of ${staged.dsc.source} cannot be satisfied: ${why}`, {
+            cause: error,
+            details: { dependencies: args, unsatisfied },
+          });
         }
       }
       throw error;
@@ -461,6 +461,9 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
     phases: tracker.phases,
     artifacts,
     ...(Object.keys(checks).length ? { checks } : {}),
+    ...(coded?.code === "DEPENDENCIES_UNSATISFIABLE" && Array.isArray(coded.details?.unsatisfied)
+      ? { unsatisfied: coded.details.unsatisfied as AptUnmetRelation[] }
+      : {}),
   };
   files.push({ name: "result.json", text: `${JSON.stringify(result, null, 2)}\n` });
   try {

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { appendFile, mkdir, rename, rm } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { isCodedError, type Logger, quoteForLog, type RunResult, withLock } from "@debian-bootc/core";
+import { CodedError, isCodedError, type Logger, quoteForLog, type RunResult, withLock } from "@debian-bootc/core";
 import { baseIdentity, type EnvContext, ensureBase, ensureIndex, type GenerationInfo, pruneGenerations } from "./base-cache.js";
 import { CacheLayout, LOCK_HINT } from "./cache-layout.js";
 import {
@@ -325,12 +325,24 @@ export class Environment {
     const onOutput = (c: Buffer) => this.log(c.toString("utf8").trimEnd());
     const planArchive = join(this.snapshot.dir, "plan-archives");
     await makeRangeDirs(this.snapshot.dir, ["plan-archives/partial"]);
+    // apt prints why it cannot satisfy something on stdout; the error of a failed run carries only stderr
+    let planStdout = "";
     const planned = await this.run(["apt-get", ...common, "-o", "Acquire::ForceHash=SHA256", "--print-uris", ...args], {
       network: false,
       binds: [{ source: planArchive, target: "/var/cache/apt/archives" }],
       env,
-      onStdout: onOutput,
+      onStdout: (c) => {
+        planStdout = (planStdout + c.toString("utf8")).slice(-65_536);
+        onOutput(c);
+      },
       onStderr: onOutput,
+    }).catch((error: unknown) => {
+      if (!isCodedError(error, "COMMAND_FAILED")) throw error;
+      throw new CodedError(error.code, error.category, error.message, {
+        cause: error,
+        ...(error.hint === undefined ? {} : { hint: error.hint }),
+        details: { ...error.details, stdout: planStdout },
+      });
     });
     let plan: AptPlan | undefined;
     try {

@@ -49,6 +49,21 @@ export const buildResultSchema = z
       z.object({ name: z.string(), startedAt: z.string(), durationMs: z.number().int(), status: z.enum(["ok", "failed", "skipped"]) }),
     ),
     artifacts: z.array(z.object({ name: z.string(), size: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+    unsatisfied: z
+      .array(
+        z.object({
+          package: z
+            .string()
+            .describe("Whose relation: satisfy:command-line for the build-dependencies themselves, else a package apt wanted."),
+          type: z.enum(["Depends", "Pre-Depends", "Conflicts", "Breaks", "Recommends"]),
+          relation: z.string().describe("The relation as apt printed it, alternatives joined with ' | '."),
+          reasons: z.array(z.string()).describe("apt's reason for each alternative ('it is not installable'), '' where it gives none."),
+        }),
+      )
+      .optional()
+      .describe(
+        "When apt found the build-dependencies unsatisfiable (status dependencies-failed): what it could not satisfy, parsed from its output.",
+      ),
     checks: z
       .object({
         lintian: z.object({ ok: z.boolean(), output: z.string() }).optional(),

@@ -1,6 +1,8 @@
 export * from "./apt-repository.js";
 export * from "./apt-sources.js";
 export * from "./arch.js";
+export * from "./binary-package-index.js";
+export * from "./build-dep-check.js";
 export * from "./changelog.js";
 export * from "./checksums.js";
 export * from "./deb-file.js";
@@ -8,6 +10,8 @@ export * from "./deb822.js";
 export * from "./decompress.js";
 export * from "./errors.js";
 export * from "./gpg-signing.js";
+export * from "./index-cache.js";
+export * from "./installability.js";
 export * from "./listed-files.js";
 export * from "./package-fields.js";
 export * from "./packages-index.js";

@@ -458,6 +458,61 @@ function summarize(list: string[]): string {
   return list.length <= 4 ? list.join(", ") : `${list.slice(0, 4).join(", ")} and ${list.length - 4} more`;
 }
 
+/** Everything the universe has under a relation's name, sorted into what satisfies it and why the rest does not. */
+export interface RelationMatch<P extends PackageCandidate> {
+  /** Packages of that name that satisfy it, highest version first. */
+  readonly packages: P[];
+  /** Providers that satisfy it, the provider with the highest version first. */
+  readonly providers: Provider<P>[];
+  /** Packages of that name whose architecture fits but whose version does not. */
+  readonly wrongVersion: P[];
+  /** Packages of that name for another architecture (or without the Multi-Arch the qualifier needs). */
+  readonly wrongArch: P[];
+  /** Providers without a version, which cannot satisfy a versioned relation. */
+  readonly unversionedProviders: P[];
+  /** Providers for another architecture. */
+  readonly providersWrongArch: P[];
+  /** Versioned providers whose provided version does not fit. */
+  readonly providersWrongVersion: Provider<P>[];
+}
+
+const byVersionDesc = <P extends PackageCandidate>(a: P, b: P) => compareVersions(b.version, a.version);
+
+/** Sorts the universe's packages and providers of a relation's name into satisfying and not (with why). */
+export function matchRelation<P extends PackageCandidate>(
+  rel: Relation,
+  universe: PackageUniverse<P>,
+  options: SatisfyOptions = {},
+): RelationMatch<P> {
+  const dependerArch = options.arch === undefined || options.arch === "all" ? universe.nativeArch : options.arch;
+  const negative = options.negative === true;
+  const c = rel.version;
+  const match: RelationMatch<P> = {
+    packages: [],
+    providers: [],
+    wrongVersion: [],
+    wrongArch: [],
+    unversionedProviders: [],
+    providersWrongArch: [],
+    providersWrongVersion: [],
+  };
+  for (const pkg of universe.packages(rel.name)) {
+    if (!archSatisfied(pkg, rel, dependerArch, universe.nativeArch, negative)) match.wrongArch.push(pkg);
+    else if (c !== undefined && !opHolds(c.op, compareVersions(pkg.version, c.version))) match.wrongVersion.push(pkg);
+    else match.packages.push(pkg);
+  }
+  for (const prov of universe.providers(rel.name)) {
+    if (!archSatisfied(prov.package, rel, dependerArch, universe.nativeArch, negative)) match.providersWrongArch.push(prov.package);
+    else if (c !== undefined && prov.version === undefined) match.unversionedProviders.push(prov.package);
+    else if (c !== undefined && prov.version !== undefined && !opHolds(c.op, compareVersions(prov.version, c.version))) {
+      match.providersWrongVersion.push(prov);
+    } else match.providers.push(prov);
+  }
+  if (match.packages.length > 1) match.packages.sort(byVersionDesc);
+  if (match.providers.length > 1) match.providers.sort((a, b) => byVersionDesc(a.package, b.package));
+  return match;
+}
+
 /** Why one relation is or is not satisfied by the universe. */
 export function satisfyRelation<P extends PackageCandidate>(
   rel: Relation,
@@ -465,50 +520,23 @@ export function satisfyRelation<P extends PackageCandidate>(
   options: SatisfyOptions = {},
 ): { package: P; provides?: { name: string; version?: string } } | { reason: string } {
   const dependerArch = options.arch === undefined || options.arch === "all" ? universe.nativeArch : options.arch;
-  const negative = options.negative === true;
-  const c = rel.version;
-  let best: P | undefined;
-  const wrongArch: string[] = [];
-  const wrongVersion: string[] = [];
-  for (const pkg of universe.packages(rel.name)) {
-    if (!archSatisfied(pkg, rel, dependerArch, universe.nativeArch, negative)) {
-      wrongArch.push(describe(pkg));
-      continue;
-    }
-    if (c !== undefined && !opHolds(c.op, compareVersions(pkg.version, c.version))) {
-      wrongVersion.push(describe(pkg));
-      continue;
-    }
-    if (best === undefined || compareVersions(pkg.version, best.version) > 0) best = pkg;
-  }
+  const m = matchRelation(rel, universe, options);
+  const best = m.packages[0];
   if (best !== undefined) return { package: best };
-
-  let bestProvider: Provider<P> | undefined;
-  const unversioned: string[] = [];
-  const providerWrong: string[] = [];
-  for (const prov of universe.providers(rel.name)) {
-    if (!archSatisfied(prov.package, rel, dependerArch, universe.nativeArch, negative)) {
-      providerWrong.push(`${describe(prov.package)} provides it for another architecture`);
-      continue;
-    }
-    if (c !== undefined) {
-      if (prov.version === undefined) {
-        unversioned.push(prov.package.name);
-        continue;
-      }
-      if (!opHolds(c.op, compareVersions(prov.version, c.version))) {
-        providerWrong.push(`${prov.package.name} provides ${rel.name} (= ${prov.version})`);
-        continue;
-      }
-    }
-    if (bestProvider === undefined || compareVersions(prov.package.version, bestProvider.package.version) > 0) bestProvider = prov;
-  }
+  const bestProvider = m.providers[0];
   if (bestProvider !== undefined) {
     return {
       package: bestProvider.package,
       provides: bestProvider.version === undefined ? { name: rel.name } : { name: rel.name, version: bestProvider.version },
     };
   }
+  const wrongVersion = m.wrongVersion.map(describe);
+  const wrongArch = m.wrongArch.map(describe);
+  const unversioned = m.unversionedProviders.map((p) => p.name);
+  const providerWrong = [
+    ...m.providersWrongArch.map((p) => `${describe(p)} provides it for another architecture`),
+    ...m.providersWrongVersion.map((prov) => `${prov.package.name} provides ${rel.name} (= ${prov.version})`),
+  ];
 
   const wanted = formatRelation(rel);
   const parts: string[] = [];

@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { isCodedError, type Logger, silentLogger, writeFileAtomic } from "@debian-bootc/core";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
 import {
   type AptRepositoryReader,
+  cachedIndex,
   candidateFromParagraph,
   defaultMirror,
   type FieldSource,
@@ -224,28 +224,6 @@ export interface LoadedIndexes {
   /** Every package per target architecture (arch:all ones in each). */
   byArch: Map<string, IndexPackage[]>;
   repositories: LoadedRepository[];
-}
-
-async function cachedIndex(reader: AptRepositoryReader, path: string, cacheDir: string): Promise<{ text: string; cached: boolean }> {
-  const plain = reader.release.files.get(path);
-  const listed = plain ?? reader.release.files.get(`${path}.xz`) ?? reader.release.files.get(`${path}.gz`);
-  const key = listed?.sha256;
-  if (key !== undefined && /^[0-9a-f]{64}$/.test(key)) {
-    const file = join(cacheDir, "indexes", plain?.sha256 === key ? key : `${key}.decompressed`);
-    try {
-      const data = await readFile(file);
-      // keyed by the uncompressed index's SHA256: check it; keyed by the compressed file's: we wrote it after checking
-      if (plain?.sha256 !== key || createHash("sha256").update(data).digest("hex") === key)
-        return { text: data.toString("utf8"), cached: true };
-    } catch {
-      // not cached yet
-    }
-    const data = await reader.fetchIndex(path);
-    await mkdir(join(cacheDir, "indexes"), { recursive: true });
-    await writeFileAtomic(file, data);
-    return { text: data.toString("utf8"), cached: false };
-  }
-  return { text: (await reader.fetchIndex(path)).toString("utf8"), cached: false };
 }
 
 /**
