@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -102,6 +103,16 @@ describe("deb-mock builds (trixie)", () => {
     expect(names.some((n) => n.endsWith(".changes"))).toBe(true);
     for (const log of ["build.log", "root.log", "state.log", "installed-packages.log"]) expect(existsSync(join(resultDir, log))).toBe(true);
     expect(await readFile(join(resultDir, "installed-packages.log"), "utf8")).toMatch(/^dpkg-dev \S+ all$/m);
+    // result.json carries the same as data: the installed packages, and each artifact's kind and digest
+    const installedLog = await readFile(join(resultDir, "installed-packages.log"), "utf8");
+    expect(result.installed?.map((p) => `${p.name} ${p.version} ${p.arch}\n`).join("")).toBe(installedLog);
+    expect(result.artifacts.find((a) => a.name === deb)?.kind).toBe("deb");
+    expect(result.artifacts.find((a) => a.name.endsWith(".changes"))?.kind).toBe("changes");
+    expect(result.artifacts.find((a) => a.name === deb)?.sha256).toBe(
+      createHash("sha256")
+        .update(await readFile(join(resultDir, deb!)))
+        .digest("hex"),
+    );
     expect(result.sourceDateEpoch).toBeGreaterThan(1_000_000_000);
     expect(result.phases.map((p) => p.name)).toEqual(["environment", "prepare-source", "unpack", "install-build-deps", "build"]);
 

@@ -9,7 +9,7 @@ import { debMockError } from "./errors.js";
 import { PhaseTracker } from "./events.js";
 import type { Profile } from "./profile-schema.js";
 import { copyIntoRange, giveToRange } from "./range-fs.js";
-import { type BuildResult, type BuildStatus, sha256File } from "./result.js";
+import { artifactKind, type BuildResult, type BuildStatus, type InstalledPackage, sha256File } from "./result.js";
 import { fetchSourcePackage } from "./source-fetch.js";
 import {
   type BuildType,
@@ -175,7 +175,7 @@ interface CompileOptions {
 interface Compiled {
   sourceDateEpoch: number;
   buildDepsLayer?: { key: string; reused: boolean };
-  installed: string;
+  installed: InstalledPackage[];
   artifacts: string[];
 }
 
@@ -431,10 +431,10 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
       const from = join(env.snapshot.build, name);
       const info = await lstat(from).catch(() => undefined);
       if (!info?.isFile()) continue;
-      artifacts.push({ name, size: info.size, sha256: await sha256File(from) });
+      artifacts.push({ name, kind: artifactKind(name), size: info.size, sha256: await sha256File(from) });
       files.push({ from, name });
     }
-    files.push({ name: "installed-packages.log", text: compiled.installed });
+    files.push({ name: "installed-packages.log", text: compiled.installed.map((p) => `${p.name} ${p.version} ${p.arch}\n`).join("") });
   }
   if (buildLogPath) files.push({ from: buildLogPath, name: "build.log" });
   else files.push({ name: "build.log", text: "" });
@@ -460,6 +460,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
     durationMs: finishedAt.getTime() - startedAt.getTime(),
     phases: tracker.phases,
     artifacts,
+    ...(compiled ? { installed: compiled.installed } : {}),
     ...(Object.keys(checks).length ? { checks } : {}),
     ...(coded?.code === "DEPENDENCIES_UNSATISFIABLE" && Array.isArray(coded.details?.unsatisfied)
       ? { unsatisfied: coded.details.unsatisfied as AptUnmetRelation[] }

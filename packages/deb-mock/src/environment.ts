@@ -24,6 +24,7 @@ import { planExtraRepos } from "./extra-repos.js";
 import { type Profile, parseDuration } from "./profile-schema.js";
 import { DEFAULT_PROFILE, loadProfile, resolveMirror } from "./profiles.js";
 import { makeRangeDirs, makeReachable } from "./range-fs.js";
+import type { InstalledPackage } from "./result.js";
 import { type BindMount, runSandboxed, runSandboxedInteractive, type SandboxSpec } from "./sandbox.js";
 import {
   cleanStaleSnapshots,
@@ -472,16 +473,18 @@ export class Environment {
     };
   }
 
-  /** `name version architecture` of every installed package, one per line (installed-packages.log). */
-  async installedPackages(): Promise<string> {
+  /** Every installed package, sorted as installed-packages.log lists them (`name version architecture`). */
+  async installedPackages(): Promise<InstalledPackage[]> {
     const format = ["Package", "Version", "Architecture"].map((f) => `\${${f}}`).join(" ");
     const { stdout } = await this.run(["dpkg-query", "--show", `--showformat=${format}\\n`]);
     return stdout
       .split("\n")
       .filter((l) => l.trim())
       .sort()
-      .join("\n")
-      .concat("\n");
+      .map((line) => {
+        const [name = "", version = "", arch = ""] = line.split(" ");
+        return { name, version, arch };
+      });
   }
 
   async appendLog(name: string, text: string): Promise<void> {

@@ -48,7 +48,16 @@ export {
   removeRangeTree,
   shiftTree,
 } from "./range-fs.js";
-export { type BuildResult, type BuildStatus, buildResultJsonSchema, buildResultSchema } from "./result.js";
+export {
+  ARTIFACT_KINDS,
+  type ArtifactKind,
+  artifactKind,
+  type BuildResult,
+  type BuildStatus,
+  buildResultJsonSchema,
+  buildResultSchema,
+  type InstalledPackage,
+} from "./result.js";
 export { type RunInEnvironmentOptions, type RunInEnvironmentResult, runInEnvironment } from "./run-in-environment.js";
 export {
   type BindMount,

@@ -2,7 +2,27 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { z } from "zod";
 
-/** result.json, the machine-readable outcome of a build. docs/deb-mock-result.schema.json is generated from this. */
+export const ARTIFACT_KINDS = ["deb", "buildinfo", "changes", "dsc", "source", "file"] as const;
+export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
+
+/** What an artifact is, by its name: deb (a .deb or .udeb), buildinfo, changes, dsc, source (tarballs, .diff.gz) or file. */
+export function artifactKind(name: string): ArtifactKind {
+  if (/\.u?deb$/.test(name)) return "deb";
+  if (name.endsWith(".buildinfo")) return "buildinfo";
+  if (name.endsWith(".changes")) return "changes";
+  if (name.endsWith(".dsc")) return "dsc";
+  if (/\.tar\.[a-z0-9]+$|\.diff\.gz$/.test(name)) return "source";
+  return "file";
+}
+
+export const installedPackageSchema = z.object({ name: z.string(), version: z.string(), arch: z.string() });
+export type InstalledPackage = z.output<typeof installedPackageSchema>;
+
+/**
+ * result.json, the machine-readable outcome of a build, and the contract with its consumers (the
+ * deb-orchestrator builder takes artifacts, digests and installed packages from it as they are).
+ * docs/deb-mock-result.schema.json is generated from this.
+ */
 export const buildResultSchema = z
   .object({
     schemaVersion: z.literal(1),
@@ -48,7 +68,22 @@ export const buildResultSchema = z
     phases: z.array(
       z.object({ name: z.string(), startedAt: z.string(), durationMs: z.number().int(), status: z.enum(["ok", "failed", "skipped"]) }),
     ),
-    artifacts: z.array(z.object({ name: z.string(), size: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+    artifacts: z
+      .array(
+        z.object({
+          name: z.string(),
+          kind: z.enum(ARTIFACT_KINDS).describe("deb (a .deb or .udeb), buildinfo, changes, dsc, source (tarballs, .diff.gz) or file."),
+          size: z.number().int(),
+          sha256: z.string().regex(/^[0-9a-f]{64}$/),
+        }),
+      )
+      .describe("The files the build produced (beside result.json), each with its size and SHA-256."),
+    installed: z
+      .array(installedPackageSchema)
+      .optional()
+      .describe(
+        "Every package of the build environment when the build ran (installed-packages.log as data); absent when the build did not get that far.",
+      ),
     unsatisfied: z
       .array(
         z.object({

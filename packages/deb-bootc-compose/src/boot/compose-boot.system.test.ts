@@ -22,7 +22,6 @@ import { parseDeb822 } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { type Phase, readComposeStatus, runCompose } from "../compose/phase-engine.js";
-import { ociPhase, ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
 import { composePhases } from "../compose/registry.js";
 import { capturingState } from "../compose/state-capture.js";
 import { parseDefinition } from "../definition.js";
@@ -30,10 +29,11 @@ import { sha256File } from "../disk/disk-image.js";
 import { diskPartitions } from "../disk/gpt-layout.js";
 import type { DiskImageRecord } from "../disk/image-build-phase.js";
 import { lintImage } from "../lint/image-lint.js";
+import { ociPhase } from "../oci/oci-phase.js";
 import { fsckRepo } from "../ostree/commit.js";
 import { type OstreeCommitRecord, ostreePhase } from "../ostree/ostree-phase.js";
 import { DPKG_SYSIMAGE_DIR } from "../rootfs/ostree-layout.js";
-import { createRootfsPhase, ROOTFS_DETAILS_STATE, type RootfsDetails } from "../rootfs/rootfs-phase.js";
+import { createRootfsPhase } from "../rootfs/rootfs-phase.js";
 import { bootRefused, bootToMarker, INSPECT_DONE, INSPECT_SCRIPT, parseInspection } from "./boot-test.js";
 import { type BootTestRecord, createTestPhase } from "./test-phase.js";
 
@@ -102,11 +102,11 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     );
     const state = composed.state();
     const captured = {
-      commits: state.get("ostree") as OstreeCommitRecord[],
-      disks: state.get("disk-images") as DiskImageRecord[],
-      tests: state.get("boot-tests") as BootTestRecord[],
-      trees: state.get(ROOTFS_STATE) as RootfsTree[],
-      details: state.get(ROOTFS_DETAILS_STATE) as RootfsDetails[],
+      commits: state.get("ostree"),
+      disks: state.get("disk-images"),
+      tests: state.get("boot-tests"),
+      trees: state.get("rootfs"),
+      details: state.get("rootfs-details"),
     };
     phaseTimes(result.phases, "compose-1");
     const outcomes = Object.fromEntries(result.phases.map((p) => [p.name, p.outcome]));
@@ -278,7 +278,7 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     const sameTree: Phase = {
       name: "rootfs",
       async run(ctx) {
-        ctx.state.set(ROOTFS_STATE, [{ variant: "minimal", arch: "amd64", path: first!.tree }] satisfies RootfsTree[]);
+        ctx.state.set("rootfs", [{ variant: "minimal", arch: "amd64", path: first!.tree }]);
       },
     };
     const result = await runCompose({
@@ -307,8 +307,8 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     const capture: Phase = {
       name: "metadata",
       async run(ctx) {
-        tests = ctx.state.get("boot-tests") as BootTestRecord[];
-        commit = (ctx.state.get("ostree") as OstreeCommitRecord[])[0];
+        tests = ctx.state.get("boot-tests");
+        commit = ctx.state.get("ostree")[0];
       },
     };
     const result = await runCompose({

@@ -3,14 +3,11 @@ import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
 import { parseComposeId } from "../compose/compose-id.js";
 import type { Phase } from "../compose/phase-engine.js";
-import { DISK_STATE, type DiskImageRecord } from "../disk/image-build-phase.js";
 import { composeError } from "../errors.js";
-import { OSTREE_STATE, type OstreeCommitRecord } from "../ostree/ostree-phase.js";
 import { abUpdateTest, type BootTestResult, bootToMarker } from "./boot-test.js";
 import type { Accelerator, BootFirmware } from "./qemu.js";
 
 /** Boot-test results per image, for the compose metadata. */
-export const TEST_STATE = "boot-tests";
 export interface BootTestRecord {
   variant: string;
   arch: string;
@@ -76,8 +73,8 @@ export function createTestPhase(options: TestPhaseOptions = {}): Phase {
     name: "test",
     deliverable: "boot-test",
     async run(ctx) {
-      const disks = (ctx.state.get(DISK_STATE) as DiskImageRecord[] | undefined) ?? [];
-      const commits = (ctx.state.get(OSTREE_STATE) as OstreeCommitRecord[] | undefined) ?? [];
+      const disks = ctx.state.find("disk-images") ?? [];
+      const commits = ctx.state.find("ostree") ?? [];
       const records: BootTestRecord[] = [];
       const failures: string[] = [];
       const record = (r: BootTestRecord) => {
@@ -160,7 +157,7 @@ export function createTestPhase(options: TestPhaseOptions = {}): Phase {
           });
         }
       }
-      ctx.state.set(TEST_STATE, records);
+      ctx.state.set("boot-tests", records);
       for (const key of new Set(records.map((r) => `${r.variant}/${r.arch}`))) {
         await mkdir(join(ctx.composeDir, "compose", key), { recursive: true });
         await writeFileAtomic(

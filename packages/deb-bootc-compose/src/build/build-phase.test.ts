@@ -5,11 +5,11 @@ import { fileURLToPath } from "node:url";
 import { type CodedError, isCodedError } from "@debian-bootc/core";
 import { NoopBuildRunner } from "@debian-bootc/deb-orchestrator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ComposeEvent, ComposeEvents } from "../compose/compose-events.js";
 import { runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { loadDefinition } from "../definition.js";
 import type { PackageRecord } from "../metadata/package-diff.js";
-import type { BuildEvent } from "./build-phase.js";
 import { OrchestratorConnection } from "./orchestrator-connection.js";
 
 /**
@@ -56,12 +56,15 @@ afterAll(async () => {
 
 async function compose(
   connection: OrchestratorConnection,
-  events: BuildEvent[] = [],
+  events: ComposeEvent[] = [],
   more: { signal?: AbortSignal; onInterrupt?: "cancel" | "leave" } = {},
 ) {
   const loaded = await loadDefinition(defPath);
   try {
+    const stream = new ComposeEvents();
+    stream.subscribe((e) => events.push(e));
     return await runCompose({
+      events: stream,
       ...(more.signal ? { signal: more.signal } : {}),
       definition: loaded.definition,
       definitionPath: defPath,
@@ -71,7 +74,6 @@ async function compose(
         baseDir: loaded.baseDir,
         cacheDir: join(dir, "cache"),
         orchestrator: connection,
-        onBuildEvent: (e) => events.push(e),
         ...(more.onInterrupt ? { onInterrupt: more.onInterrupt } : {}),
       }),
     });
@@ -85,7 +87,7 @@ const embedded = (runner = new NoopBuildRunner()) =>
 
 describe("build phase (embedded hub, no-op builds)", () => {
   it("builds the local source, reads the tag's signed repository, records the build; a rerun reuses it", async () => {
-    const events: BuildEvent[] = [];
+    const events: ComposeEvent[] = [];
     const first = await compose(embedded(), events);
     expect(first.status).toBe("FINISHED");
     expect(events.find((e) => e.kind === "hub")).toMatchObject({ mode: "embedded" });
@@ -117,7 +119,7 @@ describe("build phase (embedded hub, no-op builds)", () => {
     expect(lock).toContain(pkg.sha256);
 
     // second compose: same source and version, so nothing is submitted
-    const again: BuildEvent[] = [];
+    const again: ComposeEvent[] = [];
     const second = await compose(embedded(), again);
     expect(second.status).toBe("FINISHED");
     expect(again.some((e) => e.kind === "source" && e.action === "reused")).toBe(true);
@@ -160,7 +162,7 @@ describe("build phase (embedded hub, no-op builds)", () => {
     await writeFile(motd, original);
     await chmod(motd, 0o664);
     await utimes(motd, new Date(), new Date());
-    const events: BuildEvent[] = [];
+    const events: ComposeEvent[] = [];
     const again = await compose(embedded(), events);
     expect(again.status).toBe("FINISHED");
     expect(events.some((e) => e.kind === "source" && e.action === "reused")).toBe(true);
@@ -200,13 +202,13 @@ describe("build phase (embedded hub, no-op builds)", () => {
         `debian-bootc-branding (${version}) trixie; urgency=medium\n\n  * Test.\n\n -- T <t@localhost>  Thu, 26 Nov 2026 14:00:00 +0000\n\n${text}`,
       );
       const controller = new AbortController();
-      const events: BuildEvent[] = [];
+      const events: ComposeEvent[] = [];
       const result = await compose(
         embedded(new NoopBuildRunner({ delayMs: 60_000 })),
         new Proxy(events, {
           get(target, key) {
             if (key === "push")
-              return (e: BuildEvent) => {
+              return (e: ComposeEvent) => {
                 if (e.kind === "task" && e.method === "buildArch" && e.state === "open") controller.abort(new Error("Ctrl-C"));
                 return target.push(e);
               };

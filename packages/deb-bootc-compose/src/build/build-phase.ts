@@ -24,8 +24,6 @@ import { type IdentifiedSource, identifySources, type MaterializedSource, materi
  * each package came from (build, task, buildroot).
  */
 
-export const BUILD_STATE = "build";
-
 /** A binary of a build, as the hub lists it. */
 export type BuiltBinary = BuildInfo["binaries"][number];
 
@@ -78,7 +76,6 @@ export interface BuildPhaseOptions {
   mirror?: string;
   /** Overrides build.onInterrupt. */
   onInterrupt?: (typeof ON_INTERRUPT)[number];
-  onBuildEvent?: (event: BuildEvent) => void;
 }
 
 /** One source being brought to a complete, tagged build. */
@@ -132,7 +129,7 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
         throw composeError("ORCHESTRATOR_FAILED", "the build phase was given no orchestrator connection", {
           hint: "pass an OrchestratorConnection in the compose phase options (the compose verb does)",
         });
-      const emit = (event: BuildEvent) => options.onBuildEvent?.(event);
+      const emit = (event: BuildEvent) => ctx.emit(event);
       const hub = await options.orchestrator.open(ctx.definition, options.baseDir, ctx.logger);
       emit({ phase: "build", kind: "hub", url: hub.url, mode: hub.mode });
       const { client } = hub;
@@ -213,7 +210,7 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
         },
         builds: records,
       };
-      ctx.state.set(BUILD_STATE, state);
+      ctx.state.set("build", state);
       await writeBuildsMetadata(ctx, state);
       ctx.logger.info(
         { builds: records.length, reused: records.filter((r) => r.reused).length, repository: state.repository.url },

@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isCodedError } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ComposeEvent, ComposeEvents } from "../compose/compose-events.js";
 import { runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { loadDefinition } from "../definition.js";
-import type { BuildEvent } from "./build-phase.js";
 import { OrchestratorConnection } from "./orchestrator-connection.js";
 
 /**
@@ -96,11 +96,14 @@ afterAll(async () => {
 
 const connection = () => new OrchestratorConnection({ dataDir: join(dir, "orchestrator"), upUrl: "none", capacity: 1, env: {} });
 
-async function buildPhase(events: BuildEvent[]) {
+async function buildPhase(events: ComposeEvent[]) {
   const loaded = await loadDefinition(defPath);
   const orchestrator = connection();
   try {
+    const stream = new ComposeEvents();
+    stream.subscribe((e) => events.push(e));
     return await runCompose({
+      events: stream,
       definition: loaded.definition,
       definitionPath: defPath,
       outputDir: join(dir, "out"),
@@ -109,7 +112,6 @@ async function buildPhase(events: BuildEvent[]) {
         baseDir: loaded.baseDir,
         cacheDir: join(dir, "cache"),
         orchestrator,
-        onBuildEvent: (e) => events.push(e),
       }),
     });
   } finally {
@@ -134,7 +136,7 @@ async function onTheHub(buildId: number): Promise<{ buildTasks: number; installe
 
 describe("a changed tree under a version the hub built (embedded hub, deb-mock)", () => {
   it("builds it, refuses the changed tree, reuses the unchanged one", async () => {
-    const first: BuildEvent[] = [];
+    const first: ComposeEvent[] = [];
     const built = await buildPhase(first);
     expect(built.status).toBe("FINISHED");
     expect(first.some((e) => e.kind === "source" && e.action === "submitted")).toBe(true);
@@ -148,7 +150,7 @@ describe("a changed tree under a version the hub built (embedded hub, deb-mock)"
     const greeting = join(tree(), "greeting");
     const original = await readFile(greeting, "utf8");
     await writeFile(greeting, "hello, changed without a new changelog entry\n");
-    const refused: BuildEvent[] = [];
+    const refused: ComposeEvent[] = [];
     const error = await buildPhase(refused).catch((e: unknown) => e);
     expect(isCodedError(error, "COMPOSE_PHASE_FAILED")).toBe(true);
     // the phase's error: what, which build, which file, and the way out
@@ -167,7 +169,7 @@ describe("a changed tree under a version the hub built (embedded hub, deb-mock)"
       await chmod(path, 0o664);
       await utimes(path, new Date(), new Date());
     }
-    const again: BuildEvent[] = [];
+    const again: ComposeEvent[] = [];
     const reused = await buildPhase(again);
     expect(reused.status).toBe("FINISHED");
     expect(again.find((e) => e.kind === "source")).toMatchObject({ action: "reused" });

@@ -1,15 +1,14 @@
 import { access } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { type CommandSpec, exitCodes } from "@debian-bootc/core";
-import type { BuildEvent } from "../build/build-phase.js";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
-import { type PhaseRecord, runCompose } from "../compose/phase-engine.js";
+import { ComposeEvents } from "../compose/compose-events.js";
+import { runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { loadDefinition, referencedFiles } from "../definition.js";
 import { composeError } from "../errors.js";
 import { pushImages } from "../oci/push.js";
 import { pushSigningKey } from "../oci/sign.js";
-import type { PackageSideEvent } from "../pkgset/pkgset-phase.js";
 
 function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
@@ -109,49 +108,62 @@ export const composeCommand: CommandSpec = {
       if (tty) process.stdout.write(`\r\x1b[K${text}`);
     };
     const counts: Record<string, Record<string, number>> = {};
-    const onEvent = (e: PackageSideEvent) => {
-      if (e.phase === "pkgset" && e.kind === "resolved") {
+    const say = (text: string) => {
+      if (tty) process.stdout.write("\r\x1b[K");
+      ctx.out.line(text);
+    };
+    const events = new ComposeEvents();
+    events.subscribe((e) => {
+      // --json prints the package counts at the end and nothing while the compose runs
+      if (e.kind === "resolved") {
         counts[e.variant] ??= {};
         counts[e.variant]![e.arch] = e.packages;
-        if (!ctx.json) {
-          if (tty) process.stdout.write("\r\x1b[K");
-          ctx.out.line(`  ${e.variant}/${e.arch}: ${e.packages} packages`);
-        }
-      } else if (e.phase === "pkgset" && e.kind === "index")
-        progress(`  pkgset: ${e.repository} ${e.suite} ${e.component}/${e.arch}: ${e.packages} packages${e.cached ? " (cached)" : ""}`);
-      else if (e.phase === "gather") progress(`  gather: ${e.done}/${e.total} packages, ${mb(e.bytes)} of ${mb(e.totalBytes)}`);
-    };
-    const onPhase = (r: PhaseRecord & { state: "start" | "end" }) => {
-      if (ctx.json) return;
-      if (r.state === "start") {
-        if (tty) progress(`${r.name} ...`);
-        else ctx.out.line(`${r.name}: started`);
-        return;
       }
-      if (tty) process.stdout.write("\r\x1b[K");
-      const time = r.durationMs === undefined ? "" : ` (${(r.durationMs / 1000).toFixed(1)} s)`;
-      const mark = r.outcome === "done" ? "done" : r.outcome;
-      ctx.out.line(`${r.name}: ${mark}${time}${r.error ? `: ${r.error.message.split("\n")[0]}` : ""}`);
-      for (const note of r.notes ?? []) ctx.out.line(`  ${note}`);
-    };
-
-    const onBuildEvent = (e: BuildEvent) => {
       if (ctx.json) return;
-      const say = (text: string) => {
-        if (tty) process.stdout.write("\r\x1b[K");
-        ctx.out.line(text);
-      };
-      if (e.kind === "hub")
-        say(
-          `  orchestrator: ${e.url} (${e.mode === "embedded" ? "embedded hub and builder" : e.mode === "up" ? "deb-orchestrator up" : "hub"})`,
-        );
-      else if (e.kind === "source")
-        say(`  ${e.name} ${e.version}: ${e.action === "reused" ? "built already, reused" : e.action}${e.task ? ` (task ${e.task})` : ""}`);
-      else if (e.kind === "task" && (e.method === "buildArch" || e.state === "failed"))
-        say(`  ${e.source}: task ${e.task} ${e.method}${e.arch ? ` ${e.arch}` : ""} ${e.state}${e.host ? ` on ${e.host}` : ""}`);
-      else if (e.kind === "log") progress(`  ${e.source}: ${e.line}`.slice(0, (process.stdout.columns || 120) - 1));
-      else if (e.kind === "built") say(`  ${e.name} ${e.version}: build ${e.buildId}${e.reused ? " (reused)" : ""}`);
-    };
+      switch (e.kind) {
+        case "started":
+          if (tty) progress(`${e.phase} ...`);
+          else ctx.out.line(`${e.phase}: started`);
+          break;
+        case "ended": {
+          const r = e.record;
+          const time = r.durationMs === undefined ? "" : ` (${(r.durationMs / 1000).toFixed(1)} s)`;
+          say(`${r.name}: ${r.outcome}${time}${r.error ? `: ${r.error.message.split("\n")[0]}` : ""}`);
+          for (const note of r.notes ?? []) ctx.out.line(`  ${note}`);
+          break;
+        }
+        case "resolved":
+          say(`  ${e.variant}/${e.arch}: ${e.packages} packages`);
+          break;
+        case "index":
+          progress(`  pkgset: ${e.repository} ${e.suite} ${e.component}/${e.arch}: ${e.packages} packages${e.cached ? " (cached)" : ""}`);
+          break;
+        case "progress":
+          progress(`  gather: ${e.done}/${e.total} packages, ${mb(e.bytes)} of ${mb(e.totalBytes)}`);
+          break;
+        case "hub":
+          say(
+            `  orchestrator: ${e.url} (${e.mode === "embedded" ? "embedded hub and builder" : e.mode === "up" ? "deb-orchestrator up" : "hub"})`,
+          );
+          break;
+        case "source":
+          say(
+            `  ${e.name} ${e.version}: ${e.action === "reused" ? "built already, reused" : e.action}${e.task ? ` (task ${e.task})` : ""}`,
+          );
+          break;
+        case "task":
+          if (e.method === "buildArch" || e.state === "failed")
+            say(`  ${e.source}: task ${e.task} ${e.method}${e.arch ? ` ${e.arch}` : ""} ${e.state}${e.host ? ` on ${e.host}` : ""}`);
+          break;
+        case "log":
+          progress(`  ${e.source}: ${e.line}`.slice(0, (process.stdout.columns || 120) - 1));
+          break;
+        case "built":
+          say(`  ${e.name} ${e.version}: build ${e.buildId}${e.reused ? " (reused)" : ""}`);
+          break;
+        // notes are printed with their phase's end
+      }
+    });
     const orchestrator = new OrchestratorConnection({
       ...(o.hub ? { hub: o.hub } : {}),
       ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}),
@@ -171,13 +183,11 @@ export const composeCommand: CommandSpec = {
         ...(o.label ? { label: o.label } : {}),
         ...(o.onInterrupt ? { onInterrupt: o.onInterrupt } : {}),
         orchestrator,
-        onEvent,
-        onBuildEvent,
       }),
       skipPhases: o.skipPhase,
       justPhases: o.justPhase,
       signal: ctx.signal,
-      onPhase,
+      events,
     }).finally(() => orchestrator.close());
     const pushed =
       o.push && result.status !== "TERMINATED"

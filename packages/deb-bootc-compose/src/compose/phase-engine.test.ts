@@ -5,6 +5,7 @@ import { coreError, isCodedError, type Output, runCli } from "@debian-bootc/core
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseDefinition } from "../definition.js";
 import { tool } from "../tool.js";
+import { type ComposeEvent, ComposeEvents } from "./compose-events.js";
 import { claimComposeDir, formatComposeId, parseComposeId } from "./compose-id.js";
 import { type Phase, readComposeStatus, runCompose } from "./phase-engine.js";
 
@@ -57,8 +58,8 @@ describe("runCompose", () => {
     const noting: Phase = {
       name: "rootfs",
       async run(ctx) {
-        ctx.note?.("minimal/amd64: tree reused from the cache (key 0123456789ab)");
-        ctx.note?.("second note");
+        ctx.emit({ phase: "rootfs", kind: "note", text: "minimal/amd64: tree reused from the cache (key 0123456789ab)" });
+        ctx.emit({ phase: "rootfs", kind: "note", text: "second note" });
       },
     };
     const result = await runCompose({ definition, definitionPath: defPath, outputDir: out, phases: [noting, ok("oci")], now });
@@ -69,6 +70,66 @@ describe("runCompose", () => {
     expect(result.phases.find((p) => p.name === "oci")?.notes).toBeUndefined();
     const written = JSON.parse(await readFile(join(result.composeDir, "logs", "phases.json"), "utf8"));
     expect(written.phases.find((p: { name: string }) => p.name === "rootfs").notes).toHaveLength(2);
+  });
+
+  it("reports the run on one event stream: each phase started, its notes and events, ended with its record", async () => {
+    const events: ComposeEvent[] = [];
+    const stream = new ComposeEvents();
+    stream.subscribe((e) => events.push(e));
+    const resolving: Phase = {
+      name: "pkgset",
+      async run(ctx) {
+        ctx.emit({ phase: "pkgset", kind: "resolved", variant: "minimal", arch: "amd64", packages: 3 });
+        ctx.emit({ phase: "pkgset", kind: "note", text: "resolved from the lockfile" });
+      },
+    };
+    await runCompose({
+      definition,
+      definitionPath: defPath,
+      outputDir: out,
+      phases: [resolving, failing("oci")],
+      now,
+      events: stream,
+    }).catch(() => undefined);
+    expect(events.map((e) => `${e.phase} ${e.kind}`)).toEqual([
+      "pkgset started",
+      "pkgset resolved",
+      "pkgset note",
+      "pkgset ended",
+      "oci started",
+      "oci ended",
+    ]);
+    const ended = events.filter((e) => e.kind === "ended").map((e) => e.record);
+    expect(ended.map((r) => [r.name, r.outcome, r.notes])).toEqual([
+      ["pkgset", "done", ["resolved from the lockfile"]],
+      ["oci", "failed", undefined],
+    ]);
+    expect(await readFile(join(out, "demo-13.0-20261126.0", "logs", "pkgset.log"), "utf8")).toContain(
+      '"note":"resolved from the lockfile"',
+    );
+  });
+
+  it("hands typed state from phase to phase; a read before the producing phase is a PHASE_PREREQUISITE error", async () => {
+    const seen: string[] = [];
+    const rootfs: Phase = {
+      name: "rootfs",
+      async run(ctx) {
+        ctx.state.set("rootfs", [{ variant: "minimal", arch: "amd64", path: "/tree" }]);
+        expect(() => ctx.state.set("rootfs", [])).toThrow(/written once, by the rootfs phase/);
+      },
+    };
+    const ostree: Phase = {
+      name: "ostree",
+      async run(ctx) {
+        seen.push(...ctx.state.get("rootfs").map((t) => t.path));
+        expect(ctx.state.find("pkgset")).toBeUndefined();
+        ctx.state.get("snapshot");
+      },
+    };
+    const error = await runCompose({ definition, definitionPath: defPath, outputDir: out, phases: [rootfs, ostree], now }).catch((e) => e);
+    expect(seen).toEqual(["/tree"]);
+    expect(error.message).toMatch(/phase ostree failed: the compose state has no snapshot: the snapshot-repo phase did not run/);
+    expect(isCodedError(error.cause, "PHASE_PREREQUISITE")).toBe(true);
   });
 
   it("runs the phases in order, logs each, writes FINISHED and the latest link", async () => {

@@ -4,7 +4,9 @@ import { isCodedError, type Logger, siblingTempPath, writeFileAtomic } from "@de
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
 import { didYouMean } from "../suggest.js";
+import { type ComposeEvent, ComposeEvents } from "./compose-events.js";
 import { claimComposeDir } from "./compose-id.js";
+import { ComposeState } from "./compose-state.js";
 
 /** The phases of a compose, in order. init always runs; the others can be skipped or run alone. */
 export const PHASES = [
@@ -32,10 +34,10 @@ export interface PhaseContext {
   /** Writes JSON lines to logs/<phase>.log. */
   logger: Logger;
   signal: AbortSignal;
-  /** Shared between phases of one run (e.g. the rootfs path the rootfs phase made). */
-  state: Map<string, unknown>;
-  /** A one-line remark recorded in logs/phases.json and shown by the CLI (e.g. "tree reused from the cache"). */
-  note?: (text: string) => void;
+  /** What the phases of one run hand to each other (e.g. the trees the rootfs phase made). */
+  state: ComposeState;
+  /** Report progress, or a note (kept in logs/phases.json, shown by the CLI), on the run's event stream. */
+  emit: (event: ComposeEvent) => void;
 }
 
 export interface Phase {
@@ -53,7 +55,7 @@ export interface PhaseRecord {
   startedAt?: string;
   durationMs?: number;
   error?: { code: string; message: string };
-  /** What the phase remarked (ctx.note): why it took the time it took. */
+  /** What the phase remarked (its note events): why it took the time it took. */
   notes?: string[];
 }
 
@@ -75,8 +77,8 @@ export interface ComposeRunOptions {
   justPhases?: readonly string[];
   now?: Date;
   signal?: AbortSignal;
-  /** Progress: a phase started or ended. */
-  onPhase?: (record: PhaseRecord & { state: "start" | "end" }) => void;
+  /** The run's event stream (phases started and ended, notes, the phases' own progress); subscribe before the run. */
+  events?: ComposeEvents;
 }
 
 /** Refuse unknown phase names up front, naming the closest one. */
@@ -148,7 +150,9 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
   await initLog.flush();
   records.push({ name: "init", outcome: "done", startedAt: new Date(initStart).toISOString(), durationMs: Date.now() - initStart });
 
-  const state = new Map<string, unknown>();
+  const state = new ComposeState();
+  const events = options.events ?? new ComposeEvents();
+  const emit = (event: ComposeEvent) => events.emit(event);
   const implemented = new Map(options.phases.map((p) => [p.name, p]));
   let status: ComposeStatus = "FINISHED";
   let fatal: unknown;
@@ -167,13 +171,16 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
     const logger = fileLogger(join(dir, "logs", `${name}.log`), { phase: name });
     const started = Date.now();
     const record: PhaseRecord = { name, outcome: "done", startedAt: new Date(started).toISOString() };
-    options.onPhase?.({ ...record, state: "start" });
+    // the phase's notes go into its record and its log
+    const stopNotes = events.subscribe((event) => {
+      if (event.kind !== "note" || event.phase !== name) return;
+      record.notes = [...(record.notes ?? []), event.text];
+      logger.info({ note: event.text }, "note");
+    });
+    emit({ phase: name, kind: "started", startedAt: record.startedAt! });
     logger.info({}, "phase started");
     try {
-      const note = (text: string) => {
-        record.notes = [...(record.notes ?? []), text];
-      };
-      await phase.run({ composeId: id, composeDir: dir, definition, logger, signal, state, note });
+      await phase.run({ composeId: id, composeDir: dir, definition, logger, signal, state, emit });
       logger.info({ durationMs: Date.now() - started }, "phase finished");
     } catch (error) {
       const coded = isCodedError(error)
@@ -193,10 +200,11 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
         fatal = error;
       }
     }
+    stopNotes();
     record.durationMs = Date.now() - started;
     await logger.flush();
     records.push(record);
-    options.onPhase?.({ ...record, state: "end" });
+    emit({ phase: name, kind: "ended", record });
     if (status === "DOOMED" || status === "TERMINATED") break;
   }
   for (const name of PHASES) if (!records.some((r) => r.name === name)) records.push({ name, outcome: "skipped" });

@@ -10,8 +10,9 @@ import { isCodedError, run } from "@debian-bootc/core";
 import { defaultMirror } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseDefinition } from "../definition.js";
+import { lintPhase } from "../lint/lint-phase.js";
+import { ociPhase } from "../oci/oci-phase.js";
 import { type Phase, readComposeStatus, runCompose } from "./phase-engine.js";
-import { lintPhase, ociPhase, ROOTFS_STATE, type RootfsTree } from "./phases.js";
 
 const isRoot = process.getuid?.() === 0;
 let work: string | undefined;
@@ -35,7 +36,7 @@ describe.skipIf(!isRoot && !process.env.CI)("oci and lint phases on a real tree"
         await run("mmdebstrap", ["--variant=minbase", "--mode=root", "--quiet", "trixie", path, await defaultMirror()], {
           signal: ctx.signal,
         });
-        ctx.state.set(ROOTFS_STATE, [{ variant: "minimal", arch: "amd64", path }] satisfies RootfsTree[]);
+        ctx.state.set("rootfs", [{ variant: "minimal", arch: "amd64", path }]);
       },
     };
     const error = await runCompose({

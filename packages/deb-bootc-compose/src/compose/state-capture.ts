@@ -1,11 +1,12 @@
+import type { ComposeState } from "./compose-state.js";
 import type { Phase } from "./phase-engine.js";
 
 /**
  * The phases with the run's shared state kept for a look once the compose has ended (what each phase
  * left: trees, commits, disks, boot tests). For tests that drive runCompose themselves.
  */
-export function capturingState(phases: readonly Phase[]): { phases: Phase[]; state: () => Map<string, unknown> } {
-  let state: Map<string, unknown> | undefined;
+export function capturingState(phases: readonly Phase[]): { phases: Phase[]; state: () => ComposeState } {
+  let state: ComposeState | undefined;
   return {
     phases: phases.map((phase) => ({
       ...phase,

@@ -1,9 +1,8 @@
 import { mkdir } from "node:fs/promises";
 import { join, relative } from "node:path";
+import type { ImageRecord } from "../compose/compose-state.js";
 import type { Phase } from "../compose/phase-engine.js";
-import { IMAGES_STATE, type ImageRecord } from "../compose/shared-state.js";
 import { composeError } from "../errors.js";
-import { OSTREE_STATE, type OstreeCommitRecord } from "../ostree/ostree-phase.js";
 import { runrootProfile } from "../ostree/runroot.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { buildDiskImage, type DiskImageFile } from "./disk-image.js";
@@ -14,7 +13,6 @@ export const DEFAULT_DISK_SIZE = "4G";
 export const DEFAULT_REMOTE_URL = "file:///var/lib/deb-bootc-compose/repo";
 
 /** What the image-build phase leaves in the run's state (the test phase boots these). */
-export const DISK_STATE = "disk-images";
 export interface DiskImageRecord {
   variant: string;
   arch: string;
@@ -51,7 +49,7 @@ export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Pha
       if (!wantRaw && !wantQcow2) return;
       if (!definition.arches.every((a) => a === "amd64"))
         ctx.logger.warn({ arches: definition.arches }, "disk images are made for amd64 only");
-      const commits = ctx.state.get(OSTREE_STATE) as OstreeCommitRecord[] | undefined;
+      const commits = ctx.state.find("ostree");
       if (!commits?.length)
         throw composeError("PHASE_PREREQUISITE", "the image-build phase needs the ostree phase's commits in the same compose");
       const size = parseSize(definition.disk?.size ?? DEFAULT_DISK_SIZE);
@@ -66,7 +64,7 @@ export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Pha
       }
       if (loaders.length > 1) ctx.logger.warn({ bootloader: loaders }, "disk images get GRUB; systemd-boot is not installed yet");
       const records: DiskImageRecord[] = [];
-      const images = (ctx.state.get(IMAGES_STATE) as ImageRecord[] | undefined) ?? [];
+      const images: ImageRecord[] = [];
       for (const c of commits.filter((r) => r.arch === "amd64")) {
         const dir = join(ctx.composeDir, "compose", c.variant, c.arch, "images");
         const base = `${definition.name}-${c.variant}-${c.arch}-${definition.version}`;
@@ -120,8 +118,8 @@ export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Pha
           await log.close();
         }
       }
-      ctx.state.set(DISK_STATE, records);
-      ctx.state.set(IMAGES_STATE, images);
+      ctx.state.set("disk-images", records);
+      ctx.state.addImages(images);
     },
   };
 }

@@ -1,12 +1,12 @@
+import type { GatherState, PkgsetState } from "../compose/compose-state.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
-import { GATHER_STATE, type GatherState, PKGSET_STATE, type PkgsetState } from "../compose/shared-state.js";
 import { composeError } from "../errors.js";
 import { cacheDirOf, type PackageSideOptions } from "../pkgset/pkgset-phase.js";
 import type { IndexPackage } from "../pkgset/repository-index.js";
 import { type DownloadItem, downloadAll } from "./downloader.js";
 
 export function pkgsetState(ctx: PhaseContext, phase: string): PkgsetState {
-  const state = ctx.state.get(PKGSET_STATE) as PkgsetState | undefined;
+  const state = ctx.state.find("pkgset");
   if (!state) {
     throw composeError(
       "PHASE_PREREQUISITE",
@@ -47,7 +47,7 @@ export function createGatherPhase(options: PackageSideOptions): Phase {
             { package: p.item.name, version: p.item.version, cached: p.cached, done: p.done, total: p.total },
             "package gathered",
           );
-          options.onEvent?.({
+          ctx.emit({
             phase: "gather",
             kind: "progress",
             name: p.item.name,
@@ -71,7 +71,7 @@ export function createGatherPhase(options: PackageSideOptions): Phase {
         "packages gathered",
       );
       const state: GatherState = { files: result.files, downloadedBytes: result.downloadedBytes, totalBytes: result.totalBytes };
-      ctx.state.set(GATHER_STATE, state);
+      ctx.state.set("gather", state);
     },
   };
 }

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "@debian-bootc/core";
 import { afterAll, describe, expect, it } from "vitest";
+import { ComposeState } from "../compose/compose-state.js";
 import type { PhaseContext } from "../compose/phase-engine.js";
-import { IMAGES_STATE, PKGSET_STATE, type PkgsetState } from "../compose/shared-state.js";
 import { parseDefinition } from "../definition.js";
 import { parsePackagesIndex } from "../pkgset/repository-index.js";
 import { CandidateView, resolvePackageSet } from "../pkgset/resolver.js";
@@ -28,15 +28,15 @@ async function composeDir(root: string, id: string, packages: string[]): Promise
   const dir = join(root, id);
   await mkdir(join(dir, "compose", "metadata"), { recursive: true });
   const set = resolvePackageSet(new CandidateView(universe, "amd64"), { arch: "amd64", packages, baseline: "none" });
-  const state = new Map<string, unknown>();
-  state.set(PKGSET_STATE, {
+  const state = new ComposeState();
+  state.set("pkgset", {
     baseline: "none",
     recommends: false,
     repositories: [],
     sets: { minimal: { amd64: set.packages } },
     reasons: { minimal: { amd64: set.reasons } },
-  } satisfies PkgsetState);
-  return { composeId: id, composeDir: dir, definition, logger: silentLogger, signal: new AbortController().signal, state };
+  });
+  return { composeId: id, composeDir: dir, definition, logger: silentLogger, signal: new AbortController().signal, state, emit: () => {} };
 }
 
 describe("metadata phase", () => {
@@ -59,9 +59,7 @@ describe("metadata phase", () => {
       JSON.stringify({ manifests: [{ digest: `sha256:${sha(manifest)}`, size: manifest.length }] }),
     );
     await writeFile(join(ctx.composeDir, "compose", "minimal", "amd64", "meta.qcow2"), "disk");
-    ctx.state.set(IMAGES_STATE, [
-      { variant: "minimal", arch: "amd64", type: "qcow2", path: "compose/minimal/amd64/meta.qcow2", format: "qcow2" },
-    ]);
+    ctx.state.addImages([{ variant: "minimal", arch: "amd64", type: "qcow2", path: "compose/minimal/amd64/meta.qcow2", format: "qcow2" }]);
     await createMetadataPhase({ label: "RC-1" }).run(ctx);
 
     const meta = join(ctx.composeDir, "compose", "metadata");

@@ -2,18 +2,10 @@ import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { packageVersion, writeFileAtomic } from "@debian-bootc/core";
 import { hashFileWith } from "@debian-bootc/debian";
-import { BUILD_STATE, type BuildState, buildOrigins } from "../build/build-phase.js";
+import { type BuildState, buildOrigins } from "../build/build-phase.js";
 import { parseComposeId } from "../compose/compose-id.js";
+import type { ImageRecord, PerVariantArch, PkgsetState } from "../compose/compose-state.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
-import {
-  IMAGES_STATE,
-  type ImageRecord,
-  type PerVariantArch,
-  PKGSET_STATE,
-  type PkgsetState,
-  SNAPSHOT_STATE,
-  type SnapshotState,
-} from "../compose/shared-state.js";
 import { imageReference } from "../definition.js";
 import type { PackageSideOptions } from "../pkgset/pkgset-phase.js";
 import {
@@ -118,7 +110,7 @@ export async function collectImages(ctx: Pick<PhaseContext, "composeDir" | "defi
       }
     }
   }
-  for (const record of (ctx.state.get(IMAGES_STATE) as ImageRecord[] | undefined) ?? []) {
+  for (const record of ctx.state.find("images") ?? []) {
     const prior = found.get(record.path);
     let size = prior?.size ?? 0;
     if (!prior) {
@@ -209,8 +201,8 @@ export function createMetadataPhase(options: MetadataOptions = {}): Phase {
       const meta = join(ctx.composeDir, "compose", "metadata");
       await mkdir(meta, { recursive: true });
       const created = process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000) : new Date();
-      const pkgset = ctx.state.get(PKGSET_STATE) as PkgsetState | undefined;
-      const snapshot = ctx.state.get(SNAPSHOT_STATE) as SnapshotState | undefined;
+      const pkgset = ctx.state.find("pkgset");
+      const snapshot = ctx.state.find("snapshot");
       const parsedId = parseComposeId(composeId);
       const header = (type: string) => ({ type: `deb-bootc-compose.${type}`, version: "1.0" });
 
@@ -220,7 +212,7 @@ export function createMetadataPhase(options: MetadataOptions = {}): Phase {
           header: { type: "deb-bootc-compose.packages", version: "1.0" },
           payload: {
             compose: { id: composeId, name: definition.name, version: definition.version },
-            packages: packageRecords(pkgset, ctx.state.get(BUILD_STATE) as BuildState | undefined),
+            packages: packageRecords(pkgset, ctx.state.find("build")),
           },
         };
         await writeFileAtomic(join(meta, "packages.json"), `${JSON.stringify(packages, null, 2)}\n`);

@@ -2,7 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { compareVersions } from "@debian-bootc/debian";
 import { parseComposeId } from "../compose/compose-id.js";
-import type { PerVariantArch } from "../compose/shared-state.js";
+import type { PerVariantArch } from "../compose/compose-state.js";
 import { composeError } from "../errors.js";
 
 /** One package of a set as compose/metadata/packages.json lists it. */

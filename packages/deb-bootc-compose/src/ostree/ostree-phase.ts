@@ -3,20 +3,16 @@ import { lstat, mkdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
 import type { Phase } from "../compose/phase-engine.js";
-import { ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
 import { previousComposeDir } from "../compose/previous-compose.js";
-import { IMAGES_STATE, type ImageRecord } from "../compose/shared-state.js";
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
 import { handBackToCaller } from "../rootfs/chroot.js";
-import { ROOTFS_DETAILS_STATE, type RootfsDetails } from "../rootfs/rootfs-phase.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { canonicalJson } from "../rootfs/tree-key.js";
 import { commitTree, reuseCommit } from "./commit.js";
 import { runrootProfile } from "./runroot.js";
 
 /** What the ostree phase leaves in the run's state: one commit per variant and arch. */
-export const OSTREE_STATE = "ostree";
 export interface OstreeCommitRecord {
   variant: string;
   arch: string;
@@ -101,9 +97,9 @@ export const ostreePhase: Phase = {
   async run(ctx) {
     const { definition } = ctx;
     if (!definition.outputs.includes("ostree")) return;
-    const trees = ctx.state.get(ROOTFS_STATE) as RootfsTree[] | undefined;
+    const trees = ctx.state.find("rootfs");
     if (!trees?.length) throw composeError("PHASE_PREREQUISITE", "the ostree phase needs the rootfs phase's trees in the same compose");
-    const details = (ctx.state.get(ROOTFS_DETAILS_STATE) as RootfsDetails[] | undefined) ?? [];
+    const details = ctx.state.find("rootfs-details") ?? [];
     const repo = join(ctx.composeDir, "compose", "ostree", "repo");
     const previous = await previousCompose(ctx.composeDir, definition.name);
     const records: OstreeCommitRecord[] = [];
@@ -160,7 +156,11 @@ export const ostreePhase: Phase = {
               { ...record, durationMs: Date.now() - started, previousRepo: previous.repo },
               `same tree as the previous compose's commit (tree ${detail.treeId}): ${last.commit.slice(0, 12)} reused without committing`,
             );
-            ctx.note?.(`${tree.variant}/${tree.arch}: commit ${last.commit.slice(0, 12)} of ${basename(previous.dir)} reused (same tree)`);
+            ctx.emit({
+              phase: "ostree",
+              kind: "note",
+              text: `${tree.variant}/${tree.arch}: commit ${last.commit.slice(0, 12)} of ${basename(previous.dir)} reused (same tree)`,
+            });
           } else {
             ctx.logger.info({ ref, expected: last.commit, previousRepo: previous.repo }, "the previous compose's ref moved: committing");
           }
@@ -195,7 +195,11 @@ export const ostreePhase: Phase = {
             { ...record, durationMs: Date.now() - started, previousRepo: previous?.repo },
             result.changed ? "committed" : "no changes: the previous commit is reused",
           );
-          ctx.note?.(`${tree.variant}/${tree.arch}: ${result.changed ? "committed" : "no changes"} ${result.commit.slice(0, 12)}`);
+          ctx.emit({
+            phase: "ostree",
+            kind: "note",
+            text: `${tree.variant}/${tree.arch}: ${result.changed ? "committed" : "no changes"} ${result.commit.slice(0, 12)}`,
+          });
         }
         records.push(record);
         await mkdir(join(ctx.composeDir, "compose", tree.variant, tree.arch), { recursive: true });
@@ -209,17 +213,16 @@ export const ostreePhase: Phase = {
     } finally {
       await log.close();
     }
-    ctx.state.set(OSTREE_STATE, records);
-    const images = (ctx.state.get(IMAGES_STATE) as ImageRecord[] | undefined) ?? [];
-    for (const r of records)
-      images.push({
+    ctx.state.set("ostree", records);
+    ctx.state.addImages(
+      records.map((r) => ({
         variant: r.variant,
         arch: r.arch,
         type: "ostree",
         path: "compose/ostree/repo",
         format: "ostree-archive",
         digest: r.commit,
-      });
-    ctx.state.set(IMAGES_STATE, images);
+      })),
+    );
   },
 };

@@ -1,10 +1,9 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
-import { BUILD_STATE, type BuildState } from "../build/build-phase.js";
 import type { OrchestratorConnection } from "../build/orchestrator-connection.js";
+import type { PerVariantArch, PkgsetState } from "../compose/compose-state.js";
 import type { Phase } from "../compose/phase-engine.js";
-import { type PerVariantArch, PKGSET_STATE, type PkgsetState } from "../compose/shared-state.js";
 import { resolveVariant } from "../definition.js";
 import { composeError } from "../errors.js";
 import { defaultCacheDir } from "./cache-dir.js";
@@ -33,7 +32,6 @@ export interface PackageSideOptions {
   oldComposes?: string;
   /** Parallel downloads (default 4). */
   downloads?: number;
-  onEvent?: (event: PackageSideEvent) => void;
   /** The compose's deb-orchestrator (for `type: orchestrator` repositories without a hub). */
   orchestrator?: OrchestratorConnection;
 }
@@ -54,7 +52,7 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
     async run(ctx) {
       const { definition } = ctx;
       const cacheDir = await cacheDirOf(options);
-      const built = ctx.state.get(BUILD_STATE) as BuildState | undefined;
+      const built = ctx.state.find("build");
       const orchestrator: OrchestratorRepositoryResolver = async (repo, field) => {
         let hub = repo.hub ?? definition.build?.hub;
         if (hub === undefined && built) hub = built.hub.url;
@@ -89,7 +87,7 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
         cacheDir,
         logger: ctx.logger,
         signal: ctx.signal,
-        onIndex: (e) => options.onEvent?.({ phase: "pkgset", kind: "index", ...e }),
+        onIndex: (e) => ctx.emit({ phase: "pkgset", kind: "index", ...e }),
       });
       const loadedMs = Date.now() - started;
       let pins: Pin[] = [];
@@ -138,7 +136,7 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
           reasons[variant][arch] = set.reasons;
           const bytes = set.packages.reduce((n, p) => n + p.size, 0);
           ctx.logger.info({ variant, arch, packages: set.packages.length, bytes, resolveMs: Date.now() - t }, "package set resolved");
-          options.onEvent?.({ phase: "pkgset", kind: "resolved", variant, arch, packages: set.packages.length });
+          ctx.emit({ phase: "pkgset", kind: "resolved", variant, arch, packages: set.packages.length });
           const why = set.packages.map((p) => ({
             name: p.name,
             version: p.version,
@@ -157,7 +155,7 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
         reasons,
         ...(options.lockfile ? { lockfile: options.lockfile } : {}),
       };
-      ctx.state.set(PKGSET_STATE, state);
+      ctx.state.set("pkgset", state);
     },
   };
 }

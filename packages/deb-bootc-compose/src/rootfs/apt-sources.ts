@@ -1,6 +1,6 @@
 import { defaultMirror } from "@debian-bootc/debian";
+import { snapshotSourceLine } from "../compose/compose-state.js";
 import type { PhaseContext } from "../compose/phase-engine.js";
-import { type PerVariantArch, SNAPSHOT_STATE, type SnapshotState, snapshotSourceLine } from "../compose/shared-state.js";
 import { bootPackages, type ComposeDefinition, hostInputPath, kernelPackage, resolveVariant } from "../definition.js";
 import { composeError } from "../errors.js";
 
@@ -34,10 +34,10 @@ export async function installPlan(
   mirror?: string,
 ): Promise<InstallPlan> {
   const { definition } = ctx;
-  const snapshot = ctx.state.get(SNAPSHOT_STATE) as SnapshotState | undefined;
+  const snapshot = ctx.state.find("snapshot");
   const extra = bootPackages(definition, arch);
   if (snapshot) {
-    const set = (snapshot.packages as PerVariantArch<SnapshotState["packages"][string][string]>)[variant]?.[arch];
+    const set = snapshot.packages[variant]?.[arch];
     if (!set) throw composeError("PHASE_PREREQUISITE", `the APT snapshot has no package set for ${variant}/${arch}`);
     const names = new Set(set.map((p) => p.name));
     const missing = extra.filter((p) => !names.has(p));

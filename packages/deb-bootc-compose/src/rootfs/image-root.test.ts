@@ -1,4 +1,4 @@
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -73,7 +73,6 @@ describe("ImageRoot", () => {
 
   it("replaces a file instead of writing into its inode (a hard link shared with a cached tree stays as it was)", async () => {
     await writeFile(join(host, "cached"), "cached\n");
-    const { link } = await import("node:fs/promises");
     await link(join(host, "cached"), join(root, "etc/motd"));
     await new ImageRoot(root).writeFile("etc/motd", "new\n");
     expect(await readFile(join(root, "etc/motd"), "utf8")).toBe("new\n");

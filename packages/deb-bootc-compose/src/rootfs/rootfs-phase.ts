@@ -1,7 +1,8 @@
 import { dirname, join, resolve } from "node:path";
 import { isCodedError } from "@debian-bootc/core";
-import type { Phase } from "../compose/phase-engine.js";
-import { ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
+import type { RootfsTree } from "../compose/compose-state.js";
+import type { Phase, PhaseContext } from "../compose/phase-engine.js";
+import { composeError } from "../errors.js";
 import { imageContainersTrust } from "../oci/sign.js";
 import { cacheDirOf } from "../pkgset/pkgset-phase.js";
 import { installPlan } from "./apt-sources.js";
@@ -23,9 +24,6 @@ export interface RootfsPhaseOptions {
   /** How many trees the rootfs cache keeps (default 3). */
   rootfsCacheKeep?: number;
 }
-
-/** Kernel version and step timings per tree, beside ROOTFS_STATE. */
-export const ROOTFS_DETAILS_STATE = "rootfs-details";
 
 /**
  * How the tree came to be: `reused` from the rootfs cache, `built` (a miss, or --no-rootfs-cache), or
@@ -127,7 +125,11 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
                 },
                 `root tree reused from the rootfs cache (key ${key.key.slice(0, 12)}, built by ${entry.composeId})`,
               );
-              ctx.note?.(`${variant}/${arch}: tree reused from the cache (key ${key.key.slice(0, 12)}, built by ${entry.composeId})`);
+              ctx.emit({
+                phase: "rootfs",
+                kind: "note",
+                text: `${variant}/${arch}: tree reused from the cache (key ${key.key.slice(0, 12)}, built by ${entry.composeId})`,
+              });
               continue;
             }
             logger.info({ key: key.key, cache: cache.dir }, "rootfs cache miss: building the tree");
@@ -182,16 +184,26 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
               treeId,
             });
             logger.info({ path, kver: result.kver, durations: result.durations, key: key?.key, treeId }, "root tree ready");
-            ctx.note?.(
-              `${variant}/${arch}: tree built${key ? ` (key ${key.key.slice(0, 12)}${useCache ? "" : ", --no-rootfs-cache"})` : " (not cached: no resolved package set)"}`,
-            );
+            ctx.emit({
+              phase: "rootfs",
+              kind: "note",
+              text: `${variant}/${arch}: tree built${key ? ` (key ${key.key.slice(0, 12)}${useCache ? "" : ", --no-rootfs-cache"})` : " (not cached: no resolved package set)"}`,
+            });
           } finally {
             await log.close();
           }
         }
       }
-      ctx.state.set(ROOTFS_STATE, trees);
-      ctx.state.set(ROOTFS_DETAILS_STATE, details);
+      ctx.state.set("rootfs", trees);
+      ctx.state.set("rootfs-details", details);
     },
   };
+}
+
+/** The rootfs phase's trees, for the phases that work on them (oci, lint). */
+export function rootTrees(ctx: Pick<PhaseContext, "state">): RootfsTree[] {
+  const trees = ctx.state.find("rootfs");
+  if (!trees || trees.length === 0)
+    throw composeError("COMPOSE_PHASE_FAILED", "no root trees: the rootfs phase did not run in this compose");
+  return trees;
 }

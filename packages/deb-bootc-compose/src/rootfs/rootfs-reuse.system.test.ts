@@ -18,11 +18,11 @@ import { type ComposeResult, runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { capturingState } from "../compose/state-capture.js";
 import { parseDefinition } from "../definition.js";
-import { OSTREE_STATE, type OstreeCommitRecord } from "../ostree/ostree-phase.js";
+import type { OstreeCommitRecord } from "../ostree/ostree-phase.js";
 import { defaultCacheDir } from "../pkgset/cache-dir.js";
 import { DPKG_SYSIMAGE_DIR } from "./ostree-layout.js";
 import { ROOTFS_CACHE_SUBDIR } from "./rootfs-cache.js";
-import { ROOTFS_DETAILS_STATE, type RootfsDetails } from "./rootfs-phase.js";
+import type { RootfsDetails } from "./rootfs-phase.js";
 
 const tools = ["/usr/bin/mmdebstrap", "/usr/bin/bwrap", "/usr/bin/skopeo"];
 const ready = Boolean(process.env.CI) || (process.getuid?.() === 0 && tools.every((t) => existsSync(t)));
@@ -66,8 +66,8 @@ async function compose(out: string, cacheDir: string, extra: string[] = []): Pro
       .join(", ")}`,
   );
   const state = composed.state();
-  const details = (state.get(ROOTFS_DETAILS_STATE) as RootfsDetails[])[0]!;
-  const commit = (state.get(OSTREE_STATE) as OstreeCommitRecord[])[0]!;
+  const details = state.get("rootfs-details")[0]!;
+  const commit = state.get("ostree")[0]!;
   return { result, details, commit, manifestDigest: index.manifests[0]!.digest, phasesJson };
 }
 

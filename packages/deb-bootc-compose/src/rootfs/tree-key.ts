@@ -5,7 +5,6 @@ import { fileURLToPath } from "node:url";
 import { run } from "@debian-bootc/core";
 import { moduleDirHash } from "../code-hash.js";
 import type { PhaseContext } from "../compose/phase-engine.js";
-import { PKGSET_STATE, type PkgsetState } from "../compose/shared-state.js";
 import { type ComposeDefinition, hostInputPath, resolveVariant } from "../definition.js";
 import type { InstallPlan } from "./apt-sources.js";
 import type { ContainersTrust } from "./containers-policy.js";
@@ -155,8 +154,9 @@ export async function treeKeyInputs(s: TreeKeySources): Promise<TreeKeyInputs> {
 
 /** The resolved set of a variant/arch from the pkgset phase's state, or undefined when it did not run. */
 export function resolvedPackages(ctx: Pick<PhaseContext, "state">, variant: string, arch: string): KeyedPackage[] | undefined {
-  const state = ctx.state.get(PKGSET_STATE) as PkgsetState | undefined;
-  return state?.sets[variant]?.[arch]?.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256 }));
+  return ctx.state
+    .find("pkgset")
+    ?.sets[variant]?.[arch]?.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256 }));
 }
 
 /** The host's mmdebstrap version line (part of the key: it is the tool that installs the set). */

@@ -3,8 +3,8 @@ import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { writeFileAtomic } from "@debian-bootc/core";
 import { createOpenPgpSigner, dearmor, generateOpenPgpKey, writeAptRepository } from "@debian-bootc/debian";
+import type { SnapshotPackage, SnapshotState } from "../compose/compose-state.js";
 import type { Phase } from "../compose/phase-engine.js";
-import { GATHER_STATE, type GatherState, SNAPSHOT_STATE, type SnapshotPackage, type SnapshotState } from "../compose/shared-state.js";
 import { composeError } from "../errors.js";
 import { pkgsetState } from "../gather/gather-phase.js";
 import { makeLockfile, writeLockfile } from "../pkgset/lockfile.js";
@@ -52,7 +52,7 @@ export function createSnapshotPhase(): Phase {
     async run(ctx) {
       const { definition } = ctx;
       const sets = pkgsetState(ctx, "snapshot-repo");
-      const gathered = ctx.state.get(GATHER_STATE) as GatherState | undefined;
+      const gathered = ctx.state.find("gather");
       if (!gathered) {
         throw composeError(
           "PHASE_PREREQUISITE",
@@ -128,7 +128,7 @@ export function createSnapshotPhase(): Phase {
         packages,
         lockfile,
       };
-      ctx.state.set(SNAPSHOT_STATE, state);
+      ctx.state.set("snapshot", state);
     },
   };
 }

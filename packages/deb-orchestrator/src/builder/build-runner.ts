@@ -25,6 +25,9 @@ export interface BuildRunFile {
   path: string;
   /** deb, buildinfo, changes, log, result, ... */
   kind: string;
+  /** Digest and size when the runner knows them already (deb-mock's result.json): uploaded without hashing again. */
+  sha256?: string;
+  size?: number;
   package?: string;
   version?: string;
   arch?: string;

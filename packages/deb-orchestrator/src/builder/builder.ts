@@ -293,7 +293,8 @@ export class Builder {
       if (signal.aborted) throw signal.reason;
       const files: ResultFile[] = [];
       for (const file of result.files) {
-        const uploaded = await this.retrying(() => this.options.client.uploadFile(file.path));
+        const known = file.sha256 !== undefined && file.size !== undefined ? { sha256: file.sha256, size: file.size } : undefined;
+        const uploaded = await this.retrying(() => this.options.client.uploadFile(file.path, known));
         files.push({
           ...uploaded,
           kind: file.kind,

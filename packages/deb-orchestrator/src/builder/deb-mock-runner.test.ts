@@ -1,8 +1,9 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { BuildResult } from "@debian-bootc/deb-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { extraRepoLines } from "./deb-mock-runner.js";
+import { extraRepoLines, runResultOf } from "./deb-mock-runner.js";
 
 const KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEZ\n-----END PGP PUBLIC KEY BLOCK-----\n";
 
@@ -38,5 +39,67 @@ describe("extraRepoLines", () => {
     await expect(extraRepoLines([{ url: "http://127.0.0.1/", suite: "s main [trusted=yes]", components: [] }], dir)).rejects.toThrow(
       /malformed repository/,
     );
+  });
+});
+
+describe("runResultOf", () => {
+  const base: BuildResult = {
+    schemaVersion: 1,
+    status: "success",
+    exitCode: 0,
+    source: { name: "hello", version: "2.10-5" },
+    profile: { name: "debian-trixie-amd64", suite: "trixie", architecture: "amd64" },
+    environmentHash: "ab",
+    buildType: "binary",
+    network: false,
+    debBuildOptions: "",
+    startedAt: "2026-12-03T00:00:00.000Z",
+    finishedAt: "2026-12-03T00:00:01.000Z",
+    durationMs: 1000,
+    phases: [{ name: "build", startedAt: "2026-12-03T00:00:00.000Z", durationMs: 1000, status: "ok" }],
+    artifacts: [
+      { name: "hello_2.10-5_amd64.deb", kind: "deb", size: 53_000, sha256: "a".repeat(64) },
+      { name: "hello_2.10-5_amd64.buildinfo", kind: "buildinfo", size: 6_000, sha256: "b".repeat(64) },
+    ],
+    installed: [{ name: "dpkg", version: "1.22.21", arch: "amd64" }],
+  };
+
+  it("takes result.json's artifacts, digests and installed packages as they are, reading no result file", () => {
+    // the directory does not exist: nothing may be read from it
+    const dir = "/nonexistent/deb-mock";
+    const run = runResultOf(base, dir);
+    expect(run.ok).toBe(true);
+    expect(run.installed).toEqual([{ name: "dpkg", version: "1.22.21", arch: "amd64" }]);
+    expect(run.files).toEqual([
+      { path: `${dir}/hello_2.10-5_amd64.deb`, kind: "deb", size: 53_000, sha256: "a".repeat(64) },
+      { path: `${dir}/hello_2.10-5_amd64.buildinfo`, kind: "buildinfo", size: 6_000, sha256: "b".repeat(64) },
+      { path: `${dir}/build.log`, kind: "log" },
+      { path: `${dir}/root.log`, kind: "log" },
+      { path: `${dir}/state.log`, kind: "log" },
+      { path: `${dir}/installed-packages.log`, kind: "log" },
+      { path: `${dir}/result.json`, kind: "result" },
+    ]);
+  });
+
+  it("reports a failure before the build with the logs deb-mock wrote and the failed step", () => {
+    const failed: BuildResult = {
+      ...base,
+      status: "dependencies-failed",
+      exitCode: 3,
+      error: { code: "DEPENDENCIES_UNSATISFIABLE", message: "libfoo-dev (>= 2)" },
+      phases: [{ name: "install-deps", startedAt: "2026-12-03T00:00:00.000Z", durationMs: 10, status: "failed" }],
+      artifacts: [],
+      installed: undefined,
+    };
+    const run = runResultOf(failed, "/r");
+    expect(run.ok).toBe(false);
+    expect(run.installed).toEqual([]);
+    expect(run.files.map((f) => f.path)).toEqual(["/r/build.log", "/r/root.log", "/r/state.log", "/r/result.json"]);
+    expect(run.failure).toEqual({
+      code: "BUILD_STEP_FAILED",
+      message: "dependencies-failed: DEPENDENCIES_UNSATISFIABLE libfoo-dev (>= 2)",
+      step: "install-deps",
+      relation: "libfoo-dev (>= 2)",
+    });
   });
 });

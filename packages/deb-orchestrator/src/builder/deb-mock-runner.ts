@@ -1,7 +1,7 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@debian-bootc/core";
-import { build } from "@debian-bootc/deb-mock";
+import { type BuildResult, build } from "@debian-bootc/deb-mock";
 import type { ExtraRepo } from "../api/tasks.js";
 import type { BuildRunFile, BuildRunner, BuildRunRequest, BuildRunResult } from "./build-runner.js";
 
@@ -11,15 +11,6 @@ export interface DebMockRunnerOptions {
   /** KEY=VALUE overrides passed to deb-mock (its --config-opt). */
   configOpts?: readonly string[];
   logger?: Logger;
-}
-
-function kindOf(name: string): string {
-  if (/\.u?deb$/.test(name)) return "deb";
-  if (name.endsWith(".buildinfo")) return "buildinfo";
-  if (name.endsWith(".changes")) return "changes";
-  if (name.endsWith(".dsc")) return "dsc";
-  if (/\.tar\.[a-z0-9]+$|\.diff\.gz$/.test(name)) return "source";
-  return "file";
 }
 
 const REPO_WORD = /^[A-Za-z0-9][A-Za-z0-9._~/+-]*$/;
@@ -81,37 +72,39 @@ export class DebMockRunner implements BuildRunner {
     });
     const { result } = outcome;
     if (result.status === "interrupted") throw request.signal.reason ?? new Error("deb-mock build interrupted");
-    const files: BuildRunFile[] = result.artifacts.map((a) => ({ path: join(outcome.resultDir, a.name), kind: kindOf(a.name) }));
-    for (const log of ["build.log", "root.log", "state.log", "installed-packages.log"])
-      files.push({ path: join(outcome.resultDir, log), kind: "log" });
-    files.push({ path: join(outcome.resultDir, "result.json"), kind: "result" });
-    const installedText = await readFile(join(outcome.resultDir, "installed-packages.log"), "utf8").catch(() => "");
-    const installed = installedText
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/))
-      .filter((p): p is [string, string, string] => p.length === 3)
-      .map(([name, version, arch]) => ({ name, version, arch }));
-    const existing = [];
-    for (const file of files)
-      if (
-        await readFile(file.path).then(
-          () => true,
-          () => false,
-        )
-      )
-        existing.push(file);
-    if (result.status === "success") return { ok: true, files: existing, installed };
-    const environment = result.status === "environment-failed" || result.status === "locked";
-    return {
-      ok: false,
-      files: existing,
-      installed,
-      failure: {
-        code: environment ? "BUILD_ENVIRONMENT_FAILED" : "BUILD_STEP_FAILED",
-        message: `${result.status}: ${result.error?.code ?? ""} ${result.error?.message ?? ""}`.trim(),
-        step: result.phases.find((p) => p.status === "failed")?.name ?? result.status,
-        ...(result.status === "dependencies-failed" && result.error ? { relation: result.error.message } : {}),
-      },
-    };
+    return runResultOf(result, outcome.resultDir);
   }
+}
+
+/**
+ * What the builder reports from deb-mock's result.json, taken as it is (the contract between the two):
+ * the artifacts with their kind, size and digest (uploaded without hashing them again), the logs deb-mock
+ * writes, and the installed packages. No result file is read again.
+ */
+export function runResultOf(result: BuildResult, resultDir: string): BuildRunResult {
+  // result.json is the contract: its artifacts (kind, size, digest) and installed packages as they are;
+  // deb-mock writes every log of the list (installed-packages.log when it lists installed packages)
+  const files: BuildRunFile[] = result.artifacts.map((a) => ({
+    path: join(resultDir, a.name),
+    kind: a.kind,
+    sha256: a.sha256,
+    size: a.size,
+  }));
+  for (const log of ["build.log", "root.log", "state.log", ...(result.installed ? ["installed-packages.log"] : [])])
+    files.push({ path: join(resultDir, log), kind: "log" });
+  files.push({ path: join(resultDir, "result.json"), kind: "result" });
+  const installed = result.installed ?? [];
+  if (result.status === "success") return { ok: true, files, installed };
+  const environment = result.status === "environment-failed" || result.status === "locked";
+  return {
+    ok: false,
+    files,
+    installed,
+    failure: {
+      code: environment ? "BUILD_ENVIRONMENT_FAILED" : "BUILD_STEP_FAILED",
+      message: `${result.status}: ${result.error?.code ?? ""} ${result.error?.message ?? ""}`.trim(),
+      step: result.phases.find((p) => p.status === "failed")?.name ?? result.status,
+      ...(result.status === "dependencies-failed" && result.error ? { relation: result.error.message } : {}),
+    },
+  };
 }

@@ -108,8 +108,9 @@ export class HubClient {
   }
 
   /** Upload a file, streamed, declaring its sha256 and size (computed first). */
-  async uploadFile(path: string): Promise<{ name: string; sha256: string; size: number }> {
-    const { sha256, size } = await hashFileWith(path, ["sha256"]);
+  /** Upload a file; `known` (e.g. from deb-mock's result.json) spares hashing it again, and the hub checks it on receipt. */
+  async uploadFile(path: string, known?: { sha256: string; size: number }): Promise<{ name: string; sha256: string; size: number }> {
+    const { sha256, size } = known ?? (await hashFileWith(path, ["sha256"]));
     await this.raw("PUT", `/api/v1/artifacts/${sha256}?size=${size}`, {
       body: Readable.toWeb(createReadStream(path)) as unknown as RequestBody,
       headers: { "content-type": "application/octet-stream" },

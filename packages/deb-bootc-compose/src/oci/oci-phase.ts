@@ -4,37 +4,19 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run, writeFileAtomic } from "@debian-bootc/core";
 import { moduleDirHash } from "../code-hash.js";
+import type { Phase, PhaseContext } from "../compose/phase-engine.js";
+import { previousComposeDir } from "../compose/previous-compose.js";
 import { imageReference } from "../definition.js";
-import { composeError } from "../errors.js";
-import { lintImage } from "../lint/image-lint.js";
-import { writeOciImage } from "../oci/image-writer.js";
-import { writeOciArchive } from "../oci/oci-archive.js";
-import { readXattrs } from "../oci/rootfs-scan.js";
 import { imageIds } from "../rootfs/chroot.js";
-import { ROOTFS_DETAILS_STATE, type RootfsDetails } from "../rootfs/rootfs-phase.js";
+import { rootTrees } from "../rootfs/rootfs-phase.js";
 import { canonicalJson } from "../rootfs/tree-key.js";
-import type { Phase, PhaseContext } from "./phase-engine.js";
-import { previousComposeDir } from "./previous-compose.js";
-
-/** What the rootfs phase leaves in the run's state: one tree per variant and arch. */
-export interface RootfsTree {
-  variant: string;
-  arch: string;
-  path: string;
-}
-
-export const ROOTFS_STATE = "rootfs";
-
-function trees(ctx: PhaseContext): RootfsTree[] {
-  const value = ctx.state.get(ROOTFS_STATE) as RootfsTree[] | undefined;
-  if (!value || value.length === 0)
-    throw composeError("COMPOSE_PHASE_FAILED", "no root trees: the rootfs phase did not run in this compose");
-  return value;
-}
+import { writeOciImage } from "./image-writer.js";
+import { writeOciArchive } from "./oci-archive.js";
+import { readXattrs } from "./rootfs-scan.js";
 
 /** The OCI writer's own modules: any change to how images are written stops layout reuse. */
 function ociWriterHash(): Promise<string> {
-  return moduleDirHash(join(dirname(fileURLToPath(import.meta.url)), "..", "oci"));
+  return moduleDirHash(dirname(fileURLToPath(import.meta.url)));
 }
 
 /** work/<arch>/<variant>/oci-key.json: what the layout (and archive) of a variant/arch were written from. */
@@ -88,8 +70,8 @@ export const ociPhase: Phase = {
     if (!definition.outputs.includes("oci")) return;
     const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? 0) || 0;
     const ref = imageReference(definition);
-    const details = (ctx.state.get(ROOTFS_DETAILS_STATE) as RootfsDetails[] | undefined) ?? [];
-    for (const tree of trees(ctx)) {
+    const details = ctx.state.find("rootfs-details") ?? [];
+    for (const tree of rootTrees(ctx)) {
       const dir = join(ctx.composeDir, "compose", tree.variant, tree.arch);
       const layout = join(dir, "oci");
       const archiveName = `${definition.name}-${tree.variant}.ociarchive`;
@@ -138,7 +120,11 @@ export const ociPhase: Phase = {
             },
             `image of the same tree taken over from ${from}`,
           );
-          ctx.note?.(`${tree.variant}/${tree.arch}: image ${index.manifests[0]?.digest.slice(0, 19)} of ${from} reused (same tree)`);
+          ctx.emit({
+            phase: "oci",
+            kind: "note",
+            text: `${tree.variant}/${tree.arch}: image ${index.manifests[0]?.digest.slice(0, 19)} of ${from} reused (same tree)`,
+          });
           continue;
         }
       }
@@ -161,26 +147,5 @@ export const ociPhase: Phase = {
       // recorded last: a compose killed before this point never offers its layout for reuse
       if (key) await writeFileAtomic(ociKeyFile(ctx.composeDir, tree.variant, tree.arch), `${JSON.stringify({ key, treeId })}\n`);
     }
-  },
-};
-
-/** The lint phase: every tree through the image checks; an error-severity failure fails the compose. */
-export const lintPhase: Phase = {
-  name: "lint",
-  async run(ctx) {
-    const failures: string[] = [];
-    for (const tree of trees(ctx)) {
-      const report = await lintImage(tree.path);
-      for (const r of report.results)
-        ctx.logger[r.ok ? "info" : r.severity === "error" ? "error" : "warn"]({ variant: tree.variant, arch: tree.arch, ...r }, r.check);
-      if (report.errors > 0)
-        failures.push(
-          `${tree.variant}/${tree.arch}: ${report.results
-            .filter((r) => !r.ok && r.severity === "error")
-            .map((r) => r.check)
-            .join(", ")}`,
-        );
-    }
-    if (failures.length > 0) throw composeError("LINT_FAILED", `image checks failed: ${failures.join("; ")}`);
   },
 };

@@ -1,3 +1,0 @@
-export * from "./boot-test.js";
-export * from "./qemu.js";
-export * from "./test-phase.js";

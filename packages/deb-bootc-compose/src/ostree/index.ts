@@ -1,3 +1,0 @@
-export * from "./commit.js";
-export * from "./ostree-phase.js";
-export * from "./runroot.js";
