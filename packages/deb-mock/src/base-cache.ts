@@ -120,6 +120,27 @@ function lockTimeout(profile: Profile): number {
   return parseDuration(profile.cache.lockTimeout);
 }
 
+/** How often a process making a base or an index tells waiters it is alive (see LockOptions.heartbeatMs). */
+const MAKING_HEARTBEAT_MS = 20_000;
+
+/**
+ * Lock options for making a base or an index: a slow first base (a loaded machine, a slow mirror) is
+ * waited for as long as its maker lives, instead of failing every other build after cache.lockTimeout.
+ */
+function makingLockOptions(ctx: Pick<EnvContext, "profile" | "signal" | "rootLog" | "logger">, what: string) {
+  return {
+    timeoutMs: lockTimeout(ctx.profile),
+    hint: LOCK_HINT,
+    signal: ctx.signal,
+    what,
+    heartbeatMs: MAKING_HEARTBEAT_MS,
+    onStillWaiting: (message: string) => {
+      ctx.rootLog?.(message);
+      ctx.logger?.info({ waiting: what }, message);
+    },
+  };
+}
+
 function sourcesList(profile: Profile, mirror: string): string[] {
   return [`deb ${mirror} ${profile.suite} ${profile.components.join(" ")}`, ...profile.extraSources];
 }
@@ -252,7 +273,7 @@ export async function ensureBase(ctx: EnvContext, options: EnsureOptions = {}): 
   if (options.noCreate && !before) {
     throw debMockError("BASE_MISSING", `profile ${profile.name} has no base yet`, { hint: `run 'deb-mock -r ${profile.name} init'` });
   }
-  const lockOptions = { timeoutMs: lockTimeout(profile), hint: LOCK_HINT, signal: ctx.signal, what: `the ${profile.name} base` };
+  const lockOptions = makingLockOptions(ctx, `the ${profile.name} base`);
   return withLock(layout.lock(`base-${identity.key}`), lockOptions, async () => {
     const now = await currentBase(layout, identity.key);
     // someone else refreshed it while we waited; a forced refresh counts as done if it happened meanwhile
@@ -326,7 +347,7 @@ export async function ensureIndex(ctx: EnvContext, base: GenerationInfo, options
   const ok = (info: GenerationInfo | undefined) => info !== undefined && !options.force && info.ageMs < maxAge;
   const before = await currentIndex(layout, identity.key);
   if (ok(before)) return before!;
-  const lockOptions = { timeoutMs: lockTimeout(profile), hint: LOCK_HINT, signal: ctx.signal, what: `the ${profile.name} package index` };
+  const lockOptions = makingLockOptions(ctx, `the ${profile.name} package index`);
   return withLock(layout.lock(`index-${identity.key}`), lockOptions, async () => {
     const now = await currentIndex(layout, identity.key);
     if (now && now.dir !== before?.dir && now.ageMs < maxAge) return now;

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BuildResult } from "@debian-bootc/deb-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { extraRepoLines, runResultOf } from "./deb-mock-runner.js";
+import { extraRepoLines, failureLine, runResultOf } from "./deb-mock-runner.js";
 
 const KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEZ\n-----END PGP PUBLIC KEY BLOCK-----\n";
 
@@ -101,5 +101,15 @@ describe("runResultOf", () => {
       step: "install-deps",
       relation: "libfoo-dev (>= 2)",
     });
+  });
+});
+
+describe("failureLine", () => {
+  it("ends a failed build's log with deb-mock's error, and says nothing after a success", () => {
+    const error = { code: "LOCKED", message: "the debian-trixie-amd64 base is locked by another process" };
+    expect(failureLine({ status: "locked", error })).toBe(
+      "\n== deb-mock: locked: LOCKED: the debian-trixie-amd64 base is locked by another process\n",
+    );
+    expect(failureLine({ status: "success" })).toBeUndefined();
   });
 });

@@ -72,8 +72,16 @@ export class DebMockRunner implements BuildRunner {
     });
     const { result } = outcome;
     if (result.status === "interrupted") throw request.signal.reason ?? new Error("deb-mock build interrupted");
+    const why = failureLine(result);
+    if (why) request.log(why);
     return runResultOf(result, outcome.resultDir);
   }
+}
+
+/** The line that ends a failed build's task log: why it failed, not only which phase (deb-mock's error). */
+export function failureLine(result: Pick<BuildResult, "status" | "error">): string | undefined {
+  if (result.status === "success" || !result.error) return undefined;
+  return `\n== deb-mock: ${result.status}: ${result.error.code}: ${result.error.message}\n`;
 }
 
 /**
