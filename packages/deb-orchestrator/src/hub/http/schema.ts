@@ -5,7 +5,6 @@
 export const str = (maxLength = 200, extra: object = {}) => ({ type: "string", minLength: 1, maxLength, ...extra });
 export const int = (minimum = 0, maximum = 2 ** 31 - 1) => ({ type: "integer", minimum, maximum });
 export const arr = (items: object, maxItems = 100) => ({ type: "array", items, maxItems });
-export const bool = { type: "boolean" } as const;
 export const obj = (properties: Record<string, object>, required: string[] = []) => ({
   type: "object",
   properties,
