@@ -30,7 +30,8 @@ export {
 } from "./client/task-watch.js";
 export { type DialectName, type HubDatabase, migrate, openDatabase } from "./db/database.js";
 export { type OrchestratorErrorCode, orchestratorError, orchestratorErrorCodes } from "./errors.js";
-export type { BuildSource, BuildView, TagView } from "./hub/catalog.js";
+export type { BuildSource, BuildView } from "./hub/catalog/builds.js";
+export type { TagView } from "./hub/catalog/tags.js";
 export { type HubOptions, openApiDocument, type RunningHub, startHub } from "./hub/hub.js";
 export type { TaskDetail, TaskView, WhyAnswer } from "./hub/queries.js";
 export { hubOpenApiDocument } from "./hub/server.js";

@@ -61,6 +61,11 @@ export const buildArchRequest = z.object({
 });
 export type BuildArchRequest = z.infer<typeof buildArchRequest>;
 
+/** The requests of the hub's own steps after a build, and of a builder task that builds nothing. */
+export const tagBuildRequest = z.object({ tag: z.string(), build: z.number().int() });
+export const newRepoRequest = z.object({ tag: z.string() });
+export const noopRequest = z.object({ sleepMs: z.number().int().min(0).optional() });
+
 export const resultFile = z.object({
   name: z.string().min(1).max(255),
   sha256,

@@ -1,10 +1,10 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { type CommandSpec, coreError, run } from "@debian-bootc/core";
+import { dscFilePaths } from "@debian-bootc/debian";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit } from "../cli-support/render.js";
 import { printTaskProgress } from "../cli-support/watch.js";
-import { summarizeDsc } from "../hub/dsc-summary.js";
 
 /** A .dsc and the files it lists, or a source tree packed with dpkg-source -b first. */
 async function sourceFiles(input: string): Promise<{ dsc: string; files: string[] }> {
@@ -19,8 +19,7 @@ async function sourceFiles(input: string): Promise<{ dsc: string; files: string[
     if (made.length !== 1 || !made[0]) throw coreError("USAGE", `dpkg-source -b ${input} did not produce exactly one .dsc`);
     dsc = join(parent, made[0]);
   } else if (!dsc.endsWith(".dsc")) throw coreError("USAGE", `${input}: expected a .dsc file or a source directory`);
-  const summary = summarizeDsc(await readFile(dsc, "utf8"));
-  return { dsc, files: [dsc, ...summary.files.map((f) => join(dirname(dsc), f.name))] };
+  return { dsc, files: await dscFilePaths(dsc) };
 }
 
 export const buildCommand: CommandSpec = {

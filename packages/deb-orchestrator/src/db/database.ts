@@ -62,3 +62,8 @@ export async function migrate(handle: HubDatabase): Promise<void> {
   const { error } = await migrator.migrateToLatest();
   if (error) throw error;
 }
+
+/** The database answers a query (the hub's health check). */
+export async function checkDatabase(db: Kysely<Database>): Promise<void> {
+  await db.selectFrom("users").select("id").limit(1).execute();
+}

@@ -6,7 +6,7 @@ import { bulkSeed } from "../web/__fixtures__/bulk-seed.js";
 const databases = useDatabases();
 
 /*
- * The list queries of the web UI and the API, shaped as web/read.ts and hub/catalog.ts write them, must
+ * The list queries of the web UI and the API, shaped as web/read.ts and hub/catalog/ write them, must
  * be able to use an index on both databases: EXPLAIN on a seeded history names the index each one needs.
  * PostgreSQL's planner may prefer a sequential scan of a few thousand rows, so its plans are taken with
  * sequential scans disabled: the question is whether an index serves the query, not which plan wins on

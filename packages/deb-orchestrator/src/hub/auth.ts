@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
+import { parseCookies, SESSION_COOKIE } from "../web/session.js";
 
 export const permissions = ["admin", "build", "tag", "repo", "host"] as const;
 export type Permission = (typeof permissions)[number];
@@ -100,4 +101,52 @@ export function requirePermission(principal: Principal | undefined, perm: Permis
       hint: `an administrator can run: deb-orchestrator grant ${principal.name} ${perm}`,
     });
   return principal;
+}
+
+/** Web session ids (the cookie's value) start with this. */
+export const SESSION_PREFIX = "dos_";
+
+/** The principal of a session cookie, or undefined for an unknown, expired or closed session. */
+export async function sessionPrincipal(
+  db: Kysely<Database>,
+  value: string | undefined,
+  cache?: PrincipalCache,
+): Promise<Principal | undefined> {
+  if (!value?.startsWith(SESSION_PREFIX) || value.length > 200) return undefined;
+  const hash = hashToken(value);
+  const key = `session:${hash}`;
+  const cached = cache?.get(key);
+  if (cached) return cached;
+  const row = await db
+    .selectFrom("web_sessions")
+    .innerJoin("tokens", "tokens.id", "web_sessions.token_id")
+    .innerJoin("users", "users.id", "web_sessions.user_id")
+    .select([...tokenAndUser, "web_sessions.expires_at as expiresAt"])
+    .where("web_sessions.hash", "=", hash)
+    .executeTakeFirst();
+  if (!row || row.revoked || row.disabled || isPast(row.tokenExpiresAt) || isPast(row.expiresAt)) return undefined;
+  const principal = await principalOf(db, row);
+  cache?.set(key, principal, Math.min(row.expiresAt, row.tokenExpiresAt ?? Number.POSITIVE_INFINITY));
+  return principal;
+}
+
+/**
+ * Who sent a request: the API token of its Authorization header; else, for a read of the API, the web
+ * UI's session cookie, which lets a logged-in browser read the API (its live event stream, download
+ * links) on a hub whose reads are private. Only reads: a mutation always needs the Authorization header.
+ */
+export async function requestPrincipal(
+  db: Kysely<Database>,
+  request: { method: string; url: string; headers: { authorization?: string; cookie?: string } },
+  cache?: PrincipalCache,
+): Promise<Principal | undefined> {
+  const principal = await authenticate(db, request.headers.authorization, cache);
+  if (principal || request.headers.authorization !== undefined || !request.url.startsWith("/api/") || !isRead(request.method))
+    return principal;
+  return sessionPrincipal(db, parseCookies(request.headers.cookie).get(SESSION_COOKIE), cache);
+}
+
+/** HEAD is a GET without the body: it answers sizes and checksums, so it follows GET's rules. */
+export function isRead(method: string): boolean {
+  return method === "GET" || method === "HEAD";
 }

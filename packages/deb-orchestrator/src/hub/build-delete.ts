@@ -1,11 +1,11 @@
 import { rm } from "node:fs/promises";
 import { orchestratorError } from "../errors.js";
 import type { Principal } from "./auth.js";
-import { findBuild } from "./catalog.js";
+import { findBuild } from "./catalog/builds.js";
 import type { HubContext } from "./context.js";
 import { recordEvent } from "./events.js";
-import { logDir } from "./queries.js";
-import { submitNewRepo } from "./task-engine.js";
+import { logDir } from "./task-log.js";
+import { submitNewRepo } from "./tasks/methods/new-repo.js";
 
 export interface DeleteBuildResult {
   build: number;

@@ -40,6 +40,6 @@ export interface HubContext {
   limits: HubLimits;
   /** The open event and log streams of this process, per client and in total. */
   streams: StreamGate;
-  /** Re-examine a hub-side task (build, tagBuild, newRepo) after something changed. Set by the task engine. */
+  /** Re-examine a hub-side task (build, tagBuild, newRepo) after something changed. Set by tasks/step-runner.ts. */
   advance(taskId: number): void;
 }

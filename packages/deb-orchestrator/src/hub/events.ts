@@ -50,6 +50,29 @@ export async function recordEvents(
     .execute();
 }
 
+/** Events after an id, oldest first, of one object type or object if asked. */
+export async function listEvents(
+  db: Kysely<Database>,
+  filter: { after: number; limit: number; type?: string; object?: number },
+): Promise<HubEvent[]> {
+  let query = db.selectFrom("events").selectAll().where("id", ">", filter.after);
+  if (filter.type) query = query.where("object_type", "=", filter.type);
+  if (filter.object) query = query.where("object_id", "=", filter.object);
+  return (await query.orderBy("id").limit(filter.limit).execute()).map(eventFromRow);
+}
+
+/** The id of the newest event (0 when there is none). */
+export async function lastEventId(db: Kysely<Database>): Promise<number> {
+  return Number(
+    (
+      await db
+        .selectFrom("events")
+        .select((eb) => eb.fn.max("id").as("m"))
+        .executeTakeFirst()
+    )?.m ?? 0,
+  );
+}
+
 export function eventFromRow(row: Database["events"] extends infer T ? { [K in keyof T]: unknown } : never): HubEvent {
   return {
     id: Number(row.id),

@@ -1,3 +1,4 @@
+import { readdir, stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -214,13 +215,13 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
     const data = Buffer.from("some bytes\n");
     const first = await test.admin.uploadBuffer(data);
     const path = test.hub.ctx.store.pathOf(first.sha256);
-    const { ino } = await import("node:fs/promises").then((fs) => fs.stat(path));
+    const { ino } = await stat(path);
     const again = await test.admin.raw("PUT", `/api/v1/artifacts/${first.sha256}?size=${data.length}`, {
       body: new Uint8Array(data),
       headers: { "content-type": "application/octet-stream" },
     });
     expect(await again.json()).toMatchObject({ created: false });
-    expect((await import("node:fs/promises").then((fs) => fs.stat(path))).ino).toBe(ino);
+    expect((await stat(path)).ino).toBe(ino);
     const wrongSha = "0".repeat(64);
     await expect(
       test.admin.raw("PUT", `/api/v1/artifacts/${wrongSha}?size=${data.length}`, {
@@ -237,7 +238,6 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
       code: "ARTIFACT_MISMATCH",
     });
     expect(await test.hub.ctx.store.has(wrongSha)).toBe(false);
-    const { readdir } = await import("node:fs/promises");
     expect(await readdir(join(test.hub.ctx.dataDir, "tmp"))).toEqual([]);
     const down = await test.anonymous.raw("GET", `/api/v1/artifacts/${first.sha256}`);
     expect(Buffer.from(await down.arrayBuffer())).toEqual(data);

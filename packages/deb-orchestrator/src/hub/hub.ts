@@ -8,15 +8,16 @@ import type { RepoPublisher } from "../repo/publisher.js";
 import { registerWebUi } from "../web/web-ui.js";
 import { ArtifactStore } from "./artifact-store.js";
 import { PrincipalCache } from "./auth.js";
-import { createToken, createUser } from "./catalog.js";
+import { createToken, createUser } from "./catalog/users.js";
 import type { HubContext } from "./context.js";
 import { Dispatcher } from "./dispatcher.js";
 import { EventBus } from "./events.js";
+import { type OpenApiRoute, openApiDocument } from "./http/openapi.js";
 import { defaultLimits, type HubLimits, StreamGate } from "./limits.js";
 import { relayWakesThroughPostgres } from "./pg-notify.js";
-import { extendLeasesAfterStart, reapExpiredLeases } from "./scheduler.js";
-import { buildServer, type OpenApiRoute, openApiDocument } from "./server.js";
-import { TaskEngine } from "./task-engine.js";
+import { buildServer } from "./server.js";
+import { extendLeasesAfterStart, reapExpiredLeases } from "./tasks/scheduler.js";
+import { StepRunner } from "./tasks/step-runner.js";
 import { sweepUploads } from "./uploads.js";
 import { WebhookDeliverer } from "./webhooks.js";
 
@@ -51,7 +52,7 @@ export interface RunningHub {
   url: string;
   app: FastifyInstance;
   ctx: HubContext;
-  engine: TaskEngine;
+  engine: StepRunner;
   database: HubDatabase;
   routes: OpenApiRoute[];
   /** Clear-text token of the bootstrap admin, written to `<dataDir>/admin.token` on first start. */
@@ -95,7 +96,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     advance: () => {},
   };
   const stopRelay = database.dialect === "postgres" ? await relayWakesThroughPostgres(options.db, ctx.dispatcher, logger) : async () => {};
-  const engine = new TaskEngine(ctx);
+  const engine = new StepRunner(ctx);
   ctx.advance = (id) => engine.advance(id);
 
   const adminTokenFile = join(options.dataDir, "admin.token");

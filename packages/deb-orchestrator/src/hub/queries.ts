@@ -1,14 +1,12 @@
-import { readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
 import type { Kysely } from "kysely";
 import { builderMethods } from "../api/tasks.js";
 import type { Database } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
-import { findBuild } from "./catalog.js";
+import { findBuild } from "./catalog/builds.js";
 import type { HubContext } from "./context.js";
-import type { TaskRow } from "./scheduler.js";
-import { readLogTail as readTaskLogTail } from "./task-log.js";
-import { checkFileName } from "./validate.js";
+import { hostLoads, isOnline } from "./hosts.js";
+import { listLogs, taskLogTail } from "./task-log.js";
+import type { TaskRow } from "./tasks/transitions.js";
 
 export function taskView(task: TaskRow, hostName?: string | null) {
   return {
@@ -86,25 +84,6 @@ export async function listTasks(
   return rows.map((t) => taskView(t, t.host_id === null ? null : names.get(t.host_id)));
 }
 
-export function logDir(ctx: HubContext, taskId: number): string {
-  return join(ctx.dataDir, "logs", String(taskId));
-}
-
-export async function listLogs(ctx: HubContext, taskId: number): Promise<{ name: string; size: number }[]> {
-  try {
-    const names = await readdir(logDir(ctx, taskId));
-    return Promise.all(names.sort().map(async (name) => ({ name, size: (await stat(join(logDir(ctx, taskId), name))).size })));
-  } catch {
-    return [];
-  }
-}
-
-/** The end of a task's log as text (the last `bytes` at most), or undefined when there is none. */
-export async function readLogTail(ctx: HubContext, taskId: number, name: string, bytes = 2000): Promise<string | undefined> {
-  checkFileName(name, "log");
-  return (await readTaskLogTail(join(logDir(ctx, taskId), name), bytes))?.text;
-}
-
 export interface WhyAnswer {
   task: number;
   state: string;
@@ -128,7 +107,7 @@ export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<W
     const failedChild = children.find((c) => c.state === "failed");
     if (failedChild && depth < 5) return whyTask(ctx, failedChild.id, depth + 1);
     const result = task.result ? (JSON.parse(task.result) as { failure?: Record<string, unknown> }) : {};
-    const tail = await readLogTail(ctx, task.id, "build.log", 1500);
+    const tail = await taskLogTail(ctx, task.id, "build.log", 1500);
     return {
       ...base,
       reason: `${task.method} ${task.id}${task.arch ? ` (${task.arch})` : ""} failed: ${task.error_code ?? "?"}: ${task.error_message ?? ""}`,
@@ -159,27 +138,20 @@ export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<W
     const enabled = forArch.filter((h) => h.enabled === 1);
     if (enabled.length === 0)
       return { ...base, reason: `Waiting: every builder for ${arch} is disabled (${forArch.map((h) => h.name).join(", ")}).${retried}` };
-    const online = enabled.filter((h) => h.last_checkin !== null && now - h.last_checkin < 2 * ctx.leaseMs);
+    const online = enabled.filter((h) => isOnline(ctx, h.last_checkin, now));
     if (online.length === 0)
       return {
         ...base,
         reason: `Waiting: no enabled builder for ${arch} checked in during the last ${Math.round((2 * ctx.leaseMs) / 1000)} s (${enabled.map((h) => h.name).join(", ")}).${retried}`,
       };
-    const loads = await ctx.db
-      .selectFrom("tasks")
-      .select((eb) => ["host_id", eb.fn.sum<number | string>("weight").as("load")])
-      .where("state", "in", ["assigned", "open"])
-      .where(
-        "host_id",
-        "in",
-        online.map((h) => h.id),
-      )
-      .groupBy("host_id")
-      .execute();
+    const loads = await hostLoads(
+      ctx.db,
+      online.map((h) => h.id),
+    );
     const busy = online.map((h) => ({
       name: h.name,
       capacity: h.capacity,
-      load: Number(loads.find((l) => l.host_id === h.id)?.load ?? 0),
+      load: loads.get(h.id) ?? 0,
     }));
     const ahead = await ctx.db
       .selectFrom("tasks")
@@ -216,4 +188,16 @@ export async function whyBuild(ctx: HubContext, ref: string): Promise<WhyAnswer 
   const build = await findBuild(ctx.db, ref);
   if (build.task_id === null) return { build: build.id, task: 0, state: build.state, reason: `build ${build.id} has no task` };
   return { build: build.id, ...(await whyTask(ctx, build.task_id)) };
+}
+
+/** A result file of a task, by name. */
+export async function taskFile(ctx: HubContext, taskId: number, name: string) {
+  const file = await ctx.db.selectFrom("task_files").selectAll().where("task_id", "=", taskId).where("name", "=", name).executeTakeFirst();
+  if (!file) throw orchestratorError("NOT_FOUND", `task ${taskId} has no file '${name}'`);
+  return file;
+}
+
+/** A task's state, or undefined when it does not exist. */
+export async function taskState(ctx: HubContext, taskId: number): Promise<string | undefined> {
+  return (await ctx.db.selectFrom("tasks").select("state").where("id", "=", taskId).executeTakeFirst())?.state;
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fuzzSeed, fuzzSync, Mutator, refused } from "../../../../test/fuzz.js";
 import { startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
-import { summarizeDsc } from "./dsc-summary.js";
+import { parseSubmittedDsc } from "./submitted-source.js";
 import { checkArch, checkFileName, checkName, checkPackageName, checkSha256, checkVersion } from "./validate.js";
 
 /**
@@ -158,9 +158,9 @@ describe(`hub request bodies, mutated (seed ${fuzzSeed})`, () => {
     const checks = [checkPackageName, checkVersion, checkArch, checkFileName, checkSha256, (v: string) => checkName(v, "tag")];
     const outcomes = checks.map((check) => fuzzSync(mutator, `validator ${check.name}`, values, 500, (_, text) => check(text)));
     const dsc = Buffer.from(
-      `Format: 3.0 (quilt)\nSource: hello\nBinary: hello\nArchitecture: any\nVersion: 2.10-5\nMaintainer: x <x@example.org>\nChecksums-Sha256:\n ${sha} 1000 hello_2.10.orig.tar.gz\n ${sha} 200 hello_2.10-5.debian.tar.xz\nFiles:\n ${"b".repeat(32)} 1000 hello_2.10.orig.tar.gz\n`,
+      `Format: 3.0 (quilt)\nSource: hello\nBinary: hello\nArchitecture: any\nVersion: 2.10-5\nMaintainer: x <x@example.org>\nChecksums-Sha256:\n ${sha} 1000 hello_2.10.orig.tar.gz\n ${sha} 200 hello_2.10-5.debian.tar.xz\nFiles:\n ${"b".repeat(32)} 1000 hello_2.10.orig.tar.gz\n ${"b".repeat(32)} 200 hello_2.10-5.debian.tar.xz\n`,
     );
-    const summaries = fuzzSync(mutator, "summarizeDsc", [dsc], 2000, (_, text) => summarizeDsc(text));
+    const summaries = fuzzSync(mutator, "parseSubmittedDsc", [dsc], 2000, (_, text) => parseSubmittedDsc(text));
     for (const outcome of outcomes) expect(refused(outcome)).toBeGreaterThan(0);
     expect(refused(summaries)).toBeGreaterThan(0);
     expect(summaries.ok).toBeGreaterThan(0);

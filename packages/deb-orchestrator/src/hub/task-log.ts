@@ -1,10 +1,84 @@
-import { type FileHandle, open } from "node:fs/promises";
+import { appendFile, type FileHandle, mkdir, open, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { orchestratorError } from "../errors.js";
+import type { HubContext } from "./context.js";
+import { checkFileName } from "./validate.js";
 
 /**
  * Reading a task's live log, for every reader (the HTTP API, the web UI, `why`). A builder appends to
  * the log while it is read, so a read can end in the middle of a UTF-8 character: the incomplete end
  * is left for the next read, and a tail starts at a whole character. Offsets are bytes of the file.
+ * Logs live in <dataDir>/logs/TASK/NAME, written only by appendTaskLog.
  */
+
+export function logDir(ctx: Pick<HubContext, "dataDir">, taskId: number): string {
+  return join(ctx.dataDir, "logs", String(taskId));
+}
+
+export async function listLogs(ctx: Pick<HubContext, "dataDir">, taskId: number): Promise<{ name: string; size: number }[]> {
+  try {
+    const names = await readdir(logDir(ctx, taskId));
+    return Promise.all(names.sort().map(async (name) => ({ name, size: (await stat(join(logDir(ctx, taskId), name))).size })));
+  } catch {
+    return [];
+  }
+}
+
+/** A builder's chunk of a task's live log, within the limit of log bytes per task. */
+export async function appendTaskLog(ctx: HubContext, taskId: number, name: string, body: string | Buffer): Promise<void> {
+  checkFileName(name, "log");
+  const dir = logDir(ctx, taskId);
+  await mkdir(dir, { recursive: true });
+  const logged = (await listLogs(ctx, taskId)).reduce((sum, log) => sum + log.size, 0);
+  if (logged + body.length > ctx.limits.maxTaskLogBytes)
+    throw orchestratorError(
+      "LOG_TOO_LARGE",
+      `task ${taskId} has ${logged} bytes of logs; ${body.length} more would exceed the limit of ${ctx.limits.maxTaskLogBytes}`,
+    );
+  await appendFile(join(dir, name), body);
+}
+
+/** The end of a task's log as text (the last `bytes` at most), or undefined when there is none. */
+export async function taskLogTail(
+  ctx: Pick<HubContext, "dataDir">,
+  taskId: number,
+  name: string,
+  bytes = 2000,
+): Promise<string | undefined> {
+  checkFileName(name, "log");
+  return (await readLogTail(join(logDir(ctx, taskId), name), bytes))?.text;
+}
+
+/**
+ * A log as it grows, from `offset`, in whole characters: the first chunk even when empty, then each new
+ * one, until `closed()` or, once nothing more came, `ended()` (its end then sent as it is).
+ */
+export async function* followLog(
+  path: string,
+  offset: number,
+  ended: () => Promise<boolean>,
+  closed: () => boolean,
+): AsyncGenerator<Buffer> {
+  const readFrom = async (complete = false) => {
+    const { chunk, next } = await readLogFrom(path, offset, { max: 1024 * 1024, complete });
+    offset = next;
+    return chunk;
+  };
+  yield await readFrom();
+  while (!closed()) {
+    const chunk = await readFrom();
+    if (chunk.length) {
+      yield chunk;
+      continue;
+    }
+    if (await ended()) {
+      const last = await readFrom(true);
+      if (last.length) yield last;
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
 
 export interface LogChunk {
   chunk: Buffer;

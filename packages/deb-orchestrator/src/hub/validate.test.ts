@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { summarizeDsc } from "./dsc-summary.js";
+import { parseSubmittedDsc } from "./submitted-source.js";
 import { checkFileName, checkName, checkPackageName, checkVersion } from "./validate.js";
 
 describe("request validation", () => {
@@ -25,18 +25,25 @@ describe("request validation", () => {
       "",
       "Format: 3.0 (quilt)",
       "Source: hello",
+      "Binary: hello",
       "Architecture: any",
       "Version: 2.10-3",
+      "Maintainer: Santiago Vila <sanvila@debian.org>",
+      "Build-Depends: debhelper-compat (= 13)",
       "Checksums-Sha256:",
       ` ${sha} 1000 hello_2.10.orig.tar.gz`,
       ` ${sha} 200 hello_2.10-3.debian.tar.xz`,
+      "Files:",
+      ` ${"b".repeat(32)} 1000 hello_2.10.orig.tar.gz`,
+      ` ${"b".repeat(32)} 200 hello_2.10-3.debian.tar.xz`,
       "",
       "-----BEGIN PGP SIGNATURE-----",
       "",
       "xyz",
       "-----END PGP SIGNATURE-----",
     ].join("\n");
-    expect(summarizeDsc(dsc)).toEqual({
+    const { source, version, architectures, files } = parseSubmittedDsc(dsc);
+    expect({ source, version, architectures, files: files.map(({ sha256, size, name }) => ({ sha256, size, name })) }).toEqual({
       source: "hello",
       version: "2.10-3",
       architectures: ["any"],
@@ -45,9 +52,15 @@ describe("request validation", () => {
         { sha256: sha, size: 200, name: "hello_2.10-3.debian.tar.xz" },
       ],
     });
-    expect(() => summarizeDsc("Source: hello\nVersion: 1.0\n")).toThrow(expect.objectContaining({ code: "SOURCE_INVALID" }));
-    expect(() => summarizeDsc(`Source: hello\nVersion: 1.0\nArchitecture: any\nChecksums-Sha256:\n ${sha} 1 ../../etc/passwd\n`)).toThrow(
-      expect.objectContaining({ code: "PATH_INVALID" }),
+    expect(() => parseSubmittedDsc("Source: hello\nVersion: 1.0\n")).toThrow(expect.objectContaining({ code: "SOURCE_INVALID" }));
+    // a listed file that leaves the directory is refused by the debian parser (its names are plain file names)
+    const traversing = `Format: 1.0\nSource: hello\nMaintainer: x <x@example.org>\nVersion: 1.0\nArchitecture: any\nChecksums-Sha256:\n ${sha} 1 ../../etc/passwd\nFiles:\n ${"b".repeat(32)} 1 ../../etc/passwd\n`;
+    expect(() => parseSubmittedDsc(traversing)).toThrow(
+      expect.objectContaining({ code: "SOURCE_INVALID", message: expect.stringContaining("plain file name") }),
+    );
+    // Build-Depends is read too: a malformed relation is refused before any build starts
+    expect(() => parseSubmittedDsc(dsc.replace("debhelper-compat (= 13)", "debhelper-compat (= 13"))).toThrow(
+      expect.objectContaining({ code: "SOURCE_INVALID", message: expect.stringContaining("Build-Depends") }),
     );
   });
 });

@@ -1,7 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Kysely } from "kysely";
-import type { Database } from "../db/schema.js";
-import { hashToken, isPast, type Principal, type PrincipalCache, principalOf, tokenAndUser } from "./auth.js";
+import { hashToken, type Principal, SESSION_PREFIX } from "./auth.js";
 import type { HubContext } from "./context.js";
 
 /*
@@ -12,12 +10,11 @@ import type { HubContext } from "./context.js";
 
 /** How long a browser stays logged in (no sliding renewal: log in again after). */
 export const SESSION_TTL_MS = 12 * 3600 * 1000;
-const PREFIX = "dos_";
 
 /** Open a session for a principal that just authenticated with its API token; the cookie value is returned once. */
 export async function openSession(ctx: HubContext, principal: Principal): Promise<{ value: string; expiresAt: number }> {
   if (principal.tokenId === undefined) throw new Error("a web session is opened with an API token");
-  const value = `${PREFIX}${randomBytes(32).toString("base64url")}`;
+  const value = `${SESSION_PREFIX}${randomBytes(32).toString("base64url")}`;
   const now = ctx.now();
   const expiresAt = now + SESSION_TTL_MS;
   // sessions that ran out are forgotten when the next one opens
@@ -33,28 +30,4 @@ export async function openSession(ctx: HubContext, principal: Principal): Promis
 export async function closeSession(ctx: HubContext, value: string): Promise<void> {
   await ctx.db.deleteFrom("web_sessions").where("hash", "=", hashToken(value)).execute();
   ctx.principals.clear();
-}
-
-/** The principal of a session cookie, or undefined for an unknown, expired or closed session. */
-export async function sessionPrincipal(
-  db: Kysely<Database>,
-  value: string | undefined,
-  cache?: PrincipalCache,
-): Promise<Principal | undefined> {
-  if (!value?.startsWith(PREFIX) || value.length > 200) return undefined;
-  const hash = hashToken(value);
-  const key = `session:${hash}`;
-  const cached = cache?.get(key);
-  if (cached) return cached;
-  const row = await db
-    .selectFrom("web_sessions")
-    .innerJoin("tokens", "tokens.id", "web_sessions.token_id")
-    .innerJoin("users", "users.id", "web_sessions.user_id")
-    .select([...tokenAndUser, "web_sessions.expires_at as expiresAt"])
-    .where("web_sessions.hash", "=", hash)
-    .executeTakeFirst();
-  if (!row || row.revoked || row.disabled || isPast(row.tokenExpiresAt) || isPast(row.expiresAt)) return undefined;
-  const principal = await principalOf(db, row);
-  cache?.set(key, principal, Math.min(row.expiresAt, row.tokenExpiresAt ?? Number.POSITIVE_INFINITY));
-  return principal;
 }

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from "kysely";
 import { activeStates, builderMethods } from "../api/tasks.js";
 import type { Database, HostsTable, TasksTable } from "../db/schema.js";
+import { hostLoads } from "../hub/hosts.js";
 
 /*
  * Read-only queries behind the web pages. Each page issues a fixed, small number of queries whatever the
@@ -37,17 +38,6 @@ export async function userNames(db: Db, ids: Iterable<number | null>): Promise<M
 
 export async function allHosts(db: Db): Promise<HostRow[]> {
   return db.selectFrom("hosts").selectAll().orderBy("name").execute();
-}
-
-/** Sum of task weights per host over its assigned and open tasks (what the scheduler counts as load). */
-export async function hostLoads(db: Db): Promise<Map<number, number>> {
-  const rows = await db
-    .selectFrom("tasks")
-    .select((eb) => ["host_id", eb.fn.sum<number | string>("weight").as("load")])
-    .where("state", "in", [...activeStates])
-    .groupBy("host_id")
-    .execute();
-  return new Map(rows.filter((r) => r.host_id !== null).map((r) => [r.host_id!, Number(r.load)]));
 }
 
 export interface Overview {

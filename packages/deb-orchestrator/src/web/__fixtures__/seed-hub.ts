@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { NoopBuildRunner } from "../../builder/build-runner.js";
 import { Builder } from "../../builder/builder.js";
@@ -64,7 +65,6 @@ export async function seedHub(test: TestHub): Promise<SeededHub> {
   ];
   for (const [name, version, client, target] of sources) {
     const dir = join(test.dir, `src-${name}-${version}`);
-    const { mkdir } = await import("node:fs/promises");
     await mkdir(dir, { recursive: true });
     const task = await submitBuild(client, target, await writeSourcePackage(dir, name, version));
     await waitForTask(admin, task);
@@ -81,7 +81,6 @@ export async function seedHub(test: TestHub): Promise<SeededHub> {
 export async function startRunningBuild(test: TestHub, seeded: SeededHub, name = "zstd", version = "1.5.7-1"): Promise<{ top: number; arch: number }> {
   await startBuilder(test, seeded, "builder-2", { delayMs: 600_000 });
   const dir = join(test.dir, `src-${name}-${version}`);
-  const { mkdir } = await import("node:fs/promises");
   await mkdir(dir, { recursive: true });
   const top = await submitBuild(test.admin, "trixie", await writeSourcePackage(dir, name, version));
   const arch = await until(

@@ -1,5 +1,5 @@
-import { describeBuild } from "../../hub/catalog.js";
-import { listLogs } from "../../hub/queries.js";
+import { describeBuild } from "../../hub/catalog/builds.js";
+import { listLogs } from "../../hub/task-log.js";
 import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
 import {
   actionForm,

@@ -5,11 +5,6 @@ import type { TaskRow } from "../read.js";
 /** What the pages read from: the hub's context (database, data directory, lease settings, key). */
 export type WebEnv = HubContext;
 
-/** A builder is online when it checked in within two lease periods (what `why` uses too). */
-export function isOnline(env: WebEnv, lastCheckin: number | null, now: number): boolean {
-  return lastCheckin !== null && now - lastCheckin < 2 * env.leaseMs;
-}
-
 /** A short description of what a task works on, from its request (user-controlled text: escaped by html). */
 export function taskSubject(task: Pick<TaskRow, "method" | "request">): SafeHtml {
   let request: Record<string, unknown> = {};

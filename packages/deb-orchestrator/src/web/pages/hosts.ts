@@ -1,7 +1,8 @@
+import { hostLoads, isOnline } from "../../hub/hosts.js";
 import { html, path, timeAgo } from "../html.js";
 import { layout, meter, type PageContext, stateBadge, table, taskLink } from "../layout.js";
-import { allHosts, hostLoads } from "../read.js";
-import { isOnline, taskSubject, type WebEnv } from "./common.js";
+import { allHosts } from "../read.js";
+import { taskSubject, type WebEnv } from "./common.js";
 
 export async function hostsPage(env: WebEnv, pc: PageContext): Promise<string> {
   const [hosts, loads, running] = await Promise.all([

@@ -1,8 +1,9 @@
+import { isOnline } from "../../hub/hosts.js";
 import { formatDuration, html, path, timeAgo } from "../html.js";
 import { buildLink, layout, meter, type PageContext, stateBadge, table, taskLink } from "../layout.js";
 import { timelinePlot } from "../plots.js";
 import { readOverview, readTimeline, userNames } from "../read.js";
-import { isOnline, taskSubject, type WebEnv } from "./common.js";
+import { taskSubject, type WebEnv } from "./common.js";
 
 export async function overviewPage(env: WebEnv, pc: PageContext): Promise<string> {
   const now = pc.now;

@@ -1,4 +1,5 @@
-import { describeTag, latestTagged, listExternalRepos, listTargets } from "../../hub/catalog.js";
+import { describeTag, latestTagged } from "../../hub/catalog/tags.js";
+import { listExternalRepos, listTargets } from "../../hub/catalog/targets.js";
 import { groupFingerprint, keyFingerprint } from "../fingerprint.js";
 import { externalLink, formatTime, html, join, path, type SafeHtml, timeAgo } from "../html.js";
 import { actionForm, can, layout, type PageContext, pager, stateBadge, table, tagLink } from "../layout.js";

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { builderMethods, isTerminal, taskMethods, taskStates } from "../../api/tasks.js";
-import { listLogs, logDir, whyTask } from "../../hub/queries.js";
-import { readLogTail } from "../../hub/task-log.js";
+import { whyTask } from "../../hub/queries.js";
+import { listLogs, logDir, readLogTail } from "../../hub/task-log.js";
 import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
 import { actionForm, buildLink, can, layout, type PageContext, pager, stateBadge, table, tagLink, taskLink } from "../layout.js";
 import {

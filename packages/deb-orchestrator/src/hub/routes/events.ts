@@ -1,0 +1,75 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { HubContext } from "../context.js";
+import { lastEventId, listEvents } from "../events.js";
+import { int, obj, str } from "../http/schema.js";
+import { streamClient } from "../limits.js";
+
+/** The event log, read as a list or followed as server-sent events. */
+export const eventRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { ctx }) => {
+  app.get<{ Querystring: { after?: number; limit?: number; type?: string; object?: number } }>(
+    "/api/v1/events",
+    {
+      config: { summary: "The event log (append-only), oldest first" },
+      schema: { querystring: obj({ after: int(0), limit: int(1, 10000), type: str(32), object: int(1) }) },
+    },
+    async (request) => listEvents(ctx.db, { ...request.query, after: request.query.after ?? 0, limit: request.query.limit ?? 1000 }),
+  );
+  app.get<{ Querystring: { after?: number; type?: string; object?: number } }>(
+    "/api/v1/events/stream",
+    {
+      config: { summary: "Server-sent events: the event log as it grows" },
+      schema: { querystring: obj({ after: int(0), type: str(32), object: int(1) }) },
+    },
+    async (request, reply) => streamEvents(ctx, request, reply),
+  );
+};
+
+/** Server-sent events: every event after `after` (or from now), then each new one as it is appended. */
+async function streamEvents(
+  ctx: HubContext,
+  request: FastifyRequest<{ Querystring: { after?: number; type?: string; object?: number } }>,
+  reply: FastifyReply,
+) {
+  let last = request.query.after ?? (await lastEventId(ctx.db));
+  const release = ctx.streams.acquire(streamClient(request));
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+  raw.write(": deb-orchestrator events\n\n");
+  let busy = false;
+  let again = false;
+  const flush = async () => {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      do {
+        again = false;
+        const events = await listEvents(ctx.db, { ...request.query, after: last, limit: 1000 });
+        for (const event of events) {
+          last = event.id;
+          raw.write(`id: ${event.id}\nevent: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`);
+        }
+        if (events.length === 1000) again = true;
+      } while (again);
+    } catch {
+      // the next ping retries
+    } finally {
+      busy = false;
+    }
+  };
+  const onChange = () => void flush();
+  ctx.bus.on("changed", onChange);
+  const keepAlive = setInterval(() => {
+    raw.write(": keep-alive\n\n");
+    void flush(); // other hub processes append too
+  }, 5000);
+  request.raw.on("close", () => {
+    ctx.bus.off("changed", onChange);
+    clearInterval(keepAlive);
+    release();
+  });
+  await flush();
+}
