@@ -1,4 +1,4 @@
 export * from "./build-phase.js";
-export { type BuildInfo, ensureTarget, findBuild, type TaskDetail } from "./hub-api.js";
+export { ensureTarget } from "./hub-api.js";
 export * from "./orchestrator-connection.js";
 export { type IdentifiedSource, identifySources, materializeSource, type SourceSpec } from "./source-prep.js";

@@ -15,7 +15,7 @@ import { EventBus } from "./events.js";
 import { defaultLimits, type HubLimits, StreamGate } from "./limits.js";
 import { relayWakesThroughPostgres } from "./pg-notify.js";
 import { extendLeasesAfterStart, reapExpiredLeases } from "./scheduler.js";
-import { buildServer, type OpenApiRoute, openApiDocument } from "./server.js";
+import { buildServer, type OpenApiRoute } from "./server.js";
 import { TaskEngine } from "./task-engine.js";
 import { sweepUploads } from "./uploads.js";
 import { WebhookDeliverer } from "./webhooks.js";
@@ -173,5 +173,3 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     },
   };
 }
-
-export { openApiDocument };

@@ -4,6 +4,7 @@ import { join, sep } from "node:path";
 import { Readable } from "node:stream";
 import { CodedError, httpStatusFor } from "@debian-bootc/core";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { openApiDocument } from "../api/openapi.js";
 import { type BuildRequest, isTerminal, type TaskResult, taskStates } from "../api/tasks.js";
 import { orchestratorError } from "../errors.js";
 import { parseCookies, SESSION_COOKIE } from "../web/session.js";
@@ -11,6 +12,7 @@ import { authenticate, type Permission, type Principal, permissions, requirePerm
 import { deleteBuild } from "./build-delete.js";
 import * as catalog from "./catalog.js";
 import type { HubContext } from "./context.js";
+import { checkResponsesFromEnvironment, registerContractHooks } from "./contract-hooks.js";
 import { eventFromRow } from "./events.js";
 import { publicErrorJson } from "./host-paths.js";
 import { streamClient } from "./limits.js";
@@ -39,6 +41,8 @@ export interface ServerOptions {
   /** Largest JSON body accepted. */
   bodyLimit: number;
   logger?: object | false;
+  /** Check every JSON answer against the API contract (default: DEB_ORCHESTRATOR_CHECK_RESPONSES=1). */
+  checkResponses?: boolean;
 }
 
 /* JSON schema shorthands: every body, query and parameter is declared, which both validates requests
@@ -107,6 +111,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
       });
   });
   app.decorateRequest("principal", undefined);
+  registerContractHooks(app, { checkResponses: options.checkResponses ?? checkResponsesFromEnvironment(), logger: ctx.logger });
   app.addContentTypeParser("application/octet-stream", (_request, payload, done) => done(null, payload));
 
   app.addHook("onRequest", async (request) => {
@@ -161,7 +166,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     await ctx.db.selectFrom("users").select("id").limit(1).execute();
     return { ok: true, dialect: ctx.dialect };
   });
-  app.get("/api/v1/openapi.json", { config: { summary: "This API's OpenAPI document" } }, async () => openApiDocument(routes));
+  app.get("/api/v1/openapi.json", { config: { summary: "This API's OpenAPI document" } }, async () => openApiDocument());
   app.get("/api/v1/whoami", { config: { perm: "any", summary: "The token's user and permissions" } }, async (request) => ({
     name: me(request).name,
     perms: [...me(request).perms].sort(),
@@ -996,59 +1001,4 @@ async function serveRepoFile(ctx: HubContext, relative: string, reply: FastifyRe
   reply.header("content-type", type).header("content-length", info.size);
   if (info.size < 64 * 1024) return reply.send(await readFile(path));
   return reply.send(createReadStream(path));
-}
-
-/** OpenAPI 3.1 document built from the routes' own schemas and summaries. */
-export function openApiDocument(routes: readonly OpenApiRoute[]) {
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of routes) {
-    const url = route.url.replace(/:([A-Za-z0-9_]+)/g, "{$1}").replace(/\*$/, "{path}");
-    const schema = route.schema ?? {};
-    const parameters: unknown[] = [];
-    for (const [where, key] of [
-      ["path", "params"],
-      ["query", "querystring"],
-    ] as const) {
-      const props = (schema[key] as { properties?: Record<string, object>; required?: string[] } | undefined)?.properties ?? {};
-      const required = (schema[key] as { required?: string[] } | undefined)?.required ?? [];
-      for (const [paramName, paramSchema] of Object.entries(props))
-        parameters.push({ name: paramName, in: where, required: where === "path" || required.includes(paramName), schema: paramSchema });
-    }
-    if (url.includes("{path}") && !parameters.some((p) => (p as { name: string }).name === "path"))
-      parameters.push({ name: "path", in: "path", required: true, schema: { type: "string" } });
-    const operation: Record<string, unknown> = {
-      summary: route.summary ?? "",
-      ...(parameters.length ? { parameters } : {}),
-      ...(schema.body ? { requestBody: { required: true, content: { "application/json": { schema: schema.body } } } } : {}),
-      ...(route.perm ? { security: [{ token: [] }], "x-permission": route.perm } : {}),
-      responses: {
-        "2XX": { description: "success" },
-        "4XX": { description: "error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
-      },
-    };
-    paths[url] = { ...(paths[url] ?? {}), [route.method.toLowerCase()]: operation };
-  }
-  const sorted = Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b)));
-  return {
-    openapi: "3.1.0",
-    info: { title: "deb-orchestrator hub", version: "1" },
-    components: {
-      securitySchemes: { token: { type: "http", scheme: "bearer" } },
-      schemas: {
-        Error: {
-          type: "object",
-          required: ["code", "message"],
-          properties: { code: { type: "string" }, message: { type: "string" }, hint: { type: "string" }, details: { type: "object" } },
-        },
-      },
-    },
-    paths: sorted,
-  };
-}
-
-/** The hub's OpenAPI document without a database: the routes are registered against a stub and never run. */
-export async function hubOpenApiDocument() {
-  const { app, routes } = await buildServer({} as HubContext, { publicRead: true, bodyLimit: 1024 });
-  await app.close();
-  return openApiDocument(routes);
 }

@@ -1,0 +1,55 @@
+import Fastify from "fastify";
+import { describe, expect, it } from "vitest";
+import { routeTable } from "../api/routes.js";
+import type { HubContext } from "./context.js";
+import { registerContractHooks } from "./contract-hooks.js";
+import { buildServer } from "./server.js";
+
+const silent = { error() {} };
+
+describe("the hub against its API contract", () => {
+  it("has a contract entry for every API route it registers, and a route for every entry", async () => {
+    // registered against a stub context: the handlers never run
+    const { app, routes } = await buildServer({ logger: silent } as unknown as HubContext, {
+      publicRead: true,
+      bodyLimit: 1024,
+      checkResponses: true,
+    });
+    await app.close();
+    const registered = routes.map((r) => `${r.method} ${r.url}`).sort();
+    const contract = routeTable.map((r) => `${r.method} ${r.path}`).sort();
+    expect(registered).toEqual(contract);
+    expect(new Set(routeTable.map((r) => r.id)).size).toBe(routeTable.length);
+  });
+
+  it("turns an answer that breaks the contract into a 500 with its own code, and logs it", async () => {
+    const logged: unknown[] = [];
+    const app = Fastify();
+    registerContractHooks(app, { checkResponses: true, logger: { error: (entry: unknown) => logged.push(entry) } });
+    let answer: unknown = { name: "alice", perms: ["build"] };
+    app.get("/api/v1/whoami", async () => answer);
+    app.get("/api/v1/unknown", async () => ({ ok: true }));
+    expect((await app.inject("/api/v1/whoami")).statusCode).toBe(200);
+
+    answer = { name: "alice", perms: "build" };
+    const wrongType = await app.inject("/api/v1/whoami");
+    expect(wrongType.statusCode).toBe(500);
+    expect(wrongType.json()).toMatchObject({ code: "RESPONSE_CONTRACT_VIOLATED", message: expect.stringContaining("perms") });
+
+    answer = { name: "alice", perms: [], token: "secret" };
+    const extra = await app.inject("/api/v1/whoami");
+    expect(extra.json()).toMatchObject({ code: "RESPONSE_CONTRACT_VIOLATED", message: expect.stringContaining("token") });
+
+    expect((await app.inject("/api/v1/unknown")).json()).toMatchObject({ code: "RESPONSE_CONTRACT_VIOLATED" });
+    expect(logged).toHaveLength(3);
+    await app.close();
+  });
+
+  it("checks nothing unless asked", async () => {
+    const app = Fastify();
+    registerContractHooks(app, { checkResponses: false, logger: silent });
+    app.get("/api/v1/whoami", async () => ({ name: 1 }));
+    expect((await app.inject("/api/v1/whoami")).statusCode).toBe(200);
+    await app.close();
+  });
+});
