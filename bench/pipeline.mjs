@@ -28,7 +28,7 @@ import { fmt, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const COMPOSE_CLI = join(REPO, "packages", "deb-bootc-compose", "dist", "cli.js");
-const ORCHESTRATOR_INDEX = join(REPO, "packages", "deb-orchestrator", "dist", "index.js");
+const ORCHESTRATOR_INDEX = join(REPO, "packages", "deb-orchestrator", "dist", "local.js");
 const GOAL_WARM_SECONDS = 120;
 const DEFAULT_PARALLEL = Math.max(1, Math.min(2, os.availableParallelism()));
 
