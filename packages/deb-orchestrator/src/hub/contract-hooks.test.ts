@@ -2,7 +2,7 @@ import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
 import { routeTable } from "../api/routes.js";
 import type { HubContext } from "./context.js";
-import { registerContractHooks } from "./contract-hooks.js";
+import { checkResponsesFromEnvironment, registerContractHooks } from "./contract-hooks.js";
 import { buildServer } from "./server.js";
 
 const silent = { error() {} };
@@ -43,6 +43,10 @@ describe("the hub against its API contract", () => {
     expect((await app.inject("/api/v1/unknown")).json()).toMatchObject({ code: "RESPONSE_CONTRACT_VIOLATED" });
     expect(logged).toHaveLength(3);
     await app.close();
+  });
+
+  it("is on for every hub the test suite starts (vitest sets DEB_ORCHESTRATOR_CHECK_RESPONSES=1)", () => {
+    expect(checkResponsesFromEnvironment()).toBe(true);
   });
 
   it("checks nothing unless asked", async () => {
