@@ -8,6 +8,8 @@ export default defineConfig({
   resolve: { conditions: ["source"] },
   ssr: { resolve: { conditions: ["source"] } },
   test: {
+    // every hub a test starts checks each answer against the API contract (a mismatch is a 500)
+    env: { DEB_ORCHESTRATOR_CHECK_RESPONSES: "1" },
     projects: [
       {
         extends: true,

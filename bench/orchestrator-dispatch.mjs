@@ -30,8 +30,10 @@ import { parseArgs } from "node:util";
 import { fmt, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const orchestrator = await import(pathToFileURL(join(REPO, "packages/deb-orchestrator/dist/index.js")).href);
-const { startHub, HubClient, Builder, NoopBuildRunner, ListingPublisher } = orchestrator;
+const { HubClient } = await import(pathToFileURL(join(REPO, "packages/deb-orchestrator/dist/index.js")).href);
+const { startHub, Builder, NoopBuildRunner, ListingPublisher } = await import(
+  pathToFileURL(join(REPO, "packages/deb-orchestrator/dist/local.js")).href
+);
 
 const { values: opts } = parseArgs({
   options: {
@@ -148,8 +150,8 @@ async function runOne(kind, builders, pg) {
   try {
     for (let i = 0; i < builders; i++) {
       const name = `b${i}`;
-      await admin.post("/api/v1/users", { name, perms: ["host"] });
-      const { token } = await admin.post(`/api/v1/users/${name}/tokens`, {});
+      await admin.createUser(name, ["host"]);
+      const { token } = await admin.createToken(name);
       const builder = new Builder({
         client: new HubClient({ url: hub.url, token }),
         name,
@@ -167,14 +169,14 @@ async function runOne(kind, builders, pg) {
     }
     while (hub.ctx.dispatcher.waiting < builders) await sleep(10);
     // warm-up
-    for (let i = 0; i < 20; i++) await admin.post("/api/v1/tasks", { method: "noop", arch: "amd64" });
+    for (let i = 0; i < 20; i++) await admin.submitNoop({ arch: "amd64" });
     await waitAllClosed(hub);
     // latency: one at a time, all builders idle and waiting
     const latencies = [];
     for (let i = 0; i < latencySamples; i++) {
       while (hub.ctx.dispatcher.waiting < builders) await sleep(1);
       const submitted = performance.now();
-      const { task } = await admin.post("/api/v1/tasks", { method: "noop", arch: "amd64" });
+      const { task } = await admin.submitNoop({ arch: "amd64" });
       while (!startedAt.has(task)) await sleep(0.5);
       latencies.push(startedAt.get(task) - submitted);
     }
@@ -195,7 +197,7 @@ async function runOne(kind, builders, pg) {
       Array.from({ length: 8 }, async () => {
         while (next < taskCount) {
           next++;
-          await admin.post("/api/v1/tasks", { method: "noop", arch: "amd64" });
+          await admin.submitNoop({ arch: "amd64" });
         }
       }),
     );

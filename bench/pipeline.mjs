@@ -28,7 +28,8 @@ import { fmt, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const COMPOSE_CLI = join(REPO, "packages", "deb-bootc-compose", "dist", "cli.js");
-const ORCHESTRATOR_INDEX = join(REPO, "packages", "deb-orchestrator", "dist", "index.js");
+const ORCHESTRATOR_LOCAL = join(REPO, "packages", "deb-orchestrator", "dist", "local.js");
+const ORCHESTRATOR_CLIENT = join(REPO, "packages", "deb-orchestrator", "dist", "index.js");
 const GOAL_WARM_SECONDS = 120;
 const DEFAULT_PARALLEL = Math.max(1, Math.min(2, os.availableParallelism()));
 
@@ -160,7 +161,7 @@ async function main() {
     process.stderr.write("pipeline: must run as root (the compose mounts overlays and runs mmdebstrap; sbuild's set-up adds a user)\n");
     return 77;
   }
-  for (const file of [COMPOSE_CLI, ORCHESTRATOR_INDEX]) {
+  for (const file of [COMPOSE_CLI, ORCHESTRATOR_LOCAL, ORCHESTRATOR_CLIENT]) {
     if (!existsSync(file)) {
       process.stderr.write(`pipeline: ${file} not found; build the tools first: npx tsc -b packages/deb-bootc-compose\n`);
       return 1;
@@ -471,22 +472,22 @@ function buildTimeline(file) {
  * loopback port) and reads each build's task tree and deb-mock's result.json through the JSON API.
  */
 async function readHub(dataDir, builds) {
-  const { startHub } = await import(pathToFileURL(ORCHESTRATOR_INDEX).href);
+  const { startHub } = await import(pathToFileURL(ORCHESTRATOR_LOCAL).href);
+  const { HubClient } = await import(pathToFileURL(ORCHESTRATOR_CLIENT).href);
   const hub = await startHub({ db: `sqlite:${join(dataDir, "hub.db")}`, dataDir, host: "127.0.0.1", port: 0 });
   try {
-    const get = async (path) => {
-      const response = await fetch(`${hub.url}${path}`);
-      if (!response.ok) throw new Error(`GET ${path}: HTTP ${response.status}`);
-      return response.json();
-    };
+    const client = new HubClient({ url: hub.url });
     const out = [];
     for (const b of builds) {
       if (b.task === null || b.task === undefined) continue;
-      const task = await get(`/api/v1/tasks/${b.task}`);
+      const task = await client.getTask(b.task);
       const child = (method) => task.children.filter((c) => c.method === method);
       const arches = [];
       for (const t of child("buildArch")) {
-        const debMock = await get(`/api/v1/tasks/${t.id}/files/result.json`).catch(() => null);
+        const debMock = await client
+          .open("downloadTaskFile", { params: { id: t.id, name: "result.json" } })
+          .then((response) => response.json())
+          .catch(() => null);
         arches.push({ task: t.id, arch: t.arch, state: t.state, host: t.host, ...times(t), debMock: debMockFigures(debMock) });
       }
       const tag = child("tagBuild")[0];

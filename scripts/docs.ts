@@ -1,6 +1,6 @@
 /**
  * Generated reference pages: docs/errors.md (every error code of every package) and docs/cli.md (every
- * verb and option of the three CLIs), rendered from the same data the code uses. `npm run docs` writes
+ * verb and option of the three CLIs) and docs/openapi.json (the hub's API contract), rendered from the same data the code uses. `npm run docs` writes
  * them; test/docs.test.ts fails when the committed pages are stale.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -8,6 +8,7 @@ import * as core from "@debian-bootc/core";
 import * as composeTool from "@debian-bootc/deb-bootc-compose";
 import * as mock from "@debian-bootc/deb-mock";
 import * as orchestrator from "@debian-bootc/deb-orchestrator";
+import { tool as orchestratorTool } from "@debian-bootc/deb-orchestrator/local";
 import * as debian from "@debian-bootc/debian";
 
 const packages: Array<[string, Record<string, unknown>]> = [
@@ -88,13 +89,14 @@ export function renderCliDoc(): string {
     `| ${core.stdoutClosedExitCode} | standard output's reader went away (\`| head -1\`): stopped quietly and cleaned up, as a Unix tool ended by SIGPIPE | |`,
   );
   lines.push("");
-  for (const mod of [mock, orchestrator, composeTool]) lines.push(core.renderCliDocs(mod.tool));
+  for (const tool of [mock.tool, orchestratorTool, composeTool.tool]) lines.push(core.renderCliDocs(tool));
   return `${lines.join("\n").trimEnd()}\n`;
 }
 
 export const generatedDocs: Record<string, () => string> = {
   "docs/errors.md": renderErrorsDoc,
   "docs/cli.md": renderCliDoc,
+  "docs/openapi.json": () => `${JSON.stringify(orchestrator.openApiDocument(), null, 2)}\n`,
 };
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/.*\//, ""))) {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { ToolSpec } from "@debian-bootc/core";
 import { tool as composeTool } from "@debian-bootc/deb-bootc-compose";
 import { tool as mockTool } from "@debian-bootc/deb-mock";
-import { tool as orchestratorTool } from "@debian-bootc/deb-orchestrator";
+import { tool as orchestratorTool } from "@debian-bootc/deb-orchestrator/local";
 import { afterAll, describe, expect, it } from "vitest";
 
 // What a user has after `bash scripts/install` (which builds, then runs scripts/link-commands): the three

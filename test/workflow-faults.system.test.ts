@@ -94,8 +94,7 @@ function composeArgs(def: string): string[] {
 const withHub = <T>(def: string, look: (client: EmbeddedHubClient) => Promise<T>) =>
   lookAtEmbeddedHub(join(dir, "orchestrator"), def, look);
 
-const buildOf = (client: EmbeddedHubClient, name: string) =>
-  client.get<{ state: string; task: number }>(`/api/v1/builds/${encodeURIComponent(`${name}/1.0`)}`);
+const buildOf = (client: EmbeddedHubClient, name: string) => client.getBuild(`${name}/1.0`);
 
 /** Processes whose command line mentions the test's directory (the compose, its builder's deb-mock). */
 async function processesOfTheTest(): Promise<string[]> {
@@ -146,9 +145,9 @@ describe("workflow faults with real deb-mock builds", () => {
     // canceled on the hub while its build step ran (the buildArch task's log shows it started)
     const { build, log } = await withHub(def, async (client) => {
       const build = await buildOf(client, "wf-slow");
-      const { children } = await client.get<{ children: { id: number; method: string }[] }>(`/api/v1/tasks/${build.task}`);
+      const { children } = await client.getTask(build.task!);
       const buildArch = children.find((c) => c.method === "buildArch")!;
-      return { build, log: await (await client.raw("GET", `/api/v1/tasks/${buildArch.id}/logs/build.log`)).text() };
+      return { build, log: await (await client.taskLog(buildArch.id, "build.log")).text() };
     });
     expect(build.state).toBe("canceled");
     expect(log).toContain("sleep 600");

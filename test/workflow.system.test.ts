@@ -118,12 +118,7 @@ describe("workflow: compose asks, deb-orchestrator builds with deb-mock, compose
     // the hub agrees: complete builds in the destination tag with those files and buildroots
     await withHub(async (client) => {
       for (const build of builds.builds) {
-        const info = await client.get<{
-          state: string;
-          tags: string[];
-          binaries: { sha256: string }[];
-          buildroots: { id: number; installed: { name: string }[] }[];
-        }>(`/api/v1/builds/${build.buildId}`);
+        const info = await client.getBuild(build.buildId);
         expect(info.state).toBe("complete");
         expect(info.tags).toContain(builds.destTag);
         expect(info.binaries.map((b) => b.sha256).sort()).toEqual(build.binaries.map((b) => b.sha256).sort());
@@ -160,7 +155,7 @@ describe("workflow: compose asks, deb-orchestrator builds with deb-mock, compose
     const bootConsole = (await readFile(join(first.composeDir, "logs", "boot-minimal-amd64.log"), "utf8")).replace(/\x1b\[[0-9;]*m/g, "");
     expect(bootConsole).toContain(`Welcome to ${prettyName}!`);
 
-    const tasksBefore = await withHub((client) => client.get<unknown[]>("/api/v1/tasks?limit=1000"));
+    const tasksBefore = await withHub((client) => client.listTasks({ limit: 1000 }));
     const second = await compose(secondSkips);
     expect(second.code, second.output).toBe(0);
     expect(second.output).not.toMatch(/submitted/);
@@ -172,7 +167,7 @@ describe("workflow: compose asks, deb-orchestrator builds with deb-mock, compose
     ).payload.builds;
     expect(again.map((b) => b.buildId).sort()).toEqual(builds.builds.map((b) => b.buildId).sort());
     expect(again.every((b) => b.reused)).toBe(true);
-    const tasksAfter = await withHub((client) => client.get<unknown[]>("/api/v1/tasks?limit=1000"));
+    const tasksAfter = await withHub((client) => client.listTasks({ limit: 1000 }));
     expect(tasksAfter).toHaveLength(tasksBefore.length);
   });
 });

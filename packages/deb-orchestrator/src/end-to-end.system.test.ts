@@ -5,8 +5,8 @@ import { runInEnvironment } from "@debian-bootc/deb-mock";
 import { afterAll, describe, expect, it } from "vitest";
 import { Builder } from "./builder/builder.js";
 import { DebMockRunner } from "./builder/deb-mock-runner.js";
-import { HubClient } from "./client/hub-client.js";
 import { type RunningHub, startHub } from "./hub/hub.js";
+import { RawHubClient } from "./testing/raw-hub-client.js";
 import { fetchSource, rebuildAsNewVersion } from "./testing/real-source.js";
 import { submitBuild, waitForTask } from "./testing/test-hub.js";
 
@@ -36,14 +36,14 @@ describe("end to end", () => {
       dir = await mkdtemp(join(tmpdir(), "deb-orchestrator-e2e-"));
       const { dsc, version } = await rebuildAsNewVersion(await fetchSource(dir, SOURCE), "orch1");
       hub = await startHub({ db: `sqlite:${join(dir, "hub.db")}`, dataDir: join(dir, "data") });
-      const admin = new HubClient({ url: hub.url, token: (await readFile(hub.adminTokenFile, "utf8")).trim() });
+      const admin = new RawHubClient({ url: hub.url, token: (await readFile(hub.adminTokenFile, "utf8")).trim() });
       await admin.post("/api/v1/tags", { name: "trixie-build", arches: ["amd64"] });
       await admin.post("/api/v1/tags", { name: "trixie-dest", arches: ["amd64"], parents: ["trixie-build"] });
       await admin.post("/api/v1/targets", { name: "trixie", buildTag: "trixie-build", destTag: "trixie-dest" });
       await admin.post("/api/v1/users", { name: "builder-1", perms: ["host"] });
       const { token } = await admin.post<{ token: string }>("/api/v1/users/builder-1/tokens", {});
       builder = new Builder({
-        client: new HubClient({ url: hub.url, token }),
+        client: new RawHubClient({ url: hub.url, token }),
         name: "builder-1",
         arches: ["amd64"],
         capacity: 1,

@@ -63,6 +63,11 @@ export const orchestratorErrorCodes = {
     summary:
       "A builder's result does not belong to the task's .dsc (a file that is not a .deb, a package, version or architecture the .dsc does not name, an inconsistent .changes/.buildinfo); the task fails and no tag changes.",
   },
+  RESPONSE_CONTRACT_VIOLATED: {
+    category: "internal",
+    summary:
+      "A bug: the hub's answer does not match its API contract (checked when the hub runs with checkResponses, as in the test suite); the hub's log names the field.",
+  },
   // builder and client
   HUB_UNREACHABLE: { category: "environment", summary: "The hub did not answer (connection refused, DNS, timeout)." },
   HUB_ERROR: { category: "environment", summary: "The hub answered with an unexpected status or body." },

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { NoopBuildRunner } from "./builder/build-runner.js";
 import { Builder } from "./builder/builder.js";
-import { HubClient } from "./client/hub-client.js";
 import { freePort, spawnCli, stopProcess } from "./testing/processes.js";
+import { RawHubClient } from "./testing/raw-hub-client.js";
 import {
   databaseKinds,
   startTestHub,
@@ -29,13 +29,13 @@ interface TaskDetail {
   children: { id: number; method: string; state: string; host: string | null; attempts: number }[];
 }
 
-async function setupTarget(admin: HubClient) {
+async function setupTarget(admin: RawHubClient) {
   await admin.post("/api/v1/tags", { name: "base", arches: ["amd64"] });
   await admin.post("/api/v1/tags", { name: "dest", arches: ["amd64"], parents: ["base"] });
   await admin.post("/api/v1/targets", { name: "t", buildTag: "base", destTag: "dest" });
 }
 
-async function hostToken(admin: HubClient, dir: string, name: string): Promise<string> {
+async function hostToken(admin: RawHubClient, dir: string, name: string): Promise<string> {
   await admin.post("/api/v1/users", { name, perms: ["host"] });
   const { token } = await admin.post<{ token: string }>(`/api/v1/users/${name}/tokens`, {});
   const file = join(dir, `${name}.token`);
@@ -121,9 +121,9 @@ describe.each(databaseKinds)("faults on %s", (kind) => {
     const url = `http://127.0.0.1:${port}`;
     let hub = spawnCli(hubArgs, join(dir, "hub.log"));
     children.push(hub);
-    const anonymous = new HubClient({ url });
+    const anonymous = new RawHubClient({ url });
     await until(async () => anonymous.get("/api/v1/health").catch(() => undefined), 30_000, "the hub to start");
-    const admin = new HubClient({ url, token: (await readFile(join(data, "admin.token"), "utf8")).trim() });
+    const admin = new RawHubClient({ url, token: (await readFile(join(data, "admin.token"), "utf8")).trim() });
     await setupTarget(admin);
     const token = await hostToken(admin, dir, "builder-a");
     children.push(spawnCli(builderArgs(url, token, "builder-a", dir, 3000), join(dir, "builder.log")));

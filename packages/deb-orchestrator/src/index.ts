@@ -1,14 +1,28 @@
-export type { BuildArchRequest, BuildRequest, ExtraRepo, ResultFile, TaskResult } from "./api/tasks.js";
+/**
+ * deb-orchestrator's client side: the hub's API contract (src/api) and the typed HubClient over it. It
+ * pulls in no server: the hub, builders, runners and the local orchestrator are exported from
+ * "@debian-bootc/deb-orchestrator/local".
+ */
+export type { CheckinAnswer, CheckinRequest, ClaimedTask, HostView } from "./api/builder-protocol.js";
+export type { BuildSource, BuildState, BuildSummary, BuildView, DeleteBuildResult } from "./api/builds.js";
+export type { HubEvent, WebhookView } from "./api/events.js";
+export type { TokenView, UserView } from "./api/identity.js";
+export { openApiDocument } from "./api/openapi.js";
+export { type ErrorBody, type Operation, type Permission, permissions } from "./api/operation.js";
+export { type HubOperations, hubOperations, type OperationId, type RouteEntry, routeTable } from "./api/routes.js";
+export type { ExternalRepoView, TaggedBuild, TagSpec, TagView, TargetView } from "./api/tags.js";
 export {
-  type BuildRunFile,
-  type BuildRunner,
-  type BuildRunRequest,
-  type BuildRunResult,
-  NoopBuildRunner,
-  type NoopRunnerOptions,
-} from "./builder/build-runner.js";
-export { Builder, type BuilderEvent, type BuilderOptions } from "./builder/builder.js";
-export { DebMockRunner, type DebMockRunnerOptions } from "./builder/deb-mock-runner.js";
+  type BuildArchRequest,
+  type BuildRequest,
+  type ExtraRepo,
+  type ResultFile,
+  type TaskDetail,
+  type TaskResult,
+  type TaskState,
+  type TaskView,
+  taskStates,
+  type WhyAnswer,
+} from "./api/tasks.js";
 export {
   type ClientConfig,
   clientConfigPaths,
@@ -19,7 +33,7 @@ export {
   readTokenFile,
   resolveHubSettings,
 } from "./client/client-config.js";
-export { HubClient, type HubClientOptions } from "./client/hub-client.js";
+export { type Answer, type CallOptions, HubClient, type HubClientOptions, type OperationInput } from "./client/hub-client.js";
 export {
   describeTaskState,
   HubEvents,
@@ -28,20 +42,4 @@ export {
   type WatchTaskOptions,
   watchTask,
 } from "./client/task-watch.js";
-export { type DialectName, type HubDatabase, migrate, openDatabase } from "./db/database.js";
 export { type OrchestratorErrorCode, orchestratorError, orchestratorErrorCodes } from "./errors.js";
-export type { BuildSource, BuildView } from "./hub/catalog/builds.js";
-export type { TagView } from "./hub/catalog/tags.js";
-export { type HubOptions, openApiDocument, type RunningHub, startHub } from "./hub/hub.js";
-export type { TaskDetail, TaskView, WhyAnswer } from "./hub/queries.js";
-export { hubOpenApiDocument } from "./hub/server.js";
-export {
-  defaultLocalDataDir,
-  type LocalOrchestrator,
-  type LocalOrchestratorOptions,
-  startLocalOrchestrator,
-} from "./local-orchestrator.js";
-export { DebianRepoPublisher, loadOrCreateSigningKey } from "./repo/debian-publisher.js";
-export { ListingPublisher } from "./repo/listing-publisher.js";
-export type { RepoPackageFile, RepoPublisher, RepoPublishRequest, RepoPublishResult } from "./repo/publisher.js";
-export { tool } from "./tool.js";

@@ -54,10 +54,10 @@ async function builderToken(admin: HubClient, dataDir: string, name: string, lab
     () => "",
   );
   if (existing) return existing;
-  await admin.post("/api/v1/users", { name: `builder-${name}`, perms: ["host"] }).catch((error) => {
+  await admin.createUser(`builder-${name}`, ["host"]).catch((error: unknown) => {
     if (!isCodedError(error, "ALREADY_EXISTS")) throw error; // exists already: a new token for it
   });
-  const { token } = await admin.post<{ token: string }>(`/api/v1/users/builder-${name}/tokens`, { label });
+  const { token } = await admin.createToken(`builder-${name}`, { label });
   await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
   return token;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CodedError, isCodedError } from "@debian-bootc/core";
-import { NoopBuildRunner } from "@debian-bootc/deb-orchestrator";
+import { NoopBuildRunner } from "@debian-bootc/deb-orchestrator/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ComposeEvent, ComposeEvents } from "../compose/compose-events.js";
 import { runCompose } from "../compose/phase-engine.js";
@@ -129,7 +129,7 @@ describe("build phase (embedded hub, no-op builds)", () => {
     const look = embedded();
     try {
       const hub = await look.open((await loadDefinition(defPath)).definition, dir);
-      const tasks = await hub.client.get<{ method: string }[]>("/api/v1/tasks?method=build");
+      const tasks = await hub.client.listTasks({ method: "build" });
       expect(tasks).toHaveLength(1);
     } finally {
       await look.close();
@@ -223,10 +223,10 @@ describe("build phase (embedded hub, no-op builds)", () => {
       const look = embedded(new NoopBuildRunner({ delayMs: 60_000 }));
       try {
         const hub = await look.open((await loadDefinition(defPath)).definition, dir);
-        const task = await hub.client.get<{ state: string }>(`/api/v1/tasks/${(submitted as { task: number }).task}`);
+        const task = await hub.client.getTask((submitted as { task: number }).task);
         if (onInterrupt === "cancel") expect(task.state).toBe("canceled");
         else expect(["free", "assigned", "open"]).toContain(task.state); // given back by the stopped builder, or claimed again
-        const build = await hub.client.get<{ state: string }>(`/api/v1/builds/${encodeURIComponent(`debian-bootc-branding/${version}`)}`);
+        const build = await hub.client.getBuild(`debian-bootc-branding/${version}`);
         expect(build.state).toBe(onInterrupt === "cancel" ? "canceled" : "building");
       } finally {
         await look.close(0);

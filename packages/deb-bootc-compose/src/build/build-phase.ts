@@ -2,12 +2,20 @@ import { createReadStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { type Logger, writeFileAtomic } from "@debian-bootc/core";
-import { type HubClient, HubEvents, readTaskLog, TERMINAL_TASK_STATES, watchTask } from "@debian-bootc/deb-orchestrator";
+import {
+  type BuildView,
+  type HubClient,
+  HubEvents,
+  readTaskLog,
+  type TaskDetail,
+  TERMINAL_TASK_STATES,
+  watchTask,
+} from "@debian-bootc/deb-orchestrator";
 import { defaultMirror } from "@debian-bootc/debian";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import type { ON_INTERRUPT } from "../definition.js";
 import { composeError } from "../errors.js";
-import { type BuildInfo, ensureTarget, findBuild, findTag, getTask, type TaskDetail, whyTask } from "./hub-api.js";
+import { ensureTarget } from "./hub-api.js";
 import type { HubMode, OrchestratorConnection } from "./orchestrator-connection.js";
 import { compareSource, type PreparedFile } from "./source-check.js";
 import { type IdentifiedSource, identifySources, type MaterializedSource, materializeSource, preparedSourceFiles } from "./source-prep.js";
@@ -25,7 +33,7 @@ import { type IdentifiedSource, identifySources, type MaterializedSource, materi
  */
 
 /** A binary of a build, as the hub lists it. */
-export type BuiltBinary = BuildInfo["binaries"][number];
+export type BuiltBinary = BuildView["binaries"][number];
 
 export interface BuildRecord {
   /** Index in build.sources. */
@@ -102,7 +110,7 @@ function lastLine(text: string): string | undefined {
 async function buildFailure(client: HubClient, pending: Pending): Promise<Error> {
   const { source } = pending;
   const task = pending.task!;
-  const why = await whyTask(client, task).catch(() => undefined);
+  const why = await client.whyTask(task).catch(() => undefined);
   const details = (why?.details ?? {}) as { buildLogTail?: string; failure?: { relation?: string; step?: string } };
   const tail = (details.buildLogTail ?? "").split("\n").slice(-25).join("\n").trimEnd();
   const reason = why?.reason ?? `task ${task} ${pending.final?.state ?? "failed"}`;
@@ -158,7 +166,7 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
           const running = pendings.filter((p) => p.ours && p.task !== undefined && !TERMINAL_TASK_STATES.has(p.final?.state ?? ""));
           if (onInterrupt === "cancel") {
             for (const p of running)
-              await client.post(`/api/v1/tasks/${p.task}/cancel`).then(
+              await client.cancelTask(p.task!).then(
                 () => ctx.logger.warn({ task: p.task, source: p.source.name }, "interrupted: build canceled"),
                 (error) => ctx.logger.warn({ task: p.task, err: (error as Error).message }, "interrupted: cancel failed"),
               );
@@ -178,7 +186,7 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
 
       const records: BuildRecord[] = [];
       for (const p of pendings) {
-        const info = await findBuild(client, p.source.name, p.source.version);
+        const info = await client.findBuild(p.source.name, p.source.version);
         if (info?.state !== "complete")
           throw composeError(
             "ORCHESTRATOR_BUILD_FAILED",
@@ -192,9 +200,10 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
         records.push(await recordOf(client, p, info));
         emit({ phase: "build", kind: "built", name: info.name, version: info.version, buildId: info.id, reused: p.reused });
       }
-      const tag = await findTag(client, target.destTag);
+      const tag = await client.findTag(target.destTag);
       if (!tag?.repo) throw composeError("ORCHESTRATOR_BUILD_FAILED", `tag ${target.destTag} has no repository yet`);
-      const key = await (await client.raw("GET", "/repos/key.asc")).text();
+      // read once, with the compose's token: the pkgset phase takes the repository and its key from here
+      const key = await client.repoKey();
       const state: BuildState = {
         hub: { url: hub.url, mode: hub.mode, ...(hub.dataDir ? { dataDir: hub.dataDir } : {}) },
         target: build.target,
@@ -230,7 +239,7 @@ async function startOne(
   emit: (event: BuildEvent) => void,
 ): Promise<Pending> {
   const pending: Pending = { source, ours: false, reused: false, logOffset: 0, logLine: "" };
-  const existing = await findBuild(client, source.name, source.version);
+  const existing = await client.findBuild(source.name, source.version);
   const base = { phase: "build" as const, kind: "source" as const, name: source.name, version: source.version };
   let materialized: MaterializedSource | undefined;
   if (existing?.state === "complete" || existing?.state === "building") {
@@ -250,9 +259,7 @@ async function startOne(
       pending.final = { state: "closed" } as TaskDetail;
       return pending;
     }
-    const { repoTask } = await client.post<{ repoTask: number | null }>(`/api/v1/tags/${encodeURIComponent(destTag)}/builds`, {
-      build: `${source.name}/${source.version}`,
-    });
+    const { repoTask } = await client.tagBuild(destTag, `${source.name}/${source.version}`);
     ctx.logger.info({ source: source.name, build: existing.id, tag: destTag, repoTask }, "reusing the hub's build: tagged it");
     emit({ ...base, action: "tagging", ...(repoTask ? { task: repoTask } : {}) });
     if (repoTask) {
@@ -274,7 +281,7 @@ async function startOne(
     files.push(await client.uploadFile(file));
   }
   pending.prepared ??= files.map((f, i) => ({ ...f, read: () => createReadStream(materialized.files[i]!) }));
-  const { task } = await client.post<{ task: number }>("/api/v1/builds", { target, dsc: basename(materialized.dsc), files });
+  const { task } = await client.submitBuild({ target, dsc: basename(materialized.dsc), files });
   ctx.logger.info({ source: source.name, version: source.version, task, files: files.length }, "build submitted");
   emit({ ...base, action: "submitted", task });
   pending.task = task;
@@ -324,7 +331,7 @@ async function follow(
       if (!TERMINAL_TASK_STATES.has(detail.state)) return; // interrupted, or another source failed
       // a second compose submitted the same source and version at the same moment: follow that build
       if (detail.state === "failed" && detail.error?.code === "BUILD_EXISTS") {
-        const other = await findBuild(client, p.source.name, p.source.version);
+        const other = await client.findBuild(p.source.name, p.source.version);
         if (other?.task && other.task !== p.task) {
           if (p.prepared) await checkSameSource(logger, client, p.source, p.prepared, other);
           logger.info({ source: p.source.name, task: other.task }, "another submission builds it: following that one");
@@ -371,7 +378,7 @@ async function checkSameSource(
   client: HubClient,
   source: IdentifiedSource,
   prepared: readonly PreparedFile[],
-  build: BuildInfo,
+  build: BuildView,
 ): Promise<void> {
   const verdict = await compareSource(prepared, build.source?.files ?? [], {
     byContent: source.kind === "path",
@@ -390,12 +397,12 @@ async function checkSameSource(
 }
 
 async function* readArtifact(client: HubClient, sha256: string): AsyncIterable<Uint8Array> {
-  const response = await client.raw("GET", `/api/v1/artifacts/${sha256}`, { timeoutMs: 10 * 60_000 });
+  const response = await client.open("downloadArtifact", { params: { sha256 } }, { timeoutMs: 10 * 60_000 });
   if (!response.body) return;
   yield* response.body as unknown as AsyncIterable<Uint8Array>;
 }
 
-export function sourceChangedError(source: IdentifiedSource, build: BuildInfo, changes: readonly string[]): Error {
+export function sourceChangedError(source: IdentifiedSource, build: BuildView, changes: readonly string[]): Error {
   const shown = changes.slice(0, 15);
   if (changes.length > shown.length) shown.push(`... and ${changes.length - shown.length} more`);
   const what = source.kind === "path" ? `path ${source.ref}` : `dsc ${source.ref}`;
@@ -418,10 +425,10 @@ export function sourceChangedError(source: IdentifiedSource, build: BuildInfo, c
   );
 }
 
-async function recordOf(client: HubClient, p: Pending, info: BuildInfo): Promise<BuildRecord> {
+async function recordOf(client: HubClient, p: Pending, info: BuildView): Promise<BuildRecord> {
   const arches: BuildRecord["arches"] = [];
   if (info.task !== null) {
-    const detail = await getTask(client, info.task).catch(() => undefined);
+    const detail = await client.getTask(info.task).catch(() => undefined);
     for (const child of detail?.children.filter((c) => c.method === "buildArch" && c.state === "closed") ?? []) {
       const root = info.buildroots.find((r) => r.task === child.id);
       arches.push({ arch: child.arch ?? "?", task: child.id, host: child.host, buildroot: root?.id ?? null });

@@ -1,35 +1,6 @@
-import { CodedError, isCodedError } from "@debian-bootc/core";
-import type { BuildView, HubClient, TagView, TaskDetail, WhyAnswer } from "@debian-bootc/deb-orchestrator";
+import { isCodedError } from "@debian-bootc/core";
+import type { HubClient } from "@debian-bootc/deb-orchestrator";
 import { composeError } from "../errors.js";
-
-/** The hub's calls the build phase makes, over deb-orchestrator's client and answer types. */
-
-/** A build as the hub describes it (GET /api/v1/builds/:ref). */
-export type BuildInfo = BuildView;
-export type { TaskDetail };
-
-function notFound(error: unknown): boolean {
-  return error instanceof CodedError && error.category === "not-found";
-}
-
-/** A build by name and version, or undefined when the hub has none. */
-export async function findBuild(client: HubClient, name: string, version: string): Promise<BuildInfo | undefined> {
-  try {
-    return await client.get<BuildInfo>(`/api/v1/builds/${encodeURIComponent(`${name}/${version}`)}`);
-  } catch (error) {
-    if (notFound(error)) return undefined;
-    throw error;
-  }
-}
-
-export async function findTag(client: HubClient, name: string): Promise<TagView | undefined> {
-  try {
-    return await client.get<TagView>(`/api/v1/tags/${encodeURIComponent(name)}`);
-  } catch (error) {
-    if (notFound(error)) return undefined;
-    throw error;
-  }
-}
 
 /**
  * The target's build and destination tags; a missing target is created (with its tags: the build tag for
@@ -41,16 +12,15 @@ export async function ensureTarget(
   spec: { target: string; buildTag?: string; destTag?: string; arches: readonly string[] },
   log: (msg: string, data: object) => void,
 ): Promise<{ buildTag: string; destTag: string; created: boolean }> {
-  const targets = await client.get<{ name: string; buildTag: string; destTag: string }[]>("/api/v1/targets");
+  const targets = await client.listTargets();
   const existing = targets.find((t) => t.name === spec.target);
   if (existing) return { buildTag: existing.buildTag, destTag: existing.destTag, created: false };
   const buildTag = spec.buildTag ?? `${spec.target}-build`;
   const destTag = spec.destTag ?? spec.target;
   try {
-    if (!(await findTag(client, buildTag))) await client.post("/api/v1/tags", { name: buildTag, arches: [...spec.arches] });
-    if (!(await findTag(client, destTag)))
-      await client.post("/api/v1/tags", { name: destTag, arches: [...spec.arches], parents: [buildTag] });
-    await client.post("/api/v1/targets", { name: spec.target, buildTag, destTag });
+    if (!(await client.findTag(buildTag))) await client.createTag(buildTag, { arches: [...spec.arches] });
+    if (!(await client.findTag(destTag))) await client.createTag(destTag, { arches: [...spec.arches], parents: [buildTag] });
+    await client.createTarget({ name: spec.target, buildTag, destTag });
   } catch (error) {
     if (isCodedError(error))
       throw composeError("ORCHESTRATOR_FAILED", `target ${spec.target} does not exist on the hub and cannot be created: ${error.message}`, {
@@ -61,12 +31,4 @@ export async function ensureTarget(
   }
   log("created the target and its tags", { target: spec.target, buildTag, destTag });
   return { buildTag, destTag, created: true };
-}
-
-export function getTask(client: HubClient, id: number): Promise<TaskDetail> {
-  return client.get<TaskDetail>(`/api/v1/tasks/${id}`);
-}
-
-export function whyTask(client: HubClient, id: number): Promise<WhyAnswer> {
-  return client.get<WhyAnswer>(`/api/v1/tasks/${id}/why`);
 }

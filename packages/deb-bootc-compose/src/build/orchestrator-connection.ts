@@ -2,15 +2,14 @@ import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
+import { HubClient, resolveHubSettings } from "@debian-bootc/deb-orchestrator";
 import {
   type BuildRunner,
   DebMockRunner,
   defaultLocalDataDir,
-  HubClient,
   type LocalOrchestrator,
-  resolveHubSettings,
   startLocalOrchestrator,
-} from "@debian-bootc/deb-orchestrator";
+} from "@debian-bootc/deb-orchestrator/local";
 import { type ComposeDefinition, hostInputPath } from "../definition.js";
 import { composeError } from "../errors.js";
 
@@ -57,13 +56,10 @@ function asConfigError(error: unknown): unknown {
 }
 
 async function answers(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(1500) });
-    await response.body?.cancel();
-    return response.ok;
-  } catch {
-    return false;
-  }
+  return new HubClient({ url, timeoutMs: 1500 }).health().then(
+    () => true,
+    () => false,
+  );
 }
 
 /** One connection per compose: opened on first use (build or pkgset phase), closed by the caller at the end. */
@@ -118,7 +114,7 @@ export class OrchestratorConnection {
       );
       if (token) {
         const client = new HubClient({ url: upUrl, token });
-        const me = await client.get<{ name?: string }>("/api/v1/whoami").catch(() => undefined);
+        const me = await client.whoami().catch(() => undefined);
         if (me) {
           logger.info({ hub: upUrl, dataDir }, "using the running deb-orchestrator up");
           return { url: client.url, mode: "up", client, dataDir };

@@ -124,9 +124,9 @@ async function onTheHub(buildId: number): Promise<{ buildTasks: number; installe
   const look = connection();
   try {
     const hub = await look.open((await loadDefinition(defPath)).definition, dir);
-    const build = await hub.client.get<{ buildroots: { installed: { name: string }[] }[] }>(`/api/v1/builds/${buildId}`);
+    const build = await hub.client.getBuild(buildId);
     return {
-      buildTasks: (await hub.client.get<unknown[]>("/api/v1/tasks?method=build")).length,
+      buildTasks: (await hub.client.listTasks({ method: "build" })).length,
       installed: build.buildroots.flatMap((r) => r.installed.map((p) => p.name)),
     };
   } finally {

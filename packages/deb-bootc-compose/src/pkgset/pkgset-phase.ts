@@ -1,6 +1,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
+import { HubClient } from "@debian-bootc/deb-orchestrator";
+import type { BuildState } from "../build/build-phase.js";
 import type { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import type { PerVariantArch, PkgsetState } from "../compose/compose-state.js";
 import type { Phase } from "../compose/phase-engine.js";
@@ -14,6 +16,7 @@ import {
   loadIndexes,
   type OrchestratorRepositoryResolver,
   orchestratorRepositorySpec,
+  type RepositorySpec,
   repositorySpecs,
 } from "./repository-index.js";
 import { CandidateView, type Pin, resolvePackageSet, type SelectionReason } from "./resolver.js";
@@ -54,27 +57,29 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
       const cacheDir = await cacheDirOf(options);
       const built = ctx.state.find("build");
       const orchestrator: OrchestratorRepositoryResolver = async (repo, field) => {
-        let hub = repo.hub ?? definition.build?.hub;
-        if (hub === undefined && built) hub = built.hub.url;
-        if (hub === undefined && options.orchestrator) hub = (await options.orchestrator.open(definition, options.baseDir, ctx.logger)).url;
-        if (hub === undefined)
+        const hub = repo.hub ?? definition.build?.hub;
+        // the build phase's destination tag was read already, with the compose's token
+        if (built && repo.tag === built.destTag && (hub === undefined || sameUrl(hub, built.hub.url)))
+          return { ...builtRepositorySpec(built), ...(repo.name ? { name: repo.name } : {}) };
+        const compose =
+          options.orchestrator && (hub === undefined || hub === definition.build?.hub)
+            ? await options.orchestrator.open(definition, options.baseDir, ctx.logger)
+            : undefined;
+        // the compose's hub is read with its token; another hub named by the definition without one
+        const client =
+          compose && (hub === undefined || sameUrl(hub, compose.url)) ? compose.client : hub ? new HubClient({ url: hub }) : undefined;
+        if (!client)
           throw composeError("PKGSET_REPOSITORY_UNSUPPORTED", `${field}: deb-orchestrator tag ${repo.tag}: no hub to read it from`, {
             hint: "give the repository a hub: URL (or --hub)",
           });
-        return orchestratorRepositorySpec(hub, repo, options.baseDir, field);
+        return orchestratorRepositorySpec(client, repo, options.baseDir, field);
       };
       const specs = await repositorySpecs(definition, options.baseDir, options.mirror, orchestrator);
       let builtRepository = "";
       if (built) {
         // the build phase's destination tag: its numbered repository, with the key the hub published
         const listed = specs.findIndex((s) => s.suites.includes(built.destTag) && s.url.startsWith(`${built.hub.url}/repos/`));
-        const spec = {
-          name: listed >= 0 ? specs[listed]!.name : built.repository.name,
-          url: built.repository.url,
-          suites: [built.repository.suite],
-          components: built.repository.components,
-          keyring: built.repository.key,
-        };
+        const spec = { ...builtRepositorySpec(built), ...(listed >= 0 ? { name: specs[listed]!.name } : {}) };
         builtRepository = spec.name;
         if (listed >= 0) specs[listed] = spec;
         else specs.push(spec);
@@ -158,4 +163,19 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
       ctx.state.set("pkgset", state);
     },
   };
+}
+
+/** The build phase's destination tag as a repository: its numbered snapshot and the key the hub published. */
+function builtRepositorySpec(built: BuildState): RepositorySpec {
+  return {
+    name: built.repository.name,
+    url: built.repository.url,
+    suites: [built.repository.suite],
+    components: built.repository.components,
+    keyring: built.repository.key,
+  };
+}
+
+function sameUrl(a: string, b: string): boolean {
+  return a.replace(/\/+$/, "") === b.replace(/\/+$/, "");
 }

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
+import type { HubClient, TagView } from "@debian-bootc/deb-orchestrator";
 import {
   type AptRepositoryReader,
   cachedIndex,
@@ -97,39 +98,39 @@ export async function repositorySpecs(
   return specs;
 }
 
-/** Read a tag's repository description from a hub: the newest numbered regeneration and the hub's key. */
+/**
+ * Read a tag's repository description from a hub, with the client's token (a hub may refuse anonymous
+ * reads): the newest numbered regeneration and the hub's key.
+ */
 export async function orchestratorRepositorySpec(
-  hubUrl: string,
+  client: HubClient,
   repo: { tag: string; name?: string; key?: string },
   baseDir: string,
   field: string,
 ): Promise<RepositorySpec> {
-  const hub = hubUrl.replace(/\/+$/, "");
+  const hub = client.url;
   const fail = (message: string, cause?: unknown) =>
     composeError("PKGSET_REPOSITORY_FAILED", `${field}: deb-orchestrator tag ${repo.tag} at ${hub}: ${message}`, {
       ...(cause === undefined ? {} : { cause }),
       hint: "check the hub URL and the tag (deb-orchestrator list-tags)",
       details: { hub, tag: repo.tag },
     });
-  let tag: { repo: { number: number } | null };
+  let tag: TagView | undefined;
   try {
-    const response = await fetch(`${hub}/api/v1/tags/${encodeURIComponent(repo.tag)}`, { signal: AbortSignal.timeout(30_000) });
-    if (response.status === 404) throw fail("no such tag");
-    if (!response.ok) throw fail(`the hub answered HTTP ${response.status}`);
-    tag = (await response.json()) as typeof tag;
+    tag = await client.findTag(repo.tag);
   } catch (error) {
-    if (isCodedError(error, "PKGSET_REPOSITORY_FAILED")) throw error;
     throw fail((error as Error).message, error);
   }
+  if (!tag) throw fail("no such tag");
   if (!tag.repo) throw fail("the tag has no repository yet (nothing built or tagged, or its newRepo has not run)");
   let key: string;
   if (repo.key !== undefined) key = await readFile(resolve(baseDir, repo.key), "utf8");
   else {
-    const response = await fetch(`${hub}/repos/key.asc`, { signal: AbortSignal.timeout(30_000) }).catch((error) => {
-      throw fail(`cannot fetch the hub's key: ${(error as Error).message}`, error);
+    key = await client.repoKey().catch((error: unknown) => {
+      throw isCodedError(error) && error.category === "not-found"
+        ? fail("the hub publishes no repository key (/repos/key.asc)", error)
+        : fail(`cannot fetch the hub's key: ${(error as Error).message}`, error);
     });
-    if (!response.ok) throw fail(`the hub publishes no repository key (HTTP ${response.status} for /repos/key.asc)`);
-    key = await response.text();
   }
   return {
     name: repo.name ?? `orchestrator-${repo.tag}`,

@@ -3,6 +3,7 @@
  * builder and the clients all read these from here, so a task's shape is written once.
  */
 import { z } from "zod";
+import { count, idParams, ok, operations, queued, rowId, sha256, time } from "./operation.js";
 
 export const taskStates = ["free", "assigned", "open", "closed", "failed", "canceled"] as const;
 export type TaskState = (typeof taskStates)[number];
@@ -19,7 +20,6 @@ export function isTerminal(state: string): boolean {
   return (terminalStates as readonly string[]).includes(state);
 }
 
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const size = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const sourceFileRef = z.object({ name: z.string().min(1).max(255), sha256, size });
@@ -86,3 +86,123 @@ export const taskResult = z.looseObject({
   installed: z.array(installedPackage).max(20000).optional(),
 });
 export type TaskResult = z.infer<typeof taskResult>;
+
+/** A task as the API shows it. */
+export const taskView = z.object({
+  id: rowId,
+  parent: rowId.nullable(),
+  label: z.string().nullable(),
+  method: z.string(),
+  arch: z.string().nullable(),
+  state: z.enum(taskStates),
+  priority: z.number().int(),
+  host: z.string().nullable(),
+  owner: rowId,
+  attempts: count,
+  build: rowId.nullable(),
+  request: z.unknown(),
+  result: z.unknown(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  createdAt: time,
+  startedAt: time.nullable(),
+  completedAt: time.nullable(),
+  leaseExpires: time.nullable(),
+});
+export type TaskView = z.infer<typeof taskView>;
+
+export const logView = z.object({ name: z.string(), size: count });
+
+/** A task with its children, result files, logs and history (its events, each with the event's data). */
+export const taskDetail = taskView.extend({
+  children: z.array(taskView),
+  files: z.array(z.object({ name: z.string(), sha256, size, kind: z.string() })),
+  logs: z.array(logView),
+  history: z.array(z.looseObject({ id: rowId, time, kind: z.string() })),
+});
+export type TaskDetail = z.infer<typeof taskDetail>;
+
+/** One sentence on why a task waits, runs or failed (task 0: a build without a task). */
+export const whyAnswer = z.object({
+  task: count,
+  state: z.string(),
+  reason: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type WhyAnswer = z.infer<typeof whyAnswer>;
+
+export const taskOperations = operations({
+  listTasks: {
+    method: "GET",
+    path: "/api/v1/tasks",
+    summary: "List tasks",
+    query: z.object({
+      state: z.array(z.enum(taskStates)).max(6).optional(),
+      method: z.string().min(1).max(32).optional(),
+      parent: rowId.optional(),
+      top: z.boolean().optional(),
+      limit: z.number().int().min(1).max(1000).optional(),
+    }),
+    response: z.array(taskView),
+  },
+  submitNoop: {
+    method: "POST",
+    path: "/api/v1/tasks",
+    permission: "build",
+    summary: "Submit a builder task that needs no build (noop)",
+    body: z.object({
+      method: z.literal("noop"),
+      arch: z.string().min(1).max(32),
+      priority: z.number().int().min(0).max(1000).optional(),
+      sleepMs: z.number().int().min(0).max(3_600_000).optional(),
+    }),
+    status: 202,
+    response: queued,
+  },
+  getTask: {
+    method: "GET",
+    path: "/api/v1/tasks/:id",
+    summary: "One task with children, files, logs and history",
+    params: idParams,
+    response: taskDetail,
+  },
+  whyTask: { method: "GET", path: "/api/v1/tasks/:id/why", summary: "Why a task waits or failed", params: idParams, response: whyAnswer },
+  cancelTask: {
+    method: "POST",
+    path: "/api/v1/tasks/:id/cancel",
+    permission: "build",
+    summary: "Cancel a task and its subtasks",
+    params: idParams,
+    response: ok,
+  },
+  resubmitTask: {
+    method: "POST",
+    path: "/api/v1/tasks/:id/resubmit",
+    permission: "build",
+    summary: "Run a failed or canceled task again",
+    params: idParams,
+    status: 202,
+    response: queued,
+  },
+  listTaskLogs: {
+    method: "GET",
+    path: "/api/v1/tasks/:id/logs",
+    summary: "A task's logs and their sizes",
+    params: idParams,
+    response: z.array(logView),
+  },
+  readTaskLog: {
+    method: "GET",
+    path: "/api/v1/tasks/:id/logs/:name",
+    summary: "Read a log from an offset; follow=true streams until the task ends",
+    params: z.object({ id: rowId, name: z.string().min(1).max(100) }),
+    query: z.object({ offset: size.optional(), follow: z.boolean().optional() }),
+    produces: "text/plain",
+  },
+  downloadTaskFile: {
+    method: "GET",
+    path: "/api/v1/tasks/:id/files/:name",
+    summary: "Download a task's result file",
+    params: z.object({ id: rowId, name: z.string().min(1).max(255) }),
+    produces: "application/octet-stream",
+  },
+});

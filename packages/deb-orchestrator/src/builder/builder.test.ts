@@ -2,11 +2,12 @@ import { EventEmitter } from "node:events";
 import type { ServerResponse } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { HubClient } from "../client/hub-client.js";
+import type { HubClient } from "../client/hub-client.js";
 import { orchestratorError } from "../errors.js";
 import { guardDelivery } from "../hub/tasks/claim-delivery.js";
 import { submitNoop } from "../hub/tasks/methods/noop.js";
 import { claimOnce } from "../hub/tasks/scheduler.js";
+import { RawHubClient } from "../testing/raw-hub-client.js";
 import { databaseKinds, startTestHub, type TestHub, until, useDatabases, waitForTask } from "../testing/test-hub.js";
 import { NoopBuildRunner } from "./build-runner.js";
 import { Builder, type BuilderEvent } from "./builder.js";
@@ -23,7 +24,7 @@ interface TaskAnswer {
  * not yet the builder's code: the window in which stop() may be called), can refuse checkouts (a hub that
  * cannot be reached at that moment), and counts the host calls it makes.
  */
-class ScriptedClient extends HubClient {
+class ScriptedClient extends RawHubClient {
   holdClaims = false;
   failCheckout = false;
   claimsWithTask = 0;
@@ -35,26 +36,30 @@ class ScriptedClient extends HubClient {
     this.heldResolve = resolve;
   });
 
-  override async post<T>(path: string, body: unknown = {}, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
-    if (path.endsWith("/checkout") && this.failCheckout) throw orchestratorError("HUB_UNREACHABLE", "checkout refused by the test");
-    const answer = await super.post<T>(path, body, options);
-    if (path.endsWith("/claim")) {
-      const task = (answer as { task: TaskAnswer | null }).task;
-      if (task) {
-        this.claimsWithTask++;
-        if (this.holdClaims) {
-          this.heldResolve?.(task);
-          // the answer is here; the builder sees it only when the test lets it through
-          await new Promise<void>((resolve) => {
-            this.releaseGate = resolve;
-          });
-        }
+  override async claim(...call: Parameters<HubClient["claim"]>) {
+    const answer = await super.claim(...call);
+    if (answer.task) {
+      this.claimsWithTask++;
+      if (this.holdClaims) {
+        this.heldResolve?.(answer.task);
+        // the answer is here; the builder sees it only when the test lets it through
+        await new Promise<void>((resolve) => {
+          this.releaseGate = resolve;
+        });
       }
     }
-    if (path.endsWith("/complete")) {
-      this.completions++;
-      if ((answer as { next?: unknown }).next) this.chained++;
-    }
+    return answer;
+  }
+
+  override async checkout(...call: Parameters<HubClient["checkout"]>) {
+    if (this.failCheckout) throw orchestratorError("HUB_UNREACHABLE", "checkout refused by the test");
+    return super.checkout(...call);
+  }
+
+  override async completeTask(...call: Parameters<HubClient["completeTask"]>) {
+    const answer = await super.completeTask(...call);
+    this.completions++;
+    if (answer.next) this.chained++;
     return answer;
   }
 

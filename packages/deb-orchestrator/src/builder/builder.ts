@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
-import type { BuildArchRequest, ResultFile } from "../api/tasks.js";
+import type { ClaimedTask } from "../api/builder-protocol.js";
+import type { BuildArchRequest, ResultFile, TaskResult } from "../api/tasks.js";
 import type { HubClient } from "../client/hub-client.js";
 import type { BuildRunner } from "./build-runner.js";
 
@@ -18,15 +19,6 @@ export interface BuilderOptions {
   claimWaitMs?: number;
   /** On stop: how long running tasks may finish before they are aborted and given back. */
   graceMs?: number;
-}
-
-interface ClaimedTask {
-  id: number;
-  state?: string;
-  method: string;
-  arch: string | null;
-  request: unknown;
-  attempts: number;
 }
 
 interface Running {
@@ -74,14 +66,10 @@ export class Builder {
     return [...this.running.keys()];
   }
 
-  private path(suffix: string): string {
-    return `/api/v1/hosts/${encodeURIComponent(this.options.name)}${suffix}`;
-  }
-
   async checkin(): Promise<void> {
     for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
       try {
-        const answer = await this.options.client.post<{ heartbeatMs: number; freed: number[] }>(this.path("/checkin"), {
+        const answer = await this.options.client.checkin(this.options.name, {
           session: this.session,
           arches: this.options.arches,
           capacity: this.options.capacity,
@@ -111,7 +99,7 @@ export class Builder {
   private scheduleHeartbeat(): void {
     this.heartbeatTimer = setTimeout(async () => {
       try {
-        const answer = await this.options.client.post<{ lost: number[] }>(this.path("/heartbeat"), {
+        const answer = await this.options.client.heartbeat(this.options.name, {
           session: this.session,
           load: this.running.size,
           tasks: this.activeTasks,
@@ -143,10 +131,10 @@ export class Builder {
         if (this.stopping.signal.aborted) return;
         try {
           const waitMs = this.options.claimWaitMs ?? 20_000;
-          const answer = await this.options.client.post<{ task: ClaimedTask | null }>(
-            this.path("/claim"),
+          const answer = await this.options.client.claim(
+            this.options.name,
             { session: this.session, waitMs, start: true },
-            { timeoutMs: waitMs + 15_000, signal: this.stopping.signal },
+            { signal: this.stopping.signal },
           );
           task = answer.task;
           backoff = 100;
@@ -170,7 +158,7 @@ export class Builder {
   /** Give a claimed task back without running it (the builder is stopping). */
   private async handBack(task: ClaimedTask): Promise<void> {
     try {
-      await this.options.client.post(this.path(`/tasks/${task.id}/release`), { session: this.session }, { timeoutMs: 10_000 });
+      await this.options.client.releaseTask(this.options.name, task.id, this.session, { timeoutMs: 10_000 });
       this.logger.info({ task: task.id }, "claimed while stopping; given back");
     } catch (error) {
       // checkout frees it as well; failing both, its lease lapses
@@ -183,11 +171,7 @@ export class Builder {
   private async checkout(keep: number[]): Promise<void> {
     if (!this.checkedIn) return;
     try {
-      const answer = await this.options.client.post<{ freed: number[] }>(
-        this.path("/checkout"),
-        { session: this.session, tasks: keep },
-        { timeoutMs: 10_000 },
-      );
+      const answer = await this.options.client.checkout(this.options.name, { session: this.session, tasks: keep }, { timeoutMs: 10_000 });
       if (answer.freed.length) this.logger.info({ tasks: answer.freed }, "checked out; the hub freed tasks this builder does not run");
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, "checkout failed; unfinished tasks wait for their leases");
@@ -222,26 +206,34 @@ export class Builder {
     }
   }
 
-  private report(task: ClaimedTask, suffix: string, body: unknown): Promise<unknown> {
+  private startTask(task: ClaimedTask): Promise<unknown> {
+    return this.retrying(() => this.options.client.startTask(this.options.name, task.id, this.session));
+  }
+
+  private releaseTask(task: ClaimedTask): Promise<unknown> {
+    return this.retrying(() => this.options.client.releaseTask(this.options.name, task.id, this.session));
+  }
+
+  private failTask(task: ClaimedTask, error: { code: string; message: string }, result?: TaskResult): Promise<unknown> {
     return this.retrying(() =>
-      this.options.client.post(this.path(`/tasks/${task.id}${suffix}`), { session: this.session, ...(body as object) }),
+      this.options.client.failTask(this.options.name, task.id, { session: this.session, error, ...(result ? { result } : {}) }),
     );
   }
 
   /** Complete a task; unless stopping, the same request claims the next one (returned, already started). */
-  private async complete(task: ClaimedTask, result: object): Promise<ClaimedTask | null> {
+  private async complete(task: ClaimedTask, result: TaskResult): Promise<ClaimedTask | null> {
     const claimNext = !this.stopping.signal.aborted;
-    const answer = (await this.report(task, "/complete", { result, ...(claimNext ? { claimNext } : {}) })) as {
-      next?: ClaimedTask | null;
-    };
+    const answer = await this.retrying(() =>
+      this.options.client.completeTask(this.options.name, task.id, { session: this.session, result, ...(claimNext ? { claimNext } : {}) }),
+    );
     this.emit({ type: "task-finished", task: task.id, outcome: "closed" });
-    return answer?.next ?? null;
+    return answer.next ?? null;
   }
 
   private async execute(task: ClaimedTask, signal: AbortSignal, entry: Running): Promise<ClaimedTask | null> {
     const log = this.logger.child({ task: task.id });
     try {
-      if (task.state !== "open") await this.report(task, "/start", {});
+      if (task.state !== "open") await this.startTask(task);
     } catch (error) {
       log.warn({ err: (error as Error).message }, "could not start the task; dropping it");
       this.emit({ type: "task-finished", task: task.id, outcome: "lost" });
@@ -258,7 +250,7 @@ export class Builder {
         return await this.complete(task, {});
       }
       if (task.method !== "buildArch") {
-        await this.report(task, "/fail", { error: { code: "REQUEST_INVALID", message: `this builder does not run ${task.method} tasks` } });
+        await this.failTask(task, { code: "REQUEST_INVALID", message: `this builder does not run ${task.method} tasks` });
         this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
         return null;
       }
@@ -269,8 +261,10 @@ export class Builder {
       await mkdir(sourceDir, { recursive: true });
       await mkdir(resultDir, { recursive: true });
       for (const file of request.files)
-        await this.retrying(() => this.options.client.download(file.sha256, join(sourceDir, basename(file.name))));
-      const logStream = new LiveLog(this.options.client, this.path(`/tasks/${task.id}/logs/build.log?session=${this.session}`));
+        await this.retrying(() => this.options.client.downloadArtifact(file.sha256, join(sourceDir, basename(file.name))));
+      const logStream = new LiveLog((chunk) =>
+        this.options.client.appendTaskLog(this.options.name, task.id, "build.log", this.session, chunk).then(() => {}),
+      );
       let result: Awaited<ReturnType<BuildRunner["build"]>>;
       try {
         result = await this.options.runner.build({
@@ -303,13 +297,13 @@ export class Builder {
       }
       if (result.ok) return await this.complete(task, { files, installed: result.installed });
       const failure = result.failure ?? { code: "BUILD_STEP_FAILED", message: "the build failed" };
-      await this.report(task, "/fail", { error: { code: failure.code, message: failure.message }, result: { files, failure } });
+      await this.failTask(task, { code: failure.code, message: failure.message }, { files, failure });
       this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
       return null;
     } catch (error) {
       if (signal.aborted) {
         if (!entry.released) {
-          await this.report(task, "/release", {}).catch(() => {});
+          await this.releaseTask(task).catch(() => {});
           this.emit({ type: "task-finished", task: task.id, outcome: "released" });
         } else this.emit({ type: "task-finished", task: task.id, outcome: "lost" });
         return null;
@@ -319,9 +313,7 @@ export class Builder {
         return null;
       }
       log.error({ err: (error as Error).message }, "task failed on the builder");
-      await this.report(task, "/fail", {
-        error: { code: "BUILD_ENVIRONMENT_FAILED", message: (error as Error).message.slice(0, 4000) },
-      }).catch(() => {});
+      await this.failTask(task, { code: "BUILD_ENVIRONMENT_FAILED", message: (error as Error).message.slice(0, 4000) }).catch(() => {});
       this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
       return null;
     } finally {
@@ -356,10 +348,7 @@ class LiveLog {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly client: HubClient,
-    private readonly path: string,
-  ) {}
+  constructor(private readonly append: (chunk: Uint8Array) => Promise<void>) {}
 
   write(chunk: string | Buffer): void {
     this.buffer.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
@@ -374,13 +363,7 @@ class LiveLog {
     this.buffer = [];
     if (data.length === 0) return this.flushing;
     this.flushing = this.flushing.then(async () => {
-      for (let i = 0; i < data.length; i += 512 * 1024)
-        await this.client
-          .raw("POST", this.path, {
-            body: new Uint8Array(data.subarray(i, i + 512 * 1024)),
-            headers: { "content-type": "text/plain; charset=utf-8" },
-          })
-          .catch(() => {});
+      for (let i = 0; i < data.length; i += 512 * 1024) await this.append(new Uint8Array(data.subarray(i, i + 512 * 1024))).catch(() => {});
     });
     return this.flushing;
   }

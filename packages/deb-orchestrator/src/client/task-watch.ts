@@ -1,4 +1,4 @@
-import type { TaskDetail, TaskView } from "../hub/queries.js";
+import type { TaskDetail, TaskView } from "../api/tasks.js";
 import type { HubClient } from "./hub-client.js";
 
 /** States a task does not leave. */
@@ -20,10 +20,7 @@ export class HubEvents {
     this.running ??= (async () => {
       while (!this.controller.signal.aborted) {
         try {
-          const response = await this.client.raw("GET", "/api/v1/events/stream", {
-            timeoutMs: 24 * 3600_000,
-            signal: this.controller.signal,
-          });
+          const response = await this.client.streamEvents({}, { timeoutMs: 24 * 3600_000, signal: this.controller.signal });
           const reader = response.body!.getReader();
           const decoder = new TextDecoder();
           for (;;) {
@@ -95,7 +92,7 @@ export async function watchTask(client: HubClient, id: number, options: WatchTas
   const events = options.events ?? new HubEvents(client);
   try {
     for (;;) {
-      const task = await client.get<TaskDetail>(`/api/v1/tasks/${id}`);
+      const task = await client.getTask(id);
       for (const child of task.children) report(child);
       report(task);
       await options.onRead?.(task);
@@ -115,7 +112,7 @@ export function describeTaskState(task: TaskView): string {
 
 /** Bytes of a task's log from an offset: the text and the offset to read from next. */
 export async function readTaskLog(client: HubClient, task: number, name: string, offset: number): Promise<{ text: string; next: number }> {
-  const response = await client.raw("GET", `/api/v1/tasks/${task}/logs/${encodeURIComponent(name)}?offset=${offset}`);
+  const response = await client.taskLog(task, name, { offset });
   const text = await response.text();
   const next = Number(response.headers.get("x-next-offset") ?? offset + Buffer.byteLength(text));
   return { text, next: Number.isFinite(next) ? next : offset };

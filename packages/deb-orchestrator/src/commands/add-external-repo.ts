@@ -18,10 +18,10 @@ export const addExternalRepoCommand: CommandSpec = {
     const [name, url] = ctx.args as [string, string];
     const o = ctx.options as { suite: string; component: string[]; tag?: string };
     const client = await clientFor(ctx, { needToken: true });
-    await client.post("/api/v1/external-repos", { name, url, suite: o.suite, components: o.component.length ? o.component : ["main"] });
+    await client.createExternalRepo({ name, url, suite: o.suite, components: o.component.length ? o.component : ["main"] });
     if (o.tag) {
-      const tag = await client.get<{ externalRepos: string[] }>(`/api/v1/tags/${encodeURIComponent(o.tag)}`);
-      await client.call("PATCH", `/api/v1/tags/${encodeURIComponent(o.tag)}`, { externalRepos: [...tag.externalRepos, name] });
+      const tag = await client.getTag(o.tag);
+      await client.editTag(o.tag, { externalRepos: [...tag.externalRepos, name] });
     }
     emit(ctx, { name, url, suite: o.suite }, () => `created external repo ${name}${o.tag ? ` and added it to ${o.tag}` : ""}`);
     return 0;

@@ -15,8 +15,7 @@ export const addTagCommand: CommandSpec = {
   async run(ctx) {
     const o = ctx.options as { parent: string[]; arches: string; externalRepo: string[] };
     const name = ctx.args[0] ?? "";
-    await (await clientFor(ctx, { needToken: true })).post("/api/v1/tags", {
-      name,
+    await (await clientFor(ctx, { needToken: true })).createTag(name, {
       arches: o.arches.split(/[ ,]+/).filter(Boolean),
       parents: o.parent,
       externalRepos: o.externalRepo,

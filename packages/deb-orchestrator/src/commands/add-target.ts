@@ -12,7 +12,7 @@ export const addTargetCommand: CommandSpec = {
   ],
   async run(ctx) {
     const [name, buildTag, destTag] = ctx.args as [string, string, string];
-    await (await clientFor(ctx, { needToken: true })).post("/api/v1/targets", { name, buildTag, destTag });
+    await (await clientFor(ctx, { needToken: true })).createTarget({ name, buildTag, destTag });
     emit(ctx, { name, buildTag, destTag }, () => `created target ${name}: ${buildTag} -> ${destTag}`);
     return 0;
   },

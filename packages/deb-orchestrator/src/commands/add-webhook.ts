@@ -22,8 +22,8 @@ export const addWebhookCommand: CommandSpec = {
   async run(ctx) {
     const o = ctx.options as { secretFile?: string; kind: string[]; allowLocal: boolean };
     const secret = o.secretFile ? await readTokenFile(o.secretFile) : "";
-    const { id } = await (await clientFor(ctx, { needToken: true })).post<{ id: number }>("/api/v1/webhooks", {
-      url: ctx.args[0],
+    const { id } = await (await clientFor(ctx, { needToken: true })).createWebhook({
+      url: ctx.args[0] ?? "",
       secret,
       kinds: o.kind,
       ...(o.allowLocal ? { allowLocal: true } : {}),

@@ -2,26 +2,13 @@ import type { CommandSpec } from "@debian-bootc/core";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit, table, when } from "../cli-support/render.js";
 
-export interface BuildDetail {
-  id: number;
-  name: string;
-  version: string;
-  state: string;
-  task: number | null;
-  createdAt: number;
-  completedAt: number | null;
-  binaries: { name: string; version: string; arch: string; filename: string; sha256: string; size: number }[];
-  tags: string[];
-  buildroots: { arch: string; task: number; installed: { name: string; version: string; arch: string }[] }[];
-}
-
 export const buildInfoCommand: CommandSpec = {
   name: "build-info",
   summary: "Show a build: state, binaries, tags and buildroots.",
   args: [{ name: "build", description: "build id or NAME/VERSION" }],
   options: [{ flags: "--buildroot", description: "list the packages installed in each buildroot", default: false }],
   async run(ctx) {
-    const build = await (await clientFor(ctx)).get<BuildDetail>(`/api/v1/builds/${encodeURIComponent(ctx.args[0] ?? "")}`);
+    const build = await (await clientFor(ctx)).getBuild(ctx.args[0] ?? "");
     emit(ctx, build, () =>
       [
         `Build ${build.id}: ${build.name} ${build.version}`,

@@ -45,7 +45,7 @@ export const buildCommand: CommandSpec = {
     const source = await sourceFiles(input);
     const files = [];
     for (const file of source.files) files.push(await client.uploadFile(file));
-    const { task } = await client.post<{ task: number }>("/api/v1/builds", {
+    const { task } = await client.submitBuild({
       target,
       dsc: basename(source.dsc),
       files,
@@ -57,7 +57,7 @@ export const buildCommand: CommandSpec = {
     if (!o.wait) return 0;
     const final = await printTaskProgress(client, task, ctx.json ? undefined : ctx.out, ctx.signal);
     if (final.state !== "closed" && !ctx.json) {
-      const why = await client.get<{ reason: string }>(`/api/v1/tasks/${task}/why`);
+      const why = await client.whyTask(task);
       ctx.out.error(why.reason);
     }
     return final.state === "closed" ? 0 : 1;

@@ -9,7 +9,7 @@ export const cancelCommand: CommandSpec = {
   args: [{ name: "task", description: "task id" }],
   async run(ctx) {
     const id = taskIdArg(ctx.args[0]);
-    await (await clientFor(ctx, { needToken: true })).post(`/api/v1/tasks/${id}/cancel`);
+    await (await clientFor(ctx, { needToken: true })).cancelTask(id);
     emit(ctx, { task: id, state: "canceled" }, () => `task ${id} canceled`);
     return 0;
   },

@@ -13,14 +13,7 @@ export const deleteBuildCommand: CommandSpec = {
   async run(ctx) {
     const build = ctx.args[0] ?? "";
     const remove = (ctx.options as { removeArtifacts: boolean }).removeArtifacts;
-    const answer = await (await clientFor(ctx, { needToken: true })).call<{
-      name: string;
-      version: string;
-      untagged: string[];
-      repoTasks: number[];
-      removed: string[];
-      shared: string[];
-    }>("DELETE", `/api/v1/builds/${encodeURIComponent(build)}?artifacts=${remove ? "remove" : "keep"}`);
+    const answer = await (await clientFor(ctx, { needToken: true })).deleteBuild(build, { removeArtifacts: remove });
     emit(ctx, answer, () =>
       [
         `deleted ${answer.name}/${answer.version}`,

@@ -8,7 +8,7 @@ export const disableHostCommand: CommandSpec = {
   args: [{ name: "host", description: "host name" }],
   async run(ctx) {
     const host = ctx.args[0] ?? "";
-    await (await clientFor(ctx, { needToken: true })).post(`/api/v1/hosts/${encodeURIComponent(host)}/disable`);
+    await (await clientFor(ctx, { needToken: true })).setHostEnabled(host, false);
     emit(ctx, { host, enabled: false }, () => `host ${host} disabled`);
     return 0;
   },

@@ -12,9 +12,7 @@ function userSwitch(verb: "disable" | "enable"): CommandSpec {
     args: [{ name: "user", description: "user name" }],
     async run(ctx) {
       const user = ctx.args[0] ?? "";
-      const answer = await (await clientFor(ctx, { needToken: true })).post<{ user: string; disabled: boolean; freed: number[] }>(
-        `/api/v1/users/${encodeURIComponent(user)}/${verb}`,
-      );
+      const answer = await (await clientFor(ctx, { needToken: true })).setUserDisabled(user, verb === "disable");
       emit(ctx, answer, () => `user ${user} ${verb}d${answer.freed.length ? `; tasks freed: ${answer.freed.join(", ")}` : ""}`);
       return 0;
     },

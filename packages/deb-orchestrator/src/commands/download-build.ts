@@ -3,7 +3,6 @@ import { join } from "node:path";
 import type { CommandSpec } from "@debian-bootc/core";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit } from "../cli-support/render.js";
-import type { BuildDetail } from "./build-info.js";
 
 export const downloadBuildCommand: CommandSpec = {
   name: "download-build",
@@ -16,11 +15,11 @@ export const downloadBuildCommand: CommandSpec = {
   async run(ctx) {
     const o = ctx.options as { dir: string; arch: string[] };
     const client = await clientFor(ctx);
-    const build = await client.get<BuildDetail>(`/api/v1/builds/${encodeURIComponent(ctx.args[0] ?? "")}`);
+    const build = await client.getBuild(ctx.args[0] ?? "");
     await mkdir(o.dir, { recursive: true });
     const chosen = build.binaries.filter((b) => o.arch.length === 0 || o.arch.includes(b.arch) || b.arch === "all");
     for (const binary of chosen) {
-      await client.download(binary.sha256, join(o.dir, binary.filename));
+      await client.downloadArtifact(binary.sha256, join(o.dir, binary.filename));
       if (!ctx.json) ctx.out.line(`${join(o.dir, binary.filename)} (${binary.size} bytes)`);
     }
     if (ctx.json)

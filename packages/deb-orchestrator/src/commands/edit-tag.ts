@@ -1,4 +1,5 @@
 import { type CommandSpec, coreError } from "@debian-bootc/core";
+import type { TagSpec } from "../api/tags.js";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit } from "../cli-support/render.js";
 
@@ -14,18 +15,14 @@ export const editTagCommand: CommandSpec = {
   ],
   async run(ctx) {
     const o = ctx.options as { arches?: string; parent: string[]; parents?: boolean; externalRepo: string[] };
-    const body: Record<string, unknown> = {};
+    const body: TagSpec = {};
     if (o.arches) body.arches = o.arches.split(/[ ,]+/).filter(Boolean);
     if (o.parent.length) body.parents = o.parent;
     if (o.parents === false) body.parents = [];
     if (o.externalRepo.length) body.externalRepos = o.externalRepo;
     if (Object.keys(body).length === 0)
       throw coreError("USAGE", "nothing to change: give --arches, --parent, --no-parents or --external-repo");
-    const tag = await (await clientFor(ctx, { needToken: true })).call<{ name: string; inheritance: string[]; arches: string[] }>(
-      "PATCH",
-      `/api/v1/tags/${encodeURIComponent(ctx.args[0] ?? "")}`,
-      body,
-    );
+    const tag = await (await clientFor(ctx, { needToken: true })).editTag(ctx.args[0] ?? "", body);
     emit(ctx, tag, () => `tag ${tag.name}: arches ${tag.arches.join(" ")}; inheritance ${tag.inheritance.join(" -> ")}`);
     return 0;
   },

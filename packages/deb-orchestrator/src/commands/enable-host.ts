@@ -8,7 +8,7 @@ export const enableHostCommand: CommandSpec = {
   args: [{ name: "host", description: "host name" }],
   async run(ctx) {
     const host = ctx.args[0] ?? "";
-    await (await clientFor(ctx, { needToken: true })).post(`/api/v1/hosts/${encodeURIComponent(host)}/enable`);
+    await (await clientFor(ctx, { needToken: true })).setHostEnabled(host, true);
     emit(ctx, { host, enabled: true }, () => `host ${host} enabled`);
     return 0;
   },

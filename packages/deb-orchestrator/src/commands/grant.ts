@@ -1,4 +1,5 @@
 import type { CommandSpec } from "@debian-bootc/core";
+import type { Permission } from "../api/operation.js";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit } from "../cli-support/render.js";
 
@@ -13,7 +14,8 @@ export const grantCommand: CommandSpec = {
   async run(ctx) {
     const [user, perm] = ctx.args as [string, string];
     const revoke = (ctx.options as { revoke: boolean }).revoke;
-    await (await clientFor(ctx, { needToken: true })).post(`/api/v1/users/${encodeURIComponent(user)}/permissions`, { perm, revoke });
+    // the hub names the permissions it knows when it refuses another
+    await (await clientFor(ctx, { needToken: true })).grantPermission(user, perm as Permission, revoke);
     emit(ctx, { user, perm, revoked: revoke }, () => `${revoke ? "revoked" : "granted"} ${perm} ${revoke ? "from" : "to"} ${user}`);
     return 0;
   },

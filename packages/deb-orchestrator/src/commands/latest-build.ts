@@ -11,9 +11,7 @@ export const latestBuildCommand: CommandSpec = {
   ],
   async run(ctx) {
     const [tag, pkg] = ctx.args as [string, string];
-    const latest = await (await clientFor(ctx)).get<{ buildId: number; name: string; version: string; tag: string }>(
-      `/api/v1/tags/${encodeURIComponent(tag)}/latest/${encodeURIComponent(pkg)}`,
-    );
+    const latest = await (await clientFor(ctx)).latestTagged(tag, pkg);
     emit(ctx, latest, () =>
       table(["build", "package", "version", "tagged in"], [[latest.buildId, latest.name, latest.version, latest.tag]]),
     );

@@ -1,4 +1,5 @@
 import type { CommandSpec } from "@debian-bootc/core";
+import { type BuildState, buildStates } from "../api/builds.js";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit, table, when } from "../cli-support/render.js";
 
@@ -10,20 +11,13 @@ export const listBuildsCommand: CommandSpec = {
     {
       flags: "--state <state>",
       description: "only builds in this state",
-      choices: ["building", "complete", "failed", "canceled", "deleted"],
+      choices: [...buildStates],
     },
     { flags: "--limit <n>", description: "at most this many", default: "50" },
   ],
   async run(ctx) {
-    const o = ctx.options as { package?: string; state?: string; limit: string };
-    const query = new URLSearchParams({
-      limit: o.limit,
-      ...(o.package ? { name: o.package } : {}),
-      ...(o.state ? { state: o.state } : {}),
-    });
-    const builds = await (await clientFor(ctx)).get<
-      { id: number; name: string; version: string; state: string; task: number; createdAt: number }[]
-    >(`/api/v1/builds?${query}`);
+    const o = ctx.options as { package?: string; state?: BuildState; limit: string };
+    const builds = await (await clientFor(ctx)).listBuilds({ limit: Number(o.limit), name: o.package, state: o.state });
     emit(ctx, builds, () =>
       table(
         ["id", "package", "version", "state", "task", "created"],

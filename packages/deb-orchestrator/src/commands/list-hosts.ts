@@ -6,9 +6,7 @@ export const listHostsCommand: CommandSpec = {
   name: "list-hosts",
   summary: "List builder hosts: arches, capacity, running tasks, last check-in.",
   async run(ctx) {
-    const hosts = await (await clientFor(ctx)).get<
-      { name: string; arches: string[]; capacity: number; enabled: boolean; lastCheckin: number | null; tasks: number }[]
-    >("/api/v1/hosts");
+    const hosts = await (await clientFor(ctx)).listHosts();
     emit(ctx, hosts, () =>
       table(
         ["host", "arches", "enabled", "tasks", "capacity", "last check-in"],

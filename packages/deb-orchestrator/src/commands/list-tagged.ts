@@ -9,9 +9,7 @@ export const listTaggedCommand: CommandSpec = {
   options: [{ flags: "--latest", description: "only the latest build of each package, following inheritance", default: false }],
   async run(ctx) {
     const latest = (ctx.options as { latest: boolean }).latest;
-    const rows = await (await clientFor(ctx)).get<{ buildId: number; name: string; version: string; tag?: string; taggedAt: number }[]>(
-      `/api/v1/tags/${encodeURIComponent(ctx.args[0] ?? "")}/builds${latest ? "?latest=true" : ""}`,
-    );
+    const rows = await (await clientFor(ctx)).listTagged(ctx.args[0] ?? "", latest ? { latest } : {});
     emit(ctx, rows, () =>
       table(
         ["build", "package", "version", "tag", "tagged"],

@@ -6,9 +6,7 @@ export const listTagsCommand: CommandSpec = {
   name: "list-tags",
   summary: "List tags with their architectures, parents and repository.",
   async run(ctx) {
-    const tags = await (await clientFor(ctx)).get<
-      { name: string; arches: string[]; parents: string[]; externalRepos: string[]; repo: { number: number } | null }[]
-    >("/api/v1/tags");
+    const tags = await (await clientFor(ctx)).listTags();
     emit(ctx, tags, () =>
       table(
         ["tag", "arches", "parents", "external repos", "repo"],

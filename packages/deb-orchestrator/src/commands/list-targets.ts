@@ -6,7 +6,7 @@ export const listTargetsCommand: CommandSpec = {
   name: "list-targets",
   summary: "List build targets.",
   async run(ctx) {
-    const targets = await (await clientFor(ctx)).get<{ name: string; buildTag: string; destTag: string }[]>("/api/v1/targets");
+    const targets = await (await clientFor(ctx)).listTargets();
     emit(ctx, targets, () =>
       table(
         ["target", "build tag", "dest tag"],

@@ -1,8 +1,7 @@
 import type { CommandSpec } from "@debian-bootc/core";
-import { taskMethods, taskStates } from "../api/tasks.js";
+import { type TaskState, taskMethods, taskStates } from "../api/tasks.js";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit, table, when } from "../cli-support/render.js";
-import type { TaskView } from "../hub/queries.js";
 
 export const listTasksCommand: CommandSpec = {
   name: "list-tasks",
@@ -20,12 +19,13 @@ export const listTasksCommand: CommandSpec = {
   ],
   examples: ["deb-orchestrator list-tasks --state open --state free", "deb-orchestrator list-tasks --all --json"],
   async run(ctx) {
-    const o = ctx.options as { state: string[]; method?: string; all: boolean; limit: string };
-    const query = new URLSearchParams({ limit: o.limit });
-    for (const state of o.state) query.append("state", state);
-    if (o.method) query.set("method", o.method);
-    if (!o.all) query.set("top", "true");
-    const tasks = await (await clientFor(ctx)).get<TaskView[]>(`/api/v1/tasks?${query}`);
+    const o = ctx.options as { state: TaskState[]; method?: string; all: boolean; limit: string };
+    const tasks = await (await clientFor(ctx)).listTasks({
+      limit: Number(o.limit),
+      ...(o.state.length ? { state: o.state } : {}),
+      method: o.method,
+      ...(o.all ? {} : { top: true }),
+    });
     emit(ctx, tasks, () =>
       table(
         ["id", "method", "arch", "state", "host", "created", "parent"],

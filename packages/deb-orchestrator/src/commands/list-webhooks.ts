@@ -6,9 +6,7 @@ export const listWebhooksCommand: CommandSpec = {
   name: "list-webhooks",
   summary: "List webhooks: URL, event kinds, the last event delivered, failures.",
   async run(ctx) {
-    const hooks = await (await clientFor(ctx, { needToken: true })).get<
-      { id: number; url: string; kinds: string[]; cursor: number; failures: number; lastError: string | null }[]
-    >("/api/v1/webhooks");
+    const hooks = await (await clientFor(ctx, { needToken: true })).listWebhooks();
     emit(ctx, hooks, () =>
       table(
         ["id", "url", "kinds", "delivered up to", "failures", "last error"],

@@ -10,7 +10,7 @@ export const regenRepoCommand: CommandSpec = {
   options: [{ flags: "--wait", description: "wait until the repository is written", default: false }],
   async run(ctx) {
     const client = await clientFor(ctx, { needToken: true });
-    const { task } = await client.post<{ task: number }>(`/api/v1/tags/${encodeURIComponent(ctx.args[0] ?? "")}/regen`);
+    const { task } = await client.regenRepo(ctx.args[0] ?? "");
     emit(ctx, { task }, () => `newRepo task ${task}`);
     if (!(ctx.options as { wait: boolean }).wait) return 0;
     return (await printTaskProgress(client, task, ctx.json ? undefined : ctx.out, ctx.signal)).state === "closed" ? 0 : 1;

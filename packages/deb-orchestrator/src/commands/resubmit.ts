@@ -11,7 +11,7 @@ export const resubmitCommand: CommandSpec = {
   options: [{ flags: "--wait", description: "watch the new task until it ends", default: false }],
   async run(ctx) {
     const client = await clientFor(ctx, { needToken: true });
-    const { task } = await client.post<{ task: number }>(`/api/v1/tasks/${taskIdArg(ctx.args[0])}/resubmit`);
+    const { task } = await client.resubmitTask(taskIdArg(ctx.args[0]));
     emit(ctx, { task }, () => `created task ${task}`);
     if (!(ctx.options as { wait: boolean }).wait) return 0;
     return (await printTaskProgress(client, task, ctx.json ? undefined : ctx.out, ctx.signal)).state === "closed" ? 0 : 1;

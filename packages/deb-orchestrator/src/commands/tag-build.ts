@@ -13,10 +13,7 @@ export const tagBuildCommand: CommandSpec = {
   async run(ctx) {
     const [tag, build] = ctx.args as [string, string];
     const regen = (ctx.options as { regen?: boolean }).regen !== false;
-    const answer = await (await clientFor(ctx, { needToken: true })).post<{ repoTask: number | null }>(
-      `/api/v1/tags/${encodeURIComponent(tag)}/builds`,
-      { build, regen },
-    );
+    const answer = await (await clientFor(ctx, { needToken: true })).tagBuild(tag, build, { regen });
     emit(ctx, answer, () => `tagged ${build} into ${tag}${answer.repoTask ? `; newRepo task ${answer.repoTask}` : ""}`);
     return 0;
   },

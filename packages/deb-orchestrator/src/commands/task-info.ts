@@ -1,26 +1,18 @@
 import { type CommandSpec, coreError } from "@debian-bootc/core";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit, table, when } from "../cli-support/render.js";
-import type { TaskView } from "../hub/queries.js";
 
 export function taskIdArg(value: string | undefined): number {
   if (!value || !/^[1-9][0-9]{0,11}$/.test(value)) throw coreError("USAGE", `'${value ?? ""}' is not a task id`);
   return Number(value);
 }
 
-type Detail = TaskView & {
-  children: TaskView[];
-  files: { name: string; size: number; sha256: string }[];
-  logs: { name: string; size: number }[];
-  history: { time: number; kind: string; state?: string; reason?: string; host?: string }[];
-};
-
 export const taskInfoCommand: CommandSpec = {
   name: "task-info",
   summary: "Show a task: state, children, files, logs and history.",
   args: [{ name: "task", description: "task id" }],
   async run(ctx) {
-    const task = await (await clientFor(ctx)).get<Detail>(`/api/v1/tasks/${taskIdArg(ctx.args[0])}`);
+    const task = await (await clientFor(ctx)).getTask(taskIdArg(ctx.args[0]));
     emit(ctx, task, () =>
       [
         `Task ${task.id}: ${task.method}${task.arch ? ` (${task.arch})` : ""}`,

@@ -31,7 +31,7 @@ export const tokenCommand: CommandSpec = {
       throw coreError("USAGE", `unknown token action '${action}'; expected create, list or revoke`);
     const client = await clientFor(ctx, { needToken: true });
     if (action === "create") {
-      const { token, id } = await client.post<{ token: string; id: number }>(`/api/v1/users/${encodeURIComponent(target)}/tokens`, {
+      const { token, id } = await client.createToken(target, {
         ...(o.label ? { label: o.label } : {}),
         ...(o.expires ? { expiresAt: expiryTime(o.expires, Date.now()) } : {}),
       });
@@ -42,9 +42,7 @@ export const tokenCommand: CommandSpec = {
       return 0;
     }
     if (action === "list") {
-      const tokens = await client.get<
-        { id: number; label: string; createdAt: number; lastUsedAt: number | null; revoked: boolean; expiresAt: number | null }[]
-      >(`/api/v1/users/${encodeURIComponent(target)}/tokens`);
+      const tokens = await client.listTokens(target);
       emit(ctx, tokens, () =>
         table(
           ["id", "created", "expires", "revoked", "label"],
@@ -61,7 +59,7 @@ export const tokenCommand: CommandSpec = {
     }
     if (!/^[0-9]{1,10}$/.test(target ?? ""))
       throw coreError("USAGE", `token revoke takes a token id (see 'token list USER'), not '${target}'`);
-    const answer = await client.post<{ id: number; user: string }>(`/api/v1/tokens/${target}/revoke`);
+    const answer = await client.revokeToken(Number(target));
     emit(ctx, answer, () => `token ${answer.id} of ${answer.user} revoked`);
     return 0;
   },

@@ -13,11 +13,7 @@ export const untagBuildCommand: CommandSpec = {
   async run(ctx) {
     const [tag, build] = ctx.args as [string, string];
     const regen = (ctx.options as { regen?: boolean }).regen !== false;
-    const query = new URLSearchParams({ build, regen: String(regen) });
-    const answer = await (await clientFor(ctx, { needToken: true })).call<{ repoTask: number | null }>(
-      "DELETE",
-      `/api/v1/tags/${encodeURIComponent(tag)}/builds?${query}`,
-    );
+    const answer = await (await clientFor(ctx, { needToken: true })).untagBuild(tag, build, { regen });
     emit(ctx, answer, () => `removed ${build} from ${tag}${answer.repoTask ? `; newRepo task ${answer.repoTask}` : ""}`);
     return 0;
   },

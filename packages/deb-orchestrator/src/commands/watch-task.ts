@@ -16,10 +16,7 @@ export const watchTaskCommand: CommandSpec = {
     const follow = async (taskId: number) => {
       if (!logName || followed.has(taskId) || ctx.json) return;
       followed.add(taskId);
-      const response = await client.raw("GET", `/api/v1/tasks/${taskId}/logs/${encodeURIComponent(logName)}?follow=true`, {
-        timeoutMs: 7 * 24 * 3600_000,
-        signal: ctx.signal,
-      });
+      const response = await client.taskLog(taskId, logName, { follow: true, timeoutMs: 7 * 24 * 3600_000, signal: ctx.signal });
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
     };
     const followers: Promise<void>[] = [];

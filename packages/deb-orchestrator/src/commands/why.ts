@@ -1,4 +1,5 @@
 import type { CommandSpec } from "@debian-bootc/core";
+import type { WhyAnswer } from "../api/tasks.js";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit } from "../cli-support/render.js";
 
@@ -12,15 +13,9 @@ export const whyCommand: CommandSpec = {
   async run(ctx) {
     const what = ctx.args[0] ?? "";
     const client = await clientFor(ctx);
-    const path = /^[0-9]+$/.test(what)
-      ? `/api/v1/tasks/${what}/why`
-      : `/api/v1/builds/${encodeURIComponent(what.startsWith("build:") ? what.slice(6) : what)}/why`;
-    const answer = await client.get<{
-      task: number;
-      state: string;
-      reason: string;
-      details?: { buildLogTail?: string; failure?: { relation?: string } };
-    }>(path);
+    const answer: WhyAnswer & { details?: { buildLogTail?: string; failure?: { relation?: string } } } = /^[0-9]+$/.test(what)
+      ? await client.whyTask(Number(what))
+      : await client.whyBuild(what.startsWith("build:") ? what.slice(6) : what);
     emit(ctx, answer, () =>
       [
         answer.reason,

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Builder } from "../builder/builder.js";
-import { HubClient } from "../client/hub-client.js";
+import { RawHubClient } from "../testing/raw-hub-client.js";
 import {
   databaseKinds,
   startNoopBuilder,
@@ -71,10 +71,10 @@ describe.each(databaseKinds)("administration on %s", (kind) => {
     );
 
     const tagger = await test.user("tagger", ["tag", "build"]);
-    await expect(tagger.call("DELETE", `/api/v1/builds/${encodeURIComponent("hello/2.10-3")}`)).rejects.toMatchObject({
+    await expect(tagger.http("DELETE", `/api/v1/builds/${encodeURIComponent("hello/2.10-3")}`)).rejects.toMatchObject({
       code: "PERMISSION_DENIED",
     });
-    const deleted = await test.admin.call<DeleteBuildResult>("DELETE", `/api/v1/builds/${encodeURIComponent("hello/2.10-3")}`);
+    const deleted = await test.admin.http<DeleteBuildResult>("DELETE", `/api/v1/builds/${encodeURIComponent("hello/2.10-3")}`);
     expect(deleted).toMatchObject({ name: "hello", version: "2.10-3", untagged: ["trixie-candidate"], artifacts: "kept", removed: [] });
     expect(deleted.repoTasks).toHaveLength(2); // the candidate tag and trixie-updates, which inherits it
     for (const task of deleted.repoTasks) expect((await waitForTask(test.admin, task)).state).toBe("closed");
@@ -87,7 +87,7 @@ describe.each(databaseKinds)("administration on %s", (kind) => {
     await expect(test.admin.get("/api/v1/tags/trixie-candidate/latest/hello")).rejects.toMatchObject({ code: "NOT_FOUND" });
     for (const sha of [...before.binaries, ...before.source.files].map((f) => f.sha256)) expect(await stored(sha)).toBe(true);
     // deleted is final: no second delete, no tagging
-    await expect(test.admin.call("DELETE", `/api/v1/builds/${encodeURIComponent("hello/2.10-3")}`)).rejects.toMatchObject({
+    await expect(test.admin.http("DELETE", `/api/v1/builds/${encodeURIComponent("hello/2.10-3")}`)).rejects.toMatchObject({
       code: "TASK_STATE",
     });
     await expect(test.admin.post("/api/v1/tags/trixie-candidate/builds", { build: "hello/2.10-3" })).rejects.toMatchObject({
@@ -115,7 +115,7 @@ describe.each(databaseKinds)("administration on %s", (kind) => {
       20_000,
       "the build record",
     );
-    await expect(test.admin.call("DELETE", `/api/v1/builds/${encodeURIComponent("zlib/1.3-1")}`)).rejects.toMatchObject({
+    await expect(test.admin.http("DELETE", `/api/v1/builds/${encodeURIComponent("zlib/1.3-1")}`)).rejects.toMatchObject({
       code: "TASK_STATE",
       hint: `cancel its task first: deb-orchestrator cancel ${task}`,
     });
@@ -133,7 +133,7 @@ describe.each(databaseKinds)("administration on %s", (kind) => {
       (t) => t.method === "buildArch",
     )!.id;
     expect((await test.admin.get<{ name: string }[]>(`/api/v1/tasks/${archTask}/logs`)).map((l) => l.name)).toContain("build.log");
-    const removed = await test.admin.call<DeleteBuildResult>(
+    const removed = await test.admin.http<DeleteBuildResult>(
       "DELETE",
       `/api/v1/builds/${encodeURIComponent("zstd/1.5.7-1")}?artifacts=remove`,
     );
@@ -151,7 +151,7 @@ describe.each(databaseKinds)("administration on %s", (kind) => {
     const bash = await test.admin.get<{ binaries: { sha256: string }[]; source: { files: { sha256: string }[] } }>(
       `/api/v1/builds/${encodeURIComponent("bash/5.2.37-1")}`,
     );
-    const kept = await test.admin.call<DeleteBuildResult>(
+    const kept = await test.admin.http<DeleteBuildResult>(
       "DELETE",
       `/api/v1/builds/${encodeURIComponent("bash/5.2.37-1")}?artifacts=remove`,
     );
@@ -164,7 +164,7 @@ describe.each(databaseKinds)("administration on %s", (kind) => {
   it("shows tag added and removed events in a build's history in the web UI", async () => {
     await setup();
     const { task } = await build("coreutils", "9.7-3");
-    await test.admin.call("DELETE", `/api/v1/tags/trixie-candidate/builds?build=${encodeURIComponent("coreutils/9.7-3")}`);
+    await test.admin.http("DELETE", `/api/v1/tags/trixie-candidate/builds?build=${encodeURIComponent("coreutils/9.7-3")}`);
     await test.admin.post("/api/v1/tags/trixie-updates/builds", { build: "coreutils/9.7-3", regen: false });
     const id = (await test.admin.get<{ id: number }>(`/api/v1/builds/${encodeURIComponent("coreutils/9.7-3")}`)).id;
     expect((await test.admin.get<{ task: number }>(`/api/v1/builds/${id}`)).task).toBe(task);
@@ -178,7 +178,7 @@ describe.each(databaseKinds)("administration on %s", (kind) => {
       ["tag.build-added", "trixie-candidate"],
     ]);
     // deleting it adds one more removal and the deleted state
-    await test.admin.call("DELETE", `/api/v1/builds/${id}`);
+    await test.admin.http("DELETE", `/api/v1/builds/${id}`);
     const after = await (await fetch(`${test.hub.url}/builds/${id}`)).text();
     expect(after).toMatch(/<code>tag\.build-removed<\/code> <a href="\/tags\/trixie-updates">/);
     expect(after).toContain("state=deleted");
@@ -190,7 +190,7 @@ describe.each(databaseKinds)("administration on %s", (kind) => {
     const { token: second, id: secondId } = await test.admin.post<{ token: string; id: number }>("/api/v1/users/alice/tokens", {
       label: "ci",
     });
-    const aliceCi = new HubClient({ url: test.hub.url, token: second });
+    const aliceCi = new RawHubClient({ url: test.hub.url, token: second });
     await test.user("bob", ["build"]);
     const bobTokens = await test.admin.get<{ id: number }[]>("/api/v1/users/bob/tokens");
     const listed = await alice.get<{ id: number; label: string; revoked: boolean }[]>("/api/v1/users/alice/tokens");
@@ -226,7 +226,7 @@ describe.each(databaseKinds)("administration on %s", (kind) => {
     const row = await test.hub.ctx.db.selectFrom("tasks").select(["state", "host_id"]).where("id", "=", task).executeTakeFirstOrThrow();
     expect(row).toEqual({ state: "free", host_id: null });
     const b1Token = (await test.admin.post<{ token: string }>("/api/v1/users/b1/tokens", {})).token;
-    const b1Client = new HubClient({ url: test.hub.url, token: b1Token });
+    const b1Client = new RawHubClient({ url: test.hub.url, token: b1Token });
     await expect(b1Client.get("/api/v1/whoami")).rejects.toMatchObject({ code: "AUTH_REQUIRED" });
     expect((await test.admin.get<{ name: string; disabled: boolean }[]>("/api/v1/users")).find((u) => u.name === "b1")?.disabled).toBe(
       true,

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
+import type { Permission } from "../api/operation.js";
 import type { Database } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import { parseCookies, SESSION_COOKIE } from "../web/session.js";
 
-export const permissions = ["admin", "build", "tag", "repo", "host"] as const;
-export type Permission = (typeof permissions)[number];
+export { type Permission, permissions } from "../api/operation.js";
 
 export interface Principal {
   userId: number;

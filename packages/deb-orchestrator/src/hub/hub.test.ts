@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Builder } from "../builder/builder.js";
-import { HubClient } from "../client/hub-client.js";
+import { RawHubClient } from "../testing/raw-hub-client.js";
 import {
   databaseKinds,
   startNoopBuilder,
@@ -28,7 +28,7 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
     await test?.close();
   });
 
-  async function setupTags(admin: HubClient) {
+  async function setupTags(admin: RawHubClient) {
     await admin.post("/api/v1/tags", { name: "trixie-base", arches: ["amd64"] });
     await admin.post("/api/v1/tags", { name: "trixie-build", arches: ["amd64"], parents: ["trixie-base"] });
     await admin.post("/api/v1/tags", { name: "trixie-candidate", arches: ["amd64"], parents: ["trixie-base"] });
@@ -66,11 +66,11 @@ describe.each(databaseKinds)("hub on %s", (kind) => {
       suite: "trixie",
       components: ["main"],
     });
-    await test.admin.call("PATCH", "/api/v1/tags/trixie-base", { externalRepos: ["debian-trixie"] });
+    await test.admin.http("PATCH", "/api/v1/tags/trixie-base", { externalRepos: ["debian-trixie"] });
     const tag = await test.admin.get<{ inheritance: string[]; externalRepos: string[] }>("/api/v1/tags/trixie-build");
     expect(tag.inheritance).toEqual(["trixie-build", "trixie-base"]);
     expect(tag.externalRepos).toEqual(["debian-trixie"]);
-    await expect(test.admin.call("PATCH", "/api/v1/tags/trixie-base", { parents: ["trixie-build"] })).rejects.toMatchObject({
+    await expect(test.admin.http("PATCH", "/api/v1/tags/trixie-base", { parents: ["trixie-build"] })).rejects.toMatchObject({
       code: "TAG_LOOP",
     });
     expect(await test.admin.get("/api/v1/targets")).toEqual([{ name: "trixie", buildTag: "trixie-build", destTag: "trixie-candidate" }]);
@@ -341,7 +341,7 @@ describe("two hubs on one PostgreSQL database", () => {
         wake(arch, count, fromRelay);
       };
       const host = await test.user("b1", ["host"]);
-      const viaSecond = new HubClient({ url: second.url, token: (host as unknown as { token: string }).token });
+      const viaSecond = new RawHubClient({ url: second.url, token: (host as unknown as { token: string }).token });
       await viaSecond.post("/api/v1/hosts/b1/checkin", { session: "s", arches: ["ppc64el"], capacity: 1 });
       const waiting = viaSecond.post<{ task: { id: number } | null }>("/api/v1/hosts/b1/claim", { session: "s", waitMs: 30_000 });
       await until(async () => second.ctx.dispatcher.waiting > 0, 5000, "the claim to wait on the second hub");

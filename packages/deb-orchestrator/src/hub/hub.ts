@@ -12,7 +12,7 @@ import { createToken, createUser } from "./catalog/users.js";
 import type { HubContext } from "./context.js";
 import { Dispatcher } from "./dispatcher.js";
 import { EventBus } from "./events.js";
-import { type OpenApiRoute, openApiDocument } from "./http/openapi.js";
+import type { OpenApiRoute } from "./http/openapi.js";
 import { defaultLimits, type HubLimits, StreamGate } from "./limits.js";
 import { relayWakesThroughPostgres } from "./pg-notify.js";
 import { buildServer } from "./server.js";
@@ -174,5 +174,3 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     },
   };
 }
-
-export { openApiDocument };

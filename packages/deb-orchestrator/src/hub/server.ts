@@ -1,8 +1,9 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { HubContext } from "./context.js";
+import { checkResponsesFromEnvironment, registerContractHooks } from "./contract-hooks.js";
 import { checkPermissions } from "./http/auth-hooks.js";
 import { replyWithCodedErrors } from "./http/errors.js";
-import { collectRoutes, type OpenApiRoute, openApiDocument, serveOpenApi } from "./http/openapi.js";
+import { collectRoutes, type OpenApiRoute, serveOpenApi } from "./http/openapi.js";
 import { addSecurityHeaders } from "./http/security.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import { builderRoutes } from "./routes/builders.js";
@@ -22,6 +23,8 @@ export interface ServerOptions {
   /** Largest JSON body accepted. */
   bodyLimit: number;
   logger?: object | false;
+  /** Check every JSON answer against the API contract (default: DEB_ORCHESTRATOR_CHECK_RESPONSES=1). */
+  checkResponses?: boolean;
 }
 
 /**
@@ -42,9 +45,10 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
   checkPermissions(app, ctx, options);
   addSecurityHeaders(app);
   replyWithCodedErrors(app, ctx);
+  registerContractHooks(app, { checkResponses: options.checkResponses ?? checkResponsesFromEnvironment(), logger: ctx.logger });
 
   await app.register(healthRoutes, { ctx });
-  serveOpenApi(app, routes);
+  serveOpenApi(app);
   for (const plugin of [
     identityRoutes,
     tagRoutes,
@@ -59,11 +63,4 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
   ])
     await app.register(plugin, { ctx });
   return { app, routes };
-}
-
-/** The hub's OpenAPI document without a database: the routes are registered against a stub and never run. */
-export async function hubOpenApiDocument() {
-  const { app, routes } = await buildServer({} as HubContext, { publicRead: true, bodyLimit: 1024 });
-  await app.close();
-  return openApiDocument(routes);
 }

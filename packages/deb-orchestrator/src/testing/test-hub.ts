@@ -3,11 +3,14 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
+import type { Permission } from "../api/operation.js";
+import type { BuildRequest, TaskDetail } from "../api/tasks.js";
 import { NoopBuildRunner } from "../builder/build-runner.js";
 import { Builder } from "../builder/builder.js";
-import { HubClient } from "../client/hub-client.js";
+import type { HubClient } from "../client/hub-client.js";
 import { type HubOptions, type RunningHub, startHub } from "../hub/hub.js";
 import { type PostgresCluster, startPostgres } from "./postgres-cluster.js";
+import { RawHubClient } from "./raw-hub-client.js";
 
 export const databaseKinds = ["sqlite", "postgres"] as const;
 export type DatabaseKind = (typeof databaseKinds)[number];
@@ -36,11 +39,11 @@ export interface TestHub {
   hub: RunningHub;
   dir: string;
   dbUrl: string;
-  admin: HubClient;
-  anonymous: HubClient;
+  admin: RawHubClient;
+  anonymous: RawHubClient;
   adminToken: string;
   /** A user with the given permissions and a client holding its token. */
-  user(name: string, perms: string[]): Promise<HubClient>;
+  user(name: string, perms: Permission[]): Promise<RawHubClient>;
   restart(overrides?: Partial<HubOptions>): Promise<RunningHub>;
   close(): Promise<void>;
 }
@@ -60,12 +63,12 @@ export async function startTestHub(
     dir,
     dbUrl,
     adminToken,
-    admin: new HubClient({ url: hub.url, token: adminToken }),
-    anonymous: new HubClient({ url: hub.url }),
+    admin: new RawHubClient({ url: hub.url, token: adminToken }),
+    anonymous: new RawHubClient({ url: hub.url }),
     async user(name, perms) {
-      await test.admin.post("/api/v1/users", { name, perms });
-      const { token } = await test.admin.post<{ token: string }>(`/api/v1/users/${name}/tokens`, { label: "test" });
-      return new HubClient({ url: test.hub.url, token });
+      await test.admin.createUser(name, perms);
+      const { token } = await test.admin.createToken(name, { label: "test" });
+      return new RawHubClient({ url: test.hub.url, token });
     },
     async restart(overrides = {}) {
       const port = Number(new URL(hub.url).port);
@@ -148,19 +151,19 @@ export async function submitBuild(
   client: HubClient,
   target: string,
   pkg: { dsc: string; files: string[] },
-  extra: Record<string, unknown> = {},
+  extra: Partial<BuildRequest> = {},
 ): Promise<number> {
   const files = [];
   for (const file of pkg.files) files.push(await client.uploadFile(file));
-  const { task } = await client.post<{ task: number }>("/api/v1/builds", { target, dsc: pkg.dsc.split("/").pop(), files, ...extra });
+  const { task } = await client.submitBuild({ target, dsc: pkg.dsc.split("/").pop() ?? "", files, ...extra });
   return task;
 }
 
 /** Poll a task until it reaches a terminal state (tests only; the CLI uses the event stream). */
-export async function waitForTask(client: HubClient, id: number, timeoutMs = 30_000): Promise<{ state: string; [key: string]: unknown }> {
+export async function waitForTask(client: HubClient, id: number, timeoutMs = 30_000): Promise<TaskDetail> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const task = await client.get<{ state: string }>(`/api/v1/tasks/${id}`);
+    const task = await client.getTask(id);
     if (["closed", "failed", "canceled"].includes(task.state)) return task;
     if (Date.now() > deadline) throw new Error(`task ${id} still ${task.state} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -48,7 +48,7 @@ async function post(url: string, path: string, fields: Record<string, string>, h
 }
 
 async function noopTask(client: HubClient): Promise<number> {
-  return (await client.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "amd64" })).task;
+  return (await client.submitNoop({ arch: "amd64" })).task;
 }
 
 /** A builder driven by hand through the host API: check in, claim (and start) the next task. */

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from "fastify";
+import { openApiDocument } from "../../api/openapi.js";
 
-/* The OpenAPI document: built from the routes as they are registered (their schemas, summaries and
- * permissions), so it cannot drift from what the server accepts. */
+/* The routes as they are registered (the web UI takes its own out of the list; a test checks that they
+ * and the API contract name the same operations), and the OpenAPI document, made from the contract. */
 
 export interface OpenApiRoute {
   method: string;
@@ -11,7 +12,7 @@ export interface OpenApiRoute {
   schema?: Record<string, unknown>;
 }
 
-/** Every route registered on the app from now on, as the OpenAPI document needs it. */
+/** Every route registered on the app from now on. */
 export function collectRoutes(app: FastifyInstance): OpenApiRoute[] {
   const routes: OpenApiRoute[] = [];
   app.addHook("onRoute", (route) => {
@@ -28,55 +29,7 @@ export function collectRoutes(app: FastifyInstance): OpenApiRoute[] {
   return routes;
 }
 
-/** OpenAPI 3.1 document built from the routes' own schemas and summaries. */
-export function openApiDocument(routes: readonly OpenApiRoute[]) {
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of routes) {
-    const url = route.url.replace(/:([A-Za-z0-9_]+)/g, "{$1}").replace(/\*$/, "{path}");
-    const schema = route.schema ?? {};
-    const parameters: unknown[] = [];
-    for (const [where, key] of [
-      ["path", "params"],
-      ["query", "querystring"],
-    ] as const) {
-      const props = (schema[key] as { properties?: Record<string, object>; required?: string[] } | undefined)?.properties ?? {};
-      const required = (schema[key] as { required?: string[] } | undefined)?.required ?? [];
-      for (const [paramName, paramSchema] of Object.entries(props))
-        parameters.push({ name: paramName, in: where, required: where === "path" || required.includes(paramName), schema: paramSchema });
-    }
-    if (url.includes("{path}") && !parameters.some((p) => (p as { name: string }).name === "path"))
-      parameters.push({ name: "path", in: "path", required: true, schema: { type: "string" } });
-    const operation: Record<string, unknown> = {
-      summary: route.summary ?? "",
-      ...(parameters.length ? { parameters } : {}),
-      ...(schema.body ? { requestBody: { required: true, content: { "application/json": { schema: schema.body } } } } : {}),
-      ...(route.perm ? { security: [{ token: [] }], "x-permission": route.perm } : {}),
-      responses: {
-        "2XX": { description: "success" },
-        "4XX": { description: "error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
-      },
-    };
-    paths[url] = { ...(paths[url] ?? {}), [route.method.toLowerCase()]: operation };
-  }
-  const sorted = Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b)));
-  return {
-    openapi: "3.1.0",
-    info: { title: "deb-orchestrator hub", version: "1" },
-    components: {
-      securitySchemes: { token: { type: "http", scheme: "bearer" } },
-      schemas: {
-        Error: {
-          type: "object",
-          required: ["code", "message"],
-          properties: { code: { type: "string" }, message: { type: "string" }, hint: { type: "string" }, details: { type: "object" } },
-        },
-      },
-    },
-    paths: sorted,
-  };
-}
-
-/** GET /api/v1/openapi.json: the document of every route registered, at the time it is asked for. */
-export function serveOpenApi(app: FastifyInstance, routes: readonly OpenApiRoute[]): void {
-  app.get("/api/v1/openapi.json", { config: { summary: "This API's OpenAPI document" } }, async () => openApiDocument(routes));
+/** GET /api/v1/openapi.json: the API contract's OpenAPI document (src/api/openapi.ts). */
+export function serveOpenApi(app: FastifyInstance): void {
+  app.get("/api/v1/openapi.json", { config: { summary: "This API's OpenAPI document" } }, async () => openApiDocument());
 }

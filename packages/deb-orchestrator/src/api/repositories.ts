@@ -1,0 +1,19 @@
+/** The signed APT repositories of the tags, served read-only, and the key they are signed with. */
+import { z } from "zod";
+import { operations } from "./operation.js";
+
+export const repositoryOperations = operations({
+  repoKey: {
+    method: "GET",
+    path: "/repos/key.asc",
+    summary: "The OpenPGP key tag repositories are signed with",
+    produces: "application/pgp-keys",
+  },
+  repoFile: {
+    method: "GET",
+    path: "/repos/*",
+    summary: "Tag repositories: /repos/TAG/latest/... and /repos/TAG/N/...",
+    params: z.object({ "*": z.string() }),
+    produces: "application/octet-stream",
+  },
+});

@@ -1,0 +1,135 @@
+/** Tags (with inheritance and their repositories), the builds in them, external repositories and targets. */
+import { z } from "zod";
+import { created, name, nameParams, operations, queued, rowId, time } from "./operation.js";
+
+const arch = z.string().min(1).max(32);
+
+export const tagSpec = z.object({
+  arches: z.array(arch).max(32).optional(),
+  parents: z.array(name).max(32).optional(),
+  externalRepos: z.array(name).max(32).optional(),
+});
+export type TagSpec = z.infer<typeof tagSpec>;
+
+export const tagView = z.object({
+  id: rowId,
+  name: z.string(),
+  arches: z.array(z.string()),
+  parents: z.array(z.string()),
+  /** The tag and its ancestors, nearest first. */
+  inheritance: z.array(z.string()),
+  externalRepos: z.array(z.string()),
+  /** The newest ready repository snapshot. */
+  repo: z.object({ number: z.number().int(), createdAt: time }).nullable(),
+});
+export type TagView = z.infer<typeof tagView>;
+
+/** A build in a tag; `tag` says which tag of the inheritance it comes from (latest and inherit listings). */
+export const taggedBuild = z.object({
+  buildId: rowId,
+  name: z.string(),
+  version: z.string(),
+  tag: z.string().optional(),
+  taggedAt: time,
+});
+export type TaggedBuild = z.infer<typeof taggedBuild>;
+
+export const externalRepoView = z.object({ name: z.string(), url: z.string(), suite: z.string(), components: z.array(z.string()) });
+export type ExternalRepoView = z.infer<typeof externalRepoView>;
+
+export const targetView = z.object({ name: z.string(), buildTag: z.string(), destTag: z.string() });
+export type TargetView = z.infer<typeof targetView>;
+
+const buildRef = z.string().min(1).max(300);
+/** The newRepo task queued after a change, or null when the caller asked for no regeneration. */
+const repoTask = z.object({ repoTask: rowId.nullable() });
+
+export const tagOperations = operations({
+  listTags: { method: "GET", path: "/api/v1/tags", summary: "List tags", response: z.array(tagView) },
+  getTag: { method: "GET", path: "/api/v1/tags/:name", summary: "One tag with its inheritance", params: nameParams, response: tagView },
+  createTag: {
+    method: "POST",
+    path: "/api/v1/tags",
+    permission: "tag",
+    summary: "Create a tag",
+    body: tagSpec.extend({ name }),
+    status: 201,
+    response: created,
+  },
+  editTag: {
+    method: "PATCH",
+    path: "/api/v1/tags/:name",
+    permission: "tag",
+    summary: "Change a tag's arches, parents or external repos",
+    params: nameParams,
+    body: tagSpec,
+    response: tagView,
+  },
+  listTagged: {
+    method: "GET",
+    path: "/api/v1/tags/:name/builds",
+    summary: "Builds in a tag",
+    params: nameParams,
+    query: z.object({ inherit: z.boolean().optional(), latest: z.boolean().optional() }),
+    response: z.array(taggedBuild),
+  },
+  latestTagged: {
+    method: "GET",
+    path: "/api/v1/tags/:name/latest/:pkg",
+    summary: "Latest build of a package in a tag (with inheritance)",
+    params: z.object({ name, pkg: z.string().min(1).max(128) }),
+    response: taggedBuild.required({ tag: true }),
+  },
+  tagBuild: {
+    method: "POST",
+    path: "/api/v1/tags/:name/builds",
+    permission: "tag",
+    summary: "Tag a build (then regenerate the repo)",
+    params: nameParams,
+    body: z.object({ build: buildRef, regen: z.boolean().optional() }),
+    response: repoTask,
+  },
+  untagBuild: {
+    method: "DELETE",
+    path: "/api/v1/tags/:name/builds",
+    permission: "tag",
+    summary: "Untag a build (then regenerate the repo)",
+    params: nameParams,
+    query: z.object({ build: buildRef, regen: z.boolean().optional() }),
+    response: repoTask,
+  },
+  regenRepo: {
+    method: "POST",
+    path: "/api/v1/tags/:name/regen",
+    permission: "repo",
+    summary: "Regenerate a tag's APT repository (newRepo task)",
+    params: nameParams,
+    status: 202,
+    response: queued,
+  },
+  listExternalRepos: {
+    method: "GET",
+    path: "/api/v1/external-repos",
+    summary: "List external repositories",
+    response: z.array(externalRepoView),
+  },
+  createExternalRepo: {
+    method: "POST",
+    path: "/api/v1/external-repos",
+    permission: "repo",
+    summary: "Add an external repository (a Debian suite used as build input)",
+    body: z.object({ name, url: z.string().min(1).max(500), suite: name, components: z.array(name).max(16).optional() }),
+    status: 201,
+    response: created,
+  },
+  listTargets: { method: "GET", path: "/api/v1/targets", summary: "List targets", response: z.array(targetView) },
+  createTarget: {
+    method: "POST",
+    path: "/api/v1/targets",
+    permission: "tag",
+    summary: "Create a target (build tag -> destination tag)",
+    body: targetView.extend({ name, buildTag: name, destTag: name }),
+    status: 201,
+    response: created,
+  },
+});
