@@ -120,7 +120,7 @@ function lockTimeout(profile: Profile): number {
   return parseDuration(profile.cache.lockTimeout);
 }
 
-function sourcesList(profile: Profile, mirror: string): string[] {
+export function sourcesList(profile: Profile, mirror: string): string[] {
   return [`deb ${mirror} ${profile.suite} ${profile.components.join(" ")}`, ...profile.extraSources];
 }
 
