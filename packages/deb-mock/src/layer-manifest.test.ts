@@ -26,7 +26,7 @@ describe("a layer's manifest", () => {
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
     const lines = (await readFile(manifest, "utf8")).trim().split("\n");
     expect(lines.map((l) => l.split(" ")[0])).toEqual(['"."', '"usr"', '"usr/bin"', '"usr/bin/alias"', '"usr/bin/tool"']);
-    expect(lines[4]).toMatch(/^"usr\/bin\/tool" f 755 \d+ \d+ 20 [0-9a-f]{64}\t\d+ \d+$/);
+    expect(lines[4]).toMatch(/^"usr\/bin\/tool" f 755 \d+ \d+ 20 [0-9a-f]{64}\t\d+ \d+\.\d{9,}$/);
     expect(lines[3]).toMatch(/^"usr\/bin\/alias" l 777 \d+ \d+ "tool"\t/);
     expect(await checkLayerManifest(layer, manifest, digest)).toBeUndefined();
     // the same content elsewhere has the same digest
