@@ -374,7 +374,9 @@ export class Environment {
     const reused = key && (await this.useDepsLayer(key));
     if (key && reused) return { plan, layer: "reused", key, layerDir: reused };
 
-    const missing = plan ? await missingDownloads(archives, plan.downloads) : undefined;
+    // file: URIs are read in place by the installation (local .debs deb-mock staged in /build/.debs)
+    const remote = plan?.downloads.filter((d) => !d.uri.startsWith("file:"));
+    const missing = remote ? await missingDownloads(archives, remote) : undefined;
     if (missing === undefined || missing.length > 0) {
       const lockOptions = {
         timeoutMs: parseDuration(this.profile.cache.lockTimeout),
@@ -390,7 +392,7 @@ export class Environment {
         }
         await this.run(["apt-get", ...common, "--download-only", ...args], { network, binds, env, onStdout: onOutput, onStderr: onOutput });
       });
-    } else this.log(`all ${plan?.downloads.length} .debs are in the shared APT archive`);
+    } else this.log(`all ${remote?.length} .debs to download are in the shared APT archive`);
     if (key) {
       // a layer is made only over a snapshot that nothing but deb-mock's own steps changed
       const beyond = await entriesBeyondFresh(this.snapshot.root.upper);
