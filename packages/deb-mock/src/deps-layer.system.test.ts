@@ -1,12 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join, normalize } from "node:path";
+import { join } from "node:path";
 import { run } from "@debian-bootc/core";
 import { createOpenPgpSigner, generateOpenPgpKey, writeAptRepository } from "@debian-bootc/debian";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LoopbackFiles, serveLoopbackFiles } from "./__fixtures__/loopback-files.js";
 import { build } from "./build.js";
 import { Environment } from "./environment.js";
 import { idRange } from "./id-range.js";
@@ -18,11 +17,9 @@ import { init } from "./init.js";
 const HOSTILE = "deb-mock-hostile-dep";
 const SHARE = `/usr/share/${HOSTILE}`;
 let work: string;
-let server: Server;
+let server: LoopbackFiles;
 let port: number;
 let repoLine: string;
-/** Paths of every request the loopback server received. */
-const requests: string[] = [];
 
 /** A bash snippet that sends `GET /PATH` to the test's loopback server; its exit status says whether it connected. */
 const reachServer = (path: string) =>
@@ -94,19 +91,8 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "deb-mock-deps-layer-"));
   await chmod(work, 0o755);
   const repoRoot = join(work, "repo");
-  server = createServer((request, response) => {
-    const path = normalize(decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname));
-    requests.push(path);
-    readFile(join(repoRoot, path)).then(
-      (data) => response.end(data),
-      () => {
-        response.statusCode = 404;
-        response.end();
-      },
-    );
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  port = (server.address() as AddressInfo).port;
+  server = await serveLoopbackFiles(repoRoot);
+  port = server.port;
   const nonce = randomBytes(8).toString("hex");
   const hostile = await makeDeb(work, HOSTILE, {
     // world-writable, so that the build user can try to change it
@@ -149,7 +135,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await new Promise((done) => server?.close(done));
+  await server?.close();
   await rm(work, { recursive: true, force: true });
 });
 
@@ -165,7 +151,7 @@ describe("build-dependency layers against a hostile build dependency", () => {
     expect(await buildLog(first.resultDir)).toContain("hostile data: pristine");
     // the maintainer script ran without network: the test's loopback server is out of its reach
     expect(await buildLog(first.resultDir)).toContain("hostile network: unreachable");
-    expect(requests).not.toContain("/from-postinst");
+    expect(server.requests).not.toContain("/from-postinst");
     const rootLog = await readFile(join(first.resultDir, "root.log"), "utf8");
     const saved = rootLog.split("\n").find((l) => l.includes("build-dependency layer") && l.includes("saved: "));
     const layer = saved!.slice(saved!.indexOf("saved: ") + 7).trim();
@@ -215,15 +201,15 @@ describe("build-dependency layers against a hostile build dependency", () => {
       expect(config.stdout).toContain(`${SHARE}/http-method`);
       // a second transaction in the same snapshot downloads from the same repository
       await env.apt(["install", "deb-mock-later-dep"]);
-      expect(requests).not.toContain("/from-apt-method");
+      expect(server.requests).not.toContain("/from-apt-method");
       await env.run(["test", "-f", "/usr/share/deb-mock-later-dep/nonce"]);
       expect(env.rootLogLines.join("\n")).toMatch(/downloading 1 \.debs in snapshot \S+ \(the base's apt only\)/);
     } finally {
       await env.dispose();
     }
     // the .deb came from the configured source; the package's method only ran without network
-    expect(requests.filter((r) => r.endsWith("/deb-mock-later-dep_1.0_all.deb"))).toHaveLength(1);
-    expect(requests).not.toContain("/from-apt-method");
-    expect(requests).not.toContain("/from-postinst");
+    expect(server.requests.filter((r) => r.endsWith("/deb-mock-later-dep_1.0_all.deb"))).toHaveLength(1);
+    expect(server.requests).not.toContain("/from-apt-method");
+    expect(server.requests).not.toContain("/from-postinst");
   });
 });
