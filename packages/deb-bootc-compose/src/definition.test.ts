@@ -129,6 +129,12 @@ describe("compose definitions", () => {
     expect(units.message).toMatch(/units\.enabel: .*did you mean "enable"/);
   });
 
+  it("refuses a unit name systemctl would read as an option, and keeps the root's -.mount", () => {
+    const { message } = invalid('name: x\nversion: "1"\nunits:\n  enable: ["-Hevil.example.service"]\n');
+    expect(message).toMatch(/units\.enable\[0\]: expected a systemd unit name, not an option/);
+    expect(parseDefinition('name: x\nversion: "1"\nunits:\n  mask: ["-.mount"]\n', "def.yaml").units.mask).toEqual(["-.mount"]);
+  });
+
   it("rejects an unknown enum value with the choices and the closest one", () => {
     const { message } = invalid('name: x\nversion: "1"\nbootloader: sytemd-boot\n');
     expect(message).toMatch(

@@ -73,7 +73,9 @@ const unitName = z
   .regex(
     /^[\w@.:\\-]+\.(service|socket|target|timer|path|mount|automount|swap|slice|device|scope)$/,
     "expected a systemd unit name such as sshd.service",
-  );
+  )
+  // it reaches systemctl's command line: "-Hhost.service" would be an option (only the root's -.mount and -.slice start with -)
+  .refine((n) => !n.startsWith("-") || /^-\.(mount|slice)$/.test(n), { message: "expected a systemd unit name, not an option" });
 const userName = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "expected a user or group name such as admin");
 const octalMode = z.string().regex(/^0?[0-7]{3,4}$/, 'expected an octal mode as a string, such as "0644"');
 const id = z.number().int().min(0).max(4294967294);

@@ -141,7 +141,7 @@ function makingLockOptions(ctx: Pick<EnvContext, "profile" | "signal" | "rootLog
   };
 }
 
-function sourcesList(profile: Profile, mirror: string): string[] {
+export function sourcesList(profile: Profile, mirror: string): string[] {
   return [`deb ${mirror} ${profile.suite} ${profile.components.join(" ")}`, ...profile.extraSources];
 }
 

@@ -7,13 +7,16 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   aptInputsUntouched,
   depsLayerKey,
+  entriesBeyondFresh,
   listNonDirectories,
   missingDownloads,
   parseAptPrintUris,
   parsePlanMemo,
   planMemoPath,
   readPlanMemo,
+  sourceLineUris,
   splitUpper,
+  unsafeDownloads,
   writePlanMemo,
 } from "./deps-layer.js";
 
@@ -184,5 +187,59 @@ describe("plan memos", () => {
       await rm(join(upper, rel.split("/").slice(0, 2).join("/")), { recursive: true });
     }
     expect(await aptInputsUntouched(upper)).toBe(true);
+  });
+});
+
+describe("a layer's snapshot is fresh", () => {
+  it("when its upper holds only the extra repositories' sources, keys, lists and apt's caches", async () => {
+    const upper = join(dir, "upper");
+    for (const rel of ["etc/apt/sources.list.d", "etc/apt/deb-mock-keys", "var/lib/apt/lists/partial", "var/cache/apt"]) {
+      await mkdir(join(upper, rel), { recursive: true });
+    }
+    await writeFile(join(upper, "etc/apt/sources.list.d/deb-mock-extra.list"), "deb http://127.0.0.1/ x main\n");
+    await writeFile(join(upper, "etc/apt/deb-mock-keys/extra-1.asc"), "key");
+    await writeFile(join(upper, "var/cache/apt/pkgcache.bin"), "");
+    expect(await entriesBeyondFresh(upper)).toEqual([]);
+    // what a command before the installation could leave: apt configuration, a file, a directory
+    await writeFile(join(upper, "etc/apt/sources.list.d/other.list"), "");
+    await mkdir(join(upper, "etc/apt/apt.conf.d"));
+    await mkdir(join(upper, "var/tmp"), { recursive: true });
+    await writeFile(join(upper, "hook"), "");
+    expect((await entriesBeyondFresh(upper)).sort()).toEqual([
+      "etc/apt/apt.conf.d",
+      "etc/apt/sources.list.d/other.list",
+      "hook",
+      "var/tmp",
+    ]);
+  });
+});
+
+describe("unsafeDownloads", () => {
+  const sources = sourceLineUris([
+    "deb http://mirror.invalid/debian trixie main",
+    "deb [signed-by=/etc/apt/deb-mock-keys/extra-1.asc] http://127.0.0.1:8080/repo/ deb-mock-test main",
+    "not a source line",
+  ]);
+  const deb = (uri: string, file = "hello_2.10-3_amd64.deb") => ({ uri, file, size: 1, sha256: "0".repeat(64) });
+
+  it("reads each source line's URI", () => {
+    expect(sources).toEqual(["http://mirror.invalid/debian", "http://127.0.0.1:8080/repo/"]);
+  });
+
+  it("keeps downloads from the configured sources and refuses every other URI or file name", () => {
+    const good = [
+      deb("http://mirror.invalid/debian/pool/main/h/hello/hello_2.10-3_amd64.deb"),
+      deb("http://127.0.0.1:8080/repo/pool/x.deb", "x_1%3a1.0_all.deb"),
+    ];
+    expect(unsafeDownloads(good, sources)).toEqual([]);
+    const bad = [
+      deb("http://127.0.0.1:22/pool/x.deb"), // another port of the same host
+      deb("http://mirror.invalid/debianx/pool/x.deb"), // a longer path that merely starts the same
+      deb("http://mirror.invalid/debian/../private/x.deb"),
+      deb("http://mirror.invalid/debian/pool/x.deb", "../../etc/passwd.deb"),
+      deb("http://mirror.invalid/debian/pool/x.deb", ".hidden.deb"),
+      deb("http://mirror.invalid/debian/pool/x.deb", "x.conf"),
+    ];
+    expect(unsafeDownloads(bad, sources)).toEqual(bad);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { chmod, chown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
 
@@ -9,7 +9,8 @@ import { writeFileAtomic } from "@debian-bootc/core";
  * layer so that a later build needing exactly the same packages skips the installation.
  *
  *   bases/KEY/gen-TIME/deps/HASH/layer/      the former upper directory of the snapshot that installed them
- *   bases/KEY/gen-TIME/deps/HASH/meta.json   what it holds; its mtime is the last use (for pruning)
+ *   bases/KEY/gen-TIME/deps/HASH/meta.json   what it holds and its digest; its mtime is the last use (for pruning)
+ *   bases/KEY/gen-TIME/deps/HASH/manifest    every entry of the layer (layer-manifest.ts), checked before reuse
  *
  * HASH is a sha256 over the exact .debs apt chose (file name, size and SHA256 from the signed index) and
  * the packages it removes. The layer lives inside the base generation it was installed over, so it goes
@@ -20,8 +21,8 @@ import { writeFileAtomic } from "@debian-bootc/core";
  *                                              the index generation INDEX (see readPlanMemo)
  */
 
-/** Bump when the way a layer is made changes, so old layers are not reused. */
-const LAYER_FORMAT = 1;
+/** Bump when the way a layer is made changes, so old layers are not reused (2: manifest and digest). */
+const LAYER_FORMAT = 2;
 
 export interface PlannedDownload {
   uri: string;
@@ -193,16 +194,72 @@ export interface LayerMeta {
   key: string;
   debs: string[];
   removed: string[];
+  /** SHA256 of the layer's manifest lines (layer-manifest.ts): its entries, owners, modes and file hashes. */
+  digest: string;
 }
 
-export async function writeLayerMeta(dir: string, key: string, plan: AptPlan): Promise<void> {
+/** Write meta.json (atomically: a layer whose meta.json exists is complete). */
+export async function writeLayerMeta(dir: string, key: string, plan: AptPlan, digest: string): Promise<void> {
   const meta: LayerMeta = {
     createdAt: new Date().toISOString(),
     key,
     debs: plan.downloads.map((d) => d.file).sort(),
     removed: plan.removed,
+    digest,
   };
-  await writeFile(join(dir, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`);
+  await writeFileAtomic(join(dir, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/** The digest meta.json records, or undefined when it is unreadable or records none. */
+export async function readLayerDigest(dir: string): Promise<string | undefined> {
+  try {
+    const meta = JSON.parse(await readFile(join(dir, "meta.json"), "utf8")) as Partial<LayerMeta>;
+    return typeof meta.digest === "string" && /^[0-9a-f]{64}$/.test(meta.digest) ? meta.digest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What a snapshot's upper directory may hold when a layer is made in it: the extra repositories'
+ * sources, keys and package lists, and apt's caches (written by deb-mock's own steps: addExtraRepos and
+ * apt's planning run). Anything else means a command changed the snapshot before the installation, and
+ * a layer made over it would carry that change to other builds.
+ */
+const FRESH_UPPER_PATHS = ["etc/apt/sources.list.d/deb-mock-extra.list", "etc/apt/deb-mock-keys", "var/lib/apt/lists", "var/cache/apt"];
+
+/** The entries of `upper` (directories too) that a fresh snapshot's upper does not hold (see FRESH_UPPER_PATHS). */
+export async function entriesBeyondFresh(upper: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(join(upper, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (FRESH_UPPER_PATHS.some((p) => rel === p || rel.startsWith(`${p}/`))) continue;
+    const ancestor = FRESH_UPPER_PATHS.some((p) => p.startsWith(`${rel}/`));
+    if (ancestor && entry.isDirectory()) out.push(...(await entriesBeyondFresh(upper, rel)));
+    else out.push(rel);
+  }
+  return out;
+}
+
+/**
+ * The planned downloads that are refused: a URI not below one of `sourceUris` (the configured sources:
+ * the profile's mirror and extraSources, the build's extra repositories), or a file name that is not a
+ * plain .deb name. apt plans in the snapshot, whose configuration an installed package may have changed;
+ * the download step runs with the host's network, fetches only from the configured sources, and writes
+ * only into the shared archive.
+ */
+export function unsafeDownloads(downloads: readonly PlannedDownload[], sourceUris: readonly string[]): PlannedDownload[] {
+  const bases = sourceUris.map((uri) => `${uri.replace(/\/+$/, "")}/`);
+  const inSources = (uri: string) => bases.some((base) => uri.startsWith(base)) && !/\/\.\.?(\/|$)|[\s'"\\]/.test(uri);
+  return downloads.filter((d) => !inSources(d.uri) || !/^[\w.+~%-]+\.deb$/.test(d.file) || d.file.startsWith("."));
+}
+
+/** The URI of each one-line APT source (`deb [options] URI SUITE [COMPONENT...]`). */
+export function sourceLineUris(lines: readonly string[]): string[] {
+  return lines.flatMap((line) => {
+    const match = /^deb(?:-src)?\s+(?:\[[^\]]*\]\s+)?(\S+)/.exec(line.trim());
+    return match ? [match[1]!] : [];
+  });
 }
 
 /** Mark a layer as used now (pruning removes the least recently used first). */

@@ -1,26 +1,40 @@
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, rename, rm } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { CodedError, isCodedError, type Logger, quoteForLog, type RunResult, withLock } from "@debian-bootc/core";
-import { baseIdentity, type EnvContext, ensureBase, ensureIndex, type GenerationInfo, pruneGenerations } from "./base-cache.js";
+import {
+  baseIdentity,
+  type EnvContext,
+  ensureBase,
+  ensureIndex,
+  type GenerationInfo,
+  pruneGenerations,
+  sourcesList,
+} from "./base-cache.js";
 import { CacheLayout, LOCK_HINT } from "./cache-layout.js";
 import {
   type AptPlan,
   aptInputsUntouched,
   depsLayerKey,
+  entriesBeyondFresh,
   listNonDirectories,
   missingDownloads,
+  type PlannedDownload,
   parseAptPrintUris,
   planMemoPath,
+  readLayerDigest,
   readPlanMemo,
+  sourceLineUris,
   splitUpper,
   touchLayer,
+  unsafeDownloads,
   writeLayerMeta,
   writePlanMemo,
 } from "./deps-layer.js";
 import { debMockError } from "./errors.js";
 import type { ProgressListener } from "./events.js";
 import { planExtraRepos } from "./extra-repos.js";
+import { checkLayerManifest, writeLayerManifest } from "./layer-manifest.js";
 import { type Profile, parseDuration } from "./profile-schema.js";
 import { DEFAULT_PROFILE, loadProfile, resolveMirror } from "./profiles.js";
 import { makeRangeDirs, makeReachable } from "./range-fs.js";
@@ -40,6 +54,20 @@ import {
 const INSTALL_EXTRA_SOURCES_SCRIPT = `set -eu
 cat >/etc/apt/sources.list.d/deb-mock-extra.list
 while [ $# -gt 1 ]; do install -D -m 0644 "$1" "$2"; shift 2; done`;
+
+// Triples of arguments: a .deb's URI, its file name in the archive, its SHA256. apt's own downloader
+// (apt-helper, the base's methods, as _apt where it can) fetches each into partial/ and checks the hash.
+const DOWNLOAD_SCRIPT = `set -eu
+cd /var/cache/apt/archives
+while [ $# -ge 3 ]; do
+  rm -f "partial/$2"
+  /usr/lib/apt/apt-helper download-file "$1" "partial/$2" "SHA256:$3"
+  mv -f "partial/$2" "$2"
+  shift 3
+done`;
+
+/** Where the host side of a snapshot records the extra repositories' source lines (out of the sandbox's reach). */
+const EXTRA_SOURCES_RECORD = "extra-sources.json";
 
 /** What `Environment.apt` did: the planned transaction, and whether a build-dependency layer was used. */
 export interface AptOutcome {
@@ -261,6 +289,8 @@ export class Environment {
       ],
       { binds: keyBinds, input: `${plan.lines.join("\n")}\n` },
     );
+    const record = join(this.snapshot.dir, EXTRA_SOURCES_RECORD);
+    await writeFile(record, JSON.stringify([...(await this.extraSourceLines()), ...plan.lines]));
     for (const key of plan.keys) this.log(`extra repository key ${key.host} copied to ${key.target}`);
     for (const line of plan.lines) this.log(`extra repository: ${line}`);
     const update = () =>
@@ -352,12 +382,14 @@ export class Environment {
       this.log(`apt's plan is unreadable (${(error as Error).message}): installing without it`);
     }
     if (plan?.nothingToDo) return { plan, layer: "none" };
-    const key = plan && layers ? depsLayerKey(plan) : undefined;
+    let key = plan && layers ? depsLayerKey(plan) : undefined;
     if (key && plan && memoPath) await this.rememberPlan(memoPath, args, plan);
     const reused = key && (await this.useDepsLayer(key));
     if (key && reused) return { plan, layer: "reused", key, layerDir: reused };
 
-    const missing = plan ? await missingDownloads(archives, plan.downloads) : undefined;
+    // file: URIs are read in place by the installation (local .debs deb-mock staged in /build/.debs)
+    const remote = plan?.downloads.filter((d) => !d.uri.startsWith("file:"));
+    const missing = remote ? await missingDownloads(archives, remote) : undefined;
     if (missing === undefined || missing.length > 0) {
       const lockOptions = {
         timeoutMs: parseDuration(this.profile.cache.lockTimeout),
@@ -365,10 +397,23 @@ export class Environment {
         signal: this.ctx.signal,
         what: "the shared APT archive",
       };
-      await withLock(this.layout.lock("range-apt-archives"), lockOptions, () =>
-        this.run(["apt-get", ...common, "--download-only", ...args], { network, binds, env, onStdout: onOutput, onStderr: onOutput }),
-      );
-    } else this.log(`all ${plan?.downloads.length} .debs are in the shared APT archive`);
+      await withLock(this.layout.lock("range-apt-archives"), lockOptions, async () => {
+        if (missing) return this.download(missing, network);
+        // no plan to download from: only a snapshot no package has touched may download for itself
+        if (!this.pristine()) {
+          throw debMockError("APT_DOWNLOAD_REFUSED", `apt printed no plan for ${args.map(quoteForLog).join(" ")} in a changed snapshot`);
+        }
+        await this.run(["apt-get", ...common, "--download-only", ...args], { network, binds, env, onStdout: onOutput, onStderr: onOutput });
+      });
+    } else this.log(`all ${remote?.length} .debs to download are in the shared APT archive`);
+    if (key) {
+      // a layer is made only over a snapshot that nothing but deb-mock's own steps changed
+      const beyond = await entriesBeyondFresh(this.snapshot.root.upper);
+      if (beyond.length) {
+        this.log(`no build-dependency layer: the snapshot was changed before the installation (${beyond.slice(0, 5).join(", ")})`);
+        key = undefined;
+      }
+    }
     const beforeInstall = key ? await listNonDirectories(this.snapshot.root.upper) : [];
     // A layer is shared by every later build with the same .debs: its maintainer scripts must see nothing
     // of this build (an empty, read-only /build instead of the build's sources), so that what they leave
@@ -389,6 +434,55 @@ export class Environment {
     if (!key || !plan) return { plan, layer: "none" };
     const layerDir = await this.saveDepsLayer(key, plan, beforeInstall);
     return { plan, layer: "created", key, layerDir };
+  }
+
+  /**
+   * Download planned .debs into the shared archive (under its lock) in a fresh snapshot of the base and
+   * index: with the host's network (unless `network` is false) but only the base's apt, never a program
+   * or configuration a package installed in this snapshot; and only from the configured sources.
+   */
+  private async download(downloads: readonly PlannedDownload[], network: boolean): Promise<void> {
+    const sources = sourceLineUris([...sourcesList(this.profile, this.ctx.identity.mirror), ...(await this.extraSourceLines())]);
+    const refused = unsafeDownloads(downloads, sources);
+    const unhashed = downloads.filter((d) => !d.sha256);
+    if (refused.length || unhashed.length) {
+      const what = [...refused, ...unhashed].map((d) => `${d.file} from ${d.uri}`).join(", ");
+      throw debMockError("APT_DOWNLOAD_REFUSED", `apt planned downloads deb-mock does not fetch: ${what}`, {
+        hint: "only .debs with a SHA256 from the profile's mirror, its extraSources and the --extra-repo sources are downloaded",
+      });
+    }
+    const snapshot = await withLock(this.layout.lock(`prune-${this.ctx.identity.key}`), this.pruneLockOptions(), () =>
+      createSnapshot(this.layout, {
+        key: this.ctx.identity.key,
+        profile: this.profile.name,
+        lower: [this.index.dir, join(this.base.dir, "rootfs")],
+        purpose: "download",
+      }),
+    );
+    this.log(`downloading ${downloads.length} .debs in snapshot ${snapshot.id} (the base's apt only)`);
+    const onOutput = (c: Buffer) => this.log(c.toString("utf8").trimEnd());
+    try {
+      await runSandboxed(
+        {
+          root: snapshot.root,
+          command: ["sh", "-c", DOWNLOAD_SCRIPT, "deb-mock-download", ...downloads.flatMap((d) => [d.uri, d.file, d.sha256!])],
+          network,
+          binds: [{ source: this.layout.aptArchives, target: "/var/cache/apt/archives" }],
+          cwd: "/",
+          env: { HOME: "/root", USER: "root" },
+        },
+        { signal: this.ctx.signal, logger: this.ctx.logger, onStdout: onOutput, onStderr: onOutput },
+      );
+    } finally {
+      await destroySnapshot(this.layout, snapshot.id);
+    }
+  }
+
+  /** The extra repositories' source lines added to this snapshot (by this or an earlier deb-mock run). */
+  private async extraSourceLines(): Promise<string[]> {
+    const text = await readFile(join(this.snapshot.dir, EXTRA_SOURCES_RECORD), "utf8").catch(() => "[]");
+    const lines = JSON.parse(text) as unknown;
+    return Array.isArray(lines) ? lines.filter((l): l is string => typeof l === "string") : [];
   }
 
   /** Keep a plan for later identical transactions; failing to is no reason to fail this one. */
@@ -417,6 +511,14 @@ export class Environment {
       // again under the lock: pruning may have removed it meanwhile
       if (!existsSync(join(dir, "meta.json"))) return undefined;
       const layer = join(dir, "layer");
+      const problem = await checkLayerManifest(layer, join(dir, "manifest"), await readLayerDigest(dir));
+      if (problem) {
+        // out of the way (pruning removes dot-directories); a new layer is made in its place
+        const aside = join(this.depsDir(), `.refused-${key}-${process.pid}-${Date.now()}`);
+        await rename(dir, aside).catch(() => undefined);
+        this.log(`build-dependency layer ${key.slice(0, 16)} refused: ${problem}; moved to ${aside}`);
+        return undefined;
+      }
       await pushSnapshotLower(this.snapshot, layer);
       await touchLayer(dir);
       this.log(`build-dependency layer ${key.slice(0, 16)} reused (${dir}): nothing to install`);
@@ -433,7 +535,6 @@ export class Environment {
     const { upper, work } = this.snapshot.root;
     const privateLayer = join(this.snapshot.dir, "deps-layer");
     await splitUpper(upper, work, privateLayer, beforeInstall);
-    await writeLayerMeta(this.snapshot.dir, key, plan);
     const final = join(this.depsDir(), key);
     // under the prune lock until owner.json names the layer, so that pruning cannot take it meanwhile
     const used = await withLock(this.layout.lock(`prune-${this.ctx.identity.key}`), this.pruneLockOptions(), async () => {
@@ -443,7 +544,9 @@ export class Environment {
         await rm(temp, { recursive: true, force: true });
         await mkdir(temp, { recursive: true });
         await rename(privateLayer, join(temp, "layer"));
-        await rename(join(this.snapshot.dir, "meta.json"), join(temp, "meta.json"));
+        // recorded after the layer's last rename (which sets its directory's change time), before meta.json
+        const digest = await writeLayerManifest(join(temp, "layer"), join(temp, "manifest"));
+        await writeLayerMeta(temp, key, plan, digest);
         try {
           await rename(temp, final);
         } catch (error) {

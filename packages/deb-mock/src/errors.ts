@@ -31,6 +31,10 @@ export const debMockErrorCodes = {
     category: "config",
     summary: "The calling user has no subordinate uid/gid range (/etc/subuid, /etc/subgid) for the environments' user namespaces.",
   },
+  APT_DOWNLOAD_REFUSED: {
+    category: "environment",
+    summary: "apt planned a download deb-mock does not fetch: not from a configured source, without a SHA256, or not a plain .deb name.",
+  },
   SANDBOX_FAILED: { category: "environment", summary: "The isolated environment could not be set up (namespaces, overlayfs, bubblewrap)." },
   // builds
   DEPENDENCIES_UNSATISFIABLE: {

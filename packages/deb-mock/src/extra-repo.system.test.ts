@@ -1,13 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join, normalize } from "node:path";
+import { join } from "node:path";
 import { run } from "@debian-bootc/core";
 import { createOpenPgpSigner, generateOpenPgpKey, writeAptRepository } from "@debian-bootc/debian";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LoopbackFiles, serveLoopbackFiles } from "./__fixtures__/loopback-files.js";
 import { build } from "./build.js";
 import { listNonDirectories } from "./deps-layer.js";
 import { init } from "./init.js";
@@ -17,7 +16,7 @@ import { init } from "./init.js";
 
 const fixtures = join(import.meta.dirname, "__fixtures__", "packages");
 let work: string;
-let server: Server;
+let server: LoopbackFiles;
 let repoUrl: string;
 let goodKey: string;
 let otherKey: string;
@@ -70,23 +69,13 @@ beforeAll(async () => {
   otherKey = join(work, "other-key.asc");
   await writeFile(goodKey, key.publicKey);
   await writeFile(otherKey, stranger.publicKey);
-  server = createServer((request, response) => {
-    const path = normalize(decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname));
-    readFile(join(repoRoot, path)).then(
-      (data) => response.end(data),
-      () => {
-        response.statusCode = 404;
-        response.end();
-      },
-    );
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  repoUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  server = await serveLoopbackFiles(repoRoot);
+  repoUrl = server.url;
   await init({});
 });
 
 afterAll(async () => {
-  await new Promise((done) => server?.close(done));
+  await server?.close();
   await rm(work, { recursive: true, force: true });
 });
 

@@ -1,6 +1,7 @@
 import type { Stats } from "node:fs";
 import { existsSync } from "node:fs";
-import { chmod, cp, lchown, lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
+import { chmod, cp, lchown, lstat, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { run } from "@debian-bootc/core";
 import { debMockError } from "./errors.js";
@@ -87,8 +88,8 @@ async function walkTree(path: string, visit: (entry: string, info: Stats) => Pro
  * Shift the owners of a host tree into the range (`in`: host id N below RANGE_SIZE becomes the range's
  * N, so the environment sees the tree's real owners: root is 0 inside) or back out of it (`out`), so
  * that a tree a runroot works on keeps its own owners on the host (an image's files: root is 0).
- * Idempotent for each direction; set-id bits, which chown clears, are put back. File capabilities
- * (security.capability) do not survive a chown and are not restored.
+ * Idempotent for each direction; set-id bits and file capabilities (security.capability, as ping's
+ * cap_net_raw), which chown clears, are put back.
  *
  * For an ordinary user, whose trees hold only its own files: `in` hands the caller's files to the
  * range's root (the environment sees them as root's, as in `unshare -r`), `out` hands every file of the
@@ -102,6 +103,7 @@ export async function shiftTree(path: string, direction: "in" | "out"): Promise<
     if (direction === "in") return id < RANGE_SIZE ? id + start : id;
     return id >= start && id < start + RANGE_SIZE ? id - start : id;
   };
+  const capabilities = await readFileCapabilities(path);
   await walkTree(path, async (entry, info) => {
     const uid = shift(info.uid, range.uid.start);
     const gid = shift(info.gid, range.gid.start);
@@ -110,6 +112,38 @@ export async function shiftTree(path: string, direction: "in" | "out"): Promise<
       if (!info.isSymbolicLink() && info.mode & 0o6000) await chmod(entry, info.mode & 0o7777);
     }
   });
+  if (capabilities) await restoreFileCapabilities(capabilities);
+}
+
+/** The tree's file capabilities as getfattr dumps them (absolute names), or undefined when it has none. */
+async function readFileCapabilities(path: string): Promise<string | undefined> {
+  const { stdout } = await run(
+    "getfattr",
+    [
+      "--recursive",
+      "--physical",
+      "--no-dereference",
+      "--absolute-names",
+      "--dump",
+      "--match=^security\\.capability$",
+      "--encoding=hex",
+      "--",
+      resolve(path),
+    ],
+    { debianPackage: "attr", okCodes: [1] },
+  );
+  return stdout.includes("security.capability=") ? stdout : undefined;
+}
+
+/** Set the capabilities of a getfattr dump again, byte for byte (as root, the revision and root id are kept). */
+async function restoreFileCapabilities(dump: string): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "deb-mock-caps-"));
+  try {
+    await writeFile(join(dir, "dump"), dump);
+    await run("setfattr", ["--no-dereference", `--restore=${join(dir, "dump")}`], { debianPackage: "attr" });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 // Runs as the range's root of a helper namespace (range 0..65535, the caller RANGE_SIZE): changes the
@@ -158,7 +192,8 @@ export async function copyIntoRange(pairs: ReadonlyArray<{ from: string; to: str
   if (pairs.length === 0) return;
   const range = await idRange();
   if (range.caller.uid === 0) {
-    for (const { from, to } of pairs) await cp(from, to, { recursive: true });
+    // verbatimSymlinks: a relative symbolic link stays relative (not resolved to a host path)
+    for (const { from, to } of pairs) await cp(from, to, { recursive: true, verbatimSymlinks: true });
     await giveToRange(
       pairs.map((p) => p.to),
       owner,

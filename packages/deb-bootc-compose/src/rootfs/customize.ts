@@ -161,7 +161,7 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
     ["mask", definition.units.mask],
   ] as const) {
     if (units.length === 0) continue;
-    await inRoot(["systemctl", verb, ...units]);
+    await inRoot(["systemctl", verb, "--", ...units]);
     logger.info({ units }, `units: ${verb}`);
   }
 

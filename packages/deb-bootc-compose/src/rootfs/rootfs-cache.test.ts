@@ -123,4 +123,16 @@ describe("the rootfs cache", () => {
     expect(await readFile(join(view, "etc/os-release"), "utf8")).toBe(kept?.composeId === "c.0" ? "one" : "two");
     expect((await readdir(cache1.dir)).sort()).toEqual([".lock", key("a")]);
   });
+
+  it("refuses, with owners, an entry holding a file outside that id range (a miss), and takes one inside it", async () => {
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    const inside = new RootfsCache(join(work, "cache"), { owners: { uid, gid, count: 1 } });
+    await inside.publish(await tree("t", "one"), entry(key("a")));
+    expect(await inside.checkout(key("a"), join(work, "view-inside"))).toBeDefined();
+    // the same entry, for a compose whose sandbox owns another range: the caller's files are strangers
+    const other = new RootfsCache(join(work, "cache"), { owners: { uid: uid + 1, gid: gid + 1, count: 65536 } });
+    expect(await other.checkout(key("a"), join(work, "view-other"))).toBeUndefined();
+    expect(await readdir(work)).not.toContain("view-other");
+  });
 });

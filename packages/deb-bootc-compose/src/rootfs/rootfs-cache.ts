@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "n
 import { dirname, join } from "node:path";
 import { isCodedError, type Logger, run, withLock } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
+import type { IdShift } from "./image-root.js";
 import type { TreeKeyInputs } from "./tree-key.js";
 
 /**
@@ -20,6 +21,10 @@ import type { TreeKeyInputs } from "./tree-key.js";
  *   inodes). Later phases only rename directories in it (the ostree commit's /etc -> /usr/etc), which
  *   does not touch the cached tree; nothing may modify a file of the copy in place.
  * - Only the `keep` most recently used entries stay.
+ * - With `owners`, a checkout first checks that every file of the entry belongs to that id range (the
+ *   sandbox's, which owns the trees it builds): an entry with another owner (a tree a runroot handed
+ *   back to the host's ids, or one changed on disk) is a miss, logged, and the tree is built again and
+ *   replaces it.
  */
 
 export const ROOTFS_CACHE_SUBDIR = "rootfs";
@@ -44,6 +49,8 @@ export interface CachedTreeEntry {
 export interface RootfsCacheOptions {
   /** How many entries to keep (most recently used first); default 3. */
   keep?: number;
+  /** The id range every file of a cached tree must belong to (checked at checkout). */
+  owners?: IdShift;
   logger?: Logger;
   signal?: AbortSignal;
 }
@@ -64,12 +71,14 @@ function isKey(name: string): boolean {
 export class RootfsCache {
   readonly dir: string;
   readonly keep: number;
+  private readonly owners?: IdShift;
   private readonly logger?: Logger;
   private readonly signal?: AbortSignal;
 
   constructor(cacheDir: string, options: RootfsCacheOptions = {}) {
     this.dir = join(cacheDir, ROOTFS_CACHE_SUBDIR);
     this.keep = Math.max(1, options.keep ?? 3);
+    this.owners = options.owners;
     this.logger = options.logger;
     this.signal = options.signal;
   }
@@ -124,6 +133,11 @@ export class RootfsCache {
     return this.lock(true, async () => {
       const entry = await this.entry(key);
       if (!entry) return undefined;
+      const stranger = await this.ownedOutsideRange(join(this.dir, key, "tree"));
+      if (stranger) {
+        this.logger?.warn({ key, path: stranger }, "rootfs cache: entry refused, a file is not owned by the sandbox's id range");
+        return undefined;
+      }
       await rm(dest, { recursive: true, force: true });
       await mkdir(dirname(dest), { recursive: true });
       await this.copyTree(join(this.dir, key, "tree"), dest);
@@ -195,6 +209,19 @@ export class RootfsCache {
         this.logger?.info({ leftover: name }, "rootfs cache: leftover of an interrupted compose removed");
       }
     }
+  }
+
+  /** The first entry of `tree` whose owner or group is outside `owners` (undefined: all inside, or no `owners`). */
+  private async ownedOutsideRange(tree: string): Promise<string | undefined> {
+    if (!this.owners) return undefined;
+    const { uid, gid, count } = this.owners;
+    const outside = (test: string, start: number) => [test, `-${start}`, "-o", test, `+${start + count - 1}`];
+    const { stdout } = await run("find", [tree, "(", ...outside("-uid", uid), "-o", ...outside("-gid", gid), ")", "-print", "-quit"], {
+      signal: this.signal,
+      logger: this.logger,
+      debianPackage: "findutils",
+    });
+    return stdout.trim() || undefined;
   }
 
   private async touch(key: string): Promise<void> {

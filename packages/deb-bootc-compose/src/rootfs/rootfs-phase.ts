@@ -87,6 +87,7 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
             );
             cache ??= new RootfsCache(await cacheDirOf(options), {
               keep: options.rootfsCacheKeep,
+              owners: await imageIds(),
               logger: ctx.logger,
               signal: ctx.signal,
             });
