@@ -14,6 +14,7 @@ import { compareRuns, compareTools, debHashes } from "./lib/deb-hashes.mjs";
 import { hostMirror } from "./lib/host-mirror.mjs";
 import { runCommand } from "./lib/proc.mjs";
 import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES } from "./lib/sbuild-setup.mjs";
+import { startBench } from "./lib/start.mjs";
 import { fmt, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -96,27 +97,15 @@ function parseOptions(argv) {
 const say = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
 async function main() {
-  let opts;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`deb-mock-vs-sbuild: ${error.message}\n\n${HELP}`);
-    return 64;
-  }
-  if (opts.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (opts.render) {
-    process.stdout.write(renderReport(JSON.parse(readFileSync(opts.render, "utf8"))));
-    return 0;
-  }
-  if (process.getuid?.() !== 0) {
-    process.stderr.write(
-      "deb-mock-vs-sbuild: must run as root (it installs packages, creates the build user, and deb-mock mounts overlays)\n",
-    );
-    return 77;
-  }
+  const start = startBench({
+    name: "deb-mock-vs-sbuild",
+    help: HELP,
+    parseOptions,
+    renderReport,
+    rootReason: "it installs packages, creates the build user, and deb-mock mounts overlays",
+  });
+  if (start.opts === undefined) return start.exit;
+  const opts = start.opts;
   const arch = (await runCommand(["dpkg", "--print-architecture"])).stdout.trim() || "amd64";
   const mirror = opts.mirror ?? hostMirror();
   const logs = join(opts.workdir, "logs");

@@ -24,6 +24,7 @@ import { parse as parseYaml } from "yaml";
 import { hostMirror } from "./lib/host-mirror.mjs";
 import { runCommand } from "./lib/proc.mjs";
 import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES } from "./lib/sbuild-setup.mjs";
+import { startBench } from "./lib/start.mjs";
 import { fmt, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -141,25 +142,15 @@ async function uptime() {
 }
 
 async function main() {
-  let opts;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`pipeline: ${error.message}\n\n${HELP}`);
-    return 64;
-  }
-  if (opts.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (opts.render) {
-    process.stdout.write(renderReport(JSON.parse(readFileSync(opts.render, "utf8"))));
-    return 0;
-  }
-  if (process.getuid?.() !== 0) {
-    process.stderr.write("pipeline: must run as root (the compose mounts overlays and runs mmdebstrap; sbuild's set-up adds a user)\n");
-    return 77;
-  }
+  const start = startBench({
+    name: "pipeline",
+    help: HELP,
+    parseOptions,
+    renderReport,
+    rootReason: "the compose mounts overlays and runs mmdebstrap; sbuild's set-up adds a user",
+  });
+  if (start.opts === undefined) return start.exit;
+  const opts = start.opts;
   for (const file of [COMPOSE_CLI, ORCHESTRATOR_INDEX]) {
     if (!existsSync(file)) {
       process.stderr.write(`pipeline: ${file} not found; build the tools first: npx tsc -b packages/deb-bootc-compose\n`);

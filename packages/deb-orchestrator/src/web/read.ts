@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from "kysely";
 import { activeStates, builderMethods } from "../api/tasks.js";
-import type { Database, HostsTable, TasksTable } from "../db/schema.js";
+import type { Database, EventsTable, HostsTable, TasksTable } from "../db/schema.js";
 import { hostLoads } from "../hub/hosts.js";
 
 /*
@@ -180,15 +180,7 @@ export async function readTaskFiles(db: Db, id: number) {
   return rows.map((r) => ({ ...r, size: Number(r.size) }));
 }
 
-export interface EventRow {
-  id: number;
-  time: number;
-  user_id: number | null;
-  kind: string;
-  object_type: string;
-  object_id: number | null;
-  data: string;
-}
+export type EventRow = Selectable<EventsTable>;
 
 /** Events of some objects of one type (index on object type and id), newest first. */
 export async function readEvents(db: Db, objectType: string, ids: number[], limit = 200): Promise<EventRow[]> {
