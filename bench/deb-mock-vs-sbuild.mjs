@@ -4,7 +4,7 @@
 // Prints per package median/min/max wall-clock seconds for each tool and the ratio deb-mock/sbuild,
 // checks the goals of issue 3 (hello ratio <= 0.4, snapshot creation < 1 s), and checks that the
 // .debs of repeated builds are byte-identical. See bench/README.md.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,9 +13,9 @@ import { fetchSourcePackages } from "./lib/apt-sources.mjs";
 import { compareRuns, compareTools, debHashes } from "./lib/deb-hashes.mjs";
 import { hostMirror } from "./lib/host-mirror.mjs";
 import { runCommand } from "./lib/proc.mjs";
-import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES } from "./lib/sbuild-setup.mjs";
+import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES, sbuildSummary } from "./lib/sbuild-setup.mjs";
 import { startBench } from "./lib/start.mjs";
-import { fmt, renderTable, summarize } from "./lib/stats.mjs";
+import { fmt, numberOrNull, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DEB_MOCK_CLI = join(REPO, "packages", "deb-mock", "dist", "cli.js");
@@ -268,18 +268,6 @@ async function sbuildRun(pkg, i, entry, arch, opts, logs) {
   };
 }
 
-/** The key: value lines of the Summary section of sbuild's own .build log in `dir`. */
-function sbuildSummary(dir) {
-  const out = {};
-  const name = existsSync(dir) ? readdirSync(dir).find((n) => n.endsWith(".build")) : undefined;
-  if (!name) return out;
-  out.logFile = join(dir, name);
-  const text = readFileSync(out.logFile, "utf8");
-  const summary = text.slice(text.lastIndexOf("| Summary"));
-  for (const m of summary.matchAll(/^([A-Z][A-Za-z-]+): (.*)$/gm)) out[m[1]] = m[2].trim();
-  return out;
-}
-
 async function debMockRun(pkg, i, pre, opts, logs) {
   const resultDir = join(opts.workdir, "deb-mock", pkg.name, `run-${i}`);
   rmSync(resultDir, { recursive: true, force: true });
@@ -341,11 +329,6 @@ function phaseSeconds(result, pattern) {
   const start = Date.parse(phase.start ?? phase.startedAt ?? phase.started ?? "");
   const end = Date.parse(phase.end ?? phase.endedAt ?? phase.finishedAt ?? phase.ended ?? "");
   return Number.isFinite(start) && Number.isFinite(end) ? { name, seconds: (end - start) / 1000 } : null;
-}
-
-function numberOrNull(v) {
-  const n = Number(v);
-  return v === undefined || Number.isNaN(n) ? null : n;
 }
 
 function medianOf(values) {

@@ -23,9 +23,9 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { hostMirror } from "./lib/host-mirror.mjs";
 import { runCommand } from "./lib/proc.mjs";
-import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES } from "./lib/sbuild-setup.mjs";
+import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES, sbuildSummary } from "./lib/sbuild-setup.mjs";
 import { startBench } from "./lib/start.mjs";
-import { fmt, renderTable, summarize } from "./lib/stats.mjs";
+import { fmt, numberOrNull, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const COMPOSE_CLI = join(REPO, "packages", "deb-bootc-compose", "dist", "cli.js");
@@ -622,23 +622,6 @@ async function sbuildReference(cold, runDir, entry, suite, arch, opts, logs, i) 
   out.seconds = Number(process.hrtime.bigint() - started) / 1e9;
   out.builds.sort((a, b) => a.name.localeCompare(b.name));
   return out;
-}
-
-/** The key: value lines of the Summary section of sbuild's own .build log in `dir`. */
-function sbuildSummary(dir) {
-  const out = {};
-  const name = existsSync(dir) ? readdirSync(dir).find((n) => n.endsWith(".build")) : undefined;
-  if (!name) return out;
-  out.logFile = join(dir, name);
-  const text = readFileSync(out.logFile, "utf8");
-  const summary = text.slice(text.lastIndexOf("| Summary"));
-  for (const m of summary.matchAll(/^([A-Z][A-Za-z-]+): (.*)$/gm)) out[m[1]] = m[2].trim();
-  return out;
-}
-
-function numberOrNull(v) {
-  const n = Number(v);
-  return v === undefined || Number.isNaN(n) ? null : n;
 }
 
 /**
