@@ -172,6 +172,8 @@ interface Session {
     credentials?: Record<string, string>,
     extraDisks?: Array<{ path: string; format: "raw" | "qcow2"; readOnly?: boolean }>,
   ): Promise<BootStepResult>;
+  /** The result of a test whose every step passed. */
+  passed(steps: BootStepResult[], message: string): BootTestResult;
   close(): Promise<void>;
 }
 
@@ -223,6 +225,14 @@ async function openSession(options: BootTestOptions): Promise<Session> {
       }
       return step;
     },
+    passed: (steps, message) => ({
+      passed: true,
+      accel: detected.accel,
+      accelReason: detected.reason,
+      steps,
+      consoleLog: options.consoleLog,
+      message,
+    }),
     close: () => log.close(),
   };
 }
@@ -258,14 +268,10 @@ export async function bootToMarker(
     const step = await session.boot("marker", options.script === undefined ? undefined : stepCredentials(options.script));
     steps.push(step);
     expectMarker(step, options.expect ?? {}, options.consoleLog);
-    return {
-      passed: true,
-      accel: session.accel,
-      accelReason: session.accelReason,
+    return session.passed(
       steps,
-      consoleLog: options.consoleLog,
-      message: `booted ${step.marker!.composeId} (${step.marker!.commit.slice(0, 12)}) in ${Math.round((step.timeToMarkerMs ?? 0) / 1000)} s`,
-    };
+      `booted ${step.marker!.composeId} (${step.marker!.commit.slice(0, 12)}) in ${Math.round((step.timeToMarkerMs ?? 0) / 1000)} s`,
+    );
   } finally {
     await session.close();
   }
@@ -354,14 +360,7 @@ export async function abUpdateTest(options: AbUpdateOptions): Promise<BootTestRe
     const back = await session.boot("rolled-back");
     steps.push(back);
     expectMarker(back, options.from, options.consoleLog);
-    return {
-      passed: true,
-      accel: session.accel,
-      accelReason: session.accelReason,
-      steps,
-      consoleLog: options.consoleLog,
-      message: `upgraded ${options.from.commit.slice(0, 12)} -> ${options.to.commit.slice(0, 12)}, rolled back`,
-    };
+    return session.passed(steps, `upgraded ${options.from.commit.slice(0, 12)} -> ${options.to.commit.slice(0, 12)}, rolled back`);
   } finally {
     await session.close();
     await rm(updates, { force: true });
