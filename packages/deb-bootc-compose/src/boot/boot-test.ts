@@ -164,8 +164,6 @@ async function overlay(image: string, format: "raw" | "qcow2", path: string, siz
 }
 
 interface Session {
-  accel: Accelerator;
-  accelReason: string;
   firmware: BootFirmware;
   boot(
     name: string,
@@ -192,8 +190,6 @@ async function openSession(options: BootTestOptions): Promise<Session> {
     "boot test",
   );
   return {
-    accel: detected.accel,
-    accelReason: detected.reason,
     firmware: kind,
     async boot(name, credentials, extraDisks) {
       log.line(`boot ${name} (${detected.accel}, ${kind}, ${options.bus ?? "virtio"})`);
