@@ -14,7 +14,7 @@ import { compareRuns, compareTools, debHashes } from "./lib/deb-hashes.mjs";
 import { hostMirror } from "./lib/host-mirror.mjs";
 import { runCommand } from "./lib/proc.mjs";
 import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES, sbuildSummary } from "./lib/sbuild-setup.mjs";
-import { startBench } from "./lib/start.mjs";
+import { minutesOptionMs, REPORT_OPTIONS, startBench, wholeNumberOption } from "./lib/start.mjs";
 import { fmt, numberOrNull, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -65,16 +65,12 @@ function parseOptions(argv) {
       "skip-sbuild": { type: "boolean", default: false },
       "skip-deb-mock": { type: "boolean", default: false },
       "setup-only": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      render: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
+      ...REPORT_OPTIONS,
     },
     strict: true,
   });
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a whole number >= 1, got '${values.runs}'`);
-  const timeout = Number(values.timeout);
-  if (!(timeout > 0)) throw new Error(`--timeout: expected minutes > 0, got '${values.timeout}'`);
+  const runs = wholeNumberOption(values, "runs");
+  const timeoutMs = minutesOptionMs(values, "timeout");
   const packages = values.packages
     .split(",")
     .map((s) => s.trim())
@@ -87,7 +83,7 @@ function parseOptions(argv) {
   return {
     ...values,
     runs,
-    timeoutMs: timeout * 60_000,
+    timeoutMs,
     packages,
     sourceSuites,
     workdir: resolve(values.workdir),

@@ -24,7 +24,7 @@ import { parse as parseYaml } from "yaml";
 import { hostMirror } from "./lib/host-mirror.mjs";
 import { runCommand } from "./lib/proc.mjs";
 import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES, sbuildSummary } from "./lib/sbuild-setup.mjs";
-import { startBench } from "./lib/start.mjs";
+import { minutesOptionMs, REPORT_OPTIONS, startBench, wholeNumberOption } from "./lib/start.mjs";
 import { fmt, numberOrNull, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -109,24 +109,18 @@ function parseOptions(argv) {
       mirror: { type: "string" },
       timeout: { type: "string", default: "60" },
       keep: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      render: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
+      ...REPORT_OPTIONS,
     },
     strict: true,
   });
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a whole number >= 1, got '${values.runs}'`);
-  const parallel = Number(values["sbuild-parallel"]);
-  if (!Number.isInteger(parallel) || parallel < 1)
-    throw new Error(`--sbuild-parallel: expected a whole number >= 1, got '${values["sbuild-parallel"]}'`);
-  const timeout = Number(values.timeout);
-  if (!(timeout > 0)) throw new Error(`--timeout: expected minutes > 0, got '${values.timeout}'`);
+  const runs = wholeNumberOption(values, "runs");
+  const parallel = wholeNumberOption(values, "sbuild-parallel");
+  const timeoutMs = minutesOptionMs(values, "timeout");
   const workdir = resolve(values.workdir);
   // deb-mock's cache.root must be an absolute path without spaces, commas, colons or backslashes
   if (values["cold-deb-mock"] && !/^\/[^\s,:\\]+$/.test(workdir))
     throw new Error(`--workdir ${workdir}: with --cold-deb-mock it must have no spaces, commas, colons or backslashes`);
-  return { ...values, runs, parallel, timeoutMs: timeout * 60_000, workdir, definition: resolve(values.definition) };
+  return { ...values, runs, parallel, timeoutMs, workdir, definition: resolve(values.definition) };
 }
 
 const say = (msg) => process.stderr.write(`[pipeline] ${msg}\n`);

@@ -28,3 +28,24 @@ export function startBench({ name, help, parseOptions, renderReport, rootReason 
   }
   return { opts };
 }
+
+/** The options every such benchmark has: the report as JSON, re-rendering a saved one, and help. */
+export const REPORT_OPTIONS = {
+  json: { type: "boolean", default: false },
+  render: { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+};
+
+/** The value of option `name` (a parseArgs string) as a whole number >= 1. */
+export function wholeNumberOption(values, name) {
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a whole number >= 1, got '${values[name]}'`);
+  return n;
+}
+
+/** The value of option `name`, given in minutes > 0, in milliseconds. */
+export function minutesOptionMs(values, name) {
+  const minutes = Number(values[name]);
+  if (!(minutes > 0)) throw new Error(`--${name}: expected minutes > 0, got '${values[name]}'`);
+  return minutes * 60_000;
+}
