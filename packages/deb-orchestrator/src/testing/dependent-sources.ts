@@ -84,7 +84,11 @@ export const CHAIN: readonly DemoSource[] = [
   {
     source: "chaindemo-lib",
     version: "1.0",
-    binaries: [{ name: "libchaindemo1" }, { name: "libchaindemo-dev", depends: "libchaindemo1 (= ${binary:Version})" }],
+    binaries: [
+      { name: "libchaindemo1" },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg substitution variable, not a template
+      { name: "libchaindemo-dev", depends: "libchaindemo1 (= ${binary:Version})" },
+    ],
   },
   {
     source: "chaindemo-mid",
