@@ -4,6 +4,7 @@ import { checkPermissions } from "./http/auth-hooks.js";
 import { checkResponsesFromEnvironment, registerContractHooks } from "./http/contract-hooks.js";
 import { replyWithCodedErrors } from "./http/errors.js";
 import { collectRoutes, type OpenApiRoute, serveOpenApi } from "./http/openapi.js";
+import { requestAjvOptions, validateRequestsByContract } from "./http/request-schemas.js";
 import { addSecurityHeaders } from "./http/security.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import { builderRoutes } from "./routes/builders.js";
@@ -28,18 +29,19 @@ export interface ServerOptions {
 }
 
 /**
- * The hub's HTTP API: authentication, permissions, coded errors and security headers for every route
- * (http/), then the routes of each resource (routes/), each a list of handlers calling into the hub's
- * modules. The routes are collected as they are registered for the OpenAPI document.
+ * The hub's HTTP API: request validation from the API contract, authentication, permissions, coded errors
+ * and security headers for every route (http/), then the routes of each resource (routes/), each a list of
+ * handlers calling into the hub's modules. The routes are collected as they are registered for the OpenAPI document.
  */
 export async function buildServer(ctx: HubContext, options: ServerOptions): Promise<{ app: FastifyInstance; routes: OpenApiRoute[] }> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    ajv: requestAjvOptions,
     forceCloseConnections: true,
     return503OnClosing: true,
   });
+  validateRequestsByContract(app);
   const routes = collectRoutes(app);
   app.addContentTypeParser("application/octet-stream", (_request, payload, done) => done(null, payload));
   checkPermissions(app, ctx, options);
