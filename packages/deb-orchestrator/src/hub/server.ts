@@ -1,7 +1,8 @@
 import Fastify, { type FastifyInstance } from "fastify";
+import { contractChecksFromEnvironment } from "../api/operation.js";
 import type { HubContext } from "./context.js";
 import { checkPermissions } from "./http/auth-hooks.js";
-import { checkResponsesFromEnvironment, registerContractHooks } from "./http/contract-hooks.js";
+import { registerContractHooks } from "./http/contract-hooks.js";
 import { replyWithCodedErrors } from "./http/errors.js";
 import { collectRoutes, type OpenApiRoute, serveOpenApi } from "./http/openapi.js";
 import { requestAjvOptions, validateRequestsByContract } from "./http/request-schemas.js";
@@ -47,7 +48,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
   checkPermissions(app, ctx, options);
   addSecurityHeaders(app);
   replyWithCodedErrors(app, ctx);
-  registerContractHooks(app, { checkResponses: options.checkResponses ?? checkResponsesFromEnvironment(), logger: ctx.logger });
+  registerContractHooks(app, { checkResponses: options.checkResponses ?? contractChecksFromEnvironment(), logger: ctx.logger });
 
   await app.register(healthRoutes, { ctx });
   serveOpenApi(app);

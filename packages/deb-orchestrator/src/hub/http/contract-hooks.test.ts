@@ -1,9 +1,10 @@
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
+import { contractChecksFromEnvironment } from "../../api/operation.js";
 import { routeTable } from "../../api/routes.js";
 import type { HubContext } from "../context.js";
 import { buildServer } from "../server.js";
-import { checkResponsesFromEnvironment, registerContractHooks } from "./contract-hooks.js";
+import { registerContractHooks } from "./contract-hooks.js";
 
 const silent = { error() {} };
 
@@ -46,7 +47,7 @@ describe("the hub against its API contract", () => {
   });
 
   it("is on for every hub the test suite starts (vitest sets DEB_ORCHESTRATOR_CHECK_RESPONSES=1)", () => {
-    expect(checkResponsesFromEnvironment()).toBe(true);
+    expect(contractChecksFromEnvironment()).toBe(true);
   });
 
   it("checks nothing unless asked", async () => {

@@ -34,16 +34,23 @@ export function requestSchemas(entry: RouteEntry): RequestSchemas {
   };
 }
 
+/** One JSON schema object per zod schema: Ajv compiles each object once, so routes sharing one (a name or
+ * id parameter) share its validator. */
+const generated = new WeakMap<z.ZodType, Record<string, unknown>>();
+
 /**
  * A request schema as JSON schema. Objects are closed (an unknown field is refused, as the answers'
  * check refuses one) unless the contract declares them loose.
  */
 function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const known = generated.get(schema);
+  if (known) return known;
   const { $schema: _, ...rest } = z.toJSONSchema(schema, {
     io: "input",
     override: ({ jsonSchema }) => {
       if (jsonSchema.type === "object" && jsonSchema.additionalProperties === undefined) jsonSchema.additionalProperties = false;
     },
   }) as Record<string, unknown>;
+  generated.set(schema, rest);
   return rest;
 }
