@@ -5,7 +5,7 @@ import { basename } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CodedError, type ErrorCategory } from "@debian-bootc/core";
-import { hashFileWith } from "@debian-bootc/debian";
+import { hashFileWith, type RepositoryFetch } from "@debian-bootc/debian";
 import type { z } from "zod";
 import type { CheckinRequest } from "../api/builder-protocol.js";
 import { contractChecksFromEnvironment, type Operation, type Permission } from "../api/operation.js";
@@ -99,6 +99,10 @@ export class HubClient {
     this.checkAnswers = options.checkAnswers ?? contractChecksFromEnvironment();
   }
 
+  private authorization(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
   /** One HTTP request to a path of the hub; any status but 2xx becomes a CodedError. */
   protected async send(method: string, path: string, init: SendInit = {}): Promise<Response> {
     const timeout = AbortSignal.timeout(init.timeoutMs ?? this.timeoutMs);
@@ -108,7 +112,7 @@ export class HubClient {
       response = await fetch(`${this.url}${path}`, {
         method,
         body: init.body,
-        headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...init.headers },
+        headers: { ...this.authorization(), ...init.headers },
         signal,
         ...(init.duplex ? { duplex: init.duplex } : {}),
       } as RequestInit);
@@ -407,6 +411,25 @@ export class HubClient {
   }
 
   // repositories
+  /**
+   * A fetch for the files of the hub's tag repositories (/repos/...) with this client's token, for APT
+   * readers and package downloads (a hub run with --private-read refuses them without one). It answers
+   * as fetch does (a 404 is an answer) and refuses any other URL and any redirect, so the token goes
+   * nowhere else.
+   */
+  readonly repoFetch: RepositoryFetch = (url, init) => {
+    const hub = new URL(`${this.url}/repos/`);
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return Promise.reject(orchestratorError("REQUEST_INVALID", `not a URL: ${url.slice(0, 200)}`));
+    }
+    if (target.origin !== hub.origin || !target.pathname.startsWith(hub.pathname))
+      return Promise.reject(orchestratorError("REQUEST_INVALID", `${url.slice(0, 200)} is not a file of ${hub.href}`));
+    return fetch(target, { ...init, redirect: "error", headers: this.authorization() });
+  };
+
   /** The armored OpenPGP key the hub signs its tag repositories with. */
   async repoKey(): Promise<string> {
     return (await this.open("repoKey", {})).text();
