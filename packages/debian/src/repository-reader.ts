@@ -30,7 +30,12 @@ export interface ReadRepositoryOptions {
   now?: Date;
   /** Largest file fetched, in bytes (default 512 MiB): protection against hostile servers. */
   maxFileSize?: number;
+  /** How http(s) URLs are fetched (default: the global fetch); e.g. a client that adds its credentials. */
+  fetch?: RepositoryFetch;
 }
+
+/** A fetch for a repository's files: the global one, or one that adds what the server asks for (a token). */
+export type RepositoryFetch = (url: string, init: { redirect: "follow"; signal?: AbortSignal }) => Promise<Response>;
 
 export interface AptRepositoryReader {
   /** Base URL of the repository (without a trailing slash). */
@@ -70,7 +75,11 @@ function joinUrl(base: string, path: string): string {
 }
 
 /** Fetch a URL's bytes; undefined for "not found" (HTTP 404/410 or a missing file), REPO_FETCH_FAILED otherwise. */
-export async function fetchRepositoryFile(url: string, maxSize = DEFAULT_MAX_FILE): Promise<Buffer | undefined> {
+export async function fetchRepositoryFile(
+  url: string,
+  maxSize = DEFAULT_MAX_FILE,
+  fetchUrl: RepositoryFetch = fetch,
+): Promise<Buffer | undefined> {
   if (url.startsWith("file:")) {
     try {
       const data = await readFile(fileURLToPath(url));
@@ -88,7 +97,7 @@ export async function fetchRepositoryFile(url: string, maxSize = DEFAULT_MAX_FIL
   }
   let response: Response;
   try {
-    response = await fetch(url, { redirect: "follow" });
+    response = await fetchUrl(url, { redirect: "follow" });
   } catch (error) {
     throw debianError("REPO_FETCH_FAILED", `${url}: ${(error as Error).message}`, { cause: error, details: { url } });
   }
@@ -122,8 +131,8 @@ export async function fetchRepositoryFile(url: string, maxSize = DEFAULT_MAX_FIL
   return Buffer.concat(chunks);
 }
 
-async function mustFetch(url: string, maxSize: number): Promise<Buffer> {
-  const data = await fetchRepositoryFile(url, maxSize);
+async function mustFetch(url: string, maxSize: number, fetchUrl?: RepositoryFetch): Promise<Buffer> {
+  const data = await fetchRepositoryFile(url, maxSize, fetchUrl);
   if (data === undefined) throw debianError("REPO_FETCH_FAILED", `${url}: not found`, { details: { url } });
   return data;
 }
@@ -180,7 +189,7 @@ export async function readRepository(url: string, options: ReadRepositoryOptions
   let releaseText: string;
   let signers: string[] = [];
   let signedWith: AptRepositoryReader["signedWith"];
-  const inRelease = await fetchRepositoryFile(`${distUrl}/InRelease`, maxSize);
+  const inRelease = await fetchRepositoryFile(`${distUrl}/InRelease`, maxSize, options.fetch);
   if (inRelease !== undefined) {
     const text = inRelease.toString("utf8");
     if (verifier) {
@@ -193,7 +202,7 @@ export async function readRepository(url: string, options: ReadRepositoryOptions
       signedWith = "unsigned";
     }
   } else {
-    const release = await fetchRepositoryFile(`${distUrl}/Release`, maxSize);
+    const release = await fetchRepositoryFile(`${distUrl}/Release`, maxSize, options.fetch);
     if (release === undefined) {
       throw debianError("REPO_FETCH_FAILED", `${distUrl}: neither InRelease nor Release exists`, {
         hint: `check the repository URL and the suite name (${suite})`,
@@ -201,7 +210,7 @@ export async function readRepository(url: string, options: ReadRepositoryOptions
       });
     }
     if (verifier) {
-      const signature = await fetchRepositoryFile(`${distUrl}/Release.gpg`, maxSize);
+      const signature = await fetchRepositoryFile(`${distUrl}/Release.gpg`, maxSize, options.fetch);
       if (signature === undefined) {
         throw debianError("REPO_SIGNATURE_INVALID", `${distUrl}: the repository is not signed (no InRelease, no Release.gpg)`, {
           hint: "sign the repository, or read it with allowUnsigned",
@@ -237,13 +246,13 @@ export async function readRepository(url: string, options: ReadRepositoryOptions
     if (release.acquireByHash && entry.sha256 !== undefined) {
       const slash = path.lastIndexOf("/");
       const dir = slash === -1 ? "" : `${path.slice(0, slash)}/`;
-      const byHash = await fetchRepositoryFile(`${distUrl}/${dir}by-hash/SHA256/${entry.sha256}`, maxSize);
+      const byHash = await fetchRepositoryFile(`${distUrl}/${dir}by-hash/SHA256/${entry.sha256}`, maxSize, options.fetch);
       if (byHash !== undefined) {
         verifyEntry(byHash, entry, `${distUrl}/${dir}by-hash/SHA256/${entry.sha256}`);
         return byHash;
       }
     }
-    const data = await mustFetch(`${distUrl}/${path}`, maxSize);
+    const data = await mustFetch(`${distUrl}/${path}`, maxSize, options.fetch);
     verifyEntry(data, entry, `${distUrl}/${path}`);
     return data;
   };
@@ -307,7 +316,7 @@ export async function readRepository(url: string, options: ReadRepositoryOptions
       if (filename.split("/").includes("..") || filename.startsWith("/")) {
         throw debianError("REPO_INVALID", `unsafe pool file name ${JSON.stringify(filename)}`);
       }
-      const data = await mustFetch(joinUrl(base, filename), maxSize);
+      const data = await mustFetch(joinUrl(base, filename), maxSize, options.fetch);
       verifyEntry(data, { path: filename, size: expected.size, sha256: expected.sha256 }, joinUrl(base, filename));
       return data;
     },

@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
-import { hashFileWith } from "@debian-bootc/debian";
+import { hashFileWith, type RepositoryFetch } from "@debian-bootc/debian";
 import { composeError } from "../errors.js";
 
 /**
@@ -21,6 +21,8 @@ export interface DownloadItem {
   url: string;
   size: number;
   sha256: string;
+  /** How the URL is fetched (default: the global fetch), e.g. with a hub's token. */
+  fetch?: RepositoryFetch;
 }
 
 export interface DownloadProgress {
@@ -99,7 +101,7 @@ async function fetchInto(item: DownloadItem, target: string, signal?: AbortSigna
     } else {
       let response: Response;
       try {
-        response = await fetch(item.url, { redirect: "follow", ...(signal ? { signal } : {}) });
+        response = await (item.fetch ?? fetch)(item.url, { redirect: "follow", ...(signal ? { signal } : {}) });
       } catch (error) {
         if (signal?.aborted) throw error;
         throw composeError("GATHER_FAILED", `${item.name} ${item.version}: ${item.url}: ${(error as Error).message}`, {

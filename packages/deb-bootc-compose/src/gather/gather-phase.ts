@@ -27,7 +27,8 @@ export function allPackages(state: PkgsetState): IndexPackage[] {
 }
 
 export function downloadItem(p: IndexPackage): DownloadItem {
-  return { name: p.name, version: p.version, url: `${p.origin.url.replace(/\/+$/, "")}/${p.filename}`, size: p.size, sha256: p.sha256 };
+  const url = `${p.origin.url.replace(/\/+$/, "")}/${p.filename}`;
+  return { name: p.name, version: p.version, url, size: p.size, sha256: p.sha256, ...(p.origin.fetch ? { fetch: p.origin.fetch } : {}) };
 }
 
 /** The gather phase: exactly the resolved .debs into the shared cache, verified against the index. */

@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
 import { HubClient } from "@debian-bootc/deb-orchestrator";
+import type { RepositoryFetch } from "@debian-bootc/debian";
 import type { BuildState } from "../build/build-phase.js";
 import type { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import type { PerVariantArch, PkgsetState } from "../compose/compose-state.js";
@@ -56,11 +57,14 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
       const { definition } = ctx;
       const cacheDir = await cacheDirOf(options);
       const built = ctx.state.find("build");
+      // the build phase's hub, read with the compose's token (a --private-read hub refuses anonymous reads)
+      const builtHub = built ? await options.orchestrator?.opened() : undefined;
+      const builtFetch = built && builtHub && sameUrl(builtHub.url, built.hub.url) ? builtHub.client.repoFetch : undefined;
       const orchestrator: OrchestratorRepositoryResolver = async (repo, field) => {
         const hub = repo.hub ?? definition.build?.hub;
         // the build phase's destination tag was read already, with the compose's token
         if (built && repo.tag === built.destTag && (hub === undefined || sameUrl(hub, built.hub.url)))
-          return { ...builtRepositorySpec(built), ...(repo.name ? { name: repo.name } : {}) };
+          return { ...builtRepositorySpec(built, builtFetch), ...(repo.name ? { name: repo.name } : {}) };
         const compose =
           options.orchestrator && (hub === undefined || hub === definition.build?.hub)
             ? await options.orchestrator.open(definition, options.baseDir, ctx.logger)
@@ -79,7 +83,7 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
       if (built) {
         // the build phase's destination tag: its numbered repository, with the key the hub published
         const listed = specs.findIndex((s) => s.suites.includes(built.destTag) && s.url.startsWith(`${built.hub.url}/repos/`));
-        const spec = { ...builtRepositorySpec(built), ...(listed >= 0 ? { name: specs[listed]!.name } : {}) };
+        const spec = { ...builtRepositorySpec(built, builtFetch), ...(listed >= 0 ? { name: specs[listed]!.name } : {}) };
         builtRepository = spec.name;
         if (listed >= 0) specs[listed] = spec;
         else specs.push(spec);
@@ -166,13 +170,14 @@ export function createPkgsetPhase(options: PackageSideOptions): Phase {
 }
 
 /** The build phase's destination tag as a repository: its numbered snapshot and the key the hub published. */
-function builtRepositorySpec(built: BuildState): RepositorySpec {
+function builtRepositorySpec(built: BuildState, fetch: RepositoryFetch | undefined): RepositorySpec {
   return {
     name: built.repository.name,
     url: built.repository.url,
     suites: [built.repository.suite],
     components: built.repository.components,
     keyring: built.repository.key,
+    ...(fetch ? { fetch } : {}),
   };
 }
 

@@ -11,6 +11,7 @@ import {
   iterateDeb822,
   type KeyringSource,
   type PackageCandidate,
+  type RepositoryFetch,
   readRepository,
 } from "@debian-bootc/debian";
 import { type ComposeDefinition, hostInputPath, type RepositoryDefinition } from "../definition.js";
@@ -26,6 +27,8 @@ export interface RepositorySpec {
   suites: string[];
   components: string[];
   keyring: KeyringSource;
+  /** How its files are fetched (default: the global fetch); a deb-orchestrator hub's with the compose's token. */
+  fetch?: RepositoryFetch;
 }
 
 /** Where an index entry came from. One object per (repository, suite, component), shared by its packages. */
@@ -34,6 +37,8 @@ export interface PackageOrigin {
   url: string;
   suite: string;
   component: string;
+  /** How its pool files are fetched, when not with the global fetch (the repository's). */
+  fetch?: RepositoryFetch;
 }
 
 /** A package from a Packages index: what resolution, download and metadata need of it. */
@@ -100,7 +105,7 @@ export async function repositorySpecs(
 
 /**
  * Read a tag's repository description from a hub, with the client's token (a hub may refuse anonymous
- * reads): the newest numbered regeneration and the hub's key.
+ * reads): the newest numbered regeneration and the hub's key; its files are fetched through the client too.
  */
 export async function orchestratorRepositorySpec(
   client: HubClient,
@@ -138,6 +143,7 @@ export async function orchestratorRepositorySpec(
     suites: [repo.tag],
     components: ["main"],
     keyring: key,
+    fetch: client.repoFetch,
   };
 }
 
@@ -241,7 +247,7 @@ export async function loadIndexes(options: LoadIndexesOptions): Promise<LoadedIn
       options.signal?.throwIfAborted();
       let reader: AptRepositoryReader;
       try {
-        reader = await readRepository(spec.url, { suite, keyring: spec.keyring });
+        reader = await readRepository(spec.url, { suite, keyring: spec.keyring, ...(spec.fetch ? { fetch: spec.fetch } : {}) });
       } catch (error) {
         throw composeError("PKGSET_REPOSITORY_FAILED", `repository ${spec.name} (${spec.url} ${suite}): ${(error as Error).message}`, {
           cause: error,
@@ -257,7 +263,13 @@ export async function loadIndexes(options: LoadIndexesOptions): Promise<LoadedIn
       });
       logger.info({ repository: spec.name, url: spec.url, suite, signers: reader.signers }, "repository verified");
       for (const component of spec.components) {
-        const origin: PackageOrigin = { repository: spec.name, url: reader.url, suite, component };
+        const origin: PackageOrigin = {
+          repository: spec.name,
+          url: reader.url,
+          suite,
+          component,
+          ...(spec.fetch ? { fetch: spec.fetch } : {}),
+        };
         for (const arch of options.arches) {
           const path = `${component}/binary-${arch}/Packages`;
           if (![path, `${path}.xz`, `${path}.gz`].some((p) => reader.release.files.has(p))) {

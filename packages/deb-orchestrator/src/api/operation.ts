@@ -29,6 +29,15 @@ export interface Operation {
   readonly produces?: "application/octet-stream" | "text/plain" | "text/event-stream" | "application/pgp-keys";
 }
 
+/**
+ * Whether answers are checked against the contract everywhere (the hub before sending, the client on
+ * receipt): on in the test suite (vitest sets DEB_ORCHESTRATOR_CHECK_RESPONSES=1) and wherever an
+ * operator asks for it.
+ */
+export function contractChecksFromEnvironment(): boolean {
+  return process.env.DEB_ORCHESTRATOR_CHECK_RESPONSES === "1";
+}
+
 /** Keeps each operation's literal type, so the client knows its schemas. */
 export function operations<const T extends Record<string, Operation>>(table: T): T {
   return table;

@@ -1,9 +1,11 @@
 import Fastify, { type FastifyInstance } from "fastify";
+import { contractChecksFromEnvironment } from "../api/operation.js";
 import type { HubContext } from "./context.js";
 import { checkPermissions } from "./http/auth-hooks.js";
-import { checkResponsesFromEnvironment, registerContractHooks } from "./http/contract-hooks.js";
+import { registerContractHooks } from "./http/contract-hooks.js";
 import { replyWithCodedErrors } from "./http/errors.js";
 import { collectRoutes, type OpenApiRoute, serveOpenApi } from "./http/openapi.js";
+import { requestAjvOptions, validateRequestsByContract } from "./http/request-schemas.js";
 import { addSecurityHeaders } from "./http/security.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import { builderRoutes } from "./routes/builders.js";
@@ -28,24 +30,25 @@ export interface ServerOptions {
 }
 
 /**
- * The hub's HTTP API: authentication, permissions, coded errors and security headers for every route
- * (http/), then the routes of each resource (routes/), each a list of handlers calling into the hub's
- * modules. The routes are collected as they are registered for the OpenAPI document.
+ * The hub's HTTP API: request validation from the API contract, authentication, permissions, coded errors
+ * and security headers for every route (http/), then the routes of each resource (routes/), each a list of
+ * handlers calling into the hub's modules. The routes are collected as they are registered for the OpenAPI document.
  */
 export async function buildServer(ctx: HubContext, options: ServerOptions): Promise<{ app: FastifyInstance; routes: OpenApiRoute[] }> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    ajv: requestAjvOptions,
     forceCloseConnections: true,
     return503OnClosing: true,
   });
+  validateRequestsByContract(app);
   const routes = collectRoutes(app);
   app.addContentTypeParser("application/octet-stream", (_request, payload, done) => done(null, payload));
   checkPermissions(app, ctx, options);
   addSecurityHeaders(app);
   replyWithCodedErrors(app, ctx);
-  registerContractHooks(app, { checkResponses: options.checkResponses ?? checkResponsesFromEnvironment(), logger: ctx.logger });
+  registerContractHooks(app, { checkResponses: options.checkResponses ?? contractChecksFromEnvironment(), logger: ctx.logger });
 
   await app.register(healthRoutes, { ctx });
   serveOpenApi(app);

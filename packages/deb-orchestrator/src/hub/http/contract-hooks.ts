@@ -11,11 +11,6 @@ import { findRoute, type RouteEntry } from "../../api/routes.js";
 import { orchestratorError } from "../../errors.js";
 import type { HubContext } from "../context.js";
 
-/** On in the test suite (vitest sets it) and wherever an operator asks for it. */
-export function checkResponsesFromEnvironment(): boolean {
-  return process.env.DEB_ORCHESTRATOR_CHECK_RESPONSES === "1";
-}
-
 /** The contract entry a request was routed to, if any (web UI pages have none); HEAD answers as its GET. */
 export function contractEntry(request: FastifyRequest): RouteEntry | undefined {
   const url = request.routeOptions.url;

@@ -9,7 +9,6 @@ export interface OpenApiRoute {
   url: string;
   summary?: string;
   perm?: string;
-  schema?: Record<string, unknown>;
 }
 
 /** Every route registered on the app from now on. */
@@ -23,7 +22,6 @@ export function collectRoutes(app: FastifyInstance): OpenApiRoute[] {
         url: route.url,
         summary: route.config?.summary,
         perm: route.config?.perm,
-        schema: route.schema as Record<string, unknown> | undefined,
       });
   });
   return routes;

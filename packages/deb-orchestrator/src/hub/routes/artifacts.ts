@@ -3,7 +3,6 @@ import type { FastifyPluginAsync } from "fastify";
 import { orchestratorError } from "../../errors.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
-import { int, obj, sha } from "../http/schema.js";
 import { asDownload } from "../http/security.js";
 import { checkUploadQuota, recordUpload } from "../uploads.js";
 
@@ -13,7 +12,6 @@ export const artifactRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (ap
     "/api/v1/artifacts/:sha256",
     {
       config: { perm: "any", summary: "Upload a file (application/octet-stream), checked against sha256 and size" },
-      schema: { params: obj({ sha256: sha }, ["sha256"]), querystring: obj({ size: int(0, Number.MAX_SAFE_INTEGER) }, ["size"]) },
     },
     async (request, reply) => {
       if (!caller(request).perms.has("build") && !caller(request).perms.has("host") && !caller(request).perms.has("admin"))
@@ -31,7 +29,6 @@ export const artifactRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (ap
     method: ["GET", "HEAD"],
     url: "/api/v1/artifacts/:sha256",
     config: { summary: "Download a stored file by sha256" },
-    schema: { params: obj({ sha256: sha }, ["sha256"]) },
     handler: async (request, reply) => {
       const size = await ctx.store.size(request.params.sha256);
       if (size === undefined) throw orchestratorError("ARTIFACT_MISSING", `no artifact ${request.params.sha256}`);

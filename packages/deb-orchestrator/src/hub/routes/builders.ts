@@ -4,32 +4,10 @@ import { orchestratorError } from "../../errors.js";
 import type { HubContext } from "../context.js";
 import { type CheckinRequest, checkin, checkout, hostForPrincipal, hostIdentity, listHosts, setHostEnabled } from "../hosts.js";
 import { caller } from "../http/auth-hooks.js";
-import { arr, int, name, nameParams, obj, sha, str } from "../http/schema.js";
 import { appendTaskLog } from "../task-log.js";
 import { guardDelivery } from "../tasks/claim-delivery.js";
 import { completeTask, failTask, releaseTask, startTask } from "../tasks/reports.js";
 import { claim, heartbeat, ownedTask } from "../tasks/scheduler.js";
-
-const resultFile = obj(
-  {
-    name: str(255),
-    sha256: sha,
-    size: int(0, Number.MAX_SAFE_INTEGER),
-    kind: str(32),
-    package: str(128),
-    version: str(256),
-    arch: str(32),
-  },
-  ["name", "sha256", "size", "kind"],
-);
-const resultBody = {
-  type: "object",
-  properties: {
-    files: arr(resultFile, 10000),
-    installed: arr(obj({ name: str(128), version: str(256), arch: str(32) }, ["name", "version", "arch"]), 20000),
-  },
-  additionalProperties: true,
-};
 
 /** Builder hosts and the builder protocol: check in, claim, heartbeat, report, check out. */
 export const builderRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { ctx }) => {
@@ -40,25 +18,16 @@ export const builderRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app
   ] as const)
     app.post<{ Params: { name: string } }>(
       `/api/v1/hosts/:name/${verb}`,
-      { config: { perm: "admin", summary: `${verb} a builder host` }, schema: { params: nameParams } },
+      { config: { perm: "admin", summary: `${verb} a builder host` } },
       async (request) => {
         await setHostEnabled(ctx, caller(request), request.params.name, enabled);
         return { ok: true };
       },
     );
-  const session = str(100, { pattern: "^[A-Za-z0-9_-]+$" });
   app.post<{ Params: { name: string }; Body: CheckinRequest }>(
     "/api/v1/hosts/:name/checkin",
     {
       config: { perm: "host", summary: "A builder starts (a new session frees its orphaned tasks)" },
-      schema: {
-        params: nameParams,
-        body: obj({ session, arches: { ...arr(str(32), 16), minItems: 1 }, capacity: int(1, 1000), load: int(0, 100000) }, [
-          "session",
-          "arches",
-          "capacity",
-        ]),
-      },
     },
     async (request) => {
       const { host, freed } = await checkin(ctx, caller(request), request.params.name, request.body);
@@ -69,7 +38,6 @@ export const builderRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app
     "/api/v1/hosts/:name/claim",
     {
       config: { perm: "host", summary: "Long-poll for a task (answers as soon as one is free); start=true also marks it open" },
-      schema: { params: nameParams, body: obj({ session, waitMs: int(0, 60_000), start: { type: "boolean" } }, ["session"]) },
     },
     async (request, reply) => {
       const host = await hostForPrincipal(ctx, caller(request), request.params.name);
@@ -94,7 +62,6 @@ export const builderRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app
         perm: "host",
         summary: "A stopping builder gives back every task of its session it does not list (freed at once, not counted)",
       },
-      schema: { params: nameParams, body: obj({ session, tasks: arr(int(1), 1000) }, ["session"]) },
     },
     async (request) => ({
       freed: await checkout(
@@ -109,16 +76,13 @@ export const builderRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app
     "/api/v1/hosts/:name/heartbeat",
     {
       config: { perm: "host", summary: "Renew the leases of the session's tasks" },
-      schema: { params: nameParams, body: obj({ session, load: int(0, 100000), tasks: arr(int(1), 1000) }, ["session"]) },
     },
     async (request) => heartbeat(ctx, await hostForPrincipal(ctx, caller(request), request.params.name), request.body),
   );
-  const hostTaskParams = obj({ name, id: int(1) }, ["name", "id"]);
   app.post<{ Params: { name: string; id: number }; Body: { session: string } }>(
     "/api/v1/hosts/:name/tasks/:id/start",
     {
       config: { perm: "host", summary: "The builder starts a claimed task" },
-      schema: { params: hostTaskParams, body: obj({ session }, ["session"]) },
     },
     async (request) => {
       const host = await hostIdentity(ctx, caller(request), request.params.name);
@@ -134,7 +98,6 @@ export const builderRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app
         summary:
           "The builder reports success with its result files; claimNext=true also claims and starts its next task in the same transaction (answered as `next`)",
       },
-      schema: { params: hostTaskParams, body: obj({ session, result: resultBody, claimNext: { type: "boolean" } }, ["session"]) },
     },
     async (request, reply) => {
       const host = await hostIdentity(ctx, caller(request), request.params.name);
@@ -152,17 +115,6 @@ export const builderRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app
     "/api/v1/hosts/:name/tasks/:id/fail",
     {
       config: { perm: "host", summary: "The builder reports failure" },
-      schema: {
-        params: hostTaskParams,
-        body: obj(
-          {
-            session,
-            error: obj({ code: str(64), message: { type: "string", maxLength: 20000 } }, ["code", "message"]),
-            result: resultBody,
-          },
-          ["session", "error"],
-        ),
-      },
     },
     async (request) => {
       const host = await hostIdentity(ctx, caller(request), request.params.name);
@@ -173,7 +125,6 @@ export const builderRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app
     "/api/v1/hosts/:name/tasks/:id/release",
     {
       config: { perm: "host", summary: "The builder gives a task back unfinished (shutdown)" },
-      schema: { params: hostTaskParams, body: obj({ session }, ["session"]) },
     },
     async (request) => {
       await releaseTask(ctx, await hostIdentity(ctx, caller(request), request.params.name), request.params.id, request.body.session);
@@ -184,7 +135,6 @@ export const builderRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app
     "/api/v1/hosts/:name/tasks/:id/logs/:log",
     {
       config: { perm: "host", summary: "Append to a task's live log (text/plain body)" },
-      schema: { params: obj({ name, id: int(1), log: str(100) }, ["name", "id", "log"]), querystring: obj({ session }, ["session"]) },
     },
     async (request) => {
       const host = await hostIdentity(ctx, caller(request), request.params.name);

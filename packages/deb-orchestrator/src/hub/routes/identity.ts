@@ -1,9 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
-import { permissions } from "../auth.js";
 import { createToken, createUser, grant, listTokens, listUsers, revokeToken, setUserDisabled } from "../catalog/users.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
-import { arr, idParams, int, name, nameParams, obj, str } from "../http/schema.js";
 
 /** Who the caller is, users, their permissions and API tokens. */
 export const identityRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { ctx }) => {
@@ -17,7 +15,6 @@ export const identityRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (ap
     "/api/v1/users",
     {
       config: { perm: "admin", summary: "Create a user" },
-      schema: { body: obj({ name, perms: arr({ type: "string", enum: [...permissions] }, 5) }, ["name"]) },
     },
     async (request, reply) => reply.status(201).send({ id: await createUser(ctx, caller(request), request.body.name, request.body.perms) }),
   );
@@ -25,10 +22,6 @@ export const identityRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (ap
     "/api/v1/users/:name/permissions",
     {
       config: { perm: "admin", summary: "Grant (or revoke) a permission" },
-      schema: {
-        params: nameParams,
-        body: obj({ perm: { type: "string", enum: [...permissions] }, revoke: { type: "boolean" } }, ["perm"]),
-      },
     },
     async (request) => {
       await grant(ctx, caller(request), request.params.name, request.body.perm, request.body.revoke === true);
@@ -39,7 +32,6 @@ export const identityRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (ap
     "/api/v1/users/:name/tokens",
     {
       config: { perm: "any", summary: "Create an API token (shown once); expiresAt (ms since the epoch) ends it" },
-      schema: { params: nameParams, body: obj({ label: str(200), expiresAt: int(1, Number.MAX_SAFE_INTEGER) }) },
     },
     async (request, reply) =>
       reply
@@ -51,13 +43,12 @@ export const identityRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (ap
     "/api/v1/users/:name/tokens",
     {
       config: { perm: "any", summary: "A user's API tokens (id, label, times, revoked; never the token)" },
-      schema: { params: nameParams },
     },
     async (request) => listTokens(ctx, caller(request), request.params.name),
   );
   app.post<{ Params: { id: number } }>(
     "/api/v1/tokens/:id/revoke",
-    { config: { perm: "any", summary: "Revoke an API token (its owner or an admin); refused from now on" }, schema: { params: idParams } },
+    { config: { perm: "any", summary: "Revoke an API token (its owner or an admin); refused from now on" } },
     async (request) => ({ ok: true, ...(await revokeToken(ctx, caller(request), request.params.id)) }),
   );
   for (const [verb, disabled] of [
@@ -73,7 +64,6 @@ export const identityRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (ap
             ? "Disable a user: its tokens are refused and its builders' tasks freed (not the last admin)"
             : "Enable a disabled user again",
         },
-        schema: { params: nameParams },
       },
       async (request) => setUserDisabled(ctx, caller(request), request.params.name, disabled),
     );

@@ -3,21 +3,17 @@ import { orchestratorError } from "../../errors.js";
 import { createTag, describeTag, editTag, latestTagged, listTagged, listTags, setTagged, type TagSpec, tagId } from "../catalog/tags.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
-import { arr, name, nameParams, obj, str } from "../http/schema.js";
 import { submitNewRepo } from "../tasks/methods/new-repo.js";
 
 /** Tags, their inheritance and the builds tagged into them. */
 export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { ctx }) => {
-  const tagBody = { arches: arr(str(32), 32), parents: arr(name, 32), externalRepos: arr(name, 32) };
   app.get("/api/v1/tags", { config: { summary: "List tags" } }, async () => listTags(ctx.db));
-  app.get<{ Params: { name: string } }>(
-    "/api/v1/tags/:name",
-    { config: { summary: "One tag with its inheritance" }, schema: { params: nameParams } },
-    async (request) => describeTag(ctx.db, request.params.name),
+  app.get<{ Params: { name: string } }>("/api/v1/tags/:name", { config: { summary: "One tag with its inheritance" } }, async (request) =>
+    describeTag(ctx.db, request.params.name),
   );
   app.post<{ Body: { name: string } & TagSpec }>(
     "/api/v1/tags",
-    { config: { perm: "tag", summary: "Create a tag" }, schema: { body: obj({ name, ...tagBody }, ["name"]) } },
+    { config: { perm: "tag", summary: "Create a tag" } },
     async (request, reply) => {
       const { name: tagName, ...spec } = request.body;
       return reply.status(201).send({ id: await createTag(ctx, caller(request), tagName, spec) });
@@ -27,7 +23,6 @@ export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { 
     "/api/v1/tags/:name",
     {
       config: { perm: "tag", summary: "Change a tag's arches, parents or external repos" },
-      schema: { params: nameParams, body: obj(tagBody) },
     },
     async (request) => {
       await editTag(ctx, caller(request), request.params.name, request.body);
@@ -38,7 +33,6 @@ export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { 
     "/api/v1/tags/:name/builds",
     {
       config: { summary: "Builds in a tag" },
-      schema: { params: nameParams, querystring: obj({ inherit: { type: "boolean" }, latest: { type: "boolean" } }) },
     },
     async (request) => listTagged(ctx.db, request.params.name, request.query),
   );
@@ -46,7 +40,6 @@ export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { 
     "/api/v1/tags/:name/latest/:pkg",
     {
       config: { summary: "Latest build of a package in a tag (with inheritance)" },
-      schema: { params: obj({ name, pkg: str(128) }, ["name", "pkg"]) },
     },
     async (request) => {
       const [latest] = await latestTagged(ctx.db, await tagId(ctx.db, request.params.name), request.params.pkg);
@@ -59,7 +52,6 @@ export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { 
     "/api/v1/tags/:name/builds",
     {
       config: { perm: "tag", summary: "Tag a build (then regenerate the repo)" },
-      schema: { params: nameParams, body: obj({ build: str(300), regen: { type: "boolean" } }, ["build"]) },
     },
     async (request) => {
       await setTagged(ctx, caller(request), request.params.name, request.body.build, true);
@@ -70,7 +62,6 @@ export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { 
     "/api/v1/tags/:name/builds",
     {
       config: { perm: "tag", summary: "Untag a build (then regenerate the repo)" },
-      schema: { params: nameParams, querystring: obj({ build: str(300), regen: { type: "boolean" } }, ["build"]) },
     },
     async (request) => {
       await setTagged(ctx, caller(request), request.params.name, request.query.build, false);
@@ -79,7 +70,7 @@ export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { 
   );
   app.post<{ Params: { name: string } }>(
     "/api/v1/tags/:name/regen",
-    { config: { perm: "repo", summary: "Regenerate a tag's APT repository (newRepo task)" }, schema: { params: nameParams } },
+    { config: { perm: "repo", summary: "Regenerate a tag's APT repository (newRepo task)" } },
     async (request, reply) => reply.status(202).send({ task: await submitNewRepo(ctx, caller(request), request.params.name) }),
   );
 };

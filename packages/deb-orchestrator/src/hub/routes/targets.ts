@@ -2,7 +2,6 @@ import type { FastifyPluginAsync } from "fastify";
 import { createExternalRepo, createTarget, listExternalRepos, listTargets } from "../catalog/targets.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
-import { arr, name, obj, str } from "../http/schema.js";
 
 /** Targets (build tag -> destination tag) and external repositories. */
 export const targetRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { ctx }) => {
@@ -11,7 +10,6 @@ export const targetRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app,
     "/api/v1/external-repos",
     {
       config: { perm: "repo", summary: "Add an external repository (a Debian suite used as build input)" },
-      schema: { body: obj({ name, url: str(500), suite: name, components: arr(name, 16) }, ["name", "url", "suite"]) },
     },
     async (request, reply) => reply.status(201).send({ id: await createExternalRepo(ctx, caller(request), request.body) }),
   );
@@ -20,7 +18,6 @@ export const targetRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app,
     "/api/v1/targets",
     {
       config: { perm: "tag", summary: "Create a target (build tag -> destination tag)" },
-      schema: { body: obj({ name, buildTag: name, destTag: name }, ["name", "buildTag", "destTag"]) },
     },
     async (request, reply) => reply.status(201).send({ id: await createTarget(ctx, caller(request), request.body) }),
   );

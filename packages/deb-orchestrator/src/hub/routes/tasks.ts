@@ -1,11 +1,10 @@
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { isTerminal, taskStates } from "../../api/tasks.js";
+import { isTerminal } from "../../api/tasks.js";
 import { orchestratorError } from "../../errors.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
-import { arr, idParams, int, obj, str } from "../http/schema.js";
 import { asDownload } from "../http/security.js";
 import { streamClient } from "../limits.js";
 import { getTask, listTasks, taskFile, taskState, whyTask } from "../queries.js";
@@ -20,15 +19,6 @@ export const taskRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, {
     "/api/v1/tasks",
     {
       config: { summary: "List tasks" },
-      schema: {
-        querystring: obj({
-          state: arr({ type: "string", enum: [...taskStates] }, 6),
-          method: str(32),
-          parent: int(1),
-          top: { type: "boolean" },
-          limit: int(1, 1000),
-        }),
-      },
     },
     async (request) =>
       listTasks(ctx, {
@@ -43,28 +33,20 @@ export const taskRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, {
     "/api/v1/tasks",
     {
       config: { perm: "build", summary: "Submit a builder task that needs no build (noop)" },
-      schema: {
-        body: obj({ method: { type: "string", enum: ["noop"] }, arch: str(32), priority: int(0, 1000), sleepMs: int(0, 3_600_000) }, [
-          "method",
-          "arch",
-        ]),
-      },
     },
     async (request, reply) => reply.status(202).send({ task: await submitNoop(ctx, caller(request), request.body) }),
   );
   app.get<{ Params: { id: number } }>(
     "/api/v1/tasks/:id",
-    { config: { summary: "One task with children, files, logs and history" }, schema: { params: idParams } },
+    { config: { summary: "One task with children, files, logs and history" } },
     async (request) => getTask(ctx, request.params.id),
   );
-  app.get<{ Params: { id: number } }>(
-    "/api/v1/tasks/:id/why",
-    { config: { summary: "Why a task waits or failed" }, schema: { params: idParams } },
-    async (request) => whyTask(ctx, request.params.id),
+  app.get<{ Params: { id: number } }>("/api/v1/tasks/:id/why", { config: { summary: "Why a task waits or failed" } }, async (request) =>
+    whyTask(ctx, request.params.id),
   );
   app.post<{ Params: { id: number } }>(
     "/api/v1/tasks/:id/cancel",
-    { config: { perm: "build", summary: "Cancel a task and its subtasks" }, schema: { params: idParams } },
+    { config: { perm: "build", summary: "Cancel a task and its subtasks" } },
     async (request) => {
       await cancelTask(ctx, caller(request), request.params.id);
       return { ok: true };
@@ -72,28 +54,22 @@ export const taskRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, {
   );
   app.post<{ Params: { id: number } }>(
     "/api/v1/tasks/:id/resubmit",
-    { config: { perm: "build", summary: "Run a failed or canceled task again" }, schema: { params: idParams } },
+    { config: { perm: "build", summary: "Run a failed or canceled task again" } },
     async (request, reply) => reply.status(202).send({ task: await resubmitTask(ctx, caller(request), request.params.id) }),
   );
-  app.get<{ Params: { id: number } }>(
-    "/api/v1/tasks/:id/logs",
-    { config: { summary: "A task's logs and their sizes" }, schema: { params: idParams } },
-    async (request) => listLogs(ctx, request.params.id),
+  app.get<{ Params: { id: number } }>("/api/v1/tasks/:id/logs", { config: { summary: "A task's logs and their sizes" } }, async (request) =>
+    listLogs(ctx, request.params.id),
   );
   app.get<{ Params: { id: number; name: string }; Querystring: { offset?: number; follow?: boolean } }>(
     "/api/v1/tasks/:id/logs/:name",
     {
       config: { summary: "Read a log from an offset; follow=true streams until the task ends" },
-      schema: {
-        params: obj({ id: int(1), name: str(100) }, ["id", "name"]),
-        querystring: obj({ offset: int(0, Number.MAX_SAFE_INTEGER), follow: { type: "boolean" } }),
-      },
     },
     async (request, reply) => readLog(ctx, request, reply),
   );
   app.get<{ Params: { id: number; name: string } }>(
     "/api/v1/tasks/:id/files/:name",
-    { config: { summary: "Download a task's result file" }, schema: { params: obj({ id: int(1), name: str(255) }, ["id", "name"]) } },
+    { config: { summary: "Download a task's result file" } },
     async (request, reply) => {
       checkFileName(request.params.name, "name");
       const file = await taskFile(ctx, request.params.id, request.params.name);

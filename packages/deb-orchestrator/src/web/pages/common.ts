@@ -1,4 +1,5 @@
 import type { HubContext } from "../../hub/context.js";
+import { subjectOf } from "../../hub/tasks/methods/registry.js";
 import { html, type SafeHtml } from "../html.js";
 import type { TaskRow } from "../read.js";
 
@@ -7,19 +8,9 @@ export type WebEnv = HubContext;
 
 /** A short description of what a task works on, from its request (user-controlled text: escaped by html). */
 export function taskSubject(task: Pick<TaskRow, "method" | "request">): SafeHtml {
-  let request: Record<string, unknown> = {};
-  try {
-    request = JSON.parse(task.request) as Record<string, unknown>;
-  } catch {
-    return html``;
-  }
-  const str = (v: unknown) => (typeof v === "string" ? v : "");
-  if (task.method === "build")
-    return html`${str(request.dsc)}${request.target ? html` <span class="muted">→ ${str(request.target)}</span>` : ""}`;
-  if (task.method === "buildArch") return html`${str(request.source)} ${str(request.version)}`;
-  if (task.method === "newRepo") return html`repo of ${str(request.tag)}`;
-  if (task.method === "tagBuild") return html`tag into destination`;
-  return html``;
+  const subject = subjectOf(task);
+  if (!subject) return html``;
+  return html`${subject.text}${subject.detail ? html` <span class="muted">${subject.detail}</span>` : ""}`;
 }
 
 export function intParam(value: unknown, fallback: number, max = 100_000): number {
