@@ -22,7 +22,7 @@ export const taskRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, {
       config: { summary: "List tasks" },
       schema: {
         querystring: obj({
-          state: arr({ type: "string", enum: [...taskStates] }, 6),
+          state: arr({ type: "string", enum: [...taskStates] }, taskStates.length),
           method: str(32),
           parent: int(1),
           top: { type: "boolean" },
