@@ -9,6 +9,7 @@ import { DebMockRunner } from "./builder/deb-mock-runner.js";
 import { type RunningHub, startHub } from "./hub/hub.js";
 import { CHAIN, makeDemoSources, STAMP_DIR } from "./testing/dependent-sources.js";
 import { RawHubClient } from "./testing/raw-hub-client.js";
+import { sourceFiles } from "./testing/real-source.js";
 import { submitBuild, until, waitForTask } from "./testing/test-hub.js";
 
 /**
@@ -51,12 +52,7 @@ describe("dep-wait", () => {
       });
       await builder.start();
 
-      const sourceOf = async (dsc: string) => {
-        const files = [dsc];
-        for (const line of (await readFile(dsc, "utf8")).split("\n").filter((l) => /^ [0-9a-f]{64} /.test(l)))
-          files.push(join(dsc, "..", line.trim().split(/\s+/)[2]!));
-        return { dsc, files: [...new Set(files)] };
-      };
+      const sourceOf = async (dsc: string) => ({ dsc, files: await sourceFiles(dsc) });
       const archTask = async (buildTask: number) =>
         until(
           async () => (await admin.getTask(buildTask)).children.find((c) => c.method === "buildArch"),

@@ -89,6 +89,19 @@ export async function checkBuildArch(ctx: HubContext, request: BuildArchRequest)
   }
 }
 
+/** The number of a tag's newest ready repository (undefined before the first). */
+export async function readyRepoNumber(ctx: HubContext, tagName: string): Promise<number | undefined> {
+  const row = await ctx.db
+    .selectFrom("repos")
+    .innerJoin("tags", "tags.id", "repos.tag_id")
+    .select("repos.number")
+    .where("tags.name", "=", tagName)
+    .where("repos.state", "=", "ready")
+    .orderBy("repos.number", "desc")
+    .executeTakeFirst();
+  return row?.number;
+}
+
 /** The repositories a buildArch installs build-dependencies from: the build tag's own (once published), then its external ones. */
 export async function buildTagRepos(ctx: HubContext, buildTag: string): Promise<ExtraRepo[]> {
   const repos: ExtraRepo[] = [];

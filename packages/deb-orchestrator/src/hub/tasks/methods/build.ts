@@ -6,7 +6,7 @@ import { openBuild, setBuildState } from "../../catalog/builds.js";
 import type { HubContext } from "../../context.js";
 import { checkSubmittedSource } from "../../submitted-source.js";
 import { checkArch, checkFileName, checkName, checkSha256 } from "../../validate.js";
-import { buildTagRepos, checkBuildArch } from "../dep-wait.js";
+import { buildTagRepos, checkBuildArch, readyRepoNumber, recheckDepWaits } from "../dep-wait.js";
 import type { Stepper } from "../step-runner.js";
 import * as transition from "../transitions.js";
 
@@ -179,6 +179,7 @@ export async function stepBuild(run: Stepper, task: transition.TaskRow, request:
       }),
     );
     // checked before they exist: one whose build-dependencies cannot be satisfied yet waits in dep-wait
+    const repoBefore = await readyRepoNumber(ctx, progress.buildTag);
     const depWaits = await Promise.all(archRequests.map((archRequest) => checkBuildArch(ctx, archRequest)));
     await ctx.db.transaction().execute(async (trx) => {
       for (const [i, archRequest] of archRequests.entries()) {
@@ -197,6 +198,9 @@ export async function stepBuild(run: Stepper, task: transition.TaskRow, request:
         });
       }
     });
+    // a repository regenerated during the check re-checked the waiting tasks before these existed
+    if (depWaits.some(Boolean) && (await readyRepoNumber(ctx, progress.buildTag)) !== repoBefore)
+      await recheckDepWaits(ctx, progress.buildTag);
     for (const arch of missing) ctx.dispatcher.wake(arch);
     ctx.bus.ping();
     return;
