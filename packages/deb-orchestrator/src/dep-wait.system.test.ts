@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run } from "@debian-bootc/core";
+import { run, runCli } from "@debian-bootc/core";
 import { defaultMirror } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { Builder } from "./builder/builder.js";
@@ -11,6 +11,7 @@ import { CHAIN, makeDemoSources, STAMP_DIR } from "./testing/dependent-sources.j
 import { RawHubClient } from "./testing/raw-hub-client.js";
 import { sourceFiles } from "./testing/real-source.js";
 import { submitBuild, until, waitForTask } from "./testing/test-hub.js";
+import { tool } from "./tool.js";
 
 /**
  * Dep-wait for real: a hub (SQLite) whose tag `demo` builds on Debian trixie from the host's mirror (an
@@ -69,6 +70,18 @@ describe("dep-wait", () => {
         "waiting: libchaindemo-mid-dev is not in tag demo or debian/trixie, and no pending build produces it",
       );
       expect((await admin.listTasks({ state: ["dep-wait"] })).map((t) => t.id)).toEqual([appArch.id]);
+      // the same line from the CLI (by NAME/VERSION) and on the web UI's build page
+      const tokenFile = join(dir, "admin.token");
+      await writeFile(tokenFile, (await readFile(hub.adminTokenFile, "utf8")).trim());
+      const out: string[] = [];
+      const cliOutput = { isTTY: false, line: (t: string) => out.push(t), json: () => {}, warn: () => {}, error: () => {} };
+      expect(await runCli(tool, ["--hub", hub.url, "--token-file", tokenFile, "why", "chaindemo-app/1.0"], cliOutput)).toBe(0);
+      expect(out.join("\n")).toBe("waiting: libchaindemo-mid-dev is not in tag demo or debian/trixie, and no pending build produces it");
+      const appBuildId = (await admin.getTask(appTask)).build;
+      const page = await (await admin.raw("GET", `/builds/${appBuildId}`)).text();
+      expect(page).toContain(
+        "<strong>Why:</strong> waiting: libchaindemo-mid-dev is not in tag demo or debian/trixie, and no pending build produces it",
+      );
 
       // the middle library: it waits for chaindemo-lib itself, and the application now waits for it
       const midTask = await submitBuild(admin, "demo", await sourceOf(midDsc!));
