@@ -102,6 +102,23 @@ describe("runResultOf", () => {
       relation: "libfoo-dev (>= 2)",
     });
   });
+
+  it("passes on what apt could not satisfy, parsed, for the hub's why", () => {
+    const unsatisfied = [
+      { package: "satisfy:command-line", type: "Depends" as const, relation: "libfoo-dev (>= 2)", reasons: ["1.0-1 is to be installed"] },
+    ];
+    const failed: BuildResult = {
+      ...base,
+      status: "dependencies-failed",
+      exitCode: 3,
+      error: { code: "DEPENDENCIES_UNSATISFIABLE", message: "libfoo-dev (>= 2) (1.0-1 is to be installed)" },
+      phases: [{ name: "install-deps", startedAt: "2026-12-03T00:00:00.000Z", durationMs: 10, status: "failed" }],
+      artifacts: [],
+      installed: undefined,
+      unsatisfied,
+    };
+    expect(runResultOf(failed, "/r").failure?.unsatisfied).toEqual(unsatisfied);
+  });
 });
 
 describe("failureLine", () => {
