@@ -12,6 +12,7 @@ import type { BuildArchRequest, BuildRequest, ExtraRepo } from "../../api/tasks.
 import { tagChain, tagExternalRepos } from "../catalog/tags.js";
 import type { HubContext } from "../context.js";
 import { parseSubmittedDsc } from "../submitted-source.js";
+import { DEFAULT_PRIORITY } from "./methods/build.js";
 import { requestOf } from "./methods/registry.js";
 import * as transition from "./transitions.js";
 
@@ -128,9 +129,14 @@ export async function buildTagRepos(ctx: HubContext, buildTag: string): Promise<
 export async function recheckDepWaits(ctx: HubContext, tagName: string): Promise<number[]> {
   const waiting = await ctx.db.selectFrom("tasks").selectAll().where("state", "=", "dep-wait").where("method", "=", "buildArch").execute();
   const released: number[] = [];
+  const inheriting = new Map<string, number>();
   for (const task of waiting) {
     const request = requestOf("buildArch", task);
-    if (request.buildTag !== tagName) continue;
+    if (request.buildTag !== tagName) {
+      if (!inheriting.has(request.buildTag) && (await inherits(ctx, request.buildTag, tagName)))
+        inheriting.set(request.buildTag, task.owner_id);
+      continue;
+    }
     const record = await checkBuildArch(ctx, request);
     if (record) {
       await ctx.db.transaction().execute((trx) => transition.recordDepWait(trx, task.id, record));
@@ -146,7 +152,48 @@ export async function recheckDepWaits(ctx: HubContext, tagName: string): Promise
     ctx.logger.info({ tag: tagName, tasks: released }, "dep-wait tasks released");
     ctx.bus.ping();
   }
+  // a build tag that inherits this one sees its new builds in its own next repository: regenerate it
+  for (const [buildTag, ownerId] of inheriting) await queueNewRepo(ctx, buildTag, ownerId);
   return released;
+}
+
+/** Whether `tagName`'s repository holds `parent`'s builds (it is the tag or inherits it). */
+async function inherits(ctx: HubContext, tagName: string, parent: string): Promise<boolean> {
+  const tag = await ctx.db.selectFrom("tags").select("id").where("name", "=", tagName).executeTakeFirst();
+  if (!tag) return false;
+  const chain = await tagChain(ctx.db, tag.id);
+  const names = await ctx.db.selectFrom("tags").select("name").where("id", "in", chain).execute();
+  return names.some((n) => n.name === parent);
+}
+
+/** A newRepo of a build tag with waiting tasks, unless one is queued or running already. */
+async function queueNewRepo(ctx: HubContext, tagName: string, ownerId: number): Promise<void> {
+  const tag = await ctx.db.selectFrom("tags").select("id").where("name", "=", tagName).executeTakeFirst();
+  if (!tag) return;
+  const id = await ctx.db.transaction().execute(async (trx) => {
+    const pending = await trx
+      .selectFrom("tasks")
+      .select("id")
+      .where("method", "=", "newRepo")
+      .where("tag_id", "=", tag.id)
+      .where("state", "=", "open")
+      .executeTakeFirst();
+    if (pending) return undefined;
+    return transition.insert(trx, ctx, {
+      parentId: null,
+      label: null,
+      method: "newRepo",
+      arch: null,
+      priority: DEFAULT_PRIORITY,
+      ownerId,
+      request: { tag: tagName },
+      tagId: tag.id,
+    });
+  });
+  if (id === undefined) return;
+  ctx.logger.info({ tag: tagName, task: id }, "regenerating a build tag for its dep-wait tasks");
+  ctx.bus.ping();
+  ctx.advance(id);
 }
 
 /** A build in progress that would provide a wanted relation once it lands. */
