@@ -19,6 +19,7 @@
  * - `giveToRange`, `makeRangeDirs`, `copyIntoRange`, `removeRangeTree`, `shiftTree`, `makeReachable`:
  *   host-side file operations on range-owned trees.
  */
+export { type AptUnmetRelation, describeAptUnmet } from "./apt-unmet.js";
 export { type BuildOptions, type BuildOutcome, build } from "./build.js";
 export { type CacheStatus, cacheStatus, cleanSnapshots, type ScrubTarget, scrub } from "./cache-admin.js";
 export { CacheLayout } from "./cache-layout.js";

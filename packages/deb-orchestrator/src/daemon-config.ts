@@ -36,6 +36,11 @@ export const hubConfigSchema = z
     "upload-quota": positive().optional().describe("MiB of a user's uploads no build uses yet"),
     "upload-grace": positive().optional().describe("hours after which uploads no build uses are removed"),
     "max-task-log": positive().optional().describe("MiB of a task's logs together"),
+    "index-cache": z
+      .string()
+      .min(1)
+      .optional()
+      .describe("cache of external repositories' package indexes for the dep-wait check (default DATA/index-cache)"),
   })
   .strict();
 
@@ -68,7 +73,7 @@ export const builderConfigSchema = z
 export type HubConfig = z.output<typeof hubConfigSchema>;
 export type BuilderConfig = z.output<typeof builderConfigSchema>;
 
-export const hubDefaults: Required<Omit<HubConfig, "db" | "public-url">> = {
+export const hubDefaults: Required<Omit<HubConfig, "db" | "public-url" | "index-cache">> = {
   data: "/var/lib/deb-orchestrator",
   listen: "127.0.0.1:8470",
   lease: 60,
@@ -216,6 +221,7 @@ export function hubOptionsFrom(s: HubSettings): Omit<HubOptions, "publisher" | "
     dataDir: s.data,
     ...parseListen(s.listen),
     ...(s["public-url"] ? { publicUrl: s["public-url"] } : {}),
+    ...(s["index-cache"] ? { indexCacheDir: s["index-cache"] } : {}),
     leaseMs: s.lease * 1000,
     publicRead: !s["private-read"],
     webPublicRead: !s["web-private"],

@@ -5,7 +5,12 @@
 import { z } from "zod";
 import { count, idParams, ok, operations, queued, rowId, sha256, size, time } from "./operation.js";
 
-export const taskStates = ["free", "assigned", "open", "closed", "failed", "canceled"] as const;
+/**
+ * `dep-wait`: a builder task held by the hub because its build-dependencies cannot be satisfied from its
+ * build tag's repository and external repositories yet; it occupies no builder and becomes free when a
+ * regenerated repository satisfies them (hub/tasks/dep-wait.ts).
+ */
+export const taskStates = ["free", "dep-wait", "assigned", "open", "closed", "failed", "canceled"] as const;
 export type TaskState = (typeof taskStates)[number];
 export const terminalStates = ["closed", "failed", "canceled"] as const;
 export const activeStates = ["assigned", "open"] as const;
@@ -134,7 +139,7 @@ export const taskOperations = operations({
     path: "/api/v1/tasks",
     summary: "List tasks",
     query: z.object({
-      state: z.array(z.enum(taskStates)).max(6).optional(),
+      state: z.array(z.enum(taskStates)).max(taskStates.length).optional(),
       method: z.string().min(1).max(32).optional(),
       parent: rowId.optional(),
       top: z.boolean().optional(),

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
+import type { AptUnmetRelation } from "@debian-bootc/deb-mock";
 import { archMatches, parseDsc } from "@debian-bootc/debian";
 import type { ExtraRepo } from "../api/tasks.js";
 
@@ -46,6 +47,8 @@ export interface BuildRunResult {
     step?: string;
     /** For unsatisfiable build-dependencies: the relation that could not be met. */
     relation?: string;
+    /** For unsatisfiable build-dependencies: what apt could not satisfy, parsed (deb-mock's result.json). */
+    unsatisfied?: AptUnmetRelation[];
   };
 }
 

@@ -81,17 +81,18 @@ describe("runResultOf", () => {
     ]);
   });
 
+  const depsFailed: BuildResult = {
+    ...base,
+    status: "dependencies-failed",
+    exitCode: 3,
+    error: { code: "DEPENDENCIES_UNSATISFIABLE", message: "libfoo-dev (>= 2)" },
+    phases: [{ name: "install-deps", startedAt: "2026-12-03T00:00:00.000Z", durationMs: 10, status: "failed" }],
+    artifacts: [],
+    installed: undefined,
+  };
+
   it("reports a failure before the build with the logs deb-mock wrote and the failed step", () => {
-    const failed: BuildResult = {
-      ...base,
-      status: "dependencies-failed",
-      exitCode: 3,
-      error: { code: "DEPENDENCIES_UNSATISFIABLE", message: "libfoo-dev (>= 2)" },
-      phases: [{ name: "install-deps", startedAt: "2026-12-03T00:00:00.000Z", durationMs: 10, status: "failed" }],
-      artifacts: [],
-      installed: undefined,
-    };
-    const run = runResultOf(failed, "/r");
+    const run = runResultOf(depsFailed, "/r");
     expect(run.ok).toBe(false);
     expect(run.installed).toEqual([]);
     expect(run.files.map((f) => f.path)).toEqual(["/r/build.log", "/r/root.log", "/r/state.log", "/r/result.json"]);
@@ -101,6 +102,13 @@ describe("runResultOf", () => {
       step: "install-deps",
       relation: "libfoo-dev (>= 2)",
     });
+  });
+
+  it("passes on what apt could not satisfy, parsed, for the hub's why", () => {
+    const unsatisfied = [
+      { package: "satisfy:command-line", type: "Depends" as const, relation: "libfoo-dev (>= 2)", reasons: ["1.0-1 is to be installed"] },
+    ];
+    expect(runResultOf({ ...depsFailed, unsatisfied }, "/r").failure?.unsatisfied).toEqual(unsatisfied);
   });
 });
 

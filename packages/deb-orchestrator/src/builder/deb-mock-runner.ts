@@ -113,6 +113,7 @@ export function runResultOf(result: BuildResult, resultDir: string): BuildRunRes
       message: `${result.status}: ${result.error?.code ?? ""} ${result.error?.message ?? ""}`.trim(),
       step: result.phases.find((p) => p.status === "failed")?.name ?? result.status,
       ...(result.status === "dependencies-failed" && result.error ? { relation: result.error.message } : {}),
+      ...(result.status === "dependencies-failed" && result.unsatisfied?.length ? { unsatisfied: result.unsatisfied } : {}),
     },
   };
 }

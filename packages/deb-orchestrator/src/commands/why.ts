@@ -7,7 +7,7 @@ export const whyCommand: CommandSpec = {
   name: "why",
   summary: "One answer to 'why is this waiting or failing' for a task id or a build (NAME/VERSION or build:ID).",
   description:
-    "Follows the task tree to the step that matters: no builder for the architecture, all builders busy (and how many tasks are ahead), a disabled or silent builder, a failed step with its error and the tail of build.log, an unsatisfiable build-dependency as the build reported it.",
+    "Follows the task tree to the step that matters: no builder for the architecture, all builders busy (and how many tasks are ahead), a disabled or silent builder, a build held in dep-wait (what is missing and which pending build, if any, produces it), a failed step with its error and the tail of build.log, or the build-dependencies apt could not satisfy (parsed from deb-mock's result.json).",
   args: [{ name: "what", description: "a task id, NAME/VERSION of a build, or build:ID" }],
   examples: ["deb-orchestrator why 42", "deb-orchestrator why hello/2.10-3"],
   async run(ctx) {

@@ -350,6 +350,18 @@ function uploads(): Migration {
   };
 }
 
+/** A buildArch held in the dep-wait state keeps the unsatisfied build-dependencies its check found. */
+function depWait(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable("tasks").addColumn("dep_wait", "text").execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable("tasks").dropColumn("dep_wait").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
@@ -363,6 +375,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         "0006_webhook_local_targets": webhookLocalTargets(),
         "0007_sessions_and_token_expiry": sessionsAndTokenExpiry(dialect),
         "0008_uploads": uploads(),
+        "0009_dep_wait": depWait(),
       };
     },
   };

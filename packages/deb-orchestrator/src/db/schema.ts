@@ -145,6 +145,8 @@ export interface TasksTable {
   attempts: number;
   build_id: number | null;
   tag_id: number | null;
+  /** A dep-wait task's check: what cannot be satisfied and where it was looked for (JSON, tasks/dep-wait.ts). */
+  dep_wait: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: number;
   started_at: number | null;
   completed_at: number | null;

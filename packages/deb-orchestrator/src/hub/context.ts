@@ -5,6 +5,7 @@ import type { Database } from "../db/schema.js";
 import type { RepoPublisher } from "../repo/publisher.js";
 import type { ArtifactStore } from "./artifact-store.js";
 import type { PrincipalCache } from "./auth.js";
+import type { BuildDepUniverses } from "./build-dep-universe.js";
 import type { Dispatcher } from "./dispatcher.js";
 import type { EventBus } from "./events.js";
 import type { HubLimits, StreamGate } from "./limits.js";
@@ -40,6 +41,8 @@ export interface HubContext {
   limits: HubLimits;
   /** The open event and log streams of this process, per client and in total. */
   streams: StreamGate;
+  /** What buildArch tasks' build-dependencies are checked against before dispatch (tasks/dep-wait.ts). */
+  depUniverses: BuildDepUniverses;
   /** Re-examine a hub-side task (build, tagBuild, newRepo) after something changed. Set by tasks/step-runner.ts. */
   advance(taskId: number): void;
 }

@@ -8,6 +8,7 @@ import type { RepoPublisher } from "../repo/publisher.js";
 import { registerWebUi } from "../web/web-ui.js";
 import { ArtifactStore } from "./artifact-store.js";
 import { PrincipalCache } from "./auth.js";
+import { BuildDepUniverses } from "./build-dep-universe.js";
 import { createToken, createUser } from "./catalog/users.js";
 import type { HubContext } from "./context.js";
 import { Dispatcher } from "./dispatcher.js";
@@ -46,6 +47,8 @@ export interface HubOptions {
   sweepMs?: number;
   /** Streams, upload quota and grace, log size (defaults in limits.ts). */
   limits?: Partial<HubLimits>;
+  /** Where external repositories' package indexes are cached, by their Release's hash (default `<dataDir>/index-cache`). */
+  indexCacheDir?: string;
 }
 
 export interface RunningHub {
@@ -93,6 +96,10 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     inflight: new Set(),
     limits,
     streams: new StreamGate(limits),
+    depUniverses: new BuildDepUniverses({
+      dataDir: options.dataDir,
+      cacheDir: options.indexCacheDir ?? join(options.dataDir, "index-cache"),
+    }),
     advance: () => {},
   };
   const stopRelay = database.dialect === "postgres" ? await relayWakesThroughPostgres(options.db, ctx.dispatcher, logger) : async () => {};

@@ -1,4 +1,6 @@
+import { type AptUnmetRelation, describeAptUnmet } from "@debian-bootc/deb-mock";
 import type { Kysely } from "kysely";
+import { z } from "zod";
 import { builderMethods } from "../api/tasks.js";
 import type { Database } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
@@ -6,6 +8,7 @@ import { findBuild } from "./catalog/builds.js";
 import type { HubContext } from "./context.js";
 import { hostLoads, isOnline } from "./hosts.js";
 import { listLogs, taskLogTail } from "./task-log.js";
+import { explainDepWait } from "./tasks/dep-wait.js";
 import type { TaskRow } from "./tasks/transitions.js";
 
 export function taskView(task: TaskRow, hostName?: string | null) {
@@ -92,6 +95,19 @@ export interface WhyAnswer {
   details?: Record<string, unknown>;
 }
 
+/** What apt could not satisfy, as the builder reported it from deb-mock's result.json (a builder's word: checked). */
+const aptUnsatisfied = z
+  .array(
+    z.object({
+      package: z.string().max(200),
+      type: z.enum(["Depends", "Pre-Depends", "Conflicts", "Breaks", "Recommends"]),
+      relation: z.string().max(2000),
+      reasons: z.array(z.string().max(2000)).max(20),
+    }),
+  )
+  .min(1)
+  .max(50);
+
 /** One answer to "why is this waiting or failing", following a task tree down to the step that matters. */
 export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<WhyAnswer> {
   const task = await ctx.db.selectFrom("tasks").selectAll().where("id", "=", id).executeTakeFirst();
@@ -107,10 +123,21 @@ export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<W
     const failedChild = children.find((c) => c.state === "failed");
     if (failedChild && depth < 5) return whyTask(ctx, failedChild.id, depth + 1);
     const result = task.result ? (JSON.parse(task.result) as { failure?: Record<string, unknown> }) : {};
+    const what = `${task.method} ${task.id}${task.arch ? ` (${task.arch})` : ""}`;
+    const unsatisfied = aptUnsatisfied.safeParse(result.failure?.unsatisfied);
+    if (unsatisfied.success) {
+      // apt's parsed verdict (the hub's own check let it through): the relations, not apt's output
+      const relations: AptUnmetRelation[] = unsatisfied.data;
+      return {
+        ...base,
+        reason: `${what} failed: apt could not satisfy its build-dependencies: ${relations.map(describeAptUnmet).join("; ")}`,
+        details: { error: { code: task.error_code, message: task.error_message }, unsatisfied: relations },
+      };
+    }
     const tail = await taskLogTail(ctx, task.id, "build.log", 1500);
     return {
       ...base,
-      reason: `${task.method} ${task.id}${task.arch ? ` (${task.arch})` : ""} failed: ${task.error_code ?? "?"}: ${task.error_message ?? ""}`,
+      reason: `${what} failed: ${task.error_code ?? "?"}: ${task.error_message ?? ""}`,
       details: {
         error: { code: task.error_code, message: task.error_message },
         ...(result.failure ? { failure: result.failure } : {}),
@@ -119,6 +146,7 @@ export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<W
     };
   }
   if ((builderMethods as readonly string[]).includes(task.method)) {
+    if (task.state === "dep-wait") return { ...base, ...(await explainDepWait(ctx, task)) };
     if (task.state === "assigned" || task.state === "open") {
       const host =
         task.host_id === null
@@ -175,6 +203,8 @@ export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<W
   const pending = children.find((c) => c.state !== "closed");
   if (pending && depth < 5) {
     const inner = await whyTask(ctx, pending.id, depth + 1);
+    // a dep-wait says it all in its own words ("waiting for build 12 ...")
+    if (inner.state === "dep-wait") return { ...base, reason: inner.reason, details: inner.details };
     return {
       ...base,
       reason: `${task.method} ${task.id} waits for ${pending.method} ${pending.id}: ${inner.reason}`,

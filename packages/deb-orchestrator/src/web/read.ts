@@ -62,7 +62,7 @@ export async function readOverview(db: Db, now: number, limit = 20): Promise<Ove
     db
       .selectFrom("tasks")
       .select((eb) => ["state", eb.fn.countAll<number | string>().as("n")])
-      .where("state", "in", ["free", "assigned", "open"])
+      .where("state", "in", ["free", "dep-wait", "assigned", "open"])
       .groupBy("state")
       .execute(),
     db
@@ -92,7 +92,7 @@ export async function readOverview(db: Db, now: number, limit = 20): Promise<Ove
       .where("completed_at", ">=", since)
       .executeTakeFirst(),
   ]);
-  const counts: Record<string, number> = { free: 0, assigned: 0, open: 0 };
+  const counts: Record<string, number> = { free: 0, "dep-wait": 0, assigned: 0, open: 0 };
   for (const row of countRows) counts[row.state] = Number(row.n);
   return { counts, running, queued, hosts, loads, recentBuilds, failures, failureCount: Number(failureCount?.n ?? 0) };
 }

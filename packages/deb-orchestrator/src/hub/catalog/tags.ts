@@ -18,7 +18,7 @@ export async function tagId(db: Kysely<Database>, name: string): Promise<number>
 }
 
 /** The tag itself, then its parents in priority order, depth first, each tag once. */
-async function tagChain(db: Kysely<Database>, id: number): Promise<number[]> {
+export async function tagChain(db: Kysely<Database>, id: number): Promise<number[]> {
   const edges = await db.selectFrom("tag_inheritance").selectAll().orderBy("priority").orderBy("parent_id").execute();
   const chain: number[] = [];
   const visit = (tag: number) => {

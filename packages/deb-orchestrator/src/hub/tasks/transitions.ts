@@ -9,7 +9,9 @@ import { publicTaskError } from "../host-paths.js";
  * The task state machine: every change of a task's state goes through one of these, inside the caller's
  * transaction, as a compare-and-set on the state it leaves, and appends its event. The states are
  * api/tasks.ts's: free -> assigned -> open -> closed | failed | canceled; free again when its builder
- * lets go of it (lease lapsed, restart, release, environment failure).
+ * lets go of it (lease lapsed, restart, release, environment failure). A builder task whose
+ * build-dependencies cannot be satisfied yet starts in dep-wait instead of free, and is released to free
+ * when they can (or canceled); it never holds a builder.
  */
 
 export type TaskRow = Selectable<TasksTable>;
@@ -32,15 +34,18 @@ export interface NewTask {
   request: unknown;
   buildId?: number | null;
   tagId?: number | null;
+  /** Given for a builder task: it starts in dep-wait with this record of its check (tasks/dep-wait.ts). */
+  depWait?: { unsatisfied: readonly { line: string }[] };
 }
 
 /**
- * A new task: free for a builder to claim, or open at once when the hub runs it. A child is unique per
- * parent and label: inserting it twice returns undefined the second time.
+ * A new task: free for a builder to claim (or held in dep-wait), or open at once when the hub runs it. A
+ * child is unique per parent and label: inserting it twice returns undefined the second time.
  */
 export async function insert(trx: Trx, ctx: HubContext, task: NewTask): Promise<number | undefined> {
   const now = ctx.now();
-  const state = (builderMethods as readonly string[]).includes(task.method) ? "free" : "open";
+  const forBuilder = (builderMethods as readonly string[]).includes(task.method);
+  const state = !forBuilder ? "open" : task.depWait ? "dep-wait" : "free";
   const row = await trx
     .insertInto("tasks")
     .values({
@@ -56,6 +61,7 @@ export async function insert(trx: Trx, ctx: HubContext, task: NewTask): Promise<
       request: JSON.stringify(task.request),
       build_id: task.buildId ?? null,
       tag_id: task.tagId ?? null,
+      dep_wait: forBuilder && task.depWait ? JSON.stringify(task.depWait) : null,
       created_at: now,
       started_at: state === "open" ? now : null,
     })
@@ -70,7 +76,14 @@ export async function insert(trx: Trx, ctx: HubContext, task: NewTask): Promise<
         kind: "task.created",
         objectType: "task",
         objectId: row.id,
-        data: { method: task.method, state, parent: task.parentId, label: task.label, arch: task.arch },
+        data: {
+          method: task.method,
+          state,
+          parent: task.parentId,
+          label: task.label,
+          arch: task.arch,
+          ...(state === "dep-wait" ? { unsatisfied: task.depWait?.unsatisfied.map((u) => u.line) } : {}),
+        },
       },
       now,
     );
@@ -198,6 +211,36 @@ export async function free(
     ctx.now(),
   );
   return true;
+}
+
+/**
+ * A dep-wait task's build-dependencies can be satisfied now: it becomes free for a builder, with its
+ * request as it must run now (compare-and-set on dep-wait; returns whether it was released).
+ */
+export async function releaseDepWait(trx: Trx, ctx: HubContext, taskId: number, request: unknown): Promise<boolean> {
+  const res = await trx
+    .updateTable("tasks")
+    .set({ state: "free", dep_wait: null, request: JSON.stringify(request) })
+    .where("id", "=", taskId)
+    .where("state", "=", "dep-wait")
+    .executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) return false;
+  await recordEvent(
+    trx,
+    { userId: null, kind: "task.state", objectType: "task", objectId: taskId, data: { state: "free", reason: "dependencies-satisfiable" } },
+    ctx.now(),
+  );
+  return true;
+}
+
+/** A dep-wait task checked again and still unsatisfiable: its record now says what is missing (no event). */
+export async function recordDepWait(trx: Trx, taskId: number, depWait: NonNullable<NewTask["depWait"]>): Promise<void> {
+  await trx
+    .updateTable("tasks")
+    .set({ dep_wait: JSON.stringify(depWait) })
+    .where("id", "=", taskId)
+    .where("state", "=", "dep-wait")
+    .execute();
 }
 
 /** Free several tasks; returns those that were (for waking builders of their arches). */

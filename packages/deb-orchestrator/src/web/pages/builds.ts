@@ -1,4 +1,5 @@
 import { describeBuild } from "../../hub/catalog/builds.js";
+import { whyTask } from "../../hub/queries.js";
 import { listLogs } from "../../hub/task-log.js";
 import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
 import {
@@ -93,6 +94,8 @@ export async function buildPage(env: WebEnv, pc: PageContext, id: number): Promi
     Promise.all(tasks.map(async (t) => ({ task: t, logs: await listLogs(env, t.id) }))),
   ]);
   const events = [...buildEvents, ...tagEvents, ...taskEvents].sort((a, b) => b.id - a.id).slice(0, 200);
+  // a build not (yet) complete says why in one line: waiting for a builder, for a build-dependency, failed
+  const why = build.task !== null && build.state !== "complete" ? await whyTask(env, build.task) : undefined;
   const users = await userNames(env.db, [exists.owner_id, ...events.map((e) => e.user_id)]);
   const source = (build.source ?? {}) as SourceInfo;
 
@@ -150,6 +153,7 @@ export async function buildPage(env: WebEnv, pc: PageContext, id: number): Promi
     ),
   );
   const body = html`<h1>${build.name} ${build.version} ${stateBadge(build.state)}</h1>
+${why ? html`<div class="why${why.state === "failed" ? " failed" : ""}"><strong>Why:</strong> ${why.reason}</div>` : ""}
 <div class="grid2"><section><h2>Build</h2>${facts}${tagActions.length ? html`<div class="actions">${tagActions}</div>` : ""}</section>
 <section><h2>Source</h2>${table(["File", ["Size", "num"], "SHA-256"], sourceRows, "No source files recorded.")}</section></div>
 <section><h2>Binaries</h2>${table(["File", ["Package", "opt"], "Arch", ["Size", "num"], "SHA-256"], binaryRows, "No binaries (yet).")}</section>

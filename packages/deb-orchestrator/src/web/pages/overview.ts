@@ -18,6 +18,7 @@ export async function overviewPage(env: WebEnv, pc: PageContext): Promise<string
 <div class="card"><a href="/tasks?state=open"><span class="n">${data.counts.open ?? 0}</span>running</a></div>
 <div class="card"><a href="/tasks?state=assigned"><span class="n">${data.counts.assigned ?? 0}</span>assigned</a></div>
 <div class="card"><a href="/tasks?state=free"><span class="n">${data.counts.free ?? 0}</span>queued</a></div>
+<div class="card"><a href="/tasks?state=dep-wait"><span class="n">${data.counts["dep-wait"] ?? 0}</span>waiting for build-dependencies</a></div>
 <div class="card"><a href="/hosts"><span class="n">${online.length}/${data.hosts.length}</span>builders online</a></div>
 <div class="card"><a href="/hosts"><span class="n">${busy}/${capacity}</span>slots busy</a></div>
 <div class="card"><a href="/tasks?state=failed"><span class="n">${data.failureCount}</span>failures (24 h)</a></div>

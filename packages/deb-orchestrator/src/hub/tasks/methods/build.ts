@@ -1,12 +1,12 @@
 import { z } from "zod";
-import { type BuildArchRequest, type BuildRequest, type ExtraRepo, isTerminal } from "../../../api/tasks.js";
+import { type BuildArchRequest, type BuildRequest, isTerminal } from "../../../api/tasks.js";
 import { orchestratorError } from "../../../errors.js";
 import type { Principal } from "../../auth.js";
 import { openBuild, setBuildState } from "../../catalog/builds.js";
-import { tagExternalRepos } from "../../catalog/tags.js";
 import type { HubContext } from "../../context.js";
 import { checkSubmittedSource } from "../../submitted-source.js";
 import { checkArch, checkFileName, checkName, checkSha256 } from "../../validate.js";
+import { buildTagRepos, checkBuildArch, readyRepoNumber, recheckDepWaits } from "../dep-wait.js";
 import type { Stepper } from "../step-runner.js";
 import * as transition from "../transitions.js";
 
@@ -140,24 +140,6 @@ async function prepareBuild(run: Stepper, task: transition.TaskRow, request: Bui
   return progress;
 }
 
-/** The repositories a buildArch installs build dependencies from: the build tag's own, then its external ones. */
-async function extraReposFor(ctx: HubContext, buildTag: string): Promise<ExtraRepo[]> {
-  const repos: ExtraRepo[] = [];
-  const tag = await ctx.db.selectFrom("tags").select("id").where("name", "=", buildTag).executeTakeFirst();
-  if (!tag) return repos;
-  const ready = await ctx.db.selectFrom("repos").select("id").where("tag_id", "=", tag.id).where("state", "=", "ready").executeTakeFirst();
-  if (ready)
-    repos.push({
-      url: `${ctx.publicUrl}/repos/${buildTag}/latest`,
-      suite: buildTag,
-      components: ["main"],
-      ...(ctx.repoPublicKey ? { key: ctx.repoPublicKey } : {}),
-    });
-  for (const external of await tagExternalRepos(ctx.db, tag.id))
-    repos.push({ url: external.url, suite: external.suite, components: external.components.split(" ") });
-  return repos;
-}
-
 /** A child task (buildArch-ARCH, tagBuild, newRepo) of the build, then a step of it. */
 async function addChild(run: Stepper, task: transition.TaskRow, child: Omit<transition.NewTask, "parentId" | "priority" | "ownerId">) {
   const id = await run.ctx.db
@@ -184,18 +166,25 @@ export async function stepBuild(run: Stepper, task: transition.TaskRow, request:
   const fresh = await ctx.db.selectFrom("tasks").select("build_id").where("id", "=", task.id).executeTakeFirstOrThrow();
   const missing = progress.arches.filter((arch) => !byLabel.has(`buildArch-${arch}`));
   if (missing.length) {
-    const extraRepos = await extraReposFor(ctx, progress.buildTag);
+    const extraRepos = await buildTagRepos(ctx, progress.buildTag);
+    const archRequests = missing.map(
+      (arch): BuildArchRequest => ({
+        source: progress.source,
+        version: progress.version,
+        arch,
+        dsc: request.dsc,
+        files: request.files,
+        buildTag: progress.buildTag,
+        extraRepos,
+      }),
+    );
+    // checked before they exist: one whose build-dependencies cannot be satisfied yet waits in dep-wait
+    const repoBefore = await readyRepoNumber(ctx, progress.buildTag);
+    const depWaits = await Promise.all(archRequests.map((archRequest) => checkBuildArch(ctx, archRequest)));
     await ctx.db.transaction().execute(async (trx) => {
-      for (const arch of missing) {
-        const archRequest: BuildArchRequest = {
-          source: progress.source,
-          version: progress.version,
-          arch,
-          dsc: request.dsc,
-          files: request.files,
-          buildTag: progress.buildTag,
-          extraRepos,
-        };
+      for (const [i, archRequest] of archRequests.entries()) {
+        const arch = archRequest.arch;
+        const depWait = depWaits[i];
         await transition.insert(trx, ctx, {
           parentId: task.id,
           label: `buildArch-${arch}`,
@@ -205,9 +194,13 @@ export async function stepBuild(run: Stepper, task: transition.TaskRow, request:
           ownerId: task.owner_id,
           request: archRequest,
           buildId: fresh.build_id,
+          ...(depWait ? { depWait } : {}),
         });
       }
     });
+    // a repository regenerated during the check re-checked the waiting tasks before these existed
+    if (depWaits.some(Boolean) && (await readyRepoNumber(ctx, progress.buildTag)) !== repoBefore)
+      await recheckDepWaits(ctx, progress.buildTag);
     for (const arch of missing) ctx.dispatcher.wake(arch);
     ctx.bus.ping();
     return;

@@ -4,6 +4,7 @@ import { orchestratorError } from "../../../errors.js";
 import type { Principal } from "../../auth.js";
 import type { HubContext } from "../../context.js";
 import { publishTagRepo } from "../../repositories.js";
+import { recheckDepWaits } from "../dep-wait.js";
 import type { Stepper } from "../step-runner.js";
 import * as transition from "../transitions.js";
 import { DEFAULT_PRIORITY } from "./build.js";
@@ -51,6 +52,11 @@ export async function stepNewRepo(run: Stepper, task: transition.TaskRow, reques
     .then(async () => {
       const outcome = await publishTagRepo(ctx, task, tag);
       await run.finish(task.id, "error" in outcome ? "failed" : "closed", outcome);
+      // what the new repository provides may end dep-waits of tasks building in this tag
+      if (!("error" in outcome))
+        await recheckDepWaits(ctx, tag.name).catch((error: Error) =>
+          ctx.logger.error({ tag: tag.name, err: error }, "dep-wait re-check failed"),
+        );
     });
   locks.set(tag.id, mine);
   try {
