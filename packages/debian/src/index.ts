@@ -3,6 +3,7 @@ export * from "./apt-sources.js";
 export * from "./arch.js";
 export * from "./binary-package-index.js";
 export * from "./build-dep-check.js";
+export * from "./build-order.js";
 export * from "./changelog.js";
 export * from "./checksums.js";
 export * from "./deb-file.js";
