@@ -8,6 +8,7 @@ import { buildCommand } from "./commands/build.js";
 import { buildInfoCommand } from "./commands/build-info.js";
 import { builderCommand } from "./commands/builder.js";
 import { cancelCommand } from "./commands/cancel.js";
+import { chainBuildCommand } from "./commands/chain-build.js";
 import { deleteBuildCommand } from "./commands/delete-build.js";
 import { disableHostCommand } from "./commands/disable-host.js";
 import { disableUserCommand, enableUserCommand } from "./commands/disable-user.js";
@@ -50,6 +51,7 @@ export const tool: ToolSpec = {
     builderCommand,
     upCommand,
     buildCommand,
+    chainBuildCommand,
     watchTaskCommand,
     listTasksCommand,
     taskInfoCommand,
