@@ -2,6 +2,7 @@ export * from "./apt-repository.js";
 export * from "./apt-sources.js";
 export * from "./arch.js";
 export * from "./binary-package-index.js";
+export * from "./binnmu.js";
 export * from "./build-dep-check.js";
 export * from "./build-order.js";
 export * from "./changelog.js";
