@@ -1,3 +1,4 @@
+import { binNmuVersion } from "@debian-bootc/debian";
 import { z } from "zod";
 import { type BuildArchRequest, type BuildRequest, type ExtraRepo, isTerminal } from "../../../api/tasks.js";
 import { orchestratorError } from "../../../errors.js";
@@ -26,6 +27,8 @@ const buildProgress = z.object({
   buildTag: z.string(),
   destTag: z.string(),
   scratch: z.boolean(),
+  /** The build record's version: the .dsc's, or its binNMU's (VERSION+bN). */
+  buildVersion: z.string().optional(),
 });
 type BuildProgress = z.infer<typeof buildProgress>;
 
@@ -114,13 +117,14 @@ async function prepareBuild(run: Stepper, task: transition.TaskRow, request: Bui
     buildTag: target.buildTag,
     destTag: target.destTag,
     scratch: request.scratch === true,
+    ...(request.binnmu ? { buildVersion: binNmuVersion(dsc.version, request.binnmu.number) } : {}),
   };
   const failure = await ctx.db.transaction().execute(async (trx) => {
     let buildId: number | null = null;
     if (!progress.scratch) {
       const opened = await openBuild(trx, ctx, task, {
         source: progress.source,
-        version: progress.version,
+        version: progress.buildVersion ?? progress.version,
         from: { dsc: request.dsc, files: request.files },
       });
       if ("error" in opened) return opened.error;
@@ -195,6 +199,7 @@ export async function stepBuild(run: Stepper, task: transition.TaskRow, request:
           files: request.files,
           buildTag: progress.buildTag,
           extraRepos,
+          ...(request.binnmu ? { binnmu: request.binnmu } : {}),
         };
         await transition.insert(trx, ctx, {
           parentId: task.id,
