@@ -25,6 +25,7 @@ import { listTagsCommand } from "./commands/list-tags.js";
 import { listTargetsCommand } from "./commands/list-targets.js";
 import { listTasksCommand } from "./commands/list-tasks.js";
 import { listWebhooksCommand } from "./commands/list-webhooks.js";
+import { rebuildsCommand } from "./commands/rebuilds.js";
 import { regenRepoCommand } from "./commands/regen-repo.js";
 import { resubmitCommand } from "./commands/resubmit.js";
 import { tagBuildCommand, untagBuildCommand } from "./commands/tag-build.js";
@@ -73,6 +74,7 @@ export const tool: ToolSpec = {
     untagBuildCommand,
     listTaggedCommand,
     regenRepoCommand,
+    rebuildsCommand,
     listHostsCommand,
     enableHostCommand,
     disableHostCommand,

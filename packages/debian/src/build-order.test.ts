@@ -125,6 +125,10 @@ describe("rebuildOrder", () => {
     const unrelated = src("unrelated", ["unrelated"], "libother-dev");
     const order = rebuildOrder([app, unrelated, lib, mid], { source: "chaindemo-lib", version: "1.1", binaries: lib.binaries }, amd64);
     expect(order.levels).toEqual([["chaindemo-mid"], ["chaindemo-app"]]);
+    expect(order.edges.map((e) => `${e.source} <- ${e.needs} (${e.relation})`)).toEqual([
+      "chaindemo-app <- chaindemo-mid (libchaindemo-mid-dev)",
+      "chaindemo-mid <- chaindemo-lib (libchaindemo-dev (>= 1.0))",
+    ]);
   });
 
   it("lists nothing when the new version no longer satisfies a relation (that build must wait, not be rebuilt)", () => {

@@ -156,8 +156,8 @@ function cycleError(remaining: readonly string[], edges: readonly BuildOrderEdge
 /**
  * The sources that must be rebuilt when the binaries `changed` get a new version: those that
  * build-depend on one of them, then those that build-depend on their binaries, and so on; ordered as
- * buildOrder orders them. `sources` is everything that could be affected (a tag's packages); a source
- * producing one of `changed` itself is the change and is not listed.
+ * buildOrder orders them, with the waits that make each one affected (on the change or on another rebuild).
+ * `sources` is everything that could be affected (a tag's packages); the changed source itself is not listed.
  */
 export function rebuildOrder(
   sources: readonly BatchSource[],
@@ -181,8 +181,10 @@ export function rebuildOrder(
     }
   }
   affected.delete(changed.source);
-  return buildOrder(
+  const order = buildOrder(
     others.filter((s) => affected.has(s.source)),
     options,
   );
+  // each rebuild's reasons: its waits on the change and on other rebuilds
+  return { levels: order.levels, edges: edges.filter((e) => affected.has(e.source)) };
 }

@@ -1,14 +1,16 @@
 import type { FastifyPluginAsync } from "fastify";
 import { orchestratorError } from "../../errors.js";
+import { dryRunRebuilds, listRebuilds } from "../auto-rebuild.js";
+import { findBuild } from "../catalog/builds.js";
 import { createTag, describeTag, editTag, latestTagged, listTagged, listTags, setTagged, type TagSpec, tagId } from "../catalog/tags.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
-import { arr, name, nameParams, obj, str } from "../http/schema.js";
+import { arr, int, name, nameParams, obj, str } from "../http/schema.js";
 import { submitNewRepo } from "../tasks/methods/new-repo.js";
 
 /** Tags, their inheritance and the builds tagged into them. */
 export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { ctx }) => {
-  const tagBody = { arches: arr(str(32), 32), parents: arr(name, 32), externalRepos: arr(name, 32) };
+  const tagBody = { arches: arr(str(32), 32), parents: arr(name, 32), externalRepos: arr(name, 32), autoRebuild: int(0, 1000) };
   app.get("/api/v1/tags", { config: { summary: "List tags" } }, async () => listTags(ctx.db));
   app.get<{ Params: { name: string } }>(
     "/api/v1/tags/:name",
@@ -76,6 +78,22 @@ export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { 
       await setTagged(ctx, caller(request), request.params.name, request.query.build, false);
       return { repoTask: request.query.regen === false ? null : await submitNewRepo(ctx, caller(request), request.params.name) };
     },
+  );
+  app.get<{ Params: { name: string } }>(
+    "/api/v1/tags/:name/rebuilds",
+    {
+      config: { summary: "A tag's automatic rebuilds: what each landed build caused and where each rebuild is" },
+      schema: { params: nameParams },
+    },
+    async (request) => listRebuilds(ctx, request.params.name),
+  );
+  app.get<{ Params: { name: string }; Querystring: { build: string } }>(
+    "/api/v1/tags/:name/rebuilds/plan",
+    {
+      config: { summary: "Dry run: the automatic rebuilds a build landing in the tag would queue, in order" },
+      schema: { params: nameParams, querystring: obj({ build: str(300) }, ["build"]) },
+    },
+    async (request) => dryRunRebuilds(ctx, request.params.name, (await findBuild(ctx.db, request.query.build)).id),
   );
   app.post<{ Params: { name: string } }>(
     "/api/v1/tags/:name/regen",
