@@ -157,9 +157,9 @@ export const tagOperations = operations({
   planRebuilds: {
     method: "GET",
     path: "/api/v1/tags/:name/rebuilds/plan",
-    summary: "Dry run: the automatic rebuilds a build landing in the tag would queue, in order",
+    summary: "Dry run: the automatic rebuilds a build (default: the one tagged last) landing in the tag would queue, in order",
     params: nameParams,
-    query: z.object({ build: buildRef }),
+    query: z.object({ build: buildRef.optional() }),
     response: rebuildPlan,
   },
   regenRepo: {

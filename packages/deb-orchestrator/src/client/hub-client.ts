@@ -210,9 +210,9 @@ export class HubClient {
   listRebuilds(tag: string) {
     return this.call("listRebuilds", { params: { name: tag } });
   }
-  /** Dry run: what a build (id or NAME/VERSION) landing in the tag would rebuild. */
-  planRebuilds(tag: string, build: string) {
-    return this.call("planRebuilds", { params: { name: tag }, query: { build } });
+  /** Dry run: what a build (id or NAME/VERSION; default: the one tagged last) landing in the tag would rebuild. */
+  planRebuilds(tag: string, build?: string) {
+    return this.call("planRebuilds", { params: { name: tag }, query: build === undefined ? {} : { build } });
   }
   regenRepo(tag: string) {
     return this.call("regenRepo", { params: { name: tag } });

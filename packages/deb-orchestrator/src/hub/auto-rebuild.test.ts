@@ -107,6 +107,8 @@ describe("automatic rebuilds", () => {
       "an automatic rebuild in tag dest: Rebuild against chaindemo-lib 1.1 (through chaindemo-mid).",
     );
 
+    const page = await (await test!.anonymous.raw("GET", `/builds/${app.id}`)).text();
+    expect(page).toContain("Rebuild against chaindemo-lib 1.1 (through chaindemo-mid).");
     // once per change: the rebuilds landing caused nothing more, and regenerating the repository again neither
     const repo = (await cli("--json", "regen-repo", "dest")).json as { task: number };
     await until(async () => (await test!.admin.getTask(repo.task)).state === "closed", 30_000, "the regeneration");

@@ -354,15 +354,24 @@ export async function listRebuilds(ctx: HubContext, tagName: string) {
   };
 }
 
-/** What a build (id or NAME/VERSION) landing in the tag would cause, without queueing anything. */
-export async function dryRunRebuilds(ctx: HubContext, tagName: string, buildId: number): Promise<RebuildPlan> {
+/** What a build landing in the tag would cause (by default the build tagged into it last), without queueing anything. */
+export async function dryRunRebuilds(ctx: HubContext, tagName: string, buildId?: number): Promise<RebuildPlan> {
   const tag = await ctx.db
     .selectFrom("tags")
     .select(["id", "name", "arches", "auto_rebuild", "auto_rebuild_since"])
     .where("name", "=", tagName)
     .executeTakeFirst();
   if (!tag) throw orchestratorError("NOT_FOUND", `tag '${tagName}' does not exist`, { hint: "see deb-orchestrator list-tags" });
-  return planRebuilds(ctx, tag, buildId);
+  const last = await ctx.db
+    .selectFrom("tagged_builds")
+    .select("build_id")
+    .where("tag_id", "=", tag.id)
+    .orderBy("tagged_at", "desc")
+    .orderBy("build_id", "desc")
+    .executeTakeFirst();
+  const build = buildId ?? last?.build_id;
+  if (build === undefined) throw orchestratorError("NOT_FOUND", `tag '${tagName}' has no builds`);
+  return planRebuilds(ctx, tag, build);
 }
 
 /** The automatic rebuild a build is, if it is one: for `why` and the build's page. */

@@ -87,13 +87,20 @@ export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { 
     },
     async (request) => listRebuilds(ctx, request.params.name),
   );
-  app.get<{ Params: { name: string }; Querystring: { build: string } }>(
+  app.get<{ Params: { name: string }; Querystring: { build?: string } }>(
     "/api/v1/tags/:name/rebuilds/plan",
     {
-      config: { summary: "Dry run: the automatic rebuilds a build landing in the tag would queue, in order" },
-      schema: { params: nameParams, querystring: obj({ build: str(300) }, ["build"]) },
+      config: {
+        summary: "Dry run: the automatic rebuilds a build (default: the one tagged last) landing in the tag would queue, in order",
+      },
+      schema: { params: nameParams, querystring: obj({ build: str(300) }) },
     },
-    async (request) => dryRunRebuilds(ctx, request.params.name, (await findBuild(ctx.db, request.query.build)).id),
+    async (request) =>
+      dryRunRebuilds(
+        ctx,
+        request.params.name,
+        request.query.build === undefined ? undefined : (await findBuild(ctx.db, request.query.build)).id,
+      ),
   );
   app.post<{ Params: { name: string } }>(
     "/api/v1/tags/:name/regen",

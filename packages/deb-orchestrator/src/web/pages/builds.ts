@@ -1,3 +1,4 @@
+import { rebuildOf } from "../../hub/auto-rebuild.js";
 import { describeBuild } from "../../hub/catalog/builds.js";
 import { listLogs } from "../../hub/task-log.js";
 import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
@@ -95,6 +96,7 @@ export async function buildPage(env: WebEnv, pc: PageContext, id: number): Promi
   const events = [...buildEvents, ...tagEvents, ...taskEvents].sort((a, b) => b.id - a.id).slice(0, 200);
   const users = await userNames(env.db, [exists.owner_id, ...events.map((e) => e.user_id)]);
   const source = (build.source ?? {}) as SourceInfo;
+  const rebuild = await rebuildOf(env.db, id);
 
   const facts = html`<dl class="facts">
 <dt>Package</dt><dd>${packageLink(build.name)}</dd>
@@ -105,6 +107,7 @@ export async function buildPage(env: WebEnv, pc: PageContext, id: number): Promi
 <dt>Started</dt><dd>${formatTime(build.createdAt)}</dd>
 <dt>Finished</dt><dd>${formatTime(build.completedAt)}${build.completedAt ? html` <span class="muted">took ${formatDuration(build.completedAt - build.createdAt)}</span>` : ""}</dd>
 <dt>Tags</dt><dd>${build.tags.length ? build.tags.map((t, i) => html`${i ? ", " : ""}${tagLink(t)}`) : html`<span class="muted">none</span>`}</dd>
+${rebuild ? html`<dt>Rebuild</dt><dd>automatic, in ${tagLink(rebuild.tag)}: ${rebuild.reason}</dd>` : ""}
 </dl>`;
 
   const tagActions: SafeHtml[] = [];
