@@ -1,6 +1,7 @@
 import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { type Output, runCli } from "@debian-bootc/core";
+import { basename, join } from "node:path";
+import { isCodedError, type Output, runCli } from "@debian-bootc/core";
+import { dscFilePaths } from "@debian-bootc/debian";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RebuildListView, RebuildPlanView } from "../api/tags.js";
 import { CHAIN, type DemoSource, makeDemoSources } from "../testing/dependent-sources.js";
@@ -132,6 +133,21 @@ describe("automatic rebuilds", () => {
       "chaindemo-mid 1.0+b1 -> 1.0+b2",
       "chaindemo-app 1.0+b1 -> 1.0+b2",
     ]);
+  });
+
+  it("refuses a binNMU whose reason would forge changelog lines before anything is built", async () => {
+    await setUp();
+    const [lib] = await makeDemoSources(test!.dir, CHAIN);
+    const files = [];
+    for (const file of await dscFilePaths(lib!)) files.push(await test!.admin.uploadFile(file));
+    const submit = (reason: string) =>
+      test!.admin.submitBuild({ target: "t", dsc: basename(lib!), files, binnmu: { number: 1, reason } }).catch((e: unknown) => e);
+    const refused = await submit("Rebuild.\n\n -- Mallory <m@evil.example>  Thu, 01 Jan 2026 00:00:00 +0000");
+    expect(isCodedError(refused, "BINNMU_INVALID")).toBe(true);
+    expect(await test!.admin.listTasks()).toEqual([]);
+    const { task } = (await submit("Rebuild against something.")) as { task: number };
+    await until(async () => (await test!.admin.getTask(task)).state === "closed", 30_000, "the binNMU");
+    expect((await test!.admin.listBuilds()).map((b) => `${b.name} ${b.version}`)).toEqual(["chaindemo-lib 1.0+b1"]);
   });
 
   it("queues nothing when a change needs more rebuilds than the cap, and nothing on a tag without the option", async () => {

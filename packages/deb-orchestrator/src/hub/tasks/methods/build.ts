@@ -1,4 +1,4 @@
-import { binNmuVersion } from "@debian-bootc/debian";
+import { binNmuVersion, checkBinNmu } from "@debian-bootc/debian";
 import { z } from "zod";
 import { type BuildArchRequest, type BuildRequest, type ExtraRepo, isTerminal } from "../../../api/tasks.js";
 import { orchestratorError } from "../../../errors.js";
@@ -50,6 +50,8 @@ export async function submitBuild(ctx: HubContext, principal: Principal, request
   }
   if (!names.has(request.dsc)) throw orchestratorError("SOURCE_INVALID", `the .dsc '${request.dsc}' is not among the uploaded files`);
   for (const arch of request.arches ?? []) checkArch(arch);
+  // its reason becomes a changelog line: refused here, not on a builder
+  if (request.binnmu) checkBinNmu({ number: request.binnmu.number, reason: request.binnmu.reason });
   const target = await ctx.db.selectFrom("targets").select("id").where("name", "=", request.target).executeTakeFirst();
   if (!target)
     throw orchestratorError("NOT_FOUND", `target '${request.target}' does not exist`, { hint: "see deb-orchestrator list-targets" });
