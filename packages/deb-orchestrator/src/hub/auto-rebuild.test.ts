@@ -138,7 +138,7 @@ describe("automatic rebuilds", () => {
   it("refuses a binNMU whose reason would forge changelog lines before anything is built", async () => {
     await setUp();
     const [lib] = await makeDemoSources(test!.dir, CHAIN);
-    const files = [];
+    const files: { name: string; sha256: string; size: number }[] = [];
     for (const file of await dscFilePaths(lib!)) files.push(await test!.admin.uploadFile(file));
     const submit = (reason: string) =>
       test!.admin.submitBuild({ target: "t", dsc: basename(lib!), files, binnmu: { number: 1, reason } }).catch((e: unknown) => e);
