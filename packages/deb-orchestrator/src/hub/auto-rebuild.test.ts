@@ -5,7 +5,16 @@ import { dscFilePaths } from "@debian-bootc/debian";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RebuildListView, RebuildPlanView } from "../api/tags.js";
 import { CHAIN, type DemoSource, makeDemoSources } from "../testing/dependent-sources.js";
-import { createTarget, startNoopBuilder, startTestHub, type TestHub, until, useBuilders, useDatabases } from "../testing/test-hub.js";
+import {
+  createTarget,
+  databaseKinds,
+  startNoopBuilder,
+  startTestHub,
+  type TestHub,
+  until,
+  useBuilders,
+  useDatabases,
+} from "../testing/test-hub.js";
 import { tool } from "../tool.js";
 
 /**
@@ -21,7 +30,7 @@ const UNRELATED: DemoSource = {
 };
 const LIB_1_1: DemoSource = { ...CHAIN[0]!, version: "1.1" };
 
-describe("automatic rebuilds", () => {
+describe.each(databaseKinds)("automatic rebuilds on %s", (kind) => {
   let test: TestHub | undefined;
   const builders = useBuilders(() => test);
   afterEach(() => {
@@ -29,7 +38,7 @@ describe("automatic rebuilds", () => {
   });
 
   async function setUp() {
-    test = await startTestHub(databases, "sqlite");
+    test = await startTestHub(databases, kind);
     await createTarget(test.admin);
     const tokenFile = join(test.dir, "admin.token");
     await writeFile(tokenFile, test.adminToken);
