@@ -3,6 +3,7 @@ import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile 
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { CodedError, coreError, exitCodes, isCodedError, siblingTempPath } from "@debian-bootc/core";
+import { addBinNmuEntry, type BinNmu, binNmuVersion, checkBinNmu } from "@debian-bootc/debian";
 import { type AptUnmetRelation, describeAptUnmet, parseAptUnmet } from "./apt-unmet.js";
 import { type CommonOptions, Environment, resolveProfile } from "./environment.js";
 import { debMockError } from "./errors.js";
@@ -47,6 +48,11 @@ export interface BuildOptions extends CommonOptions {
   lintian?: boolean;
   installTest?: boolean;
   reproducible?: boolean;
+  /**
+   * A binNMU (as sbuild's --binNMU and --make-binNMU): a changelog entry `VERSION+bN` with the reason is
+   * added to the unpacked tree and only architecture-dependent packages are built.
+   */
+  binnmu?: BinNmu;
 }
 
 export interface BuildOutcome {
@@ -170,6 +176,8 @@ interface CompileOptions {
   unpackDir: string;
   extraRepos: readonly string[];
   extraRepoKeys: readonly string[];
+  binnmu?: BinNmu;
+  arch: string;
 }
 
 interface Compiled {
@@ -205,6 +213,13 @@ async function compile(env: Environment, staged: Staged, tracker: PhaseTracker, 
     }
   });
   const changelogPath = join(build, opts.unpackDir, "debian", "changelog");
+  if (opts.binnmu) {
+    // rewritten in place (the file keeps its owner, the build user); SOURCE_DATE_EPOCH is then the entry's date
+    const binnmu = opts.binnmu;
+    const changelog = await readFile(changelogPath, "utf8");
+    await writeFile(changelogPath, addBinNmuEntry(changelog, binnmu, opts.arch));
+    write(`deb-mock: binNMU ${binNmuVersion(staged.dsc.version, binnmu.number)}: ${binnmu.reason}\n`);
+  }
   const sourceDateEpoch = changelogTimestamp(
     await readFile(changelogPath, "utf8").catch(() => ""),
     `${staged.dsc.source}: debian/changelog`,
@@ -318,7 +333,9 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
   const input = await classifyInput(options.source);
   const tracker = new PhaseTracker(options.onEvent);
   const startedAt = new Date();
-  const buildType = options.buildType ?? "binary";
+  const binnmu = options.binnmu && checkBinNmu({ ...options.binnmu, date: options.binnmu.date ?? new Date() });
+  // Debian binNMUs only architecture-dependent packages (arch: all ones would clash between architectures)
+  const buildType = binnmu ? "arch" : (options.buildType ?? "binary");
   const network = options.network ?? profile.network;
   const dbo = debBuildOptions(profile, options);
   const buildProfiles = options.nocheck ? "nocheck" : "";
@@ -346,6 +363,8 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
         unpackDir: `${stagedNow.dsc.source}-${upstreamVersion(stagedNow.dsc.version)}`,
         extraRepos: options.extraRepos ?? [],
         extraRepoKeys: options.extraRepoKeys ?? [],
+        arch: profile.architecture,
+        ...(binnmu ? { binnmu } : {}),
       };
       compiled = await compile(theEnv, stagedNow, tracker, compileOpts);
       const first = compiled;

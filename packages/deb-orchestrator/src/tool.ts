@@ -8,6 +8,7 @@ import { buildCommand } from "./commands/build.js";
 import { buildInfoCommand } from "./commands/build-info.js";
 import { builderCommand } from "./commands/builder.js";
 import { cancelCommand } from "./commands/cancel.js";
+import { chainBuildCommand } from "./commands/chain-build.js";
 import { deleteBuildCommand } from "./commands/delete-build.js";
 import { disableHostCommand } from "./commands/disable-host.js";
 import { disableUserCommand, enableUserCommand } from "./commands/disable-user.js";
@@ -24,6 +25,7 @@ import { listTagsCommand } from "./commands/list-tags.js";
 import { listTargetsCommand } from "./commands/list-targets.js";
 import { listTasksCommand } from "./commands/list-tasks.js";
 import { listWebhooksCommand } from "./commands/list-webhooks.js";
+import { rebuildsCommand } from "./commands/rebuilds.js";
 import { regenRepoCommand } from "./commands/regen-repo.js";
 import { resubmitCommand } from "./commands/resubmit.js";
 import { tagBuildCommand, untagBuildCommand } from "./commands/tag-build.js";
@@ -50,6 +52,7 @@ export const tool: ToolSpec = {
     builderCommand,
     upCommand,
     buildCommand,
+    chainBuildCommand,
     watchTaskCommand,
     listTasksCommand,
     taskInfoCommand,
@@ -71,6 +74,7 @@ export const tool: ToolSpec = {
     untagBuildCommand,
     listTaggedCommand,
     regenRepoCommand,
+    rebuildsCommand,
     listHostsCommand,
     enableHostCommand,
     disableHostCommand,

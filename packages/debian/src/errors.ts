@@ -31,6 +31,16 @@ export const debianErrorCodes = {
     category: "input",
     summary: "An Architecture value is not a Debian architecture name (or is a wildcard where one concrete name is needed).",
   },
+  // batches (build-order.ts)
+  BATCH_SOURCE_DUPLICATE: { category: "input", summary: "A batch of source packages to order names the same source twice." },
+  BUILD_DEPENDENCY_CYCLE: {
+    category: "input",
+    summary: "Sources of a batch build-depend on each other's binaries in a cycle; the message names each source and what it needs.",
+  },
+  BINNMU_INVALID: {
+    category: "input",
+    summary: "A binNMU request has a number outside 1-9999, a reason that is not one line of printable text, or a malformed maintainer.",
+  },
   // source and upload files
   CONTROL_FILE_INVALID: { category: "input", summary: "A .dsc, .changes or .buildinfo lacks a required field or has a malformed one." },
   CHANGELOG_INVALID: {

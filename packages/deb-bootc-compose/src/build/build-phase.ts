@@ -18,6 +18,7 @@ import { composeError } from "../errors.js";
 import { ensureTarget } from "./hub-api.js";
 import type { HubMode, OrchestratorConnection } from "./orchestrator-connection.js";
 import { compareSource, type PreparedFile } from "./source-check.js";
+import { orderSources } from "./source-order.js";
 import { type IdentifiedSource, identifySources, type MaterializedSource, materializeSource, preparedSourceFiles } from "./source-prep.js";
 
 /**
@@ -149,7 +150,8 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
       const workDir = join(ctx.composeDir, "work", "build");
       await mkdir(workDir, { recursive: true });
       const sourceCtx = { definition: ctx.definition, baseDir: options.baseDir, mirror, workDir, logger: ctx.logger, signal: ctx.signal };
-      const identified = await identifySources(sourceCtx, build.sources);
+      // in build order, so that a source that needs another's binaries is submitted after it; a cycle stops here
+      const identified = await orderSources(await identifySources(sourceCtx, build.sources), ctx.definition.arches[0] ?? "amd64");
       const pendings: Pending[] = [];
       for (const source of identified) {
         ctx.signal.throwIfAborted();

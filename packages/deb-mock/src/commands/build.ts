@@ -32,11 +32,18 @@ export const buildCommand: CommandSpec = {
     { flags: "--lintian", description: "run lintian on the result (recorded in result.json)", default: false },
     { flags: "--install-test", description: "install the built .debs into a fresh snapshot", default: false },
     { flags: "--reproducible", description: "build twice in fresh snapshots with different paths and compare the .debs", default: false },
+    {
+      flags: "--binnmu <n>",
+      description:
+        "a binary-only rebuild (as sbuild's --binNMU): a changelog entry VERSION+bN is added to the unpacked tree, only arch-dependent packages are built",
+    },
+    { flags: "--binnmu-reason <text>", description: "the binNMU's changelog line (as sbuild's --make-binNMU; default: Rebuild.)" },
   ],
   examples: [
     "deb-mock build hello_2.10-5.dsc",
     "deb-mock -r debian-sid-amd64 build hello --resultdir out/",
     "deb-mock build . --nocheck --install-test",
+    "deb-mock build foo_1.0-1.dsc --binnmu 1 --binnmu-reason 'Rebuild against libbar 2.0.'",
     "deb-mock build foo.dsc --extra-repo 'deb [signed-by=/srv/hub/key.asc] http://hub.example/repos/trixie-build ./'",
   ],
   async run(ctx) {
@@ -49,6 +56,8 @@ export const buildCommand: CommandSpec = {
     if (parallel !== undefined && !(Number.isInteger(parallel) && parallel > 0)) {
       throw coreError("USAGE", `--parallel ${String(o.parallel)}: expected a positive integer`);
     }
+    if (o.binnmuReason !== undefined && o.binnmu === undefined) throw coreError("USAGE", "--binnmu-reason needs --binnmu N");
+    if (o.binnmu !== undefined && (types[0] ?? "arch") !== "arch") throw coreError("USAGE", "--binnmu builds only arch-dependent packages");
     const { result, resultDir } = await build({
       ...commonOptions(ctx),
       source: ctx.args[0]!,
@@ -63,6 +72,9 @@ export const buildCommand: CommandSpec = {
       lintian: o.lintian === true,
       installTest: o.installTest === true,
       reproducible: o.reproducible === true,
+      ...(o.binnmu !== undefined
+        ? { binnmu: { number: Number(o.binnmu), reason: (o.binnmuReason as string | undefined) ?? "Rebuild." } }
+        : {}),
     });
     if (ctx.json) ctx.out.json({ resultDir, ...result });
     else {

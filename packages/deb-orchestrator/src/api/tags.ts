@@ -8,6 +8,8 @@ export const tagSpec = z.object({
   arches: z.array(arch).max(32).optional(),
   parents: z.array(name).max(32).optional(),
   externalRepos: z.array(name).max(32).optional(),
+  /** Automatic rebuilds of the tag's reverse build-dependencies when a build lands: the most one change may queue (0: off). */
+  autoRebuild: z.number().int().min(0).max(1000).optional(),
 });
 export type TagSpec = z.infer<typeof tagSpec>;
 
@@ -21,6 +23,8 @@ export const tagView = z.object({
   externalRepos: z.array(z.string()),
   /** The newest ready repository snapshot. */
   repo: z.object({ number: z.number().int(), createdAt: time }).nullable(),
+  /** The automatic rebuild cap (0: off). */
+  autoRebuild: z.number().int(),
 });
 export type TagView = z.infer<typeof tagView>;
 
@@ -41,6 +45,51 @@ export const targetView = z.object({ name: z.string(), buildTag: z.string(), des
 export type TargetView = z.infer<typeof targetView>;
 
 const buildRef = z.string().min(1).max(300);
+
+/** One automatic rebuild as planned (the dry run) or recorded. */
+const plannedRebuild = z.object({
+  level: z.number().int(),
+  source: z.string(),
+  baseBuild: rowId,
+  baseVersion: z.string(),
+  version: z.string(),
+  binnmu: z.number().int(),
+  reason: z.string(),
+  because: z.object({ relation: z.string(), source: z.string() }),
+});
+export const rebuildPlan = z.object({
+  tag: z.string(),
+  cap: z.number().int(),
+  trigger: z.object({ build: rowId, name: z.string(), version: z.string() }),
+  rebuilds: z.array(plannedRebuild),
+  overCap: z.boolean(),
+});
+export type RebuildPlanView = z.infer<typeof rebuildPlan>;
+export const rebuildList = z.object({
+  tag: z.string(),
+  cap: z.number().int(),
+  triggers: z.array(
+    z.object({
+      build: rowId,
+      name: z.string(),
+      version: z.string(),
+      outcome: z.string(),
+      at: time,
+      rebuilds: z.array(
+        z.object({
+          level: z.number().int(),
+          source: z.string(),
+          version: z.string(),
+          reason: z.string(),
+          state: z.string(),
+          task: rowId.nullable(),
+          build: rowId.nullable(),
+        }),
+      ),
+    }),
+  ),
+});
+export type RebuildListView = z.infer<typeof rebuildList>;
 /** The newRepo task queued after a change, or null when the caller asked for no regeneration. */
 const repoTask = z.object({ repoTask: rowId.nullable() });
 
@@ -97,6 +146,21 @@ export const tagOperations = operations({
     params: nameParams,
     query: z.object({ build: buildRef, regen: z.boolean().optional() }),
     response: repoTask,
+  },
+  listRebuilds: {
+    method: "GET",
+    path: "/api/v1/tags/:name/rebuilds",
+    summary: "A tag's automatic rebuilds: what each landed build caused and where each rebuild is",
+    params: nameParams,
+    response: rebuildList,
+  },
+  planRebuilds: {
+    method: "GET",
+    path: "/api/v1/tags/:name/rebuilds/plan",
+    summary: "Dry run: the automatic rebuilds a build (default: the one tagged last) landing in the tag would queue, in order",
+    params: nameParams,
+    query: z.object({ build: buildRef.optional() }),
+    response: rebuildPlan,
   },
   regenRepo: {
     method: "POST",

@@ -28,6 +28,10 @@ export function isTerminal(state: string): boolean {
 export const sourceFileRef = z.object({ name: z.string().min(1).max(255), sha256, size });
 export type SourceFileRef = z.infer<typeof sourceFileRef>;
 
+/** A binary-only rebuild (binNMU): the binaries get VERSION+bN; `date` (ms) is the changelog entry's, the same on every architecture. */
+export const binNmu = z.object({ number: z.number().int().min(1).max(9999), reason: z.string().min(1).max(500), date: time.optional() });
+export type BinNmuRequest = z.infer<typeof binNmu>;
+
 export const buildRequest = z.object({
   target: z.string().min(1).max(64),
   /** The .dsc (one of `files`) and every file it lists, uploaded to the artifact store beforehand. */
@@ -41,6 +45,7 @@ export const buildRequest = z.object({
     .min(0)
     .max(2 ** 31 - 1)
     .optional(),
+  binnmu: binNmu.optional(),
 });
 export type BuildRequest = z.infer<typeof buildRequest>;
 
@@ -61,6 +66,7 @@ export const buildArchRequest = z.object({
   files: z.array(sourceFileRef),
   buildTag: z.string(),
   extraRepos: z.array(extraRepo),
+  binnmu: binNmu.optional(),
 });
 export type BuildArchRequest = z.infer<typeof buildArchRequest>;
 

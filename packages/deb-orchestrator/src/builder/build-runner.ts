@@ -3,8 +3,8 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
 import type { AptUnmetRelation } from "@debian-bootc/deb-mock";
-import { archMatches, parseDsc } from "@debian-bootc/debian";
-import type { ExtraRepo } from "../api/tasks.js";
+import { archMatches, binNmuVersion, parseDsc } from "@debian-bootc/debian";
+import type { BinNmuRequest, ExtraRepo } from "../api/tasks.js";
 
 export interface BuildRunRequest {
   /** The downloaded .dsc; the files it lists are beside it. */
@@ -15,6 +15,8 @@ export interface BuildRunRequest {
   buildTag: string;
   /** The build tag's own repository and its external repos, for build-dependencies. */
   extraRepos: ExtraRepo[];
+  /** A binary-only rebuild: the binaries get VERSION+bN. */
+  binnmu?: BinNmuRequest;
   /** An empty directory for the results (.debs, .buildinfo, .changes, logs, result.json). */
   resultDir: string;
   /** Live build log: every chunk is forwarded to the hub while the build runs. */
@@ -99,7 +101,8 @@ export class NoopBuildRunner implements BuildRunner {
     const control = parseDsc(dsc.toString("utf8"), request.dscPath);
     const name = control.binaries.includes(request.source) ? request.source : (control.binaries[0] ?? request.source);
     const arch = control.architectures.some((a) => a !== "all" && archMatches(request.arch, a)) ? request.arch : "all";
-    const version = request.version.replace(/^[0-9]+:/, "");
+    const binaryVersion = request.binnmu ? binNmuVersion(request.version, request.binnmu.number) : request.version;
+    const version = binaryVersion.replace(/^[0-9]+:/, "");
     const debName = `${name}_${version}_${arch}.deb`;
     const root = join(request.resultDir, ".noop-root");
     const doc = join(root, "usr", "share", "doc", request.source);
@@ -109,8 +112,12 @@ export class NoopBuildRunner implements BuildRunner {
       join(root, "DEBIAN", "control"),
       [
         `Package: ${name}`,
-        ...(name === request.source ? [] : [`Source: ${request.source}`]),
-        `Version: ${request.version}`,
+        ...(request.binnmu
+          ? [`Source: ${request.source} (${request.version})`]
+          : name === request.source
+            ? []
+            : [`Source: ${request.source}`]),
+        `Version: ${binaryVersion}`,
         `Architecture: ${arch}`,
         "Maintainer: deb-orchestrator noop runner <noop@localhost>",
         "Section: misc",
@@ -133,7 +140,7 @@ export class NoopBuildRunner implements BuildRunner {
     request.log("done\n");
     return {
       ok: true,
-      files: [{ path: join(request.resultDir, debName), kind: "deb", package: name, version: request.version, arch }],
+      files: [{ path: join(request.resultDir, debName), kind: "deb", package: name, version: binaryVersion, arch }],
       installed: [
         { name: "dpkg", version: "1.22.21", arch: request.arch },
         { name: "build-essential", version: "12.12", arch: request.arch },

@@ -274,6 +274,7 @@ export class Builder {
           arch: request.arch,
           buildTag: request.buildTag,
           extraRepos: request.extraRepos,
+          ...(request.binnmu ? { binnmu: request.binnmu } : {}),
           resultDir,
           log: (chunk) => logStream.write(chunk),
           signal,

@@ -60,6 +60,15 @@ export class DebMockRunner implements BuildRunner {
       source: request.dscPath,
       resultDir,
       extraRepos,
+      ...(request.binnmu
+        ? {
+            binnmu: {
+              number: request.binnmu.number,
+              reason: request.binnmu.reason,
+              ...(request.binnmu.date !== undefined ? { date: new Date(request.binnmu.date) } : {}),
+            },
+          }
+        : {}),
       profile: this.profileFor(request),
       ...(this.options.configOpts ? { configOpts: this.options.configOpts } : {}),
       signal: request.signal,

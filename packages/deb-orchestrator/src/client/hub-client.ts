@@ -232,6 +232,14 @@ export class HubClient {
   untagBuild(tag: string, build: string, options: { regen?: boolean } = {}) {
     return this.call("untagBuild", { params: { name: tag }, query: { build, ...options } });
   }
+  /** A tag's automatic rebuilds, by the build that caused them. */
+  listRebuilds(tag: string) {
+    return this.call("listRebuilds", { params: { name: tag } });
+  }
+  /** Dry run: what a build (id or NAME/VERSION; default: the one tagged last) landing in the tag would rebuild. */
+  planRebuilds(tag: string, build?: string) {
+    return this.call("planRebuilds", { params: { name: tag }, query: build === undefined ? {} : { build } });
+  }
   regenRepo(tag: string) {
     return this.call("regenRepo", { params: { name: tag } });
   }

@@ -362,6 +362,53 @@ function depWait(): Migration {
   };
 }
 
+/**
+ * Automatic rebuilds: a tag's opt-in (`auto_rebuild`, the most rebuilds one change may queue; 0 is off,
+ * and only builds tagged from `auto_rebuild_since` on count), each change looked at once
+ * (`rebuild_triggers`), and each rebuild planned, queued and ended (`rebuilds`).
+ */
+function autoRebuilds(dialect: DialectName): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .alterTable("tags")
+        .addColumn("auto_rebuild", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.alterTable("tags").addColumn("auto_rebuild_since", "bigint").execute();
+      await db.schema
+        .createTable("rebuild_triggers")
+        .addColumn("tag_id", "integer", (c) => c.notNull().references("tags.id"))
+        .addColumn("build_id", "integer", (c) => c.notNull().references("builds.id"))
+        .addColumn("outcome", "text", notNull)
+        .addColumn("created_at", "bigint", notNull)
+        .addPrimaryKeyConstraint("rebuild_triggers_pk", ["tag_id", "build_id"])
+        .execute();
+      await withId(db.schema.createTable("rebuilds"), dialect)
+        .addColumn("tag_id", "integer", (c) => c.notNull().references("tags.id"))
+        .addColumn("trigger_build_id", "integer", (c) => c.notNull().references("builds.id"))
+        .addColumn("base_build_id", "integer", (c) => c.notNull().references("builds.id"))
+        .addColumn("source", "text", notNull)
+        .addColumn("level", "integer", notNull)
+        .addColumn("version", "text", notNull)
+        .addColumn("binnmu", "integer", notNull)
+        .addColumn("reason", "text", notNull)
+        .addColumn("state", "text", notNull)
+        .addColumn("task_id", "integer")
+        .addColumn("build_id", "integer")
+        .addColumn("created_at", "bigint", notNull)
+        .addUniqueConstraint("rebuilds_once", ["tag_id", "trigger_build_id", "source"])
+        .execute();
+      await db.schema.createIndex("rebuilds_by_tag_state").on("rebuilds").columns(["tag_id", "state"]).execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable("rebuilds").execute();
+      await db.schema.dropTable("rebuild_triggers").execute();
+      await db.schema.alterTable("tags").dropColumn("auto_rebuild_since").execute();
+      await db.schema.alterTable("tags").dropColumn("auto_rebuild").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
@@ -376,6 +423,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         "0007_sessions_and_token_expiry": sessionsAndTokenExpiry(dialect),
         "0008_uploads": uploads(),
         "0009_dep_wait": depWait(),
+        "0010_auto_rebuilds": autoRebuilds(dialect),
       };
     },
   };

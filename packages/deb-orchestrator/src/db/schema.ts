@@ -93,6 +93,38 @@ export interface TagsTable {
   name: string;
   arches: string;
   created_at: number;
+  /** Automatic rebuilds: the most one change may queue; 0 is off. */
+  auto_rebuild: Generated<number>;
+  /** When automatic rebuilds were switched on: only builds tagged since then trigger them. */
+  auto_rebuild_since: number | null;
+}
+/** A build tagged into an auto-rebuild tag, looked at once: what it caused. */
+export interface RebuildTriggersTable {
+  tag_id: number;
+  build_id: number;
+  /** `planned N`, `none`, or `over cap: N > CAP`. */
+  outcome: string;
+  created_at: number;
+}
+/** One automatic rebuild (binNMU) of a tag's package caused by a trigger build. */
+export interface RebuildsTable {
+  id: Generated<number>;
+  tag_id: number;
+  trigger_build_id: number;
+  /** The build being rebuilt (its source files are reused). */
+  base_build_id: number;
+  source: string;
+  /** 1-based: rebuilds of a level are queued once every earlier level's are done. */
+  level: number;
+  /** The rebuild's build version (VERSION+bN). */
+  version: string;
+  binnmu: number;
+  reason: string;
+  /** planned, queued, done, failed, blocked (an earlier level failed). */
+  state: string;
+  task_id: number | null;
+  build_id: number | null;
+  created_at: number;
 }
 export interface TagInheritanceTable {
   tag_id: number;
@@ -222,6 +254,8 @@ export interface Database {
   tag_external_repos: TagExternalReposTable;
   targets: TargetsTable;
   tagged_builds: TaggedBuildsTable;
+  rebuild_triggers: RebuildTriggersTable;
+  rebuilds: RebuildsTable;
   tasks: TasksTable;
   task_files: TaskFilesTable;
   repos: ReposTable;

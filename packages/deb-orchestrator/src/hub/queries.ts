@@ -4,6 +4,7 @@ import { z } from "zod";
 import { builderMethods } from "../api/tasks.js";
 import type { Database } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
+import { rebuildOf } from "./auto-rebuild.js";
 import { findBuild } from "./catalog/builds.js";
 import type { HubContext } from "./context.js";
 import { hostLoads, isOnline } from "./hosts.js";
@@ -217,7 +218,14 @@ export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<W
 export async function whyBuild(ctx: HubContext, ref: string): Promise<WhyAnswer & { build: number }> {
   const build = await findBuild(ctx.db, ref);
   if (build.task_id === null) return { build: build.id, task: 0, state: build.state, reason: `build ${build.id} has no task` };
-  return { build: build.id, ...(await whyTask(ctx, build.task_id)) };
+  const answer = { build: build.id, ...(await whyTask(ctx, build.task_id)) };
+  const rebuild = await rebuildOf(ctx.db, build.id);
+  if (!rebuild) return answer;
+  return {
+    ...answer,
+    reason: `${answer.reason}; an automatic rebuild in tag ${rebuild.tag}: ${rebuild.reason}`,
+    details: { ...answer.details, rebuild },
+  };
 }
 
 /** A result file of a task, by name. */

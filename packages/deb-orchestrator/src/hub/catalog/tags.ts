@@ -34,6 +34,7 @@ export interface TagSpec {
   arches?: string[];
   parents?: string[];
   externalRepos?: string[];
+  autoRebuild?: number;
 }
 
 async function setInheritance(trx: Kysely<Database>, id: number, parents: string[]): Promise<void> {
@@ -74,7 +75,12 @@ export async function createTag(ctx: HubContext, actor: Principal, name: string,
   const id = await ctx.db.transaction().execute(async (trx) => {
     const row = await trx
       .insertInto("tags")
-      .values({ name, arches: arches.join(" "), created_at: ctx.now() })
+      .values({
+        name,
+        arches: arches.join(" "),
+        created_at: ctx.now(),
+        ...(spec.autoRebuild ? { auto_rebuild: spec.autoRebuild, auto_rebuild_since: ctx.now() } : {}),
+      })
       .returning("id")
       .executeTakeFirstOrThrow();
     await setInheritance(trx, row.id, spec.parents ?? []);
@@ -101,6 +107,18 @@ export async function editTag(ctx: HubContext, actor: Principal, name: string, s
         .execute();
     if (spec.parents) await setInheritance(trx, id, spec.parents);
     if (spec.externalRepos) await setExternalRepos(trx, id, spec.externalRepos);
+    if (spec.autoRebuild !== undefined) {
+      // switched on: builds tagged from now on trigger rebuilds, not those already there
+      const was = await trx.selectFrom("tags").select("auto_rebuild").where("id", "=", id).executeTakeFirstOrThrow();
+      await trx
+        .updateTable("tags")
+        .set({
+          auto_rebuild: spec.autoRebuild,
+          ...(was.auto_rebuild === 0 && spec.autoRebuild > 0 ? { auto_rebuild_since: ctx.now() } : {}),
+        })
+        .where("id", "=", id)
+        .execute();
+    }
     await recordEvent(
       trx,
       { userId: actor.userId, kind: "tag.edited", objectType: "tag", objectId: id, data: { name, ...spec } },
@@ -153,6 +171,7 @@ export async function describeTag(db: Kysely<Database>, name: string) {
     inheritance: chain.map((c) => names.find((n) => n.id === c)?.name ?? String(c)),
     externalRepos: (await tagExternalRepos(db, id)).map((r) => r.name),
     repo: repo ? { number: repo.number, createdAt: repo.created_at } : null,
+    autoRebuild: tag.auto_rebuild,
   };
 }
 

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { orchestratorError } from "../../errors.js";
+import { dryRunRebuilds, listRebuilds } from "../auto-rebuild.js";
+import { findBuild } from "../catalog/builds.js";
 import { createTag, describeTag, editTag, latestTagged, listTagged, listTags, setTagged, type TagSpec, tagId } from "../catalog/tags.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
@@ -67,6 +69,27 @@ export const tagRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { 
       await setTagged(ctx, caller(request), request.params.name, request.query.build, false);
       return { repoTask: request.query.regen === false ? null : await submitNewRepo(ctx, caller(request), request.params.name) };
     },
+  );
+  app.get<{ Params: { name: string } }>(
+    "/api/v1/tags/:name/rebuilds",
+    {
+      config: { summary: "A tag's automatic rebuilds: what each landed build caused and where each rebuild is" },
+    },
+    async (request) => listRebuilds(ctx, request.params.name),
+  );
+  app.get<{ Params: { name: string }; Querystring: { build?: string } }>(
+    "/api/v1/tags/:name/rebuilds/plan",
+    {
+      config: {
+        summary: "Dry run: the automatic rebuilds a build (default: the one tagged last) landing in the tag would queue, in order",
+      },
+    },
+    async (request) =>
+      dryRunRebuilds(
+        ctx,
+        request.params.name,
+        request.query.build === undefined ? undefined : (await findBuild(ctx.db, request.query.build)).id,
+      ),
   );
   app.post<{ Params: { name: string } }>(
     "/api/v1/tags/:name/regen",

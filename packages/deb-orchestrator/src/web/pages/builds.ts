@@ -1,3 +1,4 @@
+import { rebuildOf } from "../../hub/auto-rebuild.js";
 import { describeBuild } from "../../hub/catalog/builds.js";
 import { whyTask } from "../../hub/queries.js";
 import { listLogs } from "../../hub/task-log.js";
@@ -98,6 +99,7 @@ export async function buildPage(env: WebEnv, pc: PageContext, id: number): Promi
   const why = build.task !== null && build.state !== "complete" ? await whyTask(env, build.task) : undefined;
   const users = await userNames(env.db, [exists.owner_id, ...events.map((e) => e.user_id)]);
   const source = (build.source ?? {}) as SourceInfo;
+  const rebuild = await rebuildOf(env.db, id);
 
   const facts = html`<dl class="facts">
 <dt>Package</dt><dd>${packageLink(build.name)}</dd>
@@ -108,6 +110,7 @@ export async function buildPage(env: WebEnv, pc: PageContext, id: number): Promi
 <dt>Started</dt><dd>${formatTime(build.createdAt)}</dd>
 <dt>Finished</dt><dd>${formatTime(build.completedAt)}${build.completedAt ? html` <span class="muted">took ${formatDuration(build.completedAt - build.createdAt)}</span>` : ""}</dd>
 <dt>Tags</dt><dd>${build.tags.length ? build.tags.map((t, i) => html`${i ? ", " : ""}${tagLink(t)}`) : html`<span class="muted">none</span>`}</dd>
+${rebuild ? html`<dt>Rebuild</dt><dd>automatic, in ${tagLink(rebuild.tag)}: ${rebuild.reason}</dd>` : ""}
 </dl>`;
 
   const tagActions: SafeHtml[] = [];

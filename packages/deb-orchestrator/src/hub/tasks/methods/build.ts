@@ -1,3 +1,4 @@
+import { binNmuVersion, checkBinNmu } from "@debian-bootc/debian";
 import { z } from "zod";
 import { type BuildArchRequest, type BuildRequest, isTerminal } from "../../../api/tasks.js";
 import { orchestratorError } from "../../../errors.js";
@@ -26,6 +27,8 @@ const buildProgress = z.object({
   buildTag: z.string(),
   destTag: z.string(),
   scratch: z.boolean(),
+  /** The build record's version: the .dsc's, or its binNMU's (VERSION+bN). */
+  buildVersion: z.string().optional(),
 });
 type BuildProgress = z.infer<typeof buildProgress>;
 
@@ -47,6 +50,8 @@ export async function submitBuild(ctx: HubContext, principal: Principal, request
   }
   if (!names.has(request.dsc)) throw orchestratorError("SOURCE_INVALID", `the .dsc '${request.dsc}' is not among the uploaded files`);
   for (const arch of request.arches ?? []) checkArch(arch);
+  // its reason becomes a changelog line: refused here, not on a builder
+  if (request.binnmu) checkBinNmu({ number: request.binnmu.number, reason: request.binnmu.reason });
   const target = await ctx.db.selectFrom("targets").select("id").where("name", "=", request.target).executeTakeFirst();
   if (!target)
     throw orchestratorError("NOT_FOUND", `target '${request.target}' does not exist`, { hint: "see deb-orchestrator list-targets" });
@@ -114,13 +119,14 @@ async function prepareBuild(run: Stepper, task: transition.TaskRow, request: Bui
     buildTag: target.buildTag,
     destTag: target.destTag,
     scratch: request.scratch === true,
+    ...(request.binnmu ? { buildVersion: binNmuVersion(dsc.version, request.binnmu.number) } : {}),
   };
   const failure = await ctx.db.transaction().execute(async (trx) => {
     let buildId: number | null = null;
     if (!progress.scratch) {
       const opened = await openBuild(trx, ctx, task, {
         source: progress.source,
-        version: progress.version,
+        version: progress.buildVersion ?? progress.version,
         from: { dsc: request.dsc, files: request.files },
       });
       if ("error" in opened) return opened.error;
@@ -176,6 +182,7 @@ export async function stepBuild(run: Stepper, task: transition.TaskRow, request:
         files: request.files,
         buildTag: progress.buildTag,
         extraRepos,
+        ...(request.binnmu ? { binnmu: request.binnmu } : {}),
       }),
     );
     // checked before they exist: one whose build-dependencies cannot be satisfied yet waits in dep-wait

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { newRepoRequest } from "../../../api/tasks.js";
 import { orchestratorError } from "../../../errors.js";
 import type { Principal } from "../../auth.js";
+import { advanceRebuilds } from "../../auto-rebuild.js";
 import type { HubContext } from "../../context.js";
 import { publishTagRepo } from "../../repositories.js";
 import { recheckDepWaits } from "../dep-wait.js";
@@ -51,6 +52,12 @@ export async function stepNewRepo(run: Stepper, task: transition.TaskRow, reques
     .catch(() => {})
     .then(async () => {
       const outcome = await publishTagRepo(ctx, task, tag);
+      // the repository now holds what landed: automatic rebuilds may start or go on (before the task
+      // closes, so whoever waits for it sees what it caused)
+      if (!("error" in outcome))
+        await advanceRebuilds(ctx, tag.name).catch((error: unknown) =>
+          ctx.logger.error({ tag: tag.name, err: (error as Error).message }, "automatic rebuilds failed"),
+        );
       await run.finish(task.id, "error" in outcome ? "failed" : "closed", outcome);
       // what the new repository provides may end dep-waits of tasks building in this tag
       if (!("error" in outcome))
