@@ -274,7 +274,7 @@ export async function finishCompose(
   return { ...summary(row, await userName(ctx.db, row.owner_id)), packages: packages.length, images: images.length };
 }
 
-export async function listComposes(db: Kysely<Database>, filter: { name?: string; status?: string; limit?: number }) {
+export async function listComposes(db: Kysely<Database>, filter: { name?: string; status?: string; limit?: number; offset?: number }) {
   let query = db
     .selectFrom("composes")
     .innerJoin("users", "users.id", "composes.owner_id")
@@ -292,6 +292,7 @@ export async function listComposes(db: Kysely<Database>, filter: { name?: string
   const rows = await query
     .orderBy("composes.id", "desc")
     .limit(filter.limit ?? 100)
+    .offset(filter.offset ?? 0)
     .execute();
   return rows.map((r) => summary(r, r.owner));
 }
