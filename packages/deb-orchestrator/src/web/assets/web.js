@@ -66,6 +66,10 @@ function watchCompose(el) {
     const note = document.getElementById("compose-changed");
     if (note) note.hidden = false;
   };
+  // marks the page as following (a test waits for it before changing the compose)
+  source.addEventListener("open", () => {
+    el.dataset.live = "1";
+  });
   const data = (event) => {
     try {
       return JSON.parse(event.data)?.data ?? {};

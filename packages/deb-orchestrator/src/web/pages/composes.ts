@@ -115,7 +115,10 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
   const events = await readEvents(env.db, "compose", [row.id]);
   const users = await userNames(env.db, [row.owner_id, ...events.map((e) => e.user_id)]);
   const running = !ended(compose.status);
-  const end = compose.completedAt ?? pc.now;
+  // the timeline spans the phases' times too (init starts before the hub hears of the compose)
+  const starts = compose.phases.flatMap((p) => (p.startedAt === null ? [] : [p.startedAt]));
+  const start = Math.min(compose.startedAt, ...starts);
+  const end = Math.max(compose.completedAt ?? pc.now, ...compose.phases.flatMap((p) => (p.completedAt === null ? [] : [p.completedAt])));
 
   const facts = html`<dl class="facts">
 <dt>Status</dt><dd>${composeBadge(compose.status, running ? html` id="compose-status" data-watch-compose="${row.id}"` : "")} <span id="compose-changed" hidden>· changed, <a href="${path`/composes/${id}`}">reload</a></span></dd>
@@ -129,11 +132,7 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
     (p) =>
       html`<tr id="${`phase-${p.name}`}"><td>${p.name}</td><td>${composeBadge(p.status, html` data-phase="${p.name}"`)}</td><td class="opt">${
         p.startedAt ? formatTime(p.startedAt) : ""
-      }</td><td class="num">${p.startedAt && p.completedAt ? formatDuration(p.completedAt - p.startedAt) : ""}</td><td class="opt">${phaseBar(
-        p,
-        compose.startedAt,
-        end,
-      )}</td><td>${p.error ? html`<code>${p.error.code}</code> ${p.error.message.slice(0, 300)}` : ""}</td><td>${
+      }</td><td class="num">${p.startedAt && p.completedAt ? formatDuration(p.completedAt - p.startedAt) : ""}</td><td class="opt">${phaseBar(p, start, end)}</td><td>${p.error ? html`<code>${p.error.code}</code> ${p.error.message.slice(0, 300)}` : ""}</td><td>${
         p.status === "pending" || p.status === "skipped" ? "" : html`<a href="${path`/composes/${id}/phases/${p.name}/log`}">log</a>`
       }</td></tr>`,
   );
