@@ -111,6 +111,12 @@ describe("a compose recorded on its hub", () => {
       { variant: "minimal", arch: "amd64", name: "hello", version: "1.0-1", packageArch: "amd64", build: null },
     ]);
     expect(await client().getComposeSbom(id)).toEqual({ "minimal.amd64": { spdxVersion: "SPDX-2.3" } });
+    // each phase's change reported once: init, the ten skipped, metadata done (and running, unless the
+    // report queue was behind and sent only the newest); the end resends none
+    const events = await client().listEvents({ type: "compose", limit: 1000 });
+    const reports = events.filter((e) => e.data.compose === id && e.kind === "compose.phase").length;
+    expect(reports).toBeGreaterThanOrEqual(12);
+    expect(reports).toBeLessThanOrEqual(13);
   });
 
   it("ends DOOMED with the failed phase's error, or TERMINATED when interrupted", async () => {

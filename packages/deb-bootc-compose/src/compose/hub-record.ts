@@ -51,9 +51,9 @@ export class HubComposeRecord {
   #hub: OpenHub | undefined;
   #stopped = false;
   #queue: Promise<void> = Promise.resolve();
-  /** The newest report of each phase, and the one the hub has. */
+  /** The newest report of each phase, and (as JSON) the one the hub has. */
   readonly #reports = new Map<PhaseName, PhaseReport>();
-  readonly #sent = new Map<PhaseName, PhaseReport>();
+  readonly #sent = new Map<PhaseName, string>();
 
   constructor(private readonly options: HubRecordOptions) {}
 
@@ -100,11 +100,12 @@ export class HubComposeRecord {
       this.#hub = hub;
     }
     for (const [phase, report] of this.#reports) {
-      if (this.#sent.get(phase) === report) continue;
+      const sent = JSON.stringify(report);
+      if (this.#sent.get(phase) === sent) continue;
       const ended = report.status !== "running" && report.status !== "skipped";
       const log = ended ? await this.#log(phase) : undefined;
       await this.#hub.client.reportComposePhase(id, phase, { ...report, ...(log === undefined ? {} : { log }) });
-      this.#sent.set(phase, report);
+      this.#sent.set(phase, sent);
     }
   }
 
