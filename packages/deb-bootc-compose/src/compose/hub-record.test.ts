@@ -56,11 +56,23 @@ const failing: Phase = {
   },
 };
 
-/** Run a compose with these phases, recorded by a HubComposeRecord; the hub is named (--hub) unless said. */
-async function recordedCompose(phases: Phase[], options: { named?: boolean; signal?: AbortSignal } = {}) {
+/**
+ * Run a compose with these phases, recorded by a HubComposeRecord. The hub is named (--hub: opened at the
+ * start) unless said; with `connected`, a build phase opens the connection itself, as the real one does.
+ */
+async function recordedCompose(phases: Phase[], options: { named?: boolean; connected?: boolean; signal?: AbortSignal } = {}) {
   const connection = new OrchestratorConnection(
-    options.named === false ? { upUrl: "none", env: {}, dataDir: join(dir, "none") } : { hub: hub.url, token, env: {} },
+    options.named === false && !options.connected
+      ? { upUrl: "none", env: {}, dataDir: join(dir, "none") }
+      : { hub: hub.url, token, env: {} },
   );
+  const connecting: Phase = {
+    name: "build",
+    async run(ctx) {
+      await connection.open(ctx.definition, dir, ctx.logger);
+    },
+  };
+  if (options.connected) phases = [connecting, ...phases];
   const events = new ComposeEvents();
   const problems: string[] = [];
   const record = new HubComposeRecord({
@@ -146,6 +158,13 @@ describe("a compose recorded on its hub", () => {
     const id = await recordedCompose([metadata], { named: false });
     expect(id).toMatch(/^demo-13\.0-/);
     expect(await client().listComposes()).toHaveLength(before);
+  });
+
+  it("is recorded from the phase that connects to a hub, with the phases before it", async () => {
+    const id = await recordedCompose([metadata], { named: false, connected: true });
+    const view = await client().getCompose(id);
+    expect(view.status).toBe("FINISHED");
+    expect(view.phases.filter((p) => p.status === "done").map((p) => p.name)).toEqual(["init", "build", "metadata"]);
   });
 
   it("links a package to its build only when this hub built it", async () => {
