@@ -1,6 +1,6 @@
 import { chmod, cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { type Output, run, runCli } from "@debian-bootc/core";
 import { type BuildState, DPKG_SYSIMAGE_DIR, type PackageRecord, tool } from "@debian-bootc/deb-bootc-compose";
 import { parseDeb822 } from "@debian-bootc/debian";
@@ -125,6 +125,17 @@ describe("workflow: compose asks, deb-orchestrator builds with deb-mock, compose
         expect(info.buildroots.map((r) => r.id)).toContain(build.arches[0]!.buildroot);
         expect(info.buildroots[0]!.installed.map((p) => p.name)).toContain("dpkg-dev");
       }
+      // the embedded hub recorded the compose (its build phase connected): FINISHED, with its images and
+      // the packages it built linked to their builds
+      const recorded = await client.getCompose(basename(first.composeDir));
+      expect(recorded.status).toBe("FINISHED");
+      expect(recorded.phases.filter((p) => p.status === "done").map((p) => p.name)).toEqual(
+        expect.arrayContaining(["init", "build", "rootfs", "oci", "metadata"]),
+      );
+      expect(recorded.images.find((i) => i.kind === "oci" && i.variant === "minimal")?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      for (const build of builds.builds)
+        for (const binary of build.binaries.filter((b) => packages.some((p) => p.name === b.name)))
+          expect(recorded.packages.find((p) => p.variant === "minimal" && p.name === binary.name)?.build, binary.name).toBe(build.buildId);
     });
     // the branding package carries the image's os-release
     const brandingDeb = packages.find((p) => p.name === "debian-bootc-branding")!;

@@ -50,6 +50,10 @@ export const orchestratorErrorCodes = {
     category: "conflict",
     summary: "A builder reported on a task it no longer holds (its lease lapsed or the task was freed or canceled).",
   },
+  COMPOSE_STATE: {
+    category: "conflict",
+    summary: "The compose has ended: its phases and results cannot change any more.",
+  },
   TAG_LOOP: { category: "conflict", summary: "The inheritance change would make a tag its own ancestor." },
   // artifacts
   ARTIFACT_MISMATCH: {

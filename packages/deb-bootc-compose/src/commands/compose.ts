@@ -1,8 +1,9 @@
-import { access } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { type CommandSpec, exitCodes } from "@debian-bootc/core";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { ComposeEvents } from "../compose/compose-events.js";
+import { HubComposeRecord } from "../compose/hub-record.js";
 import { runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { loadDefinition, referencedFiles } from "../definition.js";
@@ -46,7 +47,7 @@ export const composeCommand: CommandSpec = {
     {
       flags: "--hub <url>",
       description:
-        "deb-orchestrator hub for the build section and orchestrator repositories (default: build.hub, DEB_ORCHESTRATOR_HUB, the client's client.yaml, a running `deb-orchestrator up`, else an embedded hub and builder)",
+        "deb-orchestrator hub for the build section and orchestrator repositories, which also records the compose, its phases and results (shown in its web UI); default: build.hub, DEB_ORCHESTRATOR_HUB, the client's client.yaml, a running `deb-orchestrator up`, else an embedded hub and builder, recording the compose when a phase uses it",
     },
     { flags: "--token-file <file>", description: "the hub's API token (default: build.tokenFile, DEB_ORCHESTRATOR_TOKEN, client.yaml)" },
     {
@@ -169,6 +170,16 @@ export const composeCommand: CommandSpec = {
       ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}),
       ...(o.orchestratorData ? { dataDir: o.orchestratorData } : {}),
     });
+    // the hub this compose talks to records it (from the start when --hub names one)
+    const record = new HubComposeRecord({
+      connection: orchestrator,
+      definition: loaded.definition,
+      definitionText: await readFile(path, "utf8"),
+      baseDir: loaded.baseDir,
+      openAtStart: o.hub !== undefined,
+      onProblem: (message) => ctx.out.warn(message),
+    });
+    record.listen(events);
     const result = await runCompose({
       definition: loaded.definition,
       definitionPath: path,
@@ -188,7 +199,9 @@ export const composeCommand: CommandSpec = {
       justPhases: o.justPhase,
       signal: ctx.signal,
       events,
-    }).finally(() => orchestrator.close());
+    })
+      .finally(() => record.finish())
+      .finally(() => orchestrator.close());
     const pushed =
       o.push && result.status !== "TERMINATED"
         ? await pushImages(result.composeDir, o.push, {

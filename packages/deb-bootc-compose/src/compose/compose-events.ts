@@ -7,6 +7,8 @@ import type { PhaseName, PhaseRecord } from "./phase-engine.js";
  * (kinds are unique across phases, so `kind` alone tells them apart).
  */
 export type ComposeEvent =
+  /** init made the compose: its ID and directory, and init's record. */
+  | { phase: "init"; kind: "initialized"; composeId: string; composeDir: string; record: PhaseRecord }
   /** The engine starts a phase. */
   | { phase: PhaseName; kind: "started"; startedAt: string }
   /** The engine ended a phase: its record as logs/phases.json keeps it. */

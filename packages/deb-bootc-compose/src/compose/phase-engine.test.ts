@@ -88,6 +88,7 @@ describe("runCompose", () => {
     };
     await compose([resolving, failing("oci")], { events: stream }).catch(() => undefined);
     expect(events.map((e) => `${e.phase} ${e.kind}`)).toEqual([
+      "init initialized",
       "pkgset started",
       "pkgset resolved",
       "pkgset note",

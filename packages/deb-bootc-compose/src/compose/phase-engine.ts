@@ -148,11 +148,18 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
   const initLog = fileLogger(join(dir, "logs", "init.log"), { phase: "init" });
   initLog.info({ composeId: id, definition: options.definitionPath }, "compose started");
   await initLog.flush();
-  records.push({ name: "init", outcome: "done", startedAt: new Date(initStart).toISOString(), durationMs: Date.now() - initStart });
+  const initRecord: PhaseRecord = {
+    name: "init",
+    outcome: "done",
+    startedAt: new Date(initStart).toISOString(),
+    durationMs: Date.now() - initStart,
+  };
+  records.push(initRecord);
 
   const state = new ComposeState();
   const events = options.events ?? new ComposeEvents();
   const emit = (event: ComposeEvent) => events.emit(event);
+  emit({ phase: "init", kind: "initialized", composeId: id, composeDir: dir, record: initRecord });
   const implemented = new Map(options.phases.map((p) => [p.name, p]));
   let status: ComposeStatus = "FINISHED";
   let fatal: unknown;

@@ -2,6 +2,7 @@
 import { artifactOperations } from "./artifacts.js";
 import { builderOperations } from "./builder-protocol.js";
 import { buildOperations } from "./builds.js";
+import { composeOperations } from "./composes.js";
 import { eventOperations, webhookOperations } from "./events.js";
 import { identityOperations } from "./identity.js";
 import type { Operation } from "./operation.js";
@@ -19,6 +20,7 @@ export const hubOperations = {
   ...eventOperations,
   ...webhookOperations,
   ...repositoryOperations,
+  ...composeOperations,
 } as const;
 export type HubOperations = typeof hubOperations;
 export type OperationId = keyof HubOperations;

@@ -418,6 +418,30 @@ export class HubClient {
     return this.call("deleteWebhook", { params: { id } });
   }
 
+  // composes
+  createCompose(spec: { id: string; name: string; definition: string; phases?: string[] }) {
+    return this.call("createCompose", { body: spec });
+  }
+  reportComposePhase(id: string, phase: string, report: Field<HubOperations["reportComposePhase"], "body">) {
+    return this.call("reportComposePhase", { params: { id, phase }, body: report });
+  }
+  /** End a compose with its status and results; the SBOM and package lists can be large: a longer timeout. */
+  finishCompose(id: string, result: Field<HubOperations["finishCompose"], "body">) {
+    return this.call("finishCompose", { params: { id }, body: result }, { timeoutMs: Math.max(this.timeoutMs, 5 * 60_000) });
+  }
+  listComposes(filter: Field<HubOperations["listComposes"], "query"> = {}) {
+    return this.call("listComposes", { query: filter });
+  }
+  getCompose(id: string) {
+    return this.call("getCompose", { params: { id } });
+  }
+  getComposeSbom(id: string) {
+    return this.call("getComposeSbom", { params: { id } });
+  }
+  async composePhaseLog(id: string, phase: string): Promise<string> {
+    return (await this.open("readComposePhaseLog", { params: { id, phase } })).text();
+  }
+
   // repositories
   /**
    * A fetch for the files of the hub's tag repositories (/repos/...) with this client's token, for APT

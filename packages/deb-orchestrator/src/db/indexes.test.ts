@@ -73,6 +73,20 @@ describe.each(databaseKinds)("list indexes on %s", (kind) => {
         .orderBy("id", "desc")
         .limit(51),
       builds_by_owner: db.selectFrom("builds").select(["id", "name", "version"]).where("owner_id", "=", 2).orderBy("id", "desc").limit(51),
+      // the composes page by definition and by status, newest first; the composes a build went into
+      composes_by_name: db
+        .selectFrom("composes")
+        .select(["id", "compose_id"])
+        .where("name", "=", "minimal")
+        .orderBy("id", "desc")
+        .limit(51),
+      composes_by_status: db
+        .selectFrom("composes")
+        .select(["id", "compose_id"])
+        .where("status", "=", "DOOMED")
+        .orderBy("id", "desc")
+        .limit(51),
+      compose_packages_by_build: db.selectFrom("compose_packages").select(["compose_id", "name"]).where("build_id", "=", 7),
     };
   };
 

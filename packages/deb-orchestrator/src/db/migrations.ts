@@ -409,6 +409,71 @@ function autoRebuilds(dialect: DialectName): Migration {
   };
 }
 
+/**
+ * Composes recorded by the hub (deb-bootc-compose reports them): the compose itself, its phases with
+ * times and logs, its images, the packages of each image with the build each came from, and its SBOM and
+ * package diff as JSON documents. `compose_id` is the compose's own ID (debian-bootc-13.0-20261203.0);
+ * the integer id names it in the event log.
+ */
+function composes(dialect: DialectName): Migration {
+  return {
+    async up(db: AnyDb) {
+      await withId(db.schema.createTable("composes"), dialect)
+        .addColumn("compose_id", "text", (c) => c.notNull().unique())
+        .addColumn("name", "text", notNull)
+        .addColumn("definition_hash", "text", notNull)
+        .addColumn("definition", "text", notNull)
+        .addColumn("status", "text", notNull)
+        .addColumn("owner_id", "integer", (c) => c.notNull().references("users.id"))
+        .addColumn("started_at", "bigint", notNull)
+        .addColumn("completed_at", "bigint")
+        .addColumn("sbom", "text")
+        .addColumn("diff", "text")
+        .execute();
+      await db.schema.createIndex("composes_by_name").on("composes").columns(["name", "id"]).execute();
+      await db.schema.createIndex("composes_by_status").on("composes").columns(["status", "id"]).execute();
+      await db.schema
+        .createTable("compose_phases")
+        .addColumn("compose_id", "integer", (c) => c.notNull().references("composes.id"))
+        .addColumn("name", "text", notNull)
+        .addColumn("position", "integer", notNull)
+        .addColumn("status", "text", notNull)
+        .addColumn("started_at", "bigint")
+        .addColumn("completed_at", "bigint")
+        .addColumn("error", "text")
+        .addColumn("log", "text")
+        .addPrimaryKeyConstraint("compose_phases_pk", ["compose_id", "name"])
+        .execute();
+      await db.schema
+        .createTable("compose_images")
+        .addColumn("compose_id", "integer", (c) => c.notNull().references("composes.id"))
+        .addColumn("variant", "text", notNull)
+        .addColumn("arch", "text", notNull)
+        .addColumn("kind", "text", notNull)
+        .addColumn("path", "text", notNull)
+        .addColumn("digest", "text")
+        .addColumn("size", "bigint", notNull)
+        .addPrimaryKeyConstraint("compose_images_pk", ["compose_id", "path"])
+        .execute();
+      await db.schema
+        .createTable("compose_packages")
+        .addColumn("compose_id", "integer", (c) => c.notNull().references("composes.id"))
+        .addColumn("variant", "text", notNull)
+        .addColumn("arch", "text", notNull)
+        .addColumn("name", "text", notNull)
+        .addColumn("version", "text", notNull)
+        .addColumn("package_arch", "text", notNull)
+        .addColumn("build_id", "integer", (c) => c.references("builds.id"))
+        .addPrimaryKeyConstraint("compose_packages_pk", ["compose_id", "variant", "arch", "name"])
+        .execute();
+      await db.schema.createIndex("compose_packages_by_build").on("compose_packages").column("build_id").execute();
+    },
+    async down(db: AnyDb) {
+      for (const table of ["compose_packages", "compose_images", "compose_phases", "composes"]) await db.schema.dropTable(table).execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
@@ -424,6 +489,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         "0008_uploads": uploads(),
         "0009_dep_wait": depWait(),
         "0010_auto_rebuilds": autoRebuilds(dialect),
+        "0011_composes": composes(dialect),
       };
     },
   };

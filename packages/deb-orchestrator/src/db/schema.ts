@@ -235,7 +235,57 @@ export interface UploadsTable {
   created_at: number;
 }
 
+/** A compose deb-bootc-compose recorded; `sbom` and `diff` are JSON documents as the compose wrote them. */
+export interface ComposesTable {
+  id: Generated<number>;
+  compose_id: string;
+  name: string;
+  definition_hash: string;
+  definition: string;
+  status: string;
+  owner_id: number;
+  started_at: number;
+  completed_at: number | null;
+  sbom: string | null;
+  diff: string | null;
+}
+/** A phase of a compose, in the compose's order (`position`); `error` is JSON `{code, message}`. */
+export interface ComposePhasesTable {
+  compose_id: number;
+  name: string;
+  position: number;
+  status: string;
+  started_at: number | null;
+  completed_at: number | null;
+  error: string | null;
+  log: string | null;
+}
+export interface ComposeImagesTable {
+  compose_id: number;
+  variant: string;
+  arch: string;
+  kind: string;
+  /** Where it is in the compose directory (compose/minimal/amd64/...). */
+  path: string;
+  digest: string | null;
+  size: number;
+}
+/** A package of an image; `build_id` when this hub built it. */
+export interface ComposePackagesTable {
+  compose_id: number;
+  variant: string;
+  arch: string;
+  name: string;
+  version: string;
+  package_arch: string;
+  build_id: number | null;
+}
+
 export interface Database {
+  composes: ComposesTable;
+  compose_phases: ComposePhasesTable;
+  compose_images: ComposeImagesTable;
+  compose_packages: ComposePackagesTable;
   uploads: UploadsTable;
   webhooks: WebhooksTable;
   users: UsersTable;

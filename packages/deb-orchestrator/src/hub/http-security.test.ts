@@ -48,6 +48,7 @@ function concrete(url: string, built: BuiltTask): string {
   return url
     .replace(":id", String(built.buildArch))
     .replace(":sha256", built.file.sha256)
+    .replace(":phase", "init")
     .replace(":ref", String(built.build))
     .replace(/\/logs\/:name$/, `/logs/${built.log}`)
     .replace(/\/files\/:name$/, `/files/${built.file.name}`)

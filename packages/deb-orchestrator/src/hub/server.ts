@@ -10,6 +10,7 @@ import { addSecurityHeaders } from "./http/security.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import { builderRoutes } from "./routes/builders.js";
 import { buildRoutes } from "./routes/builds.js";
+import { composeRoutes } from "./routes/composes.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { identityRoutes } from "./routes/identity.js";
@@ -63,6 +64,7 @@ export async function buildServer(ctx: HubContext, options: ServerOptions): Prom
     eventRoutes,
     webhookRoutes,
     repositoryRoutes,
+    composeRoutes,
   ])
     await app.register(plugin, { ctx });
   return { app, routes };

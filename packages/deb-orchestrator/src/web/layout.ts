@@ -21,6 +21,7 @@ const NAV: Array<[string, string, string]> = [
   ["overview", "/", "Overview"],
   ["tasks", "/tasks", "Tasks"],
   ["builds", "/builds", "Builds"],
+  ["composes", "/composes", "Composes"],
   ["packages", "/packages", "Packages"],
   ["tags", "/tags", "Tags"],
   ["targets", "/targets", "Targets"],

@@ -199,6 +199,82 @@ describe("web UI in chromium", () => {
     }
   });
 
+  it("follows a running compose's page to FINISHED, then shows its phases, images, packages with their builds and diff", async () => {
+    const id = "debian-bootc-minimal-13.0-20261203.0";
+    const phases = ["init", "pkgset", "gather", "metadata"];
+    await test.admin.createCompose({
+      id,
+      name: "debian-bootc-minimal",
+      definition: "name: debian-bootc-minimal\nversion: '13.0'\n",
+      phases,
+    });
+    const start = Date.now();
+    await test.admin.reportComposePhase(id, "init", { status: "done", startedAt: start - 9000, completedAt: start - 8500 });
+    await test.admin.reportComposePhase(id, "pkgset", { status: "running", startedAt: start - 8000 });
+    const page = await newPage();
+    await page.goto("/");
+    await page.locator(`section:has(h2:text("Recent composes")) a[href="/composes/${id}"]`).click();
+    await page.waitForURL(`**/composes/${id}`);
+    await expect(page.locator("#compose-status").textContent()).resolves.toBe("STARTED");
+    await page.waitForFunction(() => document.getElementById("compose-status")?.dataset.live === "1", undefined, { timeout: 10_000 });
+    await shot(page, "compose-running");
+    // each phase's badge and then the compose's status change on the page without a reload
+    await test.admin.reportComposePhase(id, "pkgset", {
+      status: "done",
+      startedAt: start - 8000,
+      completedAt: start - 3000,
+      log: "resolved 160 packages\n",
+    });
+    await page.waitForFunction(() => document.getElementById("phase-pkgset")?.textContent?.includes("done"), undefined, {
+      timeout: 10_000,
+    });
+    await test.admin.reportComposePhase(id, "gather", { status: "skipped" });
+    await test.admin.reportComposePhase(id, "metadata", { status: "done", startedAt: start - 2000, completedAt: start - 1000 });
+    const [hello] = await test.admin.listBuilds({ name: "hello" });
+    await test.admin.finishCompose(id, {
+      status: "FINISHED",
+      images: [
+        {
+          variant: "minimal",
+          arch: "amd64",
+          kind: "oci",
+          path: "compose/minimal/amd64/oci",
+          digest: `sha256:${"d".repeat(64)}`,
+          size: 187_654_321,
+        },
+      ],
+      packages: [
+        { variant: "minimal", arch: "amd64", name: "hello", version: hello!.version, packageArch: "amd64", build: hello!.id },
+        { variant: "minimal", arch: "amd64", name: "systemd", version: "257.9-1~deb13u1", packageArch: "amd64", build: null },
+      ],
+      sbom: { "minimal.amd64": { spdxVersion: "SPDX-2.3" } },
+      diff: {
+        from: "debian-bootc-minimal-13.0-20261202.0",
+        to: id,
+        sets: { minimal: { amd64: { upgraded: [{ name: "hello", arch: "amd64", from: "2.10-2", to: hello!.version }] } } },
+        summary: { upgraded: 1 },
+      },
+    });
+    await page.waitForFunction(() => document.getElementById("compose-status")?.textContent === "FINISHED", undefined, { timeout: 10_000 });
+    await expect(page.locator("#compose-changed").isVisible()).resolves.toBe(true);
+    await page.locator("#compose-changed a").click();
+    await expect(page.locator("dl.facts .state").first().textContent()).resolves.toBe("FINISHED");
+    await expect(page.locator("tr[id^=phase-] td:first-child").allTextContents()).resolves.toEqual(phases);
+    await expect(page.locator("span.timeline rect.bar").count()).resolves.toBe(3);
+    const images = page.locator("section", { has: page.locator("h2", { hasText: "Images" }) });
+    await expect(images.locator("td.hash").textContent()).resolves.toBe(`sha256:${"d".repeat(64)}`);
+    await page
+      .getByRole("link", { name: `hello ${hello!.version}` })
+      .first()
+      .waitFor();
+    await shot(page, "compose");
+    await page.locator('a[href$="/phases/pkgset/log"]').click();
+    await expect(page.locator("pre.log").textContent()).resolves.toBe("resolved 160 packages\n");
+    await page.goto("/composes");
+    await shot(page, "composes", false);
+    await page.context().close();
+  });
+
   it("finds a build by search and shows its binaries, checksums, tags and history", async () => {
     const page = await newPage();
     await page.goto("/");

@@ -3,7 +3,18 @@ import Fastify from "fastify";
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import type { HubClient } from "../client/hub-client.js";
-import { type DatabaseKind, databaseKinds, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
+import {
+  createTarget,
+  type DatabaseKind,
+  databaseKinds,
+  startNoopBuilder,
+  startTestHub,
+  submitBuild,
+  type TestHub,
+  useDatabases,
+  waitForTask,
+  writeSourcePackage,
+} from "../testing/test-hub.js";
 import { bulkSeed } from "./__fixtures__/bulk-seed.js";
 import { firstTaskSince, readTimeline } from "./read.js";
 import { registerWebUi } from "./web-ui.js";
@@ -251,6 +262,96 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     expect(text).toContain("second line");
     expect(text).toContain("event: end");
   });
+
+  it("shows composes: the list, the overview, a compose page with its phases, images, packages with their builds, diff and SBOM", async () => {
+    test = await startTestHub(databases, kind);
+    const url = test.hub.url;
+    await createTarget(test.admin);
+    const builder = await startNoopBuilder(test, "b1");
+    await waitForTask(test.admin, await submitBuild(test.admin, "t", await writeSourcePackage(test.dir, "hello", "1.0-1")));
+    await builder.stop(100);
+    const [build] = await test.admin.listBuilds({ name: "hello" });
+    const id = "demo-13.0-20261203.0";
+    await test.admin.createCompose({ id, name: "demo", definition: `name: demo\n# ${hostile}\n`, phases: ["init", "pkgset", "rootfs"] });
+    await test.admin.reportComposePhase(id, "init", {
+      status: "done",
+      startedAt: Date.now() - 5000,
+      completedAt: Date.now() - 4000,
+      log: `${hostile}\n`,
+    });
+    await test.admin.reportComposePhase(id, "pkgset", { status: "running" });
+    // while it runs, the page follows the compose's events
+    const running = await (await fetch(`${url}/composes/${id}`)).text();
+    expect(running).toMatch(/<span class="state state-started" id="compose-status" data-watch-compose="\d+">STARTED<\/span>/);
+    expect(running).toContain('<span class="state state-running" data-phase="pkgset">running</span>');
+    expect(running).toContain('<span class="state state-pending" data-phase="rootfs">pending</span>');
+    await test.admin.reportComposePhase(id, "pkgset", { status: "done" });
+    await test.admin.reportComposePhase(id, "rootfs", { status: "failed", error: { code: "COMMAND_FAILED", message: hostile } });
+    await test.admin.finishCompose(id, {
+      status: "DOOMED",
+      images: [
+        {
+          variant: "minimal",
+          arch: "amd64",
+          kind: hostile,
+          path: `compose/${hostile}`,
+          digest: `sha256:${"c".repeat(64)}`,
+          size: 3 * 1024 * 1024,
+        },
+      ],
+      packages: [
+        { variant: "minimal", arch: "amd64", name: "hello", version: "1.0-1", packageArch: "amd64", build: build!.id },
+        { variant: "minimal", arch: "amd64", name: "libc6", version: "2.41-12", packageArch: "amd64", build: null },
+      ],
+      sbom: { "minimal.amd64": { spdxVersion: "SPDX-2.3" } },
+      diff: {
+        from: "demo-13.0-20261202.0",
+        to: id,
+        sets: {
+          minimal: {
+            amd64: {
+              added: [{ name: hostile, arch: "amd64", version: "1" }],
+              upgraded: [{ name: "libc6", arch: "amd64", from: "2.41-11", to: "2.41-12" }],
+            },
+          },
+        },
+        summary: { added: 1, upgraded: 1 },
+      },
+    });
+    for (const page of [
+      "/composes",
+      `/composes/${id}`,
+      `/composes/${id}/phases/init/log`,
+      "/composes?status=DOOMED",
+      `/composes?name=${encodeURIComponent(hostile)}`,
+      "/",
+    ]) {
+      const response = await fetch(`${url}${page}`);
+      const body = await response.text();
+      expect(response.status, page).toBe(200);
+      expect(body, page).not.toContain("<script>alert");
+      expect(body, page).not.toContain("<img src=x");
+    }
+    const page = await (await fetch(`${url}/composes/${id}`)).text();
+    expect(page).toContain('<span class="state state-doomed">DOOMED</span>');
+    expect(page).not.toContain("data-watch-compose");
+    expect(page).toContain('<tr id="phase-rootfs"><td>rootfs</td><td><span class="state state-failed" data-phase="rootfs">failed</span>');
+    expect(page).toContain("<code>COMMAND_FAILED</code> &lt;script&gt;");
+    expect(page).toContain(`<a href="/composes/${id}/phases/init/log">log</a>`);
+    expect(page).toContain(`sha256:${"c".repeat(64)}`);
+    expect(page).toContain("3.0 MiB");
+    expect(page).toContain(`<a href="/builds/${build!.id}">hello 1.0-1</a>`);
+    expect(page).toContain("<td>upgraded</td><td>libc6</td><td>amd64</td><td>2.41-11</td><td>2.41-12</td>");
+    expect(page).toContain('<a href="/composes/demo-13.0-20261202.0">demo-13.0-20261202.0</a>');
+    expect(page).toContain(`<a href="/api/v1/composes/${id}/sbom">`);
+    expect(await (await fetch(`${url}/composes/${id}/phases/init/log`)).text()).toContain("&lt;script&gt;alert(&quot;x&quot;)");
+    for (const listing of ["/composes", "/"])
+      expect(await (await fetch(`${url}${listing}`)).text(), listing).toContain(`<a href="/composes/${id}">${id}</a>`);
+    expect(await (await fetch(`${url}/composes?status=FINISHED`)).text()).toContain("No compose matches.");
+    expect((await fetch(`${url}/composes/no-such-compose`)).status).toBe(404);
+    expect((await fetch(`${url}/composes/${id}/phases/nothing/log`)).status).toBe(404);
+    expect((await fetch(`${url}/composes/..%2Fhub.db`)).status).toBe(400);
+  }, 60_000);
 
   it("keeps the pages private when reads are not public, but lets anyone log in", async () => {
     test = await startTestHub(databases, kind, { publicRead: false });

@@ -17,6 +17,7 @@ import { checkFileName } from "../hub/validate.js";
 import { closeSession, openSession, SESSION_TTL_MS } from "../hub/web-sessions.js";
 import type { PageContext } from "./layout.js";
 import { buildPage, buildsPage, packagePage, packagesPage } from "./pages/builds.js";
+import { composeLogPage, composePage, composesPage } from "./pages/composes.js";
 import { hostsPage } from "./pages/hosts.js";
 import { errorPage, loginPage } from "./pages/login.js";
 import { overviewPage } from "./pages/overview.js";
@@ -224,6 +225,35 @@ export async function registerWebUi(app: FastifyInstance, ctx: HubContext, optio
       const body = await buildPage(ctx, pageContext(request), request.params.id);
       return body ? send(reply, body) : notFound(request, reply, `Build ${request.params.id}`);
     });
+    const composeParams = {
+      type: "object",
+      properties: { id: { type: "string", minLength: 1, maxLength: 200, pattern: "^[A-Za-z0-9][A-Za-z0-9._+~-]*$" } },
+      required: ["id"],
+    };
+    web.get("/composes", async (request, reply) => send(reply, await composesPage(ctx, pageContext(request), request.query as Query)));
+    web.get<{ Params: { id: string } }>("/composes/:id", { schema: { params: composeParams } }, async (request, reply) => {
+      const body = await composePage(ctx, pageContext(request), request.params.id);
+      return body ? send(reply, body) : notFound(request, reply, `Compose ${request.params.id}`);
+    });
+    web.get<{ Params: { id: string; phase: string } }>(
+      "/composes/:id/phases/:phase/log",
+      {
+        schema: {
+          params: {
+            ...composeParams,
+            properties: {
+              ...composeParams.properties,
+              phase: { type: "string", minLength: 1, maxLength: 32, pattern: "^[a-z][a-z0-9-]*$" },
+            },
+            required: ["id", "phase"],
+          },
+        },
+      },
+      async (request, reply) => {
+        const body = await composeLogPage(ctx, pageContext(request), request.params.id, request.params.phase);
+        return body ? send(reply, body) : notFound(request, reply, `Phase ${request.params.phase} of compose ${request.params.id}`);
+      },
+    );
     web.get("/packages", async (request, reply) => send(reply, await packagesPage(ctx, pageContext(request), request.query as Query)));
     web.get<{ Params: { name: string } }>("/packages/:name", { schema: { params: nameParams } }, async (request, reply) => {
       const body = await packagePage(ctx, pageContext(request), request.params.name);

@@ -52,9 +52,51 @@ function watchTask(el) {
   for (const kind of ["task.state", "task.freed"]) source.addEventListener(kind, onEvent);
 }
 
+// a running compose's page: its status and each phase's badge follow the hub's compose events
+function watchCompose(el) {
+  const source = new EventSource(`/api/v1/events/stream?type=compose&object=${encodeURIComponent(el.dataset.watchCompose)}`);
+  const badge = (node, status) => {
+    node.textContent = status;
+    node.className = `state state-${status
+      .toLowerCase()
+      .replace(/_/g, "-")
+      .replace(/[^a-z-]/g, "")}`;
+  };
+  const changed = () => {
+    const note = document.getElementById("compose-changed");
+    if (note) note.hidden = false;
+  };
+  // marks the page as following (a test waits for it before changing the compose)
+  source.addEventListener("open", () => {
+    el.dataset.live = "1";
+  });
+  const data = (event) => {
+    try {
+      return JSON.parse(event.data)?.data ?? {};
+    } catch {
+      return {};
+    }
+  };
+  source.addEventListener("compose.phase", (event) => {
+    const { phase, status } = data(event);
+    if (typeof phase !== "string" || typeof status !== "string") return;
+    const node = document.querySelector(`[data-phase="${CSS.escape(phase)}"]`);
+    if (node) badge(node, status);
+    changed();
+  });
+  source.addEventListener("compose.state", (event) => {
+    const { status } = data(event);
+    if (typeof status !== "string") return;
+    badge(el, status);
+    changed();
+    if (status !== "STARTED") source.close();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   for (const pre of document.querySelectorAll("pre.log[data-stream]")) followLog(pre);
   for (const el of document.querySelectorAll("[data-watch-task]")) watchTask(el);
+  for (const el of document.querySelectorAll("[data-watch-compose]")) watchCompose(el);
   for (const form of document.querySelectorAll("form[data-confirm]"))
     form.addEventListener("submit", (event) => {
       if (!window.confirm(form.dataset.confirm)) event.preventDefault();

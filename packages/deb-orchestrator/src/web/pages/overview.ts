@@ -1,13 +1,19 @@
+import { listComposes } from "../../hub/catalog/composes.js";
 import { isOnline } from "../../hub/hosts.js";
 import { formatDuration, html, path, timeAgo } from "../html.js";
 import { buildLink, layout, meter, type PageContext, stateBadge, table, taskLink } from "../layout.js";
 import { timelinePlot } from "../plots.js";
 import { readOverview, readTimeline, userNames } from "../read.js";
 import { taskSubject, type WebEnv } from "./common.js";
+import { composeRow } from "./composes.js";
 
 export async function overviewPage(env: WebEnv, pc: PageContext): Promise<string> {
   const now = pc.now;
-  const [data, timeline] = await Promise.all([readOverview(env.db, now), readTimeline(env.db, now)]);
+  const [data, timeline, composes] = await Promise.all([
+    readOverview(env.db, now),
+    readTimeline(env.db, now),
+    listComposes(env.db, { limit: 8 }),
+  ]);
   const owners = await userNames(env.db, [...data.recentBuilds.map((b) => b.owner_id), ...data.failures.map((t) => t.owner_id)]);
   const hostName = new Map(data.hosts.map((h) => [h.id, h.name]));
   const online = data.hosts.filter((h) => h.enabled === 1 && isOnline(env, h.last_checkin, now));
@@ -75,6 +81,11 @@ export async function overviewPage(env: WebEnv, pc: PageContext): Promise<string
 <section><h2>Builders</h2>${table(["Host", "Status", "Load", "Last check-in"], hostRows, "No builder has checked in yet.")}</section>
 <section><h2>Recent builds</h2>${table(["Build", "State", ["Owner", "opt"], "When", ["Took", "num opt"]], buildRows, "No builds yet.")}<p><a href="/builds">All builds →</a></p></section>
 </div>
+<section><h2>Recent composes</h2>${table(
+    ["Compose", "Status", ["Definition", "opt"], ["Owner", "opt"], "Started", ["Took", "num opt"]],
+    composes.map(composeRow(now)),
+    "No compose has been recorded yet.",
+  )}<p><a href="/composes">All composes →</a></p></section>
 <section><h2>Failures of the last 24 hours</h2>${table(["Task", "What", "Error", ["When", "opt"]], failureRows, "No failures in the last day.")}</section>
 <section><h2>Load</h2><div class="grid2">${queuePlot}${utilisationPlot}</div><p class="muted">Capacity now: ${timeline.capacity} slot(s) on enabled builders.</p></section>`;
   return layout(pc, { title: "Overview", nav: "overview", body });

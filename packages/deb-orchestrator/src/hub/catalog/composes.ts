@@ -1,0 +1,370 @@
+import { createHash } from "node:crypto";
+import type { Kysely, Selectable, Transaction } from "kysely";
+import {
+  type ComposeImage,
+  type ComposePackage,
+  type ComposePhase,
+  type ComposePhaseStatus,
+  type ComposeStatus,
+  type ComposeSummary,
+  type ComposeView,
+  composeLogLimit,
+} from "../../api/composes.js";
+import type { ComposesTable, Database } from "../../db/schema.js";
+import { orchestratorError } from "../../errors.js";
+import type { Principal } from "../auth.js";
+import type { HubContext } from "../context.js";
+import { recordEvent } from "../events.js";
+
+/* Composes as deb-bootc-compose reports them: created when they start, their phases as they run, their
+ * results (images, packages with the builds they came from, SBOM, package diff) when they end. Only the
+ * user who created a compose (or an admin) reports on it, and only while it runs. */
+
+type ComposeRow = Selectable<ComposesTable>;
+
+async function findCompose(db: Kysely<Database>, composeId: string) {
+  const row = await db.selectFrom("composes").selectAll().where("compose_id", "=", composeId).executeTakeFirst();
+  if (!row) throw orchestratorError("NOT_FOUND", `compose '${composeId}' does not exist`);
+  return row;
+}
+
+function summary(
+  row: Pick<ComposeRow, "compose_id" | "name" | "status" | "definition_hash" | "started_at" | "completed_at">,
+  owner: string,
+) {
+  return {
+    id: row.compose_id,
+    name: row.name,
+    status: row.status as ComposeStatus,
+    owner,
+    definitionHash: row.definition_hash,
+    startedAt: Number(row.started_at),
+    completedAt: row.completed_at === null ? null : Number(row.completed_at),
+  } satisfies ComposeSummary;
+}
+
+async function userName(db: Kysely<Database>, id: number): Promise<string> {
+  return (await db.selectFrom("users").select("name").where("id", "=", id).executeTakeFirst())?.name ?? "?";
+}
+
+export async function createCompose(
+  ctx: HubContext,
+  actor: Principal,
+  spec: { id: string; name: string; definition: string; phases?: string[] },
+): Promise<ComposeSummary> {
+  if (await ctx.db.selectFrom("composes").select("id").where("compose_id", "=", spec.id).executeTakeFirst())
+    throw orchestratorError("ALREADY_EXISTS", `compose '${spec.id}' exists already`);
+  const now = ctx.now();
+  const phases = [...new Set(spec.phases ?? [])];
+  const row = await ctx.db.transaction().execute(async (trx) => {
+    const inserted = await trx
+      .insertInto("composes")
+      .values({
+        compose_id: spec.id,
+        name: spec.name,
+        definition_hash: createHash("sha256").update(spec.definition).digest("hex"),
+        definition: spec.definition,
+        status: "STARTED",
+        owner_id: actor.userId,
+        started_at: now,
+        completed_at: null,
+        sbom: null,
+        diff: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    if (phases.length)
+      await trx
+        .insertInto("compose_phases")
+        .values(
+          phases.map((name, position) => ({
+            compose_id: inserted.id,
+            name,
+            position,
+            status: "pending",
+            started_at: null,
+            completed_at: null,
+            error: null,
+            log: null,
+          })),
+        )
+        .execute();
+    await recordEvent(
+      trx,
+      {
+        userId: actor.userId,
+        kind: "compose.state",
+        objectType: "compose",
+        objectId: inserted.id,
+        data: { compose: spec.id, status: "STARTED" },
+      },
+      now,
+    );
+    return inserted;
+  });
+  ctx.bus.ping();
+  return summary(row, actor.name);
+}
+
+/** The compose a report is about, when the actor may still change it. */
+async function runningCompose(db: Kysely<Database> | Transaction<Database>, actor: Principal, composeId: string) {
+  const row = await findCompose(db as Kysely<Database>, composeId);
+  if (row.owner_id !== actor.userId && !actor.perms.has("admin"))
+    throw orchestratorError("PERMISSION_DENIED", `compose '${composeId}' belongs to another user`);
+  if (row.status !== "STARTED") throw orchestratorError("COMPOSE_STATE", `compose '${composeId}' has ended (${row.status})`);
+  return row;
+}
+
+/** Keep the end of a log that is too long (the contract caps it; this guards direct callers). */
+function logTail(log: string): string {
+  return log.length > composeLogLimit ? log.slice(log.length - composeLogLimit) : log;
+}
+
+export async function reportComposePhase(
+  ctx: HubContext,
+  actor: Principal,
+  composeId: string,
+  phase: string,
+  report: { status: ComposePhaseStatus; startedAt?: number; completedAt?: number; error?: { code: string; message: string }; log?: string },
+): Promise<{ ok: true }> {
+  const now = ctx.now();
+  await ctx.db.transaction().execute(async (trx) => {
+    const compose = await runningCompose(trx, actor, composeId);
+    const values = {
+      status: report.status,
+      started_at: report.startedAt ?? (report.status === "running" ? now : null),
+      completed_at: report.completedAt ?? (report.status === "running" || report.status === "pending" ? null : now),
+      error: report.error ? JSON.stringify(report.error) : null,
+      ...(report.log === undefined ? {} : { log: logTail(report.log) }),
+    };
+    const existing = await trx
+      .selectFrom("compose_phases")
+      .select("name")
+      .where("compose_id", "=", compose.id)
+      .where("name", "=", phase)
+      .executeTakeFirst();
+    if (existing)
+      await trx
+        .updateTable("compose_phases")
+        .set({ ...values, started_at: values.started_at ?? undefined })
+        .where("compose_id", "=", compose.id)
+        .where("name", "=", phase)
+        .execute();
+    else {
+      const last = await trx
+        .selectFrom("compose_phases")
+        .select((eb) => eb.fn.max("position").as("p"))
+        .where("compose_id", "=", compose.id)
+        .executeTakeFirst();
+      const position = last?.p === null || last?.p === undefined ? 0 : Number(last.p) + 1;
+      await trx
+        .insertInto("compose_phases")
+        .values({ compose_id: compose.id, name: phase, position, log: null, ...values })
+        .execute();
+    }
+    await recordEvent(
+      trx,
+      {
+        userId: actor.userId,
+        kind: "compose.phase",
+        objectType: "compose",
+        objectId: compose.id,
+        data: { compose: composeId, phase, status: report.status },
+      },
+      now,
+    );
+  });
+  ctx.bus.ping();
+  return { ok: true };
+}
+
+/** Insert rows in slices (each database caps the parameters of one statement). */
+async function insertInSlices<T>(rows: readonly T[], insert: (slice: T[]) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500) await insert(rows.slice(i, i + 500));
+}
+
+export async function finishCompose(
+  ctx: HubContext,
+  actor: Principal,
+  composeId: string,
+  result: { status: ComposeStatus; images?: ComposeImage[]; packages?: ComposePackage[]; sbom?: Record<string, unknown>; diff?: unknown },
+) {
+  const now = ctx.now();
+  const images = result.images ?? [];
+  const packages = result.packages ?? [];
+  const row = await ctx.db.transaction().execute(async (trx) => {
+    const compose = await runningCompose(trx, actor, composeId);
+    // a package names a build of this hub only when it has that build: another hub's ids mean nothing here
+    const named = [...new Set(packages.flatMap((p) => (p.build === null ? [] : [p.build])))];
+    const known = new Set<number>();
+    for (let i = 0; i < named.length; i += 500) {
+      const found = await trx
+        .selectFrom("builds")
+        .select("id")
+        .where("id", "in", named.slice(i, i + 500))
+        .execute();
+      for (const b of found) known.add(b.id);
+    }
+    await insertInSlices(images, (slice) =>
+      trx
+        .insertInto("compose_images")
+        .values(
+          slice.map((image) => ({
+            compose_id: compose.id,
+            variant: image.variant,
+            arch: image.arch,
+            kind: image.kind,
+            path: image.path,
+            digest: image.digest,
+            size: image.size,
+          })),
+        )
+        .onConflict((oc) => oc.columns(["compose_id", "path"]).doNothing())
+        .execute(),
+    );
+    await insertInSlices(packages, (slice) =>
+      trx
+        .insertInto("compose_packages")
+        .values(
+          slice.map((p) => ({
+            compose_id: compose.id,
+            variant: p.variant,
+            arch: p.arch,
+            name: p.name,
+            version: p.version,
+            package_arch: p.packageArch,
+            build_id: p.build !== null && known.has(p.build) ? p.build : null,
+          })),
+        )
+        .onConflict((oc) => oc.columns(["compose_id", "variant", "arch", "name"]).doNothing())
+        .execute(),
+    );
+    // phases the compose never reported are left as they were: pending ones did not run
+    await trx
+      .updateTable("compose_phases")
+      .set({ status: result.status === "TERMINATED" ? "interrupted" : "failed", completed_at: now })
+      .where("compose_id", "=", compose.id)
+      .where("status", "=", "running")
+      .execute();
+    const updated = await trx
+      .updateTable("composes")
+      .set({
+        status: result.status,
+        completed_at: now,
+        sbom: result.sbom === undefined ? null : JSON.stringify(result.sbom),
+        diff: result.diff === undefined || result.diff === null ? null : JSON.stringify(result.diff),
+      })
+      .where("id", "=", compose.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await recordEvent(
+      trx,
+      {
+        userId: actor.userId,
+        kind: "compose.state",
+        objectType: "compose",
+        objectId: compose.id,
+        data: { compose: composeId, status: result.status },
+      },
+      now,
+    );
+    return updated;
+  });
+  ctx.bus.ping();
+  return { ...summary(row, await userName(ctx.db, row.owner_id)), packages: packages.length, images: images.length };
+}
+
+export async function listComposes(db: Kysely<Database>, filter: { name?: string; status?: string; limit?: number; offset?: number }) {
+  let query = db
+    .selectFrom("composes")
+    .innerJoin("users", "users.id", "composes.owner_id")
+    .select([
+      "composes.compose_id",
+      "composes.name",
+      "composes.status",
+      "composes.definition_hash",
+      "composes.started_at",
+      "composes.completed_at",
+      "users.name as owner",
+    ]);
+  if (filter.name) query = query.where("composes.name", "=", filter.name);
+  if (filter.status) query = query.where("composes.status", "=", filter.status);
+  const rows = await query
+    .orderBy("composes.id", "desc")
+    .limit(filter.limit ?? 100)
+    .offset(filter.offset ?? 0)
+    .execute();
+  return rows.map((r) => summary(r, r.owner));
+}
+
+function parseJson(text: string | null): unknown {
+  return text === null ? null : (JSON.parse(text) as unknown);
+}
+
+export async function describeCompose(db: Kysely<Database>, composeId: string): Promise<ComposeView> {
+  const row = await findCompose(db, composeId);
+  const [phases, images, packages] = await Promise.all([
+    db
+      .selectFrom("compose_phases")
+      .select(["name", "status", "started_at", "completed_at", "error"])
+      .where("compose_id", "=", row.id)
+      .orderBy("position")
+      .execute(),
+    db
+      .selectFrom("compose_images")
+      .select(["variant", "arch", "kind", "path", "digest", "size"])
+      .where("compose_id", "=", row.id)
+      .orderBy("path")
+      .execute(),
+    db
+      .selectFrom("compose_packages")
+      .select(["variant", "arch", "name", "version", "package_arch", "build_id"])
+      .where("compose_id", "=", row.id)
+      .orderBy("variant")
+      .orderBy("arch")
+      .orderBy("name")
+      .execute(),
+  ]);
+  return {
+    ...summary(row, await userName(db, row.owner_id)),
+    definition: row.definition,
+    phases: phases.map(
+      (p): ComposePhase => ({
+        name: p.name,
+        status: p.status as ComposePhaseStatus,
+        startedAt: p.started_at === null ? null : Number(p.started_at),
+        completedAt: p.completed_at === null ? null : Number(p.completed_at),
+        error: parseJson(p.error) as ComposePhase["error"],
+      }),
+    ),
+    images: images.map((i) => ({ ...i, size: Number(i.size) })),
+    packages: packages.map((p) => ({
+      variant: p.variant,
+      arch: p.arch,
+      name: p.name,
+      version: p.version,
+      packageArch: p.package_arch,
+      build: p.build_id,
+    })),
+    diff: parseJson(row.diff),
+    hasSbom: row.sbom !== null,
+  };
+}
+
+export async function composeSbom(db: Kysely<Database>, composeId: string): Promise<Record<string, unknown>> {
+  const row = await findCompose(db, composeId);
+  if (row.sbom === null) throw orchestratorError("NOT_FOUND", `compose '${composeId}' has no SBOM`);
+  return JSON.parse(row.sbom) as Record<string, unknown>;
+}
+
+export async function composePhaseLog(db: Kysely<Database>, composeId: string, phase: string): Promise<string> {
+  const row = await findCompose(db, composeId);
+  const found = await db
+    .selectFrom("compose_phases")
+    .select("log")
+    .where("compose_id", "=", row.id)
+    .where("name", "=", phase)
+    .executeTakeFirst();
+  if (!found) throw orchestratorError("NOT_FOUND", `compose '${composeId}' has no phase '${phase}'`);
+  return found.log ?? "";
+}
