@@ -39,7 +39,16 @@ export interface OstreeCommitRecord {
 
 /** The ref of a variant/arch: the definition's ostree.ref with {name} {version} {arch} {variant} filled in. */
 export function ostreeRef(definition: ComposeDefinition, variant: string, arch: string): string {
-  return definition.ostree.ref
+  return fillRef(definition.ostree.ref, definition, variant, arch);
+}
+
+/** The update channel's ref of a variant/arch (updates.ref filled in), or undefined without a channel. */
+export function channelRef(definition: ComposeDefinition, variant: string, arch: string): string | undefined {
+  return definition.updates ? fillRef(definition.updates.ref, definition, variant, arch) : undefined;
+}
+
+function fillRef(template: string, definition: ComposeDefinition, variant: string, arch: string): string {
+  return template
     .replaceAll("{name}", definition.name)
     .replaceAll("{version}", definition.version)
     .replaceAll("{arch}", arch)
@@ -81,10 +90,11 @@ export function commitKeyOf(
   ref: string,
   metadata: Record<string, string>,
   variantMetadata: Record<string, string>,
+  bindRefs: readonly string[] = [],
 ): string {
   const { [COMMIT_COMPOSE_ID_KEY]: _composeId, ...rest } = metadata;
   return createHash("sha256")
-    .update(canonicalJson({ treeId, ref, metadata: rest, variantMetadata }))
+    .update(canonicalJson({ treeId, ref, metadata: rest, variantMetadata, ...(bindRefs.length ? { bindRefs } : {}) }))
     .digest("hex");
 }
 
@@ -125,7 +135,10 @@ export const ostreePhase: Phase = {
           ...(detail?.treeId ? { [COMMIT_TREE_ID_KEY]: detail.treeId } : {}),
         };
         const variantMetadata = { "ostree.bootable": "true" };
-        const commitKey = detail?.treeId ? commitKeyOf(detail.treeId, ref, metadata, variantMetadata) : undefined;
+        // bound to the update channel's ref too, so that the very same commit can be published there
+        const channel = channelRef(definition, tree.variant, tree.arch);
+        const bindRefs = channel && channel !== ref ? [channel] : [];
+        const commitKey = detail?.treeId ? commitKeyOf(detail.treeId, ref, metadata, variantMetadata, bindRefs) : undefined;
         const tracking = { treeKey: detail?.key, treeId: detail?.treeId, commitKey };
         let record: OstreeCommitRecord | undefined;
 
@@ -176,6 +189,7 @@ export const ostreePhase: Phase = {
             subject: `${definition.name} ${definition.version} ${tree.variant} ${tree.arch} (${ctx.composeId})`,
             metadata,
             variantMetadata,
+            bindRefs,
             profile,
             logger: ctx.logger,
             signal: ctx.signal,
