@@ -21,6 +21,7 @@ export * from "./pkgset/lockfile.js";
 export * from "./pkgset/pkgset-phase.js";
 export * from "./pkgset/repository-index.js";
 export * from "./pkgset/resolver.js";
+export * from "./publish/index.js";
 export * from "./rootfs/index.js";
 export * from "./snapshot/snapshot-phase.js";
 export { tool } from "./tool.js";
