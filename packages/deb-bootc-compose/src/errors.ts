@@ -60,7 +60,7 @@ export const composeErrorCodes = {
     category: "config",
     summary: "The update channel's signing key (updates.key) is missing or not an unprotected OpenPGP secret key.",
   },
-  PUBLISH_FAILED: {
+  CHANNEL_PUBLISH_FAILED: {
     category: "environment",
     summary: "Publishing a compose's commits into the channel's repository (pull, sign, static delta, summary) failed.",
   },

@@ -27,7 +27,7 @@ export const publishCommand: CommandSpec = {
     const o = ctx.options as Record<string, string | undefined>;
     const { status } = await readComposeStatus(composeDir);
     if (status !== "FINISHED" && status !== "FINISHED_INCOMPLETE")
-      throw composeError("PUBLISH_FAILED", `${composeDir} is ${status}: only a finished compose is published`);
+      throw composeError("CHANNEL_PUBLISH_FAILED", `${composeDir} is ${status}: only a finished compose is published`);
     let definitionPath = o.definition ? resolve(o.definition) : undefined;
     if (!definitionPath) {
       const metadata = join(composeDir, "compose", "metadata");
@@ -37,7 +37,7 @@ export const publishCommand: CommandSpec = {
     }
     const { definition, baseDir } = await loadDefinition(definitionPath);
     const to = o.to ? resolve(o.to) : definition.updates?.publishTo;
-    if (!to) throw composeError("PUBLISH_FAILED", "where to? give --to DIR or set updates.publishTo in the definition");
+    if (!to) throw composeError("CHANNEL_PUBLISH_FAILED", "where to? give --to DIR or set updates.publishTo in the definition");
     const key = await updateSigningKey(definition, baseDir);
     const records = await publishCompose({ composeDir, definition, to, key, signal: ctx.signal });
     if (ctx.json) ctx.out.json({ repo: to, fingerprint: key.fingerprint, published: records });

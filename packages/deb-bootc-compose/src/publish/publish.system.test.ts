@@ -97,7 +97,7 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
 
     // a commit not bound to the channel's ref (made without an updates section) is refused before it is published
     await expect(publishCommit({ repo: pub, sourceRepo: src, commit: made.unbound!, ref, key })).rejects.toMatchObject({
-      code: "PUBLISH_FAILED",
+      code: "CHANNEL_PUBLISH_FAILED",
       message: expect.stringContaining("not bound to demo/amd64/minimal"),
     });
   });

@@ -94,7 +94,7 @@ export async function publishCommit(options: PublishCommitOptions): Promise<Publ
     } catch (error) {
       if (isCodedError(error, "INTERRUPTED")) throw error;
       throw composeError(
-        "PUBLISH_FAILED",
+        "CHANNEL_PUBLISH_FAILED",
         `publishing ${options.commit} as ${options.ref} in ${options.repo} failed: ${(error as Error).message}`,
         {
           cause: error,
@@ -107,14 +107,14 @@ export async function publishCommit(options: PublishCommitOptions): Promise<Publ
     // a client refuses a commit on a ref it is not bound to (ostree.ref-binding): say so here, not on the machines
     if (kv.unbound !== undefined)
       throw composeError(
-        "PUBLISH_FAILED",
+        "CHANNEL_PUBLISH_FAILED",
         `commit ${options.commit} is not bound to ${options.ref} (its ref binding: ${kv.unbound || "none"})`,
         {
           hint: "compose with the definition's updates section: the ostree phase binds each commit to the channel's ref too",
         },
       );
     if (kv.commit !== options.commit)
-      throw composeError("PUBLISH_FAILED", `${options.ref} in ${options.repo} is ${kv.commit}, not ${options.commit}`);
+      throw composeError("CHANNEL_PUBLISH_FAILED", `${options.ref} in ${options.repo} is ${kv.commit}, not ${options.commit}`);
     const previous = kv.previous && kv.previous !== options.commit ? kv.previous : undefined;
     return {
       ref: options.ref,
@@ -150,7 +150,7 @@ export interface PublishedRecord extends PublishedCommit {
 export async function publishCompose(options: PublishComposeOptions): Promise<PublishedRecord[]> {
   const { definition } = options;
   if (!definition.updates)
-    throw composeError("PUBLISH_FAILED", `${definition.name}: the definition has no updates section (url, ref) to publish on`, {
+    throw composeError("CHANNEL_PUBLISH_FAILED", `${definition.name}: the definition has no updates section (url, ref) to publish on`, {
       hint: "add updates: {url: https://..., ref: '{name}/{arch}/{variant}'} to the definition",
     });
   const records: PublishedRecord[] = [];
@@ -160,7 +160,7 @@ export async function publishCompose(options: PublishComposeOptions): Promise<Pu
       const text = await readFile(file, "utf8").catch(() => undefined);
       if (text === undefined) continue;
       const made = JSON.parse(text) as OstreeCommitRecord;
-      if (!/^[0-9a-f]{64}$/.test(made.commit ?? "")) throw composeError("PUBLISH_FAILED", `${file}: no commit checksum`);
+      if (!/^[0-9a-f]{64}$/.test(made.commit ?? "")) throw composeError("CHANNEL_PUBLISH_FAILED", `${file}: no commit checksum`);
       const result = await publishCommit({
         repo: options.to,
         sourceRepo: join(options.composeDir, "compose", "ostree", "repo"),
@@ -177,6 +177,6 @@ export async function publishCompose(options: PublishComposeOptions): Promise<Pu
     }
   }
   if (records.length === 0)
-    throw composeError("PUBLISH_FAILED", `${options.composeDir}: no ostree commits (compose/<variant>/<arch>/ostree-commit.json)`);
+    throw composeError("CHANNEL_PUBLISH_FAILED", `${options.composeDir}: no ostree commits (compose/<variant>/<arch>/ostree-commit.json)`);
   return records;
 }
