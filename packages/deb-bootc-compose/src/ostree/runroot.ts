@@ -15,6 +15,8 @@ export interface RunrootOptions {
   signal?: AbortSignal;
   onOutput?: (chunk: Buffer) => void;
   timeoutMs?: number;
+  /** The host's network for the commands (default none; the benchmark's client pulls from loopback). */
+  network?: boolean;
 }
 
 /**
@@ -32,6 +34,7 @@ async function runroot(commands: ReadonlyArray<readonly string[]>, options: Runr
     signal: options.signal,
     onOutput: (chunk) => options.onOutput?.(chunk),
     timeoutMs: options.timeoutMs,
+    network: options.network,
   });
   const layer = result.packagesLayer;
   if (layer) {
