@@ -133,7 +133,7 @@ sed -i 's|^url=.*|url=http://${UPDATE_SERVER}/|' "$conf"
 export function upgradeScript(remote: string): string {
   return `${GUEST_RUN}echo "deb-bootc-test: step upgrade started"
 ${networkScript(remote)}if systemctl cat ${UPDATE_UNIT} >/dev/null 2>&1 && ! grep -q -- --reboot /usr/lib/systemd/system/${UPDATE_UNIT}; then
-  echo "deb-bootc-test: timer $(systemctl is-enabled ${UPDATE_TIMER})"
+  echo "deb-bootc-test: timer $(systemctl is-enabled ${UPDATE_TIMER}) $(systemctl is-active ${UPDATE_TIMER})"
   step systemctl start ${UPDATE_UNIT}
 else
   step ostree admin upgrade

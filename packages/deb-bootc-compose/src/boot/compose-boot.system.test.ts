@@ -405,7 +405,7 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     expect(update.refusal, update.refusal).toMatch(/[Ss]ignature|GPG|gpg/);
     const log = await readFile(join(work!, "update-test.console.log"), "utf8");
     // the stage path: the timer is enabled in the image and its service did the upgrade
-    expect(log).toContain("deb-bootc-test: timer enabled");
+    expect(log).toContain("deb-bootc-test: timer enabled active");
     expect(log).toContain("deb-bootc-test: step upgrade done");
     expect(log).toContain("deb-bootc-test: step rollback done");
     // what the machine downloaded: the static delta, against the image and a full pull of the commit

@@ -125,7 +125,9 @@ describe("customizeTree: the update channel the image carries", () => {
     expect(Buffer.from(await readFile(join(root, "usr/share/deb-bootc-compose/keys/x.gpg")))).toEqual(
       Buffer.from(await dearmor(key.publicKey)),
     );
-    expect(await readlink(join(root, `usr/lib/systemd/system/timers.target.wants/${UPDATE_TIMER}`))).toBe(`../${UPDATE_TIMER}`);
+    expect(await readlink(join(root, `etc/systemd/system/timers.target.wants/${UPDATE_TIMER}`))).toBe(
+      `/usr/lib/systemd/system/${UPDATE_TIMER}`,
+    );
     const service = await readFile(join(root, `usr/lib/systemd/system/${UPDATE_UNIT}`), "utf8");
     expect(service).toMatch(/^ExecStart=\/usr\/bin\/ostree admin upgrade$/m);
   });

@@ -233,6 +233,9 @@ async function installUpdateChannel(root: ImageRoot, definition: ComposeDefiniti
   if (updates.automatic === "off") return;
   await root.writeFile(`usr/lib/systemd/system/${UPDATE_UNIT}`, updateServiceUnit(updates.automatic), { mode: 0o644 });
   await root.writeFile(`usr/lib/systemd/system/${UPDATE_TIMER}`, UPDATE_TIMER_TEXT, { mode: 0o644 });
-  await root.symlink(`../${UPDATE_TIMER}`, `usr/lib/systemd/system/timers.target.wants/${UPDATE_TIMER}`, { replace: true });
+  // enabled as `systemctl enable` does (a link in /etc): reported enabled, and an administrator may disable it
+  await root.symlink(`/usr/lib/systemd/system/${UPDATE_TIMER}`, `etc/systemd/system/timers.target.wants/${UPDATE_TIMER}`, {
+    replace: true,
+  });
   logger.info({ timer: UPDATE_TIMER, automatic: updates.automatic }, "update timer installed");
 }
