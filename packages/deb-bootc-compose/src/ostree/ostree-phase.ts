@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { lstat, mkdir, readFile } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
 import type { Phase } from "../compose/phase-engine.js";
 import { ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
@@ -8,8 +8,10 @@ import { previousComposeDir } from "../compose/previous-compose.js";
 import { IMAGES_STATE, type ImageRecord } from "../compose/shared-state.js";
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
+import { signCommit } from "../publish/publish.js";
+import { type UpdateSigningKey, updateSigningKey } from "../publish/signing-key.js";
 import { handBackToCaller } from "../rootfs/chroot.js";
-import { ROOTFS_DETAILS_STATE, type RootfsDetails } from "../rootfs/rootfs-phase.js";
+import { ROOTFS_DETAILS_STATE, type RootfsDetails, UPDATE_KEY_STATE } from "../rootfs/rootfs-phase.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { canonicalJson } from "../rootfs/tree-key.js";
 import { commitTree, reuseCommit } from "./commit.js";
@@ -195,6 +197,22 @@ export const ostreePhase: Phase = {
             signal: ctx.signal,
             onOutput: (c) => log.write(c),
           });
+          if (result.changed && definition.updates) {
+            // signed where it is made, so the disk image's deployment and the published copy carry the signature
+            const key =
+              (ctx.state.get(UPDATE_KEY_STATE) as UpdateSigningKey | undefined) ??
+              (await updateSigningKey(definition, dirname(ctx.composeDir)));
+            await signCommit({
+              repo,
+              commit: result.commit,
+              key,
+              profile,
+              logger: ctx.logger,
+              signal: ctx.signal,
+              onOutput: (c) => log.write(c),
+            });
+            log.line(`signed ${result.commit} with ${key.fingerprint}`);
+          }
           record = {
             variant: tree.variant,
             arch: tree.arch,

@@ -13,7 +13,7 @@ import { dearmor, generateOpenPgpKey } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseKeyValues, runrootScript } from "../ostree/runroot.js";
 import { handBackToCaller, rangeWritableDirectory } from "../rootfs/chroot.js";
-import { publishCommit } from "./publish.js";
+import { publishCommit, signCommit } from "./publish.js";
 import type { UpdateSigningKey } from "./signing-key.js";
 
 const ready = Boolean(process.env.CI) || (process.getuid?.() === 0 && existsSync("/usr/bin/bwrap"));
@@ -41,6 +41,15 @@ ostree remote add --repo=/tmp/client --set=gpgkeypath="$key" --set=gpg-verify=tr
 if ostree pull --repo=/tmp/client channel "$ref" >/tmp/pull.log 2>&1; then echo "pulled=$(ostree rev-parse --repo=/tmp/client channel:"$ref")"; else echo "refused=$(tr '\\n' ' ' </tmp/pull.log)"; fi
 `;
 
+// $1 source repo, $2 commit, $3 public key: a copy by pull-local (as a disk image's sysroot gets it) verifies
+const VERIFY_COPY_SCRIPT = `
+ostree init --repo=/tmp/copy --mode=bare-user >&2
+ostree remote add --repo=/tmp/copy --set=gpgkeypath="$3" --set=gpg-verify=true channel file:///nowhere >&2
+ostree pull-local --repo=/tmp/copy "$1" "$2" >&2
+# an unsigned commit shows without complaint: only a good signature line counts (ostree admin status needs one)
+if ostree show --repo=/tmp/copy --gpg-verify-remote=channel "$2" 2>&1 | grep -q "Good signature"; then echo verified=yes; else echo verified=no; fi
+`;
+
 async function signingKey(name: string): Promise<UpdateSigningKey & { binaryPublic: Uint8Array }> {
   const key = await generateOpenPgpKey({ name, email: "test@deb-bootc-compose.invalid" });
   return { path: "(memory)", ...key, binaryPublic: await dearmor(key.publicKey) };
@@ -66,6 +75,32 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
     const other = await signingKey("another key");
     const ref = "demo/amd64/minimal";
 
+    // the ostree phase signs where it commits: a copy pulled from there (a disk image's sysroot) verifies
+    await signCommit({ repo: src, commit: made.first!, key });
+    await signCommit({ repo: src, commit: made.first!, key }); // signed already: kept as it is
+    await rangeWritableDirectory(keys);
+    await writeFile(join(keys, "right.gpg"), key.binaryPublic);
+    await writeFile(join(keys, "wrong.gpg"), other.binaryPublic);
+    await rangeWritableDirectory(keys);
+    const verified = parseKeyValues(
+      await runrootScript(VERIFY_COPY_SCRIPT, ["/src", made.first!, "/keys/right.gpg"], {
+        binds: [
+          { source: src, target: "/src", readOnly: true },
+          { source: keys, target: "/keys", readOnly: true },
+        ],
+      }),
+    );
+    expect(verified.verified).toBe("yes");
+    const unsigned = parseKeyValues(
+      await runrootScript(VERIFY_COPY_SCRIPT, ["/src", made.second!, "/keys/right.gpg"], {
+        binds: [
+          { source: src, target: "/src", readOnly: true },
+          { source: keys, target: "/keys", readOnly: true },
+        ],
+      }),
+    );
+    expect(unsigned.verified).toBe("no");
+
     const first = await publishCommit({ repo: pub, sourceRepo: src, commit: made.first!, ref, key });
     expect(first).toMatchObject({ ref, commit: made.first, changed: true });
     expect(first.previous).toBeUndefined();
@@ -77,10 +112,6 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
     expect(existsSync(join(pub, "summary.sig"))).toBe(true);
     expect(existsSync(join(pub, "deltas"))).toBe(true);
 
-    await rangeWritableDirectory(keys);
-    await writeFile(join(keys, "right.gpg"), key.binaryPublic);
-    await writeFile(join(keys, "wrong.gpg"), other.binaryPublic);
-    await rangeWritableDirectory(keys);
     const pull = async (keyFile: string) =>
       parseKeyValues(
         await runrootScript(PULL_SCRIPT, ["/pub", `/keys/${keyFile}`, ref], {

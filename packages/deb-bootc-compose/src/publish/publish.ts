@@ -26,12 +26,18 @@ pub=$1; src=$2; commit=$3; ref=$4; key=$5; fpr=$6
 GNUPGHOME=$(mktemp -d); export GNUPGHOME
 trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true; rm -rf "$GNUPGHOME"' EXIT
 gpg --batch --quiet --import "$key" >&2 2>&1
+# a commit the ostree phase signed already keeps that signature
+sign() {
+  if ! ostree gpg-sign --repo="$1" --gpg-homedir="$GNUPGHOME" "$2" "$fpr" >/tmp/sign.out 2>&1; then
+    grep -q "already signed" /tmp/sign.out || { cat /tmp/sign.out >&2; exit 1; }
+  fi
+}
 binding=$(ostree show --repo="$src" --print-metadata-key=ostree.ref-binding "$commit" 2>/dev/null || true)
 case "$binding" in *"'$ref'"*) ;; *) echo "unbound=$binding"; exit 0 ;; esac
 prev=$(ostree rev-parse --repo="$pub" "$ref" 2>/dev/null || true)
 if [ "$prev" != "$commit" ]; then
   ostree pull-local --repo="$pub" "$src" "$commit" >&2
-  ostree gpg-sign --repo="$pub" --gpg-homedir="$GNUPGHOME" "$commit" "$fpr" >&2
+  sign "$pub" "$commit"
   if [ -n "$prev" ]; then
     ostree static-delta generate --repo="$pub" --from="$prev" --to="$commit" >&2
     echo "delta=$prev-$commit"
@@ -42,6 +48,74 @@ ostree summary --repo="$pub" --update --gpg-sign="$fpr" --gpg-homedir="$GNUPGHOM
 echo "previous=$prev"
 echo "commit=$(ostree rev-parse --repo="$pub" "$ref")"
 `;
+
+// $1 repo, $2 commit, $3 secret key file, $4 fingerprint: sign a commit where it was made.
+const SIGN_SCRIPT = `
+repo=$1; commit=$2; key=$3; fpr=$4
+GNUPGHOME=$(mktemp -d); export GNUPGHOME
+trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true; rm -rf "$GNUPGHOME"' EXIT
+gpg --batch --quiet --import "$key" >&2 2>&1
+if ! ostree gpg-sign --repo="$repo" --gpg-homedir="$GNUPGHOME" "$commit" "$fpr" >/tmp/sign.out 2>&1; then
+  grep -q "already signed" /tmp/sign.out || { cat /tmp/sign.out >&2; exit 1; }
+fi
+echo signed=yes
+`;
+
+/** The secret key as a file the runroot's root may read, in a private directory removed afterwards. */
+async function withKeyFile<T>(key: UpdateSigningKey, fn: (keyDir: string) => Promise<T>): Promise<T> {
+  const keyDir = await mkdtemp(join(tmpdir(), "deb-bootc-compose-key-"));
+  try {
+    await writeFile(join(keyDir, "secret.asc"), key.privateKey, { mode: 0o600 });
+    // the runroot's root (the range's first id) must read it: the private directory and the file become its own
+    await rangeWritableDirectory(keyDir);
+    return await fn(keyDir);
+  } finally {
+    await rm(keyDir, { recursive: true, force: true });
+  }
+}
+
+export interface SignCommitOptions {
+  /** An archive repository the caller owns (a compose's), and a commit in it. */
+  repo: string;
+  commit: string;
+  key: UpdateSigningKey;
+  profile?: string;
+  logger?: Logger;
+  signal?: AbortSignal;
+  onOutput?: (chunk: Buffer) => void;
+}
+
+/**
+ * GPG-sign a commit in the repository it was made in (a detached signature: the checksum stays), so that
+ * every copy of it (the disk image's sysroot, the published repository) carries the signature that
+ * machines verify; `ostree admin status` refuses an unsigned deployment of a gpg-verify remote.
+ */
+export async function signCommit(options: SignCommitOptions): Promise<void> {
+  await withKeyFile(options.key, async (keyDir) => {
+    await rangeWritableDirectory(options.repo);
+    try {
+      const out = await runrootScript(SIGN_SCRIPT, ["/repo", options.commit, "/key/secret.asc", options.key.fingerprint], {
+        profile: options.profile,
+        packages: ["ostree", "gpg", "gpg-agent"],
+        binds: [
+          { source: options.repo, target: "/repo" },
+          { source: keyDir, target: "/key", readOnly: true },
+        ],
+        logger: options.logger,
+        signal: options.signal,
+        onOutput: options.onOutput,
+      });
+      if (parseKeyValues(out).signed !== "yes") throw new Error(out.slice(0, 500));
+    } catch (error) {
+      if (isCodedError(error, "INTERRUPTED")) throw error;
+      throw composeError("CHANNEL_PUBLISH_FAILED", `signing ${options.commit} in ${options.repo} failed: ${(error as Error).message}`, {
+        cause: error,
+      });
+    } finally {
+      await handBackToCaller(options.repo, { logger: options.logger, signal: options.signal });
+    }
+  });
+}
 
 export interface PublishCommitOptions {
   /** The published repository (created when missing). */
@@ -71,11 +145,7 @@ export interface PublishedCommit {
 }
 
 export async function publishCommit(options: PublishCommitOptions): Promise<PublishedCommit> {
-  const keyDir = await mkdtemp(join(tmpdir(), "deb-bootc-compose-key-"));
-  try {
-    await writeFile(join(keyDir, "secret.asc"), options.key.privateKey, { mode: 0o600 });
-    // the runroot's root (the range's first id) must read it: the private directory and the file become its own
-    await rangeWritableDirectory(keyDir);
+  return withKeyFile(options.key, async (keyDir) => {
     await rangeWritableDirectory(options.repo);
     let out: string;
     try {
@@ -96,9 +166,7 @@ export async function publishCommit(options: PublishCommitOptions): Promise<Publ
       throw composeError(
         "CHANNEL_PUBLISH_FAILED",
         `publishing ${options.commit} as ${options.ref} in ${options.repo} failed: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
     } finally {
       await handBackToCaller(options.repo, { logger: options.logger, signal: options.signal });
@@ -109,9 +177,7 @@ export async function publishCommit(options: PublishCommitOptions): Promise<Publ
       throw composeError(
         "CHANNEL_PUBLISH_FAILED",
         `commit ${options.commit} is not bound to ${options.ref} (its ref binding: ${kv.unbound || "none"})`,
-        {
-          hint: "compose with the definition's updates section: the ostree phase binds each commit to the channel's ref too",
-        },
+        { hint: "compose with the definition's updates section: the ostree phase binds each commit to the channel's ref too" },
       );
     if (kv.commit !== options.commit)
       throw composeError("CHANNEL_PUBLISH_FAILED", `${options.ref} in ${options.repo} is ${kv.commit}, not ${options.commit}`);
@@ -124,9 +190,7 @@ export async function publishCommit(options: PublishCommitOptions): Promise<Publ
       changed: kv.previous !== options.commit,
       fingerprint: options.key.fingerprint,
     };
-  } finally {
-    await rm(keyDir, { recursive: true, force: true });
-  }
+  });
 }
 
 export interface PublishComposeOptions {

@@ -3,6 +3,7 @@ import { isCodedError } from "@debian-bootc/core";
 import type { Phase } from "../compose/phase-engine.js";
 import { ROOTFS_STATE, type RootfsTree } from "../compose/phases.js";
 import { cacheDirOf } from "../pkgset/pkgset-phase.js";
+import { updateSigningKey } from "../publish/signing-key.js";
 import { installPlan } from "./apt-sources.js";
 import { imageIds } from "./chroot.js";
 import { buildRootfs, rootfsPath } from "./rootfs.js";
@@ -25,6 +26,8 @@ export interface RootfsPhaseOptions {
 
 /** Kernel version and step timings per tree, beside ROOTFS_STATE. */
 export const ROOTFS_DETAILS_STATE = "rootfs-details";
+/** The update channel's signing key the trees trust (set with an updates section): the ostree phase signs with it. */
+export const UPDATE_KEY_STATE = "update-key";
 
 /**
  * How the tree came to be: `reused` from the rootfs cache, `built` (a miss, or --no-rootfs-cache), or
@@ -187,6 +190,7 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
       }
       ctx.state.set(ROOTFS_STATE, trees);
       ctx.state.set(ROOTFS_DETAILS_STATE, details);
+      if (ctx.definition.updates) ctx.state.set(UPDATE_KEY_STATE, await updateSigningKey(ctx.definition, options.baseDir));
     },
   };
 }
