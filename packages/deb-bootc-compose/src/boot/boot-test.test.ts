@@ -99,16 +99,20 @@ describe("qemuArgs", () => {
     expect(sata).not.toContain("if=virtio");
   });
 
-  it("passes credentials base64-encoded through SMBIOS type 11 and extra disks after the system disk", () => {
-    const args = qemuArgs({
-      ...base,
-      accel: "kvm",
-      credentials: { "a.b": "x,y\n" },
-      extraDisks: [{ path: "/u.img", format: "raw", readOnly: true }],
-    });
+  it("passes credentials base64-encoded through SMBIOS type 11", () => {
+    const args = qemuArgs({ ...base, accel: "kvm", credentials: { "a.b": "x,y\n" } });
     expect(args).toContain(`type=11,value=io.systemd.credential.binary:a.b=${Buffer.from("x,y\n").toString("base64")}`);
-    const drives = args.filter((_, i) => args[i - 1] === "-drive");
-    expect(drives.slice(-2)).toEqual(["file=/d.qcow2,if=virtio,format=qcow2,cache=unsafe", "file=/u.img,if=virtio,format=raw,readonly=on"]);
+    expect(args.filter((_, i) => args[i - 1] === "-drive").at(-1)).toBe("file=/d.qcow2,if=virtio,format=qcow2,cache=unsafe");
     expect(args.join(" ")).toContain("-accel kvm -cpu host");
+  });
+
+  it("has no network unless one server is forwarded, and then a restricted one that reaches only loopback's port", () => {
+    expect(qemuArgs({ ...base, accel: "tcg" }).join(" ")).toContain("-nic none");
+    const args = qemuArgs({ ...base, accel: "tcg", forward: { guest: "10.0.2.100:80", hostPort: 4321 } });
+    const nic = args[args.indexOf("-nic") + 1];
+    expect(nic).toBe("user,model=virtio-net-pci,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:socat STDIO TCP:127.0.0.1:4321");
+    expect(() => qemuArgs({ ...base, accel: "tcg", forward: { guest: "10.0.2.100:80,hostfwd=tcp::22-:22", hostPort: 1 } })).toThrow(
+      /not a guest address/,
+    );
   });
 });
