@@ -4,7 +4,7 @@
 // Prints per package median/min/max wall-clock seconds for each tool and the ratio deb-mock/sbuild,
 // checks the goals of issue 3 (hello ratio <= 0.4, snapshot creation < 1 s), and checks that the
 // .debs of repeated builds are byte-identical. See bench/README.md.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,8 +13,9 @@ import { fetchSourcePackages } from "./lib/apt-sources.mjs";
 import { compareRuns, compareTools, debHashes } from "./lib/deb-hashes.mjs";
 import { hostMirror } from "./lib/host-mirror.mjs";
 import { runCommand } from "./lib/proc.mjs";
-import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES } from "./lib/sbuild-setup.mjs";
-import { fmt, renderTable, summarize } from "./lib/stats.mjs";
+import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES, sbuildSummary } from "./lib/sbuild-setup.mjs";
+import { minutesOptionMs, REPORT_OPTIONS, startBench, wholeNumberOption } from "./lib/start.mjs";
+import { fmt, numberOrNull, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DEB_MOCK_CLI = join(REPO, "packages", "deb-mock", "dist", "cli.js");
@@ -64,16 +65,12 @@ function parseOptions(argv) {
       "skip-sbuild": { type: "boolean", default: false },
       "skip-deb-mock": { type: "boolean", default: false },
       "setup-only": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      render: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
+      ...REPORT_OPTIONS,
     },
     strict: true,
   });
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a whole number >= 1, got '${values.runs}'`);
-  const timeout = Number(values.timeout);
-  if (!(timeout > 0)) throw new Error(`--timeout: expected minutes > 0, got '${values.timeout}'`);
+  const runs = wholeNumberOption(values, "runs");
+  const timeoutMs = minutesOptionMs(values, "timeout");
   const packages = values.packages
     .split(",")
     .map((s) => s.trim())
@@ -86,7 +83,7 @@ function parseOptions(argv) {
   return {
     ...values,
     runs,
-    timeoutMs: timeout * 60_000,
+    timeoutMs,
     packages,
     sourceSuites,
     workdir: resolve(values.workdir),
@@ -96,27 +93,15 @@ function parseOptions(argv) {
 const say = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
 async function main() {
-  let opts;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`deb-mock-vs-sbuild: ${error.message}\n\n${HELP}`);
-    return 64;
-  }
-  if (opts.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (opts.render) {
-    process.stdout.write(renderReport(JSON.parse(readFileSync(opts.render, "utf8"))));
-    return 0;
-  }
-  if (process.getuid?.() !== 0) {
-    process.stderr.write(
-      "deb-mock-vs-sbuild: must run as root (it installs packages, creates the build user, and deb-mock mounts overlays)\n",
-    );
-    return 77;
-  }
+  const start = startBench({
+    name: "deb-mock-vs-sbuild",
+    help: HELP,
+    parseOptions,
+    renderReport,
+    rootReason: "it installs packages, creates the build user, and deb-mock mounts overlays",
+  });
+  if (start.opts === undefined) return start.exit;
+  const opts = start.opts;
   const arch = (await runCommand(["dpkg", "--print-architecture"])).stdout.trim() || "amd64";
   const mirror = opts.mirror ?? hostMirror();
   const logs = join(opts.workdir, "logs");
@@ -279,18 +264,6 @@ async function sbuildRun(pkg, i, entry, arch, opts, logs) {
   };
 }
 
-/** The key: value lines of the Summary section of sbuild's own .build log in `dir`. */
-function sbuildSummary(dir) {
-  const out = {};
-  const name = existsSync(dir) ? readdirSync(dir).find((n) => n.endsWith(".build")) : undefined;
-  if (!name) return out;
-  out.logFile = join(dir, name);
-  const text = readFileSync(out.logFile, "utf8");
-  const summary = text.slice(text.lastIndexOf("| Summary"));
-  for (const m of summary.matchAll(/^([A-Z][A-Za-z-]+): (.*)$/gm)) out[m[1]] = m[2].trim();
-  return out;
-}
-
 async function debMockRun(pkg, i, pre, opts, logs) {
   const resultDir = join(opts.workdir, "deb-mock", pkg.name, `run-${i}`);
   rmSync(resultDir, { recursive: true, force: true });
@@ -352,11 +325,6 @@ function phaseSeconds(result, pattern) {
   const start = Date.parse(phase.start ?? phase.startedAt ?? phase.started ?? "");
   const end = Date.parse(phase.end ?? phase.endedAt ?? phase.finishedAt ?? phase.ended ?? "");
   return Number.isFinite(start) && Number.isFinite(end) ? { name, seconds: (end - start) / 1000 } : null;
-}
-
-function numberOrNull(v) {
-  const n = Number(v);
-  return v === undefined || Number.isNaN(n) ? null : n;
 }
 
 function medianOf(values) {

@@ -23,8 +23,9 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { hostMirror } from "./lib/host-mirror.mjs";
 import { runCommand } from "./lib/proc.mjs";
-import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES } from "./lib/sbuild-setup.mjs";
-import { fmt, renderTable, summarize } from "./lib/stats.mjs";
+import { asUser, mkdirForUser, prepareSbuild, SBUILD_PACKAGES, sbuildSummary } from "./lib/sbuild-setup.mjs";
+import { minutesOptionMs, REPORT_OPTIONS, startBench, wholeNumberOption } from "./lib/start.mjs";
+import { fmt, numberOrNull, renderTable, summarize } from "./lib/stats.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const COMPOSE_CLI = join(REPO, "packages", "deb-bootc-compose", "dist", "cli.js");
@@ -109,24 +110,18 @@ function parseOptions(argv) {
       mirror: { type: "string" },
       timeout: { type: "string", default: "60" },
       keep: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      render: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
+      ...REPORT_OPTIONS,
     },
     strict: true,
   });
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a whole number >= 1, got '${values.runs}'`);
-  const parallel = Number(values["sbuild-parallel"]);
-  if (!Number.isInteger(parallel) || parallel < 1)
-    throw new Error(`--sbuild-parallel: expected a whole number >= 1, got '${values["sbuild-parallel"]}'`);
-  const timeout = Number(values.timeout);
-  if (!(timeout > 0)) throw new Error(`--timeout: expected minutes > 0, got '${values.timeout}'`);
+  const runs = wholeNumberOption(values, "runs");
+  const parallel = wholeNumberOption(values, "sbuild-parallel");
+  const timeoutMs = minutesOptionMs(values, "timeout");
   const workdir = resolve(values.workdir);
   // deb-mock's cache.root must be an absolute path without spaces, commas, colons or backslashes
   if (values["cold-deb-mock"] && !/^\/[^\s,:\\]+$/.test(workdir))
     throw new Error(`--workdir ${workdir}: with --cold-deb-mock it must have no spaces, commas, colons or backslashes`);
-  return { ...values, runs, parallel, timeoutMs: timeout * 60_000, workdir, definition: resolve(values.definition) };
+  return { ...values, runs, parallel, timeoutMs, workdir, definition: resolve(values.definition) };
 }
 
 const say = (msg) => process.stderr.write(`[pipeline] ${msg}\n`);
@@ -142,25 +137,15 @@ async function uptime() {
 }
 
 async function main() {
-  let opts;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`pipeline: ${error.message}\n\n${HELP}`);
-    return 64;
-  }
-  if (opts.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (opts.render) {
-    process.stdout.write(renderReport(JSON.parse(readFileSync(opts.render, "utf8"))));
-    return 0;
-  }
-  if (process.getuid?.() !== 0) {
-    process.stderr.write("pipeline: must run as root (the compose mounts overlays and runs mmdebstrap; sbuild's set-up adds a user)\n");
-    return 77;
-  }
+  const start = startBench({
+    name: "pipeline",
+    help: HELP,
+    parseOptions,
+    renderReport,
+    rootReason: "the compose mounts overlays and runs mmdebstrap; sbuild's set-up adds a user",
+  });
+  if (start.opts === undefined) return start.exit;
+  const opts = start.opts;
   for (const file of [COMPOSE_CLI, ORCHESTRATOR_LOCAL, ORCHESTRATOR_CLIENT]) {
     if (!existsSync(file)) {
       process.stderr.write(`pipeline: ${file} not found; build the tools first: npx tsc -b packages/deb-bootc-compose\n`);
@@ -632,23 +617,6 @@ async function sbuildReference(cold, runDir, entry, suite, arch, opts, logs, i) 
   out.seconds = Number(process.hrtime.bigint() - started) / 1e9;
   out.builds.sort((a, b) => a.name.localeCompare(b.name));
   return out;
-}
-
-/** The key: value lines of the Summary section of sbuild's own .build log in `dir`. */
-function sbuildSummary(dir) {
-  const out = {};
-  const name = existsSync(dir) ? readdirSync(dir).find((n) => n.endsWith(".build")) : undefined;
-  if (!name) return out;
-  out.logFile = join(dir, name);
-  const text = readFileSync(out.logFile, "utf8");
-  const summary = text.slice(text.lastIndexOf("| Summary"));
-  for (const m of summary.matchAll(/^([A-Z][A-Za-z-]+): (.*)$/gm)) out[m[1]] = m[2].trim();
-  return out;
-}
-
-function numberOrNull(v) {
-  const n = Number(v);
-  return v === undefined || Number.isNaN(n) ? null : n;
 }
 
 /**

@@ -2,7 +2,7 @@
 // Debian packages, an unprivileged build user with subordinate id ranges, ~/.sbuildrc, and an
 // mmdebstrap base tarball of the suite made from the host's mirror. Each step says what it does
 // through `say` and does nothing when it is already done.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { runChecked, runCommand } from "./proc.mjs";
 
@@ -153,4 +153,16 @@ export async function prepareSbuild({ user, suite, arch, mirror, refresh, logFil
   ensureSbuildrc(entry, say);
   const tarball = await ensureBaseTarball({ entry, suite, arch, mirror, refresh, logFile, say });
   return { entry, tarball, sbuildVersion: await sbuildVersion() };
+}
+
+/** The key: value lines of the Summary section of sbuild's own .build log in `dir`. */
+export function sbuildSummary(dir) {
+  const out = {};
+  const name = existsSync(dir) ? readdirSync(dir).find((n) => n.endsWith(".build")) : undefined;
+  if (!name) return out;
+  out.logFile = join(dir, name);
+  const text = readFileSync(out.logFile, "utf8");
+  const summary = text.slice(text.lastIndexOf("| Summary"));
+  for (const m of summary.matchAll(/^([A-Z][A-Za-z-]+): (.*)$/gm)) out[m[1]] = m[2].trim();
+  return out;
 }

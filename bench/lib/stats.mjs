@@ -26,3 +26,9 @@ export function renderTable(header, rows) {
   const rule = widths.map((w) => "-".repeat(w)).join("  ");
   return [line(all[0]), rule, ...all.slice(1).map(line)].join("\n");
 }
+
+/** A number from a report field, or null when it is missing or not a number. */
+export function numberOrNull(v) {
+  const n = Number(v);
+  return v === undefined || Number.isNaN(n) ? null : n;
+}

@@ -1,21 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { consoleOutput, type Output, renderCliDocs, runCli, stdoutClosedExitCode, type ToolSpec } from "./cli.js";
+import { consoleOutput, memoryOutput, renderCliDocs, runCli, stdoutClosedExitCode, type ToolSpec } from "./cli.js";
 import { coreError } from "./errors.js";
-
-function capture(): Output & { text: string[]; errors: string[] } {
-  const text: string[] = [];
-  const errors: string[] = [];
-  return {
-    isTTY: false,
-    text,
-    errors,
-    line: (t) => text.push(t),
-    json: (v) => text.push(JSON.stringify(v)),
-    warn: (t) => errors.push(t),
-    error: (t) => errors.push(t),
-  };
-}
 
 const tool: ToolSpec = {
   name: "demo",
@@ -45,28 +31,28 @@ const tool: ToolSpec = {
 
 describe("runCli", () => {
   it("runs a verb with repeatable options and --json", async () => {
-    const out = capture();
+    const out = memoryOutput();
     expect(await runCli(tool, ["greet", "world", "--repo", "a", "--repo", "b", "--json"], out)).toBe(0);
     expect(JSON.parse(out.text[0]!)).toEqual({ greeted: "world", repos: ["a", "b"] });
   });
 
   it("maps a coded error to its category's exit code, message and hint", async () => {
-    const out = capture();
+    const out = memoryOutput();
     expect(await runCli(tool, ["fail"], out)).toBe(2);
     expect(out.errors).toEqual(["demo: error: x.yaml:3: bad", "hint: fix it"]);
   });
 
   it("reports errors as JSON with --json", async () => {
-    const out = capture();
+    const out = memoryOutput();
     expect(await runCli(tool, ["fail", "--json"], out)).toBe(2);
     expect(JSON.parse(out.text[0]!)).toEqual({ ok: false, error: { code: "CONFIG_INVALID", message: "x.yaml:3: bad", hint: "fix it" } });
   });
 
   it("treats unknown verbs and missing arguments as usage errors", async () => {
-    const out = capture();
+    const out = memoryOutput();
     expect(await runCli(tool, ["nope"], out)).toBe(2);
     expect(out.errors[0]).toMatch(/^demo: error: unknown command 'nope'/);
-    expect(await runCli(tool, ["greet"], capture())).toBe(2);
+    expect(await runCli(tool, ["greet"], memoryOutput())).toBe(2);
   });
 
   it("stops a running command as Ctrl-C does when standard output's reader goes, and says nothing", async () => {

@@ -124,6 +124,24 @@ export function consoleOutput(stdout: NodeJS.WriteStream = process.stdout, stder
   };
 }
 
+/**
+ * An Output that keeps what a CLI run writes: `text` holds standard output's lines (a JSON value as one
+ * line of compact JSON), `errors` standard error's. For running a tool's CLI in-process (tests).
+ */
+export function memoryOutput(): Output & { text: string[]; errors: string[] } {
+  const text: string[] = [];
+  const errors: string[] = [];
+  return {
+    isTTY: false,
+    text,
+    errors,
+    line: (t) => text.push(t),
+    json: (v) => text.push(JSON.stringify(v)),
+    warn: (t) => errors.push(t),
+    error: (t) => errors.push(t),
+  };
+}
+
 function addOption(command: Command, spec: OptionSpec): void {
   const option = new Option(spec.flags, spec.description);
   if (spec.choices) option.choices(spec.choices);

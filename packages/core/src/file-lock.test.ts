@@ -1,21 +1,15 @@
-import { mkdtemp, rm, utimes } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { utimes } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTempDir } from "../../../test/temp-dir.js";
 import { isCodedError } from "./errors.js";
 import { acquireLock } from "./file-lock.js";
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "file-lock-"));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir("file-lock-");
 
 describe("acquireLock", () => {
   it("gives up after its timeout when another process holds the lock", async () => {
-    const path = join(dir, "plain.lock");
+    const path = join(dir(), "plain.lock");
     const held = await acquireLock(path, { timeoutMs: 1000 });
     const error = await acquireLock(path, { timeoutMs: 200 }).catch((e: unknown) => e);
     expect(isCodedError(error) && error.code).toBe("LOCKED");
@@ -24,7 +18,7 @@ describe("acquireLock", () => {
   });
 
   it("keeps waiting past its timeout while the holder's heartbeat is fresh, and gets the lock when it is released", async () => {
-    const path = join(dir, "busy.lock");
+    const path = join(dir(), "busy.lock");
     const held = await acquireLock(path, { timeoutMs: 1000, heartbeatMs: 100 });
     const waits: string[] = [];
     const waiter = acquireLock(path, { timeoutMs: 200, heartbeatMs: 100, what: "the base", onStillWaiting: (m) => waits.push(m) });
@@ -37,7 +31,7 @@ describe("acquireLock", () => {
   });
 
   it("gives up when the holder's heartbeat stopped", async () => {
-    const path = join(dir, "stuck.lock");
+    const path = join(dir(), "stuck.lock");
     const held = await acquireLock(path, { timeoutMs: 1000 }); // a holder that does not beat
     await utimes(path, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     const error = await acquireLock(path, { timeoutMs: 200, heartbeatMs: 100 }).catch((e: unknown) => e);

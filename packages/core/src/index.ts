@@ -4,4 +4,5 @@ export * from "./config.js";
 export * from "./errors.js";
 export * from "./file-lock.js";
 export * from "./logger.js";
+export * from "./path-exists.js";
 export * from "./run.js";

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { isCodedError, type Output, runCli } from "@debian-bootc/core";
+import { isCodedError, memoryOutput, runCli } from "@debian-bootc/core";
 import { describe, expect, it } from "vitest";
 import { loadDefinition, parseDefinition, resolveVariant } from "./definition.js";
 import { closest } from "./suggest.js";
@@ -16,20 +16,6 @@ function invalid(yaml: string): { message: string; details: Record<string, unkno
     return { message: (error as Error).message, details: (error as { details: Record<string, unknown> }).details };
   }
   throw new Error("expected the definition to be rejected");
-}
-
-function captureOutput(): Output & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return {
-    isTTY: false,
-    stdout,
-    stderr,
-    line: (t) => stdout.push(t),
-    json: (v) => stdout.push(JSON.stringify(v)),
-    warn: (t) => stderr.push(t),
-    error: (t) => stderr.push(t),
-  };
 }
 
 describe("compose definitions", () => {
@@ -260,34 +246,34 @@ describe("compose definitions", () => {
 
 describe("deb-bootc-compose validate", () => {
   it("prints the variants of a valid definition and exits 0", async () => {
-    const out = captureOutput();
+    const out = memoryOutput();
     expect(await runCli(tool, ["validate", example], out)).toBe(0);
-    expect(out.stdout.join("\n")).toMatch(/variant standard \(inherits minimal\): \d+ packages requested/);
+    expect(out.text.join("\n")).toMatch(/variant standard \(inherits minimal\): \d+ packages requested/);
   });
 
   it("prints JSON with --json", async () => {
-    const out = captureOutput();
+    const out = memoryOutput();
     expect(await runCli(tool, ["validate", "--json", example], out)).toBe(0);
-    const doc = JSON.parse(out.stdout.join(""));
+    const doc = JSON.parse(out.text.join(""));
     expect(doc.ok).toBe(true);
     expect(doc.definition.name).toBe("debian-bootc-minimal");
   });
 
   it("exits 2 with the file, line and suggestion for a typo, also as JSON", async () => {
-    const out = captureOutput();
+    const out = memoryOutput();
     expect(await runCli(tool, ["validate", fixture("typo.yaml")], out)).toBe(2);
-    expect(out.stderr[0]).toMatch(/typo\.yaml:3:\d+: pacakges: unknown field "pacakges" \(did you mean "packages"\?\)/);
-    const json = captureOutput();
+    expect(out.errors[0]).toMatch(/typo\.yaml:3:\d+: pacakges: unknown field "pacakges" \(did you mean "packages"\?\)/);
+    const json = memoryOutput();
     expect(await runCli(tool, ["validate", "--json", fixture("typo.yaml")], json)).toBe(2);
-    const doc = JSON.parse(json.stdout.join(""));
+    const doc = JSON.parse(json.text.join(""));
     expect(doc.error.code).toBe("CONFIG_INVALID");
     expect(doc.error.details.line).toBe(3);
     expect(await readFile(fixture("typo.yaml"), "utf8")).toContain("pacakges");
   });
 
   it("reports files the definition refers to that do not exist", async () => {
-    const out = captureOutput();
+    const out = memoryOutput();
     expect(await runCli(tool, ["validate", fixture("missing-file.yaml")], out)).toBe(2);
-    expect(out.stderr[0]).toMatch(/files\[0\]\.src: .*no-such-file\.conf does not exist/);
+    expect(out.errors[0]).toMatch(/files\[0\]\.src: .*no-such-file\.conf does not exist/);
   });
 });

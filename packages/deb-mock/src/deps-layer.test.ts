@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTempDir } from "../../../test/temp-dir.js";
 import {
   aptInputsUntouched,
   depsLayerKey,
@@ -23,13 +23,7 @@ import {
 const fixture = (name: string) => readFile(join(import.meta.dirname, "__fixtures__", "apt", name), "utf8");
 
 /** A temporary directory for each test (the file-system tests use it). */
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "deb-mock-deps-layer-"));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir("deb-mock-deps-layer-");
 
 describe("parseAptPrintUris", () => {
   it("reads every .deb with its SHA256, the removals and the summary (trixie apt, hello's Build-Depends)", async () => {
@@ -90,7 +84,7 @@ describe("depsLayerKey", () => {
 
 describe("files", () => {
   it("missingDownloads checks name, size and SHA256 in the shared archive", async () => {
-    const archives = join(dir, "archives");
+    const archives = join(dir(), "archives");
     await mkdir(archives);
     const good = Buffer.from("good deb");
     await writeFile(join(archives, "a_1_all.deb"), good);
@@ -105,9 +99,9 @@ describe("files", () => {
   });
 
   it("splitUpper keeps what was there before on top and turns the rest into a layer", async () => {
-    const upper = join(dir, "upper");
-    const work = join(dir, "work");
-    const layer = join(dir, "layer");
+    const upper = join(dir(), "upper");
+    const work = join(dir(), "work");
+    const layer = join(dir(), "layer");
     await mkdir(join(upper, "etc/apt/sources.list.d"), { recursive: true });
     await mkdir(join(upper, "root"), { recursive: true, mode: 0o700 });
     await mkdir(join(upper, "usr/bin"), { recursive: true });
@@ -149,7 +143,7 @@ describe("plan memos", () => {
 
   it("round-trip a real plan, and are ignored for other arguments or when damaged", async () => {
     const plan = parseAptPrintUris(await fixture("print-uris-hello-conflicts.txt"));
-    const path = planMemoPath(join(dir, "gen-1"), join(dir, "index-1"), args);
+    const path = planMemoPath(join(dir(), "gen-1"), join(dir(), "index-1"), args);
     await writePlanMemo(path, args, plan);
     const read = await readPlanMemo(path, args);
     expect(read).toEqual(plan);
@@ -160,24 +154,24 @@ describe("plan memos", () => {
     expect(parsePlanMemo(text.replace('"format":1', '"format":0'), args)).toBeUndefined();
     expect(parsePlanMemo(text.replace(/"size":\d+/, '"size":"65596"'), args)).toBeUndefined();
     expect(parsePlanMemo(text.replace(/"sha256":"[0-9a-f]{64}"/, '"sha256":"SHA256"'), args)).toBeUndefined();
-    expect(await readPlanMemo(join(dir, "absent.json"), args)).toBeUndefined();
+    expect(await readPlanMemo(join(dir(), "absent.json"), args)).toBeUndefined();
   });
 
   it("of an older index generation go when a newer one's memo is written", async () => {
     const plan = parseAptPrintUris(await fixture("print-uris-nothing.txt"));
-    const old = planMemoPath(join(dir, "gen-1"), join(dir, "index-1"), args);
-    const other = planMemoPath(join(dir, "gen-1"), join(dir, "index-1"), ["install", "pv"]);
+    const old = planMemoPath(join(dir(), "gen-1"), join(dir(), "index-1"), args);
+    const other = planMemoPath(join(dir(), "gen-1"), join(dir(), "index-1"), ["install", "pv"]);
     await writePlanMemo(old, args, plan);
     await writePlanMemo(other, ["install", "pv"], plan);
-    expect(await readdir(join(dir, "gen-1", "plans", "index-1"))).toHaveLength(2);
-    const now = planMemoPath(join(dir, "gen-1"), join(dir, "index-2"), args);
+    expect(await readdir(join(dir(), "gen-1", "plans", "index-1"))).toHaveLength(2);
+    const now = planMemoPath(join(dir(), "gen-1"), join(dir(), "index-2"), args);
     await writePlanMemo(now, args, plan);
-    expect(await readdir(join(dir, "gen-1", "plans"))).toEqual(["index-2"]);
+    expect(await readdir(join(dir(), "gen-1", "plans"))).toEqual(["index-2"]);
     expect(await readPlanMemo(now, args)).toEqual(plan);
   });
 
   it("apply only while the snapshot leaves apt's configuration, lists and dpkg database alone", async () => {
-    const upper = join(dir, "upper");
+    const upper = join(dir(), "upper");
     await mkdir(join(upper, "build-output"), { recursive: true });
     await mkdir(join(upper, "var/cache/apt"), { recursive: true });
     expect(await aptInputsUntouched(upper)).toBe(true);
@@ -192,7 +186,7 @@ describe("plan memos", () => {
 
 describe("a layer's snapshot is fresh", () => {
   it("when its upper holds only the extra repositories' sources, keys, lists and apt's caches", async () => {
-    const upper = join(dir, "upper");
+    const upper = join(dir(), "upper");
     for (const rel of ["etc/apt/sources.list.d", "etc/apt/deb-mock-keys", "var/lib/apt/lists/partial", "var/cache/apt"]) {
       await mkdir(join(upper, rel), { recursive: true });
     }

@@ -39,7 +39,7 @@ import { type Profile, parseDuration } from "./profile-schema.js";
 import { DEFAULT_PROFILE, loadProfile, resolveMirror } from "./profiles.js";
 import { makeRangeDirs, makeReachable } from "./range-fs.js";
 import type { InstalledPackage } from "./result.js";
-import { type BindMount, runSandboxed, runSandboxedInteractive, type SandboxSpec } from "./sandbox.js";
+import { type BindMount, runSandboxed, runSandboxedInteractive, type SandboxRunOptions, type SandboxSpec } from "./sandbox.js";
 import {
   cleanStaleSnapshots,
   createSnapshot,
@@ -107,19 +107,14 @@ export async function resolveProfile(selection: ProfileSelection): Promise<Profi
   return profile;
 }
 
-export interface RunInSnapshotOptions {
+/** Where and how a command runs in the snapshot, plus the sandbox's run options (the environment gives its own signal and logger). */
+export interface RunInSnapshotOptions extends Omit<SandboxRunOptions, "signal" | "logger"> {
   /** root (default) or the profile's unprivileged build user. */
   user?: "root" | "builder";
   network?: boolean;
   binds?: readonly BindMount[];
   cwd?: string;
   env?: Readonly<Record<string, string>>;
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
-  captureStdout?: boolean;
-  okCodes?: number[];
-  timeoutMs?: number;
-  input?: string;
 }
 
 export interface OpenOptions extends CommonOptions {
@@ -245,15 +240,11 @@ export class Environment {
     this.log(`run as ${options.user ?? "root"}${options.network ? " with network" : ""}: ${command.map(quoteForLog).join(" ")}`);
     const started = Date.now();
     try {
-      const result = await runSandboxed(this.spec(command, options), {
+      const { user, network, binds, cwd, env, ...runOptions } = options;
+      const result = await runSandboxed(this.spec(command, { user, network, binds, cwd, env }), {
+        ...runOptions,
         signal: this.ctx.signal,
         logger: this.ctx.logger,
-        onStdout: options.onStdout,
-        onStderr: options.onStderr,
-        captureStdout: options.captureStdout,
-        okCodes: options.okCodes,
-        timeoutMs: options.timeoutMs,
-        input: options.input,
       });
       this.log(`exit ${result.code} after ${Date.now() - started} ms`);
       return result;

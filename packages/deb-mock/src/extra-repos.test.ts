@@ -1,21 +1,17 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useTempDir } from "../../../test/temp-dir.js";
 import { planExtraRepos } from "./extra-repos.js";
 
-let dir: string;
+const dir = useTempDir("deb-mock-extra-repos-", "all");
 let armoured: string;
 let binary: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "deb-mock-extra-repos-"));
-  armoured = join(dir, "hub-key.asc");
-  binary = join(dir, "archive.key");
+  armoured = join(dir(), "hub-key.asc");
+  binary = join(dir(), "archive.key");
   await writeFile(armoured, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEZ...\n-----END PGP PUBLIC KEY BLOCK-----\n");
   await writeFile(binary, Buffer.from([0x99, 0x01, 0x0d, 0x04]));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe("planExtraRepos", () => {
@@ -58,7 +54,7 @@ describe("planExtraRepos", () => {
   });
 
   it("rejects a missing key file, a relative key path and a malformed line, naming them", async () => {
-    await expect(planExtraRepos([`deb [signed-by=${join(dir, "nope.asc")}] http://a.invalid/r ./`])).rejects.toMatchObject({
+    await expect(planExtraRepos([`deb [signed-by=${join(dir(), "nope.asc")}] http://a.invalid/r ./`])).rejects.toMatchObject({
       code: "BUILD_INPUT_INVALID",
       message: expect.stringContaining("nope.asc"),
     });

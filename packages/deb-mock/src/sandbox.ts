@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Logger, type RunResult, run } from "@debian-bootc/core";
+import { type RunOptions, type RunResult, run } from "@debian-bootc/core";
 import { type IdRange, idRange, RANGE_SIZE } from "./id-range.js";
 import { seccompProgram } from "./seccomp-filter.js";
 
@@ -210,16 +210,11 @@ export function sandboxArgv(spec: SandboxSpec, range: IdRange, files: SandboxFil
   ];
 }
 
-export interface SandboxRunOptions {
-  signal?: AbortSignal;
-  logger?: Logger;
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
-  captureStdout?: boolean;
-  okCodes?: number[];
-  timeoutMs?: number;
-  input?: string;
-}
+/** core's run() options that mean the same in the sandbox (its program, cwd and environment are the sandbox's). */
+export type SandboxRunOptions = Pick<
+  RunOptions,
+  "signal" | "logger" | "onStdout" | "onStderr" | "captureStdout" | "okCodes" | "timeoutMs" | "input"
+>;
 
 /**
  * Run a command in a rootless sandbox (see sandboxArgv) over an overlay or a directory tree owned by the

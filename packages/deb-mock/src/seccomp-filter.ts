@@ -54,6 +54,18 @@ export const FILTERED_SYSCALLS: ReadonlyArray<readonly [string, string]> = [
 type SyscallTable = Readonly<Record<string, number>>;
 
 // numbers from the kernel's unistd headers (asm/unistd_64.h, asm/unistd_32.h, asm-generic/unistd.h)
+
+/** System calls added since Linux 5.1 have one number on every architecture (424 and up). */
+const UNIFIED: SyscallTable = {
+  open_tree: 428,
+  move_mount: 429,
+  fsopen: 430,
+  fsconfig: 431,
+  fsmount: 432,
+  fspick: 433,
+  mount_setattr: 442,
+};
+
 const X86_64: SyscallTable = {
   add_key: 248,
   request_key: 249,
@@ -69,13 +81,7 @@ const X86_64: SyscallTable = {
   mount: 165,
   umount2: 166,
   pivot_root: 155,
-  open_tree: 428,
-  move_mount: 429,
-  fsopen: 430,
-  fsconfig: 431,
-  fsmount: 432,
-  fspick: 433,
-  mount_setattr: 442,
+  ...UNIFIED,
   swapon: 167,
   swapoff: 168,
   reboot: 169,
@@ -107,13 +113,7 @@ const I386: SyscallTable = {
   umount: 22,
   umount2: 52,
   pivot_root: 217,
-  open_tree: 428,
-  move_mount: 429,
-  fsopen: 430,
-  fsconfig: 431,
-  fsmount: 432,
-  fspick: 433,
-  mount_setattr: 442,
+  ...UNIFIED,
   swapon: 87,
   swapoff: 115,
   reboot: 88,
@@ -145,13 +145,7 @@ const GENERIC: SyscallTable = {
   mount: 40,
   umount2: 39,
   pivot_root: 41,
-  open_tree: 428,
-  move_mount: 429,
-  fsopen: 430,
-  fsconfig: 431,
-  fsmount: 432,
-  fspick: 433,
-  mount_setattr: 442,
+  ...UNIFIED,
   swapon: 224,
   swapoff: 225,
   reboot: 142,

@@ -60,6 +60,19 @@ function snapshotPaths(layout: CacheLayout, id: string) {
   };
 }
 
+/** Snapshot `id` of the layout: its directories and its overlay over the owner's lower layers. */
+function snapshotOf(layout: CacheLayout, id: string, owner: SnapshotOwner): Snapshot {
+  const paths = snapshotPaths(layout, id);
+  return {
+    id,
+    dir: paths.dir,
+    build: paths.build,
+    logs: paths.logs,
+    root: { kind: "overlay", lower: owner.lower, upper: paths.upper, work: paths.work, mountpoint: paths.mountpoint },
+    owner,
+  };
+}
+
 export interface CreateSnapshotOptions {
   key: string;
   profile: string;
@@ -100,14 +113,7 @@ export async function createSnapshot(layout: CacheLayout, options: CreateSnapsho
     keep: options.keep ?? false,
   };
   await writeFile(join(paths.dir, "owner.json"), `${JSON.stringify(owner, null, 2)}\n`);
-  return {
-    id,
-    dir: paths.dir,
-    build: paths.build,
-    logs: paths.logs,
-    root: { kind: "overlay", lower: options.lower, upper: paths.upper, work: paths.work, mountpoint: paths.mountpoint },
-    owner,
-  };
+  return snapshotOf(layout, id, owner);
 }
 
 export async function readSnapshotOwner(layout: CacheLayout, id: string): Promise<SnapshotOwner | undefined> {
@@ -123,15 +129,7 @@ export async function openSnapshot(layout: CacheLayout, id: string): Promise<Sna
   if (!/^[\w.-]+$/.test(id)) throw debMockError("SNAPSHOT_NOT_FOUND", `'${id}' is not a snapshot id`);
   const owner = await readSnapshotOwner(layout, id);
   if (!owner) throw debMockError("SNAPSHOT_NOT_FOUND", `no snapshot ${id} in ${layout.snapshotsDir}`, { hint: "see 'deb-mock status'" });
-  const paths = snapshotPaths(layout, id);
-  return {
-    id,
-    dir: paths.dir,
-    build: paths.build,
-    logs: paths.logs,
-    root: { kind: "overlay", lower: owner.lower, upper: paths.upper, work: paths.work, mountpoint: paths.mountpoint },
-    owner,
-  };
+  return snapshotOf(layout, id, owner);
 }
 
 export async function setSnapshotKeep(snapshot: Snapshot, keep: boolean): Promise<void> {

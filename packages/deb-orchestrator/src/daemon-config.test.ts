@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Output, runCli } from "@debian-bootc/core";
+import { memoryOutput, runCli } from "@debian-bootc/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { builderDefaults, hubDefaults, hubOptionsFrom, loadDaemonConfig } from "./daemon-config.js";
 import { defaultLimits } from "./hub/limits.js";
@@ -17,20 +17,6 @@ function file(name: string, text: string): string {
   const path = join(dir, name);
   writeFileSync(path, text);
   return path;
-}
-
-function capture(): Output & { text: string[]; errors: string[] } {
-  const text: string[] = [];
-  const errors: string[] = [];
-  return {
-    isTTY: false,
-    text,
-    errors,
-    line: (t) => text.push(t),
-    json: (v) => text.push(JSON.stringify(v)),
-    warn: (t) => errors.push(t),
-    error: (t) => errors.push(t),
-  };
 }
 
 describe("the shipped configuration files", () => {
@@ -114,7 +100,7 @@ describe("loadDaemonConfig", () => {
 describe("deb-orchestrator hub|builder --check-config", () => {
   it("prints the settings in effect and exits 0", async () => {
     const path = file("check.yaml", "lease: 120\n");
-    const out = capture();
+    const out = memoryOutput();
     expect(await runCli(tool, ["hub", "--config-file", path, "--check-config", "--listen", "127.0.0.1:9999", "--json"], out)).toBe(0);
     expect(JSON.parse(out.text[0]!)).toMatchObject({
       ok: true,
@@ -125,7 +111,7 @@ describe("deb-orchestrator hub|builder --check-config", () => {
 
   it("exits 2 naming the file and the field when the file is invalid", async () => {
     const path = file("check-bad.yaml", "capacity: many\n");
-    const out = capture();
+    const out = memoryOutput();
     expect(await runCli(tool, ["builder", "--config-file", path, "--check-config"], out)).toBe(2);
     expect(out.errors[0]).toContain(`${path}:1:11: capacity:`);
   });

@@ -8,6 +8,7 @@ import { Builder } from "./builder/builder.js";
 import { freePort, spawnCli, stopProcess } from "./testing/processes.js";
 import { RawHubClient } from "./testing/raw-hub-client.js";
 import {
+  createTarget,
   databaseKinds,
   startTestHub,
   submitBuild,
@@ -27,12 +28,6 @@ const databases = useDatabases();
 interface TaskDetail {
   state: string;
   children: { id: number; method: string; state: string; host: string | null; attempts: number }[];
-}
-
-async function setupTarget(admin: RawHubClient) {
-  await admin.post("/api/v1/tags", { name: "base", arches: ["amd64"] });
-  await admin.post("/api/v1/tags", { name: "dest", arches: ["amd64"], parents: ["base"] });
-  await admin.post("/api/v1/targets", { name: "t", buildTag: "base", destTag: "dest" });
 }
 
 async function hostToken(admin: RawHubClient, dir: string, name: string): Promise<string> {
@@ -76,7 +71,7 @@ describe.each(databaseKinds)("faults on %s", (kind) => {
 
   it("a builder SIGKILLed mid-build: the task is freed after its lease and completes on a second builder", async () => {
     test = await startTestHub(databases, kind, { leaseMs: 3000 });
-    await setupTarget(test.admin);
+    await createTarget(test.admin);
     const tokenA = await hostToken(test.admin, test.dir, "builder-a");
     const tokenB = await hostToken(test.admin, test.dir, "builder-b");
     const a = spawnCli(builderArgs(test.hub.url, tokenA, "builder-a", test.dir, 60_000), join(test.dir, "a.log"));
@@ -124,7 +119,7 @@ describe.each(databaseKinds)("faults on %s", (kind) => {
     const anonymous = new RawHubClient({ url });
     await until(async () => anonymous.get("/api/v1/health").catch(() => undefined), 30_000, "the hub to start");
     const admin = new RawHubClient({ url, token: (await readFile(join(data, "admin.token"), "utf8")).trim() });
-    await setupTarget(admin);
+    await createTarget(admin);
     const token = await hostToken(admin, dir, "builder-a");
     children.push(spawnCli(builderArgs(url, token, "builder-a", dir, 3000), join(dir, "builder.log")));
     const taskId = await submitBuild(admin, "t", await writeSourcePackage(dir, "survivor", "2.0-1"));
@@ -151,7 +146,7 @@ describe.each(databaseKinds)("faults on %s", (kind) => {
 
   it("two builders and several builds: both are used and neither exceeds its capacity", async () => {
     test = await startTestHub(databases, kind);
-    await setupTarget(test.admin);
+    await createTarget(test.admin);
     const builders: Builder[] = [];
     cleanups.push(async () => {
       for (const b of builders) await b.stop(100);

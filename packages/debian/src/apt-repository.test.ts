@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { copyFile, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTempDir } from "../../../test/temp-dir.js";
 import { makeDeb } from "./__fixtures__/deb-builder.js";
 import { poolPrefix, type WriteRepositoryOptions, writeAptRepository } from "./apt-repository.js";
 import { parseRelease } from "./release-file.js";
@@ -34,7 +34,7 @@ async function listTree(dir: string): Promise<string[]> {
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
 describe("writeAptRepository", () => {
-  let scratch: string;
+  const scratch = useTempDir("repo-writer-", "all");
   const base = (root: string): WriteRepositoryOptions => ({
     root,
     suite: "stable",
@@ -47,15 +47,8 @@ describe("writeAptRepository", () => {
     date: DATE,
   });
 
-  beforeAll(async () => {
-    scratch = await mkdtemp(join(tmpdir(), "repo-writer-"));
-  });
-  afterAll(async () => {
-    await rm(scratch, { recursive: true, force: true });
-  });
-
   it("lays out the pool and lists every index (compressed and not) in the Release", async () => {
-    const root = join(scratch, "layout");
+    const root = join(scratch(), "layout");
     const written = await writeAptRepository(base(root));
     expect(written.packages).toBe(3);
     expect(written.sources).toBe(1);
@@ -98,7 +91,7 @@ describe("writeAptRepository", () => {
   });
 
   it("writes by-hash copies of every index under its SHA256", async () => {
-    const root = join(scratch, "by-hash");
+    const root = join(scratch(), "by-hash");
     await writeAptRepository({ ...base(root), validForSeconds: 7 * 86400 });
     const release = parseRelease(await readFile(join(root, "dists/stable/Release"), "utf8"));
     expect(release.acquireByHash).toBe(true);
@@ -108,15 +101,15 @@ describe("writeAptRepository", () => {
       const copy = await readFile(join(root, "dists/stable", dir, "by-hash/SHA256", entry.sha256!));
       expect(sha256(copy)).toBe(entry.sha256);
     }
-    const noHash = join(scratch, "no-by-hash");
+    const noHash = join(scratch(), "no-by-hash");
     await writeAptRepository({ ...base(noHash), acquireByHash: false });
     expect(await readFile(join(noHash, "dists/stable/Release"), "utf8")).not.toContain("Acquire-By-Hash");
     expect((await listTree(join(noHash, "dists/stable"))).some((p) => p.includes("by-hash"))).toBe(false);
   });
 
   it("is deterministic for the same inputs and date", async () => {
-    const a = join(scratch, "det-a");
-    const b = join(scratch, "det-b");
+    const a = join(scratch(), "det-a");
+    const b = join(scratch(), "det-b");
     await writeAptRepository({ ...base(a), sha1: true, sha512: true });
     // inputs in another order give the same repository
     await writeAptRepository({ ...base(b), debs: [...DEBS].reverse(), sha1: true, sha512: true });
@@ -137,7 +130,7 @@ describe("writeAptRepository", () => {
   });
 
   it("switches generations atomically and keeps the previous one and its by-hash files", async () => {
-    const root = join(scratch, "generations");
+    const root = join(scratch(), "generations");
     const first = await writeAptRepository({ ...base(root), debs: DEBS.slice(0, 2) });
     expect((await lstat(join(root, "dists/stable"))).isSymbolicLink()).toBe(true);
     const firstXz = parseRelease(first.release).files.get("main/binary-amd64/Packages.xz")!.sha256!;
@@ -154,7 +147,7 @@ describe("writeAptRepository", () => {
     expect(hidden).toEqual([second.generationDir, third.generationDir].map((p) => p.split("/").pop()).sort());
     expect(await readdir(join(root, "dists/stable/main/binary-amd64/by-hash/SHA256"))).not.toContain(firstXz);
     // a pre-existing plain directory is replaced by the link too
-    const plain = join(scratch, "plain-dir");
+    const plain = join(scratch(), "plain-dir");
     await mkdir(join(plain, "dists/stable"), { recursive: true });
     await writeFile(join(plain, "dists/stable/Release"), "Suite: stable\n");
     await writeAptRepository(base(plain));
@@ -163,7 +156,7 @@ describe("writeAptRepository", () => {
   });
 
   it("signs with the given signer so that the reader accepts it", async () => {
-    const root = join(scratch, "signed");
+    const root = join(scratch(), "signed");
     const key = await generateOpenPgpKey({ name: "Writer Test", email: "writer@example.org" });
     const signer = await createOpenPgpSigner({ privateKey: key.privateKey });
     const written = await writeAptRepository({ ...base(root), signer, signedByField: true });
@@ -178,7 +171,7 @@ describe("writeAptRepository", () => {
   });
 
   it("refuses to replace a pool file with different content", async () => {
-    const root = join(scratch, "conflict");
+    const root = join(scratch(), "conflict");
     await mkdir(join(root, "pool/main/b/bootc-demo-data"), { recursive: true });
     await writeFile(join(root, "pool/main/b/bootc-demo-data/bootc-demo-data_1.0_all.deb"), "not the same deb");
     await expect(writeAptRepository(base(root))).rejects.toMatchObject({ code: "REPO_POOL_CONFLICT" });
@@ -187,37 +180,37 @@ describe("writeAptRepository", () => {
   });
 
   it("refuses packages for other architectures and unknown components", async () => {
-    await expect(writeAptRepository({ ...base(join(scratch, "arch")), architectures: ["arm64"] })).rejects.toThrow(
+    await expect(writeAptRepository({ ...base(join(scratch(), "arch")), architectures: ["arm64"] })).rejects.toThrow(
       /architecture amd64 is not one of/,
     );
-    await expect(writeAptRepository({ ...base(join(scratch, "comp")), debs: [{ deb: DEBS[0]!, component: "contrib" }] })).rejects.toThrow(
+    await expect(writeAptRepository({ ...base(join(scratch(), "comp")), debs: [{ deb: DEBS[0]!, component: "contrib" }] })).rejects.toThrow(
       /component contrib is not one of/,
     );
-    await expect(writeAptRepository({ ...base(join(scratch, "all")), architectures: ["all"] })).rejects.toMatchObject({
+    await expect(writeAptRepository({ ...base(join(scratch(), "all")), architectures: ["all"] })).rejects.toMatchObject({
       code: "REPO_INVALID",
     });
   });
 
   it("checks the files a .dsc lists", async () => {
-    const dir = join(scratch, "bad-source");
+    const dir = join(scratch(), "bad-source");
     await mkdir(dir, { recursive: true });
     await copyFile(DSC, join(dir, "bootc-demo_1.0.dsc"));
     await writeFile(join(dir, "bootc-demo_1.0.tar.xz"), "truncated");
     await expect(
-      writeAptRepository({ ...base(join(scratch, "bad-source-repo")), sources: [join(dir, "bootc-demo_1.0.dsc")] }),
+      writeAptRepository({ ...base(join(scratch(), "bad-source-repo")), sources: [join(dir, "bootc-demo_1.0.dsc")] }),
     ).rejects.toMatchObject({
       code: "CHECKSUM_MISMATCH",
     });
     await rm(join(dir, "bootc-demo_1.0.tar.xz"));
     await expect(
-      writeAptRepository({ ...base(join(scratch, "bad-source-repo")), sources: [join(dir, "bootc-demo_1.0.dsc")] }),
+      writeAptRepository({ ...base(join(scratch(), "bad-source-repo")), sources: [join(dir, "bootc-demo_1.0.dsc")] }),
     ).rejects.toMatchObject({
       code: "LISTED_FILE_MISSING",
     });
   });
 
   it("writes the Sources stanza with Directory and the .dsc's own checksums", async () => {
-    const root = join(scratch, "sources");
+    const root = join(scratch(), "sources");
     await writeAptRepository(base(root));
     const sources = await readFile(join(root, "dists/stable/main/source/Sources"), "utf8");
     const dsc = readFileSync(DSC);
@@ -235,7 +228,7 @@ describe("writeAptRepository", () => {
       ["Package: <script>alert(4)</script>\nVersion: 1.0\nArchitecture: amd64\n", "PACKAGE_NAME_INVALID"],
     ];
     for (const [i, [control, code]] of cases.entries()) {
-      const dir = join(scratch, `hostile-${i}`);
+      const dir = join(scratch(), `hostile-${i}`);
       const root = join(dir, "a", "b", "c", "repo");
       await mkdir(root, { recursive: true });
       const deb = join(dir, "hostile.deb");

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { isCodedError } from "@debian-bootc/core";
 import { afterAll, describe, expect, it } from "vitest";
+import { codeOf } from "../../../test/error-code.js";
 import { ar, makeDeb, tar } from "./__fixtures__/deb-builder.js";
 import { entryToListing, parseListing } from "./__fixtures__/dpkg-listing.js";
 import { readDeb } from "./deb-file.js";
@@ -18,16 +19,6 @@ function writeTemp(data: Buffer): string {
   const path = join(tmp, `t${counter++}.deb`);
   writeFileSync(path, data);
   return path;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return "no error";
-  } catch (error) {
-    if (!isCodedError(error)) throw error;
-    return error.code;
-  }
 }
 
 describe("readDeb on real and dpkg-deb-built packages", () => {

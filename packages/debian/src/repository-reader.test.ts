@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
-import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTempDir } from "../../../test/temp-dir.js";
 import { serveDirectory } from "./__fixtures__/apt-repository/serve-directory.js";
 import { readRepository } from "./repository-reader.js";
 import { generateOpenPgpKey } from "./signing.js";
@@ -15,18 +15,11 @@ const keyring = readFileSync(join(fixtureDir, "repository-key.asc"), "utf8");
 const FIXTURE_FINGERPRINT_PATTERN = /^[0-9A-F]{40}$/;
 
 describe("readRepository on the fixture repository", () => {
-  let scratch: string;
-
-  beforeAll(async () => {
-    scratch = await mkdtemp(join(tmpdir(), "repo-reader-"));
-  });
-  afterAll(async () => {
-    await rm(scratch, { recursive: true, force: true });
-  });
+  const scratch = useTempDir("repo-reader-", "all");
 
   /** A private copy of the fixture repository to break. */
   async function copy(name: string): Promise<string> {
-    const dir = join(scratch, name);
+    const dir = join(scratch(), name);
     await cp(join(fixtureDir, "repository"), dir, { recursive: true });
     return dir;
   }

@@ -1,8 +1,8 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isCodedError } from "@debian-bootc/core";
 import { afterAll, describe, expect, it } from "vitest";
+import { codeOf } from "../../../test/error-code.js";
 import { readChangelogEntry } from "./changelog.js";
 import {
   buildChanges,
@@ -22,16 +22,6 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const at = (name: string) => join(upload, name);
 const changesText = () => readFileSync(at("demo-upload_1.0_amd64.changes"), "utf8");
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return "no error";
-  } catch (error) {
-    if (!isCodedError(error)) throw error;
-    return error.code;
-  }
-}
 
 let n = 0;
 function uploadCopy(): string {

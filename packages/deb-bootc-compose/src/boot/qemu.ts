@@ -1,5 +1,5 @@
-import { copyFile, lstat, readFile } from "node:fs/promises";
-import { isCodedError, type Logger, run } from "@debian-bootc/core";
+import { copyFile, readFile } from "node:fs/promises";
+import { isCodedError, type Logger, pathExists, run } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
 
 /**
@@ -10,16 +10,13 @@ import { composeError } from "../errors.js";
 
 export type Accelerator = "kvm" | "tcg";
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 export async function detectAccelerator(): Promise<{ accel: Accelerator; reason: string }> {
-  if (!(await exists("/dev/kvm"))) return { accel: "tcg", reason: "no /dev/kvm" };
-  const module = (await exists("/sys/module/kvm_intel")) ? "kvm_intel" : (await exists("/sys/module/kvm_amd")) ? "kvm_amd" : undefined;
+  if (!(await pathExists("/dev/kvm"))) return { accel: "tcg", reason: "no /dev/kvm" };
+  const module = (await pathExists("/sys/module/kvm_intel"))
+    ? "kvm_intel"
+    : (await pathExists("/sys/module/kvm_amd"))
+      ? "kvm_amd"
+      : undefined;
   if (!module)
     return { accel: "tcg", reason: "/dev/kvm exists but neither kvm_intel nor kvm_amd is loaded (a paravirtual kvm cannot run the guest)" };
   const cpuinfo = await readFile("/proc/cpuinfo", "utf8").catch(() => "");
@@ -56,7 +53,7 @@ export const OVMF_SECURE_CANDIDATES: readonly Firmware[] = [
 export async function findFirmware(kind: BootFirmware = "uefi"): Promise<Firmware | undefined> {
   if (kind === "bios") return undefined;
   const candidates = kind === "uefi-secure" ? OVMF_SECURE_CANDIDATES : OVMF_CANDIDATES;
-  for (const f of candidates) if ((await exists(f.code)) && (await exists(f.vars))) return f;
+  for (const f of candidates) if ((await pathExists(f.code)) && (await pathExists(f.vars))) return f;
   throw composeError(
     "FIRMWARE_NOT_FOUND",
     `no ${kind === "uefi-secure" ? "Secure Boot " : ""}UEFI firmware found (looked for ${candidates.map((f) => f.code).join(", ")})`,

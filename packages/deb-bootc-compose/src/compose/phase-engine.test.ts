@@ -7,7 +7,7 @@ import { parseDefinition } from "../definition.js";
 import { tool } from "../tool.js";
 import { type ComposeEvent, ComposeEvents } from "./compose-events.js";
 import { claimComposeDir, formatComposeId, parseComposeId } from "./compose-id.js";
-import { type Phase, readComposeStatus, runCompose } from "./phase-engine.js";
+import { type ComposeRunOptions, type Phase, readComposeStatus, runCompose } from "./phase-engine.js";
 
 let out: string;
 let defPath: string;
@@ -38,6 +38,9 @@ const failing = (name: Phase["name"], deliverable?: string): Phase => ({
     throw coreError("COMMAND_FAILED", `${name} broke`);
   },
 });
+/** A compose of the demo definition into `out` at `now`, running these phases. */
+const compose = (phases: Phase[], options: Partial<ComposeRunOptions> = {}) =>
+  runCompose({ definition, definitionPath: defPath, outputDir: out, now, phases, ...options });
 
 describe("compose IDs", () => {
   it("formats and parses <name>-<version>-<YYYYMMDD>.<n>", () => {
@@ -62,7 +65,7 @@ describe("runCompose", () => {
         ctx.emit({ phase: "rootfs", kind: "note", text: "second note" });
       },
     };
-    const result = await runCompose({ definition, definitionPath: defPath, outputDir: out, phases: [noting, ok("oci")], now });
+    const result = await compose([noting, ok("oci")]);
     expect(result.phases.find((p) => p.name === "rootfs")?.notes).toEqual([
       "minimal/amd64: tree reused from the cache (key 0123456789ab)",
       "second note",
@@ -83,14 +86,7 @@ describe("runCompose", () => {
         ctx.emit({ phase: "pkgset", kind: "note", text: "resolved from the lockfile" });
       },
     };
-    await runCompose({
-      definition,
-      definitionPath: defPath,
-      outputDir: out,
-      phases: [resolving, failing("oci")],
-      now,
-      events: stream,
-    }).catch(() => undefined);
+    await compose([resolving, failing("oci")], { events: stream }).catch(() => undefined);
     expect(events.map((e) => `${e.phase} ${e.kind}`)).toEqual([
       "pkgset started",
       "pkgset resolved",
@@ -126,7 +122,7 @@ describe("runCompose", () => {
         ctx.state.get("snapshot");
       },
     };
-    const error = await runCompose({ definition, definitionPath: defPath, outputDir: out, phases: [rootfs, ostree], now }).catch((e) => e);
+    const error = await compose([rootfs, ostree]).catch((e) => e);
     expect(seen).toEqual(["/tree"]);
     expect(error.message).toMatch(/phase ostree failed: the compose state has no snapshot: the snapshot-repo phase did not run/);
     expect(isCodedError(error.cause, "PHASE_PREREQUISITE")).toBe(true);
@@ -134,13 +130,7 @@ describe("runCompose", () => {
 
   it("runs the phases in order, logs each, writes FINISHED and the latest link", async () => {
     ran.length = 0;
-    const result = await runCompose({
-      definition,
-      definitionPath: defPath,
-      outputDir: out,
-      now,
-      phases: [ok("oci"), ok("pkgset"), ok("lint")],
-    });
+    const result = await compose([ok("oci"), ok("pkgset"), ok("lint")]);
     expect(ran).toEqual(["pkgset", "oci", "lint"]);
     expect(result.composeId).toBe("demo-13.0-20261126.0");
     expect(result.status).toBe("FINISHED");
@@ -159,39 +149,19 @@ describe("runCompose", () => {
 
   it("honours --skip-phase and --just-phase, and rejects unknown phase names with a suggestion", async () => {
     ran.length = 0;
-    await runCompose({
-      definition,
-      definitionPath: defPath,
-      outputDir: out,
-      now,
-      phases: [ok("pkgset"), ok("oci"), ok("lint")],
-      skipPhases: ["oci"],
-    });
+    await compose([ok("pkgset"), ok("oci"), ok("lint")], { skipPhases: ["oci"] });
     expect(ran).toEqual(["pkgset", "lint"]);
     ran.length = 0;
-    await runCompose({
-      definition,
-      definitionPath: defPath,
-      outputDir: out,
-      now,
-      phases: [ok("pkgset"), ok("oci"), ok("lint")],
-      justPhases: ["oci"],
-    });
+    await compose([ok("pkgset"), ok("oci"), ok("lint")], { justPhases: ["oci"] });
     expect(ran).toEqual(["oci"]);
-    await expect(
-      runCompose({ definition, definitionPath: defPath, outputDir: out, now, phases: [], skipPhases: ["osstree"] }),
-    ).rejects.toThrow(/--skip-phase osstree: no such phase \(did you mean "ostree"\?\)/);
+    await expect(compose([], { skipPhases: ["osstree"] })).rejects.toThrow(
+      /--skip-phase osstree: no such phase \(did you mean "ostree"\?\)/,
+    );
   });
 
   it("ends DOOMED with the phase and error in the log when a phase fails, and a rerun gets a new ID", async () => {
     ran.length = 0;
-    const error = await runCompose({
-      definition,
-      definitionPath: defPath,
-      outputDir: out,
-      now,
-      phases: [failing("gather"), ok("oci")],
-    }).catch((e) => e);
+    const error = await compose([failing("gather"), ok("oci")]).catch((e) => e);
     expect(isCodedError(error, "COMPOSE_PHASE_FAILED")).toBe(true);
     expect(error.message).toMatch(/demo-13.0-20261126.0: phase gather failed: gather broke/);
     const dir = join(out, "demo-13.0-20261126.0");
@@ -199,20 +169,14 @@ describe("runCompose", () => {
     expect(await readFile(join(dir, "logs/gather.log"), "utf8")).toMatch(/"COMMAND_FAILED".*phase failed/);
     expect(ran).toEqual([]); // nothing after the failed phase
     await expect(readlink(join(out, "latest-demo"))).rejects.toThrow();
-    const rerun = await runCompose({ definition, definitionPath: defPath, outputDir: out, now, phases: [ok("gather")] });
+    const rerun = await compose([ok("gather")]);
     expect(rerun.composeId).toBe("demo-13.0-20261126.1");
     expect(rerun.status).toBe("FINISHED");
   });
 
   it("ends FINISHED_INCOMPLETE when only a failable deliverable fails", async () => {
     ran.length = 0;
-    const result = await runCompose({
-      definition,
-      definitionPath: defPath,
-      outputDir: out,
-      now,
-      phases: [failing("test", "boot-test"), ok("metadata")],
-    });
+    const result = await compose([failing("test", "boot-test"), ok("metadata")]);
     expect(result.status).toBe("FINISHED_INCOMPLETE");
     expect(ran).toEqual(["metadata"]);
     expect(result.phases.find((p) => p.name === "test")?.outcome).toBe("failed-failable");
@@ -227,20 +191,13 @@ describe("runCompose", () => {
         throw coreError("INTERRUPTED", "interrupted by SIGINT");
       },
     };
-    const result = await runCompose({
-      definition,
-      definitionPath: defPath,
-      outputDir: out,
-      now,
-      phases: [interrupted, ok("oci")],
-      signal: controller.signal,
-    });
+    const result = await compose([interrupted, ok("oci")], { signal: controller.signal });
     expect(result.status).toBe("TERMINATED");
     expect(await readFile(join(result.composeDir, "STATUS"), "utf8")).toBe("TERMINATED\n");
   });
 
   it("deb-bootc-compose status prints the status and phases", async () => {
-    const result = await runCompose({ definition, definitionPath: defPath, outputDir: out, now, phases: [ok("pkgset")] });
+    const result = await compose([ok("pkgset")]);
     const lines: string[] = [];
     const output: Output = {
       isTTY: false,

@@ -1,12 +1,6 @@
-import { lstat, realpath } from "node:fs/promises";
+import { realpath } from "node:fs/promises";
 import { dirname, join } from "node:path";
-
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
-}
+import { pathExists } from "@debian-bootc/core";
 
 /**
  * The last finished compose of the same name in the same output directory (what `latest-<name>` points
@@ -15,7 +9,7 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function previousComposeDir(composeDir: string, name: string): Promise<string | undefined> {
   const link = join(dirname(composeDir), `latest-${name}`);
-  if (!(await exists(link))) return undefined;
+  if (!(await pathExists(link))) return undefined;
   const target = await realpath(link);
   return target === (await realpath(composeDir)) ? undefined : target;
 }

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { lstat, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { isCodedError, type Logger, run } from "@debian-bootc/core";
+import { isCodedError, type Logger, pathExists, run } from "@debian-bootc/core";
 import type { BootloaderSettings } from "../definition.js";
 import { composeError } from "../errors.js";
 import { runrootCommands } from "../ostree/runroot.js";
@@ -112,13 +112,6 @@ export interface DiskImageResult {
   partitions: Partition[];
   deployment: string;
   durations: Record<string, number>;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** Deployment directories are immutable (chattr +i): clear the flag so the sysroot can be removed. */
@@ -287,7 +280,7 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
           const deploymentTree = new ImageRoot(deployment, { ids });
           for (const f of SIGNED_EFI_FILES) {
             const source = await deploymentTree.hostPath(f.from);
-            if (!(await exists(source)))
+            if (!(await pathExists(source)))
               throw composeError(
                 "DISK_IMAGE_FAILED",
                 `the image has no /${f.from}: Secure Boot needs ${f.package} in the image's packages`,
@@ -361,7 +354,7 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
     await removeSysroot(sysroot, logger);
     await rm(join(options.workDir, "esp.img"), { force: true });
     await rm(fsDir, { recursive: true, force: true });
-    if (!options.raw && (await exists(rawPath))) await rm(rawPath, { force: true });
+    if (!options.raw && (await pathExists(rawPath))) await rm(rawPath, { force: true });
   }
 }
 

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
-import { packageVersion, writeFileAtomic } from "@debian-bootc/core";
+import { packageVersion, pathExists, writeFileAtomic } from "@debian-bootc/core";
 import { hashFileWith } from "@debian-bootc/debian";
 import { type BuildState, buildOrigins } from "../build/build-phase.js";
 import { parseComposeId } from "../compose/compose-id.js";
@@ -36,15 +36,6 @@ export interface ImageMetadata extends ImageRecord {
 }
 
 const TOOL_VERSION = packageVersion(new URL("../x", import.meta.url).href);
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** OCI layout: the manifest digest of its first image and the bytes of manifest, config and layers. */
 async function ociLayoutInfo(layout: string): Promise<{ digest: string; size: number } | undefined> {
@@ -82,7 +73,7 @@ export async function collectImages(ctx: Pick<PhaseContext, "composeDir" | "defi
         const path = join(dir, entry);
         const rel = relative(ctx.composeDir, path);
         const s = await stat(path);
-        if (s.isDirectory() && (await exists(join(path, "oci-layout")))) {
+        if (s.isDirectory() && (await pathExists(join(path, "oci-layout"), { followLinks: true }))) {
           const info = await ociLayoutInfo(path);
           found.set(rel, {
             variant,

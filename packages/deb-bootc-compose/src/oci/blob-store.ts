@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip, constants as zlibConstants } from "node:zlib";
-import { siblingTempPath, writeFileAtomic } from "@debian-bootc/core";
+import { pathExists, siblingTempPath, writeFileAtomic } from "@debian-bootc/core";
 
 export interface Descriptor {
   mediaType: string;
@@ -30,15 +30,6 @@ export function blobPath(layout: string, digest: string): string {
   return join(layout, "blobs", algorithm!, hex!);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A pass-through stream that hashes and counts what flows through it. */
 class Measure extends Transform {
   readonly hash = createHash("sha256");
@@ -60,7 +51,7 @@ export async function writeJsonBlob(layout: string, mediaType: string, json: str
   const digest = `sha256:${createHash("sha256").update(data).digest("hex")}`;
   const path = blobPath(layout, digest);
   await mkdir(join(layout, "blobs", "sha256"), { recursive: true });
-  if (!(await exists(path))) await writeFileAtomic(path, data);
+  if (!(await pathExists(path, { followLinks: true }))) await writeFileAtomic(path, data);
   return { mediaType, digest, size: data.length };
 }
 
@@ -92,7 +83,7 @@ export async function writeLayerBlob(
     await pipeline([tar, ...stages, createWriteStream(temp, { flags: "wx" })], { signal });
     const digest = packed.digest();
     const path = blobPath(layout, digest);
-    if (await exists(path)) await rm(temp, { force: true });
+    if (await pathExists(path, { followLinks: true })) await rm(temp, { force: true });
     else await rename(temp, path);
     return {
       descriptor: { mediaType: compression === "gzip" ? MEDIA_TYPES.layerGzip : MEDIA_TYPES.layerTar, digest, size: packed.bytes },

@@ -1,24 +1,20 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
+import { useTempDir } from "../../../../test/temp-dir.js";
 import { parseDefinition } from "../definition.js";
 import { imageContainersTrust, pushSigningKey } from "./sign.js";
 import { generateSigstoreKey } from "./sigstore-key.js";
 
 // The signed copy itself runs trixie's skopeo (push.system.test.ts); here, which key and which trust.
 
-let dir: string;
+const dir = useTempDir("sign-");
 let baseDir: string;
 let outputDir: string;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "sign-"));
-  baseDir = join(dir, "definition");
-  outputDir = join(dir, "out");
+  baseDir = join(dir(), "definition");
+  outputDir = join(dir(), "out");
   await mkdir(join(baseDir, "keys"), { recursive: true });
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 const head = 'name: x\nversion: "1"\n';
@@ -42,8 +38,8 @@ describe("pushSigningKey and imageContainersTrust", () => {
 
   it("refuse a key file that is a symlink out of the definition's folder", async () => {
     const key = generateSigstoreKey(Buffer.from("p"));
-    await writeFile(join(dir, "elsewhere.key"), key.privateKey);
-    await symlink(join(dir, "elsewhere.key"), join(baseDir, "keys/sigstore.key"));
+    await writeFile(join(dir(), "elsewhere.key"), key.privateKey);
+    await symlink(join(dir(), "elsewhere.key"), join(baseDir, "keys/sigstore.key"));
     await writeFile(join(baseDir, "keys/pass"), "p");
     const def = parseDefinition(`${head}push:\n  signing: { key: keys/sigstore.key, passphraseFile: keys/pass }\n`, "d.yaml");
     await expect(pushSigningKey(def, baseDir, outputDir)).rejects.toThrow(expect.objectContaining({ code: "DEFINITION_INVALID" }));

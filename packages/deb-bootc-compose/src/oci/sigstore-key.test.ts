@@ -1,9 +1,9 @@
 import { createPublicKey, createSign, createVerify } from "node:crypto";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { isCodedError } from "@debian-bootc/core";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTempDir } from "../../../../test/temp-dir.js";
 import { defaultSigstoreKey, generateSigstoreKey, openSigstoreKey, sigstorePublicKey } from "./sigstore-key.js";
 
 // The format is checked against the real readers (trixie's skopeo and cosign) in push.system.test.ts.
@@ -62,21 +62,15 @@ describe("sigstore keys", () => {
 });
 
 describe("defaultSigstoreKey", () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), "sigstore-key-"));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir("sigstore-key-");
 
   it("is made once beside the composes, secret files 0600, and the same key afterwards", async () => {
-    const [first, racing] = await Promise.all([defaultSigstoreKey(dir), defaultSigstoreKey(dir)]);
+    const [first, racing] = await Promise.all([defaultSigstoreKey(dir()), defaultSigstoreKey(dir())]);
     expect(racing.publicKey).toBe(first.publicKey);
-    expect(first.privateKey).toBe(join(dir, ".deb-bootc-compose", "sigstore.key"));
+    expect(first.privateKey).toBe(join(dir(), ".deb-bootc-compose", "sigstore.key"));
     expect((await stat(first.privateKey)).mode & 0o777).toBe(0o600);
     expect((await stat(first.passphraseFile)).mode & 0o777).toBe(0o600);
-    expect((await defaultSigstoreKey(dir)).publicKey).toBe(first.publicKey);
+    expect((await defaultSigstoreKey(dir())).publicKey).toBe(first.publicKey);
     const passphrase = await readFile(first.passphraseFile);
     expect(sigstorePublicKey(await readFile(first.privateKey, "utf8"), passphrase, "default")).toBe(first.publicKey);
     // and the key signs what its public half verifies

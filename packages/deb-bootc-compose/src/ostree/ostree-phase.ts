@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { lstat, mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { writeFileAtomic } from "@debian-bootc/core";
+import { pathExists, writeFileAtomic } from "@debian-bootc/core";
 import type { Phase } from "../compose/phase-engine.js";
 import { previousComposeDir } from "../compose/previous-compose.js";
 import type { ComposeDefinition } from "../definition.js";
@@ -58,19 +58,12 @@ export const COMMIT_COMPOSE_ID_KEY = "deb-bootc-compose.compose-id";
 export const COMMIT_TREE_KEY = "deb-bootc-compose.tree-key";
 export const COMMIT_TREE_ID_KEY = "deb-bootc-compose.tree-id";
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 /** The last finished compose of the same name (the latest-<name> link) and its repository, if any. */
 async function previousCompose(composeDir: string, name: string): Promise<{ dir: string; repo: string } | undefined> {
   const dir = await previousComposeDir(composeDir, name);
   if (!dir) return undefined;
   const repo = join(dir, "compose", "ostree", "repo");
-  return (await exists(join(repo, "config"))) ? { dir, repo } : undefined;
+  return (await pathExists(join(repo, "config"))) ? { dir, repo } : undefined;
 }
 
 /** The previous compose's ostree-commit.json of a variant/arch, if it has one. */

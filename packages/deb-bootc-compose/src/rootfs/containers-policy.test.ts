@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTempDir } from "../../../../test/temp-dir.js";
 import {
   containersPolicy,
   dockerRepository,
@@ -90,16 +90,10 @@ describe("containers policy rendering", () => {
 });
 
 describe("installContainersTrust", () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), "containers-trust-"));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir("containers-trust-");
 
   it("writes the key, registries.d and the policy into the tree, merged with the package's policy", async () => {
-    const root = join(dir, "tree");
+    const root = join(dir(), "tree");
     await mkdir(join(root, "etc/containers"), { recursive: true });
     await writeFile(join(root, "etc/containers/policy.json"), JSON.stringify({ default: [{ type: "reject" }] }));
     await installContainersTrust(new ImageRoot(root), { scope: "r.example/debian", publicKey: PUBLIC_KEY });
@@ -111,8 +105,8 @@ describe("installContainersTrust", () => {
   });
 
   it("never follows a symlink in the image out of the tree", async () => {
-    const root = join(dir, "tree");
-    const host = join(dir, "host");
+    const root = join(dir(), "tree");
+    const host = join(dir(), "host");
     await mkdir(join(root, "etc"), { recursive: true });
     await mkdir(host);
     await writeFile(join(host, "policy.json"), "host's own\n");

@@ -1,9 +1,9 @@
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { silentLogger } from "@debian-bootc/core";
 import { dearmor, generateOpenPgpKey } from "@debian-bootc/debian";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
+import { useTempDir } from "../../../../test/temp-dir.js";
 import { type ComposeDefinition, parseDefinition } from "../definition.js";
 import { IMAGE_POLICY, IMAGE_REGISTRIES_D, IMAGE_SIGSTORE_KEY } from "./containers-policy.js";
 import { customizeTree, MARKER_SCRIPT, MARKER_UNIT, UPDATE_TIMER, UPDATE_UNIT } from "./customize.js";
@@ -15,22 +15,18 @@ import { ImageRoot } from "./image-root.js";
  * and definition folders shaped the way an attacker would shape them.
  */
 
-let dir: string;
+const dir = useTempDir("customize-");
 let root: string;
 let baseDir: string;
 let host: string;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "customize-"));
-  root = join(dir, "tree");
-  baseDir = join(dir, "definition");
-  host = join(dir, "host");
+  root = join(dir(), "tree");
+  baseDir = join(dir(), "definition");
+  host = join(dir(), "host");
   for (const d of [join(root, "etc"), join(root, "usr/lib/systemd/system"), baseDir, host]) await mkdir(d, { recursive: true });
   await writeFile(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n");
   await writeFile(join(root, "etc/group"), "root:x:0:\n");
   await writeFile(join(host, "secret"), "host secret\n");
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 function definition(extra = ""): ComposeDefinition {
@@ -64,7 +60,7 @@ describe("customizeTree keeps every write inside the image", () => {
     def.files[0]!.dest = "/../outside/x";
     await customize(def);
     expect(await readFile(join(root, "outside/x"), "utf8")).toBe("hi\n");
-    expect((await readdir(dir)).sort()).toEqual(["definition", "host", "tree"]);
+    expect((await readdir(dir())).sort()).toEqual(["definition", "host", "tree"]);
   });
 
   it("installs the boot marker inside the tree when a package made usr/lib/deb-bootc-compose a link to a host directory", async () => {

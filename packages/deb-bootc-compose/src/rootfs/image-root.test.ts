@@ -1,26 +1,22 @@
-import { link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { link, lstat, mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
+import { useTempDir } from "../../../../test/temp-dir.js";
 import { hostOwner, ImageRoot, imageOwner } from "./image-root.js";
 
 const isRoot = process.getuid?.() === 0;
 
-let dir: string;
+const dir = useTempDir("image-root-");
 let root: string;
 /** A directory on the "host", beside the tree, that no write into the tree may touch. */
 let host: string;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "image-root-"));
-  root = join(dir, "tree");
-  host = join(dir, "host");
+  root = join(dir(), "tree");
+  host = join(dir(), "host");
   await mkdir(join(root, "usr/lib"), { recursive: true });
   await mkdir(join(root, "etc"), { recursive: true });
   await mkdir(host);
   await writeFile(join(host, "precious"), "host data\n");
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe("ImageRoot", () => {
@@ -30,7 +26,7 @@ describe("ImageRoot", () => {
     await tree.writeFile("/usr/../../../host/precious", "inside too\n");
     expect(await readFile(join(root, "outside/x"), "utf8")).toBe("inside\n");
     expect(await readFile(join(root, "host/precious"), "utf8")).toBe("inside too\n");
-    expect(await readdir(dir)).toEqual(["host", "tree"]);
+    expect(await readdir(dir())).toEqual(["host", "tree"]);
     expect(await readFile(join(host, "precious"), "utf8")).toBe("host data\n");
   });
 

@@ -1,14 +1,14 @@
 import { EventEmitter } from "node:events";
 import type { ServerResponse } from "node:http";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { HubClient } from "../client/hub-client.js";
 import { orchestratorError } from "../errors.js";
 import { guardDelivery } from "../hub/tasks/claim-delivery.js";
 import { submitNoop } from "../hub/tasks/methods/noop.js";
 import { claimOnce } from "../hub/tasks/scheduler.js";
 import { RawHubClient } from "../testing/raw-hub-client.js";
-import { databaseKinds, startTestHub, type TestHub, until, useDatabases, waitForTask } from "../testing/test-hub.js";
+import { databaseKinds, startTestHub, type TestHub, until, useBuilders, useDatabases, waitForTask } from "../testing/test-hub.js";
 import { NoopBuildRunner } from "./build-runner.js";
 import { Builder, type BuilderEvent } from "./builder.js";
 
@@ -70,11 +70,7 @@ class ScriptedClient extends RawHubClient {
 
 describe.each(databaseKinds)("builder on %s", (kind) => {
   let test: TestHub;
-  const builders: Builder[] = [];
-  afterEach(async () => {
-    for (const builder of builders.splice(0)) await builder.stop(100);
-    await test?.close();
-  });
+  const builders = useBuilders(() => test);
 
   // leases far longer than any test step: a task that becomes free here was given back, never lapsed
   const leaseMs = 120_000;

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { databaseKinds, useDatabases } from "../testing/test-hub.js";
 import { type HubDatabase, migrate, openDatabase } from "./database.js";
 import { migrationProvider } from "./migrations.js";
+import type { EventsTable } from "./schema.js";
 
 const databases = useDatabases();
 
@@ -22,17 +23,8 @@ describe.each(databaseKinds)("migrations on %s", (kind) => {
     handle = await openDatabase(await databases.url(kind, dir), { migrate: false });
     const migrator = new Migrator({ db: handle.db, provider: migrationProvider(handle.dialect) });
     expect((await migrator.migrateTo("0003_list_indexes")).error).toBeUndefined();
-    const db = handle.db as unknown as import("kysely").Kysely<{
-      events: {
-        id?: number;
-        time: number;
-        user_id: number | null;
-        kind: string;
-        object_type: string;
-        object_id: number | null;
-        data: string;
-      };
-    }>;
+    // the events table as 0003 left it, before 0004 added build_id
+    const db = handle.db as unknown as import("kysely").Kysely<{ events: Omit<EventsTable, "build_id"> }>;
     const event = (kind: string, data: object) => ({
       time: 1,
       user_id: null,

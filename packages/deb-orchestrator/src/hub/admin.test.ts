@@ -1,7 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import type { Builder } from "../builder/builder.js";
+import { describe, expect, it } from "vitest";
 import { RawHubClient } from "../testing/raw-hub-client.js";
 import {
   databaseKinds,
@@ -10,6 +9,7 @@ import {
   submitBuild,
   type TestHub,
   until,
+  useBuilders,
   useDatabases,
   waitForTask,
   writeSourcePackage,
@@ -20,11 +20,7 @@ const databases = useDatabases();
 
 describe.each(databaseKinds)("administration on %s", (kind) => {
   let test: TestHub;
-  const builders: Builder[] = [];
-  afterEach(async () => {
-    for (const builder of builders.splice(0)) await builder.stop(100);
-    await test?.close();
-  });
+  const builders = useBuilders(() => test);
 
   async function startBuilder(name: string) {
     const builder = await startNoopBuilder(test, name, { capacity: 2 });

@@ -1,12 +1,14 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Builder } from "../builder/builder.js";
 import {
+  createTarget,
   databaseKinds,
   startNoopBuilder,
   startTestHub,
   submitBuild,
   type TestHub,
   until,
+  useBuilders,
   useDatabases,
   waitForTask,
   writeSourcePackage,
@@ -26,9 +28,7 @@ interface BuiltTask {
 
 /** One build through a no-op builder, tagged into a published repository: a task with logs and files. */
 async function buildOnce(test: TestHub, builders: Builder[]): Promise<BuiltTask> {
-  await test.admin.post("/api/v1/tags", { name: "base", arches: ["amd64"] });
-  await test.admin.post("/api/v1/tags", { name: "dest", arches: ["amd64"], parents: ["base"] });
-  await test.admin.post("/api/v1/targets", { name: "t", buildTag: "base", destTag: "dest" });
+  await createTarget(test.admin);
   builders.push(await startNoopBuilder(test, "builder-1"));
   const taskId = await submitBuild(test.admin, "t", await writeSourcePackage(test.dir, "hello", "1.0-1"));
   expect((await waitForTask(test.admin, taskId)).state).toBe("closed");
@@ -59,11 +59,7 @@ function concrete(url: string, built: BuiltTask): string {
 
 describe.each(databaseKinds)("the HTTP surface on %s", (kind) => {
   let test: TestHub;
-  const builders: Builder[] = [];
-  afterEach(async () => {
-    for (const builder of builders.splice(0)) await builder.stop(100);
-    await test?.close();
-  });
+  const builders = useBuilders(() => test);
 
   it("answers HEAD exactly as GET for an anonymous reader of a private hub, on every GET route", async () => {
     test = await startTestHub(databases, kind, { publicRead: false });

@@ -1,8 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import type { Builder } from "../builder/builder.js";
+import { describe, expect, it } from "vitest";
 import { RawHubClient } from "../testing/raw-hub-client.js";
 import {
   databaseKinds,
@@ -11,6 +10,7 @@ import {
   submitBuild,
   type TestHub,
   until,
+  useBuilders,
   useDatabases,
   waitForTask,
   writeSourcePackage,
@@ -22,11 +22,7 @@ const databases = useDatabases();
 
 describe.each(databaseKinds)("hub on %s", (kind) => {
   let test: TestHub;
-  const builders: Builder[] = [];
-  afterEach(async () => {
-    for (const builder of builders.splice(0)) await builder.stop(100);
-    await test?.close();
-  });
+  const builders = useBuilders(() => test);
 
   async function setupTags(admin: RawHubClient) {
     await admin.post("/api/v1/tags", { name: "trixie-base", arches: ["amd64"] });

@@ -1,8 +1,8 @@
 import { chown, mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
+import { freePort } from "./processes.js";
 
 /**
  * A throwaway PostgreSQL cluster for tests: initdb in a temp dir and postgres on a free loopback port, with
@@ -28,16 +28,6 @@ async function binDir(): Promise<string | undefined> {
 
 export async function postgresAvailable(): Promise<boolean> {
   return process.env.DEB_ORCHESTRATOR_TEST_PG !== undefined || (await binDir()) !== undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 let counter = 0;

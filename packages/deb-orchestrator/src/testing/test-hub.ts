@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
+import { afterAll, afterEach } from "vitest";
 import type { Permission } from "../api/operation.js";
 import type { BuildRequest, TaskDetail } from "../api/tasks.js";
 import { NoopBuildRunner } from "../builder/build-runner.js";
@@ -103,6 +103,26 @@ export async function startNoopBuilder(
   });
   await builder.start();
   return builder;
+}
+
+/**
+ * The builders a describe block's tests start: after each test they are stopped, then the hub that
+ * `hub()` returns (that test's) is closed.
+ */
+export function useBuilders(hub: () => TestHub | undefined): Builder[] {
+  const builders: Builder[] = [];
+  afterEach(async () => {
+    for (const builder of builders.splice(0)) await builder.stop(100);
+    await hub()?.close();
+  });
+  return builders;
+}
+
+/** Tags `base` and `dest` (inheriting base) for amd64, and the target `t` building in base into dest. */
+export async function createTarget(admin: HubClient): Promise<void> {
+  await admin.createTag("base", { arches: ["amd64"] });
+  await admin.createTag("dest", { arches: ["amd64"], parents: ["base"] });
+  await admin.createTarget({ name: "t", buildTag: "base", destTag: "dest" });
 }
 
 /** Write a small source package (.dsc plus the files it lists) and return the file paths. */

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from "kysely";
 import { activeStates, builderMethods } from "../api/tasks.js";
-import type { Database, HostsTable, TasksTable } from "../db/schema.js";
+import type { Database, EventsTable, HostsTable, TasksTable } from "../db/schema.js";
 import { hostLoads } from "../hub/hosts.js";
 
 /*
@@ -25,8 +25,13 @@ export interface Page<T> {
   hasNext: boolean;
 }
 
-function paged<T>(rows: T[], page: number, size = PAGE_SIZE): Page<T> {
-  return { rows: rows.slice(0, size), page, hasNext: rows.length > size };
+/** One page of an ordered query; the one row fetched past the page tells whether there is a next. */
+async function pageOf<T>(query: { limit(n: number): { offset(n: number): { execute(): Promise<T[]> } } }, page: number): Promise<Page<T>> {
+  const rows = await query
+    .limit(PAGE_SIZE + 1)
+    .offset((page - 1) * PAGE_SIZE)
+    .execute();
+  return { rows: rows.slice(0, PAGE_SIZE), page, hasNext: rows.length > PAGE_SIZE };
 }
 
 export async function userNames(db: Db, ids: Iterable<number | null>): Promise<Map<number, string>> {
@@ -120,12 +125,7 @@ export async function readTasks(db: Db, filter: TaskFilter, page: number): Promi
     if (!tops.length) return { rows: [], page, hasNext: false };
     query = query.where((eb) => eb.or([eb("id", "in", tops), eb("parent_id", "in", tops)]));
   }
-  const rows = await query
-    .orderBy("id", "desc")
-    .limit(PAGE_SIZE + 1)
-    .offset((page - 1) * PAGE_SIZE)
-    .execute();
-  return paged(rows, page);
+  return pageOf(query.orderBy("id", "desc"), page);
 }
 
 export async function readTask(db: Db, id: number): Promise<TaskRow | undefined> {
@@ -180,15 +180,7 @@ export async function readTaskFiles(db: Db, id: number) {
   return rows.map((r) => ({ ...r, size: Number(r.size) }));
 }
 
-export interface EventRow {
-  id: number;
-  time: number;
-  user_id: number | null;
-  kind: string;
-  object_type: string;
-  object_id: number | null;
-  data: string;
-}
+export type EventRow = Selectable<EventsTable>;
 
 /** Events of some objects of one type (index on object type and id), newest first. */
 export async function readEvents(db: Db, objectType: string, ids: number[], limit = 200): Promise<EventRow[]> {
@@ -237,12 +229,7 @@ export async function readBuilds(db: Db, filter: BuildFilter, page: number): Pro
     if (!user) return { rows: [], page, hasNext: false };
     query = query.where("owner_id", "=", user.id);
   }
-  const rows = await query
-    .orderBy("id", "desc")
-    .limit(PAGE_SIZE + 1)
-    .offset((page - 1) * PAGE_SIZE)
-    .execute();
-  return paged(rows, page);
+  return pageOf(query.orderBy("id", "desc"), page);
 }
 
 /** Builds of one package, newest first (index on name). */
@@ -261,12 +248,7 @@ export interface PackageRow {
 export async function readPackages(db: Db, prefix: string | undefined, page: number): Promise<Page<PackageRow>> {
   let query = db.selectFrom("packages").select(["id", "name"]);
   if (prefix) query = query.where("name", ">=", prefix).where("name", "<", `${prefix}\u{10ffff}`);
-  const rows = await query
-    .orderBy("name")
-    .limit(PAGE_SIZE + 1)
-    .offset((page - 1) * PAGE_SIZE)
-    .execute();
-  const result = paged(rows, page);
+  const result = await pageOf(query.orderBy("name"), page);
   const names = result.rows.map((r) => r.name);
   if (!names.length) return { ...result, rows: [] };
   const stats = await db
@@ -384,12 +366,7 @@ export async function readRepos(db: Db, tag: string | undefined, page: number): 
     .innerJoin("tags", "tags.id", "repos.tag_id")
     .select(["repos.id", "tags.name as tag", "repos.number", "repos.state", "repos.task_id", "repos.created_at"]);
   if (tag) query = query.where("tags.name", "=", tag);
-  const rows = await query
-    .orderBy("repos.id", "desc")
-    .limit(PAGE_SIZE + 1)
-    .offset((page - 1) * PAGE_SIZE)
-    .execute();
-  return paged(rows, page);
+  return pageOf(query.orderBy("repos.id", "desc"), page);
 }
 
 /** Results of the newRepo tasks behind some repositories (packages, signed). */
