@@ -209,6 +209,11 @@ async function overlay(image: string, format: "raw" | "qcow2", path: string, siz
   await run("qemu-img", args, { logger, debianPackage: "qemu-utils" });
 }
 
+/** The result of a test whose every step passed. */
+function passedResult(session: Session, steps: BootStepResult[], consoleLog: string, message: string): BootTestResult {
+  return { passed: true, accel: session.accel, accelReason: session.accelReason, steps, consoleLog, message };
+}
+
 interface Session {
   accel: Accelerator;
   accelReason: string;
@@ -300,14 +305,12 @@ export async function bootToMarker(
     const step = await session.boot("marker", options.script === undefined ? undefined : stepCredentials(options.script));
     steps.push(step);
     expectMarker(step, options.expect ?? {}, options.consoleLog);
-    return {
-      passed: true,
-      accel: session.accel,
-      accelReason: session.accelReason,
+    return passedResult(
+      session,
       steps,
-      consoleLog: options.consoleLog,
-      message: `booted ${step.marker!.composeId} (${step.marker!.commit.slice(0, 12)}) in ${Math.round((step.timeToMarkerMs ?? 0) / 1000)} s`,
-    };
+      options.consoleLog,
+      `booted ${step.marker!.composeId} (${step.marker!.commit.slice(0, 12)}) in ${Math.round((step.timeToMarkerMs ?? 0) / 1000)} s`,
+    );
   } finally {
     await session.close();
   }
@@ -424,12 +427,12 @@ export async function httpUpdateTest(options: HttpUpdateOptions): Promise<HttpUp
     steps.push(back);
     expectMarker(back, options.from, options.consoleLog);
     return {
-      passed: true,
-      accel: session.accel,
-      accelReason: session.accelReason,
-      steps,
-      consoleLog: options.consoleLog,
-      message: `upgraded ${options.from.commit.slice(0, 12)} -> ${options.to.commit.slice(0, 12)} over HTTP (${served.bytes} bytes), rolled back`,
+      ...passedResult(
+        session,
+        steps,
+        options.consoleLog,
+        `upgraded ${options.from.commit.slice(0, 12)} -> ${options.to.commit.slice(0, 12)} over HTTP (${served.bytes} bytes), rolled back`,
+      ),
       served,
       ...(packageVersion ? { packageVersion } : {}),
       ...(refusal ? { refusal } : {}),
