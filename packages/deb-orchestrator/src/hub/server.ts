@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { HubContext } from "./context.js";
-import { checkResponsesFromEnvironment, registerContractHooks } from "./contract-hooks.js";
 import { checkPermissions } from "./http/auth-hooks.js";
+import { checkResponsesFromEnvironment, registerContractHooks } from "./http/contract-hooks.js";
 import { replyWithCodedErrors } from "./http/errors.js";
 import { collectRoutes, type OpenApiRoute, serveOpenApi } from "./http/openapi.js";
 import { addSecurityHeaders } from "./http/security.js";

@@ -1,10 +1,10 @@
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { findRoute, routeTable } from "../api/routes.js";
-import type { HubContext } from "./context.js";
+import { findRoute, routeTable } from "../../api/routes.js";
+import type { HubContext } from "../context.js";
+import { buildServer } from "../server.js";
 import { checkResponsesFromEnvironment, registerContractHooks } from "./contract-hooks.js";
-import { buildServer } from "./server.js";
 
 const silent = { error() {} };
 

@@ -7,9 +7,9 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { findRoute, type RouteEntry } from "../api/routes.js";
-import { orchestratorError } from "../errors.js";
-import type { HubContext } from "./context.js";
+import { findRoute, type RouteEntry } from "../../api/routes.js";
+import { orchestratorError } from "../../errors.js";
+import type { HubContext } from "../context.js";
 
 /** On in the test suite (vitest sets it) and wherever an operator asks for it. */
 export function checkResponsesFromEnvironment(): boolean {
