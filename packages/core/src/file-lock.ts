@@ -43,7 +43,7 @@ export async function acquireLock(path: string, options: LockOptions): Promise<H
         await flockOnce(path, handle.fd, options);
         break;
       } catch (error) {
-        if (!(await holderAlive(path, error, options))) throw error;
+        if (!(await holderBeating(path, error, options))) throw error;
         options.onStillWaiting?.(`${options.what ?? path} is still being worked on by another process; waiting`);
       }
     }
@@ -70,7 +70,7 @@ export async function acquireLock(path: string, options: LockOptions): Promise<H
 }
 
 /** After a LOCKED timeout: did the holder touch the lock file recently (see LockOptions.heartbeatMs)? */
-async function holderAlive(path: string, error: unknown, options: LockOptions): Promise<boolean> {
+async function holderBeating(path: string, error: unknown, options: LockOptions): Promise<boolean> {
   if (!options.heartbeatMs || (error as { code?: string }).code !== "LOCKED") return false;
   const touched = await stat(path).then(
     (s) => s.mtimeMs,

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { appendFile, chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { CodedError, isCodedError, type Logger, quoteForLog, type RunResult, withLock } from "@debian-bootc/core";
 import {
@@ -531,9 +531,10 @@ export class Environment {
     const used = await withLock(this.layout.lock(`prune-${this.ctx.identity.key}`), this.pruneLockOptions(), async () => {
       const publish = async (): Promise<string> => {
         if (existsSync(final)) return privateLayer; // another build made the same layer meanwhile: keep ours private
-        const temp = join(this.depsDir(), `.${key}.tmp-${process.pid}`);
-        await rm(temp, { recursive: true, force: true });
-        await mkdir(temp, { recursive: true });
+        // a temporary of its own: two calls of one process may publish the same key at once
+        await mkdir(this.depsDir(), { recursive: true });
+        const temp = await mkdtemp(join(this.depsDir(), `.${key}.tmp-`));
+        await chmod(temp, 0o755); // the environments' root (a range uid) passes through it once it is the layer's directory
         await rename(privateLayer, join(temp, "layer"));
         // recorded after the layer's last rename (which sets its directory's change time), before meta.json
         const digest = await writeLayerManifest(join(temp, "layer"), join(temp, "manifest"));

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -114,7 +114,7 @@ describe("sandboxArgv", () => {
 });
 
 describe("removeStaleSandboxDirs", () => {
-  it("removes the directories of dead processes and keeps those of live ones", () => {
+  it("removes its own directories of dead processes and keeps those of live ones and of other users", () => {
     const parent = mkdtempSync(join(tmpdir(), "sandbox-dirs-"));
     try {
       const dead = spawnSync("true").pid; // a process that has exited
@@ -125,8 +125,12 @@ describe("removeStaleSandboxDirs", () => {
         "unrelated-1",
       ];
       for (const name of names) mkdirSync(join(parent, name, "binds"), { recursive: true });
+      // a dead process's directory that belongs to another user is not ours to remove
+      const othersDead = `deb-mock-sandbox-${dead}-dddddd`;
+      mkdirSync(join(parent, othersDead, "binds"), { recursive: true });
+      chownSync(join(parent, othersDead), 54321, 54321);
       removeStaleSandboxDirs(parent);
-      expect(readdirSync(parent).sort()).toEqual(names.slice(1).sort());
+      expect(readdirSync(parent).sort()).toEqual([...names.slice(1), othersDead].sort());
     } finally {
       rmSync(parent, { recursive: true, force: true });
     }

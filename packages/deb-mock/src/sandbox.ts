@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type RunOptions, type RunResult, run } from "@debian-bootc/core";
@@ -117,7 +117,10 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Removes the sandbox directories of processes that died without their exit handler (SIGKILL, test workers). */
+/**
+ * Removes the sandbox directories of this user's processes that died without their exit handler (SIGKILL,
+ * test workers). Another user's are left alone: they are not ours to remove (and we could not).
+ */
 export function removeStaleSandboxDirs(parent = tmpdir()): void {
   let names: string[];
   try {
@@ -125,9 +128,16 @@ export function removeStaleSandboxDirs(parent = tmpdir()): void {
   } catch {
     return;
   }
+  const uid = process.getuid?.();
   for (const name of names) {
     const pid = Number(/^deb-mock-sandbox-(\d+)-/.exec(name)?.[1]);
-    if (pid && pid !== process.pid && !processAlive(pid)) rmSync(join(parent, name), { recursive: true, force: true });
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    const path = join(parent, name);
+    try {
+      if (lstatSync(path).uid === uid) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile, or not removable: it is only clutter, never a reason to fail a build
+    }
   }
 }
 

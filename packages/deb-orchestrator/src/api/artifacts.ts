@@ -1,6 +1,6 @@
 /** The content-addressed artifact store: uploads checked against their sha256 and size, downloads. */
 import { z } from "zod";
-import { count, operations, sha256 } from "./operation.js";
+import { count, operations, sha256, size } from "./operation.js";
 
 const sha256Params = z.object({ sha256 });
 
@@ -19,7 +19,7 @@ export const artifactOperations = operations({
     permission: "any",
     summary: "Upload a file (application/octet-stream), checked against sha256 and size",
     params: sha256Params,
-    query: z.object({ size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
+    query: z.object({ size }),
     bodyType: "application/octet-stream",
     status: 201,
     response: storedArtifact,

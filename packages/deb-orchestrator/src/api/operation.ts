@@ -45,6 +45,8 @@ export const rowId = z
 /** Milliseconds since the epoch. */
 export const time = z.number();
 export const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+/** A file's size in bytes. */
+export const size = count.max(Number.MAX_SAFE_INTEGER);
 export const nameParams = z.object({ name });
 export const idParams = z.object({ id: rowId });
 export const ok = z.object({ ok: z.literal(true) });

@@ -3,7 +3,7 @@
  * builder and the clients all read these from here, so a task's shape is written once.
  */
 import { z } from "zod";
-import { count, idParams, ok, operations, queued, rowId, sha256, time } from "./operation.js";
+import { count, idParams, ok, operations, queued, rowId, sha256, size, time } from "./operation.js";
 
 export const taskStates = ["free", "assigned", "open", "closed", "failed", "canceled"] as const;
 export type TaskState = (typeof taskStates)[number];
@@ -19,8 +19,6 @@ export type TaskMethod = (typeof taskMethods)[number];
 export function isTerminal(state: string): boolean {
   return (terminalStates as readonly string[]).includes(state);
 }
-
-const size = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const sourceFileRef = z.object({ name: z.string().min(1).max(255), sha256, size });
 export type SourceFileRef = z.infer<typeof sourceFileRef>;
