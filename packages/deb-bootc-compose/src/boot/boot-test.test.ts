@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { MARKER_STATUS_END } from "../rootfs/customize.js";
 import { parseInspection, parseMarker, REFUSAL_RE } from "./boot-test.js";
 import { qemuArgs } from "./qemu.js";
 
@@ -17,7 +18,25 @@ describe("parseMarker", () => {
       commit: C1,
       bootedDeployment: { os: "debian-bootc-minimal", commit: C1 },
       deployments: [C1],
+      // that image's marker predates the listing's end line
+      complete: false,
     });
+  });
+
+  it("says the listing is whole only at its end line, so a boot is not cut off between the booted and the rollback deployment", () => {
+    const head = [
+      `[ 50.1] boot-marker[1]: deb-bootc-compose: booted compose=c-1 version=13.0 commit=${C1}\r`,
+      `[ 50.2] boot-marker[2]: deb-bootc-compose: status: * os ${C1}.1\r`,
+    ];
+    const cut = parseMarker(head.join("\n"));
+    expect(cut).toMatchObject({ bootedDeployment: { commit: C1 }, deployments: [C1], complete: false });
+    const whole = [
+      ...head,
+      `[ 50.3] boot-marker[2]: deb-bootc-compose: status:   os ${C2}.0 (rollback)\r`,
+      `[ 50.4] boot-marker[2]: ${MARKER_STATUS_END}\r`,
+      `[ 60.0] sh[3]: deb-bootc-compose: status:   os ${C1}.9`,
+    ].join("\n");
+    expect(parseMarker(whole)).toMatchObject({ deployments: [C1, C2], complete: true });
   });
 
   it("lists the rollback deployment after the booted one and ignores later repetitions", () => {

@@ -2,7 +2,7 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
-import { MARKER_PREFIX, MARKER_UNIT, UPDATE_TIMER, UPDATE_UNIT } from "../rootfs/customize.js";
+import { MARKER_PREFIX, MARKER_STATUS_END, MARKER_UNIT, UPDATE_TIMER, UPDATE_UNIT } from "../rootfs/customize.js";
 import { DPKG_SYSIMAGE_DIR } from "../rootfs/ostree-layout.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { type Accelerator, type BootFirmware, type BootRun, bootOnce, type DiskBus, detectAccelerator, findFirmware } from "./qemu.js";
@@ -25,6 +25,8 @@ export interface MarkerSighting {
   bootedDeployment?: { os: string; commit: string };
   /** Deployments listed by `ostree admin status` (commit checksums, in order). */
   deployments: string[];
+  /** The listing's end line came: `deployments` is every deployment the machine has. */
+  complete: boolean;
 }
 
 // the commit is read as exactly 64 hex digits: the kernel may print onto the same console line right after it
@@ -38,14 +40,15 @@ export function parseMarker(console: string): MarkerSighting | undefined {
   const m = MARKER_RE.exec(text);
   if (!m) return undefined;
   const after = text.slice(m.index);
+  const end = after.indexOf(MARKER_STATUS_END);
   const deployments: string[] = [];
   let booted: MarkerSighting["bootedDeployment"];
-  for (const s of after.matchAll(STATUS_LINE_RE)) {
+  for (const s of (end < 0 ? after : after.slice(0, end)).matchAll(STATUS_LINE_RE)) {
     if (deployments.includes(s[3]!)) break;
     deployments.push(s[3]!);
     if (s[1] === "*") booted = { os: s[2]!, commit: s[3]! };
   }
-  return { composeId: m[1]!, version: m[2]!, commit: m[3]!, bootedDeployment: booted, deployments };
+  return { composeId: m[1]!, version: m[2]!, commit: m[3]!, bootedDeployment: booted, deployments, complete: end >= 0 };
 }
 
 export interface BootTestOptions {
@@ -252,8 +255,9 @@ async function openSession(options: BootTestOptions): Promise<Session> {
         accel: detected.accel,
         forward,
         credentials,
-        // a plain boot ends at the status listing; a scripted one when the guest reboots (QEMU exits)
-        until: script ? undefined : (text) => (parseMarker(text)?.bootedDeployment ?? undefined) !== undefined,
+        // a plain boot ends after the whole status listing (the booted deployment's line may come before
+        // a rollback's); a scripted one when the guest reboots (QEMU exits)
+        until: script ? undefined : (text) => parseMarker(text)?.complete === true,
         watch: { marker: MARKER_RE },
         timeoutMs,
         onConsole: (c) => log.write(c),

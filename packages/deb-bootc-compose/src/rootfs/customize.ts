@@ -20,6 +20,8 @@ export const MARKER_UNIT = "deb-bootc-compose-marker.service";
 export const MARKER_SCRIPT = "usr/lib/deb-bootc-compose/boot-marker";
 /** The line the marker prints: `deb-bootc-compose: booted compose=<ID> version=<V> commit=<CHECKSUM>`. */
 export const MARKER_PREFIX = "deb-bootc-compose: booted";
+/** The line after the marker's deployment listing: whoever reads the console knows the listing is whole. */
+export const MARKER_STATUS_END = "deb-bootc-compose: status end";
 
 const MARKER_SCRIPT_TEXT = `#!/bin/sh
 # Installed by deb-bootc-compose: print which compose this system booted (from the booted ostree
@@ -32,6 +34,7 @@ meta() {
 }
 echo "${MARKER_PREFIX} compose=$(meta deb-bootc-compose.compose-id) version=$(meta version) commit=\${commit:-none}"
 printf '%s\\n' "$status" | sed 's/^/deb-bootc-compose: status: /'
+echo "${MARKER_STATUS_END}"
 `;
 
 const MARKER_UNIT_TEXT = `[Unit]
