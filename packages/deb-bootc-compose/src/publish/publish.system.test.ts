@@ -1,14 +1,16 @@
 /**
  * System tier: publishing into a channel repository with trixie's ostree and gpg in a runroot. Two
  * commits of a small tree are published in turn: the ref moves, the second gets a static delta from the
- * first, commits and summary are signed. A client repository (ostree pull over file://, the way a
- * machine pulls over HTTP) with gpg-verify and the channel's public key gets the update; with another
- * key it is refused. Needs root, bubblewrap and the Debian mirror (the runroot's packages); a minute.
+ * first, commits and summary are signed. A client repository with gpg-verify and the channel's public
+ * key gets the update over HTTP from deb-orchestrator's hub (which serves published repositories at
+ * /ostree/NAME/), as a machine does; with another key it is refused, and so is a repository whose commit
+ * and summary are not signed. Needs root, bubblewrap and the Debian mirror (the runroot's packages); a minute.
  */
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startHub } from "@debian-bootc/deb-orchestrator/local";
 import { dearmor, generateOpenPgpKey } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseKeyValues, runrootScript } from "../ostree/runroot.js";
@@ -33,12 +35,20 @@ echo three > /tmp/tree/usr/share/demo/version
 echo "second=$(ostree commit --repo="$repo" --branch=src --bind-ref=demo/amd64/minimal --tree=dir=/tmp/tree -s second)"
 `;
 
-// $1 published repo, $2 public key (binary), $3 ref: pull with the channel's settings into a new repository
+// $1 the channel's URL, $2 public key (binary), $3 ref: pull with the channel's settings into a new repository
 const PULL_SCRIPT = `
-pub=$1; key=$2; ref=$3
+url=$1; key=$2; ref=$3
 ostree init --repo=/tmp/client --mode=bare-user >&2
-ostree remote add --repo=/tmp/client --set=gpgkeypath="$key" --set=gpg-verify=true --set=gpg-verify-summary=true channel "file://$pub" "$ref" >&2
+ostree remote add --repo=/tmp/client --set=gpgkeypath="$key" --set=gpg-verify=true --set=gpg-verify-summary=true channel "$url" "$ref" >&2
 if ostree pull --repo=/tmp/client channel "$ref" >/tmp/pull.log 2>&1; then echo "pulled=$(ostree rev-parse --repo=/tmp/client channel:"$ref")"; else echo "refused=$(tr '\\n' ' ' </tmp/pull.log)"; fi
+`;
+
+// $1 repo, $2 source repo, $3 commit, $4 ref: what publishing without the key would give (nothing signed)
+const UNSIGNED_SCRIPT = `
+ostree init --repo="$1" --mode=archive >&2
+ostree pull-local --repo="$1" "$2" "$3" >&2
+ostree refs --repo="$1" --create="$4" "$3" >&2
+ostree summary --repo="$1" --update >&2
 `;
 
 // $1 source repo, $2 commit, $3 public key: a copy by pull-local (as a disk image's sysroot gets it) verifies
@@ -64,7 +74,9 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
     work = await mkdtemp(join(tmpdir(), "publish-"));
     await chmod(work, 0o755);
     const src = join(work, "src");
-    const pub = join(work, "pub");
+    // the hub's directory of published repositories, and a channel in it
+    const ostreeDir = join(work, "ostree");
+    const pub = join(ostreeDir, "demo");
     const keys = join(work, "keys");
     await rangeWritableDirectory(src);
     const made = parseKeyValues(await runrootScript(COMMITS_SCRIPT, ["/src"], { binds: [{ source: src, target: "/src" }] }));
@@ -112,19 +124,36 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
     expect(existsSync(join(pub, "summary.sig"))).toBe(true);
     expect(existsSync(join(pub, "deltas"))).toBe(true);
 
-    const pull = async (keyFile: string) =>
-      parseKeyValues(
-        await runrootScript(PULL_SCRIPT, ["/pub", `/keys/${keyFile}`, ref], {
-          binds: [
-            { source: pub, target: "/pub", readOnly: true },
-            { source: keys, target: "/keys", readOnly: true },
-          ],
-        }),
-      );
-    expect(await pull("right.gpg")).toEqual({ pulled: made.second });
-    const refused = await pull("wrong.gpg");
-    expect(refused.pulled).toBeUndefined();
-    expect(refused.refused).toMatch(/signature|GPG|gpg/);
+    // a machine's pull: over HTTP from the hub, on this machine's loopback
+    const hub = await startHub({ db: `sqlite:${join(work, "hub.db")}`, dataDir: join(work, "hub"), ostreeDir });
+    try {
+      const pull = async (channel: string, keyFile: string) =>
+        parseKeyValues(
+          await runrootScript(PULL_SCRIPT, [`${hub.url}/ostree/${channel}/`, `/keys/${keyFile}`, ref], {
+            network: true,
+            binds: [{ source: keys, target: "/keys", readOnly: true }],
+          }),
+        );
+      expect(await pull("demo", "right.gpg")).toEqual({ pulled: made.second });
+      const refused = await pull("demo", "wrong.gpg");
+      expect(refused.pulled).toBeUndefined();
+      expect(refused.refused).toMatch(/signature|GPG|gpg/);
+      // the same tree published with no signature at all is refused with the right key
+      const unsigned = join(ostreeDir, "unsigned");
+      await rangeWritableDirectory(unsigned);
+      await runrootScript(UNSIGNED_SCRIPT, ["/unsigned", "/src", made.second!, ref], {
+        binds: [
+          { source: unsigned, target: "/unsigned" },
+          { source: src, target: "/src", readOnly: true },
+        ],
+      });
+      await handBackToCaller(unsigned);
+      const notSigned = await pull("unsigned", "right.gpg");
+      expect(notSigned.pulled).toBeUndefined();
+      expect(notSigned.refused).toMatch(/signature|GPG|gpg/);
+    } finally {
+      await hub.close();
+    }
 
     // a commit not bound to the channel's ref (made without an updates section) is refused before it is published
     await expect(publishCommit({ repo: pub, sourceRepo: src, commit: made.unbound!, ref, key })).rejects.toMatchObject({
