@@ -212,6 +212,14 @@ async function overlay(image: string, format: "raw" | "qcow2", path: string, siz
   await run("qemu-img", args, { logger, debianPackage: "qemu-utils" });
 }
 
+/**
+ * How long one boot may take unless the caller says: TCG with Secure Boot firmware (SMM) on a busy machine
+ * has taken over 5 minutes to the marker, and over 4 to shim's refusal of an altered GRUB.
+ */
+function bootTimeoutMs(accel: Accelerator): number {
+  return accel === "kvm" ? 120_000 : 600_000;
+}
+
 /** The result of a test whose every step passed. */
 function passedResult(session: Session, steps: BootStepResult[], consoleLog: string, message: string): BootTestResult {
   return { passed: true, accel: session.accel, accelReason: session.accelReason, steps, consoleLog, message };
@@ -233,8 +241,7 @@ async function openSession(options: BootTestOptions): Promise<Session> {
   const disk = join(options.workDir, "boot-overlay.qcow2");
   await overlay(options.image, options.format, disk, options.diskSize, options.logger);
   const log = await openTextLog(options.consoleLog);
-  // TCG with Secure Boot firmware (SMM) on a busy machine has taken over 5 minutes to the marker
-  const timeoutMs = options.timeoutMs ?? (detected.accel === "kvm" ? 120_000 : 600_000);
+  const timeoutMs = options.timeoutMs ?? bootTimeoutMs(detected.accel);
   options.logger?.info(
     { accel: detected.accel, reason: detected.reason, image: options.image, firmware: kind, bus: options.bus },
     "boot test",
@@ -349,7 +356,7 @@ export async function bootRefused(
       accel: detected.accel,
       // a refusal is followed by the firmware's next boot option: stop at the first sign either way
       until: (console) => REFUSAL_RE.test(console) || MARKER_RE.test(console),
-      timeoutMs: options.timeoutMs ?? 240_000,
+      timeoutMs: options.timeoutMs ?? bootTimeoutMs(detected.accel),
       onConsole: (c) => log.write(c),
       logger: options.logger,
       signal: options.signal,
