@@ -36,7 +36,14 @@ if (opts.help || !opts.old || !opts.new) {
   process.stdout.write("Usage: node bench/update-bytes.mjs --old COMPOSE_DIR --new COMPOSE_DIR [--variant minimal] [--arch amd64]\n");
   process.exit(opts.help ? 0 : 2);
 }
-const compose = await import(pathToFileURL(join(REPO, "packages", "deb-bootc-compose", "dist", "index.js")).href);
+// the package's internals (publishing, the boot test's counting server, runroots), from its built modules
+const distModule = (path) => import(pathToFileURL(join(REPO, "packages", "deb-bootc-compose", "dist", path)).href);
+const compose = {
+  ...(await distModule("publish/publish.js")),
+  ...(await distModule("boot/static-server.js")),
+  ...(await distModule("ostree/runroot.js")),
+  ...(await distModule("rootfs/chroot.js")),
+};
 const debian = await import(pathToFileURL(join(REPO, "packages", "debian", "dist", "index.js")).href);
 
 function record(dir) {
