@@ -80,6 +80,17 @@ const userName = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "expected a user o
 const octalMode = z.string().regex(/^0?[0-7]{3,4}$/, 'expected an octal mode as a string, such as "0644"');
 const id = z.number().int().min(0).max(4294967294);
 
+/** An ostree ref with the placeholders {name} {version} {arch} {variant}. */
+// ostree's own ref syntax: the ref reaches ostree's command line, so it may not start with "-" or hold
+// spaces (the placeholders' values are validated names, versions and arches)
+const ostreeRefTemplate = z
+  .string()
+  .regex(
+    /^([A-Za-z0-9_]|\{(name|version|arch|variant)\})([A-Za-z0-9_.-]|\{(name|version|arch|variant)\})*(\/([A-Za-z0-9_]|\{(name|version|arch|variant)\})([A-Za-z0-9_.-]|\{(name|version|arch|variant)\})*)*$/,
+    "expected an ostree ref such as {name}/{version}/{arch}/{variant}: components of letters, digits, '_', '.' and '-' (not first), and the placeholders",
+  );
+export const UPDATE_MODES = ["off", "stage", "apply"] as const;
+
 export const REPOSITORY_TYPES = ["debian", "apt", "orchestrator"] as const;
 export const BOOTLOADERS = ["grub", "systemd-boot", "none"] as const;
 export const OUTPUTS = ["ostree", "oci", "ociarchive", "raw", "qcow2", "sbom"] as const;
@@ -322,16 +333,26 @@ export const definitionSchema = record({
   }).optional(),
   ostree: record({
     /** Placeholders {name} {version} {arch} {variant}. */
-    // ostree's own ref syntax with the placeholders: the ref reaches ostree's command line, so it may not
-    // start with "-" or hold spaces (the placeholders' values are validated names, versions and arches)
-    ref: z
-      .string()
-      .regex(
-        /^([A-Za-z0-9_]|\{(name|version|arch|variant)\})([A-Za-z0-9_.-]|\{(name|version|arch|variant)\})*(\/([A-Za-z0-9_]|\{(name|version|arch|variant)\})([A-Za-z0-9_.-]|\{(name|version|arch|variant)\})*)*$/,
-        "expected an ostree ref such as {name}/{version}/{arch}/{variant}: components of letters, digits, '_', '.' and '-' (not first), and the placeholders",
-      )
-      .default("{name}/{version}/{arch}/{variant}"),
+    ref: ostreeRefTemplate.default("{name}/{version}/{arch}/{variant}"),
   }).default({ ref: "{name}/{version}/{arch}/{variant}" }),
+  /**
+   * The update channel machines follow: the image carries the remote (url, gpg-verify=true, the key's
+   * public half) and its deployments' origin names the ref; `publish` puts the commits there.
+   */
+  updates: record({
+    /** Where the published repository is served (the machines' remote URL). */
+    url: uri,
+    /** The stable ref machines follow; placeholders {name} {version} {arch} {variant}. */
+    ref: ostreeRefTemplate.default("{name}/{arch}/{variant}"),
+    /** The remote's name on the machines; default the definition's name. */
+    remote: nameText.optional(),
+    /** ASCII-armoured OpenPGP secret key that signs commits and summaries; default a key made on first use in the data directory. */
+    key: z.string().min(1).optional(),
+    /** An update timer in the image: off, stage (pull and deploy for the next boot) or apply (and reboot into it). */
+    automatic: choice(UPDATE_MODES).default("off"),
+    /** A directory: publish the commits there at the end of every compose (the publish phase). */
+    publishTo: absolutePath.optional(),
+  }).optional(),
   disk: record({
     size: z
       .string()
@@ -404,6 +425,8 @@ export const definitionSchema = record({
     }
   });
   const outputs = new Set(def.outputs);
+  if (def.updates && !outputs.has("ostree"))
+    ctx.addIssue({ code: "custom", path: ["updates"], message: "an update channel needs ostree in outputs" });
   if (outputs.has("ociarchive") && !outputs.has("oci"))
     ctx.addIssue({ code: "custom", path: ["outputs"], message: "ociarchive needs oci in outputs too" });
   for (const disk of ["raw", "qcow2"] as const) {
@@ -548,7 +571,7 @@ export function imageReference(definition: ComposeDefinition): { name: string; t
   return { name: definition.image?.name ?? definition.name.toLowerCase(), tag: definition.image?.tag ?? definition.version };
 }
 
-type HostPathShape = Pick<ComposeDefinition, "files" | "postprocess" | "repositories" | "build" | "push">;
+type HostPathShape = Pick<ComposeDefinition, "files" | "postprocess" | "repositories" | "build" | "push" | "updates">;
 
 /** The fields naming files on the compose host, with their field paths (URLs of .dscs left out). */
 function hostPathFields(definition: HostPathShape): Array<{ path: Array<string | number>; value: string }> {
@@ -572,6 +595,7 @@ function hostPathFields(definition: HostPathShape): Array<{ path: Array<string |
     fields.push({ path: ["push", "signing", "key"], value: definition.push.signing.key });
     fields.push({ path: ["push", "signing", "passphraseFile"], value: definition.push.signing.passphraseFile });
   }
+  if (definition.updates?.key !== undefined) fields.push({ path: ["updates", "key"], value: definition.updates.key });
   return fields;
 }
 

@@ -62,6 +62,14 @@ export const composeErrorCodes = {
     summary: "A phase needs the result of an earlier phase that did not run in this compose (e.g. --just-phase gather).",
   },
   // rootfs, ostree, image-build, test (image side)
+  UPDATE_KEY_INVALID: {
+    category: "config",
+    summary: "The update channel's signing key (updates.key) is missing or not an unprotected OpenPGP secret key.",
+  },
+  CHANNEL_PUBLISH_FAILED: {
+    category: "environment",
+    summary: "Publishing a compose's commits into the channel's repository (pull, sign, static delta, summary) failed.",
+  },
   ROOTFS_LAYOUT_FAILED: {
     category: "build-failed",
     summary: "The installed tree cannot be laid out for ostree (a non-empty /media, a special file in /var, ...).",

@@ -5,7 +5,7 @@
  * package only.
  */
 
-export { type AbUpdateOptions, abUpdateTest, type BootTestOptions, type BootTestResult, bootToMarker } from "./boot/boot-test.js";
+export { type BootTestOptions, type BootTestResult, bootToMarker, type HttpUpdateOptions, httpUpdateTest } from "./boot/boot-test.js";
 export type { BuildEvent, BuildRecord, BuildState } from "./build/build-phase.js";
 export { type HubMode, OrchestratorConnection } from "./build/orchestrator-connection.js";
 export { type ComposeEvent, type ComposeEventKind, type ComposeEventListener, ComposeEvents } from "./compose/compose-events.js";

@@ -29,6 +29,8 @@ export interface LocalOrchestratorOptions {
   runner: BuildRunner;
   /** The builder's scratch directory. */
   workDir: string;
+  /** Published OSTree repositories the hub serves at /ostree/ (deb-bootc-compose publish --to DIR/NAME). */
+  ostreeDir?: string;
   /** The builder's host name at the hub (default: this machine's short host name). */
   builderName?: string;
   /** Label of the builder token made on first start (default "up"). */
@@ -72,6 +74,7 @@ export async function startLocalOrchestrator(options: LocalOrchestratorOptions):
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
     publisher: await DebianRepoPublisher.forDataDir(dataDir),
+    ...(options.ostreeDir ? { ostreeDir: options.ostreeDir } : {}),
     logger: logger.child({ component: "hub" }),
   });
   try {

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { MARKER_STATUS_END } from "../rootfs/customize.js";
 import { parseInspection, parseMarker, REFUSAL_RE } from "./boot-test.js";
 import { qemuArgs } from "./qemu.js";
 
@@ -17,7 +18,25 @@ describe("parseMarker", () => {
       commit: C1,
       bootedDeployment: { os: "debian-bootc-minimal", commit: C1 },
       deployments: [C1],
+      // that image's marker predates the listing's end line
+      complete: false,
     });
+  });
+
+  it("says the listing is whole only at its end line, so a boot is not cut off between the booted and the rollback deployment", () => {
+    const head = [
+      `[ 50.1] boot-marker[1]: deb-bootc-compose: booted compose=c-1 version=13.0 commit=${C1}\r`,
+      `[ 50.2] boot-marker[2]: deb-bootc-compose: status: * os ${C1}.1\r`,
+    ];
+    const cut = parseMarker(head.join("\n"));
+    expect(cut).toMatchObject({ bootedDeployment: { commit: C1 }, deployments: [C1], complete: false });
+    const whole = [
+      ...head,
+      `[ 50.3] boot-marker[2]: deb-bootc-compose: status:   os ${C2}.0 (rollback)\r`,
+      `[ 50.4] boot-marker[2]: ${MARKER_STATUS_END}\r`,
+      `[ 60.0] sh[3]: deb-bootc-compose: status:   os ${C1}.9`,
+    ].join("\n");
+    expect(parseMarker(whole)).toMatchObject({ deployments: [C1, C2], complete: true });
   });
 
   it("lists the rollback deployment after the booted one and ignores later repetitions", () => {
@@ -99,16 +118,20 @@ describe("qemuArgs", () => {
     expect(sata).not.toContain("if=virtio");
   });
 
-  it("passes credentials base64-encoded through SMBIOS type 11 and extra disks after the system disk", () => {
-    const args = qemuArgs({
-      ...base,
-      accel: "kvm",
-      credentials: { "a.b": "x,y\n" },
-      extraDisks: [{ path: "/u.img", format: "raw", readOnly: true }],
-    });
+  it("passes credentials base64-encoded through SMBIOS type 11", () => {
+    const args = qemuArgs({ ...base, accel: "kvm", credentials: { "a.b": "x,y\n" } });
     expect(args).toContain(`type=11,value=io.systemd.credential.binary:a.b=${Buffer.from("x,y\n").toString("base64")}`);
-    const drives = args.filter((_, i) => args[i - 1] === "-drive");
-    expect(drives.slice(-2)).toEqual(["file=/d.qcow2,if=virtio,format=qcow2,cache=unsafe", "file=/u.img,if=virtio,format=raw,readonly=on"]);
+    expect(args.filter((_, i) => args[i - 1] === "-drive").at(-1)).toBe("file=/d.qcow2,if=virtio,format=qcow2,cache=unsafe");
     expect(args.join(" ")).toContain("-accel kvm -cpu host");
+  });
+
+  it("has no network unless one server is forwarded, and then a restricted one that reaches only loopback's port", () => {
+    expect(qemuArgs({ ...base, accel: "tcg" }).join(" ")).toContain("-nic none");
+    const args = qemuArgs({ ...base, accel: "tcg", forward: { guest: "10.0.2.100:80", hostPort: 4321 } });
+    const nic = args[args.indexOf("-nic") + 1];
+    expect(nic).toBe("user,model=virtio-net-pci,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:socat STDIO TCP:127.0.0.1:4321");
+    expect(() => qemuArgs({ ...base, accel: "tcg", forward: { guest: "10.0.2.100:80,hostfwd=tcp::22-:22", hostPort: 1 } })).toThrow(
+      /not a guest address/,
+    );
   });
 });

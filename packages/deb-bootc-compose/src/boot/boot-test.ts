@@ -1,15 +1,18 @@
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
-import { MARKER_PREFIX, MARKER_UNIT } from "../rootfs/customize.js";
+import { MARKER_PREFIX, MARKER_STATUS_END, MARKER_UNIT, UPDATE_TIMER, UPDATE_UNIT } from "../rootfs/customize.js";
+import { DPKG_SYSIMAGE_DIR } from "../rootfs/ostree-layout.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { type Accelerator, type BootFirmware, type BootRun, bootOnce, type DiskBus, detectAccelerator, findFirmware } from "./qemu.js";
+import { serveDirectory } from "./static-server.js";
 
 /**
  * Boot tests of a disk image: boot to the compose's marker (the unit every image ships prints the
- * booted commit's compose ID and `ostree admin status`), and the A/B story: upgrade from a second
- * commit served on an extra disk, reboot into it, roll back, boot the old one again. The image itself is
+ * booted commit's compose ID and `ostree admin status`), and the update story: `ostree admin upgrade`
+ * over HTTP from a published repository that a server of the test serves (the guest's only network),
+ * reboot into the update, roll back, boot the old one again. The image itself is
  * never written: each test boots a qcow2 overlay in its work directory. Steps inside the guest arrive as
  * systemd credentials over SMBIOS: a drop-in for the marker unit whose ExecStartPost runs a script.
  */
@@ -22,6 +25,8 @@ export interface MarkerSighting {
   bootedDeployment?: { os: string; commit: string };
   /** Deployments listed by `ostree admin status` (commit checksums, in order). */
   deployments: string[];
+  /** The listing's end line came: `deployments` is every deployment the machine has. */
+  complete: boolean;
 }
 
 // the commit is read as exactly 64 hex digits: the kernel may print onto the same console line right after it
@@ -35,14 +40,15 @@ export function parseMarker(console: string): MarkerSighting | undefined {
   const m = MARKER_RE.exec(text);
   if (!m) return undefined;
   const after = text.slice(m.index);
+  const end = after.indexOf(MARKER_STATUS_END);
   const deployments: string[] = [];
   let booted: MarkerSighting["bootedDeployment"];
-  for (const s of after.matchAll(STATUS_LINE_RE)) {
+  for (const s of (end < 0 ? after : after.slice(0, end)).matchAll(STATUS_LINE_RE)) {
     if (deployments.includes(s[3]!)) break;
     deployments.push(s[3]!);
     if (s[1] === "*") booted = { os: s[2]!, commit: s[3]! };
   }
-  return { composeId: m[1]!, version: m[2]!, commit: m[3]!, bootedDeployment: booted, deployments };
+  return { composeId: m[1]!, version: m[2]!, commit: m[3]!, bootedDeployment: booted, deployments, complete: end >= 0 };
 }
 
 export interface BootTestOptions {
@@ -105,26 +111,69 @@ const GUEST_RUN = `step() {
 }
 `;
 
-/** The update step: mount the disk labelled dbc-updates, point the origin's remote at it, upgrade, reboot. */
-export const UPGRADE_SCRIPT = `${GUEST_RUN}echo "deb-bootc-test: step upgrade started"
-mkdir -p /run/deb-bootc-compose/updates
-step mount -o ro LABEL=dbc-updates /run/deb-bootc-compose/updates
-remote=$(ostree remote list | head -n 1)
-step ostree remote delete "$remote"
-step ostree remote add --no-gpg-verify "$remote" file:///run/deb-bootc-compose/updates
-step ostree admin upgrade
+/** Where the guest finds the test's HTTP server (QEMU's guestfwd): the only address it can reach. */
+export const UPDATE_SERVER = "10.0.2.100:80";
+
+/**
+ * The guest's side of the restricted network: a static address on its NIC (systemd-networkd, from /run),
+ * and the image's own remote pointed at the test's server (it keeps gpg-verify and the channel's key).
+ */
+function networkScript(remote: string): string {
+  return `mkdir -p /run/systemd/network
+printf '[Match]\nName=en* eth*\n\n[Network]\nAddress=10.0.2.15/24\n' >/run/systemd/network/10-deb-bootc-test.network
+systemctl restart systemd-networkd
+/usr/lib/systemd/systemd-networkd-wait-online --any --timeout=60 || echo "deb-bootc-test: network not online"
+conf=/etc/ostree/remotes.d/${remote}.conf
+[ -f "$conf" ] || { echo "deb-bootc-test: step failed: the image has no $conf"; exit 1; }
+sed -i 's|^url=.*|url=http://${UPDATE_SERVER}/|' "$conf"
+`;
+}
+
+/**
+ * The update step: the update service when the image has the stage timer (its path), else \`ostree admin
+ * upgrade\`; the new deployment is then the default for the next boot. Then reboot.
+ */
+export function upgradeScript(remote: string): string {
+  return `${GUEST_RUN}echo "deb-bootc-test: step upgrade started"
+${networkScript(remote)}if systemctl cat ${UPDATE_UNIT} >/dev/null 2>&1 && ! grep -q -- --reboot /usr/lib/systemd/system/${UPDATE_UNIT}; then
+  echo "deb-bootc-test: timer $(systemctl is-enabled ${UPDATE_TIMER}) $(systemctl is-active ${UPDATE_TIMER})"
+  step systemctl start ${UPDATE_UNIT}
+else
+  step ostree admin upgrade
+fi
 step ostree admin status
 echo "deb-bootc-test: step upgrade done"
 systemctl reboot --no-block
 `;
+}
 
-/** Roll back: the previous deployment (index 1) becomes the default again, then reboot. */
-export const ROLLBACK_SCRIPT = `${GUEST_RUN}echo "deb-bootc-test: step rollback started"
+/**
+ * The updated boot: print a package's version (from the image's dpkg database), optionally try an upgrade
+ * that must be refused (a commit signed by another key was published), then roll back: the previous
+ * deployment (index 1) becomes the default again, and reboot.
+ */
+export function updatedScript(remote: string, options: { packageName?: string; expectRefusal?: boolean } = {}): string {
+  const pkg = options.packageName
+    ? `echo "deb-bootc-test: package ${options.packageName} $(dpkg-query --admindir=/${DPKG_SYSIMAGE_DIR} -W -f='\${Version}' ${options.packageName} 2>&1)"
+`
+    : "";
+  const refusal = options.expectRefusal
+    ? `${networkScript(remote)}if ostree admin upgrade >/run/deb-bootc-compose/refused.out 2>&1; then
+  echo "deb-bootc-test: upgrade accepted"
+else
+  echo "deb-bootc-test: upgrade refused: $(tail -n 2 /run/deb-bootc-compose/refused.out | tr '\n' ' ')"
+fi
+`
+    : "";
+  return `${GUEST_RUN}echo "deb-bootc-test: step rollback started"
+mkdir -p /run/deb-bootc-compose
+${pkg}${refusal}step ostree admin status
 step ostree admin set-default 1
 step ostree admin status
 echo "deb-bootc-test: step rollback done"
 systemctl reboot --no-block
 `;
+}
 
 /** Marks the end of a guest script that powers the guest off (INSPECT_SCRIPT). */
 export const INSPECT_DONE = "deb-bootc-test: step inspect done";
@@ -163,15 +212,24 @@ async function overlay(image: string, format: "raw" | "qcow2", path: string, siz
   await run("qemu-img", args, { logger, debianPackage: "qemu-utils" });
 }
 
+/**
+ * How long one boot may take unless the caller says: TCG with Secure Boot firmware (SMM) on a busy machine
+ * has taken over 5 minutes to the marker, and over 4 to shim's refusal of an altered GRUB.
+ */
+function bootTimeoutMs(accel: Accelerator): number {
+  return accel === "kvm" ? 120_000 : 600_000;
+}
+
+/** The result of a test whose every step passed. */
+function passedResult(session: Session, steps: BootStepResult[], consoleLog: string, message: string): BootTestResult {
+  return { passed: true, accel: session.accel, accelReason: session.accelReason, steps, consoleLog, message };
+}
+
 interface Session {
   accel: Accelerator;
   accelReason: string;
   firmware: BootFirmware;
-  boot(
-    name: string,
-    credentials?: Record<string, string>,
-    extraDisks?: Array<{ path: string; format: "raw" | "qcow2"; readOnly?: boolean }>,
-  ): Promise<BootStepResult>;
+  boot(name: string, credentials?: Record<string, string>, forward?: { guest: string; hostPort: number }): Promise<BootStepResult>;
   close(): Promise<void>;
 }
 
@@ -183,8 +241,7 @@ async function openSession(options: BootTestOptions): Promise<Session> {
   const disk = join(options.workDir, "boot-overlay.qcow2");
   await overlay(options.image, options.format, disk, options.diskSize, options.logger);
   const log = await openTextLog(options.consoleLog);
-  // TCG with Secure Boot firmware (SMM) on a busy machine has taken over 5 minutes to the marker
-  const timeoutMs = options.timeoutMs ?? (detected.accel === "kvm" ? 120_000 : 600_000);
+  const timeoutMs = options.timeoutMs ?? bootTimeoutMs(detected.accel);
   options.logger?.info(
     { accel: detected.accel, reason: detected.reason, image: options.image, firmware: kind, bus: options.bus },
     "boot test",
@@ -193,7 +250,7 @@ async function openSession(options: BootTestOptions): Promise<Session> {
     accel: detected.accel,
     accelReason: detected.reason,
     firmware: kind,
-    async boot(name, credentials, extraDisks) {
+    async boot(name, credentials, forward) {
       log.line(`boot ${name} (${detected.accel}, ${kind}, ${options.bus ?? "virtio"})`);
       const script = credentials !== undefined;
       const result = await bootOnce({
@@ -203,10 +260,11 @@ async function openSession(options: BootTestOptions): Promise<Session> {
         varsCopy: join(options.workDir, "OVMF_VARS.fd"),
         bus: options.bus,
         accel: detected.accel,
-        extraDisks,
+        forward,
         credentials,
-        // a plain boot ends at the status listing; a scripted one when the guest reboots (QEMU exits)
-        until: script ? undefined : (text) => (parseMarker(text)?.bootedDeployment ?? undefined) !== undefined,
+        // a plain boot ends after the whole status listing (the booted deployment's line may come before
+        // a rollback's); a scripted one when the guest reboots (QEMU exits)
+        until: script ? undefined : (text) => parseMarker(text)?.complete === true,
         watch: { marker: MARKER_RE },
         timeoutMs,
         onConsole: (c) => log.write(c),
@@ -258,33 +316,15 @@ export async function bootToMarker(
     const step = await session.boot("marker", options.script === undefined ? undefined : stepCredentials(options.script));
     steps.push(step);
     expectMarker(step, options.expect ?? {}, options.consoleLog);
-    return {
-      passed: true,
-      accel: session.accel,
-      accelReason: session.accelReason,
+    return passedResult(
+      session,
       steps,
-      consoleLog: options.consoleLog,
-      message: `booted ${step.marker!.composeId} (${step.marker!.commit.slice(0, 12)}) in ${Math.round((step.timeToMarkerMs ?? 0) / 1000)} s`,
-    };
+      options.consoleLog,
+      `booted ${step.marker!.composeId} (${step.marker!.commit.slice(0, 12)}) in ${Math.round((step.timeToMarkerMs ?? 0) / 1000)} s`,
+    );
   } finally {
     await session.close();
   }
-}
-
-export interface AbUpdateOptions extends BootTestOptions {
-  /** The archive repository holding the update (the second compose's compose/ostree/repo). */
-  updateRepo: string;
-  from: { composeId?: string; commit: string };
-  to: { composeId?: string; commit: string };
-}
-
-/** Make an ext4 image labelled dbc-updates whose root is the update repository. */
-async function updateDisk(repo: string, path: string, logger?: Logger): Promise<void> {
-  const du = await run("du", ["-sb", repo], { logger });
-  const bytes = Number(du.stdout.split(/\s+/)[0]);
-  const size = Math.ceil((bytes * 1.3 + 64 * 1024 * 1024) / 1024 / 1024);
-  await rm(path, { force: true });
-  await run("mkfs.ext4", ["-q", "-F", "-L", "dbc-updates", "-d", repo, path, `${size}M`], { logger, debianPackage: "e2fsprogs" });
 }
 
 /** What firmware or shim print when they refuse an image that Secure Boot does not trust. */
@@ -316,7 +356,7 @@ export async function bootRefused(
       accel: detected.accel,
       // a refusal is followed by the firmware's next boot option: stop at the first sign either way
       until: (console) => REFUSAL_RE.test(console) || MARKER_RE.test(console),
-      timeoutMs: options.timeoutMs ?? 240_000,
+      timeoutMs: options.timeoutMs ?? bootTimeoutMs(detected.accel),
       onConsole: (c) => log.write(c),
       logger: options.logger,
       signal: options.signal,
@@ -335,36 +375,81 @@ export async function bootRefused(
   return { refused: refusal !== undefined && !marker, ...(refusal ? { refusal } : {}), marker, console: text };
 }
 
-/** Boot the old commit, upgrade to the new one from an attached disk, boot it, roll back, boot the old one. */
-export async function abUpdateTest(options: AbUpdateOptions): Promise<BootTestResult> {
-  const updates = join(options.workDir, "updates.img");
+export interface HttpUpdateOptions extends BootTestOptions {
+  /** The published repository (publishCommit's) holding the update on the channel's ref. */
+  publishedRepo: string;
+  /** The image's update remote (its /etc/ostree/remotes.d/<remote>.conf). */
+  remote: string;
+  from: { composeId?: string; commit: string };
+  to: { composeId?: string; commit: string };
+  /** A package whose version the updated boot prints (the one that changed). */
+  packageName?: string;
+  /** Runs after the upgrade and before the updated boot, e.g. to publish a commit signed by another key. */
+  beforeUpdatedBoot?: () => Promise<void>;
+  /** The updated boot tries an upgrade that must be refused. */
+  expectRefusal?: boolean;
+}
+
+export interface HttpUpdateResult extends BootTestResult {
+  /** What the test's server sent during the upgrade boot (the update's download). */
+  served: { bytes: number; requests: number; deltaRequests: number };
+  packageVersion?: string;
+  refusal?: string;
+}
+
+/**
+ * Boot the old commit, `ostree admin upgrade` over HTTP from the published repository (served on this
+ * machine's loopback, the guest's only reachable address), boot the new commit, roll back, boot the old
+ * one. Three boots, as many as the A/B steps need.
+ */
+export async function httpUpdateTest(options: HttpUpdateOptions): Promise<HttpUpdateResult> {
   await mkdir(options.workDir, { recursive: true });
-  await updateDisk(options.updateRepo, updates, options.logger);
+  const server = await serveDirectory(options.publishedRepo);
+  const forward = { guest: UPDATE_SERVER, hostPort: server.port };
   const session = await openSession(options);
   const steps: BootStepResult[] = [];
   try {
-    const upgrade = await session.boot("upgrade", stepCredentials(UPGRADE_SCRIPT), [{ path: updates, format: "raw", readOnly: true }]);
+    const upgrade = await session.boot("upgrade", stepCredentials(upgradeScript(options.remote)), forward);
     steps.push(upgrade);
     expectMarker(upgrade, options.from, options.consoleLog);
-    const updated = await session.boot("updated", stepCredentials(ROLLBACK_SCRIPT));
+    const stats = server.stats();
+    const served = {
+      bytes: stats.bytes,
+      requests: stats.requests.length,
+      deltaRequests: stats.requests.filter((r) => r.path.startsWith("/deltas/")).length,
+    };
+    options.logger?.info({ served }, "upgrade: what the server sent");
+    await options.beforeUpdatedBoot?.();
+    const script = updatedScript(options.remote, { packageName: options.packageName, expectRefusal: options.expectRefusal });
+    const updated = await session.boot("updated", stepCredentials(script), forward);
     steps.push(updated);
     expectMarker(updated, options.to, options.consoleLog);
     if (!updated.marker!.deployments.includes(options.from.commit))
       throw composeError("BOOT_TEST_FAILED", "after the upgrade, the old deployment is not listed for rollback");
+    const text = (await readFile(options.consoleLog, "utf8")).replace(/\r/g, "");
+    const after = text.slice(text.lastIndexOf("deb-bootc-test: step rollback started"));
+    const packageVersion = options.packageName
+      ? new RegExp(`deb-bootc-test: package ${options.packageName} (\\S+)`).exec(after)?.[1]
+      : undefined;
+    const refusal = /deb-bootc-test: upgrade refused: (.*)/.exec(after)?.[1]?.trim();
+    if (options.expectRefusal && (refusal === undefined || after.includes("deb-bootc-test: upgrade accepted")))
+      throw composeError("BOOT_TEST_FAILED", `boot updated: the wrongly signed update was not refused (see ${options.consoleLog})`);
     const back = await session.boot("rolled-back");
     steps.push(back);
     expectMarker(back, options.from, options.consoleLog);
     return {
-      passed: true,
-      accel: session.accel,
-      accelReason: session.accelReason,
-      steps,
-      consoleLog: options.consoleLog,
-      message: `upgraded ${options.from.commit.slice(0, 12)} -> ${options.to.commit.slice(0, 12)}, rolled back`,
+      ...passedResult(
+        session,
+        steps,
+        options.consoleLog,
+        `upgraded ${options.from.commit.slice(0, 12)} -> ${options.to.commit.slice(0, 12)} over HTTP (${served.bytes} bytes), rolled back`,
+      ),
+      served,
+      ...(packageVersion ? { packageVersion } : {}),
+      ...(refusal ? { refusal } : {}),
     };
   } finally {
     await session.close();
-    await rm(updates, { force: true });
-    await stat(options.workDir).catch(() => undefined);
+    await server.close();
   }
 }

@@ -7,18 +7,21 @@
  * fill), from SATA under SeaBIOS, and is refused with one byte of its signed GRUB changed. Then
  * issue 6's checks: STATUS FINISHED, packages.json against the image's dpkg database, images.json
  * and SHA256SUMS against the files, `ostree fsck`, `skopeo inspect` and `umoci unpack` of the
- * layout, lint. A recompose of the same tree gives "no changes" and the same OCI manifest digest; a
- * second compose with one package more is upgraded to from the first image, booted, rolled back.
+ * layout, lint. A recompose of the same tree gives "no changes" and the same OCI manifest digest. The
+ * update channel: the first and a second compose (one package more) are published into a signed
+ * repository, served on loopback as the VM's only network (restrict=on, guestfwd); the first image
+ * upgrades over HTTP through its stage update service, boots the second commit (the package's version
+ * checked), refuses a third commit signed by another key, rolls back and boots the first again.
  * Needs root, mmdebstrap, bubblewrap, qemu-system-x86, qemu-utils, ovmf, gdisk, mtools, dosfstools,
- * e2fsprogs, skopeo, umoci, seabios; about 20 minutes under TCG on 2 cores (7 of them the A/B boots, 4 the
- * firmware and disk variations). Step durations go to the test output.
+ * e2fsprogs, skopeo, umoci, seabios, socat; about 20 minutes under TCG on 2 cores (7 of them the update
+ * boots, 4 the firmware and disk variations). Step durations and the update's bytes go to the test output.
  */
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
-import { parseDeb822 } from "@debian-bootc/debian";
+import { generateOpenPgpKey, parseDeb822 } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { type Phase, readComposeStatus, runCompose } from "../compose/phase-engine.js";
@@ -31,11 +34,14 @@ import type { DiskImageRecord } from "../disk/image-build-phase.js";
 import { lintImage } from "../lint/image-lint.js";
 import { ociPhase } from "../oci/oci-phase.js";
 import { fsckRepo } from "../ostree/commit.js";
-import { type OstreeCommitRecord, ostreePhase } from "../ostree/ostree-phase.js";
+import { channelRef, type OstreeCommitRecord, ostreePhase } from "../ostree/ostree-phase.js";
+import { parseKeyValues, runrootScript } from "../ostree/runroot.js";
+import { publishCommit, publishCompose } from "../publish/publish.js";
+import { updateSigningKey } from "../publish/signing-key.js";
+import { handBackToCaller, rangeWritableDirectory } from "../rootfs/chroot.js";
 import { DPKG_SYSIMAGE_DIR } from "../rootfs/ostree-layout.js";
 import { createRootfsPhase } from "../rootfs/rootfs-phase.js";
-import { bootRefused, bootToMarker, INSPECT_DONE, INSPECT_SCRIPT, parseInspection } from "./boot-test.js";
-import { type BootTestRecord, createTestPhase } from "./test-phase.js";
+import { bootRefused, bootToMarker, httpUpdateTest, INSPECT_DONE, INSPECT_SCRIPT, parseInspection } from "./boot-test.js";
 
 // the kernel says so twice: its EFI stub, and setup_arch's "secureboot:" line (seen missing from one
 // console log where the stub's line and mokutil's answer were there)
@@ -50,6 +56,7 @@ const tools = [
   "/usr/bin/bwrap",
   "/usr/bin/skopeo",
   "/usr/bin/umoci",
+  "/usr/bin/socat",
 ];
 // a developer without root or QEMU skips; CI never does, so a missing tool fails there loudly
 const ready = Boolean(process.env.CI) || (process.getuid?.() === 0 && tools.every((t) => existsSync(t)) && existsSync("/usr/share/OVMF"));
@@ -57,7 +64,10 @@ const example = join(import.meta.dirname, "..", "..", "..", "..", "examples", "m
 let work: string | undefined;
 const timings: Record<string, number> = {};
 
-/** The shipped example with only its minimal variant, a small qcow2, and `extra` packages. */
+/**
+ * The shipped example with only its minimal variant, a small qcow2, `extra` packages, and an update
+ * channel (signed by channel.asc beside it, the stage timer) whose URL is the address the boot test forwards.
+ */
 async function definitionFile(dir: string, extra: string[] = []): Promise<{ path: string; text: string }> {
   let text = await readFile(example, "utf8");
   const variants = /\n {2}standard:\n(?: {4}.*\n)+/;
@@ -66,6 +76,12 @@ async function definitionFile(dir: string, extra: string[] = []): Promise<{ path
   expect(text).toMatch(/^outputs: .*$/m);
   text = text.replace(/^outputs: .*$/m, "outputs: [ostree, oci, qcow2]\ndisk:\n  size: 2G");
   if (extra.length) text = text.replace(/^packages:\n/m, `packages:\n${extra.map((p) => `  - ${p}\n`).join("")}`);
+  text += "\nupdates:\n  url: http://10.0.2.100/\n  key: channel.asc\n  automatic: stage\n";
+  if (!existsSync(join(dir, "channel.asc")))
+    await writeFile(
+      join(dir, "channel.asc"),
+      (await generateOpenPgpKey({ name: "channel", email: "c@deb-bootc-compose.invalid" })).privateKey,
+    );
   const path = join(dir, `def-${extra.length}.yaml`);
   await writeFile(path, text);
   return { path, text };
@@ -141,6 +157,10 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     timings["boot to marker"] = boot.steps[0]!.timeToMarkerMs!;
     // the test phase booted it with Secure Boot enforced: Microsoft's shim, Debian's GRUB and kernel
     expect(disk).toMatchObject({ secureBoot: true, firmware: "hybrid" });
+    // the image carries the update channel: its remote verified with the channel's key, the origin on its ref
+    expect(disk).toMatchObject({ remote: "debian-bootc-minimal", ref: "debian-bootc-minimal/amd64/minimal" });
+    const remoteConf = await readFile(join(tree, "etc", "ostree", "remotes.d", "debian-bootc-minimal.conf"), "utf8");
+    expect(remoteConf).toContain("url=http://10.0.2.100/\ngpg-verify=true\ngpg-verify-summary=true\n");
     const bootLog = await readFile(join(result.composeDir, "logs", "boot-minimal-amd64.log"), "utf8");
     expect(bootLog).toContain(`deb-bootc-compose: booted compose=${result.composeId}`);
     expect(bootLog).toContain("(tcg, uefi-secure, virtio)");
@@ -298,41 +318,103 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     expect(index.manifests[0]!.digest).toBe(first!.manifestDigest);
   });
 
-  it("a second compose with one package more: the first image upgrades to it, boots it, rolls back", { timeout: 1_800_000 }, async () => {
+  it("publishes two composes; the first image upgrades over HTTP, boots the second, refuses another key, rolls back", {
+    timeout: 1_800_000,
+  }, async () => {
     expect(first).toBeDefined();
     const def = await definitionFile(work!, ["hello"]);
     const definition = parseDefinition(def.text.replace("outputs: [ostree, oci, qcow2]", "outputs: [ostree]"), def.path);
-    let tests: BootTestRecord[] = [];
     let commit: OstreeCommitRecord | undefined;
+    let tree: string | undefined;
     const capture: Phase = {
       name: "metadata",
       async run(ctx) {
-        tests = ctx.state.get("boot-tests");
         commit = ctx.state.get("ostree")[0];
+        tree = ctx.state.get("rootfs")[0]!.path;
       },
     };
     const result = await runCompose({
       definition,
       definitionPath: def.path,
       outputDir: join(work!, "out"),
-      phases: [createRootfsPhase({ baseDir: work! }), ostreePhase, createTestPhase(), capture],
+      phases: [createRootfsPhase({ baseDir: work! }), ostreePhase, capture],
     });
     phaseTimes(result.phases, "compose-2");
-    expect(result.status, await readFile(join(result.composeDir, "logs", "test.log"), "utf8").catch(() => "")).toBe("FINISHED");
+    expect(result.status).toBe("FINISHED");
     expect(commit).toMatchObject({ changed: true, parent: first!.commit.commit });
-    const ab = tests.find((t) => t.kind === "ab-update")!;
-    expect(ab, JSON.stringify(tests)).toMatchObject({ passed: true, image: first!.disk.files[0]!.path });
-    expect(ab.steps.map((s) => [s.name, s.marker?.commit])).toEqual([
+    const hello = parseDeb822(await readFile(join(tree!, DPKG_SYSIMAGE_DIR, "status"), "utf8")).find((p) => p.get("Package") === "hello");
+    expect(hello?.get("Status")).toBe("install ok installed");
+
+    // publish both composes into the channel's repository, as `deb-bootc-compose publish` does
+    const published = join(work!, "published");
+    const key = await updateSigningKey(definition, work!);
+    let started = Date.now();
+    const one = await publishCompose({ composeDir: first!.dir, definition, to: published, key });
+    const two = await publishCompose({ composeDir: result.composeDir, definition, to: published, key });
+    timings["publish compose 2 (pull, sign, delta, summary)"] = Date.now() - started;
+    const ref = channelRef(definition, "minimal", "amd64")!;
+    expect(one).toMatchObject([{ ref, commit: first!.commit.commit, changed: true }]);
+    expect(two).toMatchObject([
+      { ref, commit: commit!.commit, previous: first!.commit.commit, delta: `${first!.commit.commit}-${commit!.commit}` },
+    ]);
+
+    // a third commit on the channel (the second's tree), signed by a key the machines do not trust
+    const repo2 = join(result.composeDir, "compose", "ostree", "repo");
+    await rangeWritableDirectory(repo2);
+    const third = parseKeyValues(
+      await runrootScript(
+        'echo "third=$(ostree commit --repo=/repo --branch=third --bind-ref="$2" --tree=ref="$1" --parent="$1" -s third)"',
+        [commit!.commit, ref],
+        { binds: [{ source: repo2, target: "/repo" }] },
+      ),
+    ).third;
+    await handBackToCaller(repo2);
+    expect(third).toMatch(/^[0-9a-f]{64}$/);
+    const otherKey = { path: "(test)", ...(await generateOpenPgpKey({ name: "not the channel", email: "x@deb-bootc-compose.invalid" })) };
+
+    started = Date.now();
+    const update = await httpUpdateTest({
+      image: first!.disk.files[0]!.path,
+      format: "qcow2",
+      workDir: join(work!, "update-test"),
+      consoleLog: join(work!, "update-test.console.log"),
+      publishedRepo: published,
+      remote: "debian-bootc-minimal",
+      from: { commit: first!.commit.commit },
+      to: { commit: commit!.commit, composeId: result.composeId },
+      packageName: "hello",
+      expectRefusal: true,
+      beforeUpdatedBoot: async () => {
+        const wrong = await publishCommit({ repo: published, sourceRepo: repo2, commit: third!, ref, key: otherKey });
+        expect(wrong).toMatchObject({ commit: third, previous: commit!.commit });
+      },
+    });
+    timings["update test (3 boots)"] = Date.now() - started;
+    for (const s of update.steps) timings[`update ${s.name} boot`] = s.durationMs;
+    expect(update.steps.map((s) => [s.name, s.marker?.commit])).toEqual([
       ["upgrade", first!.commit.commit],
       ["updated", commit!.commit],
       ["rolled-back", first!.commit.commit],
     ]);
-    expect(ab.steps[1]!.marker!.composeId).toBe(result.composeId);
-    expect(ab.steps[1]!.marker!.deployments).toEqual([commit!.commit, first!.commit.commit]);
-    for (const s of ab.steps) timings[`ab ${s.name} boot`] = s.durationMs;
-    const log = await readFile(join(result.composeDir, "logs", "boot-minimal-amd64-ab-update.log"), "utf8");
+    expect(update.steps[1]!.marker!.composeId).toBe(result.composeId);
+    expect(update.steps[1]!.marker!.deployments).toEqual([commit!.commit, first!.commit.commit]);
+    // the wrongly signed third commit was never deployed: after the rollback the machine lists the two it had
+    expect(update.steps[2]!.marker!.deployments).toEqual([first!.commit.commit, commit!.commit]);
+    expect(update.packageVersion).toBe(hello!.get("Version"));
+    expect(update.refusal, update.refusal).toMatch(/[Ss]ignature|GPG|gpg/);
+    const log = await readFile(join(work!, "update-test.console.log"), "utf8");
+    // the stage path: the timer is enabled in the image and its service did the upgrade
+    expect(log).toContain("deb-bootc-test: timer enabled active");
     expect(log).toContain("deb-bootc-test: step upgrade done");
     expect(log).toContain("deb-bootc-test: step rollback done");
-    expect((await readComposeStatus(result.composeDir)).status).toBe("FINISHED");
+    // what the machine downloaded: the static delta, against the image and a full pull of the commit
+    expect(update.served.deltaRequests).toBeGreaterThan(0);
+    const du = async (path: string) => Number((await run("du", ["-sb", path])).stdout.split(/\s+/)[0]);
+    const image = first!.disk.files[0]!.size;
+    const objects = await du(join(repo2, "objects"));
+    timings["update bytes served"] = update.served.bytes;
+    timings["update bytes per mille of the qcow2"] = Math.round((1000 * update.served.bytes) / image);
+    timings["update bytes per mille of the compose repo's objects"] = Math.round((1000 * update.served.bytes) / objects);
+    expect(update.served.bytes).toBeLessThan(image);
   });
 });

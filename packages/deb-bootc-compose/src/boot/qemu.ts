@@ -73,16 +73,20 @@ export interface QemuSpec {
   accel: Accelerator;
   memoryMiB?: number;
   cpus?: number;
-  /** Further disks (virtio, after the system disk), e.g. an update repository. */
-  extraDisks?: ReadonlyArray<{ path: string; format: "raw" | "qcow2"; readOnly?: boolean }>;
   /** systemd credentials passed through SMBIOS type 11 (name -> content). */
   credentials?: Readonly<Record<string, string>>;
+  /**
+   * A network that reaches one server only: QEMU user networking with restrict=on (no route to the host or
+   * beyond) and a guestfwd from the guest's `guest` address (tcp, e.g. 10.0.2.100:80) to a port on this
+   * machine's loopback, through a socat spawned per connection.
+   */
+  forward?: { guest: string; hostPort: number };
 }
 
 /**
  * The qemu-system-x86_64 argv: q35, UEFI from pflash (with SMM and a secure flash for Secure Boot) or
- * SeaBIOS, the system disk on virtio, NVMe or SATA, further disks on virtio, serial console on stdout,
- * no network, exit on reboot.
+ * SeaBIOS, the system disk on virtio, NVMe or SATA, serial console on stdout,
+ * no network or one restricted to a forwarded server, exit on reboot.
  */
 export function qemuArgs(spec: QemuSpec): string[] {
   // -nodefaults: no VGA, CD-ROM or default NIC to probe; the console is the serial port only
@@ -92,7 +96,16 @@ export function qemuArgs(spec: QemuSpec): string[] {
   if (spec.accel === "kvm") args.push("-accel", "kvm", "-cpu", "host");
   else args.push("-accel", "tcg,thread=multi", "-cpu", "max");
   args.push("-smp", String(spec.cpus ?? 2), "-m", String(spec.memoryMiB ?? 1536));
-  args.push("-display", "none", "-vga", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nic", "none");
+  args.push("-display", "none", "-vga", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot");
+  if (spec.forward) {
+    if (!/^\d+\.\d+\.\d+\.\d+:\d+$/.test(spec.forward.guest) || !Number.isInteger(spec.forward.hostPort))
+      throw composeError("BOOT_TEST_FAILED", `not a guest address and host port: ${spec.forward.guest}, ${spec.forward.hostPort}`);
+    // a tcp: chardev would carry one connection only; cmd: spawns a relay for each of the guest's connections
+    args.push(
+      "-nic",
+      `user,model=virtio-net-pci,restrict=on,guestfwd=tcp:${spec.forward.guest}-cmd:socat STDIO TCP:127.0.0.1:${spec.forward.hostPort}`,
+    );
+  } else args.push("-nic", "none");
   if (spec.firmware) {
     if (!spec.varsCopy) throw composeError("BOOT_TEST_FAILED", "UEFI firmware needs a writable copy of its variable store");
     args.push("-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${spec.firmware.code}`);
@@ -104,9 +117,6 @@ export function qemuArgs(spec: QemuSpec): string[] {
     args.push("-drive", `file=${spec.disk},if=none,id=system,format=${spec.format},cache=unsafe`);
     if (bus === "nvme") args.push("-device", "nvme,drive=system,serial=dbc-system,bootindex=0");
     else args.push("-device", "ahci,id=sata", "-device", "ide-hd,drive=system,bus=sata.0,bootindex=0");
-  }
-  for (const d of spec.extraDisks ?? []) {
-    args.push("-drive", `file=${d.path},if=virtio,format=${d.format}${d.readOnly ? ",readonly=on" : ""}`);
   }
   for (const [name, content] of Object.entries(spec.credentials ?? {})) {
     args.push("-smbios", `type=11,value=io.systemd.credential.binary:${name}=${Buffer.from(content).toString("base64")}`);

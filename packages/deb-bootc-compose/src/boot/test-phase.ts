@@ -4,14 +4,18 @@ import { writeFileAtomic } from "@debian-bootc/core";
 import { parseComposeId } from "../compose/compose-id.js";
 import type { Phase } from "../compose/phase-engine.js";
 import { composeError } from "../errors.js";
-import { abUpdateTest, type BootTestResult, bootToMarker } from "./boot-test.js";
+import { channelRef } from "../ostree/ostree-phase.js";
+import { publishCommit } from "../publish/publish.js";
+import { updateSigningKey } from "../publish/signing-key.js";
+import { updateRemoteName } from "../rootfs/customize.js";
+import { type BootTestResult, bootToMarker, httpUpdateTest } from "./boot-test.js";
 import type { Accelerator, BootFirmware } from "./qemu.js";
 
 /** Boot-test results per image, for the compose metadata. */
 export interface BootTestRecord {
   variant: string;
   arch: string;
-  kind: "marker" | "ab-update";
+  kind: "marker" | "update";
   image: string;
   passed: boolean;
   accel: Accelerator;
@@ -22,7 +26,7 @@ export interface BootTestRecord {
 
 export interface TestPhaseOptions {
   accel?: Accelerator;
-  /** Skip the A/B update test even when a previous compose has a disk image. */
+  /** Skip the update test even when a previous compose has a disk image. */
   noUpdateTest?: boolean;
 }
 
@@ -64,11 +68,13 @@ export async function previousImage(
 }
 
 /**
- * The test phase: boot every disk image of the compose to its marker; and when the previous compose of
- * the same name has a disk image, boot that, upgrade it to this compose's commit, reboot, roll back and
- * boot the old one (A/B). Consoles go to logs/boot-<variant>-<arch>*.log, results to compose/<variant>/<arch>/boot-tests.json.
+ * The test phase: boot every disk image of the compose to its marker; and when the definition has an
+ * update channel and the previous compose of the same name has a disk image, publish the previous and
+ * this compose's commits into a scratch repository signed with the channel's key, boot the previous
+ * image, `ostree admin upgrade` over HTTP from it, reboot into this commit, roll back and boot the old one. Consoles go to logs/boot-<variant>-<arch>*.log, results to compose/<variant>/<arch>/boot-tests.json.
  */
-export function createTestPhase(options: TestPhaseOptions = {}): Phase {
+/** `baseDir`: the definition's folder (updates.key is relative to it). */
+export function createTestPhase(options: TestPhaseOptions & { baseDir?: string } = {}): Phase {
   return {
     name: "test",
     deliverable: "boot-test",
@@ -115,20 +121,29 @@ export function createTestPhase(options: TestPhaseOptions = {}): Phase {
           });
         }
       }
-      for (const commit of options.noUpdateTest ? [] : commits.filter((c) => c.changed && c.arch === "amd64")) {
+      const channel = ctx.definition.updates;
+      for (const commit of options.noUpdateTest || !channel ? [] : commits.filter((c) => c.changed && c.arch === "amd64")) {
         const prev = await previousImage(ctx.composeDir, ctx.definition.name, commit.variant, commit.arch);
         if (!prev) continue;
         const started = Date.now();
+        const workDir = join(ctx.composeDir, "work", commit.arch, commit.variant, "update-test");
         try {
-          const result = await abUpdateTest({
+          // the channel's repository as a publish would leave it: the previous commit, then this one (a static delta)
+          const key = await updateSigningKey(ctx.definition, options.baseDir ?? dirname(ctx.composeDir));
+          const published = join(workDir, "published");
+          const ref = channelRef(ctx.definition, commit.variant, commit.arch)!;
+          for (const c of [prev.commit, commit.commit])
+            await publishCommit({ repo: published, sourceRepo: commit.repo, commit: c, ref, key, logger: ctx.logger, signal: ctx.signal });
+          const result = await httpUpdateTest({
             image: prev.image,
             format: prev.format,
-            workDir: join(ctx.composeDir, "work", commit.arch, commit.variant, "ab-test"),
-            consoleLog: join(ctx.composeDir, "logs", `boot-${commit.variant}-${commit.arch}-ab-update.log`),
+            workDir,
+            consoleLog: join(ctx.composeDir, "logs", `boot-${commit.variant}-${commit.arch}-update.log`),
             accel: options.accel,
             // the previous image comes from the same definition name: boot it as this definition says
             firmware: testFirmware(ctx.definition.bootloader),
-            updateRepo: commit.repo,
+            publishedRepo: published,
+            remote: updateRemoteName(ctx.definition),
             from: { commit: prev.commit },
             to: { commit: commit.commit, composeId: ctx.composeId },
             logger: ctx.logger,
@@ -137,7 +152,7 @@ export function createTestPhase(options: TestPhaseOptions = {}): Phase {
           record({
             variant: commit.variant,
             arch: commit.arch,
-            kind: "ab-update",
+            kind: "update",
             image: prev.image,
             ...result,
             durationMs: Date.now() - started,
@@ -147,7 +162,7 @@ export function createTestPhase(options: TestPhaseOptions = {}): Phase {
           record({
             variant: commit.variant,
             arch: commit.arch,
-            kind: "ab-update",
+            kind: "update",
             image: prev.image,
             passed: false,
             accel: options.accel ?? "tcg",

@@ -5,6 +5,8 @@ import { composeError } from "../errors.js";
 import type { OstreeCommitRecord } from "../ostree/ostree-phase.js";
 import type { IndexPackage, LoadedRepository } from "../pkgset/repository-index.js";
 import type { Baseline, SelectionReason } from "../pkgset/resolver.js";
+import type { PublishedRecord } from "../publish/publish.js";
+import type { UpdateSigningKey } from "../publish/signing-key.js";
 import type { RootfsDetails } from "../rootfs/rootfs-phase.js";
 
 /**
@@ -26,6 +28,8 @@ export interface ComposeStateValues {
   rootfs: RootfsTree[];
   /** Kernel version, timings and cache origin of each root tree. */
   "rootfs-details": RootfsDetails[];
+  /** The update channel's signing key the trees trust (with an updates section): the ostree phase signs with it. */
+  "update-key": UpdateSigningKey;
   /** One OSTree commit per variant and arch. */
   ostree: OstreeCommitRecord[];
   /** The deliverables image phases recorded for the metadata (the one key several phases add to). */
@@ -34,6 +38,8 @@ export interface ComposeStateValues {
   "disk-images": DiskImageRecord[];
   /** Boot-test results per image. */
   "boot-tests": BootTestRecord[];
+  /** Where each variant's commit went in the update channel (updates.publishTo). */
+  published: PublishedRecord[];
 }
 export type ComposeStateKey = keyof ComposeStateValues;
 
@@ -45,10 +51,12 @@ const PRODUCERS: Record<ComposeStateKey, string> = {
   snapshot: "snapshot-repo",
   rootfs: "rootfs",
   "rootfs-details": "rootfs",
+  "update-key": "rootfs",
   ostree: "ostree",
   images: "ostree or image-build",
   "disk-images": "image-build",
   "boot-tests": "test",
+  published: "publish",
 };
 
 /** The run's shared state: each key written once by its phase, read typed by the phases after it. */

@@ -22,6 +22,7 @@ export const PHASES = [
   "image-build",
   "test",
   "metadata",
+  "publish",
 ] as const;
 export type PhaseName = (typeof PHASES)[number];
 

@@ -1,12 +1,13 @@
 import { createTestPhase, type TestPhaseOptions } from "../boot/test-phase.js";
 import { type BuildPhaseOptions, createBuildPhase } from "../build/build-phase.js";
-import { createImageBuildPhase, type ImageBuildPhaseOptions } from "../disk/image-build-phase.js";
+import { createImageBuildPhase } from "../disk/image-build-phase.js";
 import { createGatherPhase } from "../gather/gather-phase.js";
 import { lintPhase } from "../lint/lint-phase.js";
 import { createMetadataPhase, type MetadataOptions } from "../metadata/metadata-phase.js";
 import { ociPhase } from "../oci/oci-phase.js";
 import { ostreePhase } from "../ostree/ostree-phase.js";
 import { createPkgsetPhase, type PackageSideOptions } from "../pkgset/pkgset-phase.js";
+import { createPublishPhase } from "../publish/publish-phase.js";
 import { createRootfsPhase, type RootfsPhaseOptions } from "../rootfs/rootfs-phase.js";
 import { createSnapshotPhase } from "../snapshot/snapshot-phase.js";
 import type { Phase } from "./phase-engine.js";
@@ -14,7 +15,6 @@ import type { Phase } from "./phase-engine.js";
 export interface ComposePhaseOptions
   extends PackageSideOptions,
     MetadataOptions,
-    ImageBuildPhaseOptions,
     TestPhaseOptions,
     Pick<RootfsPhaseOptions, "rootfsCache" | "rootfsCacheKeep">,
     Omit<BuildPhaseOptions, "baseDir" | "orchestrator" | "mirror"> {}
@@ -30,8 +30,9 @@ export function composePhases(options: ComposePhaseOptions): Phase[] {
     ostreePhase,
     ociPhase,
     lintPhase,
-    createImageBuildPhase(options),
+    createImageBuildPhase(),
     createTestPhase(options),
     createMetadataPhase(options),
+    createPublishPhase(options),
   ];
 }

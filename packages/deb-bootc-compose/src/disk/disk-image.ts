@@ -15,7 +15,7 @@ import { diskPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layout
 /**
  * A bootable disk image from an OSTree commit, doing what `bootc install to-disk` does with Debian's
  * tools and no loop devices or mounts: the root filesystem's content is assembled in a directory by the
- * suite's own ostree in a runroot (admin init-fs, os-init, a remote, pull-local, deploy with the kernel
+ * suite's own ostree in a runroot (admin init-fs, os-init, pull-local, the origin's ref, deploy with the kernel
  * arguments and root=UUID), the deployment gets /etc/fstab, GRUB gets a configuration made from
  * ostree's boot entries, then mkfs.ext4 -d makes the root filesystem from that directory and it is
  * copied into the root partition of the image file. UEFI boots through the EFI system partition (FAT,
@@ -28,16 +28,19 @@ import { diskPartitions, type Partition, SECTOR, sgdiskArgs } from "./gpt-layout
  * mkfs.ext4 runs in a runroot too, where the files show their in-image owners.
  */
 
-// $1 source repo, $2 sysroot, $3 os name, $4 remote name, $5 remote URL, $6 ref, then --karg=... options.
+// $1 source repo, $2 sysroot, $3 os name, $4 ref in the source repo, $5 origin (remote:ref), then --karg=... options.
+// The origin names the update channel; its remote is the image's own /etc/ostree/remotes.d entry (with
+// gpg-verify and the channel's key), so the sysroot repository gets no remote of its own.
 const DEPLOY_SCRIPT = `
-repo=$1; sysroot=$2; osname=$3; remote=$4; url=$5; ref=$6; shift 6
+repo=$1; sysroot=$2; osname=$3; ref=$4; origin=$5; shift 5
 ostree admin init-fs --modern "$sysroot"
 ostree admin os-init --sysroot="$sysroot" "$osname"
-ostree remote add --repo="$sysroot/ostree/repo" --no-gpg-verify "$remote" "$url" "$ref"
-ostree pull-local --repo="$sysroot/ostree/repo" --remote="$remote" "$repo" "$ref" >&2
+commit=$(ostree rev-parse --repo="$repo" "$ref")
+ostree pull-local --repo="$sysroot/ostree/repo" "$repo" "$commit" >&2
+ostree refs --repo="$sysroot/ostree/repo" --create="$origin" "$commit" >&2
 ostree config --repo="$sysroot/ostree/repo" set sysroot.bootloader none
 ostree config --repo="$sysroot/ostree/repo" set sysroot.bootprefix true
-ostree admin deploy --sysroot="$sysroot" --os="$osname" "$@" "$remote:$ref" >&2
+ostree admin deploy --sysroot="$sysroot" --os="$osname" "$@" "$origin" >&2
 ostree config --repo="$sysroot/ostree/repo" set sysroot.bootloader grub2
 ostree admin status --sysroot="$sysroot"
 `;
@@ -75,8 +78,11 @@ export interface DiskImageOptions {
   ref: string;
   /** The stateroot (os) name. */
   osName: string;
-  /** The remote the deployment's origin names, so `ostree admin upgrade` knows where updates come from. */
-  remote: { name: string; url: string };
+  /**
+   * The deployment's origin, so `ostree admin upgrade` knows where updates come from: the update channel's
+   * remote (configured in the image) and ref.
+   */
+  origin: { remote: string; ref: string };
   kargs: readonly string[];
   /** How the image boots; default: Secure Boot, UEFI and BIOS (the definition's defaults). */
   boot?: Pick<BootloaderSettings, "secureBoot" | "firmware">;
@@ -218,9 +224,8 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
             "/repo",
             "/sysroot",
             options.osName,
-            options.remote.name,
-            options.remote.url,
             options.ref,
+            `${options.origin.remote}:${options.origin.ref}`,
             ...kargs,
           ],
           ...grubImages,

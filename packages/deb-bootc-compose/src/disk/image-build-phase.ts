@@ -3,14 +3,14 @@ import { join, relative } from "node:path";
 import type { ImageRecord } from "../compose/compose-state.js";
 import type { Phase } from "../compose/phase-engine.js";
 import { composeError } from "../errors.js";
+import { channelRef } from "../ostree/ostree-phase.js";
 import { runrootProfile } from "../ostree/runroot.js";
+import { updateRemoteName } from "../rootfs/customize.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { buildDiskImage, type DiskImageFile } from "./disk-image.js";
 import { parseSize } from "./gpt-layout.js";
 
 export const DEFAULT_DISK_SIZE = "4G";
-/** Where a deployment's origin looks for updates unless the phase is told otherwise. */
-export const DEFAULT_REMOTE_URL = "file:///var/lib/deb-bootc-compose/repo";
 
 /** What the image-build phase leaves in the run's state (the test phase boots these). */
 export interface DiskImageRecord {
@@ -19,6 +19,7 @@ export interface DiskImageRecord {
   files: DiskImageFile[];
   rootUuid: string;
   osName: string;
+  /** The deployment's origin: the update channel's remote and ref (the compose's ref without a channel). */
   remote: string;
   ref: string;
   commit: string;
@@ -28,17 +29,12 @@ export interface DiskImageRecord {
   durationMs: number;
 }
 
-export interface ImageBuildPhaseOptions {
-  /** The URL the deployments' remote points at (where the published repository will be). */
-  remoteUrl?: string;
-}
-
 /**
  * The image-build phase: for every ostree commit of the compose, disk images in the formats the
  * definition's outputs ask for (raw, qcow2) under compose/<variant>/<arch>/images/, recorded with size,
  * format and SHA256 for images.json and SHA256SUMS.
  */
-export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Phase {
+export function createImageBuildPhase(): Phase {
   return {
     name: "image-build",
     deliverable: "qcow2",
@@ -72,11 +68,12 @@ export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Pha
         const started = Date.now();
         await mkdir(dir, { recursive: true });
         try {
+          const origin = { remote: updateRemoteName(definition), ref: channelRef(definition, c.variant, c.arch) ?? c.ref };
           const result = await buildDiskImage({
             repo: c.repo,
             ref: c.ref,
             osName: definition.name,
-            remote: { name: definition.name, url: options.remoteUrl ?? DEFAULT_REMOTE_URL },
+            origin,
             kargs: definition.kargs,
             boot: { secureBoot, firmware },
             size,
@@ -94,8 +91,8 @@ export function createImageBuildPhase(options: ImageBuildPhaseOptions = {}): Pha
             files: result.files,
             rootUuid: result.rootUuid,
             osName: definition.name,
-            remote: definition.name,
-            ref: c.ref,
+            remote: origin.remote,
+            ref: origin.ref,
             commit: c.commit,
             secureBoot,
             firmware,

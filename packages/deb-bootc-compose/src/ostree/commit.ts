@@ -47,6 +47,8 @@ export interface CommitOptions {
   metadata: Record<string, string>;
   /** GVariant-text metadata (ostree.bootable=true). */
   variantMetadata?: Record<string, string>;
+  /** Further refs the commit is bound to (ostree.ref-binding) besides `ref`: the update channel's. */
+  bindRefs?: readonly string[];
   profile?: string;
   logger?: Logger;
   signal?: AbortSignal;
@@ -82,6 +84,7 @@ export async function commitTree(options: CommitOptions): Promise<CommitResult> 
     `--subject=${options.subject}`,
     ...Object.entries(options.metadata).map(([k, v]) => `--add-metadata-string=${k}=${v}`),
     ...Object.entries(options.variantMetadata ?? {}).map(([k, v]) => `--add-metadata=${k}=${v}`),
+    ...(options.bindRefs ?? []).map((r) => `--bind-ref=${r}`),
   ];
   await root.rename("etc", "usr/etc");
   let out: string;

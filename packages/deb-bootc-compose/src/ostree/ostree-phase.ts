@@ -1,11 +1,13 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { pathExists, writeFileAtomic } from "@debian-bootc/core";
 import type { Phase } from "../compose/phase-engine.js";
 import { previousComposeDir } from "../compose/previous-compose.js";
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
+import { signCommit } from "../publish/publish.js";
+import { updateSigningKey } from "../publish/signing-key.js";
 import { handBackToCaller } from "../rootfs/chroot.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { canonicalJson } from "../rootfs/tree-key.js";
@@ -35,7 +37,16 @@ export interface OstreeCommitRecord {
 
 /** The ref of a variant/arch: the definition's ostree.ref with {name} {version} {arch} {variant} filled in. */
 export function ostreeRef(definition: ComposeDefinition, variant: string, arch: string): string {
-  return definition.ostree.ref
+  return fillRef(definition.ostree.ref, definition, variant, arch);
+}
+
+/** The update channel's ref of a variant/arch (updates.ref filled in), or undefined without a channel. */
+export function channelRef(definition: ComposeDefinition, variant: string, arch: string): string | undefined {
+  return definition.updates ? fillRef(definition.updates.ref, definition, variant, arch) : undefined;
+}
+
+function fillRef(template: string, definition: ComposeDefinition, variant: string, arch: string): string {
+  return template
     .replaceAll("{name}", definition.name)
     .replaceAll("{version}", definition.version)
     .replaceAll("{arch}", arch)
@@ -70,10 +81,11 @@ export function commitKeyOf(
   ref: string,
   metadata: Record<string, string>,
   variantMetadata: Record<string, string>,
+  bindRefs: readonly string[] = [],
 ): string {
   const { [COMMIT_COMPOSE_ID_KEY]: _composeId, ...rest } = metadata;
   return createHash("sha256")
-    .update(canonicalJson({ treeId, ref, metadata: rest, variantMetadata }))
+    .update(canonicalJson({ treeId, ref, metadata: rest, variantMetadata, ...(bindRefs.length ? { bindRefs } : {}) }))
     .digest("hex");
 }
 
@@ -114,7 +126,10 @@ export const ostreePhase: Phase = {
           ...(detail?.treeId ? { [COMMIT_TREE_ID_KEY]: detail.treeId } : {}),
         };
         const variantMetadata = { "ostree.bootable": "true" };
-        const commitKey = detail?.treeId ? commitKeyOf(detail.treeId, ref, metadata, variantMetadata) : undefined;
+        // bound to the update channel's ref too, so that the very same commit can be published there
+        const channel = channelRef(definition, tree.variant, tree.arch);
+        const bindRefs = channel && channel !== ref ? [channel] : [];
+        const commitKey = detail?.treeId ? commitKeyOf(detail.treeId, ref, metadata, variantMetadata, bindRefs) : undefined;
         const tracking = { treeKey: detail?.key, treeId: detail?.treeId, commitKey };
         let record: OstreeCommitRecord | undefined;
 
@@ -169,11 +184,26 @@ export const ostreePhase: Phase = {
             subject: `${definition.name} ${definition.version} ${tree.variant} ${tree.arch} (${ctx.composeId})`,
             metadata,
             variantMetadata,
+            bindRefs,
             profile,
             logger: ctx.logger,
             signal: ctx.signal,
             onOutput: (c) => log.write(c),
           });
+          if (result.changed && definition.updates) {
+            // signed where it is made, so the disk image's deployment and the published copy carry the signature
+            const key = ctx.state.find("update-key") ?? (await updateSigningKey(definition, dirname(ctx.composeDir)));
+            await signCommit({
+              repo,
+              commit: result.commit,
+              key,
+              profile,
+              logger: ctx.logger,
+              signal: ctx.signal,
+              onOutput: (c) => log.write(c),
+            });
+            log.line(`signed ${result.commit} with ${key.fingerprint}`);
+          }
           record = {
             variant: tree.variant,
             arch: tree.arch,

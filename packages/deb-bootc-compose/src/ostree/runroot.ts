@@ -11,7 +11,7 @@ export interface RunrootOptions {
   profile?: string;
   packages?: readonly string[];
   binds: readonly BindMount[];
-  /** The host's network for the commands (a registry to push to); default none. */
+  /** The host's network for the commands (a registry to push to, a channel to pull from); default none. */
   network?: boolean;
   logger?: Logger;
   signal?: AbortSignal;

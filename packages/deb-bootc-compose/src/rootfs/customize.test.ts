@@ -1,11 +1,13 @@
-import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { silentLogger } from "@debian-bootc/core";
+import { dearmor, generateOpenPgpKey } from "@debian-bootc/debian";
 import { beforeEach, describe, expect, it } from "vitest";
 import { useTempDir } from "../../../../test/temp-dir.js";
 import { type ComposeDefinition, parseDefinition } from "../definition.js";
 import { IMAGE_POLICY, IMAGE_REGISTRIES_D, IMAGE_SIGSTORE_KEY } from "./containers-policy.js";
-import { customizeTree, MARKER_SCRIPT, MARKER_UNIT } from "./customize.js";
+import { customizeTree, MARKER_SCRIPT, MARKER_UNIT, UPDATE_TIMER, UPDATE_UNIT } from "./customize.js";
+
 import { ImageRoot } from "./image-root.js";
 
 /**
@@ -122,5 +124,59 @@ describe("customizeTree reads host inputs from the definition's folder only", ()
     expect(await readFile(join(root, "etc/motd"), "utf8")).toBe("from the folder\n");
     await customize(definition(`allowAbsolutePaths: true\nfiles:\n  - dest: /etc/issue\n    src: ${join(host, "secret")}\n`));
     expect(await readFile(join(root, "etc/issue"), "utf8")).toBe("host secret\n");
+  });
+});
+
+describe("customizeTree: the update channel the image carries", () => {
+  it("writes the remote with gpg-verify, the channel's public key and, with automatic: stage, the enabled timer", async () => {
+    const key = await generateOpenPgpKey({ name: "channel", email: "c@deb-bootc-compose.invalid" });
+    await writeFile(join(baseDir, "channel.asc"), key.privateKey);
+    await customize(
+      definition("updates:\n  url: https://updates.example.org/repo\n  key: channel.asc\n  automatic: stage\noutputs: [ostree]\n"),
+    );
+    const conf = await readFile(join(root, "etc/ostree/remotes.d/x.conf"), "utf8");
+    expect(conf).toContain('[remote "x"]\nurl=https://updates.example.org/repo\ngpg-verify=true\ngpg-verify-summary=true\n');
+    expect(conf).toContain("gpgkeypath=/usr/share/deb-bootc-compose/keys/x.gpg");
+    expect(Buffer.from(await readFile(join(root, "usr/share/deb-bootc-compose/keys/x.gpg")))).toEqual(
+      Buffer.from(await dearmor(key.publicKey)),
+    );
+    expect(await readlink(join(root, `etc/systemd/system/timers.target.wants/${UPDATE_TIMER}`))).toBe(
+      `/usr/lib/systemd/system/${UPDATE_TIMER}`,
+    );
+    const service = await readFile(join(root, `usr/lib/systemd/system/${UPDATE_UNIT}`), "utf8");
+    expect(service).toMatch(/^ExecStart=\/usr\/bin\/ostree admin upgrade$/m);
+  });
+
+  it("apply reboots into the update; off installs the remote but no timer", async () => {
+    const key = await generateOpenPgpKey({ name: "channel", email: "c@deb-bootc-compose.invalid" });
+    await writeFile(join(baseDir, "channel.asc"), key.privateKey);
+    await customize(definition("updates:\n  url: https://u.example.org/\n  key: channel.asc\n  automatic: apply\noutputs: [ostree]\n"));
+    expect(await readFile(join(root, `usr/lib/systemd/system/${UPDATE_UNIT}`), "utf8")).toMatch(
+      /^ExecStart=\/usr\/bin\/ostree admin upgrade --reboot$/m,
+    );
+    await rm(root, { recursive: true });
+    for (const d of [join(root, "etc"), join(root, "usr/lib/systemd/system")]) await mkdir(d, { recursive: true });
+    await writeFile(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n");
+    await writeFile(join(root, "etc/group"), "root:x:0:\n");
+    await customize(definition("updates:\n  url: https://u.example.org/\n  key: channel.asc\noutputs: [ostree]\n"));
+    expect(await readFile(join(root, "etc/ostree/remotes.d/x.conf"), "utf8")).toContain("gpg-verify=true");
+    await expect(lstat(join(root, `usr/lib/systemd/system/${UPDATE_UNIT}`))).rejects.toThrow();
+  });
+
+  it("refuses a key that is not a secret key, and a key path leading out of the definition's folder", async () => {
+    const key = await generateOpenPgpKey({ name: "channel", email: "c@deb-bootc-compose.invalid" });
+    await writeFile(join(baseDir, "public.asc"), key.publicKey);
+    await expect(
+      customize(definition("updates:\n  url: https://u.example.org/\n  key: public.asc\noutputs: [ostree]\n")),
+    ).rejects.toMatchObject({
+      code: "UPDATE_KEY_INVALID",
+    });
+    await writeFile(join(host, "secret.asc"), key.privateKey);
+    await symlink(join(host, "secret.asc"), join(baseDir, "link.asc"));
+    await expect(
+      customize(definition("updates:\n  url: https://u.example.org/\n  key: link.asc\noutputs: [ostree]\n")),
+    ).rejects.toMatchObject({
+      code: "DEFINITION_INVALID",
+    });
   });
 });

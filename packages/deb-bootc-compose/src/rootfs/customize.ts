@@ -1,7 +1,9 @@
 import { readFile } from "node:fs/promises";
 import type { Logger } from "@debian-bootc/core";
+import { dearmor } from "@debian-bootc/debian";
 import { type ComposeDefinition, hostInputPath } from "../definition.js";
 import { composeError } from "../errors.js";
+import { updateSigningKey } from "../publish/signing-key.js";
 import { runInRoot } from "./chroot.js";
 import { type ContainersTrust, installContainersTrust } from "./containers-policy.js";
 import type { ImageRoot } from "./image-root.js";
@@ -18,6 +20,8 @@ export const MARKER_UNIT = "deb-bootc-compose-marker.service";
 export const MARKER_SCRIPT = "usr/lib/deb-bootc-compose/boot-marker";
 /** The line the marker prints: `deb-bootc-compose: booted compose=<ID> version=<V> commit=<CHECKSUM>`. */
 export const MARKER_PREFIX = "deb-bootc-compose: booted";
+/** The line after the marker's deployment listing: whoever reads the console knows the listing is whole. */
+export const MARKER_STATUS_END = "deb-bootc-compose: status end";
 
 const MARKER_SCRIPT_TEXT = `#!/bin/sh
 # Installed by deb-bootc-compose: print which compose this system booted (from the booted ostree
@@ -30,6 +34,7 @@ meta() {
 }
 echo "${MARKER_PREFIX} compose=$(meta deb-bootc-compose.compose-id) version=$(meta version) commit=\${commit:-none}"
 printf '%s\\n' "$status" | sed 's/^/deb-bootc-compose: status: /'
+echo "${MARKER_STATUS_END}"
 `;
 
 const MARKER_UNIT_TEXT = `[Unit]
@@ -44,6 +49,58 @@ StandardOutput=journal+console
 
 [Install]
 WantedBy=multi-user.target
+`;
+
+export const UPDATE_UNIT = "deb-bootc-compose-update.service";
+export const UPDATE_TIMER = "deb-bootc-compose-update.timer";
+
+/** The remote a definition's images update from: updates.remote, else the definition's name. */
+export function updateRemoteName(definition: ComposeDefinition): string {
+  return definition.updates?.remote ?? definition.name;
+}
+
+/** Where the image keeps the channel's public key (binary keyring), for the remote's gpgkeypath. */
+export function channelKeyPath(remote: string): string {
+  return `usr/share/deb-bootc-compose/keys/${remote}.gpg`;
+}
+
+/** /etc/ostree/remotes.d/<remote>.conf: the system repository's remote, verified with the channel's key only. */
+export function remoteConfig(remote: string, url: string): string {
+  return `# Written by deb-bootc-compose: where this system's updates come from (ostree admin upgrade).
+[remote "${remote}"]
+url=${url}
+gpg-verify=true
+gpg-verify-summary=true
+gpgkeypath=/${channelKeyPath(remote)}
+`;
+}
+
+/** The update service: stage pulls and deploys the update for the next boot; apply reboots into it as well. */
+export function updateServiceUnit(mode: "stage" | "apply"): string {
+  return `[Unit]
+Description=Update the system from its ostree remote (deb-bootc-compose, ${mode})
+ConditionPathExists=/run/ostree-booted
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ostree admin upgrade${mode === "apply" ? " --reboot" : ""}
+`;
+}
+
+/** Like bootc-fetch-apply-updates.timer: an hour after boot, then every eight hours, spread over two. */
+export const UPDATE_TIMER_TEXT = `[Unit]
+Description=Look for system updates (deb-bootc-compose)
+ConditionPathExists=/run/ostree-booted
+
+[Timer]
+OnBootSec=1h
+OnUnitInactiveSec=8h
+RandomizedDelaySec=2h
+
+[Install]
+WantedBy=timers.target
 `;
 
 /** /etc/default/grub for ostree's grub2 backend: 15_ostree does nothing without it. */
@@ -150,6 +207,7 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
   await root.writeFile(`usr/lib/systemd/system/${MARKER_UNIT}`, MARKER_UNIT_TEXT, { mode: 0o644 });
   await root.symlink(`../${MARKER_UNIT}`, `usr/lib/systemd/system/multi-user.target.wants/${MARKER_UNIT}`, { replace: true });
   logger.info({ unit: MARKER_UNIT }, "boot marker unit installed");
+  if (definition.updates) await installUpdateChannel(root, definition, options.baseDir, logger);
   if (definition.bootloader.loaders.includes("grub") && (await root.kind("etc/default/grub")) === undefined) {
     await root.writeFile("etc/default/grub", GRUB_DEFAULTS, { mode: 0o644 });
     logger.info({ file: "/etc/default/grub" }, "GRUB defaults for ostree's grub2 backend written");
@@ -176,4 +234,22 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
     }
     logger.info({ postprocess: step.name, durationMs: Date.now() - started }, "postprocess script ran");
   }
+}
+
+/** The update channel in the image: the remote with its key, and the update timer unless automatic is off. */
+async function installUpdateChannel(root: ImageRoot, definition: ComposeDefinition, baseDir: string, logger: Logger): Promise<void> {
+  const updates = definition.updates!;
+  const remote = updateRemoteName(definition);
+  const key = await updateSigningKey(definition, baseDir);
+  await root.writeFile(channelKeyPath(remote), Buffer.from(await dearmor(key.publicKey)), { mode: 0o644 });
+  await root.writeFile(`etc/ostree/remotes.d/${remote}.conf`, remoteConfig(remote, updates.url), { mode: 0o644 });
+  logger.info({ remote, url: updates.url, fingerprint: key.fingerprint }, "update channel: remote and key installed");
+  if (updates.automatic === "off") return;
+  await root.writeFile(`usr/lib/systemd/system/${UPDATE_UNIT}`, updateServiceUnit(updates.automatic), { mode: 0o644 });
+  await root.writeFile(`usr/lib/systemd/system/${UPDATE_TIMER}`, UPDATE_TIMER_TEXT, { mode: 0o644 });
+  // enabled as `systemctl enable` does (a link in /etc): reported enabled, and an administrator may disable it
+  await root.symlink(`/usr/lib/systemd/system/${UPDATE_TIMER}`, `etc/systemd/system/timers.target.wants/${UPDATE_TIMER}`, {
+    replace: true,
+  });
+  logger.info({ timer: UPDATE_TIMER, automatic: updates.automatic }, "update timer installed");
 }

@@ -5,6 +5,7 @@ import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import { composeError } from "../errors.js";
 import { imageContainersTrust } from "../oci/sign.js";
 import { cacheDirOf } from "../pkgset/pkgset-phase.js";
+import { updateSigningKey } from "../publish/signing-key.js";
 import { installPlan } from "./apt-sources.js";
 import { imageIds } from "./chroot.js";
 import { buildRootfs, rootfsPath } from "./rootfs.js";
@@ -197,6 +198,7 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
       }
       ctx.state.set("rootfs", trees);
       ctx.state.set("rootfs-details", details);
+      if (ctx.definition.updates) ctx.state.set("update-key", await updateSigningKey(ctx.definition, options.baseDir));
     },
   };
 }

@@ -6,8 +6,10 @@ import { run } from "@debian-bootc/core";
 import { moduleDirHash } from "../code-hash.js";
 import type { PhaseContext } from "../compose/phase-engine.js";
 import { type ComposeDefinition, hostInputPath, resolveVariant } from "../definition.js";
+import { updateSigningKey } from "../publish/signing-key.js";
 import type { InstallPlan } from "./apt-sources.js";
 import type { ContainersTrust } from "./containers-policy.js";
+import { updateRemoteName } from "./customize.js";
 import type { IdShift } from "./image-root.js";
 import { DPKG_PATH_FILTERS } from "./rootfs.js";
 
@@ -59,6 +61,8 @@ export interface TreeKeyInputs {
   units: ComposeDefinition["units"];
   /** Postprocess steps with their script's SHA256 (inline or read from the file). */
   postprocess: Array<{ name: string; sha256: string }>;
+  /** The update channel the image carries (remote, URL, key, timer). */
+  updates?: { remote: string; url: string; automatic: string; fingerprint: string };
   /** An explicit SOURCE_DATE_EPOCH (timestamps in the tree); absent when the build uses the current time. */
   sourceDateEpoch?: string;
   /** The subordinate range the tree's owners are shifted by on disk (a tree of another range has other owners). */
@@ -146,6 +150,16 @@ export async function treeKeyInputs(s: TreeKeySources): Promise<TreeKeyInputs> {
     files,
     units: definition.units,
     postprocess,
+    ...(definition.updates
+      ? {
+          updates: {
+            remote: updateRemoteName(definition),
+            url: definition.updates.url,
+            automatic: definition.updates.automatic,
+            fingerprint: (await updateSigningKey(definition, s.baseDir, s.env)).fingerprint,
+          },
+        }
+      : {}),
     ...(epoch ? { sourceDateEpoch: epoch } : {}),
     ...(s.ids ? { ids: s.ids } : {}),
     ...(s.containersTrust ? { containersTrust: s.containersTrust } : {}),

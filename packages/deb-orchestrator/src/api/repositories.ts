@@ -1,4 +1,7 @@
-/** The signed APT repositories of the tags, served read-only, and the key they are signed with. */
+/**
+ * The signed APT repositories of the tags and the OSTree repositories published into the data directory,
+ * served read-only, and the key the APT repositories are signed with.
+ */
 import { z } from "zod";
 import { operations } from "./operation.js";
 
@@ -13,6 +16,13 @@ export const repositoryOperations = operations({
     method: "GET",
     path: "/repos/*",
     summary: "Tag repositories: /repos/TAG/latest/... and /repos/TAG/N/...",
+    params: z.object({ "*": z.string() }),
+    produces: "application/octet-stream",
+  },
+  ostreeFile: {
+    method: "GET",
+    path: "/ostree/*",
+    summary: "OSTree repositories published into DATA/ostree/NAME (deb-bootc-compose publish): /ostree/NAME/summary, ...",
     params: z.object({ "*": z.string() }),
     produces: "application/octet-stream",
   },

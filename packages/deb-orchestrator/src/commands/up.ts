@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import type { CommandSpec } from "@debian-bootc/core";
 import { daemonLogger } from "../cli-support/daemon-logger.js";
 import { parseListen, settingsFromFlags } from "../daemon-config.js";
@@ -12,19 +13,25 @@ export const upCommand: CommandSpec = {
   options: [
     { flags: "--data <dir>", description: "state directory", default: defaultLocalDataDir() },
     { flags: "--listen <host:port>", description: "where the hub listens", default: "127.0.0.1:8470" },
+    {
+      flags: "--ostree <dir>",
+      description: "serve the OSTree repositories published into DIR/NAME (deb-bootc-compose publish) at /ostree/NAME/",
+    },
     ...builderOptions.filter((b) => !b.flags.startsWith("--name")),
   ],
   examples: [
     "deb-orchestrator up --capacity 2",
+    "deb-orchestrator up --ostree /srv/ostree",
     "deb-orchestrator --hub http://127.0.0.1:8470 --token-file ~/.local/share/deb-orchestrator/admin.token list-hosts",
   ],
   async run(ctx) {
-    const o = ctx.options as { data: string; listen: string };
+    const o = ctx.options as { data: string; listen: string; ostree?: string };
     const builder = settingsFromFlags("builder", ctx.options);
     const logger = daemonLogger("deb-orchestrator", ctx.verbose);
     const { host, port } = parseListen(o.listen);
     const local = await startLocalOrchestrator({
       dataDir: o.data,
+      ...(o.ostree ? { ostreeDir: resolve(o.ostree) } : {}),
       host,
       port,
       arches: builder.arch,

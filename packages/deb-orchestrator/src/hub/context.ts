@@ -28,6 +28,8 @@ export interface HubContext {
   maxAttempts: number;
   /** URL builders use to reach this hub's repositories (`<publicUrl>/repos/<tag>/latest/`). */
   publicUrl: string;
+  /** Published OSTree repositories (deb-bootc-compose publish), served at /ostree/; none when absent. */
+  ostreeDir: string | undefined;
   /** Armored OpenPGP public key the tag repositories are signed with, if any. */
   repoPublicKey: string | undefined;
   now(): number;

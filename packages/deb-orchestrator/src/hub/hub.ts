@@ -34,6 +34,8 @@ export interface HubOptions {
   leaseMs?: number;
   maxAttempts?: number;
   publisher?: RepoPublisher;
+  /** A directory of published OSTree repositories (DIR/NAME), served read-only at /ostree/NAME/. */
+  ostreeDir?: string;
   logger?: Logger;
   /** pino-compatible logger for Fastify's request logs (off when absent). */
   httpLogger?: object;
@@ -89,6 +91,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     heartbeatMs: Math.max(50, Math.floor(leaseMs / 4)),
     maxAttempts: options.maxAttempts ?? 3,
     publicUrl: "",
+    ostreeDir: options.ostreeDir,
     repoPublicKey: await publisher.publicKey(),
     now: () => Date.now(),
     principals: new PrincipalCache(),

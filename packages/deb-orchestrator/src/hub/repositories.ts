@@ -109,23 +109,35 @@ export async function publishTagRepo(
   }
 }
 
-/** A file (or a directory listing) of a published repository; nothing outside <dataDir>/repos. */
-export async function serveRepoFile(ctx: HubContext, relative: string, reply: FastifyReply) {
+/** The trees served read-only: where each is, what its first path segment names, and an example. */
+const PUBLISHED_TREES = {
+  repos: { dir: (ctx: HubContext) => join(ctx.dataDir, "repos"), first: "tag", example: "/repos/TAG/latest/dists/..." },
+  // `deb-bootc-compose publish --to OSTREE_DIR/NAME` writes them; machines follow http://HUB/ostree/NAME/
+  ostree: { dir: (ctx: HubContext) => ctx.ostreeDir, first: "repository name", example: "/ostree/NAME/summary" },
+} as const;
+
+/**
+ * A file (or a directory listing) of a published tree: DATA/repos (the tags' APT repositories) or the
+ * OSTree repositories' directory; nothing outside it, whatever the path or a symlink in the tree says.
+ */
+export async function servePublishedFile(ctx: HubContext, tree: keyof typeof PUBLISHED_TREES, relative: string, reply: FastifyReply) {
+  const dir = PUBLISHED_TREES[tree].dir(ctx);
+  if (!dir) throw orchestratorError("NOT_FOUND", `this hub serves nothing at /${tree}/`, { hint: "deb-orchestrator up --ostree DIR" });
   const parts = relative.split("/").filter((p) => p !== "");
-  if (parts.length < 1) throw orchestratorError("NOT_FOUND", "repository paths look like /repos/TAG/latest/dists/...");
+  if (parts.length < 1) throw orchestratorError("NOT_FOUND", `paths here look like ${PUBLISHED_TREES[tree].example}`);
   for (const part of parts)
     if (part === "." || part === ".." || part.length > 255 || !/^[A-Za-z0-9._+~:-]+$/.test(part))
-      throw orchestratorError("PATH_INVALID", "bad repository path");
-  checkName(parts[0]!, "tag");
-  const root = await realpath(join(ctx.dataDir, "repos")).catch(() => undefined);
-  if (!root) throw orchestratorError("NOT_FOUND", "no repository has been published yet");
+      throw orchestratorError("PATH_INVALID", `bad path under /${tree}/`);
+  checkName(parts[0]!, PUBLISHED_TREES[tree].first);
+  const root = await realpath(dir).catch(() => undefined);
+  if (!root) throw orchestratorError("NOT_FOUND", `nothing has been published in /${tree}/ yet`);
   let path: string;
   try {
     path = await realpath(join(root, ...parts));
   } catch {
-    throw orchestratorError("NOT_FOUND", `no file /repos/${parts.join("/")}`);
+    throw orchestratorError("NOT_FOUND", `no file /${tree}/${parts.join("/")}`);
   }
-  if (!path.startsWith(root + sep)) throw orchestratorError("PATH_INVALID", "path leaves the repository directory");
+  if (!path.startsWith(root + sep)) throw orchestratorError("PATH_INVALID", `path leaves the /${tree}/ directory`);
   const info = await stat(path);
   if (info.isDirectory()) {
     return reply.header("content-type", "text/plain; charset=utf-8").send(`${(await readdir(path)).sort().join("\n")}\n`);

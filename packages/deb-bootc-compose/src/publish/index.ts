@@ -1,0 +1,3 @@
+export * from "./publish.js";
+export * from "./publish-phase.js";
+export * from "./signing-key.js";
