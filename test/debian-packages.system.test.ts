@@ -196,24 +196,30 @@ describe("the Debian packages in a booted trixie system", () => {
       const ran = await machine!.exec(command, { okCodes: Array.from({ length: 255 }, (_, i) => i + 1) });
       return { ...ran, all: `${ran.stdout}${ran.stderr}` };
     };
-    const running = await inside("systemctl", "is-system-running", "--wait");
+    // systemctl answers "offline" until the manager's socket is up; then --wait waits for the boot to finish
+    let running = await inside("systemctl", "is-system-running", "--wait");
+    for (let i = 0; i < 100 && ["", "offline"].includes(running.stdout.trim()); i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      running = await inside("systemctl", "is-system-running", "--wait");
+    }
     expect(running.stdout.trim(), `${running.all}\n${(await inside("systemctl", "--failed", "--no-pager")).all}`).toBe("running");
     lap("booted");
 
     // the hub started on installation's defaults (enabled by the package) and wrote the admin token
     expect((await inside("systemctl", "is-active", "deb-orchestrator-hub")).stdout.trim()).toBe("active");
     expect((await inside("stat", "-c", "%U %a", "/var/lib/deb-orchestrator")).stdout.trim()).toBe("_deb-orchestrator 750");
-    let token = await inside("test", "-s", "/var/lib/deb-orchestrator/admin.token");
-    for (let i = 0; i < 120 && token.code !== 0; i++) {
+    // it writes the admin token, then listens: wait until it answers with it
+    const admin = ["deb-orchestrator", "--hub", hub, "--token-file", "/var/lib/deb-orchestrator/admin.token"];
+    let answered = await inside(...admin, "list-hosts");
+    for (let i = 0; i < 120 && answered.code !== 0; i++) {
       await new Promise((r) => setTimeout(r, 500));
-      token = await inside("test", "-s", "/var/lib/deb-orchestrator/admin.token");
+      answered = await inside(...admin, "list-hosts");
     }
-    expect(token.code, (await inside("journalctl", "-u", "deb-orchestrator-hub", "--no-pager")).all).toBe(0);
+    expect(answered.code, `${answered.all}\n${(await inside("journalctl", "-u", "deb-orchestrator-hub", "--no-pager")).all}`).toBe(0);
     // no token yet: the builder's unit waits for it (ConditionPathExists)
     expect((await inside("systemctl", "is-active", "deb-orchestrator-builder")).stdout.trim()).toBe("inactive");
 
     // README.Debian's steps, as root in the machine
-    const admin = ["deb-orchestrator", "--hub", hub, "--token-file", "/var/lib/deb-orchestrator/admin.token"];
     const steps = [
       ["add-user", "builder1", "--perm", "host"],
       ["token", "create", "builder1", "--output", "/etc/deb-orchestrator/builder.token"],
