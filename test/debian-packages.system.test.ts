@@ -58,6 +58,8 @@ describe("the Debian packages", () => {
       expect(field(deb, "Depends")).toMatch(/nodejs \(>= 20\.19\)/);
     }
     expect(common).toContain("better_sqlite3.node");
+    // the hub serves its web UI's stylesheet and script from beside its code
+    expect(common).toContain("./usr/lib/debian-bootc/packages/deb-orchestrator/dist/web/assets/web.css");
     expect(common).not.toMatch(/node_modules\/(typescript|vitest|@biomejs)\//);
   });
 
