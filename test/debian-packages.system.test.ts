@@ -133,15 +133,16 @@ function seedBase(tree: string): { key: string; binds: string[] } {
 // A tiny native source package with no build-dependencies beyond build-essential.
 const SAMPLE = {
   "debian/control":
-    "Source: appliance-hello\nSection: misc\nPriority: optional\nMaintainer: Test <test@localhost>\nStandards-Version: 4.7.2\nRules-Requires-Root: no\n\nPackage: appliance-hello\nArchitecture: all\nDescription: greeting built by the booted appliance\n A test package.\n",
+    "Source: appliance-hello\nSection: misc\nPriority: optional\nMaintainer: Test <test@localhost>\nStandards-Version: 4.7.2\nRules-Requires-Root: no\n\nPackage: appliance-hello\nArchitecture: any\nDescription: greeting built by the booted appliance\n A test package.\n",
   "debian/changelog":
     "appliance-hello (1.0) trixie; urgency=medium\n\n  * Built inside the booted appliance.\n\n -- Test <test@localhost>  Thu, 03 Dec 2026 12:00:00 +0000\n",
   "debian/source/format": "3.0 (native)\n",
   "debian/rules": [
     "#!/usr/bin/make -f",
     "build build-arch build-indep:",
-    "binary binary-arch:",
+    // the builder's buildArch task builds the architecture-dependent part (-B)
     "binary-indep:",
+    "binary binary-arch:",
     "\tmkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/appliance-hello",
     "\techo hello from the appliance > debian/tmp/usr/share/appliance-hello/greeting",
     "\tdpkg-gencontrol -Pdebian/tmp",
