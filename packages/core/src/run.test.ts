@@ -46,6 +46,15 @@ describe("run", () => {
     expect(isCodedError(error, "COMMAND_TIMEOUT")).toBe(true);
   });
 
+  it("settles on the exit status when a leftover process keeps the output pipes open", async () => {
+    // the leftover holds stdout and stderr for 300 s; the child itself fails at once
+    const error = await run("sh", ["-c", "sleep 300 & echo $! >&2; echo unshare failed >&2; exit 1"]).catch((e: unknown) => e);
+    expect(isCodedError(error, "COMMAND_FAILED")).toBe(true);
+    expect((error as Error).message).toContain("unshare failed");
+    const leftover = Number(/^(\d+)$/m.exec((error as Error).message)?.[1]);
+    process.kill(leftover, "SIGKILL");
+  });
+
   it("stops on an abort signal", async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);

@@ -36,6 +36,9 @@ const STDERR_TAIL_BYTES = 4000;
  * logged; a non-zero exit becomes COMMAND_FAILED with the tail of stderr; timeouts and aborts kill
  * the whole process group so no grandchild outlives us.
  */
+/** How long output may still arrive through pipes a child's leftover processes hold after it exited. */
+const LEFTOVER_OUTPUT_GRACE_MS = 5_000;
+
 export function run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const fullCommandLine = [program, ...args].map(quoteForLog).join(" ");
   options.logger?.debug({ cmd: fullCommandLine, cwd: options.cwd }, "run");
@@ -110,6 +113,15 @@ export function run(program: string, args: readonly string[], options: RunOption
           }),
         );
       } else reject(coreError("COMMAND_FAILED", `${commandLine}: ${error.message}`, { cause: error }));
+    });
+    // A process the child left behind may hold its output pipes open for ever (util-linux's unshare leaves
+    // its id-mapping helper waiting when unshare(2) fails): once the child has exited, its status is
+    // what counts, so after a grace for the last output the pipes are closed and the result settles.
+    child.on("exit", () => {
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, LEFTOVER_OUTPUT_GRACE_MS).unref();
     });
     child.on("close", (code, signal) => {
       finish();
