@@ -112,8 +112,10 @@ describe("a compose recorded on its hub", () => {
         "skipped",
       ]),
       ["metadata", "done"],
+      ["publish", "skipped"],
     ]);
-    expect(view.phases.at(-1)!.completedAt).toBeGreaterThanOrEqual(view.phases.at(-1)!.startedAt!);
+    const metadataPhase = view.phases.find((p) => p.name === "metadata")!;
+    expect(metadataPhase.completedAt).toBeGreaterThanOrEqual(metadataPhase.startedAt!);
     expect(await client().composePhaseLog(id, "metadata")).toContain('"msg":"writing metadata"');
     expect(view.images).toEqual([
       { variant: "minimal", arch: "amd64", kind: "oci", path: "compose/minimal/amd64/oci", digest: null, size: 42 },
