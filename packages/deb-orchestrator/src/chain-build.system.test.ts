@@ -1,17 +1,17 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Output, run, runCli } from "@debian-bootc/core";
+import { run } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RebuildListView } from "./api/tags.js";
 import { Builder } from "./builder/builder.js";
 import { DebMockRunner } from "./builder/deb-mock-runner.js";
 import type { ChainResult } from "./client/chain-build.js";
 import { type RunningHub, startHub } from "./hub/hub.js";
+import { cliAgainst } from "./testing/cli-run.js";
 import { CHAIN, CYCLE, type DemoSource, makeDemoSources, STAMP_DIR } from "./testing/dependent-sources.js";
 import { RawHubClient } from "./testing/raw-hub-client.js";
 import { until } from "./testing/test-hub.js";
-import { tool } from "./tool.js";
 
 /**
  * Batches and automatic rebuilds with real builds: a hub (SQLite), a builder building with deb-mock, and
@@ -56,20 +56,7 @@ describe("chain-build and automatic rebuilds, for real", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function cli(...args: string[]) {
-    const text: string[] = [];
-    const errors: string[] = [];
-    const values: unknown[] = [];
-    const out: Output = {
-      isTTY: false,
-      line: (t) => text.push(t),
-      json: (v) => values.push(v),
-      warn: (t) => errors.push(t),
-      error: (t) => errors.push(t),
-    };
-    const code = await runCli(tool, ["--hub", hub!.url, "--token-file", tokenFile, ...args], out);
-    return { code, out: text.join("\n"), err: errors.join("\n"), json: values[0] };
-  }
+  const cli = (...args: string[]) => cliAgainst(hub!.url, tokenFile)(...args);
 
   /** The stamp file a build's .deb ships: what that package was built against. */
   async function builtWith(ref: string, binary: string): Promise<string> {

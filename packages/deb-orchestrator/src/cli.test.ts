@@ -1,28 +1,13 @@
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type Output, runCli } from "@debian-bootc/core";
+import { runCli } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Builder } from "./builder/builder.js";
+import { capturedOutput } from "./testing/cli-run.js";
 import { startNoopBuilder, startTestHub, type TestHub, useDatabases, writeSourcePackage } from "./testing/test-hub.js";
 import { tool } from "./tool.js";
 
 const databases = useDatabases();
-
-function capture(): Output & { text: string[]; errors: string[]; values: unknown[] } {
-  const text: string[] = [];
-  const errors: string[] = [];
-  const values: unknown[] = [];
-  return {
-    isTTY: false,
-    text,
-    errors,
-    values,
-    line: (t) => text.push(t),
-    json: (v) => values.push(v),
-    warn: (t) => errors.push(t),
-    error: (t) => errors.push(t),
-  };
-}
 
 describe("the client CLI against a hub (SQLite)", () => {
   let test: TestHub;
@@ -40,7 +25,7 @@ describe("the client CLI against a hub (SQLite)", () => {
   });
 
   async function cli(...args: string[]) {
-    const out = capture();
+    const out = capturedOutput();
     const code = await runCli(tool, ["--hub", test.hub.url, "--token-file", tokenFile, ...args], out);
     return { code, out: out.text.join("\n"), err: out.errors.join("\n"), json: out.values[0] };
   }
@@ -84,12 +69,12 @@ describe("the client CLI against a hub (SQLite)", () => {
     expect(user.code).toBe(0);
     const token = await cli("--json", "token", "create", "carol");
     const carolToken = (token.json as { token: string }).token;
-    const out = capture();
+    const out = capturedOutput();
     const denied = await runCli(tool, ["--hub", test.hub.url, "--token", carolToken, "add-tag", "x"], out);
     expect(denied).toBe(7);
     expect(out.errors.join("\n")).toContain("hint: an administrator can run: deb-orchestrator grant carol tag");
     expect((await cli("grant", "carol", "tag")).code).toBe(0);
-    expect(await runCli(tool, ["--hub", test.hub.url, "--token", carolToken, "add-tag", "x"], capture())).toBe(0);
+    expect(await runCli(tool, ["--hub", test.hub.url, "--token", carolToken, "add-tag", "x"], capturedOutput())).toBe(0);
   });
 
   it("lists and revokes tokens, disables and enables users, deletes builds", async () => {
@@ -104,14 +89,14 @@ describe("the client CLI against a hub (SQLite)", () => {
       new RegExp(`^${expiring.id}\\s+\\S+ \\S+\\s+\\d{4}-\\d\\d-\\d\\d \\S+\\s+no\\s+month$`, "m"),
     );
     expect((await cli("token", "create", "dave", "--expires", "yesterday")).code).toBe(2);
-    const dave = () => runCli(tool, ["--hub", test.hub.url, "--token", created.token, "list-tags"], capture());
+    const dave = () => runCli(tool, ["--hub", test.hub.url, "--token", created.token, "list-tags"], capturedOutput());
     expect(await dave()).toBe(0);
     expect((await cli("token", "revoke", String(created.id))).out).toBe(`token ${created.id} of dave revoked`);
     expect(await dave()).toBe(7); // the unauthorized category's exit status
     expect((await cli("token", "revoke", "dave")).code).toBe(2);
 
     const again = (await cli("--json", "token", "create", "dave")).json as { token: string };
-    const daveAgain = () => runCli(tool, ["--hub", test.hub.url, "--token", again.token, "list-tags"], capture());
+    const daveAgain = () => runCli(tool, ["--hub", test.hub.url, "--token", again.token, "list-tags"], capturedOutput());
     expect((await cli("disable-user", "dave")).out).toBe("user dave disabled");
     expect(await daveAgain()).not.toBe(0);
     expect((await cli("enable-user", "dave")).out).toBe("user dave enabled");

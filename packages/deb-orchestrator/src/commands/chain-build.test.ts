@@ -1,11 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type Output, runCli } from "@debian-bootc/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ChainResult } from "../client/chain-build.js";
+import { cliAgainst } from "../testing/cli-run.js";
 import { CHAIN, CYCLE, makeDemoSources } from "../testing/dependent-sources.js";
 import { createTarget, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
-import { tool } from "../tool.js";
 
 /**
  * chain-build's ordering, waiting and stopping against a real hub with no-op builders (the real builds
@@ -28,21 +27,7 @@ describe("chain-build", () => {
     // two builders with room for two each: nothing but the order keeps a level from starting early
     builders.push(await startNoopBuilder(test, "b1", { capacity: 2, delayMs: 300, ...options }));
     builders.push(await startNoopBuilder(test, "b2", { capacity: 2, delayMs: 300, ...options }));
-    const hub = test.hub.url;
-    return async (...args: string[]) => {
-      const text: string[] = [];
-      const errors: string[] = [];
-      const values: unknown[] = [];
-      const out: Output = {
-        isTTY: false,
-        line: (t) => text.push(t),
-        json: (v) => values.push(v),
-        warn: (t) => errors.push(t),
-        error: (t) => errors.push(t),
-      };
-      const code = await runCli(tool, ["--hub", hub, "--token-file", tokenFile, ...args], out);
-      return { code, out: text.join("\n"), err: errors.join("\n"), json: values[0] };
-    };
+    return cliAgainst(test.hub.url, tokenFile);
   }
 
   it("builds a chain given in the wrong order level by level, each once, and says so in one summary", async () => {

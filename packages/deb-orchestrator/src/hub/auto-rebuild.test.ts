@@ -1,9 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { isCodedError, type Output, runCli } from "@debian-bootc/core";
+import { isCodedError } from "@debian-bootc/core";
 import { dscFilePaths } from "@debian-bootc/debian";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RebuildListView, RebuildPlanView } from "../api/tags.js";
+import { cliAgainst } from "../testing/cli-run.js";
 import { CHAIN, type DemoSource, makeDemoSources } from "../testing/dependent-sources.js";
 import {
   createTarget,
@@ -15,7 +16,6 @@ import {
   useBuilders,
   useDatabases,
 } from "../testing/test-hub.js";
-import { tool } from "../tool.js";
 
 /**
  * Automatic rebuilds against a real hub with no-op builders (the real builds, and what they were built
@@ -43,21 +43,7 @@ describe.each(databaseKinds)("automatic rebuilds on %s", (kind) => {
     const tokenFile = join(test.dir, "admin.token");
     await writeFile(tokenFile, test.adminToken);
     builders.push(await startNoopBuilder(test, "b1", { capacity: 2 }));
-    const hub = test.hub.url;
-    return async (...args: string[]) => {
-      const text: string[] = [];
-      const errors: string[] = [];
-      const values: unknown[] = [];
-      const out: Output = {
-        isTTY: false,
-        line: (t) => text.push(t),
-        json: (v) => values.push(v),
-        warn: (t) => errors.push(t),
-        error: (t) => errors.push(t),
-      };
-      const code = await runCli(tool, ["--hub", hub, "--token-file", tokenFile, ...args], out);
-      return { code, out: text.join("\n"), err: errors.join("\n"), json: values[0] };
-    };
+    return cliAgainst(test.hub.url, tokenFile);
   }
 
   /** Builds of each name and version, sorted by id. */
