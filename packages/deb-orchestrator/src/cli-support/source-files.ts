@@ -1,5 +1,5 @@
 import { readdir, stat } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { coreError, run } from "@debian-bootc/core";
 import { dscFilePaths } from "@debian-bootc/debian";
 
@@ -11,7 +11,8 @@ export async function sourceFiles(input: string): Promise<{ dsc: string; files: 
   if (info.isDirectory()) {
     const parent = dirname(dsc);
     const before = new Set(await readdir(parent));
-    await run("dpkg-source", ["-b", basename(dsc)], { cwd: parent, debianPackage: "dpkg-dev" });
+    // the absolute path: a directory named "-x" stays a path, never an option
+    await run("dpkg-source", ["-b", dsc], { cwd: parent, debianPackage: "dpkg-dev" });
     const made = (await readdir(parent)).filter((f) => f.endsWith(".dsc") && !before.has(f));
     if (made.length !== 1 || !made[0]) throw coreError("USAGE", `dpkg-source -b ${input} did not produce exactly one .dsc`);
     dsc = join(parent, made[0]);
