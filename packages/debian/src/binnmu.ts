@@ -43,10 +43,7 @@ export function binNmuVersion(version: string, number: number): string {
 
 /** RFC 2822 as dpkg writes changelog dates, in UTC: `Thu, 03 Dec 2026 12:00:00 +0000`. */
 function changelogDate(date: Date): string {
-  const day = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][date.getUTCDay()];
-  const month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][date.getUTCMonth()];
-  const two = (n: number) => String(n).padStart(2, "0");
-  return `${day}, ${two(date.getUTCDate())} ${month} ${date.getUTCFullYear()} ${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())} +0000`;
+  return date.toUTCString().replace("GMT", "+0000");
 }
 
 /**
