@@ -3,6 +3,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
 import { orchestratorError } from "../errors.js";
 import { migrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
+import { withStatementCache } from "./sqlite-statements.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -36,7 +37,7 @@ export async function openDatabase(
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("busy_timeout = 10000");
     sqlite.pragma("foreign_keys = ON");
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     handle = { db, dialect: "sqlite", display: url, close: () => db.destroy() };
   } else if (/^postgres(ql)?:\/\//.test(url)) {
     const pg = (await import("pg")).default;
