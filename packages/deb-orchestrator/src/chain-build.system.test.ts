@@ -11,7 +11,7 @@ import { type RunningHub, startHub } from "./hub/hub.js";
 import { cliAgainst } from "./testing/cli-run.js";
 import { CHAIN, CYCLE, type DemoSource, makeDemoSources, STAMP_DIR } from "./testing/dependent-sources.js";
 import { RawHubClient } from "./testing/raw-hub-client.js";
-import { until } from "./testing/test-hub.js";
+import { until } from "./testing/test-builds.js";
 
 /**
  * Batches and automatic rebuilds with real builds: a hub (SQLite), a builder building with deb-mock, and

@@ -4,7 +4,8 @@ import { runCli } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Builder } from "./builder/builder.js";
 import { capturedOutput } from "./testing/cli-run.js";
-import { startNoopBuilder, startTestHub, type TestHub, useDatabases, writeSourcePackage } from "./testing/test-hub.js";
+import { writeSourcePackage } from "./testing/test-builds.js";
+import { startNoopBuilder, startTestHub, type TestHub, useDatabases } from "./testing/test-hub.js";
 import { tool } from "./tool.js";
 
 const databases = useDatabases();

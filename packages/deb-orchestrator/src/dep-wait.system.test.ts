@@ -10,7 +10,7 @@ import { type RunningHub, startHub } from "./hub/hub.js";
 import { CHAIN, makeDemoSource, makeDemoSources, STAMP_DIR } from "./testing/dependent-sources.js";
 import { RawHubClient } from "./testing/raw-hub-client.js";
 import { sourceFiles } from "./testing/real-source.js";
-import { submitBuild, until, waitForTask } from "./testing/test-hub.js";
+import { submitBuild, until, waitForTask } from "./testing/test-builds.js";
 import { tool } from "./tool.js";
 
 /**

@@ -8,7 +8,7 @@ import { DebMockRunner } from "./builder/deb-mock-runner.js";
 import { type RunningHub, startHub } from "./hub/hub.js";
 import { RawHubClient } from "./testing/raw-hub-client.js";
 import { fetchSource, rebuildAsNewVersion } from "./testing/real-source.js";
-import { submitBuild, waitForTask } from "./testing/test-hub.js";
+import { submitBuild, waitForTask } from "./testing/test-builds.js";
 
 /**
  * The whole chain, for real: a hub (SQLite), a builder building with deb-mock, `less` from trixie's

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnCli, stopProcess } from "./testing/processes.js";
 import { fetchSource, rebuildAsNewVersion, sourceFiles } from "./testing/real-source.js";
-import { databaseKinds, startTestHub, submitBuild, type TestHub, until, useDatabases, waitForTask } from "./testing/test-hub.js";
+import { submitBuild, until, waitForTask } from "./testing/test-builds.js";
+import { databaseKinds, startTestHub, type TestHub, useDatabases } from "./testing/test-hub.js";
 
 /**
  * A builder SIGKILLed in the middle of a real deb-mock build (root, the mirror, minutes): the task is

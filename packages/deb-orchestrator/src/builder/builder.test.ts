@@ -8,7 +8,8 @@ import { guardDelivery } from "../hub/tasks/claim-delivery.js";
 import { submitNoop } from "../hub/tasks/methods/noop.js";
 import { claimOnce } from "../hub/tasks/scheduler.js";
 import { RawHubClient } from "../testing/raw-hub-client.js";
-import { databaseKinds, startTestHub, type TestHub, until, useBuilders, useDatabases, waitForTask } from "../testing/test-hub.js";
+import { until, waitForTask } from "../testing/test-builds.js";
+import { databaseKinds, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 import { NoopBuildRunner } from "./build-runner.js";
 import { Builder, type BuilderEvent } from "./builder.js";
 

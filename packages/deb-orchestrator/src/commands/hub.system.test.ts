@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { freePort, spawnCli, stopProcess } from "../testing/processes.js";
-import { until } from "../testing/test-hub.js";
+import { until } from "../testing/test-builds.js";
 
 let dir: string | undefined;
 let hub: ReturnType<typeof spawnCli> | undefined;

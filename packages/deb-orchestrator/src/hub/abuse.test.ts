@@ -3,17 +3,8 @@ import { join } from "node:path";
 import { run } from "@debian-bootc/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { seededRandom } from "../../../../test/fuzz.js";
-import {
-  databaseKinds,
-  startNoopBuilder,
-  startTestHub,
-  submitBuild,
-  type TestHub,
-  until,
-  useDatabases,
-  waitForTask,
-  writeSourcePackage,
-} from "../testing/test-hub.js";
+import { submitBuild, until, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
+import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
 
 const databases = useDatabases();
 

@@ -2,18 +2,8 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RawHubClient } from "../testing/raw-hub-client.js";
-import {
-  databaseKinds,
-  startNoopBuilder,
-  startTestHub,
-  submitBuild,
-  type TestHub,
-  until,
-  useBuilders,
-  useDatabases,
-  waitForTask,
-  writeSourcePackage,
-} from "../testing/test-hub.js";
+import { submitBuild, until, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
+import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 import type { DeleteBuildResult } from "./build-delete.js";
 
 const databases = useDatabases();

@@ -6,13 +6,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { RebuildListView, RebuildPlanView } from "../api/tags.js";
 import { cliAgainst } from "../testing/cli-run.js";
 import { CHAIN, type DemoSource, makeDemoSources } from "../testing/dependent-sources.js";
+import { until } from "../testing/test-builds.js";
 import {
   createTarget,
   databaseKinds,
   startNoopBuilder,
   startTestHub,
   type TestHub,
-  until,
   useBuilders,
   useDatabases,
 } from "../testing/test-hub.js";

@@ -1,17 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { Builder } from "../builder/builder.js";
+import { submitBuild, until, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
 import {
   createTarget,
   databaseKinds,
   startNoopBuilder,
   startTestHub,
-  submitBuild,
   type TestHub,
-  until,
   useBuilders,
   useDatabases,
-  waitForTask,
-  writeSourcePackage,
 } from "../testing/test-hub.js";
 
 /* The hub's HTTP surface as an anonymous reader or a browser meets it: HEAD answers like GET, and every

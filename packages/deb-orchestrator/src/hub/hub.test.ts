@@ -3,18 +3,8 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RawHubClient } from "../testing/raw-hub-client.js";
-import {
-  databaseKinds,
-  startNoopBuilder,
-  startTestHub,
-  submitBuild,
-  type TestHub,
-  until,
-  useBuilders,
-  useDatabases,
-  waitForTask,
-  writeSourcePackage,
-} from "../testing/test-hub.js";
+import { submitBuild, until, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
+import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 import { startHub } from "./hub.js";
 import { signWebhookBody } from "./webhooks.js";
 

@@ -2,7 +2,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import type { HubClient } from "../client/hub-client.js";
-import { databaseKinds, startTestHub, submitBuild, type TestHub, until, useDatabases, writeSourcePackage } from "../testing/test-hub.js";
+import { submitBuild, until, writeSourcePackage } from "../testing/test-builds.js";
+import { databaseKinds, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
 import { StreamGate } from "./limits.js";
 
 /* Every limit answers with a coded 429 or 413 and is set per hub; the tests use small ones. */

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { startTestHub, type TestHub, useDatabases, writeSourcePackage } from "../testing/test-hub.js";
+import { writeSourcePackage } from "../testing/test-builds.js";
+import { startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
 
 const databases = useDatabases();
 

@@ -1,15 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Builder } from "../builder/builder.js";
-import {
-  databaseKinds,
-  startNoopBuilder,
-  startTestHub,
-  submitBuild,
-  type TestHub,
-  useDatabases,
-  waitForTask,
-  writeSourcePackage,
-} from "../testing/test-hub.js";
+import { submitBuild, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
+import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
 
 const databases = useDatabases();
 

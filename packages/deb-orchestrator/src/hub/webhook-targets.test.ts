@@ -1,7 +1,8 @@
 import { createServer, type Server } from "node:http";
 import { networkInterfaces } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
-import { databaseKinds, startTestHub, type TestHub, until, useDatabases } from "../testing/test-hub.js";
+import { until } from "../testing/test-builds.js";
+import { databaseKinds, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
 import { refusedAddress } from "./webhook-target.js";
 
 /* Webhooks do not make the hub a proxy into itself: local targets need an admin's explicit flag, the

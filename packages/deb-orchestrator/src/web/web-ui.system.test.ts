@@ -2,7 +2,8 @@ import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestHub, type TestHub, until, useDatabases } from "../testing/test-hub.js";
+import { until } from "../testing/test-builds.js";
+import { startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
 
 /** The little of the DOM that page.evaluate callbacks touch (they run in the browser; this program has no DOM lib). */
 interface BrowserElement {

@@ -3,17 +3,15 @@ import Fastify from "fastify";
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import type { HubClient } from "../client/hub-client.js";
+import { submitBuild, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
 import {
   createTarget,
   type DatabaseKind,
   databaseKinds,
   startNoopBuilder,
   startTestHub,
-  submitBuild,
   type TestHub,
   useDatabases,
-  waitForTask,
-  writeSourcePackage,
 } from "../testing/test-hub.js";
 import { bulkSeed } from "./__fixtures__/bulk-seed.js";
 import { firstTaskSince, readTimeline } from "./read.js";

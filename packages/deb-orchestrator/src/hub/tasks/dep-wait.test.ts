@@ -1,15 +1,7 @@
 import { BinaryPackageIndex, checkBuildDependencies, iterateDeb822, parseDsc } from "@debian-bootc/debian";
 import { describe, expect, it } from "vitest";
-import {
-  databaseKinds,
-  startNoopBuilder,
-  startTestHub,
-  type TestHub,
-  until,
-  useBuilders,
-  useDatabases,
-  waitForTask,
-} from "../../testing/test-hub.js";
+import { until, waitForTask } from "../../testing/test-builds.js";
+import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../../testing/test-hub.js";
 import { whyTask } from "../queries.js";
 import { depWaitReason, depWaitRecord, findProducers } from "./dep-wait.js";
 import * as transition from "./transitions.js";

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { NoopBuildRunner } from "../../builder/build-runner.js";
 import { Builder } from "../../builder/builder.js";
 import type { HubClient } from "../../client/hub-client.js";
-import { submitBuild, type TestHub, until, waitForTask, writeSourcePackage } from "../../testing/test-hub.js";
+import { type TestHub } from "../../testing/test-hub.js";
+import { submitBuild, until, waitForTask, writeSourcePackage } from "../../testing/test-builds.js";
 
 /* A hub with the shape of a real one, made through its API: an external repo, tags with inheritance, a
  * target, users with different permissions, complete and failed builds made by a builder (the noop runner
