@@ -1,16 +1,14 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { RebuildListView } from "./api/tags.js";
-import { Builder } from "./builder/builder.js";
-import { DebMockRunner } from "./builder/deb-mock-runner.js";
 import type { ChainResult } from "./client/chain-build.js";
-import { type RunningHub, startHub } from "./hub/hub.js";
+import type { RunningHub } from "./hub/hub.js";
 import { cliAgainst } from "./testing/cli-run.js";
 import { CHAIN, CYCLE, type DemoSource, makeDemoSources, STAMP_DIR } from "./testing/dependent-sources.js";
-import { RawHubClient } from "./testing/raw-hub-client.js";
+import type { RawHubClient } from "./testing/raw-hub-client.js";
+import { useRealHub } from "./testing/real-hub.js";
 import { until } from "./testing/test-builds.js";
 
 /**
@@ -23,37 +21,18 @@ import { until } from "./testing/test-builds.js";
 const UNRELATED: DemoSource = { source: "unrelated-demo", version: "1.0", binaries: [{ name: "unrelated-demo" }] };
 
 describe("chain-build and automatic rebuilds, for real", () => {
+  const startRealHub = useRealHub("chain");
   let hub: RunningHub | undefined;
-  let builder: Builder | undefined;
   let dir = "";
   let admin: RawHubClient;
   let tokenFile = "";
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "deb-orchestrator-chain-"));
-    hub = await startHub({ db: `sqlite:${join(dir, "hub.db")}`, dataDir: join(dir, "data") });
-    const token = (await readFile(hub.adminTokenFile, "utf8")).trim();
+    ({ dir, hub, admin } = await startRealHub({ capacity: 2 }));
     tokenFile = join(dir, "admin.token");
-    await writeFile(tokenFile, token);
-    admin = new RawHubClient({ url: hub.url, token });
+    await writeFile(tokenFile, (await readFile(hub.adminTokenFile, "utf8")).trim());
     await admin.createTag("chain", { arches: ["amd64"], autoRebuild: 5 });
     await admin.createTarget({ name: "chain", buildTag: "chain", destTag: "chain" });
-    await admin.createUser("builder-1", ["host"]);
-    const { token: hostToken } = await admin.createToken("builder-1");
-    builder = new Builder({
-      client: new RawHubClient({ url: hub.url, token: hostToken }),
-      name: "builder-1",
-      arches: ["amd64"],
-      capacity: 2,
-      runner: new DebMockRunner(),
-      workDir: join(dir, "work"),
-    });
-    await builder.start();
-  });
-  afterAll(async () => {
-    await builder?.stop(1000);
-    await hub?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   const cli = (...args: string[]) => cliAgainst(hub!.url, tokenFile)(...args);

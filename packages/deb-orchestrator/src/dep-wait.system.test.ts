@@ -1,14 +1,10 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run, runCli } from "@debian-bootc/core";
 import { defaultMirror } from "@debian-bootc/debian";
-import { afterAll, describe, expect, it } from "vitest";
-import { Builder } from "./builder/builder.js";
-import { DebMockRunner } from "./builder/deb-mock-runner.js";
-import { type RunningHub, startHub } from "./hub/hub.js";
+import { describe, expect, it } from "vitest";
 import { CHAIN, makeDemoSource, makeDemoSources, STAMP_DIR } from "./testing/dependent-sources.js";
-import { RawHubClient } from "./testing/raw-hub-client.js";
+import { useRealHub } from "./testing/real-hub.js";
 import { sourceFiles } from "./testing/real-source.js";
 import { submitBuild, until, waitForTask } from "./testing/test-builds.js";
 import { tool } from "./tool.js";
@@ -21,37 +17,17 @@ import { tool } from "./tool.js";
  * lands. Needs root, the mirror and deb-mock's trixie base (built on first use).
  */
 describe("dep-wait", () => {
-  let hub: RunningHub | undefined;
-  let builder: Builder | undefined;
-  let dir = "";
-  afterAll(async () => {
-    await builder?.stop(1000);
-    await hub?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const startRealHub = useRealHub("dep-wait");
 
   it(
     "holds a build whose build-dependencies no repository has, says why, and builds it once they land",
     async () => {
-      dir = await mkdtemp(join(tmpdir(), "deb-orchestrator-dep-wait-"));
-      const [libDsc, midDsc, appDsc] = await makeDemoSources(join(dir, "src"), CHAIN);
       // the index cache the other tools and the benchmark share: trixie's index is downloaded once per Release
-      hub = await startHub({ db: `sqlite:${join(dir, "hub.db")}`, dataDir: join(dir, "data"), indexCacheDir: "/var/cache/debian-bootc" });
-      const admin = new RawHubClient({ url: hub.url, token: (await readFile(hub.adminTokenFile, "utf8")).trim() });
+      const { dir, hub, admin } = await startRealHub({ hub: { indexCacheDir: "/var/cache/debian-bootc" } });
+      const [libDsc, midDsc, appDsc] = await makeDemoSources(join(dir, "src"), CHAIN);
       await admin.createExternalRepo({ name: "debian", url: await defaultMirror(), suite: "trixie" });
       await admin.createTag("demo", { arches: ["amd64"], externalRepos: ["debian"] });
       await admin.createTarget({ name: "demo", buildTag: "demo", destTag: "demo" });
-      await admin.createUser("builder-1", ["host"]);
-      const { token } = await admin.createToken("builder-1", { label: "test" });
-      builder = new Builder({
-        client: new RawHubClient({ url: hub.url, token }),
-        name: "builder-1",
-        arches: ["amd64"],
-        capacity: 1,
-        runner: new DebMockRunner(),
-        workDir: join(dir, "work"),
-      });
-      await builder.start();
 
       const sourceOf = async (dsc: string) => ({ dsc, files: await sourceFiles(dsc) });
       const archTask = async (buildTask: number) =>

@@ -1,12 +1,8 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runInEnvironment } from "@debian-bootc/deb-mock";
-import { afterAll, describe, expect, it } from "vitest";
-import { Builder } from "./builder/builder.js";
-import { DebMockRunner } from "./builder/deb-mock-runner.js";
-import { type RunningHub, startHub } from "./hub/hub.js";
-import { RawHubClient } from "./testing/raw-hub-client.js";
+import { describe, expect, it } from "vitest";
+import { useRealHub } from "./testing/real-hub.js";
 import { fetchSource, rebuildAsNewVersion } from "./testing/real-source.js";
 import { submitBuild, waitForTask } from "./testing/test-builds.js";
 
@@ -21,36 +17,16 @@ import { submitBuild, waitForTask } from "./testing/test-builds.js";
 const SOURCE = process.env.DEB_ORCHESTRATOR_E2E_SOURCE ?? "less";
 
 describe("end to end", () => {
-  let hub: RunningHub | undefined;
-  let builder: Builder | undefined;
-  let dir = "";
-  afterAll(async () => {
-    await builder?.stop(1000);
-    await hub?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const startRealHub = useRealHub("e2e");
 
   it(
     `builds ${SOURCE} from trixie on a builder, publishes the signed tag repository and installs from it`,
     async () => {
-      dir = await mkdtemp(join(tmpdir(), "deb-orchestrator-e2e-"));
+      const { dir, hub, admin } = await startRealHub();
       const { dsc, version } = await rebuildAsNewVersion(await fetchSource(dir, SOURCE), "orch1");
-      hub = await startHub({ db: `sqlite:${join(dir, "hub.db")}`, dataDir: join(dir, "data") });
-      const admin = new RawHubClient({ url: hub.url, token: (await readFile(hub.adminTokenFile, "utf8")).trim() });
       await admin.post("/api/v1/tags", { name: "trixie-build", arches: ["amd64"] });
       await admin.post("/api/v1/tags", { name: "trixie-dest", arches: ["amd64"], parents: ["trixie-build"] });
       await admin.post("/api/v1/targets", { name: "trixie", buildTag: "trixie-build", destTag: "trixie-dest" });
-      await admin.post("/api/v1/users", { name: "builder-1", perms: ["host"] });
-      const { token } = await admin.post<{ token: string }>("/api/v1/users/builder-1/tokens", {});
-      builder = new Builder({
-        client: new RawHubClient({ url: hub.url, token }),
-        name: "builder-1",
-        arches: ["amd64"],
-        capacity: 1,
-        runner: new DebMockRunner(),
-        workDir: join(dir, "work"),
-      });
-      await builder.start();
 
       const sourceFiles = [dsc];
       for (const line of (await readFile(dsc, "utf8")).split("\n").filter((l) => /^ [0-9a-f]{64} /.test(l)))

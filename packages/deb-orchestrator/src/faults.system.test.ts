@@ -7,8 +7,8 @@ import { NoopBuildRunner } from "./builder/build-runner.js";
 import { Builder } from "./builder/builder.js";
 import { freePort, spawnCli, stopProcess } from "./testing/processes.js";
 import { RawHubClient } from "./testing/raw-hub-client.js";
-import { submitBuild, until, waitForTask, writeSourcePackage } from "./testing/test-builds.js";
-import { createTarget, databaseKinds, startTestHub, type TestHub, useDatabases } from "./testing/test-hub.js";
+import { createTarget, submitBuild, until, waitForTask, writeSourcePackage } from "./testing/test-builds.js";
+import { databaseKinds, startTestHub, type TestHub, useDatabases } from "./testing/test-hub.js";
 
 /*
  * Fault tests with the noop runner (it packs a real placeholder .deb after a delay): real processes are

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { ChainResult } from "../client/chain-build.js";
 import { cliAgainst } from "../testing/cli-run.js";
 import { CHAIN, CYCLE, makeDemoSources } from "../testing/dependent-sources.js";
-import { createTarget, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
+import { createTarget } from "../testing/test-builds.js";
+import { startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 
 /**
  * chain-build's ordering, waiting and stopping against a real hub with no-op builders (the real builds

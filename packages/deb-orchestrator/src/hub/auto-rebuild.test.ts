@@ -6,16 +6,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { RebuildListView, RebuildPlanView } from "../api/tags.js";
 import { cliAgainst } from "../testing/cli-run.js";
 import { CHAIN, type DemoSource, makeDemoSources } from "../testing/dependent-sources.js";
-import { until } from "../testing/test-builds.js";
-import {
-  createTarget,
-  databaseKinds,
-  startNoopBuilder,
-  startTestHub,
-  type TestHub,
-  useBuilders,
-  useDatabases,
-} from "../testing/test-hub.js";
+import { createTarget, until } from "../testing/test-builds.js";
+import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 
 /**
  * Automatic rebuilds against a real hub with no-op builders (the real builds, and what they were built

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { submitBuild, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
-import { createTarget, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
+import { createTarget, submitBuild, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
+import { startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 import { BuildDepUniverses } from "./build-dep-universe.js";
 
 const databases = useDatabases();

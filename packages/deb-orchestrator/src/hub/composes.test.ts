@@ -1,8 +1,7 @@
 import { CodedError } from "@debian-bootc/core";
-import { afterEach, describe, expect, it } from "vitest";
-import type { Builder } from "../builder/builder.js";
-import { submitBuild, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
-import { createTarget, databaseKinds, startNoopBuilder, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
+import { describe, expect, it } from "vitest";
+import { createTarget, submitBuild, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
+import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 
 const databases = useDatabases();
 
@@ -19,17 +18,12 @@ const definition = "name: debian-bootc-minimal\nversion: '13.0'\nsuite: trixie\n
 
 describe.each(databaseKinds)("composes recorded by the hub on %s", (kind) => {
   let test: TestHub;
-  let builder: Builder | undefined;
-  afterEach(async () => {
-    await builder?.stop(100);
-    builder = undefined;
-    await test?.close();
-  });
+  const builders = useBuilders(() => test);
 
   it("keeps a compose's phases, logs, images, packages with their builds, SBOM and diff", async () => {
     test = await startTestHub(databases, kind);
     await createTarget(test.admin);
-    builder = await startNoopBuilder(test, "b1");
+    builders.push(await startNoopBuilder(test, "b1"));
     expect(
       (await waitForTask(test.admin, await submitBuild(test.admin, "t", await writeSourcePackage(test.dir, "hello", "1.0-1")))).state,
     ).toBe("closed");

@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Builder } from "../builder/builder.js";
-import { submitBuild, until, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
-import {
-  createTarget,
-  databaseKinds,
-  startNoopBuilder,
-  startTestHub,
-  type TestHub,
-  useBuilders,
-  useDatabases,
-} from "../testing/test-hub.js";
+import { createTarget, submitBuild, until, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
+import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 
 /* The hub's HTTP surface as an anonymous reader or a browser meets it: HEAD answers like GET, and every
  * download is inert in the web UI's origin. */

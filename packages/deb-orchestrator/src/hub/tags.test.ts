@@ -1,21 +1,15 @@
-import { afterEach, describe, expect, it } from "vitest";
-import type { Builder } from "../builder/builder.js";
+import { describe, expect, it } from "vitest";
 import { submitBuild, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
-import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
+import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 
 const databases = useDatabases();
 
 describe.each(databaseKinds)("tags, scratch builds and priorities on %s", (kind) => {
   let test: TestHub;
-  let builder: Builder | undefined;
-  afterEach(async () => {
-    await builder?.stop(100);
-    builder = undefined;
-    await test?.close();
-  });
+  const builders = useBuilders(() => test);
 
   async function withBuilder() {
-    builder = await startNoopBuilder(test, "b1");
+    builders.push(await startNoopBuilder(test, "b1"));
   }
 
   it("follows inheritance for the latest build and the repository, the tag's own build winning", async () => {

@@ -4,7 +4,14 @@ import { join } from "node:path";
 import type { BuildRequest, TaskDetail } from "../api/tasks.js";
 import type { HubClient } from "../client/hub-client.js";
 
-/* What a hub test submits and waits for: small source packages, builds of them, tasks reaching an end. */
+/* What a hub test submits and waits for: a target, small source packages, builds of them, tasks reaching an end. */
+
+/** Tags `base` and `dest` (inheriting base) for amd64, and the target `t` building in base into dest. */
+export async function createTarget(admin: HubClient): Promise<void> {
+  await admin.createTag("base", { arches: ["amd64"] });
+  await admin.createTag("dest", { arches: ["amd64"], parents: ["base"] });
+  await admin.createTarget({ name: "t", buildTag: "base", destTag: "dest" });
+}
 
 /** Write a small source package (.dsc plus the files it lists) and return the file paths. */
 export async function writeSourcePackage(

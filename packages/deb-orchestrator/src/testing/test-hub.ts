@@ -5,7 +5,6 @@ import { afterAll, afterEach } from "vitest";
 import type { Permission } from "../api/operation.js";
 import { NoopBuildRunner } from "../builder/build-runner.js";
 import { Builder } from "../builder/builder.js";
-import type { HubClient } from "../client/hub-client.js";
 import { type HubOptions, type RunningHub, startHub } from "../hub/hub.js";
 import { type PostgresCluster, startPostgres } from "./postgres-cluster.js";
 import { RawHubClient } from "./raw-hub-client.js";
@@ -114,11 +113,4 @@ export function useBuilders(hub: () => TestHub | undefined): Builder[] {
     await hub()?.close();
   });
   return builders;
-}
-
-/** Tags `base` and `dest` (inheriting base) for amd64, and the target `t` building in base into dest. */
-export async function createTarget(admin: HubClient): Promise<void> {
-  await admin.createTag("base", { arches: ["amd64"] });
-  await admin.createTag("dest", { arches: ["amd64"], parents: ["base"] });
-  await admin.createTarget({ name: "t", buildTag: "base", destTag: "dest" });
 }

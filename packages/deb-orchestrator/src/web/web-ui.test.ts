@@ -3,16 +3,8 @@ import Fastify from "fastify";
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import type { HubClient } from "../client/hub-client.js";
-import { submitBuild, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
-import {
-  createTarget,
-  type DatabaseKind,
-  databaseKinds,
-  startNoopBuilder,
-  startTestHub,
-  type TestHub,
-  useDatabases,
-} from "../testing/test-hub.js";
+import { createTarget, submitBuild, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
+import { type DatabaseKind, databaseKinds, startNoopBuilder, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
 import { bulkSeed } from "./__fixtures__/bulk-seed.js";
 import { firstTaskSince, readTimeline } from "./read.js";
 import { registerWebUi } from "./web-ui.js";
