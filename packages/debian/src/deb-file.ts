@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { isCodedError } from "@debian-bootc/core";
 import { type ArMember, iterateArMembers } from "./ar.js";
-import { hashFile } from "./checksums.js";
+import { type FileDigests, hashFile } from "./checksums.js";
 import type { Paragraph } from "./deb822.js";
 import { parseDeb822Single } from "./deb822.js";
 import { type Compression, compressionFromSuffix, decompress } from "./decompress.js";
@@ -16,7 +16,8 @@ import { iterateTar, type TarEntry } from "./tar-reader.js";
  */
 export type DebFileEntry = TarEntry;
 
-export interface DebInfo {
+/** A .deb read: its structure, and its size and digests as Packages indexes record them. */
+export interface DebInfo extends FileDigests {
   /** The `control` file of control.tar, parsed. */
   control: Paragraph;
   /** The `control` file's exact text. */
@@ -27,12 +28,6 @@ export interface DebInfo {
   dataCompression: Compression;
   /** data.tar's entries in archive order, paths as `dpkg-deb -c` shows them (only with `listFiles`). */
   files?: DebFileEntry[];
-  /** Size of the .deb and its digests, as Packages indexes record them. */
-  size: number;
-  md5: string;
-  sha1: string;
-  sha256: string;
-  sha512: string;
 }
 
 export interface ReadDebOptions {
@@ -60,14 +55,7 @@ export async function readDeb(path: string, options: ReadDebOptions = {}): Promi
   }
 }
 
-interface DebStructure {
-  control: Paragraph;
-  controlText: string;
-  controlFiles: string[];
-  controlCompression: Compression;
-  dataCompression: Compression;
-  files?: DebFileEntry[];
-}
+type DebStructure = Omit<DebInfo, keyof FileDigests>;
 
 async function readDebStructure(path: string, options: ReadDebOptions): Promise<DebStructure> {
   let handle: Awaited<ReturnType<typeof open>>;

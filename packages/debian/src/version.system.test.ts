@@ -1,9 +1,6 @@
-import { readFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
-import { isCodedError } from "@debian-bootc/core";
 import { describe, expect, it } from "vitest";
 import { dpkgVerdicts, pairIsShellSafe, seededRandom, syntheticVersions } from "../../../scripts/version-pairs-lib.js";
-import { compareVersions } from "./version.js";
+import { loadVersionPairs, ourVerdict } from "./__fixtures__/version-pairs.js";
 
 /**
  * Keeps the differential fixture honest: the real dpkg re-judges a random sample of its pairs, and
@@ -14,20 +11,7 @@ import { compareVersions } from "./version.js";
 const seed = Number(process.env.VERSION_SEED ?? Date.now() % 2 ** 31);
 const random = seededRandom(seed);
 
-function ours(a: string, b: string): string {
-  try {
-    return String(compareVersions(a, b));
-  } catch (error) {
-    if (isCodedError(error, "VERSION_INVALID")) return "E";
-    throw error;
-  }
-}
-
-const fixture = gunzipSync(readFileSync(new URL("./__fixtures__/version-pairs.tsv.gz", import.meta.url)))
-  .toString("utf8")
-  .split("\n")
-  .filter((l) => l !== "" && !l.startsWith("#"))
-  .map((l) => l.split("\t") as [string, string, string]);
+const fixture = loadVersionPairs();
 
 /** Small edits of real versions: the places where implementations usually go wrong. */
 function mutate(v: string): string {
@@ -40,9 +24,9 @@ function mutate(v: string): string {
 describe("version differential against the real dpkg", () => {
   it("dpkg still agrees with a random sample of the fixture", async () => {
     const sample = Array.from({ length: 4000 }, () => fixture[Math.floor(random() * fixture.length)]!);
-    const verdicts = await dpkgVerdicts(sample.map(([a, b]) => [a, b] as const));
+    const verdicts = await dpkgVerdicts(sample.map(({ a, b }) => [a, b] as const));
     const wrong: string[] = [];
-    sample.forEach(([a, b, expected], i) => {
+    sample.forEach(({ a, b, expected }, i) => {
       if (String(verdicts[i]) !== expected) wrong.push(`${a} ${b}: fixture ${expected}, dpkg ${verdicts[i]}`);
     });
     console.info(`seed ${seed}: ${sample.length} fixture pairs re-checked with dpkg, ${wrong.length} stale`);
@@ -50,7 +34,7 @@ describe("version differential against the real dpkg", () => {
   });
 
   it("compareVersions agrees with dpkg on fresh pairs", async () => {
-    const versions = fixture.map(([a]) => a).concat(fixture.map(([, b]) => b));
+    const versions = fixture.map(({ a }) => a).concat(fixture.map(({ b }) => b));
     const pickReal = () => versions[Math.floor(random() * versions.length)]!;
     const synthetic = syntheticVersions(random, 1500);
     const pickSynthetic = () => synthetic[Math.floor(random() * synthetic.length)]!;
@@ -70,7 +54,7 @@ describe("version differential against the real dpkg", () => {
     const verdicts = await dpkgVerdicts(pairs);
     const wrong: string[] = [];
     pairs.forEach(([a, b], i) => {
-      const got = ours(a, b);
+      const got = ourVerdict(a, b);
       if (got !== String(verdicts[i])) wrong.push(`${a} ${b}: dpkg ${verdicts[i]}, ours ${got}`);
     });
     const verdictKinds = new Set(verdicts.map(String));

@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
 import { isCodedError } from "@debian-bootc/core";
 import { describe, expect, it } from "vitest";
+import { loadVersionPairs, ourVerdict } from "./__fixtures__/version-pairs.js";
 import {
   compareParsedVersions,
   compareVersions,
@@ -14,28 +13,7 @@ import {
   versionSatisfies,
 } from "./version.js";
 
-/** The differential fixture: pairs from trixie's indexes, judged by `dpkg --compare-versions`. */
-function loadPairs(): Array<{ a: string; b: string; expected: string }> {
-  const text = gunzipSync(readFileSync(new URL("./__fixtures__/version-pairs.tsv.gz", import.meta.url))).toString("utf8");
-  const out: Array<{ a: string; b: string; expected: string }> = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const [a, b, expected] = line.split("\t");
-    out.push({ a: a!, b: b!, expected: expected! });
-  }
-  return out;
-}
-
-const pairs = loadPairs();
-
-function ours(a: string, b: string): string {
-  try {
-    return String(compareVersions(a, b));
-  } catch (error) {
-    if (isCodedError(error, "VERSION_INVALID")) return "E";
-    throw error;
-  }
-}
+const pairs = loadVersionPairs();
 
 describe("compareVersions against dpkg (fixture)", () => {
   it("has a real fixture: at least 60,000 pairs covering every verdict", () => {
@@ -47,7 +25,7 @@ describe("compareVersions against dpkg (fixture)", () => {
   it(`agrees with dpkg --compare-versions on all ${pairs.length} pairs`, () => {
     const disagreements: string[] = [];
     for (const { a, b, expected } of pairs) {
-      const got = ours(a, b);
+      const got = ourVerdict(a, b);
       if (got !== expected) disagreements.push(`${a} vs ${b}: dpkg ${expected}, ours ${got}`);
     }
     console.info(`version differential: ${pairs.length} pairs, ${disagreements.length} disagreements`);

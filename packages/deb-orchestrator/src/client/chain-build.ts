@@ -1,4 +1,3 @@
-import { basename } from "node:path";
 import { buildOrder, readDsc, type SourceControl } from "@debian-bootc/debian";
 import { orchestratorError } from "../errors.js";
 import type { HubClient } from "./hub-client.js";
@@ -96,15 +95,11 @@ export async function chainBuild(
             progress(`${name} ${entry.version}: already built (build ${existing.id})`);
             return;
           }
-          const source = inputs.get(name)!;
-          const files = [];
-          for (const file of source.files) files.push(await client.uploadFile(file));
-          const { task } = await client.submitBuild({
+          const { task } = await client.submitSource(
             target,
-            dsc: basename(source.dsc),
-            files,
-            ...(options.priority !== undefined ? { priority: options.priority } : {}),
-          });
+            inputs.get(name)!,
+            options.priority !== undefined ? { priority: options.priority } : {},
+          );
           entry.task = task;
           progress(`${name} ${entry.version}: task ${task}`);
           const final = await watchTask(client, task, { events, ...(options.signal ? { signal: options.signal } : {}) });

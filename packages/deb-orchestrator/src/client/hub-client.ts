@@ -260,6 +260,12 @@ export class HubClient {
   submitBuild(request: BuildRequest) {
     return this.call("submitBuild", { body: request });
   }
+  /** Upload a source package (its .dsc and the files the .dsc lists, one at a time) and submit a build of it. */
+  async submitSource(target: string, source: { dsc: string; files: readonly string[] }, request: Partial<BuildRequest> = {}) {
+    const files = [];
+    for (const file of source.files) files.push(await this.uploadFile(file));
+    return this.submitBuild({ target, dsc: basename(source.dsc), files, ...request });
+  }
   listBuilds(filter: { name?: string; state?: Answer<"getBuild">["state"]; limit?: number } = {}) {
     return this.call("listBuilds", { query: filter });
   }

@@ -61,10 +61,7 @@ export async function submitBuild(
   pkg: { dsc: string; files: string[] },
   extra: Partial<BuildRequest> = {},
 ): Promise<number> {
-  const files = [];
-  for (const file of pkg.files) files.push(await client.uploadFile(file));
-  const { task } = await client.submitBuild({ target, dsc: pkg.dsc.split("/").pop() ?? "", files, ...extra });
-  return task;
+  return (await client.submitSource(target, pkg, extra)).task;
 }
 
 /** Poll a task until it reaches a terminal state (tests only; the CLI uses the event stream). */
