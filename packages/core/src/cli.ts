@@ -126,17 +126,23 @@ export function consoleOutput(stdout: NodeJS.WriteStream = process.stdout, stder
 
 /**
  * An Output that keeps what a CLI run writes: `text` holds standard output's lines (a JSON value as one
- * line of compact JSON), `errors` standard error's. For running a tool's CLI in-process (tests).
+ * line of compact JSON), `values` the JSON values as written, `errors` standard error's lines. For
+ * running a tool's CLI in-process (tests).
  */
-export function memoryOutput(): Output & { text: string[]; errors: string[] } {
+export function memoryOutput(): Output & { text: string[]; values: unknown[]; errors: string[] } {
   const text: string[] = [];
+  const values: unknown[] = [];
   const errors: string[] = [];
   return {
     isTTY: false,
     text,
+    values,
     errors,
     line: (t) => text.push(t),
-    json: (v) => text.push(JSON.stringify(v)),
+    json: (v) => {
+      values.push(v);
+      text.push(JSON.stringify(v));
+    },
     warn: (t) => errors.push(t),
     error: (t) => errors.push(t),
   };

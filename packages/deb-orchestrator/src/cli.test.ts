@@ -1,9 +1,9 @@
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { runCli } from "@debian-bootc/core";
+import { memoryOutput, runCli } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Builder } from "./builder/builder.js";
-import { capturedOutput } from "./testing/cli-run.js";
+import { cliAgainst } from "./testing/cli-run.js";
 import { writeSourcePackage } from "./testing/test-builds.js";
 import { startNoopBuilder, startTestHub, type TestHub, useDatabases } from "./testing/test-hub.js";
 import { tool } from "./tool.js";
@@ -25,11 +25,7 @@ describe("the client CLI against a hub (SQLite)", () => {
     await test?.close();
   });
 
-  async function cli(...args: string[]) {
-    const out = capturedOutput();
-    const code = await runCli(tool, ["--hub", test.hub.url, "--token-file", tokenFile, ...args], out);
-    return { code, out: out.text.join("\n"), err: out.errors.join("\n"), json: out.values[0] };
-  }
+  const cli = (...args: string[]) => cliAgainst(test.hub.url, tokenFile)(...args);
 
   it("sets up tags and a target, builds, and shows the results as tables and JSON", async () => {
     expect((await cli("add-tag", "trixie-base")).code).toBe(0);
@@ -70,12 +66,12 @@ describe("the client CLI against a hub (SQLite)", () => {
     expect(user.code).toBe(0);
     const token = await cli("--json", "token", "create", "carol");
     const carolToken = (token.json as { token: string }).token;
-    const out = capturedOutput();
+    const out = memoryOutput();
     const denied = await runCli(tool, ["--hub", test.hub.url, "--token", carolToken, "add-tag", "x"], out);
     expect(denied).toBe(7);
     expect(out.errors.join("\n")).toContain("hint: an administrator can run: deb-orchestrator grant carol tag");
     expect((await cli("grant", "carol", "tag")).code).toBe(0);
-    expect(await runCli(tool, ["--hub", test.hub.url, "--token", carolToken, "add-tag", "x"], capturedOutput())).toBe(0);
+    expect(await runCli(tool, ["--hub", test.hub.url, "--token", carolToken, "add-tag", "x"], memoryOutput())).toBe(0);
   });
 
   it("lists and revokes tokens, disables and enables users, deletes builds", async () => {
@@ -90,14 +86,14 @@ describe("the client CLI against a hub (SQLite)", () => {
       new RegExp(`^${expiring.id}\\s+\\S+ \\S+\\s+\\d{4}-\\d\\d-\\d\\d \\S+\\s+no\\s+month$`, "m"),
     );
     expect((await cli("token", "create", "dave", "--expires", "yesterday")).code).toBe(2);
-    const dave = () => runCli(tool, ["--hub", test.hub.url, "--token", created.token, "list-tags"], capturedOutput());
+    const dave = () => runCli(tool, ["--hub", test.hub.url, "--token", created.token, "list-tags"], memoryOutput());
     expect(await dave()).toBe(0);
     expect((await cli("token", "revoke", String(created.id))).out).toBe(`token ${created.id} of dave revoked`);
     expect(await dave()).toBe(7); // the unauthorized category's exit status
     expect((await cli("token", "revoke", "dave")).code).toBe(2);
 
     const again = (await cli("--json", "token", "create", "dave")).json as { token: string };
-    const daveAgain = () => runCli(tool, ["--hub", test.hub.url, "--token", again.token, "list-tags"], capturedOutput());
+    const daveAgain = () => runCli(tool, ["--hub", test.hub.url, "--token", again.token, "list-tags"], memoryOutput());
     expect((await cli("disable-user", "dave")).out).toBe("user dave disabled");
     expect(await daveAgain()).not.toBe(0);
     expect((await cli("enable-user", "dave")).out).toBe("user dave enabled");

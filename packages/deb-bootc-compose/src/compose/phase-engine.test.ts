@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { coreError, isCodedError, type Output, runCli } from "@debian-bootc/core";
+import { coreError, isCodedError, memoryOutput, runCli } from "@debian-bootc/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseDefinition } from "../definition.js";
 import { tool } from "../tool.js";
@@ -199,17 +199,10 @@ describe("runCompose", () => {
 
   it("deb-bootc-compose status prints the status and phases", async () => {
     const result = await compose([ok("pkgset")]);
-    const lines: string[] = [];
-    const output: Output = {
-      isTTY: false,
-      line: (t) => lines.push(t),
-      json: (v) => lines.push(JSON.stringify(v)),
-      warn: () => {},
-      error: (t) => lines.push(t),
-    };
+    const output = memoryOutput();
     expect(await runCli(tool, ["status", result.composeDir], output)).toBe(0);
-    expect(lines[0]).toBe("demo-13.0-20261126.0: FINISHED");
-    expect(lines.some((l) => /pkgset\s+done/.test(l))).toBe(true);
+    expect(output.text[0]).toBe("demo-13.0-20261126.0: FINISHED");
+    expect(output.text.some((l) => /pkgset\s+done/.test(l))).toBe(true);
     expect(await runCli(tool, ["status", out], output)).toBe(6);
   });
 });

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Output, runCli } from "@debian-bootc/core";
+import { memoryOutput, runCli } from "@debian-bootc/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { tool } from "../tool.js";
 import { type LintReport, lintImage } from "./image-lint.js";
@@ -95,29 +95,17 @@ describe("lintImage", () => {
 });
 
 describe("deb-bootc-compose lint", () => {
-  const capture = () => {
-    const lines: string[] = [];
-    const out: Output = {
-      isTTY: false,
-      line: (t) => lines.push(t),
-      json: (v) => lines.push(JSON.stringify(v)),
-      warn: () => {},
-      error: (t) => lines.push(t),
-    };
-    return { lines, out };
-  };
-
   it("exits 0 on a good tree and 1 with the failed checks named on a bad one", async () => {
     await goodTree();
-    const good = capture();
-    expect(await runCli(tool, ["lint", root], good.out)).toBe(0);
-    expect(good.lines.at(-1)).toBe("0 error(s), 0 warning(s)");
+    const good = memoryOutput();
+    expect(await runCli(tool, ["lint", root], good)).toBe(0);
+    expect(good.text.at(-1)).toBe("0 error(s), 0 warning(s)");
     await put("boot/initrd.img", "");
-    const bad = capture();
-    expect(await runCli(tool, ["lint", root], bad.out)).toBe(1);
-    expect(bad.lines).toContain("FAIL boot-empty: /boot must be empty in an image (ostree fills it at deploy time)");
-    const json = capture();
-    expect(await runCli(tool, ["lint", "--json", root], json.out)).toBe(1);
-    expect(JSON.parse(json.lines[0]!).errors).toBe(1);
+    const bad = memoryOutput();
+    expect(await runCli(tool, ["lint", root], bad)).toBe(1);
+    expect(bad.text).toContain("FAIL boot-empty: /boot must be empty in an image (ostree fills it at deploy time)");
+    const json = memoryOutput();
+    expect(await runCli(tool, ["lint", "--json", root], json)).toBe(1);
+    expect(JSON.parse(json.text[0]!).errors).toBe(1);
   });
 });

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Output, run, runCli } from "@debian-bootc/core";
+import { memoryOutput, run, runCli } from "@debian-bootc/core";
 import { parseDeb822 } from "@debian-bootc/debian";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ComposeResult } from "../compose/phase-engine.js";
@@ -20,25 +20,11 @@ const example = fileURLToPath(new URL("../../../../examples/minimal.yaml", impor
 const JUST = ["pkgset", "gather", "snapshot-repo", "metadata"].flatMap((p) => ["--just-phase", p]);
 let work: string;
 
-function capture(): Output & { docs: unknown[]; text: string[] } {
-  const docs: unknown[] = [];
-  const text: string[] = [];
-  return {
-    isTTY: false,
-    docs,
-    text,
-    line: (t) => text.push(t),
-    json: (v) => docs.push(v),
-    warn: (t) => text.push(t),
-    error: (t) => text.push(t),
-  };
-}
-
 async function compose(args: string[]): Promise<ComposeResult> {
-  const out = capture();
+  const out = memoryOutput();
   const code = await runCli(tool, ["compose", example, "--output", join(work, "out"), ...JUST, "--json", ...args], out);
-  expect(code, JSON.stringify(out.docs[0] ?? out.text)).toBe(0);
-  const result = out.docs[0] as ComposeResult;
+  expect(code, JSON.stringify(out.values[0] ?? [...out.text, ...out.errors])).toBe(0);
+  const result = out.values[0] as ComposeResult;
   for (const p of result.phases)
     if (p.durationMs !== undefined) console.log(`${result.composeId} ${p.name}: ${(p.durationMs / 1000).toFixed(2)} s`);
   return result;
@@ -178,7 +164,7 @@ describe("package side of a compose on the real mirror", () => {
     const diff = await readJson<PackageDiff>(join(second.composeDir, "compose", "metadata", "package-diff.json"));
     expect(diff.from).toBe(first.composeId);
     expect(diff.summary).toEqual({ added: 0, removed: 0, upgraded: 0, downgraded: 0, changed: 0 });
-    const out = capture();
+    const out = memoryOutput();
     expect(await runCli(tool, ["diff", first.composeDir, second.composeDir], out)).toBe(0);
     expect(out.text.join("\n")).toContain("0 added, 0 removed, 0 upgraded, 0 downgraded");
   });
