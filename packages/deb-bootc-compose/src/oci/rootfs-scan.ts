@@ -2,23 +2,18 @@ import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { type Logger, run } from "@debian-bootc/core";
 import { type IdShift, imageOwner } from "../rootfs/image-root.js";
-import type { TarEntryType } from "./tar-writer.js";
+import type { TarEntryHeader, TarEntryType } from "./tar-writer.js";
 
-/** One filesystem object of a root tree, as the layer writer needs it. */
-export interface FsEntry {
-  /** Relative to the root, "/"-separated, no leading slash ("usr/bin/ls"). */
-  path: string;
-  type: TarEntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  linkTarget?: string;
+/**
+ * One filesystem object of a root tree, as the layer writer needs it: the fields of its tar header but the
+ * time and extended attributes, which the writer adds (the path is relative to the root, "/"-separated,
+ * without a leading slash: "usr/bin/ls").
+ */
+export interface FsEntry
+  extends Pick<TarEntryHeader, "path" | "type" | "mode" | "uid" | "gid" | "size" | "linkTarget" | "devMajor" | "devMinor"> {
   /** Device and inode, to find hardlinks (nlink > 1). */
   inode: string;
   nlink: number;
-  devMajor?: number;
-  devMinor?: number;
 }
 
 export interface ScanOptions {
