@@ -59,3 +59,8 @@ export function operationUrl(operation: Operation, params: Record<string, unknow
   const text = search.toString();
   return text ? `${path}?${text}` : path;
 }
+
+/** The path of a hub operation named by its id, for a link to it (the web UI's downloads and raw logs). */
+export function apiUrl(id: OperationId, params: Record<string, unknown> = {}): string {
+  return operationUrl(hubOperations[id] as Operation, params);
+}

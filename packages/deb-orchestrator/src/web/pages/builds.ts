@@ -1,3 +1,4 @@
+import { apiUrl } from "../../api/routes.js";
 import { rebuildOf } from "../../hub/auto-rebuild.js";
 import { describeBuild } from "../../hub/catalog/builds.js";
 import { whyTask } from "../../hub/queries.js";
@@ -134,13 +135,13 @@ ${rebuild ? html`<dt>Rebuild</dt><dd>automatic, in ${tagLink(rebuild.tag)}: ${re
 
   const binaryRows = build.binaries.map(
     (b) =>
-      html`<tr><td><a href="${path`/api/v1/artifacts/${b.sha256}`}" download="${b.filename}">${b.filename}</a></td><td class="opt">${b.name}</td><td>${b.arch}</td><td class="num">${formatBytes(
+      html`<tr><td><a href="${apiUrl("downloadArtifact", { sha256: b.sha256 })}" download="${b.filename}">${b.filename}</a></td><td class="opt">${b.name}</td><td>${b.arch}</td><td class="num">${formatBytes(
         b.size,
       )}</td><td class="hash">${b.sha256}</td></tr>`,
   );
   const sourceRows = (source.files ?? []).map(
     (f) =>
-      html`<tr><td><a href="${path`/api/v1/artifacts/${f.sha256}`}" download="${f.name}">${f.name}</a></td><td class="num">${formatBytes(f.size)}</td><td class="hash">${f.sha256}</td></tr>`,
+      html`<tr><td><a href="${apiUrl("downloadArtifact", { sha256: f.sha256 })}" download="${f.name}">${f.name}</a></td><td class="num">${formatBytes(f.size)}</td><td class="hash">${f.sha256}</td></tr>`,
   );
   const roots = build.buildroots.map(
     (root) =>

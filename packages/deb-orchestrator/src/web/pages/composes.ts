@@ -1,5 +1,6 @@
 import { isCodedError } from "@debian-bootc/core";
 import { type ComposePhase, type ComposeView, composeStatuses } from "../../api/composes.js";
+import { apiUrl } from "../../api/routes.js";
 import { composePhaseLog, describeCompose, listComposes } from "../../hub/catalog/composes.js";
 import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
 import { layout, type PageContext, pager, table } from "../layout.js";
@@ -169,7 +170,7 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
   }</section>
 <section><h2>SBOM</h2>${
     compose.hasSbom
-      ? html`<p>One SPDX document per image: <a href="${path`/api/v1/composes/${id}/sbom`}">sbom.json</a></p>`
+      ? html`<p>One SPDX document per image: <a href="${apiUrl("getComposeSbom", { id })}">sbom.json</a></p>`
       : html`<p class="muted">No SBOM recorded.</p>`
   }</section>
 <section><h2>History</h2>${table(["When", "Event", "By", ["Details", "opt"]], eventRows(events, users, pc.now), "No events.")}</section>`;
@@ -184,6 +185,6 @@ export async function composeLogPage(env: WebEnv, pc: PageContext, id: string, p
     if (isCodedError(error, "NOT_FOUND")) return undefined;
     throw error;
   }
-  const body = html`<h1>${phase} of ${composeLink(id)}</h1><p><a href="${path`/api/v1/composes/${id}/phases/${phase}/log`}">Raw log</a></p><pre class="log" tabindex="0">${log}</pre>`;
+  const body = html`<h1>${phase} of ${composeLink(id)}</h1><p><a href="${apiUrl("readComposePhaseLog", { id, phase })}">Raw log</a></p><pre class="log" tabindex="0">${log}</pre>`;
   return layout(pc, { title: `${phase} of compose ${id}`, nav: "composes", body });
 }

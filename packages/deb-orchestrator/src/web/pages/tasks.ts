@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { apiUrl } from "../../api/routes.js";
 import { builderMethods, isTerminal, taskMethods, taskStates } from "../../api/tasks.js";
 import { whyTask } from "../../hub/queries.js";
 import { listLogs, logDir, readLogTail } from "../../hub/task-log.js";
@@ -189,11 +190,11 @@ ${task.error_code ? html`<dt>Error</dt><dd><code>${task.error_code}</code> ${tas
 
   const logRows = logs.map(
     (l) =>
-      html`<tr><td><a href="${path`/tasks/${id}/logs/${l.name}`}">${l.name}</a></td><td class="num">${formatBytes(l.size)}</td><td><a href="${path`/api/v1/tasks/${id}/logs/${l.name}`}">raw</a></td></tr>`,
+      html`<tr><td><a href="${path`/tasks/${id}/logs/${l.name}`}">${l.name}</a></td><td class="num">${formatBytes(l.size)}</td><td><a href="${apiUrl("readTaskLog", { id, name: l.name })}">raw</a></td></tr>`,
   );
   const fileRows = files.map(
     (f) =>
-      html`<tr><td><a href="${path`/api/v1/tasks/${id}/files/${f.name}`}" download="${f.name}">${f.name}</a></td><td>${f.kind}</td><td class="num">${formatBytes(f.size)}</td><td class="hash">${f.sha256}</td></tr>`,
+      html`<tr><td><a href="${apiUrl("downloadTaskFile", { id, name: f.name })}" download="${f.name}">${f.name}</a></td><td>${f.kind}</td><td class="num">${formatBytes(f.size)}</td><td class="hash">${f.sha256}</td></tr>`,
   );
 
   // the live log of a builder task: rendered tail, then followed over server-sent events
@@ -227,7 +228,7 @@ async function liveLog(env: WebEnv, id: number, name: string, state: string): Pr
 export async function taskLogPage(env: WebEnv, pc: PageContext, id: number, name: string): Promise<string | undefined> {
   const task: TaskRow | undefined = await readTask(env.db, id);
   if (!task) return undefined;
-  const body = html`<h1>${name} of ${taskLink(task)} ${stateBadge(task.state)}</h1><p><a href="${path`/api/v1/tasks/${id}/logs/${name}`}">Raw log</a> · <a href="${path`/tasks/${id}`}">Task</a></p>${await liveLog(
+  const body = html`<h1>${name} of ${taskLink(task)} ${stateBadge(task.state)}</h1><p><a href="${apiUrl("readTaskLog", { id, name })}">Raw log</a> · <a href="${path`/tasks/${id}`}">Task</a></p>${await liveLog(
     env,
     id,
     name,
