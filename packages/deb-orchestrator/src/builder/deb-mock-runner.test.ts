@@ -1,20 +1,17 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BuildResult } from "@debian-bootc/deb-mock";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTempDir } from "../../../../test/temp-dir.js";
 import { extraRepoLines, failureLine, runResultOf } from "./deb-mock-runner.js";
 
 const KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEZ\n-----END PGP PUBLIC KEY BLOCK-----\n";
 
 describe("extraRepoLines", () => {
-  let dir: string | undefined;
-  afterEach(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const tempDir = useTempDir("runner-keys-");
 
   it("verifies the hub's repository with the hub's key (signed-by a file), never trusted=yes", async () => {
-    dir = await mkdtemp(join(tmpdir(), "runner-keys-"));
+    const dir = tempDir();
     const lines = await extraRepoLines(
       [
         { url: "http://127.0.0.1:8080/repos/trixie-build/", suite: "trixie-build", components: ["main"], key: KEY },
@@ -32,7 +29,7 @@ describe("extraRepoLines", () => {
   });
 
   it("refuses a repository whose fields would change the line's meaning", async () => {
-    dir = await mkdtemp(join(tmpdir(), "runner-keys-"));
+    const dir = tempDir();
     await expect(extraRepoLines([{ url: "http://127.0.0.1/ [trusted=yes]", suite: "s", components: ["main"] }], dir)).rejects.toThrow(
       /malformed repository/,
     );

@@ -1,7 +1,7 @@
-import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { useTempDir } from "../../../../test/temp-dir.js";
 import { openDatabase } from "../db/database.js";
 import { databaseKinds, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
 import { startHub } from "./hub.js";
@@ -36,13 +36,10 @@ describe.each(databaseKinds)("secrets on %s", (kind) => {
 });
 
 describe("files that hold secrets", () => {
-  let dir: string | undefined;
-  afterEach(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const tempDir = useTempDir("deb-orchestrator-secrets-");
 
   it("keeps the data directory 0700 and the SQLite database with its -wal and -shm 0600, also for older ones", async () => {
-    dir = await mkdtemp(join(tmpdir(), "deb-orchestrator-modes-"));
+    const dir = tempDir();
     const dataDir = join(dir, "data");
     const dbPath = join(dataDir, "hub.db");
     // an older hub's files, created under a permissive umask
@@ -70,7 +67,7 @@ describe("files that hold secrets", () => {
   });
 
   it("redacts the webhook URLs that events written before kept in full", async () => {
-    dir = await mkdtemp(join(tmpdir(), "deb-orchestrator-redact-"));
+    const dir = tempDir();
     const url = `sqlite:${join(dir, "hub.db")}`;
     const { Migrator } = await import("kysely");
     const { migrationProvider } = await import("../db/migrations.js");
