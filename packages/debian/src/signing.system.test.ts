@@ -4,7 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGpgSigner, createGpgvVerifier, generateGpgKey, importGpgSecretKey, parseGpgvStatus } from "./gpg-signing.js";
-import { createOpenPgpSigner, createOpenPgpVerifier, type GeneratedKey, generateOpenPgpKey, type Signer } from "./signing.js";
+import {
+  createOpenPgpSigner,
+  createOpenPgpVerifier,
+  type GeneratedKey,
+  generateOpenPgpKey,
+  type Signer,
+  type Verifier,
+} from "./signing.js";
 
 // gpg and gpgv (Debian packages gpg, gpg-agent, gpgv) against openpgp.js, both ways.
 
@@ -32,22 +39,22 @@ describe("gpg and gpgv interoperate with openpgp.js", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("gpgv verifies what the openpgp.js signer wrote", async () => {
-    const { inline, detached } = await jsSigner.sign(RELEASE);
-    const gpgv = await createGpgvVerifier(jsKey.publicKey);
-    const inlineResult = await gpgv.verifyInline(inline);
+  /** The verifier accepts both signatures the signer makes of RELEASE, and names the signer's key. */
+  async function expectVerifies(signer: Signer, verifier: Verifier): Promise<void> {
+    const { inline, detached } = await signer.sign(RELEASE);
+    const inlineResult = await verifier.verifyInline(inline);
     expect(inlineResult.text).toBe(RELEASE);
-    expect(inlineResult.fingerprints).toEqual([jsKey.fingerprint]);
-    expect((await gpgv.verifyDetached(RELEASE, detached)).fingerprints).toEqual([jsKey.fingerprint]);
+    expect(inlineResult.fingerprints).toEqual([signer.fingerprint]);
+    expect((await verifier.verifyDetached(RELEASE, detached)).fingerprints).toEqual([signer.fingerprint]);
+  }
+
+  it("gpgv verifies what the openpgp.js signer wrote", async () => {
+    expect(jsSigner.fingerprint).toBe(jsKey.fingerprint);
+    await expectVerifies(jsSigner, await createGpgvVerifier(jsKey.publicKey));
   });
 
   it("openpgp.js verifies what gpg wrote", async () => {
-    const { inline, detached } = await gpgSigner.sign(RELEASE);
-    const verifier = await createOpenPgpVerifier(gpgSigner.publicKey());
-    const inlineResult = await verifier.verifyInline(inline);
-    expect(inlineResult.text).toBe(RELEASE);
-    expect(inlineResult.fingerprints).toEqual([gpgSigner.fingerprint]);
-    expect((await verifier.verifyDetached(RELEASE, detached)).fingerprints).toEqual([gpgSigner.fingerprint]);
+    await expectVerifies(gpgSigner, await createOpenPgpVerifier(gpgSigner.publicKey()));
   });
 
   it("gpgv rejects tampered text, a tampered detached signature's data, and a foreign key", async () => {
