@@ -8,20 +8,26 @@ const schema = z.strictObject({
   build: z.strictObject({ jobs: z.number().int().positive(), repos: z.array(z.string()).default([]) }),
 });
 
+/** What parseYamlWithSchema throws for the text, or undefined when it takes it. */
+function errorOf(text: string, against: z.ZodType, file: string): unknown {
+  try {
+    parseYamlWithSchema(text, against, file);
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
 describe("parseYamlWithSchema", () => {
   it("returns the validated value with defaults", () => {
     expect(parseYamlWithSchema("name: x\nbuild:\n  jobs: 2\n", schema, "a.yaml")).toEqual({ name: "x", build: { jobs: 2, repos: [] } });
   });
 
   it("names the file, line, field path and expectation", () => {
-    try {
-      parseYamlWithSchema("name: x\nbuild:\n  jobs: two\n", schema, "conf/a.yaml");
-      expect.unreachable();
-    } catch (error) {
-      expect(isCodedError(error, "CONFIG_INVALID")).toBe(true);
-      expect((error as Error).message).toMatch(/^conf\/a\.yaml:3:9: build\.jobs: .*expected number/i);
-      expect((error as { details: { line: number } }).details.line).toBe(3);
-    }
+    const error = errorOf("name: x\nbuild:\n  jobs: two\n", schema, "conf/a.yaml");
+    expect(isCodedError(error, "CONFIG_INVALID")).toBe(true);
+    expect((error as Error).message).toMatch(/^conf\/a\.yaml:3:9: build\.jobs: .*expected number/i);
+    expect((error as { details: { line: number } }).details.line).toBe(3);
   });
 
   it("points at array elements and unknown keys", () => {
@@ -42,12 +48,7 @@ describe("parseYamlWithSchema", () => {
       [`name: x\na: ${"{".repeat(1000)}\n`, 2],
       [`name: x\na:\n${" ".repeat(300)}b: 1\n`, 3],
     ] as const) {
-      let error: unknown;
-      try {
-        parseYamlWithSchema(text, z.object({ name: z.string() }).passthrough(), "deep.yaml");
-      } catch (e) {
-        error = e;
-      }
+      const error = errorOf(text, z.object({ name: z.string() }).passthrough(), "deep.yaml");
       expect(isCodedError(error, "CONFIG_SYNTAX") && error.message).toBe(
         `deep.yaml:${line}:1: the document nests more than 256 levels deep`,
       );
@@ -63,23 +64,14 @@ describe("parseYamlWithSchema", () => {
           .join(", ")}]`,
       );
     for (const text of ["name: *later\nbuild: &later {jobs: 1}\n", `name: x\n${laughs.join("\n")}\n`]) {
-      let error: unknown;
-      try {
-        parseYamlWithSchema(text, schema.passthrough(), "alias.yaml");
-      } catch (e) {
-        error = e;
-      }
+      const error = errorOf(text, schema.passthrough(), "alias.yaml");
       expect(isCodedError(error, "CONFIG_SYNTAX") && error.message).toMatch(/^alias\.yaml: /);
     }
   });
 
   it("reports YAML syntax errors with their position", () => {
-    try {
-      parseYamlWithSchema("name: [unclosed\n", schema, "d.yaml");
-      expect.unreachable();
-    } catch (error) {
-      expect(isCodedError(error, "CONFIG_SYNTAX")).toBe(true);
-      expect((error as Error).message).toMatch(/^d\.yaml:\d+:\d+: /);
-    }
+    const error = errorOf("name: [unclosed\n", schema, "d.yaml");
+    expect(isCodedError(error, "CONFIG_SYNTAX")).toBe(true);
+    expect((error as Error).message).toMatch(/^d\.yaml:\d+:\d+: /);
   });
 });
