@@ -3,14 +3,14 @@ import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile 
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { CodedError, coreError, exitCodes, isCodedError, siblingTempPath } from "@debian-bootc/core";
-import { addBinNmuEntry, type BinNmu, binNmuVersion, checkBinNmu } from "@debian-bootc/debian";
+import { addBinNmuEntry, type BinNmu, binNmuVersion, checkBinNmu, hashFileWith } from "@debian-bootc/debian";
 import { type AptUnmetRelation, describeAptUnmet, parseAptUnmet } from "./apt-unmet.js";
 import { type CommonOptions, Environment, resolveProfile } from "./environment.js";
 import { debMockError } from "./errors.js";
 import { PhaseTracker } from "./events.js";
 import type { Profile } from "./profile-schema.js";
 import { copyIntoRange, giveToRange } from "./range-fs.js";
-import { artifactKind, type BuildResult, type BuildStatus, type InstalledPackage, sha256File } from "./result.js";
+import { artifactKind, type BuildResult, type BuildStatus, type InstalledPackage } from "./result.js";
 import { fetchSourcePackage } from "./source-fetch.js";
 import {
   type BuildType,
@@ -418,7 +418,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
           const differing: string[] = [];
           for (const name of first.artifacts.filter((a) => a.endsWith(".deb"))) {
             if (!again.artifacts.includes(name)) differing.push(name);
-            else if ((await sha256File(join(theEnv.snapshot.build, name))) !== (await sha256File(join(second.snapshot.build, name))))
+            else if ((await sha256Of(join(theEnv.snapshot.build, name))) !== (await sha256Of(join(second.snapshot.build, name))))
               differing.push(name);
           }
           checks.reproducible = { ok: differing.length === 0, differing };
@@ -450,7 +450,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
       const from = join(env.snapshot.build, name);
       const info = await lstat(from).catch(() => undefined);
       if (!info?.isFile()) continue;
-      artifacts.push({ name, kind: artifactKind(name), size: info.size, sha256: await sha256File(from) });
+      artifacts.push({ name, kind: artifactKind(name), size: info.size, sha256: await sha256Of(from) });
       files.push({ from, name });
     }
     files.push({ name: "installed-packages.log", text: compiled.installed.map((p) => `${p.name} ${p.version} ${p.arch}\n`).join("") });
@@ -493,4 +493,8 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
     await env?.dispose({ keep: options.noClean }).catch(() => undefined);
   }
   return { result, resultDir };
+}
+
+async function sha256Of(path: string): Promise<string> {
+  return (await hashFileWith(path, ["sha256"])).sha256;
 }

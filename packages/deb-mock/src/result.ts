@@ -1,5 +1,3 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { z } from "zod";
 
 export const ARTIFACT_KINDS = ["deb", "buildinfo", "changes", "dsc", "source", "file"] as const;
@@ -119,10 +117,4 @@ export function buildResultJsonSchema(): Record<string, unknown> {
     $id: "https://debian-bootc.invalid/schemas/deb-mock-result.schema.json",
     title: "deb-mock result.json",
   };
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
