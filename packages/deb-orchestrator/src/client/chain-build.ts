@@ -1,5 +1,5 @@
 import { basename } from "node:path";
-import { buildOrder, readDsc, type SourceControl } from "@debian-bootc/debian";
+import { buildOrderAcross, readDsc, type SourceControl } from "@debian-bootc/debian";
 import { orchestratorError } from "../errors.js";
 import { type BatchEntry, runBatch, succeeded } from "./batch-build.js";
 import type { HubClient } from "./hub-client.js";
@@ -20,7 +20,8 @@ export type ChainEntry = BatchEntry;
 
 export interface ChainResult {
   target: string;
-  arch: string;
+  /** The architectures the order was found for. */
+  arches: string[];
   levels: string[][];
   entries: ChainEntry[];
   ok: boolean;
@@ -29,7 +30,7 @@ export interface ChainResult {
 }
 
 export interface ChainOptions {
-  /** Architecture to read Build-Depends for (default: the target's build tag's first). */
+  /** Architecture to read Build-Depends for (default: every architecture of the target's build tag). */
   arch?: string;
   priority?: number;
   signal?: AbortSignal;
@@ -40,10 +41,11 @@ export interface ChainOptions {
 /** Reads the .dscs and finds the build order (raising BUILD_DEPENDENCY_CYCLE before anything is submitted). */
 export async function planChain(
   sources: readonly ChainSource[],
-  arch: string,
+  arches: readonly string[],
 ): Promise<{ levels: string[][]; controls: Map<string, SourceControl>; inputs: Map<string, ChainSource> }> {
   const read = await Promise.all(sources.map((s) => readDsc(s.dsc)));
-  const order = buildOrder(read, { arch });
+  // a source waits for another when any architecture's build needs it
+  const order = buildOrderAcross(read, arches, {});
   const controls = new Map(read.map((c) => [c.source, c]));
   const inputs = new Map(read.map((c, i) => [c.source, sources[i]!]));
   return { levels: order.levels.map((l) => [...l]), controls, inputs };
@@ -57,9 +59,9 @@ export async function chainBuild(
 ): Promise<ChainResult> {
   const targetView = (await client.listTargets()).find((t) => t.name === target);
   if (!targetView) throw orchestratorError("NOT_FOUND", `target '${target}' does not exist`, { hint: "see deb-orchestrator list-targets" });
-  const arch = options.arch ?? (await client.getTag(targetView.buildTag)).arches[0];
-  if (!arch) throw orchestratorError("REQUEST_INVALID", `tag '${targetView.buildTag}' has no architectures`);
-  const { levels, controls, inputs } = await planChain(sources, arch);
+  const arches = options.arch ? [options.arch] : (await client.getTag(targetView.buildTag)).arches;
+  if (arches.length === 0) throw orchestratorError("REQUEST_INVALID", `tag '${targetView.buildTag}' has no architectures`);
+  const { levels, controls, inputs } = await planChain(sources, arches);
   const batch = levels.map((level) => level.map((name) => ({ source: name, version: controls.get(name)!.version })));
   const result = await runBatch(
     client,
@@ -86,7 +88,7 @@ export async function chainBuild(
   );
   return {
     target,
-    arch,
+    arches: [...arches],
     levels,
     entries: result.entries,
     ok: result.failedLevel === undefined && result.entries.every(succeeded),

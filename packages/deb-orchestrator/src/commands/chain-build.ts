@@ -20,7 +20,10 @@ export const chainBuildCommand: CommandSpec = {
     { name: "sources", description: ".dsc files or unpacked source directories, in any order", variadic: true },
   ],
   options: [
-    { flags: "--arch <arch>", description: "architecture to read build-dependencies for (default: the build tag's first)" },
+    {
+      flags: "--arch <arch>",
+      description: "only this architecture's build-dependencies order the sources (default: every architecture of the build tag)",
+    },
     { flags: "--priority <n>", description: "lower runs first (default 20)" },
   ],
   examples: ["deb-orchestrator chain-build trixie chaindemo-app_1.0.dsc chaindemo-lib_1.0.dsc chaindemo-mid_1.0.dsc"],
