@@ -8,6 +8,7 @@ import type { RepoPublisher } from "../repo/publisher.js";
 import { registerWebUi } from "../web/web-ui.js";
 import { ArtifactStore } from "./artifact-store.js";
 import { PrincipalCache } from "./auth.js";
+import { type BuildBaseResolver, debMockBuildBase } from "./build-base.js";
 import { BuildDepUniverses } from "./build-dep-universe.js";
 import { createToken, createUser } from "./catalog/users.js";
 import type { HubContext } from "./context.js";
@@ -51,6 +52,12 @@ export interface HubOptions {
   limits?: Partial<HubLimits>;
   /** Where external repositories' package indexes are cached, by their Release's hash (default `<dataDir>/index-cache`). */
   indexCacheDir?: string;
+  /**
+   * The build environment's base the dep-wait check searches besides the tag's repositories (default:
+   * deb-mock's profile debian-trixie-ARCH on this host, as builders without a profile map use it; false:
+   * none, only external repositories, for builders that use no deb-mock base).
+   */
+  buildBase?: BuildBaseResolver | false;
 }
 
 export interface RunningHub {
@@ -102,6 +109,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     depUniverses: new BuildDepUniverses({
       dataDir: options.dataDir,
       cacheDir: options.indexCacheDir ?? join(options.dataDir, "index-cache"),
+      ...(options.buildBase === false ? {} : { base: options.buildBase ?? debMockBuildBase() }),
     }),
     advance: () => {},
   };

@@ -19,7 +19,8 @@ import * as transition from "./transitions.js";
 /*
  * Dep-wait, as Debian's wanna-build has it: before a buildArch goes to a builder, the hub checks its
  * build-dependencies (with the debian package's installability check, as dose-builddebcheck does) against
- * what the builder's apt will see: its build tag's repository and the tag's external repositories. What
+ * what the builder's apt will see: its build tag's repository, the base deb-mock builds on (its profile's
+ * suite, whether or not the tag has external repositories) and the tag's external repositories. What
  * cannot be satisfied holds the task in dep-wait, with the unsatisfied relations recorded; it uses no
  * builder. Whenever a tag's repository is regenerated, the tasks waiting on it are checked again and
  * released when they can be built.
@@ -68,8 +69,9 @@ export function depWaitRecord(result: BuildDepCheckResult, searched: readonly st
 
 /**
  * Check a buildArch's build-dependencies. Returns the dep-wait record when they cannot be satisfied, or
- * undefined when they can, or when the hub cannot tell (no external repository says what the base holds,
- * an index that cannot be read, a search that gave up): apt on the builder then decides, as before.
+ * undefined when they can, or when the hub cannot tell (neither a known base nor an external repository
+ * says what the environment holds, an index that cannot be read, a search that gave up): apt on the
+ * builder then decides, as before.
  */
 export async function checkBuildArch(ctx: HubContext, request: BuildArchRequest): Promise<DepWaitRecord | undefined> {
   const tag = await ctx.db.selectFrom("tags").select(["id", "name"]).where("name", "=", request.buildTag).executeTakeFirst();

@@ -1,0 +1,101 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { run } from "@debian-bootc/core";
+import { createOpenPgpSigner, dearmor, defaultMirror, generateOpenPgpKey, writeAptRepository } from "@debian-bootc/debian";
+import { afterEach, describe, expect, it } from "vitest";
+import { CHAIN, makeDemoSources } from "../testing/dependent-sources.js";
+import { sourceFiles } from "../testing/real-source.js";
+import { startTestHub, submitBuild, type TestHub, until, useDatabases } from "../testing/test-hub.js";
+import { type BuildBase, debMockBuildBase } from "./build-base.js";
+
+/**
+ * The dep-wait check searches the build environment's base (deb-mock's profile suite) even when the build
+ * tag has no external repository: against a hub whose base is a small signed repository standing in for
+ * debian/trixie (no mirror needed), the application of the demo chain submitted alone waits, in plain
+ * words naming the places searched, while a source whose build-dependencies the base holds is not held.
+ */
+const databases = useDatabases();
+
+/** A signed file:// repository "debian/trixie" holding build-essential only, and the keyring that verifies it. */
+async function fakeBase(dir: string): Promise<BuildBase> {
+  const pkg = join(dir, "build-essential");
+  await mkdir(join(pkg, "DEBIAN"), { recursive: true });
+  await writeFile(
+    join(pkg, "DEBIAN", "control"),
+    "Package: build-essential\nVersion: 12.12\nArchitecture: amd64\nMaintainer: T <t@localhost>\nDescription: stand-in\n",
+  );
+  const deb = join(dir, "build-essential_12.12_amd64.deb");
+  await run("dpkg-deb", ["--root-owner-group", "--build", pkg, deb], { debianPackage: "dpkg" });
+  const key = await generateOpenPgpKey({ name: "Fake Archive", email: "archive@localhost" });
+  const root = join(dir, "mirror");
+  await writeAptRepository({
+    root,
+    suite: "trixie",
+    architectures: ["amd64"],
+    debs: [deb],
+    signer: await createOpenPgpSigner({ privateKey: key.privateKey }),
+  });
+  const keyring = join(dir, "archive.gpg");
+  await writeFile(keyring, await dearmor(key.publicKey));
+  return { name: "debian", url: pathToFileURL(root).href, suite: "trixie", components: "main", keyring };
+}
+
+describe("dep-wait against the build environment's base", () => {
+  let test: TestHub | undefined;
+  afterEach(async () => {
+    await test?.close();
+    test = undefined;
+  });
+
+  it("holds the application submitted alone to a tag without external repositories, naming the tag and the base", async () => {
+    test = await startTestHub(databases, "sqlite");
+    const base = await fakeBase(test.dir);
+    const asked: string[] = [];
+    await test.restart({
+      buildBase: async (buildTag, arch) => {
+        asked.push(`${buildTag} ${arch}`);
+        return base;
+      },
+    });
+    await test.admin.createTag("demo", { arches: ["amd64"] });
+    await test.admin.createTarget({ name: "demo", buildTag: "demo", destTag: "demo" });
+    const [lib, , app] = await makeDemoSources(join(test.dir, "src"), CHAIN);
+    const archOf = (task: number) =>
+      until(async () => (await test!.admin.getTask(task)).children.find((c) => c.method === "buildArch"), 20_000, "the buildArch");
+
+    const appTask = await submitBuild(test.admin, "demo", { dsc: app!, files: await sourceFiles(app!) });
+    expect((await archOf(appTask)).state).toBe("dep-wait");
+    expect((await test.admin.whyTask(appTask)).reason).toBe(
+      "waiting: libchaindemo-mid-dev is not in tag demo or debian/trixie, and no pending build produces it",
+    );
+    expect(asked).toContain("demo amd64");
+
+    // the library needs nothing but build-essential, which the base holds: not held (no builder takes it here)
+    const libTask = await submitBuild(test.admin, "demo", { dsc: lib!, files: await sourceFiles(lib!) });
+    expect((await archOf(libTask)).state).toBe("free");
+  });
+});
+
+describe("debMockBuildBase", () => {
+  it("is deb-mock's profile for the build tag and architecture: its suite, components and mirror (the host's when it names none)", async () => {
+    expect(await debMockBuildBase()("demo", "amd64")).toEqual({
+      name: "debian",
+      url: await defaultMirror(),
+      suite: "trixie",
+      components: "main",
+    });
+    const picked: string[] = [];
+    const bookworm = debMockBuildBase((tag, arch) => {
+      picked.push(`${tag} ${arch}`);
+      return `debian-bookworm-${arch}`;
+    });
+    expect(await bookworm("old", "amd64")).toMatchObject({ suite: "bookworm" });
+    expect(picked).toEqual(["old amd64"]);
+  });
+
+  it("says nothing for a profile that does not exist or is for another architecture (apt decides then)", async () => {
+    expect(await debMockBuildBase(() => "no-such-profile")("demo", "amd64")).toBeUndefined();
+    expect(await debMockBuildBase(() => "debian-trixie-amd64")("demo", "arm64")).toBeUndefined();
+  });
+});
