@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -17,29 +18,38 @@ import { type BuildBase, debMockBuildBase } from "./build-base.js";
  */
 const databases = useDatabases();
 
-/** A signed file:// repository "debian/trixie" holding build-essential only, and the keyring that verifies it. */
-async function fakeBase(dir: string): Promise<BuildBase> {
-  const pkg = join(dir, "build-essential");
-  await mkdir(join(pkg, "DEBIAN"), { recursive: true });
-  await writeFile(
-    join(pkg, "DEBIAN", "control"),
-    "Package: build-essential\nVersion: 12.12\nArchitecture: amd64\nMaintainer: T <t@localhost>\nDescription: stand-in\n",
-  );
-  const deb = join(dir, "build-essential_12.12_amd64.deb");
-  await run("dpkg-deb", ["--root-owner-group", "--build", pkg, deb], { debianPackage: "dpkg" });
-  const key = await generateOpenPgpKey({ name: "Fake Archive", email: "archive@localhost" });
+/**
+ * A signed file:// repository "debian/trixie" standing in for the base, holding build-essential and
+ * `more` (each without dependencies), and the keyring that verifies it; written again, it is a new Release.
+ */
+async function fakeBase(dir: string, more: readonly string[] = []): Promise<BuildBase> {
+  const debs = [];
+  for (const name of ["build-essential", ...more]) {
+    const pkg = join(dir, "pkgs", name);
+    await mkdir(join(pkg, "DEBIAN"), { recursive: true });
+    await writeFile(
+      join(pkg, "DEBIAN", "control"),
+      `Package: ${name}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: T <t@localhost>\nDescription: stand-in\n`,
+    );
+    const deb = join(dir, "pkgs", `${name}_1.0_amd64.deb`);
+    // made once: the pool refuses the same file name with other bytes
+    if (!existsSync(deb)) await run("dpkg-deb", ["--root-owner-group", "--build", pkg, deb], { debianPackage: "dpkg" });
+    debs.push(deb);
+  }
+  signingKey ??= await generateOpenPgpKey({ name: "Fake Archive", email: "archive@localhost" });
   const root = join(dir, "mirror");
   await writeAptRepository({
     root,
     suite: "trixie",
     architectures: ["amd64"],
-    debs: [deb],
-    signer: await createOpenPgpSigner({ privateKey: key.privateKey }),
+    debs,
+    signer: await createOpenPgpSigner({ privateKey: signingKey.privateKey }),
   });
   const keyring = join(dir, "archive.gpg");
-  await writeFile(keyring, await dearmor(key.publicKey));
+  await writeFile(keyring, await dearmor(signingKey.publicKey));
   return { name: "debian", url: pathToFileURL(root).href, suite: "trixie", components: "main", keyring };
 }
+let signingKey: Awaited<ReturnType<typeof generateOpenPgpKey>> | undefined;
 
 describe("dep-wait against the build environment's base", () => {
   let test: TestHub | undefined;
@@ -74,6 +84,45 @@ describe("dep-wait against the build environment's base", () => {
     // the library needs nothing but build-essential, which the base holds: not held (no builder takes it here)
     const libTask = await submitBuild(test.admin, "demo", { dsc: lib!, files: await sourceFiles(lib!) });
     expect((await archOf(libTask)).state).toBe("free");
+  });
+
+  /** A hub whose base is the stand-in, the tag demo without external repositories, the application waiting. */
+  async function appWaiting(options: { depWaitRecheckMs?: number } = {}) {
+    test = await startTestHub(databases, "sqlite");
+    const base = await fakeBase(test.dir);
+    await test.restart({ buildBase: async () => base, ...options });
+    await test.admin.createTag("demo", { arches: ["amd64"] });
+    await test.admin.createTarget({ name: "demo", buildTag: "demo", destTag: "demo" });
+    const [, , app] = await makeDemoSources(join(test.dir, "src"), CHAIN);
+    const appTask = await submitBuild(test.admin, "demo", { dsc: app!, files: await sourceFiles(app!) });
+    const arch = await until(async () => (await test!.admin.getTask(appTask)).children.find((c) => c.state === "dep-wait"));
+    return { base, arch: arch.id };
+  }
+
+  it("checks waiting tasks again when the hub starts: what landed in the base meanwhile releases them", async () => {
+    const { base, arch } = await appWaiting();
+    await test!.hub.close();
+    // while the hub is down, the base gets the middle library (a new Release)
+    await fakeBase(test!.dir, ["libchaindemo-mid-dev"]);
+    await test!.restart({ buildBase: async () => base });
+    const released = await until(async () => {
+      const task = await test!.admin.getTask(arch);
+      return task.state !== "dep-wait" && task;
+    });
+    expect(released.state).toBe("free");
+    expect(released.history.some((h) => (h as { reason?: string }).reason === "dependencies-satisfiable")).toBe(true);
+  });
+
+  it("checks waiting tasks again periodically: a new Release of the base releases them without a tag regeneration", async () => {
+    const { arch } = await appWaiting({ depWaitRecheckMs: 200 });
+    expect((await test!.admin.getTask(arch)).state).toBe("dep-wait");
+    await fakeBase(test!.dir, ["libchaindemo-mid-dev"]);
+    const released = await until(async () => {
+      const task = await test!.admin.getTask(arch);
+      return task.state !== "dep-wait" && task;
+    });
+    expect(released.state).toBe("free");
+    expect(await test!.admin.listTasks({ method: "newRepo" })).toEqual([]);
   });
 });
 

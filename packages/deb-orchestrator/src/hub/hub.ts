@@ -18,6 +18,7 @@ import type { OpenApiRoute } from "./http/openapi.js";
 import { defaultLimits, type HubLimits, StreamGate } from "./limits.js";
 import { relayWakesThroughPostgres } from "./pg-notify.js";
 import { buildServer } from "./server.js";
+import { recheckAllDepWaits } from "./tasks/dep-wait.js";
 import { extendLeasesAfterStart, reapExpiredLeases } from "./tasks/scheduler.js";
 import { StepRunner } from "./tasks/step-runner.js";
 import { sweepUploads } from "./uploads.js";
@@ -58,6 +59,11 @@ export interface HubOptions {
    * none, only external repositories, for builders that use no deb-mock base).
    */
   buildBase?: BuildBaseResolver | false;
+  /**
+   * How often every dep-wait task is checked again (and at start), and the most often the base's and
+   * external repositories' Release files are read again: a new one can end a wait (default 10 minutes).
+   */
+  depWaitRecheckMs?: number;
 }
 
 export interface RunningHub {
@@ -74,6 +80,7 @@ export interface RunningHub {
 
 /** Start a hub: open and migrate the database, resume open work, serve the API. */
 export async function startHub(options: HubOptions): Promise<RunningHub> {
+  const depWaitRecheckMs = options.depWaitRecheckMs ?? 10 * 60_000;
   const logger = options.logger ?? silentLogger;
   // tokens, keys, logs and (with SQLite) the database: the hub's user alone reads the data directory
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
@@ -110,6 +117,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       dataDir: options.dataDir,
       cacheDir: options.indexCacheDir ?? join(options.dataDir, "index-cache"),
       ...(options.buildBase === false ? {} : { base: options.buildBase ?? debMockBuildBase() }),
+      releaseTtlMs: depWaitRecheckMs,
     }),
     advance: () => {},
   };
@@ -164,6 +172,21 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     },
     Math.min(Math.max(50, Math.floor(limits.uploadGraceMs / 2)), 15 * 60_000),
   );
+  // dep-wait tasks checked again now (what changed while the hub was down) and then periodically
+  let recheckingDepWaits = false;
+  const recheckDepWaitsNow = () => {
+    if (recheckingDepWaits || closing.signal.aborted) return;
+    recheckingDepWaits = true;
+    const pending = recheckAllDepWaits(ctx)
+      .catch((err) => logger.error({ err }, "dep-wait recheck failed"))
+      .finally(() => {
+        recheckingDepWaits = false;
+        ctx.inflight.delete(pending);
+      });
+    ctx.inflight.add(pending);
+  };
+  recheckDepWaitsNow();
+  const depWaitRechecker = setInterval(recheckDepWaitsNow, depWaitRecheckMs);
   logger.info({ url, db: database.display, dataDir: options.dataDir }, "hub listening");
 
   let closed = false;
@@ -181,6 +204,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       clearInterval(reaper);
       clearInterval(sweeper);
       clearInterval(uploadSweeper);
+      clearInterval(depWaitRechecker);
       closing.abort();
       ctx.dispatcher.wakeAll();
       await app.close();

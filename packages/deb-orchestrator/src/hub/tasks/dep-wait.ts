@@ -23,7 +23,8 @@ import * as transition from "./transitions.js";
  * suite, whether or not the tag has external repositories) and the tag's external repositories. What
  * cannot be satisfied holds the task in dep-wait, with the unsatisfied relations recorded; it uses no
  * builder. Whenever a tag's repository is regenerated, the tasks waiting on it are checked again and
- * released when they can be built.
+ * released when they can be built; all waiting tasks are checked again when the hub starts and
+ * periodically (a new Release of the base or an external repository).
  */
 
 /** One unsatisfied build-dependency as a dep-wait task records it. */
@@ -139,24 +140,45 @@ export async function recheckDepWaits(ctx: HubContext, tagName: string): Promise
         inheriting.set(request.buildTag, task.owner_id);
       continue;
     }
-    const record = await checkBuildArch(ctx, request);
-    if (record) {
-      await ctx.db.transaction().execute((trx) => transition.recordDepWait(trx, task.id, record));
-      continue;
-    }
-    const fresh = { ...request, extraRepos: await buildTagRepos(ctx, request.buildTag) };
-    if (await ctx.db.transaction().execute((trx) => transition.releaseDepWait(trx, ctx, task.id, fresh))) {
-      released.push(task.id);
-      ctx.dispatcher.wake(task.arch);
-    }
+    if (await recheckOne(ctx, task.id, request)) released.push(task.id);
   }
-  if (released.length) {
-    ctx.logger.info({ tag: tagName, tasks: released }, "dep-wait tasks released");
-    ctx.bus.ping();
-  }
+  announceReleased(ctx, released, { tag: tagName });
   // a build tag that inherits this one sees its new builds in its own next repository: regenerate it
   for (const [buildTag, ownerId] of inheriting) await queueNewRepo(ctx, buildTag, ownerId);
   return released;
+}
+
+/**
+ * Every dep-wait task checked again against what its build tag sees now, whatever changed: run when the
+ * hub starts (a repository regenerated while it was down, a check it did not finish) and periodically,
+ * so that a new Release of the base or of an external repository (read again at most as often) ends the
+ * waits it satisfies. Returns the released task ids.
+ */
+export async function recheckAllDepWaits(ctx: HubContext): Promise<number[]> {
+  const waiting = await ctx.db.selectFrom("tasks").selectAll().where("state", "=", "dep-wait").where("method", "=", "buildArch").execute();
+  const released: number[] = [];
+  for (const task of waiting) if (await recheckOne(ctx, task.id, requestOf("buildArch", task))) released.push(task.id);
+  announceReleased(ctx, released, { all: true });
+  return released;
+}
+
+/** Check one waiting task again: release it when it can be built, else record what it still misses. */
+async function recheckOne(ctx: HubContext, taskId: number, request: BuildArchRequest): Promise<boolean> {
+  const record = await checkBuildArch(ctx, request);
+  if (record) {
+    await ctx.db.transaction().execute((trx) => transition.recordDepWait(trx, taskId, record));
+    return false;
+  }
+  const fresh = { ...request, extraRepos: await buildTagRepos(ctx, request.buildTag) };
+  if (!(await ctx.db.transaction().execute((trx) => transition.releaseDepWait(trx, ctx, taskId, fresh)))) return false;
+  ctx.dispatcher.wake(request.arch);
+  return true;
+}
+
+function announceReleased(ctx: HubContext, released: readonly number[], why: object): void {
+  if (released.length === 0) return;
+  ctx.logger.info({ ...why, tasks: released }, "dep-wait tasks released");
+  ctx.bus.ping();
 }
 
 /** Whether `tagName`'s repository holds `parent`'s builds (it is the tag or inherits it). */
