@@ -1,4 +1,3 @@
-import { basename } from "node:path";
 import { buildOrderAcross, readDsc, type SourceControl } from "@debian-bootc/debian";
 import { orchestratorError } from "../errors.js";
 import { type BatchEntry, runBatch, succeeded } from "./batch-build.js";
@@ -71,13 +70,8 @@ export async function chainBuild(
         const existing = await client.findBuild(item.source, item.version);
         if (existing?.state === "complete") return { as: "already-built", build: existing.id };
         if (existing?.state === "building" && existing.task !== null) return { as: "followed", task: existing.task, build: existing.id };
-        const source = inputs.get(item.source)!;
-        const files = [];
-        for (const file of source.files) files.push(await client.uploadFile(file));
-        const { task } = await client.submitBuild({
+        const { task } = await client.submitSource(inputs.get(item.source)!, {
           target,
-          dsc: basename(source.dsc),
-          files,
           ...(options.priority !== undefined ? { priority: options.priority } : {}),
         });
         return { as: "built", task };

@@ -260,6 +260,12 @@ export class HubClient {
   submitBuild(request: BuildRequest) {
     return this.call("submitBuild", { body: request });
   }
+  /** Upload a .dsc and the files it lists (the .dsc among them), then submit its build. */
+  async submitSource(source: { dsc: string; files: readonly string[] }, request: Omit<BuildRequest, "dsc" | "files">) {
+    const files = [];
+    for (const file of source.files) files.push(await this.uploadFile(file));
+    return this.submitBuild({ ...request, dsc: basename(source.dsc), files });
+  }
   listBuilds(filter: { name?: string; state?: Answer<"getBuild">["state"]; limit?: number } = {}) {
     return this.call("listBuilds", { query: filter });
   }

@@ -1,4 +1,3 @@
-import { basename } from "node:path";
 import type { CommandSpec } from "@debian-bootc/core";
 import { clientFor } from "../cli-support/client-config.js";
 import { emit } from "../cli-support/render.js";
@@ -26,12 +25,8 @@ export const buildCommand: CommandSpec = {
     const o = ctx.options as { wait: boolean; scratch: boolean; arch: string[]; priority?: string };
     const client = await clientFor(ctx, { needToken: true });
     const source = await sourceFiles(input);
-    const files = [];
-    for (const file of source.files) files.push(await client.uploadFile(file));
-    const { task } = await client.submitBuild({
+    const { task } = await client.submitSource(source, {
       target,
-      dsc: basename(source.dsc),
-      files,
       ...(o.scratch ? { scratch: true } : {}),
       ...(o.arch.length ? { arches: o.arch } : {}),
       ...(o.priority ? { priority: Number(o.priority) } : {}),

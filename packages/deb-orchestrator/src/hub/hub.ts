@@ -157,36 +157,28 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     () => void engine.resumeAll().catch((err) => logger.error({ err }, "task sweep failed")),
     options.sweepMs ?? 5000,
   );
-  let sweepingUploads = false;
-  const uploadSweeper = setInterval(
-    () => {
-      if (sweepingUploads) return;
-      sweepingUploads = true;
-      const pending = sweepUploads(ctx)
-        .catch((err) => logger.error({ err }, "upload sweep failed"))
+  /** A background job run every `ms`, never twice at once, awaited by close (ctx.inflight). */
+  const every = (ms: number, what: string, job: () => Promise<unknown>) => {
+    let running = false;
+    const runOnce = () => {
+      if (running || closing.signal.aborted) return;
+      running = true;
+      const pending = job()
+        .catch((err) => logger.error({ err }, `${what} failed`))
         .finally(() => {
-          sweepingUploads = false;
+          running = false;
           ctx.inflight.delete(pending);
         });
       ctx.inflight.add(pending);
-    },
-    Math.min(Math.max(50, Math.floor(limits.uploadGraceMs / 2)), 15 * 60_000),
+    };
+    return { runOnce, timer: setInterval(runOnce, ms) };
+  };
+  const uploadSweeper = every(Math.min(Math.max(50, Math.floor(limits.uploadGraceMs / 2)), 15 * 60_000), "upload sweep", () =>
+    sweepUploads(ctx),
   );
   // dep-wait tasks checked again now (what changed while the hub was down) and then periodically
-  let recheckingDepWaits = false;
-  const recheckDepWaitsNow = () => {
-    if (recheckingDepWaits || closing.signal.aborted) return;
-    recheckingDepWaits = true;
-    const pending = recheckAllDepWaits(ctx)
-      .catch((err) => logger.error({ err }, "dep-wait recheck failed"))
-      .finally(() => {
-        recheckingDepWaits = false;
-        ctx.inflight.delete(pending);
-      });
-    ctx.inflight.add(pending);
-  };
-  recheckDepWaitsNow();
-  const depWaitRechecker = setInterval(recheckDepWaitsNow, depWaitRecheckMs);
+  const depWaitRechecker = every(depWaitRecheckMs, "dep-wait recheck", () => recheckAllDepWaits(ctx));
+  depWaitRechecker.runOnce();
   logger.info({ url, db: database.display, dataDir: options.dataDir }, "hub listening");
 
   let closed = false;
@@ -203,8 +195,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       closed = true;
       clearInterval(reaper);
       clearInterval(sweeper);
-      clearInterval(uploadSweeper);
-      clearInterval(depWaitRechecker);
+      clearInterval(uploadSweeper.timer);
+      clearInterval(depWaitRechecker.timer);
       closing.abort();
       ctx.dispatcher.wakeAll();
       await app.close();
