@@ -156,6 +156,7 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
       // level by level in build order (the batch runner chain-build uses): a source that needs another's
       // binaries is submitted once that one is built and tagged; a cycle stops here, before any submission
       const levels = await orderSources(await identifySources(sourceCtx, build.sources), ctx.definition.arches);
+      if (levels.length > 1) await checkLaterLevelsSeeEarlier(client, target, levels);
       const pendings = new Map<string, Pending>();
       const onInterrupt = options.onInterrupt ?? build.onInterrupt;
       let result: BatchResult<BatchItem & { identified: IdentifiedSource }> | undefined;
@@ -240,6 +241,29 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
       );
     },
   };
+}
+
+/**
+ * A later level installs what an earlier one built from the build tag's repository: that holds the
+ * destination tag's builds only when it is the destination tag or inherits it. Otherwise the later level
+ * would wait (dep-wait) for ever, so the phase stops before submitting anything.
+ */
+async function checkLaterLevelsSeeEarlier(
+  client: HubClient,
+  target: { buildTag: string; destTag: string },
+  levels: readonly (readonly IdentifiedSource[])[],
+): Promise<void> {
+  const { inheritance } = await client.getTag(target.buildTag);
+  if (inheritance.includes(target.destTag)) return;
+  const later = levels.slice(1).flat();
+  throw composeError(
+    "BUILD_TAG_UNSEEN",
+    `${later.map((s) => `build.sources[${s.index}] ${s.name}`).join(", ")} build-depend${later.length === 1 ? "s" : ""} on binaries of ${levels[0]!.map((s) => s.name).join(", ")}, but build tag ${target.buildTag} (inheritance: ${inheritance.join(", ")}) does not see destination tag ${target.destTag}, where those builds land`,
+    {
+      hint: `set build.buildTag and build.destTag to the same tag, or use a build tag that inherits ${target.destTag} (deb-orchestrator edit-tag ${target.buildTag} --parent ${target.destTag}, with ${target.destTag} no longer inheriting it)`,
+      details: { buildTag: target.buildTag, destTag: target.destTag, inheritance: [...inheritance] },
+    },
+  );
 }
 
 async function startOne(
