@@ -130,6 +130,11 @@ export const composeErrorCodes = {
     summary:
       "The hub has a build of the source's name and version made from different files (a tree changed without a new changelog version); bump the version (dch -i) or delete the hub's build.",
   },
+  BUILD_TAG_UNSEEN: {
+    category: "config",
+    summary:
+      "Sources of the build section build-depend on each other's binaries, but the target's build tag does not see its destination tag, so a later level could never install what an earlier one built; use the same tag for both, or a build tag that inherits the destination tag.",
+  },
   ORCHESTRATOR_BUILD_FAILED: {
     category: "build-failed",
     summary: "A deb-orchestrator build of the build section failed; the message has the hub's `why` answer and the end of the build log.",

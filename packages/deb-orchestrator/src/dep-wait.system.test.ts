@@ -1,9 +1,12 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, runCli } from "@debian-bootc/core";
 import { defaultMirror } from "@debian-bootc/debian";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { type RunningHub, startHub } from "./hub/hub.js";
 import { CHAIN, makeDemoSource, makeDemoSources, STAMP_DIR } from "./testing/dependent-sources.js";
+import { RawHubClient } from "./testing/raw-hub-client.js";
 import { useRealHub } from "./testing/real-hub.js";
 import { sourceFiles } from "./testing/real-source.js";
 import { submitBuild, until, waitForTask } from "./testing/test-builds.js";
@@ -136,5 +139,42 @@ describe("dep-wait", () => {
       expect((await admin.getTag("app-build")).repo).not.toBeNull();
     },
     40 * 60_000,
+  );
+});
+
+/**
+ * The main job's layout: a tag with no external repository, building on the suite of deb-mock's profile
+ * (debian-trixie-amd64, the host's mirror). The hub checks against that base, as the builder's apt will
+ * see it, so the application submitted alone waits without a builder there too. Needs the mirror only.
+ */
+describe("dep-wait on deb-mock's base (a tag without external repositories)", () => {
+  let hub: RunningHub | undefined;
+  let dir = "";
+  afterAll(async () => {
+    await hub?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it(
+    "holds the application submitted alone and names the tag and debian/trixie",
+    async () => {
+      dir = await mkdtemp(join(tmpdir(), "deb-orchestrator-dep-wait-base-"));
+      const [libDsc, , appDsc] = await makeDemoSources(join(dir, "src"), CHAIN);
+      hub = await startHub({ db: `sqlite:${join(dir, "hub.db")}`, dataDir: join(dir, "data"), indexCacheDir: "/var/cache/debian-bootc" });
+      const admin = new RawHubClient({ url: hub.url, token: (await readFile(hub.adminTokenFile, "utf8")).trim() });
+      await admin.createTag("demo", { arches: ["amd64"] });
+      await admin.createTarget({ name: "demo", buildTag: "demo", destTag: "demo" });
+      const archOf = (task: number) =>
+        until(async () => (await admin.getTask(task)).children.find((c) => c.method === "buildArch"), 120_000, "the buildArch");
+      const appTask = await submitBuild(admin, "demo", { dsc: appDsc!, files: await sourceFiles(appDsc!) });
+      expect((await archOf(appTask)).state).toBe("dep-wait");
+      expect((await admin.whyTask(appTask)).reason).toBe(
+        "waiting: libchaindemo-mid-dev is not in tag demo or debian/trixie, and no pending build produces it",
+      );
+      // the library needs only build-essential, which trixie has: not held (no builder runs here)
+      const libTask = await submitBuild(admin, "demo", { dsc: libDsc!, files: await sourceFiles(libDsc!) });
+      expect((await archOf(libTask)).state).toBe("free");
+    },
+    10 * 60_000,
   );
 });

@@ -24,6 +24,15 @@ export {
   type WhyAnswer,
 } from "./api/tasks.js";
 export {
+  type BatchEntry,
+  type BatchHooks,
+  type BatchItem,
+  type BatchResult,
+  type BatchStart,
+  runBatch,
+  succeeded as batchEntrySucceeded,
+} from "./client/batch-build.js";
+export {
   type ClientConfig,
   clientConfigPaths,
   clientConfigSchema,

@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
 import type { BuildRunner } from "./builder/build-runner.js";
 import { Builder } from "./builder/builder.js";
+import { DebMockRunner } from "./builder/deb-mock-runner.js";
 import { HubClient } from "./client/hub-client.js";
+import { debMockBuildBase } from "./hub/build-base.js";
 import { type RunningHub, startHub } from "./hub/hub.js";
 import { DebianRepoPublisher } from "./repo/debian-publisher.js";
 
@@ -68,6 +70,7 @@ async function builderToken(admin: HubClient, dataDir: string, name: string, lab
 export async function startLocalOrchestrator(options: LocalOrchestratorOptions): Promise<LocalOrchestrator> {
   const logger = options.logger ?? silentLogger;
   const { dataDir } = options;
+  const runner = options.runner;
   const hub = await startHub({
     db: `sqlite:${join(dataDir, "hub.db")}`,
     dataDir,
@@ -75,6 +78,8 @@ export async function startLocalOrchestrator(options: LocalOrchestratorOptions):
     port: options.port ?? 0,
     publisher: await DebianRepoPublisher.forDataDir(dataDir),
     ...(options.ostreeDir ? { ostreeDir: options.ostreeDir } : {}),
+    // the dep-wait check searches the base the builder's deb-mock profile gives; another runner has none
+    buildBase: runner instanceof DebMockRunner ? debMockBuildBase((buildTag, arch) => runner.profileFor({ buildTag, arch })) : false,
     logger: logger.child({ component: "hub" }),
   });
   try {

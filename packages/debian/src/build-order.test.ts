@@ -1,6 +1,6 @@
 import { isCodedError } from "@debian-bootc/core";
 import { describe, expect, it } from "vitest";
-import { type BatchSource, buildOrder, rebuildOrder } from "./build-order.js";
+import { type BatchSource, buildOrder, buildOrderAcross, rebuildOrder } from "./build-order.js";
 import { parseRelations } from "./relation.js";
 
 const src = (source: string, binaries: string[], buildDepends = "", extra: Partial<BatchSource> = {}): BatchSource => ({
@@ -24,6 +24,25 @@ function thrown(f: () => unknown): unknown {
   }
   throw new Error("expected an error");
 }
+
+describe("buildOrderAcross", () => {
+  it("waits on every architecture the batch is built for, not only the first", () => {
+    // the middle library needs the base library only for its arm64 build, the application on every one
+    const armOnly = src("chaindemo-mid", ["libchaindemo-mid-dev"], "libchaindemo-dev (>= 1.0) [arm64]");
+    expect(buildOrder([app, armOnly, lib], amd64).levels).toEqual([["chaindemo-mid", "chaindemo-lib"], ["chaindemo-app"]]);
+    const both = buildOrderAcross([app, armOnly, lib], ["amd64", "arm64"], {});
+    expect(both.levels).toEqual([["chaindemo-lib"], ["chaindemo-mid"], ["chaindemo-app"]]);
+    expect(both.edges.map((e) => `${e.source} ${e.needs}`)).toEqual(["chaindemo-app chaindemo-mid", "chaindemo-mid chaindemo-lib"]);
+  });
+
+  it("reports a cycle that only one architecture has", () => {
+    const a = src("cycle-a", ["a-dev"], "b-dev [arm64]");
+    const b = src("cycle-b", ["b-dev"], "a-dev");
+    expect(buildOrderAcross([a, b], ["amd64"], {}).levels).toEqual([["cycle-a"], ["cycle-b"]]);
+    const error = thrown(() => buildOrderAcross([a, b], ["amd64", "arm64"], {}));
+    expect(isCodedError(error, "BUILD_DEPENDENCY_CYCLE")).toBe(true);
+  });
+});
 
 describe("buildOrder", () => {
   it("orders a chain given in the wrong order into one level per link", () => {

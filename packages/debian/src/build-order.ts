@@ -114,7 +114,28 @@ export function batchEdges(sources: readonly BatchSource[], options: BuildOrderO
  * twice raises BATCH_SOURCE_DUPLICATE.
  */
 export function buildOrder(sources: readonly BatchSource[], options: BuildOrderOptions): BuildOrder {
-  const edges = batchEdges(sources, options);
+  return levelsOf(sources, batchEdges(sources, options));
+}
+
+/**
+ * The build order of a batch built for several architectures: a wait on any of them orders the sources
+ * (a build-dependency restricted to `[arm64]` on another source's binary makes the source wait for it
+ * when the batch is built for amd64 and arm64, since its arm64 build needs it). The edges are each
+ * architecture's, the first one's first, without repeating a wait already found.
+ */
+export function buildOrderAcross(
+  sources: readonly BatchSource[],
+  arches: readonly string[],
+  options: Omit<BuildOrderOptions, "arch">,
+): BuildOrder {
+  const edges = new Map<string, BuildOrderEdge>();
+  for (const arch of arches)
+    for (const e of batchEdges(sources, { ...options, arch }))
+      if (!edges.has(`${e.source} ${e.needs}`)) edges.set(`${e.source} ${e.needs}`, e);
+  return levelsOf(sources, [...edges.values()]);
+}
+
+function levelsOf(sources: readonly BatchSource[], edges: readonly BuildOrderEdge[]): BuildOrder {
   const needs = new Map<string, Set<string>>(sources.map((s) => [s.source, new Set<string>()]));
   for (const e of edges) needs.get(e.source)!.add(e.needs);
   const levels: string[][] = [];

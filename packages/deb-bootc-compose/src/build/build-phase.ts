@@ -3,13 +3,16 @@ import { mkdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { type Logger, writeFileAtomic } from "@debian-bootc/core";
 import {
+  type BatchEntry,
+  type BatchItem,
+  type BatchResult,
   type BuildView,
   type HubClient,
-  HubEvents,
   readTaskLog,
+  runBatch,
   type TaskDetail,
   TERMINAL_TASK_STATES,
-  watchTask,
+  type WatchTaskOptions,
 } from "@debian-bootc/deb-orchestrator";
 import { defaultMirror } from "@debian-bootc/debian";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
@@ -90,7 +93,7 @@ export interface BuildPhaseOptions {
 /** One source being brought to a complete, tagged build. */
 interface Pending {
   source: IdentifiedSource;
-  /** The task to follow (a build, or a newRepo after tagging a reused build). */
+  /** The task followed (a build, or a newRepo after tagging a reused build). */
   task?: number;
   /** This compose submitted the task (so it may cancel it). */
   ours: boolean;
@@ -100,7 +103,8 @@ interface Pending {
   logTask?: number;
   logOffset: number;
   logLine: string;
-  final?: TaskDetail;
+  /** The followed task as last read. */
+  last?: TaskDetail;
 }
 
 function lastLine(text: string): string | undefined {
@@ -108,13 +112,12 @@ function lastLine(text: string): string | undefined {
   return lines.at(-1)?.slice(0, 200);
 }
 
-async function buildFailure(client: HubClient, pending: Pending): Promise<Error> {
-  const { source } = pending;
-  const task = pending.task!;
+async function buildFailure(client: HubClient, source: IdentifiedSource, entry: BatchEntry): Promise<Error> {
+  const task = entry.task!;
   const why = await client.whyTask(task).catch(() => undefined);
   const details = (why?.details ?? {}) as { buildLogTail?: string; failure?: { relation?: string; step?: string } };
   const tail = (details.buildLogTail ?? "").split("\n").slice(-25).join("\n").trimEnd();
-  const reason = why?.reason ?? `task ${task} ${pending.final?.state ?? "failed"}`;
+  const reason = why?.reason ?? entry.reason ?? `task ${task} ${entry.outcome}`;
   return composeError(
     "ORCHESTRATOR_BUILD_FAILED",
     `build.sources[${source.index}] ${source.name} ${source.version}: ${reason}${tail ? `\n--- end of build.log ---\n${tail}` : ""}`,
@@ -150,44 +153,53 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
       const workDir = join(ctx.composeDir, "work", "build");
       await mkdir(workDir, { recursive: true });
       const sourceCtx = { definition: ctx.definition, baseDir: options.baseDir, mirror, workDir, logger: ctx.logger, signal: ctx.signal };
-      // in build order, so that a source that needs another's binaries is submitted after it; a cycle stops here
-      const identified = await orderSources(await identifySources(sourceCtx, build.sources), ctx.definition.arches[0] ?? "amd64");
-      const pendings: Pending[] = [];
-      for (const source of identified) {
-        ctx.signal.throwIfAborted();
-        pendings.push(await startOne(ctx, client, source, target.destTag, build.target, sourceCtx, emit));
-      }
-
+      // level by level in build order (the batch runner chain-build uses): a source that needs another's
+      // binaries is submitted once that one is built and tagged; a cycle stops here, before any submission
+      const levels = await orderSources(await identifySources(sourceCtx, build.sources), ctx.definition.arches);
+      if (levels.length > 1) await checkLaterLevelsSeeEarlier(client, target, levels);
+      const pendings = new Map<string, Pending>();
       const onInterrupt = options.onInterrupt ?? build.onInterrupt;
-      const events = new HubEvents(client);
+      let result: BatchResult<BatchItem & { identified: IdentifiedSource }> | undefined;
       try {
-        await follow(ctx, client, pendings, events, emit, ctx.logger);
+        result = await runBatch(
+          client,
+          levels.map((level) => level.map((s) => ({ source: s.name, version: s.version, identified: s }))),
+          {
+            async start(item, signal) {
+              signal.throwIfAborted();
+              const p = await startOne(ctx, client, item.identified, target.destTag, build.target, sourceCtx, emit);
+              pendings.set(item.source, p);
+              if (p.reused) return p.task !== undefined ? { as: "already-built", task: p.task } : { as: "already-built" };
+              return { as: p.ours ? "built" : "followed", task: p.task! };
+            },
+            async beforeFollowing(item, other) {
+              // a second compose submitted the same source and version at the same moment: follow that build
+              const p = pendings.get(item.source)!;
+              if (p.prepared) await checkSameSource(ctx.logger, client, p.source, p.prepared, other);
+              ctx.logger.info({ source: item.source, task: other.task }, "another submission builds it: following that one");
+              p.ours = false;
+            },
+            watch: (item, task) => watchHooks(ctx, client, pendings.get(item.source)!, task, emit),
+            progress: (line) => ctx.logger.info({}, line),
+          },
+          { signal: ctx.signal },
+        );
       } finally {
-        await events.close();
-        if (ctx.signal.aborted) {
-          const running = pendings.filter((p) => p.ours && p.task !== undefined && !TERMINAL_TASK_STATES.has(p.final?.state ?? ""));
-          if (onInterrupt === "cancel") {
-            for (const p of running)
-              await client.cancelTask(p.task!).then(
-                () => ctx.logger.warn({ task: p.task, source: p.source.name }, "interrupted: build canceled"),
-                (error) => ctx.logger.warn({ task: p.task, err: (error as Error).message }, "interrupted: cancel failed"),
-              );
-          } else
-            for (const p of running)
-              ctx.logger.warn(
-                { task: p.task, source: p.source.name, hub: hub.url, mode: hub.mode },
-                hub.mode === "embedded"
-                  ? "interrupted: build left to the hub; the embedded builder gives it back and the next compose resumes it"
-                  : "interrupted: build left running on the hub",
-              );
-        }
+        if (ctx.signal.aborted) await leaveOrCancel(ctx, client, [...pendings.values()], onInterrupt, hub);
       }
       ctx.signal.throwIfAborted();
-      const failed = pendings.find((p) => p.final && p.final.state !== "closed");
-      if (failed) throw await buildFailure(client, failed);
+      // one summary, shown with the phase's end: each source's level, what became of it, its build and task
+      for (const e of result.entries)
+        ctx.emit({
+          phase: "build",
+          kind: "note",
+          text: `level ${e.level}: ${e.source} ${e.version} ${e.outcome.replace("-", " ")}${e.build !== null ? `, build ${e.build}` : ""}${e.task !== null ? `, task ${e.task}` : ""}${e.reason ? `: ${e.reason}` : ""}`,
+        });
+      const failed = result.entries.find((e) => e.outcome === "failed" || e.outcome === "canceled");
+      if (failed) throw await buildFailure(client, pendings.get(failed.source)!.source, failed);
 
       const records: BuildRecord[] = [];
-      for (const p of pendings) {
+      for (const p of levels.flat().map((source) => pendings.get(source.name)!)) {
         const info = await client.findBuild(p.source.name, p.source.version);
         if (info?.state !== "complete")
           throw composeError(
@@ -231,6 +243,29 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
   };
 }
 
+/**
+ * A later level installs what an earlier one built from the build tag's repository: that holds the
+ * destination tag's builds only when it is the destination tag or inherits it. Otherwise the later level
+ * would wait (dep-wait) for ever, so the phase stops before submitting anything.
+ */
+async function checkLaterLevelsSeeEarlier(
+  client: HubClient,
+  target: { buildTag: string; destTag: string },
+  levels: readonly (readonly IdentifiedSource[])[],
+): Promise<void> {
+  const { inheritance } = await client.getTag(target.buildTag);
+  if (inheritance.includes(target.destTag)) return;
+  const later = levels.slice(1).flat();
+  throw composeError(
+    "BUILD_TAG_UNSEEN",
+    `${later.map((s) => `build.sources[${s.index}] ${s.name}`).join(", ")} build-depend${later.length === 1 ? "s" : ""} on binaries of ${levels[0]!.map((s) => s.name).join(", ")}, but build tag ${target.buildTag} (inheritance: ${inheritance.join(", ")}) does not see destination tag ${target.destTag}, where those builds land`,
+    {
+      hint: `set build.buildTag and build.destTag to the same tag, or use a build tag that inherits ${target.destTag} (deb-orchestrator edit-tag ${target.buildTag} --parent ${target.destTag}, with ${target.destTag} no longer inheriting it)`,
+      details: { buildTag: target.buildTag, destTag: target.destTag, inheritance: [...inheritance] },
+    },
+  );
+}
+
 async function startOne(
   ctx: PhaseContext,
   client: HubClient,
@@ -258,7 +293,6 @@ async function startOne(
     if (existing.tags.includes(destTag)) {
       ctx.logger.info({ source: source.name, version: source.version, build: existing.id }, "reusing the hub's build");
       emit({ ...base, action: "reused" });
-      pending.final = { state: "closed" } as TaskDetail;
       return pending;
     }
     const { repoTask } = await client.tagBuild(destTag, `${source.name}/${source.version}`);
@@ -267,7 +301,7 @@ async function startOne(
     if (repoTask) {
       pending.task = repoTask;
       pending.ours = true;
-    } else pending.final = { state: "closed" } as TaskDetail;
+    }
     return pending;
   }
   if (existing?.state === "building" && existing.task !== null) {
@@ -291,71 +325,64 @@ async function startOne(
   return pending;
 }
 
-/**
- * Follow every pending task tree until it ends (the first failure stops the others' following): state
- * changes of each task, the build log's last line.
- */
-async function follow(
+/** Following one source's task: its tree's state changes as events, the build log's last line. */
+function watchHooks(
   ctx: PhaseContext,
   client: HubClient,
-  pendings: Pending[],
-  events: HubEvents,
+  p: Pending,
+  task: number,
   emit: (event: BuildEvent) => void,
-  logger: Logger,
-): Promise<void> {
-  const failed = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, failed.signal]);
-  const one = async (p: Pending) => {
-    while (!p.final && p.task !== undefined && !signal.aborted) {
-      const detail = await watchTask(client, p.task, {
-        events,
-        signal,
-        capMs: 2000,
-        onChange: (t) => {
-          logger.info({ source: p.source.name, task: t.id, method: t.method, arch: t.arch, state: t.state, host: t.host }, "task state");
-          emit({
-            phase: "build",
-            kind: "task",
-            source: p.source.name,
-            task: t.id,
-            method: t.method,
-            arch: t.arch,
-            state: t.state,
-            host: t.host,
-          });
-          if (t.method === "buildArch" && t.state === "open" && p.logTask !== t.id) {
-            p.logTask = t.id;
-            p.logOffset = 0;
-          }
-        },
-        onRead: () => tailLog(client, p, emit),
+): Pick<WatchTaskOptions, "onChange" | "onRead" | "capMs"> {
+  p.task = task;
+  return {
+    capMs: 2000,
+    onChange: (t) => {
+      ctx.logger.info({ source: p.source.name, task: t.id, method: t.method, arch: t.arch, state: t.state, host: t.host }, "task state");
+      emit({
+        phase: "build",
+        kind: "task",
+        source: p.source.name,
+        task: t.id,
+        method: t.method,
+        arch: t.arch,
+        state: t.state,
+        host: t.host,
       });
-      if (!TERMINAL_TASK_STATES.has(detail.state)) return; // interrupted, or another source failed
-      // a second compose submitted the same source and version at the same moment: follow that build
-      if (detail.state === "failed" && detail.error?.code === "BUILD_EXISTS") {
-        const other = await client.findBuild(p.source.name, p.source.version);
-        if (other?.task && other.task !== p.task) {
-          if (p.prepared) await checkSameSource(logger, client, p.source, p.prepared, other);
-          logger.info({ source: p.source.name, task: other.task }, "another submission builds it: following that one");
-          p.task = other.task;
-          p.ours = false;
-          continue;
-        }
+      if (t.method === "buildArch" && t.state === "open" && p.logTask !== t.id) {
+        p.logTask = t.id;
+        p.logOffset = 0;
       }
-      p.final = detail;
-      if (detail.state !== "closed") failed.abort();
-    }
+    },
+    onRead: async (detail) => {
+      p.last = detail;
+      await tailLog(client, p, emit);
+    },
   };
-  const outcomes = await Promise.allSettled(
-    pendings.map((p) =>
-      one(p).catch((error: unknown) => {
-        failed.abort();
-        throw error;
-      }),
-    ),
-  );
-  const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
-  if (rejected) throw rejected.reason;
+}
+
+/** On an interruption: cancel the builds this compose submitted, or leave them to the hub (build.onInterrupt). */
+async function leaveOrCancel(
+  ctx: PhaseContext,
+  client: HubClient,
+  pendings: readonly Pending[],
+  onInterrupt: (typeof ON_INTERRUPT)[number],
+  hub: { url: string; mode: HubMode },
+): Promise<void> {
+  const running = pendings.filter((p) => p.ours && p.task !== undefined && !TERMINAL_TASK_STATES.has(p.last?.state ?? ""));
+  for (const p of running) {
+    if (onInterrupt === "cancel")
+      await client.cancelTask(p.task!).then(
+        () => ctx.logger.warn({ task: p.task, source: p.source.name }, "interrupted: build canceled"),
+        (error) => ctx.logger.warn({ task: p.task, err: (error as Error).message }, "interrupted: cancel failed"),
+      );
+    else
+      ctx.logger.warn(
+        { task: p.task, source: p.source.name, hub: hub.url, mode: hub.mode },
+        hub.mode === "embedded"
+          ? "interrupted: build left to the hub; the embedded builder gives it back and the next compose resumes it"
+          : "interrupted: build left running on the hub",
+      );
+  }
 }
 
 /** The build log's new bytes since the last read: its last line, when it changed, as an event. */

@@ -41,13 +41,16 @@ describe("orderSources", () => {
   }
 
   it("puts each source after those whose binaries it build-depends on, whatever kind it is", async () => {
-    const ordered = await orderSources(await sources("libdemo-mid-dev, debhelper-compat (= 13)"), "amd64");
-    expect(ordered.map((s) => s.name)).toEqual(["demo-lib", "demo-mid", "demo-app"]);
+    const names = (levels: { name: string }[][]) => levels.map((l) => l.map((s) => s.name));
+    const ordered = await orderSources(await sources("libdemo-mid-dev, debhelper-compat (= 13)"), ["amd64"]);
+    expect(names(ordered)).toEqual([["demo-lib"], ["demo-mid"], ["demo-app"]]);
     // the [amd64] restriction leaves mid free on arm64
-    expect((await orderSources(await sources("libdemo-mid-dev"), "arm64")).map((s) => s.name)).toEqual([
-      "demo-mid",
-      "demo-lib",
-      "demo-app",
+    expect(names(await orderSources(await sources("libdemo-mid-dev"), ["arm64"]))).toEqual([["demo-mid", "demo-lib"], ["demo-app"]]);
+    // a compose built for both waits as its amd64 build must
+    expect(names(await orderSources(await sources("libdemo-mid-dev"), ["arm64", "amd64"]))).toEqual([
+      ["demo-lib"],
+      ["demo-mid"],
+      ["demo-app"],
     ]);
   });
 
@@ -62,7 +65,7 @@ describe("orderSources", () => {
       version: "1.0",
       detail: { stanza: stanza! },
     };
-    const error = await orderSources([app!, mid!, lib], "amd64").catch((e: unknown) => e);
+    const error = await orderSources([app!, mid!, lib], ["amd64"]).catch((e: unknown) => e);
     expect(isCodedError(error, "BUILD_DEPENDENCY_CYCLE")).toBe(true);
     expect((error as Error).message).toContain("demo-lib needs demo-app (built by demo-app)");
   });

@@ -1,19 +1,18 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type BatchSource, buildOrder, type FieldSource, parseDeb822, parseDsc, parseRelations, readDsc } from "@debian-bootc/debian";
+import { type BatchSource, buildOrderAcross, type FieldSource, parseDeb822, parseDsc, parseRelations, readDsc } from "@debian-bootc/debian";
 import type { IdentifiedSource } from "./source-prep.js";
 
 /**
- * The build section's sources in build order (debian's buildOrder): a source that build-depends on
- * another's binaries comes after it, so it is submitted after it and, with the hub's dep-wait, waits for
- * it rather than failing. A cycle raises BUILD_DEPENDENCY_CYCLE before anything is submitted.
+ * The build section's sources level by level in build order (debian's buildOrderAcross, over every
+ * architecture the compose builds): a source that build-depends on another's binaries on any of them
+ * comes in a later level, so it is submitted once that one is built. A cycle raises
+ * BUILD_DEPENDENCY_CYCLE before anything is submitted.
  */
-export async function orderSources(sources: readonly IdentifiedSource[], arch: string): Promise<IdentifiedSource[]> {
+export async function orderSources(sources: readonly IdentifiedSource[], arches: readonly string[]): Promise<IdentifiedSource[][]> {
   const batch = await Promise.all(sources.map(batchSourceOf));
   const byName = new Map(sources.map((s) => [s.name, s]));
-  return buildOrder(batch, { arch })
-    .levels.flat()
-    .map((name) => byName.get(name)!);
+  return buildOrderAcross(batch, arches, {}).levels.map((level) => level.map((name) => byName.get(name)!));
 }
 
 /** What ordering needs of a source (its build-dependencies and binaries), from what identifying it read. */

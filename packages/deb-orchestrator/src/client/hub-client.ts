@@ -260,11 +260,11 @@ export class HubClient {
   submitBuild(request: BuildRequest) {
     return this.call("submitBuild", { body: request });
   }
-  /** Upload a source package (its .dsc and the files the .dsc lists, one at a time) and submit a build of it. */
-  async submitSource(target: string, source: { dsc: string; files: readonly string[] }, request: Partial<BuildRequest> = {}) {
+  /** Upload a .dsc and the files it lists (the .dsc among them), then submit its build. */
+  async submitSource(source: { dsc: string; files: readonly string[] }, request: Omit<BuildRequest, "dsc" | "files">) {
     const files = [];
     for (const file of source.files) files.push(await this.uploadFile(file));
-    return this.submitBuild({ target, dsc: basename(source.dsc), files, ...request });
+    return this.submitBuild({ ...request, dsc: basename(source.dsc), files });
   }
   listBuilds(filter: { name?: string; state?: Answer<"getBuild">["state"]; limit?: number } = {}) {
     return this.call("listBuilds", { query: filter });

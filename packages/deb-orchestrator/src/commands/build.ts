@@ -25,7 +25,8 @@ export const buildCommand: CommandSpec = {
     const o = ctx.options as { wait: boolean; scratch: boolean; arch: string[]; priority?: string };
     const client = await clientFor(ctx, { needToken: true });
     const source = await sourceFiles(input);
-    const { task } = await client.submitSource(target, source, {
+    const { task } = await client.submitSource(source, {
+      target,
       ...(o.scratch ? { scratch: true } : {}),
       ...(o.arch.length ? { arches: o.arch } : {}),
       ...(o.priority ? { priority: Number(o.priority) } : {}),

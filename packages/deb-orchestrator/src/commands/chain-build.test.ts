@@ -1,10 +1,11 @@
 import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ChainResult } from "../client/chain-build.js";
+import { sourceFiles } from "../cli-support/source-files.js";
+import { type ChainResult, chainBuild } from "../client/chain-build.js";
 import { cliAgainst } from "../testing/cli-run.js";
 import { CHAIN, CYCLE, makeDemoSources } from "../testing/dependent-sources.js";
-import { createTarget } from "../testing/test-builds.js";
+import { createTarget, until } from "../testing/test-builds.js";
 import { startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 
 /**
@@ -20,15 +21,19 @@ describe("chain-build", () => {
     test = undefined;
   });
 
-  async function setUp(options: { failSources?: string[] } = {}) {
+  async function setUp(options: { failSources?: string[]; builders?: boolean } = {}) {
     test = await startTestHub(databases, "sqlite");
     await createTarget(test.admin);
     const tokenFile = join(test.dir, "admin.token");
     await writeFile(tokenFile, test.adminToken);
-    // two builders with room for two each: nothing but the order keeps a level from starting early
-    builders.push(await startNoopBuilder(test, "b1", { capacity: 2, delayMs: 300, ...options }));
-    builders.push(await startNoopBuilder(test, "b2", { capacity: 2, delayMs: 300, ...options }));
+    if (options.builders !== false) await startBuilders(options);
     return cliAgainst(test.hub.url, tokenFile);
+  }
+
+  /** Two builders with room for two each: nothing but the order keeps a level from starting early. */
+  async function startBuilders(options: { failSources?: string[] } = {}) {
+    builders.push(await startNoopBuilder(test!, "b1", { capacity: 2, delayMs: 300, ...options }));
+    builders.push(await startNoopBuilder(test!, "b2", { capacity: 2, delayMs: 300, ...options }));
   }
 
   it("builds a chain given in the wrong order level by level, each once, and says so in one summary", async () => {
@@ -57,6 +62,41 @@ describe("chain-build", () => {
     expect(result.levels).toEqual([["chaindemo-lib"], ["chaindemo-mid"], ["chaindemo-app"]]);
     expect(result.entries.map((e) => e.outcome)).toEqual(["already-built", "already-built", "already-built"]);
     expect(await test!.admin.listBuilds()).toHaveLength(3);
+  });
+
+  it("follows a build of the same version the hub is building already instead of failing, and says so", async () => {
+    await setUp({ builders: false });
+    const [lib, mid, app] = await makeDemoSources(test!.dir, CHAIN);
+    // someone submitted the library first; with no builder yet, its build stays building
+    const { task: theirs } = await test!.admin.submitBuild({
+      target: "t",
+      dsc: basename(lib!),
+      files: await Promise.all((await sourceFiles(lib!)).files.map((f) => test!.admin.uploadFile(f))),
+    });
+    await until(async () => (await test!.admin.findBuild("chaindemo-lib", "1.0"))?.state === "building");
+    const lines: string[] = [];
+    let started = false;
+    const result = await chainBuild(test!.admin, "t", await Promise.all([app!, mid!, lib!].map(sourceFiles)), {
+      onProgress: (line) => {
+        lines.push(line);
+        // the builders start only once the batch follows the other submission (so it cannot find it complete)
+        if (line.startsWith("chaindemo-lib 1.0: following") && !started) {
+          started = true;
+          void startBuilders();
+        }
+      },
+    });
+    expect(lines).toContain(`chaindemo-lib 1.0: following task ${theirs}`);
+    expect(result.ok).toBe(true);
+    expect(result.entries.map((e) => [e.source, e.outcome, e.state])).toEqual([
+      ["chaindemo-lib", "followed", "complete"],
+      ["chaindemo-mid", "built", "complete"],
+      ["chaindemo-app", "built", "complete"],
+    ]);
+    expect(result.entries[0]!.task).toBe(theirs);
+    // the library was built once, by the first submission; the batch built the other two after it
+    expect(await test!.admin.listTasks({ method: "build" })).toHaveLength(3);
+    expect((await test!.admin.listBuilds()).map((b) => b.name).sort()).toEqual(["chaindemo-app", "chaindemo-lib", "chaindemo-mid"]);
   });
 
   it("stops at the first failed level and names what failed and what was not submitted", async () => {

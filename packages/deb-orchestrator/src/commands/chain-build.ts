@@ -2,19 +2,28 @@ import type { CommandSpec } from "@debian-bootc/core";
 import { clientFor } from "../cli-support/client-config.js";
 import { table } from "../cli-support/render.js";
 import { sourceFiles } from "../cli-support/source-files.js";
-import { chainBuild } from "../client/chain-build.js";
+import { type ChainResult, chainBuild } from "../client/chain-build.js";
+
+/** What the summary adds to a build's state when this batch did not build it. */
+const NOTES: Partial<Record<ChainResult["entries"][number]["outcome"], string>> = {
+  "already-built": " (built before)",
+  followed: " (followed another submission)",
+};
 
 export const chainBuildCommand: CommandSpec = {
   name: "chain-build",
   summary: "Build several source packages for a target in the order their build-dependencies need.",
   description:
-    "Orders the sources by their Build-Depends (-Arch, -Indep) on each other's binaries (alternatives, architecture qualifiers and build profiles read as dpkg and apt do), then builds them level by level: the sources of one level in parallel, each level once the one before it is tagged and its repository regenerated. Stops at the first level with a failed build. A cycle is reported before anything is uploaded. A source already built (same name and version, complete) is not built again. Ends with one summary; exit 1 when a build failed.",
+    "Orders the sources by their Build-Depends (-Arch, -Indep) on each other's binaries (alternatives, architecture qualifiers and build profiles read as dpkg and apt do), then builds them level by level: the sources of one level in parallel, each level once the one before it is tagged and its repository regenerated. Stops at the first level with a failed build. A cycle is reported before anything is uploaded. A source already built (same name and version, complete) is not built again; one the hub is building already (another submission) is followed to its end, and the summary says so. Ends with one summary; exit 1 when a build failed.",
   args: [
     { name: "target", description: "build target (see list-targets)" },
     { name: "sources", description: ".dsc files or unpacked source directories, in any order", variadic: true },
   ],
   options: [
-    { flags: "--arch <arch>", description: "architecture to read build-dependencies for (default: the build tag's first)" },
+    {
+      flags: "--arch <arch>",
+      description: "only this architecture's build-dependencies order the sources (default: every architecture of the build tag)",
+    },
     { flags: "--priority <n>", description: "lower runs first (default 20)" },
   ],
   examples: ["deb-orchestrator chain-build trixie chaindemo-app_1.0.dsc chaindemo-lib_1.0.dsc chaindemo-mid_1.0.dsc"],
@@ -40,7 +49,7 @@ export const chainBuildCommand: CommandSpec = {
             e.source,
             e.version,
             e.build,
-            e.outcome === "not-submitted" ? "not submitted" : e.state,
+            e.outcome === "not-submitted" ? "not submitted" : `${e.state}${NOTES[e.outcome] ?? ""}`,
             e.task,
           ]),
         ),

@@ -9,12 +9,14 @@ import {
   iterateDeb822,
   readRepository,
 } from "@debian-bootc/debian";
+import type { BuildBaseResolver } from "./build-base.js";
 import type { HubContext } from "./context.js";
 
 /*
  * The binary packages a buildArch's build-dependencies are checked against before it is dispatched: its
- * build tag's published repository (which holds the builds the tag inherits too) and the tag's external
- * repositories, for one architecture, i.e. what deb-mock's apt will see on the builder.
+ * build tag's published repository (which holds the builds the tag inherits too), the build environment's
+ * base (deb-mock's profile suite, see build-base.ts) and the tag's external repositories, for one
+ * architecture, i.e. what deb-mock's apt will see on the builder.
  *
  * External indexes are big (Debian trixie main: about 70,000 packages) and change rarely: each is read
  * through the index cache on disk (keyed by the hash its signed Release gives, so it is downloaded once per
@@ -37,6 +39,8 @@ interface ExternalRepo {
   url: string;
   suite: string;
   components: string;
+  /** Default: Debian's archive keyring. */
+  keyring?: string;
 }
 
 /** How messages name an external repository's component: "debian/trixie", "debian-trixie/contrib". */
@@ -74,19 +78,31 @@ export class BuildDepUniverses {
   private readonly loading = new Map<string, Promise<DepCheckUniverse | undefined>>();
 
   constructor(
-    private readonly options: { dataDir: string; cacheDir: string; releaseTtlMs?: number; keyring?: string; now?: () => number },
+    private readonly options: {
+      dataDir: string;
+      cacheDir: string;
+      /** The build environment's base per build tag and architecture (none: only external repositories count). */
+      base?: BuildBaseResolver;
+      releaseTtlMs?: number;
+      keyring?: string;
+      now?: () => number;
+    },
   ) {}
 
   /**
-   * The universe of a build tag for an architecture; undefined when the tag has no external repository
-   * (then nothing says what the build environment's base holds, and the check is left to apt).
+   * The universe of a build tag for an architecture: its repository, the build environment's base, its
+   * external repositories (one already searched as the base is not searched twice). Undefined when neither
+   * a base nor an external repository says what the environment holds: the check is left to apt then.
    */
   async forTag(ctx: HubContext, tag: { id: number; name: string }, arch: string, externals: readonly ExternalRepo[]) {
-    if (externals.length === 0) return undefined;
+    const base = await this.options.base?.(tag.name, arch);
+    const same = (a: ExternalRepo, b: ExternalRepo) => a.url.replace(/\/+$/, "") === b.url.replace(/\/+$/, "") && a.suite === b.suite;
+    const repos = base ? [base, ...externals.filter((e) => !same(e, base))] : [...externals];
+    if (repos.length === 0) return undefined;
     const slot = `${tag.name}|${arch}`;
     const pending = this.loading.get(slot);
     if (pending) return pending;
-    const load = this.load(ctx, tag, arch, externals).finally(() => this.loading.delete(slot));
+    const load = this.load(ctx, tag, arch, repos).finally(() => this.loading.delete(slot));
     this.loading.set(slot, load);
     return load;
   }
@@ -153,7 +169,7 @@ export class BuildDepUniverses {
     if (known && now - known.checkedAt < (this.options.releaseTtlMs ?? 10 * 60_000)) return known;
     const reader = await readRepository(repo.url, {
       suite: repo.suite,
-      keyring: { path: this.options.keyring ?? EXTERNAL_REPO_KEYRING },
+      keyring: { path: repo.keyring ?? this.options.keyring ?? EXTERNAL_REPO_KEYRING },
       verifier: "gpgv",
     });
     const path = `${component}/binary-${arch}/Packages`;

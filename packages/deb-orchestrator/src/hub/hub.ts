@@ -8,6 +8,7 @@ import type { RepoPublisher } from "../repo/publisher.js";
 import { registerWebUi } from "../web/web-ui.js";
 import { ArtifactStore } from "./artifact-store.js";
 import { PrincipalCache } from "./auth.js";
+import { type BuildBaseResolver, debMockBuildBase } from "./build-base.js";
 import { BuildDepUniverses } from "./build-dep-universe.js";
 import { createToken, createUser } from "./catalog/users.js";
 import type { HubContext } from "./context.js";
@@ -17,6 +18,7 @@ import type { OpenApiRoute } from "./http/openapi.js";
 import { defaultLimits, type HubLimits, StreamGate } from "./limits.js";
 import { relayWakesThroughPostgres } from "./pg-notify.js";
 import { buildServer } from "./server.js";
+import { recheckAllDepWaits } from "./tasks/dep-wait.js";
 import { extendLeasesAfterStart, reapExpiredLeases } from "./tasks/scheduler.js";
 import { StepRunner } from "./tasks/step-runner.js";
 import { sweepUploads } from "./uploads.js";
@@ -51,6 +53,17 @@ export interface HubOptions {
   limits?: Partial<HubLimits>;
   /** Where external repositories' package indexes are cached, by their Release's hash (default `<dataDir>/index-cache`). */
   indexCacheDir?: string;
+  /**
+   * The build environment's base the dep-wait check searches besides the tag's repositories (default:
+   * deb-mock's profile debian-trixie-ARCH on this host, as builders without a profile map use it; false:
+   * none, only external repositories, for builders that use no deb-mock base).
+   */
+  buildBase?: BuildBaseResolver | false;
+  /**
+   * How often every dep-wait task is checked again (and at start), and the most often the base's and
+   * external repositories' Release files are read again: a new one can end a wait (default 10 minutes).
+   */
+  depWaitRecheckMs?: number;
 }
 
 export interface RunningHub {
@@ -67,6 +80,7 @@ export interface RunningHub {
 
 /** Start a hub: open and migrate the database, resume open work, serve the API. */
 export async function startHub(options: HubOptions): Promise<RunningHub> {
+  const depWaitRecheckMs = options.depWaitRecheckMs ?? 10 * 60_000;
   const logger = options.logger ?? silentLogger;
   // tokens, keys, logs and (with SQLite) the database: the hub's user alone reads the data directory
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
@@ -102,6 +116,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     depUniverses: new BuildDepUniverses({
       dataDir: options.dataDir,
       cacheDir: options.indexCacheDir ?? join(options.dataDir, "index-cache"),
+      ...(options.buildBase === false ? {} : { base: options.buildBase ?? debMockBuildBase() }),
+      releaseTtlMs: depWaitRecheckMs,
     }),
     advance: () => {},
   };
@@ -141,21 +157,28 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     () => void engine.resumeAll().catch((err) => logger.error({ err }, "task sweep failed")),
     options.sweepMs ?? 5000,
   );
-  let sweepingUploads = false;
-  const uploadSweeper = setInterval(
-    () => {
-      if (sweepingUploads) return;
-      sweepingUploads = true;
-      const pending = sweepUploads(ctx)
-        .catch((err) => logger.error({ err }, "upload sweep failed"))
+  /** A background job run every `ms`, never twice at once, awaited by close (ctx.inflight). */
+  const every = (ms: number, what: string, job: () => Promise<unknown>) => {
+    let running = false;
+    const runOnce = () => {
+      if (running || closing.signal.aborted) return;
+      running = true;
+      const pending = job()
+        .catch((err) => logger.error({ err }, `${what} failed`))
         .finally(() => {
-          sweepingUploads = false;
+          running = false;
           ctx.inflight.delete(pending);
         });
       ctx.inflight.add(pending);
-    },
-    Math.min(Math.max(50, Math.floor(limits.uploadGraceMs / 2)), 15 * 60_000),
+    };
+    return { runOnce, timer: setInterval(runOnce, ms) };
+  };
+  const uploadSweeper = every(Math.min(Math.max(50, Math.floor(limits.uploadGraceMs / 2)), 15 * 60_000), "upload sweep", () =>
+    sweepUploads(ctx),
   );
+  // dep-wait tasks checked again now (what changed while the hub was down) and then periodically
+  const depWaitRechecker = every(depWaitRecheckMs, "dep-wait recheck", () => recheckAllDepWaits(ctx));
+  depWaitRechecker.runOnce();
   logger.info({ url, db: database.display, dataDir: options.dataDir }, "hub listening");
 
   let closed = false;
@@ -172,7 +195,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       closed = true;
       clearInterval(reaper);
       clearInterval(sweeper);
-      clearInterval(uploadSweeper);
+      clearInterval(uploadSweeper.timer);
+      clearInterval(depWaitRechecker.timer);
       closing.abort();
       ctx.dispatcher.wakeAll();
       await app.close();

@@ -61,7 +61,7 @@ export async function submitBuild(
   pkg: { dsc: string; files: string[] },
   extra: Partial<BuildRequest> = {},
 ): Promise<number> {
-  return (await client.submitSource(target, pkg, extra)).task;
+  return (await client.submitSource(pkg, { ...extra, target })).task;
 }
 
 /** Poll a task until it reaches a terminal state (tests only; the CLI uses the event stream). */

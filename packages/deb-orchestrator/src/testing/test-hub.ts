@@ -52,7 +52,8 @@ export async function startTestHub(
 ): Promise<TestHub> {
   const dir = await mkdtemp(join(tmpdir(), `deb-orchestrator-${kind}-`));
   const dbUrl = await databases.url(kind, dir);
-  const hubOptions: HubOptions = { db: dbUrl, dataDir: join(dir, "data"), leaseMs: 2000, ...options };
+  // no deb-mock base for the dep-wait check: the fast tier's builders use none (and it needs no mirror)
+  const hubOptions: HubOptions = { db: dbUrl, dataDir: join(dir, "data"), leaseMs: 2000, buildBase: false, ...options };
   let hub = await startHub(hubOptions);
   const adminToken = (await readFile(hub.adminTokenFile, "utf8")).trim();
   const test: TestHub = {

@@ -19,10 +19,12 @@ import * as transition from "./transitions.js";
 /*
  * Dep-wait, as Debian's wanna-build has it: before a buildArch goes to a builder, the hub checks its
  * build-dependencies (with the debian package's installability check, as dose-builddebcheck does) against
- * what the builder's apt will see: its build tag's repository and the tag's external repositories. What
+ * what the builder's apt will see: its build tag's repository, the base deb-mock builds on (its profile's
+ * suite, whether or not the tag has external repositories) and the tag's external repositories. What
  * cannot be satisfied holds the task in dep-wait, with the unsatisfied relations recorded; it uses no
  * builder. Whenever a tag's repository is regenerated, the tasks waiting on it are checked again and
- * released when they can be built.
+ * released when they can be built; all waiting tasks are checked again when the hub starts and
+ * periodically (a new Release of the base or an external repository).
  */
 
 /** One unsatisfied build-dependency as a dep-wait task records it. */
@@ -68,8 +70,9 @@ export function depWaitRecord(result: BuildDepCheckResult, searched: readonly st
 
 /**
  * Check a buildArch's build-dependencies. Returns the dep-wait record when they cannot be satisfied, or
- * undefined when they can, or when the hub cannot tell (no external repository says what the base holds,
- * an index that cannot be read, a search that gave up): apt on the builder then decides, as before.
+ * undefined when they can, or when the hub cannot tell (neither a known base nor an external repository
+ * says what the environment holds, an index that cannot be read, a search that gave up): apt on the
+ * builder then decides, as before.
  */
 export async function checkBuildArch(ctx: HubContext, request: BuildArchRequest): Promise<DepWaitRecord | undefined> {
   const tag = await ctx.db.selectFrom("tags").select(["id", "name"]).where("name", "=", request.buildTag).executeTakeFirst();
@@ -137,24 +140,45 @@ export async function recheckDepWaits(ctx: HubContext, tagName: string): Promise
         inheriting.set(request.buildTag, task.owner_id);
       continue;
     }
-    const record = await checkBuildArch(ctx, request);
-    if (record) {
-      await ctx.db.transaction().execute((trx) => transition.recordDepWait(trx, task.id, record));
-      continue;
-    }
-    const fresh = { ...request, extraRepos: await buildTagRepos(ctx, request.buildTag) };
-    if (await ctx.db.transaction().execute((trx) => transition.releaseDepWait(trx, ctx, task.id, fresh))) {
-      released.push(task.id);
-      ctx.dispatcher.wake(task.arch);
-    }
+    if (await recheckOne(ctx, task.id, request)) released.push(task.id);
   }
-  if (released.length) {
-    ctx.logger.info({ tag: tagName, tasks: released }, "dep-wait tasks released");
-    ctx.bus.ping();
-  }
+  announceReleased(ctx, released, { tag: tagName });
   // a build tag that inherits this one sees its new builds in its own next repository: regenerate it
   for (const [buildTag, ownerId] of inheriting) await queueNewRepo(ctx, buildTag, ownerId);
   return released;
+}
+
+/**
+ * Every dep-wait task checked again against what its build tag sees now, whatever changed: run when the
+ * hub starts (a repository regenerated while it was down, a check it did not finish) and periodically,
+ * so that a new Release of the base or of an external repository (read again at most as often) ends the
+ * waits it satisfies. Returns the released task ids.
+ */
+export async function recheckAllDepWaits(ctx: HubContext): Promise<number[]> {
+  const waiting = await ctx.db.selectFrom("tasks").selectAll().where("state", "=", "dep-wait").where("method", "=", "buildArch").execute();
+  const released: number[] = [];
+  for (const task of waiting) if (await recheckOne(ctx, task.id, requestOf("buildArch", task))) released.push(task.id);
+  announceReleased(ctx, released, { all: true });
+  return released;
+}
+
+/** Check one waiting task again: release it when it can be built, else record what it still misses. */
+async function recheckOne(ctx: HubContext, taskId: number, request: BuildArchRequest): Promise<boolean> {
+  const record = await checkBuildArch(ctx, request);
+  if (record) {
+    await ctx.db.transaction().execute((trx) => transition.recordDepWait(trx, taskId, record));
+    return false;
+  }
+  const fresh = { ...request, extraRepos: await buildTagRepos(ctx, request.buildTag) };
+  if (!(await ctx.db.transaction().execute((trx) => transition.releaseDepWait(trx, ctx, taskId, fresh)))) return false;
+  ctx.dispatcher.wake(request.arch);
+  return true;
+}
+
+function announceReleased(ctx: HubContext, released: readonly number[], why: object): void {
+  if (released.length === 0) return;
+  ctx.logger.info({ ...why, tasks: released }, "dep-wait tasks released");
+  ctx.bus.ping();
 }
 
 /** Whether `tagName`'s repository holds `parent`'s builds (it is the tag or inherits it). */
