@@ -84,6 +84,11 @@ export const orchestratorErrorCodes = {
     category: "environment",
     summary: "The builder's build environment failed (not the package): the task may be retried elsewhere.",
   },
+  BUILDER_CAPABILITY_MISSING: {
+    category: "environment",
+    summary:
+      "The builder declares a capability this host lacks (`image` needs root and the image tools: mmdebstrap, skopeo, qemu-img, sgdisk, mkfs.vfat).",
+  },
   PUBLISH_FAILED: { category: "environment", summary: "Writing or signing a tag's APT repository failed." },
   WEBHOOK_TARGET_REFUSED: {
     category: "input",

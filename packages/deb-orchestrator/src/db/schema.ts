@@ -40,6 +40,8 @@ export interface HostsTable {
   name: string;
   user_id: number;
   arches: string;
+  /** What it can run, space-separated (api/tasks.ts builderCapabilities). */
+  capabilities: Generated<string>;
   capacity: number;
   enabled: number;
   last_checkin: number | null;

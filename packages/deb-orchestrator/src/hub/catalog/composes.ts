@@ -107,7 +107,7 @@ export async function createCompose(
 }
 
 /** The compose a report is about, when the actor may still change it. */
-async function runningCompose(db: Kysely<Database> | Transaction<Database>, actor: Principal, composeId: string) {
+export async function runningCompose(db: Kysely<Database> | Transaction<Database>, actor: Principal, composeId: string) {
   const row = await findCompose(db as Kysely<Database>, composeId);
   if (row.owner_id !== actor.userId && !actor.perms.has("admin"))
     throw orchestratorError("PERMISSION_DENIED", `compose '${composeId}' belongs to another user`);
