@@ -54,6 +54,11 @@ export const orchestratorErrorCodes = {
     category: "conflict",
     summary: "The compose has ended: its phases and results cannot change any more.",
   },
+  COMPOSE_ABANDONED: {
+    category: "timeout",
+    summary:
+      "The compose's client stopped reporting and renewing its lease (killed, or its machine gone): the hub ended the compose TERMINATED and its running phase interrupted.",
+  },
   TAG_LOOP: { category: "conflict", summary: "The inheritance change would make a tag its own ancestor." },
   // artifacts
   ARTIFACT_MISMATCH: {

@@ -199,4 +199,50 @@ describe("a compose recorded on its hub", () => {
     expect(results).not.toHaveProperty("sbom");
     expect(results.images).toEqual([]);
   });
+
+  it("renews its lease through a long silent phase, so the hub does not end it as abandoned", async () => {
+    const shortLease = await startHub({ db: `sqlite:${join(dir, "short-lease.db")}`, dataDir: join(dir, "short-lease"), leaseMs: 400 });
+    try {
+      const adminToken = (await readFile(shortLease.adminTokenFile, "utf8")).trim();
+      const connection = new OrchestratorConnection({ hub: shortLease.url, token: adminToken, env: {} });
+      const watcher = new HubClient({ url: shortLease.url });
+      const seen: string[] = [];
+      // a rootfs phase: silent for five lease periods
+      const silent: Phase = {
+        name: "rootfs",
+        async run(ctx) {
+          for (let i = 0; i < 10; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            seen.push((await watcher.getCompose(ctx.composeId)).status);
+          }
+        },
+      };
+      const events = new ComposeEvents();
+      const problems: string[] = [];
+      const record = new HubComposeRecord({
+        connection,
+        definition,
+        definitionText: text,
+        baseDir: dir,
+        openAtStart: true,
+        heartbeatMs: 100,
+        onProblem: (m) => problems.push(m),
+      });
+      record.listen(events);
+      const { composeId } = await runCompose({
+        definition,
+        definitionPath: join(dir, "demo.yaml"),
+        outputDir: join(dir, "out-short-lease"),
+        phases: [silent, metadata],
+        events,
+      });
+      await record.finish();
+      await connection.close();
+      expect(problems).toEqual([]);
+      expect(new Set(seen)).toEqual(new Set(["STARTED"]));
+      expect((await watcher.getCompose(composeId)).status).toBe("FINISHED");
+    } finally {
+      await shortLease.close();
+    }
+  }, 60_000);
 });

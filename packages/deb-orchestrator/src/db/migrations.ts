@@ -489,6 +489,21 @@ function hostCapabilities(): Migration {
   };
 }
 
+/**
+ * A running compose's lease: its client renews it with every report and a heartbeat; a compose whose
+ * lease lapsed (the client was killed) is ended TERMINATED by the hub instead of staying STARTED.
+ */
+function composeLeases(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable("composes").addColumn("lease_expires", "bigint").execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable("composes").dropColumn("lease_expires").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
@@ -506,6 +521,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         "0010_auto_rebuilds": autoRebuilds(dialect),
         "0011_composes": composes(dialect),
         "0012_host_capabilities": hostCapabilities(),
+        "0013_compose_leases": composeLeases(),
       };
     },
   };

@@ -250,6 +250,8 @@ export interface ComposesTable {
   completed_at: number | null;
   sbom: string | null;
   diff: string | null;
+  /** While STARTED: when the hub ends it TERMINATED unless its client reports or renews it first. */
+  lease_expires: number | null;
 }
 /** A phase of a compose, in the compose's order (`position`); `error` is JSON `{code, message}`. */
 export interface ComposePhasesTable {

@@ -70,6 +70,7 @@ export async function createCompose(
         completed_at: null,
         sbom: null,
         diff: null,
+        lease_expires: now + ctx.leaseMs,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -130,6 +131,11 @@ export async function reportComposePhase(
   const now = ctx.now();
   await ctx.db.transaction().execute(async (trx) => {
     const compose = await runningCompose(trx, actor, composeId);
+    await trx
+      .updateTable("composes")
+      .set({ lease_expires: now + ctx.leaseMs })
+      .where("id", "=", compose.id)
+      .execute();
     const values = {
       status: report.status,
       started_at: report.startedAt ?? (report.status === "running" ? now : null),
@@ -251,6 +257,7 @@ export async function finishCompose(
       .set({
         status: result.status,
         completed_at: now,
+        lease_expires: null,
         sbom: result.sbom === undefined ? null : JSON.stringify(result.sbom),
         diff: result.diff === undefined || result.diff === null ? null : JSON.stringify(result.diff),
       })
