@@ -44,6 +44,8 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
     const builds = await test.user("builds", ["host"]);
     // no capabilities given: a build host, as every builder was before capabilities existed
     await builds.post("/api/v1/hosts/builds/checkin", { session: "s", arches: ["amd64"], capacity: 4 });
+    const why = await test.admin.get<{ reason: string }>(`/api/v1/tasks/${image.task}/why`);
+    expect(why.reason).toContain("no builder for amd64 has the 'image' capability");
     const images = await test.user("images", ["host"]);
     await images.post("/api/v1/hosts/images/checkin", { session: "s", arches: ["amd64"], capabilities: ["image"], capacity: 4 });
 
