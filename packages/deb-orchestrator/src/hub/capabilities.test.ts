@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ClaimedTask } from "../api/builder-protocol.js";
 import type { RawHubClient } from "../testing/raw-hub-client.js";
-import { databaseKinds, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
+import { databaseKinds, startTestHub, type TestHub, until, useDatabases } from "../testing/test-hub.js";
 
 const databases = useDatabases();
 
@@ -36,7 +36,7 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
   }
 
   it("hands an image task only to a host that declared the image capability, and a build task only to a build host", async () => {
-    test = await startTestHub(databases, kind);
+    test = await startTestHub(databases, kind, { leaseMs: 60_000 });
     const { id, body } = await runningCompose(test.admin);
     const image = await test.admin.post<{ task: number }>(`/api/v1/composes/${id}/image-tasks`, body);
     const noop = await test.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "amd64" });
@@ -65,7 +65,7 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
   });
 
   it("lets a host with both capabilities run both kinds, and refuses a capability it does not know", async () => {
-    test = await startTestHub(databases, kind);
+    test = await startTestHub(databases, kind, { leaseMs: 60_000 });
     const { id, body } = await runningCompose(test.admin);
     const image = await test.admin.post<{ task: number }>(`/api/v1/composes/${id}/image-tasks`, body);
     const noop = await test.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "amd64" });
@@ -79,7 +79,7 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
   });
 
   it("refuses image tasks with hostile names and paths, for a compose that is not running, and for files not uploaded", async () => {
-    test = await startTestHub(databases, kind);
+    test = await startTestHub(databases, kind, { leaseMs: 60_000 });
     const { id, body } = await runningCompose(test.admin);
     const hostile: [string, unknown][] = [
       ["variant", { ...body, variant: "../../etc" }],
@@ -112,5 +112,25 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
     await expect(test.admin.post(`/api/v1/composes/${id}/image-tasks`, body)).rejects.toMatchObject({ code: "COMPOSE_STATE" });
     const tasks = await test.admin.get<unknown[]>("/api/v1/tasks?method=composeImage");
     expect(tasks).toEqual([]);
+  });
+
+  it("cancels a compose's image tasks when the compose ends, finished or abandoned, and only that compose's", async () => {
+    test = await startTestHub(databases, kind, { leaseMs: 1000 });
+    const first = await runningCompose(test.admin, "mini-1.0-20261203.0");
+    const second = await runningCompose(test.admin, "mini-1.0-20261203.1");
+    const a1 = await test.admin.post<{ task: number }>(`/api/v1/composes/${first.id}/image-tasks`, first.body);
+    const a2 = await test.admin.post<{ task: number }>(`/api/v1/composes/${first.id}/image-tasks`, { ...first.body, variant: "standard" });
+    const b1 = await test.admin.post<{ task: number }>(`/api/v1/composes/${second.id}/image-tasks`, second.body);
+    const images = await test.user("images", ["host"]);
+    await images.post("/api/v1/hosts/images/checkin", { session: "s", arches: ["amd64"], capabilities: ["image"], capacity: 1 });
+    expect((await claim(images, "images", "s"))?.id).toBe(a1.task);
+    await test.admin.post(`/api/v1/composes/${first.id}/finish`, { status: "DOOMED" });
+    const state = async (id: number) => (await test.admin.get<{ state: string }>(`/api/v1/tasks/${id}`)).state;
+    expect([await state(a1.task), await state(a2.task), await state(b1.task)]).toEqual(["canceled", "canceled", "free"]);
+    // the builder running the first hears at its next heartbeat that the task is no longer its own
+    expect(await images.post("/api/v1/hosts/images/heartbeat", { session: "s", tasks: [a1.task] })).toMatchObject({ lost: [a1.task] });
+    // the second compose's client goes away: its lease lapses, the compose ends and its image task with it
+    await until(async () => (await state(b1.task)) === "canceled", 20_000, "the abandoned compose's image task to be canceled");
+    expect((await test.admin.getCompose(second.id)).status).toBe("TERMINATED");
   });
 });

@@ -1,6 +1,7 @@
 import type { Principal } from "../auth.js";
 import type { HubContext } from "../context.js";
 import { recordEvent } from "../events.js";
+import { cancelComposeImages } from "../tasks/methods/compose-image.js";
 import { runningCompose } from "./composes.js";
 
 /*
@@ -43,6 +44,7 @@ export async function reapAbandonedComposes(ctx: HubContext): Promise<string[]> 
         .where("lease_expires", "<", now)
         .executeTakeFirst();
       if (Number(updated.numUpdatedRows) === 0) return false;
+      await cancelComposeImages(trx, ctx, compose.compose_id, null);
       const silentMs = now - Number(compose.lease_expires) + ctx.leaseMs;
       await trx
         .updateTable("compose_phases")

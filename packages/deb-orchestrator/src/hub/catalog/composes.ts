@@ -15,6 +15,7 @@ import { orchestratorError } from "../../errors.js";
 import type { Principal } from "../auth.js";
 import type { HubContext } from "../context.js";
 import { recordEvent } from "../events.js";
+import { cancelComposeImages } from "../tasks/methods/compose-image.js";
 
 /* Composes as deb-bootc-compose reports them: created when they start, their phases as they run, their
  * results (images, packages with the builds they came from, SBOM, package diff) when they end. Only the
@@ -245,6 +246,7 @@ export async function finishCompose(
         .onConflict((oc) => oc.columns(["compose_id", "variant", "arch", "name"]).doNothing())
         .execute(),
     );
+    await cancelComposeImages(trx, ctx, composeId, actor.userId);
     // phases the compose never reported are left as they were: pending ones did not run
     await trx
       .updateTable("compose_phases")

@@ -1,4 +1,6 @@
-import { type ComposeImageRequest, composeImageRequest } from "../../../api/tasks.js";
+import type { Transaction } from "kysely";
+import { type ComposeImageRequest, composeImageRequest, terminalStates } from "../../../api/tasks.js";
+import type { Database } from "../../../db/schema.js";
 import { orchestratorError } from "../../../errors.js";
 import type { Principal } from "../../auth.js";
 import { runningCompose } from "../../catalog/composes.js";
@@ -46,4 +48,25 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
   ctx.dispatcher.wake(request.arch);
   ctx.bus.ping();
   return id;
+}
+
+/**
+ * A compose ended (finished, failed, interrupted or abandoned): its image tasks that have not ended are
+ * canceled, so no builder goes on making an image nobody will collect (a builder running one hears at
+ * its next heartbeat that the task is no longer its own). Returns the canceled task ids.
+ */
+export async function cancelComposeImages(trx: Transaction<Database>, ctx: HubContext, composeId: string, userId: number | null) {
+  const active = await trx
+    .selectFrom("tasks")
+    .select(["id", "request"])
+    .where("method", "=", "composeImage")
+    .where("state", "not in", [...terminalStates])
+    .execute();
+  const canceled: number[] = [];
+  for (const task of active) {
+    const parsed = composeImageRequest.safeParse(JSON.parse(task.request));
+    if (!parsed.success || parsed.data.compose !== composeId) continue;
+    if (await transition.cancel(trx, ctx, task.id, { userId })) canceled.push(task.id);
+  }
+  return canceled;
 }
