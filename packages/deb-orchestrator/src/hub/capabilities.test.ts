@@ -7,7 +7,10 @@ const databases = useDatabases();
 
 describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s", (kind) => {
   let test: TestHub;
+  /** A compose's client renewing it (deb-bootc-compose's heartbeat), stopped after each test. */
+  let clients: NodeJS.Timeout | undefined;
   afterEach(async () => {
+    clearInterval(clients);
     await test?.close();
   });
 
@@ -118,6 +121,10 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
     test = await startTestHub(databases, kind, { leaseMs: 1000 });
     const first = await runningCompose(test.admin, "mini-1.0-20261203.0");
     const second = await runningCompose(test.admin, "mini-1.0-20261203.1");
+    // both clients renew their composes until the second one goes away
+    clients = setInterval(() => {
+      for (const id of [first.id, second.id]) void test.admin.renewCompose(id).catch(() => {});
+    }, 100);
     const a1 = await test.admin.post<{ task: number }>(`/api/v1/composes/${first.id}/image-tasks`, first.body);
     const a2 = await test.admin.post<{ task: number }>(`/api/v1/composes/${first.id}/image-tasks`, { ...first.body, variant: "standard" });
     const b1 = await test.admin.post<{ task: number }>(`/api/v1/composes/${second.id}/image-tasks`, second.body);
@@ -129,8 +136,29 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
     expect([await state(a1.task), await state(a2.task), await state(b1.task)]).toEqual(["canceled", "canceled", "free"]);
     // the builder running the first hears at its next heartbeat that the task is no longer its own
     expect(await images.post("/api/v1/hosts/images/heartbeat", { session: "s", tasks: [a1.task] })).toMatchObject({ lost: [a1.task] });
+    clearInterval(clients);
     // the second compose's client goes away: its lease lapses, the compose ends and its image task with it
     await until(async () => (await state(b1.task)) === "canceled", 20_000, "the abandoned compose's image task to be canceled");
     expect((await test.admin.getCompose(second.id)).status).toBe("TERMINATED");
+  });
+
+  it("retries an image task whose builder vanished on another image builder, as builds are", async () => {
+    test = await startTestHub(databases, kind, { leaseMs: 1000 });
+    const { id, body } = await runningCompose(test.admin);
+    // the compose's client stays: it renews the compose as deb-bootc-compose's heartbeat does
+    clients = setInterval(() => void test.admin.renewCompose(id).catch(() => {}), 100);
+    const image = await test.admin.post<{ task: number }>(`/api/v1/composes/${id}/image-tasks`, body);
+    const first = await test.user("first", ["host"]);
+    await first.post("/api/v1/hosts/first/checkin", { session: "s", arches: ["amd64"], capabilities: ["image"], capacity: 1 });
+    expect((await claim(first, "first", "s"))?.id).toBe(image.task);
+    // the first builder is killed: no heartbeat, its lease lapses and the task is free again
+    const second = await test.user("second", ["host"]);
+    await second.post("/api/v1/hosts/second/checkin", { session: "t", arches: ["amd64"], capabilities: ["image"], capacity: 1 });
+    const retried = await until(async () => (await claim(second, "second", "t")) ?? undefined, 20_000);
+    expect(retried).toMatchObject({ id: image.task, method: "composeImage", attempts: 1 });
+    await expect(first.post(`/api/v1/hosts/first/tasks/${image.task}/complete`, { session: "s" })).rejects.toMatchObject({
+      code: "TASK_NOT_OWNED",
+    });
+    expect((await test.admin.getCompose(id)).status).toBe("STARTED");
   });
 });
