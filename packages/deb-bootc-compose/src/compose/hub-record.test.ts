@@ -205,16 +205,16 @@ describe("a compose recorded on its hub", () => {
   });
 
   it("renews its lease through a long silent phase, so the hub does not end it as abandoned", async () => {
-    const shortLease = await startHub({ db: `sqlite:${join(dir, "short-lease.db")}`, dataDir: join(dir, "short-lease"), leaseMs: 400 });
+    const shortLease = await startHub({ db: `sqlite:${join(dir, "short-lease.db")}`, dataDir: join(dir, "short-lease"), leaseMs: 1000 });
     try {
       const watcher = new HubClient({ url: shortLease.url });
       const seen: string[] = [];
-      // a rootfs phase: silent for five lease periods
+      // a rootfs phase: silent for three lease periods
       const silent: Phase = {
         name: "rootfs",
         async run(ctx) {
           for (let i = 0; i < 10; i++) {
-            await new Promise((resolve) => setTimeout(resolve, 200));
+            await new Promise((resolve) => setTimeout(resolve, 300));
             seen.push((await watcher.getCompose(ctx.composeId)).status);
           }
         },
