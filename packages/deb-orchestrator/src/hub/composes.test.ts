@@ -149,7 +149,7 @@ describe.each(databaseKinds)("composes recorded by the hub on %s", (kind) => {
   }, 60_000);
 
   it("ends a compose whose client stopped renewing its lease TERMINATED, its running phase interrupted (abandoned)", async () => {
-    test = await startTestHub(databases, kind, { leaseMs: 500 });
+    test = await startTestHub(databases, kind, { leaseMs: 1000 });
     const composer = await test.user("composer", ["build"]);
     const id = "debian-bootc-minimal-13.0-20261203.2";
     await composer.createCompose({ id, name: "debian-bootc-minimal", definition, phases: ["init", "rootfs", "ostree"] });
@@ -157,9 +157,9 @@ describe.each(databaseKinds)("composes recorded by the hub on %s", (kind) => {
     await composer.reportComposePhase(id, "rootfs", { status: "running" });
     // a long phase reports nothing, but its client's heartbeats keep the compose for several lease periods
     let events = 0;
-    const stop = Date.now() + 2000;
+    const stop = Date.now() + 3000;
     while (Date.now() < stop) {
-      expect((await composer.renewCompose(id)).leaseMs).toBe(500);
+      expect((await composer.renewCompose(id)).leaseMs).toBe(1000);
       events++;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
