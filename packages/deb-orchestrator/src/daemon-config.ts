@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { coreError, formatFieldPath, loadYamlFile, type OptionSpec, type Output } from "@debian-bootc/core";
 import { z } from "zod";
+import { builderCapabilities } from "./api/tasks.js";
 import type { HubOptions } from "./hub/hub.js";
 import { defaultLimits } from "./hub/limits.js";
 
@@ -57,6 +58,7 @@ export const builderConfigSchema = z
       .array(z.string().regex(/^[a-z0-9-]+$/, "expected a Debian architecture"))
       .min(1)
       .optional(),
+    capability: z.array(z.enum(builderCapabilities)).min(1).optional().describe("what this builder runs: build, image"),
     capacity: count(1).optional().describe("how many tasks run at once"),
     "work-dir": z.string().min(1).optional().describe("scratch space for sources and results"),
     runner: z.enum(["deb-mock", "noop"]).optional(),
@@ -89,6 +91,7 @@ export const hubDefaults: Required<Omit<HubConfig, "db" | "public-url" | "index-
 
 export const builderDefaults: Required<Omit<BuilderConfig, "hub" | "token-file" | "name">> = {
   arch: ["amd64"],
+  capability: ["build"],
   capacity: 1,
   "work-dir": "/var/tmp/deb-orchestrator-builder",
   runner: "deb-mock",

@@ -54,6 +54,11 @@ export const orchestratorErrorCodes = {
     category: "conflict",
     summary: "The compose has ended: its phases and results cannot change any more.",
   },
+  COMPOSE_ABANDONED: {
+    category: "timeout",
+    summary:
+      "The compose's client stopped reporting and renewing its lease (killed, or its machine gone): the hub ended the compose TERMINATED and its running phase interrupted.",
+  },
   TAG_LOOP: { category: "conflict", summary: "The inheritance change would make a tag its own ancestor." },
   // artifacts
   ARTIFACT_MISMATCH: {
@@ -83,6 +88,11 @@ export const orchestratorErrorCodes = {
   BUILD_ENVIRONMENT_FAILED: {
     category: "environment",
     summary: "The builder's build environment failed (not the package): the task may be retried elsewhere.",
+  },
+  BUILDER_CAPABILITY_MISSING: {
+    category: "environment",
+    summary:
+      "The builder declares a capability this host lacks (`image` needs root and the image tools: mmdebstrap, skopeo, qemu-img, sgdisk, mkfs.vfat).",
   },
   PUBLISH_FAILED: { category: "environment", summary: "Writing or signing a tag's APT repository failed." },
   WEBHOOK_TARGET_REFUSED: {

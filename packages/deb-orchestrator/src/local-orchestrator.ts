@@ -2,6 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
+import type { BuilderCapability } from "./api/tasks.js";
 import type { BuildRunner } from "./builder/build-runner.js";
 import { Builder } from "./builder/builder.js";
 import { DebMockRunner } from "./builder/deb-mock-runner.js";
@@ -27,6 +28,8 @@ export interface LocalOrchestratorOptions {
   host?: string;
   port?: number;
   arches: readonly string[];
+  /** What the builder declares (default: build). */
+  capabilities?: readonly BuilderCapability[];
   capacity: number;
   runner: BuildRunner;
   /** The builder's scratch directory. */
@@ -90,6 +93,7 @@ export async function startLocalOrchestrator(options: LocalOrchestratorOptions):
       client: new HubClient({ url: hub.url, token }),
       name: builderName,
       arches: [...options.arches],
+      ...(options.capabilities ? { capabilities: options.capabilities } : {}),
       capacity: options.capacity,
       runner: options.runner,
       workDir: options.workDir,

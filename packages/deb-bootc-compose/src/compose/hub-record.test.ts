@@ -60,11 +60,14 @@ const failing: Phase = {
  * Run a compose with these phases, recorded by a HubComposeRecord. The hub is named (--hub: opened at the
  * start) unless said; with `connected`, a build phase opens the connection itself, as the real one does.
  */
-async function recordedCompose(phases: Phase[], options: { named?: boolean; connected?: boolean; signal?: AbortSignal } = {}) {
+async function recordedCompose(
+  phases: Phase[],
+  options: { named?: boolean; connected?: boolean; signal?: AbortSignal; hub?: { url: string; token: string }; heartbeatMs?: number } = {},
+) {
   const connection = new OrchestratorConnection(
     options.named === false && !options.connected
       ? { upUrl: "none", env: {}, dataDir: join(dir, "none") }
-      : { hub: hub.url, token, env: {} },
+      : { hub: options.hub?.url ?? hub.url, token: options.hub?.token ?? token, env: {} },
   );
   const connecting: Phase = {
     name: "build",
@@ -82,6 +85,7 @@ async function recordedCompose(phases: Phase[], options: { named?: boolean; conn
     baseDir: dir,
     openAtStart: options.named !== false,
     onProblem: (m) => problems.push(m),
+    ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
   });
   record.listen(events);
   const outcome = await runCompose({
@@ -199,4 +203,31 @@ describe("a compose recorded on its hub", () => {
     expect(results).not.toHaveProperty("sbom");
     expect(results.images).toEqual([]);
   });
+
+  it("renews its lease through a long silent phase, so the hub does not end it as abandoned", async () => {
+    const shortLease = await startHub({ db: `sqlite:${join(dir, "short-lease.db")}`, dataDir: join(dir, "short-lease"), leaseMs: 1000 });
+    try {
+      const watcher = new HubClient({ url: shortLease.url });
+      const seen: string[] = [];
+      // a rootfs phase: silent for three lease periods
+      const silent: Phase = {
+        name: "rootfs",
+        async run(ctx) {
+          for (let i = 0; i < 10; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 300));
+            seen.push((await watcher.getCompose(ctx.composeId)).status);
+          }
+        },
+      };
+      const shortLeaseToken = (await readFile(shortLease.adminTokenFile, "utf8")).trim();
+      const composeId = await recordedCompose([silent, metadata], {
+        hub: { url: shortLease.url, token: shortLeaseToken },
+        heartbeatMs: 100,
+      });
+      expect(new Set(seen)).toEqual(new Set(["STARTED"]));
+      expect((await watcher.getCompose(composeId)).status).toBe("FINISHED");
+    } finally {
+      await shortLease.close();
+    }
+  }, 60_000);
 });

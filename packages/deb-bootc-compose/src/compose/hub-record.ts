@@ -1,5 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { isCodedError } from "@debian-bootc/core";
 import type { HubClient } from "@debian-bootc/deb-orchestrator";
 import type { OpenHub, OrchestratorConnection } from "../build/orchestrator-connection.js";
 import type { ComposeDefinition } from "../definition.js";
@@ -33,6 +34,8 @@ export interface HubRecordOptions {
   openAtStart: boolean;
   /** Told when the hub refused or failed (the recording stops there; the compose goes on). */
   onProblem?: (message: string) => void;
+  /** How often the compose's lease is renewed before the hub's answer says (default 10 s; then a third of the lease). */
+  heartbeatMs?: number;
 }
 
 function reportOf(record: PhaseRecord): PhaseReport {
@@ -50,6 +53,7 @@ export class HubComposeRecord {
   #composeDir: string | undefined;
   #hub: OpenHub | undefined;
   #stopped = false;
+  #heartbeat: NodeJS.Timeout | undefined;
   #queue: Promise<void> = Promise.resolve();
   /** The newest report of each phase, and (as JSON) the one the hub has. */
   readonly #reports = new Map<PhaseName, PhaseReport>();
@@ -83,6 +87,7 @@ export class HubComposeRecord {
   }
 
   #stop(error: unknown): void {
+    this.#stopHeartbeat();
     if (this.#stopped) return;
     this.#stopped = true;
     this.options.onProblem?.(`the compose is no longer recorded on the hub: ${(error as Error).message ?? String(error)}`);
@@ -98,6 +103,7 @@ export class HubComposeRecord {
       if (!hub) return;
       await hub.client.createCompose({ id, name: definition.name, definition: definitionText, phases: [...PHASES] });
       this.#hub = hub;
+      this.#scheduleHeartbeat(this.options.heartbeatMs ?? 10_000);
     }
     for (const [phase, report] of this.#reports) {
       const sent = JSON.stringify(report);
@@ -107,6 +113,35 @@ export class HubComposeRecord {
       await this.#hub.client.reportComposePhase(id, phase, { ...report, ...(log === undefined ? {} : { log }) });
       this.#sent.set(phase, sent);
     }
+  }
+
+  /**
+   * Between reports (a rootfs phase says nothing for minutes) the compose's lease is renewed, so the hub
+   * ends it TERMINATED only when this process is gone. A hub that cannot be reached is tried again at the
+   * next beat; one that refuses (the compose was ended) stops the recording.
+   */
+  #scheduleHeartbeat(ms: number): void {
+    this.#heartbeat = setTimeout(() => {
+      const hub = this.#hub;
+      if (!hub || this.#stopped) return;
+      hub.client.renewCompose(this.#composeId!).then(
+        (answer) => {
+          if (this.#heartbeat) this.#scheduleHeartbeat(Math.max(100, Math.floor(answer.leaseMs / 3)));
+        },
+        (error: unknown) => {
+          // an answer that arrives after finish() says nothing about the recording
+          if (!this.#heartbeat) return;
+          if (isCodedError(error) && (error.category === "environment" || error.category === "timeout")) this.#scheduleHeartbeat(ms);
+          else this.#stop(error);
+        },
+      );
+    }, ms);
+    this.#heartbeat.unref();
+  }
+
+  #stopHeartbeat(): void {
+    clearTimeout(this.#heartbeat);
+    this.#heartbeat = undefined;
   }
 
   async #log(phase: PhaseName): Promise<string | undefined> {
@@ -119,6 +154,7 @@ export class HubComposeRecord {
    * compose's status from its STATUS file and its results. A compose that never reached a hub stays local.
    */
   finish(): Promise<void> {
+    this.#stopHeartbeat();
     return this.#enqueue(async () => {
       const dir = this.#composeDir;
       if (dir === undefined || this.#stopped) return;

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { count, name, nameParams, ok, operations, rowId, time } from "./operation.js";
-import { taskResult, taskStates } from "./tasks.js";
+import { builderCapabilities, taskResult, taskStates } from "./tasks.js";
 
 const session = z
   .string()
@@ -19,6 +19,7 @@ const sessionBody = z.object({ session });
 export const hostView = z.object({
   name: z.string(),
   arches: z.array(z.string()),
+  capabilities: z.array(z.string()),
   capacity: z.number().int(),
   enabled: z.boolean(),
   lastCheckin: time.nullable(),
@@ -43,6 +44,8 @@ export type ClaimedTask = z.infer<typeof claimedTask>;
 export const checkinRequest = z.object({
   session,
   arches: z.array(z.string().min(1).max(32)).min(1).max(16),
+  /** What this builder runs (default: build). */
+  capabilities: z.array(z.enum(builderCapabilities)).min(1).max(builderCapabilities.length).optional(),
   capacity: z.number().int().min(1).max(1000),
   load: load.optional(),
 });

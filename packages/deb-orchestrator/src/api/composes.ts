@@ -157,6 +157,14 @@ export const composeOperations = operations({
     }),
     response: ok,
   },
+  renewCompose: {
+    method: "POST",
+    path: "/api/v1/composes/:id/heartbeat",
+    permission: "build",
+    summary: "The compose's client is still there: renew its lease (a compose whose lease lapses is ended TERMINATED)",
+    params: composeParams,
+    response: z.object({ leaseMs: count }),
+  },
   finishCompose: {
     method: "POST",
     path: "/api/v1/composes/:id/finish",

@@ -3,6 +3,7 @@
  * builder and the clients all read these from here, so a task's shape is written once.
  */
 import { z } from "zod";
+import { composeId } from "./composes.js";
 import { count, idParams, ok, operations, queued, rowId, sha256, size, time } from "./operation.js";
 
 /**
@@ -16,10 +17,30 @@ export const terminalStates = ["closed", "failed", "canceled"] as const;
 export const activeStates = ["assigned", "open"] as const;
 
 /** Tasks builders run; every other method runs inside the hub. */
-export const builderMethods = ["buildArch", "noop"] as const;
+export const builderMethods = ["buildArch", "noop", "composeImage"] as const;
+export type BuilderMethod = (typeof builderMethods)[number];
 export const hubMethods = ["build", "tagBuild", "newRepo"] as const;
 export const taskMethods = [...hubMethods, ...builderMethods] as const;
 export type TaskMethod = (typeof taskMethods)[number];
+
+/**
+ * What a builder declares it can do at check-in: `build` (package builds with deb-mock) and `image`
+ * (a compose's image phases: needs root and the image tools). A claim only hands a host the methods of
+ * its capabilities.
+ */
+export const builderCapabilities = ["build", "image"] as const;
+export type BuilderCapability = (typeof builderCapabilities)[number];
+export const defaultCapabilities: readonly BuilderCapability[] = ["build"];
+export const methodCapability: Record<BuilderMethod, BuilderCapability> = {
+  buildArch: "build",
+  noop: "build",
+  composeImage: "image",
+};
+
+/** The builder methods a host with these capabilities may claim. */
+export function methodsFor(capabilities: readonly string[]): BuilderMethod[] {
+  return builderMethods.filter((m) => capabilities.includes(methodCapability[m]));
+}
 
 export function isTerminal(state: string): boolean {
   return (terminalStates as readonly string[]).includes(state);
@@ -74,6 +95,40 @@ export type BuildArchRequest = z.infer<typeof buildArchRequest>;
 export const tagBuildRequest = z.object({ tag: z.string(), build: z.number().int() });
 export const newRepoRequest = z.object({ tag: z.string() });
 export const noopRequest = z.object({ sleepMs: z.number().int().min(0).optional() });
+
+/** One path component: starts with a letter or digit, so never '.', '..' or hidden. */
+const pathComponent = "[A-Za-z0-9][A-Za-z0-9._+~:-]{0,254}";
+/** A file of a compose's APT snapshot (dists/..., pool/...): a relative path of such components. */
+export const snapshotFile = z.object({
+  path: z
+    .string()
+    .min(1)
+    .max(1000)
+    .regex(new RegExp(`^(?:${pathComponent}/){0,15}${pathComponent}$`)),
+  sha256,
+  size,
+});
+export type SnapshotFile = z.infer<typeof snapshotFile>;
+
+/**
+ * composeImage: a compose's image phases (rootfs, ostree, oci, lint, image-build and, when the
+ * definition asks, the boot test) for one variant and architecture, run by a builder with the `image`
+ * capability. The definition is the submitted text (the builder validates it again before using it);
+ * the APT snapshot it installs from comes as artifacts of the hub's store.
+ */
+export const composeImageRequest = z.object({
+  compose: composeId,
+  /** The definition's file name (copied into the compose's metadata) and text. */
+  definitionFile: z.string().regex(new RegExp(`^${pathComponent}$`)),
+  definition: z
+    .string()
+    .min(1)
+    .max(1024 * 1024),
+  variant: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+  arch: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
+  snapshot: z.array(snapshotFile).min(1).max(100_000),
+});
+export type ComposeImageRequest = z.infer<typeof composeImageRequest>;
 
 export const resultFile = z.object({
   name: z.string().min(1).max(255),
@@ -164,6 +219,16 @@ export const taskOperations = operations({
       priority: z.number().int().min(0).max(1000).optional(),
       sleepMs: z.number().int().min(0).max(3_600_000).optional(),
     }),
+    status: 202,
+    response: queued,
+  },
+  queueComposeImage: {
+    method: "POST",
+    path: "/api/v1/composes/:id/image-tasks",
+    permission: "build",
+    summary: "Queue a running compose's image phases for one variant and architecture on a builder with the image capability",
+    params: z.object({ id: composeId }),
+    body: composeImageRequest.omit({ compose: true }),
     status: 202,
     response: queued,
   },

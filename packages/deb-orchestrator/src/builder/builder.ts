@@ -3,7 +3,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
 import type { ClaimedTask } from "../api/builder-protocol.js";
-import type { BuildArchRequest, ResultFile, TaskResult } from "../api/tasks.js";
+import { type BuildArchRequest, type BuilderCapability, defaultCapabilities, type ResultFile, type TaskResult } from "../api/tasks.js";
 import type { HubClient } from "../client/hub-client.js";
 import type { BuildRunner } from "./build-runner.js";
 
@@ -11,6 +11,8 @@ export interface BuilderOptions {
   client: HubClient;
   name: string;
   arches: string[];
+  /** What it declares at check-in (default: build); the hub hands it only those tasks. */
+  capabilities?: readonly BuilderCapability[];
   capacity: number;
   runner: BuildRunner;
   workDir: string;
@@ -72,6 +74,7 @@ export class Builder {
         const answer = await this.options.client.checkin(this.options.name, {
           session: this.session,
           arches: this.options.arches,
+          capabilities: [...(this.options.capabilities ?? defaultCapabilities)],
           capacity: this.options.capacity,
           load: this.running.size,
         });

@@ -431,6 +431,10 @@ export class HubClient {
   reportComposePhase(id: string, phase: string, report: Field<HubOperations["reportComposePhase"], "body">) {
     return this.call("reportComposePhase", { params: { id, phase }, body: report });
   }
+  /** The compose's client is still there (between phase reports): renew the compose's lease. */
+  renewCompose(id: string) {
+    return this.call("renewCompose", { params: { id } });
+  }
   /** End a compose with its status and results; the SBOM and package lists can be large: a longer timeout. */
   finishCompose(id: string, result: Field<HubOperations["finishCompose"], "body">) {
     return this.call("finishCompose", { params: { id }, body: result }, { timeoutMs: Math.max(this.timeoutMs, 5 * 60_000) });

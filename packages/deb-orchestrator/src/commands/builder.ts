@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { CommandSpec, Logger } from "@debian-bootc/core";
 import { type BuildRunner, NoopBuildRunner } from "../builder/build-runner.js";
 import { Builder } from "../builder/builder.js";
+import { checkCapabilities } from "../builder/capabilities.js";
 import { DebMockRunner } from "../builder/deb-mock-runner.js";
 import { clientFor } from "../cli-support/client-config.js";
 import { daemonLogger } from "../cli-support/daemon-logger.js";
@@ -11,6 +12,13 @@ import { type BuilderSettings, configFileOptions, loadDaemonConfig, printChecked
 export const builderOptions = [
   { flags: "--name <name>", description: "this builder's host name at the hub (default: the machine's host name)" },
   { flags: "--arch <arch>", description: "an architecture this builder builds for (default amd64)", repeatable: true },
+  {
+    flags: "--capability <capability>",
+    description:
+      "what this builder runs: build (package builds, the default), image (a compose's image phases: needs root and the image tools)",
+    repeatable: true,
+    choices: ["build", "image"],
+  },
   { flags: "--capacity <n>", description: "how many tasks run at once (default 1)" },
   { flags: "--work-dir <dir>", description: "scratch space for sources and results (default /var/tmp/deb-orchestrator-builder)" },
   {
@@ -43,6 +51,7 @@ export const builderCommand: CommandSpec = {
     const { path, settings } = await loadDaemonConfig("builder", ctx.options);
     const name = settings.name ?? hostname().split(".")[0] ?? "builder";
     if (ctx.options.checkConfig === true) return printCheckedConfig(ctx.out, ctx.json, path, { ...settings, name });
+    await checkCapabilities(settings.capability);
     const client = await clientFor(
       { ...ctx, options: { ...ctx.options, hub: settings.hub, tokenFile: settings["token-file"] } },
       { needToken: true },
@@ -52,6 +61,7 @@ export const builderCommand: CommandSpec = {
       client,
       name,
       arches: settings.arch,
+      capabilities: settings.capability,
       capacity: settings.capacity,
       runner: runnerFrom(settings, logger),
       workDir: settings["work-dir"],

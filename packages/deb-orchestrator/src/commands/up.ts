@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { CommandSpec } from "@debian-bootc/core";
+import { checkCapabilities } from "../builder/capabilities.js";
 import { daemonLogger } from "../cli-support/daemon-logger.js";
 import { parseListen, settingsFromFlags } from "../daemon-config.js";
 import { defaultLocalDataDir, startLocalOrchestrator } from "../local-orchestrator.js";
@@ -27,6 +28,7 @@ export const upCommand: CommandSpec = {
   async run(ctx) {
     const o = ctx.options as { data: string; listen: string; ostree?: string };
     const builder = settingsFromFlags("builder", ctx.options);
+    await checkCapabilities(builder.capability);
     const logger = daemonLogger("deb-orchestrator", ctx.verbose);
     const { host, port } = parseListen(o.listen);
     const local = await startLocalOrchestrator({
@@ -35,6 +37,7 @@ export const upCommand: CommandSpec = {
       host,
       port,
       arches: builder.arch,
+      capabilities: builder.capability,
       capacity: builder.capacity,
       runner: runnerFrom(builder, logger),
       workDir: builder["work-dir"],

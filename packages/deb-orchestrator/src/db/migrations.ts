@@ -474,6 +474,36 @@ function composes(dialect: DialectName): Migration {
   };
 }
 
+/** What a builder can run (`build`, `image`; space-separated): its claims only get those tasks. */
+function hostCapabilities(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .alterTable("hosts")
+        .addColumn("capabilities", "text", (c) => c.notNull().defaultTo("build"))
+        .execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable("hosts").dropColumn("capabilities").execute();
+    },
+  };
+}
+
+/**
+ * A running compose's lease: its client renews it with every report and a heartbeat; a compose whose
+ * lease lapsed (the client was killed) is ended TERMINATED by the hub instead of staying STARTED.
+ */
+function composeLeases(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable("composes").addColumn("lease_expires", "bigint").execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable("composes").dropColumn("lease_expires").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
@@ -490,6 +520,8 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         "0009_dep_wait": depWait(),
         "0010_auto_rebuilds": autoRebuilds(dialect),
         "0011_composes": composes(dialect),
+        "0012_host_capabilities": hostCapabilities(),
+        "0013_compose_leases": composeLeases(),
       };
     },
   };

@@ -40,6 +40,8 @@ export interface HostsTable {
   name: string;
   user_id: number;
   arches: string;
+  /** What it can run, space-separated (api/tasks.ts builderCapabilities). */
+  capabilities: Generated<string>;
   capacity: number;
   enabled: number;
   last_checkin: number | null;
@@ -248,6 +250,8 @@ export interface ComposesTable {
   completed_at: number | null;
   sbom: string | null;
   diff: string | null;
+  /** While STARTED: when the hub ends it TERMINATED unless its client reports or renews it first. */
+  lease_expires: number | null;
 }
 /** A phase of a compose, in the compose's order (`position`); `error` is JSON `{code, message}`. */
 export interface ComposePhasesTable {

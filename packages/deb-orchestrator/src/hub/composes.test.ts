@@ -1,6 +1,6 @@
 import { CodedError } from "@debian-bootc/core";
 import { describe, expect, it } from "vitest";
-import { createTarget, submitBuild, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
+import { createTarget, submitBuild, until, waitForTask, writeSourcePackage } from "../testing/test-builds.js";
 import { databaseKinds, startNoopBuilder, startTestHub, type TestHub, useBuilders, useDatabases } from "../testing/test-hub.js";
 
 const databases = useDatabases();
@@ -130,5 +130,42 @@ describe.each(databaseKinds)("composes recorded by the hub on %s", (kind) => {
     expect(view).toMatchObject({ status: "TERMINATED", hasSbom: false, diff: null, images: [], packages: [] });
     expect(view.phases).toMatchObject([{ name: "rootfs", status: "interrupted" }]);
     expect(await failure(reader.getComposeSbom(id))).toMatchObject({ code: "NOT_FOUND" });
+  }, 60_000);
+
+  it("ends a compose whose client stopped renewing its lease TERMINATED, its running phase interrupted (abandoned)", async () => {
+    test = await startTestHub(databases, kind, { leaseMs: 1000 });
+    const composer = await test.user("composer", ["build"]);
+    const id = "debian-bootc-minimal-13.0-20261203.2";
+    await composer.createCompose({ id, name: "debian-bootc-minimal", definition, phases: ["init", "rootfs", "ostree"] });
+    await composer.reportComposePhase(id, "init", { status: "done" });
+    await composer.reportComposePhase(id, "rootfs", { status: "running" });
+    // a long phase reports nothing, but its client's heartbeats keep the compose for several lease periods
+    let events = 0;
+    const stop = Date.now() + 3000;
+    while (Date.now() < stop) {
+      expect((await composer.renewCompose(id)).leaseMs).toBe(1000);
+      events++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(events).toBeGreaterThan(5);
+    expect((await composer.getCompose(id)).status).toBe("STARTED");
+    // the client is killed: nothing renews the lease any more
+    const ended = await until(async () => {
+      const view = await composer.getCompose(id);
+      return view.status === "STARTED" ? undefined : view;
+    }, 20_000);
+    expect(ended.status).toBe("TERMINATED");
+    expect(ended.completedAt).not.toBeNull();
+    expect(ended.phases.map((p) => [p.name, p.status, p.error?.code ?? null])).toEqual([
+      ["init", "done", null],
+      ["rootfs", "interrupted", "COMPOSE_ABANDONED"],
+      ["ostree", "pending", null],
+    ]);
+    // a client that comes back late cannot change it
+    expect(await failure(composer.reportComposePhase(id, "rootfs", { status: "done" }))).toMatchObject({ code: "COMPOSE_STATE" });
+    expect(await failure(composer.renewCompose(id))).toMatchObject({ code: "COMPOSE_STATE" });
+    expect(await failure(composer.finishCompose(id, { status: "FINISHED" }))).toMatchObject({ code: "COMPOSE_STATE" });
+    const history = await test.hub.ctx.db.selectFrom("events").select(["kind", "data"]).where("kind", "=", "compose.state").execute();
+    expect(history.map((e) => JSON.parse(e.data))).toContainEqual({ compose: id, status: "TERMINATED", reason: "abandoned" });
   }, 60_000);
 });

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from "kysely";
-import { activeStates } from "../api/tasks.js";
+import { activeStates, defaultCapabilities } from "../api/tasks.js";
 import type { Database, HostsTable } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import type { Principal } from "./auth.js";
@@ -22,6 +22,7 @@ export type HostIdentity = Pick<HostRow, "id" | "name" | "user_id">;
 export interface CheckinRequest {
   session: string;
   arches: string[];
+  capabilities?: string[];
   capacity: number;
   load?: number;
 }
@@ -46,6 +47,7 @@ export async function checkin(
       throw orchestratorError("PERMISSION_DENIED", `host '${name}' belongs to another user than '${principal.name}'`);
     const values = {
       arches: request.arches.join(" "),
+      capabilities: [...new Set(request.capabilities ?? defaultCapabilities)].sort().join(" "),
       capacity: request.capacity,
       last_checkin: now,
       load: request.load ?? 0,
@@ -191,6 +193,7 @@ export async function listHosts(db: Kysely<Database>) {
   return hosts.map((h) => ({
     name: h.name,
     arches: h.arches.split(" "),
+    capabilities: h.capabilities.split(" "),
     capacity: h.capacity,
     enabled: h.enabled === 1,
     lastCheckin: h.last_checkin,

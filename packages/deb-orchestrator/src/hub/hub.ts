@@ -10,6 +10,7 @@ import { ArtifactStore } from "./artifact-store.js";
 import { PrincipalCache } from "./auth.js";
 import { type BuildBaseResolver, debMockBuildBase } from "./build-base.js";
 import { BuildDepUniverses } from "./build-dep-universe.js";
+import { extendComposeLeasesAfterStart, reapAbandonedComposes } from "./catalog/compose-leases.js";
 import { createToken, createUser } from "./catalog/users.js";
 import type { HubContext } from "./context.js";
 import { Dispatcher } from "./dispatcher.js";
@@ -146,9 +147,13 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   ctx.publicUrl = (options.publicUrl ?? url).replace(/\/$/, "");
 
   await extendLeasesAfterStart(ctx);
+  await extendComposeLeasesAfterStart(ctx);
   await engine.resumeAll();
   const reaper = setInterval(
-    () => void reapExpiredLeases(ctx).catch((err) => logger.error({ err }, "lease reaper failed")),
+    () => {
+      void reapExpiredLeases(ctx).catch((err) => logger.error({ err }, "lease reaper failed"));
+      void reapAbandonedComposes(ctx).catch((err) => logger.error({ err }, "compose lease reaper failed"));
+    },
     Math.max(50, Math.floor(leaseMs / 4)),
   );
   const webhooks = new WebhookDeliverer(ctx, { baseBackoffMs: options.webhookBackoffMs ?? 1000 });

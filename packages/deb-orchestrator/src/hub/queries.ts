@@ -1,7 +1,7 @@
 import { type AptUnmetRelation, describeAptUnmet } from "@debian-bootc/deb-mock";
 import type { Kysely } from "kysely";
 import { z } from "zod";
-import { builderMethods } from "../api/tasks.js";
+import { type BuilderMethod, builderMethods, methodCapability } from "../api/tasks.js";
 import type { Database } from "../db/schema.js";
 import { orchestratorError } from "../errors.js";
 import { rebuildOf } from "./auto-rebuild.js";
@@ -161,9 +161,17 @@ export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<W
     }
     const arch = task.arch ?? "?";
     const hosts = await ctx.db.selectFrom("hosts").selectAll().execute();
-    const forArch = hosts.filter((h) => h.arches.split(" ").includes(arch));
-    if (forArch.length === 0)
+    const onArch = hosts.filter((h) => h.arches.split(" ").includes(arch));
+    if (onArch.length === 0)
       return { ...base, reason: `Waiting: no builder has ever checked in for architecture ${arch}.${retried}`, details: { arch } };
+    const capability = methodCapability[task.method as BuilderMethod];
+    const forArch = onArch.filter((h) => h.capabilities.split(" ").includes(capability));
+    if (forArch.length === 0)
+      return {
+        ...base,
+        reason: `Waiting: no builder for ${arch} has the '${capability}' capability (builder --capability ${capability}).${retried}`,
+        details: { arch, capability },
+      };
     const enabled = forArch.filter((h) => h.enabled === 1);
     if (enabled.length === 0)
       return { ...base, reason: `Waiting: every builder for ${arch} is disabled (${forArch.map((h) => h.name).join(", ")}).${retried}` };

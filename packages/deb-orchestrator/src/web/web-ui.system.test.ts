@@ -39,7 +39,7 @@ describe("web UI in chromium", () => {
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    test = await startTestHub(databases, "sqlite", { leaseMs: 10_000 });
+    test = await startTestHub(databases, "sqlite", { leaseMs: 60_000 });
     seeded = await seedHub(test);
     running = await startRunningBuild(test, seeded);
     // playwright gives every launch a fresh temporary profile (its own --user-data-dir)

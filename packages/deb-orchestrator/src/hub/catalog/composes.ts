@@ -15,6 +15,7 @@ import { orchestratorError } from "../../errors.js";
 import type { Principal } from "../auth.js";
 import type { HubContext } from "../context.js";
 import { recordEvent } from "../events.js";
+import { cancelComposeImages } from "../tasks/methods/compose-image.js";
 
 /* Composes as deb-bootc-compose reports them: created when they start, their phases as they run, their
  * results (images, packages with the builds they came from, SBOM, package diff) when they end. Only the
@@ -70,6 +71,7 @@ export async function createCompose(
         completed_at: null,
         sbom: null,
         diff: null,
+        lease_expires: now + ctx.leaseMs,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -107,7 +109,7 @@ export async function createCompose(
 }
 
 /** The compose a report is about, when the actor may still change it. */
-async function runningCompose(db: Kysely<Database> | Transaction<Database>, actor: Principal, composeId: string) {
+export async function runningCompose(db: Kysely<Database> | Transaction<Database>, actor: Principal, composeId: string) {
   const row = await findCompose(db as Kysely<Database>, composeId);
   if (row.owner_id !== actor.userId && !actor.perms.has("admin"))
     throw orchestratorError("PERMISSION_DENIED", `compose '${composeId}' belongs to another user`);
@@ -130,6 +132,11 @@ export async function reportComposePhase(
   const now = ctx.now();
   await ctx.db.transaction().execute(async (trx) => {
     const compose = await runningCompose(trx, actor, composeId);
+    await trx
+      .updateTable("composes")
+      .set({ lease_expires: now + ctx.leaseMs })
+      .where("id", "=", compose.id)
+      .execute();
     const values = {
       status: report.status,
       started_at: report.startedAt ?? (report.status === "running" ? now : null),
@@ -239,6 +246,7 @@ export async function finishCompose(
         .onConflict((oc) => oc.columns(["compose_id", "variant", "arch", "name"]).doNothing())
         .execute(),
     );
+    await cancelComposeImages(trx, ctx, composeId, actor.userId);
     // phases the compose never reported are left as they were: pending ones did not run
     await trx
       .updateTable("compose_phases")
@@ -251,6 +259,7 @@ export async function finishCompose(
       .set({
         status: result.status,
         completed_at: now,
+        lease_expires: null,
         sbom: result.sbom === undefined ? null : JSON.stringify(result.sbom),
         diff: result.diff === undefined || result.diff === null ? null : JSON.stringify(result.diff),
       })

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { ComposeImage, ComposePackage, ComposePhaseStatus, ComposeStatus } from "../../api/composes.js";
+import { renewCompose } from "../catalog/compose-leases.js";
 import {
   composePhaseLog,
   composeSbom,
@@ -55,6 +56,16 @@ export const composeRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app
       config: { perm: "build", summary: "Report a compose phase: started (running) or ended, with its log" },
     },
     async (request) => reportComposePhase(ctx, caller(request), request.params.id, request.params.phase, request.body),
+  );
+  app.post<{ Params: { id: string } }>(
+    "/api/v1/composes/:id/heartbeat",
+    {
+      config: {
+        perm: "build",
+        summary: "The compose's client is still there: renew its lease (a compose whose lease lapses is ended TERMINATED)",
+      },
+    },
+    async (request) => renewCompose(ctx, caller(request), request.params.id),
   );
   app.post<{
     Params: { id: string };

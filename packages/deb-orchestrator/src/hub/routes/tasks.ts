@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { isTerminal } from "../../api/tasks.js";
+import { type ComposeImageRequest, isTerminal } from "../../api/tasks.js";
 import { orchestratorError } from "../../errors.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
@@ -10,6 +10,7 @@ import { streamClient } from "../limits.js";
 import { getTask, listTasks, taskFile, taskState, whyTask } from "../queries.js";
 import { followLog, listLogs, logDir, readLogFrom } from "../task-log.js";
 import { cancelTask, resubmitTask } from "../tasks/control.js";
+import { queueComposeImage } from "../tasks/methods/compose-image.js";
 import { submitNoop } from "../tasks/methods/noop.js";
 import { checkFileName } from "../validate.js";
 
@@ -35,6 +36,19 @@ export const taskRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, {
       config: { perm: "build", summary: "Submit a builder task that needs no build (noop)" },
     },
     async (request, reply) => reply.status(202).send({ task: await submitNoop(ctx, caller(request), request.body) }),
+  );
+  app.post<{ Params: { id: string }; Body: Omit<ComposeImageRequest, "compose"> }>(
+    "/api/v1/composes/:id/image-tasks",
+    {
+      // the snapshot's file list: one entry per .deb and index
+      bodyLimit: 32 * 1024 * 1024,
+      config: {
+        perm: "build",
+        summary: "Queue a running compose's image phases for one variant and architecture on a builder with the image capability",
+      },
+    },
+    async (request, reply) =>
+      reply.status(202).send({ task: await queueComposeImage(ctx, caller(request), { ...request.body, compose: request.params.id }) }),
   );
   app.get<{ Params: { id: number } }>(
     "/api/v1/tasks/:id",

@@ -1,5 +1,5 @@
 import type { Selectable, Transaction } from "kysely";
-import { activeStates, builderMethods, type TaskMethod, terminalStates } from "../../api/tasks.js";
+import { activeStates, builderMethods, methodsFor, type TaskMethod, terminalStates } from "../../api/tasks.js";
 import type { Database, TasksTable } from "../../db/schema.js";
 import type { HubContext } from "../context.js";
 import { type EventInput, recordEvent, recordEvents } from "../events.js";
@@ -120,7 +120,7 @@ export async function claim(
     .selectFrom("tasks")
     .select("id")
     .where("state", "=", "free")
-    .where("method", "in", [...builderMethods])
+    .where("method", "in", methodsFor(host.capabilities.split(" ")))
     .where("arch", "in", host.arches.split(" "))
     .where((eb) => eb("weight", "<=", eb(eb.val(host.capacity), "-", heldWeight(trx, hostId))))
     .orderBy("priority")

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import {
   buildArchRequest,
   buildRequest,
+  composeImageRequest,
   newRepoRequest,
   noopRequest,
   type TaskMethod,
@@ -24,7 +25,7 @@ export interface TaskSubject {
 /**
  * Every task method: the schema of its request, what it works on and, for the methods the hub runs
  * itself, its step (what to do next, looking at the task and its children). Builder methods have no step
- * here: builders run them and report through the scheduler (buildArch, noop).
+ * here: builders run them and report through the scheduler (buildArch, noop, composeImage).
  */
 interface Method<S extends z.ZodType> {
   request: S;
@@ -39,6 +40,7 @@ const methods = {
   tagBuild: method({ request: tagBuildRequest, subject: () => ({ text: "tag into destination" }), step: stepTagBuild }),
   newRepo: method({ request: newRepoRequest, subject: (r) => ({ text: `repo of ${r.tag}` }), step: stepNewRepo }),
   noop: method({ request: noopRequest }),
+  composeImage: method({ request: composeImageRequest, subject: (r) => ({ text: `${r.variant}/${r.arch}`, detail: r.compose }) }),
 } satisfies Record<TaskMethod, Method<z.ZodType>>;
 
 function isMethod(name: string): name is TaskMethod {

@@ -1,0 +1,72 @@
+import type { Transaction } from "kysely";
+import { type ComposeImageRequest, composeImageRequest, terminalStates } from "../../../api/tasks.js";
+import type { Database } from "../../../db/schema.js";
+import { orchestratorError } from "../../../errors.js";
+import type { Principal } from "../../auth.js";
+import { runningCompose } from "../../catalog/composes.js";
+import type { HubContext } from "../../context.js";
+import * as transition from "../transitions.js";
+import { DEFAULT_PRIORITY } from "./build.js";
+
+/**
+ * Queue a compose's image phases for one variant and architecture as a composeImage task, which only a
+ * builder with the `image` capability claims. The compose must be recorded, running and the caller's;
+ * every snapshot file must be in the artifact store, each path once. The request is checked against its
+ * schema here as well as at the API's edge: its names become paths on the builder.
+ */
+export async function queueComposeImage(ctx: HubContext, principal: Principal, input: ComposeImageRequest): Promise<number> {
+  const parsed = composeImageRequest.safeParse(input);
+  if (!parsed.success)
+    throw orchestratorError(
+      "REQUEST_INVALID",
+      `composeImage request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`,
+    );
+  const request = parsed.data;
+  const compose = await runningCompose(ctx.db, principal, request.compose);
+  const paths = new Set<string>();
+  for (const file of request.snapshot) {
+    if (paths.has(file.path)) throw orchestratorError("PATH_INVALID", `snapshot file '${file.path}' is listed twice`);
+    paths.add(file.path);
+  }
+  for (const file of request.snapshot)
+    if (!(await ctx.store.has(file.sha256)))
+      throw orchestratorError("ARTIFACT_MISSING", `snapshot file '${file.path}' (${file.sha256}) has not been uploaded`, {
+        hint: "PUT it to /api/v1/artifacts/<sha256> first",
+      });
+  const id = await ctx.db.transaction().execute((trx) =>
+    transition.insert(trx, ctx, {
+      parentId: null,
+      label: null,
+      method: "composeImage",
+      arch: request.arch,
+      priority: DEFAULT_PRIORITY,
+      ownerId: compose.owner_id,
+      request,
+    }),
+  );
+  if (id === undefined) throw new Error("task insert returned no id");
+  ctx.dispatcher.wake(request.arch);
+  ctx.bus.ping();
+  return id;
+}
+
+/**
+ * A compose ended (finished, failed, interrupted or abandoned): its image tasks that have not ended are
+ * canceled, so no builder goes on making an image nobody will collect (a builder running one hears at
+ * its next heartbeat that the task is no longer its own). Returns the canceled task ids.
+ */
+export async function cancelComposeImages(trx: Transaction<Database>, ctx: HubContext, composeId: string, userId: number | null) {
+  const active = await trx
+    .selectFrom("tasks")
+    .select(["id", "request"])
+    .where("method", "=", "composeImage")
+    .where("state", "not in", [...terminalStates])
+    .execute();
+  const canceled: number[] = [];
+  for (const task of active) {
+    const parsed = composeImageRequest.safeParse(JSON.parse(task.request));
+    if (!parsed.success || parsed.data.compose !== composeId) continue;
+    if (await transition.cancel(trx, ctx, task.id, { userId })) canceled.push(task.id);
+  }
+  return canceled;
+}
