@@ -60,6 +60,13 @@ ostree pull-local --repo=/tmp/copy "$1" "$2" >&2
 if ostree show --repo=/tmp/copy --gpg-verify-remote=channel "$2" 2>&1 | grep -q "Good signature"; then echo verified=yes; else echo verified=no; fi
 `;
 
+// $1 repo, $2 commit, $3 keyring directory: how many signatures the commit carries, and how many are good
+const SIGNATURES_SCRIPT = `
+out=$(ostree show --repo="$1" --gpg-homedir="$3" "$2")
+echo "signatures=$(printf '%s\\n' "$out" | grep -c "Signature made" || true)"
+echo "good=$(printf '%s\\n' "$out" | grep -c "Good signature" || true)"
+`;
+
 async function signingKey(name: string): Promise<UpdateSigningKey & { binaryPublic: Uint8Array }> {
   const key = await generateOpenPgpKey({ name, email: "test@deb-bootc-compose.invalid" });
   return { path: "(memory)", ...key, binaryPublic: await dearmor(key.publicKey) };
@@ -117,6 +124,18 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
     expect(first).toMatchObject({ ref, commit: made.first, changed: true });
     expect(first.previous).toBeUndefined();
     expect(first.delta).toBeUndefined();
+    // signed where it was made, twice over, and published: still one signature (machines list each one)
+    const signatures = async (repo: string) =>
+      parseKeyValues(
+        await runrootScript(SIGNATURES_SCRIPT, ["/repo", made.first!, "/keys"], {
+          binds: [
+            { source: repo, target: "/repo", readOnly: true },
+            { source: keys, target: "/keys", readOnly: true },
+          ],
+        }),
+      );
+    expect(await signatures(src)).toEqual({ signatures: "1", good: "1" });
+    expect(await signatures(pub)).toEqual({ signatures: "1", good: "1" });
     const second = await publishCommit({ repo: pub, sourceRepo: src, commit: made.second!, ref, key });
     expect(second).toMatchObject({ commit: made.second, previous: made.first, delta: `${made.first}-${made.second}`, changed: true });
     const again = await publishCommit({ repo: pub, sourceRepo: src, commit: made.second!, ref, key });
