@@ -97,6 +97,21 @@ describe("loadDaemonConfig", () => {
   });
 });
 
+describe("the hub's OSTree directory (hub --ostree, hub.yaml's ostree)", () => {
+  it("is served only when set, from the file or the flag, as an absolute path", async () => {
+    expect(hubOptionsFrom(hubDefaults)).not.toHaveProperty("ostreeDir");
+    const path = file("hub-ostree.yaml", "ostree: /srv/ostree\n");
+    const fromFile = (await loadDaemonConfig("hub", { configFile: path }, env)).settings;
+    expect(hubOptionsFrom(fromFile).ostreeDir).toBe("/srv/ostree");
+    // the flag wins, and a relative directory is taken from where the hub is started (as up does)
+    const flagged = (await loadDaemonConfig("hub", { configFile: path, ostree: "published" }, env)).settings;
+    expect(hubOptionsFrom(flagged).ostreeDir).toBe(join(process.cwd(), "published"));
+    await expect(loadDaemonConfig("hub", { configFile: file("hub-ostree-bad.yaml", "ostree: ''\n") }, env)).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+    });
+  });
+});
+
 describe("deb-orchestrator hub|builder --check-config", () => {
   it("prints the settings in effect and exits 0", async () => {
     const path = file("check.yaml", "lease: 120\n");

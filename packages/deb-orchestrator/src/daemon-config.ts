@@ -1,6 +1,6 @@
 import { access } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { coreError, formatFieldPath, loadYamlFile, type OptionSpec, type Output } from "@debian-bootc/core";
 import { z } from "zod";
 import { builderCapabilities } from "./api/tasks.js";
@@ -42,6 +42,11 @@ export const hubConfigSchema = z
       .min(1)
       .optional()
       .describe("cache of external repositories' package indexes for the dep-wait check (default DATA/index-cache)"),
+    ostree: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("serve the OSTree repositories published into this directory (deb-bootc-compose publish --to DIR/NAME) at /ostree/NAME/"),
   })
   .strict();
 
@@ -75,7 +80,7 @@ export const builderConfigSchema = z
 export type HubConfig = z.output<typeof hubConfigSchema>;
 export type BuilderConfig = z.output<typeof builderConfigSchema>;
 
-export const hubDefaults: Required<Omit<HubConfig, "db" | "public-url" | "index-cache">> = {
+export const hubDefaults: Required<Omit<HubConfig, "db" | "public-url" | "index-cache" | "ostree">> = {
   data: "/var/lib/deb-orchestrator",
   listen: "127.0.0.1:8470",
   lease: 60,
@@ -225,6 +230,7 @@ export function hubOptionsFrom(s: HubSettings): Omit<HubOptions, "publisher" | "
     ...parseListen(s.listen),
     ...(s["public-url"] ? { publicUrl: s["public-url"] } : {}),
     ...(s["index-cache"] ? { indexCacheDir: s["index-cache"] } : {}),
+    ...(s.ostree ? { ostreeDir: resolve(s.ostree) } : {}),
     leaseMs: s.lease * 1000,
     publicRead: !s["private-read"],
     webPublicRead: !s["web-private"],

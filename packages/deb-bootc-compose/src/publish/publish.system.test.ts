@@ -7,19 +7,26 @@
  * and summary are not signed. Needs root, bubblewrap and the Debian mirror (the runroot's packages); a minute.
  */
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startHub } from "@debian-bootc/deb-orchestrator/local";
 import { dearmor, generateOpenPgpKey } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
+import { runCompose } from "../compose/phase-engine.js";
+import { parseDefinition } from "../definition.js";
 import { parseKeyValues, runrootScript } from "../ostree/runroot.js";
 import { handBackToCaller, rangeWritableDirectory } from "../rootfs/chroot.js";
 import { publishCommit, signCommit } from "./publish.js";
+import { createPublishPhase } from "./publish-phase.js";
 import type { UpdateSigningKey } from "./signing-key.js";
 
 const ready = Boolean(process.env.CI) || (process.getuid?.() === 0 && existsSync("/usr/bin/bwrap"));
+const example = new URL("../../../../examples/minimal.yaml", import.meta.url).pathname;
 let work: string | undefined;
+/** The first test's commits (bound to demo/amd64/minimal) and their repository, for the phase's test. */
+let made: Record<string, string> = {};
+let src: string | undefined;
 
 // $1 repo: two commits of a tree on the ref "src", the second with one file changed
 const COMMITS_SCRIPT = `
@@ -60,6 +67,13 @@ ostree pull-local --repo=/tmp/copy "$1" "$2" >&2
 if ostree show --repo=/tmp/copy --gpg-verify-remote=channel "$2" 2>&1 | grep -q "Good signature"; then echo verified=yes; else echo verified=no; fi
 `;
 
+// $1 repo, $2 commit, $3 keyring directory: how many signatures the commit carries, and how many are good
+const SIGNATURES_SCRIPT = `
+out=$(ostree show --repo="$1" --gpg-homedir="$3" "$2")
+echo "signatures=$(printf '%s\\n' "$out" | grep -c "Signature made" || true)"
+echo "good=$(printf '%s\\n' "$out" | grep -c "Good signature" || true)"
+`;
+
 async function signingKey(name: string): Promise<UpdateSigningKey & { binaryPublic: Uint8Array }> {
   const key = await generateOpenPgpKey({ name, email: "test@deb-bootc-compose.invalid" });
   return { path: "(memory)", ...key, binaryPublic: await dearmor(key.publicKey) };
@@ -73,13 +87,13 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
   it("moves the ref, signs, makes a delta; a client pulls with the key and refuses another", { timeout: 600_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), "publish-"));
     await chmod(work, 0o755);
-    const src = join(work, "src");
+    src = join(work, "src");
     // the hub's directory of published repositories, and a channel in it
     const ostreeDir = join(work, "ostree");
     const pub = join(ostreeDir, "demo");
     const keys = join(work, "keys");
     await rangeWritableDirectory(src);
-    const made = parseKeyValues(await runrootScript(COMMITS_SCRIPT, ["/src"], { binds: [{ source: src, target: "/src" }] }));
+    made = parseKeyValues(await runrootScript(COMMITS_SCRIPT, ["/src"], { binds: [{ source: src, target: "/src" }] }));
     await handBackToCaller(src);
     expect(made.first).toMatch(/^[0-9a-f]{64}$/);
     expect(made.second).toMatch(/^[0-9a-f]{64}$/);
@@ -117,6 +131,18 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
     expect(first).toMatchObject({ ref, commit: made.first, changed: true });
     expect(first.previous).toBeUndefined();
     expect(first.delta).toBeUndefined();
+    // signed where it was made, twice over, and published: still one signature (machines list each one)
+    const signatures = async (repo: string) =>
+      parseKeyValues(
+        await runrootScript(SIGNATURES_SCRIPT, ["/repo", made.first!, "/keys"], {
+          binds: [
+            { source: repo, target: "/repo", readOnly: true },
+            { source: keys, target: "/keys", readOnly: true },
+          ],
+        }),
+      );
+    expect(await signatures(src)).toEqual({ signatures: "1", good: "1" });
+    expect(await signatures(pub)).toEqual({ signatures: "1", good: "1" });
     const second = await publishCommit({ repo: pub, sourceRepo: src, commit: made.second!, ref, key });
     expect(second).toMatchObject({ commit: made.second, previous: made.first, delta: `${made.first}-${made.second}`, changed: true });
     const again = await publishCommit({ repo: pub, sourceRepo: src, commit: made.second!, ref, key });
@@ -160,5 +186,41 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
       code: "CHANNEL_PUBLISH_FAILED",
       message: expect.stringContaining("not bound to demo/amd64/minimal"),
     });
+  });
+
+  it("the publish phase (updates.publishTo) publishes a compose's commits at its end", { timeout: 300_000 }, async () => {
+    expect(made.second).toMatch(/^[0-9a-f]{64}$/);
+    const dir = join(work!, "phase");
+    await mkdir(dir, { recursive: true });
+    const key = await generateOpenPgpKey({ name: "phase key", email: "test@deb-bootc-compose.invalid" });
+    await writeFile(join(dir, "channel.asc"), key.privateKey);
+    const to = join(dir, "published");
+    const text = (await readFile(example, "utf8")).replace(/^name: .*$/m, "name: demo");
+    const path = join(dir, "demo.yaml");
+    await writeFile(path, `${text}\nupdates:\n  url: http://127.0.0.1/\n  key: channel.asc\n  publishTo: ${to}\n`);
+    // what the ostree phase leaves: the compose's repository and the variant's commit record
+    const ostree = {
+      name: "ostree" as const,
+      async run(ctx: { composeDir: string }) {
+        await cp(src!, join(ctx.composeDir, "compose", "ostree", "repo"), { recursive: true });
+        const record = join(ctx.composeDir, "compose", "minimal", "amd64");
+        await mkdir(record, { recursive: true });
+        await writeFile(join(record, "ostree-commit.json"), JSON.stringify({ commit: made.second }));
+      },
+    };
+    const result = await runCompose({
+      definition: parseDefinition(await readFile(path, "utf8"), path),
+      definitionPath: path,
+      outputDir: join(dir, "out"),
+      phases: [ostree, createPublishPhase({ baseDir: dir })],
+    });
+    expect(result.status).toBe("FINISHED");
+    expect(result.phases.find((p) => p.name === "publish")).toMatchObject({
+      outcome: "done",
+      notes: [`minimal/amd64: demo/amd64/minimal -> ${made.second!.slice(0, 12)}`],
+    });
+    expect(existsSync(join(to, "refs", "heads", "demo", "amd64", "minimal"))).toBe(true);
+    expect((await readFile(join(to, "refs", "heads", "demo", "amd64", "minimal"), "utf8")).trim()).toBe(made.second);
+    expect(existsSync(join(to, "summary.sig"))).toBe(true);
   });
 });

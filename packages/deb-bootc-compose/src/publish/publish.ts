@@ -19,25 +19,40 @@ import type { UpdateSigningKey } from "./signing-key.js";
  * key reaches it as a file in a private directory and lives in a throwaway GNUPGHOME there.
  */
 
+/**
+ * Sign a commit once: `ostree gpg-sign` adds a second signature by the same key when the signer's public
+ * key is not in the repository's keyrings (its own "already signed" check finds no key to match), so
+ * machines would show every signature twice. The commit is checked against a keyring with only the
+ * channel's public key first: a good signature there is ours, and the commit stays as it is.
+ * Needs $GNUPGHOME with the key imported and $fpr; $1 repo, $2 commit.
+ */
+const SIGN_ONCE = `
+sign_once() {
+  mkdir -p "$GNUPGHOME/public"
+  [ -s "$GNUPGHOME/public/channel.gpg" ] || gpg --batch --export "$fpr" > "$GNUPGHOME/public/channel.gpg"
+  if ostree show --repo="$1" --gpg-homedir="$GNUPGHOME/public" "$2" 2>/dev/null | grep -q "Good signature"; then return 0; fi
+  ostree gpg-sign --repo="$1" --gpg-homedir="$GNUPGHOME" "$2" "$fpr" >&2
+}
+`;
+
+const WITH_KEY = `
+GNUPGHOME=$(mktemp -d); export GNUPGHOME
+trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true; rm -rf "$GNUPGHOME"' EXIT
+gpg --batch --quiet --import "$key" >&2 2>&1
+${SIGN_ONCE}`;
+
 // $1 published repo, $2 source repo, $3 commit, $4 ref, $5 secret key file, $6 fingerprint.
 const PUBLISH_SCRIPT = `
 pub=$1; src=$2; commit=$3; ref=$4; key=$5; fpr=$6
 [ -f "$pub/config" ] || ostree init --repo="$pub" --mode=archive >&2
-GNUPGHOME=$(mktemp -d); export GNUPGHOME
-trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true; rm -rf "$GNUPGHOME"' EXIT
-gpg --batch --quiet --import "$key" >&2 2>&1
-# a commit the ostree phase signed already keeps that signature
-sign() {
-  if ! ostree gpg-sign --repo="$1" --gpg-homedir="$GNUPGHOME" "$2" "$fpr" >/tmp/sign.out 2>&1; then
-    grep -q "already signed" /tmp/sign.out || { cat /tmp/sign.out >&2; exit 1; }
-  fi
-}
+${WITH_KEY}
 binding=$(ostree show --repo="$src" --print-metadata-key=ostree.ref-binding "$commit" 2>/dev/null || true)
 case "$binding" in *"'$ref'"*) ;; *) echo "unbound=$binding"; exit 0 ;; esac
 prev=$(ostree rev-parse --repo="$pub" "$ref" 2>/dev/null || true)
 if [ "$prev" != "$commit" ]; then
   ostree pull-local --repo="$pub" "$src" "$commit" >&2
-  sign "$pub" "$commit"
+  # a commit the ostree phase signed already keeps that one signature
+  sign_once "$pub" "$commit"
   if [ -n "$prev" ]; then
     ostree static-delta generate --repo="$pub" --from="$prev" --to="$commit" >&2
     echo "delta=$prev-$commit"
@@ -52,12 +67,8 @@ echo "commit=$(ostree rev-parse --repo="$pub" "$ref")"
 // $1 repo, $2 commit, $3 secret key file, $4 fingerprint: sign a commit where it was made.
 const SIGN_SCRIPT = `
 repo=$1; commit=$2; key=$3; fpr=$4
-GNUPGHOME=$(mktemp -d); export GNUPGHOME
-trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true; rm -rf "$GNUPGHOME"' EXIT
-gpg --batch --quiet --import "$key" >&2 2>&1
-if ! ostree gpg-sign --repo="$repo" --gpg-homedir="$GNUPGHOME" "$commit" "$fpr" >/tmp/sign.out 2>&1; then
-  grep -q "already signed" /tmp/sign.out || { cat /tmp/sign.out >&2; exit 1; }
-fi
+${WITH_KEY}
+sign_once "$repo" "$commit"
 echo signed=yes
 `;
 

@@ -8,7 +8,7 @@ export const hubCommand: CommandSpec = {
   name: "hub",
   summary: "Run the hub: the JSON API, the task scheduler and the tag repositories.",
   description:
-    "Opens (and migrates) the database, resumes unfinished work, and serves the API at /api/v1 (OpenAPI at /api/v1/openapi.json) and the signed tag repositories at /repos/TAG/latest/. On first start it creates the user 'admin' and writes its token to DATA/admin.token. SIGTERM stops it cleanly; builders keep their tasks through a restart. Settings come from the flags, then hub.yaml (each key is a flag's name without the dashes), then the defaults; --check-config validates them and prints them.",
+    "Opens (and migrates) the database, resumes unfinished work, and serves the API at /api/v1 (OpenAPI at /api/v1/openapi.json) and the signed tag repositories at /repos/TAG/latest/ (with --ostree DIR, also the OSTree repositories published into DIR at /ostree/NAME/). On first start it creates the user 'admin' and writes its token to DATA/admin.token. SIGTERM stops it cleanly; builders keep their tasks through a restart. Settings come from the flags, then hub.yaml (each key is a flag's name without the dashes), then the defaults; --check-config validates them and prints them.",
   options: [
     ...configFileOptions("hub"),
     { flags: "--db <url>", description: "sqlite:PATH or postgres://USER@HOST/DB (default sqlite:DATA/hub.db)" },
@@ -28,10 +28,15 @@ export const hubCommand: CommandSpec = {
     },
     { flags: "--upload-grace <hours>", description: "uploads no build uses are removed after this long (default 24)" },
     { flags: "--max-task-log <MiB>", description: "a task's logs together; more answer 413 LOG_TOO_LARGE (default 512)" },
+    {
+      flags: "--ostree <dir>",
+      description: "serve the OSTree repositories published into DIR/NAME (deb-bootc-compose publish) at /ostree/NAME/",
+    },
   ],
   examples: [
     "deb-orchestrator hub --db postgres://orch@db/orch --data /srv/orchestrator --listen 0.0.0.0:8470",
     "deb-orchestrator hub --config-file /etc/deb-orchestrator/hub.yaml --check-config",
+    "deb-orchestrator hub --ostree /srv/ostree",
   ],
   async run(ctx) {
     const { path, settings } = await loadDaemonConfig("hub", ctx.options);
