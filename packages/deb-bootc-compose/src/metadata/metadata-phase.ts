@@ -59,6 +59,8 @@ const DISK_TYPES: Record<string, string> = { ".qcow2": "qcow2", ".raw": "raw", "
 /** Images in compose/<variant>/<arch>/ (OCI layouts, archives, disks), merged with what phases recorded. */
 export async function collectImages(ctx: Pick<PhaseContext, "composeDir" | "definition" | "state">): Promise<ImageMetadata[]> {
   const found = new Map<string, ImageMetadata>();
+  // what the phases that wrote (or took over) a file hashed already is not hashed again
+  const hashed = new Map((ctx.state.find("images") ?? []).flatMap((r) => (r.sha256 ? [[r.path, r.sha256] as const] : [])));
   const base = join(ctx.composeDir, "compose");
   for (const variant of Object.keys(ctx.definition.variants)) {
     for (const arch of ctx.definition.arches) {
@@ -95,7 +97,7 @@ export async function collectImages(ctx: Pick<PhaseContext, "composeDir" | "defi
               format: type === "ociarchive" ? "oci-archive" : type,
               path: rel,
               size: s.size,
-              sha256: (await hashFileWith(path, ["sha256"])).sha256,
+              sha256: hashed.get(rel) ?? (await hashFileWith(path, ["sha256"])).sha256,
             });
         }
       }
