@@ -170,18 +170,14 @@ export function createImageBuildPhase(): Phase {
         const names = { raw: wantRaw ? `${base}.raw` : undefined, qcow2: wantQcow2 ? `${base}.qcow2` : undefined };
         const origin = { remote: updateRemoteName(definition), ref: channelRef(definition, c.variant, c.arch) ?? c.ref };
         const profile = runrootProfile(definition.suite, c.arch);
-        const boot = { secureBoot, firmware };
+        // what the image is made with, beside the commit: every one is in its key
+        const settings = { ref: c.ref, osName: definition.name, origin, kargs: definition.kargs, boot: { secureBoot, firmware }, size };
         const key = diskImageKey({
           code: await diskCode(),
           hostTools: await hostDiskTools(ctx),
           profile,
           commit: c.commit,
-          ref: c.ref,
-          osName: definition.name,
-          origin,
-          kargs: definition.kargs,
-          boot,
-          size,
+          ...settings,
           files: names,
         });
         const started = Date.now();
@@ -210,12 +206,7 @@ export function createImageBuildPhase(): Phase {
           try {
             const result = await buildDiskImage({
               repo: c.repo,
-              ref: c.ref,
-              osName: definition.name,
-              origin,
-              kargs: definition.kargs,
-              boot,
-              size,
+              ...settings,
               workDir: join(ctx.composeDir, "work", c.arch, c.variant, "disk"),
               raw: names.raw ? join(dir, names.raw) : undefined,
               qcow2: names.qcow2 ? join(dir, names.qcow2) : undefined,
