@@ -161,6 +161,8 @@ export interface ImageRecord {
   path: string;
   format?: string;
   digest?: string;
+  /** SHA256 of a file deliverable, when the phase that wrote it knows it (the metadata phase does not hash it again). */
+  sha256?: string;
 }
 
 /** What the rootfs phase leaves in the run's state: one tree per variant and arch. */

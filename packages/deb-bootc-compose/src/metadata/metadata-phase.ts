@@ -6,8 +6,10 @@ import { type BuildState, buildOrigins } from "../build/build-phase.js";
 import { parseComposeId } from "../compose/compose-id.js";
 import type { ImageRecord, PerVariantArch, PkgsetState } from "../compose/compose-state.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
+import { previousComposeDir } from "../compose/previous-compose.js";
 import { imageReference } from "../definition.js";
 import type { PackageSideOptions } from "../pkgset/pkgset-phase.js";
+import { writeChecksums } from "./checksums.js";
 import {
   diffPackages,
   findPreviousCompose,
@@ -59,6 +61,8 @@ const DISK_TYPES: Record<string, string> = { ".qcow2": "qcow2", ".raw": "raw", "
 /** Images in compose/<variant>/<arch>/ (OCI layouts, archives, disks), merged with what phases recorded. */
 export async function collectImages(ctx: Pick<PhaseContext, "composeDir" | "definition" | "state">): Promise<ImageMetadata[]> {
   const found = new Map<string, ImageMetadata>();
+  // what the phases that wrote (or took over) a file hashed already is not hashed again
+  const hashed = new Map((ctx.state.find("images") ?? []).flatMap((r) => (r.sha256 ? [[r.path, r.sha256] as const] : [])));
   const base = join(ctx.composeDir, "compose");
   for (const variant of Object.keys(ctx.definition.variants)) {
     for (const arch of ctx.definition.arches) {
@@ -95,7 +99,7 @@ export async function collectImages(ctx: Pick<PhaseContext, "composeDir" | "defi
               format: type === "ociarchive" ? "oci-archive" : type,
               path: rel,
               size: s.size,
-              sha256: (await hashFileWith(path, ["sha256"])).sha256,
+              sha256: hashed.get(rel) ?? (await hashFileWith(path, ["sha256"])).sha256,
             });
         }
       }
@@ -157,31 +161,6 @@ function orchestratorOrigin(origins: ReturnType<typeof buildOrigins>, sha256: st
       host: perArch?.host ?? null,
     },
   };
-}
-
-/** Every file under dir except OSTree repositories' object stores, sorted, relative to dir. */
-async function listFiles(dir: string, prefix = ""): Promise<string[]> {
-  const out: string[] = [];
-  const entries = (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-  const names = new Set(entries.map((e) => e.name));
-  const ostreeRepo = names.has("objects") && names.has("config") && names.has("refs");
-  for (const e of entries) {
-    const rel = prefix === "" ? e.name : `${prefix}/${e.name}`;
-    if (e.isDirectory()) {
-      if (ostreeRepo && e.name === "objects") continue;
-      out.push(...(await listFiles(dir, rel)));
-    } else if (e.isFile()) out.push(rel);
-  }
-  return out;
-}
-
-/** compose/SHA256SUMS in sha256sum's format, verifiable with `sha256sum -c` from compose/. */
-export async function writeChecksums(composeSubdir: string): Promise<number> {
-  const files = (await listFiles(composeSubdir)).filter((f) => f !== "SHA256SUMS");
-  const lines: string[] = [];
-  for (const f of files) lines.push(`${(await hashFileWith(join(composeSubdir, f), ["sha256"])).sha256}  ${f}`);
-  await writeFileAtomic(join(composeSubdir, "SHA256SUMS"), `${lines.join("\n")}\n`);
-  return files.length;
 }
 
 export function createMetadataPhase(options: MetadataOptions = {}): Phase {
@@ -296,7 +275,9 @@ export function createMetadataPhase(options: MetadataOptions = {}): Phase {
         },
       };
       await writeFileAtomic(join(meta, "composeinfo.json"), `${JSON.stringify(composeinfo, null, 2)}\n`);
-      const count = await writeChecksums(join(ctx.composeDir, "compose"));
+      const known = new Map(images.flatMap((i) => (i.sha256 ? [[relative("compose", i.path), i.sha256] as const] : [])));
+      const previous = await previousComposeDir(ctx.composeDir, definition.name);
+      const count = await writeChecksums(ctx.composeDir, { known, previous, logger: ctx.logger });
       ctx.logger.info({ images: images.length, sboms: sboms.length, checksummed: count }, "metadata written");
     },
   };

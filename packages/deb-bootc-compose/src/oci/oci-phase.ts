@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { run, writeFileAtomic } from "@debian-bootc/core";
+import { hashFileWith } from "@debian-bootc/debian";
 import { moduleDirHash } from "../code-hash.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
-import { previousComposeDir } from "../compose/previous-compose.js";
+import { type OutputsRecord, recordOutputs, takeOverPrevious } from "../compose/previous-compose.js";
 import { imageReference } from "../definition.js";
 import { imageIds } from "../rootfs/chroot.js";
 import { rootTrees } from "../rootfs/rootfs-phase.js";
@@ -20,42 +20,22 @@ function ociWriterHash(): Promise<string> {
 }
 
 /** work/<arch>/<variant>/oci-key.json: what the layout (and archive) of a variant/arch were written from. */
-function ociKeyFile(composeDir: string, variant: string, arch: string): string {
-  return join(composeDir, "work", arch, variant, "oci-key.json");
+function ociKeyFile(variant: string, arch: string): string {
+  return join("work", arch, variant, "oci-key.json");
 }
 
-/**
- * Take over the previous compose's OCI layout (and archive) of a variant/arch when it was written from
- * the very same tree (the rootfs cache's tree ID) with the same options and writer: hard-link copies of
- * its files, which nothing modifies in place (index.json is replaced by rename). Returns the compose ID
- * it came from, or undefined when it cannot be reused.
- */
-async function reuseOciOutputs(
-  ctx: PhaseContext,
-  variant: string,
-  arch: string,
-  key: string,
-  outputs: Array<{ from: (dir: string) => string; to: string }>,
-): Promise<string | undefined> {
-  const previous = await previousComposeDir(ctx.composeDir, ctx.definition.name);
-  if (!previous) return undefined;
-  const recorded = await readFile(ociKeyFile(previous, variant, arch), "utf8").then(
-    (t) => (JSON.parse(t) as { key?: string }).key,
-    () => undefined,
-  );
-  if (recorded !== key) return undefined;
-  for (const o of outputs) {
-    await rm(o.to, { recursive: true, force: true });
-    await mkdir(dirname(o.to), { recursive: true });
-    try {
-      await run("cp", ["-a", "--link", "--", o.from(previous), o.to], { signal: ctx.signal, logger: ctx.logger });
-    } catch (error) {
-      ctx.logger.info({ variant, arch, error: (error as Error).message }, "the previous compose's OCI output cannot be copied: writing it");
-      for (const p of outputs) await rm(p.to, { recursive: true, force: true });
-      return undefined;
-    }
-  }
-  return previous.split("/").pop();
+/** What oci-key.json records beside the layout: the key, the tree, the archive's SHA256 (for the metadata). */
+interface OciOutputsRecord extends OutputsRecord {
+  treeId?: string;
+  archiveSha256?: string;
+}
+
+/** The archive with its SHA256 in the run's images, so that the metadata phase need not hash it again. */
+function recordArchive(ctx: PhaseContext, tree: { variant: string; arch: string }, name: string, sha256: string | undefined): void {
+  const path = join("compose", tree.variant, tree.arch, name);
+  ctx.state.addImages([
+    { variant: tree.variant, arch: tree.arch, type: "ociarchive", format: "oci-archive", path, ...(sha256 ? { sha256 } : {}) },
+  ]);
 }
 
 /**
@@ -98,16 +78,12 @@ export const ociPhase: Phase = {
         : undefined;
       if (key) {
         const started = Date.now();
-        const outputs = [{ from: (p: string) => join(p, "compose", tree.variant, tree.arch, "oci"), to: layout }];
-        if (wantArchive)
-          outputs.push({ from: (p) => join(p, "compose", tree.variant, tree.arch, archiveName), to: join(dir, archiveName) });
-        const from = await reuseOciOutputs(ctx, tree.variant, tree.arch, key, outputs);
-        if (from) {
+        const base = join("compose", tree.variant, tree.arch);
+        const outputs = [join(base, "oci"), ...(wantArchive ? [join(base, archiveName)] : [])];
+        const taken = await takeOverPrevious<OciOutputsRecord>(ctx, ociKeyFile(tree.variant, tree.arch), key, outputs);
+        if (taken) {
+          if (wantArchive) recordArchive(ctx, tree, archiveName, taken.record.archiveSha256);
           const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as { manifests: Array<{ digest: string }> };
-          await writeFileAtomic(
-            ociKeyFile(ctx.composeDir, tree.variant, tree.arch),
-            `${JSON.stringify({ key, treeId, reusedFrom: from })}\n`,
-          );
           ctx.logger.info(
             {
               variant: tree.variant,
@@ -115,15 +91,15 @@ export const ociPhase: Phase = {
               manifest: index.manifests[0]?.digest,
               key,
               treeId,
-              reusedFrom: from,
+              reusedFrom: taken.from,
               durationMs: Date.now() - started,
             },
-            `image of the same tree taken over from ${from}`,
+            `image of the same tree taken over from ${taken.from}`,
           );
           ctx.emit({
             phase: "oci",
             kind: "note",
-            text: `${tree.variant}/${tree.arch}: image ${index.manifests[0]?.digest.slice(0, 19)} of ${from} reused (same tree)`,
+            text: `${tree.variant}/${tree.arch}: image ${index.manifests[0]?.digest.slice(0, 19)} of ${taken.from} reused (same tree)`,
           });
           continue;
         }
@@ -143,9 +119,14 @@ export const ociPhase: Phase = {
         { variant: tree.variant, arch: tree.arch, manifest: result.manifest.digest, layers: result.layers.length },
         "image written",
       );
-      if (wantArchive) await writeOciArchive(layout, join(dir, archiveName), epoch, ctx.signal);
+      let archiveSha256: string | undefined;
+      if (wantArchive) {
+        await writeOciArchive(layout, join(dir, archiveName), epoch, ctx.signal);
+        archiveSha256 = (await hashFileWith(join(dir, archiveName), ["sha256"])).sha256;
+        recordArchive(ctx, tree, archiveName, archiveSha256);
+      }
       // recorded last: a compose killed before this point never offers its layout for reuse
-      if (key) await writeFileAtomic(ociKeyFile(ctx.composeDir, tree.variant, tree.arch), `${JSON.stringify({ key, treeId })}\n`);
+      if (key) await recordOutputs<OciOutputsRecord>(ctx.composeDir, ociKeyFile(tree.variant, tree.arch), { key, treeId, archiveSha256 });
     }
   },
 };

@@ -1,23 +1,27 @@
 /**
- * System tier: a recompose with nothing changed reuses the root tree and the OSTree commit. The shipped
- * minimal definition (its minimal variant, outputs ostree and oci) composed through build, pkgset,
- * gather, snapshot-repo, rootfs, ostree, oci, lint and metadata, three times into one output directory:
- * the first builds the tree and publishes it to the rootfs cache, the second (nothing changed) copies
- * it from there, takes over the first compose's commit without committing and its OCI layout (same
- * manifest digest), the third (one package more) builds a new tree and commits it. The rootfs cache is the
- * test's own (the .deb and index caches are the machine's shared ones, linked in).
- * Needs root, mmdebstrap, bubblewrap, skopeo; about 6 minutes on 2 cores.
+ * System tier: a recompose with nothing changed reuses the root tree, the OSTree commit, the OCI image,
+ * the lint results and the disk image. The shipped minimal definition (its minimal variant, outputs
+ * ostree, oci and qcow2) composed through build, pkgset, gather, snapshot-repo, rootfs, ostree, oci,
+ * lint, image-build and metadata, four times into one output directory: the first builds the tree and
+ * publishes it to the rootfs cache, the second (nothing changed) copies it from there, takes over the
+ * first compose's commit without committing, its OCI layout (same manifest digest), lint results and
+ * disk image (the same file, hard-linked); the third (one kernel argument more: the tree and commit are
+ * the same) makes a new disk image; the fourth (one package more) builds a new tree and commits it. The
+ * rootfs cache is the test's own (the .deb and index caches are the machine's shared ones, linked in).
+ * Needs root, mmdebstrap, bubblewrap, skopeo; about 8 minutes on 2 cores.
  */
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hashFileWith } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { type ComposeResult, runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { capturingState } from "../compose/state-capture.js";
 import { parseDefinition } from "../definition.js";
+import type { DiskImageRecord } from "../disk/image-build-phase.js";
 import type { OstreeCommitRecord } from "../ostree/ostree-phase.js";
 import { defaultCacheDir } from "../pkgset/cache-dir.js";
 import { DPKG_SYSIMAGE_DIR } from "./ostree-layout.js";
@@ -33,17 +37,19 @@ interface Run {
   result: ComposeResult;
   details: RootfsDetails;
   commit: OstreeCommitRecord;
+  disk: DiskImageRecord;
   manifestDigest: string;
   phasesJson: { phases: Array<{ name: string; notes?: string[]; durationMs?: number }> };
 }
 
-async function compose(out: string, cacheDir: string, extra: string[] = []): Promise<Run> {
+async function compose(out: string, cacheDir: string, extra: string[] = [], karg?: string): Promise<Run> {
   let text = await readFile(example, "utf8");
   text = text.replace(/\n {2}standard:\n(?: {4}.*\n)+/, "\n");
-  text = text.replace(/^outputs: .*$/m, "outputs: [ostree, oci]");
+  text = text.replace(/^outputs: .*$/m, "outputs: [ostree, oci, qcow2]\ndisk:\n  size: 2G");
+  if (karg) text = text.replace(/^kargs:\n/m, `kargs:\n  - ${karg}\n`);
   text = text.replace(/^failable: .*$/m, "");
   if (extra.length) text = text.replace(/^packages:\n/m, `packages:\n${extra.map((p) => `  - ${p}\n`).join("")}`);
-  const path = join(work!, `def-${extra.length}.yaml`);
+  const path = join(work!, `def-${extra.length}-${karg ?? ""}.yaml`);
   await writeFile(path, text);
   const definition = parseDefinition(text, path);
   const orchestrator = new OrchestratorConnection();
@@ -53,7 +59,7 @@ async function compose(out: string, cacheDir: string, extra: string[] = []): Pro
     definitionPath: path,
     outputDir: out,
     phases: composed.phases,
-    skipPhases: ["image-build", "test"],
+    skipPhases: ["test"],
   }).finally(() => orchestrator.close());
   expect(result.status, JSON.stringify(result.phases.filter((p) => p.outcome !== "done" && p.outcome !== "skipped"))).toBe("FINISHED");
   const layout = join(result.composeDir, "compose", "minimal", "amd64", "oci");
@@ -68,7 +74,8 @@ async function compose(out: string, cacheDir: string, extra: string[] = []): Pro
   const state = composed.state();
   const details = state.get("rootfs-details")[0]!;
   const commit = state.get("ostree")[0]!;
-  return { result, details, commit, manifestDigest: index.manifests[0]!.digest, phasesJson };
+  const disk = state.get("disk-images")[0]!;
+  return { result, details, commit, disk, manifestDigest: index.manifests[0]!.digest, phasesJson };
 }
 
 describe.skipIf(!ready)("rootfs and ostree reuse on a recompose", () => {
@@ -76,7 +83,7 @@ describe.skipIf(!ready)("rootfs and ostree reuse on a recompose", () => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it("reuses the tree and the commit when nothing changed, and builds a new tree for one package more", {
+  it("reuses the tree, the commit and the images when nothing changed, a new disk image for a kernel argument, a new tree for one package more", {
     timeout: 1_500_000,
   }, async () => {
     work = await mkdtemp(join(tmpdir(), "rootfs-reuse-"));
@@ -122,6 +129,27 @@ describe.skipIf(!ready)("rootfs and ostree reuse on a recompose", () => {
     // the reused tree is whole: the kernel, the initramfs and the dpkg database are in it
     expect(existsSync(join(second.details.path, "usr/lib/modules", second.details.kver, "initramfs.img"))).toBe(true);
     expect(await readFile(join(second.details.path, DPKG_SYSIMAGE_DIR, "status"), "utf8")).toMatch(/^Package: systemd$/m);
+
+    // the disk image is the first compose's very file, with its root UUID and checksum
+    const qcow2 = (r: Run) => r.disk.files.find((f) => f.format === "qcow2")!;
+    expect(notes["image-build"]).toMatch(new RegExp(`disk images of ${first.result.composeId} reused`));
+    expect(notes.lint).toMatch(new RegExp(`results of ${first.result.composeId} reused`));
+    expect(second.disk.rootUuid).toBe(first.disk.rootUuid);
+    expect(qcow2(second).sha256).toBe(qcow2(first).sha256);
+    expect((await stat(qcow2(second).path)).ino).toBe((await stat(qcow2(first).path)).ino);
+    const sums = await readFile(join(second.result.composeDir, "compose", "SHA256SUMS"), "utf8");
+    expect(sums).toContain(`${qcow2(first).sha256}  minimal/amd64/images/`);
+
+    // a kernel argument is not in the tree or the commit, but it is in the disk image
+    const kargs = await compose(out, cacheDir, [], "quiet");
+    expect(kargs.details).toMatchObject({ origin: "reused", treeId: first.details.treeId });
+    expect(kargs.commit).toMatchObject({ commit: first.commit.commit, changed: false });
+    const kargsNotes = Object.fromEntries(kargs.phasesJson.phases.map((p) => [p.name, (p.notes ?? []).join("; ")]));
+    expect(kargsNotes["image-build"] ?? "").not.toMatch(/reused/);
+    expect(kargs.disk.rootUuid).not.toBe(first.disk.rootUuid);
+    expect((await stat(qcow2(kargs).path)).ino).not.toBe((await stat(qcow2(first).path)).ino);
+    // the first compose's image was not written through the link
+    expect((await hashFileWith(qcow2(first).path, ["sha256"])).sha256).toBe(qcow2(first).sha256);
 
     const third = await compose(out, cacheDir, ["less"]);
     expect(third.details.origin).toBe("built");
