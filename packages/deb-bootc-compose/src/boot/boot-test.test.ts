@@ -39,6 +39,17 @@ describe("parseMarker", () => {
     expect(parseMarker(whole)).toMatchObject({ deployments: [C1, C2], complete: true });
   });
 
+  it("knows the end line by its tail when the console lost the head of the line (bytes dropped under load)", () => {
+    const text = [
+      `[ 50.1] boot-marker[1]: deb-bootc-compose: booted compose=c-1 version=13.0 commit=${C1}\r`,
+      `[ 50.2] boot-marker[2]: deb-bootc-compose: status: * os ${C1}.1\r`,
+      `[ 50.3] boot-marker[2]: deb-bootc-compose: status:     GPG: Signature made using RSA key ID CE701A2AD: status end\r`,
+    ].join("\n");
+    expect(parseMarker(text)).toMatchObject({ deployments: [C1], complete: true });
+    // a status line that merely mentions the words is not the end
+    expect(parseMarker(text.replace(": status end", ": status ended here"))).toMatchObject({ complete: false });
+  });
+
   it("lists the rollback deployment after the booted one and ignores later repetitions", () => {
     const text = [
       `[ 50.1] boot-marker[1]: deb-bootc-compose: booted compose=c-2 version=13.0 commit=${C2}\r`,

@@ -33,6 +33,9 @@ export interface MarkerSighting {
 const MARKER_RE = new RegExp(`${MARKER_PREFIX} compose=(\\S+) version=(\\S+) commit=([0-9a-f]{64})`);
 const STATUS_LINE_RE = /deb-bootc-compose: status: (\*| ) (\S+) ([0-9a-f]{64})\.\d+/g;
 const DONE_RE = /deb-bootc-test: step (\S+) done/;
+// The listing's end line is known by its tail: under load the serial console drops bytes (the guest's UART
+// driver stops waiting for a slow emulated UART), and a line's head may be lost with the end of the one before.
+const STATUS_END_RE = new RegExp(`${MARKER_STATUS_END.slice(MARKER_STATUS_END.indexOf(":"))}$`, "m");
 
 /** The marker and the status lines printed after it, from a console capture. */
 export function parseMarker(console: string): MarkerSighting | undefined {
@@ -40,7 +43,7 @@ export function parseMarker(console: string): MarkerSighting | undefined {
   const m = MARKER_RE.exec(text);
   if (!m) return undefined;
   const after = text.slice(m.index);
-  const end = after.indexOf(MARKER_STATUS_END);
+  const end = after.search(STATUS_END_RE);
   const deployments: string[] = [];
   let booted: MarkerSighting["bootedDeployment"];
   for (const s of (end < 0 ? after : after.slice(0, end)).matchAll(STATUS_LINE_RE)) {
