@@ -16,10 +16,11 @@ const databases = useDatabases();
 
 describe("chain-build", () => {
   let test: TestHub | undefined;
-  const builders = useBuilders(() => test);
+  // after-hooks run last-registered first: the hub is forgotten only once useBuilders has closed it
   afterEach(() => {
     test = undefined;
   });
+  const builders = useBuilders(() => test);
 
   async function setUp(options: { failSources?: string[]; builders?: boolean } = {}) {
     test = await startTestHub(databases, "sqlite");

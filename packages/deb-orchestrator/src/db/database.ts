@@ -49,6 +49,9 @@ export async function openDatabase(
     // an idle connection dropped by the server (restart, failover) must not take the hub down; the next
     // query opens a new one
     pool.on("error", (error) => options.onPoolError?.(error));
+    // a connection lost while checked out (a query running) fails that query; the client's own 'error'
+    // event would otherwise be uncaught and end the process
+    pool.on("connect", (client) => client.on("error", () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     handle = { db, dialect: "postgres", display: url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"), close: () => db.destroy() };
   } else {

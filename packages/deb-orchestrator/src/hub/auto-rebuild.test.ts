@@ -24,10 +24,11 @@ const LIB_1_1: DemoSource = { ...CHAIN[0]!, version: "1.1" };
 
 describe.each(databaseKinds)("automatic rebuilds on %s", (kind) => {
   let test: TestHub | undefined;
-  const builders = useBuilders(() => test);
+  // after-hooks run last-registered first: the hub is forgotten only once useBuilders has closed it
   afterEach(() => {
     test = undefined;
   });
+  const builders = useBuilders(() => test);
 
   async function setUp() {
     test = await startTestHub(databases, kind);
