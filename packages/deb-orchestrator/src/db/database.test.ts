@@ -31,7 +31,7 @@ describe.runIf(await postgresAvailable())("the PostgreSQL pool", () => {
         answer = await sql<{ one: number }>`SELECT 1 AS one`
           .execute(database.db)
           .then((r) => r.rows[0]!.one)
-          .catch(() => new Promise<undefined>((resolve) => setTimeout(resolve, 200)));
+          .catch(() => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200)));
       }
       expect(answer).toBe(1);
     } finally {
