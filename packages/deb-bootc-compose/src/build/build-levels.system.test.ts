@@ -1,13 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// test support of deb-orchestrator (not shipped): the demo sources its own batch tests build
-import { CHAIN, makeDemoSources } from "../../../deb-orchestrator/src/testing/dependent-sources.js";
-import { type ComposeEvent, ComposeEvents } from "../compose/compose-events.js";
-import { runCompose } from "../compose/phase-engine.js";
-import { composePhases } from "../compose/registry.js";
-import { loadDefinition } from "../definition.js";
+import { composeBuildOnly, writeChainDefinition } from "./__fixtures__/chain-compose.js";
 import { OrchestratorConnection } from "./orchestrator-connection.js";
 
 /**
@@ -24,31 +19,7 @@ let defPath = "";
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "compose-build-levels-"));
-  const dscs = await makeDemoSources(join(dir, "def"), CHAIN);
-  defPath = join(dir, "def", "chain.yaml");
-  await writeFile(
-    defPath,
-    [
-      "name: chain",
-      'version: "1"',
-      "repositories:",
-      "  - type: orchestrator",
-      "    tag: chain",
-      "baseline: none",
-      "bootloader: none",
-      "kernel: { package: chaindemo-app }",
-      "packages: [chaindemo-app]",
-      "outputs: [oci]",
-      "build:",
-      "  target: chain",
-      "  buildTag: chain",
-      "  destTag: chain",
-      "  sources:",
-      // the wrong order: the application first, the library it needs (through mid) last
-      ...[2, 1, 0].map((i) => `    - dsc: ${relative(join(dir, "def"), dscs[i]!)}`),
-      "",
-    ].join("\n"),
-  );
+  defPath = await writeChainDefinition(dir, { oneTag: true, wrongOrder: true });
 });
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -56,20 +27,11 @@ afterAll(async () => {
 
 describe("the compose's build section, level by level (embedded hub, deb-mock)", () => {
   it("builds a chain given in the wrong order, each source once, in dependency order, and ends with one summary", async () => {
-    const loaded = await loadDefinition(defPath);
     const orchestrator = new OrchestratorConnection({ dataDir: join(dir, "orchestrator"), upUrl: "none", capacity: 2, env: {} });
-    const events: ComposeEvent[] = [];
     try {
-      const stream = new ComposeEvents();
-      stream.subscribe((e) => events.push(e));
-      const result = await runCompose({
-        events: stream,
-        definition: loaded.definition,
-        definitionPath: defPath,
-        outputDir: join(dir, "out"),
-        justPhases: ["build"],
-        phases: composePhases({ baseDir: loaded.baseDir, cacheDir: join(dir, "cache"), orchestrator }),
-      });
+      const { loaded, events, outcome } = await composeBuildOnly(dir, defPath, orchestrator);
+      if ("error" in outcome) throw outcome.error;
+      const result = outcome;
       expect(result.status).toBe("FINISHED");
 
       // submitted one after another in dependency order, none before the one it needs was built
