@@ -21,14 +21,13 @@ import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
-import { generateOpenPgpKey, parseDeb822 } from "@debian-bootc/debian";
+import { generateOpenPgpKey, hashFileWith, parseDeb822 } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { type Phase, readComposeStatus, runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { capturingState } from "../compose/state-capture.js";
 import { parseDefinition } from "../definition.js";
-import { sha256File } from "../disk/disk-image.js";
 import { diskPartitions } from "../disk/gpt-layout.js";
 import type { DiskImageRecord } from "../disk/image-build-phase.js";
 import { lintImage } from "../lint/image-lint.js";
@@ -145,7 +144,7 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     const disk = captured.disks![0]!;
     const qcow2 = disk.files[0]!;
     expect(qcow2.format).toBe("qcow2");
-    expect(qcow2.sha256).toBe(await sha256File(qcow2.path));
+    expect(qcow2.sha256).toBe((await hashFileWith(qcow2.path, ["sha256"])).sha256);
     expect(qcow2.size).toBe((await stat(qcow2.path)).size);
     const boot = captured.tests![0]!;
     expect(boot).toMatchObject({ kind: "marker", passed: true });

@@ -1,8 +1,9 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { lstat, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isCodedError, type Logger, pathExists, run } from "@debian-bootc/core";
+import { hashFileWith } from "@debian-bootc/debian";
 import type { BootloaderSettings } from "../definition.js";
 import { composeError } from "../errors.js";
 import { runrootCommands } from "../ostree/runroot.js";
@@ -124,12 +125,6 @@ async function removeSysroot(sysroot: string, logger?: Logger): Promise<void> {
     }
   }
   await rm(sysroot, { recursive: true, force: true });
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 /** Copy a file into another at a byte offset, skipping all-zero blocks (the target is sparse already). */
@@ -346,7 +341,7 @@ export async function buildDiskImage(options: DiskImageOptions): Promise<DiskIma
         [options.raw, "raw"],
         [options.qcow2, "qcow2"],
       ] as const) {
-        if (path) files.push({ path, format, size: (await stat(path)).size, sha256: await sha256File(path) });
+        if (path) files.push({ path, format, size: (await stat(path)).size, sha256: (await hashFileWith(path, ["sha256"])).sha256 });
       }
     });
     return { files, rootUuid, partitions, deployment, durations };
