@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "@debian-bootc/core";
@@ -65,11 +65,17 @@ async function composes(key: string, content = "qcow2 bytes"): Promise<{ previou
   const image = join("compose", "minimal", "amd64", "images", "disk-minimal-amd64-1.0.qcow2");
   await mkdir(join(previous, "compose", "minimal", "amd64", "images"), { recursive: true });
   await mkdir(join(previous, "work", "amd64", "minimal"), { recursive: true });
-  await writeFile(join(previous, image), content);
+  await writeFile(join(previous, image), "qcow2 bytes");
+  const { mtimeMs } = await stat(join(previous, image));
+  // a content other than the recorded one is written after the record, as a machine booted from it would
+  if (content !== "qcow2 bytes") {
+    await writeFile(join(previous, image), content);
+    await utimes(join(previous, image), new Date(), new Date(mtimeMs + 1000));
+  }
   const record = {
     key,
     rootUuid: "0b8d1f3c-5a5e-4c4e-9a57-3f7f1e2a0c11",
-    files: [{ name: "disk-minimal-amd64-1.0.qcow2", format: "qcow2", size: "qcow2 bytes".length, sha256: "f".repeat(64) }],
+    files: [{ name: "disk-minimal-amd64-1.0.qcow2", format: "qcow2", size: "qcow2 bytes".length, mtimeMs, sha256: "f".repeat(64) }],
   };
   await writeFile(join(previous, "work", "amd64", "minimal", "disk-key.json"), JSON.stringify(record));
   await symlink("disk-1.0-20261201.0", join(root, "latest-disk"));
@@ -116,5 +122,12 @@ describe("disk image reuse", () => {
     await expect(stat(join(changed.ctx.composeDir, "work", "amd64", "minimal", "disk-key.json"))).rejects.toThrow(/ENOENT/);
     const other = await composes(key);
     expect(await reuseDiskImages(other.ctx, "minimal", "amd64", key, ["disk-minimal-amd64-1.0.raw"])).toBeUndefined();
+  });
+
+  it("does not take over a file written in place since it was recorded (same size, another mtime)", async () => {
+    const key = diskImageKey(inputs);
+    const booted = await composes(key, "QCOW2 BYTES");
+    expect(await reuseDiskImages(booted.ctx, "minimal", "amd64", key, ["disk-minimal-amd64-1.0.qcow2"])).toBeUndefined();
+    await expect(stat(join(booted.ctx.composeDir, booted.image))).rejects.toThrow(/ENOENT/);
   });
 });

@@ -65,7 +65,8 @@ export function diskImageKey(inputs: DiskImageKeyInputs): string {
 /** What work/<arch>/<variant>/disk-key.json records beside the images: enough to hand them on unchanged. */
 interface DiskImagesRecord extends OutputsRecord {
   rootUuid: string;
-  files: Array<{ name: string; format: DiskImageFile["format"]; size: number; sha256: string }>;
+  /** mtimeMs: a file written in place since (a machine booted from it) keeps its size but not its mtime. */
+  files: Array<{ name: string; format: DiskImageFile["format"]; size: number; mtimeMs: number; sha256: string }>;
 }
 
 const diskKeyFile = (variant: string, arch: string) => join("work", arch, variant, "disk-key.json");
@@ -95,7 +96,7 @@ function diskCode(): Promise<string[]> {
 
 /**
  * The previous compose's disk images when they were made from the same key, hard-linked here; undefined
- * when there are none or a file is not the one recorded (its size changed).
+ * when there are none or a file is not the one recorded (its size or mtime changed).
  */
 export async function reuseDiskImages(
   ctx: Pick<PhaseContext, "composeDir" | "definition" | "logger" | "signal">,
@@ -118,7 +119,7 @@ export async function reuseDiskImages(
     (await Promise.all(
       recorded.map((f) =>
         stat(join(ctx.composeDir, images, f.name)).then(
-          (s) => names.includes(f.name) && s.size === f.size,
+          (s) => names.includes(f.name) && s.size === f.size && s.mtimeMs === f.mtimeMs,
           () => false,
         ),
       ),
@@ -222,7 +223,15 @@ export function createImageBuildPhase(): Phase {
           await recordOutputs<DiskImagesRecord>(ctx.composeDir, diskKeyFile(c.variant, c.arch), {
             key,
             rootUuid: made.rootUuid,
-            files: made.files.map((f) => ({ name: relative(dir, f.path), format: f.format, size: f.size, sha256: f.sha256 })),
+            files: await Promise.all(
+              made.files.map(async (f) => ({
+                name: relative(dir, f.path),
+                format: f.format,
+                size: f.size,
+                mtimeMs: (await stat(f.path)).mtimeMs,
+                sha256: f.sha256,
+              })),
+            ),
           });
         }
         const record: DiskImageRecord = {
