@@ -50,7 +50,10 @@ describe("the client CLI against a hub (SQLite)", () => {
     expect(await readdir(downloads)).toEqual(["cowsay_3.03+dfsg2-8_amd64.deb"]);
     expect((await cli("list-hosts")).out).toMatch(/b1\s+amd64\s+yes/);
     expect((await cli("list-tasks", "--all")).out.split("\n")).toHaveLength(5);
-    expect((await cli("why", "cowsay/3.03+dfsg2-8")).out).toMatch(/completed/);
+    // the build by its own id and name/version, then its task
+    const { id, task } = info.json as { id: number; task: number };
+    expect((await cli("why", "cowsay/3.03+dfsg2-8")).out).toBe(`build ${id} (cowsay 3.03+dfsg2-8): task ${task} (build) completed.`);
+    expect((await cli("why", String(task))).out).toBe(`task ${task} (build) completed.`);
     // untag: gone from the tag, the repository regenerated without it
     expect((await cli("untag-build", "trixie-dest", "cowsay/3.03+dfsg2-8")).code).toBe(0);
     expect((await cli("--json", "list-tagged", "trixie-dest")).json).toEqual([]);
@@ -106,7 +109,12 @@ describe("the client CLI against a hub (SQLite)", () => {
     expect(deleted.out).toMatch(
       /^deleted sl\/5\.02-1; untagged from trixie-dest; newRepo tasks \d+; \d+ file\(s\) removed, 0 shared file\(s\) kept$/,
     );
-    expect((await cli("--json", "build-info", "sl/5.02-1")).json).toMatchObject({ state: "deleted", tags: [] });
+    const sl = (await cli("--json", "build-info", "sl/5.02-1")).json as { id: number; task: number };
+    expect(sl).toMatchObject({ state: "deleted", tags: [] });
+    // why names the build by its id (not its task's: they differ here) and says it was deleted
+    expect(sl.task).not.toBe(sl.id);
+    expect((await cli("why", "sl/5.02-1")).out).toBe(`build ${sl.id} (sl 5.02-1, deleted): task ${sl.task} (build) completed.`);
+    expect((await cli("why", `build:${sl.id}`)).out).toBe(`build ${sl.id} (sl 5.02-1, deleted): task ${sl.task} (build) completed.`);
   });
 
   it("cancels a waiting task and explains why one waits", async () => {

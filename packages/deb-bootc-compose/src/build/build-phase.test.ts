@@ -186,7 +186,7 @@ describe("build phase (embedded hub, no-op builds)", () => {
     }
     expect(isCodedError(error, "COMPOSE_PHASE_FAILED")).toBe(true);
     const message = (error as Error).message;
-    expect(message).toMatch(/phase build failed: build\.sources\[0\] debian-bootc-branding 1\.1: buildArch \d+ \(amd64\) failed/);
+    expect(message).toMatch(/phase build failed: build\.sources\[0\] debian-bootc-branding 1\.1: task \d+ \(buildArch, amd64\) failed/);
     expect(message).toContain("--- end of build.log ---");
     expect(message).toContain("pretend failure");
   }, 120_000);

@@ -109,6 +109,11 @@ const aptUnsatisfied = z
   .min(1)
   .max(50);
 
+/** A task as `why` names it: `task 21 (build)`, `task 22 (buildArch, amd64)` (never `build 21`, which reads as a build id). */
+function taskName(task: Pick<TaskRow, "id" | "method" | "arch">): string {
+  return `task ${task.id} (${task.method}${task.arch ? `, ${task.arch}` : ""})`;
+}
+
 /** One answer to "why is this waiting or failing", following a task tree down to the step that matters. */
 export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<WhyAnswer> {
   const task = await ctx.db.selectFrom("tasks").selectAll().where("id", "=", id).executeTakeFirst();
@@ -118,13 +123,13 @@ export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<W
   const children = await ctx.db.selectFrom("tasks").selectAll().where("parent_id", "=", id).orderBy("id").execute();
   const retried =
     task.attempts > 0 ? ` It was freed ${task.attempts} time(s) before (lease lapsed, builder restarted or environment failure).` : "";
-  if (task.state === "closed") return { ...base, reason: `${task.method} ${task.id} completed.` };
-  if (task.state === "canceled") return { ...base, reason: `${task.method} ${task.id} was canceled.` };
+  if (task.state === "closed") return { ...base, reason: `${taskName(task)} completed.` };
+  if (task.state === "canceled") return { ...base, reason: `${taskName(task)} was canceled.` };
   if (task.state === "failed") {
     const failedChild = children.find((c) => c.state === "failed");
     if (failedChild && depth < 5) return whyTask(ctx, failedChild.id, depth + 1);
     const result = task.result ? (JSON.parse(task.result) as { failure?: Record<string, unknown> }) : {};
-    const what = `${task.method} ${task.id}${task.arch ? ` (${task.arch})` : ""}`;
+    const what = taskName(task);
     const unsatisfied = aptUnsatisfied.safeParse(result.failure?.unsatisfied);
     if (unsatisfied.success) {
       // apt's parsed verdict (the hub's own check let it through): the relations, not apt's output
@@ -216,22 +221,25 @@ export async function whyTask(ctx: HubContext, id: number, depth = 0): Promise<W
     if (inner.state === "dep-wait") return { ...base, reason: inner.reason, details: inner.details };
     return {
       ...base,
-      reason: `${task.method} ${task.id} waits for ${pending.method} ${pending.id}: ${inner.reason}`,
+      reason: `${taskName(task)} waits for ${taskName(pending)}: ${inner.reason}`,
       details: inner.details,
     };
   }
-  return { ...base, reason: `${task.method} ${task.id} is being processed by the hub.` };
+  return { ...base, reason: `${taskName(task)} is being processed by the hub.` };
 }
 
+/** `why` for a build: the build by id and name/version, then what its task says. */
 export async function whyBuild(ctx: HubContext, ref: string): Promise<WhyAnswer & { build: number }> {
   const build = await findBuild(ctx.db, ref);
-  if (build.task_id === null) return { build: build.id, task: 0, state: build.state, reason: `build ${build.id} has no task` };
-  const answer = { build: build.id, ...(await whyTask(ctx, build.task_id)) };
+  const what = `build ${build.id} (${build.name} ${build.version}${build.state === "deleted" ? ", deleted" : ""})`;
+  if (build.task_id === null) return { build: build.id, task: 0, state: build.state, reason: `${what} has no task.` };
+  const task = await whyTask(ctx, build.task_id);
+  const answer = { build: build.id, ...task, reason: `${what}: ${task.reason}` };
   const rebuild = await rebuildOf(ctx.db, build.id);
   if (!rebuild) return answer;
   return {
     ...answer,
-    reason: `${answer.reason}; an automatic rebuild in tag ${rebuild.tag}: ${rebuild.reason}`,
+    reason: `${answer.reason.replace(/\.$/, "")}; an automatic rebuild in tag ${rebuild.tag}: ${rebuild.reason}`,
     details: { ...answer.details, rebuild },
   };
 }

@@ -156,7 +156,7 @@ describe.each(databaseKinds)("the dep-wait state on %s", (kind) => {
       );
     const why = await whyTask(ctx, id);
     expect(why.reason).toBe(
-      `noop ${id} (amd64) failed: apt could not satisfy its build-dependencies: libfoo-dev (>= 2) (1.0-1 is to be installed); libbar1 needs libbaz1 (= 3) (it is not installable)`,
+      `task ${id} (noop, amd64) failed: apt could not satisfy its build-dependencies: libfoo-dev (>= 2) (1.0-1 is to be installed); libbar1 needs libbaz1 (= 3) (it is not installable)`,
     );
     expect(why.details).not.toHaveProperty("buildLogTail");
   });
