@@ -90,6 +90,8 @@ describe("loadDaemonConfig", () => {
       port: 8471,
       publicUrl: "http://hub.test:8471",
       leaseMs: 60_000,
+      depWaitRecheckMs: 600_000,
+      buildBase: expect.any(Function),
       publicRead: false,
       webPublicRead: true,
       limits: { ...defaultLimits, maxTaskLogBytes: 2 * 1024 ** 2 },
@@ -109,6 +111,57 @@ describe("the hub's OSTree directory (hub --ostree, hub.yaml's ostree)", () => {
     await expect(loadDaemonConfig("hub", { configFile: file("hub-ostree-bad.yaml", "ostree: ''\n") }, env)).rejects.toMatchObject({
       code: "CONFIG_INVALID",
     });
+  });
+});
+
+describe("the hub's dep-wait settings (dep-wait-recheck, build-base, profile-map)", () => {
+  it("come from the file or the flags onto startHub's options", async () => {
+    const path = file("hub-dep-wait.yaml", "dep-wait-recheck: 120\nprofile-map:\n  old-build: debian-bookworm-amd64\n");
+    const { settings } = await loadDaemonConfig("hub", { configFile: path }, env);
+    const options = hubOptionsFrom(settings);
+    expect(options.depWaitRecheckMs).toBe(120_000);
+    // the tag's entry, else the default profile: the base deb-mock builds on
+    const resolve = options.buildBase as Exclude<typeof options.buildBase, false | undefined>;
+    expect(await resolve("old-build", "amd64")).toMatchObject({ name: "debian", suite: "bookworm", components: "main" });
+    expect(await resolve("new-build", "amd64")).toMatchObject({ name: "debian", suite: "trixie" });
+    const flagged = (await loadDaemonConfig("hub", { configFile: path, depWaitRecheck: "30", buildBase: false }, env)).settings;
+    expect(hubOptionsFrom(flagged)).toMatchObject({ depWaitRecheckMs: 30_000, buildBase: false });
+    const mapped = (await loadDaemonConfig("hub", { profileMap: ["amd64=debian-sid-amd64"] }, env)).settings;
+    expect(await (hubOptionsFrom(mapped).buildBase as typeof resolve)("any-build", "amd64")).toMatchObject({ suite: "sid" });
+  });
+
+  it("refuse bad values naming the file, the key and what was expected", async () => {
+    const seconds = file("hub-recheck-bad.yaml", "dep-wait-recheck: often\n");
+    await expect(loadDaemonConfig("hub", { configFile: seconds }, env)).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+      message: expect.stringMatching(new RegExp(`^${seconds}:1:19: dep-wait-recheck: .*expected number`)),
+    });
+    const base = file("hub-base-bad.yaml", "build-base: maybe\n");
+    await expect(loadDaemonConfig("hub", { configFile: base }, env)).rejects.toMatchObject({
+      message: expect.stringMatching(new RegExp(`^${base}:1:13: build-base: .*expected boolean`)),
+    });
+    const key = file("hub-map-key-bad.yaml", "profile-map: {'../x': debian-trixie-amd64}\n");
+    await expect(loadDaemonConfig("hub", { configFile: key }, env)).rejects.toMatchObject({
+      message: expect.stringContaining("expected a build tag or an architecture"),
+    });
+    await expect(loadDaemonConfig("hub", { depWaitRecheck: "0" }, env)).rejects.toMatchObject({
+      code: "USAGE",
+      message: expect.stringMatching(/^--dep-wait-recheck: /),
+    });
+  });
+
+  it("refuse a profile the hub's host does not have (hub --check-config exits 2 naming the file and the key)", async () => {
+    const path = file("hub-map-typo.yaml", "profile-map:\n  old-build: debian-bookwrm-amd64\n");
+    const out = memoryOutput();
+    expect(await runCli(tool, ["hub", "--config-file", path, "--check-config"], out)).toBe(2);
+    expect(out.errors[0]).toContain(
+      `${path}: profile-map.old-build: expected a deb-mock profile on this host: no profile 'debian-bookwrm-amd64'`,
+    );
+    // without the base, the map is not read
+    expect(await runCli(tool, ["hub", "--config-file", path, "--no-build-base", "--check-config"], memoryOutput())).toBe(0);
+    const good = memoryOutput();
+    expect(await runCli(tool, ["hub", "--profile-map", "amd64=debian-forky-amd64", "--check-config", "--json"], good)).toBe(0);
+    expect(JSON.parse(good.text[0]!).settings).toMatchObject({ "profile-map": { amd64: "debian-forky-amd64" }, "build-base": true });
   });
 });
 

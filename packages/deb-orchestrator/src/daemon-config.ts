@@ -2,8 +2,10 @@ import { access } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { coreError, formatFieldPath, loadYamlFile, type OptionSpec, type Output } from "@debian-bootc/core";
+import { loadProfile } from "@debian-bootc/deb-mock";
 import { z } from "zod";
 import { builderCapabilities } from "./api/tasks.js";
+import { debMockBuildBase, profileFromMap } from "./hub/build-base.js";
 import type { HubOptions } from "./hub/hub.js";
 import { defaultLimits } from "./hub/limits.js";
 
@@ -21,6 +23,15 @@ const hostPort = z
 // flags arrive as strings, YAML gives numbers: accept both, as whole numbers
 const count = (min: number) => z.coerce.number().int().min(min);
 const positive = () => z.coerce.number().positive();
+const profileMap = () =>
+  z
+    .record(z.string(), z.string().min(1))
+    .superRefine((map, ctx) => {
+      for (const key of Object.keys(map))
+        if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(key))
+          ctx.addIssue({ code: "custom", path: [key], message: "expected a build tag or an architecture as the key" });
+    })
+    .describe("deb-mock profile per build tag or architecture");
 
 export const hubConfigSchema = z
   .object({
@@ -42,6 +53,16 @@ export const hubConfigSchema = z
       .min(1)
       .optional()
       .describe("cache of external repositories' package indexes for the dep-wait check (default DATA/index-cache)"),
+    "dep-wait-recheck": count(1)
+      .optional()
+      .describe("seconds between checks of every dep-wait task, and the most often base and external Release files are read again"),
+    "build-base": z
+      .boolean()
+      .optional()
+      .describe("search deb-mock's base (the builders' profile suite, components and mirror) in the dep-wait check"),
+    "profile-map": profileMap()
+      .optional()
+      .describe("the builders' deb-mock profile per build tag or architecture, read on the hub's host for the dep-wait check's base"),
     ostree: z
       .string()
       .min(1)
@@ -68,7 +89,7 @@ export const builderConfigSchema = z
     "work-dir": z.string().min(1).optional().describe("scratch space for sources and results"),
     runner: z.enum(["deb-mock", "noop"]).optional(),
     "noop-delay-ms": count(0).optional(),
-    "profile-map": z.record(z.string().min(1), z.string().min(1)).optional().describe("deb-mock profile per build tag or architecture"),
+    "profile-map": profileMap().optional(),
     "config-opt": z
       .array(z.string().regex(/^[^=]+=/, "expected KEY=VALUE"))
       .optional()
@@ -92,6 +113,9 @@ export const hubDefaults: Required<Omit<HubConfig, "db" | "public-url" | "index-
   "upload-quota": defaultLimits.uploadQuotaBytes / 1024 ** 2,
   "upload-grace": defaultLimits.uploadGraceMs / 3_600_000,
   "max-task-log": defaultLimits.maxTaskLogBytes / 1024 ** 2,
+  "dep-wait-recheck": 600,
+  "build-base": true,
+  "profile-map": {},
 };
 
 export const builderDefaults: Required<Omit<BuilderConfig, "hub" | "token-file" | "name">> = {
@@ -215,6 +239,25 @@ export function printCheckedConfig(out: Output, json: boolean, path: string | un
   return 0;
 }
 
+/**
+ * Each profile of the hub's profile map exists on this host and parses: a misspelt name would otherwise
+ * only switch the dep-wait check off for that tag, silently. The error names the file (or the flag) and the key.
+ */
+export async function checkHubProfileMap(path: string | undefined, settings: HubSettings): Promise<void> {
+  if (!settings["build-base"]) return;
+  for (const [key, profile] of Object.entries(settings["profile-map"])) {
+    const problem = await loadProfile(profile).then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+    if (problem)
+      throw coreError(
+        "CONFIG_INVALID",
+        `${path ?? "--profile-map"}: profile-map.${key}: expected a deb-mock profile on this host: ${problem}`,
+      );
+  }
+}
+
 /** HOST:PORT as the hub listens. */
 export function parseListen(value: string): { host: string; port: number } {
   const match = /^(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/.exec(value);
@@ -232,6 +275,8 @@ export function hubOptionsFrom(s: HubSettings): Omit<HubOptions, "publisher" | "
     ...(s["index-cache"] ? { indexCacheDir: s["index-cache"] } : {}),
     ...(s.ostree ? { ostreeDir: resolve(s.ostree) } : {}),
     leaseMs: s.lease * 1000,
+    depWaitRecheckMs: s["dep-wait-recheck"] * 1000,
+    buildBase: s["build-base"] && debMockBuildBase(profileFromMap(s["profile-map"])),
     publicRead: !s["private-read"],
     webPublicRead: !s["web-private"],
     limits: {

@@ -1,6 +1,6 @@
 import type { CommandSpec } from "@debian-bootc/core";
 import { daemonLogger } from "../cli-support/daemon-logger.js";
-import { configFileOptions, hubOptionsFrom, loadDaemonConfig, printCheckedConfig } from "../daemon-config.js";
+import { checkHubProfileMap, configFileOptions, hubOptionsFrom, loadDaemonConfig, printCheckedConfig } from "../daemon-config.js";
 import { startHub } from "../hub/hub.js";
 import { DebianRepoPublisher } from "../repo/debian-publisher.js";
 
@@ -29,6 +29,26 @@ export const hubCommand: CommandSpec = {
     { flags: "--upload-grace <hours>", description: "uploads no build uses are removed after this long (default 24)" },
     { flags: "--max-task-log <MiB>", description: "a task's logs together; more answer 413 LOG_TOO_LARGE (default 512)" },
     {
+      flags: "--index-cache <dir>",
+      description: "cache of external repositories' package indexes for the dep-wait check (default DATA/index-cache)",
+    },
+    {
+      flags: "--dep-wait-recheck <seconds>",
+      description:
+        "check every dep-wait task again this often, and read the base's and external repositories' Release files again at most this often (default 600)",
+    },
+    {
+      flags: "--build-base",
+      description: "search deb-mock's base (the suite, components and mirror of the builders' profile) in the dep-wait check (the default)",
+    },
+    { flags: "--no-build-base", description: "search only the tag's and its external repositories (builders that use no deb-mock base)" },
+    {
+      flags: "--profile-map <tag=profile>",
+      description:
+        "the builders' deb-mock profile for a build tag or architecture (as their --profile-map; default debian-trixie-ARCH), read on this host for the dep-wait base",
+      repeatable: true,
+    },
+    {
       flags: "--ostree <dir>",
       description: "serve the OSTree repositories published into DIR/NAME (deb-bootc-compose publish) at /ostree/NAME/",
     },
@@ -40,6 +60,7 @@ export const hubCommand: CommandSpec = {
   ],
   async run(ctx) {
     const { path, settings } = await loadDaemonConfig("hub", ctx.options);
+    await checkHubProfileMap(path, settings);
     const options = hubOptionsFrom(settings);
     if (ctx.options.checkConfig === true) return printCheckedConfig(ctx.out, ctx.json, path, settings);
     const logger = daemonLogger("deb-orchestrator-hub", ctx.verbose);

@@ -24,6 +24,12 @@ export type BuildBaseResolver = (buildTag: string, arch: string) => Promise<Buil
 /** deb-mock's default profile choice, as a builder without a profile map makes it. */
 export const defaultProfileFor = (_buildTag: string, arch: string): string => `debian-trixie-${arch}`;
 
+/** A builder's profile choice from its profile map: the build tag's entry, else the architecture's, else the default. */
+export const profileFromMap =
+  (map: Readonly<Record<string, string>>) =>
+  (buildTag: string, arch: string): string =>
+    map[buildTag] ?? map[arch] ?? defaultProfileFor(buildTag, arch);
+
 /**
  * The base as deb-mock builds it from the profile `profileFor` names (read from the same configuration
  * directories deb-mock reads on this host; a profile without a mirror uses the host's APT mirror). A
