@@ -1,23 +1,17 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { HubContext } from "../context.js";
 import { lastEventId, listEvents } from "../events.js";
+import { contractRoutes } from "../http/contract-route.js";
 import { streamClient } from "../limits.js";
 
 /** The event log, read as a list or followed as server-sent events. */
 export const eventRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, { ctx }) => {
-  app.get<{ Querystring: { after?: number; limit?: number; type?: string; object?: number } }>(
-    "/api/v1/events",
-    {
-      config: { summary: "The event log (append-only), oldest first" },
-    },
-    async (request) => listEvents(ctx.db, { ...request.query, after: request.query.after ?? 0, limit: request.query.limit ?? 1000 }),
+  const route = contractRoutes(app);
+  route<{ Querystring: { after?: number; limit?: number; type?: string; object?: number } }>("listEvents", async (request) =>
+    listEvents(ctx.db, { ...request.query, after: request.query.after ?? 0, limit: request.query.limit ?? 1000 }),
   );
-  app.get<{ Querystring: { after?: number; type?: string; object?: number } }>(
-    "/api/v1/events/stream",
-    {
-      config: { summary: "Server-sent events: the event log as it grows" },
-    },
-    async (request, reply) => streamEvents(ctx, request, reply),
+  route<{ Querystring: { after?: number; type?: string; object?: number } }>("streamEvents", async (request, reply) =>
+    streamEvents(ctx, request, reply),
   );
 };
 
