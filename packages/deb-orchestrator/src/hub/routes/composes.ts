@@ -1,15 +1,8 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { ComposeImage, ComposePackage, ComposePhaseStatus, ComposeStatus } from "../../api/composes.js";
 import { renewCompose } from "../catalog/compose-leases.js";
-import {
-  composePhaseLog,
-  composeSbom,
-  createCompose,
-  describeCompose,
-  finishCompose,
-  listComposes,
-  reportComposePhase,
-} from "../catalog/composes.js";
+import { composePhaseLog, composeSbom, describeCompose, listComposes } from "../catalog/compose-views.js";
+import { createCompose, finishCompose, reportComposePhase } from "../catalog/composes.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
 import { contractRoutes } from "../http/contract-route.js";

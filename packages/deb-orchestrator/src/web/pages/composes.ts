@@ -1,7 +1,7 @@
 import { isCodedError } from "@debian-bootc/core";
 import { type ComposePhase, type ComposeView, composeStatuses } from "../../api/composes.js";
 import { apiUrl } from "../../api/routes.js";
-import { composePhaseLog, describeCompose, listComposes } from "../../hub/catalog/composes.js";
+import { composePhaseLog, describeCompose, listComposes } from "../../hub/catalog/compose-views.js";
 import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
 import { layout, type PageContext, pager, table } from "../layout.js";
 import { readEvents, userNames } from "../read.js";

@@ -1,4 +1,4 @@
-import { listComposes } from "../../hub/catalog/composes.js";
+import { listComposes } from "../../hub/catalog/compose-views.js";
 import { isOnline } from "../../hub/hosts.js";
 import { formatDuration, html, path, timeAgo } from "../html.js";
 import { buildLink, layout, meter, type PageContext, stateBadge, table, taskLink } from "../layout.js";
