@@ -4,7 +4,6 @@ import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
 import type { HubClient, TagView } from "@debian-bootc/deb-orchestrator";
 import {
   type AptRepositoryReader,
-  cachedIndex,
   candidateFromParagraph,
   defaultMirror,
   type FieldSource,
@@ -16,6 +15,7 @@ import {
 } from "@debian-bootc/debian";
 import { type ComposeDefinition, hostInputPath, type RepositoryDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
+import { cachedPackages, type LoadedPackages } from "./parsed-index-cache.js";
 
 /** Debian's archive keyring, what `type: debian` repositories are verified against. */
 export const DEBIAN_ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -204,6 +204,8 @@ export interface IndexLoadEvent {
   component: string;
   arch: string;
   cached: boolean;
+  /** Its packages were parsed by an earlier load (parsed-index-cache.ts). */
+  parsedCached: boolean;
   packages: number;
   bytes: number;
 }
@@ -278,9 +280,9 @@ export async function loadIndexes(options: LoadIndexesOptions): Promise<LoadedIn
               details: { repository: spec.name, suite, component, arch },
             });
           }
-          let loaded: { text: string; cached: boolean };
+          let loaded: LoadedPackages;
           try {
-            loaded = await cachedIndex(reader, path, options.cacheDir);
+            loaded = await cachedPackages(reader, path, options.cacheDir, origin);
           } catch (error) {
             throw composeError(
               "PKGSET_REPOSITORY_FAILED",
@@ -290,7 +292,7 @@ export async function loadIndexes(options: LoadIndexesOptions): Promise<LoadedIn
               },
             );
           }
-          const packages = parsePackagesIndex(loaded.text, origin, `${reader.url}/dists/${suite}/${path}`);
+          const { packages } = loaded;
           byArch.get(arch)!.push(...packages);
           const event = {
             repository: spec.name,
@@ -298,8 +300,9 @@ export async function loadIndexes(options: LoadIndexesOptions): Promise<LoadedIn
             component,
             arch,
             cached: loaded.cached,
+            parsedCached: loaded.parsedCached,
             packages: packages.length,
-            bytes: loaded.text.length,
+            bytes: loaded.bytes,
           };
           logger.info(event, "index loaded");
           options.onIndex?.(event);
