@@ -170,6 +170,45 @@ describe("writeAptRepository", () => {
     expect(await readFile(join(root, "dists/stable/Release.gpg"), "utf8")).toMatch(/^-----BEGIN PGP SIGNATURE-----/);
   });
 
+  it("hard-links the inputs into the pool only when asked (poolLinks), copying otherwise", async () => {
+    const inputs = join(scratch(), "link-inputs");
+    await mkdir(inputs, { recursive: true });
+    const debs = await Promise.all(
+      DEBS.map(async (d) => {
+        const to = join(inputs, d.split("/").pop()!);
+        await copyFile(d, to);
+        return to;
+      }),
+    );
+    const inode = async (path: string) => (await lstat(path)).ino;
+    const pooled = join("pool/main/b/bootc-demo/bootc-demo_1.0-1_all.deb");
+    const linked = join(scratch(), "linked");
+    await writeAptRepository({ ...base(linked), debs, poolLinks: true });
+    expect(await inode(join(linked, pooled))).toBe(await inode(debs[0]!));
+    const copied = join(scratch(), "copied");
+    await writeAptRepository({ ...base(copied), debs });
+    expect(await inode(join(copied, pooled))).not.toBe(await inode(debs[0]!));
+    // the same repository either way
+    for (const file of ["dists/stable/Release", "dists/stable/main/binary-amd64/Packages"])
+      expect(await readFile(join(linked, file), "utf8")).toBe(await readFile(join(copied, file), "utf8"));
+  });
+
+  it("lists SHA1 and SHA512 of each .deb in Packages exactly when asked", async () => {
+    const packages = async (root: string) => readFile(join(root, "dists/stable/main/binary-amd64/Packages"), "utf8");
+    const plain = join(scratch(), "digests-plain");
+    await writeAptRepository(base(plain));
+    expect(await packages(plain)).toMatch(/^MD5sum: [0-9a-f]{32}$/m);
+    expect(await packages(plain)).toMatch(/^SHA256: [0-9a-f]{64}$/m);
+    expect(await packages(plain)).not.toMatch(/^SHA(1|512):/m);
+    const all = join(scratch(), "digests-all");
+    await writeAptRepository({ ...base(all), sha1: true, sha512: true });
+    const deb = readFileSync(DEBS[0]!);
+    const stanza = (await packages(all)).split("\n\n").find((p) => p.startsWith("Package: bootc-demo\n"))!;
+    expect(stanza).toContain(`SHA1: ${createHash("sha1").update(deb).digest("hex")}`);
+    expect(stanza).toContain(`SHA512: ${createHash("sha512").update(deb).digest("hex")}`);
+    expect(stanza).toContain(`SHA256: ${sha256(deb)}`);
+  });
+
   it("refuses to replace a pool file with different content", async () => {
     const root = join(scratch(), "conflict");
     await mkdir(join(root, "pool/main/b/bootc-demo-data"), { recursive: true });

@@ -102,6 +102,8 @@ export function createSnapshotPhase(): Phase {
           architectures: [...definition.arches],
           components: componentList,
           debs,
+          // the .debs are the gather cache's, content-addressed and checked on every use, never written in place
+          poolLinks: true,
           date,
           signer,
           logger: ctx.logger,
