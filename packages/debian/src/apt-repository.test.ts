@@ -193,6 +193,30 @@ describe("writeAptRepository", () => {
       expect(await readFile(join(linked, file), "utf8")).toBe(await readFile(join(copied, file), "utf8"));
   });
 
+  it("lists the digests a caller gives for a .deb it verified, checking its size, and reads them with SHA1/SHA512", async () => {
+    const packages = async (root: string) => readFile(join(root, "dists/stable/main/binary-amd64/Packages"), "utf8");
+    const read = join(scratch(), "given-read");
+    await writeAptRepository(base(read));
+    const deb = readFileSync(DEBS[0]!);
+    const real = { size: deb.length, md5: createHash("md5").update(deb).digest("hex"), sha256: sha256(deb) };
+    const given = join(scratch(), "given");
+    await writeAptRepository({ ...base(given), debs: [{ deb: DEBS[0]!, digests: real }, ...DEBS.slice(1)] });
+    expect(await packages(given)).toBe(await packages(read));
+    // what the caller gives is what is listed: the file is not read whole again
+    const other = { ...real, md5: "0".repeat(32) };
+    const trusted = join(scratch(), "given-trusted");
+    await writeAptRepository({ ...base(trusted), debs: [{ deb: DEBS[0]!, digests: other }] });
+    expect(await packages(trusted)).toContain(`MD5sum: ${"0".repeat(32)}`);
+    // a repository with SHA512 reads every file, given digests or not
+    const full = join(scratch(), "given-sha512");
+    await writeAptRepository({ ...base(full), debs: [{ deb: DEBS[0]!, digests: other }], sha512: true });
+    expect(await packages(full)).toContain(`MD5sum: ${real.md5}`);
+    // a file of another size than the digests given is refused
+    await expect(
+      writeAptRepository({ ...base(join(scratch(), "given-size")), debs: [{ deb: DEBS[0]!, digests: { ...real, size: real.size + 1 } }] }),
+    ).rejects.toMatchObject({ code: "REPO_INVALID" });
+  });
+
   it("lists SHA1 and SHA512 of each .deb in Packages exactly when asked", async () => {
     const packages = async (root: string) => readFile(join(root, "dists/stable/main/binary-amd64/Packages"), "utf8");
     const plain = join(scratch(), "digests-plain");

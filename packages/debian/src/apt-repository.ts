@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { copyFile, link, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, link, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, sep } from "node:path";
 import { gzipSync } from "node:zlib";
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import { hashBuffer, hashFile } from "./checksums.js";
-import { readDebWith } from "./deb-file.js";
+import { readDebStructure, readDebWith } from "./deb-file.js";
 import { Paragraph, parseDeb822Single } from "./deb822.js";
 import { debianError } from "./errors.js";
 import { checkBinaryIdentity, checkSourceName, checkVersion } from "./package-fields.js";
@@ -34,6 +34,12 @@ import { compareVersions } from "./version.js";
 export interface RepositoryBinary {
   /** Path of a .deb. */
   deb: string;
+  /**
+   * Its size and digests when the caller has just verified the file against them (a content-addressed
+   * cache checked on use): it is then not read whole again, only its size is compared. A repository that
+   * lists SHA1 or SHA512 hashes it anyway.
+   */
+  digests?: { size: number; md5: string; sha256: string };
   /** Component (default: the first of the repository's components). */
   component?: string;
 }
@@ -199,6 +205,28 @@ async function linkOrCopy(from: string, to: string, links: boolean): Promise<voi
   await copyFile(from, to);
 }
 
+/** A .deb's structure and the digests the repository lists: the caller's when given, else read. */
+async function debInfo(
+  deb: string,
+  given: RepositoryBinary["digests"],
+  options: WriteRepositoryOptions,
+): Promise<Awaited<ReturnType<typeof readDebStructure>> & { size: number; md5: string; sha256: string; sha1?: string; sha512?: string }> {
+  if (given && !options.sha1 && !options.sha512) {
+    const [structure, { size }] = await Promise.all([readDebStructure(deb), stat(deb)]);
+    if (size !== given.size)
+      throw debianError("REPO_INVALID", `${deb}: ${size} bytes, but its given digests are of ${given.size} bytes`, {
+        details: { path: deb },
+      });
+    return { ...structure, ...given };
+  }
+  return readDebWith(deb, [
+    "md5",
+    "sha256",
+    ...(options.sha1 ? (["sha1"] as const) : []),
+    ...(options.sha512 ? (["sha512"] as const) : []),
+  ]);
+}
+
 async function readBinaries(options: WriteRepositoryOptions, components: string[]): Promise<BinaryEntry[]> {
   const entries: BinaryEntry[] = [];
   for (const item of options.debs ?? []) {
@@ -206,12 +234,7 @@ async function readBinaries(options: WriteRepositoryOptions, components: string[
     if (!components.includes(component)) {
       throw debianError("REPO_INVALID", `${deb}: component ${component} is not one of the repository's (${components.join(", ")})`);
     }
-    const info = await readDebWith(deb, [
-      "md5",
-      "sha256",
-      ...(options.sha1 ? (["sha1"] as const) : []),
-      ...(options.sha512 ? (["sha512"] as const) : []),
-    ]);
+    const info = await debInfo(deb, typeof item === "string" ? undefined : item.digests, options);
     const control = info.control;
     // the pool path is made of these fields: checked before any path is built (a Version of
     // `1/../../x` would otherwise write outside the repository)

@@ -67,7 +67,8 @@ export async function readDebWith<A extends HashAlgorithm>(
 /** A .deb's structure as readDeb reads it, without the digests. */
 export type DebStructure = Omit<DebInfo, keyof FileDigests>;
 
-async function readDebStructure(path: string, options: ReadDebOptions): Promise<DebStructure> {
+/** A .deb's structure (control fields, members, compressions) without reading it whole for digests. */
+export async function readDebStructure(path: string, options: ReadDebOptions = {}): Promise<DebStructure> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, "r");

@@ -41,10 +41,11 @@ describe("cachedPackages (a Packages index parsed once per index and parsing cod
   });
 
   it("parses an index once: a second load of the same index takes the packages, with this load's origin", async () => {
-    const r = reader(`${stanza("hello", "2.10-3")}\n${stanza("less", "668-1")}`);
+    const r = reader(`${stanza("hello", "2.10-3")}MD5sum: ${"CD".repeat(16)}\n\n${stanza("less", "668-1")}MD5sum: 1234\n`);
     const first = await cachedPackages(r, PATH, cacheDir, origin("trixie"));
     expect(first).toMatchObject({ cached: false, parsedCached: false });
     expect(first.packages.map((p) => `${p.name} ${p.version}`)).toEqual(["hello 2.10-3", "less 668-1"]);
+    expect(first.packages.map((p) => p.md5)).toEqual(["cd".repeat(16), undefined]); // a malformed MD5sum is left out
 
     const again = await cachedPackages(r, PATH, cacheDir, origin("trixie-again"));
     expect(again).toMatchObject({ cached: true, parsedCached: true, bytes: first.bytes });

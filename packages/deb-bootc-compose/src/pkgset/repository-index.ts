@@ -55,6 +55,8 @@ export interface IndexPackage extends PackageCandidate {
   readonly filename: string;
   readonly size: number;
   readonly sha256: string;
+  /** MD5sum, when the index gives a well-formed one (the snapshot's Packages lists it without reading the .deb). */
+  readonly md5?: string;
   readonly origin: PackageOrigin;
 }
 
@@ -151,6 +153,7 @@ export async function orchestratorRepositorySpec(
 export function indexPackageFromParagraph(p: FieldSource, origin: PackageOrigin): IndexPackage | undefined {
   const filename = p.get("Filename");
   const sha256 = p.get("SHA256");
+  const md5 = p.get("MD5sum")?.trim().toLowerCase();
   const size = Number(p.get("Size"));
   if (!filename || !sha256 || !Number.isFinite(size)) return undefined;
   const candidate = candidateFromParagraph(p);
@@ -184,6 +187,7 @@ export function indexPackageFromParagraph(p: FieldSource, origin: PackageOrigin)
     filename,
     size,
     sha256: sha256.toLowerCase(),
+    ...(md5 && /^[0-9a-f]{32}$/.test(md5) ? { md5 } : {}),
     origin,
   };
 }
