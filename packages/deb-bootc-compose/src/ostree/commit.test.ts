@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTempDir } from "../../../../test/temp-dir.js";
 import { linkPreviousRepository } from "./commit.js";
 
 const REF = "debian-bootc/13.0/amd64/minimal";
@@ -26,17 +26,11 @@ async function previousRepository(dir: string, refs: Record<string, string> = { 
 }
 
 describe("linkPreviousRepository (a reused commit taken without a runroot)", () => {
-  let dir = "";
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), "ostree-link-"));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const scratch = useTempDir("ostree-link-");
 
   it("hard-links the objects of a repository holding just that ref, copies the rest, leaves its lock and tmp", async () => {
-    const previous = await previousRepository(dir);
-    const repo = join(dir, "compose", "repo");
+    const previous = await previousRepository(scratch());
+    const repo = join(scratch(), "compose", "repo");
     expect(await linkPreviousRepository({ repo, ref: REF, previousRepo: previous, commit: COMMIT })).toBe(true);
     expect((await readFile(join(repo, "refs/heads", REF), "utf8")).trim()).toBe(COMMIT);
     expect((await stat(join(repo, OBJECT))).ino).toBe((await stat(join(previous, OBJECT))).ino);
@@ -47,27 +41,27 @@ describe("linkPreviousRepository (a reused commit taken without a runroot)", () 
   });
 
   it("takes nothing when the ref there is another commit (moved since), and the caller pulls", async () => {
-    const previous = await previousRepository(dir, { [`heads/${REF}`]: "f".repeat(64) });
-    const repo = join(dir, "repo");
+    const previous = await previousRepository(scratch(), { [`heads/${REF}`]: "f".repeat(64) });
+    const repo = join(scratch(), "repo");
     expect(await linkPreviousRepository({ repo, ref: REF, previousRepo: previous, commit: COMMIT })).toBe(false);
     expect(await readdir(repo).catch(() => [])).toEqual([]);
   });
 
   it("takes nothing when the previous repository holds another ref too (it would be carried over)", async () => {
     for (const other of ["heads/debian-bootc/13.0/amd64/other", "remotes/origin/x"]) {
-      const previous = await previousRepository(join(dir, other.replaceAll("/", "-")), {
+      const previous = await previousRepository(join(scratch(), other.replaceAll("/", "-")), {
         [`heads/${REF}`]: COMMIT,
         [other]: COMMIT,
       });
-      const repo = join(dir, "repo");
+      const repo = join(scratch(), "repo");
       expect(await linkPreviousRepository({ repo, ref: REF, previousRepo: previous, commit: COMMIT })).toBe(false);
       expect(await readdir(repo).catch(() => [])).toEqual([]);
     }
   });
 
   it("takes nothing into a repository that is not empty", async () => {
-    const previous = await previousRepository(dir);
-    const repo = join(dir, "repo");
+    const previous = await previousRepository(scratch());
+    const repo = join(scratch(), "repo");
     await mkdir(repo, { recursive: true });
     await writeFile(join(repo, "config"), "[core]\n");
     expect(await linkPreviousRepository({ repo, ref: REF, previousRepo: previous, commit: COMMIT })).toBe(false);
