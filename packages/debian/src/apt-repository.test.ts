@@ -170,6 +170,69 @@ describe("writeAptRepository", () => {
     expect(await readFile(join(root, "dists/stable/Release.gpg"), "utf8")).toMatch(/^-----BEGIN PGP SIGNATURE-----/);
   });
 
+  it("hard-links the inputs into the pool only when asked (poolLinks), copying otherwise", async () => {
+    const inputs = join(scratch(), "link-inputs");
+    await mkdir(inputs, { recursive: true });
+    const debs = await Promise.all(
+      DEBS.map(async (d) => {
+        const to = join(inputs, d.split("/").pop()!);
+        await copyFile(d, to);
+        return to;
+      }),
+    );
+    const inode = async (path: string) => (await lstat(path)).ino;
+    const pooled = join("pool/main/b/bootc-demo/bootc-demo_1.0-1_all.deb");
+    const linked = join(scratch(), "linked");
+    await writeAptRepository({ ...base(linked), debs, poolLinks: true });
+    expect(await inode(join(linked, pooled))).toBe(await inode(debs[0]!));
+    const copied = join(scratch(), "copied");
+    await writeAptRepository({ ...base(copied), debs });
+    expect(await inode(join(copied, pooled))).not.toBe(await inode(debs[0]!));
+    // the same repository either way
+    for (const file of ["dists/stable/Release", "dists/stable/main/binary-amd64/Packages"])
+      expect(await readFile(join(linked, file), "utf8")).toBe(await readFile(join(copied, file), "utf8"));
+  });
+
+  it("lists the digests a caller gives for a .deb it verified, checking its size, and reads them with SHA1/SHA512", async () => {
+    const packages = async (root: string) => readFile(join(root, "dists/stable/main/binary-amd64/Packages"), "utf8");
+    const read = join(scratch(), "given-read");
+    await writeAptRepository(base(read));
+    const deb = readFileSync(DEBS[0]!);
+    const real = { size: deb.length, md5: createHash("md5").update(deb).digest("hex"), sha256: sha256(deb) };
+    const given = join(scratch(), "given");
+    await writeAptRepository({ ...base(given), debs: [{ deb: DEBS[0]!, digests: real }, ...DEBS.slice(1)] });
+    expect(await packages(given)).toBe(await packages(read));
+    // what the caller gives is what is listed: the file is not read whole again
+    const other = { ...real, md5: "0".repeat(32) };
+    const trusted = join(scratch(), "given-trusted");
+    await writeAptRepository({ ...base(trusted), debs: [{ deb: DEBS[0]!, digests: other }] });
+    expect(await packages(trusted)).toContain(`MD5sum: ${"0".repeat(32)}`);
+    // a repository with SHA512 reads every file, given digests or not
+    const full = join(scratch(), "given-sha512");
+    await writeAptRepository({ ...base(full), debs: [{ deb: DEBS[0]!, digests: other }], sha512: true });
+    expect(await packages(full)).toContain(`MD5sum: ${real.md5}`);
+    // a file of another size than the digests given is refused
+    await expect(
+      writeAptRepository({ ...base(join(scratch(), "given-size")), debs: [{ deb: DEBS[0]!, digests: { ...real, size: real.size + 1 } }] }),
+    ).rejects.toMatchObject({ code: "REPO_INVALID" });
+  });
+
+  it("lists SHA1 and SHA512 of each .deb in Packages exactly when asked", async () => {
+    const packages = async (root: string) => readFile(join(root, "dists/stable/main/binary-amd64/Packages"), "utf8");
+    const plain = join(scratch(), "digests-plain");
+    await writeAptRepository(base(plain));
+    expect(await packages(plain)).toMatch(/^MD5sum: [0-9a-f]{32}$/m);
+    expect(await packages(plain)).toMatch(/^SHA256: [0-9a-f]{64}$/m);
+    expect(await packages(plain)).not.toMatch(/^SHA(1|512):/m);
+    const all = join(scratch(), "digests-all");
+    await writeAptRepository({ ...base(all), sha1: true, sha512: true });
+    const deb = readFileSync(DEBS[0]!);
+    const stanza = (await packages(all)).split("\n\n").find((p) => p.startsWith("Package: bootc-demo\n"))!;
+    expect(stanza).toContain(`SHA1: ${createHash("sha1").update(deb).digest("hex")}`);
+    expect(stanza).toContain(`SHA512: ${createHash("sha512").update(deb).digest("hex")}`);
+    expect(stanza).toContain(`SHA256: ${sha256(deb)}`);
+  });
+
   it("refuses to replace a pool file with different content", async () => {
     const root = join(scratch(), "conflict");
     await mkdir(join(root, "pool/main/b/bootc-demo-data"), { recursive: true });

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { copyFile, link, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, link, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, sep } from "node:path";
 import { gzipSync } from "node:zlib";
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import { hashBuffer, hashFile } from "./checksums.js";
-import { readDeb } from "./deb-file.js";
+import { readDebStructure, readDebWith } from "./deb-file.js";
 import { Paragraph, parseDeb822Single } from "./deb822.js";
 import { debianError } from "./errors.js";
 import { checkBinaryIdentity, checkSourceName, checkVersion } from "./package-fields.js";
@@ -34,6 +34,12 @@ import { compareVersions } from "./version.js";
 export interface RepositoryBinary {
   /** Path of a .deb. */
   deb: string;
+  /**
+   * Its size and digests when the caller has just verified the file against them (a content-addressed
+   * cache checked on use): it is then not read whole again, only its size is compared. A repository that
+   * lists SHA1 or SHA512 hashes it anyway.
+   */
+  digests?: { size: number; md5: string; sha256: string };
   /** Component (default: the first of the repository's components). */
   component?: string;
 }
@@ -65,6 +71,12 @@ export interface WriteRepositoryOptions {
   date?: Date;
   /** Valid-Until = date + this many seconds (clients refuse the Release after that). */
   validForSeconds?: number;
+  /**
+   * Hard-link the .debs and source files into the pool instead of copying them (a copy across filesystems),
+   * for callers whose inputs are never written in place, such as a content-addressed cache (default false:
+   * a copy, so the repository does not change when an input file is rewritten later).
+   */
+  poolLinks?: boolean;
   /** Write by-hash copies and `Acquire-By-Hash: yes` (default true). */
   acquireByHash?: boolean;
   /** Also write SHA1 and SHA512 in Packages stanzas, Sources and the Release (apt-ftparchive's default). */
@@ -129,7 +141,8 @@ interface BinaryEntry {
   component: string;
   control: Paragraph;
   poolPath: string;
-  digests: { size: number; md5: string; sha1: string; sha256: string; sha512: string };
+  /** SHA1 and SHA512 only when the repository writes them. */
+  digests: { size: number; md5: string; sha1?: string; sha256: string; sha512?: string };
   sourcePath: string;
 }
 
@@ -141,8 +154,11 @@ interface SourceEntry {
   files: Array<SourceFileInfo & { path: string }>;
 }
 
-/** Copy a file into the pool unless it is there already; a different file under the same name is refused. */
-async function addToPool(root: string, poolPath: string, from: string, sha256: string, logger?: Logger): Promise<void> {
+/**
+ * Copy a file into the pool (or hard-link it, with `links`, falling back to a copy across filesystems) unless it
+ * is there already; a different file under the same name is refused.
+ */
+async function addToPool(root: string, poolPath: string, from: string, sha256: string, links: boolean, logger?: Logger): Promise<void> {
   const target = join(root, poolPath);
   // the last line of defence: whatever the fields were, nothing is written outside the pool
   const inPool = relative(join(root, "pool"), target);
@@ -168,13 +184,47 @@ async function addToPool(root: string, poolPath: string, from: string, sha256: s
   await mkdir(dirname(target), { recursive: true });
   const temp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   try {
-    await copyFile(from, temp);
+    await linkOrCopy(from, temp, links);
     await rename(temp, target);
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
   }
   logger?.debug({ path: poolPath }, "added to pool");
+}
+
+async function linkOrCopy(from: string, to: string, links: boolean): Promise<void> {
+  if (links) {
+    try {
+      return await link(from, to);
+    } catch (error) {
+      // another filesystem, or links refused there: a copy
+      if (!["EXDEV", "EPERM", "EMLINK"].includes((error as NodeJS.ErrnoException).code ?? "")) throw error;
+    }
+  }
+  await copyFile(from, to);
+}
+
+/** A .deb's structure and the digests the repository lists: the caller's when given, else read. */
+async function debInfo(
+  deb: string,
+  given: RepositoryBinary["digests"],
+  options: WriteRepositoryOptions,
+): Promise<Awaited<ReturnType<typeof readDebStructure>> & { size: number; md5: string; sha256: string; sha1?: string; sha512?: string }> {
+  if (given && !options.sha1 && !options.sha512) {
+    const [structure, { size }] = await Promise.all([readDebStructure(deb), stat(deb)]);
+    if (size !== given.size)
+      throw debianError("REPO_INVALID", `${deb}: ${size} bytes, but its given digests are of ${given.size} bytes`, {
+        details: { path: deb },
+      });
+    return { ...structure, ...given };
+  }
+  return readDebWith(deb, [
+    "md5",
+    "sha256",
+    ...(options.sha1 ? (["sha1"] as const) : []),
+    ...(options.sha512 ? (["sha512"] as const) : []),
+  ]);
 }
 
 async function readBinaries(options: WriteRepositoryOptions, components: string[]): Promise<BinaryEntry[]> {
@@ -184,7 +234,7 @@ async function readBinaries(options: WriteRepositoryOptions, components: string[
     if (!components.includes(component)) {
       throw debianError("REPO_INVALID", `${deb}: component ${component} is not one of the repository's (${components.join(", ")})`);
     }
-    const info = await readDeb(deb);
+    const info = await debInfo(deb, typeof item === "string" ? undefined : item.digests, options);
     const control = info.control;
     // the pool path is made of these fields: checked before any path is built (a Version of
     // `1/../../x` would otherwise write outside the repository)
@@ -217,7 +267,13 @@ async function readBinaries(options: WriteRepositoryOptions, components: string[
       component,
       control,
       poolPath,
-      digests: { size: info.size, md5: info.md5, sha1: info.sha1, sha256: info.sha256, sha512: info.sha512 },
+      digests: {
+        size: info.size,
+        md5: info.md5,
+        sha256: info.sha256,
+        ...(info.sha1 ? { sha1: info.sha1 } : {}),
+        ...(info.sha512 ? { sha512: info.sha512 } : {}),
+      },
       sourcePath: deb,
     });
   }
@@ -465,9 +521,10 @@ export async function writeAptRepository(options: WriteRepositoryOptions): Promi
   });
 
   // 2. the pool: append-only, shared by every suite
-  for (const b of binaries) await addToPool(root, b.poolPath, b.sourcePath, b.digests.sha256, logger);
+  const links = options.poolLinks ?? false;
+  for (const b of binaries) await addToPool(root, b.poolPath, b.sourcePath, b.digests.sha256, links, logger);
   for (const s of sources) {
-    for (const f of [s.dsc, ...s.files]) await addToPool(root, `${s.directory}/${f.name}`, f.path, f.sha256, logger);
+    for (const f of [s.dsc, ...s.files]) await addToPool(root, `${s.directory}/${f.name}`, f.path, f.sha256, links, logger);
   }
 
   // 3. a new generation of dists/<suite>

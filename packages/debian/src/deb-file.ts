@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { isCodedError } from "@debian-bootc/core";
 import { type ArMember, iterateArMembers } from "./ar.js";
-import { type FileDigests, hashFile } from "./checksums.js";
+import { ALL_HASHES, type FileDigests, type HashAlgorithm, hashFileWith } from "./checksums.js";
 import type { Paragraph } from "./deb822.js";
 import { parseDeb822Single } from "./deb822.js";
 import { type Compression, compressionFromSuffix, decompress } from "./decompress.js";
@@ -40,24 +40,35 @@ export interface ReadDebOptions {
 const MEMBER_PATTERN = /^(control|data)\.tar(\.[a-z0-9]+)?$/;
 
 /** Read a .deb's control fields, digests and (optionally) file list. DEB_INVALID for anything that is not a sane .deb. */
-export async function readDeb(path: string, options: ReadDebOptions = {}): Promise<DebInfo> {
+export function readDeb(path: string, options: ReadDebOptions = {}): Promise<DebInfo> {
+  return readDebWith(path, ALL_HASHES, options) as Promise<DebInfo>;
+}
+
+/** readDeb with only the digests asked for (an APT repository without SHA1 and SHA512 needs MD5 and SHA256). */
+export async function readDebWith<A extends HashAlgorithm>(
+  path: string,
+  algorithms: readonly A[],
+  options: ReadDebOptions = {},
+): Promise<DebStructure & Record<A, string> & { size: number }> {
   // hash in parallel with parsing; a failure of either fails both cleanly
-  const digests = hashFile(path).catch((error: unknown) => error as Error);
+  const digests = hashFileWith(path, algorithms).catch((error: unknown) => error as Error);
   try {
     const parsed = await readDebStructure(path, options);
     const d = await digests;
     if (d instanceof Error) {
       throw debianError("DEB_INVALID", `${path}: cannot read: ${d.message}`, { cause: d, details: { path } });
     }
-    return { ...parsed, size: d.size, md5: d.md5, sha1: d.sha1, sha256: d.sha256, sha512: d.sha512 };
+    return { ...parsed, ...d };
   } finally {
     await digests;
   }
 }
 
-type DebStructure = Omit<DebInfo, keyof FileDigests>;
+/** A .deb's structure as readDeb reads it, without the digests. */
+export type DebStructure = Omit<DebInfo, keyof FileDigests>;
 
-async function readDebStructure(path: string, options: ReadDebOptions): Promise<DebStructure> {
+/** A .deb's structure (control fields, members, compressions) without reading it whole for digests. */
+export async function readDebStructure(path: string, options: ReadDebOptions = {}): Promise<DebStructure> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, "r");

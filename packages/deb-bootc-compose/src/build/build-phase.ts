@@ -86,6 +86,8 @@ export interface BuildPhaseOptions {
   orchestrator?: OrchestratorConnection;
   /** Mirror of the archive sources (default: the definition's Debian repository's, else the host's). */
   mirror?: string;
+  /** Shared cache (the compose's --cache-dir): the archive's Sources index is kept there. */
+  cacheDir?: string;
   /** Overrides build.onInterrupt. */
   onInterrupt?: (typeof ON_INTERRUPT)[number];
 }
@@ -152,7 +154,15 @@ export function createBuildPhase(options: BuildPhaseOptions): Phase {
       const mirror = (debian?.type === "debian" ? debian.mirror : undefined) ?? options.mirror ?? (await defaultMirror());
       const workDir = join(ctx.composeDir, "work", "build");
       await mkdir(workDir, { recursive: true });
-      const sourceCtx = { definition: ctx.definition, baseDir: options.baseDir, mirror, workDir, logger: ctx.logger, signal: ctx.signal };
+      const sourceCtx = {
+        definition: ctx.definition,
+        baseDir: options.baseDir,
+        mirror,
+        workDir,
+        ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+        logger: ctx.logger,
+        signal: ctx.signal,
+      };
       // level by level in build order (the batch runner chain-build uses): a source that needs another's
       // binaries is submitted once that one is built and tagged; a cycle stops here, before any submission
       const levels = await orderSources(await identifySources(sourceCtx, build.sources), ctx.definition.arches);

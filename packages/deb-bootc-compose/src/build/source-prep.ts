@@ -4,11 +4,13 @@ import { chmod, copyFile, lstat, lutimes, mkdir, readdir, rm, writeFile } from "
 import { basename, dirname, join, resolve } from "node:path";
 import { type Logger, run, silentLogger } from "@debian-bootc/core";
 import {
+  cachedIndex,
   compareVersions,
   dscFileName,
   dscFilePaths,
   fetchRepositoryFile,
   hashFileWith,
+  iterateDeb822,
   type Paragraph,
   parseDsc,
   readChangelogEntry,
@@ -18,6 +20,7 @@ import {
 } from "@debian-bootc/debian";
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
+import { defaultCacheDir } from "../pkgset/cache-dir.js";
 import { DEBIAN_ARCHIVE_KEYRING } from "../pkgset/repository-index.js";
 import type { PreparedFile } from "./source-check.js";
 
@@ -54,6 +57,8 @@ export interface SourceContext {
   mirror: string;
   /** Scratch space (work/build under the compose). */
   workDir: string;
+  /** Shared cache (the compose's --cache-dir; default defaultCacheDir()): the archive's Sources index is kept there. */
+  cacheDir?: string;
   logger?: Logger;
   signal?: AbortSignal;
 }
@@ -62,7 +67,12 @@ function sha256(data: Buffer): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
-/** The stanzas of the wanted source names in the suite's Sources indexes (all components), one pass. */
+/**
+ * The stanzas of the wanted source names in the suite's Sources indexes (all components), one pass. The
+ * index comes through the compose's cache (debian's cachedIndex, keyed by the SHA256 the verified Release
+ * gives), and only the paragraphs that contain a wanted name are parsed: a no-op recompose neither
+ * downloads nor parses trixie's 45 MB of Sources again.
+ */
 async function archiveStanzas(ctx: SourceContext, names: Set<string>): Promise<Map<string, Paragraph[]>> {
   const found = new Map<string, Paragraph[]>();
   if (names.size === 0) return found;
@@ -77,13 +87,10 @@ async function archiveStanzas(ctx: SourceContext, names: Set<string>): Promise<M
     });
   }
   for (const component of components) {
-    if (
-      ![`${component}/source/Sources`, `${component}/source/Sources.xz`, `${component}/source/Sources.gz`].some((p) =>
-        reader.release.files.has(p),
-      )
-    )
-      continue;
-    for await (const stanza of reader.iterateIndex(`${component}/source/Sources`)) {
+    const path = `${component}/source/Sources`;
+    if (![path, `${path}.xz`, `${path}.gz`].some((p) => reader.release.files.has(p))) continue;
+    const { text } = await cachedIndex(reader, path, ctx.cacheDir ?? (await defaultCacheDir()));
+    for (const stanza of stanzasNaming(text, names, `${reader.url}/dists/${reader.suite}/${path}`)) {
       const name = stanza.get("Package");
       if (name === undefined || !names.has(name)) continue;
       const list = found.get(name) ?? [];
@@ -92,6 +99,25 @@ async function archiveStanzas(ctx: SourceContext, names: Set<string>): Promise<M
     }
   }
   return found;
+}
+
+/**
+ * The paragraphs of an index that contain one of `names` anywhere in their text, parsed (the caller
+ * checks the Package field). An empty line always ends a deb822 paragraph, so cutting at "\n\n" never
+ * splits one; a stanza of a wanted source necessarily contains its name.
+ */
+export function* stanzasNaming(text: string, names: ReadonlySet<string>, source: string): Generator<Paragraph> {
+  for (let start = 0; start < text.length; ) {
+    const cut = text.indexOf("\n\n", start);
+    const end = cut === -1 ? text.length : cut + 1;
+    const chunk = text.slice(start, end);
+    start = end + (cut === -1 ? 0 : 1);
+    for (const name of names)
+      if (chunk.includes(name)) {
+        yield* iterateDeb822(chunk, { source });
+        break;
+      }
+  }
 }
 
 /** Name and version of every source of the build section, without fetching any source file. */

@@ -1,4 +1,6 @@
-import { isCodedError, type Logger } from "@debian-bootc/core";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
 import { imageIds, rangeWritableDirectory } from "../rootfs/chroot.js";
 import { ImageRoot } from "../rootfs/image-root.js";
@@ -125,10 +127,15 @@ export interface ReuseCommitOptions {
 
 /**
  * Take the previous compose's commit of a ref into the repository without committing anything (the
- * tree is the very one that commit was made from): `ostree pull-local` of the ref, when its head there
- * is still `commit`. Returns false when it is not (the ref moved or is gone): the caller commits.
+ * tree is the very one that commit was made from): the previous repository linked when it holds just
+ * that ref (linkPreviousRepository), else `ostree pull-local` of the ref in a runroot, when its head
+ * there is still `commit`. Returns false when it is not (the ref moved or is gone): the caller commits.
  */
 export async function reuseCommit(options: ReuseCommitOptions): Promise<boolean> {
+  if (await linkPreviousRepository(options)) {
+    options.logger?.info({ ref: options.ref, commit: options.commit }, "the previous repository's objects hard-linked: no runroot");
+    return true;
+  }
   await rangeWritableDirectory(options.repo);
   const out = await ostreeScript(
     REUSE_SCRIPT,
@@ -146,6 +153,51 @@ export async function reuseCommit(options: ReuseCommitOptions): Promise<boolean>
     },
   );
   return parseKeyValues(out).after === options.commit;
+}
+
+/** Every ref file under a repository's refs/ (heads, remotes, mirrors), as paths relative to refs/. */
+async function refFiles(repo: string, dir = ""): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(join(repo, "refs", dir), { withFileTypes: true })) {
+    const rel = dir === "" ? e.name : `${dir}/${e.name}`;
+    if (e.isDirectory()) out.push(...(await refFiles(repo, rel)));
+    else out.push(rel);
+  }
+  return out;
+}
+
+/**
+ * The reuse without a runroot, for the common case: this compose's repository is still empty and the
+ * previous one holds the one ref, at the expected commit, and nothing else (no other ref, remote or
+ * mirror). Its objects are hard-linked (content-addressed, and ostree never writes one in place), the
+ * rest (config, refs, summary) copied; its lock and tmp/ are not taken. The result holds the commit as
+ * `pull-local` would make it, plus at most the other objects of the previous repository (the parent commit
+ * it had pulled). False, with nothing left behind, when the case does not apply: the caller pulls.
+ */
+export async function linkPreviousRepository(
+  options: Pick<ReuseCommitOptions, "repo" | "ref" | "previousRepo" | "commit" | "signal" | "logger">,
+): Promise<boolean> {
+  const { repo, ref, previousRepo, commit } = options;
+  if (!/^[0-9a-f]{64}$/.test(commit)) return false;
+  if ((await readdir(repo).catch(() => [])).length > 0) return false;
+  const refs = await refFiles(previousRepo).catch(() => undefined);
+  if (refs?.length !== 1 || refs[0] !== `heads/${ref}`) return false;
+  const head = await readFile(join(previousRepo, "refs", "heads", ref), "utf8").catch(() => "");
+  if (head.trim() !== commit) return false;
+  try {
+    await mkdir(join(repo, "tmp"), { recursive: true });
+    for (const entry of await readdir(previousRepo)) {
+      if (entry === ".lock" || entry === "tmp") continue;
+      const args = entry === "objects" ? ["-a", "--link"] : ["-a"];
+      await run("cp", [...args, "--", join(previousRepo, entry), join(repo, entry)], { signal: options.signal, logger: options.logger });
+    }
+    return (await readFile(join(repo, "refs", "heads", ref), "utf8")).trim() === commit;
+  } catch (error) {
+    if (isCodedError(error, "INTERRUPTED")) throw error;
+    options.logger?.info({ error: (error as Error).message }, "the previous repository cannot be linked: pulling");
+    for (const entry of await readdir(repo).catch(() => [])) await rm(join(repo, entry), { recursive: true, force: true });
+    return false;
+  }
 }
 
 /** An ostree script in a runroot; a failure becomes OSTREE_FAILED naming `what` (an interruption stays one). */

@@ -4,7 +4,6 @@ import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
 import type { HubClient, TagView } from "@debian-bootc/deb-orchestrator";
 import {
   type AptRepositoryReader,
-  cachedIndex,
   candidateFromParagraph,
   defaultMirror,
   type FieldSource,
@@ -16,6 +15,7 @@ import {
 } from "@debian-bootc/debian";
 import { type ComposeDefinition, hostInputPath, type RepositoryDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
+import { cachedPackages, type LoadedPackages } from "./parsed-index-cache.js";
 
 /** Debian's archive keyring, what `type: debian` repositories are verified against. */
 export const DEBIAN_ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -55,6 +55,8 @@ export interface IndexPackage extends PackageCandidate {
   readonly filename: string;
   readonly size: number;
   readonly sha256: string;
+  /** MD5sum, when the index gives a well-formed one (the snapshot's Packages lists it without reading the .deb). */
+  readonly md5?: string;
   readonly origin: PackageOrigin;
 }
 
@@ -151,6 +153,7 @@ export async function orchestratorRepositorySpec(
 export function indexPackageFromParagraph(p: FieldSource, origin: PackageOrigin): IndexPackage | undefined {
   const filename = p.get("Filename");
   const sha256 = p.get("SHA256");
+  const md5 = p.get("MD5sum")?.trim().toLowerCase();
   const size = Number(p.get("Size"));
   if (!filename || !sha256 || !Number.isFinite(size)) return undefined;
   const candidate = candidateFromParagraph(p);
@@ -184,6 +187,7 @@ export function indexPackageFromParagraph(p: FieldSource, origin: PackageOrigin)
     filename,
     size,
     sha256: sha256.toLowerCase(),
+    ...(md5 && /^[0-9a-f]{32}$/.test(md5) ? { md5 } : {}),
     origin,
   };
 }
@@ -204,6 +208,8 @@ export interface IndexLoadEvent {
   component: string;
   arch: string;
   cached: boolean;
+  /** Its packages were parsed by an earlier load (parsed-index-cache.ts). */
+  parsedCached: boolean;
   packages: number;
   bytes: number;
 }
@@ -278,9 +284,9 @@ export async function loadIndexes(options: LoadIndexesOptions): Promise<LoadedIn
               details: { repository: spec.name, suite, component, arch },
             });
           }
-          let loaded: { text: string; cached: boolean };
+          let loaded: LoadedPackages;
           try {
-            loaded = await cachedIndex(reader, path, options.cacheDir);
+            loaded = await cachedPackages(reader, path, options.cacheDir, origin);
           } catch (error) {
             throw composeError(
               "PKGSET_REPOSITORY_FAILED",
@@ -290,7 +296,7 @@ export async function loadIndexes(options: LoadIndexesOptions): Promise<LoadedIn
               },
             );
           }
-          const packages = parsePackagesIndex(loaded.text, origin, `${reader.url}/dists/${suite}/${path}`);
+          const { packages } = loaded;
           byArch.get(arch)!.push(...packages);
           const event = {
             repository: spec.name,
@@ -298,8 +304,9 @@ export async function loadIndexes(options: LoadIndexesOptions): Promise<LoadedIn
             component,
             arch,
             cached: loaded.cached,
+            parsedCached: loaded.parsedCached,
             packages: packages.length,
-            bytes: loaded.text.length,
+            bytes: loaded.bytes,
           };
           logger.info(event, "index loaded");
           options.onIndex?.(event);

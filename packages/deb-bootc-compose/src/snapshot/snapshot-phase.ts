@@ -87,7 +87,12 @@ export function createSnapshotPhase(): Phase {
         const debs = [...unique.values()].map((p) => {
           const path = gathered.files.get(p.sha256);
           if (!path) throw composeError("PHASE_PREREQUISITE", `${p.name} ${p.version} was not gathered`);
-          return { deb: path, component: p.origin.component };
+          // gather has just checked the file's size and SHA256 against the verified index, which gives its MD5 too
+          return {
+            deb: path,
+            component: p.origin.component,
+            ...(p.md5 ? { digests: { size: p.size, md5: p.md5, sha256: p.sha256 } } : {}),
+          };
         });
         const suite = snapshotSuite(definition.suite, variant);
         const started = Date.now();
@@ -102,6 +107,8 @@ export function createSnapshotPhase(): Phase {
           architectures: [...definition.arches],
           components: componentList,
           debs,
+          // the .debs are the gather cache's, content-addressed and checked on every use, never written in place
+          poolLinks: true,
           date,
           signer,
           logger: ctx.logger,

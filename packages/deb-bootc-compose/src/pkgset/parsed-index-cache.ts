@@ -1,0 +1,88 @@
+import { createHash } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { writeFileAtomic } from "@debian-bootc/core";
+import { type AptRepositoryReader, cachedIndex } from "@debian-bootc/debian";
+import { moduleDirHash } from "../code-hash.js";
+import { type IndexPackage, type PackageOrigin, parsePackagesIndex } from "./repository-index.js";
+
+/**
+ * A Packages index parsed once. Parsing trixie's main index (about 57 MB, 69,000 stanzas) is most of a
+ * no-op recompose's pkgset phase; its packages are kept as JSON under `<cacheDir>/indexes/`, named by the
+ * SHA256 the verified Release gives for the index (as cachedIndex names the text) and by the hash of the
+ * code that parsed them (this folder and packages/debian), so a new Release or changed parsing code parses
+ * again. What a load adds (the origin) is not stored.
+ */
+
+type StoredPackage = Omit<IndexPackage, "origin">;
+
+interface StoredIndex {
+  bytes: number;
+  packages: StoredPackage[];
+}
+
+export interface LoadedPackages {
+  packages: IndexPackage[];
+  /** The index's text came from the cache (or its parsed packages did). */
+  cached: boolean;
+  /** The parsed packages came from the cache (nothing was parsed). */
+  parsedCached: boolean;
+  /** Size of the index's text. */
+  bytes: number;
+}
+
+let parserHash: Promise<string> | undefined;
+
+/** The code that turns an index into packages: this folder's modules and packages/debian's. */
+export function parserCodeHash(): Promise<string> {
+  parserHash ??= (async () => {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const debian = dirname(fileURLToPath(import.meta.resolve("@debian-bootc/debian")));
+    return createHash("sha256")
+      .update(await moduleDirHash(here))
+      .update(await moduleDirHash(debian))
+      .digest("hex");
+  })();
+  return parserHash;
+}
+
+/** The file the parsed packages of `path` are kept in, or undefined when the Release gives no SHA256 for it. */
+export async function parsedIndexFile(reader: AptRepositoryReader, path: string, cacheDir: string): Promise<string | undefined> {
+  const files = reader.release.files;
+  const key = (files.get(path) ?? files.get(`${path}.xz`) ?? files.get(`${path}.gz`))?.sha256;
+  if (key === undefined || !/^[0-9a-f]{64}$/.test(key)) return undefined;
+  return join(cacheDir, "indexes", `${key}.packages-${(await parserCodeHash()).slice(0, 16)}.json`);
+}
+
+/** The stored packages, or undefined when missing or unreadable (a write cut short: parsed again). */
+async function readStored(file: string): Promise<StoredIndex | undefined> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as StoredIndex;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The packages of a verified repository's index (`main/binary-amd64/Packages`), parsed once per index and code. */
+export async function cachedPackages(
+  reader: AptRepositoryReader,
+  path: string,
+  cacheDir: string,
+  origin: PackageOrigin,
+): Promise<LoadedPackages> {
+  const file = await parsedIndexFile(reader, path, cacheDir);
+  if (file) {
+    const stored = await readStored(file);
+    if (stored && Array.isArray(stored.packages))
+      return { packages: stored.packages.map((p) => ({ ...p, origin })), cached: true, parsedCached: true, bytes: stored.bytes };
+  }
+  const { text, cached } = await cachedIndex(reader, path, cacheDir);
+  const packages = parsePackagesIndex(text, origin, `${reader.url}/dists/${reader.suite}/${path}`);
+  if (file) {
+    const stored: StoredIndex = { bytes: text.length, packages: packages.map(({ origin: _origin, ...p }) => p) };
+    await mkdir(dirname(file), { recursive: true });
+    await writeFileAtomic(file, JSON.stringify(stored));
+  }
+  return { packages, cached, parsedCached: false, bytes: text.length };
+}
