@@ -162,7 +162,8 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
   it("cancels a compose's image tasks when the compose ends, finished or abandoned, and only that compose's", async () => {
     test = await startTestHub(databases, kind, { leaseMs: 1000 });
     const first = await runningCompose(test.admin, "mini-1.0-20261203.0");
-    const second = await runningCompose(test.admin, "mini-1.0-20261203.1");
+    // differs from the first only in case: its tasks are not the first's
+    const second = await runningCompose(test.admin, "Mini-1.0-20261203.0");
     // both clients renew their composes until the second one goes away
     clients = setInterval(() => {
       for (const id of [first.id, second.id]) void test.admin.renewCompose(id).catch(() => {});
@@ -173,6 +174,12 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
     const images = await test.user("images", ["host"]);
     await images.post("/api/v1/hosts/images/checkin", { session: "s", arches: ["amd64"], capabilities: ["image"], capacity: 1 });
     expect((await claim(images, "images", "s"))?.id).toBe(a1.task);
+    const label = async (id: number) => (await test.admin.get<{ label: string }>(`/api/v1/tasks/${id}`)).label;
+    expect([await label(a1.task), await label(a2.task), await label(b1.task)]).toEqual([
+      `compose:${first.id}:base:amd64`,
+      `compose:${first.id}:standard:amd64`,
+      `compose:${second.id}:base:amd64`,
+    ]);
     await test.admin.post(`/api/v1/composes/${first.id}/finish`, { status: "DOOMED" });
     const state = async (id: number) => (await test.admin.get<{ state: string }>(`/api/v1/tasks/${id}`)).state;
     expect([await state(a1.task), await state(a2.task), await state(b1.task)]).toEqual(["canceled", "canceled", "free"]);

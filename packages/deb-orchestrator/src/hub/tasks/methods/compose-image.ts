@@ -9,6 +9,18 @@ import * as transition from "../transitions.js";
 import { DEFAULT_PRIORITY } from "./build.js";
 
 /**
+ * An image task's label names its compose, variant and architecture (`compose:ID:VARIANT:ARCH`), so a
+ * compose's tasks are found by label rather than by parsing every request (compose IDs hold no ':').
+ */
+export function composeImageLabel(request: Pick<ComposeImageRequest, "compose" | "variant" | "arch">): string {
+  return `${composeImageLabelPrefix(request.compose)}${request.variant}:${request.arch}`;
+}
+
+function composeImageLabelPrefix(composeId: string): string {
+  return `compose:${composeId}:`;
+}
+
+/**
  * Queue a compose's image phases for one variant and architecture as a composeImage task, which only a
  * builder with the `image` capability claims. The compose must be recorded, running and the caller's;
  * every snapshot and definition file must be in the artifact store, each path once (and none also
@@ -41,7 +53,7 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
   const id = await ctx.db.transaction().execute((trx) =>
     transition.insert(trx, ctx, {
       parentId: null,
-      label: null,
+      label: composeImageLabel(request),
       method: "composeImage",
       arch: request.arch,
       priority: DEFAULT_PRIORITY,
@@ -61,16 +73,18 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
  * its next heartbeat that the task is no longer its own). Returns the canceled task ids.
  */
 export async function cancelComposeImages(trx: Transaction<Database>, ctx: HubContext, composeId: string, userId: number | null) {
+  const prefix = composeImageLabelPrefix(composeId);
+  // compose IDs hold no LIKE wildcards; SQLite's LIKE ignores case, the prefix check does not
   const active = await trx
     .selectFrom("tasks")
-    .select(["id", "request"])
+    .select(["id", "label"])
     .where("method", "=", "composeImage")
+    .where("label", "like", `${prefix}%`)
     .where("state", "not in", [...terminalStates])
     .execute();
   const canceled: number[] = [];
   for (const task of active) {
-    const parsed = composeImageRequest.safeParse(JSON.parse(task.request));
-    if (!parsed.success || parsed.data.compose !== composeId) continue;
+    if (!task.label?.startsWith(prefix)) continue;
     if (await transition.cancel(trx, ctx, task.id, { userId })) canceled.push(task.id);
   }
   return canceled;
