@@ -37,6 +37,11 @@ export const methodCapability: Record<BuilderMethod, BuilderCapability> = {
   composeImage: "image",
 };
 
+/** The capability a builder needs for a task of this method; null for the hub's own methods. */
+export function capabilityOf(method: string): BuilderCapability | null {
+  return (builderMethods as readonly string[]).includes(method) ? methodCapability[method as BuilderMethod] : null;
+}
+
 /** The builder methods a host with these capabilities may claim. */
 export function methodsFor(capabilities: readonly string[]): BuilderMethod[] {
   return builderMethods.filter((m) => capabilities.includes(methodCapability[m]));

@@ -1,5 +1,5 @@
 import type { Transaction } from "kysely";
-import { type ComposeImageRequest, composeImageRequest, pathConflict, terminalStates } from "../../../api/tasks.js";
+import { type ComposeImageRequest, composeImageRequest, methodCapability, pathConflict, terminalStates } from "../../../api/tasks.js";
 import type { Database } from "../../../db/schema.js";
 import { orchestratorError } from "../../../errors.js";
 import type { Principal } from "../../auth.js";
@@ -62,7 +62,7 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
     }),
   );
   if (id === undefined) throw new Error("task insert returned no id");
-  ctx.dispatcher.wake(request.arch);
+  ctx.dispatcher.wake(request.arch, methodCapability.composeImage);
   ctx.bus.ping();
   return id;
 }
