@@ -66,7 +66,10 @@ sleep)
 second-chance)
   if [ ! -e "${pids}/first-run" ]; then
     echo $$ > "${pids}/first-run"
-    sleep 300 & echo $! > "${pids}/first-run-child"
+    sleep 300 & child=$!
+    echo $child > "${pids}/first-run-child"
+    # as the real command does on SIGTERM: stop its work, leave nothing behind
+    trap 'kill $child; exit 130' TERM
     wait
   fi
   printf 'made on the second try' > "$out/image.raw"
@@ -257,9 +260,9 @@ describe.each(databaseKinds)("image builder on %s", (kind) => {
     );
     expect((await detail(id)).host).toBe("victim");
     await stopProcess(victim, "SIGKILL");
-    // the killed builder's command is an orphan now; a real one exits on its own (here: the test ends it)
-    process.kill(Number(await readFile(join(pids, "first-run"), "utf8")), "SIGKILL");
-    process.kill(first, "SIGKILL");
+    // the killed builder's command is not left behind: it gets SIGTERM when its builder dies
+    const shell = Number(await readFile(join(pids, "first-run"), "utf8"));
+    await until(async () => (await isGone(shell)) && (await isGone(first)), 20_000, "the killed builder's command to stop");
     await imageBuilder("rescuer", command);
     const done = await waitForTask(test.admin, id, 30_000);
     expect(done.state, JSON.stringify(done.error)).toBe("closed");

@@ -52,7 +52,8 @@ export function codedErrorOf(stdout: string): { code: string; message: string } 
 
 /**
  * Runs `deb-bootc-compose image-task W --json` in its own process group: output streamed to the live
- * log, its coded error on failure; on abort the group gets SIGTERM, then SIGKILL after the grace.
+ * log, its coded error on failure; on abort the group gets SIGTERM, then SIGKILL after the grace; if the
+ * builder dies, the command gets SIGTERM.
  */
 export class ComposeCliImageRunner implements ImageRunner {
   readonly name = "deb-bootc-compose";
@@ -63,9 +64,13 @@ export class ComposeCliImageRunner implements ImageRunner {
   }
 
   async run(request: ImageRunRequest): Promise<ImageRunOutcome> {
-    const [program, ...leading] = this.command as [string, ...string[]];
+    // setpriv --pdeathsig: a builder that dies (SIGKILL, OOM) takes its command with it (SIGTERM, so it
+    // unmounts), instead of leaving an orphan building an image nobody collects, holding the compose cache
     const args = [
-      ...leading,
+      "--pdeathsig",
+      "TERM",
+      "--",
+      ...this.command,
       "image-task",
       request.workDir,
       ...(this.options.cacheDir ? ["--cache-dir", this.options.cacheDir] : []),
@@ -73,7 +78,8 @@ export class ComposeCliImageRunner implements ImageRunner {
     ];
     let stdout = "";
     try {
-      await run(program, args, {
+      await run("setpriv", args, {
+        debianPackage: "util-linux",
         signal: request.signal,
         terminateGraceMs: this.options.terminateGraceMs ?? 30_000,
         captureStdout: false,
