@@ -71,7 +71,7 @@ export async function checkin(
       if (previous !== request.session) {
         const orphans = await trx
           .selectFrom("tasks")
-          .select(["id", "arch"])
+          .select(["id", "arch", "method"])
           .where("host_id", "=", host.id)
           .where("state", "in", [...activeStates])
           .execute();
@@ -79,7 +79,7 @@ export async function checkin(
         return { host, freed };
       }
     }
-    return { host, freed: [] as { id: number; arch: string | null }[] };
+    return { host, freed: [] as { id: number; arch: string | null; method: string }[] };
   });
   wakeFor(ctx, result.freed);
   ctx.bus.ping();
@@ -131,7 +131,7 @@ export async function checkout(ctx: HubContext, host: HostRow, session: string, 
   const freed = await ctx.db.transaction().execute(async (trx) => {
     let query = trx
       .selectFrom("tasks")
-      .select(["id", "arch"])
+      .select(["id", "arch", "method"])
       .where("host_id", "=", host.id)
       .where("session", "=", session)
       .where("state", "in", [...activeStates]);

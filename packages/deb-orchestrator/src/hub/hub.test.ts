@@ -322,9 +322,9 @@ describe("two hubs on one PostgreSQL database", () => {
     try {
       const relayed: (string | null)[] = [];
       const wake = second.ctx.dispatcher.wake.bind(second.ctx.dispatcher);
-      second.ctx.dispatcher.wake = (arch, count, fromRelay) => {
-        if (fromRelay) relayed.push(arch);
-        wake(arch, count, fromRelay);
+      second.ctx.dispatcher.wake = (arch, capability, count, fromRelay) => {
+        if (fromRelay) relayed.push(`${arch} ${capability}`);
+        wake(arch, capability, count, fromRelay);
       };
       const host = await test.user("b1", ["host"]);
       const viaSecond = new RawHubClient({ url: second.url, token: (host as unknown as { token: string }).token });
@@ -333,7 +333,7 @@ describe("two hubs on one PostgreSQL database", () => {
       await until(async () => second.ctx.dispatcher.waiting > 0, 5000, "the claim to wait on the second hub");
       const { task } = await test.admin.post<{ task: number }>("/api/v1/tasks", { method: "noop", arch: "ppc64el" });
       expect((await waiting).task?.id).toBe(task);
-      expect(relayed).toContain("ppc64el");
+      expect(relayed).toContain("ppc64el build");
     } finally {
       await second.close();
       await test.close();

@@ -18,22 +18,27 @@ export async function relayWakesThroughPostgres(url: string, dispatcher: Dispatc
   await listener.connect();
   await listener.query(`LISTEN ${CHANNEL}`);
   listener.on("notification", (message) => {
-    const [sender, arch, count] = (message.payload ?? "").split(" ", 3);
-    if (sender !== me) dispatcher.wake(arch === "-" || arch === undefined ? null : arch, Math.max(1, Number(count) || 1), true);
+    // a hub of an older version sends no capability: any builder of the architecture is woken
+    const [sender, arch, count, capability] = (message.payload ?? "").split(" ", 4);
+    const orAny = (value: string | undefined) => (value === "-" || value === undefined ? null : value);
+    if (sender !== me) dispatcher.wake(orAny(arch), orAny(capability), Math.max(1, Number(count) || 1), true);
   });
-  // wakes are counted per architecture and sent once per event-loop turn, one statement at a time: a
+  // wakes are counted per architecture and capability and sent once per event-loop turn, one statement at a time: a
   // burst of submissions costs one NOTIFY, not one each
   const pending = new Map<string, number>();
   let sending: Promise<unknown> = Promise.resolve();
   let scheduled = false;
-  dispatcher.relay = (arch) => {
-    const key = arch ?? "-";
+  dispatcher.relay = (arch, capability) => {
+    const key = `${arch ?? "-"} ${capability ?? "-"}`;
     pending.set(key, (pending.get(key) ?? 0) + 1);
     if (scheduled) return;
     scheduled = true;
     setImmediate(() => {
       scheduled = false;
-      const payloads = [...pending].map(([a, n]) => `${me} ${a} ${n}`);
+      const payloads = [...pending].map(([key, n]) => {
+        const [arch, capability] = key.split(" ");
+        return `${me} ${arch} ${n} ${capability}`;
+      });
       pending.clear();
       sending = sending
         .then(() => listener.query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload", [CHANNEL, payloads]))

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { activeStates } from "../../api/tasks.js";
+import { activeStates, capabilityOf } from "../../api/tasks.js";
 import type { Database } from "../../db/schema.js";
 import { orchestratorError } from "../../errors.js";
 import { hashToken, newToken, type Permission, type Principal, permissions } from "../auth.js";
@@ -194,12 +194,12 @@ export async function setUserDisabled(
       .set({ disabled: disabled ? 1 : 0 })
       .where("id", "=", id)
       .execute();
-    const tasks: { id: number; arch: string | null }[] = [];
+    const tasks: { id: number; arch: string | null; method: string }[] = [];
     if (disabled) {
       const held = await trx
         .selectFrom("tasks")
         .innerJoin("hosts", "hosts.id", "tasks.host_id")
-        .select(["tasks.id", "tasks.arch"])
+        .select(["tasks.id", "tasks.arch", "tasks.method"])
         .where("hosts.user_id", "=", id)
         .where("tasks.state", "in", [...activeStates])
         .execute();
@@ -213,7 +213,7 @@ export async function setUserDisabled(
     return tasks;
   });
   ctx.principals.clear();
-  for (const task of freed) ctx.dispatcher.wake(task.arch);
+  for (const task of freed) ctx.dispatcher.wake(task.arch, capabilityOf(task.method));
   ctx.bus.ping();
   return { user: name, disabled, freed: freed.map((t) => t.id) };
 }

@@ -1,4 +1,4 @@
-import { hubMethods, isTerminal } from "../../api/tasks.js";
+import { capabilityOf, hubMethods, isTerminal } from "../../api/tasks.js";
 import { orchestratorError } from "../../errors.js";
 import type { Principal } from "../auth.js";
 import { setBuildState } from "../catalog/builds.js";
@@ -62,6 +62,6 @@ export async function resubmitTask(ctx: HubContext, principal: Principal, taskId
   if (id === undefined) throw new Error("task insert returned no id");
   ctx.bus.ping();
   if ((hubMethods as readonly string[]).includes(task.method)) ctx.advance(id);
-  else ctx.dispatcher.wake(task.arch);
+  else ctx.dispatcher.wake(task.arch, capabilityOf(task.method));
   return id;
 }

@@ -8,7 +8,7 @@ import {
   parseRelations,
   type UnsatisfiedBuildDependency,
 } from "@debian-bootc/debian";
-import type { BuildArchRequest, BuildRequest, ExtraRepo } from "../../api/tasks.js";
+import { type BuildArchRequest, type BuildRequest, type ExtraRepo, methodCapability } from "../../api/tasks.js";
 import { tagChain, tagExternalRepos } from "../catalog/tags.js";
 import type { HubContext } from "../context.js";
 import { parseSubmittedDsc } from "../submitted-source.js";
@@ -171,7 +171,7 @@ async function recheckOne(ctx: HubContext, taskId: number, request: BuildArchReq
   }
   const fresh = { ...request, extraRepos: await buildTagRepos(ctx, request.buildTag) };
   if (!(await ctx.db.transaction().execute((trx) => transition.releaseDepWait(trx, ctx, taskId, fresh)))) return false;
-  ctx.dispatcher.wake(request.arch);
+  ctx.dispatcher.wake(request.arch, methodCapability.buildArch);
   return true;
 }
 

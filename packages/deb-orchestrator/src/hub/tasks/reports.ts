@@ -1,5 +1,5 @@
 import { isCodedError } from "@debian-bootc/core";
-import type { TaskResult } from "../../api/tasks.js";
+import { capabilityOf, type TaskResult } from "../../api/tasks.js";
 import { orchestratorError } from "../../errors.js";
 import { checkBuildResult } from "../build-result-check.js";
 import type { HubContext } from "../context.js";
@@ -171,7 +171,7 @@ export async function failTask(
       });
   });
   ctx.bus.ping();
-  if (retry) ctx.dispatcher.wake(task.arch);
+  if (retry) ctx.dispatcher.wake(task.arch, capabilityOf(task.method));
   else if (task.parent_id !== null) ctx.advance(task.parent_id);
   return { retried: retry };
 }
@@ -189,6 +189,6 @@ export async function releaseTask(
 ): Promise<void> {
   const task = await ownedTask(ctx, host, taskId, session);
   await ctx.db.transaction().execute((trx) => transition.free(trx, ctx, taskId, { reason, userId: host.user_id, counted: false, session }));
-  ctx.dispatcher.wake(task.arch);
+  ctx.dispatcher.wake(task.arch, capabilityOf(task.method));
   ctx.bus.ping();
 }

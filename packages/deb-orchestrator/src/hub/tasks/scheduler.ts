@@ -1,5 +1,5 @@
 import type { Transaction } from "kysely";
-import { activeStates, builderMethods } from "../../api/tasks.js";
+import { activeStates, builderMethods, capabilityOf } from "../../api/tasks.js";
 import type { Database } from "../../db/schema.js";
 import { orchestratorError } from "../../errors.js";
 import type { HubContext } from "../context.js";
@@ -12,8 +12,8 @@ import * as transition from "./transitions.js";
  * (the builder vanished) freeing their tasks. The builders' reports on their tasks are in reports.ts.
  */
 
-export function wakeFor(ctx: HubContext, tasks: readonly { arch: string | null }[]): void {
-  for (const task of tasks) ctx.dispatcher.wake(task.arch);
+export function wakeFor(ctx: HubContext, tasks: readonly { arch: string | null; method: string }[]): void {
+  for (const task of tasks) ctx.dispatcher.wake(task.arch, capabilityOf(task.method));
 }
 
 /** One attempt: in a transaction, take the best free task this host can run within its spare capacity. */
@@ -34,6 +34,7 @@ export async function claim(
 ): Promise<TaskRow | undefined> {
   const deadline = Date.now() + waitMs;
   const arches = new Set(host.arches.split(" "));
+  const capabilities = new Set(host.capabilities.split(" "));
   for (;;) {
     if (signal?.aborted) return undefined;
     const seen = ctx.dispatcher.current;
@@ -42,7 +43,7 @@ export async function claim(
     const left = deadline - Date.now();
     if (left <= 0 || signal?.aborted) return undefined;
     // the one-second cap is the safety net for wakes that happen in another hub process
-    await ctx.dispatcher.wait(host.id, arches, seen, Math.min(left, 1000), signal);
+    await ctx.dispatcher.wait(host.id, arches, capabilities, seen, Math.min(left, 1000), signal);
   }
 }
 
@@ -87,7 +88,7 @@ export async function reapExpiredLeases(ctx: HubContext): Promise<number[]> {
   const now = ctx.now();
   const expired = await ctx.db
     .selectFrom("tasks")
-    .select(["id", "arch"])
+    .select(["id", "arch", "method"])
     .where("state", "in", [...activeStates])
     .where("method", "in", [...builderMethods])
     .where("lease_expires", "<", now)

@@ -1,6 +1,6 @@
 import { binNmuVersion, checkBinNmu } from "@debian-bootc/debian";
 import { z } from "zod";
-import { type BuildArchRequest, type BuildRequest, isTerminal } from "../../../api/tasks.js";
+import { type BuildArchRequest, type BuildRequest, isTerminal, methodCapability } from "../../../api/tasks.js";
 import { orchestratorError } from "../../../errors.js";
 import type { Principal } from "../../auth.js";
 import { openBuild, setBuildState } from "../../catalog/builds.js";
@@ -208,7 +208,7 @@ export async function stepBuild(run: Stepper, task: transition.TaskRow, request:
     // a repository regenerated during the check re-checked the waiting tasks before these existed
     if (depWaits.some(Boolean) && (await readyRepoNumber(ctx, progress.buildTag)) !== repoBefore)
       await recheckDepWaits(ctx, progress.buildTag);
-    for (const arch of missing) ctx.dispatcher.wake(arch);
+    for (const arch of missing) ctx.dispatcher.wake(arch, methodCapability.buildArch);
     ctx.bus.ping();
     return;
   }

@@ -1,5 +1,5 @@
 import type { Transaction } from "kysely";
-import { type ComposeImageRequest, composeImageRequest, terminalStates } from "../../../api/tasks.js";
+import { type ComposeImageRequest, composeImageRequest, methodCapability, pathConflict, terminalStates } from "../../../api/tasks.js";
 import type { Database } from "../../../db/schema.js";
 import { orchestratorError } from "../../../errors.js";
 import type { Principal } from "../../auth.js";
@@ -9,9 +9,22 @@ import * as transition from "../transitions.js";
 import { DEFAULT_PRIORITY } from "./build.js";
 
 /**
+ * An image task's label names its compose, variant and architecture (`compose:ID:VARIANT:ARCH`), so a
+ * compose's tasks are found by label rather than by parsing every request (compose IDs hold no ':').
+ */
+export function composeImageLabel(request: Pick<ComposeImageRequest, "compose" | "variant" | "arch">): string {
+  return `${composeImageLabelPrefix(request.compose)}${request.variant}:${request.arch}`;
+}
+
+function composeImageLabelPrefix(composeId: string): string {
+  return `compose:${composeId}:`;
+}
+
+/**
  * Queue a compose's image phases for one variant and architecture as a composeImage task, which only a
  * builder with the `image` capability claims. The compose must be recorded, running and the caller's;
- * every snapshot file must be in the artifact store, each path once. The request is checked against its
+ * every snapshot and definition file must be in the artifact store, each path once (and none also
+ * another's directory). The request is checked against its
  * schema here as well as at the API's edge: its names become paths on the builder.
  */
 export async function queueComposeImage(ctx: HubContext, principal: Principal, input: ComposeImageRequest): Promise<number> {
@@ -23,20 +36,24 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
     );
   const request = parsed.data;
   const compose = await runningCompose(ctx.db, principal, request.compose);
-  const paths = new Set<string>();
-  for (const file of request.snapshot) {
-    if (paths.has(file.path)) throw orchestratorError("PATH_INVALID", `snapshot file '${file.path}' is listed twice`);
-    paths.add(file.path);
-  }
-  for (const file of request.snapshot)
-    if (!(await ctx.store.has(file.sha256)))
-      throw orchestratorError("ARTIFACT_MISSING", `snapshot file '${file.path}' (${file.sha256}) has not been uploaded`, {
-        hint: "PUT it to /api/v1/artifacts/<sha256> first",
-      });
+  const conflict = pathConflict(request.snapshot.map((f) => f.path));
+  if (conflict) throw orchestratorError("PATH_INVALID", `snapshot file ${conflict}`);
+  // the definition and the files it refers to share one directory on the builder
+  const definitionConflict = pathConflict([request.definitionFile, ...request.definitionFiles.map((f) => f.path)]);
+  if (definitionConflict) throw orchestratorError("PATH_INVALID", `definition file ${definitionConflict}`);
+  for (const [list, files] of [
+    ["snapshot", request.snapshot],
+    ["definition", request.definitionFiles],
+  ] as const)
+    for (const file of files)
+      if (!(await ctx.store.has(file.sha256)))
+        throw orchestratorError("ARTIFACT_MISSING", `${list} file '${file.path}' (${file.sha256}) has not been uploaded`, {
+          hint: "PUT it to /api/v1/artifacts/<sha256> first",
+        });
   const id = await ctx.db.transaction().execute((trx) =>
     transition.insert(trx, ctx, {
       parentId: null,
-      label: null,
+      label: composeImageLabel(request),
       method: "composeImage",
       arch: request.arch,
       priority: DEFAULT_PRIORITY,
@@ -45,7 +62,7 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
     }),
   );
   if (id === undefined) throw new Error("task insert returned no id");
-  ctx.dispatcher.wake(request.arch);
+  ctx.dispatcher.wake(request.arch, methodCapability.composeImage);
   ctx.bus.ping();
   return id;
 }
@@ -56,16 +73,18 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
  * its next heartbeat that the task is no longer its own). Returns the canceled task ids.
  */
 export async function cancelComposeImages(trx: Transaction<Database>, ctx: HubContext, composeId: string, userId: number | null) {
+  const prefix = composeImageLabelPrefix(composeId);
+  // compose IDs hold no LIKE wildcards; SQLite's LIKE ignores case, the prefix check does not
   const active = await trx
     .selectFrom("tasks")
-    .select(["id", "request"])
+    .select(["id", "label"])
     .where("method", "=", "composeImage")
+    .where("label", "like", `${prefix}%`)
     .where("state", "not in", [...terminalStates])
     .execute();
   const canceled: number[] = [];
   for (const task of active) {
-    const parsed = composeImageRequest.safeParse(JSON.parse(task.request));
-    if (!parsed.success || parsed.data.compose !== composeId) continue;
+    if (!task.label?.startsWith(prefix)) continue;
     if (await transition.cancel(trx, ctx, task.id, { userId })) canceled.push(task.id);
   }
   return canceled;

@@ -1,3 +1,4 @@
+import { methodCapability } from "../../../api/tasks.js";
 import type { Principal } from "../../auth.js";
 import type { HubContext } from "../../context.js";
 import { checkArch } from "../../validate.js";
@@ -23,7 +24,7 @@ export async function submitNoop(
     }),
   );
   if (id === undefined) throw new Error("task insert returned no id");
-  ctx.dispatcher.wake(request.arch);
+  ctx.dispatcher.wake(request.arch, methodCapability.noop);
   ctx.bus.ping();
   return id;
 }
