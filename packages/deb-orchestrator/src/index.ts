@@ -14,8 +14,12 @@ export type { ExternalRepoView, TaggedBuild, TagSpec, TagView, TargetView } from
 export {
   type BuildArchRequest,
   type BuildRequest,
+  type ComposeImageRequest,
+  composeImageRequest,
   type ExtraRepo,
   type ResultFile,
+  type SnapshotFile,
+  snapshotFile,
   type TaskDetail,
   type TaskResult,
   type TaskState,
