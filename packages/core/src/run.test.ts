@@ -62,8 +62,55 @@ describe("run", () => {
     expect(isCodedError(error, "INTERRUPTED")).toBe(true);
   });
 
+  it("with terminateGraceMs, lets the program clean up on SIGTERM, then kills what it left behind", async () => {
+    const controller = new AbortController();
+    let out = "";
+    // the leftover ignores SIGTERM (and so holds the output pipes); the program itself cleans up and exits
+    const script = "(trap '' TERM; exec sleep 300) & echo leftover $!; trap 'echo cleaned up; exit 130' TERM; sleep 300 & wait";
+    const error = await run("sh", ["-c", script], {
+      signal: controller.signal,
+      terminateGraceMs: 60_000,
+      onStdout: (chunk) => {
+        out += chunk.toString();
+        if (out.includes("leftover")) controller.abort();
+      },
+    }).catch((e: unknown) => e);
+    expect(isCodedError(error, "INTERRUPTED")).toBe(true);
+    expect(out).toContain("cleaned up");
+    await expectGone(Number(/leftover (\d+)/.exec(out)?.[1]));
+  });
+
+  it("with terminateGraceMs, SIGKILLs a program that ignores SIGTERM once the grace is over", async () => {
+    const controller = new AbortController();
+    let out = "";
+    const error = await run("sh", ["-c", "trap '' TERM; echo pid $$; sleep 300"], {
+      signal: controller.signal,
+      terminateGraceMs: 200,
+      onStdout: (chunk) => {
+        out += chunk.toString();
+        if (out.includes("pid")) controller.abort();
+      },
+    }).catch((e: unknown) => e);
+    expect(isCodedError(error, "INTERRUPTED")).toBe(true);
+    await expectGone(Number(/pid (\d+)/.exec(out)?.[1]));
+  });
+
   it("quotes log lines so they can be pasted into a shell", () => {
     expect(quoteForLog("plain-arg=1")).toBe("plain-arg=1");
     expect(quoteForLog("it's here")).toBe("'it'\\''s here'");
   });
 });
+
+/** A process that is gone (or a zombie about to be reaped by init). */
+async function expectGone(pid: number): Promise<void> {
+  expect(pid).toBeGreaterThan(1);
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`process ${pid} still runs`);
+}

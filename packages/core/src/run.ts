@@ -11,6 +11,12 @@ export interface RunOptions {
   /** Kill the child (and its process group) after this many milliseconds. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * On abort or timeout, SIGTERM the process group and SIGKILL it only after this many milliseconds (or
+   * once the child has exited, for what it left behind), so a program can clean up (unmount, kill its own
+   * children). Without it the group is SIGKILLed at once.
+   */
+  terminateGraceMs?: number;
   /** Streamed output: each chunk as it arrives (for build logs and progress). */
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
@@ -59,13 +65,19 @@ export function run(program: string, args: readonly string[], options: RunOption
     let stderr = Buffer.alloc(0);
     let stderrAll: Buffer[] = [];
     let killedFor: "timeout" | "abort" | undefined;
-    const killGroup = () => {
+    let killTimer: NodeJS.Timeout | undefined;
+    const signalGroup = (signal: NodeJS.Signals) => {
       if (child.pid === undefined) return;
       try {
-        process.kill(-child.pid, "SIGKILL");
+        process.kill(-child.pid, signal);
       } catch {
         // already gone
       }
+    };
+    const killGroup = () => {
+      if (options.terminateGraceMs === undefined) return signalGroup("SIGKILL");
+      signalGroup("SIGTERM");
+      killTimer = setTimeout(() => signalGroup("SIGKILL"), options.terminateGraceMs);
     };
     const timer =
       options.timeoutMs === undefined
@@ -75,6 +87,7 @@ export function run(program: string, args: readonly string[], options: RunOption
             killGroup();
           }, options.timeoutMs);
     const onAbort = () => {
+      if (killedFor) return;
       killedFor = "abort";
       killGroup();
     };
@@ -102,6 +115,7 @@ export function run(program: string, args: readonly string[], options: RunOption
     const finish = () => {
       if (timer !== undefined) clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
+      if (killTimer !== undefined) clearTimeout(killTimer);
     };
     child.on("error", (error: NodeJS.ErrnoException) => {
       finish();
@@ -118,6 +132,11 @@ export function run(program: string, args: readonly string[], options: RunOption
     // its id-mapping helper waiting when unshare(2) fails): once the child has exited, its status is
     // what counts, so after a grace for the last output the pipes are closed and the result settles.
     child.on("exit", () => {
+      if (killTimer !== undefined) {
+        // told to stop and gone: whatever it left in its group goes now, not after the grace
+        clearTimeout(killTimer);
+        signalGroup("SIGKILL");
+      }
       setTimeout(() => {
         child.stdout.destroy();
         child.stderr.destroy();

@@ -74,6 +74,16 @@ export const builderConfigSchema = z
       .optional()
       .describe("deb-mock profile overrides"),
     grace: count(0).optional().describe("seconds running tasks may finish after SIGTERM"),
+    "compose-command": z
+      .string()
+      .min(1)
+      .optional()
+      .describe("the program that runs image tasks (`PROGRAM image-task W --json`), a name on PATH or a path"),
+    "image-cache-dir": z
+      .string()
+      .min(1)
+      .optional()
+      .describe("the compose cache image tasks share (rootfs trees, runroot); default deb-bootc-compose's own"),
   })
   .strict();
 
@@ -94,7 +104,7 @@ export const hubDefaults: Required<Omit<HubConfig, "db" | "public-url" | "index-
   "max-task-log": defaultLimits.maxTaskLogBytes / 1024 ** 2,
 };
 
-export const builderDefaults: Required<Omit<BuilderConfig, "hub" | "token-file" | "name">> = {
+export const builderDefaults: Required<Omit<BuilderConfig, "hub" | "token-file" | "name" | "image-cache-dir">> = {
   arch: ["amd64"],
   capability: ["build"],
   capacity: 1,
@@ -104,6 +114,7 @@ export const builderDefaults: Required<Omit<BuilderConfig, "hub" | "token-file" 
   "profile-map": {},
   "config-opt": [],
   grace: 300,
+  "compose-command": "deb-bootc-compose",
 };
 
 export type HubSettings = HubConfig & typeof hubDefaults;

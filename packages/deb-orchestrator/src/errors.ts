@@ -94,6 +94,16 @@ export const orchestratorErrorCodes = {
     summary:
       "The builder declares a capability this host lacks (`image` needs root and the image tools: mmdebstrap, skopeo, qemu-img, sgdisk, mkfs.vfat).",
   },
+  IMAGE_TASK_FAILED: {
+    category: "build-failed",
+    summary:
+      "A compose's image task failed on the builder and `deb-bootc-compose image-task` gave no coded error of its own (the task's image.log has its output).",
+  },
+  IMAGE_RESULT_INVALID: {
+    category: "input",
+    summary:
+      "An image task's out/result.json is malformed or too large, or names a file that is not a regular file directly in out/ (a symlink, a path, a missing file); nothing was uploaded.",
+  },
   PUBLISH_FAILED: { category: "environment", summary: "Writing or signing a tag's APT repository failed." },
   WEBHOOK_TARGET_REFUSED: {
     category: "input",

@@ -110,6 +110,9 @@ export const snapshotFile = z.object({
 });
 export type SnapshotFile = z.infer<typeof snapshotFile>;
 
+/** The most an image task's `state` may weigh, serialised. */
+export const MAX_IMAGE_STATE_BYTES = 4 * 1024 * 1024;
+
 /**
  * composeImage: a compose's image phases (rootfs, ostree, oci, lint, image-build and, when the
  * definition asks, the boot test) for one variant and architecture, run by a builder with the `image`
@@ -127,8 +130,34 @@ export const composeImageRequest = z.object({
   variant: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
   arch: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
   snapshot: z.array(snapshotFile).min(1).max(100_000),
+  /** The files the definition refers to (files' sources, scripts, keys), each path relative to the definition's directory. */
+  definitionFiles: z.array(snapshotFile).max(1000).default([]),
+  /**
+   * What the image phases need from the client's compose state (snapshot suites, keys, package set...):
+   * opaque to the hub and the builder; deb-bootc-compose validates it with its own schema. Never a private key.
+   */
+  state: z
+    .record(z.string(), z.unknown())
+    .refine((state) => Buffer.byteLength(JSON.stringify(state)) <= MAX_IMAGE_STATE_BYTES, "at most 4 MiB once serialised")
+    .default({}),
 });
 export type ComposeImageRequest = z.infer<typeof composeImageRequest>;
+
+/**
+ * Why these relative paths cannot all be written into one directory, or undefined: a path listed twice,
+ * or a path that is also the directory of another (`dists` and `dists/InRelease`).
+ */
+export function pathConflict(paths: Iterable<string>): string | undefined {
+  const files = new Set<string>();
+  for (const path of paths) {
+    if (files.has(path)) return `'${path}' is listed twice`;
+    files.add(path);
+  }
+  for (const path of files)
+    for (let slash = path.indexOf("/"); slash !== -1; slash = path.indexOf("/", slash + 1))
+      if (files.has(path.slice(0, slash))) return `'${path.slice(0, slash)}' is a file and the directory of '${path}'`;
+  return undefined;
+}
 
 export const resultFile = z.object({
   name: z.string().min(1).max(255),

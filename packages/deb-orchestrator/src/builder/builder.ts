@@ -6,6 +6,9 @@ import type { ClaimedTask } from "../api/builder-protocol.js";
 import { type BuildArchRequest, type BuilderCapability, defaultCapabilities, type ResultFile, type TaskResult } from "../api/tasks.js";
 import type { HubClient } from "../client/hub-client.js";
 import type { BuildRunner } from "./build-runner.js";
+import type { ImageRunner } from "./image-runner.js";
+import { prepareImageWorkDir, readImageResult, removeImageWorkDir } from "./image-work-dir.js";
+import { LiveLog } from "./live-log.js";
 
 export interface BuilderOptions {
   client: HubClient;
@@ -15,6 +18,8 @@ export interface BuilderOptions {
   capabilities?: readonly BuilderCapability[];
   capacity: number;
   runner: BuildRunner;
+  /** Runs composeImage tasks (a builder with the `image` capability); without one they fail. */
+  imageRunner?: ImageRunner;
   workDir: string;
   logger?: Logger;
   /** How long one claim request may wait at the hub. */
@@ -252,6 +257,10 @@ export class Builder {
         if (signal.aborted) throw signal.reason;
         return await this.complete(task, {});
       }
+      if (task.method === "composeImage" && this.options.imageRunner) {
+        madeDir = true;
+        return await this.runImage(task, dir, this.options.imageRunner, signal);
+      }
       if (task.method !== "buildArch") {
         await this.failTask(task, { code: "REQUEST_INVALID", message: `this builder does not run ${task.method} tasks` });
         this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
@@ -321,7 +330,63 @@ export class Builder {
       this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
       return null;
     } finally {
-      if (madeDir) await rm(dir, { recursive: true, force: true }).catch(() => {});
+      if (madeDir)
+        await (task.method === "composeImage" ? removeImageWorkDir(dir, log) : rm(dir, { recursive: true, force: true })).catch(() => {});
+    }
+  }
+
+  /** Fail a task with a coded error and report it. */
+  private async failWith(task: ClaimedTask, error: { code: string; message: string }): Promise<null> {
+    await this.failTask(task, { code: error.code, message: error.message.slice(0, 4000) });
+    this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
+    return null;
+  }
+
+  /**
+   * A compose's image phases: prepare W (request, definition and its files, snapshot), run the image
+   * command with its output in the live log `image.log`, check W/out/result.json, upload the files it
+   * lists and complete with { files, image }. A hostile request or result fails the task with its code
+   * before anything is uploaded; an abort kills the command (through the signal) and gives the task back.
+   */
+  private async runImage(task: ClaimedTask, dir: string, runner: ImageRunner, signal: AbortSignal): Promise<ClaimedTask | null> {
+    const download = (sha256: string, path: string) => this.retrying(() => this.options.client.downloadArtifact(sha256, path));
+    try {
+      await prepareImageWorkDir(dir, task.request, download, signal);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      if (isCodedError(error, "REQUEST_INVALID") || isCodedError(error, "PATH_INVALID")) return this.failWith(task, error);
+      throw error;
+    }
+    const logStream = new LiveLog((chunk) =>
+      this.options.client.appendTaskLog(this.options.name, task.id, "image.log", this.session, chunk).then(() => {}),
+    );
+    // the log is complete before the task ends (the hub refuses appends to an ended task); closed in any case
+    try {
+      const outcome = await runner.run({ workDir: dir, log: (chunk) => logStream.write(chunk), signal });
+      if (signal.aborted) throw signal.reason;
+      if (!outcome.ok) {
+        logStream.write(`\n== image task failed: ${outcome.error.code}: ${outcome.error.message}\n`);
+        await logStream.close();
+        return await this.failWith(task, outcome.error);
+      }
+      let result: Awaited<ReturnType<typeof readImageResult>>;
+      try {
+        result = await readImageResult(join(dir, "out"));
+      } catch (error) {
+        if (!isCodedError(error, "IMAGE_RESULT_INVALID")) throw error;
+        logStream.write(`\n== ${error.code}: ${error.message}\n`);
+        await logStream.close();
+        return await this.failWith(task, error);
+      }
+      const files: ResultFile[] = [];
+      for (const file of result.files) {
+        const uploaded = await this.retrying(() => this.options.client.uploadFile(file.path));
+        files.push({ ...uploaded, kind: file.kind });
+      }
+      await logStream.close();
+      return await this.complete(task, { files, image: result.image });
+    } finally {
+      await logStream.close();
     }
   }
 
@@ -343,39 +408,6 @@ export class Builder {
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     // whatever a completion claimed while the tasks were finishing went back already; this catches the rest
     await this.checkout([]);
-  }
-}
-
-/** Buffers log output and appends it to the hub's live log a few times a second. */
-class LiveLog {
-  private buffer: Buffer[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
-
-  constructor(private readonly append: (chunk: Uint8Array) => Promise<void>) {}
-
-  write(chunk: string | Buffer): void {
-    this.buffer.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, 250);
-  }
-
-  flush(): Promise<void> {
-    const data = Buffer.concat(this.buffer);
-    this.buffer = [];
-    if (data.length === 0) return this.flushing;
-    this.flushing = this.flushing.then(async () => {
-      for (let i = 0; i < data.length; i += 512 * 1024) await this.append(new Uint8Array(data.subarray(i, i + 512 * 1024))).catch(() => {});
-    });
-    return this.flushing;
-  }
-
-  async close(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.flush();
   }
 }
 

@@ -3,6 +3,7 @@ import type { ClaimedTask } from "../api/builder-protocol.js";
 import type { RawHubClient } from "../testing/raw-hub-client.js";
 import { until } from "../testing/test-builds.js";
 import { databaseKinds, startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
+import { queueComposeImage } from "./tasks/methods/compose-image.js";
 
 const databases = useDatabases();
 
@@ -20,6 +21,7 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
     await client.post("/api/v1/composes", { id, name: "mini", definition: "name: mini\n" });
     const release = await client.uploadBuffer(Buffer.from("Origin: test\n"));
     const deb = await client.uploadBuffer(Buffer.from("not really a deb\n"));
+    const script = await client.uploadBuffer(Buffer.from("#!/bin/sh\necho postprocess\n"));
     return {
       id,
       body: {
@@ -31,6 +33,8 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
           { path: "dists/mini-base/InRelease", sha256: release.sha256, size: release.size },
           { path: "pool/main/h/hello/hello_1.0-1_amd64.deb", sha256: deb.sha256, size: deb.size },
         ],
+        definitionFiles: [{ path: "scripts/postprocess.sh", sha256: script.sha256, size: script.size }],
+        state: { codename: "trixie", packages: ["hello"] },
       },
     };
   }
@@ -58,7 +62,13 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
     expect(await claim(builds, "builds", "s")).toBeNull();
     const claimed = await claim(images, "images", "s");
     expect(claimed).toMatchObject({ id: image.task, method: "composeImage", arch: "amd64" });
-    expect(claimed?.request).toMatchObject({ compose: id, variant: "base", definitionFile: "mini.yaml" });
+    expect(claimed?.request).toMatchObject({
+      compose: id,
+      variant: "base",
+      definitionFile: "mini.yaml",
+      definitionFiles: body.definitionFiles,
+      state: body.state,
+    });
     expect(await claim(images, "images", "s")).toBeNull();
 
     const hosts = await test.admin.get<{ name: string; capabilities: string[] }[]>("/api/v1/hosts");
@@ -97,6 +107,15 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
       ["snapshot", { ...body, snapshot: [{ ...body.snapshot[0], path: "pool//x.deb" }] }],
       ["snapshot", { ...body, snapshot: [{ ...body.snapshot[0], path: "pool/.git/config" }] }],
       ["snapshot", { ...body, snapshot: [] }],
+      ["definitionFiles", { ...body, definitionFiles: [{ ...body.definitionFiles[0], path: "../../../root/.ssh/authorized_keys" }] }],
+      ["definitionFiles", { ...body, definitionFiles: [{ ...body.definitionFiles[0], path: "/etc/shadow" }] }],
+      ["definitionFiles", { ...body, definitionFiles: [{ ...body.definitionFiles[0], path: "scripts/../../x" }] }],
+      ["definitionFiles", { ...body, definitionFiles: [{ ...body.definitionFiles[0], path: "scripts/" }] }],
+      ["definitionFiles", { ...body, definitionFiles: Array(1001).fill(body.definitionFiles[0]) }],
+      ["state", { ...body, state: ["not", "an", "object"] }],
+      ["state", { ...body, state: "codename: trixie" }],
+      ["state", { ...body, state: null }],
+      ["state", { ...body, state: { blob: "x".repeat(4 * 1024 * 1024) } }],
     ];
     for (const [field, request] of hostile)
       await expect(test.admin.post(`/api/v1/composes/${id}/image-tasks`, request), field).rejects.toMatchObject({
@@ -105,9 +124,31 @@ describe.each(databaseKinds)("builder capabilities and composeImage tasks on %s"
     await expect(
       test.admin.post(`/api/v1/composes/${id}/image-tasks`, { ...body, snapshot: [body.snapshot[0], body.snapshot[0]] }),
     ).rejects.toMatchObject({ code: "PATH_INVALID" });
+    const file = body.definitionFiles[0]!;
+    const conflicts = [
+      { ...body, definitionFiles: [file, file] },
+      // would overwrite the definition itself on the builder
+      { ...body, definitionFiles: [{ ...file, path: body.definitionFile }] },
+      // a file that is also another's directory
+      { ...body, definitionFiles: [file, { ...file, path: "scripts" }] },
+      { ...body, snapshot: [body.snapshot[0], { ...body.snapshot[0], path: "dists/mini-base/InRelease/x" }] },
+    ];
+    for (const request of conflicts)
+      await expect(test.admin.post(`/api/v1/composes/${id}/image-tasks`, request)).rejects.toMatchObject({ code: "PATH_INVALID" });
     await expect(
       test.admin.post(`/api/v1/composes/${id}/image-tasks`, { ...body, snapshot: [{ ...body.snapshot[0], sha256: "1".repeat(64) }] }),
     ).rejects.toMatchObject({ code: "ARTIFACT_MISSING" });
+    await expect(
+      test.admin.post(`/api/v1/composes/${id}/image-tasks`, { ...body, definitionFiles: [{ ...file, sha256: "2".repeat(64) }] }),
+    ).rejects.toMatchObject({ code: "ARTIFACT_MISSING" });
+    // the hub checks again behind the API's edge: its names become paths on the builder
+    const admin = { userId: 1, name: "admin", perms: new Set(["admin"]) };
+    await expect(
+      queueComposeImage(test.hub.ctx, admin, { ...body, compose: id, definitionFiles: [{ ...file, path: "../x" }] }),
+    ).rejects.toMatchObject({ code: "REQUEST_INVALID" });
+    await expect(
+      queueComposeImage(test.hub.ctx, admin, { ...body, compose: id, state: [] as unknown as Record<string, unknown> }),
+    ).rejects.toMatchObject({ code: "REQUEST_INVALID" });
     await expect(test.admin.post("/api/v1/composes/other-1.0-20261203.0/image-tasks", body)).rejects.toMatchObject({ code: "NOT_FOUND" });
     // someone else's compose
     const mallory = await test.user("mallory", ["build"]);

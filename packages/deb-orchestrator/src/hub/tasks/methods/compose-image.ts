@@ -1,5 +1,5 @@
 import type { Transaction } from "kysely";
-import { type ComposeImageRequest, composeImageRequest, terminalStates } from "../../../api/tasks.js";
+import { type ComposeImageRequest, composeImageRequest, pathConflict, terminalStates } from "../../../api/tasks.js";
 import type { Database } from "../../../db/schema.js";
 import { orchestratorError } from "../../../errors.js";
 import type { Principal } from "../../auth.js";
@@ -11,7 +11,8 @@ import { DEFAULT_PRIORITY } from "./build.js";
 /**
  * Queue a compose's image phases for one variant and architecture as a composeImage task, which only a
  * builder with the `image` capability claims. The compose must be recorded, running and the caller's;
- * every snapshot file must be in the artifact store, each path once. The request is checked against its
+ * every snapshot and definition file must be in the artifact store, each path once (and none also
+ * another's directory). The request is checked against its
  * schema here as well as at the API's edge: its names become paths on the builder.
  */
 export async function queueComposeImage(ctx: HubContext, principal: Principal, input: ComposeImageRequest): Promise<number> {
@@ -23,16 +24,20 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
     );
   const request = parsed.data;
   const compose = await runningCompose(ctx.db, principal, request.compose);
-  const paths = new Set<string>();
-  for (const file of request.snapshot) {
-    if (paths.has(file.path)) throw orchestratorError("PATH_INVALID", `snapshot file '${file.path}' is listed twice`);
-    paths.add(file.path);
-  }
-  for (const file of request.snapshot)
-    if (!(await ctx.store.has(file.sha256)))
-      throw orchestratorError("ARTIFACT_MISSING", `snapshot file '${file.path}' (${file.sha256}) has not been uploaded`, {
-        hint: "PUT it to /api/v1/artifacts/<sha256> first",
-      });
+  const conflict = pathConflict(request.snapshot.map((f) => f.path));
+  if (conflict) throw orchestratorError("PATH_INVALID", `snapshot file ${conflict}`);
+  // the definition and the files it refers to share one directory on the builder
+  const definitionConflict = pathConflict([request.definitionFile, ...request.definitionFiles.map((f) => f.path)]);
+  if (definitionConflict) throw orchestratorError("PATH_INVALID", `definition file ${definitionConflict}`);
+  for (const [list, files] of [
+    ["snapshot", request.snapshot],
+    ["definition", request.definitionFiles],
+  ] as const)
+    for (const file of files)
+      if (!(await ctx.store.has(file.sha256)))
+        throw orchestratorError("ARTIFACT_MISSING", `${list} file '${file.path}' (${file.sha256}) has not been uploaded`, {
+          hint: "PUT it to /api/v1/artifacts/<sha256> first",
+        });
   const id = await ctx.db.transaction().execute((trx) =>
     transition.insert(trx, ctx, {
       parentId: null,
