@@ -150,12 +150,12 @@ export const composeErrorCodes = {
     summary:
       "An image task's `state` fails its schema: an unknown field (a path has no place in it), a suite, component, package name or version that is not Debian's, a key that is not an armoured public key.",
   },
-  IMAGE_TASK_FAILED: {
+  IMAGE_PHASES_FAILED: {
     category: "build-failed",
     summary:
       "An image task's phases failed on the builder, or its task on the hub failed; the message names the phase or the task's error, the hint its log.",
   },
-  IMAGE_RESULT_INVALID: {
+  IMAGE_RESULT_REFUSED: {
     category: "input",
     summary:
       "An image task's result cannot be placed into the compose: a record fails its schema, a file is missing or differs from its checksum, or a tar holds a member outside its directory, a link or a device.",

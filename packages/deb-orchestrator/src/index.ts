@@ -18,8 +18,6 @@ export {
   composeImageRequest,
   type ExtraRepo,
   type ResultFile,
-  type SnapshotFile,
-  snapshotFile,
   type TaskDetail,
   type TaskResult,
   type TaskState,

@@ -48,6 +48,8 @@ async function setup() {
   const dir = join(work, `c${n++}`);
   await mkdir(join(dir, "files"), { recursive: true });
   let text = await readFile(example, "utf8");
+  // a compose ID of its own on the shared hub
+  text = text.replace(/^version: .*$/m, `version: "13.${n}"`);
   text = text.replace(/\n {2}standard:\n(?: {4}.*\n)+/, "\n");
   text = text.replace(/^outputs: .*$/m, "outputs: [oci, ociarchive]");
   text = text.replace(/^failable: .*$/m, "");
@@ -141,6 +143,10 @@ describe("the image phases on a hub (--images-on hub)", () => {
     const request = task.request as Record<string, unknown> & { snapshot: Array<{ path: string; sha256: string }> };
     expect(request).toMatchObject({ variant: "minimal", arch: "amd64", definitionFile: "mini.yaml" });
     expect(request.snapshot.map((f) => f.path)).toEqual(["dists/trixie-minimal/InRelease", "pool/main/s/systemd_1_amd64.deb"]);
+    expect((request.definitionFiles as Array<{ path: string }>).map((f) => f.path)).toEqual(["files/motd.txt"]);
+    // the state carries the public snapshot key and the set, never a path
+    expect(request.state).toMatchObject({ snapshot: { suite: "trixie-minimal", packages: [{ name: "systemd", sha256: SHA }] } });
+    expect(JSON.stringify(request.state)).not.toContain(s.dir);
     // what the client uploaded is in the store, under the sums the request names
     const fetched = join(s.dir, "fetched");
     await builder.downloadArtifact(request.snapshot[1]!.sha256, fetched);
@@ -197,7 +203,7 @@ describe("the image phases on a hub (--images-on hub)", () => {
       (e: unknown) => e as { code: string; message: string; cause?: { code: string; message: string; hint?: string } },
     );
     expect(error?.code).toBe("COMPOSE_PHASE_FAILED");
-    expect(error?.cause?.code).toBe("IMAGE_TASK_FAILED");
+    expect(error?.cause?.code).toBe("IMAGE_PHASES_FAILED");
     expect(error?.message).toContain(`minimal/amd64: image task ${task.id} failed: ROOTFS_CUSTOMIZE_FAILED: postprocess machine-id failed`);
     expect(error?.cause?.hint).toContain(`${hub.url}/api/v1/tasks/${task.id}/logs/image.log`);
   }, 60_000);

@@ -79,7 +79,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
   const hub = await options.connection.open(loaded.definition, loaded.baseDir);
   if (!(await options.record.recorded()))
     throw composeError(
-      "IMAGE_TASK_FAILED",
+      "IMAGE_PHASES_FAILED",
       `${hub.url} has no record of ${ctx.composeId}: image tasks are queued for a compose the hub has`,
     );
   const { client } = hub;
@@ -108,8 +108,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
           definitionFiles,
           state: inputs.state,
         };
-        // definitionFiles and state are the request's fields of issue #19 (the builder's half adds them to the schema)
-        const { task: id } = await client.queueComposeImage(ctx.composeId, request as Parameters<typeof client.queueComposeImage>[1]);
+        const { task: id } = await client.queueComposeImage(ctx.composeId, request);
         queued.push({ id, variant, arch });
         ctx.logger.info({ task: id, variant, arch, files: snapshot.length + definitionFiles.length }, "image task queued");
         ctx.emit({ phase: "rootfs", kind: "image-task", variant, arch, task: id, state: "free", host: null });
@@ -150,7 +149,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
       if (task.state !== "closed") {
         const log = `${hub.url}/api/v1/tasks/${q.id}/logs/${IMAGE_LOG}`;
         throw composeError(
-          "IMAGE_TASK_FAILED",
+          "IMAGE_PHASES_FAILED",
           `${q.variant}/${q.arch}: image task ${q.id} ${task.state}${task.error ? `: ${task.error.code}: ${task.error.message}` : ""}`,
           {
             hint: `its log: ${log} (deb-orchestrator task log ${q.id} ${IMAGE_LOG})`,
@@ -163,7 +162,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
     return checked;
   } catch (error) {
     // the compose ends: tasks it queued stop too (the hub cancels them as well once the compose has ended)
-    if (ctx.signal.aborted || !isCodedError(error, "IMAGE_TASK_FAILED"))
+    if (ctx.signal.aborted || !isCodedError(error, "IMAGE_PHASES_FAILED"))
       for (const q of queued) await client.cancelTask(q.id).catch(() => {});
     throw error;
   }
@@ -181,14 +180,14 @@ async function downloadTask(
   await mkdir(dir, { recursive: true });
   for (const file of task.files) {
     if (!IMAGE_FILE_NAME.test(file.name))
-      throw composeError("IMAGE_RESULT_INVALID", `image task ${q.id}: file ${JSON.stringify(file.name)} is not a plain name`);
+      throw composeError("IMAGE_RESULT_REFUSED", `image task ${q.id}: file ${JSON.stringify(file.name)} is not a plain name`);
     await client.downloadArtifact(file.sha256, join(dir, file.name));
   }
   const image = (task.result as { image?: unknown } | null)?.image;
   const checked = await checkImageTask({ dir, files: task.files, result: image });
   if (checked.result.variant !== q.variant || checked.result.arch !== q.arch)
     throw composeError(
-      "IMAGE_RESULT_INVALID",
+      "IMAGE_RESULT_REFUSED",
       `image task ${q.id} of ${q.variant}/${q.arch} answers for ${checked.result.variant}/${checked.result.arch}`,
     );
   ctx.emit({

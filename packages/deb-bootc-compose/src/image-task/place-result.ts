@@ -50,15 +50,15 @@ export async function checkImageTask(downloaded: DownloadedImageTask): Promise<C
   const files = new Map<string, ImageFileKind>();
   for (const file of downloaded.files) {
     if (!IMAGE_FILE_NAME.test(file.name))
-      throw composeError("IMAGE_RESULT_INVALID", `image task file ${JSON.stringify(file.name)}: not a plain name`);
+      throw composeError("IMAGE_RESULT_REFUSED", `image task file ${JSON.stringify(file.name)}: not a plain name`);
     const info = await lstat(join(downloaded.dir, file.name)).catch(() => undefined);
     if (!info?.isFile())
-      throw composeError("IMAGE_RESULT_INVALID", `image task file ${file.name}: not a regular file in ${downloaded.dir}`);
+      throw composeError("IMAGE_RESULT_REFUSED", `image task file ${file.name}: not a regular file in ${downloaded.dir}`);
     files.set(file.name, file.kind as ImageFileKind);
   }
   const named = [result.oci?.file, ...(result.disk?.files.map((f) => f.file) ?? [])].filter((n) => n !== undefined);
   for (const name of named)
-    if (!files.has(name)) throw composeError("IMAGE_RESULT_INVALID", `image task result names ${name}, which is not among its files`);
+    if (!files.has(name)) throw composeError("IMAGE_RESULT_REFUSED", `image task result names ${name}, which is not among its files`);
   return { dir: downloaded.dir, result, files };
 }
 
@@ -66,7 +66,7 @@ export async function checkImageTask(downloaded: DownloadedImageTask): Promise<C
 async function checkedFile(task: CheckedImageTask, name: string, sha256: string): Promise<string> {
   const path = join(task.dir, name);
   const actual = (await hashFileWith(path, ["sha256"])).sha256;
-  if (actual !== sha256) throw composeError("IMAGE_RESULT_INVALID", `${name}: SHA256 ${actual}, the result records ${sha256}`);
+  if (actual !== sha256) throw composeError("IMAGE_RESULT_REFUSED", `${name}: SHA256 ${actual}, the result records ${sha256}`);
   return path;
 }
 
@@ -100,7 +100,7 @@ export async function placeOstreeCommits(
       const { result: r } = task;
       if (!r.ostree) continue;
       const tar = [...task.files].find(([, kind]) => kind === "ostree-commit")?.[0];
-      if (!tar) throw composeError("IMAGE_RESULT_INVALID", `${r.variant}/${r.arch}: the result has a commit but no ostree-commit file`);
+      if (!tar) throw composeError("IMAGE_RESULT_REFUSED", `${r.variant}/${r.arch}: the result has a commit but no ostree-commit file`);
       const unpacked = join(task.dir, "ostree");
       await rm(unpacked, { recursive: true, force: true });
       await extractTarSafely(join(task.dir, tar), unpacked, { signal: ctx.signal });
@@ -118,7 +118,7 @@ export async function placeOstreeCommits(
       });
       if (!pulled)
         throw composeError(
-          "IMAGE_RESULT_INVALID",
+          "IMAGE_RESULT_REFUSED",
           `${r.variant}/${r.arch}: the task's repository has no ${r.ostree.ref} at ${r.ostree.commit}`,
         );
       if (ctx.definition.updates) {

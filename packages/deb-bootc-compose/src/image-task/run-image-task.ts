@@ -72,7 +72,7 @@ export async function runImageTask(options: ImageTaskOptions): Promise<ResultJso
   // a failable deliverable that failed (the disk image) is a failure here: the client decides what it is worth
   const failed = composed.phases.find((p) => p.outcome === "failed-failable");
   if (failed)
-    throw composeError("IMAGE_TASK_FAILED", `${variant}/${arch}: phase ${failed.name} failed: ${failed.error?.message}`, {
+    throw composeError("IMAGE_PHASES_FAILED", `${variant}/${arch}: phase ${failed.name} failed: ${failed.error?.message}`, {
       hint: `see ${join(composed.composeDir, "logs", `${failed.name}.log`)}`,
     });
   const result = await collectOutputs(composed, captured.state(), loaded.definition, out, options.signal);

@@ -19,15 +19,15 @@ export async function extractTarSafely(tarFile: string, into: string, options: {
       const name = entry.path.replace(/^\.\//, "");
       if (entry.type !== "file" && entry.type !== "directory")
         throw composeError(
-          "IMAGE_RESULT_INVALID",
+          "IMAGE_RESULT_REFUSED",
           `${tarFile}: member ${entry.path} is a ${entry.type}: only files and directories are taken`,
         );
       if (name === "" || isUnsafeMemberPath(name) || name.split("/").some((part) => part === "."))
-        throw composeError("IMAGE_RESULT_INVALID", `${tarFile}: member ${entry.path} would land outside the directory`);
+        throw composeError("IMAGE_RESULT_REFUSED", `${tarFile}: member ${entry.path} would land outside the directory`);
     }
   } catch (error) {
-    if ((error as { code?: string }).code === "IMAGE_RESULT_INVALID") throw error;
-    throw composeError("IMAGE_RESULT_INVALID", `${tarFile}: not a readable tar: ${(error as Error).message}`, { cause: error });
+    if ((error as { code?: string }).code === "IMAGE_RESULT_REFUSED") throw error;
+    throw composeError("IMAGE_RESULT_REFUSED", `${tarFile}: not a readable tar: ${(error as Error).message}`, { cause: error });
   }
   await mkdir(into, { recursive: true });
   if ((await readdir(into)).length > 0) throw new Error(`${into} is not empty: a tar is unpacked into a fresh directory only`);

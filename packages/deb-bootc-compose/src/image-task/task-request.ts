@@ -1,21 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { composeImageRequest, snapshotFile } from "@debian-bootc/deb-orchestrator";
-import { z } from "zod";
+import { type ComposeImageRequest, composeImageRequest } from "@debian-bootc/deb-orchestrator";
 import { type LoadedDefinition, parseDefinition, referencedFiles } from "../definition.js";
 import { composeError } from "../errors.js";
 import { type ImageTaskState, parseImageTaskState } from "./task-state.js";
 
-/**
- * W/request.json: the composeImage request as the hub gave it. The two fields the builder's schema gains
- * with issue #19 (definitionFiles, state) are parsed here until that schema has them; then this is
- * composeImageRequest itself.
- */
-export const imageTaskRequestSchema = composeImageRequest.extend({
-  definitionFiles: z.array(snapshotFile).max(1000).default([]),
-  state: z.record(z.string(), z.unknown()),
-});
-export type ImageTaskRequest = z.infer<typeof imageTaskRequestSchema>;
+/** W/request.json: the composeImage request as the hub gave it (its state is checked by this package's schema). */
+export const imageTaskRequestSchema = composeImageRequest;
+export type ImageTaskRequest = ComposeImageRequest;
 
 export interface ImageTask {
   request: ImageTaskRequest;

@@ -76,12 +76,12 @@ export const resultJsonSchema = z.object({
 });
 export type ResultJson = z.infer<typeof resultJsonSchema>;
 
-/** A task's `image` result checked before the client acts on it; IMAGE_RESULT_INVALID naming the field. */
+/** A task's `image` result checked before the client acts on it; IMAGE_RESULT_REFUSED naming the field. */
 export function parseImageTaskResult(value: unknown): ImageTaskResult {
   const parsed = imageTaskResultSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw composeError("IMAGE_RESULT_INVALID", `image task result: ${issue.path.join(".")}: ${issue.message}`, {
+    throw composeError("IMAGE_RESULT_REFUSED", `image task result: ${issue.path.join(".")}: ${issue.message}`, {
       details: { field: issue.path.join(".") },
     });
   }
