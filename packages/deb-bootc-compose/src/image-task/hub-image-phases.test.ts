@@ -12,6 +12,7 @@ import type { PkgsetState } from "../compose/compose-state.js";
 import { HubComposeRecord } from "../compose/hub-record.js";
 import { type Phase, runCompose } from "../compose/phase-engine.js";
 import { loadDefinition } from "../definition.js";
+import { minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
 import { createHubImagePhases } from "./hub-image-phases.js";
 import type { ImageTaskResult } from "./task-result.js";
 
@@ -21,7 +22,6 @@ import type { ImageTaskResult } from "./task-result.js";
  * downloaded and placed. The package side is a stand-in phase that leaves a tiny snapshot in the state.
  */
 
-const example = new URL("../../../../examples/minimal.yaml", import.meta.url).pathname;
 const SHA = "b".repeat(64);
 let work: string;
 let hub: RunningHub;
@@ -47,12 +47,9 @@ afterAll(async () => {
 async function setup() {
   const dir = join(work, `c${n++}`);
   await mkdir(join(dir, "files"), { recursive: true });
-  let text = await readFile(example, "utf8");
+  let text = await minimalVariantDefinition("[oci, ociarchive]");
   // a compose ID of its own on the shared hub
   text = text.replace(/^version: .*$/m, `version: "13.${n}"`);
-  text = text.replace(/\n {2}standard:\n(?: {4}.*\n)+/, "\n");
-  text = text.replace(/^outputs: .*$/m, "outputs: [oci, ociarchive]");
-  text = text.replace(/^failable: .*$/m, "");
   text = text.replace(/^files:\n/m, 'files:\n  - dest: /etc/motd\n    src: files/motd.txt\n    mode: "0644"\n');
   await writeFile(join(dir, "files", "motd.txt"), "hello\n");
   await writeFile(join(dir, "mini.yaml"), text);
@@ -103,7 +100,18 @@ async function setup() {
   });
   record.listen(events);
   const phases = [packageSide, ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out") })];
-  return { dir, loaded, connection, record, events, seen, phases };
+  /** The compose up to image-build, its hub record finished and its connection closed at the end. */
+  const compose = (signal?: AbortSignal) =>
+    runCompose({
+      definition: loaded.definition,
+      definitionPath: join(dir, "mini.yaml"),
+      outputDir: join(dir, "out"),
+      phases,
+      skipPhases: ["test", "metadata", "publish"],
+      events,
+      ...(signal ? { signal } : {}),
+    }).finally(() => record.finish().finally(() => connection.close()));
+  return { dir, seen, compose };
 }
 
 /** The next composeImage task, claimed and started as a builder does. */
@@ -131,14 +139,7 @@ async function ociArchive(dir: string): Promise<Buffer> {
 describe("the image phases on a hub (--images-on hub)", () => {
   it("uploads the snapshot and the definition's files, queues a task, waits for it, downloads and places its files", async () => {
     const s = await setup();
-    const composing = runCompose({
-      definition: s.loaded.definition,
-      definitionPath: join(s.dir, "mini.yaml"),
-      outputDir: join(s.dir, "out"),
-      phases: s.phases,
-      skipPhases: ["test", "metadata", "publish"],
-      events: s.events,
-    });
+    const composing = s.compose();
     const task = await claimImageTask();
     const request = task.request as Record<string, unknown> & { snapshot: Array<{ path: string; sha256: string }> };
     expect(request).toMatchObject({ variant: "minimal", arch: "amd64", definitionFile: "mini.yaml" });
@@ -165,7 +166,7 @@ describe("the image phases on a hub (--images-on hub)", () => {
       phases: [{ name: "lint", outcome: "done", durationMs: 5 }],
     };
     await builder.completeTask("imager", task.id, { session: "s", result: { files, image } });
-    const result = await composing.finally(() => s.record.finish().finally(() => s.connection.close()));
+    const result = await composing;
 
     expect(result.status).toBe("FINISHED");
     const here = join(result.composeDir, "compose", "minimal", "amd64");
@@ -185,14 +186,7 @@ describe("the image phases on a hub (--images-on hub)", () => {
 
   it("fails the compose with the task's error and where its log is", async () => {
     const s = await setup();
-    const composing = runCompose({
-      definition: s.loaded.definition,
-      definitionPath: join(s.dir, "mini.yaml"),
-      outputDir: join(s.dir, "out"),
-      phases: s.phases,
-      skipPhases: ["test", "metadata", "publish"],
-      events: s.events,
-    }).finally(() => s.record.finish().finally(() => s.connection.close()));
+    const composing = s.compose();
     const task = await claimImageTask();
     await builder.failTask("imager", task.id, {
       session: "s",
@@ -211,15 +205,7 @@ describe("the image phases on a hub (--images-on hub)", () => {
   it("on an interrupt, the compose ends TERMINATED and its task is canceled", async () => {
     const s = await setup();
     const controller = new AbortController();
-    const composing = runCompose({
-      definition: s.loaded.definition,
-      definitionPath: join(s.dir, "mini.yaml"),
-      outputDir: join(s.dir, "out"),
-      phases: s.phases,
-      skipPhases: ["test", "metadata", "publish"],
-      events: s.events,
-      signal: controller.signal,
-    }).finally(() => s.record.finish().finally(() => s.connection.close()));
+    const composing = s.compose(controller.signal);
     const task = await claimImageTask();
     controller.abort();
     const result = await composing;

@@ -11,7 +11,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
@@ -25,7 +25,7 @@ import { capturingState } from "../compose/state-capture.js";
 import { loadDefinition } from "../definition.js";
 import { createMetadataPhase } from "../metadata/metadata-phase.js";
 import { runrootProfile, runrootScript } from "../ostree/runroot.js";
-import { defaultCacheDir } from "../pkgset/cache-dir.js";
+import { cacheWithPrivateRootfs, minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
 import { prepareWorkDir } from "./__fixtures__/work-dir.js";
 import { placeImageResults } from "./place-result.js";
 import { OSTREE_TAR } from "./run-image-task.js";
@@ -34,7 +34,6 @@ import { type ResultJson, resultJsonSchema } from "./task-result.js";
 
 const tools = ["/usr/bin/mmdebstrap", "/usr/bin/bwrap", "/usr/bin/skopeo"];
 const ready = Boolean(process.env.CI) || (process.getuid?.() === 0 && tools.every((t) => existsSync(t)));
-const example = join(import.meta.dirname, "..", "..", "..", "..", "examples", "minimal.yaml");
 const cli = join(import.meta.dirname, "..", "cli.ts");
 let work: string | undefined;
 
@@ -65,20 +64,11 @@ describe.skipIf(!ready)("image task", () => {
     work = await mkdtemp(join(tmpdir(), "image-task-"));
     // the sandbox's root (an unprivileged id of the range) must be able to enter it
     await chmod(work, 0o755);
-    const shared = await defaultCacheDir();
-    const cacheDir = join(work, "cache");
-    await mkdir(join(shared, "debs"), { recursive: true });
-    await mkdir(join(shared, "indexes"), { recursive: true });
-    await mkdir(cacheDir);
-    await symlink(join(shared, "debs"), join(cacheDir, "debs"));
-    await symlink(join(shared, "indexes"), join(cacheDir, "indexes"));
+    const cacheDir = await cacheWithPrivateRootfs(work);
 
     const defDir = join(work, "def");
     await mkdir(defDir);
-    let text = await readFile(example, "utf8");
-    text = text.replace(/\n {2}standard:\n(?: {4}.*\n)+/, "\n");
-    text = text.replace(/^outputs: .*$/m, "outputs: [ostree, oci, ociarchive, qcow2]\ndisk:\n  size: 2G");
-    text = text.replace(/^failable: .*$/m, "");
+    let text = await minimalVariantDefinition("[ostree, oci, ociarchive, qcow2]\ndisk:\n  size: 2G");
     text = text.replace(/^files:\n/m, 'files:\n  - dest: /usr/lib/motd.d/20-task\n    src: files/motd.txt\n    mode: "0644"\n');
     await mkdir(join(defDir, "files"));
     await writeFile(join(defDir, "files", "motd.txt"), "made by an image task\n");
@@ -106,8 +96,8 @@ describe.skipIf(!ready)("image task", () => {
 
     // the builder: W as the contract lays it out, the command as a child process
     const W = join(work, "task-1-1");
-    await mkdir(W);
-    await chmod(W, 0o755);
+    // private, as the builder makes it: the command opens it to the image sandbox itself
+    await mkdir(W, { mode: 0o700 });
     await prepareWorkDir(W, local.composeId, inputs);
     const ran = await runCli(["image-task", W, "--cache-dir", cacheDir, "--json"]);
     expect(ran.code, `${ran.stdout}\n${ran.stderr.slice(-4000)}`).toBe(0);

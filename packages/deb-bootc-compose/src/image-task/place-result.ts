@@ -1,13 +1,12 @@
 import { copyFile, lstat, mkdir, rename, rm } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { writeFileAtomic } from "@debian-bootc/core";
 import { hashFileWith } from "@debian-bootc/debian";
 import type { ImageRecord } from "../compose/compose-state.js";
 import type { PhaseContext } from "../compose/phase-engine.js";
 import type { DiskImageRecord } from "../disk/image-build-phase.js";
 import { composeError } from "../errors.js";
 import { reuseCommit } from "../ostree/commit.js";
-import type { OstreeCommitRecord } from "../ostree/ostree-phase.js";
+import { type OstreeCommitRecord, recordCommits, writeCommitRecord } from "../ostree/ostree-phase.js";
 import { runrootProfile } from "../ostree/runroot.js";
 import { signCommit } from "../publish/publish.js";
 import { updateSigningKey } from "../publish/signing-key.js";
@@ -137,11 +136,7 @@ export async function placeOstreeCommits(
       await rm(unpacked, { recursive: true, force: true });
       const record: OstreeCommitRecord = { variant: r.variant, arch: r.arch, repo, changed: true, ...r.ostree };
       records.push(record);
-      await mkdir(join(ctx.composeDir, "compose", r.variant, r.arch), { recursive: true });
-      await writeFileAtomic(
-        join(ctx.composeDir, "compose", r.variant, r.arch, "ostree-commit.json"),
-        `${JSON.stringify({ ...record, repo: "compose/ostree/repo" }, null, 2)}\n`,
-      );
+      await writeCommitRecord(ctx.composeDir, record);
       ctx.emit({
         phase: "ostree",
         kind: "note",
@@ -152,17 +147,7 @@ export async function placeOstreeCommits(
   } finally {
     await log.close();
   }
-  ctx.state.set("ostree", records);
-  ctx.state.addImages(
-    records.map((r) => ({
-      variant: r.variant,
-      arch: r.arch,
-      type: "ostree",
-      path: "compose/ostree/repo",
-      format: "ostree-archive",
-      digest: r.commit,
-    })),
-  );
+  recordCommits(ctx, records);
   return records;
 }
 

@@ -1,4 +1,4 @@
-import { copyFile, lstat, mkdir, readdir, readFile } from "node:fs/promises";
+import { chmod, copyFile, lstat, mkdir, readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { coreError, run, writeFileAtomic } from "@debian-bootc/core";
 import { hashFileWith } from "@debian-bootc/debian";
@@ -42,6 +42,9 @@ export async function runImageTask(options: ImageTaskOptions): Promise<ResultJso
   const task = await readImageTask(workDir);
   const { request, loaded } = task;
   const { variant, arch } = request;
+  // the builder makes W private; the image sandbox's root (an unprivileged id of the range) must pass through
+  // it to the trees under W/compose (W holds no secret: no private key is ever in a request)
+  await chmod(workDir, 0o755);
   const out = join(workDir, "out");
   const keyDir = join(workDir, "keys");
   await mkdir(keyDir, { recursive: true });

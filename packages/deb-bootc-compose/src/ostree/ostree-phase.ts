@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { pathExists, writeFileAtomic } from "@debian-bootc/core";
-import type { Phase } from "../compose/phase-engine.js";
+import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import { previousComposeDir } from "../compose/previous-compose.js";
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
@@ -33,6 +33,30 @@ export interface OstreeCommitRecord {
   commitKey?: string;
   /** The compose whose commit was taken over without committing (same tree, same metadata). */
   reusedFrom?: string;
+}
+
+/** compose/<variant>/<arch>/ostree-commit.json: the commit's record, read by the next compose. */
+export async function writeCommitRecord(composeDir: string, record: OstreeCommitRecord): Promise<void> {
+  await mkdir(join(composeDir, "compose", record.variant, record.arch), { recursive: true });
+  await writeFileAtomic(
+    join(composeDir, "compose", record.variant, record.arch, "ostree-commit.json"),
+    `${JSON.stringify({ ...record, repo: "compose/ostree/repo" }, null, 2)}\n`,
+  );
+}
+
+/** The commits in the run's state, and as deliverables for the metadata. */
+export function recordCommits(ctx: Pick<PhaseContext, "state">, records: OstreeCommitRecord[]): void {
+  ctx.state.set("ostree", records);
+  ctx.state.addImages(
+    records.map((r) => ({
+      variant: r.variant,
+      arch: r.arch,
+      type: "ostree",
+      path: "compose/ostree/repo",
+      format: "ostree-archive",
+      digest: r.commit,
+    })),
+  );
 }
 
 /** The ref of a variant/arch: the definition's ostree.ref with {name} {version} {arch} {variant} filled in. */
@@ -236,28 +260,14 @@ export function createOstreePhase(options: OstreePhaseOptions = {}): Phase {
             });
           }
           records.push(record);
-          await mkdir(join(ctx.composeDir, "compose", tree.variant, tree.arch), { recursive: true });
-          await writeFileAtomic(
-            join(ctx.composeDir, "compose", tree.variant, tree.arch, "ostree-commit.json"),
-            `${JSON.stringify({ ...record, repo: "compose/ostree/repo" }, null, 2)}\n`,
-          );
+          await writeCommitRecord(ctx.composeDir, record);
         }
         // written by the runroots as the range's root: the compose's output belongs to its caller
         await handBackToCaller(repo, { logger: ctx.logger, signal: ctx.signal });
       } finally {
         await log.close();
       }
-      ctx.state.set("ostree", records);
-      ctx.state.addImages(
-        records.map((r) => ({
-          variant: r.variant,
-          arch: r.arch,
-          type: "ostree",
-          path: "compose/ostree/repo",
-          format: "ostree-archive",
-          digest: r.commit,
-        })),
-      );
+      recordCommits(ctx, records);
     },
   };
 }
