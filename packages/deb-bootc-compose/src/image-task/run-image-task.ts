@@ -1,4 +1,4 @@
-import { chmod, copyFile, lstat, mkdir, readdir, readFile } from "node:fs/promises";
+import { chmod, copyFile, link, lstat, mkdir, readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { coreError, run, writeFileAtomic } from "@debian-bootc/core";
 import { hashFileWith } from "@debian-bootc/debian";
@@ -94,7 +94,8 @@ async function collectOutputs(
   const dir = composed.composeDir;
   const files: ResultJson["files"] = [];
   const put = async (source: string, name: string, kind: ImageFileKind) => {
-    await copyFile(source, join(out, name));
+    // a hard link where it can be (W/out is beside W/compose): a disk image is not copied
+    await link(source, join(out, name)).catch(() => copyFile(source, join(out, name)));
     files.push({ name, kind });
   };
   const phaseLog = JSON.parse(await readFile(join(dir, "logs", "phases.json"), "utf8")) as {
