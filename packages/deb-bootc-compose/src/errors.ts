@@ -139,6 +139,27 @@ export const composeErrorCodes = {
     category: "build-failed",
     summary: "A deb-orchestrator build of the build section failed; the message has the hub's `why` answer and the end of the build log.",
   },
+  // image tasks (the image phases of one variant/arch on a builder, and their result placed on the client)
+  IMAGE_TASK_REQUEST_INVALID: {
+    category: "input",
+    summary:
+      "An image task's request.json is not a composeImage request this command takes: a field fails its schema (a path with '..', an odd name), the definition names a variant or arch it lacks, sets allowAbsolutePaths, or refers to a file the request does not list.",
+  },
+  IMAGE_TASK_STATE_INVALID: {
+    category: "input",
+    summary:
+      "An image task's `state` fails its schema: an unknown field (a path has no place in it), a suite, component, package name or version that is not Debian's, a key that is not an armoured public key.",
+  },
+  IMAGE_PHASES_FAILED: {
+    category: "build-failed",
+    summary:
+      "An image task's phases failed on the builder, or its task on the hub failed; the message names the phase or the task's error, the hint its log.",
+  },
+  IMAGE_RESULT_REFUSED: {
+    category: "input",
+    summary:
+      "An image task's result cannot be placed into the compose: a record fails its schema, a file is missing or differs from its checksum, or a tar holds a member outside its directory, a link or a device.",
+  },
   // lint
   LINT_FAILED: { category: "build-failed", summary: "The image content fails one or more lint checks of error severity." },
 } as const satisfies ErrorCatalogue;

@@ -14,6 +14,8 @@ export type { ExternalRepoView, TaggedBuild, TagSpec, TagView, TargetView } from
 export {
   type BuildArchRequest,
   type BuildRequest,
+  type ComposeImageRequest,
+  composeImageRequest,
   type ExtraRepo,
   type ResultFile,
   type TaskDetail,

@@ -13,6 +13,7 @@ export {
 } from "./builder/build-runner.js";
 export { Builder, type BuilderEvent, type BuilderOptions } from "./builder/builder.js";
 export { DebMockRunner, type DebMockRunnerOptions } from "./builder/deb-mock-runner.js";
+export { ComposeCliImageRunner, type ComposeCliImageRunnerOptions, type ImageRunner } from "./builder/image-runner.js";
 export { type DialectName, type HubDatabase, migrate, openDatabase } from "./db/database.js";
 export { type HubOptions, type RunningHub, startHub } from "./hub/hub.js";
 export {

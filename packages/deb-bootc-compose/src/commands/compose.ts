@@ -4,12 +4,18 @@ import { type CommandSpec, exitCodes } from "@debian-bootc/core";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { ComposeEvents } from "../compose/compose-events.js";
 import { HubComposeRecord } from "../compose/hub-record.js";
-import { runCompose } from "../compose/phase-engine.js";
+import { type Phase, runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { loadDefinition, referencedFiles } from "../definition.js";
 import { composeError } from "../errors.js";
+import { createHubImagePhases } from "../image-task/hub-image-phases.js";
 import { pushImages } from "../oci/push.js";
 import { pushSigningKey } from "../oci/sign.js";
+
+/** The phases with those of the same names replaced. */
+function replacePhases(phases: readonly Phase[], replacements: readonly Phase[]): Phase[] {
+  return phases.map((p) => replacements.find((r) => r.name === p.name) ?? p);
+}
 
 function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
@@ -60,6 +66,13 @@ export const composeCommand: CommandSpec = {
         "after a finished compose, copy each OCI image with skopeo to this destination (docker://REF, oci-archive:PATH, dir:PATH; {variant} and {arch} are replaced per image); docker:// pushes are sigstore-signed (push.signing, else a key made on first use)",
     },
     {
+      flags: "--images-on <where>",
+      description:
+        "where the image phases (rootfs, ostree, oci, lint, image-build) run: here (local), or as one composeImage task per variant/arch on builders of the hub with the `image` capability (hub: the snapshot and the definition's files are uploaded, the results downloaded and placed here, commits signed here)",
+      choices: ["local", "hub"],
+      default: "local",
+    },
+    {
       flags: "--on-interrupt <what>",
       description: "on Ctrl-C, builds still running are canceled or left running on the hub (default: build.onInterrupt, else cancel)",
       choices: ["cancel", "leave"],
@@ -88,6 +101,7 @@ export const composeCommand: CommandSpec = {
       orchestratorData?: string;
       onInterrupt?: "cancel" | "leave";
       push?: string;
+      imagesOn: "local" | "hub";
     };
     const loaded = await loadDefinition(path);
     for (const ref of referencedFiles(loaded)) {
@@ -159,6 +173,9 @@ export const composeCommand: CommandSpec = {
         case "log":
           progress(`  ${e.source}: ${e.line}`.slice(0, (process.stdout.columns || 120) - 1));
           break;
+        case "image-task":
+          say(`  ${e.variant}/${e.arch}: image task ${e.task} ${e.state}${e.host ? ` on ${e.host}` : ""}`);
+          break;
         case "built":
           say(`  ${e.name} ${e.version}: build ${e.buildId}${e.reused ? " (reused)" : ""}`);
           break;
@@ -176,25 +193,31 @@ export const composeCommand: CommandSpec = {
       definition: loaded.definition,
       definitionText: await readFile(path, "utf8"),
       baseDir: loaded.baseDir,
-      openAtStart: o.hub !== undefined,
+      openAtStart: o.hub !== undefined || o.imagesOn === "hub",
       onProblem: (message) => ctx.out.warn(message),
     });
     record.listen(events);
+    // with --images-on hub the image phases queue tasks on the hub and place what they made
+    const hubImages =
+      o.imagesOn === "hub" ? createHubImagePhases({ loaded, connection: orchestrator, record, outputDir: resolve(o.output) }) : [];
     const result = await runCompose({
       definition: loaded.definition,
       definitionPath: path,
       outputDir: resolve(o.output),
-      phases: composePhases({
-        baseDir: loaded.baseDir,
-        ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
-        rootfsCache: o.rootfsCache !== false,
-        ...(o.lockfile ? { lockfile: resolve(o.lockfile) } : {}),
-        ...(o.mirror ? { mirror: o.mirror } : {}),
-        ...(o.oldComposes ? { oldComposes: resolve(o.oldComposes) } : {}),
-        ...(o.label ? { label: o.label } : {}),
-        ...(o.onInterrupt ? { onInterrupt: o.onInterrupt } : {}),
-        orchestrator,
-      }),
+      phases: replacePhases(
+        composePhases({
+          baseDir: loaded.baseDir,
+          ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+          rootfsCache: o.rootfsCache !== false,
+          ...(o.lockfile ? { lockfile: resolve(o.lockfile) } : {}),
+          ...(o.mirror ? { mirror: o.mirror } : {}),
+          ...(o.oldComposes ? { oldComposes: resolve(o.oldComposes) } : {}),
+          ...(o.label ? { label: o.label } : {}),
+          ...(o.onInterrupt ? { onInterrupt: o.onInterrupt } : {}),
+          orchestrator,
+        }),
+        hubImages,
+      ),
       skipPhases: o.skipPhase,
       justPhases: o.justPhase,
       signal: ctx.signal,

@@ -117,6 +117,8 @@ export interface SnapshotPackage {
   name: string;
   version: string;
   architecture: string;
+  /** The .deb's SHA256: set in an image task's seeded state (there is no pkgset there to key the tree by). */
+  sha256?: string;
 }
 export interface SnapshotState {
   /** file:// URL of the snapshot repository (compose/repo). */

@@ -93,6 +93,12 @@ export class HubComposeRecord {
     this.options.onProblem?.(`the compose is no longer recorded on the hub: ${(error as Error).message ?? String(error)}`);
   }
 
+  /** Whether the hub has the compose, once the reports sent so far are through. */
+  async recorded(): Promise<boolean> {
+    await this.#queue;
+    return this.#hub !== undefined && !this.#stopped;
+  }
+
   /** Create the compose on the hub when it can be, then send the reports the hub does not have yet. */
   async #sync(): Promise<void> {
     const id = this.#composeId;

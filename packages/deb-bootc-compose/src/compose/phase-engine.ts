@@ -80,6 +80,13 @@ export interface ComposeRunOptions {
   signal?: AbortSignal;
   /** The run's event stream (phases started and ended, notes, the phases' own progress); subscribe before the run. */
   events?: ComposeEvents;
+  /**
+   * Run as part of a compose made elsewhere (an image task on a builder): its compose ID, whose directory
+   * <outputDir>/<composeId> must not exist yet, instead of claiming a new one.
+   */
+  composeId?: string;
+  /** What earlier phases run elsewhere handed on (an image task's snapshot), instead of an empty state. */
+  state?: ComposeState;
 }
 
 /** Refuse unknown phase names up front, naming the closest one. */
@@ -137,7 +144,9 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
   const signal = options.signal ?? new AbortController().signal;
   const { definition } = options;
   const now = options.now ?? new Date();
-  const { id, dir } = await claimComposeDir(options.outputDir, definition.name, definition.version, now);
+  const { id, dir } = options.composeId
+    ? await givenComposeDir(options.outputDir, options.composeId)
+    : await claimComposeDir(options.outputDir, definition.name, definition.version, now);
   const records: PhaseRecord[] = [];
   await mkdir(join(dir, "logs"), { recursive: true });
   await mkdir(join(dir, "compose", "metadata"), { recursive: true });
@@ -157,7 +166,7 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
   };
   records.push(initRecord);
 
-  const state = new ComposeState();
+  const state = options.state ?? new ComposeState();
   const events = options.events ?? new ComposeEvents();
   const emit = (event: ComposeEvent) => events.emit(event);
   emit({ phase: "init", kind: "initialized", composeId: id, composeDir: dir, record: initRecord });
@@ -232,6 +241,14 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
     });
   }
   return result;
+}
+
+/** The directory of a compose ID given by the caller: made here, so never one that holds something already. */
+async function givenComposeDir(outputDir: string, id: string): Promise<{ id: string; dir: string }> {
+  await mkdir(outputDir, { recursive: true });
+  const dir = join(outputDir, id);
+  await mkdir(dir);
+  return { id, dir };
 }
 
 /** Point `latest-<name>` at a compose, replacing the old link atomically. */

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { pathExists, writeFileAtomic } from "@debian-bootc/core";
-import type { Phase } from "../compose/phase-engine.js";
+import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import { previousComposeDir } from "../compose/previous-compose.js";
 import type { ComposeDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
@@ -33,6 +33,30 @@ export interface OstreeCommitRecord {
   commitKey?: string;
   /** The compose whose commit was taken over without committing (same tree, same metadata). */
   reusedFrom?: string;
+}
+
+/** compose/<variant>/<arch>/ostree-commit.json: the commit's record, read by the next compose. */
+export async function writeCommitRecord(composeDir: string, record: OstreeCommitRecord): Promise<void> {
+  await mkdir(join(composeDir, "compose", record.variant, record.arch), { recursive: true });
+  await writeFileAtomic(
+    join(composeDir, "compose", record.variant, record.arch, "ostree-commit.json"),
+    `${JSON.stringify({ ...record, repo: "compose/ostree/repo" }, null, 2)}\n`,
+  );
+}
+
+/** The commits in the run's state, and as deliverables for the metadata. */
+export function recordCommits(ctx: Pick<PhaseContext, "state">, records: OstreeCommitRecord[]): void {
+  ctx.state.set("ostree", records);
+  ctx.state.addImages(
+    records.map((r) => ({
+      variant: r.variant,
+      arch: r.arch,
+      type: "ostree",
+      path: "compose/ostree/repo",
+      format: "ostree-archive",
+      digest: r.commit,
+    })),
+  );
 }
 
 /** The ref of a variant/arch: the definition's ostree.ref with {name} {version} {arch} {variant} filled in. */
@@ -97,155 +121,153 @@ export function commitKeyOf(
  * rootfs phase reused it from its cache: same tree ID) with the same ref and metadata, nothing is
  * committed: the previous commit is pulled into the repository as it is.
  */
-export const ostreePhase: Phase = {
-  name: "ostree",
-  async run(ctx) {
-    const { definition } = ctx;
-    if (!definition.outputs.includes("ostree")) return;
-    const trees = ctx.state.find("rootfs");
-    if (!trees?.length) throw composeError("PHASE_PREREQUISITE", "the ostree phase needs the rootfs phase's trees in the same compose");
-    const details = ctx.state.find("rootfs-details") ?? [];
-    const repo = join(ctx.composeDir, "compose", "ostree", "repo");
-    const previous = await previousCompose(ctx.composeDir, definition.name);
-    const records: OstreeCommitRecord[] = [];
-    const log = await openTextLog(join(ctx.composeDir, "logs", "ostree-commands.log"));
-    try {
-      for (const tree of trees) {
-        const ref = ostreeRef(definition, tree.variant, tree.arch);
-        const detail = details.find((d) => d.variant === tree.variant && d.arch === tree.arch);
-        const kver = detail?.kver;
-        const started = Date.now();
-        const profile = runrootProfile(definition.suite, tree.arch);
-        const metadata: Record<string, string> = {
-          version: definition.version,
-          [COMMIT_COMPOSE_ID_KEY]: ctx.composeId,
-          "deb-bootc-compose.name": definition.name,
-          "deb-bootc-compose.variant": tree.variant,
-          ...(kver ? { "ostree.linux": kver } : {}),
-          ...(detail?.key ? { [COMMIT_TREE_KEY]: detail.key } : {}),
-          ...(detail?.treeId ? { [COMMIT_TREE_ID_KEY]: detail.treeId } : {}),
-        };
-        const variantMetadata = { "ostree.bootable": "true" };
-        // bound to the update channel's ref too, so that the very same commit can be published there
-        const channel = channelRef(definition, tree.variant, tree.arch);
-        const bindRefs = channel && channel !== ref ? [channel] : [];
-        const commitKey = detail?.treeId ? commitKeyOf(detail.treeId, ref, metadata, variantMetadata, bindRefs) : undefined;
-        const tracking = { treeKey: detail?.key, treeId: detail?.treeId, commitKey };
-        let record: OstreeCommitRecord | undefined;
+export const ostreePhase: Phase = createOstreePhase();
 
-        const last = previous && commitKey ? await previousRecord(previous.dir, tree.variant, tree.arch) : undefined;
-        if (previous && last && detail?.origin === "reused" && last.commitKey === commitKey && last.ref === ref) {
-          log.line(`reuse ${last.commit} (${ref}) from ${previous.repo}: same tree ${detail.treeId}`);
-          const taken = await reuseCommit({
-            repo,
-            ref,
-            previousRepo: previous.repo,
-            commit: last.commit,
-            profile,
-            logger: ctx.logger,
-            signal: ctx.signal,
-            onOutput: (c) => log.write(c),
-          });
-          if (taken) {
-            record = {
-              variant: tree.variant,
-              arch: tree.arch,
+export interface OstreePhaseOptions {
+  /**
+   * false: commits are left unsigned even with an updates section (an image task on a builder, where no
+   * private key is; the client signs the commit it pulls). Default true.
+   */
+  sign?: boolean;
+}
+
+export function createOstreePhase(options: OstreePhaseOptions = {}): Phase {
+  return {
+    name: "ostree",
+    async run(ctx) {
+      const { definition } = ctx;
+      if (!definition.outputs.includes("ostree")) return;
+      const trees = ctx.state.find("rootfs");
+      if (!trees?.length) throw composeError("PHASE_PREREQUISITE", "the ostree phase needs the rootfs phase's trees in the same compose");
+      const details = ctx.state.find("rootfs-details") ?? [];
+      const repo = join(ctx.composeDir, "compose", "ostree", "repo");
+      const previous = await previousCompose(ctx.composeDir, definition.name);
+      const records: OstreeCommitRecord[] = [];
+      const log = await openTextLog(join(ctx.composeDir, "logs", "ostree-commands.log"));
+      try {
+        for (const tree of trees) {
+          const ref = ostreeRef(definition, tree.variant, tree.arch);
+          const detail = details.find((d) => d.variant === tree.variant && d.arch === tree.arch);
+          const kver = detail?.kver;
+          const started = Date.now();
+          const profile = runrootProfile(definition.suite, tree.arch);
+          const metadata: Record<string, string> = {
+            version: definition.version,
+            [COMMIT_COMPOSE_ID_KEY]: ctx.composeId,
+            "deb-bootc-compose.name": definition.name,
+            "deb-bootc-compose.variant": tree.variant,
+            ...(kver ? { "ostree.linux": kver } : {}),
+            ...(detail?.key ? { [COMMIT_TREE_KEY]: detail.key } : {}),
+            ...(detail?.treeId ? { [COMMIT_TREE_ID_KEY]: detail.treeId } : {}),
+          };
+          const variantMetadata = { "ostree.bootable": "true" };
+          // bound to the update channel's ref too, so that the very same commit can be published there
+          const channel = channelRef(definition, tree.variant, tree.arch);
+          const bindRefs = channel && channel !== ref ? [channel] : [];
+          const commitKey = detail?.treeId ? commitKeyOf(detail.treeId, ref, metadata, variantMetadata, bindRefs) : undefined;
+          const tracking = { treeKey: detail?.key, treeId: detail?.treeId, commitKey };
+          let record: OstreeCommitRecord | undefined;
+
+          const last = previous && commitKey ? await previousRecord(previous.dir, tree.variant, tree.arch) : undefined;
+          if (previous && last && detail?.origin === "reused" && last.commitKey === commitKey && last.ref === ref) {
+            log.line(`reuse ${last.commit} (${ref}) from ${previous.repo}: same tree ${detail.treeId}`);
+            const taken = await reuseCommit({
               repo,
               ref,
+              previousRepo: previous.repo,
               commit: last.commit,
-              parent: last.commit,
-              changed: false,
-              version: definition.version,
-              kver,
-              ...tracking,
-              reusedFrom: basename(previous.dir),
-            };
-            ctx.logger.info(
-              { ...record, durationMs: Date.now() - started, previousRepo: previous.repo },
-              `same tree as the previous compose's commit (tree ${detail.treeId}): ${last.commit.slice(0, 12)} reused without committing`,
-            );
-            ctx.emit({
-              phase: "ostree",
-              kind: "note",
-              text: `${tree.variant}/${tree.arch}: commit ${last.commit.slice(0, 12)} of ${basename(previous.dir)} reused (same tree)`,
-            });
-          } else {
-            ctx.logger.info({ ref, expected: last.commit, previousRepo: previous.repo }, "the previous compose's ref moved: committing");
-          }
-        }
-
-        if (!record) {
-          log.line(`commit ${tree.path} -> ${ref}`);
-          const result = await commitTree({
-            tree: tree.path,
-            repo,
-            ref,
-            previousRepo: previous?.repo,
-            subject: `${definition.name} ${definition.version} ${tree.variant} ${tree.arch} (${ctx.composeId})`,
-            metadata,
-            variantMetadata,
-            bindRefs,
-            profile,
-            logger: ctx.logger,
-            signal: ctx.signal,
-            onOutput: (c) => log.write(c),
-          });
-          if (result.changed && definition.updates) {
-            // signed where it is made, so the disk image's deployment and the published copy carry the signature
-            const key = ctx.state.find("update-key") ?? (await updateSigningKey(definition, dirname(ctx.composeDir)));
-            await signCommit({
-              repo,
-              commit: result.commit,
-              key,
               profile,
               logger: ctx.logger,
               signal: ctx.signal,
               onOutput: (c) => log.write(c),
             });
-            log.line(`signed ${result.commit} with ${key.fingerprint}`);
+            if (taken) {
+              record = {
+                variant: tree.variant,
+                arch: tree.arch,
+                repo,
+                ref,
+                commit: last.commit,
+                parent: last.commit,
+                changed: false,
+                version: definition.version,
+                kver,
+                ...tracking,
+                reusedFrom: basename(previous.dir),
+              };
+              ctx.logger.info(
+                { ...record, durationMs: Date.now() - started, previousRepo: previous.repo },
+                `same tree as the previous compose's commit (tree ${detail.treeId}): ${last.commit.slice(0, 12)} reused without committing`,
+              );
+              ctx.emit({
+                phase: "ostree",
+                kind: "note",
+                text: `${tree.variant}/${tree.arch}: commit ${last.commit.slice(0, 12)} of ${basename(previous.dir)} reused (same tree)`,
+              });
+            } else {
+              ctx.logger.info({ ref, expected: last.commit, previousRepo: previous.repo }, "the previous compose's ref moved: committing");
+            }
           }
-          record = {
-            variant: tree.variant,
-            arch: tree.arch,
-            repo,
-            ref,
-            ...result,
-            version: definition.version,
-            kver,
-            ...tracking,
-          };
-          ctx.logger.info(
-            { ...record, durationMs: Date.now() - started, previousRepo: previous?.repo },
-            result.changed ? "committed" : "no changes: the previous commit is reused",
-          );
-          ctx.emit({
-            phase: "ostree",
-            kind: "note",
-            text: `${tree.variant}/${tree.arch}: ${result.changed ? "committed" : "no changes"} ${result.commit.slice(0, 12)}`,
-          });
+
+          if (!record) {
+            log.line(`commit ${tree.path} -> ${ref}`);
+            const result = await commitTree({
+              tree: tree.path,
+              repo,
+              ref,
+              previousRepo: previous?.repo,
+              subject: `${definition.name} ${definition.version} ${tree.variant} ${tree.arch} (${ctx.composeId})`,
+              metadata,
+              variantMetadata,
+              bindRefs,
+              profile,
+              logger: ctx.logger,
+              signal: ctx.signal,
+              onOutput: (c) => log.write(c),
+            });
+            if (result.changed && definition.updates && options.sign !== false) {
+              // signed where it is made, so the disk image's deployment and the published copy carry the signature
+              const key = ctx.state.find("update-key") ?? (await updateSigningKey(definition, dirname(ctx.composeDir)));
+              await signCommit({
+                repo,
+                commit: result.commit,
+                key,
+                profile,
+                logger: ctx.logger,
+                signal: ctx.signal,
+                onOutput: (c) => log.write(c),
+              });
+              log.line(`signed ${result.commit} with ${key.fingerprint}`);
+            }
+            record = {
+              variant: tree.variant,
+              arch: tree.arch,
+              repo,
+              ref,
+              ...result,
+              version: definition.version,
+              kver,
+              ...tracking,
+            };
+            ctx.logger.info(
+              { ...record, durationMs: Date.now() - started, previousRepo: previous?.repo },
+              result.changed ? "committed" : "no changes: the previous commit is reused",
+            );
+            ctx.emit({
+              phase: "ostree",
+              kind: "note",
+              text: `${tree.variant}/${tree.arch}: ${result.changed ? "committed" : "no changes"} ${result.commit.slice(0, 12)}`,
+            });
+          }
+          records.push(record);
+          await writeCommitRecord(ctx.composeDir, record);
         }
-        records.push(record);
-        await mkdir(join(ctx.composeDir, "compose", tree.variant, tree.arch), { recursive: true });
-        await writeFileAtomic(
-          join(ctx.composeDir, "compose", tree.variant, tree.arch, "ostree-commit.json"),
-          `${JSON.stringify({ ...record, repo: "compose/ostree/repo" }, null, 2)}\n`,
-        );
+        // written by the runroots as the range's root: the compose's output belongs to its caller
+        await handBackToCaller(repo, { logger: ctx.logger, signal: ctx.signal });
+      } finally {
+        await log.close();
       }
-      // written by the runroots as the range's root: the compose's output belongs to its caller
-      await handBackToCaller(repo, { logger: ctx.logger, signal: ctx.signal });
-    } finally {
-      await log.close();
-    }
-    ctx.state.set("ostree", records);
-    ctx.state.addImages(
-      records.map((r) => ({
-        variant: r.variant,
-        arch: r.arch,
-        type: "ostree",
-        path: "compose/ostree/repo",
-        format: "ostree-archive",
-        digest: r.commit,
-      })),
-    );
-  },
-};
+      recordCommits(ctx, records);
+    },
+  };
+}

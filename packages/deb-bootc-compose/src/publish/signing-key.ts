@@ -20,6 +20,9 @@ export interface UpdateSigningKey {
   fingerprint: string;
 }
 
+/** The public half of the update key: what an image trusts, and all a builder is given of it. */
+export type PublicUpdateKey = Pick<UpdateSigningKey, "publicKey" | "fingerprint">;
+
 /** deb-bootc-compose's data directory: $XDG_DATA_HOME/deb-bootc-compose (~/.local/share by default). */
 export function composeDataDir(env: NodeJS.ProcessEnv = process.env): string {
   const xdg = env.XDG_DATA_HOME?.startsWith("/") ? env.XDG_DATA_HOME : join(env.HOME ?? homedir(), ".local", "share");

@@ -3,7 +3,7 @@ import type { Logger } from "@debian-bootc/core";
 import { dearmor } from "@debian-bootc/debian";
 import { type ComposeDefinition, hostInputPath } from "../definition.js";
 import { composeError } from "../errors.js";
-import { updateSigningKey } from "../publish/signing-key.js";
+import { type PublicUpdateKey, updateSigningKey } from "../publish/signing-key.js";
 import { runInRoot } from "./chroot.js";
 import { type ContainersTrust, installContainersTrust } from "./containers-policy.js";
 import type { ImageRoot } from "./image-root.js";
@@ -126,6 +126,8 @@ export interface CustomizeOptions {
   env?: Record<string, string>;
   /** The registry scope and key the image's containers policy requires (push.registry). */
   containersTrust?: ContainersTrust;
+  /** The update channel's key the image trusts (default: the definition's update key, read here). */
+  updateKey?: PublicUpdateKey;
 }
 
 async function ids(root: ImageRoot, file: "passwd" | "group"): Promise<Map<string, { id: number; gid: number; home: string }>> {
@@ -207,7 +209,8 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
   await root.writeFile(`usr/lib/systemd/system/${MARKER_UNIT}`, MARKER_UNIT_TEXT, { mode: 0o644 });
   await root.symlink(`../${MARKER_UNIT}`, `usr/lib/systemd/system/multi-user.target.wants/${MARKER_UNIT}`, { replace: true });
   logger.info({ unit: MARKER_UNIT }, "boot marker unit installed");
-  if (definition.updates) await installUpdateChannel(root, definition, options.baseDir, logger);
+  if (definition.updates)
+    await installUpdateChannel(root, definition, options.updateKey ?? (await updateSigningKey(definition, options.baseDir)), logger);
   if (definition.bootloader.loaders.includes("grub") && (await root.kind("etc/default/grub")) === undefined) {
     await root.writeFile("etc/default/grub", GRUB_DEFAULTS, { mode: 0o644 });
     logger.info({ file: "/etc/default/grub" }, "GRUB defaults for ostree's grub2 backend written");
@@ -237,10 +240,9 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
 }
 
 /** The update channel in the image: the remote with its key, and the update timer unless automatic is off. */
-async function installUpdateChannel(root: ImageRoot, definition: ComposeDefinition, baseDir: string, logger: Logger): Promise<void> {
+async function installUpdateChannel(root: ImageRoot, definition: ComposeDefinition, key: PublicUpdateKey, logger: Logger): Promise<void> {
   const updates = definition.updates!;
   const remote = updateRemoteName(definition);
-  const key = await updateSigningKey(definition, baseDir);
   await root.writeFile(channelKeyPath(remote), Buffer.from(await dearmor(key.publicKey)), { mode: 0o644 });
   await root.writeFile(`etc/ostree/remotes.d/${remote}.conf`, remoteConfig(remote, updates.url), { mode: 0o644 });
   logger.info({ remote, url: updates.url, fingerprint: key.fingerprint }, "update channel: remote and key installed");

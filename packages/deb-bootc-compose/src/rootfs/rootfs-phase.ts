@@ -5,9 +5,10 @@ import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import { composeError } from "../errors.js";
 import { imageContainersTrust } from "../oci/sign.js";
 import { cacheDirOf } from "../pkgset/pkgset-phase.js";
-import { updateSigningKey } from "../publish/signing-key.js";
+import { type PublicUpdateKey, updateSigningKey } from "../publish/signing-key.js";
 import { installPlan } from "./apt-sources.js";
 import { imageIds } from "./chroot.js";
+import type { ContainersTrust } from "./containers-policy.js";
 import { buildRootfs, rootfsPath } from "./rootfs.js";
 import { newTreeId, RootfsCache } from "./rootfs-cache.js";
 import { openTextLog } from "./text-log.js";
@@ -24,6 +25,17 @@ export interface RootfsPhaseOptions {
   rootfsCache?: boolean;
   /** How many trees the rootfs cache keeps (default 3). */
   rootfsCacheKeep?: number;
+  /**
+   * An image task's: the one variant/arch to make, and the keys the image trusts as given (the builder has
+   * no private key to read them from). The update key is then not put in the state: nothing signs here.
+   */
+  only?: { variant: string; arch: string; trust: ImageTrust };
+}
+
+/** The public keys an image trusts: the update channel's and the containers policy's. */
+export interface ImageTrust {
+  updateKey?: PublicUpdateKey;
+  containersTrust?: ContainersTrust;
 }
 
 /**
@@ -63,9 +75,13 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
       let cache: RootfsCache | undefined;
       let mmdebstrap: string | undefined;
       // the signing key is made (or read) before any tree: the images trust it
-      const containersTrust = await imageContainersTrust(ctx.definition, options.baseDir, dirname(resolve(ctx.composeDir)));
-      for (const arch of ctx.definition.arches) {
-        for (const variant of Object.keys(ctx.definition.variants)) {
+      const { only } = options;
+      const containersTrust = only
+        ? only.trust.containersTrust
+        : await imageContainersTrust(ctx.definition, options.baseDir, dirname(resolve(ctx.composeDir)));
+      const updateKey = only?.trust.updateKey;
+      for (const arch of only ? [only.arch] : ctx.definition.arches) {
+        for (const variant of only ? [only.variant] : Object.keys(ctx.definition.variants)) {
           const plan = await installPlan(ctx, variant, arch, options.baseDir, options.mirror);
           const path = rootfsPath(ctx.composeDir, variant, arch);
           const logger = ctx.logger.child({ variant, arch });
@@ -84,6 +100,7 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
                 mmdebstrap,
                 ids: await imageIds(),
                 containersTrust,
+                updateKey,
               }),
             );
             cache ??= new RootfsCache(await cacheDirOf(options), {
@@ -150,6 +167,7 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
               signal: ctx.signal,
               onOutput: (chunk) => log.write(chunk),
               containersTrust,
+              updateKey,
             });
             const treeId = key ? newTreeId(key.key) : undefined;
             if (key && cache) {
@@ -198,7 +216,7 @@ export function createRootfsPhase(options: RootfsPhaseOptions): Phase {
       }
       ctx.state.set("rootfs", trees);
       ctx.state.set("rootfs-details", details);
-      if (ctx.definition.updates) ctx.state.set("update-key", await updateSigningKey(ctx.definition, options.baseDir));
+      if (ctx.definition.updates && !only) ctx.state.set("update-key", await updateSigningKey(ctx.definition, options.baseDir));
     },
   };
 }

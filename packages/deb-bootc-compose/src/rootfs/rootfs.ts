@@ -2,6 +2,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "@debian-bootc/core";
 import type { ComposeDefinition } from "../definition.js";
+import type { PublicUpdateKey } from "../publish/signing-key.js";
 import type { InstallPlan } from "./apt-sources.js";
 import { imageIds, rangeWritableDirectory, runAsRangeRoot, runInRoot } from "./chroot.js";
 import type { ContainersTrust } from "./containers-policy.js";
@@ -39,6 +40,8 @@ export interface BuildRootfsOptions {
   onOutput?: (chunk: Buffer) => void;
   sourceDateEpoch?: number;
   containersTrust?: ContainersTrust;
+  /** The update channel's key the image trusts (default: the definition's update key, read here). */
+  updateKey?: PublicUpdateKey;
 }
 
 export interface RootfsResult {
@@ -115,6 +118,7 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
       onOutput: options.onOutput,
       env: { SOURCE_DATE_EPOCH: epoch },
       containersTrust: options.containersTrust,
+      updateKey: options.updateKey,
     }),
   );
   const kernel = await step("kernel", () => installKernel(tree));

@@ -6,7 +6,7 @@ import { run } from "@debian-bootc/core";
 import { moduleDirHash } from "../code-hash.js";
 import type { PhaseContext } from "../compose/phase-engine.js";
 import { type ComposeDefinition, hostInputPath, resolveVariant } from "../definition.js";
-import { updateSigningKey } from "../publish/signing-key.js";
+import { type PublicUpdateKey, updateSigningKey } from "../publish/signing-key.js";
 import type { InstallPlan } from "./apt-sources.js";
 import type { ContainersTrust } from "./containers-policy.js";
 import { updateRemoteName } from "./customize.js";
@@ -110,6 +110,8 @@ export interface TreeKeySources {
   env?: NodeJS.ProcessEnv;
   /** The registry and key the image's containers policy names. */
   containersTrust?: ContainersTrust;
+  /** The update channel's key the image trusts (default: the definition's update key). */
+  updateKey?: PublicUpdateKey;
 }
 
 /** The key inputs of a tree: referenced files (files' src, postprocess scripts) are read and hashed. */
@@ -156,7 +158,7 @@ export async function treeKeyInputs(s: TreeKeySources): Promise<TreeKeyInputs> {
             remote: updateRemoteName(definition),
             url: definition.updates.url,
             automatic: definition.updates.automatic,
-            fingerprint: (await updateSigningKey(definition, s.baseDir, s.env)).fingerprint,
+            fingerprint: (s.updateKey ?? (await updateSigningKey(definition, s.baseDir, s.env))).fingerprint,
           },
         }
       : {}),
@@ -168,9 +170,10 @@ export async function treeKeyInputs(s: TreeKeySources): Promise<TreeKeyInputs> {
 
 /** The resolved set of a variant/arch from the pkgset phase's state, or undefined when it did not run. */
 export function resolvedPackages(ctx: Pick<PhaseContext, "state">, variant: string, arch: string): KeyedPackage[] | undefined {
-  return ctx.state
-    .find("pkgset")
-    ?.sets[variant]?.[arch]?.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256 }));
+  const set = ctx.state.find("pkgset")?.sets[variant]?.[arch] ?? ctx.state.find("snapshot")?.packages[variant]?.[arch];
+  // a snapshot's set carries its SHA256s only when it came from elsewhere (an image task's state)
+  if (!set?.every((p) => p.sha256 !== undefined)) return undefined;
+  return set.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256! }));
 }
 
 /** The host's mmdebstrap version line (part of the key: it is the tool that installs the set). */

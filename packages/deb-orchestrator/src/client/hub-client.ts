@@ -297,6 +297,10 @@ export class HubClient {
   whyTask(id: number) {
     return this.call("whyTask", { params: { id } });
   }
+  /** Queue a running compose's image phases for one variant/arch (a composeImage task). */
+  queueComposeImage(compose: string, request: Field<HubOperations["queueComposeImage"], "body">) {
+    return this.call("queueComposeImage", { params: { id: compose }, body: request });
+  }
   cancelTask(id: number) {
     return this.call("cancelTask", { params: { id } });
   }

@@ -1,0 +1,215 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { run } from "@debian-bootc/core";
+import { type ClaimedTask, HubClient } from "@debian-bootc/deb-orchestrator";
+import { type RunningHub, startHub } from "@debian-bootc/deb-orchestrator/local";
+import { generateOpenPgpKey } from "@debian-bootc/debian";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrchestratorConnection } from "../build/orchestrator-connection.js";
+import { type ComposeEvent, ComposeEvents } from "../compose/compose-events.js";
+import type { PkgsetState } from "../compose/compose-state.js";
+import { HubComposeRecord } from "../compose/hub-record.js";
+import { type Phase, runCompose } from "../compose/phase-engine.js";
+import { loadDefinition } from "../definition.js";
+import { minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
+import { createHubImagePhases } from "./hub-image-phases.js";
+import type { ImageTaskResult } from "./task-result.js";
+
+/**
+ * --images-on hub against a hub in this process: the test is the builder (it claims the composeImage task
+ * through the builder API and completes or fails it with small files), and checks what the client sent,
+ * downloaded and placed. The package side is a stand-in phase that leaves a tiny snapshot in the state.
+ */
+
+const SHA = "b".repeat(64);
+let work: string;
+let hub: RunningHub;
+let adminToken: string;
+let builder: HubClient;
+let n = 0;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "hub-image-phases-"));
+  hub = await startHub({ db: `sqlite:${join(work, "hub.db")}`, dataDir: join(work, "hub"), leaseMs: 60_000, buildBase: false });
+  adminToken = (await readFile(hub.adminTokenFile, "utf8")).trim();
+  const admin = new HubClient({ url: hub.url, token: adminToken });
+  await admin.createUser("imager", ["host"]);
+  builder = new HubClient({ url: hub.url, token: (await admin.createToken("imager", { label: "test" })).token });
+  await builder.checkin("imager", { session: "s", arches: ["amd64"], capabilities: ["image"], capacity: 4 });
+}, 60_000);
+afterAll(async () => {
+  await hub?.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+/** A definition (the minimal example's minimal variant, OCI outputs only) and a stand-in for the package side. */
+async function setup() {
+  const dir = join(work, `c${n++}`);
+  await mkdir(join(dir, "files"), { recursive: true });
+  let text = await minimalVariantDefinition("[oci, ociarchive]");
+  // a compose ID of its own on the shared hub
+  text = text.replace(/^version: .*$/m, `version: "13.${n}"`);
+  text = text.replace(/^files:\n/m, 'files:\n  - dest: /etc/motd\n    src: files/motd.txt\n    mode: "0644"\n');
+  await writeFile(join(dir, "files", "motd.txt"), "hello\n");
+  await writeFile(join(dir, "mini.yaml"), text);
+  const loaded = await loadDefinition(join(dir, "mini.yaml"));
+  const repo = join(dir, "repo");
+  await mkdir(join(repo, "dists", "trixie-minimal"), { recursive: true });
+  await mkdir(join(repo, "pool", "main", "s"), { recursive: true });
+  await writeFile(join(repo, "dists", "trixie-minimal", "InRelease"), "Suite: trixie-minimal\n");
+  await writeFile(join(repo, "pool", "main", "s", "systemd_1_amd64.deb"), "not really a deb\n");
+  const key = await generateOpenPgpKey({ name: "snapshot", email: "s@example.invalid" });
+  await writeFile(join(repo, "snapshot-key.asc"), key.publicKey);
+  const packageSide: Phase = {
+    name: "snapshot-repo",
+    async run(ctx) {
+      ctx.state.set("pkgset", {
+        sets: { minimal: { amd64: [{ name: "systemd", version: "1", architecture: "amd64", sha256: SHA }] } },
+      } as unknown as PkgsetState);
+      ctx.state.set("snapshot", {
+        url: `file://${repo}`,
+        path: repo,
+        suites: { minimal: "trixie-minimal" },
+        components: ["main"],
+        codename: "trixie",
+        keyring: join(repo, "snapshot-keyring.gpg"),
+        armoredKey: join(repo, "snapshot-key.asc"),
+        fingerprint: key.fingerprint,
+        mmdebstrapVariant: "apt",
+        packages: { minimal: { amd64: [{ name: "systemd", version: "1", architecture: "amd64" }] } },
+        lockfile: "",
+      });
+    },
+  };
+  const tokenFile = join(dir, "token");
+  await writeFile(tokenFile, adminToken);
+  const connection = new OrchestratorConnection({ hub: hub.url, tokenFile, upUrl: "none", env: {} });
+  const events = new ComposeEvents();
+  const seen: ComposeEvent[] = [];
+  events.subscribe((e) => seen.push(e));
+  const record = new HubComposeRecord({
+    connection,
+    definition: loaded.definition,
+    definitionText: text,
+    baseDir: loaded.baseDir,
+    openAtStart: true,
+    onProblem: (message) => {
+      throw new Error(message);
+    },
+  });
+  record.listen(events);
+  const phases = [packageSide, ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out") })];
+  /** The compose up to image-build, its hub record finished and its connection closed at the end. */
+  const compose = (signal?: AbortSignal) =>
+    runCompose({
+      definition: loaded.definition,
+      definitionPath: join(dir, "mini.yaml"),
+      outputDir: join(dir, "out"),
+      phases,
+      skipPhases: ["test", "metadata", "publish"],
+      events,
+      ...(signal ? { signal } : {}),
+    }).finally(() => record.finish().finally(() => connection.close()));
+  return { dir, seen, compose };
+}
+
+/** The next composeImage task, claimed and started as a builder does. */
+async function claimImageTask(): Promise<ClaimedTask> {
+  for (let tries = 0; tries < 40; tries++) {
+    const { task } = await builder.claim("imager", { session: "s", waitMs: 500 });
+    if (task) {
+      await builder.startTask("imager", task.id, "s");
+      return task;
+    }
+  }
+  throw new Error("no composeImage task was queued");
+}
+
+/** A small OCI layout as a tar, as `image-task` leaves the archive. */
+async function ociArchive(dir: string): Promise<Buffer> {
+  const layout = join(dir, "layout");
+  await mkdir(layout, { recursive: true });
+  await writeFile(join(layout, "oci-layout"), '{"imageLayoutVersion":"1.0.0"}');
+  await writeFile(join(layout, "index.json"), '{"schemaVersion":2,"manifests":[]}');
+  await run("tar", ["--create", "--file", join(dir, "archive.tar"), "--directory", layout, "oci-layout", "index.json"]);
+  return readFile(join(dir, "archive.tar"));
+}
+
+describe("the image phases on a hub (--images-on hub)", () => {
+  it("uploads the snapshot and the definition's files, queues a task, waits for it, downloads and places its files", async () => {
+    const s = await setup();
+    const composing = s.compose();
+    const task = await claimImageTask();
+    const request = task.request as Record<string, unknown> & { snapshot: Array<{ path: string; sha256: string }> };
+    expect(request).toMatchObject({ variant: "minimal", arch: "amd64", definitionFile: "mini.yaml" });
+    expect(request.snapshot.map((f) => f.path)).toEqual(["dists/trixie-minimal/InRelease", "pool/main/s/systemd_1_amd64.deb"]);
+    expect((request.definitionFiles as Array<{ path: string }>).map((f) => f.path)).toEqual(["files/motd.txt"]);
+    // the state carries the public snapshot key and the set, never a path
+    expect(request.state).toMatchObject({ snapshot: { suite: "trixie-minimal", packages: [{ name: "systemd", sha256: SHA }] } });
+    expect(JSON.stringify(request.state)).not.toContain(s.dir);
+    // what the client uploaded is in the store, under the sums the request names
+    const fetched = join(s.dir, "fetched");
+    await builder.downloadArtifact(request.snapshot[1]!.sha256, fetched);
+    expect(await readFile(fetched, "utf8")).toBe("not really a deb\n");
+
+    const archive = await ociArchive(s.dir);
+    const files = [
+      { name: "debian-bootc-minimal-minimal.ociarchive", kind: "oci-archive", ...(await builder.uploadBuffer(archive)) },
+      { name: "log-rootfs.log", kind: "log", ...(await builder.uploadBuffer(Buffer.from('{"msg":"root tree ready"}\n'))) },
+    ];
+    const image: ImageTaskResult = {
+      variant: "minimal",
+      arch: "amd64",
+      rootfs: { kver: "6.12.0-1-amd64", durations: { mmdebstrap: 1 }, from: "snapshot", origin: "built" },
+      oci: { file: "debian-bootc-minimal-minimal.ociarchive", sha256: files[0]!.sha256 },
+      phases: [{ name: "lint", outcome: "done", durationMs: 5 }],
+    };
+    await builder.completeTask("imager", task.id, { session: "s", result: { files, image } });
+    const result = await composing;
+
+    expect(result.status).toBe("FINISHED");
+    const here = join(result.composeDir, "compose", "minimal", "amd64");
+    expect(await readFile(join(here, "debian-bootc-minimal-minimal.ociarchive"))).toEqual(archive);
+    expect(await readFile(join(here, "oci", "index.json"), "utf8")).toContain("schemaVersion");
+    expect(await readFile(join(result.composeDir, "logs", "image-task-minimal-amd64", "rootfs.log"), "utf8")).toContain("root tree ready");
+    const states = s.seen.flatMap((e) => (e.kind === "image-task" ? [e.state] : []));
+    expect(states[0]).toBe("free");
+    expect(states).toContain("closed");
+    const notes = s.seen.flatMap((e) => (e.kind === "note" ? [e.text] : []));
+    expect(notes).toContain(`minimal/amd64: made by image task ${task.id} on imager`);
+    // the hub's record of the compose has the image phases done
+    const recorded = await new HubClient({ url: hub.url }).getCompose(result.composeId);
+    expect(recorded.status).toBe("FINISHED");
+    expect(Object.fromEntries(recorded.phases.map((p) => [p.name, p.status]))).toMatchObject({ rootfs: "done", oci: "done" });
+  }, 60_000);
+
+  it("fails the compose with the task's error and where its log is", async () => {
+    const s = await setup();
+    const composing = s.compose();
+    const task = await claimImageTask();
+    await builder.failTask("imager", task.id, {
+      session: "s",
+      error: { code: "ROOTFS_CUSTOMIZE_FAILED", message: "postprocess machine-id failed" },
+    });
+    const error = await composing.then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; cause?: { code: string; message: string; hint?: string } },
+    );
+    expect(error?.code).toBe("COMPOSE_PHASE_FAILED");
+    expect(error?.cause?.code).toBe("IMAGE_PHASES_FAILED");
+    expect(error?.message).toContain(`minimal/amd64: image task ${task.id} failed: ROOTFS_CUSTOMIZE_FAILED: postprocess machine-id failed`);
+    expect(error?.cause?.hint).toContain(`${hub.url}/api/v1/tasks/${task.id}/logs/image.log`);
+  }, 60_000);
+
+  it("on an interrupt, the compose ends TERMINATED and its task is canceled", async () => {
+    const s = await setup();
+    const controller = new AbortController();
+    const composing = s.compose(controller.signal);
+    const task = await claimImageTask();
+    controller.abort();
+    const result = await composing;
+    expect(result.status).toBe("TERMINATED");
+    expect((await new HubClient({ url: hub.url }).getTask(task.id)).state).toBe("canceled");
+  }, 60_000);
+});

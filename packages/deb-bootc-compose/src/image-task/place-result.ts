@@ -1,0 +1,240 @@
+import { copyFile, lstat, mkdir, rename, rm } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { hashFileWith } from "@debian-bootc/debian";
+import type { ImageRecord } from "../compose/compose-state.js";
+import type { PhaseContext } from "../compose/phase-engine.js";
+import type { DiskImageRecord } from "../disk/image-build-phase.js";
+import { composeError } from "../errors.js";
+import { reuseCommit } from "../ostree/commit.js";
+import { type OstreeCommitRecord, recordCommits, writeCommitRecord } from "../ostree/ostree-phase.js";
+import { runrootProfile } from "../ostree/runroot.js";
+import { signCommit } from "../publish/publish.js";
+import { updateSigningKey } from "../publish/signing-key.js";
+import { handBackToCaller } from "../rootfs/chroot.js";
+import { rootfsPath } from "../rootfs/rootfs.js";
+import type { RootfsDetails } from "../rootfs/rootfs-phase.js";
+import { openTextLog } from "../rootfs/text-log.js";
+import { LOG_PREFIX } from "./run-image-task.js";
+import { extractTarSafely } from "./safe-tar.js";
+import { IMAGE_FILE_NAME, type ImageFileKind, type ImageTaskResult, parseImageTaskResult } from "./task-result.js";
+
+/**
+ * Placing a finished image task's result into the client's compose, so that the directory and the state
+ * end up as the local image phases leave them (the test, metadata and publish phases then work as in a
+ * local compose): the commit pulled into compose/ostree/repo and signed there with the client's update
+ * key, the OCI archive and layout and the disk images at the local phases' paths, the records in the
+ * state, the builder's logs under logs/image-task-<variant>-<arch>/. One function per image phase.
+ */
+
+/** A task's files, downloaded into one directory of the compose (work/image-tasks/...), and its `image` result. */
+export interface DownloadedImageTask {
+  dir: string;
+  files: ReadonlyArray<{ name: string; kind: string }>;
+  result: unknown;
+}
+
+/** A downloaded task with its result checked and its files found: what the placement functions take. */
+export interface CheckedImageTask {
+  dir: string;
+  result: ImageTaskResult;
+  /** name -> kind, each a regular file in dir. */
+  files: Map<string, ImageFileKind>;
+}
+
+type PlaceContext = Pick<PhaseContext, "composeDir" | "definition" | "logger" | "signal" | "state" | "emit">;
+
+/** The result's schema, and every file it names a plain name of a regular file (not a link) in the directory. */
+export async function checkImageTask(downloaded: DownloadedImageTask): Promise<CheckedImageTask> {
+  const result = parseImageTaskResult(downloaded.result);
+  const files = new Map<string, ImageFileKind>();
+  for (const file of downloaded.files) {
+    if (!IMAGE_FILE_NAME.test(file.name))
+      throw composeError("IMAGE_RESULT_REFUSED", `image task file ${JSON.stringify(file.name)}: not a plain name`);
+    const info = await lstat(join(downloaded.dir, file.name)).catch(() => undefined);
+    if (!info?.isFile())
+      throw composeError("IMAGE_RESULT_REFUSED", `image task file ${file.name}: not a regular file in ${downloaded.dir}`);
+    files.set(file.name, file.kind as ImageFileKind);
+  }
+  const named = [result.oci?.file, ...(result.disk?.files.map((f) => f.file) ?? [])].filter((n) => n !== undefined);
+  for (const name of named)
+    if (!files.has(name)) throw composeError("IMAGE_RESULT_REFUSED", `image task result names ${name}, which is not among its files`);
+  return { dir: downloaded.dir, result, files };
+}
+
+/** The file of a kind, checked against the SHA256 the result records for it. */
+async function checkedFile(task: CheckedImageTask, name: string, sha256: string): Promise<string> {
+  const path = join(task.dir, name);
+  const actual = (await hashFileWith(path, ["sha256"])).sha256;
+  if (actual !== sha256) throw composeError("IMAGE_RESULT_REFUSED", `${name}: SHA256 ${actual}, the result records ${sha256}`);
+  return path;
+}
+
+/** The rootfs phase's records (the trees themselves stayed on the builders). */
+export function placeRootfsDetails(ctx: PlaceContext, tasks: readonly CheckedImageTask[]): RootfsDetails[] {
+  const details = tasks.map(({ result: r }) => ({
+    variant: r.variant,
+    arch: r.arch,
+    path: rootfsPath(ctx.composeDir, r.variant, r.arch),
+    ...r.rootfs,
+  }));
+  ctx.state.set("rootfs-details", details);
+  return details;
+}
+
+/**
+ * Each unsigned commit pulled from its task's repository into compose/ostree/repo on its ref (ostree
+ * pull-local in the suite's runroot, as the local phase takes over a previous commit), then signed there
+ * with the update key when the definition has an updates section.
+ */
+export async function placeOstreeCommits(
+  ctx: PlaceContext,
+  tasks: readonly CheckedImageTask[],
+  baseDir: string,
+): Promise<OstreeCommitRecord[]> {
+  const repo = join(ctx.composeDir, "compose", "ostree", "repo");
+  const records: OstreeCommitRecord[] = [];
+  const log = await openTextLog(join(ctx.composeDir, "logs", "ostree-commands.log"));
+  try {
+    for (const task of tasks) {
+      const { result: r } = task;
+      if (!r.ostree) continue;
+      const tar = [...task.files].find(([, kind]) => kind === "ostree-commit")?.[0];
+      if (!tar) throw composeError("IMAGE_RESULT_REFUSED", `${r.variant}/${r.arch}: the result has a commit but no ostree-commit file`);
+      const unpacked = join(task.dir, "ostree");
+      await rm(unpacked, { recursive: true, force: true });
+      await extractTarSafely(join(task.dir, tar), unpacked, { signal: ctx.signal });
+      const profile = runrootProfile(ctx.definition.suite, r.arch);
+      log.line(`pull-local ${r.ostree.commit} (${r.ostree.ref}) from ${unpacked}/repo`);
+      const pulled = await reuseCommit({
+        repo,
+        ref: r.ostree.ref,
+        previousRepo: join(unpacked, "repo"),
+        commit: r.ostree.commit,
+        profile,
+        logger: ctx.logger,
+        signal: ctx.signal,
+        onOutput: (c) => log.write(c),
+      });
+      if (!pulled)
+        throw composeError(
+          "IMAGE_RESULT_REFUSED",
+          `${r.variant}/${r.arch}: the task's repository has no ${r.ostree.ref} at ${r.ostree.commit}`,
+        );
+      if (ctx.definition.updates) {
+        const key = ctx.state.find("update-key") ?? (await updateSigningKey(ctx.definition, baseDir));
+        await signCommit({
+          repo,
+          commit: r.ostree.commit,
+          key,
+          profile,
+          logger: ctx.logger,
+          signal: ctx.signal,
+          onOutput: (c) => log.write(c),
+        });
+        log.line(`signed ${r.ostree.commit} with ${key.fingerprint}`);
+      }
+      await rm(unpacked, { recursive: true, force: true });
+      const record: OstreeCommitRecord = { variant: r.variant, arch: r.arch, repo, changed: true, ...r.ostree };
+      records.push(record);
+      await writeCommitRecord(ctx.composeDir, record);
+      ctx.emit({
+        phase: "ostree",
+        kind: "note",
+        text: `${r.variant}/${r.arch}: commit ${r.ostree.commit.slice(0, 12)} from the image task`,
+      });
+    }
+    if (records.length > 0) await handBackToCaller(repo, { logger: ctx.logger, signal: ctx.signal });
+  } finally {
+    await log.close();
+  }
+  recordCommits(ctx, records);
+  return records;
+}
+
+/** Each OCI archive at compose/<variant>/<arch>/ (when ociarchive is wanted) and its layout unpacked as oci/ (when oci is). */
+export async function placeOciImages(ctx: PlaceContext, tasks: readonly CheckedImageTask[]): Promise<void> {
+  const { outputs } = ctx.definition;
+  for (const task of tasks) {
+    const { result: r } = task;
+    if (!r.oci) continue;
+    const archive = await checkedFile(task, r.oci.file, r.oci.sha256);
+    const dir = join(ctx.composeDir, "compose", r.variant, r.arch);
+    await mkdir(dir, { recursive: true });
+    if (outputs.includes("oci")) {
+      await rm(join(dir, "oci"), { recursive: true, force: true });
+      await extractTarSafely(archive, join(dir, "oci"), { signal: ctx.signal });
+    }
+    if (outputs.includes("ociarchive")) {
+      await rename(archive, join(dir, r.oci.file));
+      ctx.state.addImages([
+        {
+          variant: r.variant,
+          arch: r.arch,
+          type: "ociarchive",
+          format: "oci-archive",
+          path: join("compose", r.variant, r.arch, r.oci.file),
+          sha256: r.oci.sha256,
+        },
+      ]);
+    }
+  }
+}
+
+/** Each disk image at compose/<variant>/<arch>/images/, with the records the test phase boots and the metadata lists. */
+export async function placeDiskImages(ctx: PlaceContext, tasks: readonly CheckedImageTask[]): Promise<DiskImageRecord[]> {
+  const records: DiskImageRecord[] = [];
+  const images: ImageRecord[] = [];
+  for (const task of tasks) {
+    const { result: r } = task;
+    if (!r.disk) continue;
+    const dir = join(ctx.composeDir, "compose", r.variant, r.arch, "images");
+    await mkdir(dir, { recursive: true });
+    const files = [];
+    for (const f of r.disk.files) {
+      const path = join(dir, f.file);
+      await rename(await checkedFile(task, f.file, f.sha256), path);
+      files.push({ path, format: f.format, size: f.size, sha256: f.sha256 });
+      images.push({
+        variant: r.variant,
+        arch: r.arch,
+        type: f.format,
+        path: relative(ctx.composeDir, path),
+        format: f.format,
+        digest: `sha256:${f.sha256}`,
+        sha256: f.sha256,
+        ...({ size: f.size } as object),
+      });
+    }
+    const { files: _names, ...rest } = r.disk;
+    records.push({ variant: r.variant, arch: r.arch, files, ...rest });
+  }
+  ctx.state.set("disk-images", records);
+  ctx.state.addImages(images);
+  return records;
+}
+
+/** The builder's logs of each task under logs/image-task-<variant>-<arch>/. */
+export async function placeLogs(ctx: PlaceContext, tasks: readonly CheckedImageTask[]): Promise<void> {
+  for (const task of tasks) {
+    const dir = join(ctx.composeDir, "logs", `image-task-${task.result.variant}-${task.result.arch}`);
+    await mkdir(dir, { recursive: true });
+    for (const [name, kind] of task.files)
+      if (kind === "log")
+        await copyFile(join(task.dir, name), join(dir, name.startsWith(LOG_PREFIX) ? name.slice(LOG_PREFIX.length) : name));
+  }
+}
+
+/** Everything of finished tasks placed at once (the phases on the hub do it one phase at a time). */
+export async function placeImageResults(
+  ctx: PlaceContext,
+  downloaded: readonly DownloadedImageTask[],
+  baseDir: string,
+): Promise<CheckedImageTask[]> {
+  const tasks = await Promise.all(downloaded.map(checkImageTask));
+  placeRootfsDetails(ctx, tasks);
+  await placeOstreeCommits(ctx, tasks, baseDir);
+  await placeOciImages(ctx, tasks);
+  await placeDiskImages(ctx, tasks);
+  await placeLogs(ctx, tasks);
+  return tasks;
+}

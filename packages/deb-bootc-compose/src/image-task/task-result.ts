@@ -1,0 +1,89 @@
+import { z } from "zod";
+import { composeError } from "../errors.js";
+
+/**
+ * W/out/result.json, the contract between `image-task` on the builder and the client that places its
+ * result: the files (each a plain name in W/out, with its kind) and `result`, the records the client
+ * rebuilds its compose state from. The client reads it back from the hub, so it is checked again there.
+ */
+
+/** One path component: never '.', '..', hidden or with a slash. */
+export const IMAGE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,200}$/;
+const fileName = z.string().regex(IMAGE_FILE_NAME, "expected a plain file name");
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const text = z.string().max(1000);
+
+export const imageFileKinds = ["oci-archive", "ostree-commit", "disk-image", "log", "metadata"] as const;
+export type ImageFileKind = (typeof imageFileKinds)[number];
+
+export const imageTaskResultSchema = z.object({
+  variant: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+  arch: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
+  /** The rootfs phase's details of the tree (its path stays on the builder). */
+  rootfs: z.object({
+    kver: text,
+    durations: z.record(z.string(), z.number()),
+    from: z.enum(["snapshot", "repositories"]),
+    origin: z.enum(["reused", "built", "unkeyed"]),
+    key: sha256.optional(),
+    treeId: text.optional(),
+    builtBy: text.optional(),
+  }),
+  /** The unsigned commit in the ostree-commit tar's repository, with what the ostree phase recorded. */
+  ostree: z
+    .object({
+      ref: text,
+      commit: sha256,
+      version: text,
+      kver: text.optional(),
+      treeKey: sha256.optional(),
+      treeId: text.optional(),
+      commitKey: sha256.optional(),
+    })
+    .optional(),
+  /** The OCI archive (the client unpacks the layout from it when the definition wants one). */
+  oci: z.object({ file: fileName, sha256 }).optional(),
+  disk: z
+    .object({
+      files: z.array(z.object({ file: fileName, format: z.enum(["raw", "qcow2"]), size: z.number().int().min(0), sha256 })).max(8),
+      rootUuid: text,
+      osName: text,
+      remote: text,
+      ref: text,
+      commit: sha256,
+      secureBoot: z.boolean(),
+      firmware: z.enum(["uefi", "bios", "hybrid"]),
+      durationMs: z.number(),
+    })
+    .optional(),
+  /** The phases as the builder's run recorded them (outcome, time, notes). */
+  phases: z
+    .array(
+      z.object({
+        name: text,
+        outcome: text,
+        durationMs: z.number().optional(),
+        notes: z.array(z.string().max(4000)).max(100).optional(),
+      }),
+    )
+    .max(20),
+});
+export type ImageTaskResult = z.infer<typeof imageTaskResultSchema>;
+
+export const resultJsonSchema = z.object({
+  files: z.array(z.object({ name: fileName, kind: z.enum(imageFileKinds) })).max(200),
+  result: imageTaskResultSchema,
+});
+export type ResultJson = z.infer<typeof resultJsonSchema>;
+
+/** A task's `image` result checked before the client acts on it; IMAGE_RESULT_REFUSED naming the field. */
+export function parseImageTaskResult(value: unknown): ImageTaskResult {
+  const parsed = imageTaskResultSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw composeError("IMAGE_RESULT_REFUSED", `image task result: ${issue.path.join(".")}: ${issue.message}`, {
+      details: { field: issue.path.join(".") },
+    });
+  }
+  return parsed.data;
+}
