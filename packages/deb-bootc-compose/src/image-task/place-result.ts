@@ -111,6 +111,7 @@ export async function placeOstreeCommits(
         previousRepo: join(unpacked, "repo"),
         commit: r.ostree.commit,
         profile,
+        untrusted: true,
         logger: ctx.logger,
         signal: ctx.signal,
         onOutput: (c) => log.write(c),

@@ -23,11 +23,11 @@ echo "after=$after"
 
 // $1 repo, $2 ref, $3 previous repo, $4 the commit expected there.
 const REUSE_SCRIPT = `
-repo=$1; ref=$2; prev=$3; expected=$4
+repo=$1; ref=$2; prev=$3; expected=$4; verify=$5
 [ -f "$repo/config" ] || ostree init --repo="$repo" --mode=archive
 have=$(ostree rev-parse --repo="$prev" "$ref" 2>/dev/null || true)
 if [ "$have" = "$expected" ]; then
-  ostree pull-local --repo="$repo" "$prev" "$ref" >&2
+  ostree pull-local $verify --repo="$repo" "$prev" "$ref" >&2
   ostree summary --repo="$repo" --update >&2
 fi
 echo "previous=$have"
@@ -123,6 +123,11 @@ export interface ReuseCommitOptions {
   logger?: Logger;
   signal?: AbortSignal;
   onOutput?: (chunk: Buffer) => void;
+  /**
+   * The repository came from another host (a builder's upload): never hard-linked, and pull-local checks
+   * every object's checksum (--untrusted), so a crafted object cannot land under another's name.
+   */
+  untrusted?: boolean;
 }
 
 /**
@@ -132,14 +137,14 @@ export interface ReuseCommitOptions {
  * there is still `commit`. Returns false when it is not (the ref moved or is gone): the caller commits.
  */
 export async function reuseCommit(options: ReuseCommitOptions): Promise<boolean> {
-  if (await linkPreviousRepository(options)) {
+  if (!options.untrusted && (await linkPreviousRepository(options))) {
     options.logger?.info({ ref: options.ref, commit: options.commit }, "the previous repository's objects hard-linked: no runroot");
     return true;
   }
   await rangeWritableDirectory(options.repo);
   const out = await ostreeScript(
     REUSE_SCRIPT,
-    ["/repo", options.ref, "/previous", options.commit],
+    ["/repo", options.ref, "/previous", options.commit, options.untrusted ? "--untrusted" : ""],
     `ostree pull-local of ${options.ref} from ${options.previousRepo}`,
     {
       profile: options.profile,
