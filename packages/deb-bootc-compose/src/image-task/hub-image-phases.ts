@@ -88,7 +88,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
   const upload = async (files: readonly TaskInputFile[]) => {
     const listed = [];
     for (const f of files) {
-      const { sha256, size } = await client.uploadFile(f.source);
+      const { sha256, size } = await client.uploadFileOnce(f.source);
       listed.push({ path: f.path, sha256, size });
     }
     return listed;

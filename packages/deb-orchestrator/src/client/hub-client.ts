@@ -333,6 +333,18 @@ export class HubClient {
     return { name: basename(path), sha256, size };
   }
 
+  /** Upload a file unless the store holds its SHA256 already (asked with HEAD): a compose's snapshot is mostly .debs the hub has. */
+  async uploadFileOnce(path: string): Promise<{ name: string; sha256: string; size: number; uploaded: boolean }> {
+    const { sha256, size } = await hashFileWith(path, ["sha256"]);
+    try {
+      await this.open("artifactSize", { params: { sha256 } });
+      return { name: basename(path), sha256, size, uploaded: false };
+    } catch (error) {
+      if (!(error instanceof CodedError) || error.details?.status !== 404) throw error;
+    }
+    return { ...(await this.uploadFile(path, { sha256, size })), uploaded: true };
+  }
+
   async uploadBuffer(data: Buffer): Promise<{ sha256: string; size: number }> {
     const sha256 = createHash("sha256").update(data).digest("hex");
     await this.open(
