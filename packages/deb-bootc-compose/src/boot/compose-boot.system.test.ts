@@ -161,7 +161,10 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     const remoteConf = await readFile(join(tree, "etc", "ostree", "remotes.d", "debian-bootc-minimal.conf"), "utf8");
     expect(remoteConf).toContain("url=http://10.0.2.100/\ngpg-verify=true\ngpg-verify-summary=true\n");
     const bootLog = await readFile(join(result.composeDir, "logs", "boot-minimal-amd64.log"), "utf8");
-    expect(bootLog).toContain(`deb-bootc-compose: booted compose=${result.composeId}`);
+    // what the boot test read came over the results port, and is kept beside the console's boot log
+    const portLog = await readFile(join(result.composeDir, "logs", "boot-minimal-amd64.results.log"), "utf8");
+    expect(portLog).toContain(`deb-bootc-compose: booted compose=${result.composeId}`);
+    expect(portLog).toContain("deb-bootc-compose: status end");
     expect(bootLog).toContain("(tcg, uefi-secure, virtio)");
     expect(bootLog).toMatch(SECURE_BOOT_ON);
 
@@ -247,8 +250,9 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     expect(nvme.steps[0]!.marker?.bootedDeployment?.commit).toBe(first!.commit.commit);
     let text = await readFile(consoleLog, "utf8");
     expect(text).toMatch(SECURE_BOOT_ON);
-    expect(text).toContain(INSPECT_DONE);
-    const seen = parseInspection(text);
+    const port = await readFile(nvme.resultsLog, "utf8");
+    expect(port).toContain(INSPECT_DONE);
+    const seen = parseInspection(port);
     expect(seen.sbState).toBe("SecureBoot enabled");
     expect(seen.disk).toEqual({ name: "nvme0n1", size: 2 * imageSize });
     // the root filesystem grew from under 2 GiB to nearly the whole 4 GiB disk
@@ -401,7 +405,7 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     expect(update.steps[2]!.marker!.deployments).toEqual([first!.commit.commit, commit!.commit]);
     expect(update.packageVersion).toBe(hello!.get("Version"));
     expect(update.refusal, update.refusal).toMatch(/[Ss]ignature|GPG|gpg/);
-    const log = await readFile(join(work!, "update-test.console.log"), "utf8");
+    const log = await readFile(update.resultsLog, "utf8");
     // the stage path: the timer is enabled in the image and its service did the upgrade
     expect(log).toContain("deb-bootc-test: timer enabled active");
     expect(log).toContain("deb-bootc-test: step upgrade done");
