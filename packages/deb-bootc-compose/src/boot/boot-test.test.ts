@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MARKER_OS_PREFIX, MARKER_STATUS_END, RESULTS_PORT } from "../rootfs/customize.js";
-import { parseInspection, parseMarker, REFUSAL_RE, resultsLogPath } from "./boot-test.js";
+import { INSPECT_DONE, INSPECT_SCRIPT, parseInspection, parseMarker, REFUSAL_RE, resultsLogPath, upgradeScript } from "./boot-test.js";
 import { qemuArgs } from "./qemu.js";
 
 const fixture = join(import.meta.dirname, "__fixtures__", "console-marker.txt");
@@ -93,6 +93,17 @@ describe("parseInspection and REFUSAL_RE", () => {
       rootFilesystem: 4077912064,
     });
     expect(parseInspection("nothing")).toEqual({});
+  });
+
+  it("inspects before the upgrade in one boot when asked: the upgrade still runs and reboots, nothing powers off", () => {
+    const both = upgradeScript("debian-bootc-minimal", { inspect: true });
+    const inspected = both.indexOf(INSPECT_DONE);
+    expect(inspected).toBeGreaterThan(both.indexOf("mokutil --sb-state"));
+    expect(both.indexOf("step upgrade started")).toBeGreaterThan(inspected);
+    expect(both).toContain("systemctl reboot --no-block");
+    expect(both).not.toContain("poweroff");
+    expect(upgradeScript("debian-bootc-minimal")).not.toContain(INSPECT_DONE);
+    expect(INSPECT_SCRIPT).toContain(`${INSPECT_DONE}"\nsystemctl poweroff --no-block`);
   });
 
   it("recognises shim's and the firmware's refusals", () => {

@@ -161,11 +161,12 @@ sed -i 's|^url=.*|url=http://${UPDATE_SERVER}/|' "$conf"
 }
 
 /**
- * The update step: the update service when the image has the stage timer (its path), else \`ostree admin
- * upgrade\`; the new deployment is then the default for the next boot. Then reboot.
+ * The update step (after the inspection's lines when asked): the update service when the image has the
+ * stage timer (its path), else \`ostree admin upgrade\`; the new deployment is then the default for the
+ * next boot. Then reboot.
  */
-export function upgradeScript(remote: string): string {
-  return `${GUEST_RUN}echo "deb-bootc-test: step upgrade started"
+export function upgradeScript(remote: string, options: { inspect?: boolean } = {}): string {
+  return `${GUEST_RUN}${options.inspect ? INSPECTION : ""}echo "deb-bootc-test: step upgrade started"
 ${networkScript(remote)}if systemctl cat ${UPDATE_UNIT} >/dev/null 2>&1 && ! grep -q -- --reboot /usr/lib/systemd/system/${UPDATE_UNIT}; then
   echo "deb-bootc-test: timer $(systemctl is-enabled ${UPDATE_TIMER}) $(systemctl is-active ${UPDATE_TIMER})"
   step systemctl start ${UPDATE_UNIT}
@@ -210,17 +211,20 @@ systemctl reboot --no-block
 export const INSPECT_DONE = "deb-bootc-test: step inspect done";
 
 /**
- * What a booted image says about itself, on the console: Secure Boot's state (mokutil, from shim-signed),
- * the disk and the root filesystem's size in bytes (after systemd-repart and systemd-growfs), then power off.
+ * What a booted image says about itself, on the results port: Secure Boot's state (mokutil, from shim-signed),
+ * the disk and the root filesystem's size in bytes (after systemd-repart and systemd-growfs).
  */
-export const INSPECT_SCRIPT = `${GUEST_RUN}echo "deb-bootc-test: step inspect started"
+const INSPECTION = `echo "deb-bootc-test: step inspect started"
 if command -v mokutil >/dev/null; then mokutil --sb-state 2>&1 | sed 's/^/deb-bootc-test: sb-state: /' || true; fi
 disk=$(lsblk -ndo PKNAME "$(findmnt -nvo SOURCE /sysroot)")
 echo "deb-bootc-test: disk $disk $(lsblk -bndo SIZE "/dev/$disk")"
 echo "deb-bootc-test: root-filesystem $(df -B1 --output=size /sysroot | tail -n 1 | tr -d ' ')"
 echo "deb-bootc-test: units $(systemctl show -P ActiveState systemd-repart.service systemd-growfs-root.service | tr '\n' ' ')"
 echo "${INSPECT_DONE}"
-systemctl poweroff --no-block
+`;
+
+/** The inspection, then power off. */
+export const INSPECT_SCRIPT = `${GUEST_RUN}${INSPECTION}systemctl poweroff --no-block
 `;
 
 /** The root filesystem's and the disk's size as INSPECT_SCRIPT printed them. */
@@ -439,6 +443,8 @@ export interface HttpUpdateOptions extends BootTestOptions {
   beforeUpdatedBoot?: () => Promise<void>;
   /** The updated boot tries an upgrade that must be refused. */
   expectRefusal?: boolean;
+  /** The upgrade boot first prints what INSPECT_SCRIPT does (parseInspection reads it): one boot for both. */
+  inspect?: boolean;
 }
 
 export interface HttpUpdateResult extends BootTestResult {
@@ -460,7 +466,7 @@ export async function httpUpdateTest(options: HttpUpdateOptions): Promise<HttpUp
   const session = await openSession(options);
   const steps: BootStepResult[] = [];
   try {
-    const upgrade = await session.boot("upgrade", stepCredentials(upgradeScript(options.remote)), forward);
+    const upgrade = await session.boot("upgrade", stepCredentials(upgradeScript(options.remote, { inspect: options.inspect })), forward);
     steps.push(upgrade);
     expectMarker(upgrade, options.from, options.consoleLog);
     const stats = server.stats();
