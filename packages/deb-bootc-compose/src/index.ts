@@ -56,6 +56,7 @@ export { writeOciArchive } from "./oci/oci-archive.js";
 export { type PushedImage, pushImages } from "./oci/push.js";
 export { readXattrs } from "./oci/rootfs-scan.js";
 export type { PackageSideEvent } from "./pkgset/pkgset-phase.js";
+export { MARKER_OS_PREFIX } from "./rootfs/customize.js";
 export { DPKG_SYSIMAGE_DIR } from "./rootfs/ostree-layout.js";
 // the CLI
 export { tool } from "./tool.js";

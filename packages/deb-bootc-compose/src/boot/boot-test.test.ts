@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { MARKER_STATUS_END } from "../rootfs/customize.js";
-import { parseInspection, parseMarker, REFUSAL_RE } from "./boot-test.js";
+import { MARKER_OS_PREFIX, MARKER_STATUS_END, RESULTS_PORT } from "../rootfs/customize.js";
+import { INSPECT_DONE, INSPECT_SCRIPT, parseInspection, parseMarker, REFUSAL_RE, resultsLogPath, upgradeScript } from "./boot-test.js";
 import { qemuArgs } from "./qemu.js";
 
 const fixture = join(import.meta.dirname, "__fixtures__", "console-marker.txt");
@@ -24,30 +24,40 @@ describe("parseMarker", () => {
   });
 
   it("says the listing is whole only at its end line, so a boot is not cut off between the booted and the rollback deployment", () => {
+    // the lines as the results port carries them: the marker's output, unprefixed
     const head = [
-      `[ 50.1] boot-marker[1]: deb-bootc-compose: booted compose=c-1 version=13.0 commit=${C1}\r`,
-      `[ 50.2] boot-marker[2]: deb-bootc-compose: status: * os ${C1}.1\r`,
+      `deb-bootc-compose: booted compose=c-1 version=13.0 commit=${C1}`,
+      `${MARKER_OS_PREFIX}Debian GNU/Linux 13 (trixie), bootc image`,
+      `deb-bootc-compose: status: * os ${C1}.1`,
     ];
     const cut = parseMarker(head.join("\n"));
     expect(cut).toMatchObject({ bootedDeployment: { commit: C1 }, deployments: [C1], complete: false });
     const whole = [
       ...head,
-      `[ 50.3] boot-marker[2]: deb-bootc-compose: status:   os ${C2}.0 (rollback)\r`,
-      `[ 50.4] boot-marker[2]: ${MARKER_STATUS_END}\r`,
-      `[ 60.0] sh[3]: deb-bootc-compose: status:   os ${C1}.9`,
+      `deb-bootc-compose: status:   os ${C2}.0 (rollback)`,
+      MARKER_STATUS_END,
+      `deb-bootc-test: deb-bootc-compose: status:   os ${C1}.9`,
     ].join("\n");
-    expect(parseMarker(whole)).toMatchObject({ deployments: [C1, C2], complete: true });
+    expect(parseMarker(whole)).toEqual({
+      composeId: "c-1",
+      version: "13.0",
+      commit: C1,
+      bootedDeployment: { os: "os", commit: C1 },
+      deployments: [C1, C2],
+      complete: true,
+      prettyName: "Debian GNU/Linux 13 (trixie), bootc image",
+    });
   });
 
-  it("knows the end line by its tail when the console lost the head of the line (bytes dropped under load)", () => {
+  it("takes only the whole end line as the end, not a status line that holds its words or a line that lost its head", () => {
     const text = [
-      `[ 50.1] boot-marker[1]: deb-bootc-compose: booted compose=c-1 version=13.0 commit=${C1}\r`,
-      `[ 50.2] boot-marker[2]: deb-bootc-compose: status: * os ${C1}.1\r`,
-      `[ 50.3] boot-marker[2]: deb-bootc-compose: status:     GPG: Signature made using RSA key ID CE701A2AD: status end\r`,
+      `deb-bootc-compose: booted compose=c-1 version=13.0 commit=${C1}`,
+      `deb-bootc-compose: status: * os ${C1}.1`,
+      "deb-bootc-compose: status:     GPG: Signature made using RSA key ID CE701A2AD: status ended here",
+      "key ID CE701A2AD: status end",
     ].join("\n");
-    expect(parseMarker(text)).toMatchObject({ deployments: [C1], complete: true });
-    // a status line that merely mentions the words is not the end
-    expect(parseMarker(text.replace(": status end", ": status ended here"))).toMatchObject({ complete: false });
+    expect(parseMarker(text)).toMatchObject({ deployments: [C1], complete: false });
+    expect(parseMarker(`${text}\n${MARKER_STATUS_END}\n`)).toMatchObject({ deployments: [C1], complete: true });
   });
 
   it("lists the rollback deployment after the booted one and ignores later repetitions", () => {
@@ -83,6 +93,17 @@ describe("parseInspection and REFUSAL_RE", () => {
       rootFilesystem: 4077912064,
     });
     expect(parseInspection("nothing")).toEqual({});
+  });
+
+  it("inspects before the upgrade in one boot when asked: the upgrade still runs and reboots, nothing powers off", () => {
+    const both = upgradeScript("debian-bootc-minimal", { inspect: true });
+    const inspected = both.indexOf(INSPECT_DONE);
+    expect(inspected).toBeGreaterThan(both.indexOf("mokutil --sb-state"));
+    expect(both.indexOf("step upgrade started")).toBeGreaterThan(inspected);
+    expect(both).toContain("systemctl reboot --no-block");
+    expect(both).not.toContain("poweroff");
+    expect(upgradeScript("debian-bootc-minimal")).not.toContain(INSPECT_DONE);
+    expect(INSPECT_SCRIPT).toContain(`${INSPECT_DONE}"\nsystemctl poweroff --no-block`);
   });
 
   it("recognises shim's and the firmware's refusals", () => {
@@ -134,6 +155,16 @@ describe("qemuArgs", () => {
     expect(args).toContain(`type=11,value=io.systemd.credential.binary:a.b=${Buffer.from("x,y\n").toString("base64")}`);
     expect(args.filter((_, i) => args[i - 1] === "-drive").at(-1)).toBe("file=/d.qcow2,if=virtio,format=qcow2,cache=unsafe");
     expect(args.join(" ")).toContain("-accel kvm -cpu host");
+  });
+
+  it("gives the guest the results port, a virtio-serial port written into a file, only when asked", () => {
+    expect(qemuArgs({ ...base, accel: "tcg" }).join(" ")).not.toContain("virtio-serial");
+    const args = qemuArgs({ ...base, accel: "tcg", resultsFile: "/w/a,b/results.txt" }).join(" ");
+    // a comma in the path is doubled (QEMU's option syntax), so the path cannot add options of its own
+    expect(args).toContain(
+      `-device virtio-serial-pci,id=results-bus -chardev file,id=results,path=/w/a,,b/results.txt -device virtserialport,bus=results-bus.0,chardev=results,name=${RESULTS_PORT}`,
+    );
+    expect(resultsLogPath("/c/logs/boot-minimal-amd64.log")).toBe("/c/logs/boot-minimal-amd64.results.log");
   });
 
   it("has no network unless one server is forwarded, and then a restricted one that reaches only loopback's port", () => {

@@ -2,7 +2,16 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
-import { MARKER_PREFIX, MARKER_STATUS_END, MARKER_UNIT, UPDATE_TIMER, UPDATE_UNIT } from "../rootfs/customize.js";
+import {
+  MARKER_OS_PREFIX,
+  MARKER_PREFIX,
+  MARKER_STATUS_END,
+  MARKER_UNIT,
+  REPORT_SCRIPT,
+  RESULTS_PORT,
+  UPDATE_TIMER,
+  UPDATE_UNIT,
+} from "../rootfs/customize.js";
 import { DPKG_SYSIMAGE_DIR } from "../rootfs/ostree-layout.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { type Accelerator, type BootFirmware, type BootRun, bootOnce, type DiskBus, detectAccelerator, findFirmware } from "./qemu.js";
@@ -15,6 +24,8 @@ import { serveDirectory } from "./static-server.js";
  * reboot into the update, roll back, boot the old one again. The image itself is
  * never written: each test boots a qcow2 overlay in its work directory. Steps inside the guest arrive as
  * systemd credentials over SMBIOS: a drop-in for the marker unit whose ExecStartPost runs a script.
+ * What the tests read (the marker, the steps' output) comes over a virtio-serial port, which loses no
+ * bytes however starved the guest is; the serial console, where it also appears, is the human's boot log.
  */
 
 export interface MarkerSighting {
@@ -27,19 +38,20 @@ export interface MarkerSighting {
   deployments: string[];
   /** The listing's end line came: `deployments` is every deployment the machine has. */
   complete: boolean;
+  /** The booted system's os-release PRETTY_NAME, as the marker printed it. */
+  prettyName?: string;
 }
 
 // the commit is read as exactly 64 hex digits: the kernel may print onto the same console line right after it
 const MARKER_RE = new RegExp(`${MARKER_PREFIX} compose=(\\S+) version=(\\S+) commit=([0-9a-f]{64})`);
 const STATUS_LINE_RE = /deb-bootc-compose: status: (\*| ) (\S+) ([0-9a-f]{64})\.\d+/g;
+const OS_RE = new RegExp(`${MARKER_OS_PREFIX}(.*)$`, "m");
 const DONE_RE = /deb-bootc-test: step (\S+) done/;
-// The listing's end line is known by its tail: under load the serial console drops bytes (the guest's UART
-// driver stops waiting for a slow emulated UART), and a line's head may be lost with the end of the one before.
-const STATUS_END_RE = new RegExp(`${MARKER_STATUS_END.slice(MARKER_STATUS_END.indexOf(":"))}$`, "m");
+const STATUS_END_RE = new RegExp(`${MARKER_STATUS_END}$`, "m");
 
-/** The marker and the status lines printed after it, from a console capture. */
-export function parseMarker(console: string): MarkerSighting | undefined {
-  const text = console.replace(/\r/g, "");
+/** The marker and the status lines printed after it, from what the results port (or a console) carried. */
+export function parseMarker(output: string): MarkerSighting | undefined {
+  const text = output.replace(/\r/g, "");
   const m = MARKER_RE.exec(text);
   if (!m) return undefined;
   const after = text.slice(m.index);
@@ -51,14 +63,23 @@ export function parseMarker(console: string): MarkerSighting | undefined {
     deployments.push(s[3]!);
     if (s[1] === "*") booted = { os: s[2]!, commit: s[3]! };
   }
-  return { composeId: m[1]!, version: m[2]!, commit: m[3]!, bootedDeployment: booted, deployments, complete: end >= 0 };
+  const prettyName = OS_RE.exec(after)?.[1];
+  return {
+    composeId: m[1]!,
+    version: m[2]!,
+    commit: m[3]!,
+    bootedDeployment: booted,
+    deployments,
+    complete: end >= 0,
+    ...(prettyName !== undefined ? { prettyName } : {}),
+  };
 }
 
 export interface BootTestOptions {
   image: string;
   format: "raw" | "qcow2";
   workDir: string;
-  /** Serial console capture (appended). */
+  /** Serial console capture (appended); what the results port carried goes to resultsLogPath(consoleLog). */
   consoleLog: string;
   accel?: Accelerator;
   /** Default uefi-secure (OVMF with Microsoft's keys, Secure Boot enforced). */
@@ -86,7 +107,13 @@ export interface BootTestResult {
   accelReason: string;
   steps: BootStepResult[];
   consoleLog: string;
+  resultsLog: string;
   message: string;
+}
+
+/** Where a boot test keeps what the guest wrote to the results port: beside the console log. */
+export function resultsLogPath(consoleLog: string): string {
+  return `${consoleLog.replace(/\.log$/, "")}.results.log`;
 }
 
 const SCRIPT_CREDENTIAL = "deb-bootc-compose.boot-test-script";
@@ -97,14 +124,15 @@ function stepCredentials(script: string): Record<string, string> {
     [`systemd.unit-dropin.${MARKER_UNIT}`]: [
       "[Service]",
       `LoadCredential=${SCRIPT_CREDENTIAL}`,
-      `ExecStartPost=/bin/sh -eu \${CREDENTIALS_DIRECTORY}/${SCRIPT_CREDENTIAL}`,
+      // the script's output also goes to the results port, as the marker's does
+      `ExecStartPost=/bin/sh -c '/bin/sh -eu \${CREDENTIALS_DIRECTORY}/${SCRIPT_CREDENTIAL} 2>&1 | /${REPORT_SCRIPT}'`,
       "TimeoutStartSec=15min",
       "",
     ].join("\n"),
   };
 }
 
-/** Runs a command in the guest with its output on the console, prefixed; a failure ends the step script. */
+/** Runs a command in the guest with its output on the results port and the console, prefixed; a failure ends the step script. */
 const GUEST_RUN = `step() {
   out=/run/deb-bootc-compose/step.out
   mkdir -p /run/deb-bootc-compose
@@ -133,11 +161,12 @@ sed -i 's|^url=.*|url=http://${UPDATE_SERVER}/|' "$conf"
 }
 
 /**
- * The update step: the update service when the image has the stage timer (its path), else \`ostree admin
- * upgrade\`; the new deployment is then the default for the next boot. Then reboot.
+ * The update step (after the inspection's lines when asked): the update service when the image has the
+ * stage timer (its path), else \`ostree admin upgrade\`; the new deployment is then the default for the
+ * next boot. Then reboot.
  */
-export function upgradeScript(remote: string): string {
-  return `${GUEST_RUN}echo "deb-bootc-test: step upgrade started"
+export function upgradeScript(remote: string, options: { inspect?: boolean } = {}): string {
+  return `${GUEST_RUN}${options.inspect ? INSPECTION : ""}echo "deb-bootc-test: step upgrade started"
 ${networkScript(remote)}if systemctl cat ${UPDATE_UNIT} >/dev/null 2>&1 && ! grep -q -- --reboot /usr/lib/systemd/system/${UPDATE_UNIT}; then
   echo "deb-bootc-test: timer $(systemctl is-enabled ${UPDATE_TIMER}) $(systemctl is-active ${UPDATE_TIMER})"
   step systemctl start ${UPDATE_UNIT}
@@ -182,17 +211,20 @@ systemctl reboot --no-block
 export const INSPECT_DONE = "deb-bootc-test: step inspect done";
 
 /**
- * What a booted image says about itself, on the console: Secure Boot's state (mokutil, from shim-signed),
- * the disk and the root filesystem's size in bytes (after systemd-repart and systemd-growfs), then power off.
+ * What a booted image says about itself, on the results port: Secure Boot's state (mokutil, from shim-signed),
+ * the disk and the root filesystem's size in bytes (after systemd-repart and systemd-growfs).
  */
-export const INSPECT_SCRIPT = `${GUEST_RUN}echo "deb-bootc-test: step inspect started"
+const INSPECTION = `echo "deb-bootc-test: step inspect started"
 if command -v mokutil >/dev/null; then mokutil --sb-state 2>&1 | sed 's/^/deb-bootc-test: sb-state: /' || true; fi
 disk=$(lsblk -ndo PKNAME "$(findmnt -nvo SOURCE /sysroot)")
 echo "deb-bootc-test: disk $disk $(lsblk -bndo SIZE "/dev/$disk")"
 echo "deb-bootc-test: root-filesystem $(df -B1 --output=size /sysroot | tail -n 1 | tr -d ' ')"
 echo "deb-bootc-test: units $(systemctl show -P ActiveState systemd-repart.service systemd-growfs-root.service | tr '\n' ' ')"
 echo "${INSPECT_DONE}"
-systemctl poweroff --no-block
+`;
+
+/** The inspection, then power off. */
+export const INSPECT_SCRIPT = `${GUEST_RUN}${INSPECTION}systemctl poweroff --no-block
 `;
 
 /** The root filesystem's and the disk's size as INSPECT_SCRIPT printed them. */
@@ -225,13 +257,22 @@ function bootTimeoutMs(accel: Accelerator): number {
 
 /** The result of a test whose every step passed. */
 function passedResult(session: Session, steps: BootStepResult[], consoleLog: string, message: string): BootTestResult {
-  return { passed: true, accel: session.accel, accelReason: session.accelReason, steps, consoleLog, message };
+  return {
+    passed: true,
+    accel: session.accel,
+    accelReason: session.accelReason,
+    steps,
+    consoleLog,
+    resultsLog: session.resultsLog,
+    message,
+  };
 }
 
 interface Session {
   accel: Accelerator;
   accelReason: string;
   firmware: BootFirmware;
+  resultsLog: string;
   boot(name: string, credentials?: Record<string, string>, forward?: { guest: string; hostPort: number }): Promise<BootStepResult>;
   close(): Promise<void>;
 }
@@ -244,6 +285,7 @@ async function openSession(options: BootTestOptions): Promise<Session> {
   const disk = join(options.workDir, "boot-overlay.qcow2");
   await overlay(options.image, options.format, disk, options.diskSize, options.logger);
   const log = await openTextLog(options.consoleLog);
+  const resultsLog = await openTextLog(resultsLogPath(options.consoleLog));
   const timeoutMs = options.timeoutMs ?? bootTimeoutMs(detected.accel);
   options.logger?.info(
     { accel: detected.accel, reason: detected.reason, image: options.image, firmware: kind, bus: options.bus },
@@ -253,8 +295,10 @@ async function openSession(options: BootTestOptions): Promise<Session> {
     accel: detected.accel,
     accelReason: detected.reason,
     firmware: kind,
+    resultsLog: resultsLog.path,
     async boot(name, credentials, forward) {
       log.line(`boot ${name} (${detected.accel}, ${kind}, ${options.bus ?? "virtio"})`);
+      resultsLog.line(`boot ${name}`);
       const script = credentials !== undefined;
       const result = await bootOnce({
         disk,
@@ -265,34 +309,38 @@ async function openSession(options: BootTestOptions): Promise<Session> {
         accel: detected.accel,
         forward,
         credentials,
+        resultsFile: join(options.workDir, "results-port.txt"),
         // a plain boot ends after the whole status listing (the booted deployment's line may come before
         // a rollback's); a scripted one when the guest reboots (QEMU exits)
-        until: script ? undefined : (text) => parseMarker(text)?.complete === true,
+        until: script ? undefined : (_console, results) => parseMarker(results)?.complete === true,
         watch: { marker: MARKER_RE },
         timeoutMs,
         onConsole: (c) => log.write(c),
+        onResults: (text) => resultsLog.write(text),
         logger: options.logger,
         signal: options.signal,
       });
-      const marker = parseMarker(result.console);
+      const marker = parseMarker(result.results);
       const step: BootStepResult = { name, marker, timeToMarkerMs: result.seen.marker, durationMs: result.durationMs, ended: result.ended };
       options.logger?.info({ ...step }, `boot ${name}`);
       if (script) {
-        const done = DONE_RE.exec(result.console.replace(/\r/g, ""));
-        if (!done)
-          throw composeError("BOOT_TEST_FAILED", `boot ${name}: the guest's step script did not finish (see ${options.consoleLog})`);
+        const done = DONE_RE.exec(result.results.replace(/\r/g, ""));
+        if (!done) throw composeError("BOOT_TEST_FAILED", `boot ${name}: the guest's step script did not finish (see ${resultsLog.path})`);
       }
       return step;
     },
-    close: () => log.close(),
+    close: async () => {
+      await log.close();
+      await resultsLog.close();
+    },
   };
 }
 
 function expectMarker(step: BootStepResult, want: { composeId?: string; commit?: string }, consoleLog: string): void {
   const m = step.marker;
   if (!m)
-    throw composeError("BOOT_TEST_FAILED", `boot ${step.name}: no marker line on the console (see ${consoleLog})`, {
-      hint: "the image's kernel arguments need console=ttyS0,115200 for the serial console",
+    throw composeError("BOOT_TEST_FAILED", `boot ${step.name}: no marker line on the results port (see ${consoleLog} for the boot)`, {
+      hint: `the image's marker unit writes to /dev/virtio-ports/${RESULTS_PORT}: an image composed before it did has no such line`,
     });
   if (!m.bootedDeployment) throw composeError("BOOT_TEST_FAILED", `boot ${step.name}: ostree admin status showed no booted deployment`);
   if (want.composeId && m.composeId !== want.composeId)
@@ -348,6 +396,7 @@ export async function bootRefused(
   await overlay(options.image, options.format, disk, undefined, options.logger);
   const log = await openTextLog(options.consoleLog);
   let text = "";
+  let results = "";
   try {
     log.line(`boot refused (${detected.accel}, ${kind})`);
     const result = await bootOnce({
@@ -358,7 +407,8 @@ export async function bootRefused(
       bus: options.bus,
       accel: detected.accel,
       // a refusal is followed by the firmware's next boot option: stop at the first sign either way
-      until: (console) => REFUSAL_RE.test(console) || MARKER_RE.test(console),
+      resultsFile: join(options.workDir, "results-port.txt"),
+      until: (console, results) => REFUSAL_RE.test(console) || MARKER_RE.test(results),
       timeoutMs: options.timeoutMs ?? bootTimeoutMs(detected.accel),
       onConsole: (c) => log.write(c),
       logger: options.logger,
@@ -366,15 +416,17 @@ export async function bootRefused(
     }).catch((error) => {
       if (options.signal?.aborted || !isCodedError(error, "BOOT_TEST_FAILED")) throw error;
       // the time limit without a refusal or a marker: what the console printed is in the error
-      return { console: String((error.details as { consoleTail?: string } | undefined)?.consoleTail ?? "") };
+      const details = error.details as { consoleTail?: string; resultsTail?: string } | undefined;
+      return { console: String(details?.consoleTail ?? ""), results: String(details?.resultsTail ?? "") };
     });
     text = result.console;
+    results = result.results;
   } finally {
     await log.close();
     await rm(disk, { force: true });
   }
   const refusal = REFUSAL_RE.exec(text)?.[0];
-  const marker = MARKER_RE.test(text);
+  const marker = MARKER_RE.test(results) || MARKER_RE.test(text);
   return { refused: refusal !== undefined && !marker, ...(refusal ? { refusal } : {}), marker, console: text };
 }
 
@@ -391,6 +443,8 @@ export interface HttpUpdateOptions extends BootTestOptions {
   beforeUpdatedBoot?: () => Promise<void>;
   /** The updated boot tries an upgrade that must be refused. */
   expectRefusal?: boolean;
+  /** The upgrade boot first prints what INSPECT_SCRIPT does (parseInspection reads it): one boot for both. */
+  inspect?: boolean;
 }
 
 export interface HttpUpdateResult extends BootTestResult {
@@ -412,7 +466,7 @@ export async function httpUpdateTest(options: HttpUpdateOptions): Promise<HttpUp
   const session = await openSession(options);
   const steps: BootStepResult[] = [];
   try {
-    const upgrade = await session.boot("upgrade", stepCredentials(upgradeScript(options.remote)), forward);
+    const upgrade = await session.boot("upgrade", stepCredentials(upgradeScript(options.remote, { inspect: options.inspect })), forward);
     steps.push(upgrade);
     expectMarker(upgrade, options.from, options.consoleLog);
     const stats = server.stats();
@@ -429,14 +483,14 @@ export async function httpUpdateTest(options: HttpUpdateOptions): Promise<HttpUp
     expectMarker(updated, options.to, options.consoleLog);
     if (!updated.marker!.deployments.includes(options.from.commit))
       throw composeError("BOOT_TEST_FAILED", "after the upgrade, the old deployment is not listed for rollback");
-    const text = (await readFile(options.consoleLog, "utf8")).replace(/\r/g, "");
+    const text = (await readFile(session.resultsLog, "utf8")).replace(/\r/g, "");
     const after = text.slice(text.lastIndexOf("deb-bootc-test: step rollback started"));
     const packageVersion = options.packageName
       ? new RegExp(`deb-bootc-test: package ${options.packageName} (\\S+)`).exec(after)?.[1]
       : undefined;
     const refusal = /deb-bootc-test: upgrade refused: (.*)/.exec(after)?.[1]?.trim();
     if (options.expectRefusal && (refusal === undefined || after.includes("deb-bootc-test: upgrade accepted")))
-      throw composeError("BOOT_TEST_FAILED", `boot updated: the wrongly signed update was not refused (see ${options.consoleLog})`);
+      throw composeError("BOOT_TEST_FAILED", `boot updated: the wrongly signed update was not refused (see ${session.resultsLog})`);
     const back = await session.boot("rolled-back");
     steps.push(back);
     expectMarker(back, options.from, options.consoleLog);

@@ -1,6 +1,7 @@
-import { copyFile, readFile } from "node:fs/promises";
+import { copyFile, open, readFile, writeFile } from "node:fs/promises";
 import { isCodedError, type Logger, pathExists, run } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
+import { RESULTS_PORT } from "../rootfs/customize.js";
 
 /**
  * Booting disk images under QEMU with UEFI (Debian's ovmf). KVM only where it really runs guests: a
@@ -81,12 +82,17 @@ export interface QemuSpec {
    * machine's loopback, through a socat spawned per connection.
    */
   forward?: { guest: string; hostPort: number };
+  /**
+   * A file on this machine that receives what the guest writes to its virtio-serial port RESULTS_PORT
+   * (/dev/virtio-ports/<name>): virtio's flow control holds the guest back instead of dropping bytes.
+   */
+  resultsFile?: string;
 }
 
 /**
  * The qemu-system-x86_64 argv: q35, UEFI from pflash (with SMM and a secure flash for Secure Boot) or
- * SeaBIOS, the system disk on virtio, NVMe or SATA, serial console on stdout,
- * no network or one restricted to a forwarded server, exit on reboot.
+ * SeaBIOS, the system disk on virtio, NVMe or SATA, serial console on stdout, optionally the results port
+ * into a file, no network or one restricted to a forwarded server, exit on reboot.
  */
 export function qemuArgs(spec: QemuSpec): string[] {
   // -nodefaults: no VGA, CD-ROM or default NIC to probe; the console is the serial port only
@@ -118,6 +124,12 @@ export function qemuArgs(spec: QemuSpec): string[] {
     if (bus === "nvme") args.push("-device", "nvme,drive=system,serial=dbc-system,bootindex=0");
     else args.push("-device", "ahci,id=sata", "-device", "ide-hd,drive=system,bus=sata.0,bootindex=0");
   }
+  if (spec.resultsFile) {
+    // QEMU's option syntax: a comma in a value is written twice
+    const path = spec.resultsFile.replaceAll(",", ",,");
+    args.push("-device", "virtio-serial-pci,id=results-bus", "-chardev", `file,id=results,path=${path}`);
+    args.push("-device", `virtserialport,bus=results-bus.0,chardev=results,name=${RESULTS_PORT}`);
+  }
   for (const [name, content] of Object.entries(spec.credentials ?? {})) {
     args.push("-smbios", `type=11,value=io.systemd.credential.binary:${name}=${Buffer.from(content).toString("base64")}`);
   }
@@ -127,6 +139,8 @@ export function qemuArgs(spec: QemuSpec): string[] {
 export interface BootRun {
   /** Everything the serial console printed. */
   console: string;
+  /** Everything the guest wrote to the results port ("" without resultsFile). */
+  results: string;
   /** "matched": `until` said stop (QEMU was then killed); "exited": the guest rebooted or powered off. */
   ended: "matched" | "exited";
   durationMs: number;
@@ -135,14 +149,39 @@ export interface BootRun {
 }
 
 export interface BootOptions extends QemuSpec {
-  /** Stop (kill QEMU) once this returns true for the console so far. */
-  until?: (console: string) => boolean;
-  /** Patterns whose first appearance is timed. */
+  /** Stop (kill QEMU) once this returns true for the console and the results port so far. */
+  until?: (console: string, results: string) => boolean;
+  /** Patterns whose first appearance is timed: on the results port with resultsFile, else on the console. */
   watch?: Readonly<Record<string, RegExp>>;
   timeoutMs: number;
   onConsole?: (chunk: Buffer) => void;
+  /** What arrived on the results port since the last call. */
+  onResults?: (text: string) => void;
   logger?: Logger;
   signal?: AbortSignal;
+}
+
+/** How often the results file is read while the guest runs. */
+const RESULTS_POLL_MS = 250;
+
+/** Reads a growing file from where the last read stopped. */
+async function fileTail(path: string): Promise<{ read(): Promise<string>; close(): Promise<void> }> {
+  const handle = await open(path, "r");
+  let offset = 0;
+  const decoder = new TextDecoder();
+  const buffer = Buffer.alloc(64 * 1024);
+  return {
+    async read() {
+      let text = "";
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+        if (bytesRead === 0) return text;
+        offset += bytesRead;
+        text += decoder.decode(buffer.subarray(0, bytesRead), { stream: true });
+      }
+    },
+    close: () => handle.close(),
+  };
 }
 
 /** Boot once: until `until` matches, the guest reboots or powers off (QEMU exits), or the time limit. */
@@ -153,9 +192,41 @@ export async function bootOnce(options: BootOptions): Promise<BootRun> {
   options.signal?.addEventListener("abort", onOuterAbort, { once: true });
   const started = Date.now();
   let text = "";
+  let results = "";
   let matched = false;
   const seen: Record<string, number> = {};
+  const check = () => {
+    const watched = options.resultsFile ? results : text;
+    for (const [name, re] of Object.entries(options.watch ?? {}))
+      if (seen[name] === undefined && re.test(watched)) seen[name] = Date.now() - started;
+    if (!matched && options.until?.(text, results)) {
+      matched = true;
+      controller.abort();
+    }
+  };
+  // created before QEMU opens it (which truncates it), so that it can be read from the start
+  if (options.resultsFile) await writeFile(options.resultsFile, "");
+  const tail = options.resultsFile ? await fileTail(options.resultsFile) : undefined;
+  const readResults = async () => {
+    const more = (await tail?.read()) ?? "";
+    if (!more) return;
+    results += more;
+    options.onResults?.(more);
+    check();
+  };
+  let polling = Promise.resolve();
+  const poll = tail
+    ? setInterval(() => {
+        polling = polling.then(readResults).catch(() => {});
+      }, RESULTS_POLL_MS)
+    : undefined;
   const timer = setTimeout(() => controller.abort(), options.timeoutMs);
+  const finish = async () => {
+    clearInterval(poll);
+    await polling;
+    // what the guest wrote before QEMU ended
+    await readResults().catch(() => {});
+  };
   try {
     await run("qemu-system-x86_64", qemuArgs(options), {
       signal: controller.signal,
@@ -165,26 +236,26 @@ export async function bootOnce(options: BootOptions): Promise<BootRun> {
       onStdout: (chunk) => {
         options.onConsole?.(chunk);
         text += chunk.toString("utf8");
-        for (const [name, re] of Object.entries(options.watch ?? {}))
-          if (seen[name] === undefined && re.test(text)) seen[name] = Date.now() - started;
-        if (!matched && options.until?.(text)) {
-          matched = true;
-          controller.abort();
-        }
+        check();
       },
     });
-    return { console: text, ended: "exited", durationMs: Date.now() - started, seen };
+    await finish();
+    return { console: text, results, ended: "exited", durationMs: Date.now() - started, seen };
   } catch (error) {
-    if (matched && isCodedError(error, "INTERRUPTED")) return { console: text, ended: "matched", durationMs: Date.now() - started, seen };
+    await finish();
+    if (matched && isCodedError(error, "INTERRUPTED"))
+      return { console: text, results, ended: "matched", durationMs: Date.now() - started, seen };
     if (options.signal?.aborted) throw error;
     if (isCodedError(error, "INTERRUPTED")) {
       throw composeError("BOOT_TEST_FAILED", `${options.disk}: no result within ${Math.round(options.timeoutMs / 1000)} s`, {
-        details: { consoleTail: text.slice(-2000) },
+        details: { consoleTail: text.slice(-2000), resultsTail: results.slice(-2000) },
       });
     }
     throw composeError("BOOT_TEST_FAILED", `${options.disk}: QEMU failed: ${(error as Error).message}`, { cause: error });
   } finally {
     clearTimeout(timer);
+    clearInterval(poll);
+    await tail?.close();
     options.signal?.removeEventListener("abort", onOuterAbort);
   }
 }

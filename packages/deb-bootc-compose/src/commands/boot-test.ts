@@ -80,7 +80,7 @@ export const bootTestCommand: CommandSpec = {
             `boot ${s.name}: ${m ? `compose ${m.composeId}, commit ${m.commit.slice(0, 12)}` : "no marker"}; marker after ${Math.round((s.timeToMarkerMs ?? 0) / 1000)} s`,
           );
         }
-        ctx.out.line(`passed: ${result.message}; console: ${consoleLog}`);
+        ctx.out.line(`passed: ${result.message}; console: ${consoleLog}; results port: ${result.resultsLog}`);
       }
       return 0;
     } finally {

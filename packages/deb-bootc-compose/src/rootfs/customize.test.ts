@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { useTempDir } from "../../../../test/temp-dir.js";
 import { type ComposeDefinition, parseDefinition } from "../definition.js";
 import { IMAGE_POLICY, IMAGE_REGISTRIES_D, IMAGE_SIGSTORE_KEY } from "./containers-policy.js";
-import { customizeTree, MARKER_SCRIPT, MARKER_UNIT, UPDATE_TIMER, UPDATE_UNIT } from "./customize.js";
+import { customizeTree, MARKER_SCRIPT, MARKER_UNIT, REPORT_SCRIPT, RESULTS_PORT, UPDATE_TIMER, UPDATE_UNIT } from "./customize.js";
 
 import { ImageRoot } from "./image-root.js";
 
@@ -69,7 +69,11 @@ describe("customizeTree keeps every write inside the image", () => {
     await symlink(host, join(root, "usr/lib/systemd/system/multi-user.target.wants"));
     await customize(definition());
     expect(await readdir(host)).toEqual(["secret"]);
-    expect(await readFile(join(root, host, "boot-marker"), "utf8")).toContain("deb-bootc-compose: booted");
+    const marker = await readFile(join(root, host, "boot-marker"), "utf8");
+    expect(marker).toContain("deb-bootc-compose: booted");
+    // its lines also go to the boot tests' virtio port, through the report script beside it
+    expect(marker).toContain(`| /${REPORT_SCRIPT}`);
+    expect(await readFile(join(root, host, "report"), "utf8")).toContain(`/dev/virtio-ports/${RESULTS_PORT}`);
     expect(await readFile(join(root, "usr/lib/systemd/system", MARKER_UNIT), "utf8")).toContain(`ExecStart=/${MARKER_SCRIPT}`);
     expect(await readlink(join(root, host, MARKER_UNIT))).toBe(`../${MARKER_UNIT}`);
   });

@@ -18,14 +18,37 @@ import type { ImageRoot } from "./image-root.js";
 
 export const MARKER_UNIT = "deb-bootc-compose-marker.service";
 export const MARKER_SCRIPT = "usr/lib/deb-bootc-compose/boot-marker";
+/** Copies its standard input to its standard output and, on a machine that has it, to RESULTS_PORT. */
+export const REPORT_SCRIPT = "usr/lib/deb-bootc-compose/report";
+/**
+ * The virtio-serial port the compose's boot tests give the guest (/dev/virtio-ports/<name>): what they read
+ * comes over it, because virtio's flow control loses no bytes when the guest is starved and the emulated
+ * serial console does.
+ */
+export const RESULTS_PORT = "deb-bootc-compose.results";
 /** The line the marker prints: `deb-bootc-compose: booted compose=<ID> version=<V> commit=<CHECKSUM>`. */
 export const MARKER_PREFIX = "deb-bootc-compose: booted";
+/** The marker's line with the booted system's /etc/os-release PRETTY_NAME (what systemd's welcome line shows). */
+export const MARKER_OS_PREFIX = "deb-bootc-compose: os-release PRETTY_NAME=";
 /** The line after the marker's deployment listing: whoever reads the console knows the listing is whole. */
 export const MARKER_STATUS_END = "deb-bootc-compose: status end";
 
+const REPORT_SCRIPT_TEXT = `#!/bin/sh
+# Installed by deb-bootc-compose: standard input to standard output and, when the machine has the boot
+# tests' virtio port, to that port as well (it loses no bytes; a starved guest's serial console may).
+port=/dev/virtio-ports/${RESULTS_PORT}
+if [ -c "$port" ]; then exec tee -a "$port"; else exec cat; fi
+`;
+
 const MARKER_SCRIPT_TEXT = `#!/bin/sh
 # Installed by deb-bootc-compose: print which compose this system booted (from the booted ostree
-# commit's metadata) and the deployments, on the console and in the journal.
+# commit's metadata) and the deployments, on the console and in the journal, and to the boot tests' port.
+# A machine with a virtio console device may have that port: wait (a minute at most) until udev made it.
+if grep -qsx 0x0003 /sys/bus/virtio/devices/*/device; then
+  i=0
+  while [ ! -c /dev/virtio-ports/${RESULTS_PORT} ] && [ "$i" -lt 120 ]; do sleep 0.5; i=$((i + 1)); done
+fi
+{
 status=$(ostree admin status 2>&1)
 commit=$(printf '%s\\n' "$status" | sed -n 's/^\\* [^ ]* \\([0-9a-f]\\{64\\}\\)\\.[0-9]*.*/\\1/p')
 meta() {
@@ -33,8 +56,10 @@ meta() {
   ostree show --repo=/ostree/repo --print-metadata-key="$1" "$commit" 2>/dev/null | tr -d "'" || echo unknown
 }
 echo "${MARKER_PREFIX} compose=$(meta deb-bootc-compose.compose-id) version=$(meta version) commit=\${commit:-none}"
+echo "${MARKER_OS_PREFIX}$(. /etc/os-release && echo "$PRETTY_NAME")"
 printf '%s\\n' "$status" | sed 's/^/deb-bootc-compose: status: /'
 echo "${MARKER_STATUS_END}"
+} 2>&1 | /${REPORT_SCRIPT}
 `;
 
 const MARKER_UNIT_TEXT = `[Unit]
@@ -205,6 +230,7 @@ export async function customizeTree(options: CustomizeOptions): Promise<void> {
     );
   }
 
+  await root.writeFile(REPORT_SCRIPT, REPORT_SCRIPT_TEXT, { mode: 0o755 });
   await root.writeFile(MARKER_SCRIPT, MARKER_SCRIPT_TEXT, { mode: 0o755 });
   await root.writeFile(`usr/lib/systemd/system/${MARKER_UNIT}`, MARKER_UNIT_TEXT, { mode: 0o644 });
   await root.symlink(`../${MARKER_UNIT}`, `usr/lib/systemd/system/multi-user.target.wants/${MARKER_UNIT}`, { replace: true });
