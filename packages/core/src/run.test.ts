@@ -65,8 +65,9 @@ describe("run", () => {
   it("with terminateGraceMs, lets the program clean up on SIGTERM, then kills what it left behind", async () => {
     const controller = new AbortController();
     let out = "";
-    // the leftover ignores SIGTERM (and so holds the output pipes); the program itself cleans up and exits
-    const script = "(trap '' TERM; exec sleep 300) & echo leftover $!; trap 'echo cleaned up; exit 130' TERM; sleep 300 & wait";
+    // the leftover ignores SIGTERM (and so holds the output pipes); the program itself cleans up and exits.
+    // Its trap is set before it says "leftover" (the abort's cue), or the SIGTERM could come first
+    const script = "trap 'echo cleaned up; exit 130' TERM; (trap '' TERM; exec sleep 300) & echo leftover $!; sleep 300 & wait";
     const error = await run("sh", ["-c", script], {
       signal: controller.signal,
       terminateGraceMs: 60_000,
