@@ -59,17 +59,18 @@ coded)
 crash)
   echo "Segmentation fault" >&2; exit 139 ;;
 sleep)
+  # the trap is set before the pid files the test waits for (a SIGTERM could otherwise come first)
+  trap 'echo "stopping on SIGTERM" >&2; exit 130' TERM
   echo $$ > "${pids}/sleep.pid"
   sleep 300 & echo $! > "${pids}/sleep-child.pid"
-  trap 'echo "stopping on SIGTERM" >&2; exit 130' TERM
   wait ;;
 second-chance)
   if [ ! -e "${pids}/first-run" ]; then
     echo $$ > "${pids}/first-run"
     sleep 300 & child=$!
-    echo $child > "${pids}/first-run-child"
-    # as the real command does on SIGTERM: stop its work, leave nothing behind
+    # as the real command does on SIGTERM: stop its work, leave nothing behind (set before the cue)
     trap 'kill $child; exit 130' TERM
+    echo $child > "${pids}/first-run-child"
     wait
   fi
   printf 'made on the second try' > "$out/image.raw"
