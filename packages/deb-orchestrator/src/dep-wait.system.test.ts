@@ -55,8 +55,11 @@ describe("dep-wait", () => {
       const out: string[] = [];
       const cliOutput = { isTTY: false, line: (t: string) => out.push(t), json: () => {}, warn: () => {}, error: () => {} };
       expect(await runCli(tool, ["--hub", hub.url, "--token-file", tokenFile, "why", "chaindemo-app/1.0"], cliOutput)).toBe(0);
-      expect(out.join("\n")).toBe("waiting: libchaindemo-mid-dev is not in tag demo or debian/trixie, and no pending build produces it");
       const appBuildId = (await admin.getTask(appTask)).build;
+      // asked by NAME/VERSION, the CLI names the build it found first
+      expect(out.join("\n")).toBe(
+        `build ${appBuildId} (chaindemo-app 1.0): waiting: libchaindemo-mid-dev is not in tag demo or debian/trixie, and no pending build produces it`,
+      );
       const page = await (await admin.raw("GET", `/builds/${appBuildId}`)).text();
       expect(page).toContain(
         "<strong>Why:</strong> waiting: libchaindemo-mid-dev is not in tag demo or debian/trixie, and no pending build produces it",
