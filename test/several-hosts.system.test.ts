@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isCodedError, run } from "@debian-bootc/core";
-import { type BuildState, DPKG_SYSIMAGE_DIR, MARKER_OS_PREFIX, type PackageRecord } from "@debian-bootc/deb-bootc-compose";
-import { parseDeb822 } from "@debian-bootc/debian";
+import type { BuildState, PackageRecord } from "@debian-bootc/deb-bootc-compose";
 import { afterAll, describe, expect, it } from "vitest";
 import { cacheWithPrivateRootfs } from "../packages/deb-bootc-compose/src/image-task/__fixtures__/minimal-compose.js";
+import { expectBuiltImage, expectRecordedCompose } from "./built-image.js";
 
 /**
  * The workflow across several hosts, made of network namespaces on one bridge (veth pairs): the hub on
@@ -180,8 +180,6 @@ async function processesNaming(path: string): Promise<string[]> {
   return found;
 }
 
-const json = async <T>(path: string): Promise<T> => JSON.parse(await readFile(path, "utf8")) as T;
-
 // what the two tests share: the hosts, the hub and its builds, the builders
 let adminToken = "";
 let composeCache = "";
@@ -198,6 +196,13 @@ function startBuilder(b: Builder, log: string, onLine?: (line: string) => void):
   args.push("--compose-command", join(dir, "deb-bootc-compose"), "--image-cache-dir", join(dir, "image-tasks", "cache"));
   builders[b] = daemon(b, log, orchestratorCli, args, onLine);
   return builders[b];
+}
+
+/** deb-bootc-compose compose DEF on the compose host, with the hub, the admin token and the host's cache. */
+function composeOnHost(definition: string, extra: string[]) {
+  const [program, pre] = node(composeCli);
+  const args = ["compose", definition, "--hub", hubUrl, "--token-file", adminToken, "--output", join(dir, "composes")];
+  return inHost("compose", program, [...pre, ...args, "--cache-dir", composeCache, ...extra]);
 }
 
 describe("several hosts: hub on PostgreSQL, two builders, compose, over network namespaces", () => {
@@ -260,22 +265,8 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
         "",
       ].join("\n"),
     );
-    const [cProgram, cPre] = node(composeCli);
     const phases = ["build", "pkgset", "gather", "snapshot-repo", "metadata"].flatMap((p) => ["--just-phase", p]);
-    const composed = await inHost("compose", cProgram, [
-      ...cPre,
-      "compose",
-      defPath,
-      "--hub",
-      hubUrl,
-      "--token-file",
-      adminToken,
-      "--output",
-      join(dir, "composes"),
-      "--cache-dir",
-      composeCache,
-      ...phases,
-    ]);
+    const composed = await composeOnHost(defPath, phases);
     expect(composed.stdout).toMatch(/several-hosts-1-\d+\.0: FINISHED/);
     expect(composed.stdout).not.toMatch(/127\.0\.0\.1/); // the compose only ever talked to the hub's address
 
@@ -320,8 +311,8 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
     // example's branding package, built now (the four are reused)
     await cp(join(examples, "branding"), join(dir, "def", "branding"), { recursive: true });
     const defPath = join(dir, "def", "several-image.yaml");
-    const packages = ["systemd", "systemd-sysv", "udev", "dbus", "dracut", "ostree", "ostree-boot", "login", "passwd"];
-    packages.push("util-linux", "e2fsprogs", "kmod", "debian-bootc-branding", ...SOURCES);
+    const wanted = ["systemd", "systemd-sysv", "udev", "dbus", "dracut", "ostree", "ostree-boot", "login", "passwd"];
+    wanted.push("util-linux", "e2fsprogs", "kmod", "debian-bootc-branding", ...SOURCES);
     await writeFile(
       defPath,
       [
@@ -337,7 +328,7 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
         "  sources:",
         ...[...SOURCES, "branding"].map((s) => `    - path: ${s}`),
         "recommends: false",
-        `packages: [${packages.join(", ")}]`,
+        `packages: [${wanted.join(", ")}]`,
         "exclude: [initramfs-tools]",
         "variants:",
         "  minimal:",
@@ -356,23 +347,8 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
       ].join("\n"),
     );
 
-    const [cProgram, cPre] = node(composeCli);
     let ended = false;
-    const composing = inHost("compose", cProgram, [
-      ...cPre,
-      "compose",
-      defPath,
-      "--hub",
-      hubUrl,
-      "--token-file",
-      adminToken,
-      "--output",
-      join(dir, "composes"),
-      "--cache-dir",
-      composeCache,
-      "--images-on",
-      "hub",
-    ]).finally(() => {
+    const composing = composeOnHost(defPath, ["--images-on", "hub"]).finally(() => {
       ended = true;
     });
     composing.catch(() => {}); // awaited below
@@ -414,73 +390,22 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
 
     // the compose host's compose directory, checked as the workflow test checks its own
     const composeDir = /^\s+(\/\S+)$/m.exec(composed.stdout)?.[1] ?? "";
-    expect((await readFile(join(composeDir, "STATUS"), "utf8")).trim()).toBe("FINISHED");
-    const meta = join(composeDir, "compose", "metadata");
-    const builds = (await json<{ payload: BuildState }>(join(meta, "builds.json"))).payload;
+    const osRelease = await readFile(join(examples, "branding", "os-release"), "utf8");
+    const { builds, packages, built } = await expectBuiltImage(composeDir, { tag: "13.0", osRelease, scratch: join(dir, "unpacked") });
     expect(builds.hub.url).toBe(hubUrl);
     expect(builds.builds.map((b) => b.source).sort()).toEqual(["debian-bootc-branding", ...SOURCES].sort());
     expect(builds.builds.filter((b) => !b.reused).map((b) => b.source)).toEqual(["debian-bootc-branding"]);
-    const inImage = (await json<{ payload: { packages: Record<string, Record<string, PackageRecord[]>> } }>(join(meta, "packages.json")))
-      .payload.packages.minimal!.amd64!;
-    const lockfile = await readFile(join(meta, "lockfile.json"), "utf8");
-    const snapshotPackages = (await run("sh", ["-c", 'cat "$1"/compose/repo/dists/*/main/binary-amd64/Packages', "sh", composeDir])).stdout;
-    const built = builds.builds.flatMap((build) =>
-      build.binaries.filter((b) => inImage.some((p) => p.name === b.name)).map((binary) => ({ build, binary })),
-    );
     expect(built.map((b) => b.binary.name).sort()).toEqual(["debian-bootc-branding", ...SOURCES].sort());
-    for (const { build, binary } of built) {
-      const pkg = inImage.find((p) => p.name === binary.name)!;
-      // the version and the very file the orchestrator recorded, from the tag's repository
-      expect(pkg.version).toBe(binary.version);
-      expect(pkg.sha256).toBe(binary.sha256);
-      expect(pkg.repository).toBe(`orchestrator-${builds.destTag}`);
-      expect(lockfile).toContain(binary.sha256);
-      expect(snapshotPackages).toContain(`SHA256: ${binary.sha256}`);
-      expect(pkg.orchestrator).toMatchObject({
-        hub: hubUrl,
-        build: build.buildId,
-        task: build.task,
-        buildArchTask: build.arches[0]!.task,
-        buildroot: build.arches[0]!.buildroot,
-        tag: builds.destTag,
-      });
-    }
-    // the hub recorded the compose FINISHED, with its image and the packages linked to their builds
-    const recorded = await hubGet<{
-      status: string;
-      phases: { name: string; status: string }[];
-      images: { kind: string; variant: string; digest: string | null }[];
-      packages: { variant: string; name: string; build: number | null }[];
-    }>(`/api/v1/composes/${basename(composeDir)}`);
-    expect(recorded.status).toBe("FINISHED");
-    expect(recorded.phases.filter((p) => p.status === "done").map((p) => p.name)).toEqual(
-      expect.arrayContaining(["build", "rootfs", "ostree", "oci", "image-build", "test", "metadata"]),
-    );
-    expect(recorded.images.find((i) => i.kind === "oci" && i.variant === "minimal")?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    for (const { build, binary } of built)
-      expect(recorded.packages.find((p) => p.variant === "minimal" && p.name === binary.name)?.build, binary.name).toBe(build.buildId);
-
-    // the final OCI image has every built package installed at the version the orchestrator recorded, and
-    // the branding package's os-release
-    const bundle = join(dir, "unpacked");
-    await run("umoci", ["unpack", "--image", `${join(composeDir, "compose", "minimal", "amd64", "oci")}:13.0`, bundle], {
-      debianPackage: "umoci",
-    });
-    const installed = new Map(
-      parseDeb822(await readFile(join(bundle, "rootfs", DPKG_SYSIMAGE_DIR, "status"), "utf8"))
-        .filter((p) => p.get("Status") === "install ok installed")
-        .map((p) => [p.get("Package"), p.get("Version")]),
-    );
-    for (const { binary } of built) expect(installed.get(binary.name), binary.name).toBe(binary.version);
-    const osRelease = await readFile(join(examples, "branding", "os-release"), "utf8");
-    expect(await readFile(join(bundle, "rootfs", "usr", "lib", "os-release"), "utf8")).toBe(osRelease);
-    await rm(bundle, { recursive: true, force: true });
-    // the disk image the builder made booted on the compose host, and the booted system's os-release is
-    // the branding's: the marker reports its PRETTY_NAME over the results port
-    const { phases } = await json<{ phases: { name: string; outcome: string }[] }>(join(composeDir, "logs", "phases.json"));
-    expect(phases.find((p) => p.name === "test")?.outcome, JSON.stringify(phases)).toBe("done");
-    const prettyName = /^PRETTY_NAME="(.*)"$/m.exec(osRelease)![1]!;
-    const booted = await readFile(join(composeDir, "logs", "boot-minimal-amd64.results.log"), "utf8");
-    expect(booted).toContain(`\n${MARKER_OS_PREFIX}${prettyName}\n`);
+    for (const { binary } of built) expect(packages.find((p) => p.name === binary.name)?.orchestrator?.hub).toBe(hubUrl);
+    // the hub recorded the compose FINISHED, the image phases done, its image and the packages linked to their builds
+    expectRecordedCompose(await hubGet(`/api/v1/composes/${basename(composeDir)}`), built, [
+      "build",
+      "rootfs",
+      "ostree",
+      "oci",
+      "image-build",
+      "test",
+      "metadata",
+    ]);
   });
 });
