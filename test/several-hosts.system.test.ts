@@ -1,10 +1,12 @@
-import { chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isCodedError, run } from "@debian-bootc/core";
 import type { BuildState, PackageRecord } from "@debian-bootc/deb-bootc-compose";
 import { afterAll, describe, expect, it } from "vitest";
+import { cacheWithPrivateRootfs } from "../packages/deb-bootc-compose/src/image-task/__fixtures__/minimal-compose.js";
+import { expectBuiltImage, expectRecordedCompose } from "./built-image.js";
 
 /**
  * The workflow across several hosts, made of network namespaces on one bridge (veth pairs): the hub on
@@ -16,6 +18,15 @@ import { afterAll, describe, expect, it } from "vitest";
  * again, and the compose finishes. The builders share the machine's deb-mock cache (bases and
  * build-dependency layers), as builders on one NFS-mounted cache would. Needs root, iproute2, nftables,
  * Debian's postgresql and the mirror.
+ *
+ * Then, on the same hosts, the whole image: both builders also have the `image` capability, and a compose
+ * of a bootable trixie image (the four packages and the example's branding package built by the hub) is
+ * submitted from the compose host with `--images-on hub`: its image phases run as an image task on a
+ * builder, which is SIGKILLed once the task's command runs there; the other builder runs the same task
+ * again after the lease lapses, the compose host places the results, boots the disk image and the
+ * compose is FINISHED. The image is checked as the one-machine workflow test checks its own. The image
+ * tasks share a compose cache of their own (rootfs trees), the machine's .debs and package indexes linked
+ * in, as the compose host's cache has them. Also needs mmdebstrap, skopeo, umoci and QEMU; several minutes.
  */
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -30,6 +41,7 @@ const bridge = `wfbr${id}`;
 const ROUTER = `${NET}.254`; // the test machine's own address on the bridge
 const hubUrl = `http://${NET}.${HOSTS.hub}:8470`;
 const SOURCES = ["wf-alpha", "wf-bravo", "wf-charlie", "wf-delta"];
+const examples = join(root, "examples");
 
 let dir = "";
 const daemons: AbortController[] = [];
@@ -79,11 +91,13 @@ function daemon(h: Host, name: string, cli: string, args: string[], onLine?: (li
   return controller;
 }
 
-async function hubGet<T>(path: string): Promise<T> {
+/** A hub API answer, read from the compose host. */
+async function hubText(path: string): Promise<string> {
   const script = `fetch(${JSON.stringify(hubUrl + path)}).then(async (r) => { if (!r.ok) process.exit(3); process.stdout.write(await r.text()); })`;
-  const { stdout } = await inHost("compose", process.execPath, ["-e", script]);
-  return JSON.parse(stdout) as T;
+  return (await inHost("compose", process.execPath, ["-e", script])).stdout;
 }
+const hubGet = async <T>(path: string): Promise<T> => JSON.parse(await hubText(path)) as T;
+type TaskView = { id: number; state: string; host: string | null; attempts: number };
 
 async function network(): Promise<void> {
   await run("ip", ["link", "add", bridge, "type", "bridge"]);
@@ -146,24 +160,67 @@ async function sourceTree(name: string): Promise<void> {
   await writeFile(join(d, "source", "format"), "3.0 (native)\n");
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 60_000): Promise<void> {
+/** Polls check until it holds; gives up after ms, or as soon as stop() holds. */
+async function waitFor(what: string, check: () => Promise<boolean>, ms = 60_000, stop = () => false): Promise<void> {
   const end = Date.now() + ms;
-  while (Date.now() < end) {
+  while (Date.now() < end && !stop()) {
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 300));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`${stop() ? "gave up" : "timed out"} waiting for ${what}`);
+}
+
+/** The processes whose command line names path (a killed builder's image command would). */
+async function processesNaming(path: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir("/proc")).filter((p) => /^\d+$/.test(p))) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes(path)) found.push(cmdline.replaceAll("\0", " "));
+  }
+  return found;
+}
+
+// what the two tests share: the hosts, the hub and its builds, the builders
+let adminToken = "";
+let composeCache = "";
+const builders: Partial<Record<"b1" | "b2", AbortController>> = {};
+type Builder = "b1" | "b2";
+
+/**
+ * A builder daemon in its host's namespace: package builds with deb-mock and image tasks with the
+ * compose's own image-task command (run from the sources through a wrapper, as the package's bin would).
+ */
+function startBuilder(b: Builder, log: string, onLine?: (line: string) => void): AbortController {
+  const args = ["builder", "--hub", hubUrl, "--token-file", join(dir, `${b}.token`), "--name", b, "--arch", "amd64"];
+  args.push("--capacity", "1", "--work-dir", join(dir, `${b}-work`), "--capability", "build", "--capability", "image");
+  args.push("--compose-command", join(dir, "deb-bootc-compose"), "--image-cache-dir", join(dir, "image-tasks", "cache"));
+  builders[b] = daemon(b, log, orchestratorCli, args, onLine);
+  return builders[b];
+}
+
+/** deb-bootc-compose compose DEF on the compose host, with the hub, the admin token and the host's cache. */
+function composeOnHost(definition: string, extra: string[]) {
+  const [program, pre] = node(composeCli);
+  const args = ["compose", definition, "--hub", hubUrl, "--token-file", adminToken, "--output", join(dir, "composes")];
+  return inHost("compose", program, [...pre, ...args, "--cache-dir", composeCache, ...extra]);
 }
 
 describe("several hosts: hub on PostgreSQL, two builders, compose, over network namespaces", () => {
   it("spreads the builds over both builders and survives one builder killed mid-build", async () => {
     dir = await mkdtemp(join(tmpdir(), "several-hosts-"));
+    // the image sandboxes' root (an unprivileged id of the range) must be able to enter the work directories
+    await chmod(dir, 0o755);
+    composeCache = await cacheWithPrivateRootfs(dir);
+    await mkdir(join(dir, "image-tasks"));
+    await cacheWithPrivateRootfs(join(dir, "image-tasks"));
+    const [node0, nodeArgs] = node(composeCli);
+    await writeFile(join(dir, "deb-bootc-compose"), `#!/bin/sh\nexec ${[node0, ...nodeArgs].join(" ")} "$@"\n`, { mode: 0o755 });
     await network();
     const db = await postgres();
     const hubData = join(dir, "hub");
     daemon("hub", "hub", orchestratorCli, ["hub", "--db", db, "--data", hubData, "--listen", `${NET}.${HOSTS.hub}:8470`, "--lease", "10"]);
     await waitFor("the hub", async () => (await hubGet<{ ok?: boolean }>("/api/v1/health")) !== undefined);
-    const adminToken = join(hubData, "admin.token");
+    adminToken = join(hubData, "admin.token");
     const [program, pre] = node(orchestratorCli);
     const client = (args: string[]) => inHost("compose", program, [...pre, "--hub", hubUrl, "--token-file", adminToken, ...args]);
     for (const b of ["b1", "b2"] as const) {
@@ -174,38 +231,16 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
     // b1 is killed when it starts its second build; which task that was is read from its log
     const started: Record<string, number[]> = { b1: [], b2: [] };
     let killedTask: number | undefined;
-    const builders: Record<string, AbortController> = {};
-    for (const b of ["b1", "b2"] as const) {
-      builders[b] = daemon(
-        b,
-        b,
-        orchestratorCli,
-        [
-          "builder",
-          "--hub",
-          hubUrl,
-          "--token-file",
-          join(dir, `${b}.token`),
-          "--name",
-          b,
-          "--arch",
-          "amd64",
-          "--capacity",
-          "1",
-          "--work-dir",
-          join(dir, `${b}-work`),
-        ],
-        (line) => {
-          const m = /"task-started"|task-started/.test(line) ? /"task":(\d+)/.exec(line) : null;
-          if (!m) return;
-          started[b]!.push(Number(m[1]));
-          if (b === "b1" && started.b1!.length === 2 && killedTask === undefined) {
-            killedTask = Number(m[1]);
-            setTimeout(() => builders.b1!.abort(), 1000); // SIGKILL, one second into the build
-          }
-        },
-      );
-    }
+    for (const b of ["b1", "b2"] as const)
+      startBuilder(b, b, (line) => {
+        const m = /"task-started"|task-started/.test(line) ? /"task":(\d+)/.exec(line) : null;
+        if (!m) return;
+        started[b]!.push(Number(m[1]));
+        if (b === "b1" && started.b1!.length === 2 && killedTask === undefined) {
+          killedTask = Number(m[1]);
+          setTimeout(() => builders.b1!.abort(), 1000); // SIGKILL, one second into the build
+        }
+      });
     await waitFor("both builders", async () => (await hubGet<{ name: string }[]>("/api/v1/hosts")).length === 2);
 
     for (const s of SOURCES) await sourceTree(s);
@@ -230,22 +265,8 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
         "",
       ].join("\n"),
     );
-    const [cProgram, cPre] = node(composeCli);
     const phases = ["build", "pkgset", "gather", "snapshot-repo", "metadata"].flatMap((p) => ["--just-phase", p]);
-    const composed = await inHost("compose", cProgram, [
-      ...cPre,
-      "compose",
-      defPath,
-      "--hub",
-      hubUrl,
-      "--token-file",
-      adminToken,
-      "--output",
-      join(dir, "composes"),
-      "--cache-dir",
-      join(dir, "cache"),
-      ...phases,
-    ]);
+    const composed = await composeOnHost(defPath, phases);
     expect(composed.stdout).toMatch(/several-hosts-1-\d+\.0: FINISHED/);
     expect(composed.stdout).not.toMatch(/127\.0\.0\.1/); // the compose only ever talked to the hub's address
 
@@ -273,5 +294,118 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
       const buildroot = info.buildroots.find((r) => r.id === build.arches[0]!.buildroot)!;
       expect(buildroot.installed.map((p) => p.name)).toEqual(expect.arrayContaining(["debhelper", "dpkg-dev"]));
     }
+  });
+
+  it("makes the whole image on the builders, one of them killed in the middle of the image task", { timeout: 40 * 60_000 }, async () => {
+    expect(adminToken, "the hosts and the hub of the first test").not.toBe("");
+    // b1 was killed in the first test: it comes back, and checks in again
+    const back = Date.now();
+    startBuilder("b1", "b1-again");
+    await waitFor("b1 back", async () =>
+      (await hubGet<{ name: string; lastCheckin: number | null }[]>("/api/v1/hosts")).some(
+        (h) => h.name === "b1" && (h.lastCheckin ?? 0) >= back - 1000,
+      ),
+    );
+
+    // examples/debian-bootc.yaml's bootable image with the four packages the first test built and the
+    // example's branding package, built now (the four are reused)
+    await cp(join(examples, "branding"), join(dir, "def", "branding"), { recursive: true });
+    const defPath = join(dir, "def", "several-image.yaml");
+    const wanted = ["systemd", "systemd-sysv", "udev", "dbus", "dracut", "ostree", "ostree-boot", "login", "passwd"];
+    wanted.push("util-linux", "e2fsprogs", "kmod", "debian-bootc-branding", ...SOURCES);
+    await writeFile(
+      defPath,
+      [
+        "name: several-hosts-image",
+        'version: "13.0"',
+        "suite: trixie",
+        "arches: [amd64]",
+        "repositories:",
+        "  - type: debian",
+        "    components: [main]",
+        "build:",
+        "  target: several",
+        "  sources:",
+        ...[...SOURCES, "branding"].map((s) => `    - path: ${s}`),
+        "recommends: false",
+        `packages: [${wanted.join(", ")}]`,
+        "exclude: [initramfs-tools]",
+        "variants:",
+        "  minimal:",
+        "    description: a bootable image made on the builders",
+        "kernel: { package: linux-image-amd64, initramfs: dracut }",
+        "bootloader: grub",
+        "kargs:",
+        "  - rw",
+        "  - console=ttyS0,115200",
+        "postprocess:",
+        "  - name: machine-id",
+        "    run: ': > /etc/machine-id'",
+        "image: { name: debian/several-hosts }",
+        "outputs: [ostree, oci, ociarchive, qcow2]",
+        "",
+      ].join("\n"),
+    );
+
+    let ended = false;
+    const composing = composeOnHost(defPath, ["--images-on", "hub"]).finally(() => {
+      ended = true;
+    });
+    composing.catch(() => {}); // awaited below
+
+    // the builder that took the image task is SIGKILLed once the task's command runs (its live log has begun)
+    let imageTask: TaskView | undefined;
+    await waitFor(
+      "an image task running on a builder",
+      async () => {
+        const [task] = await hubGet<TaskView[]>("/api/v1/tasks?method=composeImage");
+        if (task?.state !== "open" || !task.host) return false;
+        if (!(await hubText(`/api/v1/tasks/${task.id}/logs/image.log`))) return false;
+        imageTask = task;
+        return true;
+      },
+      20 * 60_000,
+      () => ended,
+    ).catch(async (error) => {
+      await composing; // its error says more
+      throw error;
+    });
+    const victim = imageTask!.host as Builder;
+    const survivor: Builder = victim === "b1" ? "b2" : "b1";
+    builders[victim]!.abort();
+
+    const composed = await composing;
+    expect(composed.stdout).toMatch(/several-hosts-image-13\.0-\d+\.\d+: FINISHED/);
+    // the same task, open on the killed builder, was finished by the other one
+    const task = await hubGet<TaskView>(`/api/v1/tasks/${imageTask!.id}`);
+    expect(task).toMatchObject({ state: "closed", host: survivor });
+    expect(task.attempts).toBeGreaterThanOrEqual(1);
+    expect((await hubGet<TaskView[]>("/api/v1/tasks?method=composeImage")).map((t) => t.id)).toEqual([imageTask!.id]);
+    expect(composed.stdout).toContain(`minimal/amd64: image task ${imageTask!.id} open on ${victim}`);
+    expect(composed.stdout).toContain(`minimal/amd64: made by image task ${imageTask!.id} on ${survivor}`);
+    // the killed builder's command stopped with it (setpriv --pdeathsig) and left no mount
+    const victimWork = join(dir, `${victim}-work`);
+    expect(await processesNaming(victimWork)).toEqual([]);
+    expect(await readFile("/proc/self/mountinfo", "utf8")).not.toContain(victimWork);
+
+    // the compose host's compose directory, checked as the workflow test checks its own
+    const composeDir = /^\s+(\/\S+)$/m.exec(composed.stdout)?.[1] ?? "";
+    const osRelease = await readFile(join(examples, "branding", "os-release"), "utf8");
+    const { builds, packages, built } = await expectBuiltImage(composeDir, { tag: "13.0", osRelease, scratch: join(dir, "unpacked") });
+    expect(builds.hub.url).toBe(hubUrl);
+    expect(builds.builds.map((b) => b.source).sort()).toEqual(["debian-bootc-branding", ...SOURCES].sort());
+    expect(builds.builds.filter((b) => !b.reused).map((b) => b.source)).toEqual(["debian-bootc-branding"]);
+    expect(built.map((b) => b.binary.name).sort()).toEqual(["debian-bootc-branding", ...SOURCES].sort());
+    for (const { binary } of built) expect(packages.find((p) => p.name === binary.name)?.orchestrator?.hub).toBe(hubUrl);
+    // the hub recorded the compose FINISHED, the image phases done, its image and the packages linked to their builds
+    expectRecordedCompose(await hubGet(`/api/v1/composes/${basename(composeDir)}`), built, [
+      "build",
+      "rootfs",
+      "ostree",
+      "oci",
+      "image-build",
+      "test",
+      "metadata",
+    ]);
   });
 });

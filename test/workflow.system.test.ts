@@ -2,9 +2,9 @@ import { chmod, cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { type Output, run, runCli } from "@debian-bootc/core";
-import { type BuildState, DPKG_SYSIMAGE_DIR, MARKER_OS_PREFIX, type PackageRecord, tool } from "@debian-bootc/deb-bootc-compose";
-import { parseDeb822 } from "@debian-bootc/debian";
+import { tool } from "@debian-bootc/deb-bootc-compose";
 import { afterAll, describe, expect, it } from "vitest";
+import { expectBuiltImage, expectRecordedCompose } from "./built-image.js";
 import { type EmbeddedHubClient, lookAtEmbeddedHub } from "./embedded-hub.js";
 
 /**
@@ -85,36 +85,15 @@ describe("workflow: compose asks, deb-orchestrator builds with deb-mock, compose
     expect(first.output).toMatch(/less \S+: submitted/);
     expect((await readFile(join(first.composeDir, "STATUS"), "utf8")).trim()).toBe("FINISHED");
 
-    const meta = join(first.composeDir, "compose", "metadata");
-    const builds = (await json<{ payload: Omit<BuildState, "repository"> & { repository: { url: string } } }>(join(meta, "builds.json")))
-      .payload;
+    const osRelease = await readFile(join(examples, "branding", "os-release"), "utf8");
+    const { builds, packages, built } = await expectBuiltImage(first.composeDir, {
+      tag: "13.0",
+      osRelease,
+      scratch: join(dir, "unpacked"),
+    });
     expect(builds.builds.map((b) => b.source).sort()).toEqual(["debian-bootc-branding", "less"]);
     expect(builds.builds.every((b) => !b.reused)).toBe(true);
-    const packages = (await json<{ payload: { packages: Record<string, Record<string, PackageRecord[]>> } }>(join(meta, "packages.json")))
-      .payload.packages.minimal!.amd64!;
-    const lockfile = await readFile(join(meta, "lockfile.json"), "utf8");
-    const snapshotPackages = (await run("sh", ["-c", 'cat "$1"/compose/repo/dists/*/main/binary-amd64/Packages', "sh", first.composeDir]))
-      .stdout;
-
-    for (const name of ["debian-bootc-branding", "less"]) {
-      const build = builds.builds.find((b) => b.binaries.some((bin) => bin.name === name))!;
-      const binary = build.binaries.find((b) => b.name === name)!;
-      const pkg = packages.find((p) => p.name === name)!;
-      // the version and the very file the orchestrator recorded, from the tag's repository
-      expect(pkg.version).toBe(binary.version);
-      expect(pkg.sha256).toBe(binary.sha256);
-      expect(pkg.repository).toBe(`orchestrator-${builds.destTag}`);
-      expect(lockfile).toContain(binary.sha256);
-      expect(snapshotPackages).toContain(`SHA256: ${binary.sha256}`);
-      // and the metadata points at the build that made it
-      expect(pkg.orchestrator).toMatchObject({
-        build: build.buildId,
-        task: build.task,
-        buildArchTask: build.arches[0]!.task,
-        buildroot: build.arches[0]!.buildroot,
-        tag: builds.destTag,
-      });
-    }
+    expect(built.map((b) => b.binary.name).sort()).toEqual(["debian-bootc-branding", "less"]);
     // the hub agrees: complete builds in the destination tag with those files and buildroots
     await withHub(async (client) => {
       for (const build of builds.builds) {
@@ -127,45 +106,12 @@ describe("workflow: compose asks, deb-orchestrator builds with deb-mock, compose
       }
       // the embedded hub recorded the compose (its build phase connected): FINISHED, with its images and
       // the packages it built linked to their builds
-      const recorded = await client.getCompose(basename(first.composeDir));
-      expect(recorded.status).toBe("FINISHED");
-      expect(recorded.phases.filter((p) => p.status === "done").map((p) => p.name)).toEqual(
-        expect.arrayContaining(["init", "build", "rootfs", "oci", "metadata"]),
-      );
-      expect(recorded.images.find((i) => i.kind === "oci" && i.variant === "minimal")?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-      for (const build of builds.builds)
-        for (const binary of build.binaries.filter((b) => packages.some((p) => p.name === b.name)))
-          expect(recorded.packages.find((p) => p.variant === "minimal" && p.name === binary.name)?.build, binary.name).toBe(build.buildId);
+      expectRecordedCompose(await client.getCompose(basename(first.composeDir)), built, ["init", "build", "rootfs", "oci", "metadata"]);
     });
     // the branding package carries the image's os-release
     const brandingDeb = packages.find((p) => p.name === "debian-bootc-branding")!;
     const listing = (await run("dpkg-deb", ["-c", join(first.composeDir, "compose", "repo", brandingDeb.filename)])).stdout;
     expect(listing).toMatch(/\.\/usr\/lib\/os-release$/m);
-
-    // the final image: the OCI image has both built packages installed at the versions the orchestrator
-    // recorded, and the branding package's os-release
-    const bundle = join(dir, "unpacked");
-    await run("umoci", ["unpack", "--image", `${join(first.composeDir, "compose", "minimal", "amd64", "oci")}:13.0`, bundle], {
-      debianPackage: "umoci",
-    });
-    const installed = new Map(
-      parseDeb822(await readFile(join(bundle, "rootfs", DPKG_SYSIMAGE_DIR, "status"), "utf8"))
-        .filter((p) => p.get("Status") === "install ok installed")
-        .map((p) => [p.get("Package"), p.get("Version")]),
-    );
-    for (const build of builds.builds)
-      for (const binary of build.binaries.filter((b) => packages.some((p) => p.name === b.name)))
-        expect(installed.get(binary.name), binary.name).toBe(binary.version);
-    const osRelease = await readFile(join(examples, "branding", "os-release"), "utf8");
-    expect(await readFile(join(bundle, "rootfs", "usr", "lib", "os-release"), "utf8")).toBe(osRelease);
-    await rm(bundle, { recursive: true, force: true });
-    // the disk image booted, and the booted system's os-release is the branding's: the marker reports its
-    // PRETTY_NAME (what systemd's welcome line shows) over the results port, which loses no bytes under load
-    const { phases } = await json<{ phases: { name: string; outcome: string }[] }>(join(first.composeDir, "logs", "phases.json"));
-    expect(phases.find((p) => p.name === "test")?.outcome, JSON.stringify(phases)).toBe("done");
-    const prettyName = /^PRETTY_NAME="(.*)"$/m.exec(osRelease)![1]!;
-    const booted = await readFile(join(first.composeDir, "logs", "boot-minimal-amd64.results.log"), "utf8");
-    expect(booted).toContain(`\n${MARKER_OS_PREFIX}${prettyName}\n`);
 
     const tasksBefore = await withHub((client) => client.listTasks({ limit: 1000 }));
     const second = await compose(secondSkips);

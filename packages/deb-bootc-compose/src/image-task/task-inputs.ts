@@ -25,6 +25,15 @@ export interface ImageTaskInputs {
   state: ImageTaskState;
 }
 
+/**
+ * The files of the definition an image task reads: those it names, the build section's aside (its source
+ * trees are folders the build phase already sent to the hub, its token file a secret the builders must
+ * not get).
+ */
+export function imageTaskFiles(loaded: LoadedDefinition): Array<{ field: string; path: string }> {
+  return referencedFiles(loaded).filter((ref) => !ref.field.startsWith("build."));
+}
+
 /** Every file under dir (through a symbolic link at dir itself), as '/'-separated paths relative to it. */
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
@@ -69,7 +78,7 @@ export async function imageTaskInputs(
   const snapshot = state.get("snapshot");
   const suite = snapshot.suites[variant];
   if (suite === undefined) throw composeError("PHASE_PREREQUISITE", `the APT snapshot has no suite for variant ${variant}`);
-  const definitionFiles = referencedFiles(loaded).map((ref) => {
+  const definitionFiles = imageTaskFiles(loaded).map((ref) => {
     const path = relative(loaded.baseDir, ref.path);
     if (isAbsolute(path) || path.split(sep).includes(".."))
       throw composeError(

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { isCodedError } from "@debian-bootc/core";
 import { generateOpenPgpKey } from "@debian-bootc/debian";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseDefinition } from "../definition.js";
+import { imageTaskFiles } from "./task-inputs.js";
 import { readImageTask } from "./task-request.js";
 import { parseImageTaskState, seedImageTaskState } from "./task-state.js";
 
@@ -101,6 +103,18 @@ describe("image task request", () => {
       definitionFiles: [{ path: "motd.txt", sha256: sha, size: 3 }],
     });
     expect(listed).toEqual({});
+  });
+
+  it("takes a definition with a build section without its files: source trees and the token stay with the client", async () => {
+    const base = await validRequest();
+    const definition = `${String(base.definition)}\nbuild:\n  target: t\n  tokenFile: token\n  sources:\n    - path: tree\n    - dsc: hello_1.0-1.dsc\n`;
+    expect(await attempt({ ...base, definition })).toEqual({});
+    const loaded = { definition: parseDefinition(definition, "minimal.yaml"), path: join(work, "minimal.yaml"), baseDir: work };
+    expect(imageTaskFiles(loaded)).toEqual([]);
+    const withFile = definition.replace(/^files:\n/m, 'files:\n  - dest: /etc/motd\n    src: motd.txt\n    mode: "0644"\n');
+    expect(imageTaskFiles({ ...loaded, definition: parseDefinition(withFile, "minimal.yaml") }).map((f) => f.path)).toEqual([
+      join(work, "motd.txt"),
+    ]);
   });
 
   it("refuses a variant or arch the definition does not have", async () => {

@@ -1,8 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { type ComposeImageRequest, composeImageRequest } from "@debian-bootc/deb-orchestrator";
-import { type LoadedDefinition, parseDefinition, referencedFiles } from "../definition.js";
+import { type LoadedDefinition, parseDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
+import { imageTaskFiles } from "./task-inputs.js";
 import { type ImageTaskState, parseImageTaskState } from "./task-state.js";
 
 /** W/request.json: the composeImage request as the hub gave it (its state is checked by this package's schema). */
@@ -52,7 +53,7 @@ export async function readImageTask(workDir: string): Promise<ImageTask> {
   const loaded: LoadedDefinition = { definition, path: definitionPath, baseDir: definitionDir };
   // the builder fetched the listed files and no others: a file the definition names must be among them
   const listed = new Set(request.definitionFiles.map((f) => f.path));
-  for (const ref of referencedFiles(loaded)) {
+  for (const ref of imageTaskFiles(loaded)) {
     const path = relative(definitionDir, ref.path);
     if (!listed.has(path)) invalid(`${ref.field}: ${path} is not among the request's definitionFiles`, "definitionFiles");
   }
