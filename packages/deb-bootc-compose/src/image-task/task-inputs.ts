@@ -25,13 +25,17 @@ export interface ImageTaskInputs {
   state: ImageTaskState;
 }
 
+/** The definition's fields naming files the image phases read (files' sources, postprocess scripts, APT repositories' public keys). */
+const IMAGE_TASK_FIELDS = /^(files|postprocess|repositories)\[/;
+
 /**
- * The files of the definition an image task reads: those it names, the build section's aside (its source
- * trees are folders the build phase already sent to the hub, its token file a secret the builders must
- * not get).
+ * The files of the definition an image task reads, and only those: the build section's source trees are
+ * folders the build phase already sent to the hub, and its token file, the update channel's signing key
+ * and the push signing key with its passphrase are secrets that never leave the client (the builder gets
+ * the public keys in the task's state).
  */
 export function imageTaskFiles(loaded: LoadedDefinition): Array<{ field: string; path: string }> {
-  return referencedFiles(loaded).filter((ref) => !ref.field.startsWith("build."));
+  return referencedFiles(loaded).filter((ref) => IMAGE_TASK_FIELDS.test(ref.field));
 }
 
 /** Every file under dir (through a symbolic link at dir itself), as '/'-separated paths relative to it. */

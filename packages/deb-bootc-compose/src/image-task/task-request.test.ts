@@ -117,6 +117,17 @@ describe("image task request", () => {
     ]);
   });
 
+  it("never ships the definition's secrets: the update channel's key, the push signing key and its passphrase", () => {
+    const definition = parseDefinition(
+      'name: x\nversion: "1"\nfiles:\n  - dest: /etc/motd\n    src: motd.txt\n    mode: "0644"\n' +
+        "updates:\n  url: http://127.0.0.1/\n  key: channel.asc\n" +
+        "push:\n  registry: registry.example:5000/debian\n  signing: { key: keys/sigstore.key, passphraseFile: keys/pass }\n",
+      "minimal.yaml",
+    );
+    const loaded = { definition, path: join(work, "minimal.yaml"), baseDir: work };
+    expect(imageTaskFiles(loaded)).toEqual([{ field: "files[0].src", path: join(work, "motd.txt") }]);
+  });
+
   it("refuses a variant or arch the definition does not have", async () => {
     expect((await attempt({ ...(await validRequest()), variant: "other" })).code).toBe("IMAGE_TASK_REQUEST_INVALID");
     expect((await attempt({ ...(await validRequest()), arch: "arm64" })).code).toBe("IMAGE_TASK_REQUEST_INVALID");
