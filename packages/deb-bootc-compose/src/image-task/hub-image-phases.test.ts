@@ -202,6 +202,26 @@ describe("the image phases on a hub (--images-on hub)", () => {
     expect(error?.cause?.hint).toContain(`${hub.url}/api/v1/tasks/${task.id}/logs/image.log`);
   }, 60_000);
 
+  it("refuses a result whose commit is on a ref the definition does not give (it would become an ostree argument)", async () => {
+    const s = await setup();
+    const composing = s.compose();
+    const task = await claimImageTask();
+    const image: ImageTaskResult = {
+      variant: "minimal",
+      arch: "amd64",
+      rootfs: { kver: "6.12.0-1-amd64", durations: {}, from: "snapshot", origin: "built" },
+      ostree: { ref: "--repo=/etc", commit: SHA, version: "1" },
+      phases: [],
+    };
+    await builder.completeTask("imager", task.id, { session: "s", result: { files: [], image } });
+    const error = await composing.then(
+      () => undefined,
+      (e: unknown) => e as { cause?: { code: string; message: string } },
+    );
+    expect(error?.cause?.code).toBe("IMAGE_RESULT_REFUSED");
+    expect(error?.cause?.message).toContain('its commit is on "--repo=/etc"');
+  }, 60_000);
+
   it("on an interrupt, the compose ends TERMINATED and its task is canceled", async () => {
     const s = await setup();
     const controller = new AbortController();

@@ -7,6 +7,7 @@ import type { HubComposeRecord } from "../compose/hub-record.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import type { LoadedDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
+import { channelRef, ostreeRef } from "../ostree/ostree-phase.js";
 import {
   type CheckedImageTask,
   checkImageTask,
@@ -189,6 +190,19 @@ async function downloadTask(
     throw composeError(
       "IMAGE_RESULT_REFUSED",
       `image task ${q.id} of ${q.variant}/${q.arch} answers for ${checked.result.variant}/${checked.result.arch}`,
+    );
+  // the refs come from the definition, never from the builder: they become ostree arguments and origins
+  const { ostree, disk } = checked.result;
+  const ref = ostreeRef(ctx.definition, q.variant, q.arch);
+  if (ostree && ostree.ref !== ref)
+    throw composeError(
+      "IMAGE_RESULT_REFUSED",
+      `image task ${q.id}: its commit is on ${JSON.stringify(ostree.ref)}, the definition's ref is ${ref}`,
+    );
+  if (disk && (disk.commit !== ostree?.commit || disk.ref !== (channelRef(ctx.definition, q.variant, q.arch) ?? ref)))
+    throw composeError(
+      "IMAGE_RESULT_REFUSED",
+      `image task ${q.id}: its disk image deploys ${disk.ref} at ${disk.commit}, not the task's commit`,
     );
   ctx.emit({
     phase: "rootfs",
