@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -146,6 +147,19 @@ describe("image task state", () => {
     }
     throw new Error("expected the state to be refused");
   };
+
+  it("refuses a containers trust whose public key is not one (it is written into the image's policy)", () => {
+    const scope = "registry.example:5000/debian";
+    expect(
+      refusal((st) => (st.containersTrust = { scope, publicKey: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n" })),
+    ).toContain("state.containersTrust.publicKey");
+    expect(
+      refusal((st) => (st.containersTrust = { scope, publicKey: "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n" })),
+    ).toContain("expected a PEM public key");
+    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const pem = publicKey.export({ type: "spki", format: "pem" }).toString();
+    expect(parseImageTaskState({ ...validState(), containersTrust: { scope, publicKey: pem } }).containersTrust?.publicKey).toBe(pem);
+  });
 
   it("takes the state the client makes", () => {
     expect(parseImageTaskState(validState()).snapshot.suite).toBe("trixie-minimal");

@@ -6,12 +6,9 @@ import { composeError } from "../errors.js";
 import { imageTaskFiles } from "./task-inputs.js";
 import { type ImageTaskState, parseImageTaskState } from "./task-state.js";
 
-/** W/request.json: the composeImage request as the hub gave it (its state is checked by this package's schema). */
-export const imageTaskRequestSchema = composeImageRequest;
-export type ImageTaskRequest = ComposeImageRequest;
-
 export interface ImageTask {
-  request: ImageTaskRequest;
+  /** W/request.json as the hub gave it (its state is checked by this package's schema). */
+  request: ComposeImageRequest;
   state: ImageTaskState;
   /** The definition, from the request's text, its files under W/definition. */
   loaded: LoadedDefinition;
@@ -35,7 +32,7 @@ export async function readImageTask(workDir: string): Promise<ImageTask> {
   } catch (error) {
     throw composeError("IMAGE_TASK_REQUEST_INVALID", `${join(workDir, "request.json")}: ${(error as Error).message}`, { cause: error });
   }
-  const parsed = imageTaskRequestSchema.safeParse(raw);
+  const parsed = composeImageRequest.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     invalid(`${issue.path.join(".")}: ${issue.message}`, issue.path.join("."));

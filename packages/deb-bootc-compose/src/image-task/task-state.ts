@@ -1,3 +1,4 @@
+import { createPublicKey } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -31,6 +32,16 @@ const snapshotPackage = z.strictObject({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
+/** A PEM public key Node can read (the push key's public half, written into the image's container policy). */
+function isPemPublicKey(text: string): boolean {
+  if (!text.trimStart().startsWith("-----BEGIN PUBLIC KEY-----")) return false;
+  try {
+    return createPublicKey(text).type === "public";
+  } catch {
+    return false;
+  }
+}
+
 export const imageTaskStateSchema = z.strictObject({
   snapshot: z.strictObject({
     /** The variant's suite in the snapshot (dists/<suite>). */
@@ -47,7 +58,13 @@ export const imageTaskStateSchema = z.strictObject({
   updateKey: z.strictObject({ publicKey: armoredPublicKey, fingerprint }).optional(),
   /** push.registry and the public half of the push signing key, when the definition names a registry. */
   containersTrust: z
-    .strictObject({ scope: z.string().max(255).regex(REGISTRY_SCOPE, "expected a registry scope"), publicKey: z.string().max(64 * 1024) })
+    .strictObject({
+      scope: z.string().max(255).regex(REGISTRY_SCOPE, "expected a registry scope"),
+      publicKey: z
+        .string()
+        .max(64 * 1024)
+        .refine(isPemPublicKey, "expected a PEM public key"),
+    })
     .optional(),
 });
 export type ImageTaskState = z.infer<typeof imageTaskStateSchema>;
