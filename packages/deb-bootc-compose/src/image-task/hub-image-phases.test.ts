@@ -37,17 +37,19 @@ beforeAll(async () => {
   await admin.createUser("imager", ["host"]);
   builder = new HubClient({ url: hub.url, token: (await admin.createToken("imager", { label: "test" })).token });
   await builder.checkin("imager", { session: "s", arches: ["amd64"], capabilities: ["image"], capacity: 4 });
+  await builder.checkin("imager2", { session: "s", arches: ["amd64"], capabilities: ["image"], capacity: 4 });
 }, 60_000);
 afterAll(async () => {
   await hub?.close();
   await rm(work, { recursive: true, force: true });
 });
 
-/** A definition (the minimal example's minimal variant, OCI outputs only) and a stand-in for the package side. */
-async function setup() {
+/** A definition (the minimal example's minimal variant, or both, OCI outputs only) and a stand-in for the package side. */
+async function setup({ withStandard = false } = {}) {
+  const variants = withStandard ? ["minimal", "standard"] : ["minimal"];
   const dir = join(work, `c${n++}`);
   await mkdir(join(dir, "files"), { recursive: true });
-  let text = await minimalVariantDefinition("[oci, ociarchive]");
+  let text = await minimalVariantDefinition("[oci, ociarchive]", { withStandard });
   // a compose ID of its own on the shared hub
   text = text.replace(/^version: .*$/m, `version: "13.${n}"`);
   text = text.replace(/^files:\n/m, 'files:\n  - dest: /etc/motd\n    src: files/motd.txt\n    mode: "0644"\n');
@@ -55,9 +57,11 @@ async function setup() {
   await writeFile(join(dir, "mini.yaml"), text);
   const loaded = await loadDefinition(join(dir, "mini.yaml"));
   const repo = join(dir, "repo");
-  await mkdir(join(repo, "dists", "trixie-minimal"), { recursive: true });
   await mkdir(join(repo, "pool", "main", "s"), { recursive: true });
-  await writeFile(join(repo, "dists", "trixie-minimal", "InRelease"), "Suite: trixie-minimal\n");
+  for (const v of variants) {
+    await mkdir(join(repo, "dists", `trixie-${v}`), { recursive: true });
+    await writeFile(join(repo, "dists", `trixie-${v}`, "InRelease"), `Suite: trixie-${v}\n`);
+  }
   await writeFile(join(repo, "pool", "main", "s", "systemd_1_amd64.deb"), "not really a deb\n");
   const key = await generateOpenPgpKey({ name: "snapshot", email: "s@example.invalid" });
   await writeFile(join(repo, "snapshot-key.asc"), key.publicKey);
@@ -65,19 +69,21 @@ async function setup() {
     name: "snapshot-repo",
     async run(ctx) {
       ctx.state.set("pkgset", {
-        sets: { minimal: { amd64: [{ name: "systemd", version: "1", architecture: "amd64", sha256: SHA }] } },
+        sets: Object.fromEntries(
+          variants.map((v) => [v, { amd64: [{ name: "systemd", version: "1", architecture: "amd64", sha256: SHA }] }]),
+        ),
       } as unknown as PkgsetState);
       ctx.state.set("snapshot", {
         url: `file://${repo}`,
         path: repo,
-        suites: { minimal: "trixie-minimal" },
+        suites: Object.fromEntries(variants.map((v) => [v, `trixie-${v}`])),
         components: ["main"],
         codename: "trixie",
         keyring: join(repo, "snapshot-keyring.gpg"),
         armoredKey: join(repo, "snapshot-key.asc"),
         fingerprint: key.fingerprint,
         mmdebstrapVariant: "apt",
-        packages: { minimal: { amd64: [{ name: "systemd", version: "1", architecture: "amd64" }] } },
+        packages: Object.fromEntries(variants.map((v) => [v, { amd64: [{ name: "systemd", version: "1", architecture: "amd64" }] }])),
         lockfile: "",
       });
     },
@@ -114,12 +120,12 @@ async function setup() {
   return { dir, seen, compose };
 }
 
-/** The next composeImage task, claimed and started as a builder does. */
-async function claimImageTask(): Promise<ClaimedTask> {
+/** The next composeImage task, claimed and started as a builder (host `imager` unless said) does. */
+async function claimImageTask(host = "imager"): Promise<ClaimedTask> {
   for (let tries = 0; tries < 40; tries++) {
-    const { task } = await builder.claim("imager", { session: "s", waitMs: 500 });
+    const { task } = await builder.claim(host, { session: "s", waitMs: 500 });
     if (task) {
-      await builder.startTask("imager", task.id, "s");
+      await builder.startTask(host, task.id, "s");
       return task;
     }
   }
@@ -134,6 +140,26 @@ async function ociArchive(dir: string): Promise<Buffer> {
   await writeFile(join(layout, "index.json"), '{"schemaVersion":2,"manifests":[]}');
   await run("tar", ["--create", "--file", join(dir, "archive.tar"), "--directory", layout, "oci-layout", "index.json"]);
   return readFile(join(dir, "archive.tar"));
+}
+
+/** Completes a variant's task as a builder whose image phases made an OCI archive (returned) and a rootfs log. */
+async function completeWithOciArchive(dir: string, task: ClaimedTask, host = "imager"): Promise<Buffer> {
+  const variant = (task.request as { variant: string }).variant;
+  const archive = await ociArchive(join(dir, variant));
+  const name = `debian-bootc-minimal-${variant}.ociarchive`;
+  const files = [
+    { name, kind: "oci-archive", ...(await builder.uploadBuffer(archive)) },
+    { name: "log-rootfs.log", kind: "log", ...(await builder.uploadBuffer(Buffer.from('{"msg":"root tree ready"}\n'))) },
+  ];
+  const image: ImageTaskResult = {
+    variant,
+    arch: "amd64",
+    rootfs: { kver: "6.12.0-1-amd64", durations: { mmdebstrap: 1 }, from: "snapshot", origin: "built" },
+    oci: { file: name, sha256: files[0]!.sha256 },
+    phases: [{ name: "lint", outcome: "done", durationMs: 5 }],
+  };
+  await builder.completeTask(host, task.id, { session: "s", result: { files, image } });
+  return archive;
 }
 
 describe("the image phases on a hub (--images-on hub)", () => {
@@ -153,19 +179,7 @@ describe("the image phases on a hub (--images-on hub)", () => {
     await builder.downloadArtifact(request.snapshot[1]!.sha256, fetched);
     expect(await readFile(fetched, "utf8")).toBe("not really a deb\n");
 
-    const archive = await ociArchive(s.dir);
-    const files = [
-      { name: "debian-bootc-minimal-minimal.ociarchive", kind: "oci-archive", ...(await builder.uploadBuffer(archive)) },
-      { name: "log-rootfs.log", kind: "log", ...(await builder.uploadBuffer(Buffer.from('{"msg":"root tree ready"}\n'))) },
-    ];
-    const image: ImageTaskResult = {
-      variant: "minimal",
-      arch: "amd64",
-      rootfs: { kver: "6.12.0-1-amd64", durations: { mmdebstrap: 1 }, from: "snapshot", origin: "built" },
-      oci: { file: "debian-bootc-minimal-minimal.ociarchive", sha256: files[0]!.sha256 },
-      phases: [{ name: "lint", outcome: "done", durationMs: 5 }],
-    };
-    await builder.completeTask("imager", task.id, { session: "s", result: { files, image } });
+    const archive = await completeWithOciArchive(s.dir, task);
     const result = await composing;
 
     expect(result.status).toBe("FINISHED");
@@ -182,6 +196,32 @@ describe("the image phases on a hub (--images-on hub)", () => {
     const recorded = await new HubClient({ url: hub.url }).getCompose(result.composeId);
     expect(recorded.status).toBe("FINISHED");
     expect(Object.fromEntries(recorded.phases.map((p) => [p.name, p.status]))).toMatchObject({ rootfs: "done", oci: "done" });
+  }, 60_000);
+
+  it("queues every variant's task at once, so two builders make them side by side", async () => {
+    const s = await setup({ withStandard: true });
+    const composing = s.compose();
+    // both tasks are open at the same time, each on its own builder, before either is done
+    const first = await claimImageTask("imager");
+    const second = await claimImageTask("imager2");
+    const variants = [first, second].map((t) => (t.request as { variant: string }).variant);
+    expect(variants.sort()).toEqual(["minimal", "standard"]);
+    const hubView = new HubClient({ url: hub.url });
+    expect((await hubView.getTask(first.id)).host).toBe("imager");
+    expect((await hubView.getTask(second.id)).host).toBe("imager2");
+    // the second finishes first: the client places each as it comes
+    const archives = [await completeWithOciArchive(s.dir, second, "imager2"), await completeWithOciArchive(s.dir, first)];
+    const result = await composing;
+
+    expect(result.status).toBe("FINISHED");
+    for (const [i, task] of [second, first].entries()) {
+      const variant = (task.request as { variant: string }).variant;
+      const placed = join(result.composeDir, "compose", variant, "amd64", `debian-bootc-minimal-${variant}.ociarchive`);
+      expect(await readFile(placed)).toEqual(archives[i]);
+    }
+    const notes = s.seen.flatMap((e) => (e.kind === "note" ? [e.text] : []));
+    expect(notes).toContain(`${variants[0]}/amd64: made by image task ${first.id} on imager`);
+    expect(notes).toContain(`${variants[1]}/amd64: made by image task ${second.id} on imager2`);
   }, 60_000);
 
   it("fails the compose with the task's error and where its log is", async () => {

@@ -4,10 +4,10 @@ import { defaultCacheDir } from "../../pkgset/cache-dir.js";
 
 const example = new URL("../../../../../examples/minimal.yaml", import.meta.url).pathname;
 
-/** The shipped minimal definition with its minimal variant only, these outputs and nothing failable. */
-export async function minimalVariantDefinition(outputs: string): Promise<string> {
+/** The shipped minimal definition with its minimal variant only (both with `withStandard`), these outputs and nothing failable. */
+export async function minimalVariantDefinition(outputs: string, { withStandard = false } = {}): Promise<string> {
   let text = await readFile(example, "utf8");
-  text = text.replace(/\n {2}standard:\n(?: {4}.*\n)+/, "\n");
+  if (!withStandard) text = text.replace(/\n {2}standard:\n(?: {4}.*\n)+/, "\n");
   text = text.replace(/^outputs: .*$/m, `outputs: ${outputs}`);
   return text.replace(/^failable: .*$/m, "");
 }
