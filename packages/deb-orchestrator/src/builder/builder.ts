@@ -101,7 +101,8 @@ export class Builder {
 
   /**
    * Remove the work directories builders that are gone left in the work directory (a killed image task's
-   * are GBs, perhaps with mounts). One sweep at a time; a failure is logged, never fails a task.
+   * are GBs, perhaps with mounts): at start and before each task that makes one. One sweep at a time; a
+   * failure is logged, never fails a task.
    */
   private sweep(): Promise<void> {
     this.sweeping ??= sweepStaleTaskWorkDirs(this.options.workDir, this.logger)
@@ -290,6 +291,7 @@ export class Builder {
       const request = task.request as BuildArchRequest;
       const sourceDir = join(dir, "source");
       const resultDir = join(dir, "result");
+      await this.sweep();
       await makeTaskWorkDir(dir);
       madeDir = true;
       await mkdir(sourceDir);

@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { currentProcessOwner } from "@debian-bootc/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { stopProcess } from "../testing/processes.js";
 import { RawHubClient } from "../testing/raw-hub-client.js";
@@ -176,9 +177,17 @@ describe.each(databaseKinds)("image builder on %s", (kind) => {
   it("runs an image task: W as the contract says, the log live, the files uploaded and listed in the task's result", async () => {
     const { command, queue } = await setUp(60_000);
     const { workDir } = await imageBuilder("images", command);
+    // what a builder SIGKILLed since left in the shared work directory: swept before the next image task
+    const left = join(workDir, "task-999-gone");
+    await mkdir(join(left, "out"), { recursive: true });
+    await writeFile(
+      join(left, "owner.json"),
+      JSON.stringify({ ...(await currentProcessOwner()), pid: spawnSync("true").pid, pidStart: "1" }),
+    );
     const id = await queue("ok");
     const done = await waitForTask(test.admin, id, 30_000);
     expect(done.state, JSON.stringify(done.error)).toBe("closed");
+    expect(await workDirEntries(workDir)).not.toContain("task-999-gone");
     const task = await detail(id);
     expect(task.result?.image).toEqual({ digest: "sha256:abc" });
     expect(task.result?.files?.map((f) => [f.name, f.kind])).toEqual([

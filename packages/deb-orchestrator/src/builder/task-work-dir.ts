@@ -9,7 +9,7 @@ import { z } from "zod";
  * image work (GBs, and mounts while the command runs). The builder removes it when the task ends; a
  * builder killed in the middle cannot, so W/owner.json names the process that made it (written before
  * anything else, with its start time and boot), and any builder sharing WORK_DIR removes a W whose owner
- * is gone: at its start and before each image task. Builders may share WORK_DIR, so W of a live owner,
+ * is gone: at its start and before each task. Builders may share WORK_DIR, so W of a live owner,
  * or of one this builder cannot judge (another PID namespace), is left alone.
  */
 
