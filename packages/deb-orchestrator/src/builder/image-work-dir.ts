@@ -7,6 +7,7 @@ import { orchestratorError } from "../errors.js";
 
 /*
  * The work directory of a composeImage task (the contract with `deb-bootc-compose image-task W`):
+ *   W/owner.json     the builder process that made W (task-work-dir.ts), written first
  *   W/request.json   the request as the hub gave it
  *   W/definition/    the definition's text and the files it refers to
  *   W/snapshot/      the compose's APT snapshot

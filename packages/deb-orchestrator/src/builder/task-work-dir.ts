@@ -1,6 +1,6 @@
 import { constants } from "node:fs";
 import { lstat, mkdir, open, readdir, readFile, realpath, rm } from "node:fs/promises";
-import { join, resolve, sep } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import { currentProcessOwner, isOwnerAlive, type Logger, run, silentLogger, writeFileAtomic } from "@debian-bootc/core";
 import { z } from "zod";
 
@@ -26,7 +26,7 @@ const processOwner = z.object({
 
 /** Make W (it must not exist yet) and mark it as this process's, before anything is written into it. */
 export async function makeTaskWorkDir(dir: string): Promise<void> {
-  await mkdir(resolve(dir, ".."), { recursive: true });
+  await mkdir(dirname(dir), { recursive: true });
   await mkdir(dir, { mode: 0o700 });
   await writeFileAtomic(join(dir, ownerFile), `${JSON.stringify(await currentProcessOwner())}\n`);
 }
