@@ -5,4 +5,5 @@ export * from "./errors.js";
 export * from "./file-lock.js";
 export * from "./logger.js";
 export * from "./path-exists.js";
+export * from "./process-owner.js";
 export * from "./run.js";

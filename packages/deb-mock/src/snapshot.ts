@@ -1,17 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { currentProcessOwner, isOwnerAlive, type ProcessOwner } from "@debian-bootc/core";
 import type { CacheLayout } from "./cache-layout.js";
 import { debMockError } from "./errors.js";
 import { makeRangeDirs, type RangeOwner, removeRangeTree } from "./range-fs.js";
 import type { SandboxRoot } from "./sandbox.js";
 
 /** Recorded in snapshots/ID/owner.json: who owns the snapshot and which layers it stands on. */
-export interface SnapshotOwner {
+export interface SnapshotOwner extends ProcessOwner {
   id: string;
-  pid: number;
-  /** The owner's start time (field 22 of /proc/PID/stat), so a recycled PID is not taken for the owner. */
-  pidStart: string;
   profile: string;
   key: string;
   lower: string[];
@@ -30,22 +28,6 @@ export interface Snapshot {
   logs: string;
   root: Extract<SandboxRoot, { kind: "overlay" }>;
   owner: SnapshotOwner;
-}
-
-async function processStart(pid: number): Promise<string | undefined> {
-  try {
-    const text = await readFile(`/proc/${pid}/stat`, "utf8");
-    // the command name may contain spaces and parentheses: fields start after the last ')'
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
-export async function isOwnerAlive(owner: Pick<SnapshotOwner, "pid" | "pidStart">): Promise<boolean> {
-  const start = await processStart(owner.pid);
-  return start !== undefined && start === owner.pidStart;
 }
 
 function snapshotPaths(layout: CacheLayout, id: string) {
@@ -103,8 +85,7 @@ export async function createSnapshot(layout: CacheLayout, options: CreateSnapsho
   await makeRangeDirs(paths.dir, ["build"], options.buildOwner);
   const owner: SnapshotOwner = {
     id,
-    pid: process.pid,
-    pidStart: (await processStart(process.pid)) ?? "",
+    ...(await currentProcessOwner()),
     profile: options.profile,
     key: options.key,
     lower: options.lower,

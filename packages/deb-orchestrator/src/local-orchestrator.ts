@@ -6,6 +6,7 @@ import type { BuilderCapability } from "./api/tasks.js";
 import type { BuildRunner } from "./builder/build-runner.js";
 import { Builder } from "./builder/builder.js";
 import { DebMockRunner } from "./builder/deb-mock-runner.js";
+import type { ImageRunner } from "./builder/image-runner.js";
 import { HubClient } from "./client/hub-client.js";
 import { debMockBuildBase } from "./hub/build-base.js";
 import { type RunningHub, startHub } from "./hub/hub.js";
@@ -32,6 +33,8 @@ export interface LocalOrchestratorOptions {
   capabilities?: readonly BuilderCapability[];
   capacity: number;
   runner: BuildRunner;
+  /** Runs composeImage tasks (with the image capability). */
+  imageRunner?: ImageRunner;
   /** The builder's scratch directory. */
   workDir: string;
   /** Published OSTree repositories the hub serves at /ostree/ (deb-bootc-compose publish --to DIR/NAME). */
@@ -96,6 +99,7 @@ export async function startLocalOrchestrator(options: LocalOrchestratorOptions):
       ...(options.capabilities ? { capabilities: options.capabilities } : {}),
       capacity: options.capacity,
       runner: options.runner,
+      ...(options.imageRunner ? { imageRunner: options.imageRunner } : {}),
       workDir: options.workDir,
       logger: logger.child({ component: "builder" }),
     });

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import type { AptRepositoryReader } from "@debian-bootc/debian";
 import { describe, expect, it } from "vitest";
 import { useTempDir } from "../../../../test/temp-dir.js";
-import { cachedPackages, parsedIndexFile, parserCodeHash } from "./parsed-index-cache.js";
+import { cachedPackages, parsedIndexFile, parserCodeHash, pruneParsedIndexes } from "./parsed-index-cache.js";
 
 const PATH = "main/binary-amd64/Packages";
 
@@ -84,5 +84,56 @@ describe("cachedPackages (a Packages index parsed once per index and parsing cod
     expect(await parsedIndexFile(r, PATH, scratch())).toBeUndefined();
     expect((await cachedPackages(r, PATH, scratch(), origin("trixie"))).parsedCached).toBe(false);
     expect((await cachedPackages(r, PATH, scratch(), origin("trixie"))).parsedCached).toBe(false);
+  });
+});
+
+describe("pruning parsed indexes (about 38 MB each for trixie's main)", () => {
+  const scratch = useTempDir("parsed-index-prune-");
+  const day = 86_400_000;
+
+  /** A file under indexes/ last used `daysAgo` days ago. */
+  async function usedAgo(name: string, daysAgo: number): Promise<void> {
+    const file = join(scratch(), "indexes", name);
+    await mkdir(join(scratch(), "indexes"), { recursive: true });
+    await writeFile(file, JSON.stringify({ bytes: 1, packages: [] }));
+    const when = new Date(Date.now() - daysAgo * day);
+    await utimes(file, when, when);
+  }
+
+  it("writing one removes those unused for 14 days, and those of other parsing code unused for a day; keeps the rest", async () => {
+    const code = (await parserCodeHash()).slice(0, 16);
+    const other = "0".repeat(16);
+    const sha = (c: string) => c.repeat(64);
+    await usedAgo(`${sha("a")}.packages-${code}.json`, 13); // ours, used within 14 days: kept
+    await usedAgo(`${sha("b")}.packages-${code}.json`, 15); // ours, unused for 15 days
+    await usedAgo(`${sha("c")}.packages-${other}.json`, 2); // another parser's, unused for 2 days
+    await usedAgo(`${sha("d")}.packages-${other}.json`, 0); // another parser's, in use today: kept
+    await usedAgo(`.${sha("e")}.packages-${code}.json.tmp-1-ab`, 2); // a write cut short 2 days ago
+    await usedAgo(sha("f"), 30); // an index's text: cachedIndex's, not ours to prune
+    await cachedPackages(reader(stanza("hello", "2.10-3")), PATH, scratch(), origin("trixie"));
+    const left = await readdir(join(scratch(), "indexes"));
+    const written = (await parsedIndexFile(reader(stanza("hello", "2.10-3")), PATH, scratch()))!;
+    expect(left.sort()).toEqual(
+      [
+        `${sha("a")}.packages-${code}.json`,
+        `${sha("d")}.packages-${other}.json`,
+        sha("f"),
+        basename(written),
+        basename(written).split(".")[0],
+      ].sort(),
+    );
+  });
+
+  it("a load marks its file as used, so it outlives the unused-days limit", async () => {
+    const r = reader(stanza("hello", "2.10-3"));
+    await cachedPackages(r, PATH, scratch(), origin("trixie"));
+    const file = (await parsedIndexFile(r, PATH, scratch()))!;
+    const old = new Date(Date.now() - 20 * day);
+    await utimes(file, old, old);
+    expect((await cachedPackages(r, PATH, scratch(), origin("trixie"))).parsedCached).toBe(true);
+    // writing another index prunes; the one just loaded stays
+    await cachedPackages(reader(stanza("hello", "2.10-4")), PATH, scratch(), origin("trixie"));
+    expect(await readdir(join(scratch(), "indexes"))).toContain(basename(file));
+    expect(await pruneParsedIndexes(join(scratch(), "indexes"), Date.now() + 15 * day)).toContain(basename(file));
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, utimes } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "@debian-bootc/core";
@@ -12,8 +12,17 @@ import { type IndexPackage, type PackageOrigin, parsePackagesIndex } from "./rep
  * no-op recompose's pkgset phase; its packages are kept as JSON under `<cacheDir>/indexes/`, named by the
  * SHA256 the verified Release gives for the index (as cachedIndex names the text) and by the hash of the
  * code that parsed them (this folder and packages/debian), so a new Release or changed parsing code parses
- * again. What a load adds (the origin) is not stored.
+ * again. What a load adds (the origin) is not stored. Each is about 38 MB for trixie's main: writing one
+ * prunes those not loaded for UNUSED_DAYS, and those of other parsing code not loaded for a day (a load
+ * touches its file's mtime; a day, so that two versions of the tool sharing a cache do not remove each
+ * other's on every run).
  */
+
+const UNUSED_DAYS = 14;
+const DAY_MS = 86_400_000;
+/** `SHA256.packages-CODE.json`, and the temporary name writeFileAtomic gives it while it is written. */
+const parsedName = /^[0-9a-f]{64}\.packages-([0-9a-f]{16})\.json$/;
+const parsedTempName = /^\.[0-9a-f]{64}\.packages-[0-9a-f]{16}\.json\.tmp-/;
 
 type StoredPackage = Omit<IndexPackage, "origin">;
 
@@ -64,6 +73,27 @@ async function readStored(file: string): Promise<StoredIndex | undefined> {
   }
 }
 
+/**
+ * Remove the parsed indexes not loaded for UNUSED_DAYS, those of other parsing code not loaded for a day,
+ * and temporary files a killed write left a day ago; the text indexes beside them are cachedIndex's.
+ * Returns the names removed.
+ */
+export async function pruneParsedIndexes(dir: string, now = Date.now()): Promise<string[]> {
+  const code = (await parserCodeHash()).slice(0, 16);
+  const removed: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const version = parsedName.exec(name)?.[1];
+    if (version === undefined && !parsedTempName.test(name)) continue;
+    const mtime = (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs;
+    if (mtime === undefined) continue;
+    const keepMs = version === code ? UNUSED_DAYS * DAY_MS : DAY_MS;
+    if (now - mtime <= keepMs) continue;
+    await rm(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /** The packages of a verified repository's index (`main/binary-amd64/Packages`), parsed once per index and code. */
 export async function cachedPackages(
   reader: AptRepositoryReader,
@@ -74,8 +104,12 @@ export async function cachedPackages(
   const file = await parsedIndexFile(reader, path, cacheDir);
   if (file) {
     const stored = await readStored(file);
-    if (stored && Array.isArray(stored.packages))
+    if (stored && Array.isArray(stored.packages)) {
+      // the mark pruning goes by: this file is in use
+      const now = new Date();
+      await utimes(file, now, now).catch(() => {});
       return { packages: stored.packages.map((p) => ({ ...p, origin })), cached: true, parsedCached: true, bytes: stored.bytes };
+    }
   }
   const { text, cached } = await cachedIndex(reader, path, cacheDir);
   const packages = parsePackagesIndex(text, origin, `${reader.url}/dists/${reader.suite}/${path}`);
@@ -83,6 +117,7 @@ export async function cachedPackages(
     const stored: StoredIndex = { bytes: text.length, packages: packages.map(({ origin: _origin, ...p }) => p) };
     await mkdir(dirname(file), { recursive: true });
     await writeFileAtomic(file, JSON.stringify(stored));
+    await pruneParsedIndexes(dirname(file));
   }
   return { packages, cached, parsedCached: false, bytes: text.length };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { isCodedError, type Logger, silentLogger } from "@debian-bootc/core";
 import type { ClaimedTask } from "../api/builder-protocol.js";
@@ -7,8 +7,9 @@ import { type BuildArchRequest, type BuilderCapability, defaultCapabilities, typ
 import type { HubClient } from "../client/hub-client.js";
 import type { BuildRunner } from "./build-runner.js";
 import type { ImageRunner } from "./image-runner.js";
-import { prepareImageWorkDir, readImageResult, removeImageWorkDir } from "./image-work-dir.js";
+import { prepareImageWorkDir, readImageResult } from "./image-work-dir.js";
 import { LiveLog } from "./live-log.js";
+import { makeTaskWorkDir, removeTaskWorkDir, sweepStaleTaskWorkDirs } from "./task-work-dir.js";
 
 export interface BuilderOptions {
   client: HubClient;
@@ -56,6 +57,7 @@ export class Builder {
   private listeners: ((event: BuilderEvent) => void)[] = [];
   private loops: Promise<void>[] = [];
   private checkedIn = false;
+  private sweeping: Promise<void> | undefined;
 
   constructor(private readonly options: BuilderOptions) {
     this.logger = (options.logger ?? silentLogger).child({ host: options.name });
@@ -97,8 +99,26 @@ export class Builder {
     }
   }
 
-  /** Check in and serve until stop(). */
+  /**
+   * Remove the work directories builders that are gone left in the work directory (a killed image task's
+   * are GBs, perhaps with mounts): at start and before each task that makes one. One sweep at a time; a
+   * failure is logged, never fails a task.
+   */
+  private sweep(): Promise<void> {
+    this.sweeping ??= sweepStaleTaskWorkDirs(this.options.workDir, this.logger)
+      .then(
+        () => {},
+        (error: unknown) => this.logger.warn({ err: (error as Error).message }, "could not sweep stale work directories"),
+      )
+      .finally(() => {
+        this.sweeping = undefined;
+      });
+    return this.sweeping;
+  }
+
+  /** Sweep what killed builders left, check in, and serve until stop(). */
   async start(): Promise<void> {
+    await this.sweep();
     await this.checkin();
     this.scheduleHeartbeat();
     for (let slot = 0; slot < this.options.capacity; slot++) this.loops.push(this.claimLoop());
@@ -258,6 +278,8 @@ export class Builder {
         return await this.complete(task, {});
       }
       if (task.method === "composeImage" && this.options.imageRunner) {
+        await this.sweep();
+        await makeTaskWorkDir(dir);
         madeDir = true;
         return await this.runImage(task, dir, this.options.imageRunner, signal);
       }
@@ -269,9 +291,11 @@ export class Builder {
       const request = task.request as BuildArchRequest;
       const sourceDir = join(dir, "source");
       const resultDir = join(dir, "result");
+      await this.sweep();
+      await makeTaskWorkDir(dir);
       madeDir = true;
-      await mkdir(sourceDir, { recursive: true });
-      await mkdir(resultDir, { recursive: true });
+      await mkdir(sourceDir);
+      await mkdir(resultDir);
       for (const file of request.files)
         await this.retrying(() => this.options.client.downloadArtifact(file.sha256, join(sourceDir, basename(file.name))));
       const logStream = new LiveLog((chunk) =>
@@ -330,8 +354,7 @@ export class Builder {
       this.emit({ type: "task-finished", task: task.id, outcome: "failed" });
       return null;
     } finally {
-      if (madeDir)
-        await (task.method === "composeImage" ? removeImageWorkDir(dir, log) : rm(dir, { recursive: true, force: true })).catch(() => {});
+      if (madeDir) await removeTaskWorkDir(dir, log).catch(() => {});
     }
   }
 

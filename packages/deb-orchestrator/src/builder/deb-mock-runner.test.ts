@@ -3,7 +3,8 @@ import { join } from "node:path";
 import type { BuildResult } from "@debian-bootc/deb-mock";
 import { describe, expect, it } from "vitest";
 import { useTempDir } from "../../../../test/temp-dir.js";
-import { extraRepoLines, failureLine, runResultOf } from "./deb-mock-runner.js";
+import { profileFromMap } from "../hub/build-base.js";
+import { DebMockRunner, extraRepoLines, failureLine, runResultOf } from "./deb-mock-runner.js";
 
 const KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEZ\n-----END PGP PUBLIC KEY BLOCK-----\n";
 
@@ -116,5 +117,24 @@ describe("failureLine", () => {
       "\n== deb-mock: locked: LOCKED: the debian-trixie-amd64 base is locked by another process\n",
     );
     expect(failureLine({ status: "success" })).toBeUndefined();
+  });
+});
+
+describe("DebMockRunner's profile choice", () => {
+  it("is the one the hub's dep-wait check assumes: the build tag's entry, else the architecture's, else debian-trixie-ARCH", () => {
+    const map = { "forky-build": "debian-forky-amd64", arm64: "debian-bookworm-arm64" };
+    const runner = new DebMockRunner({ profileMap: map });
+    const hub = profileFromMap(map);
+    const cases = [
+      ["forky-build", "amd64", "debian-forky-amd64"],
+      ["forky-build", "arm64", "debian-forky-amd64"],
+      ["trixie-build", "arm64", "debian-bookworm-arm64"],
+      ["trixie-build", "amd64", "debian-trixie-amd64"],
+    ] as const;
+    for (const [buildTag, arch, profile] of cases) {
+      expect(runner.profileFor({ buildTag, arch })).toBe(profile);
+      expect(hub(buildTag, arch)).toBe(profile);
+    }
+    expect(new DebMockRunner().profileFor({ buildTag: "x", arch: "riscv64" })).toBe("debian-trixie-riscv64");
   });
 });

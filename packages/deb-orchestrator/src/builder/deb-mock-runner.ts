@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Logger } from "@debian-bootc/core";
 import { type BuildResult, build } from "@debian-bootc/deb-mock";
 import type { ExtraRepo } from "../api/tasks.js";
+import { profileFromMap } from "../hub/build-base.js";
 import type { BuildRunFile, BuildRunner, BuildRunRequest, BuildRunResult } from "./build-runner.js";
 
 export interface DebMockRunnerOptions {
@@ -46,11 +47,14 @@ export async function extraRepoLines(repos: readonly ExtraRepo[], keyDir: string
 /** Builds with deb-mock's library: the real BuildRunner. */
 export class DebMockRunner implements BuildRunner {
   readonly name = "deb-mock";
-  constructor(private readonly options: DebMockRunnerOptions = {}) {}
+  private readonly profileOf: (buildTag: string, arch: string) => string;
+  constructor(private readonly options: DebMockRunnerOptions = {}) {
+    this.profileOf = profileFromMap(options.profileMap ?? {});
+  }
 
+  /** The profile a build uses, chosen as the hub's dep-wait check assumes (build-base's profileFromMap). */
   profileFor(request: Pick<BuildRunRequest, "buildTag" | "arch">): string {
-    const map = this.options.profileMap ?? {};
-    return map[request.buildTag] ?? map[request.arch] ?? `debian-trixie-${request.arch}`;
+    return this.profileOf(request.buildTag, request.arch);
   }
 
   async build(request: BuildRunRequest): Promise<BuildRunResult> {

@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { currentProcessOwner } from "@debian-bootc/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { stopProcess } from "../testing/processes.js";
 import { RawHubClient } from "../testing/raw-hub-client.js";
@@ -149,8 +150,11 @@ describe.each(databaseKinds)("image builder on %s", (kind) => {
     return { client: new RawHubClient({ url: test.hub.url, token }), token };
   }
 
-  async function imageBuilder(name: string, command: string): Promise<{ builder: Builder; workDir: string }> {
-    const workDir = join(test.dir, `work-${name}`);
+  async function imageBuilder(
+    name: string,
+    command: string,
+    workDir = join(test.dir, `work-${name}`),
+  ): Promise<{ builder: Builder; workDir: string }> {
     const builder = new Builder({
       client: (await hostClient(name)).client,
       name,
@@ -173,9 +177,17 @@ describe.each(databaseKinds)("image builder on %s", (kind) => {
   it("runs an image task: W as the contract says, the log live, the files uploaded and listed in the task's result", async () => {
     const { command, queue } = await setUp(60_000);
     const { workDir } = await imageBuilder("images", command);
+    // what a builder SIGKILLed since left in the shared work directory: swept before the next image task
+    const left = join(workDir, "task-999-gone");
+    await mkdir(join(left, "out"), { recursive: true });
+    await writeFile(
+      join(left, "owner.json"),
+      JSON.stringify({ ...(await currentProcessOwner()), pid: spawnSync("true").pid, pidStart: "1" }),
+    );
     const id = await queue("ok");
     const done = await waitForTask(test.admin, id, 30_000);
     expect(done.state, JSON.stringify(done.error)).toBe("closed");
+    expect(await workDirEntries(workDir)).not.toContain("task-999-gone");
     const task = await detail(id);
     expect(task.result?.image).toEqual({ digest: "sha256:abc" });
     expect(task.result?.files?.map((f) => [f.name, f.kind])).toEqual([
@@ -243,15 +255,15 @@ describe.each(databaseKinds)("image builder on %s", (kind) => {
     expect((await detail(id)).state).toBe("canceled");
   });
 
-  it("a builder SIGKILLed during an image task: the lease lapses and another builder completes the same task", async () => {
+  it("a builder SIGKILLed during an image task: the lease lapses, another builder sharing its work directory removes its W and completes the same task", async () => {
     const { command, queue, pids } = await setUp(2000);
     const { token } = await hostClient("victim");
     const script = fileURLToPath(new URL("../testing/image-builder-process.ts", import.meta.url));
-    const victim = spawn(
-      process.execPath,
-      ["--conditions=source", "--import", "tsx", script, test.hub.url, "victim", join(test.dir, "work-victim"), command],
-      { env: { ...process.env, HUB_TOKEN: token }, stdio: "ignore" },
-    );
+    const workDir = join(test.dir, "work-shared");
+    const victim = spawn(process.execPath, ["--conditions=source", "--import", "tsx", script, test.hub.url, "victim", workDir, command], {
+      env: { ...process.env, HUB_TOKEN: token },
+      stdio: "ignore",
+    });
     children.push(victim);
     const id = await queue("second-chance");
     const first = await until(
@@ -264,7 +276,13 @@ describe.each(databaseKinds)("image builder on %s", (kind) => {
     // the killed builder's command is not left behind: it gets SIGTERM when its builder dies
     const shell = Number(await readFile(join(pids, "first-run"), "utf8"));
     await until(async () => (await isGone(shell)) && (await isGone(first)), 20_000, "the killed builder's command to stop");
-    await imageBuilder("rescuer", command);
+    // the victim's W is left behind, marked as the dead builder's
+    const [left] = await workDirEntries(workDir);
+    expect(left).toMatch(new RegExp(`^task-${id}-`));
+    expect(await readdir(join(workDir, left!))).toContain("owner.json");
+    // the rescuer sweeps it when it starts, before it claims anything
+    await imageBuilder("rescuer", command, workDir);
+    expect(await workDirEntries(workDir)).not.toContain(left);
     const done = await waitForTask(test.admin, id, 30_000);
     expect(done.state, JSON.stringify(done.error)).toBe("closed");
     const task = await detail(id);

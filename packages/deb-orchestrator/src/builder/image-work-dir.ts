@@ -1,13 +1,13 @@
 import { constants } from "node:fs";
-import { lstat, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
-import { type Logger, run } from "@debian-bootc/core";
 import { z } from "zod";
 import { type ComposeImageRequest, composeImageRequest, pathConflict, type SnapshotFile } from "../api/tasks.js";
 import { orchestratorError } from "../errors.js";
 
 /*
  * The work directory of a composeImage task (the contract with `deb-bootc-compose image-task W`):
+ *   W/owner.json     the builder process that made W (task-work-dir.ts), written first
  *   W/request.json   the request as the hub gave it
  *   W/definition/    the definition's text and the files it refers to
  *   W/snapshot/      the compose's APT snapshot
@@ -162,35 +162,4 @@ export async function readImageResult(outDir: string): Promise<ImageResult> {
     files.push({ path, name: file.name, kind: file.kind });
   }
   return { files, image: parsed.data.result };
-}
-
-/** Mount points at or under dir in this mount namespace, deepest first (mountinfo escapes spaces as \040). */
-async function mountsUnder(dir: string): Promise<string[]> {
-  const root = resolve(dir);
-  const info = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
-  return info
-    .split("\n")
-    .map((line) => line.split(" ")[4]?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8))))
-    .filter((point): point is string => point !== undefined && (point === root || point.startsWith(`${root}${sep}`)))
-    .sort((a, b) => b.length - a.length);
-}
-
-/**
- * Remove W. A command killed before it could clean up may have left mounts in it: they are detached
- * first, so removing W never reaches into a mounted tree; if one cannot be, W stays (and is logged).
- */
-export async function removeImageWorkDir(dir: string, logger?: Logger): Promise<void> {
-  const mounts = await mountsUnder(dir);
-  for (const point of mounts) {
-    try {
-      await run("umount", ["--lazy", point], { debianPackage: "mount" });
-    } catch (error) {
-      logger?.error(
-        { dir, mount: point, err: (error as Error).message },
-        "a mount is left in an image task's work directory; not removing it",
-      );
-      return;
-    }
-  }
-  await rm(dir, { recursive: true, force: true });
 }

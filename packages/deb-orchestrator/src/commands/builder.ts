@@ -71,7 +71,7 @@ export const builderCommand: CommandSpec = {
     const { path, settings } = await loadDaemonConfig("builder", ctx.options);
     const name = settings.name ?? hostname().split(".")[0] ?? "builder";
     if (ctx.options.checkConfig === true) return printCheckedConfig(ctx.out, ctx.json, path, { ...settings, name });
-    await checkCapabilities(settings.capability);
+    await checkCapabilities(settings.capability, settings["compose-command"]);
     const client = await clientFor(
       { ...ctx, options: { ...ctx.options, hub: settings.hub, tokenFile: settings["token-file"] } },
       { needToken: true },
