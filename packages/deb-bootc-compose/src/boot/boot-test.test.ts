@@ -1,8 +1,21 @@
-import { readFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { MARKER_OS_PREFIX, MARKER_STATUS_END, RESULTS_PORT } from "../rootfs/customize.js";
-import { INSPECT_DONE, INSPECT_SCRIPT, parseInspection, parseMarker, REFUSAL_RE, resultsLogPath, upgradeScript } from "./boot-test.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { MARKER_OS_PREFIX, MARKER_STATUS_END, MARKER_UNIT, REPORT_SCRIPT, RESULTS_PORT } from "../rootfs/customize.js";
+import {
+  INSPECT_DONE,
+  INSPECT_SCRIPT,
+  parseInspection,
+  parseMarker,
+  parseStepFailure,
+  REFUSAL_RE,
+  resultsLogPath,
+  stepCredentials,
+  stepRunner,
+  upgradeScript,
+} from "./boot-test.js";
 import { qemuArgs } from "./qemu.js";
 
 const fixture = join(import.meta.dirname, "__fixtures__", "console-marker.txt");
@@ -77,6 +90,85 @@ describe("parseMarker", () => {
 
   it("finds nothing on a console without the marker", () => {
     expect(parseMarker("Welcome to Debian GNU/Linux 13 (trixie)!\nlogin: ")).toBeUndefined();
+  });
+});
+
+describe("a boot's step script in the guest", () => {
+  let dir: string | undefined;
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * The runner run by this machine's sh, as the guest's unit runs it: the credentials in a directory of
+   * their own, the image's report script (a copy of its standard input into a file) and /run moved into
+   * a scratch directory.
+   */
+  async function runStep(name: string, script: string): Promise<{ status: number | null; port: string; files: Record<string, string> }> {
+    dir ??= await mkdtemp(join(tmpdir(), "boot-step-"));
+    const root = await mkdtemp(join(dir, "run-"));
+    const credentials = join(root, "credentials");
+    await mkdir(credentials);
+    const files = stepCredentials(name, script);
+    for (const [file, content] of Object.entries(files)) await writeFile(join(credentials, file), content);
+    const report = join(root, "report");
+    await writeFile(report, `#!/bin/sh\nexec tee -a ${join(root, "port")}\n`);
+    await chmod(report, 0o755);
+    const runner = stepRunner(name).replaceAll(`/${REPORT_SCRIPT}`, report).replaceAll("/run/", `${root}/run/`);
+    expect(runner.replaceAll(`${root}/run/`, "")).not.toContain("/run/");
+    const child = spawnSync("/bin/sh", ["-c", runner], { env: { PATH: process.env.PATH, CREDENTIALS_DIRECTORY: credentials } });
+    return { status: child.status, port: await readFile(join(root, "port"), "utf8"), files };
+  }
+
+  it("fails with the script's exit status, not the report script's, after a line that names the step", async () => {
+    const failed = await runStep("upgrade", 'echo "deb-bootc-test: before"\nsh -c "exit 3"\necho "deb-bootc-test: after"\n');
+    expect(failed.status).toBe(3);
+    expect(failed.port).toBe("deb-bootc-test: before\ndeb-bootc-test: step upgrade failed: exit status 3\n");
+    // -u: an unset variable fails the script too
+    expect((await runStep("marker", 'echo "$UNSET_IN_THE_GUEST"\n')).status).not.toBe(0);
+    const passed = await runStep("marker", "echo fine\n");
+    expect(passed).toMatchObject({ status: 0, port: "fine\n" });
+  });
+
+  it("is the marker unit's ExecStartPost, loaded with the script from the credentials", async () => {
+    const { files } = await runStep("marker", "true\n");
+    const dropin = files[`systemd.unit-dropin.${MARKER_UNIT}`]!;
+    expect(dropin.split("\n")).toEqual([
+      "[Service]",
+      "LoadCredential=deb-bootc-compose.boot-test-script",
+      "LoadCredential=deb-bootc-compose.boot-test-runner",
+      `ExecStartPost=/bin/sh \${CREDENTIALS_DIRECTORY}/deb-bootc-compose.boot-test-runner`,
+      "TimeoutStartSec=15min",
+      "",
+    ]);
+    expect(files["deb-bootc-compose.boot-test-script"]).toBe("true\n");
+    // the name goes into the guest's shell text: a boot's own name only
+    expect(() => stepRunner("x; reboot")).toThrow(/not a boot step name/);
+  });
+
+  it("reads a failure's step, status and the script's last lines (not the marker's) from the results port", () => {
+    const results = [
+      "deb-bootc-compose: booted compose=c-1 version=13.0 commit=" + C1,
+      `deb-bootc-compose: status: * os ${C1}.0`,
+      MARKER_STATUS_END,
+      ...Array.from({ length: 12 }, (_, i) => `deb-bootc-test: line ${i + 1}`),
+      "",
+      "deb-bootc-test: deb-bootc-test: step updated failed: exit status 9",
+      "deb-bootc-test: step updated failed: exit status 4\r",
+    ].join("\n");
+    expect(parseStepFailure(results)).toEqual({
+      step: "updated",
+      status: 4,
+      lastLines: [
+        ...Array.from({ length: 9 }, (_, i) => `deb-bootc-test: line ${i + 4}`),
+        "deb-bootc-test: deb-bootc-test: step updated failed: exit status 9",
+      ],
+    });
+    const short = [`deb-bootc-compose: status: * os ${C1}.0`, MARKER_STATUS_END, "deb-bootc-test: step marker failed: exit status 1"].join(
+      "\n",
+    );
+    expect(parseStepFailure(short)).toEqual({ step: "marker", status: 1, lastLines: [] });
+    expect(parseStepFailure(`${MARKER_STATUS_END}\ndeb-bootc-test: step failed: ostree admin upgrade (exit 1)\n`)).toBeUndefined();
   });
 });
 

@@ -23,7 +23,8 @@ import { serveDirectory } from "./static-server.js";
  * over HTTP from a published repository that a server of the test serves (the guest's only network),
  * reboot into the update, roll back, boot the old one again. The image itself is
  * never written: each test boots a qcow2 overlay in its work directory. Steps inside the guest arrive as
- * systemd credentials over SMBIOS: a drop-in for the marker unit whose ExecStartPost runs a script.
+ * systemd credentials over SMBIOS: a drop-in for the marker unit whose ExecStartPost runs a script, and
+ * a script that fails fails the unit and ends the boot test at once with its status and last lines.
  * What the tests read (the marker, the steps' output) comes over a virtio-serial port, which loses no
  * bytes however starved the guest is; the serial console, where it also appears, is the human's boot log.
  */
@@ -117,19 +118,65 @@ export function resultsLogPath(consoleLog: string): string {
 }
 
 const SCRIPT_CREDENTIAL = "deb-bootc-compose.boot-test-script";
+const RUNNER_CREDENTIAL = "deb-bootc-compose.boot-test-runner";
 
-function stepCredentials(script: string): Record<string, string> {
+/** The runner's line when the step script failed: the host stops the boot there. */
+const STEP_FAILED_RE = /^deb-bootc-test: step (\S+) failed: exit status (\d+)$/m;
+/** How many of the step script's last lines a failure's message carries. */
+const FAILURE_TAIL_LINES = 10;
+
+/**
+ * The guest's runner of a boot's step script: the script (sh -eu) with its output on the results port and
+ * the console (the report script), then the runner exits with the script's status (failing the unit), after
+ * a line the host stops the boot at. A pipeline's status is its last command's, here the report script's:
+ * sh has no pipefail (and bash is not in an image of baseline none), so the status passes the pipe in a file.
+ */
+export function stepRunner(name: string): string {
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw composeError("BOOT_TEST_FAILED", `not a boot step name: ${JSON.stringify(name)}`);
+  return `rc=/run/deb-bootc-compose/step-${name}.status
+mkdir -p /run/deb-bootc-compose
+rm -f "$rc"
+{ /bin/sh -eu "$CREDENTIALS_DIRECTORY/${SCRIPT_CREDENTIAL}" 2>&1; echo "$?" >"$rc"; } | /${REPORT_SCRIPT}
+status=$(cat "$rc" 2>/dev/null)
+[ "$status" = 0 ] && exit 0
+echo "deb-bootc-test: step ${name} failed: exit status \${status:-1}" | /${REPORT_SCRIPT}
+exit "\${status:-1}"
+`;
+}
+
+/** The credentials that make the marker unit run `script` after the marker (ExecStartPost, through stepRunner). */
+export function stepCredentials(name: string, script: string): Record<string, string> {
   return {
     [SCRIPT_CREDENTIAL]: script,
+    [RUNNER_CREDENTIAL]: stepRunner(name),
     [`systemd.unit-dropin.${MARKER_UNIT}`]: [
       "[Service]",
       `LoadCredential=${SCRIPT_CREDENTIAL}`,
-      // the script's output also goes to the results port, as the marker's does
-      `ExecStartPost=/bin/sh -c '/bin/sh -eu \${CREDENTIALS_DIRECTORY}/${SCRIPT_CREDENTIAL} 2>&1 | /${REPORT_SCRIPT}'`,
+      `LoadCredential=${RUNNER_CREDENTIAL}`,
+      `ExecStartPost=/bin/sh \${CREDENTIALS_DIRECTORY}/${RUNNER_CREDENTIAL}`,
       "TimeoutStartSec=15min",
       "",
     ].join("\n"),
   };
+}
+
+export interface StepFailure {
+  step: string;
+  status: number;
+  /** The step script's last lines before the failure (after the marker's own lines). */
+  lastLines: string[];
+}
+
+/** The step runner's failure line in what the results port carried, with the script's last lines before it. */
+export function parseStepFailure(results: string): StepFailure | undefined {
+  const text = results.replace(/\r/g, "");
+  const m = STEP_FAILED_RE.exec(text);
+  if (!m) return undefined;
+  let before = text.slice(0, m.index);
+  const end = before.search(STATUS_END_RE);
+  if (end >= 0) before = before.slice(end + MARKER_STATUS_END.length);
+  const lastLines = before.split("\n").filter((line) => line.trim() !== "");
+  return { step: m[1]!, status: Number(m[2]), lastLines: lastLines.slice(-FAILURE_TAIL_LINES) };
 }
 
 /** Runs a command in the guest with its output on the results port and the console, prefixed; a failure ends the step script. */
@@ -273,7 +320,8 @@ interface Session {
   accelReason: string;
   firmware: BootFirmware;
   resultsLog: string;
-  boot(name: string, credentials?: Record<string, string>, forward?: { guest: string; hostPort: number }): Promise<BootStepResult>;
+  /** With `script`, the guest runs it after the marker (stepRunner) and ends the boot itself, or the script fails. */
+  boot(name: string, script?: string, forward?: { guest: string; hostPort: number }): Promise<BootStepResult>;
   close(): Promise<void>;
 }
 
@@ -296,10 +344,9 @@ async function openSession(options: BootTestOptions): Promise<Session> {
     accelReason: detected.reason,
     firmware: kind,
     resultsLog: resultsLog.path,
-    async boot(name, credentials, forward) {
+    async boot(name, script, forward) {
       log.line(`boot ${name} (${detected.accel}, ${kind}, ${options.bus ?? "virtio"})`);
       resultsLog.line(`boot ${name}`);
-      const script = credentials !== undefined;
       const result = await bootOnce({
         disk,
         format: "qcow2",
@@ -308,11 +355,14 @@ async function openSession(options: BootTestOptions): Promise<Session> {
         bus: options.bus,
         accel: detected.accel,
         forward,
-        credentials,
+        credentials: script === undefined ? undefined : stepCredentials(name, script),
         resultsFile: join(options.workDir, "results-port.txt"),
         // a plain boot ends after the whole status listing (the booted deployment's line may come before
-        // a rollback's); a scripted one when the guest reboots (QEMU exits)
-        until: script ? undefined : (_console, results) => parseMarker(results)?.complete === true,
+        // a rollback's); a scripted one when the guest reboots (QEMU exits), or at once when its script failed
+        until:
+          script === undefined
+            ? (_console, results) => parseMarker(results)?.complete === true
+            : (_console, results) => parseStepFailure(results) !== undefined,
         watch: { marker: MARKER_RE },
         timeoutMs,
         onConsole: (c) => log.write(c),
@@ -323,7 +373,14 @@ async function openSession(options: BootTestOptions): Promise<Session> {
       const marker = parseMarker(result.results);
       const step: BootStepResult = { name, marker, timeToMarkerMs: result.seen.marker, durationMs: result.durationMs, ended: result.ended };
       options.logger?.info({ ...step }, `boot ${name}`);
-      if (script) {
+      if (script !== undefined) {
+        const failure = parseStepFailure(result.results);
+        if (failure)
+          throw composeError(
+            "BOOT_TEST_FAILED",
+            `boot ${name}: the guest's step script ${failure.step} failed with exit status ${failure.status} (see ${resultsLog.path}); its last lines:\n${failure.lastLines.join("\n")}`,
+            { details: { step: failure.step, exitStatus: failure.status, ended: result.ended } },
+          );
         const done = DONE_RE.exec(result.results.replace(/\r/g, ""));
         if (!done) throw composeError("BOOT_TEST_FAILED", `boot ${name}: the guest's step script did not finish (see ${resultsLog.path})`);
       }
@@ -364,7 +421,7 @@ export async function bootToMarker(
   const session = await openSession(options);
   const steps: BootStepResult[] = [];
   try {
-    const step = await session.boot("marker", options.script === undefined ? undefined : stepCredentials(options.script));
+    const step = await session.boot("marker", options.script);
     steps.push(step);
     expectMarker(step, options.expect ?? {}, options.consoleLog);
     return passedResult(
@@ -466,7 +523,7 @@ export async function httpUpdateTest(options: HttpUpdateOptions): Promise<HttpUp
   const session = await openSession(options);
   const steps: BootStepResult[] = [];
   try {
-    const upgrade = await session.boot("upgrade", stepCredentials(upgradeScript(options.remote, { inspect: options.inspect })), forward);
+    const upgrade = await session.boot("upgrade", upgradeScript(options.remote, { inspect: options.inspect }), forward);
     steps.push(upgrade);
     expectMarker(upgrade, options.from, options.consoleLog);
     const stats = server.stats();
@@ -478,7 +535,7 @@ export async function httpUpdateTest(options: HttpUpdateOptions): Promise<HttpUp
     options.logger?.info({ served }, "upgrade: what the server sent");
     await options.beforeUpdatedBoot?.();
     const script = updatedScript(options.remote, { packageName: options.packageName, expectRefusal: options.expectRefusal });
-    const updated = await session.boot("updated", stepCredentials(script), forward);
+    const updated = await session.boot("updated", script, forward);
     steps.push(updated);
     expectMarker(updated, options.to, options.consoleLog);
     if (!updated.marker!.deployments.includes(options.from.commit))

@@ -4,7 +4,7 @@
  * snapshot, rootfs installed from that snapshot (mmdebstrap), ostree commit (trixie's ostree in a
  * deb-mock runroot), OCI image, lint, qcow2, boot to the marker under QEMU/OVMF with Secure Boot
  * enforced, metadata. The same image then boots from SATA under SeaBIOS, and is refused with one byte
- * of its signed GRUB changed. Then
+ * of its signed GRUB changed; a boot whose step script exits 3 ends at that step with its status. Then
  * issue 6's checks: STATUS FINISHED, packages.json against the image's dpkg database, images.json
  * and SHA256SUMS against the files, `ostree fsck`, `skopeo inspect` and `umoci unpack` of the
  * layout, lint. A recompose of the same tree gives "no changes" and the same OCI manifest digest. The
@@ -14,14 +14,14 @@
  * HTTP through its stage update service, boots the second commit (the package's version checked),
  * refuses a third commit signed by another key, rolls back and boots the first again.
  * Needs root, mmdebstrap, bubblewrap, qemu-system-x86, qemu-utils, ovmf, gdisk, mtools, dosfstools,
- * e2fsprogs, skopeo, umoci, seabios, socat; about 10 minutes under TCG on 2 cores (3 of them the update
- * boots, 1 the SeaBIOS boot and the refusal). Step durations and the update's bytes go to the test output.
+ * e2fsprogs, skopeo, umoci, seabios, socat; about 11 minutes under TCG on 2 cores (3 of them the update
+ * boots, 1 the SeaBIOS boot and the refusal, 1 the failing step). Step durations and the update's bytes go to the test output.
  */
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run } from "@debian-bootc/core";
+import { isCodedError, run } from "@debian-bootc/core";
 import { generateOpenPgpKey, hashFileWith, parseDeb822 } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
@@ -41,7 +41,7 @@ import { updateSigningKey } from "../publish/signing-key.js";
 import { handBackToCaller, rangeWritableDirectory } from "../rootfs/chroot.js";
 import { DPKG_SYSIMAGE_DIR } from "../rootfs/ostree-layout.js";
 import { createRootfsPhase } from "../rootfs/rootfs-phase.js";
-import { bootRefused, bootToMarker, httpUpdateTest, INSPECT_DONE, parseInspection } from "./boot-test.js";
+import { bootRefused, bootToMarker, httpUpdateTest, INSPECT_DONE, parseInspection, resultsLogPath } from "./boot-test.js";
 
 // the kernel says so twice: its EFI stub, and setup_arch's "secureboot:" line (seen missing from one
 // console log where the stub's line and mokutil's answer were there)
@@ -268,6 +268,38 @@ describe.skipIf(!ready)("the whole compose: every phase, issue 6's checks, recom
     expect(refused.marker).toBe(false);
     expect(refused.refusal, refused.console.slice(-2000)).toBeDefined();
     expect(refused.refused).toBe(true);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a step script that exits 3 fails the boot test at once, with the step, its status and its last lines", {
+    timeout: 1_800_000,
+  }, async () => {
+    expect(first).toBeDefined();
+    const dir = join(work!, "failing-step");
+    const consoleLog = join(dir, "console.log");
+    // a command of the script exits 3 (sh -e ends the script there); the time limit is the default one
+    const script = 'echo "deb-bootc-test: before the failure"\nsh -c "exit 3"\necho "deb-bootc-test: after the failure"\n';
+    const started = Date.now();
+    const error = await bootToMarker({
+      image: first!.disk.files[0]!.path,
+      format: "qcow2",
+      workDir: join(dir, "boot"),
+      consoleLog,
+      firmware: "uefi",
+      script,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    timings["boot failing step"] = Date.now() - started;
+    expect(isCodedError(error, "BOOT_TEST_FAILED"), String(error)).toBe(true);
+    const failure = error as Error & { details?: Record<string, unknown> };
+    expect(failure.message).toMatch(/^boot marker: the guest's step script marker failed with exit status 3 \(see .*\); its last lines:\n/);
+    expect(failure.message).toContain("deb-bootc-test: before the failure");
+    expect(failure.message).not.toContain("after the failure");
+    // QEMU was stopped at the runner's failure line: not at the time limit, and not by the guest ending
+    expect(failure.details).toMatchObject({ step: "marker", exitStatus: 3, ended: "matched" });
+    expect(await readFile(resultsLogPath(consoleLog), "utf8")).toContain("deb-bootc-test: step marker failed: exit status 3\n");
     await rm(dir, { recursive: true, force: true });
   });
 
