@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "@debian-bootc/core";
 import { parseComposeId } from "../compose/compose-id.js";
-import type { Phase } from "../compose/phase-engine.js";
+import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import { composeError } from "../errors.js";
 import { channelRef } from "../ostree/ostree-phase.js";
 import { publishCommit } from "../publish/publish.js";
@@ -19,9 +19,13 @@ export interface BootTestRecord {
   image: string;
   passed: boolean;
   accel: Accelerator;
+  accelReason?: string;
   message: string;
   steps: BootTestResult["steps"];
   durationMs: number;
+  /** The boot's serial console and what the results port carried, on this machine. */
+  consoleLog?: string;
+  resultsLog?: string;
 }
 
 export interface TestPhaseOptions {
@@ -67,8 +71,71 @@ export async function previousImage(
   return undefined;
 }
 
+/** Where a disk image's marker boot leaves its serial console (resultsLogPath() beside it: what the results port carried). */
+export function markerBootLog(composeDir: string, variant: string, arch: string): string {
+  return join(composeDir, "logs", `boot-${variant}-${arch}.log`);
+}
+
+/** A boot test's record in the phase's log: passed at info, failed at error. */
+function logRecord(ctx: PhaseContext, r: BootTestRecord, from?: string): void {
+  ctx.logger[r.passed ? "info" : "error"]({ ...r }, `boot test ${r.kind} ${r.passed ? "passed" : "failed"}${from ? ` (${from})` : ""}`);
+}
+
 /**
- * The test phase: boot every disk image of the compose to its marker; and when the definition has an
+ * Boot every disk image in the state to its marker (its qcow2 when it has one): one record per image, a
+ * failed boot a record that did not pass (never a throw, but on an interrupt). A disk record that comes
+ * with its marker boot (an image task's builder booted it where it made it) is taken as it is, not booted
+ * again. Consoles go to logs/boot-<variant>-<arch>.log.
+ */
+export async function markerBootTests(ctx: PhaseContext, options: { accel?: Accelerator } = {}): Promise<BootTestRecord[]> {
+  const commits = ctx.state.find("ostree") ?? [];
+  const records: BootTestRecord[] = [];
+  for (const disk of ctx.state.find("disk-images") ?? []) {
+    if (disk.markerBoot) {
+      records.push(disk.markerBoot);
+      logRecord(ctx, disk.markerBoot, "booted where the image was made");
+      continue;
+    }
+    const file = disk.files.find((f) => f.format === "qcow2") ?? disk.files[0];
+    if (!file) continue;
+    const commit = commits.find((c) => c.variant === disk.variant && c.arch === disk.arch);
+    const started = Date.now();
+    let record: BootTestRecord;
+    try {
+      const result = await bootToMarker({
+        image: file.path,
+        format: file.format,
+        workDir: join(ctx.composeDir, "work", disk.arch, disk.variant, "boot-test"),
+        consoleLog: markerBootLog(ctx.composeDir, disk.variant, disk.arch),
+        accel: options.accel,
+        firmware: testFirmware(disk),
+        expect: { commit: disk.commit, ...(commit?.changed ? { composeId: ctx.composeId } : {}) },
+        logger: ctx.logger,
+        signal: ctx.signal,
+      });
+      record = { variant: disk.variant, arch: disk.arch, kind: "marker", image: file.path, ...result, durationMs: Date.now() - started };
+    } catch (error) {
+      if (ctx.signal.aborted) throw error;
+      record = {
+        variant: disk.variant,
+        arch: disk.arch,
+        kind: "marker",
+        image: file.path,
+        passed: false,
+        accel: options.accel ?? "tcg",
+        message: (error as Error).message,
+        steps: [],
+        durationMs: Date.now() - started,
+      };
+    }
+    records.push(record);
+    logRecord(ctx, record);
+  }
+  return records;
+}
+
+/**
+ * The test phase: boot every disk image of the compose to its marker (markerBootTests); and when the definition has an
  * update channel and the previous compose of the same name has a disk image, publish the previous and
  * this compose's commits into a scratch repository signed with the channel's key, boot the previous
  * image, `ostree admin upgrade` over HTTP from it, reboot into this commit, roll back and boot the old one. Consoles go to logs/boot-<variant>-<arch>*.log, results to compose/<variant>/<arch>/boot-tests.json.
@@ -79,48 +146,12 @@ export function createTestPhase(options: TestPhaseOptions & { baseDir?: string }
     name: "test",
     deliverable: "boot-test",
     async run(ctx) {
-      const disks = ctx.state.find("disk-images") ?? [];
       const commits = ctx.state.find("ostree") ?? [];
-      const records: BootTestRecord[] = [];
-      const failures: string[] = [];
+      const records = await markerBootTests(ctx, options);
       const record = (r: BootTestRecord) => {
         records.push(r);
-        if (!r.passed) failures.push(`${r.variant}/${r.arch} ${r.kind}: ${r.message}`);
-        ctx.logger[r.passed ? "info" : "error"]({ ...r }, `boot test ${r.kind} ${r.passed ? "passed" : "failed"}`);
+        logRecord(ctx, r);
       };
-      for (const disk of disks) {
-        const file = disk.files.find((f) => f.format === "qcow2") ?? disk.files[0];
-        if (!file) continue;
-        const commit = commits.find((c) => c.variant === disk.variant && c.arch === disk.arch);
-        const started = Date.now();
-        try {
-          const result = await bootToMarker({
-            image: file.path,
-            format: file.format,
-            workDir: join(ctx.composeDir, "work", disk.arch, disk.variant, "boot-test"),
-            consoleLog: join(ctx.composeDir, "logs", `boot-${disk.variant}-${disk.arch}.log`),
-            accel: options.accel,
-            firmware: testFirmware(disk),
-            expect: { commit: disk.commit, ...(commit?.changed ? { composeId: ctx.composeId } : {}) },
-            logger: ctx.logger,
-            signal: ctx.signal,
-          });
-          record({ variant: disk.variant, arch: disk.arch, kind: "marker", image: file.path, ...result, durationMs: Date.now() - started });
-        } catch (error) {
-          if (ctx.signal.aborted) throw error;
-          record({
-            variant: disk.variant,
-            arch: disk.arch,
-            kind: "marker",
-            image: file.path,
-            passed: false,
-            accel: options.accel ?? "tcg",
-            message: (error as Error).message,
-            steps: [],
-            durationMs: Date.now() - started,
-          });
-        }
-      }
       const channel = ctx.definition.updates;
       for (const commit of options.noUpdateTest || !channel ? [] : commits.filter((c) => c.changed && c.arch === "amd64")) {
         const prev = await previousImage(ctx.composeDir, ctx.definition.name, commit.variant, commit.arch);
@@ -184,6 +215,7 @@ export function createTestPhase(options: TestPhaseOptions & { baseDir?: string }
           )}\n`,
         );
       }
+      const failures = records.filter((r) => !r.passed).map((r) => `${r.variant}/${r.arch} ${r.kind}: ${r.message}`);
       if (failures.length > 0) throw composeError("BOOT_TEST_FAILED", `boot tests failed: ${failures.join("; ")}`);
     },
   };

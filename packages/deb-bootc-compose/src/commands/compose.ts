@@ -4,7 +4,7 @@ import { type CommandSpec, exitCodes } from "@debian-bootc/core";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { ComposeEvents } from "../compose/compose-events.js";
 import { HubComposeRecord } from "../compose/hub-record.js";
-import { type Phase, runCompose } from "../compose/phase-engine.js";
+import { type Phase, phaseWanted, runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { loadDefinition, referencedFiles } from "../definition.js";
 import { composeError } from "../errors.js";
@@ -199,7 +199,16 @@ export const composeCommand: CommandSpec = {
     record.listen(events);
     // with --images-on hub the image phases queue tasks on the hub and place what they made
     const hubImages =
-      o.imagesOn === "hub" ? createHubImagePhases({ loaded, connection: orchestrator, record, outputDir: resolve(o.output) }) : [];
+      o.imagesOn === "hub"
+        ? createHubImagePhases({
+            loaded,
+            connection: orchestrator,
+            record,
+            outputDir: resolve(o.output),
+            // the builders boot what they made when this compose's test phase runs
+            ...(phaseWanted("test", { skipPhases: o.skipPhase, justPhases: o.justPhase }) ? { bootTest: { marker: true } as const } : {}),
+          })
+        : [];
     const result = await runCompose({
       definition: loaded.definition,
       definitionPath: path,

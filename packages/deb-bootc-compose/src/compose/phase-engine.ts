@@ -136,6 +136,12 @@ function isFailable(definition: ComposeDefinition, deliverable: string | undefin
  * A failing phase makes the compose DOOMED (or FINISHED_INCOMPLETE when its deliverable is failable);
  * an abort makes it TERMINATED. Rerunning creates a new compose ID.
  */
+/** Whether a phase runs under --skip-phase and --just-phase. */
+export function phaseWanted(name: string, options: { skipPhases?: readonly string[]; justPhases?: readonly string[] }): boolean {
+  const just = options.justPhases ?? [];
+  return !(options.skipPhases ?? []).includes(name) && (just.length === 0 || just.includes(name));
+}
+
 export async function runCompose(options: ComposeRunOptions): Promise<ComposeResult> {
   const skip = options.skipPhases ?? [];
   const just = options.justPhases ?? [];
@@ -175,7 +181,7 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
   let fatal: unknown;
   for (const name of PHASES.slice(1) as Exclude<PhaseName, "init">[]) {
     const phase = implemented.get(name);
-    const wanted = !skip.includes(name) && (just.length === 0 || just.includes(name));
+    const wanted = phaseWanted(name, options);
     if (!phase || !wanted) {
       records.push({ name, outcome: "skipped" });
       continue;

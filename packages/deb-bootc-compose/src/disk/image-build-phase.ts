@@ -3,6 +3,7 @@ import { mkdir, rm, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "@debian-bootc/core";
+import type { BootTestRecord } from "../boot/test-phase.js";
 import { moduleDirHash } from "../code-hash.js";
 import type { ImageRecord } from "../compose/compose-state.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
@@ -34,6 +35,8 @@ export interface DiskImageRecord {
   secureBoot: boolean;
   firmware: "uefi" | "bios" | "hybrid";
   durationMs: number;
+  /** Its marker boot when it was booted where it was made (an image task's builder): the test phase takes it instead of booting it again. */
+  markerBoot?: BootTestRecord;
 }
 
 /** The host's tools that write into a disk image (partition table, ESP, qcow2), by their Debian package. */

@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 /** A definition (the minimal example's minimal variant, or both, OCI outputs only) and a stand-in for the package side. */
-async function setup({ withStandard = false } = {}) {
+async function setup({ withStandard = false, bootTest }: { withStandard?: boolean; bootTest?: { marker: true } } = {}) {
   const variants = withStandard ? ["minimal", "standard"] : ["minimal"];
   const dir = join(work, `c${n++}`);
   await mkdir(join(dir, "files"), { recursive: true });
@@ -105,7 +105,10 @@ async function setup({ withStandard = false } = {}) {
     },
   });
   record.listen(events);
-  const phases = [packageSide, ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out") })];
+  const phases = [
+    packageSide,
+    ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out"), ...(bootTest ? { bootTest } : {}) }),
+  ];
   /** The compose up to image-build, its hub record finished and its connection closed at the end. */
   const compose = (signal?: AbortSignal) =>
     runCompose({
@@ -174,6 +177,8 @@ describe("the image phases on a hub (--images-on hub)", () => {
     // the state carries the public snapshot key and the set, never a path
     expect(request.state).toMatchObject({ snapshot: { suite: "trixie-minimal", packages: [{ name: "systemd", sha256: SHA }] } });
     expect(JSON.stringify(request.state)).not.toContain(s.dir);
+    // the compose's test phase does not run here: the builder is not asked to boot
+    expect(request.state).not.toHaveProperty("bootTest");
     // what the client uploaded is in the store, under the sums the request names
     const fetched = join(s.dir, "fetched");
     await builder.downloadArtifact(request.snapshot[1]!.sha256, fetched);
@@ -225,9 +230,11 @@ describe("the image phases on a hub (--images-on hub)", () => {
   }, 60_000);
 
   it("fails the compose with the task's error and where its log is", async () => {
-    const s = await setup();
+    const s = await setup({ bootTest: { marker: true } });
     const composing = s.compose();
     const task = await claimImageTask();
+    // asked for by the client when its test phase runs: the builder boots the image it makes
+    expect((task.request as { state: unknown }).state).toMatchObject({ bootTest: { marker: true } });
     await builder.failTask("imager", task.id, {
       session: "s",
       error: { code: "ROOTFS_CUSTOMIZE_FAILED", message: "postprocess machine-id failed" },

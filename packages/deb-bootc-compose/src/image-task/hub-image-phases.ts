@@ -19,6 +19,7 @@ import {
 } from "./place-result.js";
 import { imageTaskInputs, imageTrustOf, type TaskInputFile } from "./task-inputs.js";
 import { IMAGE_FILE_NAME } from "./task-result.js";
+import type { ImageTaskState } from "./task-state.js";
 
 export interface HubImagePhasesOptions {
   loaded: LoadedDefinition;
@@ -27,6 +28,11 @@ export interface HubImagePhasesOptions {
   record: HubComposeRecord;
   /** The directory of the composes (its default push signing key is the one images trust). */
   outputDir: string;
+  /**
+   * The compose's test phase runs: each builder boots the disk image it made to its marker (the client's
+   * test phase then takes those records and runs only the update test, which needs the channel's key).
+   */
+  bootTest?: ImageTaskState["bootTest"];
 }
 
 /** What an image task's live log is called on the hub (the builder streams the command's output there). */
@@ -37,6 +43,7 @@ const IMAGE_LOG = "image.log";
  * compose's hub (the snapshot's and the definition's files uploaded first), waits for all of them and
  * downloads their files; ostree, oci and image-build then place what the tasks made into the compose as
  * the local phases leave it (place-result.ts), lint reports the builders' checks. Signing stays here.
+ * The builders also boot their disk images to the marker when the compose's test phase runs (bootTest).
  */
 export function createHubImagePhases(options: HubImagePhasesOptions): Phase[] {
   let tasks: CheckedImageTask[] = [];
@@ -97,7 +104,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
   try {
     for (const arch of loaded.definition.arches) {
       for (const variant of Object.keys(loaded.definition.variants)) {
-        const inputs = await imageTaskInputs(loaded, ctx.state, variant, arch, trust);
+        const inputs = await imageTaskInputs(loaded, ctx.state, variant, arch, trust, options.bootTest);
         const snapshot = await upload(inputs.snapshot);
         const definitionFiles = await upload(inputs.definitionFiles);
         const request = {

@@ -6,8 +6,10 @@
  * image-task W --json` runs as a child process and leaves W/out/result.json with the OSTree repository's
  * tar (holding the commit), an OCI archive skopeo inspects and the disk image. The result is then placed
  * into the compose (the commit pulled into compose/ostree/repo, the archive and image at the local
- * phases' paths) and the metadata phase lists them in images.json and SHA256SUMS. A private rootfs cache;
- * the machine's .debs and indexes. Needs root, mmdebstrap, bubblewrap, skopeo; several minutes on 2 cores.
+ * phases' paths), the test phase takes the marker boot the task made of its disk image (booted under QEMU
+ * by the command, as the builder runs it) and the metadata phase lists them in images.json and SHA256SUMS.
+ * A private rootfs cache; the machine's .debs and indexes. Needs root, mmdebstrap, bubblewrap, skopeo,
+ * qemu-system-x86 and ovmf; several minutes on 2 cores (the boot under TCG takes several of them).
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -17,6 +19,7 @@ import { join } from "node:path";
 import { run } from "@debian-bootc/core";
 import { hashFileWith } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
+import { createTestPhase } from "../boot/test-phase.js";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { ComposeEvents } from "../compose/compose-events.js";
 import { fileLogger, runCompose } from "../compose/phase-engine.js";
@@ -32,7 +35,7 @@ import { OSTREE_TAR } from "./run-image-task.js";
 import { imageTaskInputs, imageTrustOf } from "./task-inputs.js";
 import { type ResultJson, resultJsonSchema } from "./task-result.js";
 
-const tools = ["/usr/bin/mmdebstrap", "/usr/bin/bwrap", "/usr/bin/skopeo"];
+const tools = ["/usr/bin/mmdebstrap", "/usr/bin/bwrap", "/usr/bin/skopeo", "/usr/bin/qemu-system-x86_64"];
 const ready = Boolean(process.env.CI) || (process.getuid?.() === 0 && tools.every((t) => existsSync(t)));
 const cli = join(import.meta.dirname, "..", "cli.ts");
 let work: string | undefined;
@@ -89,7 +92,8 @@ describe.skipIf(!ready)("image task", () => {
     }).finally(() => orchestrator.close());
     expect(local.status).toBe("FINISHED");
     const state = composed.state();
-    const inputs = await imageTaskInputs(loaded, state, "minimal", "amd64", await imageTrustOf(loaded, out));
+    // the client's test phase runs: the builder boots the disk image it made to its marker
+    const inputs = await imageTaskInputs(loaded, state, "minimal", "amd64", await imageTrustOf(loaded, out), { marker: true });
     expect(inputs.definitionFiles.map((f) => f.path)).toEqual(["files/motd.txt"]);
     expect(inputs.snapshot.some((f) => f.path === "dists/trixie-minimal/InRelease")).toBe(true);
     expect(inputs.snapshot.some((f) => f.path.includes("snapshot-key"))).toBe(false);
@@ -135,6 +139,14 @@ describe.skipIf(!ready)("image task", () => {
     expect((await stat(join(W, "out", disk.file))).size).toBe(disk.size);
     // the definition's file is in the image: the builder read it from W/definition
     expect(r.phases.find((p) => p.name === "lint")?.outcome).toBe("done");
+    // the builder booted the disk image to the marker of this compose's commit; its logs came back as log files
+    expect(r.bootTests).toHaveLength(1);
+    const boot = r.bootTests![0]!;
+    expect(boot, boot.message).toMatchObject({ variant: "minimal", arch: "amd64", kind: "marker", image: disk.file, passed: true });
+    expect(boot.steps[0]?.marker).toMatchObject({ composeId: local.composeId, commit: r.ostree!.commit });
+    expect(boot.consoleLog).toBe("log-boot-minimal-amd64.log");
+    expect(written.files).toContainEqual({ name: "log-boot-minimal-amd64.results.log", kind: "log" });
+    expect(JSON.stringify(boot)).not.toContain(W);
 
     // the client again: the files as downloaded, placed into the compose, then the metadata phase
     const downloaded = join(local.composeDir, "work", "image-tasks", "minimal-amd64");
@@ -151,6 +163,23 @@ describe.skipIf(!ready)("image task", () => {
       emit: (e: Parameters<ComposeEvents["emit"]>[0]) => new ComposeEvents().emit(e),
     };
     await placeImageResults(ctx, [{ dir: downloaded, files: written.files, result: written.result }], defDir);
+    // the client's test phase takes the builder's marker boot (no boot here), as a local test phase records it
+    await createTestPhase({ noUpdateTest: true }).run(ctx);
+    const placedImage = join(local.composeDir, "compose", "minimal", "amd64", "images", disk.file);
+    const bootTests = JSON.parse(await readFile(join(local.composeDir, "compose", "minimal", "amd64", "boot-tests.json"), "utf8"));
+    expect(bootTests).toEqual([
+      expect.objectContaining({
+        kind: "marker",
+        passed: true,
+        image: placedImage,
+        consoleLog: join(local.composeDir, "logs", "boot-minimal-amd64.log"),
+      }),
+    ]);
+    expect(state.get("boot-tests")).toEqual(bootTests);
+    expect(await readFile(join(local.composeDir, "logs", "boot-minimal-amd64.results.log"), "utf8")).toContain(
+      `compose=${local.composeId}`,
+    );
+    expect(existsSync(join(local.composeDir, "work", "amd64", "minimal", "boot-test"))).toBe(false);
     await createMetadataPhase({}).run(ctx);
     await logger.flush();
     const images = JSON.parse(await readFile(join(local.composeDir, "compose", "metadata", "images.json"), "utf8")) as {

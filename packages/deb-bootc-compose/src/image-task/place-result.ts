@@ -1,6 +1,8 @@
 import { copyFile, lstat, mkdir, rename, rm } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { hashFileWith } from "@debian-bootc/debian";
+import { resultsLogPath } from "../boot/boot-test.js";
+import { type BootTestRecord, markerBootLog } from "../boot/test-phase.js";
 import type { ImageRecord } from "../compose/compose-state.js";
 import type { PhaseContext } from "../compose/phase-engine.js";
 import type { DiskImageRecord } from "../disk/image-build-phase.js";
@@ -16,7 +18,7 @@ import type { RootfsDetails } from "../rootfs/rootfs-phase.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { LOG_PREFIX } from "./run-image-task.js";
 import { extractTarSafely } from "./safe-tar.js";
-import { IMAGE_FILE_NAME, type ImageFileKind, type ImageTaskResult, parseImageTaskResult } from "./task-result.js";
+import { IMAGE_FILE_NAME, type ImageFileKind, type ImageTaskResult, type MarkerBootResult, parseImageTaskResult } from "./task-result.js";
 
 /**
  * Placing a finished image task's result into the client's compose, so that the directory and the state
@@ -58,7 +60,22 @@ export async function checkImageTask(downloaded: DownloadedImageTask): Promise<C
   const named = [result.oci?.file, ...(result.disk?.files.map((f) => f.file) ?? [])].filter((n) => n !== undefined);
   for (const name of named)
     if (!files.has(name)) throw composeError("IMAGE_RESULT_REFUSED", `image task result names ${name}, which is not among its files`);
+  for (const boot of result.bootTests ?? []) checkMarkerBoot(boot, result, files);
   return { dir: downloaded.dir, result, files };
+}
+
+/** A builder's marker boot is of the task's variant/arch, of one of its disk image files, with its logs among the task's log files. */
+function checkMarkerBoot(boot: MarkerBootResult, result: ImageTaskResult, files: ReadonlyMap<string, ImageFileKind>): void {
+  const refuse = (why: string) =>
+    composeError("IMAGE_RESULT_REFUSED", `image task of ${result.variant}/${result.arch}: its marker boot ${why}`, {
+      details: { field: "bootTests" },
+    });
+  if (boot.variant !== result.variant || boot.arch !== result.arch)
+    throw refuse(`is of ${JSON.stringify(boot.variant)}/${JSON.stringify(boot.arch)}`);
+  if (!result.disk?.files.some((f) => f.file === boot.image))
+    throw refuse(`booted ${boot.image}, which is not one of its disk image files`);
+  for (const log of [boot.consoleLog, boot.resultsLog])
+    if (log !== undefined && files.get(log) !== "log") throw refuse(`names ${log}, which is not among its log files`);
 }
 
 /** The file of a kind, checked against the SHA256 the result records for it. */
@@ -207,11 +224,31 @@ export async function placeDiskImages(ctx: PlaceContext, tasks: readonly Checked
       });
     }
     const { files: _names, ...rest } = r.disk;
-    records.push({ variant: r.variant, arch: r.arch, files, ...rest });
+    const boot = r.bootTests?.find((b) => b.kind === "marker");
+    const markerBoot = boot && (await placeMarkerBoot(ctx, task, boot, join(dir, boot.image)));
+    records.push({ variant: r.variant, arch: r.arch, files, ...rest, ...(markerBoot ? { markerBoot } : {}) });
   }
   ctx.state.set("disk-images", records);
   ctx.state.addImages(images);
   return records;
+}
+
+/**
+ * A builder's marker boot as the test phase records one made here: its logs at the local test phase's
+ * paths (logs/boot-<variant>-<arch>.log and its .results.log), the image the placed file.
+ */
+async function placeMarkerBoot(ctx: PlaceContext, task: CheckedImageTask, boot: MarkerBootResult, image: string): Promise<BootTestRecord> {
+  const consoleLog = markerBootLog(ctx.composeDir, boot.variant, boot.arch);
+  const here = { consoleLog, resultsLog: resultsLogPath(consoleLog) };
+  const { consoleLog: consoleName, resultsLog: resultsName, ...record } = boot;
+  if (consoleName !== undefined) await copyFile(join(task.dir, consoleName), here.consoleLog);
+  if (resultsName !== undefined) await copyFile(join(task.dir, resultsName), here.resultsLog);
+  return {
+    ...record,
+    image,
+    ...(consoleName !== undefined ? { consoleLog: here.consoleLog } : {}),
+    ...(resultsName !== undefined ? { resultsLog: here.resultsLog } : {}),
+  };
 }
 
 /** The builder's logs of each task under logs/image-task-<variant>-<arch>/. */

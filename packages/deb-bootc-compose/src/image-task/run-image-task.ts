@@ -1,10 +1,12 @@
 import { chmod, copyFile, link, lstat, mkdir, readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { coreError, run, writeFileAtomic } from "@debian-bootc/core";
+import { coreError, pathExists, run, writeFileAtomic } from "@debian-bootc/core";
 import { hashFileWith } from "@debian-bootc/debian";
+import { resultsLogPath } from "../boot/boot-test.js";
+import { type BootTestRecord, markerBootLog, markerBootTests } from "../boot/test-phase.js";
 import type { ComposeEvents } from "../compose/compose-events.js";
 import type { ComposeState } from "../compose/compose-state.js";
-import { type ComposeResult, runCompose } from "../compose/phase-engine.js";
+import { type ComposeResult, type Phase, runCompose } from "../compose/phase-engine.js";
 import { capturingState } from "../compose/state-capture.js";
 import { createImageBuildPhase } from "../disk/image-build-phase.js";
 import { composeError } from "../errors.js";
@@ -14,8 +16,15 @@ import { ociPhase } from "../oci/oci-phase.js";
 import { createOstreePhase } from "../ostree/ostree-phase.js";
 import { createRootfsPhase } from "../rootfs/rootfs-phase.js";
 import { readImageTask } from "./task-request.js";
-import { type ImageFileKind, type ImageTaskResult, type ResultJson, resultJsonSchema } from "./task-result.js";
-import { seedImageTaskState } from "./task-state.js";
+import {
+  BOOT_MESSAGE_MAX,
+  type ImageFileKind,
+  type ImageTaskResult,
+  type MarkerBootResult,
+  type ResultJson,
+  resultJsonSchema,
+} from "./task-result.js";
+import { type ImageTaskState, seedImageTaskState } from "./task-state.js";
 
 export interface ImageTaskOptions {
   /** The work directory the builder prepared (request.json, definition/, snapshot/, an empty out/). */
@@ -60,6 +69,7 @@ export async function runImageTask(options: ImageTaskOptions): Promise<ResultJso
     ociPhase,
     lintPhase,
     createImageBuildPhase(),
+    ...(task.state.bootTest ? [markerBootPhase(task.state.bootTest)] : []),
   ]);
   const composed = await runCompose({
     definition: loaded.definition,
@@ -81,6 +91,41 @@ export async function runImageTask(options: ImageTaskOptions): Promise<ResultJso
   const result = await collectOutputs(composed, captured.state(), loaded.definition, out, options.signal);
   await writeFileAtomic(join(out, "result.json"), `${JSON.stringify(result, null, 2)}\n`);
   return result;
+}
+
+/**
+ * The test phase of an image task: the disk image booted to its marker as the client's test phase boots it
+ * (the update test stays there: it needs the channel's private key). A failed boot is a record for the
+ * client to judge, not a failure of the task: the image still goes back.
+ */
+function markerBootPhase(bootTest: NonNullable<ImageTaskState["bootTest"]>): Phase {
+  return {
+    name: "test",
+    run: async (ctx) => ctx.state.set("boot-tests", await markerBootTests(ctx, bootTest.accel ? { accel: bootTest.accel } : {})),
+  };
+}
+
+/** A marker boot's record as the result carries it: the image and the logs by their names in W/out, the message cut to its bound. */
+async function markerBootResult(composeDir: string, r: BootTestRecord): Promise<MarkerBootResult> {
+  // a boot that failed early has no log in its record, but may have left one
+  const consoleLog = r.consoleLog ?? markerBootLog(composeDir, r.variant, r.arch);
+  const logs = { consoleLog, resultsLog: r.resultsLog ?? resultsLogPath(consoleLog) };
+  const named: Partial<Record<keyof typeof logs, string>> = {};
+  for (const [key, path] of Object.entries(logs) as Array<[keyof typeof logs, string]>)
+    if (await pathExists(path)) named[key] = `${LOG_PREFIX}${basename(path)}`;
+  return {
+    variant: r.variant,
+    arch: r.arch,
+    kind: "marker",
+    image: basename(r.image),
+    passed: r.passed,
+    accel: r.accel,
+    ...(r.accelReason ? { accelReason: r.accelReason } : {}),
+    message: r.message.slice(0, BOOT_MESSAGE_MAX),
+    steps: r.steps,
+    durationMs: r.durationMs,
+    ...named,
+  };
 }
 
 /** The records the phases left in the run's state, and the files they describe copied into W/out. */
@@ -156,6 +201,8 @@ async function collectOutputs(
     };
     for (const f of disk.files) await put(f.path, basename(f.path), "disk-image");
   }
+  const boots = state.find("boot-tests");
+  if (boots) result.bootTests = await Promise.all(boots.map((b) => markerBootResult(dir, b)));
   for (const name of (await readdir(join(dir, "logs"))).sort()) {
     const path = join(dir, "logs", name);
     if ((await lstat(path)).isFile()) await put(path, `${LOG_PREFIX}${name}`, "log");

@@ -78,6 +78,7 @@ export async function imageTaskInputs(
   variant: string,
   arch: string,
   trust: ImageTrust,
+  bootTest?: ImageTaskState["bootTest"],
 ): Promise<ImageTaskInputs> {
   const snapshot = state.get("snapshot");
   const suite = snapshot.suites[variant];
@@ -101,6 +102,6 @@ export async function imageTaskInputs(
     arch,
     snapshot: await snapshotFiles(snapshot.path, suite),
     definitionFiles: [...new Map(definitionFiles.map((f) => [f.path, f])).values()],
-    state: await imageTaskStateOf(state, variant, arch, trust),
+    state: await imageTaskStateOf(state, variant, arch, trust, bootTest),
   };
 }

@@ -165,6 +165,21 @@ describe("image task state", () => {
     expect(parseImageTaskState(validState()).snapshot.suite).toBe("trixie-minimal");
   });
 
+  it("takes a marker boot request, with the client's accelerator or none; nothing else in it", () => {
+    expect(parseImageTaskState({ ...validState(), bootTest: { marker: true } }).bootTest).toEqual({ marker: true });
+    expect(parseImageTaskState({ ...validState(), bootTest: { marker: true, accel: "tcg" } }).bootTest?.accel).toBe("tcg");
+    expect(
+      refusal((s) => {
+        s.bootTest = { marker: true, accel: "-enable-kvm" };
+      }),
+    ).toContain("bootTest.accel");
+    expect(
+      refusal((s) => {
+        s.bootTest = { marker: true, consoleLog: "/etc/shadow" };
+      }),
+    ).toContain("bootTest");
+  });
+
   it("refuses paths: a field it does not know, in the state or its snapshot", () => {
     expect(
       refusal((s) => {

@@ -13,6 +13,50 @@ const fileName = z.string().regex(IMAGE_FILE_NAME, "expected a plain file name")
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const text = z.string().max(1000);
 
+/** A boot test's message in a result: longer ones are cut on the builder (BOOT_MESSAGE_MAX) and refused on the client. */
+export const BOOT_MESSAGE_MAX = 4000;
+
+/** One boot of a marker boot test, with what the guest's marker said (the image's own words: bounded text). */
+const bootStep = z.strictObject({
+  name: text,
+  marker: z
+    .strictObject({
+      composeId: text,
+      version: text,
+      commit: sha256,
+      bootedDeployment: z.strictObject({ os: text, commit: sha256 }).optional(),
+      deployments: z.array(sha256).max(100),
+      complete: z.boolean(),
+      prettyName: text.optional(),
+    })
+    .optional(),
+  timeToMarkerMs: z.number().optional(),
+  durationMs: z.number(),
+  ended: z.enum(["matched", "exited"]),
+});
+
+/**
+ * The builder's marker boot of the disk image it made: the image and the logs by their file names in the
+ * result (the client records its own paths), never a builder's path.
+ */
+export const markerBootSchema = z.strictObject({
+  variant: z.string(),
+  arch: z.string(),
+  kind: z.literal("marker"),
+  /** The disk image file it booted (one of disk.files). */
+  image: fileName,
+  passed: z.boolean(),
+  accel: z.enum(["kvm", "tcg"]),
+  accelReason: text.optional(),
+  message: z.string().max(BOOT_MESSAGE_MAX),
+  steps: z.array(bootStep).max(4),
+  durationMs: z.number(),
+  /** The `log` files of the boot's console and of what the results port carried. */
+  consoleLog: fileName.optional(),
+  resultsLog: fileName.optional(),
+});
+export type MarkerBootResult = z.infer<typeof markerBootSchema>;
+
 export const imageFileKinds = ["oci-archive", "ostree-commit", "disk-image", "log", "metadata"] as const;
 export type ImageFileKind = (typeof imageFileKinds)[number];
 
@@ -56,6 +100,8 @@ export const imageTaskResultSchema = z.object({
       durationMs: z.number(),
     })
     .optional(),
+  /** The marker boot of the disk image, when the request asked for it (state.bootTest). */
+  bootTests: z.array(markerBootSchema).max(8).optional(),
   /** The phases as the builder's run recorded them (outcome, time, notes). */
   phases: z
     .array(

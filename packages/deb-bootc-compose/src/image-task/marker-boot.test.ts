@@ -1,0 +1,179 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isCodedError } from "@debian-bootc/core";
+import { hashFileWith } from "@debian-bootc/debian";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestPhase } from "../boot/test-phase.js";
+import { ComposeState } from "../compose/compose-state.js";
+import { fileLogger } from "../compose/phase-engine.js";
+import { type LoadedDefinition, loadDefinition } from "../definition.js";
+import { minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
+import { checkImageTask, placeDiskImages } from "./place-result.js";
+import type { ImageTaskResult, MarkerBootResult } from "./task-result.js";
+
+/**
+ * A builder's marker boot of the disk image it made, on the client: the result's record checked (the
+ * task's variant/arch, one of its disk images, its own log files, a bounded message, no field it does not
+ * know), placed as a local test phase leaves it, and taken by the test phase instead of a boot of its own.
+ * The "disk image" is not one: a boot of it here would fail.
+ */
+
+const SHA = "c".repeat(64);
+const COMPOSE_ID = "debian-bootc-minimal-13.0-20261204.0";
+const IMAGE = "debian-bootc-minimal-minimal-amd64-13.0.qcow2";
+let work: string;
+let loaded: LoadedDefinition;
+let n = 0;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "marker-boot-"));
+  await writeFile(join(work, "minimal.yaml"), await minimalVariantDefinition("[ostree, qcow2]"));
+  loaded = await loadDefinition(join(work, "minimal.yaml"));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+function markerBoot(overrides: Record<string, unknown> = {}): MarkerBootResult {
+  return {
+    variant: "minimal",
+    arch: "amd64",
+    kind: "marker",
+    image: IMAGE,
+    passed: true,
+    accel: "tcg",
+    accelReason: "no /dev/kvm",
+    message: `booted ${COMPOSE_ID} (${SHA.slice(0, 12)}) in 80 s`,
+    steps: [
+      {
+        name: "marker",
+        marker: {
+          composeId: COMPOSE_ID,
+          version: "13.0",
+          commit: SHA,
+          bootedDeployment: { os: "debian-bootc", commit: SHA },
+          deployments: [SHA],
+          complete: true,
+        },
+        timeToMarkerMs: 80_000,
+        durationMs: 81_000,
+        ended: "matched",
+      },
+    ],
+    durationMs: 82_000,
+    consoleLog: "log-boot-minimal-amd64.log",
+    resultsLog: "log-boot-minimal-amd64.results.log",
+    ...overrides,
+  } as MarkerBootResult;
+}
+
+/** A downloaded task (its disk image and the boot's logs) and a compose directory to place it into. */
+async function setup(boot: unknown) {
+  const dir = join(work, `t${n++}`);
+  const taskDir = join(dir, "task");
+  const composeDir = join(dir, "out", COMPOSE_ID);
+  await mkdir(taskDir, { recursive: true });
+  await mkdir(join(composeDir, "logs"), { recursive: true });
+  await writeFile(join(taskDir, IMAGE), "not a disk image\n");
+  await writeFile(join(taskDir, "log-boot-minimal-amd64.log"), "BdsDxe: loading Boot0001\n");
+  await writeFile(join(taskDir, "log-boot-minimal-amd64.results.log"), `deb-bootc-compose: booted compose=${COMPOSE_ID}\n`);
+  const sha256 = (await hashFileWith(join(taskDir, IMAGE), ["sha256"])).sha256;
+  const result: ImageTaskResult = {
+    variant: "minimal",
+    arch: "amd64",
+    rootfs: { kver: "6.12.0-1-amd64", durations: {}, from: "snapshot", origin: "built" },
+    disk: {
+      files: [{ file: IMAGE, format: "qcow2", size: 17, sha256 }],
+      rootUuid: "0f9c1d1e-0000-4000-8000-000000000000",
+      osName: "debian-bootc",
+      remote: "debian-bootc",
+      ref: "debian-bootc/13/amd64/minimal",
+      commit: SHA,
+      secureBoot: false,
+      firmware: "uefi",
+      durationMs: 1,
+    },
+    bootTests: [boot as MarkerBootResult],
+    phases: [],
+  };
+  const files = [
+    { name: IMAGE, kind: "disk-image" },
+    { name: "log-boot-minimal-amd64.log", kind: "log" },
+    { name: "log-boot-minimal-amd64.results.log", kind: "log" },
+  ];
+  const ctx = {
+    composeId: COMPOSE_ID,
+    composeDir,
+    definition: loaded.definition,
+    logger: fileLogger(join(composeDir, "logs", "test.log")),
+    signal: new AbortController().signal,
+    state: new ComposeState(),
+    emit: () => {},
+  };
+  return { taskDir, composeDir, ctx, check: () => checkImageTask({ dir: taskDir, files, result }) };
+}
+
+async function refusal(boot: unknown): Promise<string> {
+  const s = await setup(boot);
+  const error = await s.check().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isCodedError(error, "IMAGE_RESULT_REFUSED"), String(error)).toBe(true);
+  return (error as Error).message;
+}
+
+describe("a builder's marker boot on the client", () => {
+  it("refuses one of another variant or arch than the task's", async () => {
+    expect(await refusal(markerBoot({ variant: "standard" }))).toContain('its marker boot is of "standard"/"amd64"');
+    expect(await refusal(markerBoot({ arch: "arm64" }))).toContain('"minimal"/"arm64"');
+  });
+
+  it("refuses paths: a builder's image path, logs that are not among the task's log files, a field it does not know", async () => {
+    expect(await refusal(markerBoot({ image: `/var/lib/deb-orchestrator/task-1/out/${IMAGE}` }))).toContain("bootTests.0.image");
+    expect(await refusal(markerBoot({ image: "other.qcow2" }))).toContain("booted other.qcow2, which is not one of its disk image files");
+    expect(await refusal(markerBoot({ consoleLog: "../../etc/shadow" }))).toContain("bootTests.0.consoleLog");
+    // a file of the task, but not a log: the client would copy the disk image over its boot log
+    expect(await refusal(markerBoot({ resultsLog: IMAGE }))).toContain(`names ${IMAGE}, which is not among its log files`);
+    expect(await refusal(markerBoot({ workDir: "/var/lib/deb-orchestrator/task-1" }))).toContain("bootTests.0");
+  });
+
+  it("refuses a huge message, and odd words from the guest's marker", async () => {
+    expect(await refusal(markerBoot({ passed: false, message: "x".repeat(5000) }))).toContain("bootTests.0.message");
+    const steps = markerBoot().steps;
+    steps[0]!.marker!.commit = "--repo=/etc";
+    expect(await refusal(markerBoot({ steps }))).toContain("bootTests.0.steps.0.marker.commit");
+  });
+
+  it("places it as a local test phase leaves one, and the test phase takes it instead of booting the image", async () => {
+    const s = await setup(markerBoot());
+    const [disk] = await placeDiskImages(s.ctx, [await s.check()]);
+    const image = join(s.composeDir, "compose", "minimal", "amd64", "images", IMAGE);
+    const consoleLog = join(s.composeDir, "logs", "boot-minimal-amd64.log");
+    const resultsLog = join(s.composeDir, "logs", "boot-minimal-amd64.results.log");
+    expect(disk?.markerBoot).toMatchObject({ image, consoleLog, resultsLog, passed: true });
+    expect(await readFile(resultsLog, "utf8")).toContain(`booted compose=${COMPOSE_ID}`);
+    expect(JSON.stringify(disk?.markerBoot)).not.toContain("log-boot");
+
+    await createTestPhase().run(s.ctx);
+    const written = JSON.parse(await readFile(join(s.composeDir, "compose", "minimal", "amd64", "boot-tests.json"), "utf8"));
+    expect(written).toEqual([expect.objectContaining({ kind: "marker", passed: true, image, consoleLog, accel: "tcg" })]);
+    expect(s.ctx.state.get("boot-tests")).toEqual(written);
+  });
+
+  it("fails the test phase with BOOT_TEST_FAILED naming the variant/arch and the builder's message; the records are written", async () => {
+    const s = await setup(markerBoot({ passed: false, message: "boot marker: no marker line on the results port", steps: [] }));
+    await placeDiskImages(s.ctx, [await s.check()]);
+    const error = await createTestPhase()
+      .run(s.ctx)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isCodedError(error, "BOOT_TEST_FAILED"), String(error)).toBe(true);
+    expect((error as Error).message).toContain("minimal/amd64 marker: boot marker: no marker line on the results port");
+    const written = JSON.parse(await readFile(join(s.composeDir, "compose", "minimal", "amd64", "boot-tests.json"), "utf8"));
+    expect(written).toEqual([expect.objectContaining({ passed: false })]);
+  });
+});
