@@ -92,7 +92,7 @@ export const orchestratorErrorCodes = {
   BUILDER_CAPABILITY_MISSING: {
     category: "environment",
     summary:
-      "The builder declares a capability this host lacks (`image` needs root and the image tools: mmdebstrap, skopeo, qemu-img, sgdisk, mkfs.vfat).",
+      "The builder declares a capability this host lacks (`image` needs root and the image tools: mmdebstrap, skopeo, qemu-img, sgdisk, mkfs.vfat, qemu-system-x86_64).",
   },
   IMAGE_TASK_FAILED: {
     category: "build-failed",

@@ -4,8 +4,8 @@ import { delimiter, join, resolve } from "node:path";
 import type { BuilderCapability } from "../api/tasks.js";
 import { orchestratorError } from "../errors.js";
 
-/** What a compose's image phases run on the host (the rest runs in deb-mock runroots). */
-export const imageTools = ["mmdebstrap", "skopeo", "qemu-img", "sgdisk", "mkfs.vfat"] as const;
+/** What a compose's image phases run on the host (the rest runs in deb-mock runroots); QEMU boots the disk image to its marker. */
+export const imageTools = ["mmdebstrap", "skopeo", "qemu-img", "sgdisk", "mkfs.vfat", "qemu-system-x86_64"] as const;
 
 export interface HostFacts {
   uid: number;
@@ -52,7 +52,7 @@ export async function checkCapabilities(
   for (const tool of imageTools) if (!(await resolveCommand(tool, host.path))) missing.push(tool);
   if (missing.length)
     throw orchestratorError("BUILDER_CAPABILITY_MISSING", `the image capability needs ${missing.join(", ")}, not found on PATH`, {
-      hint: "apt-get install mmdebstrap skopeo qemu-utils gdisk dosfstools",
+      hint: "apt-get install mmdebstrap skopeo qemu-utils gdisk dosfstools qemu-system-x86 ovmf",
       details: { missing },
     });
   if (!(await resolveCommand(composeCommand, host.path)))
