@@ -66,6 +66,11 @@ export const imageTaskStateSchema = z.strictObject({
         .refine(isPemPublicKey, "expected a PEM public key"),
     })
     .optional(),
+  /** The previous compose's commit on this variant/arch's ref: the builder's commit records it as its parent. */
+  previousCommit: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "expected an OSTree commit checksum")
+    .optional(),
 });
 export type ImageTaskState = z.infer<typeof imageTaskStateSchema>;
 
@@ -83,9 +88,16 @@ export function parseImageTaskState(value: unknown): ImageTaskState {
 
 /**
  * The request's state of one variant/arch, made from the client's compose state after snapshot-repo
- * (the snapshot, the package set's SHA256s from pkgset) and the public keys its images trust.
+ * (the snapshot, the package set's SHA256s from pkgset), the public keys its images trust and the
+ * previous compose's commit to chain on.
  */
-export async function imageTaskStateOf(state: ComposeState, variant: string, arch: string, trust: ImageTrust): Promise<ImageTaskState> {
+export async function imageTaskStateOf(
+  state: ComposeState,
+  variant: string,
+  arch: string,
+  trust: ImageTrust,
+  previousCommit?: string,
+): Promise<ImageTaskState> {
   const snapshot = state.get("snapshot");
   const set = state.get("pkgset").sets[variant]?.[arch];
   const suite = snapshot.suites[variant];
@@ -102,6 +114,7 @@ export async function imageTaskStateOf(state: ComposeState, variant: string, arc
     },
     ...(trust.updateKey ? { updateKey: { publicKey: trust.updateKey.publicKey, fingerprint: trust.updateKey.fingerprint } } : {}),
     ...(trust.containersTrust ? { containersTrust: trust.containersTrust } : {}),
+    ...(previousCommit ? { previousCommit } : {}),
   });
 }
 
