@@ -132,6 +132,15 @@ async function claimImageTask(): Promise<ClaimedTask> {
   throw new Error("no composeImage task was queued");
 }
 
+/** The compose's error once the task is completed with this result and no files. */
+async function refusedWith(task: ClaimedTask, image: ImageTaskResult, composing: Promise<unknown>) {
+  await builder.completeTask("imager", task.id, { session: "s", result: { files: [], image } });
+  return composing.then(
+    () => undefined,
+    (e: unknown) => e as { cause?: { code: string; message: string } },
+  );
+}
+
 /** A small OCI layout as a tar, as `image-task` leaves the archive. */
 async function ociArchive(dir: string): Promise<Buffer> {
   const layout = join(dir, "layout");
@@ -223,11 +232,7 @@ describe("the image phases on a hub (--images-on hub)", () => {
       ostree: { ref: "--repo=/etc", commit: SHA, version: "1" },
       phases: [],
     };
-    await builder.completeTask("imager", task.id, { session: "s", result: { files: [], image } });
-    const error = await composing.then(
-      () => undefined,
-      (e: unknown) => e as { cause?: { code: string; message: string } },
-    );
+    const error = await refusedWith(task, image, composing);
     expect(error?.cause?.code).toBe("IMAGE_RESULT_REFUSED");
     expect(error?.cause?.message).toContain('its commit is on "--repo=/etc"');
   }, 60_000);
@@ -253,11 +258,7 @@ describe("the image phases on a hub (--images-on hub)", () => {
       ostree: { ref, commit: SHA, parent: "d".repeat(64), version: "1" },
       phases: [],
     };
-    await builder.completeTask("imager", task.id, { session: "s", result: { files: [], image } });
-    const error = await composing.then(
-      () => undefined,
-      (e: unknown) => e as { cause?: { code: string; message: string } },
-    );
+    const error = await refusedWith(task, image, composing);
     expect(error?.cause?.code).toBe("IMAGE_RESULT_REFUSED");
     expect(error?.cause?.message).toContain(`its commit's parent is ${"d".repeat(64)}, the task was sent ${previous}`);
   }, 60_000);
