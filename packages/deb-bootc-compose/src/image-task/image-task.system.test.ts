@@ -22,6 +22,7 @@ import { hashFileWith } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { ComposeEvents } from "../compose/compose-events.js";
+import { ComposeState } from "../compose/compose-state.js";
 import { fileLogger, runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { capturingState } from "../compose/state-capture.js";
@@ -31,7 +32,7 @@ import { previousCommitOf } from "../ostree/ostree-phase.js";
 import { runrootProfile, runrootScript } from "../ostree/runroot.js";
 import { cacheWithPrivateRootfs, minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
 import { prepareWorkDir } from "./__fixtures__/work-dir.js";
-import { failOnDiskImageFailures, placeImageResults } from "./place-result.js";
+import { checkImageTask, failOnDiskImageFailures, placeImageResults, placeOstreeCommits } from "./place-result.js";
 import { OSTREE_TAR } from "./run-image-task.js";
 import { imageTaskInputs, imageTrustOf } from "./task-inputs.js";
 import { type ResultJson, resultJsonSchema } from "./task-result.js";
@@ -270,8 +271,10 @@ describe.skipIf(!ready)("image task", () => {
     const downloaded3 = join(local2.composeDir, "work", "image-tasks", "again");
     await mkdir(downloaded3, { recursive: true });
     for (const f of written2.files) await copyFile(join(W2, "out", f.name), join(downloaded3, f.name));
-    await expect(
-      placeImageResults(ctx2, [{ dir: downloaded3, files: written2.files, result: written2.result }], defDir),
-    ).rejects.toMatchObject({ code: "IMAGE_RESULT_REFUSED", message: expect.stringContaining("the task was sent none") });
+    const unsent = await checkImageTask({ dir: downloaded3, files: written2.files, result: written2.result });
+    await expect(placeOstreeCommits({ ...ctx2, state: new ComposeState() }, [unsent], defDir)).rejects.toMatchObject({
+      code: "IMAGE_RESULT_REFUSED",
+      message: expect.stringContaining("the task was sent none"),
+    });
   });
 });
