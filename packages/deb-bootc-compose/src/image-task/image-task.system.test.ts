@@ -79,21 +79,23 @@ describe.skipIf(!ready)("image task", () => {
     await writeFile(join(defDir, "files", "motd.txt"), "made by an image task\n");
     const defPath = join(defDir, "minimal.yaml");
     await writeFile(defPath, text);
-    const loaded = await loadDefinition(defPath);
-
-    // the client: the package side, up to snapshot-repo
     const out = join(work, "out");
-    const orchestrator = new OrchestratorConnection();
-    const composed = capturingState(composePhases({ baseDir: defDir, cacheDir, orchestrator }));
-    const local = await runCompose({
-      definition: loaded.definition,
-      definitionPath: defPath,
-      outputDir: out,
-      phases: composed.phases,
-      justPhases: ["pkgset", "gather", "snapshot-repo"],
-    }).finally(() => orchestrator.close());
-    expect(local.status).toBe("FINISHED");
-    const state = composed.state();
+    /** The client: the definition as it is now, its package side up to snapshot-repo, and the run's state. */
+    const packageSide = async () => {
+      const loaded = await loadDefinition(defPath);
+      const orchestrator = new OrchestratorConnection();
+      const composed = capturingState(composePhases({ baseDir: defDir, cacheDir, orchestrator }));
+      const local = await runCompose({
+        definition: loaded.definition,
+        definitionPath: defPath,
+        outputDir: out,
+        phases: composed.phases,
+        justPhases: ["pkgset", "gather", "snapshot-repo"],
+      }).finally(() => orchestrator.close());
+      expect(local.status).toBe("FINISHED");
+      return { loaded, local, state: composed.state() };
+    };
+    const { loaded, local, state } = await packageSide();
     // nothing to chain on in a first compose
     expect(await previousCommitOf(local.composeDir, loaded.definition, "minimal", "amd64")).toBeUndefined();
     const inputs = await imageTaskInputs(loaded, state, "minimal", "amd64", await imageTrustOf(loaded, out));
@@ -188,23 +190,13 @@ describe.skipIf(!ready)("image task", () => {
     // a second compose: its image task chains on the first's commit, and its disk image fails (8M is too small)
     const smallDisk = text.replace("size: 2G", "size: 8M");
     await writeFile(defPath, smallDisk);
-    const loaded2 = await loadDefinition(defPath);
-    const orchestrator2 = new OrchestratorConnection();
-    const composed2 = capturingState(composePhases({ baseDir: defDir, cacheDir, orchestrator: orchestrator2 }));
-    const local2 = await runCompose({
-      definition: loaded2.definition,
-      definitionPath: defPath,
-      outputDir: out,
-      phases: composed2.phases,
-      justPhases: ["pkgset", "gather", "snapshot-repo"],
-    }).finally(() => orchestrator2.close());
+    const { loaded: loaded2, local: local2, state: state2 } = await packageSide();
     // its package side ended as latest-<name>; in a whole compose the image phases run before that, the first still the latest
     const latest = join(out, `latest-${loaded2.definition.name}`);
     await rm(latest);
     await symlink(basename(local.composeDir), latest);
     const previous = await previousCommitOf(local2.composeDir, loaded2.definition, "minimal", "amd64");
     expect(previous?.commit).toBe(r.ostree!.commit);
-    const state2 = composed2.state();
     const inputs2 = await imageTaskInputs(loaded2, state2, "minimal", "amd64", await imageTrustOf(loaded2, out), previous!.commit);
     expect(inputs2.state.previousCommit).toBe(r.ostree!.commit);
     const W2 = join(work, "task-2-1");
