@@ -183,6 +183,19 @@ describe("runCompose", () => {
     expect(result.phases.find((p) => p.name === "test")?.outcome).toBe("failed-failable");
   });
 
+  it("takes a run's own failable deliverables besides the definition's (an image task hands the verdict on)", async () => {
+    ran.length = 0;
+    const doomed = await compose([failing("image-build", "qcow2"), ok("metadata")]).catch((e) => e);
+    expect(isCodedError(doomed, "COMPOSE_PHASE_FAILED")).toBe(true);
+    const result = await compose([failing("image-build", "qcow2"), ok("metadata")], { failable: ["qcow2"] });
+    expect(result.status).toBe("FINISHED_INCOMPLETE");
+    expect(result.phases.find((p) => p.name === "image-build")).toMatchObject({
+      outcome: "failed-failable",
+      error: { code: "COMMAND_FAILED", message: "image-build broke" },
+    });
+    expect(ran).toEqual(["metadata"]);
+  });
+
   it("ends TERMINATED when interrupted", async () => {
     const controller = new AbortController();
     const interrupted: Phase = {

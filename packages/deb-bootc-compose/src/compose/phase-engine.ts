@@ -87,6 +87,11 @@ export interface ComposeRunOptions {
   composeId?: string;
   /** What earlier phases run elsewhere handed on (an image task's snapshot), instead of an empty state. */
   state?: ComposeState;
+  /**
+   * Deliverables failable in this run besides the definition's (an image task: a failed disk image goes
+   * back in its result with the other files, and the client's definition decides what it is worth).
+   */
+  failable?: readonly string[];
 }
 
 /** Refuse unknown phase names up front, naming the closest one. */
@@ -125,8 +130,9 @@ async function writeStatus(dir: string, status: ComposeStatus): Promise<void> {
   await writeFileAtomic(join(dir, "STATUS"), `${status}\n`);
 }
 
-function isFailable(definition: ComposeDefinition, deliverable: string | undefined): boolean {
+function isFailable(definition: ComposeDefinition, deliverable: string | undefined, extra: readonly string[] = []): boolean {
   if (deliverable === undefined) return false;
+  if (extra.includes(deliverable)) return true;
   return definition.failable.some((f) => (typeof f === "string" ? f : f.deliverable) === deliverable);
 }
 
@@ -214,7 +220,7 @@ export async function runCompose(options: ComposeRunOptions): Promise<ComposeRes
       if (signal.aborted || isCodedError(error, "INTERRUPTED")) {
         record.outcome = "interrupted";
         status = "TERMINATED";
-      } else if (isFailable(definition, phase.deliverable)) {
+      } else if (isFailable(definition, phase.deliverable, options.failable)) {
         record.outcome = "failed-failable";
         status = "FINISHED_INCOMPLETE";
       } else {

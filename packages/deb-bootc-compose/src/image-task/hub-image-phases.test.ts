@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "@debian-bootc/core";
@@ -8,10 +8,11 @@ import { generateOpenPgpKey } from "@debian-bootc/debian";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { type ComposeEvent, ComposeEvents } from "../compose/compose-events.js";
-import type { PkgsetState } from "../compose/compose-state.js";
+import { ComposeState, type PkgsetState } from "../compose/compose-state.js";
 import { HubComposeRecord } from "../compose/hub-record.js";
 import { type Phase, runCompose } from "../compose/phase-engine.js";
 import { loadDefinition } from "../definition.js";
+import { ostreeRef } from "../ostree/ostree-phase.js";
 import { minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
 import { createHubImagePhases } from "./hub-image-phases.js";
 import type { ImageTaskResult } from "./task-result.js";
@@ -44,12 +45,23 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** A definition (the minimal example's minimal variant, or both, OCI outputs only) and a stand-in for the package side. */
-async function setup({ withStandard = false, bootTest }: { withStandard?: boolean; bootTest?: { marker: true } } = {}) {
+/**
+ * A definition (the minimal example's minimal variant, or both, OCI outputs only, plus `extra` lines) and a
+ * stand-in for the package side; `bootTest` as the compose command passes it when its test phase runs.
+ */
+async function setup({
+  withStandard = false,
+  bootTest,
+  extra = "",
+}: {
+  withStandard?: boolean;
+  bootTest?: { marker: true };
+  extra?: string;
+} = {}) {
   const variants = withStandard ? ["minimal", "standard"] : ["minimal"];
   const dir = join(work, `c${n++}`);
   await mkdir(join(dir, "files"), { recursive: true });
-  let text = await minimalVariantDefinition("[oci, ociarchive]", { withStandard });
+  let text = `${await minimalVariantDefinition("[oci, ociarchive]", { withStandard })}${extra}`;
   // a compose ID of its own on the shared hub
   text = text.replace(/^version: .*$/m, `version: "13.${n}"`);
   text = text.replace(/^files:\n/m, 'files:\n  - dest: /etc/motd\n    src: files/motd.txt\n    mode: "0644"\n');
@@ -109,6 +121,7 @@ async function setup({ withStandard = false, bootTest }: { withStandard?: boolea
     packageSide,
     ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out"), ...(bootTest ? { bootTest } : {}) }),
   ];
+  const state = new ComposeState();
   /** The compose up to image-build, its hub record finished and its connection closed at the end. */
   const compose = (signal?: AbortSignal) =>
     runCompose({
@@ -118,9 +131,10 @@ async function setup({ withStandard = false, bootTest }: { withStandard?: boolea
       phases,
       skipPhases: ["test", "metadata", "publish"],
       events,
+      state,
       ...(signal ? { signal } : {}),
     }).finally(() => record.finish().finally(() => connection.close()));
-  return { dir, seen, compose };
+  return { dir, seen, compose, loaded, state };
 }
 
 /** The next composeImage task, claimed and started as a builder (host `imager` unless said) does. */
@@ -133,6 +147,15 @@ async function claimImageTask(host = "imager"): Promise<ClaimedTask> {
     }
   }
   throw new Error("no composeImage task was queued");
+}
+
+/** The compose's error once the task is completed with this result and no files. */
+async function refusedWith(task: ClaimedTask, image: ImageTaskResult, composing: Promise<unknown>) {
+  await builder.completeTask("imager", task.id, { session: "s", result: { files: [], image } });
+  return composing.then(
+    () => undefined,
+    (e: unknown) => e as { cause?: { code: string; message: string } },
+  );
 }
 
 /** A small OCI layout as a tar, as `image-task` leaves the archive. */
@@ -197,6 +220,10 @@ describe("the image phases on a hub (--images-on hub)", () => {
     expect(states).toContain("closed");
     const notes = s.seen.flatMap((e) => (e.kind === "note" ? [e.text] : []));
     expect(notes).toContain(`minimal/amd64: made by image task ${task.id} on imager`);
+    // the tree stayed on the builder: its record here names the builder, no path (nothing here has that tree)
+    const [details] = s.state.get("rootfs-details");
+    expect(details).toMatchObject({ variant: "minimal", arch: "amd64", origin: "built", builtOn: "imager" });
+    expect(details).not.toHaveProperty("path");
     // the hub's record of the compose has the image phases done
     const recorded = await new HubClient({ url: hub.url }).getCompose(result.composeId);
     expect(recorded.status).toBe("FINISHED");
@@ -260,13 +287,95 @@ describe("the image phases on a hub (--images-on hub)", () => {
       ostree: { ref: "--repo=/etc", commit: SHA, version: "1" },
       phases: [],
     };
-    await builder.completeTask("imager", task.id, { session: "s", result: { files: [], image } });
-    const error = await composing.then(
-      () => undefined,
-      (e: unknown) => e as { cause?: { code: string; message: string } },
-    );
+    const error = await refusedWith(task, image, composing);
     expect(error?.cause?.code).toBe("IMAGE_RESULT_REFUSED");
     expect(error?.cause?.message).toContain('its commit is on "--repo=/etc"');
+  }, 60_000);
+
+  it("sends the previous compose's commit to chain on, and refuses a result whose commit has another parent", async () => {
+    const s = await setup();
+    // a previous compose of the same definition, the latest, with a commit on the variant's ref
+    const ref = ostreeRef(s.loaded.definition, "minimal", "amd64");
+    const previous = "c".repeat(64);
+    const prevDir = join(s.dir, "out", "previous");
+    await mkdir(join(prevDir, "compose", "ostree", "repo"), { recursive: true });
+    await writeFile(join(prevDir, "compose", "ostree", "repo", "config"), "[core]\nmode=archive-z2\n");
+    await mkdir(join(prevDir, "compose", "minimal", "amd64"), { recursive: true });
+    await writeFile(join(prevDir, "compose", "minimal", "amd64", "ostree-commit.json"), JSON.stringify({ ref, commit: previous }));
+    await symlink("previous", join(s.dir, "out", `latest-${s.loaded.definition.name}`));
+    const composing = s.compose();
+    const task = await claimImageTask();
+    expect((task.request as { state: { previousCommit?: string } }).state.previousCommit).toBe(previous);
+    const image: ImageTaskResult = {
+      variant: "minimal",
+      arch: "amd64",
+      rootfs: { kver: "6.12.0-1-amd64", durations: {}, from: "snapshot", origin: "built" },
+      ostree: { ref, commit: SHA, parent: "d".repeat(64), version: "1" },
+      phases: [],
+    };
+    const error = await refusedWith(task, image, composing);
+    expect(error?.cause?.code).toBe("IMAGE_RESULT_REFUSED");
+    expect(error?.cause?.message).toContain(`its commit's parent is ${"d".repeat(64)}, the task was sent ${previous}`);
+  }, 60_000);
+
+  /** A task whose disk image failed on the builder: the OCI archive and the logs come back, image-build's error in its phases. */
+  async function completeWithFailedDisk(s: Awaited<ReturnType<typeof setup>>): Promise<void> {
+    const task = await claimImageTask();
+    const archive = await ociArchive(s.dir);
+    const files = [
+      { name: "debian-bootc-minimal-minimal.ociarchive", kind: "oci-archive", ...(await builder.uploadBuffer(archive)) },
+      { name: "log-image-build.log", kind: "log", ...(await builder.uploadBuffer(Buffer.from('{"msg":"phase failed"}\n'))) },
+    ];
+    const image: ImageTaskResult = {
+      variant: "minimal",
+      arch: "amd64",
+      rootfs: { kver: "6.12.0-1-amd64", durations: {}, from: "snapshot", origin: "built" },
+      oci: { file: "debian-bootc-minimal-minimal.ociarchive", sha256: files[0]!.sha256 },
+      phases: [
+        { name: "oci", outcome: "done" },
+        {
+          name: "image-build",
+          outcome: "failed-failable",
+          error: { code: "DISK_IMAGE_FAILED", message: "disk size 8388608 bytes is too small for partition root" },
+        },
+      ],
+    };
+    await builder.completeTask("imager", task.id, { session: "s", result: { files, image } });
+  }
+
+  it("a disk image failed on the builder: the compose is FINISHED_INCOMPLETE when the deliverable is failable, with the rest placed", async () => {
+    const s = await setup({ extra: "failable: [qcow2]\n" });
+    const composing = s.compose();
+    await completeWithFailedDisk(s);
+    const result = await composing;
+    expect(result.status).toBe("FINISHED_INCOMPLETE");
+    expect(result.phases.find((p) => p.name === "image-build")).toMatchObject({
+      outcome: "failed-failable",
+      error: {
+        code: "DISK_IMAGE_FAILED",
+        message: expect.stringContaining("minimal/amd64: the disk image failed on imager: DISK_IMAGE_FAILED: disk size"),
+      },
+    });
+    expect(result.phases.find((p) => p.name === "oci")?.outcome).toBe("done");
+    const here = join(result.composeDir, "compose", "minimal", "amd64");
+    expect(await readFile(join(here, "oci", "index.json"), "utf8")).toContain("schemaVersion");
+    expect(await readFile(join(result.composeDir, "logs", "image-task-minimal-amd64", "image-build.log"), "utf8")).toContain(
+      "phase failed",
+    );
+    expect((await new HubClient({ url: hub.url }).getCompose(result.composeId)).status).toBe("FINISHED_INCOMPLETE");
+  }, 60_000);
+
+  it("a disk image failed on the builder: the compose is DOOMED when the deliverable is not failable", async () => {
+    const s = await setup();
+    const composing = s.compose();
+    await completeWithFailedDisk(s);
+    const error = await composing.then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; cause?: { code: string } },
+    );
+    expect(error?.code).toBe("COMPOSE_PHASE_FAILED");
+    expect(error?.cause?.code).toBe("DISK_IMAGE_FAILED");
+    expect(error?.message).toContain("phase image-build failed: minimal/amd64: the disk image failed on imager");
   }, 60_000);
 
   it("on an interrupt, the compose ends TERMINATED and its task is canceled", async () => {

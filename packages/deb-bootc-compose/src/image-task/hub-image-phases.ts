@@ -7,10 +7,11 @@ import type { HubComposeRecord } from "../compose/hub-record.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import type { LoadedDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
-import { channelRef, ostreeRef } from "../ostree/ostree-phase.js";
+import { channelRef, ostreeRef, previousCommitOf } from "../ostree/ostree-phase.js";
 import {
   type CheckedImageTask,
   checkImageTask,
+  failOnDiskImageFailures,
   placeDiskImages,
   placeLogs,
   placeOciImages,
@@ -77,6 +78,7 @@ export function createHubImagePhases(options: HubImagePhasesOptions): Phase[] {
       async run(ctx) {
         await placeDiskImages(ctx, tasks);
         await placeLogs(ctx, tasks);
+        failOnDiskImageFailures(tasks);
       },
     },
   ];
@@ -92,7 +94,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
     );
   const { client } = hub;
   const trust = await imageTrustOf(loaded, options.outputDir);
-  const queued: Array<{ id: number; variant: string; arch: string }> = [];
+  const queued: Array<{ id: number; variant: string; arch: string; parent?: string }> = [];
   const upload = async (files: readonly TaskInputFile[]) => {
     const listed = [];
     for (const f of files) {
@@ -104,7 +106,11 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
   try {
     for (const arch of loaded.definition.arches) {
       for (const variant of Object.keys(loaded.definition.variants)) {
-        const inputs = await imageTaskInputs(loaded, ctx.state, variant, arch, trust, options.bootTest);
+        const previousCommit = (await previousCommitOf(ctx.composeDir, ctx.definition, variant, arch))?.commit;
+        const inputs = await imageTaskInputs(loaded, ctx.state, variant, arch, trust, {
+          ...(options.bootTest ? { bootTest: options.bootTest } : {}),
+          ...(previousCommit ? { previousCommit } : {}),
+        });
         const snapshot = await upload(inputs.snapshot);
         const definitionFiles = await upload(inputs.definitionFiles);
         const request = {
@@ -117,7 +123,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
           state: inputs.state,
         };
         const { task: id } = await client.queueComposeImage(ctx.composeId, request);
-        queued.push({ id, variant, arch });
+        queued.push({ id, variant, arch, ...(previousCommit ? { parent: previousCommit } : {}) });
         ctx.logger.info({ task: id, variant, arch, files: snapshot.length + definitionFiles.length }, "image task queued");
         ctx.emit({ phase: "rootfs", kind: "image-task", variant, arch, task: id, state: "free", host: null });
       }
@@ -180,7 +186,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
 async function downloadTask(
   ctx: PhaseContext,
   client: { downloadArtifact(sha256: string, path: string): Promise<void> },
-  q: { id: number; variant: string; arch: string },
+  q: { id: number; variant: string; arch: string; parent?: string },
   task: TaskDetail,
 ): Promise<CheckedImageTask> {
   const dir = join(ctx.composeDir, "work", "image-tasks", `${q.variant}-${q.arch}`);
@@ -192,7 +198,13 @@ async function downloadTask(
     await client.downloadArtifact(file.sha256, join(dir, file.name));
   }
   const image = (task.result as { image?: unknown } | null)?.image;
-  const checked = await checkImageTask({ dir, files: task.files, result: image });
+  const checked = await checkImageTask({
+    dir,
+    files: task.files,
+    result: image,
+    ...(q.parent ? { parent: q.parent } : {}),
+    ...(task.host ? { host: task.host } : {}),
+  });
   if (checked.result.variant !== q.variant || checked.result.arch !== q.arch)
     throw composeError(
       "IMAGE_RESULT_REFUSED",
@@ -205,6 +217,11 @@ async function downloadTask(
     throw composeError(
       "IMAGE_RESULT_REFUSED",
       `image task ${q.id}: its commit is on ${JSON.stringify(ostree.ref)}, the definition's ref is ${ref}`,
+    );
+  if (ostree && ostree.parent !== q.parent)
+    throw composeError(
+      "IMAGE_RESULT_REFUSED",
+      `image task ${q.id}: its commit's parent is ${ostree.parent ?? "none"}, the task was sent ${q.parent ?? "none"}`,
     );
   if (disk && (disk.commit !== ostree?.commit || disk.ref !== (channelRef(ctx.definition, q.variant, q.arch) ?? ref)))
     throw composeError(

@@ -8,29 +8,34 @@
  * into the compose (the commit pulled into compose/ostree/repo, the archive and image at the local
  * phases' paths), the test phase takes the marker boot the task made of its disk image (booted under QEMU
  * by the command, as the builder runs it) and the metadata phase lists them in images.json and SHA256SUMS.
+ * A second compose then sends the first one's commit: the builder's commit records it as its parent (by
+ * checksum: the builder has no object of it), the client's repository holds both; its disk is too small,
+ * so the task still succeeds with the commit and the OCI archive and the disk image's error in its phases.
  * A private rootfs cache; the machine's .debs and indexes. Needs root, mmdebstrap, bubblewrap, skopeo,
  * qemu-system-x86 and ovmf; several minutes on 2 cores (the boot under TCG takes several of them).
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { run } from "@debian-bootc/core";
 import { hashFileWith } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { createTestPhase } from "../boot/test-phase.js";
 import { OrchestratorConnection } from "../build/orchestrator-connection.js";
 import { ComposeEvents } from "../compose/compose-events.js";
+import { ComposeState } from "../compose/compose-state.js";
 import { fileLogger, runCompose } from "../compose/phase-engine.js";
 import { composePhases } from "../compose/registry.js";
 import { capturingState } from "../compose/state-capture.js";
 import { loadDefinition } from "../definition.js";
 import { createMetadataPhase } from "../metadata/metadata-phase.js";
+import { previousCommitOf } from "../ostree/ostree-phase.js";
 import { runrootProfile, runrootScript } from "../ostree/runroot.js";
 import { cacheWithPrivateRootfs, minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
 import { prepareWorkDir } from "./__fixtures__/work-dir.js";
-import { placeImageResults } from "./place-result.js";
+import { checkImageTask, failOnDiskImageFailures, placeImageResults, placeOstreeCommits } from "./place-result.js";
 import { OSTREE_TAR } from "./run-image-task.js";
 import { imageTaskInputs, imageTrustOf } from "./task-inputs.js";
 import { type ResultJson, resultJsonSchema } from "./task-result.js";
@@ -77,23 +82,29 @@ describe.skipIf(!ready)("image task", () => {
     await writeFile(join(defDir, "files", "motd.txt"), "made by an image task\n");
     const defPath = join(defDir, "minimal.yaml");
     await writeFile(defPath, text);
-    const loaded = await loadDefinition(defPath);
-
-    // the client: the package side, up to snapshot-repo
     const out = join(work, "out");
-    const orchestrator = new OrchestratorConnection();
-    const composed = capturingState(composePhases({ baseDir: defDir, cacheDir, orchestrator }));
-    const local = await runCompose({
-      definition: loaded.definition,
-      definitionPath: defPath,
-      outputDir: out,
-      phases: composed.phases,
-      justPhases: ["pkgset", "gather", "snapshot-repo"],
-    }).finally(() => orchestrator.close());
-    expect(local.status).toBe("FINISHED");
-    const state = composed.state();
+    /** The client: the definition as it is now, its package side up to snapshot-repo, and the run's state. */
+    const packageSide = async () => {
+      const loaded = await loadDefinition(defPath);
+      const orchestrator = new OrchestratorConnection();
+      const composed = capturingState(composePhases({ baseDir: defDir, cacheDir, orchestrator }));
+      const local = await runCompose({
+        definition: loaded.definition,
+        definitionPath: defPath,
+        outputDir: out,
+        phases: composed.phases,
+        justPhases: ["pkgset", "gather", "snapshot-repo"],
+      }).finally(() => orchestrator.close());
+      expect(local.status).toBe("FINISHED");
+      return { loaded, local, state: composed.state() };
+    };
+    const { loaded, local, state } = await packageSide();
+    // nothing to chain on in a first compose
+    expect(await previousCommitOf(local.composeDir, loaded.definition, "minimal", "amd64")).toBeUndefined();
     // the client's test phase runs: the builder boots the disk image it made to its marker
-    const inputs = await imageTaskInputs(loaded, state, "minimal", "amd64", await imageTrustOf(loaded, out), { marker: true });
+    const inputs = await imageTaskInputs(loaded, state, "minimal", "amd64", await imageTrustOf(loaded, out), {
+      bootTest: { marker: true },
+    });
     expect(inputs.definitionFiles.map((f) => f.path)).toEqual(["files/motd.txt"]);
     expect(inputs.snapshot.some((f) => f.path === "dists/trixie-minimal/InRelease")).toBe(true);
     expect(inputs.snapshot.some((f) => f.path.includes("snapshot-key"))).toBe(false);
@@ -205,5 +216,90 @@ describe.skipIf(!ready)("image task", () => {
     });
     expect(shown).toContain(r.ostree!.commit);
     expect(shown).toContain(local.composeId);
+    expect(r.ostree!.parent).toBeUndefined();
+
+    // a second compose: its image task chains on the first's commit, and its disk image fails (8M is too small)
+    const smallDisk = text.replace("size: 2G", "size: 8M");
+    await writeFile(defPath, smallDisk);
+    const { loaded: loaded2, local: local2, state: state2 } = await packageSide();
+    // its package side ended as latest-<name>; in a whole compose the image phases run before that, the first still the latest
+    const latest = join(out, `latest-${loaded2.definition.name}`);
+    await rm(latest);
+    await symlink(basename(local.composeDir), latest);
+    const previous = await previousCommitOf(local2.composeDir, loaded2.definition, "minimal", "amd64");
+    expect(previous?.commit).toBe(r.ostree!.commit);
+    const inputs2 = await imageTaskInputs(loaded2, state2, "minimal", "amd64", await imageTrustOf(loaded2, out), {
+      previousCommit: previous!.commit,
+    });
+    expect(inputs2.state.previousCommit).toBe(r.ostree!.commit);
+    const W2 = join(work, "task-2-1");
+    await mkdir(W2, { mode: 0o700 });
+    await prepareWorkDir(W2, local2.composeId, inputs2);
+    const ran2 = await runCli(["image-task", W2, "--cache-dir", cacheDir, "--json"]);
+    // a partial result: the task succeeds, the disk image's failure is in its phases
+    expect(ran2.code, `${ran2.stdout}\n${ran2.stderr.slice(-4000)}`).toBe(0);
+    const written2: ResultJson = resultJsonSchema.parse(JSON.parse(await readFile(join(W2, "out", "result.json"), "utf8")));
+    const r2 = written2.result;
+    expect(r2.rootfs.origin).toBe("reused");
+    expect(r2.ostree?.parent).toBe(r.ostree!.commit);
+    expect(r2.ostree?.commit).not.toBe(r.ostree!.commit);
+    expect(r2.disk).toBeUndefined();
+    expect(r2.phases.find((p) => p.name === "image-build")).toMatchObject({
+      outcome: "failed-failable",
+      error: { code: "DISK_IMAGE_FAILED" },
+    });
+    expect(
+      written2.files
+        .filter((f) => f.kind !== "log")
+        .map((f) => f.kind)
+        .sort(),
+    ).toEqual(["oci-archive", "ostree-commit"]);
+    expect(written2.files.map((f) => f.name)).toContain("log-image-build.log");
+
+    // placed: the client's repository holds the new commit and its parent, pulled from the first compose
+    const downloaded2 = join(local2.composeDir, "work", "image-tasks", "minimal-amd64");
+    await mkdir(downloaded2, { recursive: true });
+    for (const f of written2.files) await copyFile(join(W2, "out", f.name), join(downloaded2, f.name));
+    const logger2 = fileLogger(join(local2.composeDir, "logs", "place.log"));
+    const ctx2 = {
+      ...ctx,
+      composeId: local2.composeId,
+      composeDir: local2.composeDir,
+      definition: loaded2.definition,
+      logger: logger2,
+      state: state2,
+    };
+    const placed = await placeImageResults(
+      ctx2,
+      [{ dir: downloaded2, files: written2.files, result: written2.result, parent: r.ostree!.commit }],
+      defDir,
+    );
+    await logger2.flush();
+    expect(state2.get("ostree")[0]).toMatchObject({ commit: r2.ostree!.commit, parent: r.ostree!.commit });
+    expect(() => failOnDiskImageFailures(placed)).toThrow(/minimal\/amd64: the disk image failed: DISK_IMAGE_FAILED: .*too small/);
+    const chain = await runrootScript(
+      'ostree rev-parse --repo=/repo "$1^" && ostree fsck --repo=/repo >&2 && ostree log --repo=/repo "$1"',
+      [r2.ostree!.commit],
+      {
+        profile: runrootProfile(loaded2.definition.suite, "amd64"),
+        packages: ["ostree"],
+        binds: [{ source: join(local2.composeDir, "compose", "ostree", "repo"), target: "/repo", readOnly: true }],
+      },
+    );
+    expect(chain.split("\n")[0]).toBe(r.ostree!.commit);
+    // the parent's object is there too, as after a local commit: the log reaches the first compose's commit
+    expect(chain).toContain(`commit ${r.ostree!.commit}`);
+    expect(chain).not.toContain("History beyond this commit not fetched");
+
+    // a builder that records another parent than the one sent is refused
+    await rm(join(local2.composeDir, "compose", "ostree", "repo"), { recursive: true, force: true });
+    const downloaded3 = join(local2.composeDir, "work", "image-tasks", "again");
+    await mkdir(downloaded3, { recursive: true });
+    for (const f of written2.files) await copyFile(join(W2, "out", f.name), join(downloaded3, f.name));
+    const unsent = await checkImageTask({ dir: downloaded3, files: written2.files, result: written2.result });
+    await expect(placeOstreeCommits({ ...ctx2, state: new ComposeState() }, [unsent], defDir)).rejects.toMatchObject({
+      code: "IMAGE_RESULT_REFUSED",
+      message: expect.stringContaining("the task was sent none"),
+    });
   });
 });

@@ -7,13 +7,12 @@ import type { ImageRecord } from "../compose/compose-state.js";
 import type { PhaseContext } from "../compose/phase-engine.js";
 import type { DiskImageRecord } from "../disk/image-build-phase.js";
 import { composeError } from "../errors.js";
-import { reuseCommit } from "../ostree/commit.js";
-import { type OstreeCommitRecord, recordCommits, writeCommitRecord } from "../ostree/ostree-phase.js";
+import { commitParent, reuseCommit } from "../ostree/commit.js";
+import { type OstreeCommitRecord, previousCommitOf, recordCommits, writeCommitRecord } from "../ostree/ostree-phase.js";
 import { runrootProfile } from "../ostree/runroot.js";
 import { signCommit } from "../publish/publish.js";
 import { updateSigningKey } from "../publish/signing-key.js";
 import { handBackToCaller } from "../rootfs/chroot.js";
-import { rootfsPath } from "../rootfs/rootfs.js";
 import type { RootfsDetails } from "../rootfs/rootfs-phase.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { LOG_PREFIX } from "./run-image-task.js";
@@ -33,6 +32,10 @@ export interface DownloadedImageTask {
   dir: string;
   files: ReadonlyArray<{ name: string; kind: string }>;
   result: unknown;
+  /** The commit the client sent the task to chain on (state.previousCommit), if any. */
+  parent?: string;
+  /** The builder that ran it, as the hub names it. */
+  host?: string;
 }
 
 /** A downloaded task with its result checked and its files found: what the placement functions take. */
@@ -41,6 +44,8 @@ export interface CheckedImageTask {
   result: ImageTaskResult;
   /** name -> kind, each a regular file in dir. */
   files: Map<string, ImageFileKind>;
+  parent?: string;
+  host?: string;
 }
 
 type PlaceContext = Pick<PhaseContext, "composeDir" | "definition" | "logger" | "signal" | "state" | "emit">;
@@ -61,7 +66,8 @@ export async function checkImageTask(downloaded: DownloadedImageTask): Promise<C
   for (const name of named)
     if (!files.has(name)) throw composeError("IMAGE_RESULT_REFUSED", `image task result names ${name}, which is not among its files`);
   for (const boot of result.bootTests ?? []) checkMarkerBoot(boot, result, files);
-  return { dir: downloaded.dir, result, files };
+  const { parent, host } = downloaded;
+  return { dir: downloaded.dir, result, files, ...(parent ? { parent } : {}), ...(host ? { host } : {}) };
 }
 
 /** A builder's marker boot is of the task's variant/arch, of one of its disk image files, with its logs among the task's log files. */
@@ -86,13 +92,13 @@ async function checkedFile(task: CheckedImageTask, name: string, sha256: string)
   return path;
 }
 
-/** The rootfs phase's records (the trees themselves stayed on the builders). */
+/** The rootfs phase's records: the trees themselves stayed on the builders, so no path, and which builder. */
 export function placeRootfsDetails(ctx: PlaceContext, tasks: readonly CheckedImageTask[]): RootfsDetails[] {
-  const details = tasks.map(({ result: r }) => ({
+  const details = tasks.map(({ result: r, host }) => ({
     variant: r.variant,
     arch: r.arch,
-    path: rootfsPath(ctx.composeDir, r.variant, r.arch),
     ...r.rootfs,
+    ...(host ? { builtOn: host } : {}),
   }));
   ctx.state.set("rootfs-details", details);
   return details;
@@ -101,7 +107,9 @@ export function placeRootfsDetails(ctx: PlaceContext, tasks: readonly CheckedIma
 /**
  * Each unsigned commit pulled from its task's repository into compose/ostree/repo on its ref (ostree
  * pull-local in the suite's runroot, as the local phase takes over a previous commit), then signed there
- * with the update key when the definition has an updates section.
+ * with the update key when the definition has an updates section. A task sent a previous commit to chain
+ * on gets it pulled first from the previous compose (the repository then holds both, as a local commit
+ * leaves it), and its commit must record exactly that parent (none when none was sent).
  */
 export async function placeOstreeCommits(
   ctx: PlaceContext,
@@ -121,6 +129,22 @@ export async function placeOstreeCommits(
       await rm(unpacked, { recursive: true, force: true });
       await extractTarSafely(join(task.dir, tar), unpacked, { signal: ctx.signal });
       const profile = runrootProfile(ctx.definition.suite, r.arch);
+      const previous = task.parent ? await previousCommitOf(ctx.composeDir, ctx.definition, r.variant, r.arch) : undefined;
+      if (previous && previous.commit === task.parent) {
+        log.line(`pull-local ${previous.commit} (${r.ostree.ref}) from ${previous.repo}: the parent`);
+        const took = await reuseCommit({
+          repo,
+          ref: r.ostree.ref,
+          previousRepo: previous.repo,
+          commit: previous.commit,
+          profile,
+          logger: ctx.logger,
+          signal: ctx.signal,
+          onOutput: (c) => log.write(c),
+        });
+        if (!took)
+          ctx.logger.warn({ ref: r.ostree.ref, parent: previous.commit }, "the previous compose's ref moved: the parent is not copied");
+      }
       log.line(`pull-local ${r.ostree.commit} (${r.ostree.ref}) from ${unpacked}/repo`);
       const pulled = await reuseCommit({
         repo,
@@ -138,6 +162,12 @@ export async function placeOstreeCommits(
           "IMAGE_RESULT_REFUSED",
           `${r.variant}/${r.arch}: the task's repository has no ${r.ostree.ref} at ${r.ostree.commit}`,
         );
+      const parent = await commitParent(repo, r.ostree.commit, { profile, logger: ctx.logger, signal: ctx.signal });
+      if (parent !== task.parent)
+        throw composeError(
+          "IMAGE_RESULT_REFUSED",
+          `${r.variant}/${r.arch}: commit ${r.ostree.commit} has parent ${parent ?? "none"}, the task was sent ${task.parent ?? "none"}`,
+        );
       if (ctx.definition.updates) {
         const key = ctx.state.find("update-key") ?? (await updateSigningKey(ctx.definition, baseDir));
         await signCommit({
@@ -152,7 +182,14 @@ export async function placeOstreeCommits(
         log.line(`signed ${r.ostree.commit} with ${key.fingerprint}`);
       }
       await rm(unpacked, { recursive: true, force: true });
-      const record: OstreeCommitRecord = { variant: r.variant, arch: r.arch, repo, changed: true, ...r.ostree };
+      const record: OstreeCommitRecord = {
+        variant: r.variant,
+        arch: r.arch,
+        repo,
+        changed: true,
+        ...r.ostree,
+        ...(parent ? { parent } : {}),
+      };
       records.push(record);
       await writeCommitRecord(ctx.composeDir, record);
       ctx.emit({
@@ -249,6 +286,23 @@ async function placeMarkerBoot(ctx: PlaceContext, task: CheckedImageTask, boot: 
     ...(consoleName !== undefined ? { consoleLog: here.consoleLog } : {}),
     ...(resultsName !== undefined ? { resultsLog: here.resultsLog } : {}),
   };
+}
+
+/**
+ * A disk image that failed on its builder fails the image-build phase here too, as it fails a local one:
+ * the compose is then FINISHED_INCOMPLETE when the definition lists the deliverable as failable, else DOOMED.
+ */
+export function failOnDiskImageFailures(tasks: readonly CheckedImageTask[]): void {
+  const failed = tasks.flatMap(({ result: r, host }) => {
+    const phase = r.phases.find((p) => p.name === "image-build");
+    if (!phase?.outcome.startsWith("failed")) return [];
+    const why = phase.error ? `${phase.error.code}: ${phase.error.message}` : "failed";
+    return [{ at: `${r.variant}-${r.arch}`, text: `${r.variant}/${r.arch}: the disk image failed${host ? ` on ${host}` : ""}: ${why}` }];
+  });
+  if (failed.length > 0)
+    throw composeError("DISK_IMAGE_FAILED", failed.map((f) => f.text).join("; "), {
+      hint: `the builder's log: ${failed.map((f) => `logs/image-task-${f.at}/image-build.log`).join(", ")}`,
+    });
 }
 
 /** The builder's logs of each task under logs/image-task-<variant>-<arch>/. */

@@ -9,7 +9,6 @@ import type { ComposeState } from "../compose/compose-state.js";
 import { type ComposeResult, type Phase, runCompose } from "../compose/phase-engine.js";
 import { capturingState } from "../compose/state-capture.js";
 import { createImageBuildPhase } from "../disk/image-build-phase.js";
-import { composeError } from "../errors.js";
 import { lintPhase } from "../lint/lint-phase.js";
 import { writeOciArchive } from "../oci/oci-archive.js";
 import { ociPhase } from "../oci/oci-phase.js";
@@ -43,8 +42,10 @@ export const LOG_PREFIX = "log-";
 /**
  * `image-task W`: one variant/arch's image phases (rootfs, ostree, oci, lint, image-build) of a compose
  * made elsewhere, run by the phase engine in W/compose/<compose ID> from the state the request carries,
- * the snapshot from W/snapshot; commits are left unsigned (no private key is here). W/out/result.json
- * names what it leaves in W/out: the commit's repository as a tar, the OCI archive, the disk images, the logs.
+ * the snapshot from W/snapshot; commits are left unsigned (no private key is here) and chain on the
+ * client's previous commit by checksum. W/out/result.json names what it leaves in W/out: the commit's
+ * repository as a tar, the OCI archive, the disk images, the logs. A failed disk image does not fail the
+ * task: its error is in the result's phases, the other files come back.
  */
 export async function runImageTask(options: ImageTaskOptions): Promise<ResultJson> {
   const { workDir } = options;
@@ -59,16 +60,18 @@ export async function runImageTask(options: ImageTaskOptions): Promise<ResultJso
   await mkdir(keyDir, { recursive: true });
   await mkdir(out, { recursive: true });
   const state = await seedImageTaskState(task.state, { variant, arch, snapshotDir: join(workDir, "snapshot"), keyDir });
+  const imageBuild = createImageBuildPhase();
+  const { previousCommit } = task.state;
   const captured = capturingState([
     createRootfsPhase({
       baseDir: loaded.baseDir,
       ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
       only: { variant, arch, trust: { updateKey: task.state.updateKey, containersTrust: task.state.containersTrust } },
     }),
-    createOstreePhase({ sign: false }),
+    createOstreePhase({ sign: false, parentOf: () => previousCommit }),
     ociPhase,
     lintPhase,
-    createImageBuildPhase(),
+    imageBuild,
     ...(task.state.bootTest ? [markerBootPhase(task.state.bootTest)] : []),
   ]);
   const composed = await runCompose({
@@ -78,16 +81,12 @@ export async function runImageTask(options: ImageTaskOptions): Promise<ResultJso
     composeId: request.compose,
     state,
     phases: captured.phases,
+    // a failed disk image is a partial result: the other files go back, with its error in the phases
+    failable: [imageBuild.deliverable!],
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.events ? { events: options.events } : {}),
   });
   if (composed.status === "TERMINATED") throw coreError("INTERRUPTED", `${request.compose} ${variant}/${arch}: image task interrupted`);
-  // a failable deliverable that failed (the disk image) is a failure here: the client decides what it is worth
-  const failed = composed.phases.find((p) => p.outcome === "failed-failable");
-  if (failed)
-    throw composeError("IMAGE_PHASES_FAILED", `${variant}/${arch}: phase ${failed.name} failed: ${failed.error?.message}`, {
-      hint: `see ${join(composed.composeDir, "logs", `${failed.name}.log`)}`,
-    });
   const result = await collectOutputs(composed, captured.state(), loaded.definition, out, options.signal);
   await writeFileAtomic(join(out, "result.json"), `${JSON.stringify(result, null, 2)}\n`);
   return result;
@@ -144,7 +143,7 @@ async function collectOutputs(
     files.push({ name, kind });
   };
   const phaseLog = JSON.parse(await readFile(join(dir, "logs", "phases.json"), "utf8")) as {
-    phases: Array<{ name: string; outcome: string; durationMs?: number; notes?: string[] }>;
+    phases: Array<{ name: string; outcome: string; durationMs?: number; notes?: string[]; error?: { code: string; message: string } }>;
   };
   const details = state.get("rootfs-details")[0]!;
   const { variant, arch } = details;
@@ -160,7 +159,13 @@ async function collectOutputs(
       ...(details.treeId ? { treeId: details.treeId } : {}),
       ...(details.builtBy ? { builtBy: details.builtBy } : {}),
     },
-    phases: phaseLog.phases.map(({ name, outcome, durationMs, notes }) => ({ name, outcome, durationMs, notes })),
+    phases: phaseLog.phases.map(({ name, outcome, durationMs, notes, error }) => ({
+      name,
+      outcome,
+      durationMs,
+      notes,
+      ...(error ? { error: { code: error.code, message: error.message.slice(0, 4000) } } : {}),
+    })),
   };
   const here = join(dir, "compose", variant, arch);
   if (definition.outputs.includes("ostree")) {
@@ -168,6 +173,7 @@ async function collectOutputs(
     result.ostree = {
       ref: commit.ref,
       commit: commit.commit,
+      ...(commit.parent ? { parent: commit.parent } : {}),
       version: commit.version,
       ...(commit.kver ? { kver: commit.kver } : {}),
       ...(commit.treeKey ? { treeKey: commit.treeKey } : {}),

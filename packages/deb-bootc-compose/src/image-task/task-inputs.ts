@@ -6,7 +6,7 @@ import { composeError } from "../errors.js";
 import { imageContainersTrust } from "../oci/sign.js";
 import { updateSigningKey } from "../publish/signing-key.js";
 import type { ImageTrust } from "../rootfs/rootfs-phase.js";
-import { type ImageTaskState, imageTaskStateOf } from "./task-state.js";
+import { type ImageTaskAsks, type ImageTaskState, imageTaskStateOf } from "./task-state.js";
 
 /** A file a task needs: its path in the request (relative, '/'-separated) and where it is on the client. */
 export interface TaskInputFile {
@@ -70,7 +70,8 @@ export async function imageTrustOf(loaded: LoadedDefinition, outputDir: string):
 
 /**
  * The inputs of one variant/arch's image task, from the compose after snapshot-repo: the snapshot's files
- * (its keys go in the state), the definition's files relative to its folder, the state.
+ * (its keys go in the state), the definition's files relative to its folder, the state (with the previous
+ * compose's commit of the variant/arch, when there is one, to chain on).
  */
 export async function imageTaskInputs(
   loaded: LoadedDefinition,
@@ -78,7 +79,7 @@ export async function imageTaskInputs(
   variant: string,
   arch: string,
   trust: ImageTrust,
-  bootTest?: ImageTaskState["bootTest"],
+  asks: ImageTaskAsks = {},
 ): Promise<ImageTaskInputs> {
   const snapshot = state.get("snapshot");
   const suite = snapshot.suites[variant];
@@ -102,6 +103,6 @@ export async function imageTaskInputs(
     arch,
     snapshot: await snapshotFiles(snapshot.path, suite),
     definitionFiles: [...new Map(definitionFiles.map((f) => [f.path, f])).values()],
-    state: await imageTaskStateOf(state, variant, arch, trust, bootTest),
+    state: await imageTaskStateOf(state, variant, arch, trust, asks),
   };
 }

@@ -78,6 +78,8 @@ export const imageTaskResultSchema = z.object({
     .object({
       ref: text,
       commit: sha256,
+      /** The parent the commit records: the previous commit the client sent (the client checks the object too). */
+      parent: sha256.optional(),
       version: text,
       kver: text.optional(),
       treeKey: sha256.optional(),
@@ -110,6 +112,8 @@ export const imageTaskResultSchema = z.object({
         outcome: text,
         durationMs: z.number().optional(),
         notes: z.array(z.string().max(4000)).max(100).optional(),
+        /** Why it failed (the disk image's failure comes back here; the client's definition decides what it is worth). */
+        error: z.object({ code: text, message: z.string().max(4000) }).optional(),
       }),
     )
     .max(20),

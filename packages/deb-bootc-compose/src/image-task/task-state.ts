@@ -71,6 +71,11 @@ export const imageTaskStateSchema = z.strictObject({
    * stays on the client, it needs the channel's private key). accel: the client's choice, else the builder's.
    */
   bootTest: z.strictObject({ marker: z.literal(true), accel: z.enum(["kvm", "tcg"]).optional() }).optional(),
+  /** The previous compose's commit on this variant/arch's ref: the builder's commit records it as its parent. */
+  previousCommit: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "expected an OSTree commit checksum")
+    .optional(),
 });
 export type ImageTaskState = z.infer<typeof imageTaskStateSchema>;
 
@@ -86,17 +91,20 @@ export function parseImageTaskState(value: unknown): ImageTaskState {
   return parsed.data;
 }
 
+/** What the client asks of this run's image task beyond the compose's inputs. */
+export type ImageTaskAsks = Pick<ImageTaskState, "bootTest" | "previousCommit">;
+
 /**
  * The request's state of one variant/arch, made from the client's compose state after snapshot-repo
- * (the snapshot, the package set's SHA256s from pkgset), the public keys its images trust and whether
- * the builder boots the disk image.
+ * (the snapshot, the package set's SHA256s from pkgset), the public keys its images trust, and this run's
+ * asks: whether the builder boots the disk image, the previous compose's commit to chain on.
  */
 export async function imageTaskStateOf(
   state: ComposeState,
   variant: string,
   arch: string,
   trust: ImageTrust,
-  bootTest?: ImageTaskState["bootTest"],
+  asks: ImageTaskAsks = {},
 ): Promise<ImageTaskState> {
   const snapshot = state.get("snapshot");
   const set = state.get("pkgset").sets[variant]?.[arch];
@@ -114,7 +122,8 @@ export async function imageTaskStateOf(
     },
     ...(trust.updateKey ? { updateKey: { publicKey: trust.updateKey.publicKey, fingerprint: trust.updateKey.fingerprint } } : {}),
     ...(trust.containersTrust ? { containersTrust: trust.containersTrust } : {}),
-    ...(bootTest ? { bootTest } : {}),
+    ...(asks.bootTest ? { bootTest: asks.bootTest } : {}),
+    ...(asks.previousCommit ? { previousCommit: asks.previousCommit } : {}),
   });
 }
 

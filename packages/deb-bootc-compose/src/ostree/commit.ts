@@ -6,7 +6,7 @@ import { imageIds, rangeWritableDirectory } from "../rootfs/chroot.js";
 import { ImageRoot } from "../rootfs/image-root.js";
 import { parseKeyValues, type RunrootOptions, runrootScript } from "./runroot.js";
 
-// $1 repo, $2 ref, $3 tree, $4 previous repo or "", then ostree commit options.
+// $1 repo, $2 ref, $3 tree, $4 previous repo or "", then ostree commit options (--skip-if-unchanged or --parent=).
 const COMMIT_SCRIPT = `
 repo=$1; ref=$2; tree=$3; prev=$4; shift 4
 [ -f "$repo/config" ] || ostree init --repo="$repo" --mode=archive
@@ -14,7 +14,7 @@ if [ -n "$prev" ] && ostree rev-parse --repo="$prev" "$ref" >/dev/null 2>&1; the
   ostree pull-local --repo="$repo" "$prev" "$ref"
 fi
 before=$(ostree rev-parse --repo="$repo" "$ref" 2>/dev/null || true)
-ostree commit --repo="$repo" --branch="$ref" --tree=dir="$tree" --skip-if-unchanged "$@" >&2
+ostree commit --repo="$repo" --branch="$ref" --tree=dir="$tree" "$@" >&2
 after=$(ostree rev-parse --repo="$repo" "$ref")
 ostree summary --repo="$repo" --update >&2
 echo "before=$before"
@@ -36,6 +36,10 @@ echo "after=$(ostree rev-parse --repo="$repo" "$ref" 2>/dev/null || true)"
 
 const FSCK_SCRIPT = `ostree fsck --repo="$1" >&2 && echo fsck=ok`;
 
+// $1 repo, $2 commit (which must be there): its parent's checksum as the commit object records it ("" for none)
+const PARENT_SCRIPT = `ostree rev-parse --repo="$1" "$2" >/dev/null
+echo "parent=$(ostree rev-parse --repo="$1" "$2^" 2>/dev/null || true)"`;
+
 export interface CommitOptions {
   /** The root tree (with /etc; it is moved to /usr/etc for the commit and back afterwards). */
   tree: string;
@@ -51,6 +55,11 @@ export interface CommitOptions {
   variantMetadata?: Record<string, string>;
   /** Further refs the commit is bound to (ostree.ref-binding) besides `ref`: the update channel's. */
   bindRefs?: readonly string[];
+  /**
+   * The parent by checksum alone, its objects elsewhere (an image task chains on the client's previous
+   * commit): ostree records it without reading it, but cannot compare with it, so every tree is committed.
+   */
+  parent?: string;
   profile?: string;
   logger?: Logger;
   signal?: AbortSignal;
@@ -71,7 +80,9 @@ export interface CommitResult {
  * the ref's current commit: equal content keeps the old commit and reports changed: false.
  */
 export async function commitTree(options: CommitOptions): Promise<CommitResult> {
-  const { tree } = options;
+  const { tree, parent } = options;
+  if (parent !== undefined && !/^[0-9a-f]{64}$/.test(parent))
+    throw composeError("OSTREE_FAILED", `parent ${JSON.stringify(parent)}: not a commit checksum`);
   const root = new ImageRoot(tree, { ids: await imageIds() });
   if ((await root.kind("usr/etc")) === "directory") {
     throw composeError("OSTREE_FAILED", `${tree}: has both etc and usr/etc; expected a tree with /etc only`);
@@ -87,6 +98,7 @@ export async function commitTree(options: CommitOptions): Promise<CommitResult> 
     ...Object.entries(options.metadata).map(([k, v]) => `--add-metadata-string=${k}=${v}`),
     ...Object.entries(options.variantMetadata ?? {}).map(([k, v]) => `--add-metadata=${k}=${v}`),
     ...(options.bindRefs ?? []).map((r) => `--bind-ref=${r}`),
+    parent ? `--parent=${parent}` : "--skip-if-unchanged",
   ];
   await root.rename("etc", "usr/etc");
   let out: string;
@@ -109,8 +121,8 @@ export async function commitTree(options: CommitOptions): Promise<CommitResult> 
   const commit = kv.after;
   if (!commit || !/^[0-9a-f]{64}$/.test(commit))
     throw composeError("OSTREE_FAILED", `ostree commit printed no checksum: ${out.slice(0, 500)}`);
-  const parent = kv.before || undefined;
-  return { commit, parent, changed: parent !== commit };
+  const before = kv.before || undefined;
+  return { commit, parent: parent ?? before, changed: before !== commit };
 }
 
 export interface ReuseCommitOptions {
@@ -213,6 +225,19 @@ async function ostreeScript(script: string, args: readonly string[], what: strin
     if (isCodedError(error, "INTERRUPTED")) throw error;
     throw composeError("OSTREE_FAILED", `${what} failed: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** The parent a commit in a repository records (its object need not be there), or undefined for none. */
+export async function commitParent(
+  repo: string,
+  commit: string,
+  options: { profile?: string; logger?: Logger; signal?: AbortSignal } = {},
+): Promise<string | undefined> {
+  const out = await ostreeScript(PARENT_SCRIPT, ["/repo", commit], `ostree rev-parse ${commit}^ in ${repo}`, {
+    ...options,
+    binds: [{ source: repo, target: "/repo", readOnly: true }],
+  });
+  return parseKeyValues(out).parent || undefined;
 }
 
 /** `ostree fsck` of a repository with the runroot's ostree; throws OSTREE_FAILED on corruption. */

@@ -99,6 +99,22 @@ async function previousRecord(dir: string, variant: string, arch: string): Promi
   }
 }
 
+/**
+ * The previous compose's commit of a variant/arch on the ref this definition gives it, and that compose's
+ * repository: what a commit made now chains on (an image task gets the checksum to record as its parent).
+ */
+export async function previousCommitOf(
+  composeDir: string,
+  definition: ComposeDefinition,
+  variant: string,
+  arch: string,
+): Promise<{ commit: string; repo: string } | undefined> {
+  const previous = await previousCompose(composeDir, definition.name);
+  const last = previous ? await previousRecord(previous.dir, variant, arch) : undefined;
+  if (!previous || last?.ref !== ostreeRef(definition, variant, arch) || !/^[0-9a-f]{64}$/.test(last.commit)) return undefined;
+  return { commit: last.commit, repo: previous.repo };
+}
+
 /** What a commit holds besides its compose ID: the tree it was made from, its ref and its metadata. */
 export function commitKeyOf(
   treeId: string,
@@ -129,6 +145,11 @@ export interface OstreePhaseOptions {
    * private key is; the client signs the commit it pulls). Default true.
    */
   sign?: boolean;
+  /**
+   * The commit a variant/arch's commit chains on when the previous compose is elsewhere (an image task: the
+   * client's previous commit, by checksum): recorded as its parent instead of pulling the previous commit.
+   */
+  parentOf?: (variant: string, arch: string) => string | undefined;
 }
 
 export function createOstreePhase(options: OstreePhaseOptions = {}): Phase {
@@ -210,12 +231,13 @@ export function createOstreePhase(options: OstreePhaseOptions = {}): Phase {
           }
 
           if (!record) {
-            log.line(`commit ${tree.path} -> ${ref}`);
+            const parent = options.parentOf?.(tree.variant, tree.arch);
+            log.line(`commit ${tree.path} -> ${ref}${parent ? ` (parent ${parent})` : ""}`);
             const result = await commitTree({
               tree: tree.path,
               repo,
               ref,
-              previousRepo: previous?.repo,
+              ...(parent ? { parent } : { previousRepo: previous?.repo }),
               subject: `${definition.name} ${definition.version} ${tree.variant} ${tree.arch} (${ctx.composeId})`,
               metadata,
               variantMetadata,

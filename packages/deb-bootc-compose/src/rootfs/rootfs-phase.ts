@@ -44,7 +44,10 @@ export interface ImageTrust {
  */
 export type RootfsOrigin = "reused" | "built" | "unkeyed";
 
-export interface RootfsDetails extends RootfsTree {
+export interface RootfsDetails extends Omit<RootfsTree, "path"> {
+  /** The tree on this machine; absent when a builder made it (an image task), and then builtOn names the builder. */
+  path?: string;
+  builtOn?: string;
   kver: string;
   durations: Record<string, number>;
   from: "snapshot" | "repositories";

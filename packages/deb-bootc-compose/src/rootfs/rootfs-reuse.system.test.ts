@@ -35,7 +35,7 @@ let work: string | undefined;
 
 interface Run {
   result: ComposeResult;
-  details: RootfsDetails;
+  details: RootfsDetails & { path: string };
   commit: OstreeCommitRecord;
   disk: DiskImageRecord;
   manifestDigest: string;
@@ -72,7 +72,8 @@ async function compose(out: string, cacheDir: string, extra: string[] = [], karg
       .join(", ")}`,
   );
   const state = composed.state();
-  const details = state.get("rootfs-details")[0]!;
+  // the tree's path is the rootfs phase's record (details have none when a builder made the tree)
+  const details = { ...state.get("rootfs-details")[0]!, path: state.get("rootfs")[0]!.path };
   const commit = state.get("ostree")[0]!;
   const disk = state.get("disk-images")[0]!;
   return { result, details, commit, disk, manifestDigest: index.manifests[0]!.digest, phasesJson };
