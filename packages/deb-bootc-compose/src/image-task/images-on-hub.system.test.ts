@@ -204,6 +204,8 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     await page.locator('#compose-status:text-is("FINISHED")').waitFor({ timeout: 30 * MINUTES });
     await expect(task.locator(".state").textContent()).resolves.toBe("closed");
     await expect(page.locator("#compose-changed").isVisible()).resolves.toBe(true);
+    // the log link of a phase that was pending when the page was opened appeared with its start
+    await expect(page.locator("#phase-image-build a").isVisible()).resolves.toBe(true);
     await screenshot(page, "compose-images-on-hub-finished-live");
   }
 });

@@ -85,6 +85,8 @@ function watchCompose(el) {
     if (typeof phase !== "string" || typeof status !== "string") return;
     const node = document.querySelector(`[data-phase="${CSS.escape(phase)}"]`);
     if (node) badge(node, status);
+    const log = document.getElementById(`phase-${phase}`)?.querySelector("a[hidden]");
+    if (log && status !== "pending" && status !== "skipped") log.hidden = false;
     changed();
   });
   source.addEventListener("compose.task", (event) => {

@@ -147,7 +147,10 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
       html`<tr id="${`phase-${p.name}`}"><td>${p.name}</td><td>${composeBadge(p.status, html` data-phase="${p.name}"`)}</td><td class="opt">${
         p.startedAt ? formatTime(p.startedAt) : ""
       }</td><td class="num">${p.startedAt && p.completedAt ? formatDuration(p.completedAt - p.startedAt) : ""}</td><td class="opt">${phaseBar(p, start, end)}</td><td>${p.error ? html`<code>${p.error.code}</code> ${p.error.message.slice(0, 300)}` : ""}</td><td>${
-        p.status === "pending" || p.status === "skipped" ? "" : html`<a href="${path`/composes/${id}/phases/${p.name}/log`}">log</a>`
+        p.status === "skipped"
+          ? ""
+          : // a pending phase's link is shown when the compose's events say the phase has started
+            html`<a href="${path`/composes/${id}/phases/${p.name}/log`}"${p.status === "pending" ? raw(" hidden") : ""}>log</a>`
       }</td></tr>`,
   );
   const imageRows = compose.images.map(
