@@ -141,6 +141,8 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     const [build] = await admin.listBuilds({ name: "debian-bootc-branding" });
     const packages = page.locator("section:has(h2:text-is('Packages'))");
     await expect(packages.textContent()).resolves.toContain("1 built by this hub");
+    // more than 50 packages: the list is folded
+    await packages.getByText("All packages").click();
     await expect(packages.getByRole("link", { name: `debian-bootc-branding ${build!.version}` }).getAttribute("href")).resolves.toBe(
       `/builds/${build!.id}`,
     );

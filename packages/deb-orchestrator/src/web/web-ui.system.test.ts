@@ -168,7 +168,7 @@ describe("web UI in chromium", () => {
     }
   });
 
-  it("follows a running compose's page to FINISHED, then shows its phases, images, packages with their builds and diff", async () => {
+  it("follows a running compose's page (an image task appears and runs) to FINISHED, then shows its phases, images, packages with their builds and diff", async () => {
     const id = "debian-bootc-minimal-13.0-20261203.0";
     const phases = ["init", "pkgset", "gather", "metadata"];
     await test.admin.createCompose({
@@ -197,6 +197,27 @@ describe("web UI in chromium", () => {
     await page.waitForFunction(() => document.getElementById("phase-pkgset")?.textContent?.includes("done"), undefined, {
       timeout: 10_000,
     });
+    // an image task queued for the compose (--images-on hub) appears on the open page, then its builder
+    await expect(page.locator("#image-tasks-none").isVisible()).resolves.toBe(true);
+    const snapshot = await test.admin.uploadBuffer(Buffer.from("Origin: test\n"));
+    const { task: imageTask } = await test.admin.post<{ task: number }>(`/api/v1/composes/${id}/image-tasks`, {
+      definitionFile: "minimal.yaml",
+      definition: "name: debian-bootc-minimal\n",
+      variant: "minimal",
+      arch: "amd64",
+      snapshot: [{ path: "dists/trixie/InRelease", sha256: snapshot.sha256, size: snapshot.size }],
+    });
+    const row = page.locator(`#image-task-${imageTask}`);
+    await row.locator('.state:text-is("free")').waitFor({ timeout: 10_000 });
+    await expect(page.locator("#image-tasks-none").isVisible()).resolves.toBe(false);
+    const imager = await test.user("imager", ["host"]);
+    await imager.post("/api/v1/hosts/imager/checkin", { session: "s", arches: ["amd64"], capabilities: ["image"], capacity: 1 });
+    await imager.post("/api/v1/hosts/imager/claim", { session: "s", waitMs: 0, start: true });
+    await row.locator('td.host:text-is("imager")').waitFor({ timeout: 10_000 });
+    await expect(row.locator(".state").textContent()).resolves.toBe("open");
+    await expect(row.getByRole("link", { name: "image.log" }).getAttribute("href")).resolves.toBe(`/tasks/${imageTask}/logs/image.log`);
+    await imager.post(`/api/v1/hosts/imager/tasks/${imageTask}/complete`, { session: "s" });
+    await row.locator('.state:text-is("closed")').waitFor({ timeout: 10_000 });
     await test.admin.reportComposePhase(id, "gather", { status: "skipped" });
     await test.admin.reportComposePhase(id, "metadata", { status: "done", startedAt: start - 2000, completedAt: start - 1000 });
     const [hello] = await test.admin.listBuilds({ name: "hello" });

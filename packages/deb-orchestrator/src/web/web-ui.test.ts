@@ -280,7 +280,7 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     expect(running).toContain('<span class="state state-pending" data-phase="rootfs">pending</span>');
     // a pending phase's log link waits, hidden, for the phase to start
     expect(running).toContain(`<a href="/composes/${id}/phases/rootfs/log" hidden>log</a>`);
-    expect(running).toContain('<tbody id="image-tasks"></tbody>');
+    expect(running).toContain('<tbody id="image-tasks" data-log="image.log"></tbody>');
     // an image task of the compose (--images-on hub): a row linking the task and its live image.log, and a
     // compose event that tells a page already open about it
     const snapshot = await test.admin.uploadBuffer(Buffer.from("Origin: test\n"));

@@ -107,7 +107,7 @@ function watchCompose(el) {
 
 const TERMINAL = ["closed", "failed", "canceled"];
 
-// the compose page's image tasks: a row per task (links to the task and its live image.log), whose state
+// the compose page's image tasks: a row per task (links to the task and its live log), whose state
 // and builder follow one stream of task events
 function watchImageTasks(after) {
   const body = document.getElementById("image-tasks");
@@ -177,7 +177,7 @@ function watchImageTasks(after) {
         cell(link(`/tasks/${id}`, `#${id}`)),
         cell(state),
         host,
-        cell(link(`/tasks/${id}/logs/image.log`, "image.log")),
+        cell(link(`/tasks/${id}/logs/${encodeURIComponent(body.dataset.log)}`, body.dataset.log)),
       );
       body.append(row);
       if (early.has(id)) show(row, early.get(id));

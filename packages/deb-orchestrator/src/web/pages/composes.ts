@@ -178,7 +178,7 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
     imageTasks.length || running
       ? html`<section><h2>Image tasks</h2><p class="muted" id="image-tasks-none"${imageTasks.length ? raw(" hidden") : ""}>None${
           running ? " yet" : ""
-        }: the image phases run on the compose's own machine unless it was started with --images-on hub.</p><div class="table-wrap"${imageTasks.length ? "" : raw(" hidden")}><table><thead><tr><th scope="col">Variant</th><th scope="col">Task</th><th scope="col">State</th><th scope="col">Builder</th><th scope="col">Live log</th></tr></thead><tbody id="image-tasks">${imageTasks.map(
+        }: the image phases run on the compose's own machine unless it was started with --images-on hub.</p><div class="table-wrap"${imageTasks.length ? "" : raw(" hidden")}><table><thead><tr><th scope="col">Variant</th><th scope="col">Task</th><th scope="col">State</th><th scope="col">Builder</th><th scope="col">Live log</th></tr></thead><tbody id="image-tasks" data-log="${IMAGE_LOG}">${imageTasks.map(
           imageTaskRow,
         )}</tbody></table></div></section>`
       : "";
