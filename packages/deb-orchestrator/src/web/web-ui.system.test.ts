@@ -1,7 +1,6 @@
-import { mkdir } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchBrowser, newPage as openPage, screenshot } from "../../../../test/browser.js";
 import { until } from "../testing/test-builds.js";
 import { startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
 
@@ -23,12 +22,10 @@ import { type SeededHub, seedHub, startRunningBuild } from "./__fixtures__/seed-
 
 /*
  * The web UI in a real browser: Debian's chromium (apt-get install chromium), driven headless by
- * playwright-core (no browser download), against a hub seeded through its API with builds made by a
- * builder. Screenshots go to artifacts/screenshots/ at the repository root.
+ * playwright-core (no browser download; test/browser.ts), against a hub seeded through its API with
+ * builds made by a builder. Screenshots go to artifacts/screenshots/ at the repository root.
  */
 
-const CHROMIUM = "/usr/bin/chromium";
-const screenshots = fileURLToPath(new URL("../../../../artifacts/screenshots/", import.meta.url));
 const databases = useDatabases();
 
 describe("web UI in chromium", () => {
@@ -38,24 +35,10 @@ describe("web UI in chromium", () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    await mkdir(screenshots, { recursive: true });
     test = await startTestHub(databases, "sqlite", { leaseMs: 60_000 });
     seeded = await seedHub(test);
     running = await startRunningBuild(test, seeded);
-    // playwright gives every launch a fresh temporary profile (its own --user-data-dir)
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchBrowser();
   }, 180_000);
 
   afterAll(async () => {
@@ -64,23 +47,8 @@ describe("web UI in chromium", () => {
     await test?.close();
   }, 60_000);
 
-  async function newPage(options: { colorScheme?: "light" | "dark"; phone?: boolean } = {}): Promise<Page> {
-    const context = await browser.newContext({
-      baseURL: test.hub.url,
-      colorScheme: options.colorScheme ?? "light",
-      viewport: options.phone ? { width: 390, height: 844 } : { width: 1366, height: 900 },
-      deviceScaleFactor: 1,
-      isMobile: options.phone === true,
-      hasTouch: options.phone === true,
-    });
-    const page = await context.newPage();
-    page.on("dialog", (dialog) => void dialog.accept());
-    return page;
-  }
-
-  async function shot(page: Page, name: string, fullPage = true) {
-    await page.screenshot({ path: `${screenshots}${name}.png`, fullPage });
-  }
+  const newPage = (options: { colorScheme?: "light" | "dark"; phone?: boolean } = {}): Promise<Page> =>
+    openPage(browser, test.hub.url, options);
 
   it("shows the overview: running and queued work, builders, recent builds, failures, the load plot", async () => {
     const page = await newPage();
@@ -94,7 +62,7 @@ describe("web UI in chromium", () => {
     const failures = page.locator("section", { has: page.locator("h2", { hasText: "Failures of the last 24 hours" }) });
     await expect(failures.textContent()).resolves.toContain("broken");
     await expect(page.locator("figure.plot svg path.line").count()).resolves.toBeGreaterThanOrEqual(2);
-    await shot(page, "overview");
+    await screenshot(page, "overview");
     // keyboard: the first Tab reaches the skip link, the next ones the navigation
     await page.keyboard.press("Tab");
     await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe("Skip to content");
@@ -110,7 +78,7 @@ describe("web UI in chromium", () => {
     // nothing overflows the phone's width but the scrollable tables
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBeLessThanOrEqual(1);
-    await shot(phone, "overview-phone-dark");
+    await screenshot(phone, "overview-phone-dark");
     await phone.context().close();
     await page.context().close();
   });
@@ -129,7 +97,7 @@ describe("web UI in chromium", () => {
     const text = await log.textContent();
     expect(text).toContain("noop build of zstd 1.5.7-1 on amd64");
     expect(text).toMatch(/step \d+\/\d+\n$/);
-    await shot(page, "task-live-log");
+    await screenshot(page, "task-live-log");
     await page.context().close();
   });
 
@@ -155,7 +123,7 @@ describe("web UI in chromium", () => {
     await page.goto(`/tasks/${running.top}`);
     await page.getByRole("link", { name: "Log in" }).first().click();
     await page.waitForURL("**/login?next=*");
-    await shot(page, "login", false);
+    await screenshot(page, "login", false);
     await page.getByLabel("API token").fill(test.adminToken);
     await page.getByRole("button", { name: "Log in" }).click();
     await page.waitForURL(`**/tasks/${running.top}?done=login`);
@@ -173,7 +141,7 @@ describe("web UI in chromium", () => {
       10_000,
       "cancel",
     );
-    await shot(page, "task-canceled");
+    await screenshot(page, "task-canceled");
     await page.context().close();
   });
 
@@ -193,14 +161,14 @@ describe("web UI in chromium", () => {
       await hidden.admin.post(`/api/v1/tasks/${task}/cancel`);
       await page.waitForFunction(() => document.getElementById("task-state")?.textContent === "canceled", undefined, { timeout: 10_000 });
       await expect(page.locator("#task-changed").isVisible()).resolves.toBe(true);
-      await shot(page, "task-private-live-state", false);
+      await screenshot(page, "task-private-live-state", false);
     } finally {
       await context.close();
       await hidden.close();
     }
   });
 
-  it("follows a running compose's page to FINISHED, then shows its phases, images, packages with their builds and diff", async () => {
+  it("follows a running compose's page (an image task appears and runs) to FINISHED, then shows its phases, images, packages with their builds and diff", async () => {
     const id = "debian-bootc-minimal-13.0-20261203.0";
     const phases = ["init", "pkgset", "gather", "metadata"];
     await test.admin.createCompose({
@@ -218,7 +186,7 @@ describe("web UI in chromium", () => {
     await page.waitForURL(`**/composes/${id}`);
     await expect(page.locator("#compose-status").textContent()).resolves.toBe("STARTED");
     await page.waitForFunction(() => document.getElementById("compose-status")?.dataset.live === "1", undefined, { timeout: 10_000 });
-    await shot(page, "compose-running");
+    await screenshot(page, "compose-running");
     // each phase's badge and then the compose's status change on the page without a reload
     await test.admin.reportComposePhase(id, "pkgset", {
       status: "done",
@@ -229,6 +197,27 @@ describe("web UI in chromium", () => {
     await page.waitForFunction(() => document.getElementById("phase-pkgset")?.textContent?.includes("done"), undefined, {
       timeout: 10_000,
     });
+    // an image task queued for the compose (--images-on hub) appears on the open page, then its builder
+    await expect(page.locator("#image-tasks-none").isVisible()).resolves.toBe(true);
+    const snapshot = await test.admin.uploadBuffer(Buffer.from("Origin: test\n"));
+    const { task: imageTask } = await test.admin.post<{ task: number }>(`/api/v1/composes/${id}/image-tasks`, {
+      definitionFile: "minimal.yaml",
+      definition: "name: debian-bootc-minimal\n",
+      variant: "minimal",
+      arch: "amd64",
+      snapshot: [{ path: "dists/trixie/InRelease", sha256: snapshot.sha256, size: snapshot.size }],
+    });
+    const row = page.locator(`#image-task-${imageTask}`);
+    await row.locator('.state:text-is("free")').waitFor({ timeout: 10_000 });
+    await expect(page.locator("#image-tasks-none").isVisible()).resolves.toBe(false);
+    const imager = await test.user("imager", ["host"]);
+    await imager.post("/api/v1/hosts/imager/checkin", { session: "s", arches: ["amd64"], capabilities: ["image"], capacity: 1 });
+    await imager.post("/api/v1/hosts/imager/claim", { session: "s", waitMs: 0, start: true });
+    await row.locator('td.host:text-is("imager")').waitFor({ timeout: 10_000 });
+    await expect(row.locator(".state").textContent()).resolves.toBe("open");
+    await expect(row.getByRole("link", { name: "image.log" }).getAttribute("href")).resolves.toBe(`/tasks/${imageTask}/logs/image.log`);
+    await imager.post(`/api/v1/hosts/imager/tasks/${imageTask}/complete`, { session: "s" });
+    await row.locator('.state:text-is("closed")').waitFor({ timeout: 10_000 });
     await test.admin.reportComposePhase(id, "gather", { status: "skipped" });
     await test.admin.reportComposePhase(id, "metadata", { status: "done", startedAt: start - 2000, completedAt: start - 1000 });
     const [hello] = await test.admin.listBuilds({ name: "hello" });
@@ -268,11 +257,11 @@ describe("web UI in chromium", () => {
       .getByRole("link", { name: `hello ${hello!.version}` })
       .first()
       .waitFor();
-    await shot(page, "compose");
+    await screenshot(page, "compose");
     await page.locator('a[href$="/phases/pkgset/log"]').click();
     await expect(page.locator("pre.log").textContent()).resolves.toBe("resolved 160 packages\n");
     await page.goto("/composes");
-    await shot(page, "composes", false);
+    await screenshot(page, "composes", false);
     await page.context().close();
   });
 
@@ -282,7 +271,7 @@ describe("web UI in chromium", () => {
     await page.getByRole("searchbox").fill("hello");
     await page.keyboard.press("Enter");
     await page.waitForURL("**/search?q=hello");
-    await shot(page, "search");
+    await screenshot(page, "search");
     await page.getByRole("link", { name: "hello 2.10-3" }).click();
     await expect(page.locator("h1").textContent()).resolves.toContain("hello 2.10-3");
     const binaries = page.locator("section", { has: page.locator("h2", { hasText: "Binaries" }) });
@@ -293,20 +282,20 @@ describe("web UI in chromium", () => {
     const href = await binaries.getByRole("link", { name: "hello_2.10-3_amd64.deb" }).getAttribute("href");
     const deb = Buffer.from(await (await fetch(`${test.hub.url}${href}`)).arrayBuffer());
     expect(deb.subarray(0, 8).toString("latin1")).toBe("!<arch>\n");
-    await shot(page, "build");
+    await screenshot(page, "build");
 
     await page.getByRole("link", { name: "hello", exact: true }).first().click();
     await page.waitForURL("**/packages/hello");
     await expect(page.locator("figure.plot circle.dot").count()).resolves.toBe(3);
-    await shot(page, "package-durations");
+    await screenshot(page, "package-durations");
     await page.goto("/tags/trixie-updates");
     await expect(page.locator("svg.chain text").allTextContents()).resolves.toEqual(
       expect.arrayContaining(["trixie-updates", "trixie-candidate", "priority 0", "priority 10"]),
     );
-    await shot(page, "tag-inheritance");
+    await screenshot(page, "tag-inheritance");
     await page.goto("/repositories");
     await expect(page.locator("main").textContent()).resolves.toMatch(/signed with the OpenPGP key [0-9A-F]{4}( [0-9A-F]{4}){9}/);
-    await shot(page, "repositories");
+    await screenshot(page, "repositories");
     await page.context().close();
   });
 });

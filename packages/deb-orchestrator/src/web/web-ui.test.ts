@@ -270,11 +270,50 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
       log: `${hostile}\n`,
     });
     await test.admin.reportComposePhase(id, "pkgset", { status: "running" });
-    // while it runs, the page follows the compose's events
+    // while it runs, the page follows the compose's events from the last one it shows
     const running = await (await fetch(`${url}/composes/${id}`)).text();
-    expect(running).toMatch(/<span class="state state-started" id="compose-status" data-watch-compose="\d+">STARTED<\/span>/);
+    const [last] = await test.admin.get<Array<{ id: number }>>("/api/v1/events?after=0&limit=10000").then((e) => e.slice(-1));
+    expect(running).toMatch(
+      new RegExp(`<span class="state state-started" id="compose-status" data-watch-compose="\\d+" data-after="${last!.id}">STARTED</span>`),
+    );
     expect(running).toContain('<span class="state state-running" data-phase="pkgset">running</span>');
     expect(running).toContain('<span class="state state-pending" data-phase="rootfs">pending</span>');
+    // a pending phase's log link waits, hidden, for the phase to start
+    expect(running).toContain(`<a href="/composes/${id}/phases/rootfs/log" hidden>log</a>`);
+    expect(running).toContain('<tbody id="image-tasks" data-log="image.log"></tbody>');
+    // an image task of the compose (--images-on hub): a row linking the task and its live image.log, and a
+    // compose event that tells a page already open about it
+    const snapshot = await test.admin.uploadBuffer(Buffer.from("Origin: test\n"));
+    const { task: imageTask } = await test.admin.post<{ task: number }>(`/api/v1/composes/${id}/image-tasks`, {
+      definitionFile: "demo.yaml",
+      definition: "name: demo\n",
+      variant: "minimal",
+      arch: "amd64",
+      snapshot: [{ path: "dists/demo/InRelease", sha256: snapshot.sha256, size: snapshot.size }],
+    });
+    const queued = await test.admin.get<Array<{ kind: string; data: unknown }>>(`/api/v1/events?type=compose&after=${last!.id}`);
+    expect(queued.filter((e) => e.kind === "compose.task").map((e) => e.data)).toEqual([
+      { compose: id, task: imageTask, variant: "minimal", arch: "amd64" },
+    ]);
+    const withTask = await (await fetch(`${url}/composes/${id}`)).text();
+    expect(withTask).toContain(
+      `<tr id="image-task-${imageTask}"><td>minimal/amd64</td><td><a href="/tasks/${imageTask}">#${imageTask}</a></td><td><span class="state state-free">free</span></td><td class="host"></td><td><a href="/tasks/${imageTask}/logs/image.log">image.log</a></td></tr>`,
+    );
+    // the task's page follows the log the builder streams the image task's command to
+    const images = await test.user("imager", ["host"]);
+    await images.post("/api/v1/hosts/imager/checkin", { session: "s", arches: ["amd64"], capabilities: ["image"], capacity: 1 });
+    await images.post("/api/v1/hosts/imager/claim", { session: "s", waitMs: 0, start: true });
+    await images.raw("POST", `/api/v1/hosts/imager/tasks/${imageTask}/logs/image.log?session=s`, {
+      body: "rootfs: mmdebstrap\n",
+      headers: { "content-type": "text/plain" },
+    });
+    const taskPage = await (await fetch(`${url}/tasks/${imageTask}`)).text();
+    expect(taskPage).toContain(`data-stream="/tasks/${imageTask}/logs/image.log/events"`);
+    expect(taskPage).toContain("rootfs: mmdebstrap\n</pre>");
+    expect(await (await fetch(`${url}/composes/${id}`)).text()).toContain(
+      `<td><span class="state state-open">open</span></td><td class="host">imager</td>`,
+    );
+    await images.post(`/api/v1/hosts/imager/tasks/${imageTask}/fail`, { session: "s", error: { code: "COMMAND_FAILED", message: "no" } });
     await test.admin.reportComposePhase(id, "pkgset", { status: "done" });
     await test.admin.reportComposePhase(id, "rootfs", { status: "failed", error: { code: "COMMAND_FAILED", message: hostile } });
     await test.admin.finishCompose(id, {

@@ -52,9 +52,12 @@ function watchTask(el) {
   for (const kind of ["task.state", "task.freed"]) source.addEventListener(kind, onEvent);
 }
 
-// a running compose's page: its status and each phase's badge follow the hub's compose events
+// a running compose's page: its status and each phase's badge follow the hub's compose events, and its
+// image tasks (queued while it runs) their builders' task events; both streams start where the page ended
 function watchCompose(el) {
-  const source = new EventSource(`/api/v1/events/stream?type=compose&object=${encodeURIComponent(el.dataset.watchCompose)}`);
+  const after = encodeURIComponent(el.dataset.after || "0");
+  const source = new EventSource(`/api/v1/events/stream?type=compose&object=${encodeURIComponent(el.dataset.watchCompose)}&after=${after}`);
+  const tasks = watchImageTasks(after);
   const badge = (node, status) => {
     node.textContent = status;
     node.className = `state state-${status
@@ -82,15 +85,112 @@ function watchCompose(el) {
     if (typeof phase !== "string" || typeof status !== "string") return;
     const node = document.querySelector(`[data-phase="${CSS.escape(phase)}"]`);
     if (node) badge(node, status);
+    const log = document.getElementById(`phase-${phase}`)?.querySelector("a[hidden]");
+    if (log && status !== "pending" && status !== "skipped") log.hidden = false;
     changed();
+  });
+  source.addEventListener("compose.task", (event) => {
+    const { task, variant, arch } = data(event);
+    if (Number.isInteger(task) && typeof variant === "string" && typeof arch === "string") tasks.add(task, `${variant}/${arch}`);
   });
   source.addEventListener("compose.state", (event) => {
     const { status } = data(event);
     if (typeof status !== "string") return;
     badge(el, status);
     changed();
-    if (status !== "STARTED") source.close();
+    if (status !== "STARTED") {
+      source.close();
+      tasks.composeEnded();
+    }
   });
+}
+
+const TERMINAL = ["closed", "failed", "canceled"];
+
+// the compose page's image tasks: a row per task (links to the task and its live log), whose state
+// and builder follow one stream of task events
+function watchImageTasks(after) {
+  const body = document.getElementById("image-tasks");
+  let source = null;
+  let ended = false;
+  const rows = () => (body ? [...body.querySelectorAll("tr[id^=image-task-]")] : []);
+  const finished = () => rows().every((row) => TERMINAL.includes(row.dataset.state));
+  const stopWhenDone = () => {
+    if (source && ended && finished()) source.close();
+  };
+  const onEvent = (event) => {
+    let doc;
+    try {
+      doc = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    const state = doc?.data?.state;
+    if (!Number.isInteger(doc?.objectId) || typeof state !== "string") return;
+    const seen = { state, host: event.type === "task.freed" ? "" : doc.data.host };
+    const row = document.getElementById(`image-task-${doc.objectId}`);
+    // a task's events can come before the compose's stream names the task: kept until its row is added
+    if (row) show(row, seen);
+    else early.set(doc.objectId, { ...early.get(doc.objectId), ...seen, host: seen.host ?? early.get(doc.objectId)?.host });
+  };
+  const show = (row, { state, host }) => {
+    row.dataset.state = state;
+    const node = row.querySelector(".state");
+    node.textContent = state;
+    node.className = `state state-${state.replace(/[^a-z-]/g, "")}`;
+    if (typeof host === "string") row.querySelector(".host").textContent = host;
+    stopWhenDone();
+  };
+  const early = new Map();
+  const follow = () => {
+    if (source || !body) return;
+    source = new EventSource(`/api/v1/events/stream?type=task&after=${after}`);
+    for (const kind of ["task.state", "task.freed"]) source.addEventListener(kind, onEvent);
+  };
+  for (const row of rows()) row.dataset.state = row.querySelector(".state")?.textContent || "";
+  if (rows().length && !finished()) follow();
+  const cell = (content) => {
+    const td = document.createElement("td");
+    if (typeof content === "string") td.textContent = content;
+    else td.append(content);
+    return td;
+  };
+  const link = (href, text) => {
+    const a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    return a;
+  };
+  return {
+    add(id, what) {
+      if (!body || document.getElementById(`image-task-${id}`)) return;
+      const row = document.createElement("tr");
+      row.id = `image-task-${id}`;
+      row.dataset.state = "free";
+      const state = document.createElement("span");
+      state.className = "state state-free";
+      state.textContent = "free";
+      const host = cell("");
+      host.className = "host";
+      row.append(
+        cell(what),
+        cell(link(`/tasks/${id}`, `#${id}`)),
+        cell(state),
+        host,
+        cell(link(`/tasks/${id}/logs/${encodeURIComponent(body.dataset.log)}`, body.dataset.log)),
+      );
+      body.append(row);
+      if (early.has(id)) show(row, early.get(id));
+      body.closest(".table-wrap").hidden = false;
+      const none = document.getElementById("image-tasks-none");
+      if (none) none.hidden = true;
+      follow();
+    },
+    composeEnded() {
+      ended = true;
+      stopWhenDone();
+    },
+  };
 }
 
 document.addEventListener("DOMContentLoaded", () => {

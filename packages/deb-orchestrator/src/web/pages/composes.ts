@@ -2,15 +2,19 @@ import { isCodedError } from "@debian-bootc/core";
 import { type ComposePhase, type ComposeView, composeStatuses } from "../../api/composes.js";
 import { apiUrl } from "../../api/routes.js";
 import { composePhaseLog, describeCompose, listComposes } from "../../hub/catalog/compose-views.js";
+import { lastEventId } from "../../hub/events.js";
+import { composeImageTasks } from "../../hub/tasks/methods/compose-image.js";
 import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
-import { layout, type PageContext, pager, table } from "../layout.js";
+import { layout, type PageContext, pager, stateBadge, table } from "../layout.js";
 import { readEvents, userNames } from "../read.js";
 import { strParam, type WebEnv } from "./common.js";
-import { eventRows } from "./tasks.js";
+import { eventRows, liveLogName } from "./tasks.js";
+
+const IMAGE_LOG = liveLogName("composeImage");
 
 /* Composes as deb-bootc-compose recorded them: the list, and a compose's page (its phases as a timeline
- * that follows the compose while it runs, their logs, images, packages with their builds, the package
- * diff against the previous compose, the SBOM). */
+ * that follows the compose while it runs, their logs, the image tasks builders run for it with their live
+ * logs, images, packages with their builds, the package diff against the previous compose, the SBOM). */
 
 const PAGE = 50;
 
@@ -104,7 +108,16 @@ function diffSection(diff: unknown): SafeHtml {
   return html`<p>Against ${typeof doc.from === "string" ? composeLink(doc.from) : "the previous compose"}: ${summary || "no change"}.</p>${sets}`;
 }
 
+/** An image task's row; web.js adds the same for a task queued while the page is open. */
+function imageTaskRow(t: Awaited<ReturnType<typeof composeImageTasks>>[number]): SafeHtml {
+  return html`<tr id="${`image-task-${t.id}`}"><td>${t.variant}/${t.arch}</td><td><a href="${path`/tasks/${t.id}`}">#${t.id}</a></td><td>${stateBadge(
+    t.state,
+  )}</td><td class="host">${t.host ?? ""}</td><td><a href="${path`/tasks/${t.id}/logs/${IMAGE_LOG}`}">${IMAGE_LOG}</a></td></tr>`;
+}
+
 export async function composePage(env: WebEnv, pc: PageContext, id: string): Promise<string | undefined> {
+  // read first: the page's event streams start after it, so nothing between this read and their start is lost
+  const after = await lastEventId(env.db);
   let compose: ComposeView;
   try {
     compose = await describeCompose(env.db, id);
@@ -122,7 +135,7 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
   const end = Math.max(compose.completedAt ?? pc.now, ...compose.phases.flatMap((p) => (p.completedAt === null ? [] : [p.completedAt])));
 
   const facts = html`<dl class="facts">
-<dt>Status</dt><dd>${composeBadge(compose.status, running ? html` id="compose-status" data-watch-compose="${row.id}"` : "")} <span id="compose-changed" hidden>· changed, <a href="${path`/composes/${id}`}">reload</a></span></dd>
+<dt>Status</dt><dd>${composeBadge(compose.status, running ? html` id="compose-status" data-watch-compose="${row.id}" data-after="${after}"` : "")} <span id="compose-changed" hidden>· changed, <a href="${path`/composes/${id}`}">reload</a></span></dd>
 <dt>Definition</dt><dd><a href="${`/composes${query({ name: compose.name })}`}">${compose.name}</a> <span class="hash">${compose.definitionHash.slice(0, 16)}</span></dd>
 <dt>Owner</dt><dd>${compose.owner}</dd>
 <dt>Started</dt><dd>${formatTime(compose.startedAt)}</dd>
@@ -134,7 +147,10 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
       html`<tr id="${`phase-${p.name}`}"><td>${p.name}</td><td>${composeBadge(p.status, html` data-phase="${p.name}"`)}</td><td class="opt">${
         p.startedAt ? formatTime(p.startedAt) : ""
       }</td><td class="num">${p.startedAt && p.completedAt ? formatDuration(p.completedAt - p.startedAt) : ""}</td><td class="opt">${phaseBar(p, start, end)}</td><td>${p.error ? html`<code>${p.error.code}</code> ${p.error.message.slice(0, 300)}` : ""}</td><td>${
-        p.status === "pending" || p.status === "skipped" ? "" : html`<a href="${path`/composes/${id}/phases/${p.name}/log`}">log</a>`
+        p.status === "skipped"
+          ? ""
+          : // a pending phase's link is shown when the compose's events say the phase has started
+            html`<a href="${path`/composes/${id}/phases/${p.name}/log`}"${p.status === "pending" ? raw(" hidden") : ""}>log</a>`
       }</td></tr>`,
   );
   const imageRows = compose.images.map(
@@ -156,11 +172,22 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
     }</td></tr>`;
   });
   const built = compose.packages.filter((p) => p.build !== null).length;
+  // the image phases of a compose run with --images-on hub: one builder task per variant and arch
+  const imageTasks = await composeImageTasks(env.db, id);
+  const imageTaskSection =
+    imageTasks.length || running
+      ? html`<section><h2>Image tasks</h2><p class="muted" id="image-tasks-none"${imageTasks.length ? raw(" hidden") : ""}>None${
+          running ? " yet" : ""
+        }: the image phases run on the compose's own machine unless it was started with --images-on hub.</p><div class="table-wrap"${imageTasks.length ? "" : raw(" hidden")}><table><thead><tr><th scope="col">Variant</th><th scope="col">Task</th><th scope="col">State</th><th scope="col">Builder</th><th scope="col">Live log</th></tr></thead><tbody id="image-tasks" data-log="${IMAGE_LOG}">${imageTasks.map(
+          imageTaskRow,
+        )}</tbody></table></div></section>`
+      : "";
 
   const body = html`<h1>Compose ${compose.id}</h1>
 <div class="grid2"><section><h2>Details</h2>${facts}</section>
 <section><h2>Definition</h2><details><summary>${compose.name} (sha256 ${compose.definitionHash.slice(0, 12)}…)</summary><pre class="log">${compose.definition}</pre></details></section></div>
 <section><h2>Phases</h2>${table(["Phase", "Status", ["Started", "opt"], ["Took", "num"], ["Timeline", "opt"], "Error", "Log"], phaseRows, "No phase reported yet.")}</section>
+${imageTaskSection}
 <section><h2>Images</h2>${table(["Variant", "Kind", "Path", ["Size", "num"], "Digest"], imageRows, running ? "No image yet." : "No images.")}</section>
 <section><h2>Package diff</h2>${diffSection(compose.diff)}</section>
 <section><h2>Packages</h2><p class="muted">${compose.packages.length} package(s), ${built} built by this hub.</p>${

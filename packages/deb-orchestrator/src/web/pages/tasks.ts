@@ -199,11 +199,9 @@ ${task.error_code ? html`<dt>Error</dt><dd><code>${task.error_code}</code> ${tas
 
   // the live log of a builder task: rendered tail, then followed over server-sent events
   let live: SafeHtml | string = "";
-  if (
-    (builderMethods as readonly string[]).includes(task.method) &&
-    (logs.some((l) => l.name === "build.log") || !isTerminal(task.state))
-  ) {
-    live = await liveLog(env, id, "build.log", task.state);
+  const liveName = liveLogName(task.method);
+  if ((builderMethods as readonly string[]).includes(task.method) && (logs.some((l) => l.name === liveName) || !isTerminal(task.state))) {
+    live = await liveLog(env, id, liveName, task.state);
   }
 
   const body = html`<h1>${task.method}${task.arch ? ` (${task.arch})` : ""} #${id}</h1>
@@ -215,6 +213,11 @@ ${live}
 <section><h2>Result files</h2>${table(["File", "Kind", ["Size", "num"], "SHA-256"], fileRows, "No result files.")}</section>
 <section><h2>History</h2>${table(["When", "Event", "By", ["Details", "opt"]], eventRows(events, users, pc.now), "No events.")}</section>`;
   return layout(pc, { title: `Task ${id}`, nav: "tasks", body });
+}
+
+/** The log a builder streams a task's output to as it runs: an image task's command writes image.log, a build build.log. */
+export function liveLogName(method: string): string {
+  return method === "composeImage" ? "image.log" : "build.log";
 }
 
 async function liveLog(env: WebEnv, id: number, name: string, state: string): Promise<SafeHtml> {

@@ -1,10 +1,11 @@
-import type { Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import { type ComposeImageRequest, composeImageRequest, methodCapability, pathConflict, terminalStates } from "../../../api/tasks.js";
 import type { Database } from "../../../db/schema.js";
 import { orchestratorError } from "../../../errors.js";
 import type { Principal } from "../../auth.js";
 import { runningCompose } from "../../catalog/composes.js";
 import type { HubContext } from "../../context.js";
+import { recordEvent } from "../../events.js";
 import * as transition from "../transitions.js";
 import { DEFAULT_PRIORITY } from "./build.js";
 
@@ -50,8 +51,8 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
         throw orchestratorError("ARTIFACT_MISSING", `${list} file '${file.path}' (${file.sha256}) has not been uploaded`, {
           hint: "PUT it to /api/v1/artifacts/<sha256> first",
         });
-  const id = await ctx.db.transaction().execute((trx) =>
-    transition.insert(trx, ctx, {
+  const id = await ctx.db.transaction().execute(async (trx) => {
+    const task = await transition.insert(trx, ctx, {
       parentId: null,
       label: composeImageLabel(request),
       method: "composeImage",
@@ -59,9 +60,22 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
       priority: DEFAULT_PRIORITY,
       ownerId: compose.owner_id,
       request,
-    }),
-  );
-  if (id === undefined) throw new Error("task insert returned no id");
+    });
+    if (task === undefined) throw new Error("task insert returned no id");
+    // the compose's page, following the compose's events, adds the task as it is queued
+    await recordEvent(
+      trx,
+      {
+        userId: principal.userId,
+        kind: "compose.task",
+        objectType: "compose",
+        objectId: compose.id,
+        data: { compose: request.compose, task, variant: request.variant, arch: request.arch },
+      },
+      ctx.now(),
+    );
+    return task;
+  });
   ctx.dispatcher.wake(request.arch, methodCapability.composeImage);
   ctx.bus.ping();
   return id;
@@ -88,4 +102,22 @@ export async function cancelComposeImages(trx: Transaction<Database>, ctx: HubCo
     if (await transition.cancel(trx, ctx, task.id, { userId })) canceled.push(task.id);
   }
   return canceled;
+}
+
+/** A compose's image tasks, oldest first, with the variant and architecture each makes and the builder that holds or held it. */
+export async function composeImageTasks(db: Kysely<Database>, composeId: string) {
+  const prefix = composeImageLabelPrefix(composeId);
+  const rows = await db
+    .selectFrom("tasks")
+    .leftJoin("hosts", "hosts.id", "tasks.host_id")
+    .select(["tasks.id", "tasks.label", "tasks.state", "tasks.arch", "hosts.name as host"])
+    .where("tasks.method", "=", "composeImage")
+    .where("tasks.label", "like", `${prefix}%`)
+    .orderBy("tasks.id")
+    .execute();
+  return rows.flatMap((r) => {
+    if (!r.label?.startsWith(prefix)) return [];
+    const [variant = "", arch = r.arch ?? ""] = r.label.slice(prefix.length).split(":");
+    return [{ id: r.id, variant, arch, state: r.state, host: r.host }];
+  });
 }
