@@ -102,39 +102,41 @@ async function setup({
   };
   const tokenFile = join(dir, "token");
   await writeFile(tokenFile, adminToken);
-  const connection = new OrchestratorConnection({ hub: hub.url, tokenFile, upUrl: "none", env: {} });
-  const events = new ComposeEvents();
   const seen: ComposeEvent[] = [];
-  events.subscribe((e) => seen.push(e));
-  const record = new HubComposeRecord({
-    connection,
-    definition: loaded.definition,
-    definitionText: text,
-    baseDir: loaded.baseDir,
-    openAtStart: true,
-    onProblem: (message) => {
-      throw new Error(message);
-    },
-  });
-  record.listen(events);
-  const phases = [
-    packageSide,
-    ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out"), ...(bootTest ? { bootTest } : {}) }),
-  ];
-  const state = new ComposeState();
-  /** The compose up to image-build, its hub record finished and its connection closed at the end. */
-  const compose = (signal?: AbortSignal) =>
-    runCompose({
+  /** The compose up to image-build (each call one more of the definition), its hub record finished and its connection closed at the end. */
+  const compose = (signal?: AbortSignal) => {
+    const connection = new OrchestratorConnection({ hub: hub.url, tokenFile, upUrl: "none", env: {} });
+    const events = new ComposeEvents();
+    events.subscribe((e) => seen.push(e));
+    const record = new HubComposeRecord({
+      connection,
+      definition: loaded.definition,
+      definitionText: text,
+      baseDir: loaded.baseDir,
+      openAtStart: true,
+      onProblem: (message) => {
+        throw new Error(message);
+      },
+    });
+    record.listen(events);
+    const phases = [
+      packageSide,
+      ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out"), ...(bootTest ? { bootTest } : {}) }),
+    ];
+    s.state = new ComposeState();
+    return runCompose({
       definition: loaded.definition,
       definitionPath: join(dir, "mini.yaml"),
       outputDir: join(dir, "out"),
       phases,
       skipPhases: ["test", "metadata", "publish"],
       events,
-      state,
+      state: s.state,
       ...(signal ? { signal } : {}),
     }).finally(() => record.finish().finally(() => connection.close()));
-  return { dir, seen, compose, loaded, state };
+  };
+  const s = { dir, seen, compose, loaded, state: new ComposeState() };
+  return s;
 }
 
 /** The next composeImage task, claimed and started as a builder (host `imager` unless said) does. */
@@ -228,6 +230,63 @@ describe("the image phases on a hub (--images-on hub)", () => {
     const recorded = await new HubClient({ url: hub.url }).getCompose(result.composeId);
     expect(recorded.status).toBe("FINISHED");
     expect(Object.fromEntries(recorded.phases.map((p) => [p.name, p.status]))).toMatchObject({ rootfs: "done", oci: "done" });
+  }, 60_000);
+
+  it("a recompose with the same inputs queues no task and takes over the previous compose's results; a changed file queues one again", async () => {
+    const s = await setup();
+    const composing = s.compose();
+    const task = await claimImageTask();
+    const archive = await completeWithOciArchive(s.dir, task);
+    const first = await composing;
+    expect(first.status).toBe("FINISHED");
+
+    s.seen.length = 0;
+    // the next snapshot's Release is signed again (another date): not what the image is made of
+    await writeFile(join(s.dir, "repo", "dists", "trixie-minimal", "InRelease"), "Suite: trixie-minimal\nDate: later\n");
+    const second = await s.compose();
+    expect(second.status).toBe("FINISHED");
+    expect(second.composeId).not.toBe(first.composeId);
+    // no composeImage task was queued for it
+    expect((await builder.claim("imager", { session: "s", waitMs: 200 })).task).toBeNull();
+    const here = join(second.composeDir, "compose", "minimal", "amd64");
+    expect(await readFile(join(here, "debian-bootc-minimal-minimal.ociarchive"))).toEqual(archive);
+    expect(await readFile(join(here, "oci", "index.json"), "utf8")).toContain("schemaVersion");
+    expect(await readFile(join(second.composeDir, "logs", "image-task-minimal-amd64", "rootfs.log"), "utf8")).toContain("root tree ready");
+    expect(s.state.get("images").map((i) => i.path)).toEqual([
+      join("compose", "minimal", "amd64", "debian-bootc-minimal-minimal.ociarchive"),
+    ]);
+    expect(s.state.get("rootfs-details")[0]).toMatchObject({ variant: "minimal", origin: "built", builtOn: "imager" });
+    // each image phase says so, as the local phases do on a no-op recompose
+    for (const name of ["rootfs", "oci", "lint"]) {
+      const notes = s.seen.flatMap((e) => (e.kind === "note" && e.phase === name ? [e.text] : [])).join("; ");
+      expect(notes, name).toMatch(/reused/);
+      expect(notes, name).toContain(first.composeId);
+    }
+    expect(JSON.parse(await readFile(join(here, "image-task.json"), "utf8"))).toMatchObject({ reusedFrom: first.composeId });
+
+    // one input changed (a file the definition copies into the image): a task again
+    await writeFile(join(s.dir, "files", "motd.txt"), "hello again\n");
+    const third = s.compose();
+    const again = await claimImageTask();
+    expect((again.request as { variant: string }).variant).toBe("minimal");
+    await completeWithOciArchive(s.dir, again);
+    expect((await third).status).toBe("FINISHED");
+  }, 60_000);
+
+  it("a recompose queues the task again when a file the previous compose placed changed since", async () => {
+    const s = await setup();
+    const composing = s.compose();
+    await completeWithOciArchive(s.dir, await claimImageTask());
+    const first = await composing;
+    await writeFile(join(first.composeDir, "compose", "minimal", "amd64", "debian-bootc-minimal-minimal.ociarchive"), "not the archive");
+    const second = s.compose();
+    const task = await claimImageTask();
+    const archive = await completeWithOciArchive(s.dir, task);
+    const result = await second;
+    expect(result.status).toBe("FINISHED");
+    expect(await readFile(join(result.composeDir, "compose", "minimal", "amd64", "debian-bootc-minimal-minimal.ociarchive"))).toEqual(
+      archive,
+    );
   }, 60_000);
 
   it("queues every variant's task at once, so two builders make them side by side", async () => {

@@ -18,6 +18,7 @@ import {
   placeOstreeCommits,
   placeRootfsDetails,
 } from "./place-result.js";
+import { imageTaskKey, recordImageTask, takeOverImageTask } from "./reuse-previous.js";
 import { imageTaskInputs, imageTrustOf, type TaskInputFile } from "./task-inputs.js";
 import { IMAGE_FILE_NAME } from "./task-result.js";
 import type { ImageTaskState } from "./task-state.js";
@@ -62,12 +63,14 @@ export function createHubImagePhases(options: HubImagePhasesOptions): Phase[] {
     {
       name: "lint",
       async run(ctx) {
-        for (const { result } of tasks) {
+        for (const { result, reusedFrom } of tasks) {
           const lint = result.phases.find((p) => p.name === "lint");
           ctx.emit({
             phase: "lint",
             kind: "note",
-            text: `${result.variant}/${result.arch}: checked on the builder (${lint?.outcome ?? "not run"})`,
+            text: reusedFrom
+              ? `${result.variant}/${result.arch}: results of ${reusedFrom} reused (checked on the builder: ${lint?.outcome ?? "not run"})`
+              : `${result.variant}/${result.arch}: checked on the builder (${lint?.outcome ?? "not run"})`,
           });
         }
       },
@@ -78,6 +81,10 @@ export function createHubImagePhases(options: HubImagePhasesOptions): Phase[] {
       async run(ctx) {
         await placeDiskImages(ctx, tasks);
         await placeLogs(ctx, tasks);
+        // what the next compose may take over: every task placed whole (a failed disk image is made again)
+        for (const task of tasks)
+          if (!task.reusedFrom && !task.result.phases.some((p) => p.name === "image-build" && p.outcome.startsWith("failed")))
+            await recordImageTask(ctx, task);
         failOnDiskImageFailures(tasks);
       },
     },
@@ -94,7 +101,8 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
     );
   const { client } = hub;
   const trust = await imageTrustOf(loaded, options.outputDir);
-  const queued: Array<{ id: number; variant: string; arch: string; parent?: string }> = [];
+  const queued: Array<{ id: number; variant: string; arch: string; key: string; parent?: string }> = [];
+  const reused: CheckedImageTask[] = [];
   const upload = async (files: readonly TaskInputFile[]) => {
     const listed = [];
     for (const f of files) {
@@ -111,6 +119,17 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
           ...(options.bootTest ? { bootTest: options.bootTest } : {}),
           ...(previousCommit ? { previousCommit } : {}),
         });
+        const key = await imageTaskKey(inputs);
+        const taken = await takeOverImageTask(ctx, variant, arch, key);
+        if (taken) {
+          reused.push(taken);
+          ctx.emit({
+            phase: "rootfs",
+            kind: "note",
+            text: `${variant}/${arch}: image task's results reused from ${taken.reusedFrom} (same inputs): no task queued`,
+          });
+          continue;
+        }
         const snapshot = await upload(inputs.snapshot);
         const definitionFiles = await upload(inputs.definitionFiles);
         const request = {
@@ -123,12 +142,13 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
           state: inputs.state,
         };
         const { task: id } = await client.queueComposeImage(ctx.composeId, request);
-        queued.push({ id, variant, arch, ...(previousCommit ? { parent: previousCommit } : {}) });
+        queued.push({ id, variant, arch, key, ...(previousCommit ? { parent: previousCommit } : {}) });
         ctx.logger.info({ task: id, variant, arch, files: snapshot.length + definitionFiles.length }, "image task queued");
         ctx.emit({ phase: "rootfs", kind: "image-task", variant, arch, task: id, state: "free", host: null });
       }
     }
     // every task at once: one event stream wakes all the watchers
+    if (queued.length === 0) return reused;
     const events = new HubEvents(client);
     let finished: TaskDetail[];
     try {
@@ -157,7 +177,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
       await events.close();
     }
     if (ctx.signal.aborted) throw coreError("INTERRUPTED", "interrupted while the image tasks ran");
-    const checked: CheckedImageTask[] = [];
+    const checked: CheckedImageTask[] = [...reused];
     for (const [i, task] of finished.entries()) {
       const q = queued[i]!;
       if (task.state !== "closed") {
@@ -186,7 +206,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
 async function downloadTask(
   ctx: PhaseContext,
   client: { downloadArtifact(sha256: string, path: string): Promise<void> },
-  q: { id: number; variant: string; arch: string; parent?: string },
+  q: { id: number; variant: string; arch: string; key: string; parent?: string },
   task: TaskDetail,
 ): Promise<CheckedImageTask> {
   const dir = join(ctx.composeDir, "work", "image-tasks", `${q.variant}-${q.arch}`);
@@ -233,5 +253,5 @@ async function downloadTask(
     kind: "note",
     text: `${q.variant}/${q.arch}: made by image task ${q.id}${task.host ? ` on ${task.host}` : ""}`,
   });
-  return checked;
+  return { ...checked, key: q.key };
 }

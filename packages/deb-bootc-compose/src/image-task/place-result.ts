@@ -46,6 +46,10 @@ export interface CheckedImageTask {
   files: Map<string, ImageFileKind>;
   parent?: string;
   host?: string;
+  /** The key of what decided its image (reuse-previous.ts), recorded for the next compose. */
+  key?: string;
+  /** Taken over from this previous compose (no task queued): its outputs are in place already, hard-linked. */
+  reusedFrom?: string;
 }
 
 type PlaceContext = Pick<PhaseContext, "composeDir" | "definition" | "logger" | "signal" | "state" | "emit">;
@@ -123,6 +127,10 @@ export async function placeOstreeCommits(
     for (const task of tasks) {
       const { result: r } = task;
       if (!r.ostree) continue;
+      if (task.reusedFrom) {
+        records.push(await reuseTakenOverCommit(ctx, task, repo, r.ostree));
+        continue;
+      }
       const tar = [...task.files].find(([, kind]) => kind === "ostree-commit")?.[0];
       if (!tar) throw composeError("IMAGE_RESULT_REFUSED", `${r.variant}/${r.arch}: the result has a commit but no ostree-commit file`);
       const unpacked = join(task.dir, "ostree");
@@ -206,21 +214,67 @@ export async function placeOstreeCommits(
   return records;
 }
 
+/**
+ * A taken-over task's commit (the previous compose's, signed there by this client, the head of its ref
+ * there) taken into this compose's repository as the local phase takes over an unchanged commit.
+ */
+async function reuseTakenOverCommit(
+  ctx: PlaceContext,
+  task: CheckedImageTask,
+  repo: string,
+  ostree: NonNullable<ImageTaskResult["ostree"]>,
+): Promise<OstreeCommitRecord> {
+  const { variant, arch } = task.result;
+  const previous = await previousCommitOf(ctx.composeDir, ctx.definition, variant, arch);
+  const took =
+    previous?.commit === ostree.commit &&
+    (await reuseCommit({
+      repo,
+      ref: ostree.ref,
+      previousRepo: previous.repo,
+      commit: ostree.commit,
+      profile: runrootProfile(ctx.definition.suite, arch),
+      logger: ctx.logger,
+      signal: ctx.signal,
+    }));
+  if (!took)
+    throw composeError(
+      "IMAGE_PHASES_FAILED",
+      `${variant}/${arch}: the commit ${ostree.commit} of ${task.reusedFrom} is no longer the head of ${ostree.ref} there`,
+    );
+  const record: OstreeCommitRecord = { variant, arch, repo, changed: false, ...ostree };
+  await writeCommitRecord(ctx.composeDir, record);
+  ctx.emit({
+    phase: "ostree",
+    kind: "note",
+    text: `${variant}/${arch}: commit ${ostree.commit.slice(0, 12)} of ${task.reusedFrom} reused`,
+  });
+  return record;
+}
+
 /** Each OCI archive at compose/<variant>/<arch>/ (when ociarchive is wanted) and its layout unpacked as oci/ (when oci is). */
 export async function placeOciImages(ctx: PlaceContext, tasks: readonly CheckedImageTask[]): Promise<void> {
   const { outputs } = ctx.definition;
   for (const task of tasks) {
     const { result: r } = task;
     if (!r.oci) continue;
-    const archive = await checkedFile(task, r.oci.file, r.oci.sha256);
     const dir = join(ctx.composeDir, "compose", r.variant, r.arch);
-    await mkdir(dir, { recursive: true });
-    if (outputs.includes("oci")) {
-      await rm(join(dir, "oci"), { recursive: true, force: true });
-      await extractTarSafely(archive, join(dir, "oci"), { signal: ctx.signal });
+    if (task.reusedFrom)
+      ctx.emit({
+        phase: "oci",
+        kind: "note",
+        text: `${r.variant}/${r.arch}: image ${r.oci.sha256.slice(0, 12)} of ${task.reusedFrom} reused`,
+      });
+    else {
+      const archive = await checkedFile(task, r.oci.file, r.oci.sha256);
+      await mkdir(dir, { recursive: true });
+      if (outputs.includes("oci")) {
+        await rm(join(dir, "oci"), { recursive: true, force: true });
+        await extractTarSafely(archive, join(dir, "oci"), { signal: ctx.signal });
+      }
+      if (outputs.includes("ociarchive")) await rename(archive, join(dir, r.oci.file));
     }
     if (outputs.includes("ociarchive")) {
-      await rename(archive, join(dir, r.oci.file));
       ctx.state.addImages([
         {
           variant: r.variant,
@@ -247,7 +301,7 @@ export async function placeDiskImages(ctx: PlaceContext, tasks: readonly Checked
     const files = [];
     for (const f of r.disk.files) {
       const path = join(dir, f.file);
-      await rename(await checkedFile(task, f.file, f.sha256), path);
+      if (!task.reusedFrom) await rename(await checkedFile(task, f.file, f.sha256), path);
       files.push({ path, format: f.format, size: f.size, sha256: f.sha256 });
       images.push({
         variant: r.variant,
@@ -264,6 +318,8 @@ export async function placeDiskImages(ctx: PlaceContext, tasks: readonly Checked
     const boot = r.bootTests?.find((b) => b.kind === "marker");
     const markerBoot = boot && (await placeMarkerBoot(ctx, task, boot, join(dir, boot.image)));
     records.push({ variant: r.variant, arch: r.arch, files, ...rest, ...(markerBoot ? { markerBoot } : {}) });
+    if (task.reusedFrom)
+      ctx.emit({ phase: "image-build", kind: "note", text: `${r.variant}/${r.arch}: disk images of ${task.reusedFrom} reused` });
   }
   ctx.state.set("disk-images", records);
   ctx.state.addImages(images);
@@ -272,16 +328,21 @@ export async function placeDiskImages(ctx: PlaceContext, tasks: readonly Checked
 
 /**
  * A builder's marker boot as the test phase records one made here: its logs at the local test phase's
- * paths (logs/boot-<variant>-<arch>.log and its .results.log), the image the placed file.
+ * paths (logs/boot-<variant>-<arch>.log and its .results.log), the image the placed file. A taken-over
+ * task's boot (its logs hard-linked already) booted the very bytes placed here (their SHA256 checked):
+ * its message says where it comes from.
  */
 async function placeMarkerBoot(ctx: PlaceContext, task: CheckedImageTask, boot: MarkerBootResult, image: string): Promise<BootTestRecord> {
   const consoleLog = markerBootLog(ctx.composeDir, boot.variant, boot.arch);
   const here = { consoleLog, resultsLog: resultsLogPath(consoleLog) };
   const { consoleLog: consoleName, resultsLog: resultsName, ...record } = boot;
-  if (consoleName !== undefined) await copyFile(join(task.dir, consoleName), here.consoleLog);
-  if (resultsName !== undefined) await copyFile(join(task.dir, resultsName), here.resultsLog);
+  if (!task.reusedFrom) {
+    if (consoleName !== undefined) await copyFile(join(task.dir, consoleName), here.consoleLog);
+    if (resultsName !== undefined) await copyFile(join(task.dir, resultsName), here.resultsLog);
+  }
   return {
     ...record,
+    ...(task.reusedFrom ? { message: `${record.message} (taken over from ${task.reusedFrom})` } : {}),
     image,
     ...(consoleName !== undefined ? { consoleLog: here.consoleLog } : {}),
     ...(resultsName !== undefined ? { resultsLog: here.resultsLog } : {}),
@@ -308,6 +369,7 @@ export function failOnDiskImageFailures(tasks: readonly CheckedImageTask[]): voi
 /** The builder's logs of each task under logs/image-task-<variant>-<arch>/. */
 export async function placeLogs(ctx: PlaceContext, tasks: readonly CheckedImageTask[]): Promise<void> {
   for (const task of tasks) {
+    if (task.reusedFrom) continue;
     const dir = join(ctx.composeDir, "logs", `image-task-${task.result.variant}-${task.result.arch}`);
     await mkdir(dir, { recursive: true });
     for (const [name, kind] of task.files)
