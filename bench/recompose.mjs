@@ -22,8 +22,11 @@ const COMPOSE_CLI = join(REPO, "packages", "deb-bootc-compose", "dist", "cli.js"
 const ORCHESTRATOR_CLI = join(REPO, "packages", "deb-orchestrator", "dist", "cli.js");
 const GOAL_LOCAL_SECONDS = 10;
 const GOAL_HUB_SECONDS = 15;
-/** The phases whose work a no-op recompose must take over from the previous compose (their notes say so). */
-const REUSED = { rootfs: /reused from the cache/, ostree: /reused/, oci: /reused/, lint: /reused/, "image-build": /reused/ };
+/**
+ * The phases whose work a no-op recompose must take over from the previous compose (their notes say so;
+ * rootfs: the tree from the cache, or with --images-on hub the image task's results from the previous compose).
+ */
+const REUSED = { rootfs: /reused from/, ostree: /reused/, oci: /reused/, lint: /reused/, "image-build": /reused/ };
 
 const HELP = `Usage: node bench/recompose.mjs [options]   (as root; build the tools first: npm run build)
 
