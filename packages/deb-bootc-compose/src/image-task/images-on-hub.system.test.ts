@@ -152,6 +152,23 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     await screenshot(page, "compose-images-on-hub");
     await packages.getByRole("link", { name: `debian-bootc-branding ${build!.version}` }).click();
     await expect(page.locator("h1").textContent()).resolves.toContain("debian-bootc-branding");
+
+    // a recompose with nothing changed queues no image task: it takes over what the first one placed
+    docs.length = 0;
+    expect(await runCli(tool, [...args, "--hub", hub.url, "--token-file", tokenFile, "--images-on", "hub", "--json"], out)).toBe(0);
+    const again = docs[0] as ComposeResult;
+    expect(again.status).toBe("FINISHED");
+    expect((await admin.listTasks({ method: "composeImage" })).length).toBe(1);
+    for (const phase of ["rootfs", "ostree", "oci", "lint", "image-build"])
+      expect(again.phases.find((p) => p.name === phase)?.notes?.join("; "), phase).toMatch(
+        new RegExp(`reused.*${result.composeId}|${result.composeId}.*reused`),
+      );
+    const imagesAgain = JSON.parse(await readFile(join(again.composeDir, "compose", "metadata", "images.json"), "utf8")) as typeof images;
+    expect(imagesAgain.payload.images.map((i) => [i.path, i.digest ?? i.sha256]).sort()).toEqual(
+      images.payload.images.map((i) => [i.path, i.digest ?? i.sha256]).sort(),
+    );
+    const commitAgain = JSON.parse(await readFile(join(again.composeDir, "compose", "minimal", "amd64", "ostree-commit.json"), "utf8"));
+    expect(commitAgain.commit).toBe(commit.commit);
   });
 
   let composePage: Page | undefined;

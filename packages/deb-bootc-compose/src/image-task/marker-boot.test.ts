@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isCodedError } from "@debian-bootc/core";
@@ -9,7 +9,8 @@ import { ComposeState } from "../compose/compose-state.js";
 import { fileLogger } from "../compose/phase-engine.js";
 import { type LoadedDefinition, loadDefinition } from "../definition.js";
 import { minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
-import { checkImageTask, placeDiskImages } from "./place-result.js";
+import { checkImageTask, placeDiskImages, placeLogs } from "./place-result.js";
+import { recordImageTask, takeOverImageTask } from "./reuse-previous.js";
 import type { ImageTaskResult, MarkerBootResult } from "./task-result.js";
 
 /**
@@ -160,6 +161,38 @@ describe("a builder's marker boot on the client", () => {
     const written = JSON.parse(await readFile(join(s.composeDir, "compose", "minimal", "amd64", "boot-tests.json"), "utf8"));
     expect(written).toEqual([expect.objectContaining({ kind: "marker", passed: true, image, consoleLog, accel: "tcg" })]);
     expect(s.ctx.state.get("boot-tests")).toEqual(written);
+  });
+
+  it("a recompose with the same inputs takes it over with the very disk image it booted, and says so; not when the image changed", async () => {
+    const s = await setup(markerBoot());
+    const task = { ...(await s.check()), key: "k".repeat(64) };
+    await placeDiskImages(s.ctx, [task]);
+    await placeLogs(s.ctx, [task]);
+    await recordImageTask(s.ctx, task);
+    const out = join(s.composeDir, "..");
+    await symlink(COMPOSE_ID, join(out, `latest-${loaded.definition.name}`));
+    const next = { ...s.ctx, composeId: `${COMPOSE_ID}-next`, composeDir: join(out, `${COMPOSE_ID}-next`), state: new ComposeState() };
+    await mkdir(join(next.composeDir, "logs"), { recursive: true });
+
+    // another key: nothing taken over
+    expect(await takeOverImageTask(next, "minimal", "amd64", "e".repeat(64))).toBeUndefined();
+    const taken = await takeOverImageTask(next, "minimal", "amd64", task.key);
+    expect(taken?.reusedFrom).toBe(COMPOSE_ID);
+    const [disk] = await placeDiskImages(next, [taken!]);
+    const image = join(next.composeDir, "compose", "minimal", "amd64", "images", IMAGE);
+    // the same bytes, hard-linked
+    expect((await stat(image)).ino).toBe((await stat(join(s.composeDir, "compose", "minimal", "amd64", "images", IMAGE))).ino);
+    expect(disk?.markerBoot).toMatchObject({ image, passed: true, message: expect.stringContaining(`(taken over from ${COMPOSE_ID})`) });
+    expect(await readFile(join(next.composeDir, "logs", "boot-minimal-amd64.results.log"), "utf8")).toContain(
+      `booted compose=${COMPOSE_ID}`,
+    );
+    expect(await readFile(join(next.composeDir, "logs", "image-task-minimal-amd64", "boot-minimal-amd64.log"), "utf8")).toContain("BdsDxe");
+
+    // the previous compose's disk image changed since: its boot is not of these bytes, nothing is taken over
+    await rm(next.composeDir, { recursive: true, force: true });
+    await mkdir(join(next.composeDir, "logs"), { recursive: true });
+    await writeFile(join(s.composeDir, "compose", "minimal", "amd64", "images", IMAGE), "another disk image\n");
+    expect(await takeOverImageTask(next, "minimal", "amd64", task.key)).toBeUndefined();
   });
 
   it("fails the test phase with BOOT_TEST_FAILED naming the variant/arch and the builder's message; the records are written", async () => {
