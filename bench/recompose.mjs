@@ -52,6 +52,9 @@ Options:
   --start-hub         also through a 'deb-orchestrator up' started by the bench (see above)
   --hub URL           every compose through this running hub instead of an embedded one
   --token-file FILE   the token for --hub (default: the client's configuration)
+  --images-on WHERE   local (default) or hub: through a hub, the image phases run on its builders
+                      (with --start-hub, the builder of 'deb-orchestrator up'); a first compose through
+                      the hub makes the images there, then each no-op recompose must take them over
   --definition FILE   compose definition (default examples/debian-bootc.yaml)
   --workdir DIR       orchestrator data, composes, cache, logs (default /var/tmp/recompose-bench; emptied first)
   --skip-mmdebstrap   no mmdebstrap reference
@@ -73,6 +76,7 @@ function parseOptions(argv) {
       hub: { type: "string" },
       "start-hub": { type: "boolean", default: false },
       "token-file": { type: "string" },
+      "images-on": { type: "string", default: "local" },
       definition: { type: "string", default: join(REPO, "examples", "debian-bootc.yaml") },
       workdir: { type: "string", default: "/var/tmp/recompose-bench" },
       "skip-mmdebstrap": { type: "boolean", default: false },
@@ -82,6 +86,8 @@ function parseOptions(argv) {
     strict: true,
   });
   if (values.hub && values["start-hub"]) throw new Error("--hub and --start-hub exclude each other");
+  if (!["local", "hub"].includes(values["images-on"])) throw new Error("--images-on: expected local or hub");
+  if (values["images-on"] === "hub" && !values.hub && !values["start-hub"]) throw new Error("--images-on hub needs --hub or --start-hub");
   return {
     ...values,
     runs: wholeNumberOption(values, "runs"),
@@ -101,6 +107,7 @@ async function compose(kind, opts, dirs, env, hub = opts.hub ? { url: opts.hub, 
   const argv = ["node", COMPOSE_CLI, "compose", opts.definition, "--output", dirs.output, "--cache-dir", dirs.cache];
   if (hub) argv.push("--hub", hub.url, ...(hub.tokenFile ? ["--token-file", hub.tokenFile] : []));
   else argv.push("--orchestrator-data", dirs.orchestrator);
+  if (hub && opts["images-on"] === "hub") argv.push("--images-on", "hub");
   if (!opts.boot) argv.push("--skip-phase", "test");
   const loadBefore = load1();
   say(`${kind}: deb-bootc-compose ${argv.slice(2).join(" ")} (log ${log}) ...`);
@@ -145,12 +152,15 @@ function freePort() {
  * 'deb-orchestrator up' on loopback on the orchestrator data the local composes used (SQLite, a deb-mock
  * builder of capacity 2, as the embedded one): resolves once its API answers; stop() ends it with SIGTERM.
  */
-async function startHub(dirs, env) {
+async function startHub(dirs, env, imagesOnHub = false) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const log = join(dirs.logs, "hub.log");
   const out = createWriteStream(log);
   const argv = [ORCHESTRATOR_CLI, "up", "--data", dirs.orchestrator, "--listen", `127.0.0.1:${port}`, "--capacity", "2"];
+  // its builder runs the image tasks with this checkout's compose command, on the compose cache the local composes filled
+  if (imagesOnHub)
+    argv.push("--capability", "build", "--capability", "image", "--compose-command", COMPOSE_CLI, "--image-cache-dir", dirs.cache);
   say(`hub: deb-orchestrator ${argv.slice(1).join(" ")} (log ${log}) ...`);
   const child = spawn("node", argv, { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout.pipe(out);
@@ -249,8 +259,14 @@ async function main() {
   }
   const hubRecomposes = [];
   if (opts["start-hub"] && problems.length === 0) {
-    const hub = await startHub(dirs, env);
+    const hub = await startHub(dirs, env, opts["images-on"] === "hub");
     try {
+      if (opts["images-on"] === "hub") {
+        // the images made once on the hub's builder: the no-op recomposes below take this compose's results over
+        const made = await compose("hub-first", opts, dirs, env, hub);
+        if (made.exitCode !== 0 || made.status !== "FINISHED")
+          problems.push(`first compose with --images-on hub: exit ${made.exitCode}, status ${made.status}; log ${made.log}`);
+      }
       for (let i = 1; i <= opts.runs && problems.length === 0; i++) {
         const run = await compose(`hub-noop-${i}`, opts, dirs, env, hub);
         hubRecomposes.push(run);
@@ -268,7 +284,14 @@ async function main() {
     bench: "recompose",
     date: new Date().toISOString(),
     host: { cpus: os.availableParallelism(), kernel: os.release() },
-    options: { runs: opts.runs, boot: opts.boot, hub: opts.hub ?? null, startHub: opts["start-hub"], definition: opts.definition },
+    options: {
+      runs: opts.runs,
+      boot: opts.boot,
+      hub: opts.hub ?? null,
+      startHub: opts["start-hub"],
+      imagesOn: opts["images-on"],
+      definition: opts.definition,
+    },
     goalSeconds: opts.hub ? GOAL_HUB_SECONDS : GOAL_LOCAL_SECONDS,
     hubGoalSeconds: GOAL_HUB_SECONDS,
     first,
