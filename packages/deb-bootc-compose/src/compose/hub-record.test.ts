@@ -173,6 +173,26 @@ describe("a compose recorded on its hub", () => {
     expect(view.phases.filter((p) => p.status === "done").map((p) => p.name)).toEqual(["init", "build", "metadata"]);
   });
 
+  it("sends where the publish phase put the compose; a channel URL that is not http(s) goes as none", async () => {
+    const commit = { variant: "minimal", arch: "amd64", ref: "demo/amd64/minimal", commit: "c".repeat(64), delta: true, changed: true };
+    // a stand-in for the publish phase: what it writes in compose/metadata/published.json
+    const publishing = (url: string): Phase => ({
+      name: "publish",
+      async run(ctx) {
+        const meta = join(ctx.composeDir, "compose", "metadata");
+        await mkdir(meta, { recursive: true });
+        await writeFile(join(meta, "published.json"), JSON.stringify({ url, commits: [commit] }));
+      },
+    });
+    const view = await client().getCompose(await recordedCompose([metadata, publishing("https://updates.example.org/demo/")]));
+    expect(view.status).toBe("FINISHED");
+    expect(view.published).toEqual({ url: "https://updates.example.org/demo/", commits: [commit] });
+    const local = await client().getCompose(await recordedCompose([metadata, publishing("file:///srv/ostree/demo")]));
+    expect(local.published).toEqual({ url: null, commits: [commit] });
+    // the definition names no channel: nothing published
+    expect((await client().getCompose(await recordedCompose([metadata]))).published).toBeNull();
+  });
+
   it("links a package to its build only when this hub built it", async () => {
     const composeDir = join(dir, "results");
     await mkdir(join(composeDir, "compose", "metadata"), { recursive: true });

@@ -6,6 +6,7 @@ import type { OpenHub, OrchestratorConnection } from "../build/orchestrator-conn
 import type { ComposeDefinition } from "../definition.js";
 import type { ImageMetadata } from "../metadata/metadata-phase.js";
 import type { PackageRecord, PackagesMetadata } from "../metadata/package-diff.js";
+import type { PublishedMetadata } from "../publish/publish-phase.js";
 import type { ComposeEvent, ComposeEvents } from "./compose-events.js";
 import { PHASES, type PhaseName, type PhaseRecord, readComposeStatus } from "./phase-engine.js";
 
@@ -14,7 +15,7 @@ import { PHASES, type PhaseName, type PhaseRecord, readComposeStatus } from "./p
  * (at once when a hub was named with --hub, else when a phase opens the connection: the build phase, an
  * orchestrator repository), each phase reported as it starts and ends with its log, and at the end its
  * status and results as the compose's metadata files have them (images, packages with the builds they came
- * from, SBOM, package diff). The compose directory is not touched; a hub that refuses or fails stops the
+ * from, SBOM, package diff, where the publish phase put it). The compose directory is not touched; a hub that refuses or fails stops the
  * recording, not the compose.
  */
 
@@ -183,12 +184,16 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   }
 }
 
-/** What the metadata phase wrote, as the hub keeps it; a package names its build when this hub built it. */
+/**
+ * What the metadata and publish phases wrote, as the hub keeps it; a package names its build when this hub
+ * built it. A channel URL that is not http(s) (file://) is nothing a browser can follow: the hub gets none.
+ */
 export async function composeResults(composeDir: string, hubUrl: string): Promise<Omit<FinishBody, "status">> {
   const meta = join(composeDir, "compose", "metadata");
   const images = (await readJson<{ payload: { images: ImageMetadata[] } }>(join(meta, "images.json")))?.payload.images ?? [];
   const packages = (await readJson<PackagesMetadata>(join(meta, "packages.json")))?.payload.packages ?? {};
   const diff = await readJson<unknown>(join(meta, "package-diff.json"));
+  const published = await readJson<PublishedMetadata>(join(meta, "published.json"));
   const sbom: Record<string, unknown> = {};
   const sbomFiles = await readdir(join(meta, "sbom")).catch(() => [] as string[]);
   for (const file of sbomFiles.filter((f) => f.endsWith(".spdx.json")).sort())
@@ -211,5 +216,8 @@ export async function composeResults(composeDir: string, hubUrl: string): Promis
     ),
     ...(sbomFiles.length ? { sbom } : {}),
     ...(diff === undefined ? {} : { diff }),
+    ...(published?.commits?.length
+      ? { published: { url: /^https?:\/\//.test(published.url) ? published.url : null, commits: published.commits } }
+      : {}),
   };
 }

@@ -222,5 +222,12 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
     expect(existsSync(join(to, "refs", "heads", "demo", "amd64", "minimal"))).toBe(true);
     expect((await readFile(join(to, "refs", "heads", "demo", "amd64", "minimal"), "utf8")).trim()).toBe(made.second);
     expect(existsSync(join(to, "summary.sig"))).toBe(true);
+    // where it was published, for the hub: the channel's public URL, never the local directory
+    const published = await readFile(join(result.composeDir, "compose", "metadata", "published.json"), "utf8");
+    expect(JSON.parse(published)).toEqual({
+      url: "http://127.0.0.1/",
+      commits: [{ variant: "minimal", arch: "amd64", ref: "demo/amd64/minimal", commit: made.second, delta: false, changed: true }],
+    });
+    expect(published).not.toContain(to);
   });
 });

@@ -1,6 +1,6 @@
 /** Composes recorded by the hub: deb-bootc-compose creates one, reports its phases, then ends it with its results. */
 import { z } from "zod";
-import { count, ok, operations, rowId, size, time } from "./operation.js";
+import { count, ok, operations, rowId, sha256, size, time } from "./operation.js";
 
 /** A compose's status, as deb-bootc-compose writes it in the compose's STATUS file. */
 export const composeStatuses = ["STARTED", "FINISHED", "FINISHED_INCOMPLETE", "DOOMED", "TERMINATED"] as const;
@@ -70,7 +70,37 @@ export const composePackage = z.object({
 });
 export type ComposePackage = z.infer<typeof composePackage>;
 
-/** A compose with its definition, phases, images, packages and package diff (the SBOM has its own operation). */
+/** An ostree ref as ostree names them (components of letters, digits, '_', '.', '-', not first): it may reach a command line. */
+export const ostreeRefName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/);
+
+/** One variant/arch commit the compose's publish phase put on its update channel. */
+export const composePublishedCommit = z.object({
+  variant: shortText,
+  arch,
+  ref: ostreeRefName,
+  commit: sha256,
+  /** A static delta from the ref's previous commit was generated. */
+  delta: z.boolean(),
+  /** false: the ref already pointed to this commit. */
+  changed: z.boolean(),
+});
+
+/** Where a compose was published: the update channel's public URL (http(s) only, else none) and its commits. */
+export const composePublished = z.object({
+  url: z
+    .string()
+    .max(2000)
+    .regex(/^https?:\/\/[^\s"'<>\\]+$/)
+    .nullable(),
+  commits: z.array(composePublishedCommit).min(1).max(1000),
+});
+export type ComposePublished = z.infer<typeof composePublished>;
+
+/** A compose with its definition, phases, images, packages, package diff and where it was published (the SBOM has its own operation). */
 export const composeView = composeSummary.extend({
   definition: z.string(),
   phases: z.array(composePhase),
@@ -78,6 +108,8 @@ export const composeView = composeSummary.extend({
   packages: z.array(composePackage),
   /** The package diff against the previous compose of the same definition, as the compose wrote it. */
   diff: z.unknown().nullable(),
+  /** Where the publish phase put it; null when the definition has no channel or the compose did not get there. */
+  published: composePublished.nullable(),
   /** Whether an SBOM was recorded (getComposeSbom answers it). */
   hasSbom: z.boolean(),
 });
@@ -124,7 +156,7 @@ export const composeOperations = operations({
   getCompose: {
     method: "GET",
     path: "/api/v1/composes/:id",
-    summary: "One compose: phases, images, packages with their builds, the package diff",
+    summary: "One compose: phases, images, packages with their builds, the package diff, where it was published",
     params: composeParams,
     response: composeView,
   },
@@ -169,7 +201,7 @@ export const composeOperations = operations({
     method: "POST",
     path: "/api/v1/composes/:id/finish",
     permission: "build",
-    summary: "End a compose with its status and results: images, packages with their builds, SBOM, package diff",
+    summary: "End a compose with its status and results: images, packages with their builds, SBOM, package diff, where it was published",
     params: composeParams,
     body: z.object({
       status: z.enum(composeEndStatuses),
@@ -177,6 +209,7 @@ export const composeOperations = operations({
       packages: z.array(composePackage).max(200_000).optional(),
       sbom: z.record(z.string(), z.unknown()).optional(),
       diff: z.unknown().optional(),
+      published: composePublished.optional(),
     }),
     response: composeSummary.extend({ packages: count, images: count }),
   },

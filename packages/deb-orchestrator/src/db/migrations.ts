@@ -504,6 +504,18 @@ function composeLeases(): Migration {
   };
 }
 
+/** Where a compose was published (its update channel's URL, refs and commits), as a JSON document like its diff. */
+function composePublished(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable("composes").addColumn("published", "text").execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable("composes").dropColumn("published").execute();
+    },
+  };
+}
+
 /** Ordered migrations; names sort in the order they must run. */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
@@ -522,6 +534,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         "0011_composes": composes(dialect),
         "0012_host_capabilities": hostCapabilities(),
         "0013_compose_leases": composeLeases(),
+        "0014_compose_published": composePublished(),
       };
     },
   };

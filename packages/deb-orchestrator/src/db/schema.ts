@@ -237,7 +237,7 @@ export interface UploadsTable {
   created_at: number;
 }
 
-/** A compose deb-bootc-compose recorded; `sbom` and `diff` are JSON documents as the compose wrote them. */
+/** A compose deb-bootc-compose recorded; `sbom`, `diff` and `published` are JSON documents as the compose sent them. */
 export interface ComposesTable {
   id: Generated<number>;
   compose_id: string;
@@ -250,6 +250,8 @@ export interface ComposesTable {
   completed_at: number | null;
   sbom: string | null;
   diff: string | null;
+  /** Where the publish phase put the compose (ComposePublished), when it did. */
+  published: string | null;
   /** While STARTED: when the hub ends it TERMINATED unless its client reports or renews it first. */
   lease_expires: number | null;
 }

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from "kysely";
-import type { ComposePhase, ComposePhaseStatus, ComposeStatus, ComposeSummary, ComposeView } from "../../api/composes.js";
+import type { ComposePhase, ComposePhaseStatus, ComposePublished, ComposeStatus, ComposeSummary, ComposeView } from "../../api/composes.js";
 import type { ComposesTable, Database } from "../../db/schema.js";
 import { orchestratorError } from "../../errors.js";
 
@@ -106,6 +106,7 @@ export async function describeCompose(db: Kysely<Database>, composeId: string): 
       build: p.build_id,
     })),
     diff: parseJson(row.diff),
+    published: parseJson(row.published) as ComposePublished | null,
     hasSbom: row.sbom !== null,
   };
 }

@@ -4,6 +4,7 @@ import {
   type ComposeImage,
   type ComposePackage,
   type ComposePhaseStatus,
+  type ComposePublished,
   type ComposeStatus,
   type ComposeSummary,
   composeLogLimit,
@@ -44,6 +45,7 @@ export async function createCompose(
         completed_at: null,
         sbom: null,
         diff: null,
+        published: null,
         lease_expires: now + ctx.leaseMs,
       })
       .returningAll()
@@ -167,7 +169,14 @@ export async function finishCompose(
   ctx: HubContext,
   actor: Principal,
   composeId: string,
-  result: { status: ComposeStatus; images?: ComposeImage[]; packages?: ComposePackage[]; sbom?: Record<string, unknown>; diff?: unknown },
+  result: {
+    status: ComposeStatus;
+    images?: ComposeImage[];
+    packages?: ComposePackage[];
+    sbom?: Record<string, unknown>;
+    diff?: unknown;
+    published?: ComposePublished;
+  },
 ) {
   const now = ctx.now();
   const images = result.images ?? [];
@@ -235,6 +244,7 @@ export async function finishCompose(
         lease_expires: null,
         sbom: result.sbom === undefined ? null : JSON.stringify(result.sbom),
         diff: result.diff === undefined || result.diff === null ? null : JSON.stringify(result.diff),
+        published: result.published === undefined ? null : JSON.stringify(result.published),
       })
       .where("id", "=", compose.id)
       .returningAll()

@@ -1,10 +1,10 @@
 import { isCodedError } from "@debian-bootc/core";
-import { type ComposePhase, type ComposeView, composeStatuses } from "../../api/composes.js";
+import { type ComposePhase, type ComposePublished, type ComposeView, composeStatuses } from "../../api/composes.js";
 import { apiUrl } from "../../api/routes.js";
 import { composePhaseLog, describeCompose, listComposes } from "../../hub/catalog/compose-views.js";
 import { lastEventId } from "../../hub/events.js";
 import { composeImageTasks } from "../../hub/tasks/methods/compose-image.js";
-import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
+import { externalLink, formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
 import { layout, type PageContext, pager, stateBadge, table } from "../layout.js";
 import { readEvents, userNames } from "../read.js";
 import { strParam, type WebEnv } from "./common.js";
@@ -14,7 +14,8 @@ const IMAGE_LOG = liveLogName("composeImage");
 
 /* Composes as deb-bootc-compose recorded them: the list, and a compose's page (its phases as a timeline
  * that follows the compose while it runs, their logs, the image tasks builders run for it with their live
- * logs, images, packages with their builds, the package diff against the previous compose, the SBOM). */
+ * logs, images, packages with their builds, the package diff against the previous compose, the SBOM, and
+ * where it was published). */
 
 const PAGE = 50;
 
@@ -108,6 +109,23 @@ function diffSection(diff: unknown): SafeHtml {
   return html`<p>Against ${typeof doc.from === "string" ? composeLink(doc.from) : "the previous compose"}: ${summary || "no change"}.</p>${sets}`;
 }
 
+/** The update channel the publish phase put the compose on: per variant/arch its ref and commit. */
+function publishedSection(published: ComposePublished | null, running: boolean): SafeHtml {
+  if (!published)
+    return html`<p class="muted">${running ? "Not published yet." : "Not published: the definition names no update channel to publish on (updates.publishTo), or the compose did not get that far."}</p>`;
+  const channel = published.url === null ? html`<span class="muted">a channel with no http(s) URL</span>` : externalLink(published.url);
+  const rows = published.commits.map(
+    (c) =>
+      html`<tr><td>${c.variant}/${c.arch}</td><td>${channel}</td><td><code>${c.ref}</code></td><td class="hash"><span title="${c.commit}">${c.commit.slice(0, 12)}</span></td><td>${[
+        c.delta ? "static delta" : "",
+        c.changed ? "" : "already published",
+      ]
+        .filter(Boolean)
+        .join(", ")}</td></tr>`,
+  );
+  return table(["Variant", "Channel", "Ref", "Commit", "Notes"], rows);
+}
+
 /** An image task's row; web.js adds the same for a task queued while the page is open. */
 function imageTaskRow(t: Awaited<ReturnType<typeof composeImageTasks>>[number]): SafeHtml {
   return html`<tr id="${`image-task-${t.id}`}"><td>${t.variant}/${t.arch}</td><td><a href="${path`/tasks/${t.id}`}">#${t.id}</a></td><td>${stateBadge(
@@ -189,6 +207,7 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
 <section><h2>Phases</h2>${table(["Phase", "Status", ["Started", "opt"], ["Took", "num"], ["Timeline", "opt"], "Error", "Log"], phaseRows, "No phase reported yet.")}</section>
 ${imageTaskSection}
 <section><h2>Images</h2>${table(["Variant", "Kind", "Path", ["Size", "num"], "Digest"], imageRows, running ? "No image yet." : "No images.")}</section>
+<section><h2>Published</h2>${publishedSection(compose.published, running)}</section>
 <section><h2>Package diff</h2>${diffSection(compose.diff)}</section>
 <section><h2>Packages</h2><p class="muted">${compose.packages.length} package(s), ${built} built by this hub.</p>${
     compose.packages.length
