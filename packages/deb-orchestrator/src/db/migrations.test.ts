@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { databaseKinds, useDatabases } from "../testing/test-hub.js";
 import { type HubDatabase, migrate, openDatabase } from "./database.js";
 import { migrationProvider } from "./migrations.js";
-import type { EventsTable } from "./schema.js";
+import type { ComposesTable, EventsTable, UsersTable } from "./schema.js";
 
 const databases = useDatabases();
 
@@ -49,6 +49,42 @@ describe.each(databaseKinds)("migrations on %s", (kind) => {
       { kind: "tag.build-removed", build_id: 7 },
       { kind: "tag.created", build_id: null },
       { kind: "tag.build-added", build_id: 8 },
+    ]);
+  });
+
+  it("0014 gives the composes recorded before it no published channel, and takes one after", async () => {
+    dir = await mkdtemp(join(tmpdir(), "deb-orchestrator-migrations-"));
+    handle = await openDatabase(await databases.url(kind, dir), { migrate: false });
+    const migrator = new Migrator({ db: handle.db, provider: migrationProvider(handle.dialect) });
+    expect((await migrator.migrateTo("0013_compose_leases")).error).toBeUndefined();
+    // the composes table as 0013 left it, before 0014 added published
+    const db = handle.db as unknown as import("kysely").Kysely<{ users: UsersTable; composes: Omit<ComposesTable, "published"> }>;
+    const user = await db.insertInto("users").values({ name: "u", created_at: 1, disabled: 0 }).returning("id").executeTakeFirstOrThrow();
+    const compose = {
+      name: "demo",
+      definition_hash: "h",
+      definition: "name: demo\n",
+      status: "FINISHED",
+      owner_id: user.id,
+      started_at: 1,
+      completed_at: 2,
+      sbom: null,
+      diff: null,
+      lease_expires: null,
+    };
+    await db
+      .insertInto("composes")
+      .values({ ...compose, compose_id: "demo-1" })
+      .execute();
+    await migrate(handle);
+    await handle.db
+      .insertInto("composes")
+      .values({ ...compose, compose_id: "demo-2", published: '{"url":null,"commits":[]}' })
+      .execute();
+    const rows = await handle.db.selectFrom("composes").select(["compose_id", "published"]).orderBy("id").execute();
+    expect(rows).toEqual([
+      { compose_id: "demo-1", published: null },
+      { compose_id: "demo-2", published: '{"url":null,"commits":[]}' },
     ]);
   });
 });

@@ -92,6 +92,47 @@ describe.each(databaseKinds)("composes recorded by the hub on %s", (kind) => {
     expect(events.map((e) => e.kind)).toEqual(["compose.state", ...Array(4).fill("compose.phase"), "compose.state"]);
   }, 60_000);
 
+  it("keeps where a compose was published, and refuses a hostile one at the edge", async () => {
+    test = await startTestHub(databases, kind);
+    const composer = await test.user("composer", ["build"]);
+    const id = "debian-bootc-minimal-13.0-20261203.7";
+    await composer.createCompose({ id, name: "debian-bootc-minimal", definition });
+    const commit = {
+      variant: "minimal",
+      arch: "amd64",
+      ref: "debian-bootc-minimal/amd64/minimal",
+      commit: "d".repeat(64),
+      delta: true,
+      changed: true,
+    };
+    const good = { url: "https://updates.example.org/minimal/", commits: [commit] };
+    const hostile = [
+      { ...good, commits: [{ ...commit, ref: "--repo=/etc" }] },
+      { ...good, commits: [{ ...commit, ref: "a/../../etc" }] },
+      { ...good, commits: [{ ...commit, commit: "z".repeat(64) }] },
+      { ...good, commits: [{ ...commit, commit: "d".repeat(63) }] },
+      { ...good, url: "javascript:alert(1)" },
+      { ...good, url: "file:///srv/ostree" },
+      { ...good, url: 'https://x/"><script>' },
+      { ...good, commits: [] },
+      { ...good, commits: Array(1001).fill(commit) },
+    ];
+    for (const published of hostile)
+      expect(await failure(composer.finishCompose(id, { status: "FINISHED", published })), JSON.stringify(published).slice(0, 80)).toEqual({
+        code: "REQUEST_INVALID",
+        status: 400,
+      });
+    // nothing of it was kept: the compose still runs, and ends with the good one
+    expect((await composer.getCompose(id)).status).toBe("STARTED");
+    await composer.finishCompose(id, { status: "FINISHED", published: good });
+    expect((await test.anonymous.getCompose(id)).published).toEqual(good);
+    // one that published nothing (no channel) says so
+    const other = "debian-bootc-minimal-13.0-20261203.8";
+    await composer.createCompose({ id: other, name: "debian-bootc-minimal", definition });
+    await composer.finishCompose(other, { status: "FINISHED" });
+    expect((await test.anonymous.getCompose(other)).published).toBeNull();
+  }, 60_000);
+
   it("refuses reports from others, after the end, and hostile IDs; reads follow --private-read", async () => {
     test = await startTestHub(databases, kind, { publicRead: false });
     const id = "debian-bootc-minimal-13.0-20261203.1";
