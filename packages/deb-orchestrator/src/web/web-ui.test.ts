@@ -382,6 +382,57 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     expect((await fetch(`${url}/composes/..%2Fhub.db`)).status).toBe(400);
   }, 60_000);
 
+  it("shows where a compose was published: the channel as a link, ref, commit, static delta; never an unsafe URL as a link", async () => {
+    test = await startTestHub(databases, kind);
+    const url = test.hub.url;
+    const id = "demo-13.0-20261203.5";
+    await test.admin.createCompose({ id, name: "demo", definition: "name: demo\n", phases: ["init", "publish"] });
+    expect(await (await fetch(`${url}/composes/${id}`)).text()).toContain("Not published yet.");
+    const [amd64, arm64] = ["a", "b"].map((c) => c.repeat(64));
+    await test.admin.finishCompose(id, {
+      status: "FINISHED",
+      published: {
+        url: "https://updates.example.org/demo/?a=1&b=2",
+        commits: [
+          { variant: "minimal", arch: "amd64", ref: "demo/amd64/minimal", commit: amd64!, delta: true, changed: true },
+          { variant: "minimal", arch: "arm64", ref: "demo/arm64/minimal", commit: arm64!, delta: false, changed: false },
+        ],
+      },
+    });
+    const page = await (await fetch(`${url}/composes/${id}`)).text();
+    const link =
+      '<a href="https://updates.example.org/demo/?a=1&amp;b=2" rel="noopener noreferrer nofollow">https://updates.example.org/demo/?a=1&amp;b=2</a>';
+    expect(page).toContain("<h2>Published</h2>");
+    expect(page).toContain(
+      `<tr><td>minimal/amd64</td><td>${link}</td><td><code>demo/amd64/minimal</code></td><td class="hash"><span title="${amd64}">${amd64!.slice(0, 12)}</span></td><td>static delta</td></tr>`,
+    );
+    expect(page).toContain(
+      `<tr><td>minimal/arm64</td><td>${link}</td><td><code>demo/arm64/minimal</code></td><td class="hash"><span title="${arm64}">${arm64!.slice(0, 12)}</span></td><td>already published</td></tr>`,
+    );
+    // what the hub refuses at its edge, had it been stored (an older hub, a hand-edited database): shown, never linked
+    const stored = (published: object) =>
+      test.hub.ctx.db
+        .updateTable("composes")
+        .set({ published: JSON.stringify(published) })
+        .where("compose_id", "=", id)
+        .execute();
+    const commit = { variant: "minimal", arch: "amd64", ref: hostile, commit: amd64, delta: false, changed: true };
+    for (const unsafe of ["javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "file:///etc/passwd"]) {
+      await stored({ url: unsafe, commits: [commit] });
+      const shown = await (await fetch(`${url}/composes/${id}`)).text();
+      expect(shown, unsafe).not.toMatch(/href="(javascript|data|file):/);
+      expect(shown, unsafe).not.toContain("<script>alert");
+      expect(shown, unsafe).toContain("<code>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
+    }
+    await stored({ url: null, commits: [commit] });
+    expect(await (await fetch(`${url}/composes/${id}`)).text()).toContain('<span class="muted">a channel with no http(s) URL</span>');
+    // a compose whose definition names no channel
+    const other = "demo-13.0-20261203.6";
+    await test.admin.createCompose({ id: other, name: "demo", definition: "name: demo\n" });
+    await test.admin.finishCompose(other, { status: "FINISHED" });
+    expect(await (await fetch(`${url}/composes/${other}`)).text()).toContain("Not published: the definition names no update channel");
+  }, 60_000);
+
   it("keeps the pages private when reads are not public, but lets anyone log in", async () => {
     test = await startTestHub(databases, kind, { publicRead: false });
     const url = test.hub.url;
