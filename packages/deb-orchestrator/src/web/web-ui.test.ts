@@ -384,18 +384,19 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
 
   it("shows where a compose was published: the channel as a link, ref, commit, static delta; never an unsafe URL as a link", async () => {
     test = await startTestHub(databases, kind);
+    const { db } = test.hub.ctx;
     const url = test.hub.url;
     const id = "demo-13.0-20261203.5";
     await test.admin.createCompose({ id, name: "demo", definition: "name: demo\n", phases: ["init", "publish"] });
     expect(await (await fetch(`${url}/composes/${id}`)).text()).toContain("Not published yet.");
-    const [amd64, arm64] = ["a", "b"].map((c) => c.repeat(64));
+    const [amd64, arm64] = ["a".repeat(64), "b".repeat(64)] as const;
     await test.admin.finishCompose(id, {
       status: "FINISHED",
       published: {
         url: "https://updates.example.org/demo/?a=1&b=2",
         commits: [
-          { variant: "minimal", arch: "amd64", ref: "demo/amd64/minimal", commit: amd64!, delta: true, changed: true },
-          { variant: "minimal", arch: "arm64", ref: "demo/arm64/minimal", commit: arm64!, delta: false, changed: false },
+          { variant: "minimal", arch: "amd64", ref: "demo/amd64/minimal", commit: amd64, delta: true, changed: true },
+          { variant: "minimal", arch: "arm64", ref: "demo/arm64/minimal", commit: arm64, delta: false, changed: false },
         ],
       },
     });
@@ -404,14 +405,14 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
       '<a href="https://updates.example.org/demo/?a=1&amp;b=2" rel="noopener noreferrer nofollow">https://updates.example.org/demo/?a=1&amp;b=2</a>';
     expect(page).toContain("<h2>Published</h2>");
     expect(page).toContain(
-      `<tr><td>minimal/amd64</td><td>${link}</td><td><code>demo/amd64/minimal</code></td><td class="hash"><span title="${amd64}">${amd64!.slice(0, 12)}</span></td><td>static delta</td></tr>`,
+      `<tr><td>minimal/amd64</td><td>${link}</td><td><code>demo/amd64/minimal</code></td><td class="hash"><span title="${amd64}">${amd64.slice(0, 12)}</span></td><td>static delta</td></tr>`,
     );
     expect(page).toContain(
-      `<tr><td>minimal/arm64</td><td>${link}</td><td><code>demo/arm64/minimal</code></td><td class="hash"><span title="${arm64}">${arm64!.slice(0, 12)}</span></td><td>already published</td></tr>`,
+      `<tr><td>minimal/arm64</td><td>${link}</td><td><code>demo/arm64/minimal</code></td><td class="hash"><span title="${arm64}">${arm64.slice(0, 12)}</span></td><td>already published</td></tr>`,
     );
     // what the hub refuses at its edge, had it been stored (an older hub, a hand-edited database): shown, never linked
     const stored = (published: object) =>
-      test.hub.ctx.db
+      db
         .updateTable("composes")
         .set({ published: JSON.stringify(published) })
         .where("compose_id", "=", id)
