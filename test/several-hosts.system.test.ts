@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -397,6 +398,16 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
     expect(builds.builds.filter((b) => !b.reused).map((b) => b.source)).toEqual(["debian-bootc-branding"]);
     expect(built.map((b) => b.binary.name).sort()).toEqual(["debian-bootc-branding", ...SOURCES].sort());
     for (const { binary } of built) expect(packages.find((p) => p.name === binary.name)?.orchestrator?.hub).toBe(hubUrl);
+    // the builder booted the image where it made it (the client's test phase asked for it): its test phase's
+    // log came back with the task's logs, and the client's test phase took its record instead of booting
+    expect(await readFile(join(composeDir, "logs", "image-task-minimal-amd64", "test.log"), "utf8")).toContain("boot test marker passed");
+    const [boot] = JSON.parse(await readFile(join(composeDir, "compose", "minimal", "amd64", "boot-tests.json"), "utf8"));
+    expect(boot).toMatchObject({ variant: "minimal", arch: "amd64", kind: "marker", passed: true });
+    expect(boot.image.startsWith(join(composeDir, "compose", "minimal", "amd64", "images"))).toBe(true);
+    expect(boot.consoleLog).toBe(join(composeDir, "logs", "boot-minimal-amd64.log"));
+    expect(boot.steps[0]?.marker?.composeId).toBe(basename(composeDir));
+    expect(await readFile(join(composeDir, "logs", "test.log"), "utf8")).toContain("booted where the image was made");
+    expect(existsSync(join(composeDir, "work", "amd64", "minimal", "boot-test"))).toBe(false);
     // the hub recorded the compose FINISHED, the image phases done, its image and the packages linked to their builds
     expectRecordedCompose(await hubGet(`/api/v1/composes/${basename(composeDir)}`), built, [
       "build",
