@@ -11,6 +11,7 @@ import { channelRef, ostreeRef, previousCommitOf } from "../ostree/ostree-phase.
 import {
   type CheckedImageTask,
   checkImageTask,
+  failedDiskImage,
   failOnDiskImageFailures,
   placeDiskImages,
   placeLogs,
@@ -82,9 +83,7 @@ export function createHubImagePhases(options: HubImagePhasesOptions): Phase[] {
         await placeDiskImages(ctx, tasks);
         await placeLogs(ctx, tasks);
         // what the next compose may take over: every task placed whole (a failed disk image is made again)
-        for (const task of tasks)
-          if (!task.reusedFrom && !task.result.phases.some((p) => p.name === "image-build" && p.outcome.startsWith("failed")))
-            await recordImageTask(ctx, task);
+        for (const task of tasks) if (!task.reusedFrom && !failedDiskImage(task.result)) await recordImageTask(ctx, task);
         failOnDiskImageFailures(tasks);
       },
     },

@@ -349,14 +349,19 @@ async function placeMarkerBoot(ctx: PlaceContext, task: CheckedImageTask, boot: 
   };
 }
 
+/** The image task's image-build phase, when the disk image failed on the builder (a partial result). */
+export function failedDiskImage(result: ImageTaskResult): ImageTaskResult["phases"][number] | undefined {
+  return result.phases.find((p) => p.name === "image-build" && p.outcome.startsWith("failed"));
+}
+
 /**
  * A disk image that failed on its builder fails the image-build phase here too, as it fails a local one:
  * the compose is then FINISHED_INCOMPLETE when the definition lists the deliverable as failable, else DOOMED.
  */
 export function failOnDiskImageFailures(tasks: readonly CheckedImageTask[]): void {
   const failed = tasks.flatMap(({ result: r, host }) => {
-    const phase = r.phases.find((p) => p.name === "image-build");
-    if (!phase?.outcome.startsWith("failed")) return [];
+    const phase = failedDiskImage(r);
+    if (!phase) return [];
     const why = phase.error ? `${phase.error.code}: ${phase.error.message}` : "failed";
     return [{ at: `${r.variant}-${r.arch}`, text: `${r.variant}/${r.arch}: the disk image failed${host ? ` on ${host}` : ""}: ${why}` }];
   });

@@ -25,11 +25,13 @@ const armoredPublicKey = z
   .refine((k) => k.trimStart().startsWith("-----BEGIN PGP PUBLIC KEY BLOCK-----"), "expected an ASCII-armoured OpenPGP public key");
 const fingerprint = z.string().regex(/^[0-9A-Fa-f]{40}(?:[0-9A-Fa-f]{24})?$/, "expected an OpenPGP fingerprint");
 
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "expected a SHA256 checksum");
+
 const snapshotPackage = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9+.-]{0,99}$/, "expected a Debian package name"),
   version: z.string().regex(/^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~-]{0,99}$/, "expected a Debian version"),
   architecture: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "expected a Debian architecture"),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sha256,
 });
 
 /** A PEM public key Node can read (the push key's public half, written into the image's container policy). */
@@ -72,10 +74,7 @@ export const imageTaskStateSchema = z.strictObject({
    */
   bootTest: z.strictObject({ marker: z.literal(true), accel: z.enum(["kvm", "tcg"]).optional() }).optional(),
   /** The previous compose's commit on this variant/arch's ref: the builder's commit records it as its parent. */
-  previousCommit: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/, "expected an OSTree commit checksum")
-    .optional(),
+  previousCommit: sha256.optional(),
 });
 export type ImageTaskState = z.infer<typeof imageTaskStateSchema>;
 
