@@ -14,7 +14,9 @@ export const publishCommand: CommandSpec = {
     "Puts each variant's commit of COMPOSE into the archive repository --to (created when missing) on the update channel's ref " +
     "(the definition's updates.ref), signs it with the channel's key (updates.key, or the default key made on first use in " +
     "$XDG_DATA_HOME/deb-bootc-compose/keys), generates a static delta from the ref's previous commit and signs the summary. " +
-    "The repository is plain files: serve it with any web server at the definition's updates.url. The definition is the copy " +
+    "The repository is plain files: serve it with any web server at the definition's updates.url. Like the publish phase, it " +
+    "records the publication in COMPOSE/compose/metadata/published.json (updates.url and each ref's commit; a hub that " +
+    "recorded the compose is not told: it takes that file when the compose finishes). The definition is the copy " +
     "in the compose's metadata unless --definition names the file (its folder is where a relative updates.key is found).",
   args: [{ name: "compose", description: "a finished compose directory (or a latest-<name> link)" }],
   options: [

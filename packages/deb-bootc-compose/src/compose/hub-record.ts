@@ -6,7 +6,7 @@ import type { OpenHub, OrchestratorConnection } from "../build/orchestrator-conn
 import type { ComposeDefinition } from "../definition.js";
 import type { ImageMetadata } from "../metadata/metadata-phase.js";
 import type { PackageRecord, PackagesMetadata } from "../metadata/package-diff.js";
-import type { PublishedMetadata } from "../publish/publish-phase.js";
+import type { PublishedMetadata } from "../publish/published-metadata.js";
 import type { ComposeEvent, ComposeEvents } from "./compose-events.js";
 import { PHASES, type PhaseName, type PhaseRecord, readComposeStatus } from "./phase-engine.js";
 

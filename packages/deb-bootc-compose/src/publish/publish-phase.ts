@@ -1,10 +1,7 @@
-import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "@debian-bootc/core";
 import type { Phase } from "../compose/phase-engine.js";
-import type { ComposeDefinition } from "../definition.js";
 import { openTextLog } from "../rootfs/text-log.js";
-import { type PublishedRecord, publishCompose } from "./publish.js";
+import { publishCompose } from "./publish.js";
 import { updateSigningKey } from "./signing-key.js";
 
 export interface PublishPhaseOptions {
@@ -12,30 +9,10 @@ export interface PublishPhaseOptions {
   baseDir: string;
 }
 
-/** compose/metadata/published.json: where the compose was published, for the hub and whoever reads the compose. */
-export interface PublishedMetadata {
-  /** The channel's public URL (updates.url), the machines' remote; never the local publishTo directory. */
-  url: string;
-  commits: Array<{ variant: string; arch: string; ref: string; commit: string; delta: boolean; changed: boolean }>;
-}
-
-export function publishedMetadata(definition: ComposeDefinition, records: readonly PublishedRecord[]): PublishedMetadata {
-  return {
-    url: definition.updates!.url,
-    commits: records.map((r) => ({
-      variant: r.variant,
-      arch: r.arch,
-      ref: r.ref,
-      commit: r.commit,
-      delta: r.delta !== undefined,
-      changed: r.changed,
-    })),
-  };
-}
-
 /**
  * The publish phase, last of a compose whose definition says updates.publishTo: the compose's commits go
- * into that channel repository (see publishCompose), after the boot tests passed.
+ * into that channel repository (see publishCompose, which records it in compose/metadata/published.json),
+ * after the boot tests passed.
  */
 export function createPublishPhase(options: PublishPhaseOptions): Phase {
   return {
@@ -56,9 +33,6 @@ export function createPublishPhase(options: PublishPhaseOptions): Phase {
           onOutput: (c) => log.write(c),
         });
         ctx.state.set("published", records);
-        const meta = join(ctx.composeDir, "compose", "metadata");
-        await mkdir(meta, { recursive: true });
-        await writeFileAtomic(join(meta, "published.json"), `${JSON.stringify(publishedMetadata(ctx.definition, records), null, 2)}\n`);
         for (const r of records)
           ctx.emit({
             phase: "publish",

@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { memoryOutput, runCli } from "@debian-bootc/core";
 import { startHub } from "@debian-bootc/deb-orchestrator/local";
 import { dearmor, generateOpenPgpKey } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
@@ -17,6 +18,7 @@ import { runCompose } from "../compose/phase-engine.js";
 import { parseDefinition } from "../definition.js";
 import { parseKeyValues, runrootScript } from "../ostree/runroot.js";
 import { handBackToCaller, rangeWritableDirectory } from "../rootfs/chroot.js";
+import { tool } from "../tool.js";
 import { publishCommit, signCommit } from "./publish.js";
 import { createPublishPhase } from "./publish-phase.js";
 import type { UpdateSigningKey } from "./signing-key.js";
@@ -229,5 +231,16 @@ describe.skipIf(!ready)("publish: a channel repository with history, deltas and 
       commits: [{ variant: "minimal", arch: "amd64", ref: "demo/amd64/minimal", commit: made.second, delta: false, changed: true }],
     });
     expect(published).not.toContain(to);
+
+    // the standalone command (into another repository) records the publication in the compose just the same
+    // (--definition: its key is relative to the definition's own folder)
+    await rm(join(result.composeDir, "compose", "metadata", "published.json"));
+    const other = join(dir, "another");
+    const out = memoryOutput();
+    expect(await runCli(tool, ["publish", result.composeDir, "--to", other, "--definition", path], out)).toBe(0);
+    expect(out.text.join("\n")).toContain(`minimal/amd64: demo/amd64/minimal -> ${made.second}`);
+    const again = await readFile(join(result.composeDir, "compose", "metadata", "published.json"), "utf8");
+    expect(JSON.parse(again)).toEqual(JSON.parse(published));
+    expect(again).not.toContain(other);
   });
 });

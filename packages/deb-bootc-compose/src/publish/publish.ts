@@ -7,6 +7,7 @@ import { composeError } from "../errors.js";
 import { channelRef, type OstreeCommitRecord } from "../ostree/ostree-phase.js";
 import { parseKeyValues, runrootProfile, runrootScript } from "../ostree/runroot.js";
 import { handBackToCaller, rangeWritableDirectory } from "../rootfs/chroot.js";
+import { writePublishedMetadata } from "./published-metadata.js";
 import type { UpdateSigningKey } from "./signing-key.js";
 
 /**
@@ -221,7 +222,10 @@ export interface PublishedRecord extends PublishedCommit {
   repo: string;
 }
 
-/** Every variant/arch commit a compose made (its ostree-commit.json files), published on the channel's refs. */
+/**
+ * Every variant/arch commit a compose made (its ostree-commit.json files), published on the channel's refs
+ * and recorded in the compose's metadata (published.json), whether the publish phase or the command asked.
+ */
 export async function publishCompose(options: PublishComposeOptions): Promise<PublishedRecord[]> {
   const { definition } = options;
   if (!definition.updates)
@@ -253,5 +257,6 @@ export async function publishCompose(options: PublishComposeOptions): Promise<Pu
   }
   if (records.length === 0)
     throw composeError("CHANNEL_PUBLISH_FAILED", `${options.composeDir}: no ostree commits (compose/<variant>/<arch>/ostree-commit.json)`);
+  await writePublishedMetadata(options.composeDir, definition, records);
   return records;
 }
