@@ -103,8 +103,11 @@ async function setup({
   const tokenFile = join(dir, "token");
   await writeFile(tokenFile, adminToken);
   const seen: ComposeEvent[] = [];
-  /** The compose up to image-build (each call one more of the definition), its hub record finished and its connection closed at the end. */
-  const compose = (signal?: AbortSignal) => {
+  /**
+   * The compose up to image-build (each call one more of the definition), its hub record finished and its connection closed at the end;
+   * `boot` the setup's bootTest unless this compose says otherwise (null: its test phase does not run).
+   */
+  const compose = (signal?: AbortSignal, boot: { marker: true } | null = bootTest ?? null) => {
     const connection = new OrchestratorConnection({ hub: hub.url, tokenFile, upUrl: "none", env: {} });
     const events = new ComposeEvents();
     events.subscribe((e) => seen.push(e));
@@ -121,7 +124,7 @@ async function setup({
     record.listen(events);
     const phases = [
       packageSide,
-      ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out"), ...(bootTest ? { bootTest } : {}) }),
+      ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out"), ...(boot ? { bootTest: boot } : {}) }),
     ];
     s.state = new ComposeState();
     return runCompose({
@@ -271,6 +274,32 @@ describe("the image phases on a hub (--images-on hub)", () => {
     expect((again.request as { variant: string }).variant).toBe("minimal");
     await completeWithOciArchive(s.dir, again);
     expect((await third).status).toBe("FINISHED");
+  }, 60_000);
+
+  it("a recompose takes the previous task over whether or not its test phase asks the builders for the marker boot", async () => {
+    const s = await setup();
+    const composing = s.compose();
+    const task = await claimImageTask();
+    expect((task.request as { state: unknown }).state).not.toHaveProperty("bootTest");
+    const archive = await completeWithOciArchive(s.dir, task);
+    const first = await composing;
+    expect(first.status).toBe("FINISHED");
+
+    // with its test phase: the same image, so no task (the test phase boots what was taken over itself: marker-boot.test.ts)
+    const second = await s.compose(undefined, { marker: true });
+    expect(second.status).toBe("FINISHED");
+    expect((await builder.claim("imager", { session: "s", waitMs: 200 })).task).toBeNull();
+    const here = join(second.composeDir, "compose", "minimal", "amd64");
+    expect(await readFile(join(here, "debian-bootc-minimal-minimal.ociarchive"))).toEqual(archive);
+    expect(JSON.parse(await readFile(join(here, "image-task.json"), "utf8"))).toMatchObject({ reusedFrom: first.composeId });
+
+    // and back without it: still none
+    const third = await s.compose(undefined, null);
+    expect(third.status).toBe("FINISHED");
+    expect((await builder.claim("imager", { session: "s", waitMs: 200 })).task).toBeNull();
+    expect(JSON.parse(await readFile(join(third.composeDir, "compose", "minimal", "amd64", "image-task.json"), "utf8"))).toMatchObject({
+      reusedFrom: second.composeId,
+    });
   }, 60_000);
 
   it("a recompose queues the task again when a file the previous compose placed changed since", async () => {

@@ -69,7 +69,7 @@ function markerBoot(overrides: Record<string, unknown> = {}): MarkerBootResult {
   } as MarkerBootResult;
 }
 
-/** A downloaded task (its disk image and the boot's logs) and a compose directory to place it into. */
+/** A downloaded task (its disk image and the boot's logs; no boot when `boot` is undefined) and a compose directory to place it into. */
 async function setup(boot: unknown) {
   const dir = join(work, `t${n++}`);
   const taskDir = join(dir, "task");
@@ -95,13 +95,17 @@ async function setup(boot: unknown) {
       firmware: "uefi",
       durationMs: 1,
     },
-    bootTests: [boot as MarkerBootResult],
+    ...(boot === undefined ? {} : { bootTests: [boot as MarkerBootResult] }),
     phases: [],
   };
   const files = [
     { name: IMAGE, kind: "disk-image" },
-    { name: "log-boot-minimal-amd64.log", kind: "log" },
-    { name: "log-boot-minimal-amd64.results.log", kind: "log" },
+    ...(boot === undefined
+      ? []
+      : [
+          { name: "log-boot-minimal-amd64.log", kind: "log" },
+          { name: "log-boot-minimal-amd64.results.log", kind: "log" },
+        ]),
   ];
   const ctx = {
     composeId: COMPOSE_ID,
@@ -193,6 +197,39 @@ describe("a builder's marker boot on the client", () => {
     await mkdir(join(next.composeDir, "logs"), { recursive: true });
     await writeFile(join(s.composeDir, "compose", "minimal", "amd64", "images", IMAGE), "another disk image\n");
     expect(await takeOverImageTask(next, "minimal", "amd64", task.key)).toBeUndefined();
+  });
+
+  it("a recompose that wants the marker boot and takes over a task that made none boots the image itself in its test phase", async () => {
+    // the previous compose skipped its test phase: its builder was not asked to boot (the task's key does not say)
+    const s = await setup(undefined);
+    const task = { ...(await s.check()), key: "k".repeat(64) };
+    await placeDiskImages(s.ctx, [task]);
+    await recordImageTask(s.ctx, task);
+    const out = join(s.composeDir, "..");
+    await symlink(COMPOSE_ID, join(out, `latest-${loaded.definition.name}`));
+    const next = { ...s.ctx, composeId: `${COMPOSE_ID}-next`, composeDir: join(out, `${COMPOSE_ID}-next`), state: new ComposeState() };
+    await mkdir(join(next.composeDir, "logs"), { recursive: true });
+    const taken = await takeOverImageTask(next, "minimal", "amd64", task.key);
+    expect(taken?.reusedFrom).toBe(COMPOSE_ID);
+    const [disk] = await placeDiskImages(next, [taken!]);
+    expect(disk).not.toHaveProperty("markerBoot");
+
+    // its test phase boots the placed image here (it is no disk image, so that boot fails: QEMU's overlay refuses it)
+    const error = await createTestPhase({ accel: "tcg" })
+      .run(next)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isCodedError(error, "BOOT_TEST_FAILED"), String(error)).toBe(true);
+    const image = join(next.composeDir, "compose", "minimal", "amd64", "images", IMAGE);
+    const [record] = JSON.parse(await readFile(join(next.composeDir, "compose", "minimal", "amd64", "boot-tests.json"), "utf8"));
+    expect(record).toMatchObject({ kind: "marker", image, passed: false, accel: "tcg" });
+    // QEMU's overlay over the image placed here, not a builder's word
+    expect(record.message).toContain(image);
+    expect(record.message).not.toContain("taken over");
+    // the local boot's own work directory
+    expect((await stat(join(next.composeDir, "work", "amd64", "minimal", "boot-test"))).isDirectory()).toBe(true);
   });
 
   it("fails the test phase with BOOT_TEST_FAILED naming the variant/arch and the builder's message; the records are written", async () => {
