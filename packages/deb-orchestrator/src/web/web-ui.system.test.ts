@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, newPage as openPage, screenshot } from "../../../../test/browser.js";
 import { until } from "../testing/test-builds.js";
 import { startTestHub, type TestHub, useDatabases } from "../testing/test-hub.js";
+import { formatTime } from "./html.js";
 
 /** The little of the DOM that page.evaluate callbacks touch (they run in the browser; this program has no DOM lib). */
 interface BrowserElement {
@@ -197,6 +198,10 @@ describe("web UI in chromium", () => {
     await page.waitForFunction(() => document.getElementById("phase-pkgset")?.textContent?.includes("done"), undefined, {
       timeout: 10_000,
     });
+    // and its Started and Took cells, and its bar ends where it did
+    await page.locator('#phase-pkgset td:nth-child(4):text-is("5 s")').waitFor({ timeout: 10_000 });
+    await expect(page.locator("#phase-pkgset td:nth-child(3)").textContent()).resolves.toBe(formatTime(start - 8000));
+    await expect(page.locator("#phase-pkgset span.timeline").getAttribute("aria-label")).resolves.toBe("pkgset: 5 s");
     // an image task queued for the compose (--images-on hub) appears on the open page, then its builder
     await expect(page.locator("#image-tasks-none").isVisible()).resolves.toBe(true);
     const snapshot = await test.admin.uploadBuffer(Buffer.from("Origin: test\n"));
@@ -247,6 +252,10 @@ describe("web UI in chromium", () => {
     });
     await page.waitForFunction(() => document.getElementById("compose-status")?.textContent === "FINISHED", undefined, { timeout: 10_000 });
     await expect(page.locator("#compose-changed").isVisible()).resolves.toBe(true);
+    // the phases' timeline and the compose's end without a reload: metadata's bar came with its event
+    await expect(page.locator("span.timeline rect.bar").count()).resolves.toBe(3);
+    await expect(page.locator("#phase-metadata span.timeline").getAttribute("aria-label")).resolves.toBe("metadata: 1 s");
+    await expect(page.locator("#compose-finished").textContent()).resolves.toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC took /);
     await page.locator("#compose-changed a").click();
     await expect(page.locator("dl.facts .state").first().textContent()).resolves.toBe("FINISHED");
     await expect(page.locator("tr[id^=phase-] td:first-child").allTextContents()).resolves.toEqual(phases);

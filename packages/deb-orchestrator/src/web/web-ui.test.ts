@@ -263,10 +263,11 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     const [build] = await test.admin.listBuilds({ name: "hello" });
     const id = "demo-13.0-20261203.0";
     await test.admin.createCompose({ id, name: "demo", definition: `name: demo\n# ${hostile}\n`, phases: ["init", "pkgset", "rootfs"] });
+    const initStarted = Date.now() - 5000;
     await test.admin.reportComposePhase(id, "init", {
       status: "done",
-      startedAt: Date.now() - 5000,
-      completedAt: Date.now() - 4000,
+      startedAt: initStarted,
+      completedAt: initStarted + 1000,
       log: `${hostile}\n`,
     });
     await test.admin.reportComposePhase(id, "pkgset", { status: "running" });
@@ -278,6 +279,13 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     );
     expect(running).toContain('<span class="state state-running" data-phase="pkgset">running</span>');
     expect(running).toContain('<span class="state state-pending" data-phase="rootfs">pending</span>');
+    // the phases' times as data for web.js, which redraws the times and the timeline from the compose's events
+    const compose = await test.admin.getCompose(id);
+    expect(running).toContain(`<section id="phases" data-start="${compose.startedAt}" data-end="">`);
+    expect(running).toContain(`<tr id="phase-init" data-started="${initStarted}" data-completed="${initStarted + 1000}">`);
+    expect(running).toMatch(/<tr id="phase-pkgset" data-started="\d+" data-completed="">/);
+    expect(running).toContain('<tr id="phase-rootfs" data-started="" data-completed="">');
+    expect(running).toContain('<dd id="compose-finished">–</dd>');
     // a pending phase's log link waits, hidden, for the phase to start
     expect(running).toContain(`<a href="/composes/${id}/phases/rootfs/log" hidden>log</a>`);
     expect(running).toContain('<tbody id="image-tasks" data-log="image.log"></tbody>');
@@ -315,6 +323,20 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     );
     await images.post(`/api/v1/hosts/imager/tasks/${imageTask}/fail`, { session: "s", error: { code: "COMMAND_FAILED", message: "no" } });
     await test.admin.reportComposePhase(id, "pkgset", { status: "done" });
+    // each phase event carries the phase's times as recorded (a report without startedAt keeps the running one's)
+    const phaseEvents =
+      await test.admin.get<Array<{ kind: string; data: { phase: string; startedAt: unknown; completedAt: unknown } }>>(
+        `/api/v1/events?type=compose&after=0`,
+      );
+    const pkgsetEvents = phaseEvents.filter((e) => e.kind === "compose.phase" && e.data.phase === "pkgset").map((e) => e.data);
+    expect(pkgsetEvents).toEqual([
+      { compose: id, phase: "pkgset", status: "running", startedAt: expect.any(Number), completedAt: null },
+      { compose: id, phase: "pkgset", status: "done", startedAt: pkgsetEvents[0]!.startedAt, completedAt: expect.any(Number) },
+    ]);
+    expect(phaseEvents.find((e) => e.kind === "compose.phase" && e.data.phase === "init")?.data).toMatchObject({
+      startedAt: initStarted,
+      completedAt: initStarted + 1000,
+    });
     await test.admin.reportComposePhase(id, "rootfs", { status: "failed", error: { code: "COMMAND_FAILED", message: hostile } });
     await test.admin.finishCompose(id, {
       status: "DOOMED",
@@ -364,7 +386,10 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     const page = await (await fetch(`${url}/composes/${id}`)).text();
     expect(page).toContain('<span class="state state-doomed">DOOMED</span>');
     expect(page).not.toContain("data-watch-compose");
-    expect(page).toContain('<tr id="phase-rootfs"><td>rootfs</td><td><span class="state state-failed" data-phase="rootfs">failed</span>');
+    expect(page).toMatch(
+      /<tr id="phase-rootfs" data-started="" data-completed="\d+"><td>rootfs<\/td><td><span class="state state-failed" data-phase="rootfs">failed<\/span>/,
+    );
+    expect(page).toMatch(/<section id="phases" data-start="\d+" data-end="\d+">/);
     expect(page).toContain("<code>COMMAND_FAILED</code> &lt;script&gt;");
     expect(page).toContain(`<a href="/composes/${id}/phases/init/log">log</a>`);
     expect(page).toContain(`sha256:${"c".repeat(64)}`);

@@ -121,7 +121,7 @@ export async function reportComposePhase(
     };
     const existing = await trx
       .selectFrom("compose_phases")
-      .select("name")
+      .select(["name", "started_at"])
       .where("compose_id", "=", compose.id)
       .where("name", "=", phase)
       .executeTakeFirst();
@@ -151,7 +151,14 @@ export async function reportComposePhase(
         kind: "compose.phase",
         objectType: "compose",
         objectId: compose.id,
-        data: { compose: composeId, phase, status: report.status },
+        // the phase's times as recorded, so that an open compose page shows them without a reload
+        data: {
+          compose: composeId,
+          phase,
+          status: report.status,
+          startedAt: values.started_at ?? (existing?.started_at === null || existing === undefined ? null : Number(existing.started_at)),
+          completedAt: values.completed_at,
+        },
       },
       now,
     );

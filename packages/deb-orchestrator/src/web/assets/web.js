@@ -52,8 +52,72 @@ function watchTask(el) {
   for (const kind of ["task.state", "task.freed"]) source.addEventListener(kind, onEvent);
 }
 
-// a running compose's page: its status and each phase's badge follow the hub's compose events, and its
-// image tasks (queued while it runs) their builders' task events; both streams start where the page ended
+// as html.ts's formatDuration and formatTime
+function formatDuration(ms) {
+  if (!Number.isFinite(ms) || ms < 0) return "–";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+function formatTime(ms) {
+  return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const timeOf = (value) => (value === undefined || value === "" ? null : Number(value));
+
+// a phase's bar within the compose's time, as pages/composes.ts's phaseBar draws it
+function timelineBar(name, status, started, completed, start, end) {
+  const total = Math.max(end - start, 1);
+  const x = Math.max(0, Math.min(100, ((started - start) / total) * 100));
+  const width = Math.max(0.5, Math.min(100 - x, (((completed ?? end) - started) / total) * 100));
+  const span = document.createElement("span");
+  span.className = "timeline";
+  span.setAttribute("role", "img");
+  span.setAttribute("aria-label", `${name}: ${formatDuration((completed ?? end) - started)}`);
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 100 10");
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("aria-hidden", "true");
+  const rect = document.createElementNS(SVG, "rect");
+  rect.setAttribute("class", `bar state-${status.replace(/[^a-z-]/g, "")}`);
+  rect.setAttribute("x", x.toFixed(2));
+  rect.setAttribute("width", width.toFixed(2));
+  rect.setAttribute("height", "10");
+  svg.append(rect);
+  span.append(svg);
+  return span;
+}
+
+// the phases' Started and Took cells and their timeline from the rows' times (data-started, data-completed);
+// the timeline spans the compose's time and the phases' (a running one's bar ends now)
+function drawPhases(now) {
+  const section = document.getElementById("phases");
+  if (!section) return;
+  const rows = [...section.querySelectorAll("tr[id^=phase-]")];
+  const times = rows.map((row) => ({ started: timeOf(row.dataset.started), completed: timeOf(row.dataset.completed) }));
+  const start = Math.min(Number(section.dataset.start), ...times.flatMap((t) => (t.started === null ? [] : [t.started])));
+  const end = Math.max(timeOf(section.dataset.end) ?? now, ...times.flatMap((t) => (t.completed === null ? [] : [t.completed])));
+  rows.forEach((row, i) => {
+    const { started, completed } = times[i];
+    const [, badge, startedCell, tookCell, timelineCell] = row.cells;
+    startedCell.textContent = started ? formatTime(started) : "";
+    tookCell.textContent = started && completed ? formatDuration(completed - started) : "";
+    const name = row.id.slice("phase-".length);
+    const status = badge.querySelector("[data-phase]")?.textContent ?? "";
+    timelineCell.replaceChildren(...(started === null ? [] : [timelineBar(name, status, started, completed, start, end)]));
+  });
+}
+
+// a running compose's page: its status, each phase's badge, times and timeline follow the hub's compose
+// events, and its image tasks (queued while it runs) their builders' task events; both streams start
+// where the page ended
 function watchCompose(el) {
   const after = encodeURIComponent(el.dataset.after || "0");
   const source = new EventSource(`/api/v1/events/stream?type=compose&object=${encodeURIComponent(el.dataset.watchCompose)}&after=${after}`);
@@ -73,20 +137,28 @@ function watchCompose(el) {
   source.addEventListener("open", () => {
     el.dataset.live = "1";
   });
-  const data = (event) => {
+  const eventDoc = (event) => {
     try {
-      return JSON.parse(event.data)?.data ?? {};
+      return JSON.parse(event.data) ?? {};
     } catch {
       return {};
     }
   };
+  const data = (event) => eventDoc(event).data ?? {};
+  const time = (value) => (Number.isFinite(value) ? String(value) : "");
   source.addEventListener("compose.phase", (event) => {
-    const { phase, status } = data(event);
+    const { phase, status, startedAt, completedAt } = data(event);
     if (typeof phase !== "string" || typeof status !== "string") return;
     const node = document.querySelector(`[data-phase="${CSS.escape(phase)}"]`);
     if (node) badge(node, status);
-    const log = document.getElementById(`phase-${phase}`)?.querySelector("a[hidden]");
+    const row = document.getElementById(`phase-${phase}`);
+    const log = row?.querySelector("a[hidden]");
     if (log && status !== "pending" && status !== "skipped") log.hidden = false;
+    if (row) {
+      row.dataset.started = time(startedAt);
+      row.dataset.completed = time(completedAt);
+    }
+    drawPhases(Date.now());
     changed();
   });
   source.addEventListener("compose.task", (event) => {
@@ -97,6 +169,21 @@ function watchCompose(el) {
     const { status } = data(event);
     if (typeof status !== "string") return;
     badge(el, status);
+    // the compose ended at its event's time: the Finished fact and the timeline's end
+    const ended = eventDoc(event).time;
+    if (status !== "STARTED" && Number.isFinite(ended)) {
+      const section = document.getElementById("phases");
+      const start = Number(section?.dataset.start);
+      if (section) section.dataset.end = String(ended);
+      const finished = document.getElementById("compose-finished");
+      if (finished) {
+        const took = document.createElement("span");
+        took.className = "muted";
+        took.textContent = `took ${formatDuration(ended - start)}`;
+        finished.replaceChildren(`${formatTime(ended)} `, took);
+      }
+      drawPhases(ended);
+    }
     changed();
     if (status !== "STARTED") {
       source.close();

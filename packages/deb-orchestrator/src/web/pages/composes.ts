@@ -67,7 +67,10 @@ export function composeRow(now: number) {
     }</td></tr>`;
 }
 
-/** Where a phase ran within the compose's time, as a bar (SVG: style attributes are not allowed by the CSP). */
+/**
+ * Where a phase ran within the compose's time, as a bar (SVG: style attributes are not allowed by the CSP).
+ * web.js's timelineBar draws the same from the compose's events: keep the two alike.
+ */
 function phaseBar(phase: ComposePhase, start: number, end: number): SafeHtml | string {
   if (phase.startedAt === null) return "";
   const total = Math.max(end - start, 1);
@@ -157,12 +160,13 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
 <dt>Definition</dt><dd><a href="${`/composes${query({ name: compose.name })}`}">${compose.name}</a> <span class="hash">${compose.definitionHash.slice(0, 16)}</span></dd>
 <dt>Owner</dt><dd>${compose.owner}</dd>
 <dt>Started</dt><dd>${formatTime(compose.startedAt)}</dd>
-<dt>Finished</dt><dd>${formatTime(compose.completedAt)}${compose.completedAt ? html` <span class="muted">took ${formatDuration(compose.completedAt - compose.startedAt)}</span>` : ""}</dd>
+<dt>Finished</dt><dd id="compose-finished">${formatTime(compose.completedAt)}${compose.completedAt ? html` <span class="muted">took ${formatDuration(compose.completedAt - compose.startedAt)}</span>` : ""}</dd>
 </dl>`;
 
   const phaseRows = compose.phases.map(
     (p) =>
-      html`<tr id="${`phase-${p.name}`}"><td>${p.name}</td><td>${composeBadge(p.status, html` data-phase="${p.name}"`)}</td><td class="opt">${
+      // its times as data too: web.js redraws the times and the timeline from the compose's events
+      html`<tr id="${`phase-${p.name}`}" data-started="${p.startedAt ?? ""}" data-completed="${p.completedAt ?? ""}"><td>${p.name}</td><td>${composeBadge(p.status, html` data-phase="${p.name}"`)}</td><td class="opt">${
         p.startedAt ? formatTime(p.startedAt) : ""
       }</td><td class="num">${p.startedAt && p.completedAt ? formatDuration(p.completedAt - p.startedAt) : ""}</td><td class="opt">${phaseBar(p, start, end)}</td><td>${p.error ? html`<code>${p.error.code}</code> ${p.error.message.slice(0, 300)}` : ""}</td><td>${
         p.status === "skipped"
@@ -204,7 +208,7 @@ export async function composePage(env: WebEnv, pc: PageContext, id: string): Pro
   const body = html`<h1>Compose ${compose.id}</h1>
 <div class="grid2"><section><h2>Details</h2>${facts}</section>
 <section><h2>Definition</h2><details><summary>${compose.name} (sha256 ${compose.definitionHash.slice(0, 12)}…)</summary><pre class="log">${compose.definition}</pre></details></section></div>
-<section><h2>Phases</h2>${table(["Phase", "Status", ["Started", "opt"], ["Took", "num"], ["Timeline", "opt"], "Error", "Log"], phaseRows, "No phase reported yet.")}</section>
+<section id="phases" data-start="${compose.startedAt}" data-end="${compose.completedAt ?? ""}"><h2>Phases</h2>${table(["Phase", "Status", ["Started", "opt"], ["Took", "num"], ["Timeline", "opt"], "Error", "Log"], phaseRows, "No phase reported yet.")}</section>
 ${imageTaskSection}
 <section><h2>Images</h2>${table(["Variant", "Kind", "Path", ["Size", "num"], "Digest"], imageRows, running ? "No image yet." : "No images.")}</section>
 <section><h2>Published</h2>${publishedSection(compose.published, running)}</section>
