@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { AptRepositoryReader } from "@debian-bootc/debian";
 import { describe, expect, it } from "vitest";
 import { useTempDir } from "../../../../test/temp-dir.js";
-import { cachedPackages, parsedIndexFile, parserCodeHash, pruneParsedIndexes } from "./parsed-index-cache.js";
+import { cachedPackages, parsedIndexFile, parserCodeHash, pruneIndexCache } from "./parsed-index-cache.js";
 
 const PATH = "main/binary-amd64/Packages";
 
@@ -87,7 +87,7 @@ describe("cachedPackages (a Packages index parsed once per index and parsing cod
   });
 });
 
-describe("pruning parsed indexes (about 38 MB each for trixie's main)", () => {
+describe("pruning the index cache (trixie's main: 57 MB of text, 38 MB parsed)", () => {
   const scratch = useTempDir("parsed-index-prune-");
   const day = 86_400_000;
 
@@ -100,7 +100,7 @@ describe("pruning parsed indexes (about 38 MB each for trixie's main)", () => {
     await utimes(file, when, when);
   }
 
-  it("writing one removes those unused for 14 days, and those of other parsing code unused for a day; keeps the rest", async () => {
+  it("writing one removes those unused for 14 days, text or parsed, and those of other parsing code unused for a day; keeps the rest", async () => {
     const code = (await parserCodeHash()).slice(0, 16);
     const other = "0".repeat(16);
     const sha = (c: string) => c.repeat(64);
@@ -109,7 +109,12 @@ describe("pruning parsed indexes (about 38 MB each for trixie's main)", () => {
     await usedAgo(`${sha("c")}.packages-${other}.json`, 2); // another parser's, unused for 2 days
     await usedAgo(`${sha("d")}.packages-${other}.json`, 0); // another parser's, in use today: kept
     await usedAgo(`.${sha("e")}.packages-${code}.json.tmp-1-ab`, 2); // a write cut short 2 days ago
-    await usedAgo(sha("f"), 30); // an index's text: cachedIndex's, not ours to prune
+    await usedAgo(sha("f"), 15); // an index's text (cachedIndex's), unused for 15 days
+    await usedAgo(`${sha("1")}.decompressed`, 16); // a compressed index's text, unused for 16 days
+    await usedAgo(sha("2"), 13); // an index's text used within 14 days: kept
+    await usedAgo(`${sha("3")}.decompressed`, 2); // a compressed index's text unused for 2 days: kept (no parsing code's one-day rule for text)
+    await usedAgo(`.${sha("4")}.tmp-1-cd`, 2); // a text's write cut short 2 days ago
+    await usedAgo("notes.txt", 30); // not the cache's: left alone
     await cachedPackages(reader(stanza("hello", "2.10-3")), PATH, scratch(), origin("trixie"));
     const left = await readdir(join(scratch(), "indexes"));
     const written = (await parsedIndexFile(reader(stanza("hello", "2.10-3")), PATH, scratch()))!;
@@ -117,7 +122,9 @@ describe("pruning parsed indexes (about 38 MB each for trixie's main)", () => {
       [
         `${sha("a")}.packages-${code}.json`,
         `${sha("d")}.packages-${other}.json`,
-        sha("f"),
+        sha("2"),
+        `${sha("3")}.decompressed`,
+        "notes.txt",
         basename(written),
         basename(written).split(".")[0],
       ].sort(),
@@ -134,6 +141,21 @@ describe("pruning parsed indexes (about 38 MB each for trixie's main)", () => {
     // writing another index prunes; the one just loaded stays
     await cachedPackages(reader(stanza("hello", "2.10-4")), PATH, scratch(), origin("trixie"));
     expect(await readdir(join(scratch(), "indexes"))).toContain(basename(file));
-    expect(await pruneParsedIndexes(join(scratch(), "indexes"), Date.now() + 15 * day)).toContain(basename(file));
+    expect(await pruneIndexCache(join(scratch(), "indexes"), Date.now() + 15 * day)).toContain(basename(file));
+  });
+
+  it("a read of an index's text through cachedIndex marks it as used too", async () => {
+    const r = reader(stanza("hello", "2.10-5"));
+    await cachedPackages(r, PATH, scratch(), origin("trixie"));
+    const text = basename((await parsedIndexFile(r, PATH, scratch()))!).split(".")[0]!;
+    const old = new Date(Date.now() - 20 * day);
+    await utimes(join(scratch(), "indexes", text), old, old);
+    // the parsed packages gone (another parsing code's day): the text is read from the cache again
+    await rm((await parsedIndexFile(r, PATH, scratch()))!);
+    const loaded = await cachedPackages(r, PATH, scratch(), origin("trixie"));
+    expect(loaded).toMatchObject({ cached: true, parsedCached: false });
+    expect(r.fetched).toBe(1);
+    expect(await readdir(join(scratch(), "indexes"))).toContain(text);
+    expect(await pruneIndexCache(join(scratch(), "indexes"), Date.now() + 15 * day)).toContain(text);
   });
 });

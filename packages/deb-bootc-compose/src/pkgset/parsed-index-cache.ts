@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rm, stat, utimes } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "@debian-bootc/core";
-import { type AptRepositoryReader, cachedIndex } from "@debian-bootc/debian";
+import { type AptRepositoryReader, cachedIndex, cachedIndexName } from "@debian-bootc/debian";
 import { moduleDirHash } from "../code-hash.js";
 import { type IndexPackage, type PackageOrigin, parsePackagesIndex } from "./repository-index.js";
 
@@ -12,17 +12,15 @@ import { type IndexPackage, type PackageOrigin, parsePackagesIndex } from "./rep
  * no-op recompose's pkgset phase; its packages are kept as JSON under `<cacheDir>/indexes/`, named by the
  * SHA256 the verified Release gives for the index (as cachedIndex names the text) and by the hash of the
  * code that parsed them (this folder and packages/debian), so a new Release or changed parsing code parses
- * again. What a load adds (the origin) is not stored. Each is about 38 MB for trixie's main: writing one
- * prunes those not loaded for UNUSED_DAYS, and those of other parsing code not loaded for a day (a load
- * touches its file's mtime; a day, so that two versions of the tool sharing a cache do not remove each
- * other's on every run).
+ * again. What a load adds (the origin) is not stored. Each is about 38 MB for trixie's main, the text
+ * beside it about 57 MB: writing one prunes the folder (pruneIndexCache).
  */
 
 const UNUSED_DAYS = 14;
 const DAY_MS = 86_400_000;
-/** `SHA256.packages-CODE.json`, and the temporary name writeFileAtomic gives it while it is written. */
+/** `SHA256.packages-CODE.json`; the temporary names writeFileAtomic gives it and cachedIndex's text while written. */
 const parsedName = /^[0-9a-f]{64}\.packages-([0-9a-f]{16})\.json$/;
-const parsedTempName = /^\.[0-9a-f]{64}\.packages-[0-9a-f]{16}\.json\.tmp-/;
+const tempName = /^\.[0-9a-f]{64}[.a-z0-9-]*\.tmp-/;
 
 type StoredPackage = Omit<IndexPackage, "origin">;
 
@@ -74,20 +72,28 @@ async function readStored(file: string): Promise<StoredIndex | undefined> {
 }
 
 /**
- * Remove the parsed indexes not loaded for UNUSED_DAYS, those of other parsing code not loaded for a day,
- * and temporary files a killed write left a day ago; the text indexes beside them are cachedIndex's.
- * Returns the names removed.
+ * How long a file of `<cacheDir>/indexes/` is kept unused (a load touches its mtime), or undefined for a
+ * name that is none of ours: UNUSED_DAYS for an index's text (cachedIndex's) and its packages parsed by
+ * this code; a day for those parsed by other code (a day, so that two versions of the tool sharing a
+ * cache do not remove each other's on every run) and for temporary files a killed write left.
  */
-export async function pruneParsedIndexes(dir: string, now = Date.now()): Promise<string[]> {
+function keepUnusedMs(name: string, code: string): number | undefined {
+  const version = parsedName.exec(name)?.[1];
+  if (version !== undefined) return version === code ? UNUSED_DAYS * DAY_MS : DAY_MS;
+  if (cachedIndexName.test(name)) return UNUSED_DAYS * DAY_MS;
+  if (tempName.test(name)) return DAY_MS;
+  return undefined;
+}
+
+/** Remove the files of `<cacheDir>/indexes/` unused for longer than keepUnusedMs allows; returns the names removed. */
+export async function pruneIndexCache(dir: string, now = Date.now()): Promise<string[]> {
   const code = (await parserCodeHash()).slice(0, 16);
   const removed: string[] = [];
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const version = parsedName.exec(name)?.[1];
-    if (version === undefined && !parsedTempName.test(name)) continue;
+    const keepMs = keepUnusedMs(name, code);
+    if (keepMs === undefined) continue;
     const mtime = (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs;
-    if (mtime === undefined) continue;
-    const keepMs = version === code ? UNUSED_DAYS * DAY_MS : DAY_MS;
-    if (now - mtime <= keepMs) continue;
+    if (mtime === undefined || now - mtime <= keepMs) continue;
     await rm(join(dir, name), { force: true });
     removed.push(name);
   }
@@ -117,7 +123,7 @@ export async function cachedPackages(
     const stored: StoredIndex = { bytes: text.length, packages: packages.map(({ origin: _origin, ...p }) => p) };
     await mkdir(dirname(file), { recursive: true });
     await writeFileAtomic(file, JSON.stringify(stored));
-    await pruneParsedIndexes(dirname(file));
+    await pruneIndexCache(dirname(file));
   }
   return { packages, cached, parsedCached: false, bytes: text.length };
 }
