@@ -21,7 +21,7 @@
  * that records a parent the task was not sent is refused.
  */
 import { existsSync } from "node:fs";
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Output, run, runCli } from "@debian-bootc/core";
@@ -171,7 +171,19 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
       "debian-bootc-minimal-minimal-amd64-13.0.qcow2": "disk-image",
     });
     expect(task.files.filter((f) => f.kind === "log").map((f) => f.name)).toContain("log-rootfs-minimal-amd64.log");
-    for (const f of task.files) expect((await stat(join(downloaded, f.name))).isFile()).toBe(true);
+    // each file where the client left it: the archive and the disk image moved to their place in the compose, the rest downloaded
+    const arch = join(result.composeDir, "compose", "minimal", "amd64");
+    const placedAt = (composeDir: string, f: { name: string; kind: string }) => {
+      const at = join(composeDir, "compose", "minimal", "amd64");
+      if (f.kind === "oci-archive") return join(at, f.name);
+      if (f.kind === "disk-image") return join(at, "images", f.name);
+      return join(composeDir, "work", "image-tasks", "minimal-amd64", f.name);
+    };
+    for (const f of task.files) {
+      const found = await stat(placedAt(result.composeDir, f));
+      expect(found.isFile(), f.name).toBe(true);
+      expect(found.size, f.name).toBe(f.size);
+    }
     expect(r.rootfs).toMatchObject({ from: "snapshot", origin: "built" });
     expect(r.ostree?.ref).toBeTruthy();
     expect(r.ostree!.commit).toBe(commit.commit);
@@ -187,12 +199,12 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     ]);
     expect(refHead.stdout.trim()).toBe(r.ostree!.commit);
     // an OCI archive skopeo reads, of the arch
-    const archive = join(downloaded, "debian-bootc-minimal-minimal.ociarchive");
+    const archive = join(arch, "debian-bootc-minimal-minimal.ociarchive");
     const inspected = JSON.parse((await run("skopeo", ["inspect", "--raw", `oci-archive:${archive}`])).stdout) as { layers?: unknown[] };
     expect(inspected.layers?.length).toBeGreaterThan(0);
     expect((await hashFileWith(archive, ["sha256"])).sha256).toBe(r.oci?.sha256);
     const disk = r.disk!.files[0]!;
-    expect((await stat(join(downloaded, disk.file))).size).toBe(disk.size);
+    expect((await stat(join(arch, "images", disk.file))).size).toBe(disk.size);
     // the definition's file is in the image: the builder read it from the work directory
     expect(r.phases.find((p) => p.name === "lint")?.outcome).toBe("done");
     // the test phase skipped: not asked to boot, it did not
@@ -322,9 +334,11 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     expect(chain).not.toContain("History beyond this commit not fetched");
 
     // a builder that records another parent than the one sent is refused
-    const downloaded2 = join(chained.composeDir, "work", "image-tasks", "minimal-amd64");
     await rm(join(chained.composeDir, "compose", "ostree", "repo"), { recursive: true, force: true });
-    const unsent = await checkImageTask({ dir: downloaded2, files: task2.files, result: r2 });
+    const downloadedAgain = join(chained.composeDir, "work", "image-tasks", "again");
+    await mkdir(downloadedAgain, { recursive: true });
+    for (const f of task2.files) await copyFile(placedAt(chained.composeDir, f), join(downloadedAgain, f.name));
+    const unsent = await checkImageTask({ dir: downloadedAgain, files: task2.files, result: r2 });
     const logger = fileLogger(join(chained.composeDir, "logs", "place-again.log"));
     const ctx = {
       composeId: chained.composeId,
