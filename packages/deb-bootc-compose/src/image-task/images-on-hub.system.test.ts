@@ -10,23 +10,46 @@
  * the status turns FINISHED; reloaded, the page lists the images with digests and sizes and the packages
  * with the branding package's build. Screenshots in artifacts/screenshots/. A private rootfs cache; the
  * machine's .debs and indexes. Needs root, mmdebstrap, bubblewrap, skopeo, chromium; several minutes.
+ *
+ * The same run carries the image task's own checks (this file's one real image-task run serves both): the
+ * task's request (the definition's file, the snapshot without its key), the files it returned as the client
+ * downloaded them (the OSTree repository's tar with the commit on its ref, an OCI archive skopeo reads, the
+ * disk image), and where the client placed them (images.json, SHA256SUMS, the commit in the compose's
+ * repository). A third compose with a changed definition (its disk 8M, too small; qcow2 failable) queues a
+ * second task that chains on the first commit: the builder records it as its parent by checksum, the
+ * client's repository holds both, the disk image's error makes the compose FINISHED_INCOMPLETE; a builder
+ * that records a parent the task was not sent is refused.
  */
 import { existsSync } from "node:fs";
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Output, runCli } from "@debian-bootc/core";
+import { type Output, run, runCli } from "@debian-bootc/core";
 import { HubClient } from "@debian-bootc/deb-orchestrator";
 import { Builder, ComposeCliImageRunner, NoopBuildRunner, type RunningHub, startHub } from "@debian-bootc/deb-orchestrator/local";
+import { hashFileWith } from "@debian-bootc/debian";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { hasChromium, launchBrowser, newPage, screenshot } from "../../../../test/browser.js";
 import { until } from "../../../deb-orchestrator/src/testing/test-builds.js";
-import type { ComposeResult } from "../compose/phase-engine.js";
+import { ComposeEvents } from "../compose/compose-events.js";
+import { ComposeState } from "../compose/compose-state.js";
+import { type ComposeResult, fileLogger } from "../compose/phase-engine.js";
+import { loadDefinition } from "../definition.js";
+import { runrootProfile, runrootScript } from "../ostree/runroot.js";
 import { tool } from "../tool.js";
 import { cacheWithPrivateRootfs, minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
+import { checkImageTask, placeOstreeCommits } from "./place-result.js";
+import { OSTREE_TAR } from "./run-image-task.js";
+import { parseImageTaskResult } from "./task-result.js";
 
 const tools = ["/usr/bin/mmdebstrap", "/usr/bin/bwrap", "/usr/bin/skopeo"];
+/** What the hub keeps of a composeImage task: its request as the client queued it. */
+interface ImageRequest {
+  snapshot: Array<{ path: string }>;
+  definitionFiles: Array<{ path: string }>;
+  state: { previousCommit?: string };
+}
 const ready = Boolean(process.env.CI) || (process.getuid?.() === 0 && tools.every((t) => existsSync(t)) && hasChromium());
 const cli = join(import.meta.dirname, "..", "cli.ts");
 const branding = join(import.meta.dirname, "..", "..", "..", "..", "examples", "branding");
@@ -45,7 +68,9 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it("is FINISHED with the OCI archive and the disk image the builder made", { timeout: 1_800_000 }, async () => {
+  it("is FINISHED with the OCI archive and the disk image the builder made, and a changed compose chains on its commit", {
+    timeout: 2_400_000,
+  }, async () => {
     work = await mkdtemp(join(tmpdir(), "images-on-hub-"));
     // the sandbox's root (an unprivileged id of the range) must be able to enter it
     await chmod(work, 0o755);
@@ -74,13 +99,17 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
 
     // the example's branding package, built by the hub: the compose's packages link a build
     await cp(branding, join(work, "branding"), { recursive: true });
-    const text = (await minimalVariantDefinition("[ostree, oci, ociarchive, qcow2]\ndisk:\n  size: 2G")).replace(
-      /^ {2}- kmod\n/m,
-      "  - kmod\n  - debian-bootc-branding\n",
-    );
+    const text = (await minimalVariantDefinition("[ostree, oci, ociarchive, qcow2]\ndisk:\n  size: 2G"))
+      .replace(/^ {2}- kmod\n/m, "  - kmod\n  - debian-bootc-branding\n")
+      // a file from the definition's folder: the builder reads it from the task's work directory
+      .replace(/^files:\n/m, 'files:\n  - dest: /usr/lib/motd.d/20-task\n    src: files/motd.txt\n    mode: "0644"\n');
     expect(text).toContain("debian-bootc-branding");
+    expect(text).toContain("files/motd.txt");
+    await mkdir(join(work, "files"));
+    await writeFile(join(work, "files", "motd.txt"), "made by an image task\n");
     const definition = join(work, "minimal.yaml");
-    await writeFile(definition, `${text}\nbuild:\n  target: images-on-hub\n  sources:\n    - path: branding\n`);
+    const buildSection = "\nbuild:\n  target: images-on-hub\n  sources:\n    - path: branding\n";
+    await writeFile(definition, `${text}${buildSection}`);
 
     const docs: unknown[] = [];
     const lines: string[] = [];
@@ -122,6 +151,82 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     expect(recorded.status).toBe("FINISHED");
     const tasks = await admin.listTasks({ method: "composeImage" });
     expect(tasks.map((t) => [t.state, t.host])).toEqual([["closed", "imager"]]);
+
+    // the task as the client queued it: the definition's file, the snapshot's index but not its key, nothing to chain on
+    const task = await admin.getTask(tasks[0]!.id);
+    const request = task.request as ImageRequest;
+    expect(request.definitionFiles.map((f) => f.path)).toEqual(["files/motd.txt"]);
+    expect(request.snapshot.some((f) => f.path === "dists/trixie-minimal/InRelease")).toBe(true);
+    expect(request.snapshot.some((f) => f.path.includes("snapshot-key"))).toBe(false);
+    expect(request.state.previousCommit).toBeUndefined();
+    // the builder ran `deb-bootc-compose image-task` to its end; its output is the task's live log
+    await expect((await admin.taskLog(task.id, "image.log")).text()).resolves.toMatch(/image-build: done/);
+    // what it returned, as the client downloaded it
+    const r = parseImageTaskResult((task.result as { image?: unknown }).image);
+    const downloaded = join(result.composeDir, "work", "image-tasks", "minimal-amd64");
+    const kinds = Object.fromEntries(task.files.filter((f) => f.kind !== "log").map((f) => [f.name, f.kind]));
+    expect(kinds).toEqual({
+      [OSTREE_TAR]: "ostree-commit",
+      "debian-bootc-minimal-minimal.ociarchive": "oci-archive",
+      "debian-bootc-minimal-minimal-amd64-13.0.qcow2": "disk-image",
+    });
+    expect(task.files.filter((f) => f.kind === "log").map((f) => f.name)).toContain("log-rootfs-minimal-amd64.log");
+    // each file where the client left it: the archive and the disk image moved to their place in the compose, the rest downloaded
+    const arch = join(result.composeDir, "compose", "minimal", "amd64");
+    const placedAt = (composeDir: string, f: { name: string; kind: string }) => {
+      const at = join(composeDir, "compose", "minimal", "amd64");
+      if (f.kind === "oci-archive") return join(at, f.name);
+      if (f.kind === "disk-image") return join(at, "images", f.name);
+      return join(composeDir, "work", "image-tasks", "minimal-amd64", f.name);
+    };
+    for (const f of task.files) {
+      const found = await stat(placedAt(result.composeDir, f));
+      expect(found.isFile(), f.name).toBe(true);
+      expect(found.size, f.name).toBe(f.size);
+    }
+    expect(r.rootfs).toMatchObject({ from: "snapshot", origin: "built" });
+    expect(r.ostree?.ref).toBeTruthy();
+    expect(r.ostree!.commit).toBe(commit.commit);
+    // the tar's repository holds the commit on its ref
+    const listing = (await run("tar", ["--list", "--file", join(downloaded, OSTREE_TAR)])).stdout;
+    expect(listing).toContain(`repo/objects/${r.ostree!.commit.slice(0, 2)}/${r.ostree!.commit.slice(2)}.commit`);
+    const refHead = await run("tar", [
+      "--extract",
+      "--to-stdout",
+      "--file",
+      join(downloaded, OSTREE_TAR),
+      `repo/refs/heads/${r.ostree!.ref}`,
+    ]);
+    expect(refHead.stdout.trim()).toBe(r.ostree!.commit);
+    // an OCI archive skopeo reads, of the arch
+    const archive = join(arch, "debian-bootc-minimal-minimal.ociarchive");
+    const inspected = JSON.parse((await run("skopeo", ["inspect", "--raw", `oci-archive:${archive}`])).stdout) as { layers?: unknown[] };
+    expect(inspected.layers?.length).toBeGreaterThan(0);
+    expect((await hashFileWith(archive, ["sha256"])).sha256).toBe(r.oci?.sha256);
+    const disk = r.disk!.files[0]!;
+    expect((await stat(join(arch, "images", disk.file))).size).toBe(disk.size);
+    // the definition's file is in the image: the builder read it from the work directory
+    expect(r.phases.find((p) => p.name === "lint")?.outcome).toBe("done");
+    // the test phase skipped: not asked to boot, it did not
+    expect(r.bootTests).toBeUndefined();
+    expect(r.ostree!.parent).toBeUndefined();
+    // placed into the compose: the metadata lists the builder's files with their digests
+    const placedByPath = Object.fromEntries(images.payload.images.map((i) => [i.path, i]));
+    expect(placedByPath["compose/minimal/amd64/debian-bootc-minimal-minimal.ociarchive"]).toMatchObject({ sha256: r.oci!.sha256 });
+    expect(placedByPath[`compose/minimal/amd64/images/${disk.file}`]).toMatchObject({ type: "qcow2", sha256: disk.sha256 });
+    const sums = await readFile(join(result.composeDir, "compose", "SHA256SUMS"), "utf8");
+    expect(sums).toContain(`${disk.sha256}  minimal/amd64/images/${disk.file}`);
+    expect(sums).toContain(`${r.oci!.sha256}  minimal/amd64/debian-bootc-minimal-minimal.ociarchive`);
+    expect(existsSync(join(result.composeDir, "compose", "minimal", "amd64", "oci", "index.json"))).toBe(true);
+    // the commit is in the compose's repository on its ref
+    const loaded = await loadDefinition(definition);
+    const shown = await runrootScript('ostree show --repo=/repo "$1" && ostree rev-parse --repo=/repo "$1"', [r.ostree!.ref], {
+      profile: runrootProfile(loaded.definition.suite, "amd64"),
+      packages: ["ostree"],
+      binds: [{ source: join(result.composeDir, "compose", "ostree", "repo"), target: "/repo", readOnly: true }],
+    });
+    expect(shown).toContain(r.ostree!.commit);
+    expect(shown).toContain(result.composeId);
 
     // the finished compose's page, reloaded: its images with digests and sizes, its packages with the build
     const page = composePage!;
@@ -169,6 +274,86 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     );
     const commitAgain = JSON.parse(await readFile(join(again.composeDir, "compose", "minimal", "amd64", "ostree-commit.json"), "utf8"));
     expect(commitAgain.commit).toBe(commit.commit);
+
+    // a changed definition: a second image task, chained on the commit the latest compose has (the first's), its disk too small
+    const smallDisk = text.replace("size: 2G", "size: 8M");
+    expect(smallDisk).not.toBe(text);
+    await writeFile(definition, `${smallDisk}\nfailable: [qcow2]\n${buildSection}`);
+    docs.length = 0;
+    lines.length = 0;
+    expect(await runCli(tool, [...args, "--hub", hub.url, "--token-file", tokenFile, "--images-on", "hub", "--json"], out)).toBe(0);
+    const chained = docs[0] as ComposeResult;
+    // a partial result: the task succeeds, the disk image's failure is in its phases and fails the (failable) image-build here
+    expect(chained.status, JSON.stringify(chained.phases)).toBe("FINISHED_INCOMPLETE");
+    expect(chained.phases.find((p) => p.name === "image-build")).toMatchObject({
+      outcome: "failed-failable",
+      error: {
+        code: "DISK_IMAGE_FAILED",
+        message: expect.stringMatching(/minimal\/amd64: the disk image failed on imager: DISK_IMAGE_FAILED: .*too small/),
+      },
+    });
+    for (const phase of ["rootfs", "ostree", "oci"]) expect(chained.phases.find((p) => p.name === phase)?.outcome, phase).toBe("done");
+    const imageTasks = await admin.listTasks({ method: "composeImage" });
+    expect(imageTasks.map((t) => [t.state, t.host])).toEqual([
+      ["closed", "imager"],
+      ["closed", "imager"],
+    ]);
+    const task2 = await admin.getTask(Math.max(...imageTasks.map((t) => t.id)));
+    expect((task2.request as ImageRequest).state.previousCommit).toBe(r.ostree!.commit);
+    const r2 = parseImageTaskResult((task2.result as { image?: unknown }).image);
+    expect(r2.rootfs.origin).toBe("reused");
+    expect(r2.ostree?.parent).toBe(r.ostree!.commit);
+    expect(r2.ostree?.commit).not.toBe(r.ostree!.commit);
+    expect(r2.disk).toBeUndefined();
+    expect(r2.phases.find((p) => p.name === "image-build")).toMatchObject({
+      outcome: "failed-failable",
+      error: { code: "DISK_IMAGE_FAILED" },
+    });
+    expect(
+      task2.files
+        .filter((f) => f.kind !== "log")
+        .map((f) => f.kind)
+        .sort(),
+    ).toEqual(["oci-archive", "ostree-commit"]);
+    expect(task2.files.map((f) => f.name)).toContain("log-image-build.log");
+    // placed: the commit's record names its parent, the client's repository holds the new commit and its parent
+    const commit2 = JSON.parse(await readFile(join(chained.composeDir, "compose", "minimal", "amd64", "ostree-commit.json"), "utf8"));
+    expect(commit2).toMatchObject({ commit: r2.ostree!.commit, parent: r.ostree!.commit });
+    const chain = await runrootScript(
+      'ostree rev-parse --repo=/repo "$1^" && ostree fsck --repo=/repo >&2 && ostree log --repo=/repo "$1"',
+      [r2.ostree!.commit],
+      {
+        profile: runrootProfile(loaded.definition.suite, "amd64"),
+        packages: ["ostree"],
+        binds: [{ source: join(chained.composeDir, "compose", "ostree", "repo"), target: "/repo", readOnly: true }],
+      },
+    );
+    expect(chain.split("\n")[0]).toBe(r.ostree!.commit);
+    // the parent's object is there too, as after a local commit: the log reaches the first compose's commit
+    expect(chain).toContain(`commit ${r.ostree!.commit}`);
+    expect(chain).not.toContain("History beyond this commit not fetched");
+
+    // a builder that records another parent than the one sent is refused
+    await rm(join(chained.composeDir, "compose", "ostree", "repo"), { recursive: true, force: true });
+    const downloadedAgain = join(chained.composeDir, "work", "image-tasks", "again");
+    await mkdir(downloadedAgain, { recursive: true });
+    for (const f of task2.files) await copyFile(placedAt(chained.composeDir, f), join(downloadedAgain, f.name));
+    const unsent = await checkImageTask({ dir: downloadedAgain, files: task2.files, result: r2 });
+    const logger = fileLogger(join(chained.composeDir, "logs", "place-again.log"));
+    const ctx = {
+      composeId: chained.composeId,
+      composeDir: chained.composeDir,
+      definition: (await loadDefinition(definition)).definition,
+      logger,
+      signal: new AbortController().signal,
+      state: new ComposeState(),
+      emit: (e: Parameters<ComposeEvents["emit"]>[0]) => new ComposeEvents().emit(e),
+    };
+    await expect(placeOstreeCommits(ctx, [unsent], work)).rejects.toMatchObject({
+      code: "IMAGE_RESULT_REFUSED",
+      message: expect.stringContaining("the task was sent none"),
+    });
+    await logger.flush();
   });
 
   let composePage: Page | undefined;
