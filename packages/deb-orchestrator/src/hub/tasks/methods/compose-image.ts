@@ -17,7 +17,7 @@ export function composeImageLabel(request: { compose: string; variant: string; a
   return `${composeImageLabelPrefix(request.compose)}${request.variant}:${request.arch}`;
 }
 
-export function composeImageLabelPrefix(composeId: string): string {
+function composeImageLabelPrefix(composeId: string): string {
   return `compose:${composeId}:`;
 }
 
