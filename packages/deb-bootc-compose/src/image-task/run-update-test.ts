@@ -57,6 +57,8 @@ export async function runUpdateTestTask(options: { workDir: string; signal?: Abo
   const consoleLog = join(out, updateLogName(variant, arch));
   const started = Date.now();
   const base = { variant, arch, kind: "update" as const, image: request.image.name, from: request.from, to: request.to };
+  // a message names the logs by their names in the result (the client has them under its own logs/), not by the builder's path
+  const bounded = (message: string) => message.replaceAll(`${out}/`, "").slice(0, BOOT_MESSAGE_MAX);
   let update: UpdateTestRecord;
   try {
     const result = await httpUpdateTest({
@@ -78,7 +80,7 @@ export async function runUpdateTestTask(options: { workDir: string; signal?: Abo
       passed: result.passed,
       accel: result.accel,
       ...(result.accelReason ? { accelReason: result.accelReason } : {}),
-      message: result.message.slice(0, BOOT_MESSAGE_MAX),
+      message: bounded(result.message),
       steps: result.steps,
       durationMs: Date.now() - started,
       served: result.served,
@@ -89,7 +91,7 @@ export async function runUpdateTestTask(options: { workDir: string; signal?: Abo
       ...base,
       passed: false,
       accel: request.accel ?? "tcg",
-      message: (error as Error).message.slice(0, BOOT_MESSAGE_MAX),
+      message: bounded((error as Error).message),
       steps: [],
       durationMs: Date.now() - started,
     };
