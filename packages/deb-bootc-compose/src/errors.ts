@@ -143,7 +143,7 @@ export const composeErrorCodes = {
   IMAGE_TASK_REQUEST_INVALID: {
     category: "input",
     summary:
-      "An image task's request.json is not a composeImage request this command takes: a field fails its schema (a path with '..', an odd name), the definition names a variant or arch it lacks, sets allowAbsolutePaths, or refers to a file the request does not list.",
+      "An image task's request.json is not a composeImage (or, for update-test, an updateTest) request this command takes: a field fails its schema (a path with '..', an odd name), the definition names a variant or arch it lacks, sets allowAbsolutePaths, or refers to a file the request does not list.",
   },
   IMAGE_TASK_STATE_INVALID: {
     category: "input",

@@ -23,6 +23,8 @@ export {
   type TaskState,
   type TaskView,
   taskStates,
+  type UpdateTestRequest,
+  updateTestRequest,
   type WhyAnswer,
 } from "./api/tasks.js";
 export {

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { writeFileAtomic } from "@debian-bootc/core";
+import { isCodedError, writeFileAtomic } from "@debian-bootc/core";
 import { parseComposeId } from "../compose/compose-id.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import { composeError } from "../errors.js";
@@ -28,10 +28,58 @@ export interface BootTestRecord {
   resultsLog?: string;
 }
 
+/** One update test, its scratch repository published and signed here: what any place that runs it needs. */
+export interface UpdateTestJob {
+  variant: string;
+  arch: string;
+  previous: { image: string; format: "raw" | "qcow2"; commit: string; composeId: string };
+  /** The signed scratch channel repository holding the previous and the new commit. */
+  publishedRepo: string;
+  remote: string;
+  firmware: BootFirmware;
+  from: { commit: string };
+  to: { commit: string; composeId: string };
+  /** Where its console log goes on this machine (its results log beside it: resultsLogPath). */
+  consoleLog: string;
+  /** This machine's work directory of the test. */
+  workDir: string;
+  accel?: Accelerator;
+}
+
+/** What an update test tells the record; a thrown error is a failed record (IMAGE_RESULT_REFUSED and interrupts excepted). */
+export type UpdateTestOutcome = Pick<
+  BootTestRecord,
+  "passed" | "accel" | "accelReason" | "message" | "steps" | "consoleLog" | "resultsLog"
+> & {
+  served?: { bytes: number; requests: number; deltaRequests: number };
+};
+
+/** Where an update test runs: here (the default) or, with --images-on hub, as a builder's updateTest task. */
+export type UpdateTestOn = (ctx: PhaseContext, job: UpdateTestJob) => Promise<UpdateTestOutcome>;
+
+/** The update test on this machine: the previous image booted, upgraded over HTTP from a loopback server, rolled back. */
+export const updateTestHere: UpdateTestOn = (ctx, job) =>
+  httpUpdateTest({
+    image: job.previous.image,
+    format: job.previous.format,
+    workDir: job.workDir,
+    consoleLog: job.consoleLog,
+    accel: job.accel,
+    firmware: job.firmware,
+    publishedRepo: job.publishedRepo,
+    remote: job.remote,
+    from: job.from,
+    to: job.to,
+    logger: ctx.logger,
+    signal: ctx.signal,
+  });
+
 export interface TestPhaseOptions {
   accel?: Accelerator;
   /** Skip the update test even when a previous compose has a disk image. */
   noUpdateTest?: boolean;
+  /** Where the update test runs (default updateTestHere); its repository is made and signed here in any case. */
+  updateTestOn?: UpdateTestOn;
 }
 
 /** The firmware that shows an image at its strictest: Secure Boot enforced when it has the signed chain, SeaBIOS for BIOS-only. */
@@ -165,20 +213,19 @@ export function createTestPhase(options: TestPhaseOptions & { baseDir?: string }
           const ref = channelRef(ctx.definition, commit.variant, commit.arch)!;
           for (const c of [prev.commit, commit.commit])
             await publishCommit({ repo: published, sourceRepo: commit.repo, commit: c, ref, key, logger: ctx.logger, signal: ctx.signal });
-          const result = await httpUpdateTest({
-            image: prev.image,
-            format: prev.format,
-            workDir,
-            consoleLog: join(ctx.composeDir, "logs", `boot-${commit.variant}-${commit.arch}-update.log`),
-            accel: options.accel,
-            // the previous image comes from the same definition name: boot it as this definition says
-            firmware: testFirmware(ctx.definition.bootloader),
+          const result = await (options.updateTestOn ?? updateTestHere)(ctx, {
+            variant: commit.variant,
+            arch: commit.arch,
+            previous: prev,
             publishedRepo: published,
             remote: updateRemoteName(ctx.definition),
+            // the previous image comes from the same definition name: boot it as this definition says
+            firmware: testFirmware(ctx.definition.bootloader),
             from: { commit: prev.commit },
             to: { commit: commit.commit, composeId: ctx.composeId },
-            logger: ctx.logger,
-            signal: ctx.signal,
+            consoleLog: join(ctx.composeDir, "logs", `boot-${commit.variant}-${commit.arch}-update.log`),
+            workDir,
+            ...(options.accel ? { accel: options.accel } : {}),
           });
           record({
             variant: commit.variant,
@@ -189,7 +236,8 @@ export function createTestPhase(options: TestPhaseOptions & { baseDir?: string }
             durationMs: Date.now() - started,
           });
         } catch (error) {
-          if (ctx.signal.aborted) throw error;
+          // a builder's result that cannot be trusted is no boot that failed: the compose stops on it
+          if (ctx.signal.aborted || isCodedError(error, "IMAGE_RESULT_REFUSED")) throw error;
           record({
             variant: commit.variant,
             arch: commit.arch,

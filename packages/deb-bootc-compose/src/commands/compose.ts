@@ -9,6 +9,7 @@ import { composePhases } from "../compose/registry.js";
 import { loadDefinition, referencedFiles } from "../definition.js";
 import { composeError } from "../errors.js";
 import { createHubImagePhases } from "../image-task/hub-image-phases.js";
+import { updateTestOnHub } from "../image-task/hub-update-test.js";
 import { pushImages } from "../oci/push.js";
 import { pushSigningKey } from "../oci/sign.js";
 
@@ -68,7 +69,7 @@ export const composeCommand: CommandSpec = {
     {
       flags: "--images-on <where>",
       description:
-        "where the image phases (rootfs, ostree, oci, lint, image-build) run: here (local), or as one composeImage task per variant/arch on builders of the hub with the `image` capability (hub: the snapshot and the definition's files are uploaded, the results downloaded and placed here, commits signed here)",
+        "where the image phases (rootfs, ostree, oci, lint, image-build) run: here (local), or as one composeImage task per variant/arch on builders of the hub with the `image` capability (hub: the snapshot and the definition's files are uploaded, the results downloaded and placed here, commits signed here; the test phase's boots, the update test's too, run on the builders, the update's repository signed here)",
       choices: ["local", "hub"],
       default: "local",
     },
@@ -224,6 +225,8 @@ export const composeCommand: CommandSpec = {
           ...(o.label ? { label: o.label } : {}),
           ...(o.onInterrupt ? { onInterrupt: o.onInterrupt } : {}),
           orchestrator,
+          // the update test boots on a builder too; its repository is still signed here
+          ...(o.imagesOn === "hub" ? { updateTestOn: updateTestOnHub({ loaded, connection: orchestrator, record }) } : {}),
         }),
         hubImages,
       ),

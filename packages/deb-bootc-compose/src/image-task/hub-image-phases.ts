@@ -33,7 +33,7 @@ export interface HubImagePhasesOptions {
   outputDir: string;
   /**
    * The compose's test phase runs: each builder boots the disk image it made to its marker (the client's
-   * test phase then takes those records and runs only the update test, which needs the channel's key).
+   * test phase then takes those records; the update test runs as an updateTest task: hub-update-test.ts).
    */
   bootTest?: ImageTaskState["bootTest"];
 }

@@ -94,7 +94,7 @@ export async function runImageTask(options: ImageTaskOptions): Promise<ResultJso
 
 /**
  * The test phase of an image task: the disk image booted to its marker as the client's test phase boots it
- * (the update test stays there: it needs the channel's private key). A failed boot is a record for the
+ * (the update test is an updateTest task of its own: its repository is signed on the client). A failed boot is a record for the
  * client to judge, not a failure of the task: the image still goes back.
  */
 function markerBootPhase(bootTest: NonNullable<ImageTaskState["bootTest"]>): Phase {

@@ -9,7 +9,7 @@ import { composeError } from "../errors.js";
 
 /** One path component: never '.', '..', hidden or with a slash. */
 export const IMAGE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,200}$/;
-const fileName = z.string().regex(IMAGE_FILE_NAME, "expected a plain file name");
+export const fileName = z.string().regex(IMAGE_FILE_NAME, "expected a plain file name");
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const text = z.string().max(1000);
 
@@ -17,7 +17,7 @@ const text = z.string().max(1000);
 export const BOOT_MESSAGE_MAX = 4000;
 
 /** One boot of a marker boot test, with what the guest's marker said (the image's own words: bounded text). */
-const bootStep = z.strictObject({
+export const bootStep = z.strictObject({
   name: text,
   marker: z
     .strictObject({

@@ -17,7 +17,7 @@ export const terminalStates = ["closed", "failed", "canceled"] as const;
 export const activeStates = ["assigned", "open"] as const;
 
 /** Tasks builders run; every other method runs inside the hub. */
-export const builderMethods = ["buildArch", "noop", "composeImage"] as const;
+export const builderMethods = ["buildArch", "noop", "composeImage", "updateTest"] as const;
 export type BuilderMethod = (typeof builderMethods)[number];
 export const hubMethods = ["build", "tagBuild", "newRepo"] as const;
 export const taskMethods = [...hubMethods, ...builderMethods] as const;
@@ -35,6 +35,7 @@ export const methodCapability: Record<BuilderMethod, BuilderCapability> = {
   buildArch: "build",
   noop: "build",
   composeImage: "image",
+  updateTest: "image",
 };
 
 /** The capability a builder needs for a task of this method; null for the hub's own methods. */
@@ -115,6 +116,9 @@ export const snapshotFile = z.object({
 });
 export type SnapshotFile = z.infer<typeof snapshotFile>;
 
+const composeVariant = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
+const composeArch = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/);
+
 /** The most an image task's `state` may weigh, serialised. */
 export const MAX_IMAGE_STATE_BYTES = 4 * 1024 * 1024;
 
@@ -132,8 +136,8 @@ export const composeImageRequest = z.object({
     .string()
     .min(1)
     .max(1024 * 1024),
-  variant: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
-  arch: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
+  variant: composeVariant,
+  arch: composeArch,
   snapshot: z.array(snapshotFile).min(1).max(100_000),
   /** The files the definition refers to (files' sources, scripts, keys), each path relative to the definition's directory. */
   definitionFiles: z.array(snapshotFile).max(1000).default([]),
@@ -147,6 +151,38 @@ export const composeImageRequest = z.object({
     .default({}),
 });
 export type ComposeImageRequest = z.infer<typeof composeImageRequest>;
+
+const commitChecksum = z.string().regex(/^[0-9a-f]{64}$/, "an OSTree commit: 64 hex digits");
+
+/**
+ * updateTest: the A/B update boot test of a compose's new commit, run by a builder with the `image`
+ * capability: boot the previous compose's disk image, `ostree admin upgrade` over HTTP from the
+ * repository the client signed (the channel's private key never leaves the client: the repository comes
+ * as a tar), reboot into the new commit, roll back. Both files are artifacts of the hub's store.
+ */
+export const updateTestRequest = z.strictObject({
+  compose: composeId,
+  variant: composeVariant,
+  arch: composeArch,
+  /** The previous compose's disk image: a plain file name ending in its format. */
+  image: z
+    .strictObject({
+      name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+~-]{0,200}\.(?:raw|qcow2)$/, "a plain file name ending in .raw or .qcow2"),
+      format: z.enum(["raw", "qcow2"]),
+      sha256,
+      size,
+    })
+    .refine((image) => image.name.endsWith(`.${image.format}`), { message: "the name does not end in the format", path: ["name"] }),
+  /** The tar of the signed scratch channel repository holding both commits. */
+  repository: z.strictObject({ sha256, size }),
+  /** The image's update remote (its /etc/ostree/remotes.d/<remote>.conf). */
+  remote: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+  firmware: z.enum(["uefi", "uefi-secure", "bios"]),
+  from: z.strictObject({ commit: commitChecksum }),
+  to: z.strictObject({ commit: commitChecksum, composeId }),
+  accel: z.enum(["kvm", "tcg"]).optional(),
+});
+export type UpdateTestRequest = z.infer<typeof updateTestRequest>;
 
 /**
  * Why these relative paths cannot all be written into one directory, or undefined: a path listed twice,
@@ -263,6 +299,16 @@ export const taskOperations = operations({
     summary: "Queue a running compose's image phases for one variant and architecture on a builder with the image capability",
     params: z.object({ id: composeId }),
     body: composeImageRequest.omit({ compose: true }),
+    status: 202,
+    response: queued,
+  },
+  queueUpdateTest: {
+    method: "POST",
+    path: "/api/v1/composes/:id/update-tests",
+    permission: "build",
+    summary: "Queue a running compose's A/B update boot test for one variant and architecture on a builder with the image capability",
+    params: z.object({ id: composeId }),
+    body: updateTestRequest.omit({ compose: true }),
     status: 202,
     response: queued,
   },

@@ -10,6 +10,7 @@ import type { ImageRunner } from "./image-runner.js";
 import { prepareImageWorkDir, readImageResult } from "./image-work-dir.js";
 import { LiveLog } from "./live-log.js";
 import { makeTaskWorkDir, removeTaskWorkDir, sweepStaleTaskWorkDirs } from "./task-work-dir.js";
+import { prepareUpdateWorkDir } from "./update-work-dir.js";
 
 export interface BuilderOptions {
   client: HubClient;
@@ -19,7 +20,7 @@ export interface BuilderOptions {
   capabilities?: readonly BuilderCapability[];
   capacity: number;
   runner: BuildRunner;
-  /** Runs composeImage tasks (a builder with the `image` capability); without one they fail. */
+  /** Runs composeImage and updateTest tasks (a builder with the `image` capability); without one they fail. */
   imageRunner?: ImageRunner;
   workDir: string;
   logger?: Logger;
@@ -277,7 +278,7 @@ export class Builder {
         if (signal.aborted) throw signal.reason;
         return await this.complete(task, {});
       }
-      if (task.method === "composeImage" && this.options.imageRunner) {
+      if ((task.method === "composeImage" || task.method === "updateTest") && this.options.imageRunner) {
         await this.sweep();
         await makeTaskWorkDir(dir);
         madeDir = true;
@@ -366,15 +367,18 @@ export class Builder {
   }
 
   /**
-   * A compose's image phases: prepare W (request, definition and its files, snapshot), run the image
-   * command with its output in the live log `image.log`, check W/out/result.json, upload the files it
-   * lists and complete with { files, image }. A hostile request or result fails the task with its code
-   * before anything is uploaded; an abort kills the command (through the signal) and gives the task back.
+   * A compose's image phases (composeImage: W holds the request, the definition and its files, the
+   * snapshot) or its update boot test (updateTest: the request, the previous image, the repository tar):
+   * prepare W, run the command with its output in the live log `image.log`, check W/out/result.json,
+   * upload the files it lists and complete with { files, image }. A hostile request or result fails the
+   * task with its code before anything is uploaded; an abort kills the command (through the signal) and
+   * gives the task back.
    */
   private async runImage(task: ClaimedTask, dir: string, runner: ImageRunner, signal: AbortSignal): Promise<ClaimedTask | null> {
     const download = (sha256: string, path: string) => this.retrying(() => this.options.client.downloadArtifact(sha256, path));
+    const update = task.method === "updateTest";
     try {
-      await prepareImageWorkDir(dir, task.request, download, signal);
+      await (update ? prepareUpdateWorkDir : prepareImageWorkDir)(dir, task.request, download, signal);
     } catch (error) {
       if (signal.aborted) throw error;
       if (isCodedError(error, "REQUEST_INVALID") || isCodedError(error, "PATH_INVALID")) return this.failWith(task, error);
@@ -385,7 +389,8 @@ export class Builder {
     );
     // the log is complete before the task ends (the hub refuses appends to an ended task); closed in any case
     try {
-      const outcome = await runner.run({ workDir: dir, log: (chunk) => logStream.write(chunk), signal });
+      const verb = update ? "update-test" : "image-task";
+      const outcome = await runner.run({ verb, workDir: dir, log: (chunk) => logStream.write(chunk), signal });
       if (signal.aborted) throw signal.reason;
       if (!outcome.ok) {
         logStream.write(`\n== image task failed: ${outcome.error.code}: ${outcome.error.message}\n`);

@@ -16,12 +16,20 @@ import { ComposeCliImageRunner } from "./image-runner.js";
 const databases = useDatabases();
 
 /**
- * A stand-in for `deb-bootc-compose image-task W --json`: what it does depends on the request's variant.
+ * A stand-in for `deb-bootc-compose image-task W --json` (what it does depends on the request's variant)
+ * and `update-test W --json` (it lists what it found in W as its log).
  * It writes what it saw of W into out/, and its pids into PIDS (outside W, which the builder removes).
  */
 function fakeCommand(pids: string): string {
   return `#!/bin/sh
 set -e
+if [ "$1" = update-test ] && [ "$3" = --json ]; then
+  echo "fake update test" >&2
+  out=$2/out
+  { (cd "$2" && find inputs -type f | sort); ls -A "$out"; cat "$2/inputs/repository.tar"; } > "$out/log-boot-update.log"
+  echo '{"files":[{"name":"log-boot-update.log","kind":"log"}],"result":{"update":{"passed":true}}}' > "$out/result.json"
+  exit 0
+fi
 [ "$1" = image-task ] && [ "$3" = --json ] || { echo "unexpected arguments: $*" >&2; exit 64; }
 W=$2
 out=$W/out
@@ -173,6 +181,34 @@ describe.each(databaseKinds)("image builder on %s", (kind) => {
 
   const detail = (id: number) => test.admin.get<Detail>(`/api/v1/tasks/${id}`);
   const workDirEntries = (dir: string) => readdir(dir).catch(() => [] as string[]);
+
+  it("runs an update test: W with the request, the image and the repository tar, the update-test verb, the log uploaded", async () => {
+    const { command } = await setUp(60_000);
+    const { workDir } = await imageBuilder("images", command);
+    const image = await test.admin.uploadBuffer(Buffer.from("a disk image\n"));
+    const repository = await test.admin.uploadBuffer(Buffer.from("a repository tar\n"));
+    const { task: id } = await test.admin.post<{ task: number }>(`/api/v1/composes/${composeId}/update-tests`, {
+      variant: "base",
+      arch: "amd64",
+      image: { name: "mini-base.qcow2", format: "qcow2", ...image },
+      repository,
+      remote: "mini",
+      firmware: "uefi",
+      from: { commit: "a".repeat(64) },
+      to: { commit: "b".repeat(64), composeId },
+    });
+    const done = await waitForTask(test.admin, id, 30_000);
+    expect(done.state, JSON.stringify(done.error)).toBe("closed");
+    const task = await detail(id);
+    expect(task.result?.image).toEqual({ update: { passed: true } });
+    expect(task.result?.files?.map((f) => [f.name, f.kind])).toEqual([["log-boot-update.log", "log"]]);
+    const seen = await (await test.admin.raw("GET", `/api/v1/tasks/${id}/files/log-boot-update.log`)).text();
+    // the inputs downloaded by name, out/ empty but for what the command wrote, the tar as uploaded
+    expect(seen).toBe("inputs/mini-base.qcow2\ninputs/repository.tar\nlog-boot-update.log\na repository tar\n");
+    expect(await (await test.admin.raw("GET", `/api/v1/tasks/${id}/logs/image.log`)).text()).toContain("fake update test");
+    // W goes once the task has completed
+    await until(async () => (await workDirEntries(workDir)).length === 0, 10_000, "the update test's W to be removed");
+  });
 
   it("runs an image task: W as the contract says, the log live, the files uploaded and listed in the task's result", async () => {
     const { command, queue } = await setUp(60_000);

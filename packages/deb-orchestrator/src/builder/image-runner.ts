@@ -1,7 +1,12 @@
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 
+/** The deb-bootc-compose commands a builder runs in a prepared W: a compose's image phases, its update boot test. */
+export type ImageVerb = "image-task" | "update-test";
+
 export interface ImageRunRequest {
-  /** W, prepared: request.json, definition/, snapshot/, an empty out/. */
+  /** composeImage: image-task; updateTest: update-test. */
+  verb: ImageVerb;
+  /** W, prepared (image-work-dir.ts, update-work-dir.ts) with an empty out/. */
   workDir: string;
   /** Live image log: every chunk of the command's stdout and stderr. */
   log(chunk: string | Buffer): void;
@@ -11,7 +16,7 @@ export interface ImageRunRequest {
 /** ok: W/out/result.json is written; otherwise the command's coded error. */
 export type ImageRunOutcome = { ok: true } | { ok: false; error: { code: string; message: string } };
 
-/** What the builder calls to run a compose's image phases in W. deb-bootc-compose's image-task is the real one. */
+/** What the builder calls to run a compose's image phases or update test in W. deb-bootc-compose is the real one. */
 export interface ImageRunner {
   readonly name: string;
   run(request: ImageRunRequest): Promise<ImageRunOutcome>;
@@ -51,7 +56,7 @@ export function codedErrorOf(stdout: string): { code: string; message: string } 
 }
 
 /**
- * Runs `deb-bootc-compose image-task W --json` in its own process group: output streamed to the live
+ * Runs `deb-bootc-compose image-task|update-test W --json` in its own process group: output streamed to the live
  * log, its coded error on failure; on abort the group gets SIGTERM, then SIGKILL after the grace; if the
  * builder dies, the command gets SIGTERM.
  */
@@ -71,9 +76,9 @@ export class ComposeCliImageRunner implements ImageRunner {
       "TERM",
       "--",
       ...this.command,
-      "image-task",
+      request.verb,
       request.workDir,
-      ...(this.options.cacheDir ? ["--cache-dir", this.options.cacheDir] : []),
+      ...(this.options.cacheDir && request.verb === "image-task" ? ["--cache-dir", this.options.cacheDir] : []),
       "--json",
     ];
     let stdout = "";

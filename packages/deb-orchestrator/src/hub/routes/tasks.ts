@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { type ComposeImageRequest, isTerminal } from "../../api/tasks.js";
+import { type ComposeImageRequest, isTerminal, type UpdateTestRequest } from "../../api/tasks.js";
 import { orchestratorError } from "../../errors.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
@@ -13,6 +13,7 @@ import { followLog, listLogs, logDir, readLogFrom } from "../task-log.js";
 import { cancelTask, resubmitTask } from "../tasks/control.js";
 import { queueComposeImage } from "../tasks/methods/compose-image.js";
 import { submitNoop } from "../tasks/methods/noop.js";
+import { queueUpdateTest } from "../tasks/methods/update-test.js";
 import { checkFileName } from "../validate.js";
 
 /** Tasks: listed, described, explained, canceled, resubmitted; their logs and result files. */
@@ -40,6 +41,9 @@ export const taskRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, {
       // the snapshot's file list: one entry per .deb and index
       bodyLimit: 32 * 1024 * 1024,
     },
+  );
+  route<{ Params: { id: string }; Body: Omit<UpdateTestRequest, "compose"> }>("queueUpdateTest", async (request, reply) =>
+    reply.status(202).send({ task: await queueUpdateTest(ctx, caller(request), { ...request.body, compose: request.params.id }) }),
   );
   route<{ Params: { id: number } }>("getTask", async (request) => getTask(ctx, request.params.id));
   route<{ Params: { id: number } }>("whyTask", async (request) => whyTask(ctx, request.params.id));

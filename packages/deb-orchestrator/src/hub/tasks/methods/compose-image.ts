@@ -13,7 +13,7 @@ import { DEFAULT_PRIORITY } from "./build.js";
  * An image task's label names its compose, variant and architecture (`compose:ID:VARIANT:ARCH`), so a
  * compose's tasks are found by label rather than by parsing every request (compose IDs hold no ':').
  */
-export function composeImageLabel(request: Pick<ComposeImageRequest, "compose" | "variant" | "arch">): string {
+export function composeImageLabel(request: { compose: string; variant: string; arch: string }): string {
   return `${composeImageLabelPrefix(request.compose)}${request.variant}:${request.arch}`;
 }
 
@@ -51,17 +51,34 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
         throw orchestratorError("ARTIFACT_MISSING", `${list} file '${file.path}' (${file.sha256}) has not been uploaded`, {
           hint: "PUT it to /api/v1/artifacts/<sha256> first",
         });
+  return insertComposeTask(ctx, principal, compose, { method: "composeImage", label: composeImageLabel(request), request });
+}
+
+/** The builder methods a compose queues: the hub lists and cancels them with their compose. */
+export const composeTaskMethods = ["composeImage", "updateTest"] as const;
+
+/**
+ * Insert a compose's builder task (its label starts with the compose's prefix) with the event that adds
+ * it to the compose's page, and wake a builder of its architecture with the `image` capability.
+ */
+export async function insertComposeTask(
+  ctx: HubContext,
+  principal: Principal,
+  compose: { id: number; owner_id: number },
+  task: { method: (typeof composeTaskMethods)[number]; label: string; request: { compose: string; variant: string; arch: string } },
+): Promise<number> {
+  const { request } = task;
   const id = await ctx.db.transaction().execute(async (trx) => {
-    const task = await transition.insert(trx, ctx, {
+    const inserted = await transition.insert(trx, ctx, {
       parentId: null,
-      label: composeImageLabel(request),
-      method: "composeImage",
+      label: task.label,
+      method: task.method,
       arch: request.arch,
       priority: DEFAULT_PRIORITY,
       ownerId: compose.owner_id,
       request,
     });
-    if (task === undefined) throw new Error("task insert returned no id");
+    if (inserted === undefined) throw new Error("task insert returned no id");
     // the compose's page, following the compose's events, adds the task as it is queued
     await recordEvent(
       trx,
@@ -70,19 +87,19 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
         kind: "compose.task",
         objectType: "compose",
         objectId: compose.id,
-        data: { compose: request.compose, task, variant: request.variant, arch: request.arch },
+        data: { compose: request.compose, task: inserted, variant: request.variant, arch: request.arch },
       },
       ctx.now(),
     );
-    return task;
+    return inserted;
   });
-  ctx.dispatcher.wake(request.arch, methodCapability.composeImage);
+  ctx.dispatcher.wake(request.arch, methodCapability[task.method]);
   ctx.bus.ping();
   return id;
 }
 
 /**
- * A compose ended (finished, failed, interrupted or abandoned): its image tasks that have not ended are
+ * A compose ended (finished, failed, interrupted or abandoned): its image and update-test tasks that have not ended are
  * canceled, so no builder goes on making an image nobody will collect (a builder running one hears at
  * its next heartbeat that the task is no longer its own). Returns the canceled task ids.
  */
@@ -92,7 +109,7 @@ export async function cancelComposeImages(trx: Transaction<Database>, ctx: HubCo
   const active = await trx
     .selectFrom("tasks")
     .select(["id", "label"])
-    .where("method", "=", "composeImage")
+    .where("method", "in", [...composeTaskMethods])
     .where("label", "like", `${prefix}%`)
     .where("state", "not in", [...terminalStates])
     .execute();
@@ -104,20 +121,20 @@ export async function cancelComposeImages(trx: Transaction<Database>, ctx: HubCo
   return canceled;
 }
 
-/** A compose's image tasks, oldest first, with the variant and architecture each makes and the builder that holds or held it. */
+/** A compose's image and update-test tasks, oldest first, with the variant and architecture each makes and the builder that holds or held it. */
 export async function composeImageTasks(db: Kysely<Database>, composeId: string) {
   const prefix = composeImageLabelPrefix(composeId);
   const rows = await db
     .selectFrom("tasks")
     .leftJoin("hosts", "hosts.id", "tasks.host_id")
-    .select(["tasks.id", "tasks.label", "tasks.state", "tasks.arch", "hosts.name as host"])
-    .where("tasks.method", "=", "composeImage")
+    .select(["tasks.id", "tasks.label", "tasks.method", "tasks.state", "tasks.arch", "hosts.name as host"])
+    .where("tasks.method", "in", [...composeTaskMethods])
     .where("tasks.label", "like", `${prefix}%`)
     .orderBy("tasks.id")
     .execute();
   return rows.flatMap((r) => {
     if (!r.label?.startsWith(prefix)) return [];
     const [variant = "", arch = r.arch ?? ""] = r.label.slice(prefix.length).split(":");
-    return [{ id: r.id, variant, arch, state: r.state, host: r.host }];
+    return [{ id: r.id, method: r.method, variant, arch, state: r.state, host: r.host }];
   });
 }

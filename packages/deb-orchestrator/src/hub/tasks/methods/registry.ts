@@ -8,6 +8,7 @@ import {
   type TaskMethod,
   tagBuildRequest,
   taskMethods,
+  updateTestRequest,
 } from "../../../api/tasks.js";
 import { orchestratorError } from "../../../errors.js";
 import type { Stepper } from "../step-runner.js";
@@ -25,7 +26,7 @@ export interface TaskSubject {
 /**
  * Every task method: the schema of its request, what it works on and, for the methods the hub runs
  * itself, its step (what to do next, looking at the task and its children). Builder methods have no step
- * here: builders run them and report through the scheduler (buildArch, noop, composeImage).
+ * here: builders run them and report through the scheduler (buildArch, noop, composeImage, updateTest).
  */
 interface Method<S extends z.ZodType> {
   request: S;
@@ -41,6 +42,10 @@ const methods = {
   newRepo: method({ request: newRepoRequest, subject: (r) => ({ text: `repo of ${r.tag}` }), step: stepNewRepo }),
   noop: method({ request: noopRequest }),
   composeImage: method({ request: composeImageRequest, subject: (r) => ({ text: `${r.variant}/${r.arch}`, detail: r.compose }) }),
+  updateTest: method({
+    request: updateTestRequest,
+    subject: (r) => ({ text: `update test ${r.variant}/${r.arch}`, detail: `${r.from.commit.slice(0, 12)} → ${r.to.commit.slice(0, 12)}` }),
+  }),
 } satisfies Record<TaskMethod, Method<z.ZodType>>;
 
 function isMethod(name: string): name is TaskMethod {
