@@ -23,6 +23,7 @@ export {
   type TaskState,
   type TaskView,
   taskStates,
+  UPDATE_REPOSITORY_TAR,
   type UpdateTestRequest,
   updateTestRequest,
   type WhyAnswer,

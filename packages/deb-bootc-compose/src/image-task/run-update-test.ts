@@ -1,15 +1,12 @@
 import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Logger, pathExists, writeFileAtomic } from "@debian-bootc/core";
-import { type UpdateTestRequest, updateTestRequest } from "@debian-bootc/deb-orchestrator";
+import { UPDATE_REPOSITORY_TAR, type UpdateTestRequest, updateTestRequest } from "@debian-bootc/deb-orchestrator";
 import { httpUpdateTest, resultsLogPath } from "../boot/boot-test.js";
 import { composeError } from "../errors.js";
 import { extractTarSafely } from "./safe-tar.js";
 import { BOOT_MESSAGE_MAX } from "./task-result.js";
 import { type UpdateResultJson, type UpdateTestRecord, updateResultJsonSchema } from "./update-result.js";
-
-/** The repository tar's name in W/inputs (the builder's update-work-dir.ts writes it there). */
-export const REPOSITORY_TAR = "repository.tar";
 
 /** Where an update test's console goes in W/out (its results log beside it): the name the client's logs/ has, prefixed. */
 export function updateLogName(variant: string, arch: string): string {
@@ -53,7 +50,7 @@ export async function runUpdateTestTask(options: { workDir: string; signal?: Abo
   const { variant, arch } = request;
   const out = join(workDir, "out");
   const repository = join(workDir, "repository");
-  await extractTarSafely(join(workDir, "inputs", REPOSITORY_TAR), repository, signal ? { signal } : {});
+  await extractTarSafely(join(workDir, "inputs", UPDATE_REPOSITORY_TAR), repository, signal ? { signal } : {});
   const consoleLog = join(out, updateLogName(variant, arch));
   const started = Date.now();
   const base = { variant, arch, kind: "update" as const, image: request.image.name, from: request.from, to: request.to };

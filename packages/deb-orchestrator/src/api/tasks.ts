@@ -183,6 +183,8 @@ export const updateTestRequest = z.strictObject({
   accel: z.enum(["kvm", "tcg"]).optional(),
 });
 export type UpdateTestRequest = z.infer<typeof updateTestRequest>;
+/** The repository tar's name in an updateTest task's W/inputs (an image's name ends in .raw or .qcow2, so never this). */
+export const UPDATE_REPOSITORY_TAR = "repository.tar";
 
 /**
  * Why these relative paths cannot all be written into one directory, or undefined: a path listed twice,

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type UpdateTestRequest, updateTestRequest } from "../api/tasks.js";
+import { UPDATE_REPOSITORY_TAR, type UpdateTestRequest, updateTestRequest } from "../api/tasks.js";
 import { orchestratorError } from "../errors.js";
 
 /*
@@ -11,9 +11,6 @@ import { orchestratorError } from "../errors.js";
  *   W/inputs/repository.tar    the signed scratch channel repository (both commits)
  *   W/out/                     empty; the command writes result.json and the logs it lists there
  */
-
-/** The repository tar's name in W/inputs (an image's name ends in .raw or .qcow2, so never this). */
-export const REPOSITORY_TAR = "repository.tar";
 
 /**
  * Make W for an updateTest task: validate its request again (the image's name becomes a path here), write
@@ -38,7 +35,7 @@ export async function prepareUpdateWorkDir(
   await writeFile(join(dir, "request.json"), JSON.stringify(raw));
   for (const [sha256, name] of [
     [request.image.sha256, request.image.name],
-    [request.repository.sha256, REPOSITORY_TAR],
+    [request.repository.sha256, UPDATE_REPOSITORY_TAR],
   ] as const) {
     if (signal.aborted) throw signal.reason;
     await download(sha256, join(inputs, name));

@@ -301,7 +301,7 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     });
     const queued = await test.admin.get<Array<{ kind: string; data: unknown }>>(`/api/v1/events?type=compose&after=${last!.id}`);
     expect(queued.filter((e) => e.kind === "compose.task").map((e) => e.data)).toEqual([
-      { compose: id, task: imageTask, variant: "minimal", arch: "amd64" },
+      { compose: id, task: imageTask, method: "composeImage", variant: "minimal", arch: "amd64" },
     ]);
     const withTask = await (await fetch(`${url}/composes/${id}`)).text();
     expect(withTask).toContain(

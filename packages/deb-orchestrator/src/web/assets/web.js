@@ -162,8 +162,9 @@ function watchCompose(el) {
     changed();
   });
   source.addEventListener("compose.task", (event) => {
-    const { task, variant, arch } = data(event);
-    if (Number.isInteger(task) && typeof variant === "string" && typeof arch === "string") tasks.add(task, `${variant}/${arch}`);
+    const { task, method, variant, arch } = data(event);
+    if (Number.isInteger(task) && typeof variant === "string" && typeof arch === "string")
+      tasks.add(task, `${variant}/${arch}${method === "updateTest" ? " update test" : ""}`);
   });
   source.addEventListener("compose.state", (event) => {
     const { status } = data(event);

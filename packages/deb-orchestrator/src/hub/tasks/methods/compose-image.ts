@@ -87,7 +87,7 @@ export async function insertComposeTask(
         kind: "compose.task",
         objectType: "compose",
         objectId: compose.id,
-        data: { compose: request.compose, task: inserted, variant: request.variant, arch: request.arch },
+        data: { compose: request.compose, task: inserted, method: task.method, variant: request.variant, arch: request.arch },
       },
       ctx.now(),
     );
