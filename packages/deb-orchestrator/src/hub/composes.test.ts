@@ -20,6 +20,15 @@ describe.each(databaseKinds)("composes recorded by the hub on %s", (kind) => {
   let test: TestHub;
   const builders = useBuilders(() => test);
 
+  /** A compose's compose.phase events in order: the phase, its status, whether they carry its end. */
+  async function phaseEvents(composeId: string) {
+    const rows = await test.hub.ctx.db.selectFrom("events").select("data").where("kind", "=", "compose.phase").orderBy("id").execute();
+    return rows
+      .map((e) => JSON.parse(e.data) as { compose: string; phase: string; status: string; completedAt: number | null })
+      .filter((e) => e.compose === composeId)
+      .map((e) => ({ phase: e.phase, status: e.status, ended: e.completedAt !== null }));
+  }
+
   it("keeps a compose's phases, logs, images, packages with their builds, SBOM and diff", async () => {
     test = await startTestHub(databases, kind);
     await createTarget(test.admin);
@@ -170,6 +179,11 @@ describe.each(databaseKinds)("composes recorded by the hub on %s", (kind) => {
     const view = await reader.getCompose(id);
     expect(view).toMatchObject({ status: "TERMINATED", hasSbom: false, diff: null, images: [], packages: [] });
     expect(view.phases).toMatchObject([{ name: "rootfs", status: "interrupted" }]);
+    // with an event, as a report would have: an open compose page shows the phase ended
+    expect(await phaseEvents(id)).toEqual([
+      { phase: "rootfs", status: "running", ended: false },
+      { phase: "rootfs", status: "interrupted", ended: true },
+    ]);
     expect(await failure(reader.getComposeSbom(id))).toMatchObject({ code: "NOT_FOUND" });
   }, 60_000);
 
@@ -208,5 +222,9 @@ describe.each(databaseKinds)("composes recorded by the hub on %s", (kind) => {
     expect(await failure(composer.finishCompose(id, { status: "FINISHED" }))).toMatchObject({ code: "COMPOSE_STATE" });
     const history = await test.hub.ctx.db.selectFrom("events").select(["kind", "data"]).where("kind", "=", "compose.state").execute();
     expect(history.map((e) => JSON.parse(e.data))).toContainEqual({ compose: id, status: "TERMINATED", reason: "abandoned" });
+    expect((await phaseEvents(id)).filter((e) => e.phase === "rootfs")).toEqual([
+      { phase: "rootfs", status: "running", ended: false },
+      { phase: "rootfs", status: "interrupted", ended: true },
+    ]);
   }, 60_000);
 });

@@ -2,7 +2,7 @@ import type { Principal } from "../auth.js";
 import type { HubContext } from "../context.js";
 import { recordEvent } from "../events.js";
 import { cancelComposeImages } from "../tasks/methods/compose-image.js";
-import { runningCompose } from "./composes.js";
+import { closeRunningPhases, runningCompose } from "./composes.js";
 
 /*
  * A running compose holds a lease, as a builder's task does: every report of its client renews it, and so
@@ -46,19 +46,10 @@ export async function reapAbandonedComposes(ctx: HubContext): Promise<string[]> 
       if (Number(updated.numUpdatedRows) === 0) return false;
       await cancelComposeImages(trx, ctx, compose.compose_id, null);
       const silentMs = now - Number(compose.lease_expires) + ctx.leaseMs;
-      await trx
-        .updateTable("compose_phases")
-        .set({
-          status: "interrupted",
-          completed_at: now,
-          error: JSON.stringify({
-            code: "COMPOSE_ABANDONED",
-            message: `the compose's client stopped reporting (nothing for ${Math.round(silentMs / 1000)} s): the hub ended it`,
-          }),
-        })
-        .where("compose_id", "=", compose.id)
-        .where("status", "=", "running")
-        .execute();
+      await closeRunningPhases(trx, { id: compose.id, composeId: compose.compose_id, userId: compose.owner_id }, "interrupted", now, {
+        code: "COMPOSE_ABANDONED",
+        message: `the compose's client stopped reporting (nothing for ${Math.round(silentMs / 1000)} s): the hub ended it`,
+      });
       await recordEvent(
         trx,
         {

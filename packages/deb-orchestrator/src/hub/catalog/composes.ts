@@ -13,7 +13,7 @@ import type { Database } from "../../db/schema.js";
 import { orchestratorError } from "../../errors.js";
 import type { Principal } from "../auth.js";
 import type { HubContext } from "../context.js";
-import { recordEvent } from "../events.js";
+import { recordEvent, recordEvents } from "../events.js";
 import { cancelComposeImages } from "../tasks/methods/compose-image.js";
 import { composeSummary, findCompose, userName } from "./compose-views.js";
 
@@ -167,6 +167,43 @@ export async function reportComposePhase(
   return { ok: true };
 }
 
+/**
+ * A compose that ends closes the phases still running (interrupted, or failed), each with a compose.phase
+ * event as its client's report would have, so that an open compose page shows them ended.
+ */
+export async function closeRunningPhases(
+  trx: Transaction<Database>,
+  compose: { id: number; composeId: string; userId: number | null },
+  status: "interrupted" | "failed",
+  now: number,
+  error?: { code: string; message: string },
+): Promise<void> {
+  const running = await trx
+    .updateTable("compose_phases")
+    .set({ status, completed_at: now, ...(error ? { error: JSON.stringify(error) } : {}) })
+    .where("compose_id", "=", compose.id)
+    .where("status", "=", "running")
+    .returning(["name", "started_at"])
+    .execute();
+  await recordEvents(
+    trx,
+    running.map((phase) => ({
+      userId: compose.userId,
+      kind: "compose.phase",
+      objectType: "compose",
+      objectId: compose.id,
+      data: {
+        compose: compose.composeId,
+        phase: phase.name,
+        status,
+        startedAt: phase.started_at === null ? null : Number(phase.started_at),
+        completedAt: now,
+      },
+    })),
+    now,
+  );
+}
+
 /** Insert rows in slices (each database caps the parameters of one statement). */
 async function insertInSlices<T>(rows: readonly T[], insert: (slice: T[]) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < rows.length; i += 500) await insert(rows.slice(i, i + 500));
@@ -237,12 +274,12 @@ export async function finishCompose(
     );
     await cancelComposeImages(trx, ctx, composeId, actor.userId);
     // phases the compose never reported are left as they were: pending ones did not run
-    await trx
-      .updateTable("compose_phases")
-      .set({ status: result.status === "TERMINATED" ? "interrupted" : "failed", completed_at: now })
-      .where("compose_id", "=", compose.id)
-      .where("status", "=", "running")
-      .execute();
+    await closeRunningPhases(
+      trx,
+      { id: compose.id, composeId, userId: actor.userId },
+      result.status === "TERMINATED" ? "interrupted" : "failed",
+      now,
+    );
     const updated = await trx
       .updateTable("composes")
       .set({
