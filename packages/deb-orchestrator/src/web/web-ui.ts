@@ -15,6 +15,7 @@ import { cancelTask, resubmitTask } from "../hub/tasks/control.js";
 import { submitNewRepo } from "../hub/tasks/methods/new-repo.js";
 import { checkFileName } from "../hub/validate.js";
 import { closeSession, openSession, SESSION_TTL_MS } from "../hub/web-sessions.js";
+import { formatDuration, formatTime } from "./html.js";
 import type { PageContext } from "./layout.js";
 import { buildPage, buildsPage, packagePage, packagesPage } from "./pages/builds.js";
 import { composeLogPage, composePage, composesPage } from "./pages/composes.js";
@@ -62,12 +63,12 @@ interface Asset {
   etag: string;
 }
 
-function loadAsset(name: string, type: string): Asset {
+function loadAsset(name: string, type: string, prefix = ""): Asset {
   // from src/web/ (tests, tsx) or from dist/web/ (the package ships src/, assets are not compiled)
   const candidates = [new URL(`./assets/${name}`, import.meta.url), new URL(`../../src/web/assets/${name}`, import.meta.url)];
   for (const candidate of candidates) {
     try {
-      const body = readFileSync(fileURLToPath(candidate));
+      const body = Buffer.concat([Buffer.from(prefix), readFileSync(fileURLToPath(candidate))]);
       return { body, type, etag: `"${createHash("sha256").update(body).digest("hex").slice(0, 16)}"` };
     } catch {
       // next candidate
@@ -75,6 +76,12 @@ function loadAsset(name: string, type: string): Asset {
   }
   throw new Error(`web UI asset ${name} not found next to ${import.meta.url}`);
 }
+
+/**
+ * What web.js gets before its own text: html.ts's formatters as their own (compiled) source, so that a
+ * page formats live times and durations exactly as the server formatted them, from one definition.
+ */
+const SHARED_WITH_THE_PAGE = `${formatDuration}\n${formatTime}\n`;
 
 const FLASH: Record<string, string> = {
   canceled: "Task canceled.",
@@ -92,7 +99,7 @@ type FormBody = Record<string, string> | undefined;
 /** Register the web UI (pages, assets, actions, live logs) on the hub's Fastify instance. */
 export async function registerWebUi(app: FastifyInstance, ctx: HubContext, options: WebUiOptions): Promise<void> {
   const css = loadAsset("web.css", "text/css; charset=utf-8");
-  const js = loadAsset("web.js", "text/javascript; charset=utf-8");
+  const js = loadAsset("web.js", "text/javascript; charset=utf-8", SHARED_WITH_THE_PAGE);
   const assetVersion = createHash("sha256").update(css.body).update(js.body).digest("hex").slice(0, 12);
   const cssText = css.body.toString("utf8");
   const mine = new Set<string>();

@@ -52,22 +52,7 @@ function watchTask(el) {
   for (const kind of ["task.state", "task.freed"]) source.addEventListener(kind, onEvent);
 }
 
-// as html.ts's formatDuration and formatTime
-function formatDuration(ms) {
-  if (!Number.isFinite(ms) || ms < 0) return "–";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${s % 60} s`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h} h ${m % 60} min`;
-  return `${Math.floor(h / 24)} d ${h % 24} h`;
-}
-
-function formatTime(ms) {
-  return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")} UTC`;
-}
+// formatDuration and formatTime are html.ts's: the hub serves their source ahead of this file (web-ui.ts)
 
 const SVG = "http://www.w3.org/2000/svg";
 const timeOf = (value) => (value === undefined || value === "" ? null : Number(value));
