@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rm, stat, utimes } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "@debian-bootc/core";
-import { type AptRepositoryReader, cachedIndex, cachedIndexName } from "@debian-bootc/debian";
+import { type AptRepositoryReader, cachedIndex, INDEX_UNUSED_MS, pruneCachedIndexes } from "@debian-bootc/debian";
 import { moduleDirHash } from "../code-hash.js";
 import { type IndexPackage, type PackageOrigin, parsePackagesIndex } from "./repository-index.js";
 
@@ -16,7 +16,6 @@ import { type IndexPackage, type PackageOrigin, parsePackagesIndex } from "./rep
  * beside it about 57 MB: writing one prunes the folder (pruneIndexCache).
  */
 
-const UNUSED_DAYS = 14;
 const DAY_MS = 86_400_000;
 /** `SHA256.packages-CODE.json`; the temporary names writeFileAtomic gives it and cachedIndex's text while written. */
 const parsedName = /^[0-9a-f]{64}\.packages-([0-9a-f]{16})\.json$/;
@@ -73,22 +72,22 @@ async function readStored(file: string): Promise<StoredIndex | undefined> {
 
 /**
  * How long a file of `<cacheDir>/indexes/` is kept unused (a load touches its mtime), or undefined for a
- * name that is none of ours: UNUSED_DAYS for an index's text (cachedIndex's) and its packages parsed by
- * this code; a day for those parsed by other code (a day, so that two versions of the tool sharing a
- * cache do not remove each other's on every run) and for temporary files a killed write left.
+ * name that is none of these: INDEX_UNUSED_MS for packages parsed by this code (as for the index's text,
+ * which pruneCachedIndexes judges); a day for those parsed by other code (a day, so that two versions of
+ * the tool sharing a cache do not remove each other's on every run) and for temporary files a killed
+ * write left.
  */
 function keepUnusedMs(name: string, code: string): number | undefined {
   const version = parsedName.exec(name)?.[1];
-  if (version !== undefined) return version === code ? UNUSED_DAYS * DAY_MS : DAY_MS;
-  if (cachedIndexName.test(name)) return UNUSED_DAYS * DAY_MS;
+  if (version !== undefined) return version === code ? INDEX_UNUSED_MS : DAY_MS;
   if (tempName.test(name)) return DAY_MS;
   return undefined;
 }
 
-/** Remove the files of `<cacheDir>/indexes/` unused for longer than keepUnusedMs allows; returns the names removed. */
+/** Remove the files of `<cacheDir>/indexes/` unused for longer than keepUnusedMs (or, for index texts, pruneCachedIndexes) allows; returns the names removed. */
 export async function pruneIndexCache(dir: string, now = Date.now()): Promise<string[]> {
   const code = (await parserCodeHash()).slice(0, 16);
-  const removed: string[] = [];
+  const removed = await pruneCachedIndexes(dir, now);
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const keepMs = keepUnusedMs(name, code);
     if (keepMs === undefined) continue;
