@@ -55,7 +55,7 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
 }
 
 /** The builder methods a compose queues: the hub lists and cancels them with their compose. */
-export const composeTaskMethods = ["composeImage", "updateTest"] as const;
+export const composeTaskMethods = ["composeImage", "diskImage", "updateTest"] as const;
 
 /**
  * Insert a compose's builder task (its label starts with the compose's prefix) with the event that adds
