@@ -52,6 +52,12 @@ export async function runDiskTask(options: { workDir: string; signal?: AbortSign
     ...(signal ? { signal } : {}),
     onOutput: (chunk) => process.stderr.write(chunk),
   });
+  // the task's live log says what was checked
+  process.stderr.write(
+    definition.updates
+      ? `disk-image: ${commit} verified: the ref's head, with a good signature by the channel key its image carries\n`
+      : `disk-image: ${commit} verified: the ref's head (no updates section: nothing is signed)\n`,
+  );
   const state = new ComposeState();
   state.set("ostree", [
     { variant, arch, repo, ref: ostreeRef(definition, variant, arch), commit, changed: true, version: definition.version },
