@@ -27,7 +27,7 @@ export interface TaskSubject {
 /**
  * Every task method: the schema of its request, what it works on and, for the methods the hub runs
  * itself, its step (what to do next, looking at the task and its children). Builder methods have no step
- * here: builders run them and report through the scheduler (buildArch, noop, composeImage, updateTest).
+ * here: builders run them and report through the scheduler (buildArch, noop, composeImage, diskImage, updateTest).
  */
 interface Method<S extends z.ZodType> {
   request: S;
