@@ -66,6 +66,8 @@ export interface CheckedImageTask {
   reusedFrom?: string;
   /** Its ostree-commit file as the hub's store has it: a diskImage task takes the commit from there. */
   repository?: { sha256: string; size: number };
+  /** The builder that made its disk images (a diskImage task's), when it was not `host`'s task. */
+  diskHost?: string;
 }
 
 type PlaceContext = Pick<PhaseContext, "composeDir" | "definition" | "logger" | "signal" | "state" | "emit">;
@@ -145,7 +147,7 @@ export async function placeDiskTaskResult(
     phases: [...task.result.phases, ...d.phases],
   };
   for (const boot of result.bootTests ?? []) checkMarkerBoot(boot, result, files);
-  return { ...task, result, files };
+  return { ...task, result, files, ...(downloaded.host ? { diskHost: downloaded.host } : {}) };
 }
 
 /** The file of a kind, checked against the SHA256 the result records for it. */
@@ -419,15 +421,16 @@ export function failedDiskImage(result: ImageTaskResult): ImageTaskResult["phase
  * the compose is then FINISHED_INCOMPLETE when the definition lists the deliverable as failable, else DOOMED.
  */
 export function failOnDiskImageFailures(tasks: readonly CheckedImageTask[]): void {
-  const failed = tasks.flatMap(({ result: r, host }) => {
+  const failed = tasks.flatMap(({ result: r, host, diskHost }) => {
     const phase = failedDiskImage(r);
     if (!phase) return [];
     const why = phase.error ? `${phase.error.code}: ${phase.error.message}` : "failed";
-    return [{ at: `${r.variant}-${r.arch}`, text: `${r.variant}/${r.arch}: the disk image failed${host ? ` on ${host}` : ""}: ${why}` }];
+    const on = diskHost ?? host;
+    return [{ at: `${r.variant}-${r.arch}`, text: `${r.variant}/${r.arch}: the disk image failed${on ? ` on ${on}` : ""}: ${why}` }];
   });
   if (failed.length > 0)
     throw composeError("DISK_IMAGE_FAILED", failed.map((f) => f.text).join("; "), {
-      hint: `the builder's log: ${failed.map((f) => `logs/image-task-${f.at}/image-build.log`).join(", ")}`,
+      hint: `the builder's log: ${failed.map((f) => `logs/image-task-${f.at}/disk-image-build.log`).join(", ")}`,
     });
 }
 
