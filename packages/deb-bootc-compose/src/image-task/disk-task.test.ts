@@ -6,6 +6,7 @@ import { isCodedError, run } from "@debian-bootc/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addDetachedMetadata, commitmetaPath, readDiskTask, refusalOf } from "./disk-task.js";
 import { runDiskTask } from "./run-disk-task.js";
+import { phasesOf } from "./run-image-task.js";
 
 /**
  * The builder's side of a diskImage task, up to the commit's check in a runroot (that one runs in the
@@ -159,5 +160,25 @@ describe("disk-image W with a hostile tar", () => {
       code: "COMMIT_SIGNATURE_REFUSED",
       message: expect.stringContaining(`no commit ${COMMIT}`),
     });
+  });
+});
+
+describe("a task's phases in its result", () => {
+  it("are the ones its run ran: the skipped ones stay out, so both tasks' phases fit one variant/arch's result", async () => {
+    const dir = join(work, "phases");
+    await mkdir(join(dir, "logs"), { recursive: true });
+    const names = ["init", "build", "pkgset", "gather", "snapshot-repo", "rootfs", "ostree", "oci", "lint", "image-build", "test"];
+    const ran = new Set(["init", "image-build", "test"]);
+    const phases = names.map((name) => ({ name, outcome: ran.has(name) ? "done" : "skipped", durationMs: 1 }));
+    phases[9] = {
+      name: "image-build",
+      outcome: "failed-failable",
+      durationMs: 1,
+      error: { code: "DISK_IMAGE_FAILED", message: "x".repeat(5000) },
+    } as never;
+    await writeFile(join(dir, "logs", "phases.json"), JSON.stringify({ phases }));
+    const kept = await phasesOf(dir);
+    expect(kept.map((p) => p.name)).toEqual(["init", "image-build", "test"]);
+    expect(kept[1]?.error?.message.length).toBe(4000);
   });
 });

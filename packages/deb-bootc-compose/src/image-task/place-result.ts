@@ -140,12 +140,13 @@ export async function placeDiskTaskResult(
     for (const f of d.disk.files)
       if (files.get(f.file) !== "disk-image") throw refuse(`its result names ${f.file}, which is not among its disk images`);
   }
-  const result: ImageTaskResult = {
+  // checked whole again: it is what the next compose takes over (reuse-previous.ts parses it back)
+  const result = parseImageTaskResult({
     ...task.result,
     ...(d.disk ? { disk: d.disk } : {}),
     ...(d.bootTests ? { bootTests: d.bootTests } : {}),
     phases: [...task.result.phases, ...d.phases],
-  };
+  });
   for (const boot of result.bootTests ?? []) checkMarkerBoot(boot, result, files);
   return { ...task, result, files, ...(downloaded.host ? { diskHost: downloaded.host } : {}) };
 }

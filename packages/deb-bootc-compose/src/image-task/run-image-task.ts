@@ -77,18 +77,24 @@ export async function runImageTask(options: ImageTaskOptions): Promise<ResultJso
   return result;
 }
 
-/** The phases as the run recorded them (logs/phases.json), each error's message cut to its bound. */
+/**
+ * The phases the run ran as it recorded them (logs/phases.json), each error's message cut to its bound: the
+ * ones it skipped (the package side, the phases of the other task) say nothing to the client, and a
+ * variant/arch's result holds both its tasks' phases within the schema's bound.
+ */
 export async function phasesOf(composeDir: string): Promise<ImageTaskResult["phases"]> {
   const log = JSON.parse(await readFile(join(composeDir, "logs", "phases.json"), "utf8")) as {
     phases: Array<{ name: string; outcome: string; durationMs?: number; notes?: string[]; error?: { code: string; message: string } }>;
   };
-  return log.phases.map(({ name, outcome, durationMs, notes, error }) => ({
-    name,
-    outcome,
-    durationMs,
-    notes,
-    ...(error ? { error: { code: error.code, message: error.message.slice(0, 4000) } } : {}),
-  }));
+  return log.phases
+    .filter((p) => p.outcome !== "skipped")
+    .map(({ name, outcome, durationMs, notes, error }) => ({
+      name,
+      outcome,
+      durationMs,
+      notes,
+      ...(error ? { error: { code: error.code, message: error.message.slice(0, 4000) } } : {}),
+    }));
 }
 
 /** Each file of a run's logs/ put into W/out as <prefix><name>. */
