@@ -149,26 +149,24 @@ export const diskResultJsonSchema = z.object({
 });
 export type DiskResultJson = z.infer<typeof diskResultJsonSchema>;
 
-/** A diskImage task's `image` result checked before the client acts on it; IMAGE_RESULT_REFUSED naming the field. */
-export function parseDiskTaskResult(value: unknown): DiskTaskResult {
-  const parsed = diskTaskResultSchema.safeParse(value);
+/** A builder's result read with its schema before the client acts on it; IMAGE_RESULT_REFUSED naming the field. */
+export function parseTaskResult<T>(schema: z.ZodType<T>, what: string, value: unknown): T {
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw composeError("IMAGE_RESULT_REFUSED", `disk image task result: ${issue.path.join(".")}: ${issue.message}`, {
+    throw composeError("IMAGE_RESULT_REFUSED", `${what}: ${issue.path.join(".")}: ${issue.message}`, {
       details: { field: issue.path.join(".") },
     });
   }
   return parsed.data;
 }
 
-/** A task's `image` result checked before the client acts on it; IMAGE_RESULT_REFUSED naming the field. */
+/** A task's `image` result checked before the client acts on it. */
 export function parseImageTaskResult(value: unknown): ImageTaskResult {
-  const parsed = imageTaskResultSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw composeError("IMAGE_RESULT_REFUSED", `image task result: ${issue.path.join(".")}: ${issue.message}`, {
-      details: { field: issue.path.join(".") },
-    });
-  }
-  return parsed.data;
+  return parseTaskResult(imageTaskResultSchema, "image task result", value);
+}
+
+/** A diskImage task's `image` result checked before the client acts on it. */
+export function parseDiskTaskResult(value: unknown): DiskTaskResult {
+  return parseTaskResult(diskTaskResultSchema, "disk image task result", value);
 }

@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { composeError } from "../errors.js";
-import { BOOT_MESSAGE_MAX, bootStep, fileName } from "./task-result.js";
+import { BOOT_MESSAGE_MAX, bootStep, fileName, parseTaskResult } from "./task-result.js";
 
 /**
  * W/out/result.json of `update-test` (the contract between the builder's update boot test and the client
@@ -41,14 +40,7 @@ export const updateResultJsonSchema = z.strictObject({
 });
 export type UpdateResultJson = z.infer<typeof updateResultJsonSchema>;
 
-/** A task's `image` result, checked before the client acts on it; IMAGE_RESULT_REFUSED naming the field. */
+/** A task's `image` result, checked before the client acts on it. */
 export function parseUpdateResult(value: unknown): UpdateTestRecord {
-  const parsed = updateResultSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw composeError("IMAGE_RESULT_REFUSED", `update test result: ${issue.path.join(".")}: ${issue.message}`, {
-      details: { field: issue.path.join(".") },
-    });
-  }
-  return parsed.data.update;
+  return parseTaskResult(updateResultSchema, "update test result", value).update;
 }
