@@ -5,6 +5,7 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isCodedError, run } from "@debian-bootc/core";
 import type { BuildState, PackageRecord } from "@debian-bootc/deb-bootc-compose";
+import { generateOpenPgpKey } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { cacheWithPrivateRootfs } from "../packages/deb-bootc-compose/src/image-task/__fixtures__/minimal-compose.js";
 import { expectBuiltImage, expectRecordedCompose } from "./built-image.js";
@@ -24,10 +25,14 @@ import { expectBuiltImage, expectRecordedCompose } from "./built-image.js";
  * of a bootable trixie image (the four packages and the example's branding package built by the hub) is
  * submitted from the compose host with `--images-on hub`: its image phases run as an image task on a
  * builder, which is SIGKILLed once the task's command runs there; the other builder runs the same task
- * again after the lease lapses, the compose host places the results, boots the disk image and the
- * compose is FINISHED. The image is checked as the one-machine workflow test checks its own. The image
- * tasks share a compose cache of their own (rootfs trees), the machine's .debs and package indexes linked
- * in, as the compose host's cache has them. Also needs mmdebstrap, skopeo, umoci and QEMU; several minutes.
+ * again after the lease lapses, the compose host places the results and signs the commit, a diskImage
+ * task makes the disk image of the signed commit, and the compose is FINISHED (its test phase skipped).
+ * The image is checked as the one-machine workflow test checks its own. The image tasks share a compose
+ * cache of their own (rootfs trees), the machine's .debs and package indexes linked in, as the compose
+ * host's cache has them. Then the next compose of that definition (one file changed) runs its test phase on
+ * the surviving builder: the diskImage task boots the new disk image to its marker, and an updateTest task
+ * boots the first compose's image, upgrades it over HTTP from the channel the client signed, boots the new
+ * commit and rolls back. Also needs mmdebstrap, skopeo, umoci and QEMU; about 11 minutes under TCG.
  */
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -45,6 +50,10 @@ const SOURCES = ["wf-alpha", "wf-bravo", "wf-charlie", "wf-delta"];
 const examples = join(root, "examples");
 
 let dir = "";
+/** The image test's definition (with an update channel), its compose directory and the builder that outlived it. */
+let imageDefinition = "";
+let firstImageCompose = "";
+let survivor: "b1" | "b2" = "b2";
 const daemons: AbortController[] = [];
 const created: Host[] = [];
 let pgStop: (() => Promise<unknown>) | undefined;
@@ -311,6 +320,12 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
     // examples/debian-bootc.yaml's bootable image with the four packages the first test built and the
     // example's branding package, built now (the four are reused)
     await cp(join(examples, "branding"), join(dir, "def", "branding"), { recursive: true });
+    // an update channel from the first image on: the next compose's update test boots this one's image
+    await writeFile(
+      join(dir, "def", "channel.asc"),
+      (await generateOpenPgpKey({ name: "channel", email: "c@deb-bootc-compose.invalid" })).privateKey,
+      { mode: 0o600 },
+    );
     const defPath = join(dir, "def", "several-image.yaml");
     const wanted = ["systemd", "systemd-sysv", "udev", "dbus", "dracut", "ostree", "ostree-boot", "login", "passwd"];
     wanted.push("util-linux", "e2fsprogs", "kmod", "debian-bootc-branding", ...SOURCES);
@@ -344,12 +359,18 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
         "    run: ': > /etc/machine-id'",
         "image: { name: debian/several-hosts }",
         "outputs: [ostree, oci, ociarchive, qcow2]",
+        "updates:",
+        "  url: http://10.0.2.100/",
+        "  key: channel.asc",
         "",
       ].join("\n"),
     );
+    imageDefinition = defPath;
 
     let ended = false;
-    const composing = composeOnHost(defPath, ["--images-on", "hub"]).finally(() => {
+    // its test phase is skipped (one boot fewer): the next compose's update test boots this image, and that
+    // compose's own marker boot is the builder's
+    const composing = composeOnHost(defPath, ["--images-on", "hub", "--skip-phase", "test"]).finally(() => {
       ended = true;
     });
     composing.catch(() => {}); // awaited below
@@ -372,7 +393,7 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
       throw error;
     });
     const victim = imageTask!.host as Builder;
-    const survivor: Builder = victim === "b1" ? "b2" : "b1";
+    survivor = victim === "b1" ? "b2" : "b1";
     builders[victim]!.abort();
 
     const composed = await composing;
@@ -381,6 +402,7 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
     const task = await hubGet<TaskView>(`/api/v1/tasks/${imageTask!.id}`);
     expect(task).toMatchObject({ state: "closed", host: survivor });
     expect(task.attempts).toBeGreaterThanOrEqual(1);
+    firstImageCompose = /^\s+(\/\S+)$/m.exec(composed.stdout)?.[1] ?? "";
     expect((await hubGet<TaskView[]>("/api/v1/tasks?method=composeImage")).map((t) => t.id)).toEqual([imageTask!.id]);
     expect(composed.stdout).toContain(`minimal/amd64: image task ${imageTask!.id} open on ${victim}`);
     expect(composed.stdout).toContain(`minimal/amd64: made by image task ${imageTask!.id} on ${survivor}`);
@@ -398,16 +420,16 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
     expect(builds.builds.filter((b) => !b.reused).map((b) => b.source)).toEqual(["debian-bootc-branding"]);
     expect(built.map((b) => b.binary.name).sort()).toEqual(["debian-bootc-branding", ...SOURCES].sort());
     for (const { binary } of built) expect(packages.find((p) => p.name === binary.name)?.orchestrator?.hub).toBe(hubUrl);
-    // the builder booted the image where it made it (the client's test phase asked for it): its test phase's
-    // log came back with the task's logs, and the client's test phase took its record instead of booting
-    expect(await readFile(join(composeDir, "logs", "image-task-minimal-amd64", "test.log"), "utf8")).toContain("boot test marker passed");
-    const [boot] = JSON.parse(await readFile(join(composeDir, "compose", "minimal", "amd64", "boot-tests.json"), "utf8"));
-    expect(boot).toMatchObject({ variant: "minimal", arch: "amd64", kind: "marker", passed: true });
-    expect(boot.image.startsWith(join(composeDir, "compose", "minimal", "amd64", "images"))).toBe(true);
-    expect(boot.consoleLog).toBe(join(composeDir, "logs", "boot-minimal-amd64.log"));
-    expect(boot.steps[0]?.marker?.composeId).toBe(basename(composeDir));
-    expect(await readFile(join(composeDir, "logs", "test.log"), "utf8")).toContain("booted where the image was made");
-    expect(existsSync(join(composeDir, "work", "amd64", "minimal", "boot-test"))).toBe(false);
+    // the disk image was made by a diskImage task of its own, after the client signed the commit: the builder
+    // checked the signature with the key the image carries before deploying it
+    const [diskTask] = await hubGet<TaskView[]>("/api/v1/tasks?method=diskImage");
+    expect(diskTask).toMatchObject({ state: "closed", host: survivor });
+    expect(composed.stdout).toContain(`made by disk image task ${diskTask!.id} on ${survivor}`);
+    expect(await hubText(`/api/v1/tasks/${diskTask!.id}/logs/image.log`)).toContain(
+      "verified: the ref's head, with a good signature by the channel key its image carries",
+    );
+    // no boot was asked of it (the test phase skipped)
+    expect(existsSync(join(composeDir, "logs", "image-task-minimal-amd64", "disk-test.log"))).toBe(false);
     // the hub recorded the compose FINISHED, the image phases done, its image and the packages linked to their builds
     expectRecordedCompose(await hubGet(`/api/v1/composes/${basename(composeDir)}`), built, [
       "build",
@@ -415,8 +437,74 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
       "ostree",
       "oci",
       "image-build",
-      "test",
       "metadata",
     ]);
+  });
+
+  it("runs the A/B update boot test of the next compose on the surviving builder; the channel's key stays on the client", {
+    timeout: 40 * 60_000,
+  }, async () => {
+    expect(firstImageCompose, "the first image's compose of the test before").not.toBe("");
+    // the next compose of the same definition changes one file: a new commit to update to
+    const text = await readFile(imageDefinition, "utf8");
+    await writeFile(imageDefinition, text.replace("postprocess:\n", "postprocess:\n  - name: motd\n    run: 'echo updated > /etc/motd'\n"));
+    const composed = await composeOnHost(imageDefinition, ["--images-on", "hub"]);
+    expect(composed.stdout).toMatch(/several-hosts-image-13\.0-\d+\.\d+: FINISHED/);
+    const composeDir = /^\s+(\/\S+)$/m.exec(composed.stdout)?.[1] ?? "";
+    expect(composeDir).not.toBe(firstImageCompose);
+
+    // the update test ran as a task of the compose on the builder still alive
+    const updateTasks = await hubGet<(TaskView & { method: string; label: string })[]>("/api/v1/tasks?method=updateTest");
+    expect(updateTasks).toHaveLength(1);
+    expect(updateTasks[0]).toMatchObject({ method: "updateTest", state: "closed", host: survivor });
+    expect(updateTasks[0]!.label).toBe(`compose:${basename(composeDir)}:minimal:amd64:update`);
+    expect(await hubText(`/api/v1/tasks/${updateTasks[0]!.id}/logs/image.log`)).toContain("update test");
+
+    // the client published and signed the scratch repository but booted nothing: no overlay, no console of its own
+    const clientWork = join(composeDir, "work", "amd64", "minimal", "update-test");
+    expect((await readdir(clientWork)).sort()).toEqual(["published", "repository.tar", `task-${updateTasks[0]!.id}`]);
+
+    const previousCommit = JSON.parse(
+      await readFile(join(firstImageCompose, "compose", "minimal", "amd64", "ostree-commit.json"), "utf8"),
+    ).commit;
+    const newCommit = JSON.parse(await readFile(join(composeDir, "compose", "minimal", "amd64", "ostree-commit.json"), "utf8")).commit;
+    expect(newCommit).not.toBe(previousCommit);
+    const records = JSON.parse(await readFile(join(composeDir, "compose", "minimal", "amd64", "boot-tests.json"), "utf8"));
+
+    // the builder booted the new disk image where it made it (the client's test phase asked the diskImage task
+    // for it): its test phase's log came back with the task's logs, and the client's test phase took its
+    // record instead of booting
+    const diskTasks = await hubGet<TaskView[]>("/api/v1/tasks?method=diskImage");
+    expect(diskTasks).toHaveLength(2);
+    const diskTask = diskTasks.find((t) => t.id !== Math.min(...diskTasks.map((d) => d.id)))!;
+    expect(diskTask).toMatchObject({ state: "closed", host: survivor });
+    expect(composed.stdout).toContain(`made by disk image task ${diskTask.id} on ${survivor}`);
+    expect(await readFile(join(composeDir, "logs", "image-task-minimal-amd64", "disk-test.log"), "utf8")).toContain(
+      "boot test marker passed",
+    );
+    const marker = records.find((r: { kind: string }) => r.kind === "marker");
+    expect(marker, JSON.stringify(records)).toMatchObject({ variant: "minimal", arch: "amd64", kind: "marker", passed: true });
+    expect(marker.image.startsWith(join(composeDir, "compose", "minimal", "amd64", "images"))).toBe(true);
+    expect(marker.consoleLog).toBe(join(composeDir, "logs", "boot-minimal-amd64.log"));
+    expect(marker.steps[0]?.marker?.composeId).toBe(basename(composeDir));
+    expect(marker.steps[0]?.marker?.commit).toBe(newCommit);
+    expect(await readFile(join(composeDir, "logs", "test.log"), "utf8")).toContain("booted where the image was made");
+    expect(existsSync(join(composeDir, "work", "amd64", "minimal", "boot-test"))).toBe(false);
+
+    // the update test: the first compose's image (never booted before: its compose skipped the test phase)
+    // boots, upgrades to the new commit, boots it, rolls back
+    const update = records.find((r: { kind: string }) => r.kind === "update");
+    expect(update, JSON.stringify(records)).toMatchObject({ variant: "minimal", arch: "amd64", passed: true });
+    expect(update.image.startsWith(join(firstImageCompose, "compose", "minimal", "amd64", "images"))).toBe(true);
+    expect(update.steps.map((step: { name: string }) => step.name)).toEqual(["upgrade", "updated", "rolled-back"]);
+    expect(update.steps.map((step: { marker: { commit: string } }) => step.marker.commit)).toEqual([
+      previousCommit,
+      newCommit,
+      previousCommit,
+    ]);
+    expect(update.steps[1].marker.composeId).toBe(basename(composeDir));
+    expect(update.consoleLog).toBe(join(composeDir, "logs", "boot-minimal-amd64-update.log"));
+    expect(await readFile(update.consoleLog, "utf8")).not.toBe("");
+    expect(existsSync(join(composeDir, "logs", "boot-minimal-amd64-update.results.log"))).toBe(true);
   });
 });

@@ -143,7 +143,7 @@ export const composeErrorCodes = {
   IMAGE_TASK_REQUEST_INVALID: {
     category: "input",
     summary:
-      "An image task's request.json is not a composeImage (or, for update-test, an updateTest) request this command takes: a field fails its schema (a path with '..', an odd name), the definition names a variant or arch it lacks, sets allowAbsolutePaths, or refers to a file the request does not list.",
+      "An image task's request.json is not a composeImage (for disk-image a diskImage, for update-test an updateTest) request this command takes: a field fails its schema (a path with '..', an odd name), the definition names a variant or arch it lacks, sets allowAbsolutePaths, or refers to a file the request does not list.",
   },
   IMAGE_TASK_STATE_INVALID: {
     category: "input",
@@ -154,6 +154,11 @@ export const composeErrorCodes = {
     category: "build-failed",
     summary:
       "An image task's phases failed on the builder, or its task on the hub failed; the message names the phase or the task's error, the hint its log.",
+  },
+  COMMIT_SIGNATURE_REFUSED: {
+    category: "input",
+    summary:
+      "A diskImage task's commit is not deployed: the repository tar lacks the commit sent or its ref points elsewhere, or the definition has an updates section and the commit bears no good signature by the channel key its image carries (the detached metadata sent is not the client's signature).",
   },
   IMAGE_RESULT_REFUSED: {
     category: "input",

@@ -2,6 +2,7 @@ import { packageVersion, type ToolSpec } from "@debian-bootc/core";
 import { bootTestCommand } from "./commands/boot-test.js";
 import { composeCommand } from "./commands/compose.js";
 import { diffCommand } from "./commands/diff.js";
+import { diskImageCommand } from "./commands/disk-image.js";
 import { imageTaskCommand } from "./commands/image-task.js";
 import { lintCommand } from "./commands/lint.js";
 import { publishCommand } from "./commands/publish.js";
@@ -22,6 +23,7 @@ export const tool: ToolSpec = {
     bootTestCommand,
     publishCommand,
     imageTaskCommand,
+    diskImageCommand,
     updateTestCommand,
   ],
 };

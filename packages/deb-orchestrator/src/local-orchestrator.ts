@@ -33,7 +33,7 @@ export interface LocalOrchestratorOptions {
   capabilities?: readonly BuilderCapability[];
   capacity: number;
   runner: BuildRunner;
-  /** Runs composeImage tasks (with the image capability). */
+  /** Runs composeImage, diskImage and updateTest tasks (with the image capability). */
   imageRunner?: ImageRunner;
   /** The builder's scratch directory. */
   workDir: string;

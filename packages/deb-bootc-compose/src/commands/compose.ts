@@ -175,7 +175,9 @@ export const composeCommand: CommandSpec = {
           progress(`  ${e.source}: ${e.line}`.slice(0, (process.stdout.columns || 120) - 1));
           break;
         case "image-task":
-          say(`  ${e.variant}/${e.arch}: image task ${e.task} ${e.state}${e.host ? ` on ${e.host}` : ""}`);
+          say(
+            `  ${e.variant}/${e.arch}: ${e.phase === "image-build" ? "disk image task" : "image task"} ${e.task} ${e.state}${e.host ? ` on ${e.host}` : ""}`,
+          );
           break;
         case "built":
           say(`  ${e.name} ${e.version}: build ${e.buildId}${e.reused ? " (reused)" : ""}`);

@@ -8,8 +8,8 @@ export const imageTaskCommand: CommandSpec = {
   summary: "Run one variant/arch's image phases of a compose made elsewhere (a deb-orchestrator builder's composeImage task)",
   description:
     "Read <workdir>/request.json (a composeImage request: the definition, the variant and arch, the compose's state), install from " +
-    "the APT snapshot in <workdir>/snapshot with the definition's files from <workdir>/definition, and run rootfs, ostree, oci, lint and " +
-    "image-build in <workdir>/compose/<compose ID>. The OSTree commit is left unsigned (the client signs it). Writes the results to " +
+    "the APT snapshot in <workdir>/snapshot with the definition's files from <workdir>/definition, and run rootfs, ostree, oci and lint " +
+    "in <workdir>/compose/<compose ID>. The OSTree commit is left unsigned (the client signs it; its disk images are a disk-image run). Writes the results to " +
     "<workdir>/out with out/result.json naming them; progress goes to stderr. Run by a builder with the `image` capability, as root.",
   args: [{ name: "workdir", description: "the task's work directory the builder prepared" }],
   options: [{ flags: "--cache-dir <dir>", description: "shared cache of finished root trees", env: "DEB_BOOTC_COMPOSE_CACHE" }],

@@ -15,8 +15,8 @@ export type ComposeEvent =
   | { phase: PhaseName; kind: "ended"; record: PhaseRecord }
   /** A one-line remark of a phase (e.g. "tree reused from the cache"), kept in logs/phases.json too. */
   | { phase: PhaseName; kind: "note"; text: string }
-  /** An image task on the hub (--images-on hub) was queued or changed state. */
-  | { phase: "rootfs"; kind: "image-task"; variant: string; arch: string; task: number; state: string; host: string | null }
+  /** An image task on the hub (--images-on hub) was queued or changed state: composeImage in rootfs, diskImage in image-build. */
+  | { phase: "rootfs" | "image-build"; kind: "image-task"; variant: string; arch: string; task: number; state: string; host: string | null }
   | BuildEvent
   | PackageSideEvent;
 

@@ -12,10 +12,10 @@ import { ComposeState, type PkgsetState } from "../compose/compose-state.js";
 import { HubComposeRecord } from "../compose/hub-record.js";
 import { type Phase, runCompose } from "../compose/phase-engine.js";
 import { loadDefinition } from "../definition.js";
-import { ostreeRef } from "../ostree/ostree-phase.js";
+import { channelRef, ostreeRef, writeCommitRecord } from "../ostree/ostree-phase.js";
 import { minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
 import { createHubImagePhases } from "./hub-image-phases.js";
-import type { ImageTaskResult } from "./task-result.js";
+import type { DiskTaskResult, ImageTaskResult } from "./task-result.js";
 
 /**
  * --images-on hub against a hub in this process: the test is the builder (it claims the composeImage task
@@ -53,15 +53,24 @@ async function setup({
   withStandard = false,
   bootTest,
   extra = "",
+  outputs = "[oci, ociarchive]",
+  ostreePhase,
+  beforeLoad,
 }: {
   withStandard?: boolean;
   bootTest?: { marker: true };
   extra?: string;
+  outputs?: string;
+  /** A stand-in for the ostree phase (placing and signing a commit needs ostree in a runroot: the system test's). */
+  ostreePhase?: Phase;
+  /** Writes files the definition refers to into its directory. */
+  beforeLoad?: (dir: string) => Promise<void>;
 } = {}) {
   const variants = withStandard ? ["minimal", "standard"] : ["minimal"];
   const dir = join(work, `c${n++}`);
   await mkdir(join(dir, "files"), { recursive: true });
-  let text = `${await minimalVariantDefinition("[oci, ociarchive]", { withStandard })}${extra}`;
+  await beforeLoad?.(dir);
+  let text = `${await minimalVariantDefinition(outputs, { withStandard })}${extra}`;
   // a compose ID of its own on the shared hub
   text = text.replace(/^version: .*$/m, `version: "13.${n}"`);
   text = text.replace(/^files:\n/m, 'files:\n  - dest: /etc/motd\n    src: files/motd.txt\n    mode: "0644"\n');
@@ -124,7 +133,9 @@ async function setup({
     record.listen(events);
     const phases = [
       packageSide,
-      ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out"), ...(boot ? { bootTest: boot } : {}) }),
+      ...createHubImagePhases({ loaded, connection, record, outputDir: join(dir, "out"), ...(boot ? { bootTest: boot } : {}) }).map((p) =>
+        p.name === "ostree" && ostreePhase ? ostreePhase : p,
+      ),
     ];
     s.state = new ComposeState();
     return runCompose({
@@ -142,7 +153,7 @@ async function setup({
   return s;
 }
 
-/** The next composeImage task, claimed and started as a builder (host `imager` unless said) does. */
+/** The next composeImage or diskImage task, claimed and started as a builder (host `imager` unless said) does. */
 async function claimImageTask(host = "imager"): Promise<ClaimedTask> {
   for (let tries = 0; tries < 40; tries++) {
     const { task } = await builder.claim(host, { session: "s", waitMs: 500 });
@@ -348,8 +359,8 @@ describe("the image phases on a hub (--images-on hub)", () => {
     const s = await setup({ bootTest: { marker: true } });
     const composing = s.compose();
     const task = await claimImageTask();
-    // asked for by the client when its test phase runs: the builder boots the image it makes
-    expect((task.request as { state: unknown }).state).toMatchObject({ bootTest: { marker: true } });
+    // the marker boot is the diskImage task's: the composeImage task makes no disk image
+    expect((task.request as { state: unknown }).state).not.toHaveProperty("bootTest");
     await builder.failTask("imager", task.id, {
       session: "s",
       error: { code: "ROOTFS_CUSTOMIZE_FAILED", message: "postprocess machine-id failed" },
@@ -406,57 +417,216 @@ describe("the image phases on a hub (--images-on hub)", () => {
     expect(error?.cause?.message).toContain(`its commit's parent is ${"d".repeat(64)}, the task was sent ${previous}`);
   }, 60_000);
 
-  /** A task whose disk image failed on the builder: the OCI archive and the logs come back, image-build's error in its phases. */
-  async function completeWithFailedDisk(s: Awaited<ReturnType<typeof setup>>): Promise<void> {
+  /**
+   * The disk images on a hub: the composeImage task brings the commit's repository tar, the stand-in ostree
+   * phase "signs" it (writes its detached metadata where ostree keeps it, as signCommit does), then
+   * image-build queues a diskImage task that the test claims and completes as a builder.
+   */
+  const COMMIT = "e".repeat(64);
+  const COMMITMETA = Buffer.from("the detached metadata this client's signing wrote");
+  const IMAGE = "debian-bootc-minimal-minimal-amd64-13.0.qcow2";
+  const signingStandIn: Phase = {
+    name: "ostree",
+    async run(ctx) {
+      const repo = join(ctx.composeDir, "compose", "ostree", "repo");
+      await mkdir(join(repo, "objects", COMMIT.slice(0, 2)), { recursive: true });
+      await writeFile(join(repo, "objects", COMMIT.slice(0, 2), `${COMMIT.slice(2)}.commitmeta`), COMMITMETA);
+      await writeFile(join(repo, "config"), "[core]\nrepo_version=1\nmode=archive-z2\n");
+      const ref = ostreeRef(ctx.definition, "minimal", "amd64");
+      await writeCommitRecord(ctx.composeDir, {
+        variant: "minimal",
+        arch: "amd64",
+        repo,
+        ref,
+        commit: COMMIT,
+        changed: true,
+        version: "1",
+      });
+    },
+  };
+
+  async function diskSetup(options: { extra?: string; bootTest?: { marker: true } } = {}) {
+    const channel = await generateOpenPgpKey({ name: "channel", email: "c@example.invalid" });
+    const s = await setup({
+      outputs: "[ostree, qcow2]",
+      extra: `updates:\n  url: http://127.0.0.1/\n  key: channel.asc\n${options.extra ?? ""}`,
+      ostreePhase: signingStandIn,
+      beforeLoad: (dir) => writeFile(join(dir, "channel.asc"), channel.privateKey),
+      ...(options.bootTest ? { bootTest: options.bootTest } : {}),
+    });
+    return s;
+  }
+
+  /** Completes the composeImage task with a commit and its repository tar (returned: what the store has of it). */
+  async function completeWithCommit(s: Awaited<ReturnType<typeof setup>>) {
     const task = await claimImageTask();
-    const archive = await ociArchive(s.dir);
-    const files = [
-      { name: "debian-bootc-minimal-minimal.ociarchive", kind: "oci-archive", ...(await builder.uploadBuffer(archive)) },
-      { name: "log-image-build.log", kind: "log", ...(await builder.uploadBuffer(Buffer.from('{"msg":"phase failed"}\n'))) },
-    ];
+    const tar = await builder.uploadBuffer(Buffer.from("the repository tar of the unsigned commit"));
     const image: ImageTaskResult = {
       variant: "minimal",
       arch: "amd64",
       rootfs: { kver: "6.12.0-1-amd64", durations: {}, from: "snapshot", origin: "built" },
-      oci: { file: "debian-bootc-minimal-minimal.ociarchive", sha256: files[0]!.sha256 },
-      phases: [
-        { name: "oci", outcome: "done" },
-        {
-          name: "image-build",
-          outcome: "failed-failable",
-          error: { code: "DISK_IMAGE_FAILED", message: "disk size 8388608 bytes is too small for partition root" },
-        },
-      ],
+      ostree: { ref: ostreeRef(s.loaded.definition, "minimal", "amd64"), commit: COMMIT, version: "1" },
+      phases: [{ name: "lint", outcome: "done" }],
     };
-    await builder.completeTask("imager", task.id, { session: "s", result: { files, image } });
+    await builder.completeTask("imager", task.id, {
+      session: "s",
+      result: { files: [{ name: "ostree-repo.tar", kind: "ostree-commit", ...tar }], image },
+    });
+    return tar;
   }
 
-  it("a disk image failed on the builder: the compose is FINISHED_INCOMPLETE when the deliverable is failable, with the rest placed", async () => {
-    const s = await setup({ extra: "failable: [qcow2]\n" });
+  /** Completes the diskImage task with a disk image (of `commit`) or, when `failed`, image-build's error; returns the image's bytes. */
+  async function completeDiskTask(
+    s: Awaited<ReturnType<typeof setup>>,
+    task: ClaimedTask,
+    { commit = COMMIT, failed = false }: { commit?: string; failed?: boolean } = {},
+  ) {
+    const bytes = Buffer.from("not really a qcow2");
+    const disk = await builder.uploadBuffer(bytes);
+    const log = await builder.uploadBuffer(Buffer.from('{"msg":"image-build done"}\n'));
+    const { definition } = s.loaded;
+    const files = [
+      ...(failed ? [] : [{ name: IMAGE, kind: "disk-image", ...disk }]),
+      { name: "log-disk-image-build-minimal-amd64.log", kind: "log", ...log },
+    ];
+    const result: DiskTaskResult = {
+      variant: "minimal",
+      arch: "amd64",
+      ...(failed
+        ? {}
+        : {
+            disk: {
+              files: [{ file: IMAGE, format: "qcow2" as const, size: bytes.length, sha256: disk.sha256 }],
+              rootUuid: "0f9c1d1e-0000-4000-8000-000000000000",
+              osName: definition.name,
+              remote: definition.updates?.remote ?? definition.name,
+              ref: channelRef(definition, "minimal", "amd64") ?? ostreeRef(definition, "minimal", "amd64"),
+              commit,
+              secureBoot: false,
+              firmware: "uefi" as const,
+              durationMs: 1,
+            },
+          }),
+      phases: [
+        failed
+          ? { name: "image-build", outcome: "failed-failable", error: { code: "DISK_IMAGE_FAILED", message: "disk size too small" } }
+          : { name: "image-build", outcome: "done" },
+      ],
+    };
+    await builder.completeTask("imager", task.id, { session: "s", result: { files, image: result } });
+    return bytes;
+  }
+
+  it("signs before the disk image: queues a diskImage task with the commit, its tar from the store and the signature made here; places its image", async () => {
+    const s = await diskSetup({ bootTest: { marker: true } });
     const composing = s.compose();
-    await completeWithFailedDisk(s);
+    const tar = await completeWithCommit(s);
+    const task = await claimImageTask();
+    expect(task.method).toBe("diskImage");
+    const request = task.request as Record<string, unknown>;
+    expect(request).toMatchObject({
+      variant: "minimal",
+      arch: "amd64",
+      definitionFile: "mini.yaml",
+      // the composeImage task's own file, by its SHA256: nothing uploaded again
+      commit: { checksum: COMMIT, repository: { sha256: tar.sha256, size: tar.size }, commitmeta: COMMITMETA.toString("base64") },
+      // the marker boot is asked of the task that makes the disk image
+      state: { bootTest: { marker: true } },
+    });
+    // no path of this machine, no private key
+    expect(JSON.stringify(request)).not.toContain(s.dir);
+    expect(JSON.stringify(request)).not.toContain("PRIVATE KEY");
+    const bytes = await completeDiskTask(s, task);
+    const result = await composing;
+    expect(result.status).toBe("FINISHED");
+    expect(await readFile(join(result.composeDir, "compose", "minimal", "amd64", "images", IMAGE))).toEqual(bytes);
+    expect(s.state.get("disk-images")[0]).toMatchObject({ variant: "minimal", arch: "amd64", commit: COMMIT });
+    // the two tasks' logs side by side
+    expect(
+      await readFile(join(result.composeDir, "logs", "image-task-minimal-amd64", "disk-image-build-minimal-amd64.log"), "utf8"),
+    ).toContain("image-build done");
+    const notes = s.seen.flatMap((e) => (e.kind === "note" ? [e.text] : []));
+    expect(notes).toContain(`minimal/amd64: disk images of ${COMMIT.slice(0, 12)} made by disk image task ${task.id} on imager`);
+    const states = s.seen.flatMap((e) => (e.kind === "image-task" && e.phase === "image-build" ? [e.state] : []));
+    expect(states[0]).toBe("free");
+    expect(states).toContain("closed");
+  }, 60_000);
+
+  it("a recompose with the same inputs takes both tasks' results over: no task of either kind is queued", async () => {
+    const s = await diskSetup();
+    const first = s.compose();
+    await completeWithCommit(s);
+    const bytes = await completeDiskTask(s, await claimImageTask());
+    expect((await first).status).toBe("FINISHED");
+    const again = await s.compose();
+    expect(again.status).toBe("FINISHED");
+    expect(await readFile(join(again.composeDir, "compose", "minimal", "amd64", "images", IMAGE))).toEqual(bytes);
+    const kinds = s.seen.flatMap((e) => (e.kind === "image-task" ? [e.phase] : []));
+    // the first compose's two tasks only (free ... closed of each)
+    expect(kinds.filter((k) => k === "image-build").length).toBe(kinds.filter((k) => k === "rootfs").length);
+    const notes = s.seen.flatMap((e) => (e.kind === "note" ? [e.text] : []));
+    expect(notes.some((t) => t.includes("disk images of") && t.includes("reused"))).toBe(true);
+  }, 60_000);
+
+  it("refuses a disk image that deploys another commit than the one signed here", async () => {
+    const s = await diskSetup();
+    const composing = s.compose();
+    await completeWithCommit(s);
+    await completeDiskTask(s, await claimImageTask(), { commit: "f".repeat(64) });
+    const error = await composing.then(
+      () => undefined,
+      (e: unknown) => e as { code: string; cause?: { code: string; message: string } },
+    );
+    expect(error?.code).toBe("COMPOSE_PHASE_FAILED");
+    expect(error?.cause?.code).toBe("IMAGE_RESULT_REFUSED");
+    expect(error?.cause?.message).toContain(`at ${"f".repeat(64)}, not`);
+  }, 60_000);
+
+  it("fails image-build with the disk task's error (a builder refusing the signature) and where its log is", async () => {
+    const s = await diskSetup({ extra: "failable: [qcow2]\n" });
+    const composing = s.compose();
+    await completeWithCommit(s);
+    const task = await claimImageTask();
+    await builder.failTask("imager", task.id, {
+      session: "s",
+      error: { code: "COMMIT_SIGNATURE_REFUSED", message: "no good signature by the key its image trusts" },
+    });
+    const result = await composing;
+    expect(result.status).toBe("FINISHED_INCOMPLETE");
+    expect(result.phases.find((p) => p.name === "image-build")).toMatchObject({
+      outcome: "failed-failable",
+      error: {
+        code: "IMAGE_PHASES_FAILED",
+        message: expect.stringContaining(`disk image task ${task.id} failed: COMMIT_SIGNATURE_REFUSED`),
+      },
+    });
+  }, 60_000);
+
+  it("a disk image failed on the builder: the compose is FINISHED_INCOMPLETE when the deliverable is failable, with the rest placed", async () => {
+    const s = await diskSetup({ extra: "failable: [qcow2]\n" });
+    const composing = s.compose();
+    await completeWithCommit(s);
+    await completeDiskTask(s, await claimImageTask(), { failed: true });
     const result = await composing;
     expect(result.status).toBe("FINISHED_INCOMPLETE");
     expect(result.phases.find((p) => p.name === "image-build")).toMatchObject({
       outcome: "failed-failable",
       error: {
         code: "DISK_IMAGE_FAILED",
-        message: expect.stringContaining("minimal/amd64: the disk image failed on imager: DISK_IMAGE_FAILED: disk size"),
+        message: expect.stringContaining("minimal/amd64: the disk image failed on imager: DISK_IMAGE_FAILED: disk size too small"),
       },
     });
-    expect(result.phases.find((p) => p.name === "oci")?.outcome).toBe("done");
-    const here = join(result.composeDir, "compose", "minimal", "amd64");
-    expect(await readFile(join(here, "oci", "index.json"), "utf8")).toContain("schemaVersion");
-    expect(await readFile(join(result.composeDir, "logs", "image-task-minimal-amd64", "image-build.log"), "utf8")).toContain(
-      "phase failed",
-    );
+    expect(
+      await readFile(join(result.composeDir, "logs", "image-task-minimal-amd64", "disk-image-build-minimal-amd64.log"), "utf8"),
+    ).toContain("image-build done");
     expect((await new HubClient({ url: hub.url }).getCompose(result.composeId)).status).toBe("FINISHED_INCOMPLETE");
   }, 60_000);
 
   it("a disk image failed on the builder: the compose is DOOMED when the deliverable is not failable", async () => {
-    const s = await setup();
+    const s = await diskSetup();
     const composing = s.compose();
-    await completeWithFailedDisk(s);
+    await completeWithCommit(s);
+    await completeDiskTask(s, await claimImageTask(), { failed: true });
     const error = await composing.then(
       () => undefined,
       (e: unknown) => e as { code: string; message: string; cause?: { code: string } },
@@ -464,6 +634,35 @@ describe("the image phases on a hub (--images-on hub)", () => {
     expect(error?.code).toBe("COMPOSE_PHASE_FAILED");
     expect(error?.cause?.code).toBe("DISK_IMAGE_FAILED");
     expect(error?.message).toContain("phase image-build failed: minimal/amd64: the disk image failed on imager");
+  }, 60_000);
+
+  it("a composeImage result bringing disk images of the unsigned commit is refused", async () => {
+    const s = await diskSetup();
+    const composing = s.compose();
+    const task = await claimImageTask();
+    const image = {
+      variant: "minimal",
+      arch: "amd64",
+      rootfs: { kver: "6.12.0-1-amd64", durations: {}, from: "snapshot", origin: "built" },
+      ostree: { ref: ostreeRef(s.loaded.definition, "minimal", "amd64"), commit: COMMIT, version: "1" },
+      bootTests: [],
+      phases: [],
+    } as ImageTaskResult;
+    const error = await refusedWith(task, image, composing);
+    expect(error?.cause?.code).toBe("IMAGE_RESULT_REFUSED");
+    expect(error?.cause?.message).toContain("disk images of a commit not signed yet");
+  }, 60_000);
+
+  it("on an interrupt while the disk task runs, the compose ends TERMINATED and the task is canceled", async () => {
+    const s = await diskSetup();
+    const controller = new AbortController();
+    const composing = s.compose(controller.signal);
+    await completeWithCommit(s);
+    const task = await claimImageTask();
+    controller.abort();
+    const result = await composing;
+    expect(result.status).toBe("TERMINATED");
+    expect((await new HubClient({ url: hub.url }).getTask(task.id)).state).toBe("canceled");
   }, 60_000);
 
   it("on an interrupt, the compose ends TERMINATED and its task is canceled", async () => {

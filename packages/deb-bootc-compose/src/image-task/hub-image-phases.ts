@@ -1,5 +1,5 @@
-import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { coreError, isCodedError } from "@debian-bootc/core";
 import { HubEvents, type TaskDetail, watchTask } from "@debian-bootc/deb-orchestrator";
 import type { OrchestratorConnection } from "../build/orchestrator-connection.js";
@@ -7,13 +7,15 @@ import type { HubComposeRecord } from "../compose/hub-record.js";
 import type { Phase, PhaseContext } from "../compose/phase-engine.js";
 import type { LoadedDefinition } from "../definition.js";
 import { composeError } from "../errors.js";
-import { channelRef, ostreeRef, previousCommitOf } from "../ostree/ostree-phase.js";
+import { ostreeRef, previousCommitOf } from "../ostree/ostree-phase.js";
+import { commitmetaPath, type DiskTaskState } from "./disk-task.js";
 import {
   type CheckedImageTask,
   checkImageTask,
   failedDiskImage,
   failOnDiskImageFailures,
   placeDiskImages,
+  placeDiskTaskResult,
   placeLogs,
   placeOciImages,
   placeOstreeCommits,
@@ -22,7 +24,6 @@ import {
 import { imageTaskKey, recordImageTask, takeOverImageTask } from "./reuse-previous.js";
 import { imageTaskInputs, imageTrustOf, type TaskInputFile } from "./task-inputs.js";
 import { IMAGE_FILE_NAME } from "./task-result.js";
-import type { ImageTaskState } from "./task-state.js";
 
 export interface HubImagePhasesOptions {
   loaded: LoadedDefinition;
@@ -35,7 +36,7 @@ export interface HubImagePhasesOptions {
    * The compose's test phase runs: each builder boots the disk image it made to its marker (the client's
    * test phase then takes those records; the update test runs as an updateTest task: hub-update-test.ts).
    */
-  bootTest?: ImageTaskState["bootTest"];
+  bootTest?: DiskTaskState["bootTest"];
 }
 
 /** What an image task's live log is called on the hub (the builder streams the command's output there). */
@@ -44,9 +45,12 @@ const IMAGE_LOG = "image.log";
 /**
  * The image phases with `--images-on hub`: rootfs queues one composeImage task per variant/arch on the
  * compose's hub (the snapshot's and the definition's files uploaded first), waits for all of them and
- * downloads their files; ostree, oci and image-build then place what the tasks made into the compose as
- * the local phases leave it (place-result.ts), lint reports the builders' checks. Signing stays here.
- * The builders also boot their disk images to the marker when the compose's test phase runs (bootTest).
+ * downloads their files; ostree places each commit here and signs it (the key stays here), oci places
+ * the OCI images, lint reports the builders' checks. image-build then queues one diskImage task per
+ * commit, sending the commit's signature with the composeImage task's repository tar (already in the
+ * hub's store), so that the disk images deploy a signed commit; their images are placed as the local phase
+ * leaves them. The builders also boot their disk images to the marker when the compose's test phase
+ * runs (bootTest).
  */
 export function createHubImagePhases(options: HubImagePhasesOptions): Phase[] {
   let tasks: CheckedImageTask[] = [];
@@ -80,6 +84,7 @@ export function createHubImagePhases(options: HubImagePhasesOptions): Phase[] {
       name: "image-build",
       deliverable: "qcow2",
       async run(ctx) {
+        tasks = await runDiskTasks(ctx, options, tasks);
         await placeDiskImages(ctx, tasks);
         await placeLogs(ctx, tasks);
         // what the next compose may take over: every task placed whole (a failed disk image is made again)
@@ -88,6 +93,54 @@ export function createHubImagePhases(options: HubImagePhasesOptions): Phase[] {
       },
     },
   ];
+}
+
+interface QueuedTask {
+  id: number;
+  variant: string;
+  arch: string;
+}
+
+/** Every queued task watched at once (one event stream wakes all the watchers) until it ends, its changes emitted in `phase`. */
+async function watchQueued(
+  ctx: PhaseContext,
+  client: ConstructorParameters<typeof HubEvents>[0],
+  queued: readonly QueuedTask[],
+  phase: "rootfs" | "image-build",
+): Promise<TaskDetail[]> {
+  const events = new HubEvents(client);
+  try {
+    const finished = await Promise.all(
+      queued.map((q) =>
+        watchTask(client, q.id, {
+          events,
+          signal: ctx.signal,
+          onChange: (task) => {
+            if (task.id !== q.id) return;
+            ctx.logger.info({ task: q.id, state: task.state, host: task.host, attempts: task.attempts }, "image task");
+            ctx.emit({ phase, kind: "image-task", variant: q.variant, arch: q.arch, task: q.id, state: task.state, host: task.host });
+          },
+        }),
+      ),
+    );
+    if (ctx.signal.aborted) throw coreError("INTERRUPTED", "interrupted while the image tasks ran");
+    return finished;
+  } finally {
+    await events.close();
+  }
+}
+
+/** IMAGE_PHASES_FAILED for a task that did not close, with the task's error and where its log is. */
+function taskFailed(hubUrl: string, what: string, q: QueuedTask, task: TaskDetail): Error {
+  const log = `${hubUrl}/api/v1/tasks/${q.id}/logs/${IMAGE_LOG}`;
+  return composeError(
+    "IMAGE_PHASES_FAILED",
+    `${q.variant}/${q.arch}: ${what} ${q.id} ${task.state}${task.error ? `: ${task.error.code}: ${task.error.message}` : ""}`,
+    {
+      hint: `its log: ${log} (deb-orchestrator task log ${q.id} ${IMAGE_LOG})`,
+      details: { task: q.id, variant: q.variant, arch: q.arch },
+    },
+  );
 }
 
 async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions): Promise<CheckedImageTask[]> {
@@ -146,50 +199,12 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
         ctx.emit({ phase: "rootfs", kind: "image-task", variant, arch, task: id, state: "free", host: null });
       }
     }
-    // every task at once: one event stream wakes all the watchers
     if (queued.length === 0) return reused;
-    const events = new HubEvents(client);
-    let finished: TaskDetail[];
-    try {
-      finished = await Promise.all(
-        queued.map((q) =>
-          watchTask(client, q.id, {
-            events,
-            signal: ctx.signal,
-            onChange: (task) => {
-              if (task.id !== q.id) return;
-              ctx.logger.info({ task: q.id, state: task.state, host: task.host, attempts: task.attempts }, "image task");
-              ctx.emit({
-                phase: "rootfs",
-                kind: "image-task",
-                variant: q.variant,
-                arch: q.arch,
-                task: q.id,
-                state: task.state,
-                host: task.host,
-              });
-            },
-          }),
-        ),
-      );
-    } finally {
-      await events.close();
-    }
-    if (ctx.signal.aborted) throw coreError("INTERRUPTED", "interrupted while the image tasks ran");
+    const finished = await watchQueued(ctx, client, queued, "rootfs");
     const checked: CheckedImageTask[] = [...reused];
     for (const [i, task] of finished.entries()) {
       const q = queued[i]!;
-      if (task.state !== "closed") {
-        const log = `${hub.url}/api/v1/tasks/${q.id}/logs/${IMAGE_LOG}`;
-        throw composeError(
-          "IMAGE_PHASES_FAILED",
-          `${q.variant}/${q.arch}: image task ${q.id} ${task.state}${task.error ? `: ${task.error.code}: ${task.error.message}` : ""}`,
-          {
-            hint: `its log: ${log} (deb-orchestrator task log ${q.id} ${IMAGE_LOG})`,
-            details: { task: q.id, variant: q.variant, arch: q.arch },
-          },
-        );
-      }
+      if (task.state !== "closed") throw taskFailed(hub.url, "image task", q, task);
       checked.push(await downloadTask(ctx, client, q, task));
     }
     return checked;
@@ -217,6 +232,7 @@ async function downloadTask(
     await client.downloadArtifact(file.sha256, join(dir, file.name));
   }
   const image = (task.result as { image?: unknown } | null)?.image;
+  const repository = task.files.find((f) => f.kind === "ostree-commit");
   const checked = await checkImageTask({
     dir,
     files: task.files,
@@ -230,7 +246,7 @@ async function downloadTask(
       `image task ${q.id} of ${q.variant}/${q.arch} answers for ${checked.result.variant}/${checked.result.arch}`,
     );
   // the refs come from the definition, never from the builder: they become ostree arguments and origins
-  const { ostree, disk } = checked.result;
+  const { ostree } = checked.result;
   const ref = ostreeRef(ctx.definition, q.variant, q.arch);
   if (ostree && ostree.ref !== ref)
     throw composeError(
@@ -242,15 +258,85 @@ async function downloadTask(
       "IMAGE_RESULT_REFUSED",
       `image task ${q.id}: its commit's parent is ${ostree.parent ?? "none"}, the task was sent ${q.parent ?? "none"}`,
     );
-  if (disk && (disk.commit !== ostree?.commit || disk.ref !== (channelRef(ctx.definition, q.variant, q.arch) ?? ref)))
-    throw composeError(
-      "IMAGE_RESULT_REFUSED",
-      `image task ${q.id}: its disk image deploys ${disk.ref} at ${disk.commit}, not the task's commit`,
-    );
+  // the disk images are the diskImage task's, of the commit once signed here: none may come before it
+  if (checked.result.disk || checked.result.bootTests)
+    throw composeError("IMAGE_RESULT_REFUSED", `image task ${q.id}: it brings disk images of a commit not signed yet`);
   ctx.emit({
     phase: "rootfs",
     kind: "note",
     text: `${q.variant}/${q.arch}: made by image task ${q.id}${task.host ? ` on ${task.host}` : ""}`,
   });
-  return { ...checked, key: q.key };
+  return { ...checked, key: q.key, ...(repository ? { repository: { sha256: repository.sha256, size: repository.size } } : {}) };
+}
+
+/**
+ * The diskImage tasks of the commits placed (and signed) here: one per commit a composeImage task made,
+ * when the definition wants disk images (a taken-over task brought its disk images along). Each request
+ * sends the definition, the commit, the composeImage task's repository tar by its SHA256 (in the hub's
+ * store already) and the commit's detached metadata as this compose's signing wrote it; the results are
+ * downloaded beside the composeImage task's files and checked (placeDiskTaskResult).
+ */
+async function runDiskTasks(
+  ctx: PhaseContext,
+  options: HubImagePhasesOptions,
+  tasks: readonly CheckedImageTask[],
+): Promise<CheckedImageTask[]> {
+  const { loaded } = options;
+  const { outputs } = ctx.definition;
+  const todo = tasks.filter((t) => !t.reusedFrom && t.result.ostree);
+  if ((!outputs.includes("raw") && !outputs.includes("qcow2")) || todo.length === 0) return [...tasks];
+  const hub = await options.connection.open(loaded.definition, loaded.baseDir);
+  const { client } = hub;
+  const definition = await readFile(loaded.path, "utf8");
+  const repo = join(ctx.composeDir, "compose", "ostree", "repo");
+  const queued: Array<QueuedTask & { task: CheckedImageTask; commit: string }> = [];
+  try {
+    for (const task of todo) {
+      const { variant, arch } = task.result;
+      const commit = task.result.ostree!.commit;
+      if (!task.repository)
+        throw composeError("IMAGE_RESULT_REFUSED", `${variant}/${arch}: the image task's result has a commit but no ostree-commit file`);
+      // the detached metadata the signing wrote here (ostree keeps it beside the commit object)
+      const commitmeta = ctx.definition.updates ? (await readFile(commitmetaPath(repo, commit))).toString("base64") : undefined;
+      const { task: id } = await client.queueDiskImage(ctx.composeId, {
+        definitionFile: basename(loaded.path),
+        definition,
+        variant,
+        arch,
+        commit: { checksum: commit, repository: task.repository, ...(commitmeta ? { commitmeta } : {}) },
+        state: { ...(options.bootTest ? { bootTest: options.bootTest } : {}) },
+      });
+      queued.push({ id, variant, arch, task, commit });
+      ctx.logger.info({ task: id, variant, arch, commit }, "disk image task queued");
+      ctx.emit({ phase: "image-build", kind: "image-task", variant, arch, task: id, state: "free", host: null });
+    }
+    const finished = await watchQueued(ctx, client, queued, "image-build");
+    const placed = new Map<CheckedImageTask, CheckedImageTask>();
+    for (const [i, detail] of finished.entries()) {
+      const q = queued[i]!;
+      if (detail.state !== "closed") throw taskFailed(hub.url, "disk image task", q, detail);
+      for (const file of detail.files) {
+        if (!IMAGE_FILE_NAME.test(file.name) || q.task.files.has(file.name))
+          throw composeError("IMAGE_RESULT_REFUSED", `disk image task ${q.id}: file ${JSON.stringify(file.name)} is not a new plain name`);
+        await client.downloadArtifact(file.sha256, join(q.task.dir, file.name));
+      }
+      const merged = await placeDiskTaskResult(ctx, q.task, {
+        files: detail.files,
+        result: (detail.result as { image?: unknown } | null)?.image,
+        ...(detail.host ? { host: detail.host } : {}),
+      });
+      placed.set(q.task, merged);
+      ctx.emit({
+        phase: "image-build",
+        kind: "note",
+        text: `${q.variant}/${q.arch}: disk images of ${q.commit.slice(0, 12)} made by disk image task ${q.id}${detail.host ? ` on ${detail.host}` : ""}`,
+      });
+    }
+    return tasks.map((t) => placed.get(t) ?? t);
+  } catch (error) {
+    // the compose ends: tasks it queued stop too
+    if (ctx.signal.aborted || !isCodedError(error, "IMAGE_PHASES_FAILED"))
+      for (const q of queued) await client.cancelTask(q.id).catch(() => {});
+    throw error;
+  }
 }

@@ -2,9 +2,12 @@
  * System tier, end to end: `deb-bootc-compose compose DEF --hub URL --images-on hub` against a hub in this
  * process (SQLite) and a real builder with the `build` and `image` capabilities: it builds the example's
  * branding package (the no-op runner: a real but tiny .deb) and runs `deb-bootc-compose image-task` for the
- * composeImage task. The minimal definition's minimal variant (outputs ostree, oci, ociarchive, qcow2, plus
- * the branding package) ends FINISHED: its images.json lists the OCI archive and the disk image the builder
- * made, the commit is in the compose's repository, and the hub has the compose FINISHED. While it runs, a
+ * composeImage task, then `deb-bootc-compose disk-image` for the diskImage task once the client signed the
+ * commit. The minimal definition's minimal variant (outputs ostree, oci, ociarchive, qcow2, an update
+ * channel, plus the branding package) ends FINISHED: its images.json lists the OCI archive and the disk
+ * image the builder made of the signed commit, the commit is in the compose's repository, and the hub has
+ * the compose FINISHED. The builder's check of the commit runs for real on the downloaded tar: the client's
+ * signature passes, no signature and a signature by another key are refused. While it runs, a
  * headless chromium (test/browser.ts) goes from the hub's overview to the compose's page and follows it
  * without reloading: the image task appears with its builder, its live image.log grows, the phases move,
  * the status turns FINISHED; reloaded, the page lists the images with digests and sizes and the packages
@@ -17,8 +20,8 @@
  * disk image), and where the client placed them (images.json, SHA256SUMS, the commit in the compose's
  * repository). A third compose with a changed definition (its disk 8M, too small; qcow2 failable) queues a
  * second task that chains on the first commit: the builder records it as its parent by checksum, the
- * client's repository holds both, the disk image's error makes the compose FINISHED_INCOMPLETE; a builder
- * that records a parent the task was not sent is refused.
+ * client's repository holds both, the disk task's failed disk image makes the compose FINISHED_INCOMPLETE;
+ * a builder that records a parent the task was not sent is refused.
  */
 import { existsSync } from "node:fs";
 import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -27,7 +30,7 @@ import { join } from "node:path";
 import { type Output, run, runCli } from "@debian-bootc/core";
 import { HubClient } from "@debian-bootc/deb-orchestrator";
 import { Builder, ComposeCliImageRunner, NoopBuildRunner, type RunningHub, startHub } from "@debian-bootc/deb-orchestrator/local";
-import { hashFileWith } from "@debian-bootc/debian";
+import { generateOpenPgpKey, hashFileWith } from "@debian-bootc/debian";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { hasChromium, launchBrowser, newPage, screenshot } from "../../../../test/browser.js";
@@ -37,11 +40,14 @@ import { ComposeState } from "../compose/compose-state.js";
 import { type ComposeResult, fileLogger } from "../compose/phase-engine.js";
 import { loadDefinition } from "../definition.js";
 import { runrootProfile, runrootScript } from "../ostree/runroot.js";
+import { signCommit } from "../publish/publish.js";
 import { tool } from "../tool.js";
 import { cacheWithPrivateRootfs, minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
+import { addDetachedMetadata, commitmetaPath, verifyCommitToDeploy } from "./disk-task.js";
 import { checkImageTask, placeOstreeCommits } from "./place-result.js";
 import { OSTREE_TAR } from "./run-image-task.js";
-import { parseImageTaskResult } from "./task-result.js";
+import { extractTarSafely } from "./safe-tar.js";
+import { parseDiskTaskResult, parseImageTaskResult } from "./task-result.js";
 
 const tools = ["/usr/bin/mmdebstrap", "/usr/bin/bwrap", "/usr/bin/skopeo"];
 /** What the hub keeps of a composeImage task: its request as the client queued it. */
@@ -49,6 +55,11 @@ interface ImageRequest {
   snapshot: Array<{ path: string }>;
   definitionFiles: Array<{ path: string }>;
   state: { previousCommit?: string };
+}
+/** What the hub keeps of a diskImage task's request. */
+interface DiskRequest {
+  commit: { checksum: string; repository: { sha256: string; size: number }; commitmeta?: string };
+  state: Record<string, unknown>;
 }
 const ready = Boolean(process.env.CI) || (process.getuid?.() === 0 && tools.every((t) => existsSync(t)) && hasChromium());
 const cli = join(import.meta.dirname, "..", "cli.ts");
@@ -108,7 +119,12 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     await mkdir(join(work, "files"));
     await writeFile(join(work, "files", "motd.txt"), "made by an image task\n");
     const definition = join(work, "minimal.yaml");
-    const buildSection = "\nbuild:\n  target: images-on-hub\n  sources:\n    - path: branding\n";
+    // an update channel: the commit is signed here, and the builder deploys it signed only
+    await writeFile(join(work, "channel.asc"), (await generateOpenPgpKey({ name: "channel", email: "c@example.invalid" })).privateKey, {
+      mode: 0o600,
+    });
+    const buildSection =
+      "\nupdates:\n  url: http://127.0.0.1/\n  key: channel.asc\nbuild:\n  target: images-on-hub\n  sources:\n    - path: branding\n";
     await writeFile(definition, `${text}${buildSection}`);
 
     const docs: unknown[] = [];
@@ -151,6 +167,8 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     expect(recorded.status).toBe("FINISHED");
     const tasks = await admin.listTasks({ method: "composeImage" });
     expect(tasks.map((t) => [t.state, t.host])).toEqual([["closed", "imager"]]);
+    const diskTasks = await admin.listTasks({ method: "diskImage" });
+    expect(diskTasks.map((t) => [t.state, t.host])).toEqual([["closed", "imager"]]);
 
     // the task as the client queued it: the definition's file, the snapshot's index but not its key, nothing to chain on
     const task = await admin.getTask(tasks[0]!.id);
@@ -159,8 +177,10 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     expect(request.snapshot.some((f) => f.path === "dists/trixie-minimal/InRelease")).toBe(true);
     expect(request.snapshot.some((f) => f.path.includes("snapshot-key"))).toBe(false);
     expect(request.state.previousCommit).toBeUndefined();
-    // the builder ran `deb-bootc-compose image-task` to its end; its output is the task's live log
-    await expect((await admin.taskLog(task.id, "image.log")).text()).resolves.toMatch(/image-build: done/);
+    // the builder ran `deb-bootc-compose image-task` to its end (no disk image: that is the diskImage task's); its output is the task's live log
+    const imageLog = await (await admin.taskLog(task.id, "image.log")).text();
+    expect(imageLog).toMatch(/lint: done/);
+    expect(imageLog).not.toMatch(/image-build: (started|done)/);
     // what it returned, as the client downloaded it
     const r = parseImageTaskResult((task.result as { image?: unknown }).image);
     const downloaded = join(result.composeDir, "work", "image-tasks", "minimal-amd64");
@@ -168,6 +188,23 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     expect(kinds).toEqual({
       [OSTREE_TAR]: "ostree-commit",
       "debian-bootc-minimal-minimal.ociarchive": "oci-archive",
+    });
+    expect(r.disk).toBeUndefined();
+    // the diskImage task: the commit, the composeImage task's tar by its SHA256, the signature made here
+    const diskTask = await admin.getTask(diskTasks[0]!.id);
+    const diskRequest = diskTask.request as DiskRequest;
+    const tarFile = task.files.find((f) => f.kind === "ostree-commit")!;
+    expect(diskRequest.commit).toMatchObject({ checksum: r.ostree!.commit, repository: { sha256: tarFile.sha256, size: tarFile.size } });
+    const repoHere = join(result.composeDir, "compose", "ostree", "repo");
+    const signature = await readFile(commitmetaPath(repoHere, r.ostree!.commit));
+    expect(Buffer.from(diskRequest.commit.commitmeta!, "base64")).toEqual(signature);
+    expect(diskRequest.state).toEqual({});
+    const diskLog = await (await admin.taskLog(diskTask.id, "image.log")).text();
+    expect(diskLog).toContain(`${r.ostree!.commit} verified: the ref's head, with a good signature by the channel key its image carries`);
+    expect(diskLog).toMatch(/image-build: done/);
+    const d = parseDiskTaskResult((diskTask.result as { image?: unknown }).image);
+    expect(d.disk?.commit).toBe(r.ostree!.commit);
+    expect(Object.fromEntries(diskTask.files.filter((f) => f.kind !== "log").map((f) => [f.name, f.kind]))).toEqual({
       "debian-bootc-minimal-minimal-amd64-13.0.qcow2": "disk-image",
     });
     expect(task.files.filter((f) => f.kind === "log").map((f) => f.name)).toContain("log-rootfs-minimal-amd64.log");
@@ -179,7 +216,7 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
       if (f.kind === "disk-image") return join(at, "images", f.name);
       return join(composeDir, "work", "image-tasks", "minimal-amd64", f.name);
     };
-    for (const f of task.files) {
+    for (const f of [...task.files, ...diskTask.files]) {
       const found = await stat(placedAt(result.composeDir, f));
       expect(found.isFile(), f.name).toBe(true);
       expect(found.size, f.name).toBe(f.size);
@@ -203,12 +240,12 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     const inspected = JSON.parse((await run("skopeo", ["inspect", "--raw", `oci-archive:${archive}`])).stdout) as { layers?: unknown[] };
     expect(inspected.layers?.length).toBeGreaterThan(0);
     expect((await hashFileWith(archive, ["sha256"])).sha256).toBe(r.oci?.sha256);
-    const disk = r.disk!.files[0]!;
+    const disk = d.disk!.files[0]!;
     expect((await stat(join(arch, "images", disk.file))).size).toBe(disk.size);
     // the definition's file is in the image: the builder read it from the work directory
     expect(r.phases.find((p) => p.name === "lint")?.outcome).toBe("done");
     // the test phase skipped: not asked to boot, it did not
-    expect(r.bootTests).toBeUndefined();
+    expect(d.bootTests).toBeUndefined();
     expect(r.ostree!.parent).toBeUndefined();
     // placed into the compose: the metadata lists the builder's files with their digests
     const placedByPath = Object.fromEntries(images.payload.images.map((i) => [i.path, i]));
@@ -227,6 +264,41 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     });
     expect(shown).toContain(r.ostree!.commit);
     expect(shown).toContain(result.composeId);
+
+    // the builder's check of the commit, on the tar it was sent: this client's signature passes; none, or
+    // one by a key the image does not carry, is refused
+    const checkWith = async (name: string, sign: (repo: string) => Promise<void>) => {
+      const at = join(work, "check", name);
+      await extractTarSafely(join(downloaded, OSTREE_TAR), at);
+      await sign(join(at, "repo"));
+      return verifyCommitToDeploy({
+        repo: join(at, "repo"),
+        commit: r.ostree!.commit,
+        definition: loaded.definition,
+        variant: "minimal",
+        arch: "amd64",
+      });
+    };
+    await expect(
+      checkWith("client", (repo) => addDetachedMetadata(repo, r.ostree!.commit, signature.toString("base64"))),
+    ).resolves.toBeUndefined();
+    await expect(checkWith("unsigned", async () => {})).rejects.toMatchObject({
+      code: "COMMIT_SIGNATURE_REFUSED",
+      message: expect.stringContaining("no good signature by the key its image trusts"),
+    });
+    const stranger = await generateOpenPgpKey({ name: "stranger", email: "s@example.invalid" });
+    await expect(
+      checkWith("stranger", async (repo) => {
+        await signCommit({
+          repo,
+          commit: r.ostree!.commit,
+          key: { path: "", privateKey: stranger.privateKey, publicKey: stranger.publicKey, fingerprint: stranger.fingerprint },
+          profile: runrootProfile(loaded.definition.suite, "amd64"),
+        });
+        // signed there, by the stranger: the detached metadata exists, and is still refused
+        expect(existsSync(commitmetaPath(repo, r.ostree!.commit))).toBe(true);
+      }),
+    ).rejects.toMatchObject({ code: "COMMIT_SIGNATURE_REFUSED", message: expect.stringContaining("no good signature") });
 
     // the finished compose's page, reloaded: its images with digests and sizes, its packages with the build
     const page = composePage!;
@@ -252,6 +324,7 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
       `/builds/${build!.id}`,
     );
     await expect(page.locator(`#image-task-${tasks[0]!.id} td.host`).textContent()).resolves.toBe("imager");
+    await expect(page.locator(`#image-task-${diskTasks[0]!.id} td`).first().textContent()).resolves.toBe("minimal/amd64 disk images");
     const sbom = await page.locator("section:has(h2:text-is('SBOM')) a").getAttribute("href");
     expect(Object.keys((await (await fetch(`${hub.url}${sbom}`)).json()) as object)).toEqual(["minimal.amd64"]);
     await screenshot(page, "compose-images-on-hub");
@@ -264,6 +337,7 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     const again = docs[0] as ComposeResult;
     expect(again.status).toBe("FINISHED");
     expect((await admin.listTasks({ method: "composeImage" })).length).toBe(1);
+    expect((await admin.listTasks({ method: "diskImage" })).length).toBe(1);
     for (const phase of ["rootfs", "ostree", "oci", "lint", "image-build"])
       expect(again.phases.find((p) => p.name === phase)?.notes?.join("; "), phase).toMatch(
         new RegExp(`reused.*${result.composeId}|${result.composeId}.*reused`),
@@ -283,7 +357,7 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     lines.length = 0;
     expect(await runCli(tool, [...args, "--hub", hub.url, "--token-file", tokenFile, "--images-on", "hub", "--json"], out)).toBe(0);
     const chained = docs[0] as ComposeResult;
-    // a partial result: the task succeeds, the disk image's failure is in its phases and fails the (failable) image-build here
+    // a partial result: the disk task succeeds, the disk image's failure is in its phases and fails the (failable) image-build here
     expect(chained.status, JSON.stringify(chained.phases)).toBe("FINISHED_INCOMPLETE");
     expect(chained.phases.find((p) => p.name === "image-build")).toMatchObject({
       outcome: "failed-failable",
@@ -305,17 +379,26 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
     expect(r2.ostree?.parent).toBe(r.ostree!.commit);
     expect(r2.ostree?.commit).not.toBe(r.ostree!.commit);
     expect(r2.disk).toBeUndefined();
-    expect(r2.phases.find((p) => p.name === "image-build")).toMatchObject({
+    const diskTasks2 = await admin.listTasks({ method: "diskImage" });
+    expect(diskTasks2.map((t) => [t.state, t.host])).toEqual([
+      ["closed", "imager"],
+      ["closed", "imager"],
+    ]);
+    const diskTask2 = await admin.getTask(Math.max(...diskTasks2.map((t) => t.id)));
+    expect((diskTask2.request as DiskRequest).commit.checksum).toBe(r2.ostree!.commit);
+    const d2 = parseDiskTaskResult((diskTask2.result as { image?: unknown }).image);
+    expect(d2.disk).toBeUndefined();
+    expect(d2.phases.find((p) => p.name === "image-build")).toMatchObject({
       outcome: "failed-failable",
       error: { code: "DISK_IMAGE_FAILED" },
     });
+    expect(diskTask2.files.map((f) => f.name)).toContain("log-disk-image-build.log");
     expect(
       task2.files
         .filter((f) => f.kind !== "log")
         .map((f) => f.kind)
         .sort(),
     ).toEqual(["oci-archive", "ostree-commit"]);
-    expect(task2.files.map((f) => f.name)).toContain("log-image-build.log");
     // placed: the commit's record names its parent, the client's repository holds the new commit and its parent
     const commit2 = JSON.parse(await readFile(join(chained.composeDir, "compose", "minimal", "amd64", "ostree-commit.json"), "utf8"));
     expect(commit2).toMatchObject({ commit: r2.ostree!.commit, parent: r.ostree!.commit });
@@ -385,7 +468,8 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
 
     // the rootfs phase queues the image task; the builder claims it and runs it
     await page.locator('[data-phase="rootfs"]:text-is("running")').waitFor({ timeout: 20 * MINUTES });
-    const task = page.locator("#image-tasks tr", { has: page.locator("td.host:text-is('imager')") });
+    // the first row: the composeImage task (the diskImage task, on the same builder, comes after the ostree phase)
+    const task = page.locator("#image-tasks tr", { has: page.locator("td.host:text-is('imager')") }).first();
     await task.locator('.state:text-is("open")').waitFor({ timeout: 20 * MINUTES });
     await expect(task.locator("td").first().textContent()).resolves.toBe("minimal/amd64");
     await screenshot(page, "compose-images-on-hub-running");
@@ -407,6 +491,9 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
       await page.locator(`[data-phase="${phase}"]:text-is("done")`).waitFor({ timeout: 30 * MINUTES });
     await page.locator('#compose-status:text-is("FINISHED")').waitFor({ timeout: 30 * MINUTES });
     await expect(task.locator(".state").textContent()).resolves.toBe("closed");
+    // the diskImage task's row appeared live too, closed
+    const diskRow = page.locator("#image-tasks tr", { hasText: "disk images" });
+    await expect(diskRow.locator(".state").textContent()).resolves.toBe("closed");
     await expect(page.locator("#compose-changed").isVisible()).resolves.toBe(true);
     // the log link of a phase that was pending when the page was opened appeared with its start
     await expect(page.locator("#phase-image-build a").isVisible()).resolves.toBe(true);

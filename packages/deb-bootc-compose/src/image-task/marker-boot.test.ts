@@ -8,13 +8,14 @@ import { createTestPhase } from "../boot/test-phase.js";
 import { ComposeState } from "../compose/compose-state.js";
 import { fileLogger } from "../compose/phase-engine.js";
 import { type LoadedDefinition, loadDefinition } from "../definition.js";
+import { ostreeRef, writeCommitRecord } from "../ostree/ostree-phase.js";
 import { minimalVariantDefinition } from "./__fixtures__/minimal-compose.js";
-import { checkImageTask, placeDiskImages, placeLogs } from "./place-result.js";
+import { checkImageTask, placeDiskImages, placeDiskTaskResult, placeLogs } from "./place-result.js";
 import { recordImageTask, takeOverImageTask } from "./reuse-previous.js";
-import type { ImageTaskResult, MarkerBootResult } from "./task-result.js";
+import type { DiskTaskResult, ImageTaskResult, MarkerBootResult } from "./task-result.js";
 
 /**
- * A builder's marker boot of the disk image it made, on the client: the result's record checked (the
+ * A builder's marker boot of the disk image it made (a diskImage task's), on the client: the result's record checked (the
  * task's variant/arch, one of its disk images, its own log files, a bounded message, no field it does not
  * know), placed as a local test phase leaves it, and taken by the test phase instead of a boot of its own.
  * The "disk image" is not one: a boot of it here would fail.
@@ -63,8 +64,8 @@ function markerBoot(overrides: Record<string, unknown> = {}): MarkerBootResult {
       },
     ],
     durationMs: 82_000,
-    consoleLog: "log-boot-minimal-amd64.log",
-    resultsLog: "log-boot-minimal-amd64.results.log",
+    consoleLog: "log-disk-boot-minimal-amd64.log",
+    resultsLog: "log-disk-boot-minimal-amd64.results.log",
     ...overrides,
   } as MarkerBootResult;
 }
@@ -77,19 +78,32 @@ async function setup(boot: unknown) {
   await mkdir(taskDir, { recursive: true });
   await mkdir(join(composeDir, "logs"), { recursive: true });
   await writeFile(join(taskDir, IMAGE), "not a disk image\n");
-  await writeFile(join(taskDir, "log-boot-minimal-amd64.log"), "BdsDxe: loading Boot0001\n");
-  await writeFile(join(taskDir, "log-boot-minimal-amd64.results.log"), `deb-bootc-compose: booted compose=${COMPOSE_ID}\n`);
+  await writeFile(join(taskDir, "log-disk-boot-minimal-amd64.log"), "BdsDxe: loading Boot0001\n");
+  await writeFile(join(taskDir, "log-disk-boot-minimal-amd64.results.log"), `deb-bootc-compose: booted compose=${COMPOSE_ID}\n`);
   const sha256 = (await hashFileWith(join(taskDir, IMAGE), ["sha256"])).sha256;
-  const result: ImageTaskResult = {
+  const ref = ostreeRef(loaded.definition, "minimal", "amd64");
+  // the commit as placeOstreeCommits leaves it (its repository, its record): what a recompose takes over
+  const repo = join(composeDir, "compose", "ostree", "repo");
+  await mkdir(repo, { recursive: true });
+  await writeFile(join(repo, "config"), "[core]\nmode=archive-z2\n");
+  await writeCommitRecord(composeDir, { variant: "minimal", arch: "amd64", repo, ref, commit: SHA, changed: true, version: "13.0" });
+  // what the composeImage task brought (the commit), then what the diskImage task made of it once signed
+  const composed: ImageTaskResult = {
     variant: "minimal",
     arch: "amd64",
     rootfs: { kver: "6.12.0-1-amd64", durations: {}, from: "snapshot", origin: "built" },
+    ostree: { ref, commit: SHA, version: "13.0" },
+    phases: [],
+  };
+  const disk: DiskTaskResult = {
+    variant: "minimal",
+    arch: "amd64",
     disk: {
       files: [{ file: IMAGE, format: "qcow2", size: 17, sha256 }],
       rootUuid: "0f9c1d1e-0000-4000-8000-000000000000",
       osName: "debian-bootc",
       remote: "debian-bootc",
-      ref: "debian-bootc/13/amd64/minimal",
+      ref,
       commit: SHA,
       secureBoot: false,
       firmware: "uefi",
@@ -103,8 +117,8 @@ async function setup(boot: unknown) {
     ...(boot === undefined
       ? []
       : [
-          { name: "log-boot-minimal-amd64.log", kind: "log" },
-          { name: "log-boot-minimal-amd64.results.log", kind: "log" },
+          { name: "log-disk-boot-minimal-amd64.log", kind: "log" },
+          { name: "log-disk-boot-minimal-amd64.results.log", kind: "log" },
         ]),
   ];
   const ctx = {
@@ -116,7 +130,9 @@ async function setup(boot: unknown) {
     state: new ComposeState(),
     emit: () => {},
   };
-  return { taskDir, composeDir, ctx, check: () => checkImageTask({ dir: taskDir, files, result }) };
+  const check = async () =>
+    placeDiskTaskResult(ctx, await checkImageTask({ dir: taskDir, files: [], result: composed }), { files, result: disk });
+  return { taskDir, composeDir, ctx, check };
 }
 
 async function refusal(boot: unknown): Promise<string> {
@@ -159,7 +175,7 @@ describe("a builder's marker boot on the client", () => {
     const resultsLog = join(s.composeDir, "logs", "boot-minimal-amd64.results.log");
     expect(disk?.markerBoot).toMatchObject({ image, consoleLog, resultsLog, passed: true });
     expect(await readFile(resultsLog, "utf8")).toContain(`booted compose=${COMPOSE_ID}`);
-    expect(JSON.stringify(disk?.markerBoot)).not.toContain("log-boot");
+    expect(JSON.stringify(disk?.markerBoot)).not.toContain("log-disk-boot");
 
     await createTestPhase().run(s.ctx);
     const written = JSON.parse(await readFile(join(s.composeDir, "compose", "minimal", "amd64", "boot-tests.json"), "utf8"));
@@ -190,7 +206,9 @@ describe("a builder's marker boot on the client", () => {
     expect(await readFile(join(next.composeDir, "logs", "boot-minimal-amd64.results.log"), "utf8")).toContain(
       `booted compose=${COMPOSE_ID}`,
     );
-    expect(await readFile(join(next.composeDir, "logs", "image-task-minimal-amd64", "boot-minimal-amd64.log"), "utf8")).toContain("BdsDxe");
+    expect(await readFile(join(next.composeDir, "logs", "image-task-minimal-amd64", "disk-boot-minimal-amd64.log"), "utf8")).toContain(
+      "BdsDxe",
+    );
 
     // the previous compose's disk image changed since: its boot is not of these bytes, nothing is taken over
     await rm(next.composeDir, { recursive: true, force: true });

@@ -8,7 +8,14 @@ import type { PhaseContext } from "../compose/phase-engine.js";
 import type { DiskImageRecord } from "../disk/image-build-phase.js";
 import { composeError } from "../errors.js";
 import { commitParent, reuseCommit } from "../ostree/commit.js";
-import { type OstreeCommitRecord, previousCommitOf, recordCommits, writeCommitRecord } from "../ostree/ostree-phase.js";
+import {
+  channelRef,
+  type OstreeCommitRecord,
+  ostreeRef,
+  previousCommitOf,
+  recordCommits,
+  writeCommitRecord,
+} from "../ostree/ostree-phase.js";
 import { runrootProfile } from "../ostree/runroot.js";
 import { signCommit } from "../publish/publish.js";
 import { updateSigningKey } from "../publish/signing-key.js";
@@ -17,7 +24,14 @@ import type { RootfsDetails } from "../rootfs/rootfs-phase.js";
 import { openTextLog } from "../rootfs/text-log.js";
 import { LOG_PREFIX } from "./run-image-task.js";
 import { extractTarSafely } from "./safe-tar.js";
-import { IMAGE_FILE_NAME, type ImageFileKind, type ImageTaskResult, type MarkerBootResult, parseImageTaskResult } from "./task-result.js";
+import {
+  IMAGE_FILE_NAME,
+  type ImageFileKind,
+  type ImageTaskResult,
+  type MarkerBootResult,
+  parseDiskTaskResult,
+  parseImageTaskResult,
+} from "./task-result.js";
 
 /**
  * Placing a finished image task's result into the client's compose, so that the directory and the state
@@ -50,6 +64,10 @@ export interface CheckedImageTask {
   key?: string;
   /** Taken over from this previous compose (no task queued): its outputs are in place already, hard-linked. */
   reusedFrom?: string;
+  /** Its ostree-commit file as the hub's store has it: a diskImage task takes the commit from there. */
+  repository?: { sha256: string; size: number };
+  /** The builder that made its disk images (a diskImage task's), when it was not `host`'s task. */
+  diskHost?: string;
 }
 
 type PlaceContext = Pick<PhaseContext, "composeDir" | "definition" | "logger" | "signal" | "state" | "emit">;
@@ -86,6 +104,51 @@ function checkMarkerBoot(boot: MarkerBootResult, result: ImageTaskResult, files:
     throw refuse(`booted ${boot.image}, which is not one of its disk image files`);
   for (const log of [boot.consoleLog, boot.resultsLog])
     if (log !== undefined && files.get(log) !== "log") throw refuse(`names ${log}, which is not among its log files`);
+}
+
+/**
+ * A diskImage task's result merged into its composeImage task's, once checked: its schema, its files (plain
+ * names of regular files, downloaded beside the composeImage task's), its disk images deploying that task's
+ * commit (signed here) on the ref the definition gives the images, its marker boot of one of them. The
+ * merged result is what the composeImage task alone gave before diskImage tasks: placeDiskImages,
+ * placeLogs and the no-op reuse take it as they took that.
+ */
+export async function placeDiskTaskResult(
+  ctx: Pick<PhaseContext, "definition">,
+  task: CheckedImageTask,
+  downloaded: { files: ReadonlyArray<{ name: string; kind: string }>; result: unknown; host?: string },
+): Promise<CheckedImageTask> {
+  const d = parseDiskTaskResult(downloaded.result);
+  const { variant, arch, ostree } = task.result;
+  const refuse = (why: string) => composeError("IMAGE_RESULT_REFUSED", `disk image task of ${variant}/${arch}: ${why}`);
+  if (d.variant !== variant || d.arch !== arch) throw refuse(`it answers for ${d.variant}/${d.arch}`);
+  const files = new Map(task.files);
+  for (const file of downloaded.files) {
+    if (!IMAGE_FILE_NAME.test(file.name) || (file.kind !== "disk-image" && file.kind !== "log"))
+      throw refuse(`file ${JSON.stringify(file.name)} (${JSON.stringify(file.kind)}) is not a plain name of a disk image or a log`);
+    if (files.has(file.name)) throw refuse(`file ${file.name} is one of its image task's already`);
+    if (!(await lstat(join(task.dir, file.name)).catch(() => undefined))?.isFile())
+      throw refuse(`file ${file.name}: not a regular file in ${task.dir}`);
+    files.set(file.name, file.kind);
+  }
+  if (d.disk) {
+    const ref = channelRef(ctx.definition, variant, arch) ?? ostreeRef(ctx.definition, variant, arch);
+    if (!ostree || d.disk.commit !== ostree.commit || d.disk.ref !== ref)
+      throw refuse(
+        `its disk image deploys ${d.disk.ref} at ${d.disk.commit}, not ${ref} at ${ostree?.commit ?? "no commit"}, the commit signed here`,
+      );
+    for (const f of d.disk.files)
+      if (files.get(f.file) !== "disk-image") throw refuse(`its result names ${f.file}, which is not among its disk images`);
+  }
+  // checked whole again: it is what the next compose takes over (reuse-previous.ts parses it back)
+  const result = parseImageTaskResult({
+    ...task.result,
+    ...(d.disk ? { disk: d.disk } : {}),
+    ...(d.bootTests ? { bootTests: d.bootTests } : {}),
+    phases: [...task.result.phases, ...d.phases],
+  });
+  for (const boot of result.bootTests ?? []) checkMarkerBoot(boot, result, files);
+  return { ...task, result, files, ...(downloaded.host ? { diskHost: downloaded.host } : {}) };
 }
 
 /** The file of a kind, checked against the SHA256 the result records for it. */
@@ -359,15 +422,16 @@ export function failedDiskImage(result: ImageTaskResult): ImageTaskResult["phase
  * the compose is then FINISHED_INCOMPLETE when the definition lists the deliverable as failable, else DOOMED.
  */
 export function failOnDiskImageFailures(tasks: readonly CheckedImageTask[]): void {
-  const failed = tasks.flatMap(({ result: r, host }) => {
+  const failed = tasks.flatMap(({ result: r, host, diskHost }) => {
     const phase = failedDiskImage(r);
     if (!phase) return [];
     const why = phase.error ? `${phase.error.code}: ${phase.error.message}` : "failed";
-    return [{ at: `${r.variant}-${r.arch}`, text: `${r.variant}/${r.arch}: the disk image failed${host ? ` on ${host}` : ""}: ${why}` }];
+    const on = diskHost ?? host;
+    return [{ at: `${r.variant}-${r.arch}`, text: `${r.variant}/${r.arch}: the disk image failed${on ? ` on ${on}` : ""}: ${why}` }];
   });
   if (failed.length > 0)
     throw composeError("DISK_IMAGE_FAILED", failed.map((f) => f.text).join("; "), {
-      hint: `the builder's log: ${failed.map((f) => `logs/image-task-${f.at}/image-build.log`).join(", ")}`,
+      hint: `the builder's log: ${failed.map((f) => `logs/image-task-${f.at}/disk-image-build.log`).join(", ")}`,
     });
 }
 
@@ -381,19 +445,4 @@ export async function placeLogs(ctx: PlaceContext, tasks: readonly CheckedImageT
       if (kind === "log")
         await copyFile(join(task.dir, name), join(dir, name.startsWith(LOG_PREFIX) ? name.slice(LOG_PREFIX.length) : name));
   }
-}
-
-/** Everything of finished tasks placed at once (the phases on the hub do it one phase at a time). */
-export async function placeImageResults(
-  ctx: PlaceContext,
-  downloaded: readonly DownloadedImageTask[],
-  baseDir: string,
-): Promise<CheckedImageTask[]> {
-  const tasks = await Promise.all(downloaded.map(checkImageTask));
-  placeRootfsDetails(ctx, tasks);
-  await placeOstreeCommits(ctx, tasks, baseDir);
-  await placeOciImages(ctx, tasks);
-  await placeDiskImages(ctx, tasks);
-  await placeLogs(ctx, tasks);
-  return tasks;
 }

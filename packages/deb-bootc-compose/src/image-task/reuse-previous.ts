@@ -45,14 +45,15 @@ function imagePhasesCodeHash(): Promise<string[]> {
  * the state without the previous commit (a no-op recompose chains on another one) and the image phases'
  * code. The snapshot's own files are left out: their content that matters is in the state (the package
  * set's SHA256s, the key, suite and components), while its Release is signed again by every compose.
- * The ask for the builder's marker boot (bootTest) is left out too: it makes no other image. A compose
- * that wants one and takes over a task that made none has its own test phase boot the image (a disk
- * record without markerBoot); one that skips its test phase just does not look at the boot it took over.
+ * The ask for the builder's marker boot is not in it either (it is the diskImage task's, and makes no
+ * other image): a compose that wants one and takes over tasks that made none has its own test phase boot
+ * the image (a disk record without markerBoot); one that skips its test phase just does not look at the
+ * boot it took over. The diskImage task's own inputs follow from these (the commit, the definition).
  */
 export async function imageTaskKey(inputs: ImageTaskInputs): Promise<string> {
   const definitionFiles = [];
   for (const f of inputs.definitionFiles) definitionFiles.push({ path: f.path, sha256: (await hashFileWith(f.source, ["sha256"])).sha256 });
-  const { previousCommit: _chain, bootTest: _boot, ...state } = inputs.state;
+  const { previousCommit: _chain, ...state } = inputs.state;
   const key = {
     definitionFile: inputs.definitionFile,
     definition: inputs.definition,

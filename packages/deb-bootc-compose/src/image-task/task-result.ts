@@ -60,6 +60,36 @@ export type MarkerBootResult = z.infer<typeof markerBootSchema>;
 export const imageFileKinds = ["oci-archive", "ostree-commit", "disk-image", "log", "metadata"] as const;
 export type ImageFileKind = (typeof imageFileKinds)[number];
 
+/** The disk images a builder made, by their file names, and the commit they deploy. */
+const diskSchema = z.object({
+  files: z.array(z.object({ file: fileName, format: z.enum(["raw", "qcow2"]), size: z.number().int().min(0), sha256 })).max(8),
+  rootUuid: text,
+  osName: text,
+  remote: text,
+  ref: text,
+  commit: sha256,
+  secureBoot: z.boolean(),
+  firmware: z.enum(["uefi", "bios", "hybrid"]),
+  durationMs: z.number(),
+});
+
+const phasesSchema = z
+  .array(
+    z.object({
+      name: text,
+      outcome: text,
+      durationMs: z.number().optional(),
+      notes: z.array(z.string().max(4000)).max(100).optional(),
+      /** Why it failed (the disk image's failure comes back here; the client's definition decides what it is worth). */
+      error: z.object({ code: text, message: z.string().max(4000) }).optional(),
+    }),
+  )
+  .max(20);
+
+/**
+ * A composeImage task's result (and, once the client placed its diskImage task's, the whole of a
+ * variant/arch: the disk images and the marker boot are that task's).
+ */
 export const imageTaskResultSchema = z.object({
   variant: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
   arch: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
@@ -89,34 +119,11 @@ export const imageTaskResultSchema = z.object({
     .optional(),
   /** The OCI archive (the client unpacks the layout from it when the definition wants one). */
   oci: z.object({ file: fileName, sha256 }).optional(),
-  disk: z
-    .object({
-      files: z.array(z.object({ file: fileName, format: z.enum(["raw", "qcow2"]), size: z.number().int().min(0), sha256 })).max(8),
-      rootUuid: text,
-      osName: text,
-      remote: text,
-      ref: text,
-      commit: sha256,
-      secureBoot: z.boolean(),
-      firmware: z.enum(["uefi", "bios", "hybrid"]),
-      durationMs: z.number(),
-    })
-    .optional(),
+  disk: diskSchema.optional(),
   /** The marker boot of the disk image, when the request asked for it (state.bootTest). */
   bootTests: z.array(markerBootSchema).max(8).optional(),
   /** The phases as the builder's run recorded them (outcome, time, notes). */
-  phases: z
-    .array(
-      z.object({
-        name: text,
-        outcome: text,
-        durationMs: z.number().optional(),
-        notes: z.array(z.string().max(4000)).max(100).optional(),
-        /** Why it failed (the disk image's failure comes back here; the client's definition decides what it is worth). */
-        error: z.object({ code: text, message: z.string().max(4000) }).optional(),
-      }),
-    )
-    .max(20),
+  phases: phasesSchema,
 });
 export type ImageTaskResult = z.infer<typeof imageTaskResultSchema>;
 
@@ -125,6 +132,22 @@ export const resultJsonSchema = z.object({
   result: imageTaskResultSchema,
 });
 export type ResultJson = z.infer<typeof resultJsonSchema>;
+
+/** A diskImage task's result: the disk images of the commit it was sent, their marker boot, its phases. */
+export const diskTaskResultSchema = z.strictObject({
+  variant: imageTaskResultSchema.shape.variant,
+  arch: imageTaskResultSchema.shape.arch,
+  disk: diskSchema.optional(),
+  bootTests: z.array(markerBootSchema).max(8).optional(),
+  phases: phasesSchema,
+});
+export type DiskTaskResult = z.infer<typeof diskTaskResultSchema>;
+
+export const diskResultJsonSchema = z.object({
+  files: z.array(z.object({ name: fileName, kind: z.enum(["disk-image", "log"]) })).max(200),
+  result: diskTaskResultSchema,
+});
+export type DiskResultJson = z.infer<typeof diskResultJsonSchema>;
 
 /** A builder's result read with its schema before the client acts on it; IMAGE_RESULT_REFUSED naming the field. */
 export function parseTaskResult<T>(schema: z.ZodType<T>, what: string, value: unknown): T {
@@ -141,4 +164,9 @@ export function parseTaskResult<T>(schema: z.ZodType<T>, what: string, value: un
 /** A task's `image` result checked before the client acts on it. */
 export function parseImageTaskResult(value: unknown): ImageTaskResult {
   return parseTaskResult(imageTaskResultSchema, "image task result", value);
+}
+
+/** A diskImage task's `image` result checked before the client acts on it. */
+export function parseDiskTaskResult(value: unknown): DiskTaskResult {
+  return parseTaskResult(diskTaskResultSchema, "disk image task result", value);
 }

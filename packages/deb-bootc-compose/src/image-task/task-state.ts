@@ -68,11 +68,6 @@ export const imageTaskStateSchema = z.strictObject({
         .refine(isPemPublicKey, "expected a PEM public key"),
     })
     .optional(),
-  /**
-   * The client's test phase runs: boot the disk image to its marker after image-build (the update test
-   * stays on the client, it needs the channel's private key). accel: the client's choice, else the builder's.
-   */
-  bootTest: z.strictObject({ marker: z.literal(true), accel: z.enum(["kvm", "tcg"]).optional() }).optional(),
   /** The previous compose's commit on this variant/arch's ref: the builder's commit records it as its parent. */
   previousCommit: sha256.optional(),
 });
@@ -91,12 +86,12 @@ export function parseImageTaskState(value: unknown): ImageTaskState {
 }
 
 /** What the client asks of this run's image task beyond the compose's inputs. */
-export type ImageTaskAsks = Pick<ImageTaskState, "bootTest" | "previousCommit">;
+export type ImageTaskAsks = Pick<ImageTaskState, "previousCommit">;
 
 /**
  * The request's state of one variant/arch, made from the client's compose state after snapshot-repo
  * (the snapshot, the package set's SHA256s from pkgset), the public keys its images trust, and this run's
- * asks: whether the builder boots the disk image, the previous compose's commit to chain on.
+ * asks: the previous compose's commit to chain on.
  */
 export async function imageTaskStateOf(
   state: ComposeState,
@@ -121,7 +116,6 @@ export async function imageTaskStateOf(
     },
     ...(trust.updateKey ? { updateKey: { publicKey: trust.updateKey.publicKey, fingerprint: trust.updateKey.fingerprint } } : {}),
     ...(trust.containersTrust ? { containersTrust: trust.containersTrust } : {}),
-    ...(asks.bootTest ? { bootTest: asks.bootTest } : {}),
     ...(asks.previousCommit ? { previousCommit: asks.previousCommit } : {}),
   });
 }

@@ -17,7 +17,7 @@ export const terminalStates = ["closed", "failed", "canceled"] as const;
 export const activeStates = ["assigned", "open"] as const;
 
 /** Tasks builders run; every other method runs inside the hub. */
-export const builderMethods = ["buildArch", "noop", "composeImage", "updateTest"] as const;
+export const builderMethods = ["buildArch", "noop", "composeImage", "diskImage", "updateTest"] as const;
 export type BuilderMethod = (typeof builderMethods)[number];
 export const hubMethods = ["build", "tagBuild", "newRepo"] as const;
 export const taskMethods = [...hubMethods, ...builderMethods] as const;
@@ -35,6 +35,7 @@ export const methodCapability: Record<BuilderMethod, BuilderCapability> = {
   buildArch: "build",
   noop: "build",
   composeImage: "image",
+  diskImage: "image",
   updateTest: "image",
 };
 
@@ -123,9 +124,9 @@ const composeArch = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/);
 export const MAX_IMAGE_STATE_BYTES = 4 * 1024 * 1024;
 
 /**
- * composeImage: a compose's image phases (rootfs, ostree, oci, lint, image-build and, when the
- * definition asks, the boot test) for one variant and architecture, run by a builder with the `image`
- * capability. The definition is the submitted text (the builder validates it again before using it);
+ * composeImage: a compose's image phases up to the OCI image (rootfs, ostree, oci, lint) for one variant
+ * and architecture, run by a builder with the `image` capability (the disk image is a diskImage task:
+ * it deploys the commit once the client has signed it). The definition is the submitted text (the builder validates it again before using it);
  * the APT snapshot it installs from comes as artifacts of the hub's store.
  */
 export const composeImageRequest = z.object({
@@ -153,6 +154,46 @@ export const composeImageRequest = z.object({
 export type ComposeImageRequest = z.infer<typeof composeImageRequest>;
 
 const commitChecksum = z.string().regex(/^[0-9a-f]{64}$/, "an OSTree commit: 64 hex digits");
+
+/** The most a commit's detached metadata (its signatures) may weigh, base64-encoded. */
+export const MAX_COMMITMETA_BASE64 = 256 * 1024;
+
+/**
+ * diskImage: the disk images of one variant and architecture (image-build and, when asked, the marker
+ * boot), run by a builder with the `image` capability after the client signed the commit its composeImage
+ * task made: the commit's repository is that task's tar (in the hub's store), the signature the detached
+ * metadata the client's signing wrote (ostree's objects/XX/REST.commitmeta), which the builder writes at
+ * the path of `commit.checksum` only and verifies against the key the image trusts before deploying it.
+ */
+export const diskImageRequest = z.strictObject({
+  compose: composeId,
+  definitionFile: z.string().regex(new RegExp(`^${pathComponent}$`)),
+  definition: z
+    .string()
+    .min(1)
+    .max(1024 * 1024),
+  variant: composeVariant,
+  arch: composeArch,
+  commit: z.strictObject({
+    checksum: commitChecksum,
+    /** The tar of the composeImage task's repository (its ostree-commit file). */
+    repository: z.strictObject({ sha256, size }),
+    /** The commit's detached metadata, base64 (absent when the definition signs nothing: no updates section). */
+    commitmeta: z
+      .string()
+      .max(MAX_COMMITMETA_BASE64)
+      .regex(/^[A-Za-z0-9+/]+={0,2}$/, "base64")
+      .optional(),
+  }),
+  /** Opaque to the hub and the builder, as composeImage's: deb-bootc-compose validates it with its own schema. */
+  state: z
+    .record(z.string(), z.unknown())
+    .refine((state) => Buffer.byteLength(JSON.stringify(state)) <= MAX_IMAGE_STATE_BYTES, "at most 4 MiB once serialised")
+    .default({}),
+});
+export type DiskImageRequest = z.infer<typeof diskImageRequest>;
+/** The repository tar's name in a diskImage task's W/inputs. */
+export const DISK_REPOSITORY_TAR = "ostree-repo.tar";
 
 /**
  * updateTest: the A/B update boot test of a compose's new commit, run by a builder with the `image`
@@ -301,6 +342,17 @@ export const taskOperations = operations({
     summary: "Queue a running compose's image phases for one variant and architecture on a builder with the image capability",
     params: z.object({ id: composeId }),
     body: composeImageRequest.omit({ compose: true }),
+    status: 202,
+    response: queued,
+  },
+  queueDiskImage: {
+    method: "POST",
+    path: "/api/v1/composes/:id/disk-tasks",
+    permission: "build",
+    summary:
+      "Queue a running compose's disk images of one variant and architecture (its signed commit) on a builder with the image capability",
+    params: z.object({ id: composeId }),
+    body: diskImageRequest.omit({ compose: true }),
     status: 202,
     response: queued,
   },

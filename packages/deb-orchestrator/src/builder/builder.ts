@@ -6,11 +6,19 @@ import type { ClaimedTask } from "../api/builder-protocol.js";
 import { type BuildArchRequest, type BuilderCapability, defaultCapabilities, type ResultFile, type TaskResult } from "../api/tasks.js";
 import type { HubClient } from "../client/hub-client.js";
 import type { BuildRunner } from "./build-runner.js";
+import { prepareDiskWorkDir } from "./disk-work-dir.js";
 import type { ImageRunner } from "./image-runner.js";
 import { prepareImageWorkDir, readImageResult } from "./image-work-dir.js";
 import { LiveLog } from "./live-log.js";
 import { makeTaskWorkDir, removeTaskWorkDir, sweepStaleTaskWorkDirs } from "./task-work-dir.js";
 import { prepareUpdateWorkDir } from "./update-work-dir.js";
+
+/** Each image method's work directory and the deb-bootc-compose verb that runs in it. */
+const imageTaskKinds = {
+  composeImage: { prepare: prepareImageWorkDir, verb: "image-task" },
+  diskImage: { prepare: prepareDiskWorkDir, verb: "disk-image" },
+  updateTest: { prepare: prepareUpdateWorkDir, verb: "update-test" },
+} as const;
 
 export interface BuilderOptions {
   client: HubClient;
@@ -20,7 +28,7 @@ export interface BuilderOptions {
   capabilities?: readonly BuilderCapability[];
   capacity: number;
   runner: BuildRunner;
-  /** Runs composeImage and updateTest tasks (a builder with the `image` capability); without one they fail. */
+  /** Runs composeImage, diskImage and updateTest tasks (a builder with the `image` capability); without one they fail. */
   imageRunner?: ImageRunner;
   workDir: string;
   logger?: Logger;
@@ -278,7 +286,7 @@ export class Builder {
         if (signal.aborted) throw signal.reason;
         return await this.complete(task, {});
       }
-      if ((task.method === "composeImage" || task.method === "updateTest") && this.options.imageRunner) {
+      if ((task.method === "composeImage" || task.method === "diskImage" || task.method === "updateTest") && this.options.imageRunner) {
         await this.sweep();
         await makeTaskWorkDir(dir);
         madeDir = true;
@@ -368,7 +376,8 @@ export class Builder {
 
   /**
    * A compose's image phases (composeImage: W holds the request, the definition and its files, the
-   * snapshot) or its update boot test (updateTest: the request, the previous image, the repository tar):
+   * snapshot), its disk images (diskImage: the request, the definition, the commit's repository tar) or
+   * its update boot test (updateTest: the request, the previous image, the repository tar):
    * prepare W, run the command with its output in the live log `image.log`, check W/out/result.json,
    * upload the files it lists and complete with { files, image }. A hostile request or result fails the
    * task with its code before anything is uploaded; an abort kills the command (through the signal) and
@@ -376,9 +385,9 @@ export class Builder {
    */
   private async runImage(task: ClaimedTask, dir: string, runner: ImageRunner, signal: AbortSignal): Promise<ClaimedTask | null> {
     const download = (sha256: string, path: string) => this.retrying(() => this.options.client.downloadArtifact(sha256, path));
-    const update = task.method === "updateTest";
+    const kind = imageTaskKinds[task.method as keyof typeof imageTaskKinds];
     try {
-      await (update ? prepareUpdateWorkDir : prepareImageWorkDir)(dir, task.request, download, signal);
+      await kind.prepare(dir, task.request, download, signal);
     } catch (error) {
       if (signal.aborted) throw error;
       if (isCodedError(error, "REQUEST_INVALID") || isCodedError(error, "PATH_INVALID")) return this.failWith(task, error);
@@ -389,8 +398,7 @@ export class Builder {
     );
     // the log is complete before the task ends (the hub refuses appends to an ended task); closed in any case
     try {
-      const verb = update ? "update-test" : "image-task";
-      const outcome = await runner.run({ verb, workDir: dir, log: (chunk) => logStream.write(chunk), signal });
+      const outcome = await runner.run({ verb: kind.verb, workDir: dir, log: (chunk) => logStream.write(chunk), signal });
       if (signal.aborted) throw signal.reason;
       if (!outcome.ok) {
         logStream.write(`\n== image task failed: ${outcome.error.code}: ${outcome.error.message}\n`);

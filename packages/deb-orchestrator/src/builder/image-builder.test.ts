@@ -30,6 +30,14 @@ if [ "$1" = update-test ] && [ "$3" = --json ]; then
   echo '{"files":[{"name":"log-boot-update.log","kind":"log"}],"result":{"update":{"passed":true}}}' > "$out/result.json"
   exit 0
 fi
+if [ "$1" = disk-image ] && [ "$3" = --json ]; then
+  echo "fake disk image task" >&2
+  out=$2/out
+  { (cd "$2" && find definition inputs -type f | sort); ls -A "$out"; cat "$2/inputs/ostree-repo.tar"; } > "$out/log-disk-seen.log"
+  printf 'a disk image' > "$out/mini.qcow2"
+  echo '{"files":[{"name":"mini.qcow2","kind":"disk-image"},{"name":"log-disk-seen.log","kind":"log"}],"result":{"disk":true}}' > "$out/result.json"
+  exit 0
+fi
 [ "$1" = image-task ] && [ "$3" = --json ] || { echo "unexpected arguments: $*" >&2; exit 64; }
 W=$2
 out=$W/out
@@ -208,6 +216,44 @@ describe.each(databaseKinds)("image builder on %s", (kind) => {
     expect(await (await test.admin.raw("GET", `/api/v1/tasks/${id}/logs/image.log`)).text()).toContain("fake update test");
     // W goes once the task has completed
     await until(async () => (await workDirEntries(workDir)).length === 0, 10_000, "the update test's W to be removed");
+  });
+
+  it("runs a disk image task: W with the request, the definition and the repository tar from the store, the disk-image verb", async () => {
+    const { command } = await setUp(60_000);
+    const { workDir } = await imageBuilder("images", command);
+    const repository = await test.admin.uploadBuffer(Buffer.from("the composeImage task's repository tar\n"));
+    const request = {
+      definitionFile: "mini.yaml",
+      definition: "name: mini\n",
+      variant: "base",
+      arch: "amd64",
+      commit: { checksum: "a".repeat(64), repository, commitmeta: Buffer.from("signatures").toString("base64") },
+      state: { bootTest: { marker: true } },
+    };
+    // the hub takes no repository it does not have, and no field it does not know (a path for the signature)
+    await expect(
+      test.admin.post(`/api/v1/composes/${composeId}/disk-tasks`, {
+        ...request,
+        commit: { ...request.commit, repository: { sha256: "d".repeat(64), size: 1 } },
+      }),
+    ).rejects.toMatchObject({ code: "ARTIFACT_MISSING" });
+    await expect(
+      test.admin.post(`/api/v1/composes/${composeId}/disk-tasks`, { ...request, commit: { ...request.commit, path: "../x" } }),
+    ).rejects.toMatchObject({ code: "REQUEST_INVALID", message: expect.stringContaining("additional") });
+    const { task: id } = await test.admin.post<{ task: number }>(`/api/v1/composes/${composeId}/disk-tasks`, request);
+    const done = await waitForTask(test.admin, id, 30_000);
+    expect(done.state, JSON.stringify(done.error)).toBe("closed");
+    const task = await detail(id);
+    expect(task.result?.image).toEqual({ disk: true });
+    expect(task.result?.files?.map((f) => [f.name, f.kind])).toEqual([
+      ["mini.qcow2", "disk-image"],
+      ["log-disk-seen.log", "log"],
+    ]);
+    const seen = await (await test.admin.raw("GET", `/api/v1/tasks/${id}/files/log-disk-seen.log`)).text();
+    // the definition by its name, the tar downloaded from the store as uploaded, out/ empty but for what the command wrote
+    expect(seen).toBe("definition/mini.yaml\ninputs/ostree-repo.tar\nlog-disk-seen.log\nthe composeImage task's repository tar\n");
+    expect(await (await test.admin.raw("GET", `/api/v1/tasks/${id}/logs/image.log`)).text()).toContain("fake disk image task");
+    await until(async () => (await workDirEntries(workDir)).length === 0, 10_000, "the disk task's W to be removed");
   });
 
   it("runs an image task: W as the contract says, the log live, the files uploaded and listed in the task's result", async () => {

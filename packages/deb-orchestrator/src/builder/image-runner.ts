@@ -1,10 +1,10 @@
 import { isCodedError, type Logger, run } from "@debian-bootc/core";
 
-/** The deb-bootc-compose commands a builder runs in a prepared W: a compose's image phases, its update boot test. */
-export type ImageVerb = "image-task" | "update-test";
+/** The deb-bootc-compose commands a builder runs in a prepared W: a compose's image phases, its disk images, its update boot test. */
+export type ImageVerb = "image-task" | "disk-image" | "update-test";
 
 export interface ImageRunRequest {
-  /** composeImage: image-task; updateTest: update-test. */
+  /** composeImage: image-task; diskImage: disk-image; updateTest: update-test. */
   verb: ImageVerb;
   /** W, prepared (image-work-dir.ts, update-work-dir.ts) with an empty out/. */
   workDir: string;
@@ -56,7 +56,7 @@ export function codedErrorOf(stdout: string): { code: string; message: string } 
 }
 
 /**
- * Runs `deb-bootc-compose image-task|update-test W --json` in its own process group: output streamed to the live
+ * Runs `deb-bootc-compose image-task|disk-image|update-test W --json` in its own process group: output streamed to the live
  * log, its coded error on failure; on abort the group gets SIGTERM, then SIGKILL after the grace; if the
  * builder dies, the command gets SIGTERM.
  */

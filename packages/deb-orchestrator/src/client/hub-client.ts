@@ -301,6 +301,10 @@ export class HubClient {
   queueComposeImage(compose: string, request: Field<HubOperations["queueComposeImage"], "body">) {
     return this.call("queueComposeImage", { params: { id: compose }, body: request });
   }
+  /** Queue a running compose's disk images of one variant/arch, its commit signed (a diskImage task). */
+  queueDiskImage(compose: string, request: Field<HubOperations["queueDiskImage"], "body">) {
+    return this.call("queueDiskImage", { params: { id: compose }, body: request });
+  }
   /** Queue a running compose's A/B update boot test for one variant/arch (an updateTest task). */
   queueUpdateTest(compose: string, request: Field<HubOperations["queueUpdateTest"], "body">) {
     return this.call("queueUpdateTest", { params: { id: compose }, body: request });

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { type ComposeImageRequest, isTerminal, type UpdateTestRequest } from "../../api/tasks.js";
+import { type ComposeImageRequest, type DiskImageRequest, isTerminal, type UpdateTestRequest } from "../../api/tasks.js";
 import { orchestratorError } from "../../errors.js";
 import type { HubContext } from "../context.js";
 import { caller } from "../http/auth-hooks.js";
@@ -12,6 +12,7 @@ import { getTask, listTasks, taskFile, taskState, whyTask } from "../queries.js"
 import { followLog, listLogs, logDir, readLogFrom } from "../task-log.js";
 import { cancelTask, resubmitTask } from "../tasks/control.js";
 import { queueComposeImage } from "../tasks/methods/compose-image.js";
+import { queueDiskImage } from "../tasks/methods/disk-image.js";
 import { submitNoop } from "../tasks/methods/noop.js";
 import { queueUpdateTest } from "../tasks/methods/update-test.js";
 import { checkFileName } from "../validate.js";
@@ -41,6 +42,13 @@ export const taskRoutes: FastifyPluginAsync<{ ctx: HubContext }> = async (app, {
       // the snapshot's file list: one entry per .deb and index
       bodyLimit: 32 * 1024 * 1024,
     },
+  );
+  route<{ Params: { id: string }; Body: Omit<DiskImageRequest, "compose"> }>(
+    "queueDiskImage",
+    async (request, reply) =>
+      reply.status(202).send({ task: await queueDiskImage(ctx, caller(request), { ...request.body, compose: request.params.id }) }),
+    // the definition (1 MiB at most) and the state (4 MiB at most) ride in the body
+    { bodyLimit: 8 * 1024 * 1024 },
   );
   route<{ Params: { id: string }; Body: Omit<UpdateTestRequest, "compose"> }>("queueUpdateTest", async (request, reply) =>
     reply.status(202).send({ task: await queueUpdateTest(ctx, caller(request), { ...request.body, compose: request.params.id }) }),

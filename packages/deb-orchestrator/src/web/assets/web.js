@@ -149,7 +149,7 @@ function watchCompose(el) {
   source.addEventListener("compose.task", (event) => {
     const { task, method, variant, arch } = data(event);
     if (Number.isInteger(task) && typeof variant === "string" && typeof arch === "string")
-      tasks.add(task, `${variant}/${arch}${method === "updateTest" ? " update test" : ""}`);
+      tasks.add(task, `${variant}/${arch}${method === "updateTest" ? " update test" : method === "diskImage" ? " disk images" : ""}`);
   });
   source.addEventListener("compose.state", (event) => {
     const { status } = data(event);

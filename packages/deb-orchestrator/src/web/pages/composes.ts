@@ -131,7 +131,7 @@ function publishedSection(published: ComposePublished | null, running: boolean):
 
 /** An image task's row; web.js adds the same for a task queued while the page is open. */
 function imageTaskRow(t: Awaited<ReturnType<typeof composeImageTasks>>[number]): SafeHtml {
-  return html`<tr id="${`image-task-${t.id}`}"><td>${t.variant}/${t.arch}${t.method === "updateTest" ? " update test" : ""}</td><td><a href="${path`/tasks/${t.id}`}">#${t.id}</a></td><td>${stateBadge(
+  return html`<tr id="${`image-task-${t.id}`}"><td>${t.variant}/${t.arch}${t.method === "updateTest" ? " update test" : t.method === "diskImage" ? " disk images" : ""}</td><td><a href="${path`/tasks/${t.id}`}">#${t.id}</a></td><td>${stateBadge(
     t.state,
   )}</td><td class="host">${t.host ?? ""}</td><td><a href="${path`/tasks/${t.id}/logs/${IMAGE_LOG}`}">${IMAGE_LOG}</a></td></tr>`;
 }

@@ -217,7 +217,7 @@ ${live}
 
 /** The log a builder streams a task's output to as it runs: an image task's command writes image.log, a build build.log. */
 export function liveLogName(method: string): string {
-  return method === "composeImage" || method === "updateTest" ? "image.log" : "build.log";
+  return method === "composeImage" || method === "diskImage" || method === "updateTest" ? "image.log" : "build.log";
 }
 
 async function liveLog(env: WebEnv, id: number, name: string, state: string): Promise<SafeHtml> {

@@ -55,7 +55,7 @@ export async function queueComposeImage(ctx: HubContext, principal: Principal, i
 }
 
 /** The builder methods a compose queues: the hub lists and cancels them with their compose. */
-export const composeTaskMethods = ["composeImage", "updateTest"] as const;
+export const composeTaskMethods = ["composeImage", "diskImage", "updateTest"] as const;
 
 /**
  * Insert a compose's builder task (its label starts with the compose's prefix) with the event that adds
@@ -99,7 +99,7 @@ export async function insertComposeTask(
 }
 
 /**
- * A compose ended (finished, failed, interrupted or abandoned): its image and update-test tasks that have not ended are
+ * A compose ended (finished, failed, interrupted or abandoned): its image, disk image and update-test tasks that have not ended are
  * canceled, so no builder goes on making an image nobody will collect (a builder running one hears at
  * its next heartbeat that the task is no longer its own). Returns the canceled task ids.
  */
@@ -121,7 +121,7 @@ export async function cancelComposeImages(trx: Transaction<Database>, ctx: HubCo
   return canceled;
 }
 
-/** A compose's image and update-test tasks, oldest first, with the variant and architecture each makes and the builder that holds or held it. */
+/** A compose's image, disk image and update-test tasks, oldest first, with the variant and architecture each makes and the builder that holds or held it. */
 export async function composeImageTasks(db: Kysely<Database>, composeId: string) {
   const prefix = composeImageLabelPrefix(composeId);
   const rows = await db

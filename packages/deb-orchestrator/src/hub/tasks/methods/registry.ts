@@ -3,6 +3,7 @@ import {
   buildArchRequest,
   buildRequest,
   composeImageRequest,
+  diskImageRequest,
   newRepoRequest,
   noopRequest,
   type TaskMethod,
@@ -26,7 +27,7 @@ export interface TaskSubject {
 /**
  * Every task method: the schema of its request, what it works on and, for the methods the hub runs
  * itself, its step (what to do next, looking at the task and its children). Builder methods have no step
- * here: builders run them and report through the scheduler (buildArch, noop, composeImage, updateTest).
+ * here: builders run them and report through the scheduler (buildArch, noop, composeImage, diskImage, updateTest).
  */
 interface Method<S extends z.ZodType> {
   request: S;
@@ -42,6 +43,10 @@ const methods = {
   newRepo: method({ request: newRepoRequest, subject: (r) => ({ text: `repo of ${r.tag}` }), step: stepNewRepo }),
   noop: method({ request: noopRequest }),
   composeImage: method({ request: composeImageRequest, subject: (r) => ({ text: `${r.variant}/${r.arch}`, detail: r.compose }) }),
+  diskImage: method({
+    request: diskImageRequest,
+    subject: (r) => ({ text: `disk images ${r.variant}/${r.arch}`, detail: r.commit.checksum.slice(0, 12) }),
+  }),
   updateTest: method({
     request: updateTestRequest,
     subject: (r) => ({ text: `update test ${r.variant}/${r.arch}`, detail: `${r.from.commit.slice(0, 12)} → ${r.to.commit.slice(0, 12)}` }),
