@@ -8,7 +8,7 @@ import type { BuildState, PackageRecord } from "@debian-bootc/deb-bootc-compose"
 import { generateOpenPgpKey } from "@debian-bootc/debian";
 import { afterAll, describe, expect, it } from "vitest";
 import { cacheWithPrivateRootfs } from "../packages/deb-bootc-compose/src/image-task/__fixtures__/minimal-compose.js";
-import { expectBuiltImage, expectRecordedCompose } from "./built-image.js";
+import { expectBootedAs, expectBuiltImage, expectRecordedCompose } from "./built-image.js";
 
 /**
  * The workflow across several hosts, made of network namespaces on one bridge (veth pairs): the hub on
@@ -414,7 +414,13 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
     // the compose host's compose directory, checked as the workflow test checks its own
     const composeDir = /^\s+(\/\S+)$/m.exec(composed.stdout)?.[1] ?? "";
     const osRelease = await readFile(join(examples, "branding", "os-release"), "utf8");
-    const { builds, packages, built } = await expectBuiltImage(composeDir, { tag: "13.0", osRelease, scratch: join(dir, "unpacked") });
+    // all but the boot (the next compose's test boots this image, and its own: expectBootedAs there)
+    const { builds, packages, built } = await expectBuiltImage(composeDir, {
+      tag: "13.0",
+      osRelease,
+      scratch: join(dir, "unpacked"),
+      booted: false,
+    });
     expect(builds.hub.url).toBe(hubUrl);
     expect(builds.builds.map((b) => b.source).sort()).toEqual(["debian-bootc-branding", ...SOURCES].sort());
     expect(builds.builds.filter((b) => !b.reused).map((b) => b.source)).toEqual(["debian-bootc-branding"]);
@@ -490,6 +496,8 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
     expect(marker.steps[0]?.marker?.commit).toBe(newCommit);
     expect(await readFile(join(composeDir, "logs", "test.log"), "utf8")).toContain("booted where the image was made");
     expect(existsSync(join(composeDir, "work", "amd64", "minimal", "boot-test"))).toBe(false);
+    // the booted system is the branding's, as the workflow test checks its own
+    await expectBootedAs(composeDir, await readFile(join(examples, "branding", "os-release"), "utf8"));
 
     // the update test: the first compose's image (never booted before: its compose skipped the test phase)
     // boots, upgrades to the new commit, boots it, rolls back
