@@ -286,7 +286,7 @@ export class Builder {
         if (signal.aborted) throw signal.reason;
         return await this.complete(task, {});
       }
-      if ((task.method === "composeImage" || task.method === "diskImage" || task.method === "updateTest") && this.options.imageRunner) {
+      if (Object.hasOwn(imageTaskKinds, task.method) && this.options.imageRunner) {
         await this.sweep();
         await makeTaskWorkDir(dir);
         madeDir = true;

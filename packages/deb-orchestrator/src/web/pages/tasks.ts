@@ -3,6 +3,7 @@ import { apiUrl } from "../../api/routes.js";
 import { builderMethods, isTerminal, taskMethods, taskStates } from "../../api/tasks.js";
 import { whyTask } from "../../hub/queries.js";
 import { listLogs, logDir, readLogTail } from "../../hub/task-log.js";
+import { composeTaskMethods } from "../../hub/tasks/methods/compose-image.js";
 import { formatBytes, formatDuration, formatTime, html, path, query, raw, type SafeHtml, timeAgo } from "../html.js";
 import { actionForm, buildLink, can, layout, type PageContext, pager, stateBadge, table, tagLink, taskLink } from "../layout.js";
 import {
@@ -217,7 +218,7 @@ ${live}
 
 /** The log a builder streams a task's output to as it runs: an image task's command writes image.log, a build build.log. */
 export function liveLogName(method: string): string {
-  return method === "composeImage" || method === "diskImage" || method === "updateTest" ? "image.log" : "build.log";
+  return (composeTaskMethods as readonly string[]).includes(method) ? "image.log" : "build.log";
 }
 
 async function liveLog(env: WebEnv, id: number, name: string, state: string): Promise<SafeHtml> {
