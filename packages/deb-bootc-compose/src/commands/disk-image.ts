@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import type { CommandSpec } from "@debian-bootc/core";
-import { ComposeEvents } from "../compose/compose-events.js";
 import { runDiskTask } from "../image-task/run-disk-task.js";
+import { phaseProgress } from "./image-task.js";
 
 export const diskImageCommand: CommandSpec = {
   name: "disk-image",
@@ -16,14 +16,7 @@ export const diskImageCommand: CommandSpec = {
   options: [],
   examples: ["deb-bootc-compose disk-image /var/lib/deb-orchestrator/builder/task-13-3 --json"],
   async run(ctx) {
-    const events = new ComposeEvents();
-    events.subscribe((e) => {
-      if (e.kind === "ended") {
-        const r = e.record;
-        ctx.out.warn(`${r.name}: ${r.outcome}${r.durationMs === undefined ? "" : ` (${(r.durationMs / 1000).toFixed(1)} s)`}`);
-        for (const note of r.notes ?? []) ctx.out.warn(`  ${note}`);
-      } else if (e.kind === "started") ctx.out.warn(`${e.phase}: started`);
-    });
+    const events = phaseProgress(ctx.out);
     const result = await runDiskTask({ workDir: resolve(ctx.args[0]!), signal: ctx.signal, events });
     if (ctx.json) ctx.out.json({ ok: true, ...result });
     else for (const f of result.files) ctx.out.line(`${f.kind}: ${f.name}`);

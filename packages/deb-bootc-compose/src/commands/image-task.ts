@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import type { CommandSpec } from "@debian-bootc/core";
+import type { CommandSpec, Output } from "@debian-bootc/core";
 import { ComposeEvents } from "../compose/compose-events.js";
 import { runImageTask } from "../image-task/run-image-task.js";
 
@@ -16,14 +16,7 @@ export const imageTaskCommand: CommandSpec = {
   examples: ["deb-bootc-compose image-task /var/lib/deb-orchestrator/builder/task-12-3 --json"],
   async run(ctx) {
     const o = ctx.options as { cacheDir?: string };
-    const events = new ComposeEvents();
-    events.subscribe((e) => {
-      if (e.kind === "ended") {
-        const r = e.record;
-        ctx.out.warn(`${r.name}: ${r.outcome}${r.durationMs === undefined ? "" : ` (${(r.durationMs / 1000).toFixed(1)} s)`}`);
-        for (const note of r.notes ?? []) ctx.out.warn(`  ${note}`);
-      } else if (e.kind === "started") ctx.out.warn(`${e.phase}: started`);
-    });
+    const events = phaseProgress(ctx.out);
     const result = await runImageTask({
       workDir: resolve(ctx.args[0]!),
       ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
@@ -35,3 +28,16 @@ export const imageTaskCommand: CommandSpec = {
     return 0;
   },
 };
+
+/** A builder's run's phases as they start and end, on stderr (the task's live log); stdout keeps the result. */
+export function phaseProgress(out: Output): ComposeEvents {
+  const events = new ComposeEvents();
+  events.subscribe((e) => {
+    if (e.kind === "ended") {
+      const r = e.record;
+      out.warn(`${r.name}: ${r.outcome}${r.durationMs === undefined ? "" : ` (${(r.durationMs / 1000).toFixed(1)} s)`}`);
+      for (const note of r.notes ?? []) out.warn(`  ${note}`);
+    } else if (e.kind === "started") out.warn(`${e.phase}: started`);
+  });
+  return events;
+}
