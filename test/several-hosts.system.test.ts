@@ -29,7 +29,7 @@ import { expectBootedAs, expectBuiltImage, expectRecordedCompose } from "./built
  * task makes the disk image of the signed commit, and the compose is FINISHED (its test phase skipped).
  * The image is checked as the one-machine workflow test checks its own. The image tasks share a compose
  * cache of their own (rootfs trees), the machine's .debs and package indexes linked in, as the compose
- * host's cache has them. Then the next compose of that definition (one file changed) runs its test phase on
+ * host's cache has them. Then the next compose of that definition (a new version) runs its test phase on
  * the surviving builder: the diskImage task boots the new disk image to its marker, and an updateTest task
  * boots the first compose's image, upgrades it over HTTP from the channel the client signed, boots the new
  * commit and rolls back. Also needs mmdebstrap, skopeo, umoci and QEMU; about 11 minutes under TCG.
@@ -451,13 +451,20 @@ describe("several hosts: hub on PostgreSQL, two builders, compose, over network 
     timeout: 40 * 60_000,
   }, async () => {
     expect(firstImageCompose, "the first image's compose of the test before").not.toBe("");
-    // the next compose of the same definition changes one file: a new commit to update to
+    // the next compose of the definition is a new version: a new image task (its inputs changed), whose root
+    // tree is the one the builders' cache has (the version is no part of a tree), committed anew: the
+    // commit to update to
     const text = await readFile(imageDefinition, "utf8");
-    await writeFile(imageDefinition, text.replace("postprocess:\n", "postprocess:\n  - name: motd\n    run: 'echo updated > /etc/motd'\n"));
+    await writeFile(imageDefinition, text.replace('version: "13.0"', 'version: "13.1"'));
     const composed = await composeOnHost(imageDefinition, ["--images-on", "hub"]);
-    expect(composed.stdout).toMatch(/several-hosts-image-13\.0-\d+\.\d+: FINISHED/);
+    expect(composed.stdout).toMatch(/several-hosts-image-13\.1-\d+\.\d+: FINISHED/);
     const composeDir = /^\s+(\/\S+)$/m.exec(composed.stdout)?.[1] ?? "";
     expect(composeDir).not.toBe(firstImageCompose);
+    const imageTasks = await hubGet<TaskView[]>("/api/v1/tasks?method=composeImage");
+    expect(imageTasks).toHaveLength(2);
+    expect(await hubText(`/api/v1/tasks/${Math.max(...imageTasks.map((t) => t.id))}/logs/image.log`)).toContain(
+      "tree reused from the cache",
+    );
 
     // the update test ran as a task of the compose on the builder still alive
     const updateTasks = await hubGet<(TaskView & { method: string; label: string })[]>("/api/v1/tasks?method=updateTest");
