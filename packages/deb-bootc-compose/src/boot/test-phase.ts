@@ -97,7 +97,7 @@ export async function previousImage(
   name: string,
   variant: string,
   arch: string,
-): Promise<{ image: string; format: "raw" | "qcow2"; commit: string; composeId: string } | undefined> {
+): Promise<{ image: string; format: "raw" | "qcow2"; commit: string; composeId: string; repo: string } | undefined> {
   const outputDir = dirname(composeDir);
   const self = basename(composeDir);
   const candidates = (await readdir(outputDir))
@@ -114,7 +114,13 @@ export async function previousImage(
     const commitFile = await readFile(join(dir, "ostree-commit.json"), "utf8").catch(() => undefined);
     if (!image || !commitFile) continue;
     const commit = (JSON.parse(commitFile) as { commit: string }).commit;
-    return { image: join(dir, "images", image), format: image.endsWith(".qcow2") ? "qcow2" : "raw", commit, composeId: entry };
+    return {
+      image: join(dir, "images", image),
+      format: image.endsWith(".qcow2") ? "qcow2" : "raw",
+      commit,
+      composeId: entry,
+      repo: join(prev, "compose", "ostree", "repo"),
+    };
   }
   return undefined;
 }
@@ -211,8 +217,13 @@ export function createTestPhase(options: TestPhaseOptions & { baseDir?: string }
           const key = await updateSigningKey(ctx.definition, options.baseDir ?? dirname(ctx.composeDir));
           const published = join(workDir, "published");
           const ref = channelRef(ctx.definition, commit.variant, commit.arch)!;
-          for (const c of [prev.commit, commit.commit])
-            await publishCommit({ repo: published, sourceRepo: commit.repo, commit: c, ref, key, logger: ctx.logger, signal: ctx.signal });
+          // each from its own compose's repository: a new version is a new ref (ostree.ref has {version}), whose
+          // commit does not chain on the previous one, which this compose's repository then lacks
+          for (const [c, sourceRepo] of [
+            [prev.commit, prev.repo],
+            [commit.commit, commit.repo],
+          ] as const)
+            await publishCommit({ repo: published, sourceRepo, commit: c, ref, key, logger: ctx.logger, signal: ctx.signal });
           const result = await (options.updateTestOn ?? updateTestHere)(ctx, {
             variant: commit.variant,
             arch: commit.arch,
