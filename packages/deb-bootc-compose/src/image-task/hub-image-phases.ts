@@ -130,6 +130,21 @@ async function watchQueued(
   }
 }
 
+/**
+ * The compose ends on `error`: the tasks it queued stop too (the hub cancels them as well once the compose
+ * has ended), but for a task that failed by itself (IMAGE_PHASES_FAILED). Returns the error to throw.
+ */
+async function stopQueued(
+  ctx: PhaseContext,
+  client: { cancelTask(id: number): Promise<unknown> },
+  queued: readonly QueuedTask[],
+  error: unknown,
+): Promise<unknown> {
+  if (ctx.signal.aborted || !isCodedError(error, "IMAGE_PHASES_FAILED"))
+    for (const q of queued) await client.cancelTask(q.id).catch(() => {});
+  return error;
+}
+
 /** IMAGE_PHASES_FAILED for a task that did not close, with the task's error and where its log is. */
 function taskFailed(hubUrl: string, what: string, q: QueuedTask, task: TaskDetail): Error {
   const log = `${hubUrl}/api/v1/tasks/${q.id}/logs/${IMAGE_LOG}`;
@@ -209,10 +224,7 @@ async function runImageTasks(ctx: PhaseContext, options: HubImagePhasesOptions):
     }
     return checked;
   } catch (error) {
-    // the compose ends: tasks it queued stop too (the hub cancels them as well once the compose has ended)
-    if (ctx.signal.aborted || !isCodedError(error, "IMAGE_PHASES_FAILED"))
-      for (const q of queued) await client.cancelTask(q.id).catch(() => {});
-    throw error;
+    throw await stopQueued(ctx, client, queued, error);
   }
 }
 
@@ -334,9 +346,6 @@ async function runDiskTasks(
     }
     return tasks.map((t) => placed.get(t) ?? t);
   } catch (error) {
-    // the compose ends: tasks it queued stop too
-    if (ctx.signal.aborted || !isCodedError(error, "IMAGE_PHASES_FAILED"))
-      for (const q of queued) await client.cancelTask(q.id).catch(() => {});
-    throw error;
+    throw await stopQueued(ctx, client, queued, error);
   }
 }
