@@ -302,6 +302,8 @@ describe.skipIf(!ready)("a compose with its image phases on a hub's builder", ()
 
     // the finished compose's page, reloaded: its images with digests and sizes, its packages with the build
     const page = composePage!;
+    // before the reload, the diskImage task's row as the page's script added it live (the server's label)
+    await expect(page.locator(`#image-task-${diskTasks[0]!.id} td`).first().textContent()).resolves.toBe("minimal/amd64 disk images");
     await page.reload();
     await expect(page.locator("dl.facts .state").first().textContent()).resolves.toBe("FINISHED");
     const imageRows = page.locator("section:has(h2:text-is('Images')) tbody tr");

@@ -472,15 +472,21 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     expect((await fetch(`${url}/static/web.css`)).status).toBe(401);
     const cookie = await login(url, test.adminToken);
     expect((await fetch(`${url}/static/web.css`, { headers: { cookie } })).status).toBe(200);
-    // the page's script carries html.ts's formatters (one definition with the server's), and parses as a whole
+    // the page's script carries the server's formatters and labels (one definition with the server's), and parses as a whole
     const script = await (await fetch(`${url}/static/web.js`, { headers: { cookie } })).text();
-    expect(script.match(/^function format(Duration|Time)\(/gm)).toEqual(["function formatDuration(", "function formatTime("]);
+    expect(script.match(/^function (format(Duration|Time)|imageTaskLabel)\(/gm)).toEqual([
+      "function formatDuration(",
+      "function formatTime(",
+      "function imageTaskLabel(",
+    ]);
     expect(() => new Function(script)).not.toThrow();
-    const formatters = new Function(
-      `${script.slice(0, script.indexOf("// deb-orchestrator web UI"))}; return { formatDuration, formatTime };`,
+    const shared = new Function(
+      `${script.slice(0, script.indexOf("// deb-orchestrator web UI"))}; return { formatDuration, formatTime, imageTaskLabel };`,
     )();
-    expect(formatters.formatDuration(61_000)).toBe("1 min 1 s");
-    expect(formatters.formatTime(Date.UTC(2025, 2, 1, 14, 5, 9))).toBe("2025-03-01 14:05:09 UTC");
+    expect(shared.formatDuration(61_000)).toBe("1 min 1 s");
+    expect(shared.formatTime(Date.UTC(2025, 2, 1, 14, 5, 9))).toBe("2025-03-01 14:05:09 UTC");
+    expect(shared.imageTaskLabel("diskImage", "base", "amd64")).toBe("base/amd64 disk images");
+    expect(shared.imageTaskLabel("composeImage", "base", "amd64")).toBe("base/amd64");
     const after = await fetch(`${url}/tasks?state=free`, { headers: { cookie } });
     expect(after.status).toBe(200);
     expect(await after.text()).toContain("No task matches");

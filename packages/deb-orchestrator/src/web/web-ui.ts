@@ -18,7 +18,7 @@ import { closeSession, openSession, SESSION_TTL_MS } from "../hub/web-sessions.j
 import { formatDuration, formatTime } from "./html.js";
 import type { PageContext } from "./layout.js";
 import { buildPage, buildsPage, packagePage, packagesPage } from "./pages/builds.js";
-import { composeLogPage, composePage, composesPage } from "./pages/composes.js";
+import { composeLogPage, composePage, composesPage, imageTaskLabel } from "./pages/composes.js";
 import { hostsPage } from "./pages/hosts.js";
 import { errorPage, loginPage } from "./pages/login.js";
 import { overviewPage } from "./pages/overview.js";
@@ -78,10 +78,11 @@ function loadAsset(name: string, type: string, prefix = ""): Asset {
 }
 
 /**
- * What web.js gets before its own text: html.ts's formatters as their own (compiled) source, so that a
- * page formats live times and durations exactly as the server formatted them, from one definition.
+ * What web.js gets before its own text: the server's formatters and labels as their own (compiled)
+ * source, so that a page shows live times, durations and task labels exactly as the server rendered
+ * them, from one definition (each is self-contained: it refers to nothing else of its module).
  */
-const SHARED_WITH_THE_PAGE = `${formatDuration}\n${formatTime}\n`;
+const SHARED_WITH_THE_PAGE = `${formatDuration}\n${formatTime}\n${imageTaskLabel}\n`;
 
 const FLASH: Record<string, string> = {
   canceled: "Task canceled.",

@@ -52,7 +52,8 @@ function watchTask(el) {
   for (const kind of ["task.state", "task.freed"]) source.addEventListener(kind, onEvent);
 }
 
-// formatDuration and formatTime are html.ts's: the hub serves their source ahead of this file (web-ui.ts)
+// formatDuration and formatTime (html.ts) and imageTaskLabel (pages/composes.ts) are the server's: the hub
+// serves their source ahead of this file (web-ui.ts)
 
 const SVG = "http://www.w3.org/2000/svg";
 const timeOf = (value) => (value === undefined || value === "" ? null : Number(value));
@@ -149,7 +150,7 @@ function watchCompose(el) {
   source.addEventListener("compose.task", (event) => {
     const { task, method, variant, arch } = data(event);
     if (Number.isInteger(task) && typeof variant === "string" && typeof arch === "string")
-      tasks.add(task, `${variant}/${arch}${method === "updateTest" ? " update test" : method === "diskImage" ? " disk images" : ""}`);
+      tasks.add(task, imageTaskLabel(method, variant, arch));
   });
   source.addEventListener("compose.state", (event) => {
     const { status } = data(event);

@@ -129,9 +129,15 @@ function publishedSection(published: ComposePublished | null, running: boolean):
   return table(["Variant", "Channel", "Ref", "Commit", "Notes"], rows);
 }
 
+/** What a compose's builder task makes, as its row names it (web.js gets this function's source: web-ui.ts). */
+export function imageTaskLabel(method: string, variant: string, arch: string): string {
+  const what = { updateTest: " update test", diskImage: " disk images" }[method] ?? "";
+  return `${variant}/${arch}${what}`;
+}
+
 /** An image task's row; web.js adds the same for a task queued while the page is open. */
 function imageTaskRow(t: Awaited<ReturnType<typeof composeImageTasks>>[number]): SafeHtml {
-  return html`<tr id="${`image-task-${t.id}`}"><td>${t.variant}/${t.arch}${t.method === "updateTest" ? " update test" : t.method === "diskImage" ? " disk images" : ""}</td><td><a href="${path`/tasks/${t.id}`}">#${t.id}</a></td><td>${stateBadge(
+  return html`<tr id="${`image-task-${t.id}`}"><td>${imageTaskLabel(t.method, t.variant, t.arch)}</td><td><a href="${path`/tasks/${t.id}`}">#${t.id}</a></td><td>${stateBadge(
     t.state,
   )}</td><td class="host">${t.host ?? ""}</td><td><a href="${path`/tasks/${t.id}/logs/${IMAGE_LOG}`}">${IMAGE_LOG}</a></td></tr>`;
 }
