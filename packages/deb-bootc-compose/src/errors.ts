@@ -109,7 +109,7 @@ export const composeErrorCodes = {
   BOOT_TEST_FAILED: {
     category: "build-failed",
     summary:
-      "A disk image did not boot to the compose's marker (or an update/rollback step failed) within the time limit; logs/ holds the serial console.",
+      "A disk image did not boot to the compose's marker (or an update/rollback step failed) within the time limit, or the guest stopped (a kernel panic, an emergency shell); the message ends with the console's last lines, logs/ holds the whole serial console.",
   },
   // build (deb-orchestrator)
   ORCHESTRATOR_CONFIG: {

@@ -369,6 +369,10 @@ async function openSession(options: BootTestOptions): Promise<Session> {
         onResults: (text) => resultsLog.write(text),
         logger: options.logger,
         signal: options.signal,
+      }).catch((error) => {
+        // which of the test's boots it was: an update test has three
+        if (!isCodedError(error, "BOOT_TEST_FAILED")) throw error;
+        throw composeError("BOOT_TEST_FAILED", `boot ${name}: ${error.message}`, { details: error.details, cause: error });
       });
       const marker = parseMarker(result.results);
       const step: BootStepResult = { name, marker, timeToMarkerMs: result.seen.marker, durationMs: result.durationMs, ended: result.ended };

@@ -164,6 +164,37 @@ export interface BootOptions extends QemuSpec {
 /** How often the results file is read while the guest runs. */
 const RESULTS_POLL_MS = 250;
 
+/**
+ * What a guest prints when it can go no further by itself (a kernel panic, systemd's or dracut's emergency
+ * shell): the boot is stopped there rather than at its time limit.
+ */
+export const STUCK_RE = /Kernel panic - not syncing[^\r\n]*|You are in emergency mode[^\r\n]*|Entering emergency mode[^\r\n]*/;
+
+/**
+ * How many of the console's and the results port's last lines a failed boot's message carries, each cut at
+ * LINE_MAX characters: a builder's result carries 4,000 characters of a message (BOOT_MESSAGE_MAX).
+ */
+const TAIL_LINES = { console: 15, results: 6 };
+const LINE_MAX = 160;
+
+/** The last `count` non-empty lines of a console capture, without its terminal escapes (GRUB's menu draws with them). */
+export function lastLines(text: string, count: number): string[] {
+  return text
+    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "")
+    .split(/\r?\n|\r/)
+    .filter((line) => line.trim() !== "")
+    .slice(-count)
+    .map((line) => (line.length > LINE_MAX ? `${line.slice(0, LINE_MAX)}...` : line));
+}
+
+/** A failed boot's message: what happened, then the console's and the results port's last lines. */
+function withTails(what: string, console: string, results: string): string {
+  const parts = [what, `the console's last lines:\n${lastLines(console, TAIL_LINES.console).join("\n") || "(nothing)"}`];
+  const fromPort = lastLines(results, TAIL_LINES.results);
+  if (fromPort.length > 0) parts.push(`the results port's last lines:\n${fromPort.join("\n")}`);
+  return parts.join("\n");
+}
+
 /** Reads a growing file from where the last read stopped. */
 async function fileTail(path: string): Promise<{ read(): Promise<string>; close(): Promise<void> }> {
   const handle = await open(path, "r");
@@ -194,8 +225,15 @@ export async function bootOnce(options: BootOptions): Promise<BootRun> {
   let text = "";
   let results = "";
   let matched = false;
+  let stuck: string | undefined;
   const seen: Record<string, number> = {};
-  const check = () => {
+  const check = (fresh = "") => {
+    // a panic's or an emergency shell's line: looked for in what just arrived (and a line's worth before it)
+    const stuckLine = fresh && stuck === undefined ? STUCK_RE.exec(text.slice(-(fresh.length + 200)))?.[0] : undefined;
+    if (stuckLine !== undefined) {
+      stuck = stuckLine.trim();
+      controller.abort();
+    }
     const watched = options.resultsFile ? results : text;
     for (const [name, re] of Object.entries(options.watch ?? {}))
       if (seen[name] === undefined && re.test(watched)) seen[name] = Date.now() - started;
@@ -235,8 +273,9 @@ export async function bootOnce(options: BootOptions): Promise<BootRun> {
       debianPackage: "qemu-system-x86",
       onStdout: (chunk) => {
         options.onConsole?.(chunk);
-        text += chunk.toString("utf8");
-        check();
+        const fresh = chunk.toString("utf8");
+        text += fresh;
+        check(fresh);
       },
     });
     await finish();
@@ -247,8 +286,12 @@ export async function bootOnce(options: BootOptions): Promise<BootRun> {
       return { console: text, results, ended: "matched", durationMs: Date.now() - started, seen };
     if (options.signal?.aborted) throw error;
     if (isCodedError(error, "INTERRUPTED")) {
-      throw composeError("BOOT_TEST_FAILED", `${options.disk}: no result within ${Math.round(options.timeoutMs / 1000)} s`, {
-        details: { consoleTail: text.slice(-2000), resultsTail: results.slice(-2000) },
+      const what =
+        stuck !== undefined
+          ? `${options.disk}: the guest stopped after ${Math.round((Date.now() - started) / 1000)} s: ${stuck}`
+          : `${options.disk}: no result within ${Math.round(options.timeoutMs / 1000)} s`;
+      throw composeError("BOOT_TEST_FAILED", withTails(what, text, results), {
+        details: { consoleTail: text.slice(-2000), resultsTail: results.slice(-2000), ...(stuck ? { stuck } : {}) },
       });
     }
     throw composeError("BOOT_TEST_FAILED", `${options.disk}: QEMU failed: ${(error as Error).message}`, { cause: error });
