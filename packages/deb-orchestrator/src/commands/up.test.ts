@@ -12,14 +12,17 @@ import { waitForTask } from "../testing/test-builds.js";
 import { upImages } from "./up.js";
 
 describe("deb-orchestrator up: its builder's image tasks", () => {
+  /** The newest hostPath's directory; every one of them is removed after the test. */
   let dir: string;
+  const dirs: string[] = [];
   afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
+    for (const made of dirs.splice(0)) await rm(made, { recursive: true, force: true });
   });
 
   /** A PATH holding the image tools, and deb-bootc-compose unless told otherwise. */
   async function hostPath(withCompose = true): Promise<string> {
     dir = await mkdtemp(join(tmpdir(), "up-images-"));
+    dirs.push(dir);
     const bin = join(dir, "bin");
     await mkdir(bin);
     for (const tool of [...imageTools, ...(withCompose ? ["deb-bootc-compose"] : [])]) {
