@@ -487,6 +487,7 @@ describe.each(databaseKinds)("web UI on %s", (kind) => {
     expect(shared.formatTime(Date.UTC(2025, 2, 1, 14, 5, 9))).toBe("2025-03-01 14:05:09 UTC");
     expect(shared.imageTaskLabel("diskImage", "base", "amd64")).toBe("base/amd64 disk images");
     expect(shared.imageTaskLabel("composeImage", "base", "amd64")).toBe("base/amd64");
+    expect(shared.imageTaskLabel("toString", "base", "amd64")).toBe("base/amd64");
     const after = await fetch(`${url}/tasks?state=free`, { headers: { cookie } });
     expect(after.status).toBe(200);
     expect(await after.text()).toContain("No task matches");

@@ -131,8 +131,15 @@ function publishedSection(published: ComposePublished | null, running: boolean):
 
 /** What a compose's builder task makes, as its row names it (web.js gets this function's source: web-ui.ts). */
 export function imageTaskLabel(method: string, variant: string, arch: string): string {
-  const what = { updateTest: " update test", diskImage: " disk images" }[method] ?? "";
-  return `${variant}/${arch}${what}`;
+  // a switch, not an object lookup: a method named like an Object.prototype member must not find it
+  switch (method) {
+    case "updateTest":
+      return `${variant}/${arch} update test`;
+    case "diskImage":
+      return `${variant}/${arch} disk images`;
+    default:
+      return `${variant}/${arch}`;
+  }
 }
 
 /** An image task's row; web.js adds the same for a task queued while the page is open. */
