@@ -42,6 +42,24 @@ describe("runCli", () => {
     expect(out.errors).toEqual(["demo: error: x.yaml:3: bad", "hint: fix it"]);
   });
 
+  it("prints a message's outside text without the escapes and control characters that would drive the terminal", async () => {
+    const hostile: ToolSpec = {
+      ...tool,
+      commands: [
+        {
+          name: "fail",
+          summary: "fails",
+          async run() {
+            throw coreError("CONFIG_INVALID", "console:\n\x1b]52;c;ZXZpbA==\x07tail\rline\x1b[2J", { hint: "see\x1b[31m log" });
+          },
+        },
+      ],
+    };
+    const out = memoryOutput();
+    expect(await runCli(hostile, ["fail"], out)).toBe(2);
+    expect(out.errors).toEqual(["demo: error: console:\ntailline", "hint: see log"]);
+  });
+
   it("reports errors as JSON with --json", async () => {
     const out = memoryOutput();
     expect(await runCli(tool, ["fail", "--json"], out)).toBe(2);

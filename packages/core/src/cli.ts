@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { CodedError, coreError, type ErrorCategory } from "./errors.js";
+import { plainText } from "./terminal-text.js";
 
 /** Exit codes shared by the three CLIs, documented in docs/cli.md. */
 export const exitCodes: Readonly<Record<ErrorCategory | "ok", number>> = {
@@ -245,8 +246,9 @@ function reportError(toolName: string, error: unknown, json: boolean, out: Outpu
   const coded = error instanceof CodedError ? error : coreError("INTERNAL", String((error as Error)?.stack ?? error));
   if (json) out.json({ ok: false, error: coded.toJSON() });
   else {
-    out.error(`${toolName}: error: ${coded.message}`);
-    if (coded.hint) out.error(`hint: ${coded.hint}`);
+    // a message may carry text from outside (a build log's or a console's tail): it must not drive the terminal
+    out.error(`${toolName}: error: ${plainText(coded.message)}`);
+    if (coded.hint) out.error(`hint: ${plainText(coded.hint)}`);
   }
   return exitCodes[coded.category];
 }

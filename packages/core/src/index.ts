@@ -7,3 +7,4 @@ export * from "./logger.js";
 export * from "./path-exists.js";
 export * from "./process-owner.js";
 export * from "./run.js";
+export * from "./terminal-text.js";

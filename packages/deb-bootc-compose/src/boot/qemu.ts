@@ -1,5 +1,5 @@
 import { copyFile, open, readFile, writeFile } from "node:fs/promises";
-import { isCodedError, type Logger, pathExists, run } from "@debian-bootc/core";
+import { isCodedError, type Logger, pathExists, plainText, run } from "@debian-bootc/core";
 import { composeError } from "../errors.js";
 import { RESULTS_PORT } from "../rootfs/customize.js";
 
@@ -168,7 +168,7 @@ const RESULTS_POLL_MS = 250;
  * What a guest prints when it can go no further by itself (a kernel panic, systemd's or dracut's emergency
  * shell): the boot is stopped there rather than at its time limit.
  */
-export const STUCK_RE = /Kernel panic - not syncing[^\r\n]*|You are in emergency mode[^\r\n]*|Entering emergency mode[^\r\n]*/;
+const STUCK_RE = /Kernel panic - not syncing[^\r\n]*|You are in emergency mode[^\r\n]*|Entering emergency mode[^\r\n]*/;
 
 /**
  * How many of the console's and the results port's last lines a failed boot's message carries, each cut at
@@ -180,8 +180,8 @@ const LINE_MAX = 160;
 /** The last `count` non-empty lines of a console capture, without its terminal escapes (GRUB's menu draws with them). */
 export function lastLines(text: string, count: number): string[] {
   return text
-    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "")
     .split(/\r?\n|\r/)
+    .map(plainText)
     .filter((line) => line.trim() !== "")
     .slice(-count)
     .map((line) => (line.length > LINE_MAX ? `${line.slice(0, LINE_MAX)}...` : line));
