@@ -216,7 +216,7 @@ describe("qemuArgs", () => {
 
   it("uses TCG with -cpu max (never -cpu host) when KVM is not usable", () => {
     const args = qemuArgs({ ...base, accel: "tcg" });
-    expect(args.join(" ")).toContain("-accel tcg,thread=multi -cpu max");
+    expect(args.join(" ")).toContain("-accel tcg,thread=single -cpu max");
     expect(args).not.toContain("host");
     expect(args).toContain("-no-reboot");
     expect(args).toContain("if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd");

@@ -41,6 +41,8 @@ async function failure(timeoutMs: number): Promise<Error & { details?: Record<st
 describe("bootOnce with a guest that goes no further", () => {
   it("stops at a kernel panic, long before the time limit, and says so with the console's last lines", async () => {
     const lines = Array.from({ length: 40 }, (_, i) => `[    ${i}.000000] line ${i}`);
+    // an oops early on, whose first line has scrolled out of the last 15 by the time of the panic
+    lines[3] = "[    3.000000] Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI";
     await standIn(
       `${lines.join("\r\n")}\r\n[   40.1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b\r\n[   40.2] ---[ end trace ]---\r\n`,
     );
@@ -48,7 +50,9 @@ describe("bootOnce with a guest that goes no further", () => {
     expect(error.message).toMatch(
       /: the guest stopped after \d+ s: Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b\n/,
     );
-    expect(error.message).toContain("the console's last lines:\n");
+    expect(error.message).toContain(
+      "\nthe oops began: [    3.000000] Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI\nthe console's last lines:\n",
+    );
     // the last 15 lines, the panic's and the one after it included; not the first ones
     expect(error.message).toContain("[    27.000000] line 27\n");
     expect(error.message).not.toContain("line 26\n");

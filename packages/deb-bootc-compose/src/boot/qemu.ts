@@ -100,7 +100,9 @@ export function qemuArgs(spec: QemuSpec): string[] {
   // Secure Boot's variables are protected by SMM: only SMM code may write the secure flash
   if (spec.firmware?.secureBoot) args.push("-global", "driver=cfi.pflash01,property=secure,value=on");
   if (spec.accel === "kvm") args.push("-accel", "kvm", "-cpu", "host");
-  else args.push("-accel", "tcg,thread=multi", "-cpu", "max");
+  // one host thread runs the vCPUs in turn: under multi-threaded TCG a guest kernel that patches its code
+  // (static keys) while its other vCPU runs it has died in that code on a loaded machine
+  else args.push("-accel", "tcg,thread=single", "-cpu", "max");
   args.push("-smp", String(spec.cpus ?? 2), "-m", String(spec.memoryMiB ?? 1536));
   args.push("-display", "none", "-vga", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot");
   if (spec.forward) {
@@ -170,6 +172,9 @@ const RESULTS_POLL_MS = 250;
  */
 const STUCK_RE = /Kernel panic - not syncing[^\r\n]*|You are in emergency mode[^\r\n]*|Entering emergency mode[^\r\n]*/;
 
+/** The line a kernel oops begins with: it says what went wrong, the panic line only that it was fatal. */
+const OOPS_RE = /\b(?:BUG: |Oops: |kernel BUG at )/;
+
 /**
  * How many of the console's and the results port's last lines a failed boot's message carries, each cut at
  * LINE_MAX characters: a builder's result carries 4,000 characters of a message (BOOT_MESSAGE_MAX).
@@ -187,9 +192,21 @@ export function lastLines(text: string, count: number): string[] {
     .map((line) => (line.length > LINE_MAX ? `${line.slice(0, LINE_MAX)}...` : line));
 }
 
-/** A failed boot's message: what happened, then the console's and the results port's last lines. */
+/** The first line of the first kernel oops on a console, cut as lastLines cuts. */
+function firstOopsLine(console: string): string | undefined {
+  const line = console
+    .split(/\r?\n|\r/)
+    .map(plainText)
+    .find((l) => OOPS_RE.test(l));
+  return line === undefined ? undefined : lastLines(line, 1)[0];
+}
+
+/** A failed boot's message: what happened, a kernel oops' first line, then the console's and the results port's last lines. */
 function withTails(what: string, console: string, results: string): string {
-  const parts = [what, `the console's last lines:\n${lastLines(console, TAIL_LINES.console).join("\n") || "(nothing)"}`];
+  const parts = [what];
+  const oops = firstOopsLine(console);
+  if (oops !== undefined) parts.push(`the oops began: ${oops}`);
+  parts.push(`the console's last lines:\n${lastLines(console, TAIL_LINES.console).join("\n") || "(nothing)"}`);
   const fromPort = lastLines(results, TAIL_LINES.results);
   if (fromPort.length > 0) parts.push(`the results port's last lines:\n${fromPort.join("\n")}`);
   return parts.join("\n");
