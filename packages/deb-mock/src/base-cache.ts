@@ -155,7 +155,10 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
   const rootfs = join(temp, "rootfs");
   await removeRangeTree(temp);
   await mkdir(temp, { recursive: true });
-  await makeRangeDirs(temp, ["rootfs"]);
+  // mmdebstrap's TMPDIR (its gpg home): inside the generation's temporary directory, it goes with it when an
+  // interrupted creation is cleaned up, where a killed mmdebstrap would leave it in /tmp
+  const tmp = join(temp, "tmp");
+  await makeRangeDirs(temp, ["rootfs", "tmp"]);
   const log = (line: string) => {
     ctx.rootLog?.(line);
     ctx.onEvent?.({ type: "root-log", text: line });
@@ -182,6 +185,7 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
       // or killed creation leaves none behind
       const [program, ...prefix] = userNamespacePrefix(await idRange());
       await run(program!, [...prefix, "mmdebstrap", ...args], {
+        env: { ...process.env, TMPDIR: tmp },
         signal: ctx.signal,
         logger: ctx.logger,
         debianPackage: "mmdebstrap",
@@ -194,6 +198,7 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
       }
       throw error;
     }
+    await removeRangeTree(tmp);
     await configureBase(ctx, rootfs);
     const meta = {
       createdAt: new Date().toISOString(),

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { acquireLock, isCodedError } from "@debian-bootc/core";
@@ -11,15 +11,23 @@ import { init } from "./init.js";
 // not touched; about 20 s.
 
 let cacheRoot = "";
+let tmpDir = "";
+const tmpBefore = process.env.TMPDIR;
 afterAll(async () => {
-  if (cacheRoot) await rm(cacheRoot, { recursive: true, force: true });
+  process.env.TMPDIR = tmpBefore;
+  if (tmpBefore === undefined) delete process.env.TMPDIR;
+  for (const dir of [cacheRoot, tmpDir]) if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const mountsUnder = async (dir: string) => (await readFile("/proc/self/mountinfo", "utf8")).split("\n").filter((l) => l.includes(dir));
 
 describe("base creation", () => {
-  it("interrupted while mmdebstrap installs packages: no mount, no half base, no held lock", async () => {
+  it("interrupted while mmdebstrap installs packages: no mount, no half base, no held lock, nothing left in TMPDIR", async () => {
     cacheRoot = await mkdtemp(join(tmpdir(), "deb-mock-base-interrupt-"));
+    // a TMPDIR of its own (open to all, as /tmp), where mmdebstrap would keep its gpg home if deb-mock let it
+    tmpDir = await mkdtemp(join(tmpdir(), "deb-mock-base-interrupt-tmp-"));
+    await chmod(tmpDir, 0o1777);
+    process.env.TMPDIR = tmpDir;
     const configOpts = [`cache.root=${cacheRoot}`];
     const controller = new AbortController();
     let installing = false;
@@ -39,6 +47,7 @@ describe("base creation", () => {
     expect(await mountsUnder(cacheRoot)).toEqual([]);
     const bases = join(cacheRoot, "bases");
     for (const key of await readdir(bases)) expect(await readdir(join(bases, key))).toEqual([]);
+    expect(await readdir(tmpDir)).toEqual([]);
     // every lock it took is free at once
     const layout = new CacheLayout(cacheRoot);
     for (const name of await readdir(join(cacheRoot, "locks"))) {

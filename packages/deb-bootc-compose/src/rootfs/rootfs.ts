@@ -94,14 +94,23 @@ export async function buildRootfs(options: BuildRootfsOptions): Promise<RootfsRe
       ...plan.sources,
     ];
     logger.info({ from: plan.from, mmdebstrapVariant: plan.variant, packages: plan.packages.length, sources: plan.sources }, "mmdebstrap");
-    // HOME: the host's /root is not the namespace root's to read
-    await runAsRangeRoot("mmdebstrap", args, {
-      env: { ...env, HOME: "/" },
-      signal,
-      logger,
-      onOutput: options.onOutput,
-      debianPackage: "mmdebstrap",
-    });
+    // TMPDIR (mmdebstrap's gpg home) beside the tree rather than in /tmp: what a killed mmdebstrap leaves
+    // there, the next build of this tree removes
+    const tmp = `${options.path}.tmp`;
+    await rm(tmp, { recursive: true, force: true });
+    await rangeWritableDirectory(tmp);
+    try {
+      // HOME: the host's /root is not the namespace root's to read
+      await runAsRangeRoot("mmdebstrap", args, {
+        env: { ...env, HOME: "/", TMPDIR: tmp },
+        signal,
+        logger,
+        onOutput: options.onOutput,
+        debianPackage: "mmdebstrap",
+      });
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
     if (plan.from === "snapshot") {
       // mmdebstrap leaves its sources in the tree: the snapshot's path on this host, which the image
       // cannot reach and which differs per compose (a cached tree must not carry one compose's path)
