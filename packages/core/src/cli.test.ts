@@ -102,6 +102,19 @@ describe("runCli", () => {
     expect(errors).toEqual([]);
   });
 
+  it("writes human lines and diagnostics to the terminal as plain text, and JSON as JSON", () => {
+    const written: Record<"stdout" | "stderr", string[]> = { stdout: [], stderr: [] };
+    const stream = (name: "stdout" | "stderr") =>
+      new Writable({ write: (chunk, _encoding, done) => done(void written[name].push(String(chunk))) }) as unknown as NodeJS.WriteStream;
+    const out = consoleOutput(stream("stdout"), stream("stderr"));
+    // a phase's error with a guest console's tail, as `deb-bootc-compose status` prints it
+    out.line("  test  failed: \x1b]52;c;ZXZpbA==\x07boot\rlogin:\x1b[2J\tok");
+    out.warn("warning: \x1bcreset");
+    out.json({ message: "\x1b[2J" });
+    expect(written.stdout).toEqual(["  test  failed: bootlogin:\tok\n", '{\n  "message": "\\u001b[2J"\n}\n']);
+    expect(written.stderr).toEqual(["warning: reset\n"]);
+  });
+
   it("renders reference docs from the same data", () => {
     const doc = renderCliDocs(tool);
     expect(doc).toContain("demo greet <who>");

@@ -78,7 +78,11 @@ export interface ToolSpec {
   commands: readonly CommandSpec[];
 }
 
-/** Where a CLI writes: human text to stdout, diagnostics to stderr, JSON documents for --json. */
+/**
+ * Where a CLI writes: human text to stdout, diagnostics to stderr, JSON documents for --json. Human text
+ * and diagnostics are written as plain text (plainText): they may carry text from outside (a build log's
+ * or a guest console's tail, a package's field), which must not drive the terminal.
+ */
 export interface Output {
   readonly isTTY: boolean;
   line(text: string): void;
@@ -118,17 +122,17 @@ export function consoleOutput(stdout: NodeJS.WriteStream = process.stdout, stder
   return {
     isTTY,
     closed: stdoutGone,
-    line: (text) => write(stdout, stdoutGone, `${text}\n`),
+    line: (text) => write(stdout, stdoutGone, `${plainText(text)}\n`),
     json: (value) => write(stdout, stdoutGone, `${JSON.stringify(value, null, 2)}\n`),
-    warn: (text) => write(stderr, stderrGone, `${text}\n`),
-    error: (text) => write(stderr, stderrGone, `${text}\n`),
+    warn: (text) => write(stderr, stderrGone, `${plainText(text)}\n`),
+    error: (text) => write(stderr, stderrGone, `${plainText(text)}\n`),
   };
 }
 
 /**
  * An Output that keeps what a CLI run writes: `text` holds standard output's lines (a JSON value as one
- * line of compact JSON), `values` the JSON values as written, `errors` standard error's lines. For
- * running a tool's CLI in-process (tests).
+ * line of compact JSON), `values` the JSON values as written, `errors` standard error's lines, as plain
+ * as consoleOutput writes them. For running a tool's CLI in-process (tests).
  */
 export function memoryOutput(): Output & { text: string[]; values: unknown[]; errors: string[] } {
   const text: string[] = [];
@@ -139,13 +143,13 @@ export function memoryOutput(): Output & { text: string[]; values: unknown[]; er
     text,
     values,
     errors,
-    line: (t) => text.push(t),
+    line: (t) => text.push(plainText(t)),
     json: (v) => {
       values.push(v);
       text.push(JSON.stringify(v));
     },
-    warn: (t) => errors.push(t),
-    error: (t) => errors.push(t),
+    warn: (t) => errors.push(plainText(t)),
+    error: (t) => errors.push(plainText(t)),
   };
 }
 
@@ -246,9 +250,8 @@ function reportError(toolName: string, error: unknown, json: boolean, out: Outpu
   const coded = error instanceof CodedError ? error : coreError("INTERNAL", String((error as Error)?.stack ?? error));
   if (json) out.json({ ok: false, error: coded.toJSON() });
   else {
-    // a message may carry text from outside (a build log's or a console's tail): it must not drive the terminal
-    out.error(`${toolName}: error: ${plainText(coded.message)}`);
-    if (coded.hint) out.error(`hint: ${plainText(coded.hint)}`);
+    out.error(`${toolName}: error: ${coded.message}`);
+    if (coded.hint) out.error(`hint: ${coded.hint}`);
   }
   return exitCodes[coded.category];
 }
