@@ -168,6 +168,14 @@ describe("a boot's step script in the guest", () => {
       "\n",
     );
     expect(parseStepFailure(short)).toEqual({ step: "marker", status: 1, lastLines: [] });
+    // what the guest printed is plain text in the failure, and a long line is cut
+    const noisy = [
+      MARKER_STATUS_END,
+      `deb-bootc-test: \x1b]0;title\x07ok\x1b[2J`,
+      `deb-bootc-test: ${"y".repeat(300)}`,
+      "deb-bootc-test: step marker failed: exit status 1",
+    ];
+    expect(parseStepFailure(noisy.join("\n"))?.lastLines).toEqual(["deb-bootc-test: ok", `deb-bootc-test: ${"y".repeat(144)}...`]);
     expect(parseStepFailure(`${MARKER_STATUS_END}\ndeb-bootc-test: step failed: ostree admin upgrade (exit 1)\n`)).toBeUndefined();
   });
 });

@@ -14,7 +14,16 @@ import {
 } from "../rootfs/customize.js";
 import { DPKG_SYSIMAGE_DIR } from "../rootfs/ostree-layout.js";
 import { openTextLog } from "../rootfs/text-log.js";
-import { type Accelerator, type BootFirmware, type BootRun, bootOnce, type DiskBus, detectAccelerator, findFirmware } from "./qemu.js";
+import {
+  type Accelerator,
+  type BootFirmware,
+  type BootRun,
+  bootOnce,
+  type DiskBus,
+  detectAccelerator,
+  findFirmware,
+  lastLines,
+} from "./qemu.js";
 import { serveDirectory } from "./static-server.js";
 
 /**
@@ -175,8 +184,7 @@ export function parseStepFailure(results: string): StepFailure | undefined {
   let before = text.slice(0, m.index);
   const end = before.search(STATUS_END_RE);
   if (end >= 0) before = before.slice(end + MARKER_STATUS_END.length);
-  const lastLines = before.split("\n").filter((line) => line.trim() !== "");
-  return { step: m[1]!, status: Number(m[2]), lastLines: lastLines.slice(-FAILURE_TAIL_LINES) };
+  return { step: m[1]!, status: Number(m[2]), lastLines: lastLines(before, FAILURE_TAIL_LINES) };
 }
 
 /** Runs a command in the guest with its output on the results port and the console, prefixed; a failure ends the step script. */
