@@ -153,7 +153,9 @@ async function createBase(ctx: EnvContext): Promise<GenerationInfo> {
   const name = generationName("gen");
   const temp = join(baseDir, `.${name}.tmp`);
   const rootfs = join(temp, "rootfs");
-  await removeRangeTree(temp);
+  // half-made generations of creations that were killed (SIGKILL, a lost machine): with the base lock held,
+  // no live creation owns one
+  for (const entry of await readdir(baseDir)) if (/^\.gen-.*\.tmp$/.test(entry)) await removeRangeTree(join(baseDir, entry));
   await mkdir(temp, { recursive: true });
   // mmdebstrap's TMPDIR (its gpg home): inside the generation's temporary directory, it goes with it when an
   // interrupted creation is cleaned up, where a killed mmdebstrap would leave it in /tmp

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { acquireLock, isCodedError } from "@debian-bootc/core";
@@ -8,7 +8,7 @@ import { init } from "./init.js";
 
 // System tier: a base creation (real mmdebstrap, as root, with the mirror) interrupted once mmdebstrap
 // has mounted /proc, /sys and /dev inside the new tree. A cache of its own, so the machine's bases are
-// not touched; about 20 s.
+// not touched. Twice, the second time after planting what a killed creation leaves; about 30 s.
 
 let cacheRoot = "";
 let tmpDir = "";
@@ -21,32 +21,39 @@ afterAll(async () => {
 
 const mountsUnder = async (dir: string) => (await readFile("/proc/self/mountinfo", "utf8")).split("\n").filter((l) => l.includes(dir));
 
+/** `deb-mock init` on the test's cache, interrupted 2 s after mmdebstrap starts installing packages. */
+async function interruptedInit(): Promise<void> {
+  const controller = new AbortController();
+  let installing = false;
+  const error = await init({
+    configOpts: [`cache.root=${cacheRoot}`],
+    signal: controller.signal,
+    onEvent: (event) => {
+      // mmdebstrap mounts before it runs dpkg inside the tree
+      if (event.type === "root-log" && !installing && /installing (essential|remaining) packages/.test(event.text)) {
+        installing = true;
+        setTimeout(() => controller.abort(), 2000);
+      }
+    },
+  }).catch((e: unknown) => e);
+  expect(installing).toBe(true);
+  expect(isCodedError(error, "INTERRUPTED"), String(error)).toBe(true);
+}
+
 describe("base creation", () => {
-  it("interrupted while mmdebstrap installs packages: no mount, no half base, no held lock, nothing left in TMPDIR", async () => {
+  it("interrupted while mmdebstrap installs packages: no mount, no half base, no held lock, nothing left in TMPDIR; a killed creation's half base goes with the next", async () => {
     cacheRoot = await mkdtemp(join(tmpdir(), "deb-mock-base-interrupt-"));
     // a TMPDIR of its own (open to all, as /tmp), where mmdebstrap would keep its gpg home if deb-mock let it
     tmpDir = await mkdtemp(join(tmpdir(), "deb-mock-base-interrupt-tmp-"));
     await chmod(tmpDir, 0o1777);
     process.env.TMPDIR = tmpDir;
-    const configOpts = [`cache.root=${cacheRoot}`];
-    const controller = new AbortController();
-    let installing = false;
-    const error = await init({
-      configOpts,
-      signal: controller.signal,
-      onEvent: (event) => {
-        // mmdebstrap mounts before it runs dpkg inside the tree
-        if (event.type === "root-log" && !installing && /installing (essential|remaining) packages/.test(event.text)) {
-          installing = true;
-          setTimeout(() => controller.abort(), 2000);
-        }
-      },
-    }).catch((e: unknown) => e);
-    expect(installing).toBe(true);
-    expect(isCodedError(error, "INTERRUPTED"), String(error)).toBe(true);
+    await interruptedInit();
     expect(await mountsUnder(cacheRoot)).toEqual([]);
     const bases = join(cacheRoot, "bases");
-    for (const key of await readdir(bases)) expect(await readdir(join(bases, key))).toEqual([]);
+    const keys = await readdir(bases);
+    expect(keys).toHaveLength(1);
+    const baseDir = join(bases, keys[0]!);
+    expect(await readdir(baseDir)).toEqual([]);
     expect(await readdir(tmpDir)).toEqual([]);
     // every lock it took is free at once
     const layout = new CacheLayout(cacheRoot);
@@ -54,5 +61,11 @@ describe("base creation", () => {
       const lock = await acquireLock(join(layout.root, "locks", name), { timeoutMs: 2000 });
       await lock.release();
     }
+
+    // what a creation killed outright (SIGKILL) leaves: its half-made generation, which the next creation removes
+    await mkdir(join(baseDir, ".gen-20261204T000000Z-99999.tmp/rootfs/usr/bin"), { recursive: true });
+    await writeFile(join(baseDir, ".gen-20261204T000000Z-99999.tmp/rootfs/usr/bin/half"), "");
+    await interruptedInit();
+    expect(await readdir(baseDir)).toEqual([]);
   });
 });
