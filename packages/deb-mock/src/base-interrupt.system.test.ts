@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { acquireLock, isCodedError } from "@debian-bootc/core";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { CacheLayout } from "./cache-layout.js";
 import { init } from "./init.js";
 
@@ -12,10 +12,8 @@ import { init } from "./init.js";
 
 let cacheRoot = "";
 let tmpDir = "";
-const tmpBefore = process.env.TMPDIR;
 afterAll(async () => {
-  process.env.TMPDIR = tmpBefore;
-  if (tmpBefore === undefined) delete process.env.TMPDIR;
+  vi.unstubAllEnvs();
   for (const dir of [cacheRoot, tmpDir]) if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -46,7 +44,7 @@ describe("base creation", () => {
     // a TMPDIR of its own (open to all, as /tmp), where mmdebstrap would keep its gpg home if deb-mock let it
     tmpDir = await mkdtemp(join(tmpdir(), "deb-mock-base-interrupt-tmp-"));
     await chmod(tmpDir, 0o1777);
-    process.env.TMPDIR = tmpDir;
+    vi.stubEnv("TMPDIR", tmpDir);
     await interruptedInit();
     expect(await mountsUnder(cacheRoot)).toEqual([]);
     const bases = join(cacheRoot, "bases");

@@ -192,12 +192,9 @@ export function lastLines(text: string, count: number): string[] {
     .map((line) => (line.length > LINE_MAX ? `${line.slice(0, LINE_MAX)}...` : line));
 }
 
-/** The first line of the first kernel oops on a console, cut as lastLines cuts. */
+/** The first line of the first kernel oops on a console, made plain and cut by lastLines. */
 function firstOopsLine(console: string): string | undefined {
-  const line = console
-    .split(/\r?\n|\r/)
-    .map(plainText)
-    .find((l) => OOPS_RE.test(l));
+  const line = console.split(/\r?\n|\r/).find((l) => OOPS_RE.test(l));
   return line === undefined ? undefined : lastLines(line, 1)[0];
 }
 

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isCodedError, silentLogger } from "@debian-bootc/core";
 import { defaultMirror } from "@debian-bootc/debian";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { parseDefinition } from "../definition.js";
 import { buildRootfs } from "./rootfs.js";
 
@@ -18,10 +18,8 @@ const ready = Boolean(process.env.CI) || (process.getuid?.() === 0 && tools.ever
 
 let work = "";
 let tmpDir = "";
-const tmpBefore = process.env.TMPDIR;
 afterAll(async () => {
-  process.env.TMPDIR = tmpBefore;
-  if (tmpBefore === undefined) delete process.env.TMPDIR;
+  vi.unstubAllEnvs();
   for (const dir of [work, tmpDir]) if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -32,7 +30,7 @@ describe.runIf(ready)("a rootfs build", () => {
     // a TMPDIR of its own (open to all, as /tmp), where mmdebstrap would keep its gpg home if it were let
     tmpDir = await mkdtemp(join(tmpdir(), "rootfs-interrupt-tmp-"));
     await chmod(tmpDir, 0o1777);
-    process.env.TMPDIR = tmpDir;
+    vi.stubEnv("TMPDIR", tmpDir);
     const controller = new AbortController();
     let installing = false;
     const error = await buildRootfs({
